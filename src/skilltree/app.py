@@ -1,0 +1,63 @@
+"""The app factory: settings in, ASGI app out. The lifespan owns every external resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from skilltree import __version__
+from skilltree.platform import health
+from skilltree.platform.config import Settings, load_settings
+from skilltree.platform.db import Database
+from skilltree.platform.http.middleware import (
+    AccessLogMiddleware,
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+)
+from skilltree.platform.http.problems import install_problem_handlers
+from skilltree.platform.observability.logging import configure_logging
+from skilltree.platform.state import Resources
+from skilltree.roadmaps.router import router as roadmaps_router
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """Build the application. Pass `database` to share one (tests do); otherwise one is created."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        db = database or Database.from_settings(settings.database)
+        app.state.resources = Resources(settings=settings, database=db)
+        try:
+            yield
+        finally:
+            if owned:
+                await db.dispose()
+
+    app = FastAPI(
+        title="skilltree",
+        version=__version__,
+        summary="Learning roadmaps for backend engineers, implemented by the service itself.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(roadmaps_router, prefix=API_PREFIX)
+
+    # Added last runs first: the request id exists before the access log and any error.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
+    if settings.log.access_log:
+        app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Entry point for ASGI servers (`uvicorn --factory skilltree.app:create_app_from_environment`)."""
+    settings = load_settings()
+    configure_logging(settings.log)
+    return create_app(settings)

@@ -1,0 +1,271 @@
+"""The `skilltree` command: serve, migrate, import, export and roadmap maintenance.
+
+Expected failures (bad settings, bad input) print one clear message and exit with code 2;
+tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn, TypeVar
+
+import orjson
+import typer
+
+from skilltree.platform import migrations
+from skilltree.platform.config import Settings, SettingsError, load_settings
+from skilltree.platform.db import Database
+from skilltree.platform.errors import DomainError
+from skilltree.platform.observability.logging import configure_logging
+from skilltree.roadmaps import service
+from skilltree.roadmaps.builtin import load_builtin, seed_files
+from skilltree.roadmaps.coverage import check_coverage
+from skilltree.roadmaps.document import TopicDoc
+from skilltree.roadmaps.exporting import to_markdown
+from skilltree.roadmaps.importing import (
+    ImportLimits,
+    ParsedRoadmap,
+    RoadmapImportError,
+    detect_format,
+    parse_roadmap,
+)
+
+EXIT_USAGE = 2  # bad input or settings: the same code typer uses for bad arguments
+T = TypeVar("T")
+
+app = typer.Typer(help="skilltree: learning roadmaps for backend engineers.", no_args_is_help=True)
+migrate_app = typer.Typer(help="Apply or revert database migrations.", no_args_is_help=True)
+roadmap_app = typer.Typer(help="Maintain the built-in roadmap.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(roadmap_app, name="roadmap")
+
+
+def main() -> None:
+    app()
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        fail(str(error))
+    configure_logging(settings.log)
+    return settings
+
+
+def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        database = Database.from_settings(settings.database)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(runner())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: SKILLTREE_HTTP_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: SKILLTREE_HTTP_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(help="Default: SKILLTREE_HTTP_WORKERS")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn (uvloop + httptools)."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    uvicorn.run(
+        "skilltree.app:create_app_from_environment",
+        factory=True,
+        host=host or settings.http.host,
+        port=port or settings.http.port,
+        workers=workers or settings.http.workers,
+        loop="uvloop",
+        http="httptools",
+        # skilltree writes its own JSON access log with request ids; uvicorn's would duplicate it.
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrade the schema (default: to the latest revision)."""
+    settings = settings_or_exit()
+    run_with_database(settings, lambda db: migrations.upgrade(db.engine, revision))
+    typer.echo(f"database at revision {revision}")
+
+
+@migrate_app.command("downgrade")
+def migrate_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Revert the schema to an older revision."""
+    settings = settings_or_exit()
+    run_with_database(settings, lambda db: migrations.downgrade(db.engine, revision))
+    typer.echo(f"database at revision {revision}")
+
+
+@migrate_app.command("current")
+def migrate_current() -> None:
+    """Print the schema revision the database is at."""
+    settings = settings_or_exit()
+    current = run_with_database(settings, lambda db: migrations.current_revision(db.engine))
+    typer.echo(f"current: {current or 'none'} (head: {migrations.head_revision()})")
+
+
+@app.command("import")
+def import_file(
+    path: Annotated[Path, typer.Argument(help="A markdown checklist, or a .json/.yaml roadmap")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change")] = False,
+    slug: Annotated[str | None, typer.Option(help="Import under this roadmap slug")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="markdown, json or yaml (default: by extension)")
+    ] = None,
+) -> None:
+    """Import a roadmap; re-importing keeps topic ids and therefore everyone's progress."""
+    settings = settings_or_exit()
+    limits = ImportLimits(
+        max_bytes=settings.importing.max_bytes,
+        max_depth=settings.importing.max_depth,
+        max_topics=settings.importing.max_topics,
+    )
+    parsed = _parse_file(path, fmt, limits)
+
+    async def work(db: Database) -> service.ImportReport:
+        async with db.unit_of_work() as session:
+            return await service.import_roadmap(session, parsed, dry_run=dry_run, slug=slug)
+
+    try:
+        report = run_with_database(settings, work)
+    except DomainError as error:
+        fail(error.detail)
+    _print_report(report)
+
+
+def _parse_file(path: Path, fmt: str | None, limits: ImportLimits) -> ParsedRoadmap:
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    if path.stat().st_size > limits.max_bytes:
+        fail(f"{path}: larger than the import limit of {limits.max_bytes} bytes")
+    try:
+        format_ = detect_format(path.name, None) if fmt is None else _format(fmt)
+        return parse_roadmap(path.read_bytes(), format_, limits, source_name=path.name)
+    except RoadmapImportError as error:
+        fail(f"{path}: {error.detail}")
+    except DomainError as error:
+        fail(f"{path}: {error.detail}")
+
+
+def _format(name: str) -> Literal["markdown", "json", "yaml"]:
+    if name not in ("markdown", "json", "yaml"):
+        fail(f"unknown format {name!r}: use markdown, json or yaml")
+    return name  # type: ignore[return-value]
+
+
+def _print_report(report: service.ImportReport) -> None:
+    parsed, plan = report.parsed, report.plan
+    if report.dry_run:
+        typer.echo(f"{parsed.document.title} ({report.slug})")
+        _print_tree(parsed.document.topics, depth=1)
+        for line, text in parsed.skipped:
+            typer.echo(f"skipped line {line}: {text}")
+    for warning in parsed.warnings:
+        typer.echo(f"warning: {warning}")
+    if parsed.repaired_encoding:
+        typer.echo(f"repaired text that had been decoded as {parsed.repaired_encoding}")
+    verb = "would import" if report.dry_run else "imported"
+    state = "new roadmap" if report.created else "existing roadmap"
+    typer.echo(
+        f"{verb} {report.slug!r} ({state}): {len(parsed.items)} items; "
+        f"{len(plan.added)} added, {len(plan.updated)} updated, {len(plan.removed)} removed, "
+        f"{plan.unchanged} unchanged"
+    )
+
+
+def _print_tree(topics: list[TopicDoc], depth: int) -> None:
+    for topic in topics:
+        box = {"done": "[x] ", "in_progress": "[/] ", "skipped": "[-] "}.get(topic.status or "", "")
+        typer.echo(f"{'  ' * depth}{box}{topic.title}  ({topic.slug})")
+        _print_tree(topic.children, depth + 1)
+
+
+@app.command("export")
+def export_roadmap(
+    slug: Annotated[str, typer.Argument(help="The roadmap slug, e.g. backend")],
+    fmt: Annotated[str, typer.Option("--format", help="markdown or json")] = "markdown",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Default: stdout")] = None,
+) -> None:
+    """Write a roadmap as a markdown checklist or as JSON that re-imports losslessly."""
+    if fmt not in ("markdown", "json"):
+        fail(f"unknown format {fmt!r}: use markdown or json")
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> str:
+        async with db.unit_of_work() as session:
+            document = await service.export_document(session, slug)
+        if fmt == "json":
+            dumped = document.model_dump(mode="json", exclude_defaults=True)
+            return orjson.dumps(dumped, option=orjson.OPT_INDENT_2).decode() + "\n"
+        return to_markdown(document)
+
+    try:
+        text = run_with_database(settings, work)
+    except DomainError as error:
+        fail(error.detail)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@roadmap_app.command("load-builtin")
+def roadmap_load_builtin() -> None:
+    """Install or update the built-in Backend Engineering roadmap (idempotent)."""
+    settings = settings_or_exit()
+    parsed = load_builtin()
+
+    async def work(db: Database) -> service.ImportReport:
+        async with db.unit_of_work() as session:
+            return await service.import_roadmap(session, parsed, source="builtin")
+
+    _print_report(run_with_database(settings, work))
+
+
+@roadmap_app.command("coverage")
+def roadmap_coverage(
+    seeds: Annotated[
+        list[Path] | None, typer.Argument(help="Seed checklists (default: the bundled seeds)")
+    ] = None,
+    unmapped_only: Annotated[
+        bool, typer.Option("--unmapped-only", help="List only the items no topic claims")
+    ] = False,
+) -> None:
+    """List every seed item and the topic it landed in; exit 1 if any item is unmapped."""
+    paths = seeds or seed_files()
+    for path in paths:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+    report = check_coverage(paths)
+    for row in report.rows:
+        if not unmapped_only or row.topic is None:
+            target = row.topic or "UNMAPPED"
+            typer.echo(f"{row.seed}:{row.line}\t{row.item}\t-> {target}")
+    for seed, line, text, reason in report.excluded:
+        typer.echo(f"{seed}:{line}\t{text}\t-> EXCLUDED ({reason})")
+    for key, slugs in report.ambiguous.items():
+        typer.echo(f"AMBIGUOUS\t{key}\t-> {', '.join(slugs)}")
+    typer.echo(
+        f"{len(report.rows)} items, {len(report.rows) - len(report.unmapped)} mapped, "
+        f"{len(report.unmapped)} unmapped, {len(report.ambiguous)} ambiguous, "
+        f"{len(report.excluded)} excluded"
+    )
+    if not report.ok:
+        raise typer.Exit(1)

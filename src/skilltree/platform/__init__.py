@@ -1,0 +1,1 @@
+"""Shared mechanisms (configuration, database, HTTP, observability) with no business rules."""

@@ -1,0 +1,190 @@
+"""12-factor configuration: environment variables, an optional .env file, and secret files.
+
+Settings are split per concern, each group with its own `SKILLTREE_<GROUP>_` prefix, so a reader
+finds the database knobs in DatabaseSettings rather than in one giant class. Any setting can
+also be read from a file named by `<VARIABLE>_FILE` (Docker and Kubernetes secrets mount files,
+not variables). `load_settings()` validates every group and reports every bad setting at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+Environment = Literal["development", "test", "production"]
+ENV_PREFIX = "SKILLTREE_"
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/skilltree.db"
+# Values that must never protect a real deployment.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "development-only-secret"})
+
+
+class SecretFileSource(PydanticBaseSettingsSource):
+    """Reads `<VARIABLE>_FILE`: the path of a file whose content is the setting's value."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        prefix = str(self.config.get("env_prefix", ""))
+        variable = f"{prefix}{field_name}".upper() + "_FILE"
+        path = os.environ.get(variable)
+        if path is None:
+            return None, field_name, False
+        try:
+            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+        except OSError as error:
+            raise ValueError(f"{variable}={path} cannot be read: {error.strerror}") from error
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments win, then the process environment, then secret files, then .env.
+        return (init_settings, env_settings, SecretFileSource(settings_cls), dotenv_settings)
+
+
+class AppSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
+
+    env: Environment = "development"
+    # Signs and encrypts what later features store (sessions, tokens); must be real in production.
+    secret_key: SecretStr = SecretStr("development-only-secret")
+
+
+class DatabaseSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}DATABASE_")
+
+    url: str = DEFAULT_SQLITE_URL
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
+    pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Connections older than this are replaced, so a proxy or firewall never drops one in use.
+    pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    statement_timeout_ms: int = Field(default=15_000, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _supported_driver(cls, url: str) -> str:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+class HttpSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}HTTP_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Request bodies larger than this are refused with 413 before the app reads them.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    workers: int = Field(default=1, ge=1, le=64)
+
+
+class LogSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}LOG_")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # JSON lines for machines; "console" renders the same events readably for a terminal.
+    format: Literal["json", "console"] = "json"
+    access_log: bool = True
+
+
+class ImportSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}IMPORT_")
+
+    max_bytes: int = Field(default=1_048_576, ge=1, le=64 * 1024 * 1024)
+    max_depth: int = Field(default=8, ge=1, le=32)
+    max_topics: int = Field(default=5_000, ge=1, le=100_000)
+
+
+class Settings(BaseModel):
+    """Everything the app factory needs, passed in explicitly: nothing reads the environment later."""
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    importing: ImportSettings = Field(default_factory=ImportSettings)
+
+
+class SettingsError(Exception):
+    """Raised by load_settings with one line per bad setting, named by its environment variable."""
+
+
+_GROUPS: dict[str, type[_Group]] = {
+    "app": AppSettings,
+    "database": DatabaseSettings,
+    "http": HttpSettings,
+    "log": LogSettings,
+    "importing": ImportSettings,
+}
+
+
+def load_settings() -> Settings:
+    """Read and validate every settings group, reporting all problems together."""
+    groups: dict[str, _Group] = {}
+    problems: list[str] = []
+    for name, group in _GROUPS.items():
+        try:
+            groups[name] = group()
+        except ValidationError as error:
+            problems.extend(_describe(group, error))
+        except ValueError as error:  # an unreadable *_FILE
+            problems.append(str(error))
+    if problems:
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+    settings = Settings.model_validate(groups)
+    problems = _production_problems(settings)
+    if problems:
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+    return settings
+
+
+def _describe(group: type[_Group], error: ValidationError) -> list[str]:
+    prefix = str(group.model_config.get("env_prefix", ""))
+    lines = []
+    for item in error.errors():
+        field = "_".join(str(part) for part in item["loc"])
+        # Echo the offending value unless the field holds a secret.
+        shown = "" if "secret" in field else f" (got {item.get('input')!r})"
+        lines.append(f"{prefix}{field.upper()}: {item['msg']}{shown}")
+    return lines
+
+
+def _production_problems(settings: Settings) -> list[str]:
+    if settings.app.env == "development":
+        return []
+    if settings.app.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+        return [f"{ENV_PREFIX}SECRET_KEY: a real secret is required when {ENV_PREFIX}ENV is "
+                f"{settings.app.env!r}"]
+    return []

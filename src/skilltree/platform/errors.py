@@ -1,0 +1,54 @@
+"""Typed errors that every layer may raise and the HTTP layer renders as RFC 9457 problems.
+
+A domain error knows its HTTP status and its problem type, so services stay free of HTTP types
+while routes never have to translate exceptions by hand. The CLI renders the same errors as a
+message and an exit code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    """Base of every expected failure: a client mistake or a business rule, never a bug."""
+
+    status: ClassVar[int] = 400
+    # The last segment of the problem type URI: /problems/<type_slug> (see docs/errors.md).
+    type_slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class NotFound(DomainError):
+    status = 404
+    type_slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    type_slug = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    type_slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    type_slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class UnprocessableContent(DomainError):
+    status = 422
+    type_slug = "unprocessable-content"
+    title = "Unprocessable content"

@@ -1,0 +1,36 @@
+"""Process-wide resources, created by the app lifespan and reached through typed dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.platform.config import Settings
+from skilltree.platform.db import Database
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    database: Database
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: commit when the handler succeeds, roll back when it raises."""
+    async with get_resources(request).database.unit_of_work() as session:
+        yield session
+
+
+AppResources = Annotated[Resources, Depends(get_resources)]
+# scope="function" closes the unit of work before the response is sent, so a failed commit
+# becomes an error response instead of a 200 for data that was never stored.
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,1 @@
+"""Roadmaps: trees of topics, the built-in backend roadmap, import and export."""

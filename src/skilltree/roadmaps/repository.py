@@ -1,0 +1,65 @@
+"""Every query of the roadmaps domain. Services call these; nothing else writes SQL for roadmaps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.roadmaps.models import Roadmap, Topic
+
+
+async def list_roadmaps(session: AsyncSession) -> Sequence[tuple[Roadmap, int]]:
+    """Every roadmap with its topic count, in one query."""
+    topic_count = (
+        select(func.count(Topic.id))
+        .where(Topic.roadmap_id == Roadmap.id)
+        .correlate(Roadmap)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        select(Roadmap, topic_count).order_by(Roadmap.title, Roadmap.id)
+    )
+    return [(roadmap, count) for roadmap, count in result.all()]
+
+
+async def get_roadmap(session: AsyncSession, slug: str, *, for_update: bool = False) -> Roadmap | None:
+    query = select(Roadmap).where(Roadmap.slug == slug)
+    if for_update:
+        # Serialises concurrent imports of one roadmap on PostgreSQL (SQLite has one writer anyway).
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def count_topics(session: AsyncSession, roadmap_id: int) -> int:
+    query = select(func.count(Topic.id)).where(Topic.roadmap_id == roadmap_id)
+    return (await session.execute(query)).scalar_one()
+
+
+async def load_topics(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]:
+    """All topics of a roadmap, grouped by parent, siblings in position order: one query."""
+    query = (
+        select(Topic)
+        .where(Topic.roadmap_id == roadmap_id)
+        .order_by(Topic.parent_id.is_not(None), Topic.parent_id, Topic.position)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+def add(session: AsyncSession, row: Roadmap | Topic) -> None:
+    session.add(row)
+
+
+async def flush(session: AsyncSession) -> None:
+    await session.flush()
+
+
+async def update_topic(session: AsyncSession, topic_id: int, values: dict[str, Any]) -> None:
+    await session.execute(update(Topic).where(Topic.id == topic_id).values(**values))
+
+
+async def delete_topics(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await session.execute(delete(Topic).where(Topic.id.in_(ids)))

@@ -1,0 +1,269 @@
+"""HTTP routes of the roadmaps domain: parse the request, call the service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from starlette.datastructures import UploadFile
+
+from skilltree.platform.errors import UnprocessableContent
+from skilltree.platform.http.bodies import read_body, read_upload
+from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.state import AppResources, DbSession
+from skilltree.roadmaps import service
+from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, TopicDoc
+from skilltree.roadmaps.exporting import to_markdown
+from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, detect_format, parse_roadmap
+from skilltree.roadmaps.schemas import (
+    ImportChangesOut,
+    ImportReportOut,
+    PreviewNodeOut,
+    ReferenceOut,
+    ResourceOut,
+    RoadmapListOut,
+    RoadmapOut,
+    RoadmapTreeOut,
+    SkippedLineOut,
+    TopicChangeOut,
+    TopicNodeOut,
+    TopicOut,
+    TopicRefOut,
+)
+
+router = APIRouter(tags=["roadmaps"])
+
+SlugPath = Annotated[
+    str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["backend"])
+]
+TopicSlugPath = Annotated[
+    str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["idempotency-keys"])
+]
+
+IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A markdown checklist, or a roadmap document as JSON or YAML.",
+        "content": {
+            "text/markdown": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+@router.get("/roadmaps", response_model=RoadmapListOut)
+async def list_roadmaps(session: DbSession) -> RoadmapListOut:
+    """Every roadmap, built-in and imported."""
+    listings = await service.list_roadmaps(session)
+    return RoadmapListOut(items=[_roadmap_out(item) for item in listings])
+
+
+@router.get("/roadmaps/{slug}", response_model=RoadmapOut, responses=problem_responses(404))
+async def get_roadmap(slug: SlugPath, session: DbSession) -> RoadmapOut:
+    return _roadmap_out(await service.get_roadmap(session, slug))
+
+
+@router.get(
+    "/roadmaps/{slug}/tree", response_model=RoadmapTreeOut, responses=problem_responses(404)
+)
+async def get_tree(slug: SlugPath, session: DbSession) -> RoadmapTreeOut:
+    """The whole topic tree, nested, in a constant number of queries."""
+    tree = await service.get_tree(session, slug)
+    listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
+    return RoadmapTreeOut(
+        roadmap=_roadmap_out(listing), topics=[_node_out(node) for node in tree.sections]
+    )
+
+
+@router.get(
+    "/roadmaps/{slug}/topics/{topic_slug}",
+    response_model=TopicOut,
+    responses=problem_responses(404),
+)
+async def get_topic(slug: SlugPath, topic_slug: TopicSlugPath, session: DbSession) -> TopicOut:
+    """One topic with its place in the tree and where this codebase implements it."""
+    view = await service.get_topic(session, slug, topic_slug)
+    topic = view.topic
+    return TopicOut(
+        roadmap=view.roadmap.slug,
+        slug=topic.slug,
+        title=topic.title,
+        summary=topic.summary,
+        why=topic.why,
+        level=topic.level,  # type: ignore[arg-type]  # validated on import
+        tags=topic.tags,
+        seeds=topic.seeds,
+        resources=[ResourceOut.model_validate(r) for r in topic.resources],
+        implemented_in=[ReferenceOut.model_validate(r) for r in topic.implemented_in],
+        path=[TopicRefOut(slug=t.slug, title=t.title) for t in view.ancestors],
+        children=[TopicRefOut(slug=t.slug, title=t.title) for t in view.children],
+        links={
+            "self": f"/v1/roadmaps/{view.roadmap.slug}/topics/{topic.slug}",
+            "roadmap": f"/v1/roadmaps/{view.roadmap.slug}",
+        },
+    )
+
+
+@router.get(
+    "/roadmaps/{slug}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The roadmap as a file",
+            "content": {"text/markdown": {}, "application/json": {}},
+        },
+        **problem_responses(404),
+    },
+)
+async def export_roadmap(
+    slug: SlugPath,
+    session: DbSession,
+    format: Annotated[Literal["markdown", "json"], Query()] = "markdown",  # noqa: A002
+) -> Response:
+    """Download the roadmap: a markdown checklist, or JSON that re-imports losslessly."""
+    document = await service.export_document(session, slug)
+    if format == "json":
+        body = orjson.dumps(
+            document.model_dump(mode="json", exclude_defaults=True), option=orjson.OPT_INDENT_2
+        )
+        media_type, extension = "application/json", "json"
+    else:
+        body = to_markdown(document).encode()
+        media_type, extension = "text/markdown; charset=utf-8", "md"
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{slug}.{extension}"'},
+    )
+
+
+@router.post(
+    "/roadmaps/import",
+    response_model=ImportReportOut,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=IMPORT_BODY,
+    responses={
+        200: {"description": "Dry run, or an existing roadmap updated", "model": ImportReportOut},
+        **problem_responses(409, 413, 415, 422),
+    },
+)
+async def import_roadmap(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    resources: AppResources,
+    dry_run: Annotated[bool, Query(description="Parse and report; write nothing")] = False,
+    slug: Annotated[
+        str | None, Query(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)
+    ] = None,
+) -> ImportReportOut:
+    """Create or update a roadmap from a markdown checklist, JSON or YAML.
+
+    Re-importing the same file changes nothing; an edited file changes only what changed, and
+    topics keep their ids (and so everyone's progress) across re-imports.
+    """
+    limits = _limits(resources)
+    data, filename, content_type = await _read_import(request, limits.max_bytes)
+    fmt = detect_format(filename, content_type)
+    # Parsing a large document is CPU work: keep it off the event loop.
+    parsed = await anyio.to_thread.run_sync(
+        lambda: parse_roadmap(data, fmt, limits, source_name=filename)
+    )
+    report = await service.import_roadmap(session, parsed, dry_run=dry_run, slug=slug)
+    if report.created and not dry_run:
+        response.headers["Location"] = f"/v1/roadmaps/{report.slug}"
+    else:
+        response.status_code = status.HTTP_200_OK
+    return _report_out(report)
+
+
+async def _read_import(request: Request, max_bytes: int) -> tuple[bytes, str | None, str | None]:
+    content_type = request.headers.get("content-type")
+    if content_type and content_type.startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=1) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise UnprocessableContent("The multipart body needs a 'file' part.", field="file")
+            data = await read_upload(upload, max_bytes)
+            return data, upload.filename, upload.content_type
+    return await read_body(request, max_bytes), None, content_type
+
+
+def _limits(resources: AppResources) -> ImportLimits:
+    settings = resources.settings.importing
+    return ImportLimits(
+        max_bytes=settings.max_bytes, max_depth=settings.max_depth, max_topics=settings.max_topics
+    )
+
+
+def _roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
+    roadmap = listing.roadmap
+    base = f"/v1/roadmaps/{roadmap.slug}"
+    return RoadmapOut(
+        slug=roadmap.slug,
+        title=roadmap.title,
+        description=roadmap.description,
+        source=roadmap.source,
+        version=roadmap.version,
+        topic_count=listing.topic_count,
+        updated_at=roadmap.updated_at,
+        links={"self": base, "tree": f"{base}/tree", "export": f"{base}/export"},
+    )
+
+
+def _node_out(node: service.TopicNode) -> TopicNodeOut:
+    topic = node.topic
+    return TopicNodeOut(
+        slug=topic.slug,
+        title=topic.title,
+        summary=topic.summary,
+        level=topic.level,  # type: ignore[arg-type]  # validated on import
+        tags=topic.tags,
+        implemented=bool(topic.implemented_in),
+        children=[_node_out(child) for child in node.children],
+    )
+
+
+def _report_out(report: service.ImportReport) -> ImportReportOut:
+    parsed: ParsedRoadmap = report.parsed
+    plan = report.plan
+    return ImportReportOut(
+        roadmap=report.slug,
+        title=parsed.document.title,
+        created=report.created,
+        dry_run=report.dry_run,
+        version=report.roadmap.version if report.roadmap else None,
+        topic_count=len(plan.added) + len(plan.updated) + plan.unchanged,
+        item_count=len(parsed.items),
+        changes=ImportChangesOut(
+            added=[p.slug for p in plan.added],
+            updated=[TopicChangeOut(slug=u.planned.slug, fields=list(u.changed)) for u in plan.updated],
+            removed=[t.slug for t in plan.removed],
+            unchanged=plan.unchanged,
+        ),
+        repaired_encoding=parsed.repaired_encoding,
+        warnings=parsed.warnings,
+        skipped=[SkippedLineOut(line=line, text=text) for line, text in parsed.skipped],
+        preview=[_preview(t) for t in parsed.document.topics] if report.dry_run else None,
+    )
+
+
+def _preview(topic: TopicDoc) -> PreviewNodeOut:
+    return PreviewNodeOut(
+        slug=topic.slug or "",
+        title=topic.title,
+        line=topic.line,
+        status=topic.status,
+        children=[_preview(child) for child in topic.children],
+    )

@@ -1,0 +1,236 @@
+"""The rules of the roadmaps domain: reading trees, importing documents, exporting them.
+
+No HTTP types and no SQL here: the router shapes requests and responses, the repository owns the
+queries. Services flush, never commit; the caller's unit of work decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.platform.models import utc_now
+from skilltree.roadmaps import repository
+from skilltree.roadmaps.document import ReferenceDoc, ResourceDoc, RoadmapDoc, TopicDoc
+from skilltree.roadmaps.errors import (
+    BuiltinRoadmapProtected,
+    ConcurrentImport,
+    RoadmapNotFound,
+    TopicNotFound,
+)
+from skilltree.roadmaps.importing import ParsedRoadmap
+from skilltree.roadmaps.models import Roadmap, Topic
+from skilltree.roadmaps.planning import ImportPlan, content_hash, plan_import
+
+RoadmapSource = Literal["builtin", "import"]
+
+
+@dataclass
+class TopicNode:
+    topic: Topic
+    children: list[TopicNode] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RoadmapListing:
+    roadmap: Roadmap
+    topic_count: int
+
+
+@dataclass(frozen=True)
+class RoadmapTree:
+    roadmap: Roadmap
+    sections: list[TopicNode]
+    topic_count: int
+
+
+@dataclass(frozen=True)
+class TopicView:
+    roadmap: Roadmap
+    topic: Topic
+    ancestors: list[Topic]
+    children: list[Topic]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    roadmap: Roadmap | None  # None for a dry run of a roadmap that does not exist yet
+    slug: str
+    created: bool
+    dry_run: bool
+    plan: ImportPlan
+    parsed: ParsedRoadmap
+
+
+async def list_roadmaps(session: AsyncSession) -> list[RoadmapListing]:
+    return [RoadmapListing(r, n) for r, n in await repository.list_roadmaps(session)]
+
+
+async def get_roadmap(session: AsyncSession, slug: str) -> RoadmapListing:
+    roadmap = await _require_roadmap(session, slug)
+    return RoadmapListing(roadmap, await repository.count_topics(session, roadmap.id))
+
+
+async def get_tree(session: AsyncSession, slug: str) -> RoadmapTree:
+    """The whole tree in two queries, whatever its size (roadmap row + all topics)."""
+    roadmap = await _require_roadmap(session, slug)
+    topics = await repository.load_topics(session, roadmap.id)
+    return RoadmapTree(roadmap, build_tree(topics), len(topics))
+
+
+async def get_topic(session: AsyncSession, slug: str, topic_slug: str) -> TopicView:
+    roadmap = await _require_roadmap(session, slug)
+    topics = await repository.load_topics(session, roadmap.id)
+    by_id = {topic.id: topic for topic in topics}
+    topic = next((t for t in topics if t.slug == topic_slug), None)
+    if topic is None:
+        raise TopicNotFound(slug, topic_slug)
+    ancestors: list[Topic] = []
+    parent_id = topic.parent_id
+    while parent_id is not None:
+        ancestors.insert(0, by_id[parent_id])
+        parent_id = by_id[parent_id].parent_id
+    children = sorted((t for t in topics if t.parent_id == topic.id), key=lambda t: t.position)
+    return TopicView(roadmap, topic, ancestors, children)
+
+
+async def export_document(session: AsyncSession, slug: str) -> RoadmapDoc:
+    tree = await get_tree(session, slug)
+    return RoadmapDoc(
+        slug=tree.roadmap.slug,
+        title=tree.roadmap.title,
+        description=tree.roadmap.description,
+        topics=[_to_document(node) for node in tree.sections],
+    )
+
+
+async def import_roadmap(
+    session: AsyncSession,
+    parsed: ParsedRoadmap,
+    *,
+    source: RoadmapSource = "import",
+    dry_run: bool = False,
+    slug: str | None = None,
+) -> ImportReport:
+    """Create or update a roadmap from a parsed document; a dry run reports and writes nothing."""
+    document = parsed.document
+    slug = slug or document.slug
+    if slug is None:
+        raise ValueError("importers assign a roadmap slug")
+    document = document.model_copy(update={"slug": slug})
+    roadmap = await repository.get_roadmap(session, slug, for_update=not dry_run)
+    if roadmap is not None and roadmap.source == "builtin" and source != "builtin":
+        raise BuiltinRoadmapProtected(slug)
+    existing = await repository.load_topics(session, roadmap.id) if roadmap else []
+    plan = plan_import(existing, document)
+    report = ImportReport(roadmap, slug, roadmap is None, dry_run, plan, parsed)
+    if dry_run:
+        return report
+    try:
+        roadmap = await _apply(session, roadmap, existing, document, plan, source)
+    except IntegrityError as error:  # a concurrent import created the same slug first
+        raise ConcurrentImport(slug) from error
+    return ImportReport(roadmap, slug, report.created, False, plan, parsed)
+
+
+async def _apply(
+    session: AsyncSession,
+    roadmap: Roadmap | None,
+    existing: Sequence[Topic],
+    document: RoadmapDoc,
+    plan: ImportPlan,
+    source: RoadmapSource,
+) -> Roadmap:
+    digest = content_hash(document)
+    now = utc_now()
+    if roadmap is None:
+        roadmap = Roadmap(
+            slug=document.slug, title=document.title, description=document.description,
+            source=source, version=1, content_hash=digest, created_at=now, updated_at=now,
+        )
+        repository.add(session, roadmap)
+        await repository.flush(session)
+    elif roadmap.content_hash != digest or plan.has_changes:
+        roadmap.title = document.title
+        roadmap.description = document.description
+        roadmap.version += 1
+        roadmap.content_hash = digest
+        roadmap.updated_at = now
+
+    # Unchanged and updated topics can be parents of added or moved ones.
+    ids = {topic.slug: topic.id for topic in existing}
+    await _insert_added(session, roadmap.id, plan, ids, now)
+    for update in plan.updated:
+        planned = update.planned
+        values = dict(planned.values, position=planned.position, updated_at=now)
+        values["parent_id"] = ids[planned.parent_slug] if planned.parent_slug else None
+        await repository.update_topic(session, update.topic_id, values)
+    await repository.delete_topics(session, [topic.id for topic in plan.removed])
+    await repository.flush(session)
+    return roadmap
+
+
+async def _insert_added(
+    session: AsyncSession, roadmap_id: int, plan: ImportPlan, ids: dict[str, int], now: datetime
+) -> None:
+    """Insert new topics level by level, so every parent has its id before its children."""
+    for depth in sorted({planned.depth for planned in plan.added}):
+        level = [planned for planned in plan.added if planned.depth == depth]
+        rows = [
+            Topic(
+                roadmap_id=roadmap_id,
+                parent_id=ids[p.parent_slug] if p.parent_slug else None,
+                position=p.position,
+                slug=p.slug,
+                created_at=now,
+                updated_at=now,
+                **p.values,
+            )
+            for p in level
+        ]
+        for row in rows:
+            repository.add(session, row)
+        await repository.flush(session)
+        ids.update({row.slug: row.id for row in rows})
+
+
+def build_tree(topics: Sequence[Topic]) -> list[TopicNode]:
+    """Assemble topics (parents first, siblings ordered) into nested nodes in one pass."""
+    nodes = {topic.id: TopicNode(topic) for topic in topics}
+    roots: list[TopicNode] = []
+    for topic in topics:
+        node = nodes[topic.id]
+        if topic.parent_id is None:
+            roots.append(node)
+        else:
+            nodes[topic.parent_id].children.append(node)
+    return roots
+
+
+def _to_document(node: TopicNode) -> TopicDoc:
+    topic = node.topic
+    return TopicDoc(
+        slug=topic.slug,
+        title=topic.title,
+        summary=topic.summary,
+        why=topic.why,
+        level=topic.level,  # type: ignore[arg-type]  # validated when it was imported
+        tags=list(topic.tags),
+        seeds=list(topic.seeds),
+        aliases=list(topic.aliases),
+        resources=[ResourceDoc.model_validate(r) for r in topic.resources],
+        implemented_in=[ReferenceDoc.model_validate(r) for r in topic.implemented_in],
+        children=[_to_document(child) for child in node.children],
+    )
+
+
+async def _require_roadmap(session: AsyncSession, slug: str) -> Roadmap:
+    roadmap = await repository.get_roadmap(session, slug)
+    if roadmap is None:
+        raise RoadmapNotFound(slug)
+    return roadmap

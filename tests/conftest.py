@@ -1,0 +1,98 @@
+"""Shared fixtures: real databases built by the migrations, one rolled-back transaction per test.
+
+Every test that asks for `database`, `app` or `client` runs twice: on SQLite (the embedded
+default) and on PostgreSQL (production).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from skilltree.app import create_app
+from skilltree.platform import migrations
+from skilltree.platform.config import AppSettings, DatabaseSettings, LogSettings, Settings
+from skilltree.platform.db import Database, create_engine
+from skilltree.roadmaps.builtin import load_builtin
+from skilltree.roadmaps.importing import ParsedRoadmap
+from tests.support.databases import temporary_postgres_database
+
+
+@pytest.fixture(scope="session")
+async def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
+    path = tmp_path_factory.mktemp("sqlite") / "skilltree.db"
+    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{path}"))
+    await migrations.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def postgresql_engine() -> AsyncIterator[AsyncEngine]:
+    async with temporary_postgres_database() as url:
+        engine = create_engine(DatabaseSettings(url=url))
+        await migrations.upgrade(engine)
+        yield engine
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """The migrated engine of each backend in turn."""
+    selected: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
+    return selected
+
+
+@pytest.fixture
+async def database(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """A Database whose every session joins one transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        sessions = async_sessionmaker(
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+        yield Database(engine, sessions)
+        await transaction.rollback()
+
+
+@pytest.fixture
+async def session(database: Database) -> AsyncIterator[AsyncSession]:
+    async with database.sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(engine: AsyncEngine, tmp_path: Path) -> Settings:
+    return Settings(
+        app=AppSettings(env="test"),
+        database=DatabaseSettings(url=engine.url.render_as_string(hide_password=False)),
+        log=LogSettings(format="json"),
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, database: Database) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, database=database)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def builtin_roadmap() -> ParsedRoadmap:
+    """The built-in roadmap parsed once per run (parsing is pure; importing it is per test)."""
+    return load_builtin()

@@ -1,0 +1,84 @@
+"""Every "in this codebase" reference of the built-in roadmap resolves.
+
+A module reference must import (and its :symbol exist), an endpoint must be in the OpenAPI
+document, and a test reference must be a node id that pytest collects.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from skilltree.app import create_app
+from skilltree.platform.config import Settings
+from skilltree.roadmaps.builtin import load_references
+from skilltree.roadmaps.document import ReferenceDoc
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCES = load_references()
+ALL = [(slug, ref) for slug, refs in REFERENCES.items() for ref in refs]
+
+
+def by_kind(kind: str) -> list[tuple[str, ReferenceDoc]]:
+    return [(slug, ref) for slug, ref in ALL if ref.kind == kind]
+
+
+def test_the_concept_map_covers_topics_with_all_three_kinds() -> None:
+    assert len(REFERENCES) >= 10
+    for slug, refs in REFERENCES.items():
+        assert {ref.kind for ref in refs} == {"module", "endpoint", "test"}, slug
+
+
+def test_every_referenced_topic_exists_in_the_builtin_roadmap(builtin_roadmap: object) -> None:
+    # load_builtin (behind the fixture) raises on a reference to an unknown topic.
+    assert builtin_roadmap is not None
+
+
+@pytest.mark.parametrize(("slug", "ref"), by_kind("module"), ids=lambda v: getattr(v, "target", v))
+def test_module_reference_imports(slug: str, ref: ReferenceDoc) -> None:
+    module_name, _, symbol = ref.target.partition(":")
+    module = importlib.import_module(module_name)
+    if symbol:
+        target: object = module
+        for part in symbol.split("."):
+            target = getattr(target, part)
+
+
+@pytest.fixture(scope="module")
+def openapi_operations() -> set[str]:
+    schema = create_app(Settings()).openapi()
+    return {
+        f"{method.upper()} {path}" for path, operations in schema["paths"].items() for method in operations
+    }
+
+
+@pytest.mark.parametrize(("slug", "ref"), by_kind("endpoint"), ids=lambda v: getattr(v, "target", v))
+def test_endpoint_reference_is_in_the_openapi_document(
+    slug: str, ref: ReferenceDoc, openapi_operations: set[str]
+) -> None:
+    assert ref.target in openapi_operations
+
+
+@pytest.fixture(scope="module")
+def collected_test_ids() -> set[str]:
+    files = sorted({ref.target.split("::")[0] for _, ref in by_kind("test")})
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {line.strip() for line in result.stdout.splitlines() if "::" in line}
+
+
+@pytest.mark.parametrize(("slug", "ref"), by_kind("test"), ids=lambda v: getattr(v, "target", v))
+def test_test_reference_is_collected_by_pytest(
+    slug: str, ref: ReferenceDoc, collected_test_ids: set[str]
+) -> None:
+    # A parametrised test is collected as node[param]; the bare node id names all of them.
+    assert any(node == ref.target or node.startswith(ref.target + "[") for node in collected_test_ids)

@@ -1,0 +1,109 @@
+"""The skilltree command as an operator uses it, on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from skilltree.cli import app
+from skilltree.roadmaps.builtin import seed_files
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SKILLTREE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "WARNING")
+    assert runner.invoke(app, ["migrate", "upgrade"]).exit_code == 0
+    return tmp_path
+
+
+def test_migrate_current_reports_the_head_revision(workdir: Path) -> None:
+    result = runner.invoke(app, ["migrate", "current"])
+
+    assert result.exit_code == 0
+    assert "current: 0001" in result.output
+
+
+@pytest.mark.parametrize("seed", seed_files(), ids=lambda p: p.name[:3])
+def test_each_seed_imports_with_dry_run(workdir: Path, seed: Path) -> None:
+    result = runner.invoke(app, ["import", str(seed), "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert "would import" in result.output
+    assert "0 updated, 0 removed" in result.output
+
+
+def test_import_then_export_markdown(workdir: Path) -> None:
+    source = workdir / "plan.md"
+    source.write_text("# Plan\n\n## Basics\n\n- [ ] HTTP\n- [ ] SQL\n", encoding="utf-8")
+
+    imported = runner.invoke(app, ["import", str(source)])
+    exported = runner.invoke(app, ["export", "plan"])
+
+    assert imported.exit_code == 0, imported.output
+    assert "imported 'plan' (new roadmap)" in imported.output
+    assert exported.exit_code == 0
+    assert exported.output.startswith("# Plan\n\n## Basics\n\n- [ ] HTTP\n- [ ] SQL\n")
+
+
+def test_bad_input_exits_2_naming_the_file_and_line(workdir: Path) -> None:
+    source = workdir / "bad.md"
+    source.write_bytes(b"# T\n\n## S\n\n- fine\n- \x00\x01\x02\n")
+
+    result = runner.invoke(app, ["import", str(source)])
+
+    assert result.exit_code == 2
+    assert f"{source}: line 6" in result.output
+
+
+def test_missing_file_exits_2(workdir: Path) -> None:
+    result = runner.invoke(app, ["import", "nope.md"])
+
+    assert result.exit_code == 2
+    assert "nope.md: no such file" in result.output
+
+
+def test_invalid_settings_exit_2_listing_each_bad_setting(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKILLTREE_HTTP_PORT", "http")
+    monkeypatch.setenv("SKILLTREE_DATABASE_URL", "mysql://x")
+
+    result = runner.invoke(app, ["migrate", "current"])
+
+    assert result.exit_code == 2
+    assert "SKILLTREE_HTTP_PORT" in result.output
+    assert "SKILLTREE_DATABASE_URL" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_load_builtin_is_idempotent(workdir: Path) -> None:
+    first = runner.invoke(app, ["roadmap", "load-builtin"])
+    second = runner.invoke(app, ["roadmap", "load-builtin"])
+
+    assert first.exit_code == 0, first.output
+    assert "(new roadmap)" in first.output
+    assert "0 added, 0 updated, 0 removed" in second.output
+
+
+def test_coverage_lists_every_seed_item_and_succeeds() -> None:
+    result = runner.invoke(app, ["roadmap", "coverage"])
+
+    assert result.exit_code == 0, result.output
+    assert "0 unmapped, 0 ambiguous" in result.output
+    assert "-> EXCLUDED" in result.output
+
+
+def test_coverage_fails_on_an_unmapped_item(tmp_path: Path) -> None:
+    seed = tmp_path / "999_extra.txt"
+    seed.write_text("# Extra\n\n## New things\n\n- Quantum backend sorcery\n", encoding="utf-8")
+
+    result = runner.invoke(app, ["roadmap", "coverage", str(seed)])
+
+    assert result.exit_code == 1
+    assert "Quantum backend sorcery\t-> UNMAPPED" in result.output
