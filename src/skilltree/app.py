@@ -15,6 +15,7 @@ from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
+    UnhandledErrorMiddleware,
 )
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.observability.logging import configure_logging
@@ -48,7 +49,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(roadmaps_router, prefix=API_PREFIX)
 
-    # Added last runs first: the request id exists before the access log and any error.
+    # Added last runs first: the request id exists before the access log and any error, and the
+    # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)

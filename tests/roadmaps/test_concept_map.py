@@ -27,10 +27,11 @@ def by_kind(kind: str) -> list[tuple[str, ReferenceDoc]]:
     return [(slug, ref) for slug, ref in ALL if ref.kind == kind]
 
 
-def test_the_concept_map_covers_topics_with_all_three_kinds() -> None:
+def test_every_implemented_topic_names_a_module_and_a_test() -> None:
+    # An endpoint is named where one shows the topic; some topics (migrations, the CLI) have none.
     assert len(REFERENCES) >= 10
     for slug, refs in REFERENCES.items():
-        assert {ref.kind for ref in refs} == {"module", "endpoint", "test"}, slug
+        assert {"module", "test"} <= {ref.kind for ref in refs}, slug
 
 
 def test_every_referenced_topic_exists_in_the_builtin_roadmap(builtin_roadmap: object) -> None:
@@ -50,10 +51,15 @@ def test_module_reference_imports(slug: str, ref: ReferenceDoc) -> None:
 
 @pytest.fixture(scope="module")
 def openapi_operations() -> set[str]:
-    schema = create_app(Settings()).openapi()
-    return {
-        f"{method.upper()} {path}" for path, operations in schema["paths"].items() for method in operations
+    app = create_app(Settings())
+    operations = {
+        f"{method.upper()} {path}"
+        for path, methods in app.openapi()["paths"].items()
+        for method in methods
     }
+    # The API's own documentation is served outside the document it serves.
+    operations |= {f"GET {app.openapi_url}", f"GET {app.docs_url}"}
+    return operations
 
 
 @pytest.mark.parametrize(("slug", "ref"), by_kind("endpoint"), ids=lambda v: getattr(v, "target", v))

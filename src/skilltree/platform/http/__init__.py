@@ -1,0 +1,1 @@
+"""HTTP mechanisms shared by every domain: problem details, middleware, body reading."""

@@ -1,0 +1,202 @@
+"""Pure ASGI middleware for the hot path: request ids, access log, body limit, last-resort 500.
+
+Pure ASGI (no BaseHTTPMiddleware) keeps streaming intact, adds no task per request and lets each
+middleware see exactly the messages that cross it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skilltree.platform.errors import PayloadTooLarge
+from skilltree.platform.http.problems import problem_response
+from skilltree.platform.observability.context import request_id_var
+from skilltree.platform.observability.logging import get_logger
+
+REQUEST_ID_HEADER = "x-request-id"
+# An incoming id is echoed into logs and headers: accept only short, plain tokens, so a client
+# cannot inject log lines or headers through it.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PROBE_PATHS = frozenset({"/livez", "/readyz"})
+
+access_log = get_logger("skilltree.access")
+error_log = get_logger("skilltree.errors")
+
+
+class RequestIdMiddleware:
+    """Accept a safe incoming X-Request-ID or make one; expose it to logs and the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if SAFE_REQUEST_ID.match(candidate) else None
+    return None
+
+
+class AccessLogMiddleware:
+    """One structured line per request: id, method, route template, status, duration, bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # if the app dies before responding, the server sends a 500
+        sent_bytes = 0
+
+        async def send_and_observe(message: Message) -> None:
+            nonlocal status, sent_bytes
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent_bytes += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_observe)
+        finally:
+            self._log(scope, status, sent_bytes, started)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, sent_bytes: int, started: float) -> None:
+        path = scope["path"]
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "route": _route_template(scope),
+            "path": path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "bytes": sent_bytes,
+            "client": scope["client"][0] if scope.get("client") else None,
+        }
+        # Orchestrators probe every few seconds; those lines would drown the real traffic.
+        if path in PROBE_PATHS:
+            access_log.debug("request", **fields)
+        else:
+            access_log.info("request", **fields)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template ('/v1/roadmaps/{slug}'), which groups requests in logs."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template) if template else str(scope["path"])
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over max_bytes with 413, by Content-Length up front or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised inside the app, rendered by the problem handlers as a 413.
+                    raise PayloadTooLarge(self._detail(), limit=self.max_bytes)
+            return message
+
+        await self.app(scope, receive_counted, send)
+
+    def _detail(self) -> str:
+        return f"The request body exceeds the limit of {self.max_bytes} bytes."
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            title=PayloadTooLarge.title,
+            type_="/problems/" + PayloadTooLarge.type_slug,
+            detail=self._detail(),
+            instance=scope["path"],
+            limit=self.max_bytes,
+            headers={"connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class UnhandledErrorMiddleware:
+    """The last resort: a bug becomes a logged traceback and a 500 problem with no internals."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            error_log.exception("unhandled error", method=scope["method"], path=scope["path"])
+            if response_started:
+                raise  # too late for a clean response; the server closes the connection
+            response = problem_response(
+                500,
+                detail="An unexpected error occurred. Quote the request id when reporting it.",
+                instance=scope["path"],
+            )
+            await response(scope, receive, send)

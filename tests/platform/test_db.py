@@ -1,0 +1,52 @@
+"""The unit of work: committed when the block succeeds, rolled back when it raises."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from skilltree.platform.db import Database
+from skilltree.platform.models import utc_now
+from skilltree.roadmaps.models import Roadmap
+
+
+def roadmap(slug: str) -> Roadmap:
+    now = utc_now()
+    return Roadmap(
+        slug=slug, title=slug, description="", source="import", version=1,
+        content_hash="0" * 64, created_at=now, updated_at=now,
+    )
+
+
+async def count_roadmaps(database: Database) -> int:
+    async with database.sessionmaker() as session:
+        return (await session.execute(select(func.count(Roadmap.id)))).scalar_one()
+
+
+async def test_unit_of_work_commits_when_the_block_succeeds(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        session.add(roadmap("kept"))
+
+    assert await count_roadmaps(database) == 1
+
+
+async def test_unit_of_work_rolls_back_when_the_block_raises(database: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with database.unit_of_work() as session:
+            session.add(roadmap("lost"))
+            await session.flush()
+            raise RuntimeError("boom")
+
+    assert await count_roadmaps(database) == 0
+
+
+async def test_timestamps_come_back_timezone_aware(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        session.add(roadmap("tz"))
+
+    async with database.sessionmaker() as session:
+        stored = (await session.execute(select(Roadmap))).scalar_one()
+        await session.refresh(stored)
+
+    assert stored.created_at.tzinfo is not None
+    assert stored.created_at.utcoffset() is not None
