@@ -1,0 +1,235 @@
+"""From uploaded bytes to trustworthy text: BOMs, binary files and mojibake.
+
+Mojibake is UTF-8 that some tool decoded with a legacy single-byte code page (Windows-1252,
+Mac Roman, Windows-1254...) and saved again as UTF-8: "📌" becomes "ðŸ“Œ". Reversing it means
+encoding the text back with that code page and decoding the bytes as UTF-8. The hard part is that
+code pages leave a few byte values undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D in Windows-1252), and
+tools silently drop those bytes — so "🌐" (F0 9F 8C 90) arrives as "ğŸŒ" with its last byte gone.
+We put such bytes back by trying each undefined value where the UTF-8 sequence is short and
+keeping the most plausible character in context. See docs/decisions/0003-mojibake-repair.md.
+"""
+
+from __future__ import annotations
+
+import codecs
+import unicodedata
+from dataclasses import dataclass
+
+import ftfy.bad_codecs  # noqa: F401  (registers the "sloppy-windows-*" codecs)
+from wcwidth import wcwidth
+
+from skilltree.roadmaps.importing.errors import RoadmapImportError
+
+# Code pages seen in the wild, most common first. The "sloppy" variants (from ftfy) map each
+# undefined byte to the C1 control character with the same number, as browsers do, so text that
+# kept those characters round-trips exactly.
+LEGACY_CODECS = ("sloppy-windows-1252", "macroman", "sloppy-windows-1254")
+# Byte values each code page leaves undefined: the candidates for a dropped byte.
+UNDEFINED_BYTES = {
+    "sloppy-windows-1252": (0x81, 0x8D, 0x8F, 0x90, 0x9D),
+    "sloppy-windows-1254": (0x81, 0x8D, 0x8E, 0x8F, 0x90, 0x9D, 0x9E),
+    "macroman": (),
+}
+# A binary file is refused rather than imported as garbage.
+MAX_CONTROL_CHAR_RATIO = 0.01
+MAX_DROPPED_BYTES_PER_RUN = 12
+ZWJ = "\u200d"
+VS16 = "\ufe0f"
+OPENING_QUOTE, CLOSING_QUOTE = "\u201c", "\u201d"
+
+
+@dataclass(frozen=True)
+class DecodedText:
+    text: str
+    repaired_encoding: str | None  # the code page whose mojibake was repaired, if any
+
+
+def decode(data: bytes) -> DecodedText:
+    """Decode an upload as UTF-8 (BOM stripped), refusing binary data, and repair mojibake."""
+    text = _decode_unicode(data)
+    if not text.strip():
+        raise RoadmapImportError("the file is empty", line=1)
+    _refuse_control_characters(text)
+    return repair_mojibake(text)
+
+
+def _decode_unicode(data: bytes) -> str:
+    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as error:
+                raise RoadmapImportError("the file is not valid UTF-16", line=1) from error
+    nul = data.find(b"\x00")
+    if nul != -1:
+        raise RoadmapImportError(
+            f"line {_line_of(data, nul)}: binary data (a NUL byte); import a text file",
+            line=_line_of(data, nul),
+        )
+    try:
+        return data.decode("utf-8-sig")  # strips a UTF-8 BOM if there is one
+    except UnicodeDecodeError as error:
+        line = _line_of(data, error.start)
+        raise RoadmapImportError(
+            f"line {line}: not valid UTF-8 (byte 0x{data[error.start]:02X}); save the file as UTF-8",
+            line=line,
+        ) from error
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _refuse_control_characters(text: str) -> None:
+    controls = [i for i, ch in enumerate(text) if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"]
+    if controls and len(controls) > max(2, len(text) * MAX_CONTROL_CHAR_RATIO):
+        line = text.count("\n", 0, controls[0]) + 1
+        raise RoadmapImportError(
+            f"line {line}: binary data (control characters); import a text file", line=line
+        )
+
+
+def repair_mojibake(text: str) -> DecodedText:
+    """Repair text that went through a legacy code page; leave correct text untouched."""
+    codec = _guess_codec(text)
+    if codec is None:
+        return DecodedText(text, None)
+    lines = [_repair_line(line, codec) for line in text.split("\n")]
+    repaired = "\n".join(lines)
+    return DecodedText(repaired, _display_name(codec) if repaired != text else None)
+
+
+def _display_name(codec: str) -> str:
+    return {"sloppy-windows-1252": "cp1252", "sloppy-windows-1254": "cp1254"}.get(codec, "mac_roman")
+
+
+def _guess_codec(text: str) -> str | None:
+    """The code page under which the most runs of the text decode cleanly as UTF-8."""
+    best, best_score = None, 0
+    for codec in LEGACY_CODECS:
+        score = sum(
+            1
+            for line in text.split("\n")
+            for run in _encodable_runs(line, codec)
+            if _strict_repair(run, codec) is not None
+        )
+        if score > best_score:
+            best, best_score = codec, score
+    return best
+
+
+def _encodable_runs(line: str, codec: str) -> list[str]:
+    """Maximal stretches of the line that the code page can encode and that hold non-ASCII."""
+    runs: list[str] = []
+    current: list[str] = []
+    for ch in line:
+        if _encodable(ch, codec):
+            current.append(ch)
+            continue
+        if current:
+            runs.append("".join(current))
+            current = []
+    if current:
+        runs.append("".join(current))
+    return [run for run in runs if not run.isascii()]
+
+
+def _encodable(ch: str, codec: str) -> bool:
+    try:
+        ch.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _strict_repair(run: str, codec: str) -> str | None:
+    try:
+        repaired = run.encode(codec).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return repaired if repaired != run and _plausible(repaired) else None
+
+
+def _repair_line(line: str, codec: str) -> str:
+    for run in sorted(set(_encodable_runs(line, codec)), key=len, reverse=True):
+        repaired = _strict_repair(run, codec) or _repair_dropped_bytes(run, codec)
+        if repaired is not None:
+            line = line.replace(run, repaired)
+    return line
+
+
+def _repair_dropped_bytes(run: str, codec: str) -> str | None:
+    """Re-insert undefined bytes where UTF-8 sequences are one byte short; None if hopeless."""
+    data = bytes(run.encode(codec))
+    for _ in range(MAX_DROPPED_BYTES_PER_RUN):
+        try:
+            repaired = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            gaps = _possible_gaps(data, error)
+            if not gaps or not UNDEFINED_BYTES[codec]:
+                return None
+            data = max(
+                (data[:gap] + bytes([byte]) + data[gap:] for gap in gaps for byte in UNDEFINED_BYTES[codec]),
+                key=_plausibility,
+            )
+            continue
+        return repaired if _plausible(repaired) else None
+    return None
+
+
+def _possible_gaps(data: bytes, error: UnicodeDecodeError) -> list[int]:
+    """Where a dropped continuation byte may have been, if the error is a truncated sequence.
+
+    Lead bytes (0xC2-0xF4) are defined in every code page we repair, so only a continuation byte
+    can have been lost, and it can have sat anywhere after the lead byte.
+    """
+    lead = data[error.start]
+    expected = 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF4 else 0
+    present = error.end - error.start
+    if expected == 0 or present >= expected:
+        return []
+    return list(range(error.start + 1, error.end + 1))
+
+
+def _plausibility(data: bytes) -> int:
+    """How believable the decoded text is: emoji, joiners in the right places, no garbage."""
+    text = data.decode("utf-8", errors="replace")
+    score = 0
+    for index, ch in enumerate(text):
+        if ch.isascii():
+            continue
+        before = text[index - 1] if index > 0 else ""
+        after = text[index + 1] if index + 1 < len(text) else ""
+        score += _char_score(ch, before, after)
+        if ch == CLOSING_QUOTE and OPENING_QUOTE in text[:index]:
+            score += 3  # closes the quotation the line opened
+    return score
+
+
+def _char_score(ch: str, before: str, after: str) -> int:
+    if ch == "\ufffd":  # still undecodable
+        return -10
+    if ch == ZWJ:  # joins two emoji, never letters
+        return 4 if _is_wide(before) and _is_wide(after) else -4
+    if ch == VS16:  # emoji presentation after a symbol or a keycap digit
+        return 3 if before and (not before.isalpha() or before.isdigit()) else -2
+    category = unicodedata.category(ch)
+    if category in {"Cc", "Cn", "Co", "Cs"}:
+        return -5
+    if _is_wide(ch):
+        return 2
+    if category in {"So", "Pi", "Pf"}:  # symbols (☁, ✅) and typographic quotes
+        return 1
+    return 0
+
+
+def _is_wide(ch: str) -> bool:
+    return bool(ch) and wcwidth(ch) == 2
+
+
+def _plausible(text: str) -> bool:
+    """Real text has no control, unassigned or private-use characters."""
+    return not any(
+        unicodedata.category(ch) in {"Cc", "Cn", "Co", "Cs"} and ch not in "\t\r\f" for ch in text
+    )
+

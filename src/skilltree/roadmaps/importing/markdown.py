@@ -1,0 +1,372 @@
+"""Markdown checklists -> roadmap documents, by walking a real CommonMark syntax tree.
+
+The rules (docs/importing.md has the full list with examples):
+- the first H1 — or, without one, a first heading whose content is only sub-headings — is the
+  roadmap title; other headings are sections, nested by level;
+- list items are topics, nested lists their children; `[ ]`, `[x]`, `[/]`, `[-]` set a status;
+- a paragraph that is only bold text ending in ":" labels the list that follows (a group);
+- a one-line numbered item followed by plain paragraphs starts a "plain-line" section whose
+  lines are its topics (the format of notes pasted from a document);
+- other paragraphs, and list items that open with a call-out emoji (👉 🔥 ...), are prose:
+  reported as skipped, never topics; headings left without topics are dropped;
+- code blocks, HTML and block quotes are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+from mdit_py_plugins.tasklists import tasklists_plugin
+
+from skilltree.roadmaps.document import (
+    ResourceDoc,
+    ResourceType,
+    RoadmapDoc,
+    TopicDoc,
+    TopicStatus,
+)
+from skilltree.roadmaps.importing.errors import RoadmapImportError
+from skilltree.roadmaps.importing.model import ImportLimits, SourceItem
+from skilltree.roadmaps.importing.text import (
+    collapse_spaces,
+    normalize_key,
+    split_title,
+    starts_with_decoration,
+    strip_decoration,
+)
+
+# Emoji that open a remark addressed to the reader rather than a topic.
+CALLOUT_EMOJI = frozenset("👉👇🔥💥❌💡💪✨")
+TEXT_MARKERS: dict[str, TopicStatus] = {"[/]": "in_progress", "[-]": "skipped", "[ ]": "todo"}
+RESOURCE_TYPES: frozenset[str] = frozenset(
+    {"link", "spec", "docs", "article", "book", "video", "course", "tool"}
+)
+
+_parser = MarkdownIt("commonmark").use(tasklists_plugin)
+
+
+@dataclass
+class Draft:
+    """A topic under construction; `kind` decides whether an empty one survives."""
+
+    title: str
+    line: int
+    kind: str  # "heading" | "group" | "item"
+    level: int = 0  # heading level, for nesting
+    depth: int = 0  # sections are 1, their topics 2, ...
+    summary: str = ""
+    status: TopicStatus | None = None
+    resources: list[ResourceDoc] = field(default_factory=list)
+    children: list[Draft] = field(default_factory=list)
+    plain_lines: bool = False  # a section whose paragraphs are its items
+
+
+@dataclass
+class MarkdownResult:
+    document: RoadmapDoc
+    items: list[SourceItem]
+    skipped: list[tuple[int, str]]
+    warnings: list[str]
+
+
+def parse_markdown(text: str, limits: ImportLimits, source_name: str | None) -> MarkdownResult:
+    return _Walker(limits).walk(text, source_name)
+
+
+class _Walker:
+    def __init__(self, limits: ImportLimits) -> None:
+        self.limits = limits
+        self.root = Draft(title="", line=0, kind="root")
+        self.sections: list[Draft] = []  # the heading stack, outermost first
+        self.title: str | None = None
+        self.description: list[str] = []
+        self.items: list[SourceItem] = []
+        self.skipped: list[tuple[int, str]] = []
+        self.warnings: list[str] = []
+        self.pending_group: Draft | None = None
+        self.seen_section = False
+        self.topic_count = 0
+
+    def walk(self, text: str, source_name: str | None) -> MarkdownResult:
+        blocks = SyntaxTreeNode(_parser.parse(text)).children
+        title_index = _title_heading_index(blocks)
+        for index, block in enumerate(blocks):
+            if index == title_index:
+                self.title = strip_decoration(_inline_text(block))
+                continue
+            self._block(block, blocks[index + 1] if index + 1 < len(blocks) else None)
+        topics = [_finish(child) for child in _prune(self.root.children)]
+        title = self.title or _title_from_name(source_name)
+        if not topics:
+            raise RoadmapImportError("no topics found: the file has no list items or sections", line=1)
+        document = RoadmapDoc(
+            title=title, description=collapse_spaces(" ".join(self.description)), topics=topics
+        )
+        return MarkdownResult(document, self.items, self.skipped, self.warnings)
+
+    # --- blocks -------------------------------------------------------------------------
+
+    def _block(self, block: SyntaxTreeNode, following: SyntaxTreeNode | None) -> None:
+        if block.type == "heading":
+            self._heading(block)
+        elif block.type == "paragraph":
+            self._paragraph(block)
+        elif block.type in ("bullet_list", "ordered_list"):
+            if _is_plain_line_header(block, following):
+                self._plain_line_section(block)
+            else:
+                container = self.pending_group or self._container()
+                for item in block.children:
+                    self._list_item(item, container)
+            self.pending_group = None
+        # hr, fences, code blocks, HTML and quotes carry no topics.
+
+    def _heading(self, block: SyntaxTreeNode) -> None:
+        level = int(block.tag[1])
+        title = strip_decoration(_inline_text(block))
+        if not title:
+            return
+        while self.sections and self.sections[-1].level >= level:
+            self.sections.pop()
+        section = Draft(title=title, line=_line(block), kind="heading", level=level)
+        self._add(self._container(), section)
+        self.sections.append(section)
+        self.pending_group = None
+        self.seen_section = True
+
+    def _plain_line_section(self, block: SyntaxTreeNode) -> None:
+        item = block.children[0]
+        level = (self.sections[-1].level + 1) if self.sections and not self.sections[-1].plain_lines else 2
+        while self.sections and (self.sections[-1].plain_lines or self.sections[-1].level >= level):
+            self.sections.pop()
+        section = Draft(
+            title=strip_decoration(_inline_text(item.children[0])),
+            line=_line(block),
+            kind="heading",
+            level=level,
+            plain_lines=True,
+        )
+        self._add(self._container(), section)
+        self.sections.append(section)
+        self.seen_section = True
+
+    def _paragraph(self, block: SyntaxTreeNode) -> None:
+        inline = block.children[0]
+        label = _group_label(inline)
+        if label is not None:
+            group = Draft(title=label, line=_line(block), kind="group")
+            self._add(self._container(), group)
+            self.pending_group = group
+            return
+        self.pending_group = None
+        if self.sections and self.sections[-1].plain_lines:
+            for offset, line_text in enumerate(_inline_text(block).split("\n")):
+                self._plain_item(line_text, _line(block) + offset, self.sections[-1])
+            return
+        text = collapse_spaces(_inline_text(block))
+        if self.title is not None and not self.seen_section:
+            self.description.append(strip_decoration(text))
+        else:
+            self.skipped.append((_line(block), text))
+
+    def _plain_item(self, text: str, line: int, section: Draft) -> None:
+        text = collapse_spaces(text)
+        if not text:
+            return
+        title, summary = split_title(strip_decoration(text))
+        self.items.append(SourceItem(line=line, title=title))
+        self._add(section, Draft(title=title, line=line, kind="item", summary=summary))
+
+    def _list_item(self, item: SyntaxTreeNode, container: Draft) -> None:
+        line = _line(item)
+        inline = _first_inline(item)
+        resources, text = _resources_and_text(inline) if inline is not None else ([], "")
+        status, text = _status(inline, collapse_spaces(text))
+        if starts_with_decoration(text) in CALLOUT_EMOJI:
+            self.skipped.append((line, text))
+            return
+        title, summary = split_title(strip_decoration(text))
+        draft = container
+        if title:
+            draft = Draft(title, line, "item", summary=summary, status=status, resources=resources)
+            self.items.append(SourceItem(line=line, title=title))
+            draft = self._add(container, draft)
+        for child in item.children[1:]:
+            if child.type in ("bullet_list", "ordered_list"):
+                for nested in child.children:
+                    self._list_item(nested, draft)
+
+    # --- tree building ------------------------------------------------------------------
+
+    def _container(self) -> Draft:
+        return self.sections[-1] if self.sections else self.root
+
+    def _add(self, container: Draft, draft: Draft) -> Draft:
+        """Append, merging a duplicate title under the same parent into the first one."""
+        key = normalize_key(draft.title)
+        for sibling in container.children:
+            if sibling.kind == draft.kind and normalize_key(sibling.title) == key:
+                self.warnings.append(
+                    f"line {draft.line}: duplicate {draft.title!r} merged into line {sibling.line}"
+                )
+                return sibling
+        draft.depth = container.depth + 1
+        if draft.depth > self.limits.max_depth:
+            raise RoadmapImportError(
+                f"line {draft.line}: topics nested deeper than {self.limits.max_depth} levels",
+                line=draft.line,
+            )
+        self.topic_count += 1
+        if self.topic_count > self.limits.max_topics:
+            raise RoadmapImportError(
+                f"line {draft.line}: more than {self.limits.max_topics} topics", line=draft.line
+            )
+        container.children.append(draft)
+        return draft
+
+
+def _prune(drafts: list[Draft]) -> list[Draft]:
+    """Drop headings and group labels that ended up with no topics under them."""
+    kept = []
+    for draft in drafts:
+        draft.children = _prune(draft.children)
+        if draft.kind == "item" or draft.children:
+            kept.append(draft)
+    return kept
+
+
+def _finish(draft: Draft) -> TopicDoc:
+    return TopicDoc(
+        title=draft.title[:300],
+        summary=draft.summary,
+        status=draft.status,
+        resources=draft.resources,
+        line=draft.line,
+        children=[_finish(child) for child in draft.children],
+    )
+
+
+def _title_heading_index(blocks: list[SyntaxTreeNode]) -> int | None:
+    """The first H1; without one, a first heading followed directly by deeper headings."""
+    headings = [(i, b) for i, b in enumerate(blocks) if b.type == "heading"]
+    if not headings:
+        return None
+    first_index, first = headings[0]
+    if first.tag == "h1":
+        return first_index
+    if any(b.tag == "h1" for _, b in headings):
+        return None
+    for block in blocks[first_index + 1 :]:
+        if block.type == "heading":
+            return first_index if int(block.tag[1]) > int(first.tag[1]) else None
+        if block.type in ("bullet_list", "ordered_list", "paragraph"):
+            return None
+    return None
+
+
+def _is_plain_line_header(block: SyntaxTreeNode, following: SyntaxTreeNode | None) -> bool:
+    """'1. Routing' on its own, then plain paragraphs: a section in the plain-line format."""
+    if block.type != "ordered_list" or len(block.children) != 1:
+        return False
+    item = block.children[0]
+    return (
+        len(item.children) == 1
+        and item.children[0].type == "paragraph"
+        and following is not None
+        and following.type == "paragraph"
+        and _group_label(following.children[0]) is None
+    )
+
+
+def _group_label(inline: SyntaxTreeNode) -> str | None:
+    """'**SQL (Relational):**' -> 'SQL (Relational)'; None unless the paragraph is only that."""
+    children = [c for c in inline.children if not (c.type == "text" and not c.content.strip())]
+    if len(children) != 1 or children[0].type != "strong":
+        trailing_colon = (
+            len(children) == 2 and children[0].type == "strong" and children[1].content.strip() == ":"
+        )
+        if not trailing_colon:
+            return None
+    text = collapse_spaces(_plain_text(children[0]))
+    if not (text.endswith(":") or (len(children) == 2)):
+        return None
+    label = strip_decoration(text.rstrip(":").strip())
+    return label or None
+
+
+def _status(inline: SyntaxTreeNode | None, text: str) -> tuple[TopicStatus | None, str]:
+    """The task state of a list item and the text without its marker."""
+    if inline is not None:
+        for child in inline.children:
+            if child.type == "html_inline" and "task-list-item-checkbox" in child.content:
+                return ("done" if 'checked="checked"' in child.content else "todo"), text
+    for marker, status in TEXT_MARKERS.items():
+        if text.startswith(marker + " ") or text == marker:
+            return status, text[len(marker) :].strip()
+    return None, text
+
+
+def _first_inline(item: SyntaxTreeNode) -> SyntaxTreeNode | None:
+    if item.children and item.children[0].type in ("paragraph", "heading") and item.children[0].children:
+        return item.children[0].children[0]
+    return None
+
+
+def _resources_and_text(inline: SyntaxTreeNode) -> tuple[list[ResourceDoc], str]:
+    """Links become resources; typed links ([@article@Title](url)) leave the title entirely."""
+    resources: list[ResourceDoc] = []
+    parts: list[str] = []
+    for child in inline.children:
+        if child.type == "link":
+            href = str(child.attrs.get("href", ""))
+            label = collapse_spaces(_plain_text(child))
+            typed = _typed_label(label)
+            if typed is not None:
+                kind, label = typed
+            else:
+                kind = "link"
+                parts.append(label)
+            # Only http(s) links are kept; nothing is ever fetched.
+            if href.startswith(("http://", "https://")) and label:
+                resources.append(ResourceDoc(title=label, url=href, type=kind))
+        elif child.type != "html_inline":
+            parts.append(_plain_text(child))
+    return resources, "".join(parts)
+
+
+def _typed_label(label: str) -> tuple[ResourceType, str] | None:
+    if not label.startswith("@") or label.count("@") < 2:
+        return None
+    _, kind, title = label.split("@", 2)
+    resource_type: ResourceType = kind.lower() if kind.lower() in RESOURCE_TYPES else "link"  # type: ignore[assignment]
+    return resource_type, title.strip()
+
+
+def _inline_text(block: SyntaxTreeNode) -> str:
+    """The text of a heading or paragraph with emphasis removed; soft breaks kept as newlines."""
+    if not block.children:
+        return ""
+    return _plain_text(block.children[0])
+
+
+def _plain_text(node: SyntaxTreeNode) -> str:
+    if node.type in ("text", "code_inline"):
+        return node.content
+    if node.type in ("softbreak", "hardbreak"):
+        return "\n"
+    if node.type == "html_inline":
+        return ""
+    return "".join(_plain_text(child) for child in node.children)
+
+
+def _line(node: SyntaxTreeNode) -> int:
+    return (node.map[0] + 1) if node.map else 0
+
+
+def _title_from_name(source_name: str | None) -> str:
+    if not source_name:
+        return "Imported roadmap"
+    stem = source_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return collapse_spaces(stem.replace("_", " ").replace("-", " ")) or "Imported roadmap"
