@@ -20,9 +20,8 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.state import Resources
+from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.roadmaps.router import router as roadmaps_router
-
-API_PREFIX = "/v1"
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
@@ -47,7 +46,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     )
     install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(roadmaps_router, prefix=API_PREFIX)
+    app.include_router(roadmaps_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

@@ -18,7 +18,7 @@ def markdown(text: str) -> ParsedRoadmap:
 
 async def topic_ids(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Topic.slug, Topic.id))
-    return dict(rows.tuples().all())
+    return {slug: topic_id for slug, topic_id in rows.all()}
 
 
 async def test_moving_a_topic_keeps_its_id(session: AsyncSession) -> None:

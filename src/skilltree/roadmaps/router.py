@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.bodies import read_body, read_upload
 from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.roadmaps import service
 from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, TopicDoc
@@ -33,7 +34,7 @@ from skilltree.roadmaps.schemas import (
     TopicRefOut,
 )
 
-router = APIRouter(tags=["roadmaps"])
+router = APIRouter(prefix=API_PREFIX, tags=["roadmaps"])
 
 SlugPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["backend"])
@@ -109,8 +110,8 @@ async def get_topic(slug: SlugPath, topic_slug: TopicSlugPath, session: DbSessio
         path=[TopicRefOut(slug=t.slug, title=t.title) for t in view.ancestors],
         children=[TopicRefOut(slug=t.slug, title=t.title) for t in view.children],
         links={
-            "self": f"/v1/roadmaps/{view.roadmap.slug}/topics/{topic.slug}",
-            "roadmap": f"/v1/roadmaps/{view.roadmap.slug}",
+            "self": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}/topics/{topic.slug}",
+            "roadmap": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}",
         },
     )
 
@@ -182,7 +183,7 @@ async def import_roadmap(
     )
     report = await service.import_roadmap(session, parsed, dry_run=dry_run, slug=slug)
     if report.created and not dry_run:
-        response.headers["Location"] = f"/v1/roadmaps/{report.slug}"
+        response.headers["Location"] = f"{API_PREFIX}/roadmaps/{report.slug}"
     else:
         response.status_code = status.HTTP_200_OK
     return _report_out(report)
@@ -209,7 +210,7 @@ def _limits(resources: AppResources) -> ImportLimits:
 
 def _roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
     roadmap = listing.roadmap
-    base = f"/v1/roadmaps/{roadmap.slug}"
+    base = f"{API_PREFIX}/roadmaps/{roadmap.slug}"
     return RoadmapOut(
         slug=roadmap.slug,
         title=roadmap.title,
