@@ -19,6 +19,21 @@ from skilltree.platform.config import LogSettings
 from skilltree.platform.observability.context import current_request_id
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time of writing (it may be replaced after setup)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _add_request_id(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     request_id = current_request_id()
     if request_id is not None:
@@ -66,7 +81,7 @@ def configure_logging(settings: LogSettings) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]

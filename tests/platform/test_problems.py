@@ -1,0 +1,112 @@
+"""Every error is RFC 9457 problem+json: domain errors, validation, HTTP errors and bugs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from skilltree.platform.errors import Conflict
+from skilltree.platform.http.middleware import RequestIdMiddleware, UnhandledErrorMiddleware
+from skilltree.platform.http.problems import field_path, install_problem_handlers
+
+PROBLEM = "application/problem+json"
+
+
+class Payload(BaseModel):
+    title: str
+    tags: list[int]
+
+
+def build_app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise Conflict("The name is taken.", name="x")
+
+    @app.post("/items")
+    async def create(payload: Payload) -> dict[str, str]:
+        return {"title": payload.title}
+
+    @app.get("/bug")
+    async def bug() -> None:
+        raise RuntimeError("database password is hunter2")
+
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+async def test_domain_error_carries_its_status_type_and_extensions(client: httpx.AsyncClient) -> None:
+    response = await client.get("/conflict")
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json() == {
+        "type": "/problems/conflict",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "The name is taken.",
+        "instance": "/conflict",
+        "request_id": response.headers["x-request-id"],
+        "name": "x",
+    }
+
+
+async def test_validation_error_lists_the_path_of_each_bad_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/items", json={"tags": [1, "two"]})
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"] == "/problems/validation-error"
+    assert {(e["field"], e["type"]) for e in problem["errors"]} == {
+        ("body.title", "missing"),
+        ("body.tags[1]", "int_parsing"),
+    }
+
+
+async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nowhere")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "about:blank"
+    assert response.json()["title"] == "Not Found"
+
+
+async def test_wrong_method_is_a_405_problem_that_keeps_the_allow_header(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/conflict")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+    assert response.json()["title"] == "Method Not Allowed"
+
+
+async def test_unhandled_error_is_a_500_problem_without_internals(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    response = await client.get("/bug", headers={"x-request-id": "trace-me-123"})
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["request_id"] == "trace-me-123"
+    assert "hunter2" not in response.text
+    assert "RuntimeError" not in response.text
+
+
+def test_field_path_renders_indexes_in_brackets() -> None:
+    assert field_path(("body", "topics", 2, "children", 0, "title")) == "body.topics[2].children[0].title"
+    assert field_path(("query", "limit")) == "query.limit"
