@@ -104,14 +104,14 @@ def _display_name(codec: str) -> str:
 
 
 def _guess_codec(text: str) -> str | None:
-    """The code page under which the most runs of the text decode cleanly as UTF-8."""
+    """The code page under which the most runs of the text turn back into valid UTF-8."""
     best, best_score = None, 0
     for codec in LEGACY_CODECS:
         score = sum(
             1
             for line in text.split("\n")
             for run in _encodable_runs(line, codec)
-            if _strict_repair(run, codec) is not None
+            if (_strict_repair(run, codec) or _repair_dropped_bytes(run, codec)) is not None
         )
         if score > best_score:
             best, best_score = codec, score

@@ -1,0 +1,101 @@
+"""JSON and YAML documents: validated strictly, errors with lines or field paths."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from skilltree.platform.errors import UnsupportedMediaType
+from skilltree.roadmaps.importing import ImportLimits, RoadmapImportError, detect_format, parse_roadmap
+
+DOCUMENT = {
+    "title": "Plan",
+    "topics": [{"title": "HTTP", "children": [{"title": "ETags", "level": "intermediate"}]}],
+}
+
+
+def test_json_document_is_parsed_and_slugged() -> None:
+    parsed = parse_roadmap(orjson.dumps(DOCUMENT), "json")
+
+    assert parsed.document.slug == "plan"
+    assert parsed.document.topics[0].children[0].slug == "etags"
+
+
+def test_yaml_document_is_parsed() -> None:
+    parsed = parse_roadmap(b"title: Plan\ntopics:\n  - title: HTTP\n    children:\n      - title: ETags\n", "yaml")
+
+    assert parsed.document.topics[0].children[0].title == "ETags"
+
+
+def test_the_json_export_shape_round_trips() -> None:
+    parsed = parse_roadmap(orjson.dumps(DOCUMENT), "json")
+    exported = orjson.dumps(parsed.document.model_dump(mode="json", exclude_defaults=True))
+
+    assert parse_roadmap(exported, "json").document == parsed.document
+
+
+def test_json_syntax_errors_name_the_line() -> None:
+    with pytest.raises(RoadmapImportError) as raised:
+        parse_roadmap(b'{\n  "title": "x",\n  "topics": [,]\n}', "json")
+
+    assert raised.value.line == 3
+
+
+def test_yaml_syntax_errors_name_the_line() -> None:
+    with pytest.raises(RoadmapImportError) as raised:
+        parse_roadmap(b"title: x\ntopics:\n  - title: [unclosed\n", "yaml")
+
+    assert raised.value.line is not None and raised.value.line >= 3
+
+
+def test_yaml_tags_that_build_python_objects_are_refused() -> None:
+    with pytest.raises(RoadmapImportError):
+        parse_roadmap(b"title: !!python/object/apply:os.system ['true']\ntopics: []\n", "yaml")
+
+
+def test_schema_errors_list_the_field_paths() -> None:
+    bad = {"title": "x", "topics": [{"title": "ok"}, {"children": [{"title": ""}]}], "extra": 1}
+
+    with pytest.raises(RoadmapImportError) as raised:
+        parse_roadmap(orjson.dumps(bad), "json")
+
+    detail = raised.value.detail
+    assert "topics[1].title" in detail
+    assert "topics[1].children[0].title" in detail
+    assert "extra" in detail
+
+
+def test_duplicate_explicit_slugs_are_refused() -> None:
+    doc = {"title": "x", "topics": [{"slug": "a", "title": "A"}, {"slug": "a", "title": "B"}]}
+
+    with pytest.raises(RoadmapImportError, match="duplicate topic slug 'a'"):
+        parse_roadmap(orjson.dumps(doc), "json")
+
+
+def test_structured_documents_respect_the_depth_cap() -> None:
+    doc = {"title": "x", "topics": [{"title": "a", "children": [{"title": "b", "children": [{"title": "c"}]}]}]}
+
+    with pytest.raises(RoadmapImportError, match="deeper than 2"):
+        parse_roadmap(orjson.dumps(doc), "json", ImportLimits(max_depth=2))
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "expected"),
+    [
+        (None, "text/markdown; charset=utf-8", "markdown"),
+        (None, "application/json", "json"),
+        (None, "application/yaml", "yaml"),
+        ("plan.yml", "application/octet-stream", "yaml"),
+        ("plan.md", None, "markdown"),
+        ("notes.txt", "", "markdown"),
+    ],
+)
+def test_format_is_detected_from_media_type_then_extension(
+    filename: str | None, content_type: str | None, expected: str
+) -> None:
+    assert detect_format(filename, content_type) == expected
+
+
+def test_an_unknown_format_is_unsupported() -> None:
+    with pytest.raises(UnsupportedMediaType, match="image/png"):
+        detect_format("x.png", "image/png")
