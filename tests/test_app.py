@@ -6,9 +6,9 @@ import httpx
 from fastapi import FastAPI
 
 from skilltree.app import create_app
-from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
+from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import Resources
 
 # Routes for orchestrators and tooling live outside the versioned API on purpose.

@@ -20,7 +20,6 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.state import Resources
-from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.roadmaps.router import router as roadmaps_router
 
 
@@ -59,7 +58,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
 
 def create_app_from_environment() -> FastAPI:
-    """Entry point for ASGI servers (`uvicorn --factory skilltree.app:create_app_from_environment`)."""
+    """The entry point for ASGI servers, called with `--factory` (see `skilltree serve`)."""
     settings = load_settings()
     configure_logging(settings.log)
     return create_app(settings)

@@ -67,7 +67,7 @@ def test_a_dotenv_file_is_read_and_the_environment_wins(
     assert settings.log.level == "WARNING"
 
 
-def test_a_secret_is_read_from_the_file_named_by_the_FILE_variable(
+def test_a_secret_is_read_from_the_file_named_by_the_file_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     secret = tmp_path / "secret_key"
@@ -80,7 +80,9 @@ def test_a_secret_is_read_from_the_file_named_by_the_FILE_variable(
     assert "s3cr3t" not in repr(settings)
 
 
-def test_every_bad_setting_is_reported_at_once_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_bad_setting_is_reported_at_once_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SKILLTREE_HTTP_PORT", "eighty")
     monkeypatch.setenv("SKILLTREE_DATABASE_URL", "mysql://db/x")
     monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "LOUD")
@@ -93,7 +95,9 @@ def test_every_bad_setting_is_reported_at_once_by_its_variable(monkeypatch: pyte
         assert variable in message
 
 
-def test_an_unreadable_secret_file_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_an_unreadable_secret_file_is_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SKILLTREE_SECRET_KEY_FILE", str(tmp_path / "missing"))
 
     with pytest.raises(SettingsError, match="SKILLTREE_SECRET_KEY_FILE"):
@@ -115,7 +119,9 @@ def test_production_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_settings_can_be_built_explicitly_without_the_environment() -> None:
-    settings = Settings(app=AppSettings(env="test"), database=DatabaseSettings(url="sqlite+aiosqlite:///x.db"))
+    settings = Settings(
+        app=AppSettings(env="test"), database=DatabaseSettings(url="sqlite+aiosqlite:///x.db")
+    )
 
     assert settings.database.is_sqlite
 

@@ -13,8 +13,14 @@ from skilltree.roadmaps.models import Roadmap
 def roadmap(slug: str) -> Roadmap:
     now = utc_now()
     return Roadmap(
-        slug=slug, title=slug, description="", source="import", version=1,
-        content_hash="0" * 64, created_at=now, updated_at=now,
+        slug=slug,
+        title=slug,
+        description="",
+        source="import",
+        version=1,
+        content_hash="0" * 64,
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -31,11 +37,14 @@ async def test_unit_of_work_commits_when_the_block_succeeds(database: Database) 
 
 
 async def test_unit_of_work_rolls_back_when_the_block_raises(database: Database) -> None:
-    with pytest.raises(RuntimeError):
+    async def add_then_fail() -> None:
         async with database.unit_of_work() as session:
             session.add(roadmap("lost"))
             await session.flush()
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await add_then_fail()
 
     assert await count_roadmaps(database) == 0
 

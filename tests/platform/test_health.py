@@ -11,7 +11,9 @@ from skilltree.platform.config import DatabaseSettings, Settings
 
 
 async def test_livez_answers_without_touching_the_database(tmp_path: Path) -> None:
-    app = create_app(Settings(database=DatabaseSettings(url="postgresql+asyncpg://127.0.0.1:1/none")))
+    app = create_app(
+        Settings(database=DatabaseSettings(url="postgresql+asyncpg://127.0.0.1:1/none"))
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -30,7 +32,9 @@ async def test_readyz_is_ready_when_the_database_answers(client: httpx.AsyncClie
 
 
 async def test_readyz_is_a_503_problem_when_the_database_is_unreachable() -> None:
-    app = create_app(Settings(database=DatabaseSettings(url="postgresql+asyncpg://127.0.0.1:1/none")))
+    app = create_app(
+        Settings(database=DatabaseSettings(url="postgresql+asyncpg://127.0.0.1:1/none"))
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -17,7 +17,9 @@ def last_json_line(out: str) -> dict[str, object]:
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
-def test_events_are_json_with_timestamp_level_logger_and_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+def test_events_are_json_with_timestamp_level_logger_and_request_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     configure_logging(LogSettings(level="INFO", format="json"))
     token = request_id_var.set("req-42")
     try:
@@ -34,7 +36,9 @@ def test_events_are_json_with_timestamp_level_logger_and_request_id(capsys: pyte
     assert str(line["timestamp"]).endswith("Z")
 
 
-def test_standard_library_loggers_are_rendered_as_json_too(capsys: pytest.CaptureFixture[str]) -> None:
+def test_standard_library_loggers_are_rendered_as_json_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     configure_logging(LogSettings(level="INFO", format="json"))
 
     logging.getLogger("uvicorn.error").warning("worker %s stopped", 3)

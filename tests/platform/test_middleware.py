@@ -73,7 +73,9 @@ async def test_a_safe_incoming_request_id_is_kept(client: httpx.AsyncClient) -> 
 
 
 @pytest.mark.parametrize("unsafe", ["x" * 129, "a b", "semi;colon", "<script>", "../etc"])
-async def test_an_unsafe_incoming_request_id_is_replaced(client: httpx.AsyncClient, unsafe: str) -> None:
+async def test_an_unsafe_incoming_request_id_is_replaced(
+    client: httpx.AsyncClient, unsafe: str
+) -> None:
     response = await client.get("/v1/things/1", headers={"x-request-id": unsafe})
 
     assert response.headers["x-request-id"] != unsafe

@@ -20,7 +20,9 @@ from tests.support.databases import temporary_postgres_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def empty_engine(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
     """An engine on a brand-new, empty database."""
     if request.param == "sqlite":
         engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/m.db"))

@@ -49,7 +49,9 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def test_domain_error_carries_its_status_type_and_extensions(client: httpx.AsyncClient) -> None:
+async def test_domain_error_carries_its_status_type_and_extensions(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/conflict")
 
     assert response.status_code == 409
@@ -86,7 +88,9 @@ async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None
     assert response.json()["title"] == "Not Found"
 
 
-async def test_wrong_method_is_a_405_problem_that_keeps_the_allow_header(client: httpx.AsyncClient) -> None:
+async def test_wrong_method_is_a_405_problem_that_keeps_the_allow_header(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.delete("/conflict")
 
     assert response.status_code == 405
@@ -108,5 +112,8 @@ async def test_unhandled_error_is_a_500_problem_without_internals(
 
 
 def test_field_path_renders_indexes_in_brackets() -> None:
-    assert field_path(("body", "topics", 2, "children", 0, "title")) == "body.topics[2].children[0].title"
+    assert (
+        field_path(("body", "topics", 2, "children", 0, "title"))
+        == "body.topics[2].children[0].title"
+    )
     assert field_path(("query", "limit")) == "query.limit"

@@ -62,7 +62,9 @@ def openapi_operations() -> set[str]:
     return operations
 
 
-@pytest.mark.parametrize(("slug", "ref"), by_kind("endpoint"), ids=lambda v: getattr(v, "target", v))
+@pytest.mark.parametrize(
+    ("slug", "ref"), by_kind("endpoint"), ids=lambda v: getattr(v, "target", v)
+)
 def test_endpoint_reference_is_in_the_openapi_document(
     slug: str, ref: ReferenceDoc, openapi_operations: set[str]
 ) -> None:
@@ -87,4 +89,6 @@ def test_test_reference_is_collected_by_pytest(
     slug: str, ref: ReferenceDoc, collected_test_ids: set[str]
 ) -> None:
     # A parametrised test is collected as node[param]; the bare node id names all of them.
-    assert any(node == ref.target or node.startswith(ref.target + "[") for node in collected_test_ids)
+    assert any(
+        node == ref.target or node.startswith(ref.target + "[") for node in collected_test_ids
+    )

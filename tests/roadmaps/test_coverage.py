@@ -30,4 +30,7 @@ def test_builtin_topics_have_summaries_and_provenance(builtin_roadmap: object) -
     for topic, _depth in iter_topics(builtin_roadmap.document.topics):
         assert topic.summary.strip(), topic.slug
         if not topic.children:
-            assert topic.why.strip() and topic.level and topic.seeds and topic.aliases, topic.slug
+            assert topic.why.strip(), topic.slug
+            assert topic.level, topic.slug
+            assert topic.seeds, topic.slug
+            assert topic.aliases, topic.slug

@@ -7,10 +7,19 @@ from skilltree.roadmaps.models import Topic
 from skilltree.roadmaps.planning import content_hash, plan_import
 
 
-def stored(topic_id: int, slug: str, parent_id: int | None, position: int, **values: object) -> Topic:
+def stored(
+    topic_id: int, slug: str, parent_id: int | None, position: int, **values: object
+) -> Topic:
     defaults: dict[str, object] = {
-        "title": slug.title(), "summary": "", "why": "", "level": None, "tags": [], "seeds": [],
-        "aliases": [], "resources": [], "implemented_in": [],
+        "title": slug.title(),
+        "summary": "",
+        "why": "",
+        "level": None,
+        "tags": [],
+        "seeds": [],
+        "aliases": [],
+        "resources": [],
+        "implemented_in": [],
     }
     defaults.update(values)
     return Topic(id=topic_id, slug=slug, parent_id=parent_id, position=position, **defaults)

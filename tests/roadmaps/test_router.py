@@ -26,8 +26,12 @@ CHECKLIST = """\
 MARKDOWN = {"content-type": "text/markdown"}
 
 
-async def import_checklist(client: httpx.AsyncClient, text: str = CHECKLIST, **params: str) -> httpx.Response:
-    return await client.post("/v1/roadmaps/import", content=text.encode(), headers=MARKDOWN, params=params)
+async def import_checklist(
+    client: httpx.AsyncClient, text: str = CHECKLIST, **params: str
+) -> httpx.Response:
+    return await client.post(
+        "/v1/roadmaps/import", content=text.encode(), headers=MARKDOWN, params=params
+    )
 
 
 async def test_import_creates_a_roadmap_and_points_to_it(client: httpx.AsyncClient) -> None:
@@ -80,7 +84,9 @@ async def test_reimporting_the_same_file_changes_nothing(client: httpx.AsyncClie
     assert report["changes"] == {"added": [], "updated": [], "removed": [], "unchanged": 7}
 
 
-async def test_reimporting_an_edited_file_changes_only_what_changed(client: httpx.AsyncClient) -> None:
+async def test_reimporting_an_edited_file_changes_only_what_changed(
+    client: httpx.AsyncClient,
+) -> None:
     await import_checklist(client)
     edited = CHECKLIST.replace("- [ ] Indexes", "- [ ] Indexes - B-trees and more\n- [ ] Joins")
     edited = edited.replace("  - [ ] Cache-Control\n", "")
@@ -201,7 +207,9 @@ async def test_bad_input_is_a_422_problem_and_writes_nothing(
     assert (await client.get("/v1/roadmaps")).json()["items"] == []
 
 
-async def test_import_over_the_size_limit_is_a_413_problem(client: httpx.AsyncClient, app: object) -> None:
+async def test_import_over_the_size_limit_is_a_413_problem(
+    client: httpx.AsyncClient, app: object
+) -> None:
     too_big = b"# T\n\n## S\n\n" + b"- item\n" * 200_000  # 1.4 MB > the 1 MiB default
 
     response = await client.post("/v1/roadmaps/import", content=too_big, headers=MARKDOWN)
@@ -247,3 +255,18 @@ async def test_tree_query_count_does_not_grow_with_the_tree(
 
     assert response.json()["roadmap"]["topic_count"] == 410
     assert large_tree.count == small_tree.count <= 2
+
+
+async def test_titles_that_look_like_sql_are_stored_as_plain_text(
+    client: httpx.AsyncClient,
+) -> None:
+    hostile = "# Hostile\n\n## S\n\n- Robert'); DROP TABLE topics;--\n- 1' OR '1'='1\n"
+
+    await import_checklist(client, hostile)
+
+    tree = (await client.get("/v1/roadmaps/hostile/tree")).json()
+    assert [t["title"] for t in tree["topics"][0]["children"]] == [
+        "Robert'); DROP TABLE topics;--",
+        "1' OR '1'='1",
+    ]
+    assert (await client.get("/v1/roadmaps")).json()["items"][0]["topic_count"] == 3

@@ -18,7 +18,7 @@ def markdown(text: str) -> ParsedRoadmap:
 
 async def topic_ids(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Topic.slug, Topic.id))
-    return {slug: topic_id for slug, topic_id in rows.all()}
+    return dict(rows.all())
 
 
 async def test_moving_a_topic_keeps_its_id(session: AsyncSession) -> None:
@@ -76,7 +76,9 @@ async def test_an_import_cannot_replace_the_builtin_roadmap(
     await service.import_roadmap(session, builtin_roadmap, source="builtin")
 
     with pytest.raises(BuiltinRoadmapProtected):
-        await service.import_roadmap(session, markdown("# Backend\n\n## A\n\n- One\n"), slug="backend")
+        await service.import_roadmap(
+            session, markdown("# Backend\n\n## A\n\n- One\n"), slug="backend"
+        )
 
 
 async def test_loading_the_builtin_roadmap_twice_changes_nothing(
@@ -85,6 +87,8 @@ async def test_loading_the_builtin_roadmap_twice_changes_nothing(
     first = await service.import_roadmap(session, builtin_roadmap, source="builtin")
     second = await service.import_roadmap(session, builtin_roadmap, source="builtin")
 
-    assert first.created and len(first.plan.added) > 200
+    assert first.created
+    assert len(first.plan.added) > 200
     assert not second.plan.has_changes
-    assert second.roadmap is not None and second.roadmap.version == 1
+    assert second.roadmap is not None
+    assert second.roadmap.version == 1

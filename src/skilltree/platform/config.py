@@ -128,7 +128,7 @@ class ImportSettings(_Group):
 
 
 class Settings(BaseModel):
-    """Everything the app factory needs, passed in explicitly: nothing reads the environment later."""
+    """Everything the app factory needs, passed in: nothing reads the environment later."""
 
     app: AppSettings = Field(default_factory=AppSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -185,6 +185,8 @@ def _production_problems(settings: Settings) -> list[str]:
     if settings.app.env == "development":
         return []
     if settings.app.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
-        return [f"{ENV_PREFIX}SECRET_KEY: a real secret is required when {ENV_PREFIX}ENV is "
-                f"{settings.app.env!r}"]
+        return [
+            f"{ENV_PREFIX}SECRET_KEY: a real secret is required when {ENV_PREFIX}ENV is "
+            f"{settings.app.env!r}"
+        ]
     return []

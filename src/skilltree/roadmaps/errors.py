@@ -18,7 +18,9 @@ class TopicNotFound(NotFound):
     title = "Topic not found"
 
     def __init__(self, roadmap: str, topic: str) -> None:
-        super().__init__(f"Roadmap {roadmap!r} has no topic {topic!r}.", roadmap=roadmap, topic=topic)
+        super().__init__(
+            f"Roadmap {roadmap!r} has no topic {topic!r}.", roadmap=roadmap, topic=topic
+        )
 
 
 class BuiltinRoadmapProtected(Conflict):

@@ -20,7 +20,15 @@ from skilltree.roadmaps.models import Topic
 
 # The stored columns an import may change; compared one by one to report what changed.
 CONTENT_FIELDS = (
-    "title", "summary", "why", "level", "tags", "seeds", "aliases", "resources", "implemented_in",
+    "title",
+    "summary",
+    "why",
+    "level",
+    "tags",
+    "seeds",
+    "aliases",
+    "resources",
+    "implemented_in",
 )
 
 
@@ -106,7 +114,9 @@ def plan_import(existing: Sequence[Topic], document: RoadmapDoc) -> ImportPlan:
     return plan
 
 
-def _changed_fields(current: Topic, planned: PlannedTopic, slug_of: dict[int, str]) -> tuple[str, ...]:
+def _changed_fields(
+    current: Topic, planned: PlannedTopic, slug_of: dict[int, str]
+) -> tuple[str, ...]:
     changed = [name for name in CONTENT_FIELDS if getattr(current, name) != planned.values[name]]
     current_parent = slug_of.get(current.parent_id) if current.parent_id is not None else None
     if current_parent != planned.parent_slug:

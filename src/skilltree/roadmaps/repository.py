@@ -19,13 +19,13 @@ async def list_roadmaps(session: AsyncSession) -> Sequence[tuple[Roadmap, int]]:
         .correlate(Roadmap)
         .scalar_subquery()
     )
-    result = await session.execute(
-        select(Roadmap, topic_count).order_by(Roadmap.title, Roadmap.id)
-    )
+    result = await session.execute(select(Roadmap, topic_count).order_by(Roadmap.title, Roadmap.id))
     return [(roadmap, count) for roadmap, count in result.all()]
 
 
-async def get_roadmap(session: AsyncSession, slug: str, *, for_update: bool = False) -> Roadmap | None:
+async def get_roadmap(
+    session: AsyncSession, slug: str, *, for_update: bool = False
+) -> Roadmap | None:
     query = select(Roadmap).where(Roadmap.slug == slug)
     if for_update:
         # Serialises concurrent imports of one roadmap on PostgreSQL (SQLite has one writer anyway).

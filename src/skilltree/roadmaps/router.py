@@ -102,7 +102,7 @@ async def get_topic(slug: SlugPath, topic_slug: TopicSlugPath, session: DbSessio
         title=topic.title,
         summary=topic.summary,
         why=topic.why,
-        level=topic.level,  # type: ignore[arg-type]  # validated on import
+        level=topic.level,  # validated on import
         tags=topic.tags,
         seeds=topic.seeds,
         resources=[ResourceOut.model_validate(r) for r in topic.resources],
@@ -130,7 +130,7 @@ async def get_topic(slug: SlugPath, topic_slug: TopicSlugPath, session: DbSessio
 async def export_roadmap(
     slug: SlugPath,
     session: DbSession,
-    format: Annotated[Literal["markdown", "json"], Query()] = "markdown",  # noqa: A002
+    format: Annotated[Literal["markdown", "json"], Query()] = "markdown",
 ) -> Response:
     """Download the roadmap: a markdown checklist, or JSON that re-imports losslessly."""
     document = await service.export_document(session, slug)
@@ -165,9 +165,7 @@ async def import_roadmap(
     session: DbSession,
     resources: AppResources,
     dry_run: Annotated[bool, Query(description="Parse and report; write nothing")] = False,
-    slug: Annotated[
-        str | None, Query(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)
-    ] = None,
+    slug: Annotated[str | None, Query(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)] = None,
 ) -> ImportReportOut:
     """Create or update a roadmap from a markdown checklist, JSON or YAML.
 
@@ -229,7 +227,7 @@ def _node_out(node: service.TopicNode) -> TopicNodeOut:
         slug=topic.slug,
         title=topic.title,
         summary=topic.summary,
-        level=topic.level,  # type: ignore[arg-type]  # validated on import
+        level=topic.level,  # validated on import
         tags=topic.tags,
         implemented=bool(topic.implemented_in),
         children=[_node_out(child) for child in node.children],
@@ -249,7 +247,9 @@ def _report_out(report: service.ImportReport) -> ImportReportOut:
         item_count=len(parsed.items),
         changes=ImportChangesOut(
             added=[p.slug for p in plan.added],
-            updated=[TopicChangeOut(slug=u.planned.slug, fields=list(u.changed)) for u in plan.updated],
+            updated=[
+                TopicChangeOut(slug=u.planned.slug, fields=list(u.changed)) for u in plan.updated
+            ],
             removed=[t.slug for t in plan.removed],
             unchanged=plan.unchanged,
         ),

@@ -150,8 +150,14 @@ async def _apply(
     now = utc_now()
     if roadmap is None:
         roadmap = Roadmap(
-            slug=document.slug, title=document.title, description=document.description,
-            source=source, version=1, content_hash=digest, created_at=now, updated_at=now,
+            slug=document.slug,
+            title=document.title,
+            description=document.description,
+            source=source,
+            version=1,
+            content_hash=digest,
+            created_at=now,
+            updated_at=now,
         )
         repository.add(session, roadmap)
         await repository.flush(session)
@@ -219,7 +225,7 @@ def _to_document(node: TopicNode) -> TopicDoc:
         title=topic.title,
         summary=topic.summary,
         why=topic.why,
-        level=topic.level,  # type: ignore[arg-type]  # validated when it was imported
+        level=topic.level,  # validated when it was imported
         tags=list(topic.tags),
         seeds=list(topic.seeds),
         aliases=list(topic.aliases),

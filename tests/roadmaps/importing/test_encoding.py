@@ -11,7 +11,11 @@ from skilltree.roadmaps.importing.encoding import decode, repair_mojibake
 def as_mojibake(text: str, codec: str, drop: bytes = b"") -> str:
     """What a tool produces when it decodes UTF-8 with a code page, dropping undefined bytes."""
     raw = text.encode("utf-8")
-    return raw.decode(codec, errors="ignore") if not drop else bytes(b for b in raw if b not in drop).decode(codec)
+    return (
+        raw.decode(codec, errors="ignore")
+        if not drop
+        else bytes(b for b in raw if b not in drop).decode(codec)
+    )
 
 
 @pytest.mark.parametrize(

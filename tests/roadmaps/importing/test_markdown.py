@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from skilltree.roadmaps.document import TopicDoc
-from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, RoadmapImportError, parse_roadmap
+from skilltree.roadmaps.importing import (
+    ImportLimits,
+    ParsedRoadmap,
+    RoadmapImportError,
+    parse_roadmap,
+)
 
 
 def parse(text: str, limits: ImportLimits | None = None) -> ParsedRoadmap:
@@ -83,8 +88,16 @@ def test_bold_and_italic_markers_are_removed_from_titles() -> None:
 @pytest.mark.parametrize(
     ("item", "title", "summary"),
     [
-        ("**Repository Pattern** - Data access abstraction layer", "Repository Pattern", "Data access abstraction layer"),
-        ("**TTL (Time to Live)** — cache expiry strategies", "TTL (Time to Live)", "cache expiry strategies"),
+        (
+            "**Repository Pattern** - Data access abstraction layer",
+            "Repository Pattern",
+            "Data access abstraction layer",
+        ),
+        (
+            "**TTL (Time to Live)** — cache expiry strategies",
+            "TTL (Time to Live)",
+            "cache expiry strategies",
+        ),
         ("HTTP/HTTPS → methods, status codes", "HTTP/HTTPS", "methods, status codes"),
         ("Client–Server model (how requests work)", "Client–Server model (how requests work)", ""),
         ("Normal forms (1NF → 5NF)", "Normal forms (1NF → 5NF)", ""),
@@ -95,7 +108,9 @@ def test_bold_and_italic_markers_are_removed_from_titles() -> None:
         ),
     ],
 )
-def test_title_and_description_are_split_at_a_spaced_separator(item: str, title: str, summary: str) -> None:
+def test_title_and_description_are_split_at_a_spaced_separator(
+    item: str, title: str, summary: str
+) -> None:
     topic = parse(f"# R\n\n## S\n\n- {item}\n").document.topics[0].children[0]
 
     assert (topic.title, topic.summary) == (title, summary)
@@ -125,9 +140,14 @@ def test_headings_inside_list_items_are_titles() -> None:
 
 
 def test_prose_paragraphs_and_rules_are_skipped_not_topics() -> None:
-    parsed = parse("Great question! Here is a list.\n\n---\n\n# R\n\n## S\n\n- item\n\nHope this helps!\n")
+    parsed = parse(
+        "Great question! Here is a list.\n\n---\n\n# R\n\n## S\n\n- item\n\nHope this helps!\n"
+    )
 
-    assert [text for _, text in parsed.skipped] == ["Great question! Here is a list.", "Hope this helps!"]
+    assert [text for _, text in parsed.skipped] == [
+        "Great question! Here is a list.",
+        "Hope this helps!",
+    ]
     assert len(parsed.items) == 1
 
 
@@ -138,7 +158,10 @@ def test_a_paragraph_under_the_title_is_the_description() -> None:
 
 
 def test_items_opening_with_a_callout_emoji_are_prose_and_empty_sections_vanish() -> None:
-    parsed = parse("# R\n\n## S\n\n- item\n\n# ✅ VERDICT\n\n- 👉 **This list is complete**\n- 🔥 Ask me more\n")
+    parsed = parse(
+        "# R\n\n## S\n\n- item\n\n# ✅ VERDICT\n\n"
+        "- 👉 **This list is complete**\n- 🔥 Ask me more\n"
+    )
 
     assert titles(parsed.document.topics) == ["S"]
     assert [text for _, text in parsed.skipped] == ["👉 This list is complete", "🔥 Ask me more"]
@@ -179,7 +202,9 @@ def test_typed_links_become_typed_resources_and_leave_the_title() -> None:
 
 
 def test_links_other_than_http_are_not_kept() -> None:
-    topic = parse("# R\n\n## S\n\n- Files [local](file:///etc/passwd)\n").document.topics[0].children[0]
+    topic = (
+        parse("# R\n\n## S\n\n- Files [local](file:///etc/passwd)\n").document.topics[0].children[0]
+    )
 
     assert topic.resources == []
 

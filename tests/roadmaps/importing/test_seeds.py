@@ -45,7 +45,9 @@ def test_no_mojibake_survives_in_any_title_or_summary(seed: str) -> None:
     parsed = parse_seed(seed)
 
     texts = [parsed.document.title] + [
-        text for topic, _ in iter_topics(parsed.document.topics) for text in (topic.title, topic.summary)
+        text
+        for topic, _ in iter_topics(parsed.document.topics)
+        for text in (topic.title, topic.summary)
     ]
     assert [t for t in texts if any(marker in t for marker in MOJIBAKE_MARKERS)] == []
 
@@ -105,7 +107,9 @@ def test_reparsing_a_seed_gives_identical_slugs() -> None:
     first = parse_seed("004").document
     second = parse_seed("004").document
 
-    assert [t.slug for t, _ in iter_topics(first.topics)] == [t.slug for t, _ in iter_topics(second.topics)]
+    assert [t.slug for t, _ in iter_topics(first.topics)] == [
+        t.slug for t, _ in iter_topics(second.topics)
+    ]
 
 
 def test_editing_one_item_changes_only_that_topic() -> None:

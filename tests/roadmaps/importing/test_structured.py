@@ -6,7 +6,12 @@ import orjson
 import pytest
 
 from skilltree.platform.errors import UnsupportedMediaType
-from skilltree.roadmaps.importing import ImportLimits, RoadmapImportError, detect_format, parse_roadmap
+from skilltree.roadmaps.importing import (
+    ImportLimits,
+    RoadmapImportError,
+    detect_format,
+    parse_roadmap,
+)
 
 DOCUMENT = {
     "title": "Plan",
@@ -22,7 +27,9 @@ def test_json_document_is_parsed_and_slugged() -> None:
 
 
 def test_yaml_document_is_parsed() -> None:
-    parsed = parse_roadmap(b"title: Plan\ntopics:\n  - title: HTTP\n    children:\n      - title: ETags\n", "yaml")
+    parsed = parse_roadmap(
+        b"title: Plan\ntopics:\n  - title: HTTP\n    children:\n      - title: ETags\n", "yaml"
+    )
 
     assert parsed.document.topics[0].children[0].title == "ETags"
 
@@ -45,7 +52,8 @@ def test_yaml_syntax_errors_name_the_line() -> None:
     with pytest.raises(RoadmapImportError) as raised:
         parse_roadmap(b"title: x\ntopics:\n  - title: [unclosed\n", "yaml")
 
-    assert raised.value.line is not None and raised.value.line >= 3
+    assert raised.value.line is not None
+    assert raised.value.line >= 3
 
 
 def test_yaml_tags_that_build_python_objects_are_refused() -> None:
@@ -73,7 +81,10 @@ def test_duplicate_explicit_slugs_are_refused() -> None:
 
 
 def test_structured_documents_respect_the_depth_cap() -> None:
-    doc = {"title": "x", "topics": [{"title": "a", "children": [{"title": "b", "children": [{"title": "c"}]}]}]}
+    doc = {
+        "title": "x",
+        "topics": [{"title": "a", "children": [{"title": "b", "children": [{"title": "c"}]}]}],
+    }
 
     with pytest.raises(RoadmapImportError, match="deeper than 2"):
         parse_roadmap(orjson.dumps(doc), "json", ImportLimits(max_depth=2))

@@ -54,8 +54,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_topics"),
         sa.ForeignKeyConstraint(
-            ["roadmap_id"], ["roadmaps.id"],
-            name="fk_topics_roadmap_id_roadmaps", ondelete="CASCADE",
+            ["roadmap_id"],
+            ["roadmaps.id"],
+            name="fk_topics_roadmap_id_roadmaps",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["parent_id"], ["topics.id"], name="fk_topics_parent_id_topics", ondelete="CASCADE"

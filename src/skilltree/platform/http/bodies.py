@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import Request, UploadFile
+from fastapi import Request
+from starlette.datastructures import UploadFile
 
 from skilltree.platform.errors import PayloadTooLarge
 
@@ -14,7 +15,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise PayloadTooLarge(f"The body exceeds the limit of {max_bytes} bytes.", limit=max_bytes)
+            raise PayloadTooLarge(
+                f"The body exceeds the limit of {max_bytes} bytes.", limit=max_bytes
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -19,13 +19,13 @@ from skilltree.platform.config import LogSettings
 from skilltree.platform.observability.context import current_request_id
 
 
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StdoutHandler(logging.StreamHandler[Any]):
     """Writes to whatever sys.stdout is at the time of writing (it may be replaced after setup)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 

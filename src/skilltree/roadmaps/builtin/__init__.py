@@ -34,7 +34,9 @@ def load_references() -> dict[str, list[ReferenceDoc]]:
 
 def load_builtin() -> ParsedRoadmap:
     """The built-in roadmap, parsed and with every topic's `implemented_in` attached."""
-    parsed = parse_roadmap(ROADMAP_FILE.read_bytes(), "yaml", BUILTIN_LIMITS, source_name=ROADMAP_FILE.name)
+    parsed = parse_roadmap(
+        ROADMAP_FILE.read_bytes(), "yaml", BUILTIN_LIMITS, source_name=ROADMAP_FILE.name
+    )
     topics: dict[str, TopicDoc] = {
         topic.slug: topic for topic, _ in iter_topics(parsed.document.topics) if topic.slug
     }

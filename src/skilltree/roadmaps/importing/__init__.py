@@ -34,13 +34,22 @@ __all__ = [
 ]
 
 _BY_EXTENSION: dict[str, ImportFormat] = {
-    "md": "markdown", "markdown": "markdown", "txt": "markdown",
-    "json": "json", "yaml": "yaml", "yml": "yaml",
+    "md": "markdown",
+    "markdown": "markdown",
+    "txt": "markdown",
+    "json": "json",
+    "yaml": "yaml",
+    "yml": "yaml",
 }
 _BY_MEDIA_TYPE: dict[str, ImportFormat] = {
-    "text/markdown": "markdown", "text/x-markdown": "markdown", "text/plain": "markdown",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "text/plain": "markdown",
     "application/json": "json",
-    "application/yaml": "yaml", "application/x-yaml": "yaml", "text/yaml": "yaml", "text/x-yaml": "yaml",
+    "application/yaml": "yaml",
+    "application/x-yaml": "yaml",
+    "text/yaml": "yaml",
+    "text/x-yaml": "yaml",
 }
 _GENERIC_MEDIA_TYPES = {"", "application/octet-stream"}
 

@@ -71,7 +71,8 @@ def _decode_unicode(data: bytes) -> str:
     except UnicodeDecodeError as error:
         line = _line_of(data, error.start)
         raise RoadmapImportError(
-            f"line {line}: not valid UTF-8 (byte 0x{data[error.start]:02X}); save the file as UTF-8",
+            f"line {line}: not valid UTF-8 (byte 0x{data[error.start]:02X}); "
+            "save the file as UTF-8",
             line=line,
         ) from error
 
@@ -81,7 +82,9 @@ def _line_of(data: bytes, offset: int) -> int:
 
 
 def _refuse_control_characters(text: str) -> None:
-    controls = [i for i, ch in enumerate(text) if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"]
+    controls = [
+        i for i, ch in enumerate(text) if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f"
+    ]
     if controls and len(controls) > max(2, len(text) * MAX_CONTROL_CHAR_RATIO):
         line = text.count("\n", 0, controls[0]) + 1
         raise RoadmapImportError(
@@ -100,7 +103,9 @@ def repair_mojibake(text: str) -> DecodedText:
 
 
 def _display_name(codec: str) -> str:
-    return {"sloppy-windows-1252": "cp1252", "sloppy-windows-1254": "cp1254"}.get(codec, "mac_roman")
+    return {"sloppy-windows-1252": "cp1252", "sloppy-windows-1254": "cp1254"}.get(
+        codec, "mac_roman"
+    )
 
 
 def _guess_codec(text: str) -> str | None:
@@ -169,7 +174,11 @@ def _repair_dropped_bytes(run: str, codec: str) -> str | None:
             if not gaps or not UNDEFINED_BYTES[codec]:
                 return None
             data = max(
-                (data[:gap] + bytes([byte]) + data[gap:] for gap in gaps for byte in UNDEFINED_BYTES[codec]),
+                (
+                    data[:gap] + bytes([byte]) + data[gap:]
+                    for gap in gaps
+                    for byte in UNDEFINED_BYTES[codec]
+                ),
                 key=_plausibility,
             )
             continue
@@ -184,7 +193,15 @@ def _possible_gaps(data: bytes, error: UnicodeDecodeError) -> list[int]:
     can have been lost, and it can have sat anywhere after the lead byte.
     """
     lead = data[error.start]
-    expected = 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF4 else 0
+    expected = (
+        2
+        if 0xC2 <= lead <= 0xDF
+        else 3
+        if 0xE0 <= lead <= 0xEF
+        else 4
+        if 0xF0 <= lead <= 0xF4
+        else 0
+    )
     present = error.end - error.start
     if expected == 0 or present >= expected:
         return []
@@ -232,4 +249,3 @@ def _plausible(text: str) -> bool:
     return not any(
         unicodedata.category(ch) in {"Cc", "Cn", "Co", "Cs"} and ch not in "\t\r\f" for ch in text
     )
-

@@ -100,7 +100,9 @@ class _Walker:
         topics = [_finish(child) for child in _prune(self.root.children)]
         title = self.title or _title_from_name(source_name)
         if not topics:
-            raise RoadmapImportError("no topics found: the file has no list items or sections", line=1)
+            raise RoadmapImportError(
+                "no topics found: the file has no list items or sections", line=1
+            )
         document = RoadmapDoc(
             title=title, description=collapse_spaces(" ".join(self.description)), topics=topics
         )
@@ -138,7 +140,11 @@ class _Walker:
 
     def _plain_line_section(self, block: SyntaxTreeNode) -> None:
         item = block.children[0]
-        level = (self.sections[-1].level + 1) if self.sections and not self.sections[-1].plain_lines else 2
+        level = (
+            (self.sections[-1].level + 1)
+            if self.sections and not self.sections[-1].plain_lines
+            else 2
+        )
         while self.sections and (self.sections[-1].plain_lines or self.sections[-1].level >= level):
             self.sections.pop()
         section = Draft(
@@ -285,7 +291,9 @@ def _group_label(inline: SyntaxTreeNode) -> str | None:
     children = [c for c in inline.children if not (c.type == "text" and not c.content.strip())]
     if len(children) != 1 or children[0].type != "strong":
         trailing_colon = (
-            len(children) == 2 and children[0].type == "strong" and children[1].content.strip() == ":"
+            len(children) == 2
+            and children[0].type == "strong"
+            and children[1].content.strip() == ":"
         )
         if not trailing_colon:
             return None
@@ -309,7 +317,11 @@ def _status(inline: SyntaxTreeNode | None, text: str) -> tuple[TopicStatus | Non
 
 
 def _first_inline(item: SyntaxTreeNode) -> SyntaxTreeNode | None:
-    if item.children and item.children[0].type in ("paragraph", "heading") and item.children[0].children:
+    if (
+        item.children
+        and item.children[0].type in ("paragraph", "heading")
+        and item.children[0].children
+    ):
         return item.children[0].children[0]
     return None
 

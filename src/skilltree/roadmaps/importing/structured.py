@@ -19,7 +19,9 @@ def parse_json(text: str) -> RoadmapDoc:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise RoadmapImportError(f"line {error.lineno}: invalid JSON: {error.msg}", line=error.lineno) from error
+        raise RoadmapImportError(
+            f"line {error.lineno}: invalid JSON: {error.msg}", line=error.lineno
+        ) from error
     return _validate(data)
 
 
