@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from skilltree.app import create_app
 from skilltree.platform.config import DatabaseSettings, Settings
 
 
-async def test_livez_answers_without_touching_the_database(tmp_path: Path) -> None:
-    app = create_app(
-        Settings(database=DatabaseSettings(url="postgresql+asyncpg://127.0.0.1:1/none"))
-    )
+@pytest.fixture
+async def client_without_database() -> AsyncIterator[httpx.AsyncClient]:
+    """An app whose database cannot be reached (nothing listens on port 1)."""
+    unreachable = DatabaseSettings(url="postgresql+asyncpg://127.0.0.1:1/none")
+    app = create_app(Settings(database=unreachable))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.get("/livez")
+            yield client
+
+
+async def test_livez_answers_without_touching_the_database(
+    client_without_database: httpx.AsyncClient,
+) -> None:
+    response = await client_without_database.get("/livez")
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -31,14 +39,10 @@ async def test_readyz_is_ready_when_the_database_answers(client: httpx.AsyncClie
     assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
 
 
-async def test_readyz_is_a_503_problem_when_the_database_is_unreachable() -> None:
-    app = create_app(
-        Settings(database=DatabaseSettings(url="postgresql+asyncpg://127.0.0.1:1/none"))
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.get("/readyz")
+async def test_readyz_is_a_503_problem_when_the_database_is_unreachable(
+    client_without_database: httpx.AsyncClient,
+) -> None:
+    response = await client_without_database.get("/readyz")
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

@@ -29,8 +29,9 @@ access_log = get_logger("skilltree.access")
 error_log = get_logger("skilltree.errors")
 
 
-class RequestIdMiddleware:
-    """Accept a safe incoming X-Request-ID or make one; expose it to logs and the response."""
+class HttpMiddleware:
+    """Base of skilltree's middleware: HTTP requests go to `handle`, everything else
+    (lifespan events, websockets) passes straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,6 +40,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Accept a safe incoming X-Request-ID or make one; expose it to logs and the response."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -62,16 +73,10 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HttpMiddleware):
     """One structured line per request: id, method, route template, status, duration, bytes."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # if the app dies before responding, the server sends a 500
         sent_bytes = 0
@@ -115,17 +120,14 @@ def _route_template(scope: Scope) -> str:
     return str(template) if template else str(scope["path"])
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     """Refuse bodies over max_bytes with 413, by Content-Length up front or while streaming."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
@@ -170,16 +172,10 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(HttpMiddleware):
     """The last resort: a bug becomes a logged traceback and a 500 problem with no internals."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         response_started = False
 
         async def send_tracking(message: Message) -> None:
