@@ -51,6 +51,8 @@ def test_a_dropped_zero_width_joiner_is_put_back_between_emoji() -> None:
         "Client–Server model “quoted” → café, naïve, 日本語 ✅ 🚀",
         "Price: 5 € — 3½ apples",
         "plain ASCII only",
+        "Ça va, café, résumé, naïve, São Paulo",
+        "# Notes\n\n- Ça va\n- Crème brûlée",
     ],
 )
 def test_correct_text_is_left_untouched(clean: str) -> None:

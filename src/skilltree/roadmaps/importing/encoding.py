@@ -33,6 +33,8 @@ UNDEFINED_BYTES = {
 # A binary file is refused rather than imported as garbage.
 MAX_CONTROL_CHAR_RATIO = 0.01
 MAX_DROPPED_BYTES_PER_RUN = 12
+# Candidates for a dropped byte are judged on this many bytes either side of the broken sequence.
+SCORING_CONTEXT_BYTES = 16
 ZWJ = "\u200d"
 VS16 = "\ufe0f"
 OPENING_QUOTE, CLOSING_QUOTE = "\u201c", "\u201d"
@@ -109,18 +111,60 @@ def _display_name(codec: str) -> str:
 
 
 def _guess_codec(text: str) -> str | None:
-    """The code page under which the most runs of the text turn back into valid UTF-8."""
+    """The code page that explains the text's non-ASCII characters best, if any explains them.
+
+    Under the right code page, mojibake re-encodes into complete UTF-8 sequences ("ðŸ“Œ" is
+    exactly F0 9F 93 8C). Each non-ASCII character counts for the code page when it falls in
+    such a sequence and against it otherwise, so correct text (a lone "é" re-encodes to a lead
+    byte followed by ASCII) scores below zero, and accidental sequences under a wrong code page
+    lose to the many real ones under the right code page.
+    """
     best, best_score = None, 0
     for codec in LEGACY_CODECS:
-        score = sum(
-            1
-            for line in text.split("\n")
-            for run in _encodable_runs(line, codec)
-            if (_strict_repair(run, codec) or _repair_dropped_bytes(run, codec)) is not None
-        )
+        score = sum(_evidence(line, codec) for line in text.split("\n") if not line.isascii())
         if score > best_score:
             best, best_score = codec, score
     return best
+
+
+def _evidence(line: str, codec: str) -> int:
+    non_ascii = sum(1 for ch in line if not ch.isascii())
+    # In a single-byte code page one character is one byte, so bytes explained = characters.
+    explained = sum(_bytes_in_sequences(run.encode(codec)) for run in _encodable_runs(line, codec))
+    return explained - (non_ascii - explained)
+
+
+def _bytes_in_sequences(data: bytes) -> int:
+    """How many non-ASCII bytes belong to complete, valid multi-byte UTF-8 sequences."""
+    covered, index = 0, 0
+    while index < len(data):
+        length = _sequence_length(data[index])
+        candidate = data[index : index + length]
+        if length > 1 and len(candidate) == length and _decodes(candidate):
+            covered += length
+            index += length
+        else:
+            index += 1
+    return covered
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _sequence_length(lead: int) -> int:
+    """The length of the UTF-8 sequence a lead byte starts (0 for a byte that cannot lead)."""
+    if 0xC2 <= lead <= 0xDF:
+        return 2
+    if 0xE0 <= lead <= 0xEF:
+        return 3
+    if 0xF0 <= lead <= 0xF4:
+        return 4
+    return 1 if lead < 0x80 else 0
 
 
 def _encodable_runs(line: str, codec: str) -> list[str]:
@@ -157,6 +201,8 @@ def _strict_repair(run: str, codec: str) -> str | None:
 
 def _repair_line(line: str, codec: str) -> str:
     for run in sorted(set(_encodable_runs(line, codec)), key=len, reverse=True):
+        if not _bytes_in_sequences(run.encode(codec)):
+            continue  # no trace of mojibake in this run: it is correct text
         repaired = _strict_repair(run, codec) or _repair_dropped_bytes(run, codec)
         if repaired is not None:
             line = line.replace(run, repaired)
@@ -173,37 +219,32 @@ def _repair_dropped_bytes(run: str, codec: str) -> str | None:
             gaps = _possible_gaps(data, error)
             if not gaps or not UNDEFINED_BYTES[codec]:
                 return None
-            data = max(
-                (
-                    data[:gap] + bytes([byte]) + data[gap:]
-                    for gap in gaps
-                    for byte in UNDEFINED_BYTES[codec]
+            # Every candidate is judged on the same bytes around the error, so the cost does not
+            # grow with the length of the line and no candidate gets a luckier cut.
+            start = max(0, error.start - SCORING_CONTEXT_BYTES)
+            end = error.end + SCORING_CONTEXT_BYTES
+            gap, byte = max(
+                ((gap, byte) for gap in gaps for byte in UNDEFINED_BYTES[codec]),
+                key=lambda choice: _plausibility(
+                    data[start : choice[0]] + bytes([choice[1]]) + data[choice[0] : end]
                 ),
-                key=_plausibility,
             )
+            data = data[:gap] + bytes([byte]) + data[gap:]
             continue
         return repaired if _plausible(repaired) else None
     return None
 
 
 def _possible_gaps(data: bytes, error: UnicodeDecodeError) -> list[int]:
-    """Where a dropped continuation byte may have been, if the error is a truncated sequence.
+    """Where a dropped continuation byte may have been, if the error is a sequence one byte short.
 
     Lead bytes (0xC2-0xF4) are defined in every code page we repair, so only a continuation byte
-    can have been lost, and it can have sat anywhere after the lead byte.
+    can have been lost, and it can have sat anywhere after the lead byte. A sequence missing two
+    or more bytes is not a dropped byte but correct text (a lone "é" followed by ASCII).
     """
-    lead = data[error.start]
-    expected = (
-        2
-        if 0xC2 <= lead <= 0xDF
-        else 3
-        if 0xE0 <= lead <= 0xEF
-        else 4
-        if 0xF0 <= lead <= 0xF4
-        else 0
-    )
+    expected = _sequence_length(data[error.start])
     present = error.end - error.start
-    if expected == 0 or present >= expected:
+    if expected < 2 or present != expected - 1:
         return []
     return list(range(error.start + 1, error.end + 1))
 
