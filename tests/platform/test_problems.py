@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,9 +10,11 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from skilltree.platform.config import LogSettings
 from skilltree.platform.errors import Conflict
 from skilltree.platform.http.middleware import RequestIdMiddleware, UnhandledErrorMiddleware
 from skilltree.platform.http.problems import field_path, install_problem_handlers
+from skilltree.platform.observability.logging import configure_logging
 
 PROBLEM = "application/problem+json"
 
@@ -99,7 +102,7 @@ async def test_wrong_method_is_a_405_problem_that_keeps_the_allow_header(
 
 
 async def test_unhandled_error_is_a_500_problem_without_internals(
-    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+    client: httpx.AsyncClient,
 ) -> None:
     response = await client.get("/bug", headers={"x-request-id": "trace-me-123"})
 
@@ -109,6 +112,23 @@ async def test_unhandled_error_is_a_500_problem_without_internals(
     assert problem["request_id"] == "trace-me-123"
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text
+
+
+async def test_unhandled_error_is_logged_once_with_traceback_and_request_id(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(LogSettings(level="INFO", format="json"))
+
+    await client.get("/bug", headers={"x-request-id": "trace-me-456"})
+
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    errors = [line for line in lines if line["event"] == "unhandled error"]
+    assert len(errors) == 1
+    assert errors[0]["request_id"] == "trace-me-456"
+    assert errors[0]["level"] == "error"
+    assert "RuntimeError: database password is hunter2" in errors[0]["exception"]
 
 
 def test_field_path_renders_indexes_in_brackets() -> None:

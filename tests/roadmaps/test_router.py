@@ -6,6 +6,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from skilltree.platform.db import Database
+from skilltree.roadmaps import service
+from skilltree.roadmaps.importing import ParsedRoadmap
 from tests.support.queries import count_statements
 
 CHECKLIST = """\
@@ -270,3 +273,28 @@ async def test_titles_that_look_like_sql_are_stored_as_plain_text(
         "1' OR '1'='1",
     ]
     assert (await client.get("/v1/roadmaps")).json()["items"][0]["topic_count"] == 3
+
+
+async def test_an_import_onto_the_builtin_roadmap_is_a_409_problem(
+    client: httpx.AsyncClient, database: Database, builtin_roadmap: ParsedRoadmap
+) -> None:
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(session, builtin_roadmap, source="builtin")
+
+    response = await import_checklist(client, slug="backend")
+
+    assert response.status_code == 409
+    assert response.json()["type"] == "/problems/builtin-roadmap-protected"
+    assert (await client.get("/v1/roadmaps/backend")).json()["source"] == "builtin"
+
+
+async def test_the_builtin_topic_page_shows_where_the_codebase_implements_it(
+    client: httpx.AsyncClient, database: Database, builtin_roadmap: ParsedRoadmap
+) -> None:
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(session, builtin_roadmap, source="builtin")
+
+    topic = (await client.get("/v1/roadmaps/backend/topics/health-checks")).json()
+
+    assert {"kind": "endpoint", "target": "GET /readyz"} in topic["implemented_in"]
+    assert {ref["kind"] for ref in topic["implemented_in"]} == {"module", "endpoint", "test"}
