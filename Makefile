@@ -23,7 +23,7 @@ install: $(VENV)/.synced
 run: install
 	$(BIN)/skilltree migrate upgrade
 	$(BIN)/skilltree roadmap load-builtin
-	$(BIN)/skilltree serve
+	SKILLTREE_AUTH_COOKIE_SECURE=false $(BIN)/skilltree serve  # plain http on localhost
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from skilltree.app import create_app
 from skilltree.platform import migrations
-from skilltree.platform.config import AppSettings, DatabaseSettings, LogSettings, Settings
+from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import (
+    AppSettings,
+    AuthSettings,
+    DatabaseSettings,
+    LogSettings,
+    MailSettings,
+    Settings,
+)
 from skilltree.platform.db import Database, create_engine
 from skilltree.roadmaps.builtin import load_builtin
 from skilltree.roadmaps.importing import ParsedRoadmap
@@ -75,12 +83,26 @@ def settings(engine: AsyncEngine, tmp_path: Path) -> Settings:
         app=AppSettings(env="test"),
         database=DatabaseSettings(url=engine.url.render_as_string(hide_password=False)),
         log=LogSettings(format="json"),
+        mail=MailSettings(outbox_dir=tmp_path / "outbox"),
+        # The test client speaks plain http, where browsers (and httpx) drop Secure cookies.
+        auth=AuthSettings(cookie_secure=False, allowed_origins=["http://test"]),
     )
 
 
 @pytest.fixture
-async def app(settings: Settings, database: Database) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, database=database)
+def clock() -> FrozenClock:
+    """Time that moves only when a test says so (session expiry, token lifetimes)."""
+    return FrozenClock()
+
+
+@pytest.fixture
+def outbox(settings: Settings) -> Path:
+    return settings.mail.outbox_dir
+
+
+@pytest.fixture
+async def app(settings: Settings, database: Database, clock: FrozenClock) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, database=database, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -96,3 +118,11 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def builtin_roadmap() -> ParsedRoadmap:
     """The built-in roadmap parsed once per run (parsing is pure; importing it is per test)."""
     return load_builtin()
+
+
+@pytest.fixture
+async def second_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Another browser (its own cookie jar) talking to the same app."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from skilltree import __version__
+from skilltree.accounts.router import router as accounts_router
 from skilltree.platform import health
+from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.middleware import (
@@ -18,19 +20,33 @@ from skilltree.platform.http.middleware import (
     UnhandledErrorMiddleware,
 )
 from skilltree.platform.http.problems import install_problem_handlers
+from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
+from skilltree.platform.mail import Mailer, OutboxMailer
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.state import Resources
 from skilltree.roadmaps.router import router as roadmaps_router
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
-    """Build the application. Pass `database` to share one (tests do); otherwise one is created."""
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+) -> FastAPI:
+    """Build the application. Resources passed in are used as they are (tests pass a database
+    bound to a rolled-back transaction, a frozen clock); the rest are created from settings."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
-        app.state.resources = Resources(settings=settings, database=db)
+        app.state.resources = Resources(
+            settings=settings,
+            database=db,
+            clock=clock or SystemClock(),
+            mailer=mailer or OutboxMailer(settings.mail),
+        )
         try:
             yield
         finally:
@@ -45,11 +61,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(accounts_router)
     app.include_router(roadmaps_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from skilltree.platform.db import Database
+from skilltree.platform.db import Database, after_commit
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps.models import Roadmap
 
@@ -59,3 +59,23 @@ async def test_timestamps_come_back_timezone_aware(database: Database) -> None:
 
     assert stored.created_at.tzinfo is not None
     assert stored.created_at.utcoffset() is not None
+
+
+async def test_after_commit_callbacks_run_only_when_the_commit_succeeds(database: Database) -> None:
+    ran: list[str] = []
+
+    async def record(name: str) -> None:
+        ran.append(name)
+
+    async with database.unit_of_work() as session:
+        after_commit(session, lambda: record("committed"))
+
+    async def fail_after_registering() -> None:
+        async with database.unit_of_work() as session:
+            after_commit(session, lambda: record("rolled back"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await fail_after_registering()
+
+    assert ran == ["committed"]

@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import skilltree.roadmaps.models  # noqa: F401  (registers the tables)
+import skilltree.accounts.models
+import skilltree.roadmaps.models  # noqa: F401
 from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import create_engine

@@ -9,7 +9,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import skilltree.roadmaps.models  # noqa: F401  (registers the tables on Base.metadata)
+# Importing each domain's models registers its tables on Base.metadata.
+import skilltree.accounts.models
+import skilltree.roadmaps.models  # noqa: F401
 from skilltree.platform.models import Base
 
 

@@ -127,6 +127,32 @@ class ImportSettings(_Group):
     max_topics: int = Field(default=5_000, ge=1, le=100_000)
 
 
+class MailSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MAIL_")
+
+    # Where the embedded default writes each outgoing message as an .eml file.
+    outbox_dir: Path = Path("var/outbox")
+    sender: str = "skilltree <no-reply@skilltree.localhost>"
+    # Links in e-mails (verification, reset) point here.
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class AuthSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}AUTH_")
+
+    session_cookie: str = "skilltree_session"
+    # An idle session ends after this long without a request; every request slides it.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # However active, a session ends this long after sign-in.
+    session_absolute_hours: int = Field(default=7 * 24, ge=1, le=90 * 24)
+    # Secure cookies are only sent over https; turn off only for plain-http localhost.
+    cookie_secure: bool = True
+    email_verification_hours: int = Field(default=24, ge=1, le=24 * 14)
+    password_reset_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    # Origins allowed to make cookie-authenticated unsafe requests and CORS requests.
+    allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -135,6 +161,8 @@ class Settings(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     importing: ImportSettings = Field(default_factory=ImportSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
 
 class SettingsError(Exception):
@@ -147,6 +175,8 @@ _GROUPS: dict[str, type[_Group]] = {
     "http": HttpSettings,
     "log": LogSettings,
     "importing": ImportSettings,
+    "mail": MailSettings,
+    "auth": AuthSettings,
 }
 
 

@@ -6,7 +6,7 @@ connection pragmas for SQLite, pool and timeout settings for PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from skilltree.platform.config import DatabaseSettings
+
+AFTER_COMMIT = "skilltree.after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` after the session's unit of work commits; never if it rolls back."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -93,7 +100,11 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work is committed if the block succeeds and rolled back if it raises."""
+        """A session whose work is committed if the block succeeds and rolled back if it raises.
+
+        Side effects registered with `after_commit` (e-mail, jobs) run only once the commit
+        succeeded, and are dropped on rollback: no e-mail for an account that was never saved.
+        """
         async with self.sessionmaker() as session:
             try:
                 yield session
@@ -101,6 +112,8 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            for callback in session.info.pop(AFTER_COMMIT, []):
+                await callback()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

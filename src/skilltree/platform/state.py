@@ -9,14 +9,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
+from skilltree.platform.mail import Mailer
 
 
 @dataclass(frozen=True)
 class Resources:
     settings: Settings
     database: Database
+    clock: Clock
+    mailer: Mailer
 
 
 def get_resources(request: Request) -> Resources:

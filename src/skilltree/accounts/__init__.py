@@ -1,0 +1,1 @@
+"""Accounts: identity, passwords, e-mail verification and browser sessions."""

@@ -1,0 +1,60 @@
+"""Who is asking: the signed-in user behind a session cookie, with CSRF defence for writes.
+
+Browsers attach cookies to cross-site requests, so a cookie alone never authorises a change.
+Unsafe requests (POST, PUT, PATCH, DELETE) must also
+- echo the session's CSRF token in `X-CSRF-Token` (synchronizer token; a cross-site page cannot
+  read it), and
+- come from an allowed origin: `Sec-Fetch-Site` same-origin (or none), and `Origin`, when sent,
+  on the allow-list or equal to this server's own origin.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from skilltree.accounts.errors import CsrfRejected, NotAuthenticated
+from skilltree.accounts.service import AccountsContext, SignedIn, authenticate
+from skilltree.platform.state import AppResources, DbSession
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+
+
+def accounts_context(resources: AppResources) -> AccountsContext:
+    settings = resources.settings
+    return AccountsContext(
+        clock=resources.clock, mailer=resources.mailer, auth=settings.auth, mail=settings.mail
+    )
+
+
+Accounts = Annotated[AccountsContext, Depends(accounts_context)]
+
+
+async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
+    secret = request.cookies.get(ctx.auth.session_cookie)
+    if not secret:
+        raise NotAuthenticated()
+    current = await authenticate(db, ctx, secret)
+    if request.method not in SAFE_METHODS:
+        check_csrf(request, current, ctx)
+    return current
+
+
+def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise CsrfRejected(f"Cross-site request refused (Sec-Fetch-Site: {fetch_site}).")
+    origin = request.headers.get("origin")
+    own_origin = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != own_origin and origin not in ctx.auth.allowed_origins:
+        raise CsrfRejected(f"Requests from {origin} are not allowed.")
+    token = request.headers.get(CSRF_HEADER, "")
+    # compare_digest: the comparison takes the same time wherever the first difference is.
+    if not hmac.compare_digest(token.encode(), current.browser_session.csrf_token.encode()):
+        raise CsrfRejected("Send the CSRF token from sign-in in the X-CSRF-Token header.")
+
+
+CurrentSession = Annotated[SignedIn, Depends(signed_in)]

@@ -1,0 +1,56 @@
+"""Errors of the accounts domain. Sign-in failures are deliberately vague: they never say whether
+the e-mail exists."""
+
+from __future__ import annotations
+
+from skilltree.platform.errors import DomainError, NotFound
+
+
+class InvalidCredentials(DomainError):
+    status = 401
+    type_slug = "invalid-credentials"
+    title = "Invalid e-mail or password"
+
+    def __init__(self) -> None:
+        super().__init__("The e-mail or the password is wrong.")
+
+
+class EmailNotVerified(DomainError):
+    status = 403
+    type_slug = "email-not-verified"
+    title = "E-mail not verified"
+
+    def __init__(self) -> None:
+        super().__init__("Confirm your e-mail address with the link we sent, then sign in.")
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+    type_slug = "not-authenticated"
+    title = "Not signed in"
+
+    def __init__(self, detail: str = "Sign in to continue.") -> None:
+        super().__init__(detail)
+
+
+class CsrfRejected(DomainError):
+    status = 403
+    type_slug = "csrf-rejected"
+    title = "Cross-site request refused"
+
+
+class InvalidToken(DomainError):
+    status = 400
+    type_slug = "invalid-token"
+    title = "Invalid or expired token"
+
+    def __init__(self) -> None:
+        super().__init__("This link is invalid, expired or already used; request a new one.")
+
+
+class SessionNotFound(NotFound):
+    type_slug = "session-not-found"
+    title = "Session not found"
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__(f"You have no session {session_id}.", session=session_id)

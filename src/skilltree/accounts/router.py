@@ -1,0 +1,194 @@
+"""HTTP routes of the accounts domain: registration, sign-in, sessions, passwords."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from skilltree.accounts import service
+from skilltree.accounts.dependencies import Accounts, CurrentSession
+from skilltree.accounts.models import User
+from skilltree.accounts.schemas import (
+    Accepted,
+    ChangePasswordIn,
+    EmailIn,
+    LoginIn,
+    RegisterIn,
+    ResetPasswordIn,
+    SessionListOut,
+    SessionOut,
+    SignedInOut,
+    TokenIn,
+    UserOut,
+)
+from skilltree.accounts.service import AccountsContext, SignedIn
+from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.state import DbSession
+
+router = APIRouter(prefix=API_PREFIX, tags=["accounts"])
+
+SIGNED_IN_ERRORS = problem_responses(401, 403)
+
+
+@router.post(
+    "/auth/register",
+    response_model=Accepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(422),
+)
+async def register(body: RegisterIn, db: DbSession, ctx: Accounts) -> Accepted:
+    """Create an account; a verification link is e-mailed. The answer is the same whether or
+    not the address was already registered."""
+    await service.register(
+        db, ctx, email=body.email, password=body.password, display_name=body.display_name
+    )
+    return Accepted(detail="Check your inbox for a link to confirm your address.")
+
+
+@router.post(
+    "/auth/verify-email",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400),
+)
+async def verify_email(body: TokenIn, db: DbSession, ctx: Accounts) -> None:
+    await service.verify_email(db, ctx, body.token)
+
+
+@router.post("/auth/login", response_model=SignedInOut, responses=problem_responses(401, 403, 422))
+async def login(
+    body: LoginIn, request: Request, response: Response, db: DbSession, ctx: Accounts
+) -> SignedInOut:
+    """Sign in: sets an HttpOnly session cookie and returns the CSRF token for writes."""
+    signed_in = await service.login(
+        db, ctx, email=body.email, password=body.password, **_client(request)
+    )
+    _set_session_cookie(response, ctx, signed_in)
+    return _signed_in_out(signed_in)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
+async def logout(current: CurrentSession, response: Response, db: DbSession, ctx: Accounts) -> None:
+    """End this session."""
+    await service.logout(db, current)
+    response.delete_cookie(ctx.auth.session_cookie, path="/")
+
+
+@router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
+async def logout_all(
+    current: CurrentSession, response: Response, db: DbSession, ctx: Accounts
+) -> None:
+    """End every session of this account, on every device."""
+    await service.logout_everywhere(db, current.user)
+    response.delete_cookie(ctx.auth.session_cookie, path="/")
+
+
+@router.post("/auth/password-reset", response_model=Accepted, status_code=status.HTTP_202_ACCEPTED)
+async def request_password_reset(body: EmailIn, db: DbSession, ctx: Accounts) -> Accepted:
+    """E-mail a reset link. The answer is the same whether or not the account exists."""
+    await service.request_password_reset(db, ctx, body.email)
+    return Accepted(detail="If an account uses this address, a reset link is on its way.")
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 422),
+)
+async def confirm_password_reset(body: ResetPasswordIn, db: DbSession, ctx: Accounts) -> None:
+    """Set a new password with the e-mailed token; every session of the account ends."""
+    await service.reset_password(db, ctx, body.token, body.password)
+
+
+@router.get("/me", response_model=UserOut, responses=SIGNED_IN_ERRORS)
+async def me(current: CurrentSession) -> UserOut:
+    return _user_out(current.user)
+
+
+@router.post("/me/password", response_model=SignedInOut, responses=problem_responses(401, 403, 422))
+async def change_password(
+    body: ChangePasswordIn,
+    current: CurrentSession,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    ctx: Accounts,
+) -> SignedInOut:
+    """Change the password: other sessions end and this one gets a new id and CSRF token."""
+    signed_in = await service.change_password(
+        db,
+        ctx,
+        current,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        **_client(request),
+    )
+    _set_session_cookie(response, ctx, signed_in)
+    return _signed_in_out(signed_in)
+
+
+@router.get("/me/sessions", response_model=SessionListOut, responses=SIGNED_IN_ERRORS)
+async def list_sessions(current: CurrentSession, db: DbSession, ctx: Accounts) -> SessionListOut:
+    """Where this account is signed in: device, address, last activity."""
+    sessions = await service.list_sessions(db, ctx, current.user)
+    return SessionListOut(
+        items=[
+            SessionOut(
+                id=s.id,
+                current=s.id == current.browser_session.id,
+                created_at=s.created_at,
+                last_seen_at=s.last_seen_at,
+                expires_at=min(s.idle_expires_at, s.absolute_expires_at),
+                user_agent=s.user_agent,
+                ip=s.ip,
+            )
+            for s in sessions
+        ]
+    )
+
+
+@router.delete(
+    "/me/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404),
+)
+async def end_session(session_id: int, current: CurrentSession, db: DbSession) -> None:
+    """Sign one of your sessions out (another device, or this one)."""
+    await service.end_session(db, current.user, session_id)
+
+
+def _client(request: Request) -> dict[str, str]:
+    return {
+        "user_agent": request.headers.get("user-agent", ""),
+        "ip": request.client.host if request.client else "",
+    }
+
+
+def _set_session_cookie(response: Response, ctx: AccountsContext, signed_in: SignedIn) -> None:
+    assert signed_in.secret is not None, "only a freshly opened session has its secret"
+    response.set_cookie(
+        ctx.auth.session_cookie,
+        signed_in.secret,
+        max_age=ctx.auth.session_absolute_hours * 3600,
+        path="/",
+        httponly=True,  # scripts (and so XSS) cannot read it
+        secure=ctx.auth.cookie_secure,  # never sent over plain http
+        samesite="lax",  # not sent on cross-site POSTs; the CSRF token covers the rest
+    )
+
+
+def _signed_in_out(signed_in: SignedIn) -> SignedInOut:
+    return SignedInOut(
+        user=_user_out(signed_in.user),
+        csrf_token=signed_in.browser_session.csrf_token,
+        session_expires_at=signed_in.browser_session.absolute_expires_at,
+    )
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        email_verified=user.email_verified_at is not None,
+        created_at=user.created_at,
+    )

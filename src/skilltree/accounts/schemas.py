@@ -1,0 +1,75 @@
+"""Request and response models of the accounts API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
+
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Length is checked by the password policy, with a clear message; this only bounds the body.
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Token = Annotated[str, StringConstraints(min_length=16, max_length=128)]
+
+
+class RegisterIn(BaseModel):
+    email: EmailStr
+    password: Password
+    display_name: DisplayName
+
+
+class LoginIn(BaseModel):
+    email: EmailStr
+    password: Password
+
+
+class TokenIn(BaseModel):
+    token: Token
+
+
+class EmailIn(BaseModel):
+    email: EmailStr
+
+
+class ResetPasswordIn(BaseModel):
+    token: Token
+    password: Password
+
+
+class ChangePasswordIn(BaseModel):
+    current_password: Password
+    new_password: Password
+
+
+class Accepted(BaseModel):
+    status: str = "accepted"
+    detail: str
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    display_name: str
+    email_verified: bool
+    created_at: datetime
+
+
+class SignedInOut(BaseModel):
+    user: UserOut
+    csrf_token: str = Field(description="Send it as X-CSRF-Token with every unsafe request")
+    session_expires_at: datetime = Field(description="The absolute end of this session")
+
+
+class SessionOut(BaseModel):
+    id: int
+    current: bool
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str
+    ip: str
+
+
+class SessionListOut(BaseModel):
+    items: list[SessionOut]

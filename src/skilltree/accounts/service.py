@@ -1,0 +1,309 @@
+"""The rules of identity and browser sessions: no HTTP types, no SQL.
+
+Every secret handed to a user (session id, e-mail token) is 256 bits from `secrets` and stored
+only as its SHA-256 digest. Every failure that could reveal whether an e-mail is registered looks
+the same to the caller — same error, same timing, same response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.accounts import repository
+from skilltree.accounts.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    InvalidToken,
+    NotAuthenticated,
+    SessionNotFound,
+)
+from skilltree.accounts.models import BrowserSession, EmailToken, User
+from skilltree.accounts.passwords import (
+    check_password_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from skilltree.platform.clock import Clock
+from skilltree.platform.config import AuthSettings, MailSettings
+from skilltree.platform.db import after_commit
+from skilltree.platform.mail import Mailer, Message
+
+VERIFY_EMAIL = "verify-email"
+RESET_PASSWORD = "reset-password"  # noqa: S105  (a token purpose, not a password)
+SECRET_BYTES = 32  # 256 bits
+# Sliding the idle expiry costs a write; doing it at most once a minute keeps reads read-only.
+SLIDE_INTERVAL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class AccountsContext:
+    """What the accounts rules need from the outside world, passed in by the caller."""
+
+    clock: Clock
+    mailer: Mailer
+    auth: AuthSettings
+    mail: MailSettings
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    browser_session: BrowserSession
+    secret: str | None = None  # the cookie value, only right after it was issued
+
+
+def normalize_email(email: str) -> str:
+    """One spelling per address: NFKC, trimmed, lower case (providers treat case as equal)."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def register(
+    db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, display_name: str
+) -> None:
+    """Create an unverified account and e-mail a verification link.
+
+    An address that is already registered gets a notice instead, and the caller sees exactly
+    the same outcome either way, so registration cannot be used to discover accounts.
+    """
+    email = normalize_email(email)
+    check_password_policy(password, context=[email.split("@")[0], display_name])
+    existing = await repository.get_user_by_email(db, email)
+    if existing is not None:
+        _send_after_commit(db, ctx, _already_registered(ctx, email))
+        return
+    now = ctx.clock.now()
+    user = User(
+        email=email,
+        display_name=display_name.strip(),
+        password_hash=await hash_password(password),
+        is_admin=False,
+        created_at=now,
+        password_changed_at=now,
+    )
+    repository.add(db, user)
+    await repository.flush(db)
+    token = await _issue_token(db, ctx, user, VERIFY_EMAIL, hours=ctx.auth.email_verification_hours)
+    _send_after_commit(db, ctx, _verification(ctx, email, token))
+
+
+async def verify_email(db: AsyncSession, ctx: AccountsContext, token: str) -> None:
+    user = await _spend_token(db, ctx, token, VERIFY_EMAIL)
+    if user.email_verified_at is None:
+        user.email_verified_at = ctx.clock.now()
+
+
+async def login(
+    db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, user_agent: str, ip: str
+) -> SignedIn:
+    """Check the credentials and open a new session (a fresh id: no session fixation)."""
+    user = await repository.get_user_by_email(db, normalize_email(email))
+    if not await verify_password(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentials()
+    if user.email_verified_at is None:
+        raise EmailNotVerified()
+    if needs_rehash(user.password_hash):
+        user.password_hash = await hash_password(password)
+    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+
+
+async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:
+    """The signed-in user behind a session cookie, sliding the idle expiry."""
+    browser_session = await repository.get_browser_session(db, digest(secret))
+    now = ctx.clock.now()
+    if browser_session is None or not _is_live(browser_session, now):
+        raise NotAuthenticated("Your session has ended; sign in again.")
+    user = await repository.get_user(db, browser_session.user_id)
+    if user is None:
+        raise NotAuthenticated()
+    if now - browser_session.last_seen_at >= SLIDE_INTERVAL:
+        browser_session.last_seen_at = now
+        browser_session.idle_expires_at = min(
+            now + timedelta(minutes=ctx.auth.session_idle_minutes),
+            browser_session.absolute_expires_at,
+        )
+    return SignedIn(user, browser_session)
+
+
+async def logout(db: AsyncSession, signed_in: SignedIn) -> None:
+    await repository.delete_browser_session(db, signed_in.user.id, signed_in.browser_session.id)
+
+
+async def logout_everywhere(db: AsyncSession, user: User) -> None:
+    await repository.delete_browser_sessions(db, user.id)
+
+
+async def list_sessions(db: AsyncSession, ctx: AccountsContext, user: User) -> list[BrowserSession]:
+    return list(await repository.list_browser_sessions(db, user.id, ctx.clock.now()))
+
+
+async def end_session(db: AsyncSession, user: User, session_id: int) -> None:
+    if not await repository.delete_browser_session(db, user.id, session_id):
+        raise SessionNotFound(session_id)
+
+
+async def request_password_reset(db: AsyncSession, ctx: AccountsContext, email: str) -> None:
+    """E-mail a reset link if the account exists; look exactly the same if it does not."""
+    user = await repository.get_user_by_email(db, normalize_email(email))
+    if user is None:
+        return
+    await repository.use_unused_tokens(db, user.id, RESET_PASSWORD, ctx.clock.now())
+    minutes = ctx.auth.password_reset_minutes
+    token = await _issue_token(db, ctx, user, RESET_PASSWORD, hours=minutes / 60)
+    _send_after_commit(db, ctx, _reset(ctx, user.email, token, minutes))
+
+
+async def reset_password(
+    db: AsyncSession, ctx: AccountsContext, token: str, new_password: str
+) -> None:
+    """Set a new password from an e-mailed token; every session of the user ends."""
+    user = await _spend_token(db, ctx, token, RESET_PASSWORD)
+    check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
+    await _set_password(db, ctx, user, new_password)
+    await repository.delete_browser_sessions(db, user.id)
+    # Whoever controls the mailbox has just proved it, so the address counts as verified.
+    user.email_verified_at = user.email_verified_at or ctx.clock.now()
+
+
+async def change_password(
+    db: AsyncSession,
+    ctx: AccountsContext,
+    signed_in: SignedIn,
+    *,
+    current_password: str,
+    new_password: str,
+    user_agent: str,
+    ip: str,
+) -> SignedIn:
+    """Change the password (the current one is required); other sessions end, this one rotates."""
+    user = signed_in.user
+    if not await verify_password(user.password_hash, current_password):
+        raise InvalidCredentials()
+    check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
+    await _set_password(db, ctx, user, new_password)
+    await repository.delete_browser_sessions(db, user.id)
+    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+async def _open_session(
+    db: AsyncSession, ctx: AccountsContext, user: User, *, user_agent: str, ip: str
+) -> SignedIn:
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    now = ctx.clock.now()
+    absolute = now + timedelta(hours=ctx.auth.session_absolute_hours)
+    browser_session = BrowserSession(
+        user_id=user.id,
+        token_hash=digest(secret),
+        csrf_token=secrets.token_urlsafe(SECRET_BYTES),
+        created_at=now,
+        last_seen_at=now,
+        idle_expires_at=min(now + timedelta(minutes=ctx.auth.session_idle_minutes), absolute),
+        absolute_expires_at=absolute,
+        user_agent=user_agent[:300],
+        ip=ip[:64],
+    )
+    repository.add(db, browser_session)
+    await repository.flush(db)
+    return SignedIn(user, browser_session, secret)
+
+
+def _is_live(browser_session: BrowserSession, now: datetime) -> bool:
+    return now < browser_session.idle_expires_at and now < browser_session.absolute_expires_at
+
+
+async def _set_password(db: AsyncSession, ctx: AccountsContext, user: User, password: str) -> None:
+    user.password_hash = await hash_password(password)
+    user.password_changed_at = ctx.clock.now()
+
+
+async def _issue_token(
+    db: AsyncSession, ctx: AccountsContext, user: User, purpose: str, *, hours: float
+) -> str:
+    token = secrets.token_urlsafe(SECRET_BYTES)
+    now = ctx.clock.now()
+    repository.add(
+        db,
+        EmailToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=digest(token),
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        ),
+    )
+    await repository.flush(db)
+    return token
+
+
+async def _spend_token(db: AsyncSession, ctx: AccountsContext, token: str, purpose: str) -> User:
+    """Mark a token used and return its user; unknown, expired and used tokens look the same."""
+    row = await repository.get_token(db, digest(token), purpose)
+    now = ctx.clock.now()
+    if row is None or row.used_at is not None or now >= row.expires_at:
+        raise InvalidToken()
+    row.used_at = now
+    user = await repository.get_user(db, row.user_id)
+    if user is None:
+        raise InvalidToken()
+    return user
+
+
+def _send_after_commit(db: AsyncSession, ctx: AccountsContext, message: Message) -> None:
+    async def send() -> None:
+        await ctx.mailer.send(message)
+
+    after_commit(db, send)
+
+
+def _verification(ctx: AccountsContext, email: str, token: str) -> Message:
+    hours = ctx.auth.email_verification_hours
+    return Message(
+        to=email,
+        subject="Confirm your e-mail address for skilltree",
+        text=(
+            "Welcome to skilltree.\n\n"
+            f"Confirm your address by opening this link within {hours} hours:\n\n"
+            f"  {ctx.mail.public_url}/verify-email#token={token}\n\n"
+            f'(API clients: POST /v1/auth/verify-email with {{"token": "{token}"}})\n\n'
+            "If you did not sign up, ignore this message.\n"
+        ),
+    )
+
+
+def _already_registered(ctx: AccountsContext, email: str) -> Message:
+    return Message(
+        to=email,
+        subject="Someone tried to sign up with your address",
+        text=(
+            "Someone (perhaps you) tried to create a skilltree account with this address, "
+            "which already has one.\n\n"
+            f"Forgot your password? Reset it at {ctx.mail.public_url}/reset-password\n"
+        ),
+    )
+
+
+def _reset(ctx: AccountsContext, email: str, token: str, minutes: int) -> Message:
+    return Message(
+        to=email,
+        subject="Reset your skilltree password",
+        text=(
+            f"Choose a new password within {minutes} minutes:\n\n"
+            f"  {ctx.mail.public_url}/reset-password#token={token}\n\n"
+            f"(API clients: POST /v1/auth/password-reset/confirm with this token.)\n\n"
+            "Resetting signs you out everywhere. If you did not ask for this, ignore it: "
+            "your password stays as it is.\n"
+        ),
+    )

@@ -1,0 +1,50 @@
+"""Security headers on every response: the browser's own defences, switched on.
+
+The API serves JSON, so its policy forbids everything a page could do; only the interactive
+documentation (/docs, /redoc) may load its scripts and styles.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import Message, Receive, Scope, Send
+
+from skilltree.platform.http.middleware import HttpMiddleware
+
+# JSON never needs to run code, load anything, or be framed (clickjacking).
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Swagger UI and ReDoc load from jsDelivr and run a small inline bootstrap script.
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: "
+    "https://fastapi.tiangolo.com https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+COMMON_HEADERS = {
+    "x-content-type-options": "nosniff",  # no MIME sniffing: JSON stays JSON
+    "x-frame-options": "DENY",  # frame-ancestors for browsers that predate CSP 2
+    "referrer-policy": "no-referrer",
+    "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "cross-origin-opener-policy": "same-origin",
+}
+# Two years, subdomains included: only ever sent over https (RFC 6797 §7.2).
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+class SecurityHeadersMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        policy = DOCS_POLICY if scope["path"].startswith(DOCS_PATHS) else API_POLICY
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in COMMON_HEADERS.items():
+                    headers.setdefault(name, value)
+                headers.setdefault("content-security-policy", policy)
+                if https:
+                    headers.setdefault("strict-transport-security", HSTS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,405 @@
+"""Registration, sign-in and sessions through the API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from skilltree.accounts.models import User
+from skilltree.app import create_app
+from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import AuthSettings, Settings
+from skilltree.platform.db import Database
+from skilltree.platform.mail import read_outbox
+from tests.support.accounts import PASSWORD, last_token, register_and_verify, sign_in
+
+NEW_PASSWORD = "a much longer new passphrase"
+
+
+async def test_sign_up_verify_and_sign_in(client: httpx.AsyncClient, outbox: Path) -> None:
+    await register_and_verify(client, outbox)
+
+    response = await client.post(
+        "/v1/auth/login", json={"email": "Ada@Example.org ", "password": PASSWORD}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["user"]["email"] == "ada@example.org"
+    assert response.json()["user"]["email_verified"] is True
+    me = await client.get("/v1/me")
+    assert me.json()["display_name"] == "Ada"
+
+
+async def test_the_session_cookie_is_httponly_lax_and_256_bits(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+
+    response = await client.post(
+        "/v1/auth/login", json={"email": "ada@example.org", "password": PASSWORD}
+    )
+
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/" in cookie
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert len(value) >= 43  # 32 random bytes, base64url
+
+
+async def test_the_verification_email_is_in_the_outbox(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await client.post(
+        "/v1/auth/register",
+        json={"email": "ada@example.org", "password": PASSWORD, "display_name": "Ada"},
+    )
+
+    (message,) = read_outbox(outbox)
+    assert message["To"] == "ada@example.org"
+    assert message["Subject"] == "Confirm your e-mail address for skilltree"
+    assert "verify-email#token=" in message.get_content()
+
+
+async def test_registering_a_taken_address_looks_the_same_and_warns_its_owner(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    body = {"email": "ada@example.org", "password": PASSWORD, "display_name": "Ada"}
+    first = await client.post("/v1/auth/register", json=body)
+    second = await client.post("/v1/auth/register", json=body | {"display_name": "Mallory"})
+
+    assert (first.status_code, first.json()) == (second.status_code, second.json())
+    assert [m["Subject"] for m in read_outbox(outbox)][
+        -1
+    ] == "Someone tried to sign up with your address"
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [("short", "too_short"), ("passwordpassword", "common"), ("ada-lovelace-2026", "context")],
+)
+async def test_weak_passwords_are_refused_with_the_reason(
+    client: httpx.AsyncClient, outbox: Path, password: str, reason: str
+) -> None:
+    response = await client.post(
+        "/v1/auth/register",
+        json={"email": "ada@example.org", "password": password, "display_name": "Ada Lovelace"},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["type"] == "/problems/weak-password"
+    assert response.json()["reason"] == reason
+    assert read_outbox(outbox) == []
+
+
+async def test_unknown_email_and_wrong_password_get_the_same_answer(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+
+    unknown = await client.post(
+        "/v1/auth/login", json={"email": "eve@example.org", "password": PASSWORD}
+    )
+    wrong = await client.post(
+        "/v1/auth/login", json={"email": "ada@example.org", "password": "x" * 20}
+    )
+
+    assert unknown.status_code == wrong.status_code == 401
+    strip = {"request_id", "instance"}
+    assert {k: v for k, v in unknown.json().items() if k not in strip} == {
+        k: v for k, v in wrong.json().items() if k not in strip
+    }
+
+
+async def test_an_unverified_account_cannot_sign_in(client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/v1/auth/register",
+        json={"email": "ada@example.org", "password": PASSWORD, "display_name": "Ada"},
+    )
+
+    response = await client.post(
+        "/v1/auth/login", json={"email": "ada@example.org", "password": PASSWORD}
+    )
+
+    assert response.status_code == 403
+    assert response.json()["type"] == "/problems/email-not-verified"
+
+
+async def test_a_verification_token_works_once(client: httpx.AsyncClient, outbox: Path) -> None:
+    await register_and_verify(client, outbox)
+
+    again = await client.post("/v1/auth/verify-email", json={"token": last_token(outbox)})
+
+    assert again.status_code == 400
+    assert again.json()["type"] == "/problems/invalid-token"
+
+
+async def test_a_verification_token_expires_after_24_hours(
+    client: httpx.AsyncClient, outbox: Path, clock: FrozenClock
+) -> None:
+    await client.post(
+        "/v1/auth/register",
+        json={"email": "ada@example.org", "password": PASSWORD, "display_name": "Ada"},
+    )
+    clock.advance(hours=24)
+
+    response = await client.post("/v1/auth/verify-email", json={"token": last_token(outbox)})
+
+    assert response.status_code == 400
+
+
+async def test_without_a_session_me_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/me")
+
+    assert response.status_code == 401
+    assert response.json()["type"] == "/problems/not-authenticated"
+
+
+async def test_an_idle_session_expires_after_30_minutes(
+    client: httpx.AsyncClient, outbox: Path, clock: FrozenClock
+) -> None:
+    await register_and_verify(client, outbox)
+    await sign_in(client)
+
+    clock.advance(minutes=30)
+
+    assert (await client.get("/v1/me")).status_code == 401
+
+
+async def test_activity_slides_the_idle_expiry(
+    client: httpx.AsyncClient, outbox: Path, clock: FrozenClock
+) -> None:
+    await register_and_verify(client, outbox)
+    await sign_in(client)
+
+    for _ in range(4):
+        clock.advance(minutes=20)
+        assert (await client.get("/v1/me")).status_code == 200
+
+
+async def test_a_session_ends_at_its_absolute_ttl_however_active(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    short = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"session_absolute_hours": 2})}
+    )
+    app = create_app(short, database=database, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            await register_and_verify(client, outbox)
+            await sign_in(client)
+            for _ in range(5):  # a request every 20 minutes: never idle
+                clock.advance(minutes=20)
+                assert (await client.get("/v1/me")).status_code == 200
+            clock.advance(minutes=20)  # two hours after sign-in
+
+            assert (await client.get("/v1/me")).status_code == 401
+
+
+def test_sessions_last_7_days_by_default() -> None:
+    assert AuthSettings().session_absolute_hours == 7 * 24
+    assert AuthSettings().session_idle_minutes == 30
+
+
+async def test_sign_in_always_issues_a_new_session_id(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    planted = {"cookie": "skilltree_session=planted-by-an-attacker"}
+
+    response = await second_client.post(
+        "/v1/auth/login", json={"email": "ada@example.org", "password": PASSWORD}, headers=planted
+    )
+
+    issued = response.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert issued != "planted-by-an-attacker"
+    assert (await client.get("/v1/me", headers=planted)).status_code == 401
+
+
+async def test_a_write_without_the_csrf_token_is_refused(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    await sign_in(client)
+
+    response = await client.post("/v1/auth/logout")
+
+    assert response.status_code == 403
+    assert response.json()["type"] == "/problems/csrf-rejected"
+    assert (await client.get("/v1/me")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}],
+    ids=["foreign-origin", "cross-site-fetch"],
+)
+async def test_a_cross_site_write_is_refused_even_with_the_token(
+    client: httpx.AsyncClient, outbox: Path, headers: dict[str, str]
+) -> None:
+    await register_and_verify(client, outbox)
+    browser = await sign_in(client)
+
+    response = await client.post("/v1/auth/logout", headers=browser.write_headers | headers)
+
+    assert response.status_code == 403
+
+
+async def test_logout_ends_the_session(client: httpx.AsyncClient, outbox: Path) -> None:
+    await register_and_verify(client, outbox)
+    browser = await sign_in(client)
+    old_cookie = client.cookies.get("skilltree_session")
+
+    response = await client.post("/v1/auth/logout", headers=browser.write_headers)
+
+    assert response.status_code == 204
+    client.cookies.set("skilltree_session", old_cookie or "")
+    assert (await client.get("/v1/me")).status_code == 401
+
+
+async def test_logout_all_ends_every_device(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    laptop = await sign_in(client)
+    await sign_in(second_client)
+
+    await client.post("/v1/auth/logout-all", headers=laptop.write_headers)
+
+    assert (await second_client.get("/v1/me")).status_code == 401
+
+
+async def test_sessions_are_listed_and_one_can_be_ended(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    laptop = await sign_in(client)
+    await sign_in(second_client)
+
+    sessions = (await client.get("/v1/me/sessions")).json()["items"]
+    other = next(s for s in sessions if not s["current"])
+    response = await client.delete(f"/v1/me/sessions/{other['id']}", headers=laptop.write_headers)
+
+    assert len(sessions) == 2
+    assert response.status_code == 204
+    assert (await second_client.get("/v1/me")).status_code == 401
+    assert (await client.get("/v1/me")).status_code == 200
+
+
+async def test_another_users_session_is_a_404(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    await register_and_verify(second_client, outbox, email="bob@example.org", name="Bob")
+    ada = await sign_in(client)
+    await sign_in(second_client, email="bob@example.org")
+    bobs = (await second_client.get("/v1/me/sessions")).json()["items"][0]["id"]
+
+    response = await client.delete(f"/v1/me/sessions/{bobs}", headers=ada.write_headers)
+
+    assert response.status_code == 404
+    assert (await second_client.get("/v1/me")).status_code == 200
+
+
+async def test_a_password_reset_ends_every_session(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    await sign_in(client)
+
+    accepted = await second_client.post(
+        "/v1/auth/password-reset", json={"email": "ada@example.org"}
+    )
+    confirm = await second_client.post(
+        "/v1/auth/password-reset/confirm",
+        json={"token": last_token(outbox), "password": NEW_PASSWORD},
+    )
+
+    assert accepted.status_code == 202
+    assert confirm.status_code == 204
+    assert (await client.get("/v1/me")).status_code == 401
+    await sign_in(second_client, password=NEW_PASSWORD)
+
+
+async def test_a_reset_for_an_unknown_address_looks_the_same_and_sends_nothing(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    response = await client.post("/v1/auth/password-reset", json={"email": "nobody@example.org"})
+
+    assert response.status_code == 202
+    assert read_outbox(outbox) == []
+
+
+async def test_a_reset_token_expires_after_an_hour(
+    client: httpx.AsyncClient, outbox: Path, clock: FrozenClock
+) -> None:
+    await register_and_verify(client, outbox)
+    await client.post("/v1/auth/password-reset", json={"email": "ada@example.org"})
+    clock.advance(minutes=60)
+
+    response = await client.post(
+        "/v1/auth/password-reset/confirm",
+        json={"token": last_token(outbox), "password": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 400
+
+
+async def test_changing_the_password_needs_the_current_one(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    browser = await sign_in(client)
+
+    response = await client.post(
+        "/v1/me/password",
+        json={"current_password": "not the password", "new_password": NEW_PASSWORD},
+        headers=browser.write_headers,
+    )
+
+    assert response.status_code == 401
+
+
+async def test_changing_the_password_rotates_this_session_and_ends_the_others(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    browser = await sign_in(client)
+    await sign_in(second_client)
+    before = client.cookies.get("skilltree_session")
+
+    response = await client.post(
+        "/v1/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=browser.write_headers,
+    )
+
+    assert response.status_code == 200
+    assert client.cookies.get("skilltree_session") != before
+    assert response.json()["csrf_token"] != browser.csrf_token
+    assert (await client.get("/v1/me")).status_code == 200
+    assert (await second_client.get("/v1/me")).status_code == 401
+
+
+async def test_a_hash_with_old_parameters_is_upgraded_at_sign_in(
+    client: httpx.AsyncClient, outbox: Path, database: Database
+) -> None:
+    from argon2 import PasswordHasher
+
+    await register_and_verify(client, outbox)
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    async with database.unit_of_work() as session:
+        user = (await session.execute(select(User))).scalar_one()
+        user.password_hash = weak
+
+    await sign_in(client)
+
+    async with database.sessionmaker() as session:
+        stored = (await session.execute(select(User.password_hash))).scalar_one()
+    assert stored != weak
+    assert stored.startswith("$argon2id$")
+    assert "m=65536" in stored

@@ -1,0 +1,39 @@
+"""Every response carries the browser's defences; HSTS only over https."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_api_responses_forbid_framing_sniffing_and_active_content(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/v1/roadmaps")
+
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "camera=()" in response.headers["permissions-policy"]
+
+
+async def test_errors_carry_the_headers_too(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nowhere")
+
+    assert response.status_code == 404
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_docs_page_may_load_its_scripts(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+
+    assert "https://cdn.jsdelivr.net" in response.headers["content-security-policy"]
+
+
+async def test_hsts_is_sent_only_over_https(client: httpx.AsyncClient) -> None:
+    plain = await client.get("/livez")
+    secure = await client.get("https://test/livez")
+
+    assert "strict-transport-security" not in plain.headers
+    assert secure.headers["strict-transport-security"].startswith("max-age=63072000")

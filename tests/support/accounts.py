@@ -1,0 +1,52 @@
+"""Signing users up and in through the real API, as a browser would."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from skilltree.platform.mail import read_outbox
+
+PASSWORD = "correct horse battery staple"
+TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")
+
+
+@dataclass
+class Browser:
+    """A signed-in client: its cookie jar holds the session, csrf_token goes on writes."""
+
+    client: httpx.AsyncClient
+    csrf_token: str
+
+    @property
+    def write_headers(self) -> dict[str, str]:
+        return {"x-csrf-token": self.csrf_token}
+
+
+def last_token(outbox: Path) -> str:
+    message = read_outbox(outbox)[-1]
+    match = TOKEN.search(message.get_content())
+    assert match, "the last e-mail carries no token"
+    return match.group(1)
+
+
+async def register_and_verify(
+    client: httpx.AsyncClient, outbox: Path, email: str = "ada@example.org", name: str = "Ada"
+) -> None:
+    response = await client.post(
+        "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": name}
+    )
+    assert response.status_code == 202, response.text
+    verified = await client.post("/v1/auth/verify-email", json={"token": last_token(outbox)})
+    assert verified.status_code == 204, verified.text
+
+
+async def sign_in(
+    client: httpx.AsyncClient, email: str = "ada@example.org", password: str = PASSWORD
+) -> Browser:
+    response = await client.post("/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return Browser(client, response.json()["csrf_token"])
