@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from skilltree.platform.db import Database, after_commit
+from skilltree.platform.errors import Conflict
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps.models import Roadmap
 
@@ -79,3 +80,18 @@ async def test_after_commit_callbacks_run_only_when_the_commit_succeeds(database
         await fail_after_registering()
 
     assert ran == ["committed"]
+
+
+async def test_an_error_that_keeps_its_changes_is_committed(database: Database) -> None:
+    class CountedFailure(Conflict):
+        keeps_changes = True
+
+    async def fail_but_keep() -> None:
+        async with database.unit_of_work() as session:
+            session.add(roadmap("kept-despite-error"))
+            raise CountedFailure("recorded, then refused")
+
+    with pytest.raises(CountedFailure):
+        await fail_but_keep()
+
+    assert await count_roadmaps(database) == 1

@@ -1,6 +1,8 @@
-"""Who is asking: the signed-in user behind a session cookie, with CSRF defence for writes.
+"""Who is asking: the user behind a bearer access token or a session cookie.
 
-Browsers attach cookies to cross-site requests, so a cookie alone never authorises a change.
+API clients send `Authorization: Bearer <access token>`; nothing attaches that header on its
+own, so bearer requests need no CSRF defence. Browsers attach cookies to cross-site requests,
+so a cookie alone never authorises a change.
 Unsafe requests (POST, PUT, PATCH, DELETE) must also
 - echo the session's CSRF token in `X-CSRF-Token` (synchronizer token; a cross-site page cannot
   read it), and
@@ -11,22 +13,40 @@ Unsafe requests (POST, PUT, PATCH, DELETE) must also
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import SecretStr
 
 from skilltree.accounts.errors import CsrfRejected, NotAuthenticated
-from skilltree.accounts.service import AccountsContext, SignedIn, authenticate
+from skilltree.accounts.service import (
+    AccountsContext,
+    SignedIn,
+    authenticate,
+    authenticate_token,
+)
+from skilltree.accounts.tokens import TokenKeys
 from skilltree.platform.state import AppResources, DbSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 
 
+@lru_cache(maxsize=4)
+def _token_keys(current: SecretStr, previous: tuple[SecretStr, ...]) -> TokenKeys:
+    # Deriving keys is start-up work: done once per configuration, not per request.
+    return TokenKeys(current, list(previous))
+
+
 def accounts_context(resources: AppResources) -> AccountsContext:
     settings = resources.settings
     return AccountsContext(
-        clock=resources.clock, mailer=resources.mailer, auth=settings.auth, mail=settings.mail
+        clock=resources.clock,
+        mailer=resources.mailer,
+        auth=settings.auth,
+        mail=settings.mail,
+        token_keys=_token_keys(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
     )
 
 
@@ -34,6 +54,9 @@ Accounts = Annotated[AccountsContext, Depends(accounts_context)]
 
 
 async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return await authenticate_token(db, ctx, credentials.strip())
     secret = request.cookies.get(ctx.auth.session_cookie)
     if not secret:
         raise NotAuthenticated()
@@ -53,6 +76,7 @@ def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
         raise CsrfRejected(f"Requests from {origin} are not allowed.")
     token = request.headers.get(CSRF_HEADER, "")
     # compare_digest: the comparison takes the same time wherever the first difference is.
+    assert current.browser_session is not None, "cookie requests always have a session"
     if not hmac.compare_digest(token.encode(), current.browser_session.csrf_token.encode()):
         raise CsrfRejected("Send the CSRF token from sign-in in the X-CSRF-Token header.")
 

@@ -54,3 +54,12 @@ class SessionNotFound(NotFound):
 
     def __init__(self, session_id: int) -> None:
         super().__init__(f"You have no session {session_id}.", session=session_id)
+
+
+class RefreshTokenReused(NotAuthenticated):
+    """A spent refresh token came back: its family is revoked, and that must be committed."""
+
+    keeps_changes = True
+
+    def __init__(self) -> None:
+        super().__init__("The refresh token was already used; sign in again.")

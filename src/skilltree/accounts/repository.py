@@ -8,7 +8,13 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.accounts.models import BrowserSession, EmailToken, User
+from skilltree.accounts.models import (
+    BrowserSession,
+    EmailToken,
+    RefreshToken,
+    TokenFamily,
+    User,
+)
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -74,9 +80,40 @@ async def delete_browser_sessions(
     await session.execute(query)
 
 
-def add(session: AsyncSession, row: User | EmailToken | BrowserSession) -> None:
+def add(
+    session: AsyncSession,
+    row: User | EmailToken | BrowserSession | TokenFamily | RefreshToken,
+) -> None:
     session.add(row)
 
 
 async def flush(session: AsyncSession) -> None:
     await session.flush()
+
+
+async def get_token_family(session: AsyncSession, family_id: str) -> TokenFamily | None:
+    return await session.get(TokenFamily, family_id)
+
+
+async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    query = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def revoke_token_families(
+    session: AsyncSession,
+    user_id: int,
+    now: datetime,
+    *,
+    family_id: str | None = None,
+    keep: str | None = None,
+) -> None:
+    """Revoke one family, or every live family of the user (except `keep`)."""
+    query = update(TokenFamily).where(
+        TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None)
+    )
+    if family_id is not None:
+        query = query.where(TokenFamily.id == family_id)
+    if keep is not None:
+        query = query.where(TokenFamily.id != keep)
+    await session.execute(query.values(revoked_at=now))

@@ -12,12 +12,15 @@ from skilltree.accounts.schemas import (
     ChangePasswordIn,
     EmailIn,
     LoginIn,
+    PasswordChangedOut,
+    RefreshIn,
     RegisterIn,
     ResetPasswordIn,
     SessionListOut,
     SessionOut,
     SignedInOut,
     TokenIn,
+    TokenOut,
     UserOut,
 )
 from skilltree.accounts.service import AccountsContext, SignedIn
@@ -68,8 +71,8 @@ async def login(
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
 async def logout(current: CurrentSession, response: Response, db: DbSession, ctx: Accounts) -> None:
-    """End this session."""
-    await service.logout(db, current)
+    """End this browser session, or this API client's token family."""
+    await service.logout(db, ctx, current)
     response.delete_cookie(ctx.auth.session_cookie, path="/")
 
 
@@ -77,9 +80,25 @@ async def logout(current: CurrentSession, response: Response, db: DbSession, ctx
 async def logout_all(
     current: CurrentSession, response: Response, db: DbSession, ctx: Accounts
 ) -> None:
-    """End every session of this account, on every device."""
-    await service.logout_everywhere(db, current.user)
+    """End every session and token family of this account, on every device."""
+    await service.logout_everywhere(db, ctx, current.user)
     response.delete_cookie(ctx.auth.session_cookie, path="/")
+
+
+@router.post("/auth/token", response_model=TokenOut, responses=problem_responses(401, 403, 422))
+async def issue_tokens(body: LoginIn, request: Request, db: DbSession, ctx: Accounts) -> TokenOut:
+    """Sign an API client in: a short-lived access token and a refresh token (RFC 6749 §5.1)."""
+    pair = await service.issue_tokens(
+        db, ctx, email=body.email, password=body.password, **_client(request)
+    )
+    return _token_out(pair)
+
+
+@router.post("/auth/refresh", response_model=TokenOut, responses=problem_responses(401, 422))
+async def refresh(body: RefreshIn, db: DbSession, ctx: Accounts) -> TokenOut:
+    """Trade a refresh token for a new pair. Each refresh token works once; presenting a spent
+    one revokes every token of its family."""
+    return _token_out(await service.refresh_tokens(db, ctx, body.refresh_token))
 
 
 @router.post("/auth/password-reset", response_model=Accepted, status_code=status.HTTP_202_ACCEPTED)
@@ -104,7 +123,9 @@ async def me(current: CurrentSession) -> UserOut:
     return _user_out(current.user)
 
 
-@router.post("/me/password", response_model=SignedInOut, responses=problem_responses(401, 403, 422))
+@router.post(
+    "/me/password", response_model=PasswordChangedOut, responses=problem_responses(401, 403, 422)
+)
 async def change_password(
     body: ChangePasswordIn,
     current: CurrentSession,
@@ -112,8 +133,9 @@ async def change_password(
     response: Response,
     db: DbSession,
     ctx: Accounts,
-) -> SignedInOut:
-    """Change the password: other sessions end and this one gets a new id and CSRF token."""
+) -> PasswordChangedOut:
+    """Change the password. Every other session and token family ends; a browser session is
+    replaced (new cookie, new CSRF token), an API client keeps its tokens."""
     signed_in = await service.change_password(
         db,
         ctx,
@@ -122,8 +144,10 @@ async def change_password(
         new_password=body.new_password,
         **_client(request),
     )
+    if signed_in.browser_session is None:
+        return PasswordChangedOut(csrf_token=None)
     _set_session_cookie(response, ctx, signed_in)
-    return _signed_in_out(signed_in)
+    return PasswordChangedOut(csrf_token=signed_in.browser_session.csrf_token)
 
 
 @router.get("/me/sessions", response_model=SessionListOut, responses=SIGNED_IN_ERRORS)
@@ -134,7 +158,7 @@ async def list_sessions(current: CurrentSession, db: DbSession, ctx: Accounts) -
         items=[
             SessionOut(
                 id=s.id,
-                current=s.id == current.browser_session.id,
+                current=current.browser_session is not None and s.id == current.browser_session.id,
                 created_at=s.created_at,
                 last_seen_at=s.last_seen_at,
                 expires_at=min(s.idle_expires_at, s.absolute_expires_at),
@@ -176,7 +200,14 @@ def _set_session_cookie(response: Response, ctx: AccountsContext, signed_in: Sig
     )
 
 
+def _token_out(pair: service.TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
 def _signed_in_out(signed_in: SignedIn) -> SignedInOut:
+    assert signed_in.browser_session is not None, "only sign-in by cookie reaches here"
     return SignedInOut(
         user=_user_out(signed_in.user),
         csrf_token=signed_in.browser_session.csrf_token,

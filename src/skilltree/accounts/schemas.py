@@ -42,6 +42,23 @@ class ChangePasswordIn(BaseModel):
     new_password: Password
 
 
+class RefreshIn(BaseModel):
+    refresh_token: Token
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105  (the RFC 6750 scheme name)
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_token: str = Field(description="Use once with POST /v1/auth/refresh")
+
+
+class PasswordChangedOut(BaseModel):
+    csrf_token: str | None = Field(
+        description="The new CSRF token of the replaced browser session (null for API clients)"
+    )
+
+
 class Accepted(BaseModel):
     status: str = "accepted"
     detail: str

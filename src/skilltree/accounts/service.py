@@ -21,23 +21,27 @@ from skilltree.accounts.errors import (
     InvalidCredentials,
     InvalidToken,
     NotAuthenticated,
+    RefreshTokenReused,
     SessionNotFound,
 )
-from skilltree.accounts.models import BrowserSession, EmailToken, User
+from skilltree.accounts.models import BrowserSession, EmailToken, RefreshToken, TokenFamily, User
 from skilltree.accounts.passwords import (
     check_password_policy,
     hash_password,
     needs_rehash,
     verify_password,
 )
+from skilltree.accounts.tokens import TokenKeys, issue_access_token, verify_access_token
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
 from skilltree.platform.db import after_commit
 from skilltree.platform.mail import Mailer, Message
+from skilltree.platform.observability.logging import get_logger
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105  (a token purpose, not a password)
 SECRET_BYTES = 32  # 256 bits
+security_log = get_logger("skilltree.security")
 # Sliding the idle expiry costs a write; doing it at most once a minute keeps reads read-only.
 SLIDE_INTERVAL = timedelta(minutes=1)
 
@@ -50,13 +54,24 @@ class AccountsContext:
     mailer: Mailer
     auth: AuthSettings
     mail: MailSettings
+    token_keys: TokenKeys
 
 
 @dataclass(frozen=True)
 class SignedIn:
+    """Who is making the request, and how: a browser session or an API token family."""
+
     user: User
-    browser_session: BrowserSession
+    browser_session: BrowserSession | None = None
     secret: str | None = None  # the cookie value, only right after it was issued
+    token_family: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds until the access token expires
 
 
 def normalize_email(email: str) -> str:
@@ -107,14 +122,67 @@ async def login(
     db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, user_agent: str, ip: str
 ) -> SignedIn:
     """Check the credentials and open a new session (a fresh id: no session fixation)."""
-    user = await repository.get_user_by_email(db, normalize_email(email))
-    if not await verify_password(user.password_hash if user else None, password) or user is None:
-        raise InvalidCredentials()
-    if user.email_verified_at is None:
-        raise EmailNotVerified()
-    if needs_rehash(user.password_hash):
-        user.password_hash = await hash_password(password)
+    user = await _check_credentials(db, email, password)
     return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+
+
+async def issue_tokens(
+    db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, user_agent: str, ip: str
+) -> TokenPair:
+    """Sign an API client in: a new token family, an access token and a refresh token."""
+    user = await _check_credentials(db, email, password)
+    family = TokenFamily(
+        id=secrets.token_hex(16),
+        user_id=user.id,
+        created_at=ctx.clock.now(),
+        user_agent=user_agent[:300],
+        ip=ip[:64],
+    )
+    repository.add(db, family)
+    await repository.flush(db)
+    return await _token_pair(db, ctx, user.id, family.id)
+
+
+async def refresh_tokens(db: AsyncSession, ctx: AccountsContext, refresh_token: str) -> TokenPair:
+    """Trade a refresh token for a new pair; the old refresh token is spent.
+
+    A refresh token is used once. If a spent one comes back, two parties hold it — the client
+    and a thief — and there is no telling which is which, so the whole family is revoked: the
+    thief's tokens die with the victim's, and the victim signs in again.
+    """
+    now = ctx.clock.now()
+    row = await repository.get_refresh_token(db, digest(refresh_token))
+    if row is None or now >= row.expires_at:
+        raise NotAuthenticated("The refresh token is invalid or expired; sign in again.")
+    family = await repository.get_token_family(db, row.family_id)
+    if family is None or family.revoked_at is not None:
+        raise NotAuthenticated("The refresh token has been revoked; sign in again.")
+    if row.used_at is not None:
+        family.revoked_at = now
+        security_log.warning(
+            "refresh token reused; family revoked", user_id=family.user_id, family=family.id
+        )
+        raise RefreshTokenReused()
+    row.used_at = now
+    return await _token_pair(db, ctx, family.user_id, family.id)
+
+
+async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_token: str) -> SignedIn:
+    """The user behind a bearer access token, provided its family has not been revoked."""
+    claims = verify_access_token(
+        ctx.token_keys,
+        access_token,
+        now=ctx.clock.now(),
+        issuer=ctx.auth.token_issuer,
+        audience=ctx.auth.token_audience,
+    )
+    family = await repository.get_token_family(db, claims.family)
+    if family is None or family.revoked_at is not None or family.user_id != claims.user_id:
+        raise NotAuthenticated("The access token has been revoked; sign in again.")
+    user = await repository.get_user(db, claims.user_id)
+    if user is None:
+        raise NotAuthenticated()
+    return SignedIn(user, token_family=family.id)
 
 
 async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:
@@ -135,12 +203,19 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
     return SignedIn(user, browser_session)
 
 
-async def logout(db: AsyncSession, signed_in: SignedIn) -> None:
-    await repository.delete_browser_session(db, signed_in.user.id, signed_in.browser_session.id)
+async def logout(db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn) -> None:
+    """End what this request signed in with: its browser session, or its token family."""
+    if signed_in.browser_session is not None:
+        await repository.delete_browser_session(db, signed_in.user.id, signed_in.browser_session.id)
+    if signed_in.token_family is not None:
+        await repository.revoke_token_families(
+            db, signed_in.user.id, ctx.clock.now(), family_id=signed_in.token_family
+        )
 
 
-async def logout_everywhere(db: AsyncSession, user: User) -> None:
+async def logout_everywhere(db: AsyncSession, ctx: AccountsContext, user: User) -> None:
     await repository.delete_browser_sessions(db, user.id)
+    await repository.revoke_token_families(db, user.id, ctx.clock.now())
 
 
 async def list_sessions(db: AsyncSession, ctx: AccountsContext, user: User) -> list[BrowserSession]:
@@ -170,7 +245,7 @@ async def reset_password(
     user = await _spend_token(db, ctx, token, RESET_PASSWORD)
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await _set_password(db, ctx, user, new_password)
-    await repository.delete_browser_sessions(db, user.id)
+    await logout_everywhere(db, ctx, user)
     # Whoever controls the mailbox has just proved it, so the address counts as verified.
     user.email_verified_at = user.email_verified_at or ctx.clock.now()
 
@@ -185,17 +260,66 @@ async def change_password(
     user_agent: str,
     ip: str,
 ) -> SignedIn:
-    """Change the password (the current one is required); other sessions end, this one rotates."""
+    """Change the password (the current one is required).
+
+    Every other session and token family ends. A browser session is replaced by a new one
+    (privilege change: new id); an API client keeps its token family.
+    """
     user = signed_in.user
     if not await verify_password(user.password_hash, current_password):
         raise InvalidCredentials()
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await _set_password(db, ctx, user, new_password)
     await repository.delete_browser_sessions(db, user.id)
+    await repository.revoke_token_families(
+        db, user.id, ctx.clock.now(), keep=signed_in.token_family
+    )
+    if signed_in.token_family is not None:
+        return signed_in
     return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+async def _check_credentials(db: AsyncSession, email: str, password: str) -> User:
+    user = await repository.get_user_by_email(db, normalize_email(email))
+    # Verify even without a user (against a decoy hash): the answer takes the same time.
+    if not await verify_password(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentials()
+    if user.email_verified_at is None:
+        raise EmailNotVerified()
+    if needs_rehash(user.password_hash):
+        user.password_hash = await hash_password(password)
+    return user
+
+
+async def _token_pair(
+    db: AsyncSession, ctx: AccountsContext, user_id: int, family: str
+) -> TokenPair:
+    now = ctx.clock.now()
+    refresh_token = secrets.token_urlsafe(SECRET_BYTES)
+    repository.add(
+        db,
+        RefreshToken(
+            family_id=family,
+            token_hash=digest(refresh_token),
+            created_at=now,
+            expires_at=now + timedelta(days=ctx.auth.refresh_token_days),
+        ),
+    )
+    await repository.flush(db)
+    lifetime = timedelta(minutes=ctx.auth.access_token_minutes)
+    access_token = issue_access_token(
+        ctx.token_keys,
+        user_id=user_id,
+        family=family,
+        now=now,
+        lifetime=lifetime,
+        issuer=ctx.auth.token_issuer,
+        audience=ctx.auth.token_audience,
+    )
+    return TokenPair(access_token, refresh_token, int(lifetime.total_seconds()))
 
 
 async def _open_session(

@@ -70,8 +70,10 @@ class AppSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     env: Environment = "development"
-    # Signs and encrypts what later features store (sessions, tokens); must be real in production.
+    # The root of every key skilltree derives (JWT signing, ...); must be real in production.
     secret_key: SecretStr = SecretStr("development-only-secret")
+    # Keys rotated out: tokens signed with them still verify until they expire.
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
 
 
 class DatabaseSettings(_Group):
@@ -149,6 +151,11 @@ class AuthSettings(_Group):
     cookie_secure: bool = True
     email_verification_hours: int = Field(default=24, ge=1, le=24 * 14)
     password_reset_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    access_token_minutes: int = Field(default=10, ge=1, le=60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # The `iss` and `aud` claims of access tokens (names, not secrets).
+    token_issuer: str = "skilltree"  # noqa: S105
+    token_audience: str = "skilltree-api"  # noqa: S105
     # Origins allowed to make cookie-authenticated unsafe requests and CORS requests.
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from skilltree.platform.config import DatabaseSettings
+from skilltree.platform.errors import DomainError
 
 AFTER_COMMIT = "skilltree.after_commit"
 
@@ -109,6 +110,9 @@ class Database:
             try:
                 yield session
                 await session.commit()
+            except DomainError as error:
+                await (session.commit() if error.keeps_changes else session.rollback())
+                raise
             except BaseException:
                 await session.rollback()
                 raise

@@ -17,6 +17,9 @@ class DomainError(Exception):
     # The last segment of the problem type URI: /problems/<type_slug> (see docs/errors.md).
     type_slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    # True for failures whose writes must survive them (a revoked token family, a counted
+    # failed login): the unit of work commits before the error reaches the client.
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
