@@ -403,3 +403,29 @@ async def test_a_hash_with_old_parameters_is_upgraded_at_sign_in(
     assert stored != weak
     assert stored.startswith("$argon2id$")
     assert "m=65536" in stored
+
+
+async def test_security_events_record_sign_ins_failures_and_password_changes(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox)
+    await client.post(
+        "/v1/auth/login",
+        json={"email": "ada@example.org", "password": "wrong password here"},
+        headers={"user-agent": "pytest-browser/1.0"},
+    )
+    browser = await sign_in(client)
+    await client.post(
+        "/v1/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=browser.write_headers,
+    )
+
+    events = (await client.get("/v1/me/security-events")).json()["items"]
+
+    kinds = [event["kind"] for event in events]
+    assert kinds == ["password.changed", "login.succeeded", "login.failed", "email.verified"]
+    failed = events[2]
+    assert failed["ip"] == "127.0.0.1"
+    assert failed["user_agent"] == "pytest-browser/1.0"
+    assert failed["details"] == {"email": "ada@example.org"}

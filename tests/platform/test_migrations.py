@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import skilltree.accounts.models
+import skilltree.audit.models
 import skilltree.roadmaps.models  # noqa: F401
 from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings
@@ -63,3 +64,29 @@ async def test_migrated_schema_matches_the_models(empty_engine: AsyncEngine) -> 
         )
 
     assert differences == []
+
+
+@pytest.mark.postgres
+async def test_the_audit_log_refuses_updates_and_deletes_on_postgresql(
+    postgresql_engine: AsyncEngine,
+) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    async with postgresql_engine.connect() as connection:
+        transaction = await connection.begin()
+        await connection.execute(
+            text(
+                "INSERT INTO security_events (kind, occurred_at, ip, user_agent, request_id, details) "
+                "VALUES ('login.failed', now(), '', '', '', '{}')"
+            )
+        )
+        for statement in (
+            "UPDATE security_events SET kind = 'forged'",
+            "DELETE FROM security_events",
+        ):
+            savepoint = await connection.begin_nested()
+            with pytest.raises(DBAPIError, match="append-only"):
+                await connection.execute(text(statement))
+            await savepoint.rollback()
+        await transaction.rollback()

@@ -10,6 +10,7 @@ class InvalidCredentials(DomainError):
     status = 401
     type_slug = "invalid-credentials"
     title = "Invalid e-mail or password"
+    keeps_changes = True  # the failed attempt is recorded in the audit log
 
     def __init__(self) -> None:
         super().__init__("The e-mail or the password is wrong.")

@@ -16,6 +16,8 @@ from skilltree.accounts.schemas import (
     RefreshIn,
     RegisterIn,
     ResetPasswordIn,
+    SecurityEventListOut,
+    SecurityEventOut,
     SessionListOut,
     SessionOut,
     SignedInOut,
@@ -24,6 +26,7 @@ from skilltree.accounts.schemas import (
     UserOut,
 )
 from skilltree.accounts.service import AccountsContext, SignedIn
+from skilltree.audit import service as audit
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import DbSession
@@ -175,9 +178,29 @@ async def list_sessions(current: CurrentSession, db: DbSession, ctx: Accounts) -
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def end_session(session_id: int, current: CurrentSession, db: DbSession) -> None:
+async def end_session(
+    session_id: int, current: CurrentSession, db: DbSession, ctx: Accounts
+) -> None:
     """Sign one of your sessions out (another device, or this one)."""
-    await service.end_session(db, current.user, session_id)
+    await service.end_session(db, ctx, current.user, session_id)
+
+
+@router.get("/me/security-events", response_model=SecurityEventListOut, responses=SIGNED_IN_ERRORS)
+async def security_events(current: CurrentSession, db: DbSession) -> SecurityEventListOut:
+    """The latest 100 security events of your account: sign-ins, failures, password changes."""
+    events = await audit.events_of(db, current.user.id)
+    return SecurityEventListOut(
+        items=[
+            SecurityEventOut(
+                kind=e.kind,
+                occurred_at=e.occurred_at,
+                ip=e.ip,
+                user_agent=e.user_agent,
+                details=e.details,
+            )
+            for e in events
+        ]
+    )
 
 
 def _client(request: Request) -> dict[str, str]:

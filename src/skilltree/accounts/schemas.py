@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
@@ -90,3 +90,15 @@ class SessionOut(BaseModel):
 
 class SessionListOut(BaseModel):
     items: list[SessionOut]
+
+
+class SecurityEventOut(BaseModel):
+    kind: str
+    occurred_at: datetime
+    ip: str
+    user_agent: str
+    details: dict[str, Any]
+
+
+class SecurityEventListOut(BaseModel):
+    items: list[SecurityEventOut]

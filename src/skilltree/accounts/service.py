@@ -32,16 +32,16 @@ from skilltree.accounts.passwords import (
     verify_password,
 )
 from skilltree.accounts.tokens import TokenKeys, issue_access_token, verify_access_token
+from skilltree.audit import service as audit
+from skilltree.audit.service import EventKind
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
 from skilltree.platform.db import after_commit
 from skilltree.platform.mail import Mailer, Message
-from skilltree.platform.observability.logging import get_logger
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105  (a token purpose, not a password)
 SECRET_BYTES = 32  # 256 bits
-security_log = get_logger("skilltree.security")
 # Sliding the idle expiry costs a write; doing it at most once a minute keeps reads read-only.
 SLIDE_INTERVAL = timedelta(minutes=1)
 
@@ -116,13 +116,17 @@ async def verify_email(db: AsyncSession, ctx: AccountsContext, token: str) -> No
     user = await _spend_token(db, ctx, token, VERIFY_EMAIL)
     if user.email_verified_at is None:
         user.email_verified_at = ctx.clock.now()
+        await audit.record(db, EventKind.EMAIL_VERIFIED, user_id=user.id, at=ctx.clock.now())
 
 
 async def login(
     db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, user_agent: str, ip: str
 ) -> SignedIn:
     """Check the credentials and open a new session (a fresh id: no session fixation)."""
-    user = await _check_credentials(db, email, password)
+    user = await _check_credentials(db, ctx, email, password)
+    await audit.record(
+        db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=ctx.clock.now(), via="session"
+    )
     return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
 
 
@@ -130,7 +134,7 @@ async def issue_tokens(
     db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, user_agent: str, ip: str
 ) -> TokenPair:
     """Sign an API client in: a new token family, an access token and a refresh token."""
-    user = await _check_credentials(db, email, password)
+    user = await _check_credentials(db, ctx, email, password)
     family = TokenFamily(
         id=secrets.token_hex(16),
         user_id=user.id,
@@ -140,6 +144,9 @@ async def issue_tokens(
     )
     repository.add(db, family)
     await repository.flush(db)
+    await audit.record(
+        db, EventKind.TOKENS_ISSUED, user_id=user.id, at=family.created_at, family=family.id
+    )
     return await _token_pair(db, ctx, user.id, family.id)
 
 
@@ -159,8 +166,8 @@ async def refresh_tokens(db: AsyncSession, ctx: AccountsContext, refresh_token: 
         raise NotAuthenticated("The refresh token has been revoked; sign in again.")
     if row.used_at is not None:
         family.revoked_at = now
-        security_log.warning(
-            "refresh token reused; family revoked", user_id=family.user_id, family=family.id
+        await audit.record(
+            db, EventKind.REFRESH_TOKEN_REUSED, user_id=family.user_id, at=now, family=family.id
         )
         raise RefreshTokenReused()
     row.used_at = now
@@ -205,6 +212,7 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
 
 async def logout(db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn) -> None:
     """End what this request signed in with: its browser session, or its token family."""
+    await audit.record(db, EventKind.LOGOUT, user_id=signed_in.user.id, at=ctx.clock.now())
     if signed_in.browser_session is not None:
         await repository.delete_browser_session(db, signed_in.user.id, signed_in.browser_session.id)
     if signed_in.token_family is not None:
@@ -214,6 +222,7 @@ async def logout(db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn) ->
 
 
 async def logout_everywhere(db: AsyncSession, ctx: AccountsContext, user: User) -> None:
+    await audit.record(db, EventKind.LOGOUT_EVERYWHERE, user_id=user.id, at=ctx.clock.now())
     await repository.delete_browser_sessions(db, user.id)
     await repository.revoke_token_families(db, user.id, ctx.clock.now())
 
@@ -222,9 +231,12 @@ async def list_sessions(db: AsyncSession, ctx: AccountsContext, user: User) -> l
     return list(await repository.list_browser_sessions(db, user.id, ctx.clock.now()))
 
 
-async def end_session(db: AsyncSession, user: User, session_id: int) -> None:
+async def end_session(db: AsyncSession, ctx: AccountsContext, user: User, session_id: int) -> None:
     if not await repository.delete_browser_session(db, user.id, session_id):
         raise SessionNotFound(session_id)
+    await audit.record(
+        db, EventKind.SESSION_ENDED, user_id=user.id, at=ctx.clock.now(), session=session_id
+    )
 
 
 async def request_password_reset(db: AsyncSession, ctx: AccountsContext, email: str) -> None:
@@ -235,6 +247,7 @@ async def request_password_reset(db: AsyncSession, ctx: AccountsContext, email: 
     await repository.use_unused_tokens(db, user.id, RESET_PASSWORD, ctx.clock.now())
     minutes = ctx.auth.password_reset_minutes
     token = await _issue_token(db, ctx, user, RESET_PASSWORD, hours=minutes / 60)
+    await audit.record(db, EventKind.PASSWORD_RESET_REQUESTED, user_id=user.id, at=ctx.clock.now())
     _send_after_commit(db, ctx, _reset(ctx, user.email, token, minutes))
 
 
@@ -245,6 +258,7 @@ async def reset_password(
     user = await _spend_token(db, ctx, token, RESET_PASSWORD)
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await _set_password(db, ctx, user, new_password)
+    await audit.record(db, EventKind.PASSWORD_RESET, user_id=user.id, at=ctx.clock.now())
     await logout_everywhere(db, ctx, user)
     # Whoever controls the mailbox has just proved it, so the address counts as verified.
     user.email_verified_at = user.email_verified_at or ctx.clock.now()
@@ -267,9 +281,17 @@ async def change_password(
     """
     user = signed_in.user
     if not await verify_password(user.password_hash, current_password):
+        await audit.record(
+            db,
+            EventKind.LOGIN_FAILED,
+            user_id=user.id,
+            at=ctx.clock.now(),
+            during="password change",
+        )
         raise InvalidCredentials()
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await _set_password(db, ctx, user, new_password)
+    await audit.record(db, EventKind.PASSWORD_CHANGED, user_id=user.id, at=ctx.clock.now())
     await repository.delete_browser_sessions(db, user.id)
     await repository.revoke_token_families(
         db, user.id, ctx.clock.now(), keep=signed_in.token_family
@@ -282,10 +304,20 @@ async def change_password(
 # --- helpers ------------------------------------------------------------------------------
 
 
-async def _check_credentials(db: AsyncSession, email: str, password: str) -> User:
-    user = await repository.get_user_by_email(db, normalize_email(email))
+async def _check_credentials(
+    db: AsyncSession, ctx: AccountsContext, email: str, password: str
+) -> User:
+    email = normalize_email(email)
+    user = await repository.get_user_by_email(db, email)
     # Verify even without a user (against a decoy hash): the answer takes the same time.
     if not await verify_password(user.password_hash if user else None, password) or user is None:
+        await audit.record(
+            db,
+            EventKind.LOGIN_FAILED,
+            user_id=user.id if user else None,
+            at=ctx.clock.now(),
+            email=email,
+        )
         raise InvalidCredentials()
     if user.email_verified_at is None:
         raise EmailNotVerified()

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.errors import PayloadTooLarge
 from skilltree.platform.http.problems import problem_response
-from skilltree.platform.observability.context import request_id_var
+from skilltree.platform.observability.context import ClientInfo, client_var, request_id_var
 from skilltree.platform.observability.logging import get_logger
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -53,6 +53,7 @@ class RequestIdMiddleware(HttpMiddleware):
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        client_token = client_var.set(_client_info(scope))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -63,6 +64,15 @@ class RequestIdMiddleware(HttpMiddleware):
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+            client_var.reset(client_token)
+
+
+def _client_info(scope: Scope) -> ClientInfo:
+    user_agent = next((v for k, v in scope["headers"] if k == b"user-agent"), b"")
+    return ClientInfo(
+        ip=scope["client"][0] if scope.get("client") else "",
+        user_agent=user_agent.decode("latin-1")[:300],
+    )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -1,0 +1,56 @@
+"""Recording and reading security events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.audit import repository
+from skilltree.audit.models import SecurityEvent
+from skilltree.platform.observability.context import current_client, current_request_id
+from skilltree.platform.observability.logging import get_logger
+
+security_log = get_logger("skilltree.security")
+
+
+class EventKind(StrEnum):
+    LOGIN_SUCCEEDED = "login.succeeded"
+    LOGIN_FAILED = "login.failed"
+    LOGOUT = "logout"
+    LOGOUT_EVERYWHERE = "logout.everywhere"
+    EMAIL_VERIFIED = "email.verified"
+    PASSWORD_CHANGED = "password.changed"
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"
+    PASSWORD_RESET = "password.reset"
+    TOKENS_ISSUED = "tokens.issued"
+    REFRESH_TOKEN_REUSED = "refresh_token.reused"
+    SESSION_ENDED = "session.ended"
+
+
+async def record(
+    db: AsyncSession, kind: EventKind, *, user_id: int | None, at: datetime, **details: Any
+) -> None:
+    """Append an event in the caller's transaction, with the request's client and id, and
+    write it to the security log too."""
+    client = current_client()
+    repository.add(
+        db,
+        SecurityEvent(
+            user_id=user_id,
+            kind=kind.value,
+            occurred_at=at,
+            ip=client.ip[:64],
+            user_agent=client.user_agent[:300],
+            request_id=current_request_id() or "",
+            details=details,
+        ),
+    )
+    security_log.info(kind.value, user_id=user_id, ip=client.ip, **details)
+
+
+async def events_of(db: AsyncSession, user_id: int, *, limit: int = 100) -> Sequence[SecurityEvent]:
+    return await repository.latest_for_user(db, user_id, limit)
