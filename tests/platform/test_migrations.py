@@ -77,7 +77,8 @@ async def test_the_audit_log_refuses_updates_and_deletes_on_postgresql(
         transaction = await connection.begin()
         await connection.execute(
             text(
-                "INSERT INTO security_events (kind, occurred_at, ip, user_agent, request_id, details) "
+                "INSERT INTO security_events "
+                "(kind, occurred_at, ip, user_agent, request_id, details) "
                 "VALUES ('login.failed', now(), '', '', '', '{}')"
             )
         )
