@@ -64,3 +64,16 @@ class RefreshTokenReused(NotAuthenticated):
 
     def __init__(self) -> None:
         super().__init__("The refresh token was already used; sign in again.")
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    type_slug = "too-many-attempts"
+    title = "Too many sign-in attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many failed sign-ins; try again in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+        self.headers = {"Retry-After": str(retry_after)}

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts.models import (
     BrowserSession,
     EmailToken,
+    LoginThrottle,
     RefreshToken,
     TokenFamily,
     User,
@@ -117,3 +120,42 @@ async def revoke_token_families(
     if keep is not None:
         query = query.where(TokenFamily.id != keep)
     await session.execute(query.values(revoked_at=now))
+
+
+async def get_throttles(session: AsyncSession, keys: list[str]) -> Sequence[LoginThrottle]:
+    query = select(LoginThrottle).where(LoginThrottle.key.in_(keys))
+    return (await session.execute(query)).scalars().all()
+
+
+async def count_failure(
+    session: AsyncSession, key: str, now: datetime, *, forget_before: datetime
+) -> int:
+    """Add one failure to the key atomically (an upsert) and return the new count.
+
+    Failures older than `forget_before` are forgotten first. The upsert makes two concurrent
+    failures count as two, on SQLite and PostgreSQL alike.
+    """
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    fresh = case(
+        (LoginThrottle.last_failure_at < forget_before, 1), else_=LoginThrottle.failures + 1
+    )
+    statement = (
+        insert(LoginThrottle)
+        .values(key=key, failures=1, last_failure_at=now, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=[LoginThrottle.key],
+            set_={"failures": fresh, "last_failure_at": now},
+        )
+        .returning(LoginThrottle.failures)
+    )
+    return (await session.execute(statement)).scalar_one()
+
+
+async def lock_throttle(session: AsyncSession, key: str, until: datetime) -> None:
+    await session.execute(
+        update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=until)
+    )
+
+
+async def clear_throttle(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.accounts import repository
+from skilltree.accounts import repository, throttle
 from skilltree.accounts.errors import (
     EmailNotVerified,
     InvalidCredentials,
@@ -38,6 +38,7 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
 from skilltree.platform.db import after_commit
 from skilltree.platform.mail import Mailer, Message
+from skilltree.platform.observability.context import current_client
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105  (a token purpose, not a password)
@@ -308,6 +309,9 @@ async def _check_credentials(
     db: AsyncSession, ctx: AccountsContext, email: str, password: str
 ) -> User:
     email = normalize_email(email)
+    now = ctx.clock.now()
+    throttle_keys = throttle.keys_for(email, current_client().ip)
+    await throttle.ensure_not_locked(db, throttle_keys, now)
     user = await repository.get_user_by_email(db, email)
     # Verify even without a user (against a decoy hash): the answer takes the same time.
     if not await verify_password(user.password_hash if user else None, password) or user is None:
@@ -318,7 +322,9 @@ async def _check_credentials(
             at=ctx.clock.now(),
             email=email,
         )
+        await throttle.record_failure(db, throttle_keys, now)
         raise InvalidCredentials()
+    await throttle.record_success(db, email)
     if user.email_verified_at is None:
         raise EmailNotVerified()
     if needs_rehash(user.password_hash):

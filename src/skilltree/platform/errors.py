@@ -25,6 +25,8 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extensions = extensions
+        # Response headers the error implies (Retry-After on a 429, for example).
+        self.headers: dict[str, str] = {}
 
 
 class NotFound(DomainError):

@@ -98,6 +98,7 @@ async def _domain_error(request: Request, error: Exception) -> Response:
         type_=PROBLEM_TYPE_PREFIX + error.type_slug,
         detail=error.detail,
         instance=request.url.path,
+        headers=error.headers or None,
         **error.extensions,
     )
 
