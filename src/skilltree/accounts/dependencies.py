@@ -13,13 +13,16 @@ Unsafe requests (POST, PUT, PATCH, DELETE) must also
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
 from pydantic import SecretStr
 
-from skilltree.accounts.errors import CsrfRejected, NotAuthenticated
+from skilltree.accounts import api_keys
+from skilltree.accounts.api_keys import Scope
+from skilltree.accounts.errors import CsrfRejected, InsufficientScope, NotAuthenticated
 from skilltree.accounts.service import (
     AccountsContext,
     SignedIn,
@@ -55,8 +58,12 @@ Accounts = Annotated[AccountsContext, Depends(accounts_context)]
 
 async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
     if scheme.lower() == "bearer" and credentials:
-        return await authenticate_token(db, ctx, credentials.strip())
+        if api_keys.looks_like_api_key(credentials):
+            user, key = await api_keys.authenticate_key(db, ctx.clock, credentials)
+            return SignedIn(user, api_key=key)
+        return await authenticate_token(db, ctx, credentials)
     secret = request.cookies.get(ctx.auth.session_cookie)
     if not secret:
         raise NotAuthenticated()
@@ -82,3 +89,25 @@ def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
 
 
 CurrentSession = Annotated[SignedIn, Depends(signed_in)]
+
+
+async def account_owner(current: CurrentSession) -> SignedIn:
+    """Managing the account itself (keys, password, sessions) needs a real sign-in: an API
+    key that could mint keys or change the password would turn any leak into a takeover."""
+    if current.api_key is not None:
+        raise InsufficientScope("API keys cannot manage the account; sign in instead.")
+    return current
+
+
+AccountOwner = Annotated[SignedIn, Depends(account_owner)]
+
+
+def require_scope(scope: Scope) -> Callable[[SignedIn], Awaitable[SignedIn]]:
+    """A dependency admitting signed-in callers whose credential allows `scope`."""
+
+    async def check(current: CurrentSession) -> SignedIn:
+        if not current.has_scope(scope):
+            raise InsufficientScope(f"This API key lacks the {scope.value!r} scope.", scope=scope)
+        return current
+
+    return check

@@ -49,6 +49,20 @@ class InvalidToken(DomainError):
         super().__init__("This link is invalid, expired or already used; request a new one.")
 
 
+class ApiKeyNotFound(NotFound):
+    type_slug = "api-key-not-found"
+    title = "API key not found"
+
+    def __init__(self, key_id: int) -> None:
+        super().__init__(f"You have no API key {key_id}.", key=key_id)
+
+
+class InsufficientScope(DomainError):
+    status = 403
+    type_slug = "insufficient-scope"
+    title = "Insufficient scope"
+
+
 class SessionNotFound(NotFound):
     type_slug = "session-not-found"
     title = "Session not found"

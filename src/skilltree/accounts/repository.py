@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts.models import (
+    ApiKey,
     BrowserSession,
     EmailToken,
     LoginThrottle,
@@ -85,7 +86,7 @@ async def delete_browser_sessions(
 
 def add(
     session: AsyncSession,
-    row: User | EmailToken | BrowserSession | TokenFamily | RefreshToken,
+    row: User | EmailToken | BrowserSession | TokenFamily | RefreshToken | ApiKey,
 ) -> None:
     session.add(row)
 
@@ -159,3 +160,18 @@ async def lock_throttle(session: AsyncSession, key: str, until: datetime) -> Non
 
 async def clear_throttle(session: AsyncSession, key: str) -> None:
     await session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+async def get_api_key_by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
+    query = select(ApiKey).where(ApiKey.prefix == prefix)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_api_key(session: AsyncSession, user_id: int, key_id: int) -> ApiKey | None:
+    query = select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_api_keys(session: AsyncSession, user_id: int) -> Sequence[ApiKey]:
+    query = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)
+    return (await session.execute(query)).scalars().all()

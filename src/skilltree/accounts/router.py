@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from skilltree.accounts import service
-from skilltree.accounts.dependencies import Accounts, CurrentSession
-from skilltree.accounts.models import User
+from skilltree.accounts import api_keys, service
+from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentSession
+from skilltree.accounts.models import ApiKey, User
 from skilltree.accounts.schemas import (
     Accepted,
+    ApiKeyCreatedOut,
+    ApiKeyIn,
+    ApiKeyListOut,
+    ApiKeyOut,
     ChangePasswordIn,
     EmailIn,
     LoginIn,
@@ -73,7 +77,7 @@ async def login(
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
-async def logout(current: CurrentSession, response: Response, db: DbSession, ctx: Accounts) -> None:
+async def logout(current: AccountOwner, response: Response, db: DbSession, ctx: Accounts) -> None:
     """End this browser session, or this API client's token family."""
     await service.logout(db, ctx, current)
     response.delete_cookie(ctx.auth.session_cookie, path="/")
@@ -81,7 +85,7 @@ async def logout(current: CurrentSession, response: Response, db: DbSession, ctx
 
 @router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
 async def logout_all(
-    current: CurrentSession, response: Response, db: DbSession, ctx: Accounts
+    current: AccountOwner, response: Response, db: DbSession, ctx: Accounts
 ) -> None:
     """End every session and token family of this account, on every device."""
     await service.logout_everywhere(db, ctx, current.user)
@@ -131,7 +135,7 @@ async def me(current: CurrentSession) -> UserOut:
 )
 async def change_password(
     body: ChangePasswordIn,
-    current: CurrentSession,
+    current: AccountOwner,
     request: Request,
     response: Response,
     db: DbSession,
@@ -154,7 +158,7 @@ async def change_password(
 
 
 @router.get("/me/sessions", response_model=SessionListOut, responses=SIGNED_IN_ERRORS)
-async def list_sessions(current: CurrentSession, db: DbSession, ctx: Accounts) -> SessionListOut:
+async def list_sessions(current: AccountOwner, db: DbSession, ctx: Accounts) -> SessionListOut:
     """Where this account is signed in: device, address, last activity."""
     sessions = await service.list_sessions(db, ctx, current.user)
     return SessionListOut(
@@ -178,15 +182,13 @@ async def list_sessions(current: CurrentSession, db: DbSession, ctx: Accounts) -
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def end_session(
-    session_id: int, current: CurrentSession, db: DbSession, ctx: Accounts
-) -> None:
+async def end_session(session_id: int, current: AccountOwner, db: DbSession, ctx: Accounts) -> None:
     """Sign one of your sessions out (another device, or this one)."""
     await service.end_session(db, ctx, current.user, session_id)
 
 
 @router.get("/me/security-events", response_model=SecurityEventListOut, responses=SIGNED_IN_ERRORS)
-async def security_events(current: CurrentSession, db: DbSession) -> SecurityEventListOut:
+async def security_events(current: AccountOwner, db: DbSession) -> SecurityEventListOut:
     """The latest 100 security events of your account: sign-ins, failures, password changes."""
     events = await audit.events_of(db, current.user.id)
     return SecurityEventListOut(
@@ -245,4 +247,56 @@ def _user_out(user: User) -> UserOut:
         display_name=user.display_name,
         email_verified=user.email_verified_at is not None,
         created_at=user.created_at,
+    )
+
+
+@router.post(
+    "/me/api-keys",
+    response_model=ApiKeyCreatedOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 422),
+)
+async def create_api_key(
+    body: ApiKeyIn, current: AccountOwner, db: DbSession, ctx: Accounts
+) -> ApiKeyCreatedOut:
+    """Create a personal API key. The full key is in this response only: store it now."""
+    key, secret = await api_keys.create_key(
+        db,
+        ctx.clock,
+        current.user,
+        name=body.name,
+        scopes=body.scopes,
+        expires_in_days=body.expires_in_days,
+    )
+    return ApiKeyCreatedOut(**_api_key_out(key).model_dump(), key=secret)
+
+
+@router.get("/me/api-keys", response_model=ApiKeyListOut, responses=SIGNED_IN_ERRORS)
+async def list_api_keys(current: AccountOwner, db: DbSession) -> ApiKeyListOut:
+    """Your API keys, without their secrets."""
+    return ApiKeyListOut(
+        items=[_api_key_out(k) for k in await api_keys.list_keys(db, current.user)]
+    )
+
+
+@router.delete(
+    "/me/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404),
+)
+async def revoke_api_key(key_id: int, current: AccountOwner, db: DbSession, ctx: Accounts) -> None:
+    """Revoke a key: it stops working at once."""
+    await api_keys.revoke_key(db, ctx.clock, current.user, key_id)
+
+
+def _api_key_out(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        scopes=key.scopes,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+        revoked=key.revoked_at is not None,
     )

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
+from skilltree.accounts.api_keys import Scope
+
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Length is checked by the password policy, with a clear message; this only bounds the body.
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -102,3 +104,28 @@ class SecurityEventOut(BaseModel):
 
 class SecurityEventListOut(BaseModel):
     items: list[SecurityEventOut]
+
+
+class ApiKeyIn(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    scopes: list[Scope] = Field(min_length=1)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The full key, shown only in this response")
+
+
+class ApiKeyListOut(BaseModel):
+    items: list[ApiKeyOut]

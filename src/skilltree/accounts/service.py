@@ -24,7 +24,14 @@ from skilltree.accounts.errors import (
     RefreshTokenReused,
     SessionNotFound,
 )
-from skilltree.accounts.models import BrowserSession, EmailToken, RefreshToken, TokenFamily, User
+from skilltree.accounts.models import (
+    ApiKey,
+    BrowserSession,
+    EmailToken,
+    RefreshToken,
+    TokenFamily,
+    User,
+)
 from skilltree.accounts.passwords import (
     check_password_policy,
     hash_password,
@@ -60,12 +67,21 @@ class AccountsContext:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """Who is making the request, and how: a browser session or an API token family."""
+    """Who is making the request, and how: a browser session, an API token family, or a
+    personal API key (which limits the request to the key's scopes)."""
 
     user: User
     browser_session: BrowserSession | None = None
     secret: str | None = None  # the cookie value, only right after it was issued
     token_family: str | None = None
+    api_key: ApiKey | None = None
+
+    def has_scope(self, scope: str) -> bool:
+        """Sessions and access tokens act with the user's full rights; API keys only with
+        their scopes (`admin` includes every other)."""
+        if self.api_key is None:
+            return True
+        return scope in self.api_key.scopes or "admin" in self.api_key.scopes
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class EventKind(StrEnum):
     TOKENS_ISSUED = "tokens.issued"
     REFRESH_TOKEN_REUSED = "refresh_token.reused"
     SESSION_ENDED = "session.ended"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
 
 
 async def record(
