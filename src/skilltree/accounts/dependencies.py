@@ -30,6 +30,7 @@ from skilltree.accounts.service import (
     authenticate_token,
 )
 from skilltree.accounts.tokens import TokenKeys
+from skilltree.platform.crypto import secret_box
 from skilltree.platform.state import AppResources, DbSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -50,6 +51,7 @@ def accounts_context(resources: AppResources) -> AccountsContext:
         auth=settings.auth,
         mail=settings.mail,
         token_keys=_token_keys(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
+        secret_box=secret_box(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
     )
 
 

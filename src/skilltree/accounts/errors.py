@@ -3,7 +3,7 @@ the e-mail exists."""
 
 from __future__ import annotations
 
-from skilltree.platform.errors import DomainError, NotFound
+from skilltree.platform.errors import Conflict, DomainError, NotFound
 
 
 class InvalidCredentials(DomainError):
@@ -91,3 +91,41 @@ class TooManyAttempts(DomainError):
             retry_after=retry_after,
         )
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class MfaAlreadyEnabled(Conflict):
+    type_slug = "mfa-already-enabled"
+    title = "Two-factor authentication already on"
+
+    def __init__(self) -> None:
+        super().__init__("Two-factor authentication is already on; disable it first.")
+
+
+class MfaNotPending(Conflict):
+    type_slug = "mfa-not-pending"
+    title = "No enrolment to confirm"
+
+    def __init__(self) -> None:
+        super().__init__("Start enrolment (POST /v1/me/mfa/totp) before confirming a code.")
+
+
+class InvalidMfaCode(DomainError):
+    status = 401
+    type_slug = "invalid-mfa-code"
+    title = "Invalid code"
+    keeps_changes = True  # a spent challenge and a counted failure must stay recorded
+
+    def __init__(self) -> None:
+        super().__init__("The code is wrong or expired; sign in again.")
+
+
+class MfaChallengeMismatch(DomainError):
+    status = 400
+    type_slug = "mfa-challenge-mismatch"
+    title = "Wrong second step"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Answer a challenge where its sign-in began: /v1/auth/login/mfa after "
+            "/v1/auth/login, /v1/auth/token/mfa after /v1/auth/token."
+        )

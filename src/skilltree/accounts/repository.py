@@ -15,6 +15,7 @@ from skilltree.accounts.models import (
     BrowserSession,
     EmailToken,
     LoginThrottle,
+    RecoveryCode,
     RefreshToken,
     TokenFamily,
     User,
@@ -29,9 +30,10 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
-async def get_token(session: AsyncSession, token_hash: str, purpose: str) -> EmailToken | None:
+async def get_token(session: AsyncSession, token_hash: str, *purposes: str) -> EmailToken | None:
+    """The token with this digest, if it was issued for one of `purposes`."""
     query = select(EmailToken).where(
-        EmailToken.token_hash == token_hash, EmailToken.purpose == purpose
+        EmailToken.token_hash == token_hash, EmailToken.purpose.in_(purposes)
     )
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -86,7 +88,7 @@ async def delete_browser_sessions(
 
 def add(
     session: AsyncSession,
-    row: User | EmailToken | BrowserSession | TokenFamily | RefreshToken | ApiKey,
+    row: User | EmailToken | BrowserSession | TokenFamily | RefreshToken | ApiKey | RecoveryCode,
 ) -> None:
     session.add(row)
 
@@ -175,3 +177,14 @@ async def get_api_key(session: AsyncSession, user_id: int, key_id: int) -> ApiKe
 async def list_api_keys(session: AsyncSession, user_id: int) -> Sequence[ApiKey]:
     query = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)
     return (await session.execute(query)).scalars().all()
+
+
+async def unused_recovery_codes(session: AsyncSession, user_id: int) -> Sequence[RecoveryCode]:
+    query = select(RecoveryCode).where(
+        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def delete_recovery_codes(session: AsyncSession, user_id: int) -> None:
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))

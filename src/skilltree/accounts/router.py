@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from skilltree.accounts import api_keys, service
+from skilltree.accounts import api_keys, mfa, service
 from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentSession
+from skilltree.accounts.errors import MfaChallengeMismatch
 from skilltree.accounts.models import ApiKey, User
 from skilltree.accounts.schemas import (
     Accepted,
@@ -16,7 +17,13 @@ from skilltree.accounts.schemas import (
     ChangePasswordIn,
     EmailIn,
     LoginIn,
+    MfaAnswerIn,
+    MfaChallengeOut,
+    MfaCodeIn,
+    MfaEnrolmentOut,
     PasswordChangedOut,
+    PasswordIn,
+    RecoveryCodesOut,
     RefreshIn,
     RegisterIn,
     ResetPasswordIn,
@@ -64,16 +71,37 @@ async def verify_email(body: TokenIn, db: DbSession, ctx: Accounts) -> None:
     await service.verify_email(db, ctx, body.token)
 
 
-@router.post("/auth/login", response_model=SignedInOut, responses=problem_responses(401, 403, 422))
+@router.post(
+    "/auth/login",
+    response_model=SignedInOut | MfaChallengeOut,
+    responses=problem_responses(401, 403, 422, 429),
+)
 async def login(
     body: LoginIn, request: Request, response: Response, db: DbSession, ctx: Accounts
-) -> SignedInOut:
-    """Sign in: sets an HttpOnly session cookie and returns the CSRF token for writes."""
-    signed_in = await service.login(
+) -> SignedInOut | MfaChallengeOut:
+    """Sign in: sets an HttpOnly session cookie and returns the CSRF token for writes. With
+    two-factor authentication on, returns a challenge to answer at /v1/auth/login/mfa."""
+    outcome = await service.login(
         db, ctx, email=body.email, password=body.password, **_client(request)
     )
-    _set_session_cookie(response, ctx, signed_in)
-    return _signed_in_out(signed_in)
+    if isinstance(outcome, service.MfaChallenge):
+        return _challenge_out(outcome)
+    _set_session_cookie(response, ctx, outcome)
+    return _signed_in_out(outcome)
+
+
+@router.post(
+    "/auth/login/mfa", response_model=SignedInOut, responses=problem_responses(400, 401, 422, 429)
+)
+async def login_mfa(
+    body: MfaAnswerIn, request: Request, response: Response, db: DbSession, ctx: Accounts
+) -> SignedInOut:
+    """Second step of sign-in: the challenge and a TOTP code (or a recovery code)."""
+    outcome = await _answer(body, request, db, ctx)
+    if not isinstance(outcome, SignedIn):
+        raise MfaChallengeMismatch()
+    _set_session_cookie(response, ctx, outcome)
+    return _signed_in_out(outcome)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
@@ -92,13 +120,35 @@ async def logout_all(
     response.delete_cookie(ctx.auth.session_cookie, path="/")
 
 
-@router.post("/auth/token", response_model=TokenOut, responses=problem_responses(401, 403, 422))
-async def issue_tokens(body: LoginIn, request: Request, db: DbSession, ctx: Accounts) -> TokenOut:
-    """Sign an API client in: a short-lived access token and a refresh token (RFC 6749 §5.1)."""
-    pair = await service.issue_tokens(
+@router.post(
+    "/auth/token",
+    response_model=TokenOut | MfaChallengeOut,
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def issue_tokens(
+    body: LoginIn, request: Request, db: DbSession, ctx: Accounts
+) -> TokenOut | MfaChallengeOut:
+    """Sign an API client in: a short-lived access token and a refresh token (RFC 6749 §5.1),
+    or, with two-factor authentication on, a challenge to answer at /v1/auth/token/mfa."""
+    outcome = await service.issue_tokens(
         db, ctx, email=body.email, password=body.password, **_client(request)
     )
-    return _token_out(pair)
+    if isinstance(outcome, service.MfaChallenge):
+        return _challenge_out(outcome)
+    return _token_out(outcome)
+
+
+@router.post(
+    "/auth/token/mfa", response_model=TokenOut, responses=problem_responses(400, 401, 422, 429)
+)
+async def issue_tokens_mfa(
+    body: MfaAnswerIn, request: Request, db: DbSession, ctx: Accounts
+) -> TokenOut:
+    """Second step of an API client's sign-in: the challenge and a code."""
+    outcome = await _answer(body, request, db, ctx)
+    if not isinstance(outcome, service.TokenPair):
+        raise MfaChallengeMismatch()
+    return _token_out(outcome)
 
 
 @router.post("/auth/refresh", response_model=TokenOut, responses=problem_responses(401, 422))
@@ -300,3 +350,55 @@ def _api_key_out(key: ApiKey) -> ApiKeyOut:
         last_used_at=key.last_used_at,
         revoked=key.revoked_at is not None,
     )
+
+
+@router.post(
+    "/me/mfa/totp", response_model=MfaEnrolmentOut, responses=problem_responses(401, 403, 409)
+)
+async def start_mfa(current: AccountOwner, db: DbSession, ctx: Accounts) -> MfaEnrolmentOut:
+    """Start TOTP enrolment: add the secret (or the otpauth URI as a QR code) to an
+    authenticator app, then confirm with a code."""
+    enrolment = await mfa.start_enrolment(db, ctx.secret_box, current.user)
+    return MfaEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+
+
+@router.post(
+    "/me/mfa/totp/confirm",
+    response_model=RecoveryCodesOut,
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def confirm_mfa(
+    body: MfaCodeIn, current: AccountOwner, db: DbSession, ctx: Accounts
+) -> RecoveryCodesOut:
+    """Turn TOTP on with a first code; returns ten single-use recovery codes, shown once."""
+    codes = await mfa.confirm_enrolment(db, ctx.secret_box, ctx.clock, current.user, body.code)
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.post(
+    "/me/mfa/totp/disable",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 422),
+)
+async def disable_mfa(
+    body: PasswordIn, current: AccountOwner, db: DbSession, ctx: Accounts
+) -> None:
+    """Turn TOTP off; the password is required again."""
+    await mfa.disable(db, ctx.clock, current.user, body.password)
+
+
+async def _answer(
+    body: MfaAnswerIn, request: Request, db: DbSession, ctx: AccountsContext
+) -> SignedIn | service.TokenPair:
+    return await service.complete_mfa(
+        db,
+        ctx,
+        challenge=body.mfa_token,
+        code=body.code,
+        recovery_code=body.recovery_code,
+        **_client(request),
+    )
+
+
+def _challenge_out(challenge: service.MfaChallenge) -> MfaChallengeOut:
+    return MfaChallengeOut(mfa_token=challenge.token, expires_in=challenge.expires_in)

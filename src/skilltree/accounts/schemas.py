@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
 
 from skilltree.accounts.api_keys import Scope
 
@@ -129,3 +129,41 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class ApiKeyListOut(BaseModel):
     items: list[ApiKeyOut]
+
+
+class MfaChallengeOut(BaseModel):
+    mfa_required: bool = True
+    mfa_token: str = Field(description="Send it back with a code to finish signing in")
+    expires_in: int = Field(description="Seconds left to answer")
+
+
+SixDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+
+
+class MfaAnswerIn(BaseModel):
+    mfa_token: Token
+    code: SixDigits | None = None
+    recovery_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_answer(self) -> MfaAnswerIn:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("send either code or recovery_code")
+        return self
+
+
+class MfaCodeIn(BaseModel):
+    code: SixDigits
+
+
+class PasswordIn(BaseModel):
+    password: Password
+
+
+class MfaEnrolmentOut(BaseModel):
+    secret: str = Field(description="Base32 TOTP secret, for manual entry")
+    otpauth_uri: str = Field(description="The same as an otpauth:// URI, for a QR code")
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str] = Field(description="Single-use codes, shown only now")

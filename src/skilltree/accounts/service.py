@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.accounts import repository, throttle
+from skilltree.accounts import mfa, repository, throttle
 from skilltree.accounts.errors import (
     EmailNotVerified,
     InvalidCredentials,
+    InvalidMfaCode,
     InvalidToken,
     NotAuthenticated,
     RefreshTokenReused,
@@ -43,12 +44,16 @@ from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
+from skilltree.platform.crypto import SecretBox
 from skilltree.platform.db import after_commit
 from skilltree.platform.mail import Mailer, Message
 from skilltree.platform.observability.context import current_client
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105  (a token purpose, not a password)
+MFA_SESSION = "mfa-session"  # a challenge answered with a code, then a browser session
+MFA_TOKENS = "mfa-tokens"  # ... then an API token pair
+MFA_CHALLENGE_MINUTES = 5
 SECRET_BYTES = 32  # 256 bits
 # Sliding the idle expiry costs a write; doing it at most once a minute keeps reads read-only.
 SLIDE_INTERVAL = timedelta(minutes=1)
@@ -63,6 +68,7 @@ class AccountsContext:
     auth: AuthSettings
     mail: MailSettings
     token_keys: TokenKeys
+    secret_box: SecretBox
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,15 @@ class SignedIn:
         if self.api_key is None:
             return True
         return scope in self.api_key.scopes or "admin" in self.api_key.scopes
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    """The password was right; the second factor is still owed. Answer with the code and this
+    token within `expires_in` seconds."""
+
+    token: str
+    expires_in: int
 
 
 @dataclass(frozen=True)
@@ -138,9 +153,12 @@ async def verify_email(db: AsyncSession, ctx: AccountsContext, token: str) -> No
 
 async def login(
     db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, user_agent: str, ip: str
-) -> SignedIn:
-    """Check the credentials and open a new session (a fresh id: no session fixation)."""
+) -> SignedIn | MfaChallenge:
+    """Check the credentials and open a new session (a fresh id: no session fixation), or,
+    when the account has two-factor authentication, return the challenge to answer first."""
     user = await _check_credentials(db, ctx, email, password)
+    if user.totp_enabled_at is not None:
+        return await _challenge(db, ctx, user, MFA_SESSION)
     await audit.record(
         db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=ctx.clock.now(), via="session"
     )
@@ -149,9 +167,55 @@ async def login(
 
 async def issue_tokens(
     db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, user_agent: str, ip: str
-) -> TokenPair:
-    """Sign an API client in: a new token family, an access token and a refresh token."""
+) -> TokenPair | MfaChallenge:
+    """Sign an API client in: a new token family, an access token and a refresh token (or the
+    two-factor challenge to answer first)."""
     user = await _check_credentials(db, ctx, email, password)
+    if user.totp_enabled_at is not None:
+        return await _challenge(db, ctx, user, MFA_TOKENS)
+    return await _open_token_family(db, ctx, user, user_agent=user_agent, ip=ip)
+
+
+async def complete_mfa(
+    db: AsyncSession,
+    ctx: AccountsContext,
+    *,
+    challenge: str,
+    code: str | None,
+    recovery_code: str | None,
+    user_agent: str,
+    ip: str,
+) -> SignedIn | TokenPair:
+    """Answer a two-factor challenge: a browser session or a token pair, as first asked for.
+
+    A wrong code spends the challenge (the password must be given again) and counts as a failed
+    sign-in for the brute-force throttle, so codes cannot be guessed through one challenge.
+    """
+    now = ctx.clock.now()
+    row = await repository.get_token(db, digest(challenge), MFA_SESSION, MFA_TOKENS)
+    if row is None or row.used_at is not None or now >= row.expires_at:
+        raise InvalidMfaCode()
+    row.used_at = now
+    user = await repository.get_user(db, row.user_id)
+    if user is None:
+        raise InvalidMfaCode()
+    if not await mfa.verify_second_factor(
+        db, ctx.secret_box, ctx.clock, user, code=code, recovery_code=recovery_code
+    ):
+        await throttle.record_failure(db, throttle.keys_for(user.email, current_client().ip), now)
+        await audit.record(db, EventKind.LOGIN_FAILED, user_id=user.id, at=now, step="mfa")
+        raise InvalidMfaCode()
+    if row.purpose == MFA_TOKENS:
+        return await _open_token_family(db, ctx, user, user_agent=user_agent, ip=ip)
+    await audit.record(
+        db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=now, via="session", mfa=True
+    )
+    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+
+
+async def _open_token_family(
+    db: AsyncSession, ctx: AccountsContext, user: User, *, user_agent: str, ip: str
+) -> TokenPair:
     family = TokenFamily(
         id=secrets.token_hex(16),
         user_id=user.id,
@@ -319,6 +383,13 @@ async def change_password(
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+async def _challenge(
+    db: AsyncSession, ctx: AccountsContext, user: User, purpose: str
+) -> MfaChallenge:
+    token = await _issue_token(db, ctx, user, purpose, hours=MFA_CHALLENGE_MINUTES / 60)
+    return MfaChallenge(token, MFA_CHALLENGE_MINUTES * 60)
 
 
 async def _check_credentials(

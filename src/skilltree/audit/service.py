@@ -31,6 +31,9 @@ class EventKind(StrEnum):
     SESSION_ENDED = "session.ended"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
+    MFA_ENABLED = "mfa.enabled"
+    MFA_DISABLED = "mfa.disabled"
+    RECOVERY_CODE_USED = "mfa.recovery_code_used"
 
 
 async def record(
