@@ -6,7 +6,8 @@ default) and on PostgreSQL (production).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ from skilltree.platform.config import (
 from skilltree.platform.db import Database, create_engine
 from skilltree.roadmaps.builtin import load_builtin
 from skilltree.roadmaps.importing import ParsedRoadmap
+from tests.support.accounts import Browser, register_and_verify, sign_in
 from tests.support.databases import temporary_postgres_database
 
 
@@ -126,3 +128,20 @@ async def second_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+@pytest.fixture
+async def people(app: FastAPI, outbox: Path) -> AsyncIterator[Callable[[str], Awaitable[Browser]]]:
+    """Signs up, verifies and signs in a new person per call, each with their own browser."""
+    async with AsyncExitStack() as stack:
+
+        async def person(name: str) -> Browser:
+            transport = httpx.ASGITransport(app=app)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://test")
+            )
+            email = f"{name.lower()}@example.org"
+            await register_and_verify(client, outbox, email=email, name=name)
+            return await sign_in(client, email=email)
+
+        yield person

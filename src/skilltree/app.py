@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from skilltree import __version__
 from skilltree.accounts.router import router as accounts_router
+from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
@@ -62,6 +63,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(accounts_router)
+    app.include_router(orgs_router)
     app.include_router(roadmaps_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the

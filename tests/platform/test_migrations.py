@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import skilltree.accounts.models
 import skilltree.audit.models
+import skilltree.orgs.models
 import skilltree.roadmaps.models  # noqa: F401
 from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings

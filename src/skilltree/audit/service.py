@@ -34,6 +34,8 @@ class EventKind(StrEnum):
     MFA_ENABLED = "mfa.enabled"
     MFA_DISABLED = "mfa.disabled"
     RECOVERY_CODE_USED = "mfa.recovery_code_used"
+    ROLE_CHANGED = "org.role_changed"
+    INVITATION_ACCEPTED = "org.invitation_accepted"
 
 
 async def record(

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 # Importing each domain's models registers its tables on Base.metadata.
 import skilltree.accounts.models
 import skilltree.audit.models
+import skilltree.orgs.models
 import skilltree.roadmaps.models  # noqa: F401
 from skilltree.platform.models import Base
 

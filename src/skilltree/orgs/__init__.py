@@ -1,0 +1,1 @@
+"""Organisations (cohorts, teams): members with roles, and invitations by e-mail."""

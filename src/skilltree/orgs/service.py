@@ -1,0 +1,243 @@
+"""The rules of organisations: who may do what is decided here, once, by role."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.accounts.models import User
+from skilltree.audit import service as audit
+from skilltree.audit.service import EventKind
+from skilltree.orgs import repository
+from skilltree.orgs.errors import (
+    InvitationInvalid,
+    LastOwner,
+    MemberNotFound,
+    OrgNotFound,
+    OrgSlugTaken,
+    RoleRequired,
+)
+from skilltree.orgs.models import Invitation, Membership, Organisation
+from skilltree.platform.clock import Clock
+from skilltree.platform.db import after_commit
+from skilltree.platform.mail import Mailer, Message
+
+INVITATION_DAYS = 7
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    MENTOR = "mentor"
+    LEARNER = "learner"
+
+
+# Who may invite whom: owners anyone; mentors bring in learners (a cohort lead's everyday job).
+MAY_INVITE: dict[Role, frozenset[Role]] = {
+    Role.OWNER: frozenset(Role),
+    Role.MENTOR: frozenset({Role.LEARNER}),
+    Role.LEARNER: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Member:
+    """The caller's place in an organisation, as the policy dependency found it."""
+
+    org: Organisation
+    membership: Membership
+    user: User
+
+    @property
+    def role(self) -> Role:
+        return Role(self.membership.role)
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles:
+            allowed = " or ".join(role.value for role in roles)
+            raise RoleRequired(f"Only an organisation {allowed} may do this.", role=self.role.value)
+
+
+async def membership_of(db: AsyncSession, slug: str, user: User) -> Member:
+    """The caller's membership, or OrgNotFound — also when the organisation exists but the
+    caller is not in it, so non-members cannot probe which organisations exist."""
+    org = await repository.get_org(db, slug)
+    membership = await repository.get_membership(db, org.id, user.id) if org else None
+    if org is None or membership is None:
+        raise OrgNotFound(slug)
+    return Member(org, membership, user)
+
+
+async def create(
+    db: AsyncSession, clock: Clock, user: User, *, slug: str, name: str
+) -> Organisation:
+    if await repository.get_org(db, slug) is not None:
+        raise OrgSlugTaken(slug)
+    org = Organisation(slug=slug, name=name, created_at=clock.now())
+    repository.add(db, org)
+    try:
+        await repository.flush(db)
+    except IntegrityError as error:  # created concurrently
+        raise OrgSlugTaken(slug) from error
+    repository.add(
+        db, Membership(org_id=org.id, user_id=user.id, role=Role.OWNER, joined_at=clock.now())
+    )
+    await repository.flush(db)
+    return org
+
+
+async def my_orgs(db: AsyncSession, user: User) -> Sequence[tuple[Organisation, str]]:
+    return await repository.orgs_of(db, user.id)
+
+
+async def rename(member: Member, name: str) -> Organisation:
+    member.require(Role.OWNER)
+    member.org.name = name
+    return member.org
+
+
+async def delete(db: AsyncSession, member: Member) -> None:
+    member.require(Role.OWNER)
+    await repository.delete_org(db, member.org.id)
+
+
+async def members(db: AsyncSession, member: Member) -> Sequence[tuple[Membership, User]]:
+    return await repository.members_of(db, member.org.id)
+
+
+async def change_role(
+    db: AsyncSession, clock: Clock, member: Member, user_id: int, role: Role
+) -> None:
+    member.require(Role.OWNER)
+    target = await repository.get_membership(db, member.org.id, user_id)
+    if target is None:
+        raise MemberNotFound(user_id)
+    if (
+        target.role == Role.OWNER
+        and role != Role.OWNER
+        and await repository.count_owners(db, member.org.id) == 1
+    ):
+        raise LastOwner()
+    previous, target.role = target.role, role
+    await audit.record(
+        db,
+        EventKind.ROLE_CHANGED,
+        user_id=user_id,
+        at=clock.now(),
+        org=member.org.slug,
+        by=member.user.id,
+        previous=previous,
+        role=role.value,
+    )
+
+
+async def remove(db: AsyncSession, member: Member, user_id: int) -> None:
+    """Owners remove anyone; everyone may leave. The last owner may do neither."""
+    if user_id != member.user.id:
+        member.require(Role.OWNER)
+    target = await repository.get_membership(db, member.org.id, user_id)
+    if target is None:
+        raise MemberNotFound(user_id)
+    if target.role == Role.OWNER and await repository.count_owners(db, member.org.id) == 1:
+        raise LastOwner()
+    await repository.delete_membership(db, member.org.id, user_id)
+
+
+async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, user_id: int) -> None:
+    """Make another member the owner; the current owner stays on as a mentor."""
+    member.require(Role.OWNER)
+    target = await repository.get_membership(db, member.org.id, user_id)
+    if target is None or user_id == member.user.id:
+        raise MemberNotFound(user_id)
+    target.role = Role.OWNER
+    member.membership.role = Role.MENTOR
+    await audit.record(
+        db,
+        EventKind.ROLE_CHANGED,
+        user_id=user_id,
+        at=clock.now(),
+        org=member.org.slug,
+        by=member.user.id,
+        role=Role.OWNER.value,
+        transfer=True,
+    )
+
+
+async def invite(
+    db: AsyncSession,
+    clock: Clock,
+    mailer: Mailer,
+    public_url: str,
+    member: Member,
+    *,
+    email: str,
+    role: Role,
+) -> Invitation:
+    if role not in MAY_INVITE[member.role]:
+        raise RoleRequired(
+            f"A {member.role.value} cannot invite a {role.value}.", role=member.role.value
+        )
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    invitation = Invitation(
+        org_id=member.org.id,
+        email=email.strip().lower(),
+        role=role,
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        invited_by=member.user.id,
+        created_at=now,
+        expires_at=now + timedelta(days=INVITATION_DAYS),
+    )
+    repository.add(db, invitation)
+    await repository.flush(db)
+    message = Message(
+        to=invitation.email,
+        subject=f"{member.user.display_name} invites you to {member.org.name} on skilltree",
+        text=(
+            f"{member.user.display_name} invites you to join {member.org.name} "
+            f"as a {role.value}.\n\n"
+            f"Accept within {INVITATION_DAYS} days: {public_url}/invitations#token={token}\n\n"
+            "(API clients: POST /v1/invitations/accept with this token, signed in with this "
+            "e-mail address.)\n"
+        ),
+    )
+
+    async def send() -> None:
+        await mailer.send(message)
+
+    after_commit(db, send)
+    return invitation
+
+
+async def accept(db: AsyncSession, clock: Clock, user: User, token: str) -> Organisation:
+    """Join with the invited role. Only the account whose verified e-mail was invited may."""
+    invitation = await repository.get_invitation(db, hashlib.sha256(token.encode()).hexdigest())
+    now = clock.now()
+    if invitation is None or invitation.accepted_at is not None or now >= invitation.expires_at:
+        raise InvitationInvalid()
+    if user.email != invitation.email or user.email_verified_at is None:
+        raise InvitationInvalid("This invitation was sent to another e-mail address.")
+    invitation.accepted_at = now
+    org = await repository.get_org_by_id(db, invitation.org_id)
+    if org is None:
+        raise InvitationInvalid()
+    if await repository.get_membership(db, org.id, user.id) is None:
+        repository.add(
+            db, Membership(org_id=org.id, user_id=user.id, role=invitation.role, joined_at=now)
+        )
+        await repository.flush(db)
+    await audit.record(
+        db,
+        EventKind.INVITATION_ACCEPTED,
+        user_id=user.id,
+        at=now,
+        org=org.slug,
+        role=invitation.role,
+    )
+    return org
