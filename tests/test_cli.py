@@ -109,3 +109,40 @@ def test_coverage_fails_on_an_unmapped_item(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "Quantum backend sorcery\t-> UNMAPPED" in result.output
+
+
+def test_user_create_makes_an_admin_once_per_address(workdir: Path) -> None:
+    secret = workdir / "password"
+    secret.write_text("a long operator passphrase\n", encoding="utf-8")
+
+    result = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "Root@Example.org",
+            "--name",
+            "Root",
+            "--admin",
+            "--password-file",
+            str(secret),
+        ],
+    )
+    again = runner.invoke(
+        app,
+        ["user", "create", "root@example.org", "--name", "Root", "--password-file", str(secret)],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "created administrator root@example.org" in result.output
+    assert again.exit_code == 2
+    assert "already has an account" in again.output
+
+
+def test_user_create_refuses_a_weak_password(workdir: Path) -> None:
+    result = runner.invoke(
+        app, ["user", "create", "a@example.org", "--name", "A"], input="short\nshort\n"
+    )
+
+    assert result.exit_code == 2
+    assert "at least 12 characters" in result.output

@@ -15,7 +15,9 @@ from typing import Annotated, Literal, NoReturn, TypeVar
 import orjson
 import typer
 
+from skilltree.accounts import service as accounts
 from skilltree.platform import migrations
+from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.errors import DomainError
@@ -39,8 +41,10 @@ T = TypeVar("T")
 app = typer.Typer(help="skilltree: learning roadmaps for backend engineers.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Apply or revert database migrations.", no_args_is_help=True)
 roadmap_app = typer.Typer(help="Maintain the built-in roadmap.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage accounts as the operator.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(roadmap_app, name="roadmap")
+app.add_typer(user_app, name="user")
 
 
 def main() -> None:
@@ -224,6 +228,44 @@ def export_roadmap(
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="The account's e-mail address")],
+    name: Annotated[str, typer.Option("--name", help="Display name")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make a platform administrator")] = False,
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the password from this file instead of a prompt")
+    ] = None,
+) -> None:
+    """Create a verified account. The password is prompted for (or read from a file), never
+    taken as an argument, where it would end up in the shell history."""
+    if password_file is not None:
+        if not password_file.is_file():
+            fail(f"{password_file}: no such file")
+        password = password_file.read_text(encoding="utf-8").strip()
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> None:
+        async with db.unit_of_work() as session:
+            await accounts.create_user(
+                session,
+                SystemClock(),
+                email=email,
+                password=password,
+                display_name=name,
+                admin=admin,
+            )
+
+    try:
+        run_with_database(settings, work)
+    except DomainError as error:
+        fail(error.detail)
+    kind = "administrator" if admin else "user"
+    typer.echo(f"created {kind} {email.strip().lower()}")
 
 
 @roadmap_app.command("load-builtin")

@@ -16,6 +16,16 @@ class InvalidCredentials(DomainError):
         super().__init__("The e-mail or the password is wrong.")
 
 
+class EmailTaken(Conflict):
+    """Only for operators (the CLI): the public API never says whether an e-mail is taken."""
+
+    type_slug = "email-taken"
+    title = "E-mail already registered"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"{email} already has an account.")
+
+
 class EmailNotVerified(DomainError):
     status = 403
     type_slug = "email-not-verified"

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.accounts import mfa, repository, throttle
 from skilltree.accounts.errors import (
     EmailNotVerified,
+    EmailTaken,
     InvalidCredentials,
     InvalidMfaCode,
     InvalidToken,
@@ -142,6 +143,35 @@ async def register(
     await repository.flush(db)
     token = await _issue_token(db, ctx, user, VERIFY_EMAIL, hours=ctx.auth.email_verification_hours)
     _send_after_commit(db, ctx, _verification(ctx, email, token))
+
+
+async def create_user(
+    db: AsyncSession,
+    clock: Clock,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    admin: bool = False,
+) -> User:
+    """An operator creates an account directly (`skilltree user create`): verified at once."""
+    email = normalize_email(email)
+    check_password_policy(password, context=[email.split("@")[0], display_name])
+    if await repository.get_user_by_email(db, email) is not None:
+        raise EmailTaken(email)
+    now = clock.now()
+    user = User(
+        email=email,
+        display_name=display_name.strip(),
+        password_hash=await hash_password(password),
+        email_verified_at=now,
+        is_admin=admin,
+        created_at=now,
+        password_changed_at=now,
+    )
+    repository.add(db, user)
+    await repository.flush(db)
+    return user
 
 
 async def verify_email(db: AsyncSession, ctx: AccountsContext, token: str) -> None:
