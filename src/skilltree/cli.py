@@ -34,6 +34,7 @@ from skilltree.roadmaps.importing import (
     detect_format,
     parse_roadmap,
 )
+from skilltree.roadmaps.policies import OPERATOR
 
 EXIT_USAGE = 2  # bad input or settings: the same code typer uses for bad arguments
 T = TypeVar("T")
@@ -145,7 +146,9 @@ def import_file(
 
     async def work(db: Database) -> service.ImportReport:
         async with db.unit_of_work() as session:
-            return await service.import_roadmap(session, parsed, dry_run=dry_run, slug=slug)
+            return await service.import_roadmap(
+                session, parsed, viewer=OPERATOR, dry_run=dry_run, slug=slug
+            )
 
     try:
         report = run_with_database(settings, work)
@@ -214,7 +217,7 @@ def export_roadmap(
 
     async def work(db: Database) -> str:
         async with db.unit_of_work() as session:
-            document = await service.export_document(session, slug)
+            document = await service.export_document(session, slug, OPERATOR)
         if fmt == "json":
             dumped = document.model_dump(mode="json", exclude_defaults=True)
             return orjson.dumps(dumped, option=orjson.OPT_INDENT_2).decode() + "\n"
@@ -276,7 +279,7 @@ def roadmap_load_builtin() -> None:
 
     async def work(db: Database) -> service.ImportReport:
         async with db.unit_of_work() as session:
-            return await service.import_roadmap(session, parsed, source="builtin")
+            return await service.import_roadmap(session, parsed, viewer=OPERATOR, source="builtin")
 
     _print_report(run_with_database(settings, work))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -9,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from skilltree.platform.db import Database
 from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import ParsedRoadmap
+from skilltree.roadmaps.policies import OPERATOR
+from tests.support.accounts import Browser
 from tests.support.queries import count_statements
 
 CHECKLIST = """\
@@ -27,6 +31,15 @@ CHECKLIST = """\
 """
 
 MARKDOWN = {"content-type": "text/markdown"}
+
+
+@pytest.fixture
+async def client(people: Callable[[str], Awaitable[Browser]]) -> httpx.AsyncClient:
+    """In this module every request comes from a signed-in author (imports need one); what
+    anonymous visitors and other users see is tested in test_visibility.py."""
+    author = await people("Author")
+    author.client.headers.update(author.write_headers)
+    return author.client
 
 
 async def import_checklist(
@@ -241,23 +254,28 @@ async def test_list_shows_every_roadmap_with_links(client: httpx.AsyncClient) ->
 
 
 async def test_tree_query_count_does_not_grow_with_the_tree(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     small = "# Small\n\n## S\n\n- a\n"
     large = "# Large\n\n" + "".join(
         f"## Section {s}\n\n" + "".join(f"- Topic {s}.{t}\n  - Sub {s}.{t}\n" for t in range(20))
         for s in range(10)
     )
-    await import_checklist(client, small)
-    await import_checklist(client, large)
+    await import_checklist(client, small, visibility="public")
+    await import_checklist(client, large, visibility="public")
 
     with count_statements(engine) as small_tree:
-        assert (await client.get("/v1/roadmaps/small/tree")).status_code == 200
+        assert (await second_client.get("/v1/roadmaps/small/tree")).status_code == 200
     with count_statements(engine) as large_tree:
-        response = await client.get("/v1/roadmaps/large/tree")
+        response = await second_client.get("/v1/roadmaps/large/tree")
+    with count_statements(engine) as signed_in_tree:
+        assert (await client.get("/v1/roadmaps/large/tree")).status_code == 200
 
     assert response.json()["roadmap"]["topic_count"] == 410
-    assert large_tree.count == small_tree.count <= 2
+    # Anonymous: the roadmap row and all its topics. Signed in: plus a constant few statements
+    # that identify the caller (session, user, organisation roles).
+    assert large_tree.count == small_tree.count == 2
+    assert signed_in_tree.count <= 2 + 4
 
 
 async def test_titles_that_look_like_sql_are_stored_as_plain_text(
@@ -279,7 +297,7 @@ async def test_an_import_onto_the_builtin_roadmap_is_a_409_problem(
     client: httpx.AsyncClient, database: Database, builtin_roadmap: ParsedRoadmap
 ) -> None:
     async with database.unit_of_work() as session:
-        await service.import_roadmap(session, builtin_roadmap, source="builtin")
+        await service.import_roadmap(session, builtin_roadmap, viewer=OPERATOR, source="builtin")
 
     response = await import_checklist(client, slug="backend")
 
@@ -292,7 +310,7 @@ async def test_the_builtin_topic_page_shows_where_the_codebase_implements_it(
     client: httpx.AsyncClient, database: Database, builtin_roadmap: ParsedRoadmap
 ) -> None:
     async with database.unit_of_work() as session:
-        await service.import_roadmap(session, builtin_roadmap, source="builtin")
+        await service.import_roadmap(session, builtin_roadmap, viewer=OPERATOR, source="builtin")
 
     topic = (await client.get("/v1/roadmaps/backend/topics/health-checks")).json()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +12,13 @@ from skilltree.roadmaps import service
 from skilltree.roadmaps.errors import BuiltinRoadmapProtected
 from skilltree.roadmaps.importing import ParsedRoadmap, parse_roadmap
 from skilltree.roadmaps.models import Topic
+from skilltree.roadmaps.policies import OPERATOR
+
+
+async def import_as_operator(
+    session: AsyncSession, parsed: ParsedRoadmap, **options: Any
+) -> service.ImportReport:
+    return await service.import_roadmap(session, parsed, viewer=OPERATOR, **options)
 
 
 def markdown(text: str) -> ParsedRoadmap:
@@ -22,10 +31,10 @@ async def topic_ids(session: AsyncSession) -> dict[str, int]:
 
 
 async def test_moving_a_topic_keeps_its_id(session: AsyncSession) -> None:
-    await service.import_roadmap(session, markdown("# R\n\n## A\n\n- Keep me\n\n## B\n\n- Other\n"))
+    await import_as_operator(session, markdown("# R\n\n## A\n\n- Keep me\n\n## B\n\n- Other\n"))
     before = await topic_ids(session)
 
-    report = await service.import_roadmap(
+    report = await import_as_operator(
         session, markdown("# R\n\n## A\n\n- Other2\n\n## B\n\n- Other\n- Keep me\n")
     )
 
@@ -33,26 +42,26 @@ async def test_moving_a_topic_keeps_its_id(session: AsyncSession) -> None:
     assert after["keep-me"] == before["keep-me"]
     moved = next(u for u in report.plan.updated if u.planned.slug == "keep-me")
     assert set(moved.changed) == {"parent", "position"}
-    view = await service.get_topic(session, "r", "keep-me")
+    view = await service.get_topic(session, "r", "keep-me", OPERATOR)
     assert [t.slug for t in view.ancestors] == ["b"]
 
 
 async def test_a_topic_moved_under_a_new_parent_keeps_its_id(session: AsyncSession) -> None:
-    await service.import_roadmap(session, markdown("# R\n\n## A\n\n- Leaf\n"))
+    await import_as_operator(session, markdown("# R\n\n## A\n\n- Leaf\n"))
     before = await topic_ids(session)
 
-    await service.import_roadmap(session, markdown("# R\n\n## A\n\n- Group\n  - Leaf\n"))
+    await import_as_operator(session, markdown("# R\n\n## A\n\n- Group\n  - Leaf\n"))
 
-    view = await service.get_topic(session, "r", "leaf")
+    view = await service.get_topic(session, "r", "leaf", OPERATOR)
     assert view.topic.id == before["leaf"]
     assert [t.slug for t in view.ancestors] == ["a", "group"]
 
 
 async def test_removing_a_parent_keeps_a_child_that_moved_elsewhere(session: AsyncSession) -> None:
-    await service.import_roadmap(session, markdown("# R\n\n## A\n\n- Old group\n  - Child\n"))
+    await import_as_operator(session, markdown("# R\n\n## A\n\n- Old group\n  - Child\n"))
     before = await topic_ids(session)
 
-    await service.import_roadmap(session, markdown("# R\n\n## A\n\n- Child\n"))
+    await import_as_operator(session, markdown("# R\n\n## A\n\n- Child\n"))
 
     after = await topic_ids(session)
     assert "old-group" not in after
@@ -60,9 +69,9 @@ async def test_removing_a_parent_keeps_a_child_that_moved_elsewhere(session: Asy
 
 
 async def test_dry_run_reports_changes_without_writing(session: AsyncSession) -> None:
-    await service.import_roadmap(session, markdown("# R\n\n## A\n\n- One\n"))
+    await import_as_operator(session, markdown("# R\n\n## A\n\n- One\n"))
 
-    report = await service.import_roadmap(
+    report = await import_as_operator(
         session, markdown("# R\n\n## A\n\n- One\n- Two\n"), dry_run=True
     )
 
@@ -73,19 +82,17 @@ async def test_dry_run_reports_changes_without_writing(session: AsyncSession) ->
 async def test_an_import_cannot_replace_the_builtin_roadmap(
     session: AsyncSession, builtin_roadmap: ParsedRoadmap
 ) -> None:
-    await service.import_roadmap(session, builtin_roadmap, source="builtin")
+    await import_as_operator(session, builtin_roadmap, source="builtin")
 
     with pytest.raises(BuiltinRoadmapProtected):
-        await service.import_roadmap(
-            session, markdown("# Backend\n\n## A\n\n- One\n"), slug="backend"
-        )
+        await import_as_operator(session, markdown("# Backend\n\n## A\n\n- One\n"), slug="backend")
 
 
 async def test_loading_the_builtin_roadmap_twice_changes_nothing(
     session: AsyncSession, builtin_roadmap: ParsedRoadmap
 ) -> None:
-    first = await service.import_roadmap(session, builtin_roadmap, source="builtin")
-    second = await service.import_roadmap(session, builtin_roadmap, source="builtin")
+    first = await import_as_operator(session, builtin_roadmap, source="builtin")
+    second = await import_as_operator(session, builtin_roadmap, source="builtin")
 
     assert first.created
     assert len(first.plan.added) > 200

@@ -93,6 +93,17 @@ def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
 CurrentSession = Annotated[SignedIn, Depends(signed_in)]
 
 
+async def maybe_signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn | None:
+    """The caller if they sent credentials, None for an anonymous visitor. Credentials that
+    are present but wrong are still a 401: a bad token never silently becomes "anonymous"."""
+    if "authorization" not in request.headers and ctx.auth.session_cookie not in request.cookies:
+        return None
+    return await signed_in(request, db, ctx)
+
+
+MaybeSignedIn = Annotated[SignedIn | None, Depends(maybe_signed_in)]
+
+
 async def account_owner(current: CurrentSession) -> SignedIn:
     """Managing the account itself (keys, password, sessions) needs a real sign-in: an API
     key that could mint keys or change the password would turn any leak into a takeover."""

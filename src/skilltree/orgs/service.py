@@ -92,6 +92,11 @@ async def create(
     return org
 
 
+async def roles_of(db: AsyncSession, user: User) -> dict[int, str]:
+    """Organisation id -> the user's role there, for access checks elsewhere."""
+    return {org.id: role for org, role in await repository.orgs_of(db, user.id)}
+
+
 async def my_orgs(db: AsyncSession, user: User) -> Sequence[tuple[Organisation, str]]:
     return await repository.orgs_of(db, user.id)
 

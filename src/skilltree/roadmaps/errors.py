@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skilltree.platform.errors import Conflict, NotFound
+from skilltree.platform.errors import Conflict, DomainError, NotFound
 
 
 class RoadmapNotFound(NotFound):
@@ -30,6 +30,29 @@ class BuiltinRoadmapProtected(Conflict):
     def __init__(self, slug: str) -> None:
         super().__init__(
             f"{slug!r} is a built-in roadmap; import under another slug (?slug=...).", roadmap=slug
+        )
+
+
+class RoadmapSlugTaken(Conflict):
+    type_slug = "roadmap-slug-taken"
+    title = "Roadmap slug taken"
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            f"The slug {slug!r} is taken; import under another (?slug=...).", roadmap=slug
+        )
+
+
+class RoadmapNotEditable(DomainError):
+    status = 403
+    type_slug = "roadmap-not-editable"
+    title = "Not allowed to change this roadmap"
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            f"Only the owner of {slug!r} (or its organisation's owners and mentors) "
+            "may re-import it.",
+            roadmap=slug,
         )
 
 

@@ -28,6 +28,13 @@ class Roadmap(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # SHA-256 of the canonical JSON document: an unchanged re-import is detected without a diff.
     content_hash: Mapped[str] = mapped_column(String(64))
+    # public: anyone; organisation: members of org_id; private: the owner only. Roadmaps
+    # installed by the operator (built-in, CLI imports) have no owner.
+    visibility: Mapped[str] = mapped_column(String(20), default="public")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 

@@ -9,24 +9,28 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.roadmaps.models import Roadmap, Topic
+from skilltree.roadmaps.policies import Viewer, visible_to
 
 
-async def list_roadmaps(session: AsyncSession) -> Sequence[tuple[Roadmap, int]]:
-    """Every roadmap with its topic count, in one query."""
+async def list_roadmaps(session: AsyncSession, viewer: Viewer) -> Sequence[tuple[Roadmap, int]]:
+    """Every roadmap the viewer may see, with its topic count, in one query."""
     topic_count = (
         select(func.count(Topic.id))
         .where(Topic.roadmap_id == Roadmap.id)
         .correlate(Roadmap)
         .scalar_subquery()
     )
-    result = await session.execute(select(Roadmap, topic_count).order_by(Roadmap.title, Roadmap.id))
-    return [(roadmap, count) for roadmap, count in result.all()]
+    query = (
+        select(Roadmap, topic_count).where(visible_to(viewer)).order_by(Roadmap.title, Roadmap.id)
+    )
+    return [(roadmap, count) for roadmap, count in (await session.execute(query)).all()]
 
 
 async def get_roadmap(
-    session: AsyncSession, slug: str, *, for_update: bool = False
+    session: AsyncSession, slug: str, viewer: Viewer, *, for_update: bool = False
 ) -> Roadmap | None:
-    query = select(Roadmap).where(Roadmap.slug == slug)
+    """The roadmap if the viewer may see it (imports look slugs up as the OPERATOR)."""
+    query = select(Roadmap).where(Roadmap.slug == slug, visible_to(viewer))
     if for_update:
         # Serialises concurrent imports of one roadmap on PostgreSQL (SQLite has one writer anyway).
         query = query.with_for_update()

@@ -6,9 +6,13 @@ from typing import Annotated, Literal
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
+from skilltree.accounts.api_keys import Scope
+from skilltree.accounts.dependencies import MaybeSignedIn, require_scope
+from skilltree.accounts.service import SignedIn
+from skilltree.orgs import service as orgs
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.bodies import read_body, read_upload
 from skilltree.platform.http.problems import problem_responses
@@ -18,6 +22,7 @@ from skilltree.roadmaps import service
 from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, TopicDoc
 from skilltree.roadmaps.exporting import to_markdown
 from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, detect_format, parse_roadmap
+from skilltree.roadmaps.policies import ANONYMOUS, Viewer, Visibility
 from skilltree.roadmaps.schemas import (
     ImportChangesOut,
     ImportReportOut,
@@ -35,6 +40,8 @@ from skilltree.roadmaps.schemas import (
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["roadmaps"])
+
+RoadmapWriter = Annotated[SignedIn, Depends(require_scope(Scope.ROADMAPS_WRITE))]
 
 SlugPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["backend"])
@@ -64,23 +71,23 @@ IMPORT_BODY = {
 
 
 @router.get("/roadmaps", response_model=RoadmapListOut)
-async def list_roadmaps(session: DbSession) -> RoadmapListOut:
+async def list_roadmaps(session: DbSession, viewer: CurrentViewer) -> RoadmapListOut:
     """Every roadmap, built-in and imported."""
-    listings = await service.list_roadmaps(session)
+    listings = await service.list_roadmaps(session, viewer)
     return RoadmapListOut(items=[_roadmap_out(item) for item in listings])
 
 
 @router.get("/roadmaps/{slug}", response_model=RoadmapOut, responses=problem_responses(404))
-async def get_roadmap(slug: SlugPath, session: DbSession) -> RoadmapOut:
-    return _roadmap_out(await service.get_roadmap(session, slug))
+async def get_roadmap(slug: SlugPath, session: DbSession, viewer: CurrentViewer) -> RoadmapOut:
+    return _roadmap_out(await service.get_roadmap(session, slug, viewer))
 
 
 @router.get(
     "/roadmaps/{slug}/tree", response_model=RoadmapTreeOut, responses=problem_responses(404)
 )
-async def get_tree(slug: SlugPath, session: DbSession) -> RoadmapTreeOut:
+async def get_tree(slug: SlugPath, session: DbSession, viewer: CurrentViewer) -> RoadmapTreeOut:
     """The whole topic tree, nested, in a constant number of queries."""
-    tree = await service.get_tree(session, slug)
+    tree = await service.get_tree(session, slug, viewer)
     listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
     return RoadmapTreeOut(
         roadmap=_roadmap_out(listing), topics=[_node_out(node) for node in tree.sections]
@@ -92,9 +99,11 @@ async def get_tree(slug: SlugPath, session: DbSession) -> RoadmapTreeOut:
     response_model=TopicOut,
     responses=problem_responses(404),
 )
-async def get_topic(slug: SlugPath, topic_slug: TopicSlugPath, session: DbSession) -> TopicOut:
+async def get_topic(
+    slug: SlugPath, topic_slug: TopicSlugPath, session: DbSession, viewer: CurrentViewer
+) -> TopicOut:
     """One topic with its place in the tree and where this codebase implements it."""
-    view = await service.get_topic(session, slug, topic_slug)
+    view = await service.get_topic(session, slug, topic_slug, viewer)
     topic = view.topic
     return TopicOut(
         roadmap=view.roadmap.slug,
@@ -130,10 +139,11 @@ async def get_topic(slug: SlugPath, topic_slug: TopicSlugPath, session: DbSessio
 async def export_roadmap(
     slug: SlugPath,
     session: DbSession,
+    viewer: CurrentViewer,
     format: Annotated[Literal["markdown", "json"], Query()] = "markdown",
 ) -> Response:
     """Download the roadmap: a markdown checklist, or JSON that re-imports losslessly."""
-    document = await service.export_document(session, slug)
+    document = await service.export_document(session, slug, viewer)
     if format == "json":
         body = orjson.dumps(
             document.model_dump(mode="json", exclude_defaults=True), option=orjson.OPT_INDENT_2
@@ -164,8 +174,21 @@ async def import_roadmap(
     response: Response,
     session: DbSession,
     resources: AppResources,
+    writer: RoadmapWriter,
     dry_run: Annotated[bool, Query(description="Parse and report; write nothing")] = False,
     slug: Annotated[str | None, Query(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)] = None,
+    visibility: Annotated[
+        Visibility | None,
+        Query(description="New roadmaps: private (default), organisation or public"),
+    ] = None,
+    org: Annotated[
+        str | None,
+        Query(
+            pattern=SLUG_PATTERN,
+            max_length=MAX_SLUG_LENGTH,
+            description="The organisation of an organisation roadmap (you must own or mentor it)",
+        ),
+    ] = None,
 ) -> ImportReportOut:
     """Create or update a roadmap from a markdown checklist, JSON or YAML.
 
@@ -179,12 +202,51 @@ async def import_roadmap(
     parsed = await anyio.to_thread.run_sync(
         lambda: parse_roadmap(data, fmt, limits, source_name=filename)
     )
-    report = await service.import_roadmap(session, parsed, dry_run=dry_run, slug=slug)
+    org_id = await _organisation_for(session, writer, visibility, org)
+    viewer = await _viewer(session, writer)
+    report = await service.import_roadmap(
+        session,
+        parsed,
+        viewer=viewer,
+        dry_run=dry_run,
+        slug=slug,
+        visibility=visibility,
+        org_id=org_id,
+    )
     if report.created and not dry_run:
         response.headers["Location"] = f"{API_PREFIX}/roadmaps/{report.slug}"
     else:
         response.status_code = status.HTTP_200_OK
     return _report_out(report)
+
+
+async def current_viewer(current: MaybeSignedIn, session: DbSession) -> Viewer:
+    """Anonymous visitors see public roadmaps; users also their own and their organisations'."""
+    if current is None:
+        return ANONYMOUS
+    return await _viewer(session, current)
+
+
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
+
+
+async def _viewer(session: DbSession, current: SignedIn) -> Viewer:
+    return Viewer(user_id=current.user.id, org_roles=await orgs.roles_of(session, current.user))
+
+
+async def _organisation_for(
+    session: DbSession, writer: SignedIn, visibility: Visibility | None, org: str | None
+) -> int | None:
+    """The organisation an import is shared with; only its owners and mentors may do that."""
+    if visibility != Visibility.ORGANISATION:
+        if org is not None:
+            raise UnprocessableContent("'org' only goes with visibility=organisation.", field="org")
+        return None
+    if org is None:
+        raise UnprocessableContent("visibility=organisation needs 'org'.", field="org")
+    member = await orgs.membership_of(session, org, writer.user)
+    member.require(orgs.Role.OWNER, orgs.Role.MENTOR)
+    return member.org.id
 
 
 async def _read_import(request: Request, max_bytes: int) -> tuple[bytes, str | None, str | None]:
@@ -215,6 +277,7 @@ def _roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
         description=roadmap.description,
         source=roadmap.source,
         version=roadmap.version,
+        visibility=roadmap.visibility,
         topic_count=listing.topic_count,
         updated_at=roadmap.updated_at,
         links={"self": base, "tree": f"{base}/tree", "export": f"{base}/export"},

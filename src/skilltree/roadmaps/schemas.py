@@ -15,6 +15,7 @@ class RoadmapOut(BaseModel):
     description: str
     source: str = Field(description="builtin (shipped with skilltree) or import")
     version: int = Field(description="Incremented by every import that changes the roadmap")
+    visibility: str = Field(description="public, organisation (members) or private (owner)")
     topic_count: int
     updated_at: datetime
     links: dict[str, str]

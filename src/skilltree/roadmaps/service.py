@@ -20,12 +20,15 @@ from skilltree.roadmaps.document import ReferenceDoc, ResourceDoc, RoadmapDoc, T
 from skilltree.roadmaps.errors import (
     BuiltinRoadmapProtected,
     ConcurrentImport,
+    RoadmapNotEditable,
     RoadmapNotFound,
+    RoadmapSlugTaken,
     TopicNotFound,
 )
 from skilltree.roadmaps.importing import ParsedRoadmap
 from skilltree.roadmaps.models import Roadmap, Topic
 from skilltree.roadmaps.planning import ImportPlan, content_hash, plan_import
+from skilltree.roadmaps.policies import OPERATOR, Viewer, Visibility
 
 RoadmapSource = Literal["builtin", "import"]
 
@@ -67,24 +70,24 @@ class ImportReport:
     parsed: ParsedRoadmap
 
 
-async def list_roadmaps(session: AsyncSession) -> list[RoadmapListing]:
-    return [RoadmapListing(r, n) for r, n in await repository.list_roadmaps(session)]
+async def list_roadmaps(session: AsyncSession, viewer: Viewer) -> list[RoadmapListing]:
+    return [RoadmapListing(r, n) for r, n in await repository.list_roadmaps(session, viewer)]
 
 
-async def get_roadmap(session: AsyncSession, slug: str) -> RoadmapListing:
-    roadmap = await _require_roadmap(session, slug)
+async def get_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapListing:
+    roadmap = await _require_roadmap(session, slug, viewer)
     return RoadmapListing(roadmap, await repository.count_topics(session, roadmap.id))
 
 
-async def get_tree(session: AsyncSession, slug: str) -> RoadmapTree:
+async def get_tree(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree:
     """The whole tree in two queries, whatever its size (roadmap row + all topics)."""
-    roadmap = await _require_roadmap(session, slug)
+    roadmap = await _require_roadmap(session, slug, viewer)
     topics = await repository.load_topics(session, roadmap.id)
     return RoadmapTree(roadmap, build_tree(topics), len(topics))
 
 
-async def get_topic(session: AsyncSession, slug: str, topic_slug: str) -> TopicView:
-    roadmap = await _require_roadmap(session, slug)
+async def get_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer) -> TopicView:
+    roadmap = await _require_roadmap(session, slug, viewer)
     topics = await repository.load_topics(session, roadmap.id)
     by_id = {topic.id: topic for topic in topics}
     topic = next((t for t in topics if t.slug == topic_slug), None)
@@ -99,8 +102,8 @@ async def get_topic(session: AsyncSession, slug: str, topic_slug: str) -> TopicV
     return TopicView(roadmap, topic, ancestors, children)
 
 
-async def export_document(session: AsyncSession, slug: str) -> RoadmapDoc:
-    tree = await get_tree(session, slug)
+async def export_document(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapDoc:
+    tree = await get_tree(session, slug, viewer)
     return RoadmapDoc(
         slug=tree.roadmap.slug,
         title=tree.roadmap.title,
@@ -113,19 +116,27 @@ async def import_roadmap(
     session: AsyncSession,
     parsed: ParsedRoadmap,
     *,
+    viewer: Viewer,
     source: RoadmapSource = "import",
     dry_run: bool = False,
     slug: str | None = None,
+    visibility: Visibility | None = None,
+    org_id: int | None = None,
 ) -> ImportReport:
-    """Create or update a roadmap from a parsed document; a dry run reports and writes nothing."""
+    """Create or update a roadmap from a parsed document; a dry run reports and writes nothing.
+
+    A new roadmap belongs to the importing user and is private unless `visibility` says
+    otherwise (organisation roadmaps need `org_id`; the caller checks the importer's role
+    there). An existing one may be re-imported only by someone allowed to edit it.
+    """
     document = parsed.document
     slug = slug or document.slug
     if slug is None:
         raise ValueError("importers assign a roadmap slug")
     document = document.model_copy(update={"slug": slug})
-    roadmap = await repository.get_roadmap(session, slug, for_update=not dry_run)
-    if roadmap is not None and roadmap.source == "builtin" and source != "builtin":
-        raise BuiltinRoadmapProtected(slug)
+    roadmap = await repository.get_roadmap(session, slug, OPERATOR, for_update=not dry_run)
+    if roadmap is not None:
+        _check_may_reimport(roadmap, viewer, source)
     existing = await repository.load_topics(session, roadmap.id) if roadmap else []
     plan = plan_import(existing, document)
     report = ImportReport(roadmap, slug, roadmap is None, dry_run, plan, parsed)
@@ -133,6 +144,7 @@ async def import_roadmap(
         return report
     try:
         roadmap = await _apply(session, roadmap, existing, document, plan, source)
+        _set_access(roadmap, viewer, visibility, org_id, created=report.created)
     except IntegrityError as error:  # a concurrent import created the same slug first
         raise ConcurrentImport(slug) from error
     return ImportReport(roadmap, slug, report.created, False, plan, parsed)
@@ -235,8 +247,39 @@ def _to_document(node: TopicNode) -> TopicDoc:
     )
 
 
-async def _require_roadmap(session: AsyncSession, slug: str) -> Roadmap:
-    roadmap = await repository.get_roadmap(session, slug)
+def _check_may_reimport(roadmap: Roadmap, viewer: Viewer, source: RoadmapSource) -> None:
+    if roadmap.source == "builtin" and source != "builtin":
+        raise BuiltinRoadmapProtected(roadmap.slug)
+    if not viewer.can_see(roadmap):
+        # Saying only that the slug is taken keeps a private roadmap's content private.
+        raise RoadmapSlugTaken(roadmap.slug)
+    if not viewer.can_edit(roadmap):
+        raise RoadmapNotEditable(roadmap.slug)
+
+
+def _set_access(
+    roadmap: Roadmap,
+    viewer: Viewer,
+    visibility: Visibility | None,
+    org_id: int | None,
+    *,
+    created: bool,
+) -> None:
+    if created:
+        roadmap.owner_id = viewer.user_id
+        # Users' imports start private; the operator's are public, like the built-in one.
+        roadmap.visibility = visibility or (
+            Visibility.PUBLIC if viewer.operator else Visibility.PRIVATE
+        )
+        roadmap.org_id = org_id
+    elif visibility is not None:
+        roadmap.visibility = visibility
+        roadmap.org_id = org_id if visibility == Visibility.ORGANISATION else None
+
+
+async def _require_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> Roadmap:
+    """The roadmap, or RoadmapNotFound — also when it exists but the viewer may not see it."""
+    roadmap = await repository.get_roadmap(session, slug, viewer)
     if roadmap is None:
         raise RoadmapNotFound(slug)
     return roadmap
