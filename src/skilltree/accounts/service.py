@@ -130,17 +130,7 @@ async def register(
     if existing is not None:
         _send_after_commit(db, ctx, _already_registered(ctx, email))
         return
-    now = ctx.clock.now()
-    user = User(
-        email=email,
-        display_name=display_name.strip(),
-        password_hash=await hash_password(password),
-        is_admin=False,
-        created_at=now,
-        password_changed_at=now,
-    )
-    repository.add(db, user)
-    await repository.flush(db)
+    user = await _add_user(db, ctx.clock, email, password, display_name, verified=False)
     token = await _issue_token(db, ctx, user, VERIFY_EMAIL, hours=ctx.auth.email_verification_hours)
     _send_after_commit(db, ctx, _verification(ctx, email, token))
 
@@ -159,19 +149,7 @@ async def create_user(
     check_password_policy(password, context=[email.split("@")[0], display_name])
     if await repository.get_user_by_email(db, email) is not None:
         raise EmailTaken(email)
-    now = clock.now()
-    user = User(
-        email=email,
-        display_name=display_name.strip(),
-        password_hash=await hash_password(password),
-        email_verified_at=now,
-        is_admin=admin,
-        created_at=now,
-        password_changed_at=now,
-    )
-    repository.add(db, user)
-    await repository.flush(db)
-    return user
+    return await _add_user(db, clock, email, password, display_name, verified=True, admin=admin)
 
 
 async def verify_email(db: AsyncSession, ctx: AccountsContext, token: str) -> None:
@@ -413,6 +391,31 @@ async def change_password(
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+async def _add_user(
+    db: AsyncSession,
+    clock: Clock,
+    email: str,
+    password: str,
+    display_name: str,
+    *,
+    verified: bool,
+    admin: bool = False,
+) -> User:
+    now = clock.now()
+    user = User(
+        email=email,
+        display_name=display_name.strip(),
+        password_hash=await hash_password(password),
+        email_verified_at=now if verified else None,
+        is_admin=admin,
+        created_at=now,
+        password_changed_at=now,
+    )
+    repository.add(db, user)
+    await repository.flush(db)
+    return user
 
 
 async def _challenge(

@@ -120,14 +120,8 @@ async def change_role(
     db: AsyncSession, clock: Clock, member: Member, user_id: int, role: Role
 ) -> None:
     member.require(Role.OWNER)
-    target = await repository.get_membership(db, member.org.id, user_id)
-    if target is None:
-        raise MemberNotFound(user_id)
-    if (
-        target.role == Role.OWNER
-        and role != Role.OWNER
-        and await repository.count_owners(db, member.org.id) == 1
-    ):
+    target = await _member(db, member, user_id)
+    if role != Role.OWNER and await _is_last_owner(db, target):
         raise LastOwner()
     previous, target.role = target.role, role
     await audit.record(
@@ -146,10 +140,8 @@ async def remove(db: AsyncSession, member: Member, user_id: int) -> None:
     """Owners remove anyone; everyone may leave. The last owner may do neither."""
     if user_id != member.user.id:
         member.require(Role.OWNER)
-    target = await repository.get_membership(db, member.org.id, user_id)
-    if target is None:
-        raise MemberNotFound(user_id)
-    if target.role == Role.OWNER and await repository.count_owners(db, member.org.id) == 1:
+    target = await _member(db, member, user_id)
+    if await _is_last_owner(db, target):
         raise LastOwner()
     await repository.delete_membership(db, member.org.id, user_id)
 
@@ -157,9 +149,9 @@ async def remove(db: AsyncSession, member: Member, user_id: int) -> None:
 async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, user_id: int) -> None:
     """Make another member the owner; the current owner stays on as a mentor."""
     member.require(Role.OWNER)
-    target = await repository.get_membership(db, member.org.id, user_id)
-    if target is None or user_id == member.user.id:
+    if user_id == member.user.id:
         raise MemberNotFound(user_id)
+    target = await _member(db, member, user_id)
     target.role = Role.OWNER
     member.membership.role = Role.MENTOR
     await audit.record(
@@ -171,6 +163,20 @@ async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, use
         by=member.user.id,
         role=Role.OWNER.value,
         transfer=True,
+    )
+
+
+async def _member(db: AsyncSession, member: Member, user_id: int) -> Membership:
+    """Another member of the caller's organisation, or MemberNotFound."""
+    target = await repository.get_membership(db, member.org.id, user_id)
+    if target is None:
+        raise MemberNotFound(user_id)
+    return target
+
+
+async def _is_last_owner(db: AsyncSession, membership: Membership) -> bool:
+    return (
+        membership.role == Role.OWNER and await repository.count_owners(db, membership.org_id) == 1
     )
 
 
