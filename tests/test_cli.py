@@ -146,3 +146,27 @@ def test_user_create_refuses_a_weak_password(workdir: Path) -> None:
 
     assert result.exit_code == 2
     assert "at least 12 characters" in result.output
+
+
+def test_commands_work_in_a_fresh_process(tmp_path: Path) -> None:
+    """In-process tests import every module; an operator's shell does not. Run the commands
+    the README and `make run` use in a clean interpreter, as they run in production."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {
+        "SKILLTREE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/fresh.db",
+        "SKILLTREE_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-c", "from skilltree.cli import main; main()"]
+    for arguments in (["migrate", "upgrade"], ["roadmap", "load-builtin"], ["export", "backend"]):
+        result = subprocess.run(
+            [*command, *arguments],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"{arguments}: {result.stderr[-2000:]}"

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
 from skilltree.accounts.router import router as accounts_router
 from skilltree.orgs.router import router as orgs_router

@@ -15,6 +15,7 @@ from typing import Annotated, Literal, NoReturn, TypeVar
 import orjson
 import typer
 
+import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree.accounts import service as accounts
 from skilltree.platform import migrations
 from skilltree.platform.clock import SystemClock

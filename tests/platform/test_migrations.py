@@ -11,14 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import skilltree.accounts.models
-import skilltree.audit.models
-import skilltree.orgs.models
-import skilltree.roadmaps.models  # noqa: F401
+from skilltree.models import Base
 from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import create_engine
-from skilltree.platform.models import Base
 from tests.support.databases import temporary_postgres_database
 
 

@@ -9,12 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-# Importing each domain's models registers its tables on Base.metadata.
-import skilltree.accounts.models
-import skilltree.audit.models
-import skilltree.orgs.models
-import skilltree.roadmaps.models  # noqa: F401
-from skilltree.platform.models import Base
+from skilltree.models import Base  # every domain's tables, registered
 
 
 def run_migrations(connection: Connection) -> None:

@@ -1,0 +1,15 @@
+"""Every table of skilltree, registered on the one shared MetaData.
+
+Foreign keys cross domains (a roadmap's owner is a user, its organisation an organisation), and
+SQLAlchemy resolves them by table name within one MetaData. Any process that uses the ORM must
+therefore have imported every domain's models; importing this module does exactly that. The app
+factory, the CLI and the migrations import it.
+"""
+
+from skilltree.accounts import models as accounts
+from skilltree.audit import models as audit
+from skilltree.orgs import models as orgs
+from skilltree.platform.models import Base
+from skilltree.roadmaps import models as roadmaps
+
+__all__ = ["Base", "accounts", "audit", "orgs", "roadmaps"]
