@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
@@ -71,6 +72,17 @@ def create_app(
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Browsers on the allow-listed origins may call the API with credentials; every other
+    # origin gets no CORS headers, so the browser keeps responses from its scripts.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.auth.allowed_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["authorization", "content-type", "x-csrf-token", "x-request-id"],
+        expose_headers=["x-request-id", "location", "retry-after"],
+        max_age=600,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)

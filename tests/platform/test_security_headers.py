@@ -37,3 +37,29 @@ async def test_hsts_is_sent_only_over_https(client: httpx.AsyncClient) -> None:
 
     assert "strict-transport-security" not in plain.headers
     assert secure.headers["strict-transport-security"].startswith("max-age=63072000")
+
+
+async def test_cors_preflight_from_an_allowed_origin_is_answered(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/v1/auth/logout",
+        headers={
+            "origin": "http://test",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-csrf-token",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://test"
+    assert response.headers["access-control-allow-credentials"] == "true"
+
+
+async def test_cors_refuses_an_origin_not_on_the_list(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/v1/auth/logout",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
+    simple = await client.get("/v1/roadmaps", headers={"origin": "https://evil.example"})
+
+    assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in simple.headers
