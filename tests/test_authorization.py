@@ -61,6 +61,7 @@ ACCESS: dict[str, str] = {
     "POST /v1/invitations/accept": "account",
     "GET /v1/orgs/{org}": "org-reader",
     "GET /v1/orgs/{org}/members": "org-reader",
+    "GET /v1/orgs/{org}/audit": "org-reader",
     "PATCH /v1/orgs/{org}": "org-manager",
     "DELETE /v1/orgs/{org}": "org-manager",
     "PUT /v1/orgs/{org}/members/{user_id}/role": "org-manager",

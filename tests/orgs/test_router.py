@@ -237,3 +237,26 @@ async def test_role_changes_are_audited(people: People, outbox: Path) -> None:
 
     kinds = [e["kind"] for e in (await bob.client.get("/v1/me/security-events")).json()["items"]]
     assert kinds[:2] == ["org.role_changed", "org.invitation_accepted"]
+
+
+async def test_owners_read_the_organisation_audit_log_and_others_may_not(
+    people: People, outbox: Path
+) -> None:
+    ada = await people("Ada")
+    bob = await people("Bob")
+    await create_org(ada)
+    await invite_and_join(ada, bob, outbox, "learner", "bob@example.org")
+    await ada.client.put(
+        f"/v1/orgs/cohort-7/members/{await user_id(bob)}/role",
+        json={"role": "mentor"},
+        headers=ada.write_headers,
+    )
+
+    owner_view = await ada.client.get("/v1/orgs/cohort-7/audit")
+    mentor_view = await bob.client.get("/v1/orgs/cohort-7/audit")
+
+    assert [e["kind"] for e in owner_view.json()["items"]] == [
+        "org.role_changed",
+        "org.invitation_accepted",
+    ]
+    assert mentor_view.status_code == 403

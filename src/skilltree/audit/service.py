@@ -39,7 +39,13 @@ class EventKind(StrEnum):
 
 
 async def record(
-    db: AsyncSession, kind: EventKind, *, user_id: int | None, at: datetime, **details: Any
+    db: AsyncSession,
+    kind: EventKind,
+    *,
+    user_id: int | None,
+    at: datetime,
+    org_id: int | None = None,
+    **details: Any,
 ) -> None:
     """Append an event in the caller's transaction, with the request's client and id, and
     write it to the security log too."""
@@ -48,6 +54,7 @@ async def record(
         db,
         SecurityEvent(
             user_id=user_id,
+            org_id=org_id,
             kind=kind.value,
             occurred_at=at,
             ip=client.ip[:64],
@@ -57,6 +64,12 @@ async def record(
         ),
     )
     security_log.info(kind.value, user_id=user_id, ip=client.ip, **details)
+
+
+async def events_of_org(
+    db: AsyncSession, org_id: int, *, limit: int = 100
+) -> Sequence[SecurityEvent]:
+    return await repository.latest_for_org(db, org_id, limit)
 
 
 async def events_of(db: AsyncSession, user_id: int, *, limit: int = 100) -> Sequence[SecurityEvent]:

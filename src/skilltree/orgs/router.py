@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentSession
+from skilltree.accounts.schemas import SecurityEventListOut, SecurityEventOut
 from skilltree.orgs import service
 from skilltree.orgs.dependencies import OrgManager, OrgReader
 from skilltree.orgs.schemas import (
@@ -27,7 +28,7 @@ from skilltree.platform.state import DbSession
 
 router = APIRouter(prefix=API_PREFIX, tags=["organisations"])
 
-READ_ERRORS = problem_responses(401, 404)
+READ_ERRORS = problem_responses(401, 403, 404)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
@@ -143,3 +144,21 @@ async def accept_invitation(
     org = await service.accept(db, ctx.clock, current.user, body.token)
     membership = await service.membership_of(db, org.slug, current.user)
     return OrgOut(slug=org.slug, name=org.name, role=membership.role, created_at=org.created_at)
+
+
+@router.get("/orgs/{org}/audit", response_model=SecurityEventListOut, responses=READ_ERRORS)
+async def org_audit(member: OrgReader, db: DbSession) -> SecurityEventListOut:
+    """The organisation's latest 100 security events (role changes, joins). Owners only."""
+    events = await service.audit_log(db, member)
+    return SecurityEventListOut(
+        items=[
+            SecurityEventOut(
+                kind=e.kind,
+                occurred_at=e.occurred_at,
+                ip=e.ip,
+                user_agent=e.user_agent,
+                details=e.details,
+            )
+            for e in events
+        ]
+    )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts.models import User
 from skilltree.audit import service as audit
+from skilltree.audit.models import SecurityEvent
 from skilltree.audit.service import EventKind
 from skilltree.orgs import repository
 from skilltree.orgs.errors import (
@@ -97,6 +98,12 @@ async def roles_of(db: AsyncSession, user: User) -> dict[int, str]:
     return {org.id: role for org, role in await repository.orgs_of(db, user.id)}
 
 
+async def audit_log(db: AsyncSession, member: Member) -> Sequence[SecurityEvent]:
+    """The organisation's security events (role changes, joins): for its owners."""
+    member.require(Role.OWNER)
+    return await audit.events_of_org(db, member.org.id)
+
+
 async def my_orgs(db: AsyncSession, user: User) -> Sequence[tuple[Organisation, str]]:
     return await repository.orgs_of(db, user.id)
 
@@ -129,6 +136,7 @@ async def change_role(
         EventKind.ROLE_CHANGED,
         user_id=user_id,
         at=clock.now(),
+        org_id=member.org.id,
         org=member.org.slug,
         by=member.user.id,
         previous=previous,
@@ -159,6 +167,7 @@ async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, use
         EventKind.ROLE_CHANGED,
         user_id=user_id,
         at=clock.now(),
+        org_id=member.org.id,
         org=member.org.slug,
         by=member.user.id,
         role=Role.OWNER.value,
@@ -248,6 +257,7 @@ async def accept(db: AsyncSession, clock: Clock, user: User, token: str) -> Orga
         EventKind.INVITATION_ACCEPTED,
         user_id=user.id,
         at=now,
+        org_id=org.id,
         org=org.slug,
         role=invitation.role,
     )
