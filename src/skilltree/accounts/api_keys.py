@@ -8,7 +8,6 @@ manage the account itself (keys, password, sessions), so a leaked key cannot min
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from skilltree.accounts.models import ApiKey, User
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.platform.clock import Clock
+from skilltree.platform.crypto import digest
 
 KEY_MARKER = "sk_"
 PREFIX_BYTES = 6  # 8 url-safe characters
@@ -34,10 +34,6 @@ class Scope(StrEnum):
     PROGRESS_WRITE = "progress:write"
     ROADMAPS_WRITE = "roadmaps:write"
     ADMIN = "admin"
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def create_key(
@@ -57,7 +53,7 @@ async def create_key(
         user_id=user.id,
         name=name,
         prefix=prefix,
-        secret_hash=_digest(secret),
+        secret_hash=digest(secret),
         scopes=sorted({scope.value for scope in scopes}),
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
@@ -81,7 +77,7 @@ async def authenticate_key(db: AsyncSession, clock: Clock, credential: str) -> t
     now = clock.now()
     valid = (
         key is not None
-        and hmac.compare_digest(key.secret_hash, _digest(secret))
+        and hmac.compare_digest(key.secret_hash, digest(secret))
         and key.revoked_at is None
         and (key.expires_at is None or now < key.expires_at)
     )

@@ -8,7 +8,6 @@ shown once and stored as digests.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from skilltree.accounts.passwords import verify_password
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.platform.clock import Clock
-from skilltree.platform.crypto import SecretBox
+from skilltree.platform.crypto import SecretBox, digest
 
 ISSUER = "skilltree"
 RECOVERY_CODES = 10
@@ -36,8 +35,9 @@ class Enrolment:
     otpauth_uri: str
 
 
-def _digest(code: str) -> str:
-    return hashlib.sha256(code.replace("-", "").lower().encode()).hexdigest()
+def _recovery_digest(code: str) -> str:
+    # Recovery codes are typed by people: ignore case and the dash.
+    return digest(code.replace("-", "").lower())
 
 
 async def start_enrolment(db: AsyncSession, box: SecretBox, user: User) -> Enrolment:
@@ -62,7 +62,7 @@ async def confirm_enrolment(
     codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODES)]
     await repository.delete_recovery_codes(db, user.id)
     for code_text in codes:
-        repository.add(db, RecoveryCode(user_id=user.id, code_hash=_digest(code_text)))
+        repository.add(db, RecoveryCode(user_id=user.id, code_hash=_recovery_digest(code_text)))
     await audit.record(db, EventKind.MFA_ENABLED, user_id=user.id, at=clock.now())
     return codes
 
@@ -111,9 +111,9 @@ def _accept_totp(box: SecretBox, clock: Clock, user: User, code: str) -> bool:
 
 
 async def _spend_recovery_code(db: AsyncSession, clock: Clock, user: User, code: str) -> bool:
-    digest = _digest(code.strip())
+    expected = _recovery_digest(code.strip())
     for row in await repository.unused_recovery_codes(db, user.id):
-        if hmac.compare_digest(row.code_hash, digest):
+        if hmac.compare_digest(row.code_hash, expected):
             row.used_at = clock.now()
             await audit.record(db, EventKind.RECOVERY_CODE_USED, user_id=user.id, at=clock.now())
             return True

@@ -7,7 +7,6 @@ the same to the caller — same error, same timing, same response.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
-from skilltree.platform.crypto import SecretBox
+from skilltree.platform.crypto import SecretBox, digest
 from skilltree.platform.db import after_commit
 from skilltree.platform.mail import Mailer, Message
 from skilltree.platform.observability.context import current_client
@@ -110,10 +109,6 @@ class TokenPair:
 def normalize_email(email: str) -> str:
     """One spelling per address: NFKC, trimmed, lower case (providers treat case as equal)."""
     return unicodedata.normalize("NFKC", email).strip().lower()
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def register(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from skilltree.orgs.errors import (
 )
 from skilltree.orgs.models import Invitation, Membership, Organisation
 from skilltree.platform.clock import Clock
+from skilltree.platform.crypto import digest
 from skilltree.platform.db import after_commit
 from skilltree.platform.mail import Mailer, Message
 
@@ -209,7 +209,7 @@ async def invite(
         org_id=member.org.id,
         email=email.strip().lower(),
         role=role,
-        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        token_hash=digest(token),
         invited_by=member.user.id,
         created_at=now,
         expires_at=now + timedelta(days=INVITATION_DAYS),
@@ -237,7 +237,7 @@ async def invite(
 
 async def accept(db: AsyncSession, clock: Clock, user: User, token: str) -> Organisation:
     """Join with the invited role. Only the account whose verified e-mail was invited may."""
-    invitation = await repository.get_invitation(db, hashlib.sha256(token.encode()).hexdigest())
+    invitation = await repository.get_invitation(db, digest(token))
     now = clock.now()
     if invitation is None or invitation.accepted_at is not None or now >= invitation.expires_at:
         raise InvitationInvalid()

@@ -9,12 +9,22 @@ stored secret readable, and `rotate` re-encrypts a value under the current key.
 from __future__ import annotations
 
 import base64
+import hashlib
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
+
+
+def digest(secret: str) -> str:
+    """The SHA-256 of a random secret (session id, token, API key), as stored in the database.
+
+    A fast hash is right for 256-bit random secrets: unlike passwords they cannot be guessed,
+    so a slow, salted hash would add cost and no protection.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _fernet(secret: SecretStr) -> Fernet:
