@@ -241,18 +241,7 @@ async def end_session(session_id: int, current: AccountOwner, db: DbSession, ctx
 async def security_events(current: AccountOwner, db: DbSession) -> SecurityEventListOut:
     """The latest 100 security events of your account: sign-ins, failures, password changes."""
     events = await audit.events_of(db, current.user.id)
-    return SecurityEventListOut(
-        items=[
-            SecurityEventOut(
-                kind=e.kind,
-                occurred_at=e.occurred_at,
-                ip=e.ip,
-                user_agent=e.user_agent,
-                details=e.details,
-            )
-            for e in events
-        ]
-    )
+    return SecurityEventListOut(items=[SecurityEventOut.model_validate(e) for e in events])
 
 
 def _client(request: Request) -> dict[str, str]:

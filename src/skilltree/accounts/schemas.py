@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from skilltree.accounts.api_keys import Scope
 
@@ -95,6 +95,8 @@ class SessionListOut(BaseModel):
 
 
 class SecurityEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built straight from an audit row
+
     kind: str
     occurred_at: datetime
     ip: str

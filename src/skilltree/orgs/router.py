@@ -150,15 +150,4 @@ async def accept_invitation(
 async def org_audit(member: OrgReader, db: DbSession) -> SecurityEventListOut:
     """The organisation's latest 100 security events (role changes, joins). Owners only."""
     events = await service.audit_log(db, member)
-    return SecurityEventListOut(
-        items=[
-            SecurityEventOut(
-                kind=e.kind,
-                occurred_at=e.occurred_at,
-                ip=e.ip,
-                user_agent=e.user_agent,
-                details=e.details,
-            )
-            for e in events
-        ]
-    )
+    return SecurityEventListOut(items=[SecurityEventOut.model_validate(e) for e in events])
