@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
+from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.router import router as accounts_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -65,6 +66,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(accounts_router)
+    app.include_router(admin_router)
     app.include_router(orgs_router)
     app.include_router(roadmaps_router)
 

@@ -22,7 +22,12 @@ from pydantic import SecretStr
 
 from skilltree.accounts import api_keys
 from skilltree.accounts.api_keys import Scope
-from skilltree.accounts.errors import CsrfRejected, InsufficientScope, NotAuthenticated
+from skilltree.accounts.errors import (
+    CsrfRejected,
+    InsufficientScope,
+    NotAuthenticated,
+    NotPlatformAdmin,
+)
 from skilltree.accounts.service import (
     AccountsContext,
     SignedIn,
@@ -124,3 +129,17 @@ def require_scope(scope: Scope) -> Callable[[SignedIn], Awaitable[SignedIn]]:
         return current
 
     return check
+
+
+async def platform_admin(current: CurrentSession) -> SignedIn:
+    """The operator's administrators: a user flagged `is_admin` (by `skilltree user create
+    --admin` or another administrator). An API key of such a user acts as one only with the
+    `admin` scope, so a key minted for progress sync cannot administer the platform."""
+    if not current.user.is_admin:
+        raise NotPlatformAdmin()
+    if not current.has_scope(Scope.ADMIN):
+        raise InsufficientScope("This API key lacks the 'admin' scope.", scope=Scope.ADMIN)
+    return current
+
+
+PlatformAdmin = Annotated[SignedIn, Depends(platform_admin)]
