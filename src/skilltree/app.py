@@ -27,6 +27,7 @@ from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.mail import Mailer, OutboxMailer
 from skilltree.platform.observability.logging import configure_logging
+from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
 from skilltree.roadmaps.router import router as roadmaps_router
 
@@ -45,15 +46,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
+        redis = create_redis(settings.redis)
         app.state.resources = Resources(
             settings=settings,
             database=db,
             clock=clock or SystemClock(),
             mailer=mailer or OutboxMailer(settings.mail),
+            redis=redis,
         )
         try:
             yield
         finally:
+            if redis is not None:
+                await redis.aclose()
             if owned:
                 await db.dispose()
 

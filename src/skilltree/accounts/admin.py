@@ -61,5 +61,5 @@ async def sign_out_everywhere(
 
 
 async def _end_every_sign_in(db: AsyncSession, ctx: AccountsContext, user: User) -> None:
-    await repository.delete_browser_sessions(db, user.id)
+    await ctx.sessions.delete_all(db, user.id)
     await repository.revoke_token_families(db, user.id, ctx.clock.now())

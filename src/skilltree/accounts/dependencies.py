@@ -34,6 +34,8 @@ from skilltree.accounts.service import (
     authenticate,
     authenticate_token,
 )
+from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
+from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.platform.crypto import secret_box
 from skilltree.platform.state import AppResources, DbSession
@@ -50,6 +52,14 @@ def _token_keys(current: SecretStr, previous: tuple[SecretStr, ...]) -> TokenKey
 
 def accounts_context(resources: AppResources) -> AccountsContext:
     settings = resources.settings
+    sessions: SessionStore
+    throttles: ThrottleStore
+    if resources.redis is None:
+        sessions, throttles = DatabaseSessionStore(), DatabaseThrottleStore()
+    else:
+        prefix = settings.redis.key_prefix
+        sessions = RedisSessionStore(resources.redis, prefix, resources.clock.now)
+        throttles = RedisThrottleStore(resources.redis, prefix)
     return AccountsContext(
         clock=resources.clock,
         mailer=resources.mailer,
@@ -57,6 +67,8 @@ def accounts_context(resources: AppResources) -> AccountsContext:
         mail=settings.mail,
         token_keys=_token_keys(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
         secret_box=secret_box(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
+        sessions=sessions,
+        throttles=throttles,
     )
 
 

@@ -71,6 +71,16 @@ async def get_browser_session(session: AsyncSession, token_hash: str) -> Browser
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def touch_browser_session(
+    session: AsyncSession, session_id: int, *, last_seen_at: datetime, idle_expires_at: datetime
+) -> None:
+    await session.execute(
+        update(BrowserSession)
+        .where(BrowserSession.id == session_id)
+        .values(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at)
+    )
+
+
 async def list_browser_sessions(
     session: AsyncSession, user_id: int, now: datetime
 ) -> Sequence[BrowserSession]:
