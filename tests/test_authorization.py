@@ -98,6 +98,9 @@ ACCESS: dict[str, Rule] = {
     "POST /v1/auth/refresh": PUBLIC,
     "POST /v1/auth/password-reset": PUBLIC,
     "POST /v1/auth/password-reset/confirm": PUBLIC,
+    "GET /v1/auth/oidc/providers": PUBLIC,
+    "GET /v1/auth/oidc/{provider}/login": PUBLIC,
+    "GET /v1/auth/oidc/{provider}/callback": PUBLIC,
     "GET /v1/me": SIGNED_IN,
     "GET /v1/orgs": SIGNED_IN,
     "POST /v1/auth/logout": ACCOUNT,
@@ -317,6 +320,7 @@ async def world(
         # on themselves passes the access check (and may then meet a 409 about the input).
         "user_id": str(ids["owner"]),
         "session_id": "0",
+        "provider": "nowhere",
         "key_id": "0",
     }
     yield World(clients, headers, path_values, keys_without)

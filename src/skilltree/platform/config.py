@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from authlib.common.security import is_secure_transport
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -41,12 +42,21 @@ class SecretFileSource(PydanticBaseSettingsSource):
         except OSError as error:
             raise ValueError(f"{variable}={path} cannot be read: {error.strerror}") from error
 
+    def _decoded(self, field_name: str, field: FieldInfo, value: str) -> Any:
+        # A list or model (the OIDC providers) is JSON in the file, as in the variable.
+        try:
+            return self.prepare_field_value(field_name, field, value, False)
+        except ValueError as error:
+            prefix = str(self.config.get("env_prefix", ""))
+            variable = f"{prefix}{field_name}".upper() + "_FILE"
+            raise ValueError(f"{variable} does not hold valid JSON: {error}") from error
+
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for field_name, field in self.settings_cls.model_fields.items():
             value, key, _ = self.get_field_value(field, field_name)
             if value is not None:
-                values[key] = value
+                values[key] = self._decoded(field_name, field, value)
         return values
 
 
@@ -139,6 +149,35 @@ class MailSettings(_Group):
     public_url: str = "http://127.0.0.1:8000"
 
 
+class OidcProvider(BaseModel):
+    """An OpenID Connect provider people may sign in with (a company IdP, Google, GitLab...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # In URLs: /v1/auth/oidc/<name>/login.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    # The issuer identifier; discovery is read from <issuer>/.well-known/openid-configuration.
+    issuer: str
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+
+    @field_validator("issuer")
+    @classmethod
+    def _secure_issuer(cls, issuer: str) -> str:
+        # Tokens travel over this connection: https, or http on loopback (local providers).
+        if not is_secure_transport(issuer):
+            raise ValueError("must be an https:// URL (or http:// on loopback)")
+        return issuer.rstrip("/")
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, scopes: list[str]) -> list[str]:
+        if "openid" not in scopes:
+            raise ValueError("must include 'openid'")
+        return scopes
+
+
 class AuthSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}AUTH_")
 
@@ -158,6 +197,8 @@ class AuthSettings(_Group):
     token_audience: str = "skilltree-api"  # noqa: S105
     # Origins allowed to make cookie-authenticated unsafe requests and CORS requests.
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
+    # OpenID Connect providers, as a JSON list (see docs/configuration.md).
+    oidc_providers: list[OidcProvider] = Field(default_factory=list)
 
 
 class RedisSettings(_Group):
@@ -228,13 +269,18 @@ def load_settings() -> Settings:
     return settings
 
 
+# Settings whose values contain secrets: never echoed in error messages.
+_SECRET_BEARING = ("secret", "oidc_providers")
+
+
 def _describe(group: type[_Group], error: ValidationError) -> list[str]:
     prefix = str(group.model_config.get("env_prefix", ""))
     lines = []
     for item in error.errors():
         field = "_".join(str(part) for part in item["loc"])
         # Echo the offending value unless the field holds a secret.
-        shown = "" if "secret" in field else f" (got {item.get('input')!r})"
+        holds_secret = any(word in field for word in _SECRET_BEARING)
+        shown = "" if holds_secret else f" (got {item.get('input')!r})"
         lines.append(f"{prefix}{field.upper()}: {item['msg']}{shown}")
     return lines
 
