@@ -364,11 +364,21 @@ async def start_mfa(current: AccountOwner, db: DbSession, ctx: Accounts) -> MfaE
     responses=problem_responses(401, 403, 409, 422),
 )
 async def confirm_mfa(
-    body: MfaCodeIn, current: AccountOwner, db: DbSession, ctx: Accounts
+    body: MfaCodeIn,
+    current: AccountOwner,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    ctx: Accounts,
 ) -> RecoveryCodesOut:
-    """Turn TOTP on with a first code; returns ten single-use recovery codes, shown once."""
-    codes = await mfa.confirm_enrolment(db, ctx.secret_box, ctx.clock, current.user, body.code)
-    return RecoveryCodesOut(recovery_codes=codes)
+    """Turn TOTP on with a first code; returns ten single-use recovery codes, shown once.
+    Every other session and token family ends; a browser session is replaced (new cookie, new
+    CSRF token)."""
+    codes, signed_in = await service.enable_mfa(db, ctx, current, body.code, **_client(request))
+    if signed_in.browser_session is None:
+        return RecoveryCodesOut(recovery_codes=codes, csrf_token=None)
+    _set_session_cookie(response, ctx, signed_in)
+    return RecoveryCodesOut(recovery_codes=codes, csrf_token=signed_in.browser_session.csrf_token)
 
 
 @router.post(

@@ -453,13 +453,25 @@ async def change_password(
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await _set_password(db, ctx, user, new_password)
     await audit.record(db, EventKind.PASSWORD_CHANGED, user_id=user.id, at=ctx.clock.now())
-    await ctx.sessions.delete_all(db, user.id)
-    await repository.revoke_token_families(
-        db, user.id, ctx.clock.now(), keep=signed_in.token_family
-    )
-    if signed_in.token_family is not None:
-        return signed_in
-    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+    return await _keep_only_this_sign_in(db, ctx, signed_in, user_agent=user_agent, ip=ip)
+
+
+async def enable_mfa(
+    db: AsyncSession,
+    ctx: AccountsContext,
+    signed_in: SignedIn,
+    code: str,
+    *,
+    user_agent: str,
+    ip: str,
+) -> tuple[list[str], SignedIn]:
+    """Turn two-factor authentication on with a first code; returns the recovery codes.
+
+    Sessions and token families opened with the password alone end (a thief holding one would
+    otherwise keep it), and this browser gets a fresh session id: a privilege change."""
+    codes = await mfa.confirm_enrolment(db, ctx.secret_box, ctx.clock, signed_in.user, code)
+    kept = await _keep_only_this_sign_in(db, ctx, signed_in, user_agent=user_agent, ip=ip)
+    return codes, kept
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -550,6 +562,21 @@ async def _token_pair(
         audience=ctx.auth.token_audience,
     )
     return TokenPair(access_token, refresh_token, int(lifetime.total_seconds()))
+
+
+async def _keep_only_this_sign_in(
+    db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn, *, user_agent: str, ip: str
+) -> SignedIn:
+    """End every other session and token family of the user. A browser session is replaced by
+    a new one (new id, new CSRF token); an API client keeps its token family."""
+    user = signed_in.user
+    await ctx.sessions.delete_all(db, user.id)
+    await repository.revoke_token_families(
+        db, user.id, ctx.clock.now(), keep=signed_in.token_family
+    )
+    if signed_in.token_family is not None:
+        return signed_in
+    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
 
 
 async def _open_session(
