@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
@@ -24,6 +25,7 @@ from skilltree.platform.http.middleware import (
     UnhandledErrorMiddleware,
 )
 from skilltree.platform.http.problems import install_problem_handlers
+from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_storage
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.mail import Mailer, OutboxMailer
 from skilltree.platform.observability.logging import configure_logging
@@ -41,12 +43,13 @@ def create_app(
 ) -> FastAPI:
     """Build the application. Resources passed in are used as they are (tests pass a database
     bound to a rolled-back transaction, a frozen clock); the rest are created from settings."""
+    # Created here (it connects only when first used) so the rate limiter shares its pool.
+    redis = create_redis(settings.redis)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
-        redis = create_redis(settings.redis)
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -93,7 +96,17 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
+    if settings.rate_limit.enabled:
+        limiter = RateLimiter(
+            settings.rate_limit,
+            create_storage(settings.redis, redis),
+            session_cookie=settings.auth.session_cookie,
+        )
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
+    # the one behind a trusted proxy, and only a trusted proxy may say what it is.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     return app
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from authlib.common.security import is_secure_transport
+from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -120,6 +121,9 @@ class HttpSettings(_Group):
     # Request bodies larger than this are refused with 413 before the app reads them.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     workers: int = Field(default=1, ge=1, le=64)
+    # Proxies (IPs or CIDR networks) whose X-Forwarded-For / -Proto are believed. Empty: none,
+    # so a client cannot claim another address by sending the header itself.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class LogSettings(_Group):
@@ -201,6 +205,25 @@ class AuthSettings(_Group):
     oidc_providers: list[OidcProvider] = Field(default_factory=list)
 
 
+class RateLimitSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}RATE_LIMIT_")
+
+    enabled: bool = True
+    # "<count>/<period>" or "<count> per <n> <period>" (second, minute, hour, day).
+    auth: str = "10/minute"  # sign-in, sign-up, resets: per client IP
+    write: str = "120/minute"  # other changes: per credential, or IP when anonymous
+    read: str = "1200/minute"  # reads: per credential, or IP when anonymous
+
+    @field_validator("auth", "write", "read")
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as error:
+            raise ValueError("must look like '10/minute' or '100 per 5 minutes'") from error
+        return value
+
+
 class RedisSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}REDIS_")
 
@@ -231,6 +254,7 @@ class Settings(BaseModel):
     mail: MailSettings = Field(default_factory=MailSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
 
 class SettingsError(Exception):
@@ -246,6 +270,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "mail": MailSettings,
     "auth": AuthSettings,
     "redis": RedisSettings,
+    "rate_limit": RateLimitSettings,
 }
 
 
