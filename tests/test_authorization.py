@@ -75,6 +75,9 @@ PUBLIC = Rule("public")
 SIGNED_IN = Rule("signed-in")
 ACCOUNT = Rule("account")
 ADMIN = Rule("admin", scope=Scope.ADMIN)
+PROGRESS_READER = Rule("signed-in", scope=Scope.PROGRESS_READ)
+PROGRESS_WRITER = Rule("signed-in", scope=Scope.PROGRESS_WRITE)
+ROADMAP_WRITER = Rule("signed-in", scope=Scope.ROADMAPS_WRITE)
 MEMBERS = Rule("org")
 OWNERS_READ = Rule("org", role="owner")
 MENTORS_MANAGE = Rule("org", role="mentor", keys=False)
@@ -88,7 +91,7 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/roadmaps/{slug}/tree": PUBLIC,
     "GET /v1/roadmaps/{slug}/topics/{topic_slug}": PUBLIC,
     "GET /v1/roadmaps/{slug}/export": PUBLIC,
-    "POST /v1/roadmaps/import": Rule("signed-in", scope=Scope.ROADMAPS_WRITE),
+    "POST /v1/roadmaps/import": ROADMAP_WRITER,
     "POST /v1/auth/register": PUBLIC,
     "POST /v1/auth/verify-email": PUBLIC,
     "POST /v1/auth/login": PUBLIC,
@@ -201,7 +204,7 @@ def test_the_rules_promise_what_the_docstring_says() -> None:
     assert expected(OWNERS_MANAGE, "key") == "scope"
     assert expected(MEMBERS, "admin") == "hidden"
     assert expected(ADMIN, "owner") == "not-admin"
-    assert expected(Rule("signed-in", scope=Scope.ROADMAPS_WRITE), "key-without-scope") == "scope"
+    assert expected(ROADMAP_WRITER, "key-without-scope") == "scope"
 
 
 @dataclass
