@@ -68,6 +68,24 @@ ACCESS: dict[str, str] = {
     "DELETE /v1/orgs/{org}/members/{user_id}": "org-manager",
     "POST /v1/orgs/{org}/transfer-ownership": "org-manager",
     "POST /v1/orgs/{org}/invitations": "org-manager",
+    "GET /v1/me/profile": "signed-in",
+    "PATCH /v1/me/profile": "signed-in",
+    "GET /v1/me/progress/{roadmap}": "signed-in",
+    "PUT /v1/me/progress/{roadmap}/{topic}": "signed-in",
+    "POST /v1/me/progress/{roadmap}/undo": "signed-in",
+    "GET /v1/me/progress/{roadmap}/history": "signed-in",
+    "GET /v1/me/progress/{roadmap}/summary": "signed-in",
+    "GET /v1/me/progress/{roadmap}/export": "signed-in",
+    "POST /v1/me/progress/{roadmap}/import": "signed-in",
+    "GET /v1/me/stats": "signed-in",
+    "GET /v1/me/progress/{roadmap}/{topic}/note": "signed-in",
+    "PUT /v1/me/progress/{roadmap}/{topic}/note": "signed-in",
+    "GET /v1/me/progress/{roadmap}/{topic}/resources": "signed-in",
+    "POST /v1/me/progress/{roadmap}/{topic}/resources": "signed-in",
+    "DELETE /v1/me/progress/{roadmap}/{topic}/resources/{resource_id}": "signed-in",
+    "GET /v1/me/reviews/due": "signed-in",
+    "POST /v1/me/reviews/{card_id}": "signed-in",
+    "GET /v1/users/{handle}/badges/{roadmap}.svg": "public",
 }
 PATH_VALUES = {
     "slug": "backend",
@@ -76,6 +94,17 @@ PATH_VALUES = {
     "user_id": "1",
     "session_id": "1",
     "key_id": "1",
+    "roadmap": "matrix",
+    "topic": "http",
+    "resource_id": "1",
+    "card_id": "1",
+    "handle": "ada",
+}
+# Ada's own roadmap, so that progress routes called with her API key find what they read.
+MATRIX_ROADMAP = {
+    "slug": "matrix",
+    "title": "Matrix",
+    "topics": [{"slug": "http", "title": "HTTP"}],
 }
 REFUSED = {401, 403}
 
@@ -132,6 +161,10 @@ async def api_key(people: People) -> str:
         "/v1/orgs", json={"slug": "cohort-7", "name": "Cohort 7"}, headers=ada.write_headers
     )
     assert created.status_code == 201
+    imported = await ada.client.post(
+        "/v1/roadmaps/import", json=MATRIX_ROADMAP, headers=ada.write_headers
+    )
+    assert imported.status_code == 201, imported.text
     response = await ada.client.post(
         "/v1/me/api-keys", json={"name": "matrix", "scopes": ["admin"]}, headers=ada.write_headers
     )

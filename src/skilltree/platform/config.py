@@ -160,6 +160,15 @@ class AuthSettings(_Group):
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
 
 
+class ProgressSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}PROGRESS_")
+
+    # Longer notes are refused with 413; the rendered HTML is stored beside the markdown.
+    note_max_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    # How long browsers and README image proxies may cache a progress badge.
+    badge_max_age_seconds: int = Field(default=300, ge=0, le=86_400)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -170,6 +179,7 @@ class Settings(BaseModel):
     importing: ImportSettings = Field(default_factory=ImportSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    progress: ProgressSettings = Field(default_factory=ProgressSettings)
 
 
 class SettingsError(Exception):
@@ -184,6 +194,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "importing": ImportSettings,
     "mail": MailSettings,
     "auth": AuthSettings,
+    "progress": ProgressSettings,
 }
 
 
