@@ -168,7 +168,8 @@ def _state(node: NodeLike, marks: Mapping[int, Sourced]) -> NodeState:
         status, source, mark = _derived([child.status for child in children]), "derived", None
     else:
         status, source, mark = "todo", "default", None
-    return NodeState(node, status, source, mark, _tally(node, status, children), children)
+    tally = _tally(node, status if mark is not None else None, children)
+    return NodeState(node, status, source, mark, tally, children)
 
 
 def _derived(child_statuses: Sequence[str]) -> str:
@@ -179,16 +180,18 @@ def _derived(child_statuses: Sequence[str]) -> str:
     return "todo"
 
 
-def _tally(node: NodeLike, status: str, children: Sequence[NodeState]) -> Tally:
+def _tally(node: NodeLike, marked: str | None, children: Sequence[NodeState]) -> Tally:
+    """`marked` is the status set on this topic itself, None when it has none."""
     own_hours = node.topic.estimate_hours or 0.0
     if not children:
+        status = marked or "todo"
         return Tally(Counter({status: 1}), own_hours, 0.0 if status in FINISHED else own_hours)
     tally = total(children)
     if tally.total_hours == 0.0:
         # Only the parent was estimated: its hours stand for the whole subtree.
         tally.total_hours = own_hours
         tally.remaining_hours = own_hours * (1 - tally.percent_done / 100)
-    if status in FINISHED and tally.counts[status] != tally.total:
+    if marked in FINISHED and tally.counts[marked] != tally.total:
         # Marked finished by hand: every leaf beneath counts as finished with it.
-        tally = Tally(Counter({status: tally.total}), tally.total_hours, 0.0)
+        tally = Tally(Counter({marked: tally.total}), tally.total_hours, 0.0)
     return tally
