@@ -25,7 +25,12 @@ WEB: dict[str, Any] = {
                     "slug": "caching",
                     "title": "Caching",
                     "children": [
-                        {"slug": "etags", "title": "ETags", "concept": "etags", "estimate_hours": 1},
+                        {
+                            "slug": "etags",
+                            "title": "ETags",
+                            "concept": "etags",
+                            "estimate_hours": 1,
+                        },
                         {"slug": "cache-control", "title": "Cache-Control", "estimate_hours": 1},
                     ],
                 },
