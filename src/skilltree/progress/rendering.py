@@ -1,8 +1,9 @@
 """Notes are markdown; what is served is HTML rendered by markdown-it and cleaned by nh3.
 
-markdown-it is configured not to pass raw HTML through, and nh3 (the Rust `ammonia`
-sanitiser) then keeps only an allow-list of tags, attributes and URL schemes: two independent
-layers, so one bug does not make a learner's note a stored XSS.
+Learners may write inline HTML in notes (`<details>`, `<kbd>`), as on most markdown sites, so
+markdown-it passes it through and nh3 (the Rust `ammonia` sanitiser) decides what survives:
+an allow-list of tags, attributes and URL schemes. Scripts, event-handler attributes and
+`javascript:` URLs never reach a page, whatever the markdown looked like.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import nh3
 from markdown_it import MarkdownIt
 
-_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
