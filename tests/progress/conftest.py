@@ -93,3 +93,15 @@ async def ada(people: People) -> Browser:
     learner = await people("Ada")
     await import_roadmap(learner, WEB, visibility="public")
     return learner
+
+
+async def use_api_key(learner: Browser) -> None:
+    """Switch the learner to a non-expiring API key, so tests can move the clock by days
+    without their browser session ending."""
+    response = await learner.client.post(
+        "/v1/me/api-keys",
+        json={"name": "tests", "scopes": ["progress:read", "progress:write"]},
+        headers=learner.write_headers,
+    )
+    assert response.status_code == 201, response.text
+    learner.client.headers["authorization"] = f"Bearer {response.json()['key']}"
