@@ -8,8 +8,8 @@ import io
 import httpx
 import pytest
 
-from tests.progress.conftest import People, by_slug, mark
 from tests.support.accounts import Browser
+from tests.support.progress import People, by_slug, mark
 
 
 async def export(learner: Browser, accept: str | None) -> tuple[int, str, str]:

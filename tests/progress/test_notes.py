@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.progress.conftest import People
 from tests.support.accounts import Browser
+from tests.support.progress import People
 
 NOTE = "/v1/me/progress/web/etags/note"
 RESOURCES = "/v1/me/progress/web/etags/resources"

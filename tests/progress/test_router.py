@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from skilltree.platform.clock import FrozenClock
-from tests.progress.conftest import API, WEB, People, by_slug, import_roadmap, mark
 from tests.support.accounts import Browser
+from tests.support.progress import API, WEB, People, by_slug, import_roadmap, mark
 
 
 async def progress(learner: Browser, roadmap: str = "web") -> dict[str, dict[str, Any]]:

@@ -8,8 +8,8 @@ import httpx
 
 from skilltree.platform.clock import FrozenClock
 from skilltree.progress.activity import streaks
-from tests.progress.conftest import WEB, People, import_roadmap, mark, use_api_key
 from tests.support.accounts import Browser
+from tests.support.progress import WEB, People, import_roadmap, mark, use_api_key
 
 
 async def stats(learner: Browser) -> dict[str, object]:
