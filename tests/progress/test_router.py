@@ -236,3 +236,37 @@ async def test_anonymous_callers_are_refused(client: httpx.AsyncClient, ada: Bro
     response = await client.get("/v1/me/progress/web")
 
     assert response.status_code == 401
+
+
+async def test_history_pages_follow_links_both_ways(ada: Browser, clock: FrozenClock) -> None:
+    for topic in ("etags", "indexes", "status-codes", "cache-control", "caching"):
+        await mark(ada, topic, "done")
+        clock.advance(seconds=30)
+
+    first = await ada.client.get("/v1/me/progress/web/history", params={"limit": 2})
+    second = await ada.client.get(first.json()["links"]["next"])
+    third = await ada.client.get(second.json()["links"]["next"])
+    back = await ada.client.get(third.json()["links"]["prev"])
+
+    def topics(response: httpx.Response) -> list[str]:
+        return [event["topic"] for event in response.json()["items"]]
+
+    assert topics(first) == ["caching", "cache-control"]
+    assert topics(second) == ["status-codes", "indexes"]
+    assert topics(third) == ["etags"]
+    assert third.json()["links"]["next"] is None
+    assert topics(back) == ["status-codes", "indexes"]
+    assert f'<{second.json()["links"]["next"]}>; rel="next"' in second.headers["link"]
+
+
+@pytest.mark.parametrize(
+    ("cursor", "status"),
+    [("not-a-cursor", 400), ("eyJkIjoibmV4dCJ9.AAAA", 400), ("x" * 600, 422)],
+)
+async def test_a_bad_history_cursor_is_a_problem_not_a_500(
+    ada: Browser, cursor: str, status: int
+) -> None:
+    response = await ada.client.get("/v1/me/progress/web/history", params={"cursor": cursor})
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"

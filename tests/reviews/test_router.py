@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.clock import FrozenClock
+from skilltree.reviews import repository
 from tests.support.accounts import Browser
 from tests.support.progress import People, mark, use_api_key
 
@@ -159,3 +161,20 @@ async def test_a_cursor_from_someone_else_is_a_400_problem(
 
     assert response.status_code == 400
     assert response.json()["type"] == "/problems/invalid-cursor"
+
+
+async def test_every_review_is_kept_in_the_log(
+    ada: Browser, clock: FrozenClock, session: AsyncSession
+) -> None:
+    await use_api_key(ada)
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+    first = (await rate(ada, card["id"], "hard")).json()
+    clock.advance(seconds=(datetime.fromisoformat(first["due"]) - clock.now()).total_seconds())
+    await rate(ada, card["id"], "good")
+
+    log = await repository.log_of(session, card["id"])
+
+    assert [entry.rating for entry in log] == ["hard", "good"]
+    assert log[0].due_after == datetime.fromisoformat(first["due"])
+    assert log[1].due_before == log[0].due_after
