@@ -26,7 +26,9 @@ async def test_a_note_is_rendered_to_html(ada: Browser) -> None:
     assert response.status_code == 200
     assert "<h1>Strong validators</h1>" in response.json()["html"]
     assert "<strong>byte-for-byte</strong>" in response.json()["html"]
-    assert (await ada.client.get(NOTE)).json()["markdown"].startswith("# Strong")
+    stored = await ada.client.get(NOTE)
+    assert stored.json()["markdown"].startswith("# Strong")
+    assert stored.headers["cache-control"] == "private, no-store"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
@@ -23,8 +23,9 @@ ProfileWriter = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_WRITE))
 
 
 @router.get("/me/profile", response_model=ProfileOut, responses=problem_responses(401, 403))
-async def get_profile(current: ProfileReader, db: DbSession) -> ProfileOut:
+async def get_profile(current: ProfileReader, db: DbSession, response: Response) -> ProfileOut:
     """Your profile; the defaults until you change something."""
+    response.headers["Cache-Control"] = "private, no-store"
     return _out(await service.get_profile(db, current.user.id))
 
 

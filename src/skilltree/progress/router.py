@@ -39,7 +39,6 @@ from skilltree.progress.schemas import (
     ImportResultOut,
     NoteIn,
     NoteOut,
-    PageLinks,
     ProgressFileIn,
     ResourceIn,
     ResourceListOut,
@@ -163,7 +162,7 @@ async def get_history(
     response.headers["Cache-Control"] = PRIVATE
     return HistoryOut(
         items=[_event_out(e, history.topics[e.topic_id]) for e in history.page.items],
-        links=PageLinks.model_validate(links),
+        links=links,
     )
 
 
@@ -254,9 +253,10 @@ async def get_stats(learner: Reader, session: DbSession, response: Response) -> 
 
 @router.get("/me/progress/{roadmap}/{topic}/note", response_model=NoteOut, responses=READ_ERRORS)
 async def get_note(
-    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession
+    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession, response: Response
 ) -> NoteOut:
     note = await notes.get_note(session, learner.user_id, learner.viewer, roadmap, topic)
+    response.headers["Cache-Control"] = PRIVATE
     return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
 
 
@@ -289,9 +289,10 @@ async def put_note(
     responses=READ_ERRORS,
 )
 async def list_resources(
-    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession
+    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession, response: Response
 ) -> ResourceListOut:
     rows = await notes.list_resources(session, learner.user_id, learner.viewer, roadmap, topic)
+    response.headers["Cache-Control"] = PRIVATE
     return ResourceListOut(items=[_resource_out(row) for row in rows])
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from skilltree.platform.http.pagination import PageLinks
 from skilltree.progress.exporting import JSON_FORMAT
 from skilltree.progress.rollup import Source, Status
 from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, Title
@@ -82,12 +83,6 @@ class EventOut(BaseModel):
     occurred_at: datetime
     request_id: str | None
     undoes_event_id: int | None = Field(description="Set on an undo: the change it reverted")
-
-
-class PageLinks(BaseModel):
-    self: str
-    next: str | None
-    prev: str | None
 
 
 class HistoryOut(BaseModel):

@@ -24,7 +24,7 @@ from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.errors import TopicNotFound
 from skilltree.roadmaps.models import Roadmap, Topic
-from skilltree.roadmaps.policies import Viewer
+from skilltree.roadmaps.policies import ANONYMOUS, Viewer
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ async def import_marks(
 
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
     """A learner's progress on a public roadmap, as anyone may see it (for badges)."""
-    tree = await roadmaps.get_tree(session, slug, Viewer())
+    tree = await roadmaps.get_tree(session, slug, ANONYMOUS)
     return await _progress_of(session, user_id, tree)
 
 

@@ -20,7 +20,6 @@ from skilltree.platform.http.pagination import (
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
-from skilltree.progress.schemas import PageLinks
 from skilltree.reviews import service
 from skilltree.reviews.schemas import DueCardOut, DueListOut, ReviewIn, ReviewOut
 
@@ -49,9 +48,7 @@ async def due_reviews(
     page = await service.due_cards(session, current.user.id, resources.clock.now(), position, limit)
     links = page_links(request, response, cursors, scope, page)
     response.headers["Cache-Control"] = "private, no-store"
-    return DueListOut(
-        items=[_due_out(item) for item in page.items], links=PageLinks.model_validate(links)
-    )
+    return DueListOut(items=[_due_out(item) for item in page.items], links=links)
 
 
 @router.post(

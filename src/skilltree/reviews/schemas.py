@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from skilltree.progress.schemas import PageLinks
+from skilltree.platform.http.pagination import PageLinks
 from skilltree.reviews.service import ReviewRating
 
 

@@ -31,7 +31,7 @@ import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import Depends, Query, Request, Response
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import QueryableAttribute
 
@@ -190,9 +190,17 @@ def decode_position(codec: CursorCodec, scope: str, cursor: str | None) -> Posit
     return None if cursor is None else codec.decode(scope, cursor)
 
 
+class PageLinks(BaseModel):
+    """The `links` member of a paged response: the same URLs as the `Link` header."""
+
+    self: str
+    next: str | None
+    prev: str | None
+
+
 def page_links(
     request: Request, response: Response, codec: CursorCodec, scope: str, page: Page[Any]
-) -> dict[str, str | None]:
+) -> PageLinks:
     """URLs of the neighbouring pages, set as the `Link` header and returned for the body."""
     links: dict[str, str | None] = {"self": str(request.url), "next": None, "prev": None}
     for rel, position in (("next", page.next), ("prev", page.prev)):
@@ -203,7 +211,7 @@ def page_links(
     )
     if header:
         response.headers["Link"] = header
-    return links
+    return PageLinks.model_validate(links)
 
 
 def _dump_key(key: KeyValue) -> Any:
