@@ -43,7 +43,7 @@ async def test_concurrent_changes_keep_the_log_a_chain(
 
     async def change(status: str) -> None:
         async with database.unit_of_work() as session:
-            await service.set_status(session, learner, slug, "t0", status, None)  # type: ignore[arg-type]
+            await service.set_status(session, learner, slug, "t0", status, None)
 
     await asyncio.gather(*(change(s) for s in ["done", "in_progress", "skipped", "todo"] * 4))
 

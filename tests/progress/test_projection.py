@@ -57,7 +57,7 @@ async def test_replaying_the_log_always_yields_the_projection(
                 roadmap.slug,
                 topics[index].slug,
                 status,
-                confidence,  # type: ignore[arg-type]
+                confidence,
             )
 
     assert await service.replay(session, user.id) == await service.projection(session, user.id)

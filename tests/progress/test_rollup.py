@@ -70,7 +70,7 @@ def test_the_rule_holds_at_every_depth(data: st.DataObject, sections: list[FakeN
 
     for state in flatten(states):
         node = state.node
-        assert state.tally.total == len(leaves(node))  # type: ignore[arg-type]
+        assert state.tally.total == len(leaves(node))
         assert 0 <= state.tally.percent_done <= 100
         if node.topic.id in marks:
             assert state.status == marks[node.topic.id].mark.status
