@@ -133,6 +133,24 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/admin/users/{user_id}": ADMIN,
     "PUT /v1/admin/users/{user_id}/admin": ADMIN,
     "POST /v1/admin/users/{user_id}/sign-out": ADMIN,
+    "GET /v1/me/profile": PROGRESS_READER,
+    "PATCH /v1/me/profile": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}": PROGRESS_READER,
+    "PUT /v1/me/progress/{roadmap}/{topic}": PROGRESS_WRITER,
+    "POST /v1/me/progress/{roadmap}/undo": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}/history": PROGRESS_READER,
+    "GET /v1/me/progress/{roadmap}/summary": PROGRESS_READER,
+    "GET /v1/me/progress/{roadmap}/export": PROGRESS_READER,
+    "POST /v1/me/progress/{roadmap}/import": PROGRESS_WRITER,
+    "GET /v1/me/stats": PROGRESS_READER,
+    "GET /v1/me/progress/{roadmap}/{topic}/note": PROGRESS_READER,
+    "PUT /v1/me/progress/{roadmap}/{topic}/note": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}/{topic}/resources": PROGRESS_READER,
+    "POST /v1/me/progress/{roadmap}/{topic}/resources": PROGRESS_WRITER,
+    "DELETE /v1/me/progress/{roadmap}/{topic}/resources/{resource_id}": PROGRESS_WRITER,
+    "GET /v1/me/reviews/due": PROGRESS_READER,
+    "POST /v1/me/reviews/{card_id}": PROGRESS_WRITER,
+    "GET /v1/users/{handle}/badges/{roadmap}.svg": PUBLIC,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -324,6 +342,11 @@ async def world(
         "user_id": str(ids["owner"]),
         "session_id": "0",
         "provider": "nowhere",
+        "roadmap": "matrix",
+        "topic": "http",
+        "resource_id": "1",
+        "card_id": "1",
+        "handle": "ada",
         "key_id": "0",
     }
     yield World(clients, headers, path_values, keys_without)

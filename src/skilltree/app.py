@@ -31,6 +31,9 @@ from skilltree.platform.mail import Mailer, OutboxMailer
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
+from skilltree.profiles.router import router as profiles_router
+from skilltree.progress.router import router as progress_router
+from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.router import router as roadmaps_router
 
 
@@ -77,6 +80,9 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(orgs_router)
     app.include_router(roadmaps_router)
+    app.include_router(profiles_router)
+    app.include_router(progress_router)
+    app.include_router(reviews_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
@@ -90,7 +96,7 @@ def create_app(
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["authorization", "content-type", "x-csrf-token", "x-request-id"],
-        expose_headers=["x-request-id", "location", "retry-after"],
+        expose_headers=["x-request-id", "location", "retry-after", "link"],
         max_age=600,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)

@@ -10,6 +10,9 @@ from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
 from skilltree.orgs import models as orgs
 from skilltree.platform.models import Base
+from skilltree.profiles import models as profiles
+from skilltree.progress import models as progress
+from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
 
-__all__ = ["Base", "accounts", "audit", "orgs", "roadmaps"]
+__all__ = ["Base", "accounts", "audit", "orgs", "profiles", "progress", "reviews", "roadmaps"]

@@ -243,6 +243,15 @@ class RedisSettings(_Group):
         return url
 
 
+class ProgressSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}PROGRESS_")
+
+    # Longer notes are refused with 413; the rendered HTML is stored beside the markdown.
+    note_max_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    # How long browsers and README image proxies may cache a progress badge.
+    badge_max_age_seconds: int = Field(default=300, ge=0, le=86_400)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -255,6 +264,7 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    progress: ProgressSettings = Field(default_factory=ProgressSettings)
 
 
 class SettingsError(Exception):
@@ -271,6 +281,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "auth": AuthSettings,
     "redis": RedisSettings,
     "rate_limit": RateLimitSettings,
+    "progress": ProgressSettings,
 }
 
 
