@@ -34,6 +34,16 @@ ACCESS: dict[str, str] = {
     "GET /v1/roadmaps/{slug}/topics/{topic_slug}": "public",
     "GET /v1/roadmaps/{slug}/export": "public",
     "POST /v1/roadmaps/import": "signed-in",
+    "GET /v1/roadmaps/{slug}/outline": "public",
+    "GET /v1/roadmaps/{slug}/revisions": "public",
+    "GET /v1/roadmaps/{slug}/revisions/{number}": "public",
+    "POST /v1/roadmaps": "signed-in",
+    "PATCH /v1/roadmaps/{slug}": "signed-in",
+    "POST /v1/roadmaps/{slug}/forks": "signed-in",
+    "POST /v1/roadmaps/{slug}/topics": "signed-in",
+    "PATCH /v1/roadmaps/{slug}/topics/{topic_slug}": "signed-in",
+    "DELETE /v1/roadmaps/{slug}/topics/{topic_slug}": "signed-in",
+    "POST /v1/roadmaps/{slug}/revisions": "signed-in",
     "POST /v1/auth/register": "public",
     "POST /v1/auth/verify-email": "public",
     "POST /v1/auth/login": "public",
@@ -76,6 +86,7 @@ PATH_VALUES = {
     "user_id": "1",
     "session_id": "1",
     "key_id": "1",
+    "number": "1",
 }
 REFUSED = {401, 403}
 

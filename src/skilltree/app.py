@@ -10,12 +10,15 @@ from starlette.middleware.cors import CORSMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
+from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
+from skilltree.platform.http.compression import CompressionMiddleware
+from skilltree.platform.http.idempotency import install_idempotency
 from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
@@ -27,6 +30,7 @@ from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.mail import Mailer, OutboxMailer
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.state import Resources
+from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.router import router as roadmaps_router
 
 
@@ -67,9 +71,14 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(orgs_router)
     app.include_router(roadmaps_router)
+    app.include_router(roadmap_editing_router)
+    # After every router: wraps the routes declared with dependencies=[IDEMPOTENT].
+    install_idempotency(app, identify=idempotency_caller)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
+    # Compression sits nearest the app, so the access log counts the bytes actually sent.
+    app.add_middleware(CompressionMiddleware, minimum_size=settings.http.compression_min_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other
@@ -79,8 +88,25 @@ def create_app(
         allow_origins=settings.auth.allowed_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["authorization", "content-type", "x-csrf-token", "x-request-id"],
-        expose_headers=["x-request-id", "location", "retry-after"],
+        allow_headers=[
+            "authorization",
+            "content-type",
+            "x-csrf-token",
+            "x-request-id",
+            "if-match",
+            "if-none-match",
+            "idempotency-key",
+        ],
+        expose_headers=[
+            "x-request-id",
+            "location",
+            "retry-after",
+            "etag",
+            "link",
+            "deprecation",
+            "sunset",
+            "idempotency-replayed",
+        ],
         max_age=600,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)

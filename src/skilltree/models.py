@@ -9,7 +9,8 @@ factory, the CLI and the migrations import it.
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
 from skilltree.orgs import models as orgs
+from skilltree.platform.http import idempotency
 from skilltree.platform.models import Base
 from skilltree.roadmaps import models as roadmaps
 
-__all__ = ["Base", "accounts", "audit", "orgs", "roadmaps"]
+__all__ = ["Base", "accounts", "audit", "idempotency", "orgs", "roadmaps"]
