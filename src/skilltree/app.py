@@ -18,7 +18,7 @@ from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.compression import CompressionMiddleware
-from skilltree.platform.http.idempotency import install_idempotency
+from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
@@ -72,12 +72,12 @@ def create_app(
     app.include_router(orgs_router)
     app.include_router(roadmaps_router)
     app.include_router(roadmap_editing_router)
-    # After every router: wraps the routes declared with dependencies=[IDEMPOTENT].
-    install_idempotency(app, identify=idempotency_caller)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
-    # Compression sits nearest the app, so the access log counts the bytes actually sent.
+    # Idempotency is innermost: it stores the response the route produced, uncompressed.
+    app.add_middleware(IdempotencyMiddleware, identify=idempotency_caller)
+    # Compression sits near the app, so the access log counts the bytes actually sent.
     app.add_middleware(CompressionMiddleware, minimum_size=settings.http.compression_min_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

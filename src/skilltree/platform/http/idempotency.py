@@ -9,8 +9,8 @@ after a timeout or a dropped connection:
     while the first runs   409, with Retry-After: the outcome is not known yet
 
 Keys are scoped per caller, so two users never see each other's responses. A route opts in with
-one declaration, `dependencies=[IDEMPOTENT]`, which also documents the header in OpenAPI;
-`install_idempotency` wraps every such route once the routers are included.
+one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in OpenAPI — and
+IdempotencyMiddleware guards exactly the operations that document it.
 
 The key is claimed in its own short transaction before the route runs, and the response is
 stored after the route's unit of work has committed, so neither ever waits on the other's locks.
@@ -24,22 +24,25 @@ stays "in flight" (409) until it expires. Answering 409 is safe; running the req
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.routing import APIRoute
+from fastapi import Depends, Header, Request
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.crypto import SecretBox, secret_box
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
+from skilltree.platform.http.middleware import HttpMiddleware
+from skilltree.platform.http.problems import domain_error_response
 from skilltree.platform.models import Base, Json, UtcDateTime
 from skilltree.platform.state import Resources, get_resources
 
@@ -176,19 +179,40 @@ async def delete_expired_keys(session: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-class IdempotencyGuard:
-    """Wraps one route's ASGI app: claim, run, store (2xx) or release, replay on retries."""
+class IdempotencyMiddleware(HttpMiddleware):
+    """Claim, run, store (2xx) or release; replay on retries — for the routes that opted in.
+
+    Pure ASGI, innermost: it must claim before the route opens its unit of work and store after
+    that work has committed, which no dependency can do. The routes that opted in are the
+    operations whose OpenAPI parameters include the Idempotency-Key header (IDEMPOTENT).
+    """
 
     def __init__(self, app: ASGIApp, identify: CallerResolver) -> None:
-        self.app = app
+        super().__init__(app)
         self.identify = identify
+        self._guarded: list[re.Pattern[str]] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         key = request.headers.get(HEADER)
-        if key is None:
+        if key is None or not self._is_guarded(scope):
             await self.app(scope, receive, send)
             return
+        try:
+            await self._guard(request, key, scope, receive, send)
+        except DomainError as error:  # raised before the route ran: no handler will render it
+            await domain_error_response(error, scope["path"])(scope, receive, send)
+
+    def _is_guarded(self, scope: Scope) -> bool:
+        if scope["method"] != "POST":
+            return False
+        if self._guarded is None:
+            self._guarded = _guarded_paths(scope["app"].openapi())
+        return any(pattern.match(scope["path"]) for pattern in self._guarded)
+
+    async def _guard(
+        self, request: Request, key: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         _validate(key)
         body = await request.body()
         resources = get_resources(request)
@@ -319,10 +343,11 @@ class _CapturedResponse:
         return capture
 
 
-def install_idempotency(app: FastAPI, identify: CallerResolver) -> None:
-    """Guard every route declared with dependencies=[IDEMPOTENT]; call after including routers."""
-    for route in app.routes:
-        if isinstance(route, APIRoute) and any(
-            dependency.dependency is idempotency_key_header for dependency in route.dependencies
-        ):
-            route.app = IdempotencyGuard(route.app, identify)
+def _guarded_paths(openapi: dict[str, Any]) -> list[re.Pattern[str]]:
+    """Path patterns of the POST operations that document the Idempotency-Key header."""
+    patterns = []
+    for template, operations in openapi.get("paths", {}).items():
+        parameters = operations.get("post", {}).get("parameters", [])
+        if any(p.get("in") == "header" and p.get("name") == HEADER for p in parameters):
+            patterns.append(compile_path(template)[0])
+    return patterns
