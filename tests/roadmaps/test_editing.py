@@ -217,7 +217,7 @@ async def test_topic_ids_survive_rename_move_delete_and_reimport(
 async def topic_ids(database: Database) -> dict[str, int]:
     async with database.sessionmaker() as session:
         rows = await session.execute(select(Topic.slug, Topic.id))
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
 
 async def test_only_editors_change_a_roadmap(ada: Browser, people: People) -> None:
