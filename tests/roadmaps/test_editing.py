@@ -328,3 +328,14 @@ async def test_unknown_fields_in_an_edit_are_a_422(ada: Browser) -> None:
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "body.colour"
+
+
+@pytest.mark.parametrize("field", ["title", "slug", "summary", "why", "tags"])
+async def test_nulling_a_required_topic_field_is_a_422_not_a_500(ada: Browser, field: str) -> None:
+    await create(ada)
+    await add(ada, "HTTP")
+
+    response = await patch_topic(ada, "http", {field: None})
+
+    assert response.status_code == 422
+    assert (await ada.client.get("/v1/roadmaps/plan/topics/http")).json()["title"] == "HTTP"

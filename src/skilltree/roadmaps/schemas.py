@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from skilltree.roadmaps.document import (
     Level,
@@ -188,6 +188,14 @@ class TopicPatchIn(_In):
     why: Text | None = None
     level: Level | None = None
     tags: list[Tag] | None = Field(default=None, max_length=30)
+
+    @model_validator(mode="after")
+    def _required_fields_are_not_null(self) -> TopicPatchIn:
+        # null means "clear" for level and "top level" for parent; these cannot be cleared.
+        for name in ("title", "slug", "summary", "why", "tags"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class RevisionIn(_In):
