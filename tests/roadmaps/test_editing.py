@@ -339,3 +339,21 @@ async def test_nulling_a_required_topic_field_is_a_422_not_a_500(ada: Browser, f
 
     assert response.status_code == 422
     assert (await ada.client.get("/v1/roadmaps/plan/topics/http")).json()["title"] == "HTTP"
+
+
+async def test_the_owner_shares_a_roadmap_by_patching_its_visibility(
+    ada: Browser, client: httpx.AsyncClient
+) -> None:
+    await create(ada)
+    current = await etag(ada.client, "/v1/roadmaps/plan")
+
+    stray_org = await ada.client.patch(
+        "/v1/roadmaps/plan", json={"org": "team"}, headers={"if-match": current}
+    )
+    shared = await ada.client.patch(
+        "/v1/roadmaps/plan", json={"visibility": "public"}, headers={"if-match": current}
+    )
+
+    assert stray_org.status_code == 422
+    assert shared.status_code == 200
+    assert (await client.get("/v1/roadmaps/plan")).json()["visibility"] == "public"

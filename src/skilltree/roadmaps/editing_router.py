@@ -95,15 +95,12 @@ async def update_roadmap(
     viewer = await viewer_of(session, writer)
     roadmap = await editing.editable_roadmap(session, slug, viewer)
     precondition.check(roadmap_out(await service.listing_of(session, roadmap)))
-    sent = body.model_fields_set
     access = None
-    if body.visibility is not None:
-        access = await _access(session, writer, body.visibility, body.org)
-    changes = RoadmapChanges(
-        title=body.title if "title" in sent else None,
-        description=body.description if "description" in sent else None,
-        access=access,
-    )
+    if body.visibility is not None or body.org is not None:
+        # An org without visibility=organisation is refused (422) by organisation_for.
+        org_id = await organisation_for(session, writer, body.visibility, body.org)
+        access = Access(body.visibility, org_id) if body.visibility else None
+    changes = RoadmapChanges(title=body.title, description=body.description, access=access)
     await editing.update_roadmap(session, roadmap, changes)
     listing = await service.listing_of(session, roadmap)
     return conditional.respond(
