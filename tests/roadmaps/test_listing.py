@@ -61,14 +61,18 @@ async def test_filters_combine_and_respect_visibility(
 
 
 async def test_sorts_by_several_fields_in_either_direction(ada: Browser) -> None:
-    assert await slugs(ada.client, sort="-title") == ["echo", "delta", "charlie", "bravo", "alpha"]
-    assert await slugs(ada.client, sort="-slug,title") == [
-        "echo",
-        "delta",
-        "charlie",
-        "bravo",
-        "alpha",
-    ]
+    # A second roadmap titled "Alpha": only the second sort key orders the two.
+    await ada.client.post(
+        "/v1/roadmaps", json={"slug": "zulu", "title": "Alpha"}, headers=ada.write_headers
+    )
+
+    by_title_then_slug_descending = await slugs(ada.client, sort="title,-slug")
+    by_title_then_slug = await slugs(ada.client, sort="title,slug")
+    by_title_descending = await slugs(ada.client, sort="-title")
+
+    assert by_title_then_slug_descending == ["zulu", "alpha", "bravo", "charlie", "delta", "echo"]
+    assert by_title_then_slug == ["alpha", "zulu", "bravo", "charlie", "delta", "echo"]
+    assert by_title_descending[:4] == ["echo", "delta", "charlie", "bravo"]
 
 
 async def test_filters_by_time_range(people: People, client: httpx.AsyncClient) -> None:
