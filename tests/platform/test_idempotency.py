@@ -11,13 +11,16 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from skilltree.app import create_app
 from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.idempotency import (
     IdempotencyRecord,
     claim,
     delete_expired_keys,
     fingerprint,
+    purge_expired_keys,
 )
 from tests.support.accounts import Browser
 
@@ -166,8 +169,7 @@ async def test_keys_expire_and_the_cleanup_deletes_them(
     assert (await add_topic()).headers["idempotency-replayed"] == "true"
 
     clock.advance(hours=2)
-    async with database.unit_of_work() as session:
-        deleted = await delete_expired_keys(session, clock.now())
+    deleted = await purge_expired_keys(database, clock)
 
     assert deleted == 1
     assert await stored_keys(database) == 0
@@ -251,3 +253,19 @@ async def test_other_creating_routes_replay_too(
     assert retry.status_code == 201
     assert retry.headers["idempotency-replayed"] == "true"
     assert retry.content == first.content
+
+
+def test_every_post_that_creates_accepts_an_idempotency_key() -> None:
+    """A new creating route (201) that forgets dependencies=[IDEMPOTENT] fails here."""
+    paths = create_app(Settings()).openapi()["paths"]
+    creating = {
+        path for path, ops in paths.items() if "201" in ops.get("post", {}).get("responses", {})
+    }
+    guarded = {
+        path
+        for path, ops in paths.items()
+        if any(p["name"] == "idempotency-key" for p in ops.get("post", {}).get("parameters", []))
+    }
+
+    assert creating == guarded
+    assert "/v1/roadmaps" in guarded

@@ -39,7 +39,9 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import SecretBox, secret_box
+from skilltree.platform.db import Database
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
 from skilltree.platform.http.middleware import HttpMiddleware
 from skilltree.platform.http.problems import domain_error_response
@@ -172,11 +174,17 @@ async def _find(session: AsyncSession, caller: str, key: str) -> IdempotencyReco
 
 
 async def delete_expired_keys(session: AsyncSession, now: datetime) -> int:
-    """Remove every key whose TTL has passed; returns how many. For the scheduler (hourly)."""
+    """Remove every key whose TTL has passed; returns how many."""
     result = await session.execute(
         delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_expired_keys(database: Database, clock: Clock) -> int:
+    """The scheduled job (hourly is plenty): delete expired keys in a unit of work of its own."""
+    async with database.unit_of_work() as session:
+        return await delete_expired_keys(session, clock.now())
 
 
 class IdempotencyMiddleware(HttpMiddleware):
