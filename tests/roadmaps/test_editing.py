@@ -357,3 +357,18 @@ async def test_the_owner_shares_a_roadmap_by_patching_its_visibility(
     assert stray_org.status_code == 422
     assert shared.status_code == 200
     assert (await client.get("/v1/roadmaps/plan")).json()["visibility"] == "public"
+
+
+async def test_an_empty_patch_changes_nothing_not_even_the_etag(ada: Browser) -> None:
+    await create(ada)
+    await add(ada, "HTTP")
+    before = await ada.client.get("/v1/roadmaps/plan")
+
+    roadmap = await ada.client.patch(
+        "/v1/roadmaps/plan", json={}, headers={"if-match": before.headers["etag"]}
+    )
+    topic = await patch_topic(ada, "http", {})
+
+    assert roadmap.status_code == topic.status_code == 200
+    assert roadmap.headers["etag"] == before.headers["etag"]
+    assert (await ada.client.get("/v1/roadmaps/plan")).json()["version"] == 2

@@ -150,6 +150,8 @@ async def editable_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> 
 async def update_roadmap(
     session: AsyncSession, roadmap: Roadmap, changes: RoadmapChanges
 ) -> Roadmap:
+    if changes == RoadmapChanges():
+        return roadmap  # an empty PATCH changes nothing, not even the version
     if changes.title is not None:
         roadmap.title = changes.title
     if changes.description is not None:
@@ -199,6 +201,8 @@ async def update_topic(
     """Rename, re-slug, re-describe and/or move a topic; its id never changes."""
     topics = list(await repository.load_topics(session, roadmap.id))
     topic = _find(roadmap, topics, topic_slug)
+    if changes == TopicChanges():
+        return topic
     if changes.slug is not KEEP and changes.slug != topic.slug:
         if any(other.slug == changes.slug for other in topics):
             raise TopicSlugTaken(roadmap.slug, changes.slug)
