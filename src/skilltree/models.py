@@ -9,6 +9,7 @@ factory, the CLI and the migrations import it.
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
 from skilltree.orgs import models as orgs
+from skilltree.platform.http import idempotency
 from skilltree.platform.models import Base
 from skilltree.profiles import models as profiles
 from skilltree.progress import models as progress
@@ -16,3 +17,4 @@ from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
 
 __all__ = ["Base", "accounts", "audit", "orgs", "profiles", "progress", "reviews", "roadmaps"]
+__all__ = ["Base", "accounts", "audit", "idempotency", "orgs", "roadmaps"]
