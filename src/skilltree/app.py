@@ -24,8 +24,10 @@ from skilltree.platform.http.middleware import (
 )
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
-from skilltree.platform.mail import Mailer, OutboxMailer
+from skilltree.platform.mail import Mailer
+from skilltree.platform.mail_transport import request_mailer
 from skilltree.platform.observability.logging import configure_logging
+from skilltree.platform.queue.client import build_queue
 from skilltree.platform.state import Resources
 from skilltree.roadmaps.router import router as roadmaps_router
 
@@ -44,15 +46,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
+        app_clock = clock or SystemClock()
+        queue = build_queue(settings.queue, db, app_clock)
         app.state.resources = Resources(
             settings=settings,
             database=db,
-            clock=clock or SystemClock(),
-            mailer=mailer or OutboxMailer(settings.mail),
+            clock=app_clock,
+            mailer=mailer or request_mailer(settings.mail, queue),
+            queue=queue,
         )
         try:
             yield
         finally:
+            await queue.close()
             if owned:
                 await db.dispose()
 

@@ -10,6 +10,7 @@ from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
 from skilltree.orgs import models as orgs
 from skilltree.platform.models import Base
+from skilltree.platform.queue import models as queue
 from skilltree.roadmaps import models as roadmaps
 
-__all__ = ["Base", "accounts", "audit", "orgs", "roadmaps"]
+__all__ = ["Base", "accounts", "audit", "orgs", "queue", "roadmaps"]

@@ -13,6 +13,7 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.mail import Mailer
+from skilltree.platform.queue.client import TaskQueue
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Resources:
     database: Database
     clock: Clock
     mailer: Mailer
+    # Publishes background tasks; work decided inside a transaction goes through the outbox.
+    queue: TaskQueue
 
 
 def get_resources(request: Request) -> Resources:

@@ -1,0 +1,98 @@
+"""Background work: the database broker's queue, the outbox, dead letters, consumers' dedupe
+marks and the scheduler's claimed ticks.
+
+Revision ID: 0014
+Revises: 0010
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0014"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "queued_tasks",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("task_id", sa.String(64), nullable=False),
+        sa.Column("task_name", sa.String(200), nullable=False),
+        sa.Column("message", sa.LargeBinary(), nullable=False),
+        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("leased_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_token", sa.String(32), nullable=True),
+        sa.Column("deliveries", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_queued_tasks"),
+    )
+    op.create_index("ix_queued_tasks_queue_available_at", "queued_tasks", ["queue", "available_at"])
+    op.create_table(
+        "outbox_messages",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("message_id", sa.String(64), nullable=False),
+        sa.Column("task_name", sa.String(200), nullable=False),
+        sa.Column("args", JSON, nullable=False),
+        sa.Column("labels", JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("leased_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox_messages"),
+        sa.UniqueConstraint("message_id", name="uq_outbox_messages_message_id"),
+    )
+    op.create_index(
+        "ix_outbox_messages_published_at_available_at",
+        "outbox_messages",
+        ["published_at", "available_at"],
+    )
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("task_id", sa.String(64), nullable=False),
+        sa.Column("task_name", sa.String(200), nullable=False),
+        sa.Column("args", JSON, nullable=False),
+        sa.Column("labels", JSON, nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_dead_letters"),
+    )
+    op.create_index("ix_dead_letters_task_name", "dead_letters", ["task_name"])
+    op.create_table(
+        "processed_events",
+        sa.Column("consumer", sa.String(100), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_processed_events"),
+    )
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
+    op.create_table(
+        "scheduled_runs",
+        sa.Column("job", sa.String(100), nullable=False),
+        sa.Column("tick_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_by", sa.String(100), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("job", "tick_at", name="pk_scheduled_runs"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("scheduled_runs")
+    op.drop_index("ix_processed_events_processed_at", table_name="processed_events")
+    op.drop_table("processed_events")
+    op.drop_index("ix_dead_letters_task_name", table_name="dead_letters")
+    op.drop_table("dead_letters")
+    op.drop_index("ix_outbox_messages_published_at_available_at", table_name="outbox_messages")
+    op.drop_table("outbox_messages")
+    op.drop_index("ix_queued_tasks_queue_available_at", table_name="queued_tasks")
+    op.drop_table("queued_tasks")
