@@ -21,8 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.clock import Clock
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.models import ProcessedEvent
 from skilltree.platform.queue.retry import RetryPolicy
@@ -102,18 +105,29 @@ def consumer(name: str, *event_types: str) -> Callable[[ConsumerHandler], Consum
 async def apply_once(job: Job, subscriber: Consumer, event: Event) -> bool:
     """Apply an event in its own transaction unless this consumer already did; returns
     whether it was applied now."""
-    clock = job.resources.clock
     async with job.resources.database.unit_of_work() as session:
-        if await session.get(ProcessedEvent, (subscriber.name, event.id)) is not None:
+        if not await _mark_processed(session, subscriber.name, event.id, job.resources.clock):
             return False
-        # Two workers racing on the same event both pass the check above; the primary key
-        # lets exactly one commit, and the other's attempt fails and is retried (then skipped).
-        session.add(
-            ProcessedEvent(consumer=subscriber.name, event_id=event.id, processed_at=clock.now())
-        )
-        await session.flush()
         await subscriber.handle(session, job, event)
     return True
+
+
+async def _mark_processed(session: AsyncSession, name: str, event_id: str, clock: Clock) -> bool:
+    """Insert the (consumer, event) mark; False if it was already there.
+
+    The insert comes first in the transaction, so on SQLite it takes the write lock at once
+    (a transaction that reads first and writes later can deadlock with another such one), and
+    on PostgreSQL a concurrent duplicate waits on the key and then inserts nothing.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = (
+        insert(ProcessedEvent)
+        .values(consumer=name, event_id=event_id, processed_at=clock.now())
+        .on_conflict_do_nothing()
+    )
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
 
 
 # Consumers touch only the database, so failures are outages (lock timeouts, a restart):
