@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from cronsim import CronSim, CronSimError
@@ -39,7 +39,10 @@ class CronJob:
 
     def latest_tick(self, now: datetime) -> datetime:
         """The most recent scheduled time at or before `now`."""
-        return next(CronSim(self.schedule, now.replace(second=0, microsecond=0), reverse=True))
+        # Reverse iteration starts strictly before its start: one microsecond past `now`
+        # makes a tick at exactly `now` count.
+        start = now.replace(microsecond=0) + timedelta(microseconds=1)
+        return next(CronSim(self.schedule, start, reverse=True))
 
 
 SCHEDULE: dict[str, CronJob] = {}
