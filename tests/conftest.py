@@ -24,6 +24,7 @@ from skilltree.platform.config import (
     DatabaseSettings,
     LogSettings,
     MailSettings,
+    RedisSettings,
     Settings,
 )
 from skilltree.platform.db import Database, create_engine
@@ -31,6 +32,7 @@ from skilltree.roadmaps.builtin import load_builtin
 from skilltree.roadmaps.importing import ParsedRoadmap
 from tests.support.accounts import Browser, register_and_verify, sign_in
 from tests.support.databases import temporary_postgres_database
+from tests.support.redis import REDIS_URL, isolated_prefix
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +91,18 @@ def settings(engine: AsyncEngine, tmp_path: Path) -> Settings:
         # The test client speaks plain http, where browsers (and httpx) drop Secure cookies.
         auth=AuthSettings(cookie_secure=False, allowed_origins=["http://test"]),
     )
+
+
+@pytest.fixture(params=["database", pytest.param("redis", marks=pytest.mark.redis)])
+async def shared_state(request: pytest.FixtureRequest) -> AsyncIterator[RedisSettings]:
+    """Where state shared by instances (sessions, sign-in throttles) lives: the database, or a
+    real Redis under a key prefix of this test's own. Modules opt in by overriding `settings`
+    with `settings.model_copy(update={"redis": shared_state})`."""
+    if request.param == "database":
+        yield RedisSettings()
+        return
+    async with isolated_prefix() as prefix:
+        yield RedisSettings(url=REDIS_URL, key_prefix=prefix)
 
 
 @pytest.fixture

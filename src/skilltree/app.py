@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
+from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.router import router as accounts_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -28,6 +29,7 @@ from skilltree.platform.mail import Mailer
 from skilltree.platform.mail_transport import request_mailer
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.queue.client import build_queue
+from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
 from skilltree.roadmaps.router import router as roadmaps_router
 
@@ -48,17 +50,21 @@ def create_app(
         db = database or Database.from_settings(settings.database)
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
+        redis = create_redis(settings.redis)
         app.state.resources = Resources(
             settings=settings,
             database=db,
             clock=app_clock,
             mailer=mailer or request_mailer(settings.mail, queue),
             queue=queue,
+            redis=redis,
         )
         try:
             yield
         finally:
             await queue.close()
+            if redis is not None:
+                await redis.aclose()
             if owned:
                 await db.dispose()
 
@@ -71,6 +77,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(accounts_router)
+    app.include_router(admin_router)
     app.include_router(orgs_router)
     app.include_router(roadmaps_router)
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import RedisSettings, Settings
 from tests.support.accounts import PASSWORD, register_and_verify
 
 WRONG = "not the right password"
+
+
+@pytest.fixture
+def settings(settings: Settings, shared_state: RedisSettings) -> Settings:
+    """Every test here runs with the counters in the database and in Redis."""
+    return settings.model_copy(update={"redis": shared_state})
 
 
 async def attempt(

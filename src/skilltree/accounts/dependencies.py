@@ -22,13 +22,20 @@ from pydantic import SecretStr
 
 from skilltree.accounts import api_keys
 from skilltree.accounts.api_keys import Scope
-from skilltree.accounts.errors import CsrfRejected, InsufficientScope, NotAuthenticated
+from skilltree.accounts.errors import (
+    CsrfRejected,
+    InsufficientScope,
+    NotAuthenticated,
+    NotPlatformAdmin,
+)
 from skilltree.accounts.service import (
     AccountsContext,
     SignedIn,
     authenticate,
     authenticate_token,
 )
+from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
+from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.platform.crypto import secret_box
 from skilltree.platform.state import AppResources, DbSession
@@ -45,6 +52,14 @@ def _token_keys(current: SecretStr, previous: tuple[SecretStr, ...]) -> TokenKey
 
 def accounts_context(resources: AppResources) -> AccountsContext:
     settings = resources.settings
+    sessions: SessionStore
+    throttles: ThrottleStore
+    if resources.redis is None:
+        sessions, throttles = DatabaseSessionStore(), DatabaseThrottleStore()
+    else:
+        prefix = settings.redis.key_prefix
+        sessions = RedisSessionStore(resources.redis, prefix, resources.clock.now)
+        throttles = RedisThrottleStore(resources.redis, prefix)
     return AccountsContext(
         clock=resources.clock,
         mailer=resources.mailer,
@@ -52,6 +67,8 @@ def accounts_context(resources: AppResources) -> AccountsContext:
         mail=settings.mail,
         token_keys=_token_keys(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
         secret_box=secret_box(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
+        sessions=sessions,
+        throttles=throttles,
     )
 
 
@@ -124,3 +141,17 @@ def require_scope(scope: Scope) -> Callable[[SignedIn], Awaitable[SignedIn]]:
         return current
 
     return check
+
+
+async def platform_admin(current: CurrentSession) -> SignedIn:
+    """The operator's administrators: a user flagged `is_admin` (by `skilltree user create
+    --admin` or another administrator). An API key of such a user acts as one only with the
+    `admin` scope, so a key minted for progress sync cannot administer the platform."""
+    if not current.user.is_admin:
+        raise NotPlatformAdmin()
+    if not current.has_scope(Scope.ADMIN):
+        raise InsufficientScope("This API key lacks the 'admin' scope.", scope=Scope.ADMIN)
+    return current
+
+
+PlatformAdmin = Annotated[SignedIn, Depends(platform_admin)]

@@ -139,3 +139,31 @@ class MfaChallengeMismatch(DomainError):
             "Answer a challenge where its sign-in began: /v1/auth/login/mfa after "
             "/v1/auth/login, /v1/auth/token/mfa after /v1/auth/token."
         )
+
+
+class NotPlatformAdmin(DomainError):
+    status = 403
+    type_slug = "not-platform-admin"
+    title = "Platform administrators only"
+
+    def __init__(self) -> None:
+        super().__init__("Only the operator's administrators may do this.")
+
+
+class UserNotFound(NotFound):
+    type_slug = "user-not-found"
+    title = "User not found"
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"There is no user {user_id}.", user=user_id)
+
+
+class LastAdministrator(Conflict):
+    type_slug = "last-administrator"
+    title = "The last administrator stays"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This is the only platform administrator; make someone else one first, "
+            "or nobody could administer the platform."
+        )

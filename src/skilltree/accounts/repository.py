@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,22 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
+
+
+async def list_users(
+    session: AsyncSession, *, email_contains: str | None, limit: int, offset: int
+) -> tuple[Sequence[User], int]:
+    """A page of users, oldest first, and how many match in all."""
+    query = select(User)
+    if email_contains:
+        query = query.where(User.email.contains(email_contains.lower(), autoescape=True))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    page = await session.scalars(query.order_by(User.id).limit(limit).offset(offset))
+    return page.all(), total or 0
+
+
+async def count_admins(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).where(User.is_admin.is_(True))) or 0
 
 
 async def get_token(session: AsyncSession, token_hash: str, *purposes: str) -> EmailToken | None:
@@ -53,6 +69,16 @@ async def use_unused_tokens(
 async def get_browser_session(session: AsyncSession, token_hash: str) -> BrowserSession | None:
     query = select(BrowserSession).where(BrowserSession.token_hash == token_hash)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def touch_browser_session(
+    session: AsyncSession, session_id: int, *, last_seen_at: datetime, idle_expires_at: datetime
+) -> None:
+    await session.execute(
+        update(BrowserSession)
+        .where(BrowserSession.id == session_id)
+        .values(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at)
+    )
 
 
 async def list_browser_sessions(

@@ -285,6 +285,7 @@ def _user_out(user: User) -> UserOut:
         email=user.email,
         display_name=user.display_name,
         email_verified=user.email_verified_at is not None,
+        is_admin=user.is_admin,
         created_at=user.created_at,
     )
 

@@ -71,7 +71,23 @@ class UserOut(BaseModel):
     email: str
     display_name: str
     email_verified: bool
+    is_admin: bool = Field(description="A platform administrator of this installation")
     created_at: datetime
+
+
+class AdminUserOut(UserOut):
+    mfa_enabled: bool
+
+
+class AdminUserListOut(BaseModel):
+    items: list[AdminUserOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AdminRoleIn(BaseModel):
+    is_admin: bool
 
 
 class SignedInOut(BaseModel):

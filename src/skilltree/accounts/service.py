@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +27,6 @@ from skilltree.accounts.errors import (
 )
 from skilltree.accounts.models import (
     ApiKey,
-    BrowserSession,
     EmailToken,
     RefreshToken,
     TokenFamily,
@@ -39,6 +38,8 @@ from skilltree.accounts.passwords import (
     needs_rehash,
     verify_password,
 )
+from skilltree.accounts.sessions import SessionRecord, SessionStore
+from skilltree.accounts.throttle import ThrottleStore
 from skilltree.accounts.tokens import TokenKeys, issue_access_token, verify_access_token
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
@@ -69,6 +70,8 @@ class AccountsContext:
     mail: MailSettings
     token_keys: TokenKeys
     secret_box: SecretBox
+    sessions: SessionStore
+    throttles: ThrottleStore
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class SignedIn:
     personal API key (which limits the request to the key's scopes)."""
 
     user: User
-    browser_session: BrowserSession | None = None
+    browser_session: SessionRecord | None = None
     secret: str | None = None  # the cookie value, only right after it was issued
     token_family: str | None = None
     api_key: ApiKey | None = None
@@ -205,7 +208,9 @@ async def complete_mfa(
     if not await mfa.verify_second_factor(
         db, ctx.secret_box, ctx.clock, user, code=code, recovery_code=recovery_code
     ):
-        await throttle.record_failure(db, throttle.keys_for(user.email, current_client().ip), now)
+        await throttle.record_failure(
+            ctx.throttles, db, throttle.keys_for(user.email, current_client().ip), now
+        )
         await audit.record(db, EventKind.LOGIN_FAILED, user_id=user.id, at=now, step="mfa")
         raise InvalidMfaCode()
     if row.purpose == MFA_TOKENS:
@@ -278,9 +283,9 @@ async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_toke
 
 async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:
     """The signed-in user behind a session cookie, sliding the idle expiry."""
-    browser_session = await repository.get_browser_session(db, digest(secret))
+    browser_session = await ctx.sessions.find(db, digest(secret))
     now = ctx.clock.now()
-    if browser_session is None or not _is_live(browser_session, now):
+    if browser_session is None or not browser_session.is_live(now):
         raise NotAuthenticated("Your session has ended; sign in again.")
     user = await repository.get_user(db, browser_session.user_id)
     if user is None:
@@ -291,6 +296,7 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
             now + timedelta(minutes=ctx.auth.session_idle_minutes),
             browser_session.absolute_expires_at,
         )
+        await ctx.sessions.save_activity(db, browser_session)
     return SignedIn(user, browser_session)
 
 
@@ -298,7 +304,7 @@ async def logout(db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn) ->
     """End what this request signed in with: its browser session, or its token family."""
     await audit.record(db, EventKind.LOGOUT, user_id=signed_in.user.id, at=ctx.clock.now())
     if signed_in.browser_session is not None:
-        await repository.delete_browser_session(db, signed_in.user.id, signed_in.browser_session.id)
+        await ctx.sessions.delete(db, signed_in.user.id, signed_in.browser_session.id)
     if signed_in.token_family is not None:
         await repository.revoke_token_families(
             db, signed_in.user.id, ctx.clock.now(), family_id=signed_in.token_family
@@ -307,16 +313,16 @@ async def logout(db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn) ->
 
 async def logout_everywhere(db: AsyncSession, ctx: AccountsContext, user: User) -> None:
     await audit.record(db, EventKind.LOGOUT_EVERYWHERE, user_id=user.id, at=ctx.clock.now())
-    await repository.delete_browser_sessions(db, user.id)
+    await ctx.sessions.delete_all(db, user.id)
     await repository.revoke_token_families(db, user.id, ctx.clock.now())
 
 
-async def list_sessions(db: AsyncSession, ctx: AccountsContext, user: User) -> list[BrowserSession]:
-    return list(await repository.list_browser_sessions(db, user.id, ctx.clock.now()))
+async def list_sessions(db: AsyncSession, ctx: AccountsContext, user: User) -> list[SessionRecord]:
+    return await ctx.sessions.list_live(db, user.id, ctx.clock.now())
 
 
 async def end_session(db: AsyncSession, ctx: AccountsContext, user: User, session_id: int) -> None:
-    if not await repository.delete_browser_session(db, user.id, session_id):
+    if not await ctx.sessions.delete(db, user.id, session_id):
         raise SessionNotFound(session_id)
     await audit.record(
         db, EventKind.SESSION_ENDED, user_id=user.id, at=ctx.clock.now(), session=session_id
@@ -376,7 +382,7 @@ async def change_password(
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await _set_password(db, ctx, user, new_password)
     await audit.record(db, EventKind.PASSWORD_CHANGED, user_id=user.id, at=ctx.clock.now())
-    await repository.delete_browser_sessions(db, user.id)
+    await ctx.sessions.delete_all(db, user.id)
     await repository.revoke_token_families(
         db, user.id, ctx.clock.now(), keep=signed_in.token_family
     )
@@ -426,7 +432,7 @@ async def _check_credentials(
     email = normalize_email(email)
     now = ctx.clock.now()
     throttle_keys = throttle.keys_for(email, current_client().ip)
-    await throttle.ensure_not_locked(db, throttle_keys, now)
+    await throttle.ensure_not_locked(ctx.throttles, db, throttle_keys, now)
     user = await repository.get_user_by_email(db, email)
     # Verify even without a user (against a decoy hash): the answer takes the same time.
     if not await verify_password(user.password_hash if user else None, password) or user is None:
@@ -437,9 +443,9 @@ async def _check_credentials(
             at=ctx.clock.now(),
             email=email,
         )
-        await throttle.record_failure(db, throttle_keys, now)
+        await throttle.record_failure(ctx.throttles, db, throttle_keys, now)
         raise InvalidCredentials()
-    await throttle.record_success(db, email)
+    await throttle.record_success(ctx.throttles, db, email)
     if user.email_verified_at is None:
         raise EmailNotVerified()
     if needs_rehash(user.password_hash):
@@ -481,7 +487,8 @@ async def _open_session(
     secret = secrets.token_urlsafe(SECRET_BYTES)
     now = ctx.clock.now()
     absolute = now + timedelta(hours=ctx.auth.session_absolute_hours)
-    browser_session = BrowserSession(
+    record = SessionRecord(
+        id=0,  # assigned by the store
         user_id=user.id,
         token_hash=digest(secret),
         csrf_token=secrets.token_urlsafe(SECRET_BYTES),
@@ -492,13 +499,7 @@ async def _open_session(
         user_agent=user_agent[:300],
         ip=ip[:64],
     )
-    repository.add(db, browser_session)
-    await repository.flush(db)
-    return SignedIn(user, browser_session, secret)
-
-
-def _is_live(browser_session: BrowserSession, now: datetime) -> bool:
-    return now < browser_session.idle_expires_at and now < browser_session.absolute_expires_at
+    return SignedIn(user, await ctx.sessions.open(db, record), secret)
 
 
 async def _set_password(db: AsyncSession, ctx: AccountsContext, user: User, password: str) -> None:

@@ -209,6 +209,25 @@ class AuthSettings(_Group):
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
 
 
+class RedisSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}REDIS_")
+
+    # Unset in the embedded default: sessions and sign-in throttles then live in the database.
+    # Set (redis://host:6379/0) in production, where every instance shares them through Redis.
+    url: str | None = None
+    # Every key starts with this, so one Redis can serve several installations (and tests).
+    key_prefix: str = Field(default="skilltree:", min_length=1, max_length=64)
+    # A Redis that does not answer in time fails the request instead of hanging it.
+    timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return url
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -221,6 +240,7 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
 
 
 class SettingsError(Exception):
@@ -237,6 +257,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "auth": AuthSettings,
     "queue": QueueSettings,
     "webhooks": WebhookSettings,
+    "redis": RedisSettings,
 }
 
 

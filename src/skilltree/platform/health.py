@@ -8,6 +8,7 @@ a load balancer stops sending traffic to an instance that cannot serve it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
@@ -41,18 +42,29 @@ async def livez(response: Response) -> Liveness:
 
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
 async def readyz(resources: AppResources, response: Response) -> Readiness | Response:
-    """The instance can serve requests: its database answers within the timeout."""
-    try:
-        await asyncio.wait_for(resources.database.ping(), READINESS_TIMEOUT_SECONDS)
-    except Exception as error:  # whatever the failure, the instance is not ready
-        log.warning("readiness check failed", check="database", error=type(error).__name__)
+    """The instance can serve requests: its database (and Redis, when configured) answer
+    within the timeout."""
+    checks = {"database": await _check("database", resources.database.ping())}
+    if resources.redis is not None:
+        checks["redis"] = await _check("redis", resources.redis.ping())
+    failing = sorted(name for name, state in checks.items() if state != "ok")
+    if failing:
         return problem_response(
             503,
             title="Not ready",
             type_="/problems/not-ready",
-            detail="The database is not reachable.",
+            detail=f"Not reachable: {', '.join(failing)}.",
             headers=NO_STORE,
-            checks={"database": "failing"},
+            checks=checks,
         )
     response.headers.update(NO_STORE)
-    return Readiness(checks={"database": "ok"})
+    return Readiness(checks=checks)
+
+
+async def _check(name: str, probe: Awaitable[object]) -> str:
+    try:
+        await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
+    except Exception as error:  # whatever the failure, the instance is not ready
+        log.warning("readiness check failed", check=name, error=type(error).__name__)
+        return "failing"
+    return "ok"

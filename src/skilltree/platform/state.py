@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.clock import Clock
@@ -24,6 +25,8 @@ class Resources:
     mailer: Mailer
     # Publishes background tasks; work decided inside a transaction goes through the outbox.
     queue: TaskQueue
+    # Set when SKILLTREE_REDIS_URL is: the state every instance must share lives there.
+    redis: Redis | None = None
 
 
 def get_resources(request: Request) -> Resources:

@@ -1,0 +1,24 @@
+"""The shared Redis connection pool, for state that every instance of the service must see.
+
+One client (and so one connection pool) per process, created by the app lifespan when
+`SKILLTREE_REDIS_URL` is set. Timeouts are short and explicit: a Redis that hangs must fail a
+request quickly rather than hold its worker.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from skilltree.platform.config import RedisSettings
+
+
+def create_redis(settings: RedisSettings) -> Redis | None:
+    if settings.url is None:
+        return None
+    return Redis.from_url(
+        settings.url,
+        socket_timeout=settings.timeout_seconds,
+        socket_connect_timeout=settings.timeout_seconds,
+        health_check_interval=30,
+        decode_responses=True,
+    )
