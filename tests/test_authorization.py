@@ -127,6 +127,11 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/admin/users/{user_id}": ADMIN,
     "PUT /v1/admin/users/{user_id}/admin": ADMIN,
     "POST /v1/admin/users/{user_id}/sign-out": ADMIN,
+    "GET /v1/admin/dlq": ADMIN,
+    "DELETE /v1/admin/dlq": ADMIN,
+    "GET /v1/admin/dlq/{letter_id}": ADMIN,
+    "DELETE /v1/admin/dlq/{letter_id}": ADMIN,
+    "POST /v1/admin/dlq/{letter_id}/replay": ADMIN,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -318,6 +323,7 @@ async def world(
         "user_id": str(ids["owner"]),
         "session_id": "0",
         "key_id": "0",
+        "letter_id": "0",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():

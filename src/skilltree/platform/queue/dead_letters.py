@@ -44,8 +44,11 @@ def record(
     )
 
 
-async def count(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(DeadLetter)) or 0)
+async def count(session: AsyncSession, *, task_name: str | None = None) -> int:
+    query = select(func.count()).select_from(DeadLetter)
+    if task_name is not None:
+        query = query.where(DeadLetter.task_name == task_name)
+    return int(await session.scalar(query) or 0)
 
 
 async def page(
