@@ -33,6 +33,7 @@ from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.webhooks.router import router as webhooks_router
 
 
 def create_app(
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(orgs_router)
     app.include_router(background_router)
+    app.include_router(webhooks_router)
     app.include_router(roadmaps_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the

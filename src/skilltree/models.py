@@ -12,5 +12,6 @@ from skilltree.orgs import models as orgs
 from skilltree.platform.models import Base
 from skilltree.platform.queue import models as queue
 from skilltree.roadmaps import models as roadmaps
+from skilltree.webhooks import models as webhooks
 
-__all__ = ["Base", "accounts", "audit", "orgs", "queue", "roadmaps"]
+__all__ = ["Base", "accounts", "audit", "orgs", "queue", "roadmaps", "webhooks"]

@@ -25,6 +25,7 @@ from skilltree.orgs.errors import (
     RoleRequired,
 )
 from skilltree.orgs.models import Invitation, Membership, Organisation
+from skilltree.platform import events
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
 from skilltree.platform.db import after_commit
@@ -119,6 +120,15 @@ async def delete(db: AsyncSession, member: Member) -> None:
     await repository.delete_org(db, member.org.id)
 
 
+async def owner_emails(db: AsyncSession, org_id: int) -> list[str]:
+    """Where to write about the organisation's operational problems (a disabled webhook)."""
+    return [
+        user.email
+        for membership, user in await repository.members_of(db, org_id)
+        if membership.role == Role.OWNER
+    ]
+
+
 async def members(db: AsyncSession, member: Member) -> Sequence[tuple[Membership, User]]:
     return await repository.members_of(db, member.org.id)
 
@@ -131,6 +141,13 @@ async def change_role(
     if role != Role.OWNER and await _is_last_owner(db, target):
         raise LastOwner()
     previous, target.role = target.role, role
+    events.emit(
+        db,
+        "member.role_changed",
+        at=clock.now(),
+        org_id=member.org.id,
+        data={"org": member.org.slug, "user_id": user_id, "previous": previous, "role": role},
+    )
     await audit.record(
         db,
         EventKind.ROLE_CHANGED,
@@ -216,6 +233,13 @@ async def invite(
     )
     repository.add(db, invitation)
     await repository.flush(db)
+    events.emit(
+        db,
+        "invitation.created",
+        at=now,
+        org_id=member.org.id,
+        data={"org": member.org.slug, "email": invitation.email, "role": role.value},
+    )
     message = Message(
         to=invitation.email,
         subject=f"{member.user.display_name} invites you to {member.org.name} on skilltree",
@@ -252,6 +276,13 @@ async def accept(db: AsyncSession, clock: Clock, user: User, token: str) -> Orga
             db, Membership(org_id=org.id, user_id=user.id, role=invitation.role, joined_at=now)
         )
         await repository.flush(db)
+        events.emit(
+            db,
+            "member.joined",
+            at=now,
+            org_id=org.id,
+            data={"org": org.slug, "user_id": user.id, "role": invitation.role},
+        )
     await audit.record(
         db,
         EventKind.INVITATION_ACCEPTED,

@@ -1,5 +1,5 @@
 """Background work: the database broker's queue, the outbox, dead letters, consumers' dedupe
-marks and the scheduler's claimed ticks.
+marks, the scheduler's claimed ticks, and outgoing webhooks (endpoints, deliveries, attempts).
 
 Revision ID: 0014
 Revises: 0010
@@ -84,9 +84,91 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("job", "tick_at", name="pk_scheduled_runs"),
     )
+    _create_webhook_tables()
+
+
+def _create_webhook_tables() -> None:
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(2000), nullable=False),
+        sa.Column("event_types", JSON, nullable=False),
+        sa.Column("description", sa.String(200), nullable=False),
+        sa.Column("secret_encrypted", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("disabled_reason", sa.String(200), nullable=True),
+        sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.Column("breaker_open_until", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_endpoints"),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organisations.id"],
+            name="fk_webhook_endpoints_org_id_organisations",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["users.id"],
+            name="fk_webhook_endpoints_created_by_users",
+            ondelete="SET NULL",
+        ),
+    )
+    op.create_index("ix_webhook_endpoints_org_id", "webhook_endpoints", ["org_id"])
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("endpoint_id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_deliveries"),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name="fk_webhook_deliveries_endpoint_id_webhook_endpoints",
+            ondelete="CASCADE",
+        ),
+        sa.UniqueConstraint(
+            "endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_id_event_id"
+        ),
+    )
+    op.create_index("ix_webhook_deliveries_endpoint_id", "webhook_deliveries", ["endpoint_id"])
+    op.create_table(
+        "webhook_attempts",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("delivery_id", sa.Integer(), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.Column("response_excerpt", sa.Text(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("details", JSON, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_attempts"),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["webhook_deliveries.id"],
+            name="fk_webhook_attempts_delivery_id_webhook_deliveries",
+            ondelete="CASCADE",
+        ),
+    )
+    op.create_index("ix_webhook_attempts_delivery_id", "webhook_attempts", ["delivery_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_attempts_delivery_id", table_name="webhook_attempts")
+    op.drop_table("webhook_attempts")
+    op.drop_index("ix_webhook_deliveries_endpoint_id", table_name="webhook_deliveries")
+    op.drop_table("webhook_deliveries")
+    op.drop_index("ix_webhook_endpoints_org_id", table_name="webhook_endpoints")
+    op.drop_table("webhook_endpoints")
     op.drop_table("scheduled_runs")
     op.drop_index("ix_processed_events_processed_at", table_name="processed_events")
     op.drop_table("processed_events")
