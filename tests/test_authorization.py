@@ -127,6 +127,12 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/admin/users/{user_id}": ADMIN,
     "PUT /v1/admin/users/{user_id}/admin": ADMIN,
     "POST /v1/admin/users/{user_id}/sign-out": ADMIN,
+    "POST /v1/orgs/{org}/webhooks": OWNERS_MANAGE,
+    "GET /v1/orgs/{org}/webhooks": OWNERS_READ,
+    "DELETE /v1/orgs/{org}/webhooks/{endpoint_id}": OWNERS_MANAGE,
+    "GET /v1/orgs/{org}/webhooks/{endpoint_id}/deliveries": OWNERS_READ,
+    "POST /v1/orgs/{org}/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": OWNERS_MANAGE,
+    "POST /v1/orgs/{org}/webhooks/{endpoint_id}/test": OWNERS_MANAGE,
     "GET /v1/admin/dlq": ADMIN,
     "DELETE /v1/admin/dlq": ADMIN,
     "GET /v1/admin/dlq/{letter_id}": ADMIN,
@@ -142,6 +148,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/orgs/{org}/transfer-ownership": {"user_id": 0},
     "POST /v1/orgs/{org}/invitations": {"email": "new@example.org", "role": "learner"},
     "PUT /v1/admin/users/{user_id}/admin": {"is_admin": True},
+    "POST /v1/orgs/{org}/webhooks": {"url": "https://8.8.8.8/hook", "event_types": ["*"]},
 }
 
 CALLERS = ("anonymous", *ROLES, "outsider", "admin", "key", "key-without-scope")
@@ -324,6 +331,8 @@ async def world(
         "session_id": "0",
         "key_id": "0",
         "letter_id": "0",
+        "endpoint_id": "0",
+        "delivery_id": "0",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():
