@@ -13,6 +13,7 @@ from skilltree import __version__
 from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
+from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
 from skilltree.platform.clock import Clock, SystemClock
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(orgs_router)
     app.include_router(background_router)
     app.include_router(webhooks_router)
+    app.include_router(notifications_router)
     app.include_router(roadmaps_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the

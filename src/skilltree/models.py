@@ -8,10 +8,11 @@ factory, the CLI and the migrations import it.
 
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
+from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
 from skilltree.platform.models import Base
 from skilltree.platform.queue import models as queue
 from skilltree.roadmaps import models as roadmaps
 from skilltree.webhooks import models as webhooks
 
-__all__ = ["Base", "accounts", "audit", "orgs", "queue", "roadmaps", "webhooks"]
+__all__ = ["Base", "accounts", "audit", "notifications", "orgs", "queue", "roadmaps", "webhooks"]

@@ -5,8 +5,17 @@ name the worker does not know would be acknowledged and dropped.
 """
 
 from skilltree.accounts import cleanup as accounts_cleanup
+from skilltree.notifications import tasks as notifications
 from skilltree.platform import events, mail_transport, maintenance
 from skilltree.platform.queue.tasks import REGISTRY
 from skilltree.webhooks import tasks as webhooks
 
-__all__ = ["REGISTRY", "accounts_cleanup", "events", "mail_transport", "maintenance", "webhooks"]
+__all__ = [
+    "REGISTRY",
+    "accounts_cleanup",
+    "events",
+    "mail_transport",
+    "maintenance",
+    "notifications",
+    "webhooks",
+]

@@ -15,6 +15,7 @@ from skilltree.accounts.models import User
 from skilltree.audit import service as audit
 from skilltree.audit.models import SecurityEvent
 from skilltree.audit.service import EventKind
+from skilltree.notifications import emails
 from skilltree.orgs import repository
 from skilltree.orgs.errors import (
     InvitationInvalid,
@@ -29,7 +30,7 @@ from skilltree.platform import events
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
 from skilltree.platform.db import after_commit
-from skilltree.platform.mail import Mailer, Message
+from skilltree.platform.mail import Mailer
 
 INVITATION_DAYS = 7
 
@@ -240,16 +241,14 @@ async def invite(
         org_id=member.org.id,
         data={"org": member.org.slug, "email": invitation.email, "role": role.value},
     )
-    message = Message(
+    message = emails.render(
+        "invitation",
         to=invitation.email,
-        subject=f"{member.user.display_name} invites you to {member.org.name} on skilltree",
-        text=(
-            f"{member.user.display_name} invites you to join {member.org.name} "
-            f"as a {role.value}.\n\n"
-            f"Accept within {INVITATION_DAYS} days: {public_url}/invitations#token={token}\n\n"
-            "(API clients: POST /v1/invitations/accept with this token, signed in with this "
-            "e-mail address.)\n"
-        ),
+        inviter=member.user.display_name,
+        org=member.org.name,
+        role=role.value,
+        days=INVITATION_DAYS,
+        link=f"{public_url}/invitations#token={token}",
     )
 
     async def send() -> None:

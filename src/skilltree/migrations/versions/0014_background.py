@@ -1,5 +1,6 @@
 """Background work: the database broker's queue, the outbox, dead letters, consumers' dedupe
-marks, the scheduler's claimed ticks, and outgoing webhooks (endpoints, deliveries, attempts).
+marks, the scheduler's claimed ticks, outgoing webhooks (endpoints, deliveries, attempts) and
+notification preferences.
 
 Revision ID: 0014
 Revises: 0010
@@ -85,6 +86,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job", "tick_at", name="pk_scheduled_runs"),
     )
     _create_webhook_tables()
+    op.create_table(
+        "notification_preferences",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("weekly_digest", sa.Boolean(), nullable=False),
+        sa.Column("review_reminders", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name="pk_notification_preferences"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name="fk_notification_preferences_user_id_users",
+            ondelete="CASCADE",
+        ),
+    )
 
 
 def _create_webhook_tables() -> None:
@@ -163,6 +178,7 @@ def _create_webhook_tables() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("notification_preferences")
     op.drop_index("ix_webhook_attempts_delivery_id", table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
     op.drop_index("ix_webhook_deliveries_endpoint_id", table_name="webhook_deliveries")
