@@ -4,7 +4,7 @@ mid-batch leads to duplicates that idempotent consumers absorb."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -94,8 +94,7 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_nothing_is_applied_twi
     assert (queued, unmarked) == (8, 20)  # 8 published, none of them recorded as published
 
     # The restarted relay publishes those 8 again once the dead relay's claim lapses.
-    clock = _resources.clock
-    restarted = Relay(bg_database, queue, _LaterClock(clock), batch_size=8, poll_interval_seconds=1)
+    restarted = Relay(bg_database, queue, _MinuteAhead(), batch_size=8, poll_interval_seconds=1)
     while await restarted.relay_batch():
         pass
     async with running_worker(bg_settings, bg_database, relay=False):
@@ -105,15 +104,10 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_nothing_is_applied_twi
     assert sorted(counting_consumer) == sorted(emitted)  # each exactly once
 
 
-class _LaterClock:
-    """A minute ahead: past the dead relay's claim on its batch."""
-
-    def __init__(self, clock: object) -> None:
-        self.clock = clock
+class _MinuteAhead:
+    """A clock a minute ahead: past the dead relay's claim on its batch."""
 
     def now(self) -> datetime:
-        from datetime import timedelta
-
         return datetime.now(UTC) + timedelta(minutes=1)
 
 

@@ -49,7 +49,7 @@ SCHEDULE: dict[str, CronJob] = {}
 
 
 def cron_task(
-    name: str, schedule: str, *, retry: RetryPolicy | None = None, timeout_seconds: float = 300.0
+    name: str, schedule: str, *, retry: RetryPolicy | None = None, timeout_seconds: float = 240.0
 ) -> Callable[[Handler], Handler]:
     """Declare a task and run it on a cron schedule, e.g. `@cron_task("digest", "0 8 * * 1")`."""
     try:
