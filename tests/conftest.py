@@ -24,6 +24,7 @@ from skilltree.platform.config import (
     DatabaseSettings,
     LogSettings,
     MailSettings,
+    RateLimitSettings,
     RedisSettings,
     Settings,
 )
@@ -90,6 +91,9 @@ def settings(engine: AsyncEngine, tmp_path: Path) -> Settings:
         mail=MailSettings(outbox_dir=tmp_path / "outbox"),
         # The test client speaks plain http, where browsers (and httpx) drop Secure cookies.
         auth=AuthSettings(cookie_secure=False, allowed_origins=["http://test"]),
+        # Tests sign many people in from one address; tests/platform/test_rate_limit.py turns
+        # the limits on with small quotas.
+        rate_limit=RateLimitSettings(enabled=False),
     )
 
 

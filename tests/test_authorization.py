@@ -75,6 +75,9 @@ PUBLIC = Rule("public")
 SIGNED_IN = Rule("signed-in")
 ACCOUNT = Rule("account")
 ADMIN = Rule("admin", scope=Scope.ADMIN)
+PROGRESS_READER = Rule("signed-in", scope=Scope.PROGRESS_READ)
+PROGRESS_WRITER = Rule("signed-in", scope=Scope.PROGRESS_WRITE)
+ROADMAP_WRITER = Rule("signed-in", scope=Scope.ROADMAPS_WRITE)
 MEMBERS = Rule("org")
 OWNERS_READ = Rule("org", role="owner")
 MENTORS_MANAGE = Rule("org", role="mentor", keys=False)
@@ -88,7 +91,7 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/roadmaps/{slug}/tree": PUBLIC,
     "GET /v1/roadmaps/{slug}/topics/{topic_slug}": PUBLIC,
     "GET /v1/roadmaps/{slug}/export": PUBLIC,
-    "POST /v1/roadmaps/import": Rule("signed-in", scope=Scope.ROADMAPS_WRITE),
+    "POST /v1/roadmaps/import": ROADMAP_WRITER,
     "POST /v1/auth/register": PUBLIC,
     "POST /v1/auth/verify-email": PUBLIC,
     "POST /v1/auth/login": PUBLIC,
@@ -98,6 +101,9 @@ ACCESS: dict[str, Rule] = {
     "POST /v1/auth/refresh": PUBLIC,
     "POST /v1/auth/password-reset": PUBLIC,
     "POST /v1/auth/password-reset/confirm": PUBLIC,
+    "GET /v1/auth/oidc/providers": PUBLIC,
+    "GET /v1/auth/oidc/{provider}/login": PUBLIC,
+    "GET /v1/auth/oidc/{provider}/callback": PUBLIC,
     "GET /v1/me": SIGNED_IN,
     "GET /v1/orgs": SIGNED_IN,
     "GET /v1/me/notifications": SIGNED_IN,
@@ -141,6 +147,24 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/admin/dlq/{letter_id}": ADMIN,
     "DELETE /v1/admin/dlq/{letter_id}": ADMIN,
     "POST /v1/admin/dlq/{letter_id}/replay": ADMIN,
+    "GET /v1/me/profile": PROGRESS_READER,
+    "PATCH /v1/me/profile": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}": PROGRESS_READER,
+    "PUT /v1/me/progress/{roadmap}/{topic}": PROGRESS_WRITER,
+    "POST /v1/me/progress/{roadmap}/undo": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}/history": PROGRESS_READER,
+    "GET /v1/me/progress/{roadmap}/summary": PROGRESS_READER,
+    "GET /v1/me/progress/{roadmap}/export": PROGRESS_READER,
+    "POST /v1/me/progress/{roadmap}/import": PROGRESS_WRITER,
+    "GET /v1/me/stats": PROGRESS_READER,
+    "GET /v1/me/progress/{roadmap}/{topic}/note": PROGRESS_READER,
+    "PUT /v1/me/progress/{roadmap}/{topic}/note": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}/{topic}/resources": PROGRESS_READER,
+    "POST /v1/me/progress/{roadmap}/{topic}/resources": PROGRESS_WRITER,
+    "DELETE /v1/me/progress/{roadmap}/{topic}/resources/{resource_id}": PROGRESS_WRITER,
+    "GET /v1/me/reviews/due": PROGRESS_READER,
+    "POST /v1/me/reviews/{card_id}": PROGRESS_WRITER,
+    "GET /v1/users/{handle}/badges/{roadmap}.svg": PUBLIC,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -213,7 +237,7 @@ def test_the_rules_promise_what_the_docstring_says() -> None:
     assert expected(OWNERS_MANAGE, "key") == "scope"
     assert expected(MEMBERS, "admin") == "hidden"
     assert expected(ADMIN, "owner") == "not-admin"
-    assert expected(Rule("signed-in", scope=Scope.ROADMAPS_WRITE), "key-without-scope") == "scope"
+    assert expected(ROADMAP_WRITER, "key-without-scope") == "scope"
 
 
 @dataclass
@@ -332,6 +356,12 @@ async def world(
         # on themselves passes the access check (and may then meet a 409 about the input).
         "user_id": str(ids["owner"]),
         "session_id": "0",
+        "provider": "nowhere",
+        "roadmap": "matrix",
+        "topic": "http",
+        "resource_id": "1",
+        "card_id": "1",
+        "handle": "ada",
         "key_id": "0",
         "letter_id": "0",
         "endpoint_id": "0",

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
@@ -26,6 +27,7 @@ from skilltree.platform.http.middleware import (
     UnhandledErrorMiddleware,
 )
 from skilltree.platform.http.problems import install_problem_handlers
+from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_storage
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.mail import Mailer
 from skilltree.platform.mail_transport import request_mailer
@@ -33,6 +35,9 @@ from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
+from skilltree.profiles.router import router as profiles_router
+from skilltree.progress.router import router as progress_router
+from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.webhooks.router import router as webhooks_router
 
@@ -46,6 +51,8 @@ def create_app(
 ) -> FastAPI:
     """Build the application. Resources passed in are used as they are (tests pass a database
     bound to a rolled-back transaction, a frozen clock); the rest are created from settings."""
+    # Created here (it connects only when first used) so the rate limiter shares its pool.
+    redis = create_redis(settings.redis)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +60,6 @@ def create_app(
         db = database or Database.from_settings(settings.database)
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
-        redis = create_redis(settings.redis)
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -86,6 +92,9 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(notifications_router)
     app.include_router(roadmaps_router)
+    app.include_router(profiles_router)
+    app.include_router(progress_router)
+    app.include_router(reviews_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
@@ -99,13 +108,23 @@ def create_app(
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["authorization", "content-type", "x-csrf-token", "x-request-id"],
-        expose_headers=["x-request-id", "location", "retry-after"],
+        expose_headers=["x-request-id", "location", "retry-after", "link"],
         max_age=600,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
+    if settings.rate_limit.enabled:
+        limiter = RateLimiter(
+            settings.rate_limit,
+            create_storage(settings.redis, redis),
+            session_cookie=settings.auth.session_cookie,
+        )
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
+    # the one behind a trusted proxy, and only a trusted proxy may say what it is.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     return app
 
 

@@ -112,6 +112,8 @@ def serve(
         # skilltree writes its own JSON access log with request ids; uvicorn's would duplicate it.
         access_log=False,
         log_config=None,
+        # The app reads X-Forwarded-For itself, from SKILLTREE_HTTP_TRUSTED_PROXIES only.
+        proxy_headers=False,
         timeout_graceful_shutdown=20,
     )
 

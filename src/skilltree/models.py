@@ -12,7 +12,22 @@ from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
 from skilltree.platform.models import Base
 from skilltree.platform.queue import models as queue
+from skilltree.profiles import models as profiles
+from skilltree.progress import models as progress
+from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
 from skilltree.webhooks import models as webhooks
 
-__all__ = ["Base", "accounts", "audit", "notifications", "orgs", "queue", "roadmaps", "webhooks"]
+__all__ = [
+    "Base",
+    "accounts",
+    "audit",
+    "notifications",
+    "orgs",
+    "profiles",
+    "progress",
+    "queue",
+    "reviews",
+    "roadmaps",
+    "webhooks",
+]

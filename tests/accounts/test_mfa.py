@@ -33,6 +33,7 @@ async def enrol(browser: Browser, clock: FrozenClock) -> tuple[pyotp.TOTP, list[
         headers=browser.write_headers,
     )
     assert confirmed.status_code == 200, confirmed.text
+    browser.csrf_token = confirmed.json()["csrf_token"]  # the session was replaced
     clock.advance(seconds=30)  # the confirming code's time step is now spent
     return totp, confirmed.json()["recovery_codes"]
 
@@ -217,3 +218,18 @@ async def test_an_answer_must_be_exactly_one_well_formed_code(
     response = await second_client.post("/v1/auth/login/mfa", json={"mfa_token": "x" * 43} | body)
 
     assert response.status_code == 422
+
+
+async def test_turning_mfa_on_replaces_this_session_and_ends_the_others(
+    browser: Browser, second_client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    await sign_in(second_client)  # another device, signed in with the password alone
+    old_cookie = browser.client.cookies.get("skilltree_session")
+    old_csrf = browser.csrf_token
+
+    await enrol(browser, clock)
+
+    assert browser.client.cookies.get("skilltree_session") != old_cookie
+    assert browser.csrf_token != old_csrf
+    assert (await browser.client.get("/v1/me")).status_code == 200
+    assert (await second_client.get("/v1/me")).status_code == 401

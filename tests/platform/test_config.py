@@ -138,3 +138,43 @@ def test_every_setting_is_documented() -> None:
             if not re.search(rf"`{variable}`", documented):
                 missing.append(variable)
     assert missing == []
+
+
+def test_a_list_setting_is_read_as_json_from_its_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    providers = tmp_path / "oidc.json"
+    providers.write_text(
+        '[{"name": "company", "issuer": "https://id.example.com",'
+        ' "client_id": "skilltree", "client_secret": "from-the-provider"}]'
+    )
+    monkeypatch.setenv("SKILLTREE_AUTH_OIDC_PROVIDERS_FILE", str(providers))
+
+    [provider] = load_settings().auth.oidc_providers
+
+    assert provider.issuer == "https://id.example.com"
+    assert provider.client_secret.get_secret_value() == "from-the-provider"
+
+
+def test_a_file_that_is_not_json_is_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    providers = tmp_path / "oidc.json"
+    providers.write_text("not json")
+    monkeypatch.setenv("SKILLTREE_AUTH_OIDC_PROVIDERS_FILE", str(providers))
+
+    with pytest.raises(SettingsError, match="SKILLTREE_AUTH_OIDC_PROVIDERS_FILE does not hold"):
+        load_settings()
+
+
+def test_provider_secrets_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "SKILLTREE_AUTH_OIDC_PROVIDERS",
+        '[{"name": "x", "issuer": "http://idp.example", "client_id": "a",'
+        ' "client_secret": "hunter2-hunter2"}]',
+    )
+
+    with pytest.raises(SettingsError, match="https") as raised:
+        load_settings()
+
+    assert "hunter2" not in str(raised.value)

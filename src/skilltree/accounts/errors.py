@@ -167,3 +167,41 @@ class LastAdministrator(Conflict):
             "This is the only platform administrator; make someone else one first, "
             "or nobody could administer the platform."
         )
+
+
+class OidcProviderNotFound(NotFound):
+    type_slug = "oidc-provider-not-found"
+    title = "Unknown sign-in provider"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No sign-in provider is called {name!r}.", provider=name)
+
+
+class OidcLoginFailed(DomainError):
+    status = 400
+    type_slug = "oidc-login-failed"
+    title = "Sign-in with the provider failed"
+
+
+class OidcProviderUnavailable(DomainError):
+    status = 502
+    type_slug = "oidc-provider-unavailable"
+    title = "Sign-in provider unavailable"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The sign-in provider {name!r} did not answer as expected; try again later.",
+            provider=name,
+        )
+
+
+class OidcEmailNotVerified(DomainError):
+    status = 403
+    type_slug = "oidc-email-not-verified"
+    title = "E-mail not verified by the provider"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The provider does not vouch for your e-mail address, so it cannot be linked to "
+            "an account. Verify the address with the provider, or sign in with a password."
+        )

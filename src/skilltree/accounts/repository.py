@@ -15,6 +15,7 @@ from skilltree.accounts.models import (
     BrowserSession,
     EmailToken,
     LoginThrottle,
+    OidcIdentity,
     RecoveryCode,
     RefreshToken,
     TokenFamily,
@@ -114,7 +115,14 @@ async def delete_browser_sessions(
 
 def add(
     session: AsyncSession,
-    row: User | EmailToken | BrowserSession | TokenFamily | RefreshToken | ApiKey | RecoveryCode,
+    row: User
+    | EmailToken
+    | BrowserSession
+    | TokenFamily
+    | RefreshToken
+    | ApiKey
+    | RecoveryCode
+    | OidcIdentity,
 ) -> None:
     session.add(row)
 
@@ -214,3 +222,12 @@ async def unused_recovery_codes(session: AsyncSession, user_id: int) -> Sequence
 
 async def delete_recovery_codes(session: AsyncSession, user_id: int) -> None:
     await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+
+
+async def get_oidc_identity(
+    session: AsyncSession, issuer: str, subject: str
+) -> OidcIdentity | None:
+    query = select(OidcIdentity).where(
+        OidcIdentity.issuer == issuer, OidcIdentity.subject == subject
+    )
+    return (await session.execute(query)).scalar_one_or_none()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 
 from skilltree.accounts import api_keys, mfa, service
 from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentSession
-from skilltree.accounts.errors import MfaChallengeMismatch
+from skilltree.accounts.errors import MfaChallengeMismatch, OidcLoginFailed
 from skilltree.accounts.models import ApiKey, User
+from skilltree.accounts.oidc import FLOW_COOKIE, FLOW_SECONDS, OidcClient, PendingLogin
 from skilltree.accounts.schemas import (
     Accepted,
     ApiKeyCreatedOut,
@@ -21,6 +25,8 @@ from skilltree.accounts.schemas import (
     MfaChallengeOut,
     MfaCodeIn,
     MfaEnrolmentOut,
+    OidcProviderListOut,
+    OidcProviderOut,
     PasswordChangedOut,
     PasswordIn,
     RecoveryCodesOut,
@@ -40,7 +46,7 @@ from skilltree.accounts.service import AccountsContext, SignedIn
 from skilltree.audit import service as audit
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
-from skilltree.platform.state import DbSession
+from skilltree.platform.state import AppResources, DbSession, Resources
 
 router = APIRouter(prefix=API_PREFIX, tags=["accounts"])
 
@@ -358,11 +364,21 @@ async def start_mfa(current: AccountOwner, db: DbSession, ctx: Accounts) -> MfaE
     responses=problem_responses(401, 403, 409, 422),
 )
 async def confirm_mfa(
-    body: MfaCodeIn, current: AccountOwner, db: DbSession, ctx: Accounts
+    body: MfaCodeIn,
+    current: AccountOwner,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    ctx: Accounts,
 ) -> RecoveryCodesOut:
-    """Turn TOTP on with a first code; returns ten single-use recovery codes, shown once."""
-    codes = await mfa.confirm_enrolment(db, ctx.secret_box, ctx.clock, current.user, body.code)
-    return RecoveryCodesOut(recovery_codes=codes)
+    """Turn TOTP on with a first code; returns ten single-use recovery codes, shown once.
+    Every other session and token family ends; a browser session is replaced (new cookie, new
+    CSRF token)."""
+    codes, signed_in = await service.enable_mfa(db, ctx, current, body.code, **_client(request))
+    if signed_in.browser_session is None:
+        return RecoveryCodesOut(recovery_codes=codes, csrf_token=None)
+    _set_session_cookie(response, ctx, signed_in)
+    return RecoveryCodesOut(recovery_codes=codes, csrf_token=signed_in.browser_session.csrf_token)
 
 
 @router.post(
@@ -392,3 +408,103 @@ async def _answer(
 
 def _challenge_out(challenge: service.MfaChallenge) -> MfaChallengeOut:
     return MfaChallengeOut(mfa_token=challenge.token, expires_in=challenge.expires_in)
+
+
+# --- OpenID Connect -------------------------------------------------------------------------
+
+
+def oidc_client(request: Request, resources: AppResources) -> OidcClient:
+    """One client per app, so discovery documents and keys are cached across requests."""
+    client: OidcClient | None = getattr(request.app.state, "oidc_client", None)
+    if client is None:
+        client = OidcClient(resources.settings.auth.oidc_providers)
+        request.app.state.oidc_client = client
+    return client
+
+
+Oidc = Annotated[OidcClient, Depends(oidc_client)]
+ProviderName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+
+
+@router.get("/auth/oidc/providers", response_model=OidcProviderListOut)
+async def list_oidc_providers(oidc: Oidc) -> OidcProviderListOut:
+    """The OpenID Connect providers people may sign in with."""
+    return OidcProviderListOut(
+        items=[
+            OidcProviderOut(name=name, login_url=f"{API_PREFIX}/auth/oidc/{name}/login")
+            for name in oidc.names
+        ]
+    )
+
+
+@router.get(
+    "/auth/oidc/{provider}/login",
+    status_code=status.HTTP_302_FOUND,
+    response_class=RedirectResponse,
+    responses=problem_responses(404, 502),
+)
+async def begin_oidc_login(
+    provider: ProviderName, oidc: Oidc, ctx: Accounts, resources: AppResources
+) -> RedirectResponse:
+    """Start signing in with a provider: redirects the browser to it (authorization code flow
+    with PKCE); the provider sends it back to the callback below."""
+    chosen = oidc.provider(provider)
+    url, pending = await oidc.begin(chosen, _redirect_uri(resources, provider), ctx.clock.now())
+    response = RedirectResponse(url, status_code=status.HTTP_302_FOUND)
+    response.set_cookie(
+        FLOW_COOKIE,
+        pending.seal(ctx.secret_box),
+        max_age=FLOW_SECONDS,
+        path=f"{API_PREFIX}/auth/oidc/",
+        httponly=True,
+        secure=ctx.auth.cookie_secure,
+        # Lax: the provider's redirect back is a top-level GET navigation, which carries it.
+        samesite="lax",
+    )
+    return response
+
+
+@router.get(
+    "/auth/oidc/{provider}/callback",
+    response_model=SignedInOut | MfaChallengeOut,
+    responses=problem_responses(400, 403, 404, 422, 502),
+)
+async def finish_oidc_login(
+    provider: ProviderName,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    ctx: Accounts,
+    oidc: Oidc,
+    resources: AppResources,
+    code: Annotated[str | None, Query(max_length=2048)] = None,
+    state: Annotated[str, Query(max_length=512)] = "",
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> SignedInOut | MfaChallengeOut:
+    """Where the provider sends the browser back: checks `state`, redeems the code, validates
+    the ID token and signs in (sets the session cookie, like /v1/auth/login). An account is
+    linked by the provider's verified e-mail only."""
+    chosen = oidc.provider(provider)
+    # Whatever happens next, this attempt is over: its cookie must not be replayed.
+    response.delete_cookie(FLOW_COOKIE, path=f"{API_PREFIX}/auth/oidc/")
+    if error is not None or code is None:
+        raise OidcLoginFailed(f"The provider did not sign you in ({error or 'no code'}).")
+    pending = PendingLogin.unseal(ctx.secret_box, request.cookies.get(FLOW_COOKIE), ctx.clock.now())
+    identity = await oidc.finish(
+        chosen,
+        _redirect_uri(resources, provider),
+        pending,
+        code=code,
+        state=state,
+        now=ctx.clock.now(),
+    )
+    outcome = await service.sign_in_with_provider(db, ctx, identity, **_client(request))
+    if isinstance(outcome, service.MfaChallenge):
+        return _challenge_out(outcome)
+    _set_session_cookie(response, ctx, outcome)
+    return _signed_in_out(outcome)
+
+
+def _redirect_uri(resources: Resources, provider: str) -> str:
+    public_url = resources.settings.mail.public_url.rstrip("/")
+    return f"{public_url}{API_PREFIX}/auth/oidc/{provider}/callback"

@@ -185,3 +185,15 @@ class MfaEnrolmentOut(BaseModel):
 
 class RecoveryCodesOut(BaseModel):
     recovery_codes: list[str] = Field(description="Single-use codes, shown only now")
+    csrf_token: str | None = Field(
+        description="The new CSRF token of the replaced browser session (null for API clients)"
+    )
+
+
+class OidcProviderOut(BaseModel):
+    name: str
+    login_url: str = Field(description="Send the browser here to sign in with this provider")
+
+
+class OidcProviderListOut(BaseModel):
+    items: list[OidcProviderOut]

@@ -22,16 +22,19 @@ from skilltree.accounts.errors import (
     InvalidMfaCode,
     InvalidToken,
     NotAuthenticated,
+    OidcEmailNotVerified,
     RefreshTokenReused,
     SessionNotFound,
 )
 from skilltree.accounts.models import (
     ApiKey,
     EmailToken,
+    OidcIdentity,
     RefreshToken,
     TokenFamily,
     User,
 )
+from skilltree.accounts.oidc import ProviderIdentity
 from skilltree.accounts.passwords import (
     check_password_policy,
     hash_password,
@@ -170,6 +173,74 @@ async def login(
         db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=ctx.clock.now(), via="session"
     )
     return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+
+
+async def sign_in_with_provider(
+    db: AsyncSession,
+    ctx: AccountsContext,
+    identity: ProviderIdentity,
+    *,
+    user_agent: str,
+    ip: str,
+) -> SignedIn | MfaChallenge:
+    """Sign in with an identity an OpenID provider vouched for (see accounts/oidc.py).
+
+    A known (issuer, subject) pair signs its user in. A new one is linked by e-mail, and only
+    by an address the provider says it verified: linking on an unverified address would let
+    anyone who types a victim's e-mail at a careless provider into the victim's account. The
+    second factor still applies: the provider replaces the password, not the TOTP code.
+    """
+    now = ctx.clock.now()
+    link = await repository.get_oidc_identity(db, identity.issuer, identity.subject)
+    user = None if link is None else await repository.get_user(db, link.user_id)
+    if link is not None and user is not None:
+        link.last_login_at = now
+    else:
+        user = await _account_for(db, ctx, identity)
+        repository.add(
+            db,
+            OidcIdentity(
+                user_id=user.id,
+                issuer=identity.issuer,
+                subject=identity.subject,
+                email=user.email,
+                created_at=now,
+                last_login_at=now,
+            ),
+        )
+        await audit.record(
+            db, EventKind.OIDC_LINKED, user_id=user.id, at=now, issuer=identity.issuer
+        )
+    if user.totp_enabled_at is not None:
+        return await _challenge(db, ctx, user, MFA_SESSION)
+    await audit.record(
+        db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=now, via="oidc", issuer=identity.issuer
+    )
+    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+
+
+async def _account_for(db: AsyncSession, ctx: AccountsContext, identity: ProviderIdentity) -> User:
+    """The account a new provider identity belongs to: the one with its verified e-mail, or a
+    new one."""
+    if identity.email is None or not identity.email_verified:
+        raise OidcEmailNotVerified()
+    email = normalize_email(identity.email)
+    user = await repository.get_user_by_email(db, email)
+    if user is None:
+        name = (identity.name or email.split("@")[0]).strip()[:100] or email.split("@")[0][:100]
+        # No password: a random one nobody knows. A reset link sets a real one if wanted.
+        return await _add_user(
+            db, ctx.clock, email, secrets.token_urlsafe(SECRET_BYTES), name, verified=True
+        )
+    if user.email_verified_at is None:
+        # Someone registered this address and never proved it; the provider just did. Whoever
+        # chose that password did not own the mailbox, so it goes, with any session it opened
+        # (a "pre-account takeover" would otherwise wait for the owner to link the account).
+        user.email_verified_at = ctx.clock.now()
+        await _set_password(db, ctx, user, secrets.token_urlsafe(SECRET_BYTES))
+        await ctx.sessions.delete_all(db, user.id)
+        await repository.revoke_token_families(db, user.id, ctx.clock.now())
+    return user
 
 
 async def issue_tokens(
@@ -383,13 +454,25 @@ async def change_password(
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await _set_password(db, ctx, user, new_password)
     await audit.record(db, EventKind.PASSWORD_CHANGED, user_id=user.id, at=ctx.clock.now())
-    await ctx.sessions.delete_all(db, user.id)
-    await repository.revoke_token_families(
-        db, user.id, ctx.clock.now(), keep=signed_in.token_family
-    )
-    if signed_in.token_family is not None:
-        return signed_in
-    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+    return await _keep_only_this_sign_in(db, ctx, signed_in, user_agent=user_agent, ip=ip)
+
+
+async def enable_mfa(
+    db: AsyncSession,
+    ctx: AccountsContext,
+    signed_in: SignedIn,
+    code: str,
+    *,
+    user_agent: str,
+    ip: str,
+) -> tuple[list[str], SignedIn]:
+    """Turn two-factor authentication on with a first code; returns the recovery codes.
+
+    Sessions and token families opened with the password alone end (a thief holding one would
+    otherwise keep it), and this browser gets a fresh session id: a privilege change."""
+    codes = await mfa.confirm_enrolment(db, ctx.secret_box, ctx.clock, signed_in.user, code)
+    kept = await _keep_only_this_sign_in(db, ctx, signed_in, user_agent=user_agent, ip=ip)
+    return codes, kept
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -480,6 +563,21 @@ async def _token_pair(
         audience=ctx.auth.token_audience,
     )
     return TokenPair(access_token, refresh_token, int(lifetime.total_seconds()))
+
+
+async def _keep_only_this_sign_in(
+    db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn, *, user_agent: str, ip: str
+) -> SignedIn:
+    """End every other session and token family of the user. A browser session is replaced by
+    a new one (new id, new CSRF token); an API client keeps its token family."""
+    user = signed_in.user
+    await ctx.sessions.delete_all(db, user.id)
+    await repository.revoke_token_families(
+        db, user.id, ctx.clock.now(), keep=signed_in.token_family
+    )
+    if signed_in.token_family is not None:
+        return signed_in
+    return await _open_session(db, ctx, user, user_agent=user_agent, ip=ip)
 
 
 async def _open_session(

@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     RECOVERY_CODE_USED = "mfa.recovery_code_used"
     ROLE_CHANGED = "org.role_changed"
     INVITATION_ACCEPTED = "org.invitation_accepted"
+    OIDC_LINKED = "oidc.linked"
     ADMIN_GRANTED = "admin.granted"
     ADMIN_REVOKED = "admin.revoked"
     SIGNED_OUT_BY_ADMIN = "admin.signed_out_user"

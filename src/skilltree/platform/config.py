@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from authlib.common.security import is_secure_transport
+from limits import parse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -41,12 +43,21 @@ class SecretFileSource(PydanticBaseSettingsSource):
         except OSError as error:
             raise ValueError(f"{variable}={path} cannot be read: {error.strerror}") from error
 
+    def _decoded(self, field_name: str, field: FieldInfo, value: str) -> Any:
+        # A list or model (the OIDC providers) is JSON in the file, as in the variable.
+        try:
+            return self.prepare_field_value(field_name, field, value, False)
+        except ValueError as error:
+            prefix = str(self.config.get("env_prefix", ""))
+            variable = f"{prefix}{field_name}".upper() + "_FILE"
+            raise ValueError(f"{variable} does not hold valid JSON: {error}") from error
+
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for field_name, field in self.settings_cls.model_fields.items():
             value, key, _ = self.get_field_value(field, field_name)
             if value is not None:
-                values[key] = value
+                values[key] = self._decoded(field_name, field, value)
         return values
 
 
@@ -110,6 +121,9 @@ class HttpSettings(_Group):
     # Request bodies larger than this are refused with 413 before the app reads them.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     workers: int = Field(default=1, ge=1, le=64)
+    # Proxies (IPs or CIDR networks) whose X-Forwarded-For / -Proto are believed. Empty: none,
+    # so a client cannot claim another address by sending the header itself.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class LogSettings(_Group):
@@ -188,6 +202,35 @@ class WebhookSettings(_Group):
     breaker_open_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
 
+class OidcProvider(BaseModel):
+    """An OpenID Connect provider people may sign in with (a company IdP, Google, GitLab...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # In URLs: /v1/auth/oidc/<name>/login.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    # The issuer identifier; discovery is read from <issuer>/.well-known/openid-configuration.
+    issuer: str
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+
+    @field_validator("issuer")
+    @classmethod
+    def _secure_issuer(cls, issuer: str) -> str:
+        # Tokens travel over this connection: https, or http on loopback (local providers).
+        if not is_secure_transport(issuer):
+            raise ValueError("must be an https:// URL (or http:// on loopback)")
+        return issuer.rstrip("/")
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, scopes: list[str]) -> list[str]:
+        if "openid" not in scopes:
+            raise ValueError("must include 'openid'")
+        return scopes
+
+
 class AuthSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}AUTH_")
 
@@ -207,6 +250,27 @@ class AuthSettings(_Group):
     token_audience: str = "skilltree-api"  # noqa: S105
     # Origins allowed to make cookie-authenticated unsafe requests and CORS requests.
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
+    # OpenID Connect providers, as a JSON list (see docs/configuration.md).
+    oidc_providers: list[OidcProvider] = Field(default_factory=list)
+
+
+class RateLimitSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}RATE_LIMIT_")
+
+    enabled: bool = True
+    # "<count>/<period>" or "<count> per <n> <period>" (second, minute, hour, day).
+    auth: str = "10/minute"  # sign-in, sign-up, resets: per client IP
+    write: str = "120/minute"  # other changes: per credential, or IP when anonymous
+    read: str = "1200/minute"  # reads: per credential, or IP when anonymous
+
+    @field_validator("auth", "write", "read")
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as error:
+            raise ValueError("must look like '10/minute' or '100 per 5 minutes'") from error
+        return value
 
 
 class RedisSettings(_Group):
@@ -228,6 +292,15 @@ class RedisSettings(_Group):
         return url
 
 
+class ProgressSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}PROGRESS_")
+
+    # Longer notes are refused with 413; the rendered HTML is stored beside the markdown.
+    note_max_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    # How long browsers and README image proxies may cache a progress badge.
+    badge_max_age_seconds: int = Field(default=300, ge=0, le=86_400)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -241,6 +314,8 @@ class Settings(BaseModel):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    progress: ProgressSettings = Field(default_factory=ProgressSettings)
 
 
 class SettingsError(Exception):
@@ -258,6 +333,8 @@ _GROUPS: dict[str, type[_Group]] = {
     "queue": QueueSettings,
     "webhooks": WebhookSettings,
     "redis": RedisSettings,
+    "rate_limit": RateLimitSettings,
+    "progress": ProgressSettings,
 }
 
 
@@ -281,13 +358,18 @@ def load_settings() -> Settings:
     return settings
 
 
+# Settings whose values contain secrets: never echoed in error messages.
+_SECRET_BEARING = ("secret", "oidc_providers")
+
+
 def _describe(group: type[_Group], error: ValidationError) -> list[str]:
     prefix = str(group.model_config.get("env_prefix", ""))
     lines = []
     for item in error.errors():
         field = "_".join(str(part) for part in item["loc"])
         # Echo the offending value unless the field holds a secret.
-        shown = "" if "secret" in field else f" (got {item.get('input')!r})"
+        holds_secret = any(word in field for word in _SECRET_BEARING)
+        shown = "" if holds_secret else f" (got {item.get('input')!r})"
         lines.append(f"{prefix}{field.upper()}: {item['msg']}{shown}")
     return lines
 

@@ -15,6 +15,7 @@ MAX_SLUG_LENGTH = 80
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+EstimateHours = Annotated[float, Field(gt=0, le=10_000)]
 Level = Literal["beginner", "intermediate", "advanced"]
 TopicStatus = Literal["todo", "in_progress", "done", "skipped"]
 ResourceType = Literal["link", "spec", "docs", "article", "book", "video", "course", "tool"]
@@ -49,6 +50,11 @@ class TopicDoc(_Document):
     aliases: list[str] = Field(default_factory=list)
     resources: list[ResourceDoc] = Field(default_factory=list)
     implemented_in: list[ReferenceDoc] = Field(default_factory=list)
+    # The canonical concept this topic teaches ("http-caching"): topics of different roadmaps
+    # with the same concept share a learner's progress (when the learner's profile allows it).
+    concept: Slug | None = None
+    # How long the topic takes to learn, for the remaining-time estimate of a roadmap.
+    estimate_hours: EstimateHours | None = None
     # The checkbox state found in the source ([x] done, [/] in progress, [-] skipped).
     status: TopicStatus | None = None
     # 1-based line in the source file, for previews and error messages; never exported.

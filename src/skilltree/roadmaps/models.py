@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skilltree.platform.models import Base, Json, UtcDateTime, utc_now
@@ -63,5 +63,8 @@ class Topic(Base):
     aliases: Mapped[list[str]] = mapped_column(Json, default=list)
     resources: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
     implemented_in: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    # Topics of different roadmaps teaching the same concept share it here (progress follows).
+    concept: Mapped[str | None] = mapped_column(String(80), index=True)
+    estimate_hours: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)

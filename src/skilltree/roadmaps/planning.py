@@ -29,6 +29,8 @@ CONTENT_FIELDS = (
     "aliases",
     "resources",
     "implemented_in",
+    "concept",
+    "estimate_hours",
 )
 
 

@@ -67,3 +67,28 @@ async def update_topic(session: AsyncSession, topic_id: int, values: dict[str, A
 async def delete_topics(session: AsyncSession, ids: Sequence[int]) -> None:
     if ids:
         await session.execute(delete(Topic).where(Topic.id.in_(ids)))
+
+
+async def topics_with_concepts(
+    session: AsyncSession, concepts: Sequence[str]
+) -> Sequence[tuple[int, str]]:
+    """(topic id, concept) of every topic, in any roadmap, that teaches one of `concepts`."""
+    if not concepts:
+        return []
+    query = select(Topic.id, Topic.concept).where(Topic.concept.in_(list(concepts)))
+    rows = (await session.execute(query)).all()
+    return [(topic_id, concept) for topic_id, concept in rows if concept is not None]
+
+
+async def topic_labels(
+    session: AsyncSession, topic_ids: Sequence[int]
+) -> Sequence[tuple[int, str, str, str]]:
+    """(topic id, roadmap slug, topic slug, topic title) for each id, in one query."""
+    if not topic_ids:
+        return []
+    query = (
+        select(Topic.id, Roadmap.slug, Topic.slug, Topic.title)
+        .join(Roadmap, Roadmap.id == Topic.roadmap_id)
+        .where(Topic.id.in_(list(topic_ids)))
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(query)).all()]

@@ -116,6 +116,8 @@ async def get_topic(
         seeds=topic.seeds,
         resources=[ResourceOut.model_validate(r) for r in topic.resources],
         implemented_in=[ReferenceOut.model_validate(r) for r in topic.implemented_in],
+        concept=topic.concept,
+        estimate_hours=topic.estimate_hours,
         path=[TopicRefOut(slug=t.slug, title=t.title) for t in view.ancestors],
         children=[TopicRefOut(slug=t.slug, title=t.title) for t in view.children],
         links={
@@ -293,6 +295,8 @@ def _node_out(node: service.TopicNode) -> TopicNodeOut:
         level=topic.level,  # validated on import
         tags=topic.tags,
         implemented=bool(topic.implemented_in),
+        concept=topic.concept,
+        estimate_hours=topic.estimate_hours,
         children=[_node_out(child) for child in node.children],
     )
 

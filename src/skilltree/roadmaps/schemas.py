@@ -32,6 +32,8 @@ class TopicNodeOut(BaseModel):
     level: Level | None
     tags: list[str]
     implemented: bool = Field(description="True when this codebase shows the topic in code")
+    concept: str | None = Field(description="Canonical concept key shared across roadmaps")
+    estimate_hours: float | None
     children: list[TopicNodeOut]
 
 
@@ -71,6 +73,8 @@ class TopicOut(BaseModel):
     implemented_in: list[ReferenceOut] = Field(
         description="Where skilltree itself implements this topic: module, endpoint and test"
     )
+    concept: str | None = Field(description="Canonical concept key shared across roadmaps")
+    estimate_hours: float | None = Field(description="Estimated hours to learn the topic")
     path: list[TopicRefOut] = Field(description="Ancestors from the section down to the parent")
     children: list[TopicRefOut]
     links: dict[str, str]

@@ -61,6 +61,16 @@ class TopicView:
 
 
 @dataclass(frozen=True)
+class TopicLabel:
+    """Enough to name and link a topic from another domain (a review card, a feed item)."""
+
+    topic_id: int
+    roadmap_slug: str
+    slug: str
+    title: str
+
+
+@dataclass(frozen=True)
 class ImportReport:
     roadmap: Roadmap | None  # None for a dry run of a roadmap that does not exist yet
     slug: str
@@ -100,6 +110,16 @@ async def get_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: V
         parent_id = by_id[parent_id].parent_id
     children = sorted((t for t in topics if t.parent_id == topic.id), key=lambda t: t.position)
     return TopicView(roadmap, topic, ancestors, children)
+
+
+async def concept_topics(session: AsyncSession, concepts: Sequence[str]) -> dict[int, str]:
+    """Topic id -> concept for every topic of any roadmap teaching one of `concepts`."""
+    return dict(await repository.topics_with_concepts(session, sorted(set(concepts))))
+
+
+async def topic_labels(session: AsyncSession, topic_ids: Sequence[int]) -> dict[int, TopicLabel]:
+    rows = await repository.topic_labels(session, sorted(set(topic_ids)))
+    return {row[0]: TopicLabel(*row) for row in rows}
 
 
 async def export_document(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapDoc:
@@ -243,6 +263,8 @@ def _to_document(node: TopicNode) -> TopicDoc:
         aliases=list(topic.aliases),
         resources=[ResourceDoc.model_validate(r) for r in topic.resources],
         implemented_in=[ReferenceDoc.model_validate(r) for r in topic.implemented_in],
+        concept=topic.concept,
+        estimate_hours=topic.estimate_hours,
         children=[_to_document(child) for child in node.children],
     )
 

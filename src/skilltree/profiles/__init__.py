@@ -1,0 +1,1 @@
+"""Learner profiles: public handle, time zone and the privacy and sharing settings."""

@@ -1,0 +1,48 @@
+"""Request and response models of the profiles API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# Lower-case letters, digits and inner hyphens: safe in a URL path as it is.
+HANDLE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+Handle = Annotated[str, StringConstraints(pattern=HANDLE_PATTERN, max_length=40)]
+
+
+@lru_cache(maxsize=1)
+def _known_time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _iana_zone(name: str) -> str:
+    # Looked up in the list rather than by ZoneInfo(name), which would read any file path.
+    if name not in _known_time_zones():
+        raise ValueError("must be an IANA time zone name such as 'Europe/Berlin' or 'UTC'")
+    return name
+
+
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_iana_zone)]
+
+
+class ProfileOut(BaseModel):
+    handle: str | None = Field(description="Public name used in badge URLs")
+    time_zone: str = Field(description="IANA zone in which streak days are counted")
+    is_public: bool = Field(description="Whether badges and public stats are shown")
+    share_progress_by_concept: bool = Field(
+        description="Progress on a concept shows in every roadmap that contains it"
+    )
+    updated_at: datetime | None
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    handle: Handle | None = None
+    time_zone: TimeZoneName | None = None
+    is_public: bool | None = None
+    share_progress_by_concept: bool | None = None

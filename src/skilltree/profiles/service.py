@@ -1,0 +1,108 @@
+"""The rules of profiles: defaults for users who never changed a setting, unique handles.
+
+A user without a profile row has the defaults (UTC, private, concept sharing on), so every
+other domain can ask for settings without caring whether the row exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.profiles import repository
+from skilltree.profiles.errors import HandleTaken, ProfileNotFound
+from skilltree.profiles.models import Profile
+
+DEFAULT_TIME_ZONE = "UTC"
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    user_id: int
+    handle: str | None
+    time_zone: str
+    is_public: bool
+    share_progress_by_concept: bool
+    updated_at: datetime | None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """Only the settings the caller sent; None in `handle` clears it."""
+
+    fields: frozenset[str]
+    handle: str | None = None
+    time_zone: str | None = None
+    is_public: bool | None = None
+    share_progress_by_concept: bool | None = None
+
+
+async def get_profile(session: AsyncSession, user_id: int) -> ProfileView:
+    return _view(user_id, await repository.get(session, user_id))
+
+
+async def update_profile(
+    session: AsyncSession, user_id: int, changes: ProfileChanges, now: datetime
+) -> ProfileView:
+    profile = await repository.get(session, user_id)
+    if profile is None:
+        profile = Profile(
+            user_id=user_id,
+            time_zone=DEFAULT_TIME_ZONE,
+            is_public=False,
+            share_progress_by_concept=True,
+            updated_at=now,
+        )
+        repository.add(session, profile)
+    if "handle" in changes.fields and changes.handle != profile.handle:
+        await _check_handle_free(session, changes.handle, user_id)
+        profile.handle = changes.handle
+    for name in ("time_zone", "is_public", "share_progress_by_concept"):
+        value = getattr(changes, name)
+        if name in changes.fields and value is not None:
+            setattr(profile, name, value)
+    profile.updated_at = now
+    try:
+        # A savepoint, so a concurrent claim of the same handle fails only this write.
+        async with session.begin_nested():
+            await repository.flush(session)
+    except IntegrityError as error:
+        raise HandleTaken(changes.handle or "") from error
+    return _view(user_id, profile)
+
+
+async def public_profile(session: AsyncSession, handle: str) -> ProfileView:
+    """The profile behind a handle if its owner made it public; ProfileNotFound otherwise."""
+    profile = await repository.get_by_handle(session, handle)
+    if profile is None or not profile.is_public:
+        raise ProfileNotFound(handle)
+    return _view(profile.user_id, profile)
+
+
+async def _check_handle_free(session: AsyncSession, handle: str | None, user_id: int) -> None:
+    if handle is None:
+        return
+    holder = await repository.get_by_handle(session, handle)
+    if holder is not None and holder.user_id != user_id:
+        raise HandleTaken(handle)
+
+
+def _view(user_id: int, profile: Profile | None) -> ProfileView:
+    if profile is None:
+        return ProfileView(user_id, None, DEFAULT_TIME_ZONE, False, True, None)
+    return ProfileView(
+        user_id=user_id,
+        handle=profile.handle,
+        time_zone=profile.time_zone,
+        is_public=profile.is_public,
+        share_progress_by_concept=profile.share_progress_by_concept,
+        updated_at=profile.updated_at,
+    )

@@ -1,0 +1,1 @@
+"""Learner progress: an append-only event log, its read-model projection, notes and summaries."""

@@ -1,0 +1,118 @@
+"""A learner's own notes and links on a topic: private, keyed to the topic id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.progress import repository
+from skilltree.progress.errors import NoteTooLarge, ResourceNotFound, TooManyResources
+from skilltree.progress.models import PersonalResource, TopicNote
+from skilltree.progress.rendering import render_note
+from skilltree.roadmaps import service as roadmaps
+from skilltree.roadmaps.policies import Viewer
+
+MAX_RESOURCES_PER_TOPIC = 50
+
+
+@dataclass(frozen=True)
+class NoteView:
+    markdown: str
+    html: str
+    updated_at: datetime | None
+
+
+async def get_note(
+    session: AsyncSession, user_id: int, viewer: Viewer, slug: str, topic_slug: str
+) -> NoteView:
+    """The note, or an empty one: every topic has a (possibly blank) page for notes."""
+    topic_id = await _topic_id(session, viewer, slug, topic_slug)
+    note = await repository.note(session, user_id, topic_id)
+    return _view(note)
+
+
+async def save_note(
+    session: AsyncSession,
+    user_id: int,
+    viewer: Viewer,
+    slug: str,
+    topic_slug: str,
+    *,
+    markdown: str,
+    max_chars: int,
+    now: datetime,
+) -> NoteView:
+    """Replace the note; a blank one deletes it."""
+    if len(markdown) > max_chars:
+        raise NoteTooLarge(max_chars)
+    topic_id = await _topic_id(session, viewer, slug, topic_slug)
+    note = await repository.note(session, user_id, topic_id)
+    if not markdown.strip():
+        await repository.delete_note(session, user_id, topic_id)
+        return NoteView("", "", None)
+    html = render_note(markdown)
+    if note is None:
+        note = TopicNote(
+            user_id=user_id, topic_id=topic_id, markdown=markdown, html=html, updated_at=now
+        )
+        repository.add(session, note)
+    else:
+        note.markdown, note.html, note.updated_at = markdown, html, now
+    await repository.flush(session)
+    return _view(note)
+
+
+async def list_resources(
+    session: AsyncSession, user_id: int, viewer: Viewer, slug: str, topic_slug: str
+) -> Sequence[PersonalResource]:
+    topic_id = await _topic_id(session, viewer, slug, topic_slug)
+    return await repository.resources(session, user_id, topic_id)
+
+
+async def add_resource(
+    session: AsyncSession,
+    user_id: int,
+    viewer: Viewer,
+    slug: str,
+    topic_slug: str,
+    *,
+    title: str,
+    url: str,
+    now: datetime,
+) -> PersonalResource:
+    topic_id = await _topic_id(session, viewer, slug, topic_slug)
+    if len(await repository.resources(session, user_id, topic_id)) >= MAX_RESOURCES_PER_TOPIC:
+        raise TooManyResources(MAX_RESOURCES_PER_TOPIC)
+    resource = PersonalResource(
+        user_id=user_id, topic_id=topic_id, title=title, url=url, created_at=now
+    )
+    repository.add(session, resource)
+    await repository.flush(session)
+    return resource
+
+
+async def delete_resource(
+    session: AsyncSession,
+    user_id: int,
+    viewer: Viewer,
+    slug: str,
+    topic_slug: str,
+    resource_id: int,
+) -> None:
+    topic_id = await _topic_id(session, viewer, slug, topic_slug)
+    if not await repository.delete_resource(session, user_id, topic_id, resource_id):
+        raise ResourceNotFound(resource_id)
+
+
+async def _topic_id(session: AsyncSession, viewer: Viewer, slug: str, topic_slug: str) -> int:
+    view = await roadmaps.get_topic(session, slug, topic_slug, viewer)
+    return view.topic.id
+
+
+def _view(note: TopicNote | None) -> NoteView:
+    if note is None:
+        return NoteView("", "", None)
+    return NoteView(note.markdown, note.html, note.updated_at)

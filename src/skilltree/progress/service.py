@@ -1,0 +1,301 @@
+"""The rules of progress: record a status as an event and project it, undo, summarise, and
+move a learner's progress in and out of files.
+
+Writing a status appends to `progress_events` and updates `topic_progress` in the same unit of
+work (event sourcing with a read model, CQRS-style: commands append, queries read the
+projection). Everything is keyed to topic ids, so a roadmap's renames and moves keep progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.platform.clock import Clock
+from skilltree.platform.http.pagination import Page, Position, make_page
+from skilltree.profiles import service as profiles
+from skilltree.progress import activity, repository, rollup
+from skilltree.progress.errors import InvalidProgressImport, NothingToUndo
+from skilltree.progress.models import ProgressEvent, TopicProgress
+from skilltree.reviews import service as reviews
+from skilltree.roadmaps import service as roadmaps
+from skilltree.roadmaps.errors import TopicNotFound
+from skilltree.roadmaps.models import Roadmap, Topic
+from skilltree.roadmaps.policies import ANONYMOUS, Viewer
+
+
+@dataclass(frozen=True)
+class Learner:
+    """Who is recording progress, and what the writes are stamped with."""
+
+    user_id: int
+    viewer: Viewer
+    clock: Clock
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RoadmapProgress:
+    roadmap: Roadmap
+    sections: list[rollup.NodeState]
+
+    @property
+    def tally(self) -> rollup.Tally:
+        return rollup.total(self.sections)
+
+    def topics(self) -> list[rollup.NodeState]:
+        return rollup.flatten(self.sections)
+
+
+@dataclass(frozen=True)
+class History:
+    page: Page[ProgressEvent]
+    topics: dict[int, Topic]
+
+
+@dataclass(frozen=True)
+class Stats:
+    streaks: activity.Streaks
+    heatmap: list[tuple[date, int]]
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class ImportedMark:
+    topic_id: int | None
+    slug: str | None
+    status: rollup.Status
+    confidence: int | None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    changed: int
+    unchanged: int
+
+
+async def roadmap_progress(session: AsyncSession, learner: Learner, slug: str) -> RoadmapProgress:
+    """Every topic's status by the roll-up rule, in a constant number of queries."""
+    tree = await roadmaps.get_tree(session, slug, learner.viewer)
+    return await _progress_of(session, learner.user_id, tree)
+
+
+async def set_status(
+    session: AsyncSession,
+    learner: Learner,
+    slug: str,
+    topic_slug: str,
+    status: rollup.Status,
+    confidence: int | None,
+) -> TopicProgress:
+    """Record a status. Sending the current status and confidence again records nothing."""
+    tree = await roadmaps.get_tree(session, slug, learner.viewer)
+    topic = _topic_by_slug(tree, topic_slug)
+    await repository.lock_learner(session, learner.user_id)
+    current = await repository.mark(session, learner.user_id, topic.id)
+    if current is not None and (current.status, current.confidence) == (status, confidence):
+        return current
+    await _record(session, learner, topic, current, status, confidence)
+    mark = await repository.mark(session, learner.user_id, topic.id)
+    assert mark is not None
+    return mark
+
+
+async def undo_last(
+    session: AsyncSession, learner: Learner, slug: str
+) -> tuple[ProgressEvent, Topic]:
+    """Revert the newest change on the roadmap that is not undone yet; repeat to go further."""
+    tree = await roadmaps.get_tree(session, slug, learner.viewer)
+    await repository.lock_learner(session, learner.user_id)
+    last = await repository.last_undoable(session, learner.user_id, tree.roadmap.id)
+    if last is None:
+        raise NothingToUndo(slug)
+    topic = _topics_by_id(tree)[last.topic_id]
+    current = await repository.mark(session, learner.user_id, topic.id)
+    undo = await _record(
+        session, learner, topic, current, last.from_status, last.from_confidence, undoes=last
+    )
+    return undo, topic
+
+
+async def history(
+    session: AsyncSession, learner: Learner, slug: str, position: Position | None, limit: int
+) -> History:
+    tree = await roadmaps.get_tree(session, slug, learner.viewer)
+    rows = await repository.history_page(session, learner.user_id, tree.roadmap.id, position, limit)
+    page = make_page(rows, position, limit, lambda event: (event.occurred_at, event.id))
+    return History(page, _topics_by_id(tree))
+
+
+async def stats(session: AsyncSession, user_id: int, now: datetime) -> Stats:
+    """Current and longest streak and the last 365 days of activity, in the learner's zone."""
+    profile = await profiles.get_profile(session, user_id)
+    moments = await repository.activity_since(session, user_id)
+    by_day = activity.activity_by_day(moments, profile.zone)
+    today = now.astimezone(profile.zone).date()
+    return Stats(
+        streaks=activity.streaks(by_day, today),
+        heatmap=list(activity.heatmap(by_day, today)),
+        time_zone=profile.time_zone,
+    )
+
+
+async def import_marks(
+    session: AsyncSession, learner: Learner, slug: str, marks: Sequence[ImportedMark]
+) -> ImportResult:
+    """Apply an exported progress file. Topics are matched by id, then by slug; an entry that
+    matches nothing rejects the whole file. Entries equal to the current state record nothing,
+    so importing the same file twice changes nothing the second time."""
+    tree = await roadmaps.get_tree(session, slug, learner.viewer)
+    targets = _import_targets(tree, marks)
+    await repository.lock_learner(session, learner.user_id)
+    current = {
+        row.topic_id: row
+        for row in await repository.marks(session, learner.user_id, [t.id for t, _ in targets])
+    }
+    changed = 0
+    for topic, entry in targets:
+        existing = current.get(topic.id)
+        if existing is not None and (existing.status, existing.confidence) == (
+            entry.status,
+            entry.confidence,
+        ):
+            continue
+        await _record(session, learner, topic, existing, entry.status, entry.confidence)
+        changed += 1
+    return ImportResult(changed=changed, unchanged=len(targets) - changed)
+
+
+async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
+    """A learner's progress on a public roadmap, as anyone may see it (for badges)."""
+    tree = await roadmaps.get_tree(session, slug, ANONYMOUS)
+    return await _progress_of(session, user_id, tree)
+
+
+async def replay(session: AsyncSession, user_id: int) -> dict[int, tuple[str, int | None]]:
+    """The projection rebuilt from the event log alone: topic id -> (status, confidence)."""
+    state: dict[int, tuple[str, int | None]] = {}
+    for event in await repository.events_of(session, user_id):
+        if event.to_status is None:
+            state.pop(event.topic_id, None)
+        else:
+            state[event.topic_id] = (event.to_status, event.confidence)
+    return state
+
+
+async def projection(session: AsyncSession, user_id: int) -> dict[int, tuple[str, int | None]]:
+    return {
+        row.topic_id: (row.status, row.confidence)
+        for row in await repository.all_marks(session, user_id)
+    }
+
+
+async def _record(
+    session: AsyncSession,
+    learner: Learner,
+    topic: Topic,
+    current: TopicProgress | None,
+    status: str | None,
+    confidence: int | None,
+    *,
+    undoes: ProgressEvent | None = None,
+) -> ProgressEvent:
+    """Append the event and bring the projection (and review cards) in line with it."""
+    now = learner.clock.now()
+    before = current.status if current is not None else None
+    event = ProgressEvent(
+        user_id=learner.user_id,
+        topic_id=topic.id,
+        roadmap_id=topic.roadmap_id,
+        from_status=before,
+        from_confidence=current.confidence if current is not None else None,
+        to_status=status,
+        confidence=confidence if status is not None else None,
+        occurred_at=now,
+        request_id=learner.request_id,
+        undoes_event_id=undoes.id if undoes is not None else None,
+    )
+    repository.add(session, event)
+    await repository.flush(session)
+    if status is None:
+        await repository.delete_mark(session, learner.user_id, topic.id)
+    elif current is None:
+        repository.add(
+            session,
+            TopicProgress(
+                user_id=learner.user_id,
+                topic_id=topic.id,
+                status=status,
+                confidence=confidence,
+                updated_at=now,
+                last_event_id=event.id,
+            ),
+        )
+    else:
+        current.status, current.confidence = status, confidence
+        current.updated_at, current.last_event_id = now, event.id
+    await repository.flush(session)
+    await reviews.on_status_change(session, learner.user_id, topic.id, before, status, now)
+    return event
+
+
+async def _progress_of(
+    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree
+) -> RoadmapProgress:
+    topics = list(_topics_by_id(tree).values())
+    profile = await profiles.get_profile(session, user_id)
+    concept_of: dict[int, str] = {}
+    if profile.share_progress_by_concept:
+        concepts = [topic.concept for topic in topics if topic.concept]
+        concept_of = await roadmaps.concept_topics(session, concepts) if concepts else {}
+    ids = {topic.id for topic in topics} | set(concept_of)
+    rows = await repository.marks(session, user_id, sorted(ids))
+    marks = [rollup.Mark(r.topic_id, r.status, r.confidence, r.updated_at) for r in rows]
+    own = {mark.topic_id: mark for mark in marks}
+    shared = rollup.newest_by_concept(marks, concept_of) if concept_of else None
+    chosen = rollup.choose_marks(topics, own, shared)
+    return RoadmapProgress(tree.roadmap, rollup.roll_up(tree.sections, chosen))
+
+
+def _topics_by_id(tree: roadmaps.RoadmapTree) -> dict[int, Topic]:
+    found: dict[int, Topic] = {}
+
+    def walk(nodes: Sequence[roadmaps.TopicNode]) -> None:
+        for node in nodes:
+            found[node.topic.id] = node.topic
+            walk(node.children)
+
+    walk(tree.sections)
+    return found
+
+
+def _topic_by_slug(tree: roadmaps.RoadmapTree, topic_slug: str) -> Topic:
+    for topic in _topics_by_id(tree).values():
+        if topic.slug == topic_slug:
+            return topic
+    raise TopicNotFound(tree.roadmap.slug, topic_slug)
+
+
+def _import_targets(
+    tree: roadmaps.RoadmapTree, marks: Sequence[ImportedMark]
+) -> list[tuple[Topic, ImportedMark]]:
+    by_id = _topics_by_id(tree)
+    by_slug = {topic.slug: topic for topic in by_id.values()}
+    targets: dict[int, tuple[Topic, ImportedMark]] = {}
+    unknown: list[str] = []
+    for entry in marks:
+        topic = by_id.get(entry.topic_id) if entry.topic_id is not None else None
+        topic = topic or (by_slug.get(entry.slug) if entry.slug else None)
+        if topic is None:
+            unknown.append(str(entry.slug or entry.topic_id))
+        else:
+            targets[topic.id] = (topic, entry)
+    if unknown:
+        raise InvalidProgressImport(
+            f"The roadmap {tree.roadmap.slug!r} has no topic(s) {', '.join(unknown[:20])}.",
+            unknown=unknown[:20],
+        )
+    return list(targets.values())

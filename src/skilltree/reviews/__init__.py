@@ -1,0 +1,1 @@
+"""Spaced repetition: review cards for done topics, scheduled by FSRS."""

@@ -1,0 +1,84 @@
+"""HTTP routes of the reviews domain: the due queue and rating a review."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from skilltree.accounts.api_keys import Scope
+from skilltree.accounts.dependencies import require_scope
+from skilltree.accounts.service import SignedIn
+from skilltree.platform.http.pagination import (
+    DEFAULT_PAGE_SIZE,
+    CursorParam,
+    Cursors,
+    LimitParam,
+    decode_position,
+    page_links,
+)
+from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.state import AppResources, DbSession
+from skilltree.reviews import service
+from skilltree.reviews.schemas import DueCardOut, DueListOut, ReviewIn, ReviewOut
+
+router = APIRouter(prefix=API_PREFIX, tags=["reviews"])
+
+Reader = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_READ))]
+Writer = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_WRITE))]
+
+
+@router.get(
+    "/me/reviews/due", response_model=DueListOut, responses=problem_responses(400, 401, 403)
+)
+async def due_reviews(
+    current: Reader,
+    session: DbSession,
+    resources: AppResources,
+    cursors: Cursors,
+    request: Request,
+    response: Response,
+    cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_PAGE_SIZE,
+) -> DueListOut:
+    """Cards due now, the longest-waiting first, a page at a time (follow `links.next`)."""
+    scope = f"reviews-due:{current.user.id}"
+    position = decode_position(cursors, scope, cursor)
+    page = await service.due_cards(session, current.user.id, resources.clock.now(), position, limit)
+    links = page_links(request, response, cursors, scope, page)
+    response.headers["Cache-Control"] = "private, no-store"
+    return DueListOut(items=[_due_out(item) for item in page.items], links=links)
+
+
+@router.post(
+    "/me/reviews/{card_id}",
+    response_model=ReviewOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def review_card(
+    card_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: ReviewIn,
+    current: Writer,
+    session: DbSession,
+    resources: AppResources,
+) -> ReviewOut:
+    """Rate how well you remembered the topic; FSRS answers with the next due date."""
+    now = resources.clock.now()
+    card = await service.review(session, current.user.id, card_id, body.rating, now)
+    return ReviewOut(id=card.id, rating=body.rating, reviewed_at=now, due=card.due)
+
+
+def _due_out(item: service.DueCard) -> DueCardOut:
+    card, label = item.card, item.topic
+    links = {"review": f"{API_PREFIX}/me/reviews/{card.id}"}
+    if label is not None:
+        links["topic"] = f"{API_PREFIX}/roadmaps/{label.roadmap_slug}/topics/{label.slug}"
+    return DueCardOut(
+        id=card.id,
+        due=card.due,
+        roadmap=label.roadmap_slug if label else None,
+        topic=label.slug if label else None,
+        title=label.title if label else None,
+        links=links,
+    )

@@ -1,0 +1,217 @@
+"""Rate limits: a policy per route class, the IETF headers, 429 over the limit, the window
+sliding on, one limit shared by two instances through Redis, and what happens without Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+
+import httpx
+import limits.aio.storage.memory
+import limits.aio.strategies
+import pytest
+from fastapi import FastAPI
+
+from skilltree.app import create_app
+from skilltree.platform.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
+from skilltree.platform.db import Database
+from skilltree.platform.http import rate_limit
+from tests.support.redis import REDIS_URL, isolated_prefix
+
+ANY_LOGIN = {"email": "someone@example.org", "password": "not the password"}
+SMALL = RateLimitSettings(auth="3/minute", write="4/minute", read="5/minute")
+
+
+class LimitsClock:
+    """The time the `limits` counters read, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_030.0  # halfway through a minute window
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def limits_clock(monkeypatch: pytest.MonkeyPatch) -> LimitsClock:
+    """Replaces `time` where the counters (and the middleware's reset arithmetic) read it."""
+    clock = LimitsClock()
+    fake_time = SimpleNamespace(time=clock.time)
+    for module in (limits.aio.storage.memory, limits.aio.strategies, rate_limit):
+        monkeypatch.setattr(module, "time", fake_time)
+    return clock
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "rate_limit": SMALL,
+            "http": HttpSettings(trusted_proxies=["10.0.0.1"]),
+        }
+    )
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, database: Database, client_ip: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(settings, database=database)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def test_a_read_carries_its_policy_and_what_is_left(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    response = await client.get("/v1/roadmaps")
+
+    assert response.headers["ratelimit-policy"] == '"read";q=5;w=60'
+    assert response.headers["ratelimit"] == '"read";r=4;t=30'
+
+
+async def test_over_the_limit_is_a_429_problem_with_retry_after(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    statuses = [(await client.get("/v1/roadmaps")).status_code for _ in range(5)]
+    refused = await client.get("/v1/roadmaps")
+
+    assert statuses == [200] * 5
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == "/problems/rate-limited"
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.headers["ratelimit"].startswith('"read";r=0;')
+
+
+async def test_the_window_slides_on(client: httpx.AsyncClient, limits_clock: LimitsClock) -> None:
+    for _ in range(5):
+        await client.get("/v1/roadmaps")
+    assert (await client.get("/v1/roadmaps")).status_code == 429
+
+    limits_clock.now += 120  # two windows later, the old hits weigh nothing
+
+    response = await client.get("/v1/roadmaps")
+    assert response.status_code == 200
+    assert response.headers["ratelimit"] == '"read";r=4;t=30'
+
+
+async def test_sign_in_is_limited_per_address_whatever_the_account(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    for n in range(3):
+        await client.post("/v1/auth/login", json={"email": f"p{n}@example.org", "password": "x"})
+
+    refused = await client.post(
+        "/v1/auth/login", json={"email": "new@example.org", "password": "x"}
+    )
+
+    assert refused.status_code == 429
+    assert refused.headers["ratelimit-policy"] == '"auth";q=3;w=60'
+
+
+async def test_reads_and_sign_ins_count_separately(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    for n in range(3):
+        await client.post("/v1/auth/login", json={"email": f"p{n}@example.org", "password": "x"})
+
+    assert (await client.get("/v1/roadmaps")).status_code == 200
+
+
+async def test_each_credential_has_its_own_quota(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    alice = {"authorization": "Bearer token-of-alice"}
+    bob = {"authorization": "Bearer token-of-bob"}
+    for _ in range(5):
+        await client.get("/v1/roadmaps", headers=alice)
+
+    bobs = await client.get("/v1/roadmaps", headers=bob)
+
+    assert (await client.get("/v1/roadmaps", headers=alice)).status_code == 429
+    # (Neither token is valid, so the route answers 401: the limit is counted before that.)
+    assert bobs.status_code == 401
+    assert bobs.headers["ratelimit"] == '"read";r=4;t=30'
+
+
+async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
+    settings: Settings, database: Database, limits_clock: LimitsClock
+) -> None:
+    async with serving(settings, database, client_ip="203.0.113.9") as direct:
+        for n in range(3):
+            spoofed = {"x-forwarded-for": f"198.51.100.{n}"}
+            await direct.post(
+                "/v1/auth/login", json={"email": "a@b.org", "password": "x"}, headers=spoofed
+            )
+        # Inventing a new address per request did not help: the peer's own was counted.
+        fourth = await direct.post(
+            "/v1/auth/login",
+            json={"email": "a@b.org", "password": "x"},
+            headers={"x-forwarded-for": "198.51.100.77"},
+        )
+        assert fourth.status_code == 429
+
+    async with serving(settings, database, client_ip="10.0.0.1") as proxy:
+        for n in range(3):
+            behind = {"x-forwarded-for": f"198.51.100.{n}"}
+            response = await proxy.post(
+                "/v1/auth/login", json={"email": "a@b.org", "password": "x"}, headers=behind
+            )
+            assert response.status_code != 429  # three clients behind the proxy, one try each
+
+
+async def test_health_probes_are_never_limited(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    responses = [await client.get("/livez") for _ in range(10)]
+
+    assert {r.status_code for r in responses} == {200}
+    assert "ratelimit" not in responses[0].headers
+
+
+@pytest.mark.redis
+async def test_two_instances_share_one_limit_through_redis(
+    settings: Settings, database: Database
+) -> None:
+    async with isolated_prefix() as prefix:
+        shared = settings.model_copy(
+            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
+        )
+        async with serving(shared, database) as first, serving(shared, database) as second:
+            for _ in range(3):
+                assert (await first.get("/v1/roadmaps")).status_code == 200
+            for _ in range(2):
+                assert (await second.get("/v1/roadmaps")).status_code == 200
+
+            refused = await first.get("/v1/roadmaps")
+
+    assert refused.status_code == 429
+
+
+async def test_without_redis_reads_pass_and_sign_in_is_refused(
+    settings: Settings, database: Database
+) -> None:
+    # Nothing listens on port 1: every counter call fails at once.
+    down = settings.model_copy(
+        update={"redis": RedisSettings(url="redis://127.0.0.1:1/0", timeout_seconds=0.5)}
+    )
+    async with serving(down, database) as client:
+        read = await client.get("/v1/roadmaps")
+        sign_in = await client.post(
+            "/v1/auth/login", json={"email": "a@example.org", "password": "x"}
+        )
+
+    assert read.status_code == 200
+    assert "ratelimit" not in read.headers
+    assert sign_in.status_code == 503
+    assert sign_in.json()["type"] == "/problems/rate-limiter-unavailable"
+    assert sign_in.headers["retry-after"] == "5"
+
+
+def test_a_malformed_policy_is_a_settings_error() -> None:
+    with pytest.raises(ValueError, match="10/minute"):
+        RateLimitSettings(read="lots")

@@ -1,0 +1,72 @@
+"""No N+1: progress reads run the same number of statements for any roadmap size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.support.accounts import Browser
+from tests.support.progress import People, import_roadmap, mark
+from tests.support.queries import count_statements
+
+
+def roadmap(slug: str, sections: int, per_section: int) -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "title": slug.title(),
+        "topics": [
+            {
+                "slug": f"s{s}",
+                "title": f"Section {s}",
+                "children": [
+                    {
+                        "slug": f"s{s}-t{t}",
+                        "title": f"Topic {s}.{t}",
+                        "concept": f"concept-{t}",
+                        "estimate_hours": 1,
+                        "children": [{"slug": f"s{s}-t{t}-sub", "title": f"Sub {s}.{t}"}],
+                    }
+                    for t in range(per_section)
+                ],
+            }
+            for s in range(sections)
+        ],
+    }
+
+
+@pytest.fixture
+async def learner(people: People) -> Browser:
+    ada = await people("Ada")
+    await import_roadmap(ada, roadmap("small", 1, 1))
+    await import_roadmap(ada, roadmap("large", 10, 20))
+    for slug in ("small", "large"):
+        await mark(ada, "s0-t0-sub", "done", roadmap=slug)
+        await mark(ada, "s0", "in_progress", roadmap=slug)
+    return ada
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/me/progress/{}", None),
+        ("GET", "/v1/me/progress/{}/summary", None),
+        ("GET", "/v1/me/progress/{}/history", None),
+        ("GET", "/v1/me/progress/{}/export", None),
+        ("PUT", "/v1/me/progress/{}/s0-t0", {"status": "skipped"}),
+    ],
+)
+async def test_statements_do_not_grow_with_the_roadmap(
+    learner: Browser, engine: AsyncEngine, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    counts = {}
+    for slug in ("small", "large"):
+        with count_statements(engine) as log:
+            response = await learner.client.request(
+                method, path.format(slug), json=body, headers=learner.write_headers
+            )
+        assert response.status_code == 200, response.text
+        counts[slug] = log.count
+
+    assert counts["small"] == counts["large"]

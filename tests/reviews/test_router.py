@@ -1,0 +1,180 @@
+"""Spaced repetition as a learner sees it: done topics come due, ratings reschedule them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.platform.clock import FrozenClock
+from skilltree.reviews import repository
+from tests.support.accounts import Browser
+from tests.support.progress import People, mark, use_api_key
+
+
+async def due(learner: Browser, **params: Any) -> dict[str, Any]:
+    response = await learner.client.get("/v1/me/reviews/due", params=params)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def rate(learner: Browser, card_id: int, rating: str) -> Any:
+    return await learner.client.post(
+        f"/v1/me/reviews/{card_id}", json={"rating": rating}, headers=learner.write_headers
+    )
+
+
+async def test_a_done_topic_becomes_a_card_that_is_due(ada: Browser) -> None:
+    await mark(ada, "etags", "done")
+
+    (card,) = (await due(ada))["items"]
+
+    assert (card["roadmap"], card["topic"], card["title"]) == ("web", "etags", "ETags")
+    assert card["links"]["topic"] == "/v1/roadmaps/web/topics/etags"
+
+
+async def test_topics_not_done_have_no_card(ada: Browser) -> None:
+    await mark(ada, "etags", "in_progress")
+    await mark(ada, "indexes", "skipped")
+
+    assert (await due(ada))["items"] == []
+
+
+@pytest.mark.parametrize("rating", ["again", "hard", "good", "easy"])
+async def test_a_rating_schedules_the_next_review_in_the_future(
+    ada: Browser, clock: FrozenClock, rating: str
+) -> None:
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+
+    response = await rate(ada, card["id"], rating)
+
+    assert response.status_code == 200
+    assert datetime.fromisoformat(response.json()["due"]) > clock.now()
+    assert (await due(ada))["items"] == []
+
+
+async def test_easy_pushes_the_next_review_further_than_again(
+    people: People, clock: FrozenClock
+) -> None:
+    results = {}
+    for name, rating in (("Ann", "again"), ("Eli", "easy")):
+        learner = await people(name)
+        await learner.client.post(
+            "/v1/roadmaps/import",
+            json={"slug": f"r-{rating}", "title": "R", "topics": [{"slug": "t", "title": "T"}]},
+            headers=learner.write_headers,
+        )
+        await mark(learner, "t", "done", roadmap=f"r-{rating}")
+        (card,) = (await due(learner))["items"]
+        results[rating] = datetime.fromisoformat(
+            (await rate(learner, card["id"], rating)).json()["due"]
+        )
+
+    assert results["again"] < results["easy"]
+
+
+async def test_a_card_comes_due_again_when_its_time_comes(ada: Browser, clock: FrozenClock) -> None:
+    await use_api_key(ada)
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+    next_due = datetime.fromisoformat((await rate(ada, card["id"], "good")).json()["due"])
+
+    clock.advance(seconds=(next_due - clock.now()).total_seconds())
+
+    assert [c["id"] for c in (await due(ada))["items"]] == [card["id"]]
+
+
+async def test_setting_a_topic_back_to_todo_retires_its_card(ada: Browser) -> None:
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+
+    await mark(ada, "etags", "todo")
+
+    assert (await due(ada))["items"] == []
+    response = await rate(ada, card["id"], "good")
+    assert response.status_code == 404
+    assert response.json()["type"] == "/problems/card-not-found"
+
+
+async def test_undoing_a_done_retires_the_card_it_made(ada: Browser) -> None:
+    await mark(ada, "etags", "done")
+
+    await ada.client.post("/v1/me/progress/web/undo", headers=ada.write_headers)
+
+    assert (await due(ada))["items"] == []
+
+
+async def test_a_bad_rating_is_a_422_problem(ada: Browser) -> None:
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+
+    response = await rate(ada, card["id"], "perfect")
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.rating"
+    assert len((await due(ada))["items"]) == 1
+
+
+async def test_nobody_reviews_or_sees_anothers_cards(ada: Browser, people: People) -> None:
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+    bob = await people("Bob")
+
+    assert (await due(bob))["items"] == []
+    assert (await rate(bob, card["id"], "easy")).status_code == 404
+    assert len((await due(ada))["items"]) == 1
+
+
+async def test_the_due_queue_is_oldest_first_and_paged_with_links(
+    ada: Browser, clock: FrozenClock
+) -> None:
+    await use_api_key(ada)
+    for topic in ("etags", "indexes", "status-codes", "cache-control"):
+        await mark(ada, topic, "done")
+        clock.advance(minutes=1)
+
+    first = await ada.client.get("/v1/me/reviews/due", params={"limit": 3})
+    second = await ada.client.get(first.json()["links"]["next"])
+    back = await ada.client.get(second.json()["links"]["prev"])
+
+    assert [c["topic"] for c in first.json()["items"]] == ["etags", "indexes", "status-codes"]
+    assert 'rel="next"' in first.headers["link"]
+    assert [c["topic"] for c in second.json()["items"]] == ["cache-control"]
+    assert second.json()["links"]["next"] is None
+    assert [c["topic"] for c in back.json()["items"]] == ["etags", "indexes", "status-codes"]
+
+
+async def test_a_cursor_from_someone_else_is_a_400_problem(
+    ada: Browser, people: People, clock: FrozenClock
+) -> None:
+    await use_api_key(ada)
+    for topic in ("etags", "indexes"):
+        await mark(ada, topic, "done")
+    next_link = (await due(ada, limit=1))["links"]["next"]
+    bob = await people("Bob")
+
+    response = await bob.client.get(next_link)
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/invalid-cursor"
+
+
+async def test_every_review_is_kept_in_the_log(
+    ada: Browser, clock: FrozenClock, session: AsyncSession
+) -> None:
+    await use_api_key(ada)
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+    first = (await rate(ada, card["id"], "hard")).json()
+    clock.advance(seconds=(datetime.fromisoformat(first["due"]) - clock.now()).total_seconds())
+    await rate(ada, card["id"], "good")
+
+    log = await repository.log_of(session, card["id"])
+
+    assert [entry.rating for entry in log] == ["hard", "good"]
+    assert log[0].due_after == datetime.fromisoformat(first["due"])
+    assert log[1].due_before == log[0].due_after
