@@ -8,6 +8,7 @@ from skilltree.accounts import cleanup as accounts_cleanup
 from skilltree.notifications import tasks as notifications
 from skilltree.platform import events, mail_transport, maintenance
 from skilltree.platform.queue.tasks import REGISTRY
+from skilltree.reviews import reminders as review_reminders
 from skilltree.webhooks import tasks as webhooks
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "mail_transport",
     "maintenance",
     "notifications",
+    "review_reminders",
     "webhooks",
 ]
