@@ -165,6 +165,16 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/me/reviews/due": PROGRESS_READER,
     "POST /v1/me/reviews/{card_id}": PROGRESS_WRITER,
     "GET /v1/users/{handle}/badges/{roadmap}.svg": PUBLIC,
+    "GET /v1/roadmaps/{slug}/outline": PUBLIC,
+    "GET /v1/roadmaps/{slug}/revisions": PUBLIC,
+    "GET /v1/roadmaps/{slug}/revisions/{number}": PUBLIC,
+    "POST /v1/roadmaps": ROADMAP_WRITER,
+    "PATCH /v1/roadmaps/{slug}": ROADMAP_WRITER,
+    "POST /v1/roadmaps/{slug}/forks": ROADMAP_WRITER,
+    "POST /v1/roadmaps/{slug}/topics": ROADMAP_WRITER,
+    "PATCH /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
+    "DELETE /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
+    "POST /v1/roadmaps/{slug}/revisions": ROADMAP_WRITER,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -357,6 +367,7 @@ async def world(
         "user_id": str(ids["owner"]),
         "session_id": "0",
         "provider": "nowhere",
+        "number": "1",
         "roadmap": "matrix",
         "topic": "http",
         "resource_id": "1",

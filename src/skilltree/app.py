@@ -12,6 +12,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
 from skilltree.accounts.admin_router import router as admin_router
+from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.notifications.router import router as notifications_router
@@ -20,6 +21,8 @@ from skilltree.platform import health
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
+from skilltree.platform.http.compression import CompressionMiddleware
+from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
@@ -38,6 +41,7 @@ from skilltree.platform.state import Resources
 from skilltree.profiles.router import router as profiles_router
 from skilltree.progress.router import router as progress_router
 from skilltree.reviews.router import router as reviews_router
+from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.webhooks.router import router as webhooks_router
 
@@ -95,9 +99,14 @@ def create_app(
     app.include_router(profiles_router)
     app.include_router(progress_router)
     app.include_router(reviews_router)
+    app.include_router(roadmap_editing_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
+    # Idempotency is innermost: it stores the response the route produced, uncompressed.
+    app.add_middleware(IdempotencyMiddleware, identify=idempotency_caller)
+    # Compression sits near the app, so the access log counts the bytes actually sent.
+    app.add_middleware(CompressionMiddleware, minimum_size=settings.http.compression_min_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other
@@ -107,8 +116,27 @@ def create_app(
         allow_origins=settings.auth.allowed_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["authorization", "content-type", "x-csrf-token", "x-request-id"],
-        expose_headers=["x-request-id", "location", "retry-after", "link"],
+        allow_headers=[
+            "authorization",
+            "content-type",
+            "x-csrf-token",
+            "x-request-id",
+            "if-match",
+            "if-none-match",
+            "idempotency-key",
+        ],
+        expose_headers=[
+            "x-request-id",
+            "location",
+            "retry-after",
+            "etag",
+            "link",
+            "deprecation",
+            "sunset",
+            "idempotency-replayed",
+            "ratelimit",
+            "ratelimit-policy",
+        ],
         max_age=600,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)

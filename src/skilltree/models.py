@@ -10,6 +10,7 @@ from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
 from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
+from skilltree.platform.http import idempotency
 from skilltree.platform.models import Base
 from skilltree.platform.queue import models as queue
 from skilltree.profiles import models as profiles
@@ -22,6 +23,7 @@ __all__ = [
     "Base",
     "accounts",
     "audit",
+    "idempotency",
     "notifications",
     "orgs",
     "profiles",

@@ -92,3 +92,15 @@ def test_test_reference_is_collected_by_pytest(
     assert any(
         node == ref.target or node.startswith(ref.target + "[") for node in collected_test_ids
     )
+
+
+def test_a_topic_named_twice_in_the_concept_map_is_an_error(tmp_path: Path) -> None:
+    # YAML keeps the last of two equal keys without a word; half the references would vanish.
+    mapping = tmp_path / "implemented_in.yaml"
+    mapping.write_text(
+        'pagination:\n  - {kind: endpoint, target: "GET /v1/roadmaps"}\n'
+        'pagination:\n  - {kind: endpoint, target: "GET /v1/me/reviews/due"}\n'
+    )
+
+    with pytest.raises(ValueError, match="'pagination' twice"):
+        load_references(mapping)

@@ -316,3 +316,52 @@ async def test_the_builtin_topic_page_shows_where_the_codebase_implements_it(
 
     assert {"kind": "endpoint", "target": "GET /readyz"} in topic["implemented_in"]
     assert {ref["kind"] for ref in topic["implemented_in"]} == {"module", "endpoint", "test"}
+
+
+async def test_the_old_outline_address_answers_with_deprecation_and_sunset_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    await import_checklist(client)
+
+    old = await client.get("/v1/roadmaps/practice-roadmap/outline")
+    new = await client.get("/v1/roadmaps/practice-roadmap/tree")
+
+    assert old.status_code == 200
+    assert old.json() == new.json()
+    assert old.headers["deprecation"] == "@1795737600"  # 2026-11-27T00:00:00Z
+    assert old.headers["sunset"] == "Wed, 30 Jun 2027 00:00:00 GMT"
+    assert old.headers["link"] == '</v1/roadmaps/practice-roadmap/tree>; rel="successor-version"'
+    assert "deprecation" not in new.headers
+
+
+def test_the_deprecated_alias_is_marked_in_the_openapi_document(app: object) -> None:
+    from fastapi import FastAPI
+
+    assert isinstance(app, FastAPI)
+    operation = app.openapi()["paths"]["/v1/roadmaps/{slug}/outline"]["get"]
+
+    assert operation["deprecated"] is True
+
+
+async def test_a_revalidated_tree_costs_the_same_statements_whatever_its_size(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    small = "# Small\n\n## S\n\n- a\n"
+    large = "# Large\n\n## S\n\n" + "".join(f"- Topic {n}\n  - Sub {n}\n" for n in range(200))
+    await import_checklist(client, small, visibility="public")
+    await import_checklist(client, large, visibility="public")
+    etags = {
+        slug: (await second_client.get(f"/v1/roadmaps/{slug}/tree")).headers["etag"]
+        for slug in ("small", "large")
+    }
+
+    counts = {}
+    for slug, etag in etags.items():
+        with count_statements(engine) as log:
+            response = await second_client.get(
+                f"/v1/roadmaps/{slug}/tree", headers={"if-none-match": etag}
+            )
+        assert response.status_code == 304
+        counts[slug] = log.count
+
+    assert counts["small"] == counts["large"] == 2

@@ -19,6 +19,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import api_keys
 from skilltree.accounts.api_keys import Scope
@@ -38,7 +39,7 @@ from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore,
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.platform.crypto import secret_box
-from skilltree.platform.state import AppResources, DbSession
+from skilltree.platform.state import AppResources, DbSession, get_resources
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
@@ -155,3 +156,13 @@ async def platform_admin(current: CurrentSession) -> SignedIn:
 
 
 PlatformAdmin = Annotated[SignedIn, Depends(platform_admin)]
+
+
+async def idempotency_caller(request: Request, db: AsyncSession) -> str:
+    """Whom an Idempotency-Key belongs to: keys are scoped per user (platform.http.idempotency).
+
+    Runs before the route, with the same checks as `signed_in`, so a key is never claimed for
+    a caller the route would refuse.
+    """
+    current = await signed_in(request, db, accounts_context(get_resources(request)))
+    return f"user:{current.user.id}"

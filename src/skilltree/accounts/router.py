@@ -44,6 +44,7 @@ from skilltree.accounts.schemas import (
 )
 from skilltree.accounts.service import AccountsContext, SignedIn
 from skilltree.audit import service as audit
+from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession, Resources
@@ -300,6 +301,8 @@ def _user_out(user: User) -> UserOut:
     "/me/api-keys",
     response_model=ApiKeyCreatedOut,
     status_code=status.HTTP_201_CREATED,
+    # The replayed response holds the key itself; stored responses are encrypted at rest.
+    dependencies=[IDEMPOTENT],
     responses=problem_responses(401, 403, 422),
 )
 async def create_api_key(

@@ -22,6 +22,7 @@ from skilltree.orgs.schemas import (
     TransferIn,
 )
 from skilltree.orgs.service import Role
+from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import DbSession
@@ -33,7 +34,11 @@ WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 @router.post(
-    "/orgs", response_model=OrgOut, status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS
+    "/orgs",
+    response_model=OrgOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
+    responses=WRITE_ERRORS,
 )
 async def create_org(body: OrgIn, current: AccountOwner, db: DbSession, ctx: Accounts) -> OrgOut:
     """Create an organisation; you become its owner."""
@@ -120,6 +125,7 @@ async def transfer_ownership(
     "/orgs/{org}/invitations",
     response_model=InvitationOut,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
     responses=WRITE_ERRORS,
 )
 async def invite(

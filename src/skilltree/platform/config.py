@@ -124,6 +124,12 @@ class HttpSettings(_Group):
     # Proxies (IPs or CIDR networks) whose X-Forwarded-For / -Proto are believed. Empty: none,
     # so a client cannot claim another address by sending the header itself.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # How long browsers and shared caches may reuse a public roadmap (tree, topic) unrevalidated.
+    public_max_age_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    # Smaller bodies are sent as they are: compressing them costs more than it saves.
+    compression_min_bytes: int = Field(default=1024, ge=0)
+    # How long a stored response answers retries that carry the same Idempotency-Key.
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
 
 
 class LogSettings(_Group):

@@ -44,6 +44,12 @@ class SecretBox:
     def decrypt(self, ciphertext: str) -> str:
         return self._keys.decrypt(ciphertext.encode()).decode()
 
+    def encrypt_bytes(self, plaintext: bytes) -> str:
+        return self._keys.encrypt(plaintext).decode()
+
+    def decrypt_bytes(self, ciphertext: str) -> bytes:
+        return self._keys.decrypt(ciphertext.encode())
+
     def rotate(self, ciphertext: str) -> str:
         """The same secret, encrypted under the current key."""
         return self._keys.rotate(ciphertext.encode()).decode()

@@ -1,8 +1,8 @@
 """Scheduled clean-up: expired sessions and tokens, old outbox rows, dedupe marks and ticks.
 
 Domains add their own clean-ups with `@cleanup("name")` (accounts removes expired sessions and
-tokens; idempotency keys will add theirs), so one job, in one transaction per clean-up, keeps
-every table from growing without bound.
+tokens) and platform mechanisms register theirs here (expired idempotency keys), so one job,
+in one transaction per clean-up, keeps every table from growing without bound.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform import events
+from skilltree.platform.http import idempotency
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.scheduler import cron_task, forget_runs_before
 from skilltree.platform.queue.tasks import Job, Payload
@@ -56,6 +57,10 @@ async def _published_outbox_rows(session: AsyncSession, now: datetime) -> int:
 @cleanup("processed-events")
 async def _processed_events(session: AsyncSession, now: datetime) -> int:
     return await events.forget_processed_before(session, now - RETENTION)
+
+
+# Idempotency keys past their TTL can no longer be replayed (platform/http/idempotency.py).
+cleanup("idempotency-keys")(idempotency.delete_expired_keys)
 
 
 @cleanup("scheduled-runs")

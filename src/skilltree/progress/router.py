@@ -15,6 +15,7 @@ from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
 from skilltree.accounts.service import SignedIn
 from skilltree.orgs import service as orgs
+from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -300,6 +301,7 @@ async def list_resources(
     "/me/progress/{roadmap}/{topic}/resources",
     response_model=ResourceOut,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
     responses=WRITE_ERRORS,
 )
 async def add_resource(

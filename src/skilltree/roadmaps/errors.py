@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skilltree.platform.errors import Conflict, DomainError, NotFound
+from skilltree.platform.errors import Conflict, DomainError, NotFound, UnprocessableContent
 
 
 class RoadmapNotFound(NotFound):
@@ -50,8 +50,7 @@ class RoadmapNotEditable(DomainError):
 
     def __init__(self, slug: str) -> None:
         super().__init__(
-            f"Only the owner of {slug!r} (or its organisation's owners and mentors) "
-            "may re-import it.",
+            f"Only the owner of {slug!r} (or its organisation's owners and mentors) may change it.",
             roadmap=slug,
         )
 
@@ -62,3 +61,42 @@ class ConcurrentImport(Conflict):
 
     def __init__(self, slug: str) -> None:
         super().__init__(f"Another import of {slug!r} finished first; retry.", roadmap=slug)
+
+
+class TopicSlugTaken(Conflict):
+    type_slug = "topic-slug-taken"
+    title = "Topic slug taken"
+
+    def __init__(self, roadmap: str, topic: str) -> None:
+        super().__init__(
+            f"Roadmap {roadmap!r} already has a topic {topic!r}; choose another slug.",
+            roadmap=roadmap,
+            topic=topic,
+        )
+
+
+class InvalidMove(UnprocessableContent):
+    type_slug = "invalid-topic-move"
+    title = "Topic cannot move there"
+
+
+class RevisionNotFound(NotFound):
+    type_slug = "revision-not-found"
+    title = "Revision not found"
+
+    def __init__(self, roadmap: str, number: int) -> None:
+        super().__init__(
+            f"Roadmap {roadmap!r} has no revision {number}.", roadmap=roadmap, revision=number
+        )
+
+
+class NothingToPublish(Conflict):
+    type_slug = "revision-unchanged"
+    title = "Nothing changed since the last revision"
+
+    def __init__(self, roadmap: str, number: int) -> None:
+        super().__init__(
+            f"Roadmap {roadmap!r} is unchanged since revision {number}.",
+            roadmap=roadmap,
+            revision=number,
+        )

@@ -22,7 +22,8 @@ class Roadmap(Base):
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    # builtin: shipped with skilltree; import: created from an uploaded file.
+    # builtin: shipped with skilltree; import: created from an uploaded file; custom: created
+    # empty through the API; fork: copied from another roadmap.
     source: Mapped[str] = mapped_column(String(20))
     # Incremented whenever an import changes anything; clients can tell revisions apart.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -34,6 +35,10 @@ class Roadmap(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     org_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    # The roadmap a fork was copied from; kept (as NULL) if the original is deleted.
+    forked_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("roadmaps.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
@@ -68,3 +73,24 @@ class Topic(Base):
     estimate_hours: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class RoadmapRevision(Base):
+    """A published snapshot of a roadmap: never changed once written (a trigger refuses updates).
+
+    Learners and forks can point at "revision 3" and know exactly what it contained, while the
+    roadmap itself keeps being edited.
+    """
+
+    __tablename__ = "roadmap_revisions"
+    __table_args__ = (UniqueConstraint("roadmap_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roadmap_id: Mapped[int] = mapped_column(ForeignKey("roadmaps.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, 3... per roadmap
+    # SHA-256 of the canonical document: publishing an unchanged roadmap is refused.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]] = mapped_column(Json)
+    note: Mapped[str] = mapped_column(Text, default="")
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)

@@ -5,25 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ScalarSelect, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.roadmaps.models import Roadmap, Topic
+from skilltree.platform.http.filtering import ListQuery, order_by_clauses, where_clauses
+from skilltree.roadmaps.listing import ROADMAP_LIST
+from skilltree.roadmaps.models import Roadmap, RoadmapRevision, Topic
 from skilltree.roadmaps.policies import Viewer, visible_to
-
-
-async def list_roadmaps(session: AsyncSession, viewer: Viewer) -> Sequence[tuple[Roadmap, int]]:
-    """Every roadmap the viewer may see, with its topic count, in one query."""
-    topic_count = (
-        select(func.count(Topic.id))
-        .where(Topic.roadmap_id == Roadmap.id)
-        .correlate(Roadmap)
-        .scalar_subquery()
-    )
-    query = (
-        select(Roadmap, topic_count).where(visible_to(viewer)).order_by(Roadmap.title, Roadmap.id)
-    )
-    return [(roadmap, count) for roadmap, count in (await session.execute(query)).all()]
 
 
 async def get_roadmap(
@@ -52,7 +40,7 @@ async def load_topics(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]
     return (await session.execute(query)).scalars().all()
 
 
-def add(session: AsyncSession, row: Roadmap | Topic) -> None:
+def add(session: AsyncSession, row: Roadmap | Topic | RoadmapRevision) -> None:
     session.add(row)
 
 
@@ -92,3 +80,62 @@ async def topic_labels(
         .where(Topic.id.in_(list(topic_ids)))
     )
     return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(query)).all()]
+
+
+async def list_page(
+    session: AsyncSession, viewer: Viewer, query: ListQuery, limit: int, offset: int
+) -> tuple[Sequence[tuple[Roadmap, int]], int]:
+    """One page of the roadmaps the viewer may see, filtered and sorted, and the total count."""
+    conditions = [visible_to(viewer), *where_clauses(query, ROADMAP_LIST)]
+    page = (
+        select(Roadmap, _topic_count())
+        .where(*conditions)
+        .order_by(*order_by_clauses(query, ROADMAP_LIST))
+        .limit(limit)
+        .offset(offset)
+    )
+    total = select(func.count(Roadmap.id)).where(*conditions)
+    rows = [(roadmap, count) for roadmap, count in (await session.execute(page)).all()]
+    return rows, (await session.execute(total)).scalar_one()
+
+
+def _topic_count() -> ScalarSelect[int]:
+    return (
+        select(func.count(Topic.id))
+        .where(Topic.roadmap_id == Roadmap.id)
+        .correlate(Roadmap)
+        .scalar_subquery()
+    )
+
+
+async def slug_taken(session: AsyncSession, slug: str) -> bool:
+    query = select(Roadmap.id).where(Roadmap.slug == slug)
+    return (await session.execute(query)).first() is not None
+
+
+async def latest_revision(session: AsyncSession, roadmap_id: int) -> RoadmapRevision | None:
+    query = (
+        select(RoadmapRevision)
+        .where(RoadmapRevision.roadmap_id == roadmap_id)
+        .order_by(RoadmapRevision.number.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_revisions(session: AsyncSession, roadmap_id: int) -> Sequence[RoadmapRevision]:
+    query = (
+        select(RoadmapRevision)
+        .where(RoadmapRevision.roadmap_id == roadmap_id)
+        .order_by(RoadmapRevision.number.desc())
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_revision(
+    session: AsyncSession, roadmap_id: int, number: int
+) -> RoadmapRevision | None:
+    query = select(RoadmapRevision).where(
+        RoadmapRevision.roadmap_id == roadmap_id, RoadmapRevision.number == number
+    )
+    return (await session.execute(query)).scalar_one_or_none()

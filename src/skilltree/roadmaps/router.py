@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 import orjson
@@ -14,7 +15,12 @@ from skilltree.accounts.dependencies import MaybeSignedIn, require_scope
 from skilltree.accounts.service import SignedIn
 from skilltree.orgs import service as orgs
 from skilltree.platform.errors import UnprocessableContent
+from skilltree.platform.http import conditional
 from skilltree.platform.http.bodies import read_body, read_upload
+from skilltree.platform.http.deprecation import Deprecation
+from skilltree.platform.http.filtering import parse_list_query
+from skilltree.platform.http.idempotency import IDEMPOTENT
+from skilltree.platform.http.offsets import OffsetParams, link_header, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
@@ -22,6 +28,8 @@ from skilltree.roadmaps import service
 from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, TopicDoc
 from skilltree.roadmaps.exporting import to_markdown
 from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, detect_format, parse_roadmap
+from skilltree.roadmaps.listing import ROADMAP_LIST
+from skilltree.roadmaps.models import Roadmap
 from skilltree.roadmaps.policies import ANONYMOUS, Viewer, Visibility
 from skilltree.roadmaps.schemas import (
     ImportChangesOut,
@@ -50,6 +58,29 @@ TopicSlugPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["idempotency-keys"])
 ]
 
+# The tree was first served at /outline; that name answers, deprecated, until the sunset.
+OUTLINE_DEPRECATION = Deprecation(
+    since=datetime(2026, 11, 27, tzinfo=UTC), sunset=datetime(2027, 6, 30, tzinfo=UTC)
+)
+
+LIST_PARAMETERS: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": {"type": "string"},
+        }
+        for name, description in (
+            ("visibility", "public, organisation or private (also visibility[ne])"),
+            ("source", "builtin, import, custom or fork (also source[ne])"),
+            ("title[contains]", "Case-insensitive substring of the title"),
+            ("updated_at[gte]", "ISO 8601 with a time zone; also gt, lt, lte, eq"),
+        )
+    ]
+}
+
 IMPORT_BODY = {
     "requestBody": {
         "required": True,
@@ -70,28 +101,96 @@ IMPORT_BODY = {
 }
 
 
-@router.get("/roadmaps", response_model=RoadmapListOut)
-async def list_roadmaps(session: DbSession, viewer: CurrentViewer) -> RoadmapListOut:
-    """Every roadmap, built-in and imported."""
-    listings = await service.list_roadmaps(session, viewer)
-    return RoadmapListOut(items=[_roadmap_out(item) for item in listings])
+@router.get(
+    "/roadmaps",
+    response_model=RoadmapListOut,
+    responses=problem_responses(400),
+    openapi_extra=LIST_PARAMETERS,
+)
+async def list_roadmaps(
+    request: Request,
+    session: DbSession,
+    viewer: CurrentViewer,
+    page: OffsetParams,
+    sort: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated fields, '-' for descending: title, slug, "
+            "updated_at, created_at"
+        ),
+    ] = None,
+) -> Response:
+    """The roadmaps you may see, filtered, sorted and a page at a time.
+
+    Filters: `visibility`, `source` (eq, ne), `title` (eq, contains), `updated_at` and
+    `created_at` (eq, gt, gte, lt, lte), written `field=value` or `field[op]=value`. Unknown
+    fields or operators are a 400 problem naming the parameter.
+    """
+    query = parse_list_query(request.query_params, ROADMAP_LIST)
+    listings, total = await service.list_roadmaps(session, viewer, query, page.limit, page.offset)
+    links = page_links(request, page, total)
+    body = RoadmapListOut(
+        items=[roadmap_out(item) for item in listings],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+        links=links,
+    )
+    # The list depends on who asks: never stored by a shared cache.
+    return conditional.respond(
+        request, body, cache_control=conditional.PRIVATE, headers={"link": link_header(links)}
+    )
 
 
 @router.get("/roadmaps/{slug}", response_model=RoadmapOut, responses=problem_responses(404))
-async def get_roadmap(slug: SlugPath, session: DbSession, viewer: CurrentViewer) -> RoadmapOut:
-    return _roadmap_out(await service.get_roadmap(session, slug, viewer))
+async def get_roadmap(
+    request: Request,
+    slug: SlugPath,
+    session: DbSession,
+    viewer: CurrentViewer,
+    resources: AppResources,
+) -> Response:
+    listing = await service.get_roadmap(session, slug, viewer)
+    return conditional.respond(
+        request, roadmap_out(listing), cache_control=cache_control(listing.roadmap, resources)
+    )
 
 
 @router.get(
     "/roadmaps/{slug}/tree", response_model=RoadmapTreeOut, responses=problem_responses(404)
 )
-async def get_tree(slug: SlugPath, session: DbSession, viewer: CurrentViewer) -> RoadmapTreeOut:
+async def get_tree(
+    request: Request,
+    slug: SlugPath,
+    session: DbSession,
+    viewer: CurrentViewer,
+    resources: AppResources,
+) -> Response:
     """The whole topic tree, nested, in a constant number of queries."""
     tree = await service.get_tree(session, slug, viewer)
     listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
-    return RoadmapTreeOut(
-        roadmap=_roadmap_out(listing), topics=[_node_out(node) for node in tree.sections]
+    body = RoadmapTreeOut(
+        roadmap=roadmap_out(listing), topics=[_node_out(node) for node in tree.sections]
     )
+    return conditional.respond(request, body, cache_control=cache_control(tree.roadmap, resources))
+
+
+@router.get(
+    "/roadmaps/{slug}/outline",
+    response_model=RoadmapTreeOut,
+    responses=problem_responses(404),
+    deprecated=True,
+)
+async def get_outline(
+    request: Request,
+    slug: SlugPath,
+    session: DbSession,
+    viewer: CurrentViewer,
+    resources: AppResources,
+) -> Response:
+    """Deprecated: the tree's first address, answering until its Sunset date. Use /tree."""
+    response = await get_tree(request, slug, session, viewer, resources)
+    return OUTLINE_DEPRECATION.apply(response, successor=f"{API_PREFIX}/roadmaps/{slug}/tree")
 
 
 @router.get(
@@ -100,30 +199,17 @@ async def get_tree(slug: SlugPath, session: DbSession, viewer: CurrentViewer) ->
     responses=problem_responses(404),
 )
 async def get_topic(
-    slug: SlugPath, topic_slug: TopicSlugPath, session: DbSession, viewer: CurrentViewer
-) -> TopicOut:
+    request: Request,
+    slug: SlugPath,
+    topic_slug: TopicSlugPath,
+    session: DbSession,
+    viewer: CurrentViewer,
+    resources: AppResources,
+) -> Response:
     """One topic with its place in the tree and where this codebase implements it."""
     view = await service.get_topic(session, slug, topic_slug, viewer)
-    topic = view.topic
-    return TopicOut(
-        roadmap=view.roadmap.slug,
-        slug=topic.slug,
-        title=topic.title,
-        summary=topic.summary,
-        why=topic.why,
-        level=topic.level,  # validated on import
-        tags=topic.tags,
-        seeds=topic.seeds,
-        resources=[ResourceOut.model_validate(r) for r in topic.resources],
-        implemented_in=[ReferenceOut.model_validate(r) for r in topic.implemented_in],
-        concept=topic.concept,
-        estimate_hours=topic.estimate_hours,
-        path=[TopicRefOut(slug=t.slug, title=t.title) for t in view.ancestors],
-        children=[TopicRefOut(slug=t.slug, title=t.title) for t in view.children],
-        links={
-            "self": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}/topics/{topic.slug}",
-            "roadmap": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}",
-        },
+    return conditional.respond(
+        request, topic_out(view), cache_control=cache_control(view.roadmap, resources)
     )
 
 
@@ -165,6 +251,7 @@ async def export_roadmap(
     "/roadmaps/import",
     response_model=ImportReportOut,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
     openapi_extra=IMPORT_BODY,
     responses={
         200: {"description": "Dry run, or an existing roadmap updated", "model": ImportReportOut},
@@ -204,8 +291,8 @@ async def import_roadmap(
     parsed = await anyio.to_thread.run_sync(
         lambda: parse_roadmap(data, fmt, limits, source_name=filename)
     )
-    org_id = await _organisation_for(session, writer, visibility, org)
-    viewer = await _viewer(session, writer)
+    org_id = await organisation_for(session, writer, visibility, org)
+    viewer = await viewer_of(session, writer)
     report = await service.import_roadmap(
         session,
         parsed,
@@ -226,17 +313,17 @@ async def current_viewer(current: MaybeSignedIn, session: DbSession) -> Viewer:
     """Anonymous visitors see public roadmaps; users also their own and their organisations'."""
     if current is None:
         return ANONYMOUS
-    return await _viewer(session, current)
+    return await viewer_of(session, current)
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 
 
-async def _viewer(session: DbSession, current: SignedIn) -> Viewer:
+async def viewer_of(session: DbSession, current: SignedIn) -> Viewer:
     return Viewer(user_id=current.user.id, org_roles=await orgs.roles_of(session, current.user))
 
 
-async def _organisation_for(
+async def organisation_for(
     session: DbSession, writer: SignedIn, visibility: Visibility | None, org: str | None
 ) -> int | None:
     """The organisation an import is shared with; only its owners and mentors may do that."""
@@ -270,7 +357,39 @@ def _limits(resources: AppResources) -> ImportLimits:
     )
 
 
-def _roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
+def cache_control(roadmap: Roadmap, resources: AppResources) -> str:
+    """Public roadmaps may be cached by anyone for a while; the others by no one."""
+    if roadmap.visibility == Visibility.PUBLIC:
+        return conditional.public(resources.settings.http.public_max_age_seconds)
+    return conditional.PRIVATE
+
+
+def topic_out(view: service.TopicView) -> TopicOut:
+    topic = view.topic
+    return TopicOut(
+        id=topic.id,
+        roadmap=view.roadmap.slug,
+        slug=topic.slug,
+        title=topic.title,
+        summary=topic.summary,
+        why=topic.why,
+        level=topic.level,  # validated on import
+        tags=topic.tags,
+        seeds=topic.seeds,
+        resources=[ResourceOut.model_validate(r) for r in topic.resources],
+        implemented_in=[ReferenceOut.model_validate(r) for r in topic.implemented_in],
+        concept=topic.concept,
+        estimate_hours=topic.estimate_hours,
+        path=[TopicRefOut(slug=t.slug, title=t.title) for t in view.ancestors],
+        children=[TopicRefOut(slug=t.slug, title=t.title) for t in view.children],
+        links={
+            "self": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}/topics/{topic.slug}",
+            "roadmap": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}",
+        },
+    )
+
+
+def roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
     roadmap = listing.roadmap
     base = f"{API_PREFIX}/roadmaps/{roadmap.slug}"
     return RoadmapOut(
@@ -282,7 +401,12 @@ def _roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
         visibility=roadmap.visibility,
         topic_count=listing.topic_count,
         updated_at=roadmap.updated_at,
-        links={"self": base, "tree": f"{base}/tree", "export": f"{base}/export"},
+        links={
+            "self": base,
+            "tree": f"{base}/tree",
+            "export": f"{base}/export",
+            "revisions": f"{base}/revisions",
+        },
     )
 
 

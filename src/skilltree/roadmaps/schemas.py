@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from skilltree.roadmaps.document import Level, ReferenceKind, ResourceType, TopicStatus
+from skilltree.roadmaps.document import (
+    Level,
+    ReferenceKind,
+    ResourceType,
+    Slug,
+    Title,
+    TopicStatus,
+)
+from skilltree.roadmaps.policies import Visibility
+
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 
 
 class RoadmapOut(BaseModel):
@@ -23,6 +35,10 @@ class RoadmapOut(BaseModel):
 
 class RoadmapListOut(BaseModel):
     items: list[RoadmapOut]
+    total: int = Field(description="Roadmaps matching the filters, on every page")
+    limit: int
+    offset: int
+    links: dict[str, str] = Field(description="first, prev and next pages (also in Link)")
 
 
 class TopicNodeOut(BaseModel):
@@ -61,6 +77,7 @@ class TopicRefOut(BaseModel):
 
 
 class TopicOut(BaseModel):
+    id: int = Field(description="Stable across renames, moves and re-imports")
     roadmap: str
     slug: str
     title: str
@@ -122,3 +139,84 @@ class ImportReportOut(BaseModel):
     preview: list[PreviewNodeOut] | None = Field(
         description="The parsed tree (dry runs only), to check before importing"
     )
+
+
+class _In(BaseModel):
+    # An unknown field is a mistake worth a 422, not something to drop silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoadmapIn(_In):
+    slug: Slug
+    title: Title
+    description: Text = ""
+    visibility: Visibility = Visibility.PRIVATE
+    org: Slug | None = Field(default=None, description="With visibility=organisation")
+
+
+class RoadmapPatchIn(_In):
+    """Only the fields sent change."""
+
+    title: Title | None = None
+    description: Text | None = None
+    visibility: Visibility | None = None
+    org: Slug | None = Field(default=None, description="With visibility=organisation")
+
+
+class ForkIn(_In):
+    slug: Slug = Field(description="The slug of your copy")
+    title: Title | None = Field(default=None, description="Defaults to the original's title")
+    visibility: Visibility = Visibility.PRIVATE
+    org: Slug | None = None
+
+
+class TopicIn(_In):
+    title: Title
+    slug: Slug | None = Field(default=None, description="Derived from the title if omitted")
+    parent: Slug | None = Field(default=None, description="The parent topic; omit for a section")
+    position: int | None = Field(default=None, ge=0, le=100_000, description="Omit to append")
+    summary: Text = ""
+    why: Text = ""
+    level: Level | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=30)
+
+
+class TopicPatchIn(_In):
+    """Only the fields sent change; "parent": null moves the topic to the top level."""
+
+    title: Title | None = None
+    slug: Slug | None = None
+    parent: Slug | None = None
+    position: int | None = Field(default=None, ge=0, le=100_000)
+    summary: Text | None = None
+    why: Text | None = None
+    level: Level | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=30)
+
+    @model_validator(mode="after")
+    def _required_fields_are_not_null(self) -> TopicPatchIn:
+        # null means "clear" for level and "top level" for parent; these cannot be cleared.
+        for name in ("title", "slug", "summary", "why", "tags"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class RevisionIn(_In):
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class RevisionOut(BaseModel):
+    number: int
+    content_hash: str
+    note: str
+    published_at: datetime
+    links: dict[str, str]
+
+
+class RevisionListOut(BaseModel):
+    items: list[RevisionOut]
+
+
+class RevisionDocumentOut(RevisionOut):
+    document: dict[str, Any] = Field(description="The roadmap as published (import format)")

@@ -14,6 +14,7 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.http.filtering import ListQuery
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.document import ReferenceDoc, ResourceDoc, RoadmapDoc, TopicDoc
@@ -30,7 +31,7 @@ from skilltree.roadmaps.models import Roadmap, Topic
 from skilltree.roadmaps.planning import ImportPlan, content_hash, plan_import
 from skilltree.roadmaps.policies import OPERATOR, Viewer, Visibility
 
-RoadmapSource = Literal["builtin", "import"]
+RoadmapSource = Literal["builtin", "import", "custom", "fork"]
 
 
 @dataclass
@@ -80,24 +81,37 @@ class ImportReport:
     parsed: ParsedRoadmap
 
 
-async def list_roadmaps(session: AsyncSession, viewer: Viewer) -> list[RoadmapListing]:
-    return [RoadmapListing(r, n) for r, n in await repository.list_roadmaps(session, viewer)]
+async def list_roadmaps(
+    session: AsyncSession, viewer: Viewer, query: ListQuery, limit: int, offset: int
+) -> tuple[list[RoadmapListing], int]:
+    """One page of the roadmaps the viewer may see, and how many there are in all."""
+    rows, total = await repository.list_page(session, viewer, query, limit, offset)
+    return [RoadmapListing(roadmap, count) for roadmap, count in rows], total
 
 
 async def get_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapListing:
-    roadmap = await _require_roadmap(session, slug, viewer)
+    return await listing_of(session, await require_roadmap(session, slug, viewer))
+
+
+async def listing_of(session: AsyncSession, roadmap: Roadmap) -> RoadmapListing:
     return RoadmapListing(roadmap, await repository.count_topics(session, roadmap.id))
 
 
 async def get_tree(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree:
     """The whole tree in two queries, whatever its size (roadmap row + all topics)."""
-    roadmap = await _require_roadmap(session, slug, viewer)
+    roadmap = await require_roadmap(session, slug, viewer)
     topics = await repository.load_topics(session, roadmap.id)
     return RoadmapTree(roadmap, build_tree(topics), len(topics))
 
 
 async def get_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer) -> TopicView:
-    roadmap = await _require_roadmap(session, slug, viewer)
+    roadmap = await require_roadmap(session, slug, viewer)
+    return await topic_view(session, roadmap, topic_slug)
+
+
+async def topic_view(session: AsyncSession, roadmap: Roadmap, topic_slug: str) -> TopicView:
+    """A topic of a roadmap already checked for access, with its ancestors and children."""
+    slug = roadmap.slug
     topics = await repository.load_topics(session, roadmap.id)
     by_id = {topic.id: topic for topic in topics}
     topic = next((t for t in topics if t.slug == topic_slug), None)
@@ -124,11 +138,16 @@ async def topic_labels(session: AsyncSession, topic_ids: Sequence[int]) -> dict[
 
 async def export_document(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapDoc:
     tree = await get_tree(session, slug, viewer)
+    return build_document(tree.roadmap, tree.sections)
+
+
+def build_document(roadmap: Roadmap, sections: list[TopicNode]) -> RoadmapDoc:
+    """The portable document of a stored roadmap: what exports, forks and revisions contain."""
     return RoadmapDoc(
-        slug=tree.roadmap.slug,
-        title=tree.roadmap.title,
-        description=tree.roadmap.description,
-        topics=[_to_document(node) for node in tree.sections],
+        slug=roadmap.slug,
+        title=roadmap.title,
+        description=roadmap.description,
+        topics=[_to_document(node) for node in sections],
     )
 
 
@@ -163,14 +182,14 @@ async def import_roadmap(
     if dry_run:
         return report
     try:
-        roadmap = await _apply(session, roadmap, existing, document, plan, source)
+        roadmap = await apply_document(session, roadmap, existing, document, plan, source)
         _set_access(roadmap, viewer, visibility, org_id, created=report.created)
     except IntegrityError as error:  # a concurrent import created the same slug first
         raise ConcurrentImport(slug) from error
     return ImportReport(roadmap, slug, report.created, False, plan, parsed)
 
 
-async def _apply(
+async def apply_document(
     session: AsyncSession,
     roadmap: Roadmap | None,
     existing: Sequence[Topic],
@@ -299,9 +318,11 @@ def _set_access(
         roadmap.org_id = org_id if visibility == Visibility.ORGANISATION else None
 
 
-async def _require_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> Roadmap:
+async def require_roadmap(
+    session: AsyncSession, slug: str, viewer: Viewer, *, for_update: bool = False
+) -> Roadmap:
     """The roadmap, or RoadmapNotFound — also when it exists but the viewer may not see it."""
-    roadmap = await repository.get_roadmap(session, slug, viewer)
+    roadmap = await repository.get_roadmap(session, slug, viewer, for_update=for_update)
     if roadmap is None:
         raise RoadmapNotFound(slug)
     return roadmap

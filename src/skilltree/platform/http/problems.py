@@ -90,17 +90,22 @@ def field_path(location: tuple[int | str, ...]) -> str:
     return path
 
 
-async def _domain_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, DomainError)
+def domain_error_response(error: DomainError, instance: str) -> Response:
+    """The problem response for a domain error (also used by middleware, outside the handlers)."""
     return problem_response(
         error.status,
         title=error.title,
         type_=PROBLEM_TYPE_PREFIX + error.type_slug,
         detail=error.detail,
-        instance=request.url.path,
+        instance=instance,
         headers=error.headers or None,
         **error.extensions,
     )
+
+
+async def _domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    return domain_error_response(error, request.url.path)
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:

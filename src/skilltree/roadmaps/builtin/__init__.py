@@ -8,6 +8,7 @@ are kept apart so that editing prose never touches the code map, and vice versa.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import TypeAdapter
@@ -27,8 +28,22 @@ BUILTIN_LIMITS = ImportLimits(max_bytes=16 * 1024 * 1024, max_depth=8, max_topic
 _References = TypeAdapter(dict[str, list[ReferenceDoc]])
 
 
-def load_references() -> dict[str, list[ReferenceDoc]]:
-    data = yaml.safe_load(REFERENCES_FILE.read_text(encoding="utf-8")) or {}
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (plain YAML keeps the last
+    one silently, which would drop a topic's first list of references)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ValueError(f"{key_node.start_mark}: {key!r} twice; merge the two entries")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_references(path: Path = REFERENCES_FILE) -> dict[str, list[ReferenceDoc]]:
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506
     return _References.validate_python(data)
 
 

@@ -1,0 +1,155 @@
+"""gzip and brotli for large responses, negotiated by Accept-Encoding (RFC 9110 §12.5.3).
+
+Pure ASGI: the whole body of an ordinary response is compressed at once; streaming responses
+(more than one body message) and bodies that already carry a Content-Encoding pass through, so
+a stream is never buffered. Small bodies are sent as they are: below about a packet, compressing
+costs CPU and saves nothing.
+
+A compressed body is a different representation, so it gets a different strong ETag: the coding
+is appended inside the quotes ("abc" becomes "abc-br"). Validators that come back in If-Match or
+If-None-Match have the suffix removed before the app compares them, and a 304 answers with the
+tag the client sent, so conditional requests work whichever coding a client accepts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+import brotli
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skilltree.platform.http.middleware import HttpMiddleware
+
+# Preferred first when a client accepts both equally: brotli is smaller for JSON.
+CODINGS = ("br", "gzip")
+COMPRESSIBLE_TYPES = frozenset(
+    {"application/json", "application/yaml", "application/xml", "image/svg+xml", "text/csv"}
+)
+VALIDATOR_HEADERS = (b"if-none-match", b"if-match")
+CODING_SUFFIX = re.compile(r'-(br|gzip)"')
+GZIP_LEVEL = 6
+BROTLI_QUALITY = 5  # of 11: most of the gain, a fraction of the CPU of the top levels
+
+
+def parse_accept_encoding(header: str) -> dict[str, float]:
+    """{coding: q} from an Accept-Encoding value; a malformed q counts as 0 (not acceptable)."""
+    qualities: dict[str, float] = {}
+    for item in header.split(","):
+        coding, *parameters = (part.strip() for part in item.split(";"))
+        if not coding:
+            continue
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        qualities[coding.lower()] = quality
+    return qualities
+
+
+def choose_coding(header: str | None) -> str | None:
+    """The coding to use, or None for the identity: the highest q wins, brotli on a tie."""
+    if not header:
+        return None  # no Accept-Encoding: any coding is allowed, but identity is the safe choice
+    qualities = parse_accept_encoding(header)
+    wildcard = qualities.get("*", 0.0)
+    best, best_quality = None, 0.0
+    for coding in CODINGS:
+        quality = qualities.get(coding, wildcard)
+        if quality > best_quality:
+            best, best_quality = coding, quality
+    # The identity is always acceptable (§12.5.3) but preferred only when the client says so.
+    identity = qualities.get("identity", 0.0)
+    return best if best is not None and best_quality >= identity else None
+
+
+def compress(body: bytes, coding: str) -> bytes:
+    if coding == "br":
+        compressed: bytes = brotli.compress(body, quality=BROTLI_QUALITY)
+        return compressed
+    # mtime=0: the same body always compresses to the same bytes (stable ETags, cacheable).
+    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def is_compressible(content_type: str) -> bool:
+    media_type = content_type.split(";")[0].strip().lower()
+    return (
+        media_type.startswith("text/")
+        or media_type in COMPRESSIBLE_TYPES
+        or media_type.endswith(("+json", "+xml"))
+    )
+
+
+def _with_coding(etag: str, coding: str) -> str:
+    return etag[:-1] + f'-{coding}"' if etag.endswith('"') else etag
+
+
+def _strip_validator_codings(scope: Scope) -> str | None:
+    """Remove our coding suffixes from If-Match / If-None-Match; return the coding seen."""
+    seen: str | None = None
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in scope["headers"]:
+        if name in VALIDATOR_HEADERS:
+            text = value.decode("latin-1")
+            match = CODING_SUFFIX.search(text)
+            if match:
+                seen = match.group(1)
+                value = CODING_SUFFIX.sub('"', text).encode("latin-1")
+        headers.append((name, value))
+    scope["headers"] = headers
+    return seen
+
+
+class CompressionMiddleware(HttpMiddleware):
+    def __init__(self, app: ASGIApp, minimum_size: int) -> None:
+        super().__init__(app)
+        self.minimum_size = minimum_size
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        coding = choose_coding(Headers(scope=scope).get("accept-encoding"))
+        validator_coding = _strip_validator_codings(scope)
+        start: Message | None = None
+        passing_through = False
+
+        async def send_compressed(message: Message) -> None:
+            nonlocal start, passing_through
+            if passing_through:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            assert start is not None, "a body before the response start"
+            headers = MutableHeaders(scope=start)
+            if start["status"] == 304 and validator_coding and "etag" in headers:
+                headers["etag"] = _with_coding(headers["etag"], validator_coding)
+            compressible = is_compressible(headers.get("content-type", ""))
+            if compressible:
+                headers.add_vary_header("Accept-Encoding")
+            body = message.get("body", b"")
+            if (
+                message.get("more_body", False)  # streaming: never buffered
+                or coding is None
+                or not compressible
+                or "content-encoding" in headers
+                or len(body) < self.minimum_size
+            ):
+                passing_through = True
+                await send(start)
+                await send(message)
+                return
+            compressed = compress(body, coding)
+            headers["content-encoding"] = coding
+            headers["content-length"] = str(len(compressed))
+            if "etag" in headers:
+                headers["etag"] = _with_coding(headers["etag"], coding)
+            passing_through = True
+            await send(start)
+            await send({"type": "http.response.body", "body": compressed, "more_body": False})
+
+        await self.app(scope, receive, send_compressed)

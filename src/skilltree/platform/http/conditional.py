@@ -1,0 +1,139 @@
+"""Conditional requests (RFC 9110 §13): strong ETags, 304 Not Modified, and optimistic locking.
+
+A representation's ETag is a hash of its exact bytes, so it changes exactly when what the client
+would see changes, and costs no extra query or version column. Reading, in a route:
+
+    return conditional.respond(request, RoadmapOut(...), cache_control=conditional.PRIVATE)
+
+Changing, in a route whose signature includes `precondition: RequireIfMatch`:
+
+    precondition.check(RoadmapOut(...))   # the current representation: 412 if the client's is stale
+    ... change it ...
+
+Without If-Match the change is refused with 428 (RFC 6585 §3): a client that never read the
+resource must not overwrite someone else's edit by accident (the "lost update").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from skilltree.platform.errors import DomainError
+
+# Personal or access-controlled data: neither browsers nor proxies keep a copy (RFC 9111 §5.2.2.5).
+PRIVATE = "private, no-store"
+# An entity-tag: an optional weak prefix and an opaque quoted string (RFC 9110 §8.8.3).
+ENTITY_TAG = re.compile(r'(W/)?("[^"]*")')
+
+
+def public(max_age_seconds: int) -> str:
+    """Cache-Control for data anyone may read: shared caches may keep it for max_age_seconds."""
+    return f"public, max-age={max_age_seconds}"
+
+
+class PreconditionRequired(DomainError):
+    status = 428
+    type_slug = "precondition-required"
+    title = "Precondition required"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    type_slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+def json_representation(model: BaseModel) -> bytes:
+    """The exact bytes a JSON response carries: what the ETag is computed over."""
+    return model.model_dump_json().encode()
+
+
+def entity_tag(content: bytes) -> str:
+    """A strong ETag: 128 bits of SHA-256 of the bytes, quoted."""
+    digest = hashlib.sha256(content).digest()[:16]
+    return '"' + base64.urlsafe_b64encode(digest).rstrip(b"=").decode() + '"'
+
+
+def etag_of(model: BaseModel) -> str:
+    return entity_tag(json_representation(model))
+
+
+def _tags(header: str) -> list[tuple[bool, str]]:
+    """(weak, opaque-tag) pairs of an If-Match / If-None-Match list."""
+    return [(bool(match.group(1)), match.group(2)) for match in ENTITY_TAG.finditer(header)]
+
+
+def none_match(header: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: W/"x" and "x" are the same (RFC 9110 §13.1.2)."""
+    if header.strip() == "*":
+        return True
+    return any(tag == etag for _, tag in _tags(header))
+
+
+def strong_match(header: str, etag: str) -> bool:
+    """If-Match uses the strong comparison: a weak tag never matches (RFC 9110 §13.1.1)."""
+    if header.strip() == "*":
+        return True  # "*" means "any current representation", and this one exists
+    return any(not weak and tag == etag for weak, tag in _tags(header))
+
+
+def respond(
+    request: Request,
+    model: BaseModel,
+    *,
+    cache_control: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The model as JSON with its ETag, or 304 with no body when the client's copy is current."""
+    body = json_representation(model)
+    validators = {"etag": entity_tag(body), "cache-control": cache_control, **(headers or {})}
+    if_none_match = request.headers.get("if-none-match")
+    if request.method == "GET" and if_none_match and none_match(if_none_match, validators["etag"]):
+        # A 304 carries the same ETag and Cache-Control a 200 would have (RFC 9110 §15.4.5).
+        return Response(status_code=304, headers=validators)
+    return Response(body, status_code, headers=validators, media_type="application/json")
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """The If-Match header of an update, checked once the current representation is known."""
+
+    if_match: str | None
+
+    def check(self, current: BaseModel) -> None:
+        """Refuse the update unless the client holds the current representation."""
+        if self.if_match is None:
+            raise PreconditionRequired(
+                "Send If-Match with the ETag you last read, so concurrent edits are not lost."
+            )
+        if not strong_match(self.if_match, etag_of(current)):
+            raise PreconditionFailed(
+                "The resource changed since you read it; GET it again and reapply your change."
+            )
+
+
+def if_match_header(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="The ETag you last read; the update is refused with 412 if it is stale "
+            "and 428 without it.",
+            max_length=2048,
+        ),
+    ] = None,
+) -> Precondition:
+    # Checked later, after authentication and the 404 check: an anonymous caller gets a 401, not
+    # a 428, and a missing resource a 404.
+    return Precondition(if_match)
+
+
+RequireIfMatch = Annotated[Precondition, Depends(if_match_header)]

@@ -1,0 +1,361 @@
+"""Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): a retried POST runs once.
+
+A client that sends `Idempotency-Key: <unique value>` with a creating POST may safely retry it
+after a timeout or a dropped connection:
+
+    first request          claimed, executed; a 2xx response is stored for the TTL (24 h)
+    same key, same request the stored response, replayed, with `Idempotency-Replayed: true`
+    same key, other request 422: a key names one request (method, path, caller, body)
+    while the first runs   409, with Retry-After: the outcome is not known yet
+
+Keys are scoped per caller, so two users never see each other's responses. A route opts in with
+one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in OpenAPI — and
+IdempotencyMiddleware guards exactly the operations that document it.
+
+The key is claimed in its own short transaction before the route runs, and the response is
+stored after the route's unit of work has committed, so neither ever waits on the other's locks.
+Failed requests (any non-2xx) rolled back their work: the key is released, and a retry runs
+again. Responses are encrypted at rest: some carry secrets (a new API key is shown once).
+
+Trade-off: if the process dies between the route's commit and storing its response, the key
+stays "in flight" (409) until it expires. Answering 409 is safe; running the request twice is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.responses import Response
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skilltree.platform.clock import Clock
+from skilltree.platform.crypto import SecretBox, secret_box
+from skilltree.platform.db import Database
+from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
+from skilltree.platform.http.middleware import HttpMiddleware
+from skilltree.platform.http.problems import domain_error_response
+from skilltree.platform.models import Base, Json, UtcDateTime
+from skilltree.platform.state import Resources, get_resources
+
+HEADER = "idempotency-key"
+REPLAYED_HEADER = "idempotency-replayed"
+MAX_KEY_LENGTH = 255
+# Headers that belong to one exchange, not to the stored outcome.
+NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
+
+# Who is calling, as a stable string ("user:42"); raises (401) for an anonymous caller.
+CallerResolver = Callable[[Request, AsyncSession], Awaitable[str]]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("caller", "key"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    # SHA-256 of method, path and query, caller, content type and body.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None while in flight
+    headers: Mapped[list[list[str]] | None] = mapped_column(Json)
+    # The response body, encrypted (Fernet): it may carry a secret shown only once.
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InvalidIdempotencyKey(DomainError):
+    type_slug = "invalid-idempotency-key"
+    title = "Invalid Idempotency-Key"
+
+
+class IdempotencyKeyReused(UnprocessableContent):
+    type_slug = "idempotency-key-reused"
+    title = "Idempotency-Key reused for another request"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    type_slug = "idempotency-key-in-flight"
+    title = "Request with this Idempotency-Key still in progress"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The first request with this Idempotency-Key has not finished; retry shortly."
+        )
+        self.headers["retry-after"] = "1"
+
+
+def idempotency_key_header(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Any unique value (a UUID): retrying with the same key and body replays "
+            "the first response instead of creating again.",
+            max_length=MAX_KEY_LENGTH,
+        ),
+    ] = None,
+) -> str | None:
+    return idempotency_key
+
+
+# The one declaration a creating route needs: dependencies=[IDEMPOTENT].
+IDEMPOTENT = Depends(idempotency_key_header)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def replay(self) -> Response:
+        response = Response(self.body, self.status_code)
+        for name, value in self.headers:
+            response.headers.append(name, value)
+        response.headers[REPLAYED_HEADER] = "true"
+        return response
+
+
+def fingerprint(
+    method: str, path: str, query: str, caller: str, content_type: str, body: bytes
+) -> str:
+    parts = [method, path, query, caller, content_type, hashlib.sha256(body).hexdigest()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+async def claim(
+    session: AsyncSession, *, caller: str, key: str, fingerprint: str, now: datetime, ttl: timedelta
+) -> IdempotencyRecord | None:
+    """Claim the key for this request (None), or return the earlier request's record.
+
+    The unique (caller, key) constraint arbitrates between concurrent first requests.
+    """
+    existing = await _find(session, caller, key)
+    if existing is not None and existing.expires_at <= now:
+        await session.delete(existing)  # an expired key is free again
+        await session.flush()
+        existing = None
+    if existing is not None:
+        return existing
+    record = IdempotencyRecord(
+        caller=caller,
+        key=key,
+        fingerprint=fingerprint,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(record)
+    except IntegrityError:  # another request claimed it between our read and our insert
+        return await _find(session, caller, key)
+    return None
+
+
+async def _find(session: AsyncSession, caller: str, key: str) -> IdempotencyRecord | None:
+    query = select(IdempotencyRecord).where(
+        IdempotencyRecord.caller == caller, IdempotencyRecord.key == key
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def delete_expired_keys(session: AsyncSession, now: datetime) -> int:
+    """Remove every key whose TTL has passed; returns how many."""
+    result = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_expired_keys(database: Database, clock: Clock) -> int:
+    """The scheduled job (hourly is plenty): delete expired keys in a unit of work of its own."""
+    async with database.unit_of_work() as session:
+        return await delete_expired_keys(session, clock.now())
+
+
+class IdempotencyMiddleware(HttpMiddleware):
+    """Claim, run, store (2xx) or release; replay on retries — for the routes that opted in.
+
+    Pure ASGI, innermost: it must claim before the route opens its unit of work and store after
+    that work has committed, which no dependency can do. The routes that opted in are the
+    operations whose OpenAPI parameters include the Idempotency-Key header (IDEMPOTENT).
+    """
+
+    def __init__(self, app: ASGIApp, identify: CallerResolver) -> None:
+        super().__init__(app)
+        self.identify = identify
+        self._guarded: list[re.Pattern[str]] | None = None
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        key = request.headers.get(HEADER)
+        if key is None or not self._is_guarded(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self._guard(request, key, scope, receive, send)
+        except DomainError as error:  # raised before the route ran: no handler will render it
+            await domain_error_response(error, scope["path"])(scope, receive, send)
+
+    def _is_guarded(self, scope: Scope) -> bool:
+        if scope["method"] != "POST":
+            return False
+        if self._guarded is None:
+            self._guarded = _guarded_paths(scope["app"].openapi())
+        return any(pattern.match(scope["path"]) for pattern in self._guarded)
+
+    async def _guard(
+        self, request: Request, key: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        _validate(key)
+        body = await request.body()
+        resources = get_resources(request)
+        outcome = await self._claim(request, resources, key, body)
+        if isinstance(outcome, StoredResponse):
+            await outcome.replay()(scope, receive, send)
+            return
+        caller = outcome
+        captured = _CapturedResponse()
+        try:
+            await self.app(scope, _replaying(body, receive), captured.wrap(send))
+        except BaseException:
+            await self._release(resources, caller, key)
+            raise
+        if captured.succeeded:
+            await self._store(resources, caller, key, captured)
+        else:
+            await self._release(resources, caller, key)
+
+    async def _claim(
+        self, request: Request, resources: Resources, key: str, body: bytes
+    ) -> StoredResponse | str:
+        now = resources.clock.now()
+        ttl = timedelta(hours=resources.settings.http.idempotency_ttl_hours)
+        async with resources.database.unit_of_work() as session:
+            caller = await self.identify(request, session)
+            request_fingerprint = fingerprint(
+                request.method,
+                request.url.path,
+                request.url.query,
+                caller,
+                request.headers.get("content-type", ""),
+                body,
+            )
+            earlier = await claim(
+                session, caller=caller, key=key, fingerprint=request_fingerprint, now=now, ttl=ttl
+            )
+        if earlier is None:
+            return caller
+        if earlier.fingerprint != request_fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used for a different request; use a new key.",
+                key=key,
+            )
+        if earlier.status_code is None or earlier.body is None:
+            raise IdempotencyKeyInFlight()
+        box = _box(resources)
+        return StoredResponse(
+            earlier.status_code,
+            [(name, value) for name, value in earlier.headers or []],
+            box.decrypt_bytes(earlier.body),
+        )
+
+    async def _store(
+        self, resources: Resources, caller: str, key: str, captured: _CapturedResponse
+    ) -> None:
+        async with resources.database.unit_of_work() as session:
+            record = await _find(session, caller, key)
+            if record is None:  # pragma: no cover - cleaned up while running; nothing to store
+                return
+            record.status_code = captured.status_code
+            record.headers = [
+                [name, value] for name, value in captured.headers if name not in NOT_REPLAYED
+            ]
+            record.body = _box(resources).encrypt_bytes(captured.body)
+
+    async def _release(self, resources: Resources, caller: str, key: str) -> None:
+        async with resources.database.unit_of_work() as session:
+            record = await _find(session, caller, key)
+            if record is not None and record.status_code is None:
+                await session.delete(record)
+
+
+def _validate(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise InvalidIdempotencyKey(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
+        )
+
+
+def _box(resources: Resources) -> SecretBox:
+    app_settings = resources.settings.app
+    return secret_box(app_settings.secret_key, tuple(app_settings.previous_secret_keys))
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the already-read body to the route, then defers to the server."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class _CapturedResponse:
+    """Forwards the response to the client and keeps a copy to store."""
+
+    def __init__(self) -> None:
+        self.status_code = 0
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def wrap(self, send: Send) -> Send:
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.status_code = message["status"]
+                self.headers = [
+                    (name.decode("latin-1").lower(), value.decode("latin-1"))
+                    for name, value in message.get("headers", [])
+                ]
+            elif message["type"] == "http.response.body":
+                self.chunks.append(message.get("body", b""))
+            await send(message)
+
+        return capture
+
+
+def _guarded_paths(openapi: dict[str, Any]) -> list[re.Pattern[str]]:
+    """Path patterns of the POST operations that document the Idempotency-Key header."""
+    patterns = []
+    for template, operations in openapi.get("paths", {}).items():
+        parameters = operations.get("post", {}).get("parameters", [])
+        if any(p.get("in") == "header" and p.get("name") == HEADER for p in parameters):
+            patterns.append(compile_path(template)[0])
+    return patterns

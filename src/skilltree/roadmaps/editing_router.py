@@ -1,0 +1,313 @@
+"""HTTP routes for custom roadmaps: create, edit, fork, and publish revisions.
+
+Creating routes accept an Idempotency-Key; changing routes require If-Match with the ETag of
+the representation being changed (428 without it, 412 when stale). Each route checks, in this
+order: signed in (401), can see (404), may edit (403), precondition (428/412).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
+
+from skilltree.accounts.service import SignedIn
+from skilltree.platform.http import conditional
+from skilltree.platform.http.conditional import RequireIfMatch
+from skilltree.platform.http.idempotency import IDEMPOTENT
+from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.state import AppResources, DbSession
+from skilltree.roadmaps import editing, revisions, service
+from skilltree.roadmaps.editing import Access, NewTopic, RoadmapChanges, TopicChanges
+from skilltree.roadmaps.models import Roadmap, RoadmapRevision
+from skilltree.roadmaps.policies import Visibility
+from skilltree.roadmaps.router import (
+    CurrentViewer,
+    RoadmapWriter,
+    SlugPath,
+    TopicSlugPath,
+    cache_control,
+    organisation_for,
+    roadmap_out,
+    topic_out,
+    viewer_of,
+)
+from skilltree.roadmaps.schemas import (
+    ForkIn,
+    RevisionDocumentOut,
+    RevisionIn,
+    RevisionListOut,
+    RevisionOut,
+    RoadmapIn,
+    RoadmapOut,
+    RoadmapPatchIn,
+    TopicIn,
+    TopicOut,
+    TopicPatchIn,
+)
+
+router = APIRouter(prefix=API_PREFIX, tags=["custom roadmaps"])
+
+CREATE_ERRORS = problem_responses(401, 403, 404, 409, 422)
+UPDATE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+RevisionNumber = Annotated[int, Path(ge=1, le=1_000_000)]
+
+
+@router.post(
+    "/roadmaps",
+    response_model=RoadmapOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
+    responses=CREATE_ERRORS,
+)
+async def create_roadmap(
+    request: Request,
+    body: RoadmapIn,
+    writer: RoadmapWriter,
+    session: DbSession,
+    resources: AppResources,
+) -> Response:
+    """Create an empty roadmap that you own (private unless you say otherwise)."""
+    access = await _access(session, writer, body.visibility, body.org)
+    roadmap = await editing.create_roadmap(
+        session,
+        await viewer_of(session, writer),
+        slug=body.slug,
+        title=body.title,
+        description=body.description,
+        access=access,
+    )
+    return await _created_roadmap(request, session, roadmap, resources)
+
+
+@router.patch("/roadmaps/{slug}", response_model=RoadmapOut, responses=UPDATE_ERRORS)
+async def update_roadmap(
+    request: Request,
+    slug: SlugPath,
+    body: RoadmapPatchIn,
+    writer: RoadmapWriter,
+    precondition: RequireIfMatch,
+    session: DbSession,
+    resources: AppResources,
+) -> Response:
+    """Rename, re-describe or share a roadmap. Requires If-Match."""
+    viewer = await viewer_of(session, writer)
+    roadmap = await editing.editable_roadmap(session, slug, viewer)
+    precondition.check(roadmap_out(await service.listing_of(session, roadmap)))
+    access = None
+    if body.visibility is not None or body.org is not None:
+        # An org without visibility=organisation is refused (422) by organisation_for.
+        org_id = await organisation_for(session, writer, body.visibility, body.org)
+        access = Access(body.visibility, org_id) if body.visibility else None
+    changes = RoadmapChanges(title=body.title, description=body.description, access=access)
+    await editing.update_roadmap(session, roadmap, changes)
+    listing = await service.listing_of(session, roadmap)
+    return conditional.respond(
+        request, roadmap_out(listing), cache_control=cache_control(roadmap, resources)
+    )
+
+
+@router.post(
+    "/roadmaps/{slug}/forks",
+    response_model=RoadmapOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
+    responses=CREATE_ERRORS,
+)
+async def fork_roadmap(
+    request: Request,
+    slug: SlugPath,
+    body: ForkIn,
+    writer: RoadmapWriter,
+    session: DbSession,
+    resources: AppResources,
+) -> Response:
+    """Copy any roadmap you can see; the copy is yours, private unless you say otherwise."""
+    access = await _access(session, writer, body.visibility, body.org)
+    roadmap = await editing.fork_roadmap(
+        session,
+        await viewer_of(session, writer),
+        slug,
+        slug=body.slug,
+        title=body.title,
+        access=access,
+    )
+    return await _created_roadmap(request, session, roadmap, resources)
+
+
+@router.post(
+    "/roadmaps/{slug}/topics",
+    response_model=TopicOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
+    responses=CREATE_ERRORS,
+)
+async def add_topic(
+    request: Request,
+    slug: SlugPath,
+    body: TopicIn,
+    writer: RoadmapWriter,
+    session: DbSession,
+    resources: AppResources,
+) -> Response:
+    """Add a topic under `parent` (or as a section) at `position` (or at the end)."""
+    roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
+    topic = await editing.add_topic(
+        session,
+        roadmap,
+        NewTopic(
+            title=body.title,
+            slug=body.slug,
+            parent=body.parent,
+            position=body.position,
+            summary=body.summary,
+            why=body.why,
+            level=body.level,
+            tags=tuple(body.tags),
+        ),
+    )
+    view = await service.topic_view(session, roadmap, topic.slug)
+    return conditional.respond(
+        request,
+        topic_out(view),
+        cache_control=cache_control(roadmap, resources),
+        status_code=status.HTTP_201_CREATED,
+        headers={"location": f"{API_PREFIX}/roadmaps/{slug}/topics/{topic.slug}"},
+    )
+
+
+@router.patch(
+    "/roadmaps/{slug}/topics/{topic_slug}", response_model=TopicOut, responses=UPDATE_ERRORS
+)
+async def update_topic(
+    request: Request,
+    slug: SlugPath,
+    topic_slug: TopicSlugPath,
+    body: TopicPatchIn,
+    writer: RoadmapWriter,
+    precondition: RequireIfMatch,
+    session: DbSession,
+    resources: AppResources,
+) -> Response:
+    """Rename, move (`parent`, `position`) or re-describe a topic; its id stays the same.
+    Requires If-Match."""
+    roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
+    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    # Fields the client left out stay KEEP; an explicit null (parent) is a change.
+    changes = TopicChanges(**{name: getattr(body, name) for name in body.model_fields_set})
+    topic = await editing.update_topic(session, roadmap, topic_slug, changes)
+    view = await service.topic_view(session, roadmap, topic.slug)
+    return conditional.respond(
+        request, topic_out(view), cache_control=cache_control(roadmap, resources)
+    )
+
+
+@router.delete(
+    "/roadmaps/{slug}/topics/{topic_slug}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=UPDATE_ERRORS,
+)
+async def delete_topic(
+    slug: SlugPath,
+    topic_slug: TopicSlugPath,
+    writer: RoadmapWriter,
+    precondition: RequireIfMatch,
+    session: DbSession,
+) -> None:
+    """Delete a topic and its subtopics. Requires If-Match."""
+    roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
+    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    await editing.delete_topic(session, roadmap, topic_slug)
+
+
+@router.post(
+    "/roadmaps/{slug}/revisions",
+    response_model=RevisionOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[IDEMPOTENT],
+    responses=CREATE_ERRORS,
+)
+async def publish_revision(
+    slug: SlugPath,
+    body: RevisionIn,
+    writer: RoadmapWriter,
+    session: DbSession,
+    response: Response,
+) -> RevisionOut:
+    """Publish the roadmap as it is now as its next, immutable revision."""
+    viewer = await viewer_of(session, writer)
+    roadmap = await editing.editable_roadmap(session, slug, viewer)
+    revision = await revisions.publish(session, roadmap, viewer, body.note)
+    out = _revision_out(roadmap, revision)
+    response.headers["location"] = out.links["self"]
+    return out
+
+
+@router.get(
+    "/roadmaps/{slug}/revisions", response_model=RevisionListOut, responses=problem_responses(404)
+)
+async def list_revisions(
+    request: Request,
+    slug: SlugPath,
+    session: DbSession,
+    viewer: CurrentViewer,
+    resources: AppResources,
+) -> Response:
+    """Published revisions, newest first."""
+    roadmap, published = await revisions.history(session, slug, viewer)
+    body = RevisionListOut(items=[_revision_out(roadmap, revision) for revision in published])
+    return conditional.respond(request, body, cache_control=cache_control(roadmap, resources))
+
+
+@router.get(
+    "/roadmaps/{slug}/revisions/{number}",
+    response_model=RevisionDocumentOut,
+    responses=problem_responses(404),
+)
+async def get_revision(
+    request: Request,
+    slug: SlugPath,
+    number: RevisionNumber,
+    session: DbSession,
+    viewer: CurrentViewer,
+    resources: AppResources,
+) -> Response:
+    """One revision with the whole document as it was published (never changes)."""
+    roadmap, revision = await revisions.get_revision(session, slug, number, viewer)
+    out = _revision_out(roadmap, revision)
+    body = RevisionDocumentOut(**out.model_dump(), document=revision.document)
+    return conditional.respond(request, body, cache_control=cache_control(roadmap, resources))
+
+
+async def _access(
+    session: DbSession, writer: SignedIn, visibility: Visibility, org: str | None
+) -> editing.Access:
+    return Access(visibility, await organisation_for(session, writer, visibility, org))
+
+
+async def _created_roadmap(
+    request: Request, session: DbSession, roadmap: Roadmap, resources: AppResources
+) -> Response:
+    listing = await service.listing_of(session, roadmap)
+    out = roadmap_out(listing)
+    return conditional.respond(
+        request,
+        out,
+        cache_control=cache_control(roadmap, resources),
+        status_code=status.HTTP_201_CREATED,
+        headers={"location": out.links["self"]},
+    )
+
+
+def _revision_out(roadmap: Roadmap, revision: RoadmapRevision) -> RevisionOut:
+    return RevisionOut(
+        number=revision.number,
+        content_hash=revision.content_hash,
+        note=revision.note,
+        published_at=revision.published_at,
+        links={
+            "self": f"{API_PREFIX}/roadmaps/{roadmap.slug}/revisions/{revision.number}",
+            "roadmap": f"{API_PREFIX}/roadmaps/{roadmap.slug}",
+        },
+    )

@@ -1,0 +1,63 @@
+"""Revisions: immutable, numbered snapshots of a roadmap that its editors publish.
+
+A revision stores the whole document, so "revision 3" means the same thing forever, whatever is
+edited afterwards; the database refuses updates to it (see migration 0013).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.platform.models import utc_now
+from skilltree.roadmaps import repository
+from skilltree.roadmaps.errors import NothingToPublish, RevisionNotFound
+from skilltree.roadmaps.models import Roadmap, RoadmapRevision
+from skilltree.roadmaps.planning import content_hash
+from skilltree.roadmaps.policies import Viewer
+from skilltree.roadmaps.service import build_document, build_tree, require_roadmap
+
+
+async def publish(
+    session: AsyncSession, roadmap: Roadmap, viewer: Viewer, note: str
+) -> RoadmapRevision:
+    """Snapshot the roadmap as its next revision; refused if nothing changed since the last.
+
+    The caller holds the roadmap row lock (editing.editable_roadmap), so numbers never race.
+    """
+    topics = await repository.load_topics(session, roadmap.id)
+    document = build_document(roadmap, build_tree(topics))
+    digest = content_hash(document)
+    latest = await repository.latest_revision(session, roadmap.id)
+    if latest is not None and latest.content_hash == digest:
+        raise NothingToPublish(roadmap.slug, latest.number)
+    revision = RoadmapRevision(
+        roadmap_id=roadmap.id,
+        number=latest.number + 1 if latest else 1,
+        content_hash=digest,
+        document=document.model_dump(mode="json", exclude_defaults=True),
+        note=note,
+        published_by=viewer.user_id,
+        published_at=utc_now(),
+    )
+    repository.add(session, revision)
+    await repository.flush(session)
+    return revision
+
+
+async def history(
+    session: AsyncSession, slug: str, viewer: Viewer
+) -> tuple[Roadmap, Sequence[RoadmapRevision]]:
+    roadmap = await require_roadmap(session, slug, viewer)
+    return roadmap, await repository.list_revisions(session, roadmap.id)
+
+
+async def get_revision(
+    session: AsyncSession, slug: str, number: int, viewer: Viewer
+) -> tuple[Roadmap, RoadmapRevision]:
+    roadmap = await require_roadmap(session, slug, viewer)
+    revision = await repository.get_revision(session, roadmap.id, number)
+    if revision is None:
+        raise RevisionNotFound(slug, number)
+    return roadmap, revision

@@ -1,0 +1,154 @@
+"""gzip and brotli negotiated by Accept-Encoding, with ETags that stay usable."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import brotli
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from skilltree.platform.http.compression import CompressionMiddleware, choose_coding
+from tests.support.accounts import Browser
+
+People = Callable[[str], Awaitable[Browser]]
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen"),
+    [
+        (None, None),
+        ("", None),
+        ("gzip", "gzip"),
+        ("gzip, br", "br"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("br;q=0, gzip;q=0", None),
+        ("*", "br"),
+        ("*;q=0.1, br;q=0", "gzip"),
+        ("gzip;q=0.5, identity;q=1", None),
+        ("gzip;q=oops", None),
+        ("deflate, compress", None),
+        ("GZIP;Q=0.8", "gzip"),
+    ],
+)
+def test_the_coding_follows_the_q_values(header: str | None, chosen: str | None) -> None:
+    assert choose_coding(header) == chosen
+
+
+@pytest.fixture
+async def public_tree(people: People) -> str:
+    """A public roadmap whose tree is several kilobytes of JSON."""
+    ada = await people("Ada")
+    lines = "".join(f"- Topic number {n} about caching and queues\n" for n in range(60))
+    response = await ada.client.post(
+        "/v1/roadmaps/import",
+        content=f"# Big\n\n## Section\n\n{lines}".encode(),
+        headers={"content-type": "text/markdown"} | ada.write_headers,
+        params={"visibility": "public"},
+    )
+    assert response.status_code == 201
+    return "/v1/roadmaps/big/tree"
+
+
+@pytest.mark.parametrize(
+    ("coding", "decompress"), [("gzip", gzip.decompress), ("br", brotli.decompress)]
+)
+async def test_large_responses_are_compressed_with_the_accepted_coding(
+    client: httpx.AsyncClient,
+    public_tree: str,
+    coding: str,
+    decompress: Callable[[bytes], bytes],
+) -> None:
+    plain = await client.get(public_tree, headers={"accept-encoding": "identity"})
+
+    # A raw stream, so httpx does not decode the body itself.
+    request = client.build_request("GET", public_tree, headers={"accept-encoding": coding})
+    response = await client.send(request, stream=True)
+    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+
+    assert response.headers["content-encoding"] == coding
+    assert "Accept-Encoding" in response.headers["vary"]
+    assert int(response.headers["content-length"]) == len(raw) < len(plain.content)
+    assert decompress(raw) == plain.content
+    assert "content-encoding" not in plain.headers
+    assert "Accept-Encoding" in plain.headers["vary"]
+
+
+async def test_small_responses_are_sent_as_they_are(
+    client: httpx.AsyncClient, public_tree: str
+) -> None:
+    response = await client.get("/v1/roadmaps/big", headers={"accept-encoding": "br"})
+
+    assert len(response.content) < 1024
+    assert "content-encoding" not in response.headers
+
+
+async def test_a_compressed_representation_has_its_own_etag_that_revalidates(
+    client: httpx.AsyncClient, public_tree: str
+) -> None:
+    plain = await client.get(public_tree, headers={"accept-encoding": "identity"})
+    compressed = await client.get(public_tree, headers={"accept-encoding": "gzip"})
+
+    revalidated = await client.get(
+        public_tree,
+        headers={"accept-encoding": "gzip", "if-none-match": compressed.headers["etag"]},
+    )
+
+    assert compressed.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"'
+    assert revalidated.status_code == 304
+    assert revalidated.headers["etag"] == compressed.headers["etag"]
+
+
+async def test_if_match_accepts_the_etag_of_a_compressed_read(people: People) -> None:
+    ada = await people("Ada")
+    lines = "".join(f"- Topic number {n} with a long enough title\n" for n in range(60))
+    await ada.client.post(
+        "/v1/roadmaps/import",
+        content=f"# Big\n\n## Section\n\n{lines}".encode(),
+        headers={"content-type": "text/markdown"} | ada.write_headers,
+    )
+    read = await ada.client.get(
+        "/v1/roadmaps/big/topics/section", headers={"accept-encoding": "br"}
+    )
+    assert read.headers["content-encoding"] == "br"
+
+    response = await ada.client.patch(
+        "/v1/roadmaps/big/topics/section",
+        json={"title": "Renamed"},
+        headers={"if-match": read.headers["etag"]} | ada.write_headers,
+    )
+
+    assert response.status_code == 200
+
+
+async def _stream(request: Request) -> StreamingResponse:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 4096
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
+async def _already_encoded(request: Request) -> Response:
+    return Response(gzip.compress(b"y" * 4096), headers={"content-encoding": "gzip"})
+
+
+async def test_streaming_and_already_encoded_responses_pass_through() -> None:
+    app = CompressionMiddleware(
+        Starlette(routes=[Route("/stream", _stream), Route("/encoded", _already_encoded)]),
+        minimum_size=100,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        streamed = await client.get("/stream", headers={"accept-encoding": "gzip"})
+        encoded = await client.get("/encoded", headers={"accept-encoding": "br"})
+
+    assert "content-encoding" not in streamed.headers
+    assert streamed.content == b"x" * 4096 * 3
+    assert encoded.headers["content-encoding"] == "gzip"
+    assert encoded.content == b"y" * 4096  # httpx decoded the app's own gzip
