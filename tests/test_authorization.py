@@ -106,6 +106,9 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/auth/oidc/{provider}/callback": PUBLIC,
     "GET /v1/me": SIGNED_IN,
     "GET /v1/orgs": SIGNED_IN,
+    "GET /v1/me/notifications": SIGNED_IN,
+    "PUT /v1/me/notifications": ACCOUNT,
+    "POST /v1/notifications/unsubscribe": PUBLIC,
     "POST /v1/auth/logout": ACCOUNT,
     "POST /v1/auth/logout-all": ACCOUNT,
     "POST /v1/me/password": ACCOUNT,
@@ -133,6 +136,17 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/admin/users/{user_id}": ADMIN,
     "PUT /v1/admin/users/{user_id}/admin": ADMIN,
     "POST /v1/admin/users/{user_id}/sign-out": ADMIN,
+    "POST /v1/orgs/{org}/webhooks": OWNERS_MANAGE,
+    "GET /v1/orgs/{org}/webhooks": OWNERS_READ,
+    "DELETE /v1/orgs/{org}/webhooks/{endpoint_id}": OWNERS_MANAGE,
+    "GET /v1/orgs/{org}/webhooks/{endpoint_id}/deliveries": OWNERS_READ,
+    "POST /v1/orgs/{org}/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": OWNERS_MANAGE,
+    "POST /v1/orgs/{org}/webhooks/{endpoint_id}/test": OWNERS_MANAGE,
+    "GET /v1/admin/dlq": ADMIN,
+    "DELETE /v1/admin/dlq": ADMIN,
+    "GET /v1/admin/dlq/{letter_id}": ADMIN,
+    "DELETE /v1/admin/dlq/{letter_id}": ADMIN,
+    "POST /v1/admin/dlq/{letter_id}/replay": ADMIN,
     "GET /v1/me/profile": PROGRESS_READER,
     "PATCH /v1/me/profile": PROGRESS_WRITER,
     "GET /v1/me/progress/{roadmap}": PROGRESS_READER,
@@ -171,6 +185,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/orgs/{org}/transfer-ownership": {"user_id": 0},
     "POST /v1/orgs/{org}/invitations": {"email": "new@example.org", "role": "learner"},
     "PUT /v1/admin/users/{user_id}/admin": {"is_admin": True},
+    "POST /v1/orgs/{org}/webhooks": {"url": "https://8.8.8.8/hook", "event_types": ["*"]},
 }
 
 CALLERS = ("anonymous", *ROLES, "outsider", "admin", "key", "key-without-scope")
@@ -359,6 +374,9 @@ async def world(
         "card_id": "1",
         "handle": "ada",
         "key_id": "0",
+        "letter_id": "0",
+        "endpoint_id": "0",
+        "delivery_id": "0",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():

@@ -170,3 +170,52 @@ def test_commands_work_in_a_fresh_process(tmp_path: Path) -> None:
             check=False,
         )
         assert result.returncode == 0, f"{arguments}: {result.stderr[-2000:]}"
+
+
+def _bury_a_letter(workdir: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from skilltree.platform.config import DatabaseSettings
+    from skilltree.platform.db import Database
+    from skilltree.platform.queue import dead_letters
+
+    async def bury() -> None:
+        database = Database.from_settings(
+            DatabaseSettings(url=f"sqlite+aiosqlite:///{workdir}/cli.db")
+        )
+        async with database.unit_of_work() as session:
+            dead_letters.record(
+                session,
+                task_id="t-1",
+                task_name="mail.send",
+                args=[{"to": "ada@example.org"}],
+                labels={"attempt": 8},
+                attempts=8,
+                error=ConnectionError("mail server unreachable"),
+                now=datetime.now(UTC),
+            )
+        await database.dispose()
+
+    asyncio.run(bury())
+
+
+def test_dlq_lists_shows_replays_and_purges(workdir: Path) -> None:
+    _bury_a_letter(workdir)
+    _bury_a_letter(workdir)
+
+    listed = runner.invoke(app, ["dlq", "list"])
+    letter_id = listed.output.split("\t", 1)[0]
+    shown = runner.invoke(app, ["dlq", "show", letter_id])
+    replayed = runner.invoke(app, ["dlq", "replay", letter_id])
+    purged = runner.invoke(app, ["dlq", "purge", "--yes"])
+    missing = runner.invoke(app, ["dlq", "show", letter_id])
+
+    assert "mail.send\t8 attempts" in listed.output
+    assert "2 dead letter(s)" in listed.output
+    assert '"to": "ada@example.org"' in shown.output
+    assert "ConnectionError: mail server unreachable" in shown.output
+    assert replayed.exit_code == 0
+    assert f"replayed dead letter {letter_id}" in replayed.output
+    assert "purged 1 dead letter(s)" in purged.output
+    assert missing.exit_code == 2

@@ -14,6 +14,8 @@ from skilltree import __version__
 from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
+from skilltree.background.router import router as background_router
+from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
 from skilltree.platform.clock import Clock, SystemClock
@@ -30,8 +32,10 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_storage
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
-from skilltree.platform.mail import Mailer, OutboxMailer
+from skilltree.platform.mail import Mailer
+from skilltree.platform.mail_transport import request_mailer
 from skilltree.platform.observability.logging import configure_logging
+from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
 from skilltree.profiles.router import router as profiles_router
@@ -39,6 +43,7 @@ from skilltree.progress.router import router as progress_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.webhooks.router import router as webhooks_router
 
 
 def create_app(
@@ -57,16 +62,20 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
+        app_clock = clock or SystemClock()
+        queue = build_queue(settings.queue, db, app_clock)
         app.state.resources = Resources(
             settings=settings,
             database=db,
-            clock=clock or SystemClock(),
-            mailer=mailer or OutboxMailer(settings.mail),
+            clock=app_clock,
+            mailer=mailer or request_mailer(settings.mail, queue),
+            queue=queue,
             redis=redis,
         )
         try:
             yield
         finally:
+            await queue.close()
             if redis is not None:
                 await redis.aclose()
             if owned:
@@ -83,6 +92,9 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(admin_router)
     app.include_router(orgs_router)
+    app.include_router(background_router)
+    app.include_router(webhooks_router)
+    app.include_router(notifications_router)
     app.include_router(roadmaps_router)
     app.include_router(profiles_router)
     app.include_router(progress_router)

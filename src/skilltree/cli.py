@@ -1,4 +1,4 @@
-"""The `skilltree` command: serve, migrate, import, export and roadmap maintenance.
+"""The `skilltree` command: serve, worker, scheduler, dlq, migrate, import, export, roadmaps.
 
 Expected failures (bad settings, bad input) print one clear message and exit with code 2;
 tracebacks are for bugs only.
@@ -7,8 +7,11 @@ tracebacks are for bugs only.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn, TypeVar
 
@@ -22,7 +25,15 @@ from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.errors import DomainError
+from skilltree.platform.mail_transport import delivery_mailer, request_mailer
 from skilltree.platform.observability.logging import configure_logging
+from skilltree.platform.queue import dead_letters
+from skilltree.platform.queue.client import build_queue
+from skilltree.platform.queue.lifecycle import stop_on_signals
+from skilltree.platform.queue.models import DeadLetter
+from skilltree.platform.queue.scheduler import Scheduler
+from skilltree.platform.queue.worker import relay_for, run_worker
+from skilltree.platform.state import Resources
 from skilltree.roadmaps import service
 from skilltree.roadmaps.builtin import load_builtin, seed_files
 from skilltree.roadmaps.coverage import check_coverage
@@ -44,6 +55,8 @@ app = typer.Typer(help="skilltree: learning roadmaps for backend engineers.", no
 migrate_app = typer.Typer(help="Apply or revert database migrations.", no_args_is_help=True)
 roadmap_app = typer.Typer(help="Maintain the built-in roadmap.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage accounts as the operator.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Inspect and replay the dead-letter queue.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(user_app, name="user")
@@ -317,3 +330,155 @@ def roadmap_coverage(
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _background_resources(settings: Settings, database: Database) -> Resources:
+    import skilltree.tasks  # noqa: F401  (registers every task and cron job)
+
+    clock = SystemClock()
+    queue = build_queue(settings.queue, database, clock)
+    return Resources(
+        settings=settings,
+        database=database,
+        clock=clock,
+        mailer=request_mailer(settings.mail, queue),
+        queue=queue,
+    )
+
+
+@app.command()
+def worker(
+    relay: Annotated[
+        bool, typer.Option(help="Also relay the outbox to the broker (one relay is enough)")
+    ] = True,
+) -> None:
+    """Run background tasks until SIGTERM, then give running ones the grace period."""
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> None:
+        resources = _background_resources(settings, db)
+        resources = replace(resources, mailer=delivery_mailer(settings.mail))
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_worker(resources, resources.queue, stop, relay=relay)
+
+    run_with_database(settings, work)
+
+
+@app.command()
+def relay() -> None:
+    """Only relay the outbox to the broker (when workers run with --no-relay)."""
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> None:
+        resources = _background_resources(settings, db)
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        try:
+            await relay_for(resources, resources.queue).run(stop)
+        finally:
+            await resources.queue.close()
+
+    run_with_database(settings, work)
+
+
+@app.command()
+def scheduler() -> None:
+    """Queue cron jobs on schedule; any number may run, each tick is queued once."""
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> None:
+        _background_resources(settings, db)
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        instance = f"{socket.gethostname()}:{os.getpid()}"
+        await Scheduler(
+            db,
+            SystemClock(),
+            instance=instance,
+            interval_seconds=settings.queue.scheduler_interval_seconds,
+        ).run(stop)
+
+    run_with_database(settings, work)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    task: Annotated[str | None, typer.Option(help="Only letters of this task")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Dead letters, newest first: id, task, attempts, when, error."""
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> list[DeadLetter]:
+        async with db.unit_of_work() as session:
+            return list(await dead_letters.page(session, limit=limit, task_name=task))
+
+    letters = run_with_database(settings, work)
+    for letter in letters:
+        error = letter.error.splitlines()[0][:80] if letter.error else ""
+        typer.echo(
+            f"{letter.id}\t{letter.task_name}\t{letter.attempts} attempts\t"
+            f"{letter.failed_at.isoformat()}\t{error}"
+        )
+    typer.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq_app.command("show")
+def dlq_show(letter_id: Annotated[int, typer.Argument(help="The dead letter's id")]) -> None:
+    """One dead letter in full, as JSON."""
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> DeadLetter | None:
+        async with db.unit_of_work() as session:
+            return await dead_letters.get(session, letter_id)
+
+    letter = run_with_database(settings, work)
+    if letter is None:
+        fail(f"no dead letter {letter_id}")
+    shown = {
+        "id": letter.id,
+        "task_id": letter.task_id,
+        "task": letter.task_name,
+        "attempts": letter.attempts,
+        "failed_at": letter.failed_at.isoformat(),
+        "error": letter.error,
+        "payload": letter.args[0] if letter.args else None,
+        "labels": letter.labels,
+    }
+    typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+
+
+@dlq_app.command("replay")
+def dlq_replay(letter_id: Annotated[int, typer.Argument(help="The dead letter's id")]) -> None:
+    """Queue the task again with a fresh set of attempts, and remove the letter."""
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> str | None:
+        async with db.unit_of_work() as session:
+            letter = await dead_letters.get(session, letter_id)
+            if letter is None:
+                return None
+            return await dead_letters.replay(session, letter, now=SystemClock().now())
+
+    message_id = run_with_database(settings, work)
+    if message_id is None:
+        fail(f"no dead letter {letter_id}")
+    typer.echo(f"replayed dead letter {letter_id} as message {message_id}")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    task: Annotated[str | None, typer.Option(help="Only letters of this task")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete dead letters for good."""
+    if not yes:
+        typer.confirm("Delete these dead letters for good?", abort=True)
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> int:
+        async with db.unit_of_work() as session:
+            return await dead_letters.purge(session, task_name=task)
+
+    typer.echo(f"purged {run_with_database(settings, work)} dead letter(s)")

@@ -8,13 +8,28 @@ factory, the CLI and the migrations import it.
 
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
+from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
 from skilltree.platform.http import idempotency
 from skilltree.platform.models import Base
+from skilltree.platform.queue import models as queue
 from skilltree.profiles import models as profiles
 from skilltree.progress import models as progress
 from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
+from skilltree.webhooks import models as webhooks
 
-__all__ = ["Base", "accounts", "audit", "orgs", "profiles", "progress", "reviews", "roadmaps"]
-__all__ = ["Base", "accounts", "audit", "idempotency", "orgs", "roadmaps"]
+__all__ = [
+    "Base",
+    "accounts",
+    "audit",
+    "idempotency",
+    "notifications",
+    "orgs",
+    "profiles",
+    "progress",
+    "queue",
+    "reviews",
+    "roadmaps",
+    "webhooks",
+]

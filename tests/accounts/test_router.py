@@ -12,7 +12,7 @@ from skilltree.accounts.models import User
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
 from skilltree.platform.mail import read_outbox
-from tests.support.accounts import PASSWORD, last_token, register_and_verify, sign_in
+from tests.support.accounts import PASSWORD, last_token, register_and_verify, sign_in, text_of
 
 NEW_PASSWORD = "a much longer new passphrase"
 
@@ -59,7 +59,7 @@ async def test_the_verification_email_is_in_the_outbox(
     (message,) = read_outbox(outbox)
     assert message["To"] == "ada@example.org"
     assert message["Subject"] == "Confirm your e-mail address for skilltree"
-    assert "verify-email#token=" in message.get_content()
+    assert "verify-email#token=" in text_of(message)
 
 
 async def test_registering_a_taken_address_looks_the_same_and_warns_its_owner(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -26,9 +27,16 @@ class Browser:
         return {"x-csrf-token": self.csrf_token}
 
 
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part of an e-mail (they are multipart: text and HTML)."""
+    part = message.get_body(("plain",))
+    assert part is not None, "the e-mail has no text part"
+    return str(part.get_content())
+
+
 def last_token(outbox: Path) -> str:
     message = read_outbox(outbox)[-1]
-    match = TOKEN.search(message.get_content())
+    match = TOKEN.search(text_of(message))
     assert match, "the last e-mail carries no token"
     return match.group(1)
 

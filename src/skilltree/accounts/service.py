@@ -46,6 +46,7 @@ from skilltree.accounts.throttle import ThrottleStore
 from skilltree.accounts.tokens import TokenKeys, issue_access_token, verify_access_token
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
+from skilltree.notifications import emails
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
 from skilltree.platform.crypto import SecretBox, digest
@@ -645,41 +646,25 @@ def _send_after_commit(db: AsyncSession, ctx: AccountsContext, message: Message)
 
 
 def _verification(ctx: AccountsContext, email: str, token: str) -> Message:
-    hours = ctx.auth.email_verification_hours
-    return Message(
+    return emails.render(
+        "verification",
         to=email,
-        subject="Confirm your e-mail address for skilltree",
-        text=(
-            "Welcome to skilltree.\n\n"
-            f"Confirm your address by opening this link within {hours} hours:\n\n"
-            f"  {ctx.mail.public_url}/verify-email#token={token}\n\n"
-            f'(API clients: POST /v1/auth/verify-email with {{"token": "{token}"}})\n\n'
-            "If you did not sign up, ignore this message.\n"
-        ),
+        hours=ctx.auth.email_verification_hours,
+        link=f"{ctx.mail.public_url}/verify-email#token={token}",
+        token=token,
     )
 
 
 def _already_registered(ctx: AccountsContext, email: str) -> Message:
-    return Message(
-        to=email,
-        subject="Someone tried to sign up with your address",
-        text=(
-            "Someone (perhaps you) tried to create a skilltree account with this address, "
-            "which already has one.\n\n"
-            f"Forgot your password? Reset it at {ctx.mail.public_url}/reset-password\n"
-        ),
+    return emails.render(
+        "already_registered", to=email, reset_url=f"{ctx.mail.public_url}/reset-password"
     )
 
 
 def _reset(ctx: AccountsContext, email: str, token: str, minutes: int) -> Message:
-    return Message(
+    return emails.render(
+        "password_reset",
         to=email,
-        subject="Reset your skilltree password",
-        text=(
-            f"Choose a new password within {minutes} minutes:\n\n"
-            f"  {ctx.mail.public_url}/reset-password#token={token}\n\n"
-            f"(API clients: POST /v1/auth/password-reset/confirm with this token.)\n\n"
-            "Resetting signs you out everywhere. If you did not ask for this, ignore it: "
-            "your password stays as it is.\n"
-        ),
+        minutes=minutes,
+        link=f"{ctx.mail.public_url}/reset-password#token={token}",
     )

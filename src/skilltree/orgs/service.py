@@ -15,6 +15,7 @@ from skilltree.accounts.models import User
 from skilltree.audit import service as audit
 from skilltree.audit.models import SecurityEvent
 from skilltree.audit.service import EventKind
+from skilltree.notifications import emails
 from skilltree.orgs import repository
 from skilltree.orgs.errors import (
     InvitationInvalid,
@@ -25,10 +26,11 @@ from skilltree.orgs.errors import (
     RoleRequired,
 )
 from skilltree.orgs.models import Invitation, Membership, Organisation
+from skilltree.platform import events
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
 from skilltree.platform.db import after_commit
-from skilltree.platform.mail import Mailer, Message
+from skilltree.platform.mail import Mailer
 
 INVITATION_DAYS = 7
 
@@ -119,6 +121,15 @@ async def delete(db: AsyncSession, member: Member) -> None:
     await repository.delete_org(db, member.org.id)
 
 
+async def owner_emails(db: AsyncSession, org_id: int) -> list[str]:
+    """Where to write about the organisation's operational problems (a disabled webhook)."""
+    return [
+        user.email
+        for membership, user in await repository.members_of(db, org_id)
+        if membership.role == Role.OWNER
+    ]
+
+
 async def members(db: AsyncSession, member: Member) -> Sequence[tuple[Membership, User]]:
     return await repository.members_of(db, member.org.id)
 
@@ -131,6 +142,13 @@ async def change_role(
     if role != Role.OWNER and await _is_last_owner(db, target):
         raise LastOwner()
     previous, target.role = target.role, role
+    events.emit(
+        db,
+        "member.role_changed",
+        at=clock.now(),
+        org_id=member.org.id,
+        data={"org": member.org.slug, "user_id": user_id, "previous": previous, "role": role},
+    )
     await audit.record(
         db,
         EventKind.ROLE_CHANGED,
@@ -216,16 +234,21 @@ async def invite(
     )
     repository.add(db, invitation)
     await repository.flush(db)
-    message = Message(
+    events.emit(
+        db,
+        "invitation.created",
+        at=now,
+        org_id=member.org.id,
+        data={"org": member.org.slug, "email": invitation.email, "role": role.value},
+    )
+    message = emails.render(
+        "invitation",
         to=invitation.email,
-        subject=f"{member.user.display_name} invites you to {member.org.name} on skilltree",
-        text=(
-            f"{member.user.display_name} invites you to join {member.org.name} "
-            f"as a {role.value}.\n\n"
-            f"Accept within {INVITATION_DAYS} days: {public_url}/invitations#token={token}\n\n"
-            "(API clients: POST /v1/invitations/accept with this token, signed in with this "
-            "e-mail address.)\n"
-        ),
+        inviter=member.user.display_name,
+        org=member.org.name,
+        role=role.value,
+        days=INVITATION_DAYS,
+        link=f"{public_url}/invitations#token={token}",
     )
 
     async def send() -> None:
@@ -252,6 +275,13 @@ async def accept(db: AsyncSession, clock: Clock, user: User, token: str) -> Orga
             db, Membership(org_id=org.id, user_id=user.id, role=invitation.role, joined_at=now)
         )
         await repository.flush(db)
+        events.emit(
+            db,
+            "member.joined",
+            at=now,
+            org_id=org.id,
+            data={"org": org.slug, "user_id": user.id, "role": invitation.role},
+        )
     await audit.record(
         db,
         EventKind.INVITATION_ACCEPTED,

@@ -157,6 +157,55 @@ class MailSettings(_Group):
     sender: str = "skilltree <no-reply@skilltree.localhost>"
     # Links in e-mails (verification, reset) point here.
     public_url: str = "http://127.0.0.1:8000"
+    # "outbox" writes .eml files (the embedded default); "smtp" sends through the task queue.
+    transport: Literal["outbox", "smtp"] = "outbox"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    # "starttls" upgrades a plain connection (port 587); "tls" is implicit TLS (port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+
+
+class QueueSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}QUEUE_")
+
+    # "database" needs no server (the embedded default); "rabbitmq" is for production.
+    broker: Literal["database", "rabbitmq"] = "database"
+    rabbitmq_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    # The queue (RabbitMQ) or queue name (database) this deployment's workers consume.
+    name: str = Field(default="skilltree", min_length=1, max_length=100)
+    # Tasks one worker process runs at the same time.
+    concurrency: int = Field(default=4, ge=1, le=256)
+    # On SIGTERM a worker takes no new task and waits this long for running ones, then exits.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Database broker: a claimed task whose worker died becomes visible again after this long.
+    # Tasks must finish well within it; their own timeout label is checked against it.
+    lease_seconds: float = Field(default=300.0, ge=1, le=86_400)
+    # Database broker and relay: how often an idle poller looks for new rows.
+    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # How often the scheduler checks whether a cron tick is due.
+    scheduler_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+
+
+class WebhookSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}WEBHOOKS_")
+
+    # Only for tests and closed networks: lets endpoints resolve to loopback/private addresses.
+    allow_private_addresses: bool = False
+    # Only for tests: allows http:// endpoint URLs (production requires https).
+    allow_http: bool = False
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Responses are read up to this many bytes; the rest is never downloaded.
+    max_response_bytes: int = Field(default=64 * 1024, ge=256, le=10 * 1024 * 1024)
+    # An endpoint whose deliveries have all failed for this long is disabled and its owner told.
+    disable_after_hours: float = Field(default=72.0, gt=0, le=24 * 60)
+    # Circuit breaker: this many consecutive failures open it for `breaker_open_seconds`.
+    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
+    breaker_open_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class OidcProvider(BaseModel):
@@ -268,6 +317,8 @@ class Settings(BaseModel):
     importing: ImportSettings = Field(default_factory=ImportSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     progress: ProgressSettings = Field(default_factory=ProgressSettings)
@@ -285,6 +336,8 @@ _GROUPS: dict[str, type[_Group]] = {
     "importing": ImportSettings,
     "mail": MailSettings,
     "auth": AuthSettings,
+    "queue": QueueSettings,
+    "webhooks": WebhookSettings,
     "redis": RedisSettings,
     "rate_limit": RateLimitSettings,
     "progress": ProgressSettings,

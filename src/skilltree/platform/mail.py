@@ -2,7 +2,8 @@
 
 Services build a message and hand it to a Mailer; which Mailer runs is the operator's choice.
 The embedded default writes each message as an .eml file into an outbox folder, where a developer
-(or a test) can open it; SMTP delivery through the task queue replaces it in production.
+(or a test) can open it; in production the message goes through the task queue to an SMTP server
+(see mail_transport.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio.to_thread
 
@@ -25,10 +26,50 @@ class Message:
     to: str
     subject: str
     text: str
+    # An HTML alternative of `text`; mail clients show the richest part they support.
+    html: str | None = None
+    # Extra headers such as List-Unsubscribe, as (name, value) pairs.
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def to_payload(self) -> dict[str, Any]:
+        """The message as JSON, for a queued task."""
+        return {
+            "to": self.to,
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "headers": [list(pair) for pair in self.headers],
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Message:
+        return cls(
+            to=str(payload["to"]),
+            subject=str(payload["subject"]),
+            text=str(payload["text"]),
+            html=payload.get("html"),
+            headers=tuple((str(name), str(value)) for name, value in payload.get("headers", [])),
+        )
 
 
 class Mailer(Protocol):
     async def send(self, message: Message) -> None: ...
+
+
+def to_email(message: Message, sender: str) -> EmailMessage:
+    """The RFC 5322 form of a message: text/plain, plus text/html as an alternative."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.to
+    email["Subject"] = message.subject
+    email["Date"] = formatdate(localtime=False)
+    email["Message-ID"] = make_msgid(domain="skilltree.localhost")
+    for name, value in message.headers:
+        email[name] = value
+    email.set_content(message.text)
+    if message.html is not None:
+        email.add_alternative(message.html, subtype="html")
+    return email
 
 
 class OutboxMailer:
@@ -39,17 +80,7 @@ class OutboxMailer:
         self.sender = settings.sender
 
     async def send(self, message: Message) -> None:
-        await anyio.to_thread.run_sync(self._write, self._render(message))
-
-    def _render(self, message: Message) -> EmailMessage:
-        email = EmailMessage()
-        email["From"] = self.sender
-        email["To"] = message.to
-        email["Subject"] = message.subject
-        email["Date"] = formatdate(localtime=False)
-        email["Message-ID"] = make_msgid(domain="skilltree.localhost")
-        email.set_content(message.text)
-        return email
+        await anyio.to_thread.run_sync(self._write, to_email(message, self.sender))
 
     def _write(self, email: EmailMessage) -> None:
         self.outbox.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.mail import Mailer
+from skilltree.platform.queue.client import TaskQueue
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Resources:
     database: Database
     clock: Clock
     mailer: Mailer
+    # Publishes background tasks; work decided inside a transaction goes through the outbox.
+    queue: TaskQueue
     # Set when SKILLTREE_REDIS_URL is: the state every instance must share lives there.
     redis: Redis | None = None
 

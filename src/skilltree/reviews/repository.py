@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.http.pagination import Keyset, Position, page_query
@@ -68,3 +68,13 @@ def add(session: AsyncSession, row: ReviewCard | ReviewLogEntry) -> None:
 
 async def flush(session: AsyncSession) -> None:
     await session.flush()
+
+
+async def due_counts(session: AsyncSession, now: datetime) -> dict[int, int]:
+    """User id -> how many of their active cards are due (for the daily reminder)."""
+    query = (
+        select(ReviewCard.user_id, func.count())
+        .where(ReviewCard.retired_at.is_(None), ReviewCard.due <= now)
+        .group_by(ReviewCard.user_id)
+    )
+    return {user_id: int(count) for user_id, count in (await session.execute(query)).all()}

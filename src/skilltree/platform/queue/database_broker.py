@@ -1,0 +1,111 @@
+"""A taskiq broker on the application's own database: the embedded default needs no server.
+
+Queued work is a row, so it survives a restart like any other committed write. A worker claims
+a row by setting a lease with one UPDATE (PostgreSQL adds `FOR UPDATE SKIP LOCKED`, so workers
+never queue behind each other's row locks; SQLite serialises writers anyway) and deletes the row
+when the task has run: acknowledgement after success. A worker killed mid-task never deletes
+its row, so the row reappears when the lease runs out and another worker runs the task again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncGenerator
+from datetime import timedelta
+from functools import partial
+
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage
+
+from skilltree.platform.clock import Clock
+from skilltree.platform.db import Database
+from skilltree.platform.queue.models import QueuedTask
+
+
+class DatabaseBroker(AsyncBroker):
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        *,
+        queue: str,
+        lease_seconds: float,
+        poll_interval_seconds: float,
+    ) -> None:
+        super().__init__()
+        self.database = database
+        self.clock = clock
+        self.queue = queue
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll_interval = poll_interval_seconds
+
+    async def kick(self, message: BrokerMessage) -> None:
+        now = self.clock.now()
+        delay = float(message.labels.get("delay") or 0)
+        async with self.database.unit_of_work() as session:
+            session.add(
+                QueuedTask(
+                    queue=self.queue,
+                    task_id=message.task_id,
+                    task_name=message.task_name,
+                    message=message.message,
+                    enqueued_at=now,
+                    available_at=now + timedelta(seconds=delay),
+                    deliveries=0,
+                )
+            )
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        while True:
+            claimed = await self.claim()
+            if claimed is None:
+                await asyncio.sleep(self.poll_interval)
+                continue
+            row_id, token, data = claimed
+            yield AckableMessage(data=data, ack=partial(self._acknowledge, row_id, token))
+
+    async def claim(self) -> tuple[int, str, bytes] | None:
+        """Lease the oldest ready message: (row id, lease token, message) or None."""
+        now = self.clock.now()
+        token = secrets.token_hex(16)
+        ready = self._ready(now)
+        oldest = (
+            select(QueuedTask.id)
+            .where(ready)
+            .order_by(QueuedTask.available_at, QueuedTask.id)
+            .limit(1)
+        )
+        if self.database.dialect == "postgresql":
+            oldest = oldest.with_for_update(skip_locked=True)
+        # `ready` is checked again by the UPDATE itself: between the subquery and the write
+        # another worker may have leased the row, and then this UPDATE matches nothing.
+        statement = (
+            update(QueuedTask)
+            .where(QueuedTask.id == oldest.scalar_subquery(), ready)
+            .values(
+                leased_until=now + self.lease,
+                lease_token=token,
+                deliveries=QueuedTask.deliveries + 1,
+            )
+            .returning(QueuedTask.id, QueuedTask.message)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.database.unit_of_work() as session:
+            row = (await session.execute(statement)).first()
+        return None if row is None else (row.id, token, row.message)
+
+    def _ready(self, now: object) -> ColumnElement[bool]:
+        return and_(
+            QueuedTask.queue == self.queue,
+            QueuedTask.available_at <= now,
+            or_(QueuedTask.leased_until.is_(None), QueuedTask.leased_until < now),
+        )
+
+    async def _acknowledge(self, row_id: int, token: str) -> None:
+        # Only the holder of the current lease deletes: a worker that overran its lease (and
+        # whose task another worker is now running) must not delete the other's claim.
+        async with self.database.unit_of_work() as session:
+            await session.execute(
+                delete(QueuedTask).where(QueuedTask.id == row_id, QueuedTask.lease_token == token)
+            )

@@ -1,0 +1,17 @@
+"""Feeds the daily review reminder (notifications.tasks) with each learner's due count."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.notifications.tasks import REMINDER_SOURCES
+from skilltree.reviews import repository
+
+
+async def due_reviews(session: AsyncSession, now: datetime) -> dict[int, int]:
+    return await repository.due_counts(session, now)
+
+
+REMINDER_SOURCES["reviews"] = due_reviews

@@ -1,0 +1,23 @@
+"""Every kind of background task, registered by importing the modules that declare them.
+
+The worker imports this module before it starts, as the app and CLI import models.py: a task
+name the worker does not know would be acknowledged and dropped.
+"""
+
+from skilltree.accounts import cleanup as accounts_cleanup
+from skilltree.notifications import tasks as notifications
+from skilltree.platform import events, mail_transport, maintenance
+from skilltree.platform.queue.tasks import REGISTRY
+from skilltree.reviews import reminders as review_reminders
+from skilltree.webhooks import tasks as webhooks
+
+__all__ = [
+    "REGISTRY",
+    "accounts_cleanup",
+    "events",
+    "mail_transport",
+    "maintenance",
+    "notifications",
+    "review_reminders",
+    "webhooks",
+]
