@@ -4,8 +4,9 @@
 
 Emits N domain events through the transactional outbox, runs two workers (without relays) and
 one relay as separate `skilltree` processes, and kills a random one of them with SIGKILL every
-5–10 s (a process needs a few seconds to start), starting a replacement each time. When every event has been applied (or time is up)
-it prints how many events were lost and how many were applied more than once. Expected: 0 and 0.
+5–10 s (a process needs a few seconds to start), starting a replacement each time. When every
+event has been applied (or time is up) it prints how many events were lost and how many were
+applied more than once. Expected: 0 and 0.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.crash_tasks import CREATE_APPLIED  # noqa: E402
-
 import skilltree.models  # noqa: E402, F401
+from bench.crash_tasks import CREATE_APPLIED  # noqa: E402
 from skilltree.platform import events, migrations  # noqa: E402
 from skilltree.platform.config import DatabaseSettings  # noqa: E402
 from skilltree.platform.db import Database  # noqa: E402
@@ -106,8 +106,9 @@ async def main() -> int:
             processes[victim] = spawn(role, env)
         # Let the survivors finish what the last kill left behind (leases must lapse first).
         deadline = time.monotonic() + 90
-        while (await applied(database))[1] < options.events and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)  # noqa: ASYNC110  (polling another process's progress)
+        # Polling another process's progress: there is no event to wait on across processes.
+        while (await applied(database))[1] < options.events and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
