@@ -190,6 +190,11 @@ def wrk(
     command += ["-s", lua.name, url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     Path(lua.name).unlink()
+    return parse_wrk(name, output)
+
+
+def parse_wrk(name: str, output: str) -> Result:
+    """The figures of one `wrk --latency` run."""
     return Result(
         name=name,
         rps=float(_find(r"Requests/sec:\s+([\d.]+)", output)),
