@@ -6,15 +6,17 @@ default) and on PostgreSQL (production).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from skilltree.accounts import passwords
 from skilltree.app import create_app
 from skilltree.platform import migrations
 from skilltree.platform.clock import FrozenClock
@@ -34,6 +36,27 @@ from skilltree.roadmaps.importing import ParsedRoadmap
 from tests.support.accounts import Browser, register_and_verify, sign_in
 from tests.support.databases import temporary_postgres_database
 from tests.support.redis import REDIS_URL, isolated_prefix
+
+# The cheapest argon2id parameters: the same algorithm and code path as production at a fraction
+# of the cost. Production parameters cost ~100 ms per hash, and the suite signs thousands of
+# people up and in. A test about the parameters themselves asks for `production_hashing`.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    patch = pytest.MonkeyPatch()
+    patch.setattr(passwords, "_hasher", FAST_HASHER)
+    patch.setattr(passwords, "_DECOY_HASH", FAST_HASHER.hash("decoy password"))
+    yield
+    patch.undo()
+
+
+@pytest.fixture
+def production_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    production = PasswordHasher()
+    monkeypatch.setattr(passwords, "_hasher", production)
+    monkeypatch.setattr(passwords, "_DECOY_HASH", production.hash("decoy password"))
 
 
 @pytest.fixture(scope="session")

@@ -217,6 +217,7 @@ async def test_changing_the_password_needs_the_current_one(
     assert response.status_code == 401
 
 
+@pytest.mark.usefixtures("production_hashing")
 async def test_a_hash_with_old_parameters_is_upgraded_at_sign_in(
     client: httpx.AsyncClient, outbox: Path, database: Database
 ) -> None:
