@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from skilltree.orgs.dependencies import OrgManager, OrgReader
 from skilltree.platform.crypto import secret_box
+from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
@@ -48,6 +49,8 @@ Webhooks = Annotated[WebhookContext, Depends(webhook_context)]
     response_model=CreatedEndpointOut,
     status_code=status.HTTP_201_CREATED,
     responses=WRITE_ERRORS,
+    # A retried registration returns the same endpoint and secret instead of a second endpoint.
+    dependencies=[IDEMPOTENT],
 )
 async def create_endpoint(
     body: EndpointIn, member: OrgManager, db: DbSession, ctx: Webhooks
