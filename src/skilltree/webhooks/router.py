@@ -50,6 +50,8 @@ Webhooks = Annotated[WebhookContext, Depends(webhook_context)]
     status_code=status.HTTP_201_CREATED,
     dependencies=[IDEMPOTENT],
     responses=WRITE_ERRORS,
+    # A retried registration returns the same endpoint and secret instead of a second endpoint.
+    dependencies=[IDEMPOTENT],
 )
 async def create_endpoint(
     body: EndpointIn, member: OrgManager, db: DbSession, ctx: Webhooks
