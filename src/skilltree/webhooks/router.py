@@ -48,7 +48,6 @@ Webhooks = Annotated[WebhookContext, Depends(webhook_context)]
     "",
     response_model=CreatedEndpointOut,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[IDEMPOTENT],
     responses=WRITE_ERRORS,
     # A retried registration returns the same endpoint and secret instead of a second endpoint.
     dependencies=[IDEMPOTENT],
