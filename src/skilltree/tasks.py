@@ -8,6 +8,7 @@ from skilltree.accounts import cleanup as accounts_cleanup
 from skilltree.notifications import tasks as notifications
 from skilltree.platform import events, mail_transport, maintenance
 from skilltree.platform.queue.tasks import REGISTRY
+from skilltree.progress import digest as progress_digest
 from skilltree.reviews import reminders as review_reminders
 from skilltree.webhooks import tasks as webhooks
 
@@ -18,6 +19,7 @@ __all__ = [
     "mail_transport",
     "maintenance",
     "notifications",
+    "progress_digest",
     "review_reminders",
     "webhooks",
 ]

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from skilltree.platform.db import Database
+from skilltree.platform.events import DELIVER_TASK
+from skilltree.platform.queue.models import OutboxMessage
 from tests.support.accounts import Browser
 
 People = Callable[[str], Awaitable[Browser]]
@@ -100,3 +102,18 @@ async def test_an_unknown_revision_is_a_404_problem(ada: Browser) -> None:
 
     assert response.status_code == 404
     assert response.json()["type"] == "/problems/revision-not-found"
+
+
+async def test_publishing_emits_roadmap_published_through_the_outbox(
+    ada: Browser, database: Database
+) -> None:
+    await publish(ada, "First cut")
+
+    async with database.sessionmaker() as session:
+        rows = await session.execute(
+            select(OutboxMessage.args).where(OutboxMessage.task_name == DELIVER_TASK)
+        )
+        published = [args[0] for (args,) in rows if args[0]["type"] == "roadmap.published"]
+    assert [event["data"] for event in published] == [
+        {"roadmap": "plan", "revision": 1, "note": "First cut"}
+    ]

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform import events
 from skilltree.platform.clock import Clock
 from skilltree.platform.http.pagination import Page, Position, make_page
 from skilltree.profiles import service as profiles
@@ -25,6 +26,8 @@ from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.errors import TopicNotFound
 from skilltree.roadmaps.models import Roadmap, Topic
 from skilltree.roadmaps.policies import ANONYMOUS, Viewer
+
+TOPIC_STATUS_CHANGED = "topic.status_changed"
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,21 @@ async def _record(
         current.updated_at, current.last_event_id = now, event.id
     await repository.flush(session)
     await reviews.on_status_change(session, learner.user_id, topic.id, before, status, now)
+    # Through the outbox, in this transaction: an event exactly when the change commits.
+    events.emit(
+        session,
+        TOPIC_STATUS_CHANGED,
+        at=now,
+        data={
+            "user_id": learner.user_id,
+            "roadmap_id": topic.roadmap_id,
+            "topic_id": topic.id,
+            "topic": topic.slug,
+            "from": before,
+            "to": status,
+            "progress_event_id": event.id,
+        },
+    )
     return event
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform import events
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.errors import NothingToPublish, RevisionNotFound
@@ -17,6 +18,8 @@ from skilltree.roadmaps.models import Roadmap, RoadmapRevision
 from skilltree.roadmaps.planning import content_hash
 from skilltree.roadmaps.policies import Viewer
 from skilltree.roadmaps.service import build_document, build_tree, require_roadmap
+
+ROADMAP_PUBLISHED = "roadmap.published"
 
 
 async def publish(
@@ -43,6 +46,13 @@ async def publish(
     )
     repository.add(session, revision)
     await repository.flush(session)
+    events.emit(
+        session,
+        ROADMAP_PUBLISHED,
+        at=revision.published_at,
+        data={"roadmap": roadmap.slug, "revision": revision.number, "note": note},
+        org_id=roadmap.org_id,
+    )
     return revision
 
 

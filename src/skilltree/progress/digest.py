@@ -1,0 +1,33 @@
+"""The progress section of the weekly digest e-mail (notifications.tasks asks every source)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import groupby
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.notifications.tasks import DIGEST_SOURCES, DigestSection
+from skilltree.progress import repository
+
+# A digest line names at most this many topics, then says how many more.
+TOPICS_PER_LINE = 5
+
+
+async def week_of_progress(
+    session: AsyncSession, user_id: int, since: datetime, until: datetime
+) -> DigestSection | None:
+    """What the learner finished this week, per roadmap; None for a week without any."""
+    finished = await repository.done_between(session, user_id, since, until)
+    if not finished:
+        return None
+    lines = []
+    for roadmap, rows in groupby(finished, key=lambda row: row[0]):
+        titles = [topic for _, topic in rows]
+        shown = ", ".join(titles[:TOPICS_PER_LINE])
+        more = f" and {len(titles) - TOPICS_PER_LINE} more" if len(titles) > TOPICS_PER_LINE else ""
+        lines.append(f"{roadmap}: {len(titles)} done — {shown}{more}")
+    return DigestSection(title="Your week", lines=lines)
+
+
+DIGEST_SOURCES["progress"] = week_of_progress

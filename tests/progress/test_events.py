@@ -1,0 +1,86 @@
+"""Progress reaches the rest of the system: a `topic.status_changed` event in the outbox with
+every change, and the learner's week in the weekly digest e-mail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+import skilltree.tasks  # noqa: F401  (registers the digest sources, as the worker does)
+from skilltree.notifications.tasks import weekly_digest
+from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import Settings
+from skilltree.platform.db import Database
+from skilltree.platform.events import DELIVER_TASK
+from skilltree.platform.queue.models import OutboxMessage
+from skilltree.platform.queue.tasks import Job
+from tests.support.accounts import Browser
+from tests.support.background import make_resources
+from tests.support.progress import mark
+
+
+async def queued(database: Database, task: str) -> list[dict[str, Any]]:
+    async with database.unit_of_work() as session:
+        rows = select(OutboxMessage).where(OutboxMessage.task_name == task)
+        return [row.args[0] for row in (await session.scalars(rows.order_by(OutboxMessage.id)))]
+
+
+async def status_changes(database: Database) -> list[dict[str, Any]]:
+    events = await queued(database, DELIVER_TASK)
+    return [event for event in events if event["type"] == "topic.status_changed"]
+
+
+async def test_a_status_change_is_an_event_in_the_same_transaction(
+    ada: Browser, database: Database
+) -> None:
+    await mark(ada, "etags", "in_progress")
+    await mark(ada, "etags", "done")
+
+    changes = [
+        e for e in await queued(database, DELIVER_TASK) if e["type"] == "topic.status_changed"
+    ]
+
+    assert [(e["data"]["topic"], e["data"]["from"], e["data"]["to"]) for e in changes] == [
+        ("etags", None, "in_progress"),
+        ("etags", "in_progress", "done"),
+    ]
+
+
+async def test_a_refused_change_emits_nothing(ada: Browser, database: Database) -> None:
+    response = await mark(ada, "no-such-topic", "done")
+
+    assert response.status_code == 404
+    assert [
+        e for e in await queued(database, DELIVER_TASK) if e["type"] == "topic.status_changed"
+    ] == []
+
+
+async def test_the_weekly_digest_lists_what_was_finished_that_week(
+    ada: Browser, settings: Settings, database: Database, clock: FrozenClock
+) -> None:
+    await mark(ada, "indexes", "done")
+    clock.advance(minutes=5)
+    await mark(ada, "etags", "done")
+    await mark(ada, "status-codes", "in_progress")  # not finished: not listed
+    resources, _queue = make_resources(settings, database, clock)
+    tick = clock.now() + timedelta(days=1)
+
+    await weekly_digest(Job(resources, "tick", 1, 5), {"tick": tick.isoformat()})
+
+    [digest] = await queued(database, "mail.send")
+    assert digest["subject"] == "Your week on skilltree"
+    assert "Web: 2 done — Indexes, ETags" in digest["text"]
+
+
+async def test_a_week_without_progress_sends_no_digest(
+    ada: Browser, settings: Settings, database: Database, clock: FrozenClock
+) -> None:
+    await mark(ada, "etags", "done")
+    resources, _queue = make_resources(settings, database, clock)
+    a_month_later = clock.now() + timedelta(days=30)
+
+    await weekly_digest(Job(resources, "tick", 1, 5), {"tick": a_month_later.isoformat()})
+
+    assert await queued(database, "mail.send") == []
