@@ -16,6 +16,7 @@ from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
+from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
@@ -57,16 +58,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
+        cache = Cache.from_settings(settings.cache, settings.redis)
         app.state.resources = Resources(
             settings=settings,
             database=db,
             clock=clock or SystemClock(),
             mailer=mailer or OutboxMailer(settings.mail),
             redis=redis,
+            cache=cache,
         )
         try:
             yield
         finally:
+            await cache.close()
             if redis is not None:
                 await redis.aclose()
             if owned:

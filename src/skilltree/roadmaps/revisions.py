@@ -10,13 +10,19 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.errors import NothingToPublish, RevisionNotFound
 from skilltree.roadmaps.models import Roadmap, RoadmapRevision
 from skilltree.roadmaps.planning import content_hash
 from skilltree.roadmaps.policies import Viewer
-from skilltree.roadmaps.service import build_document, build_tree, require_roadmap
+from skilltree.roadmaps.service import (
+    build_document,
+    build_tree,
+    cache_namespace,
+    require_roadmap,
+)
 
 
 async def publish(
@@ -43,6 +49,8 @@ async def publish(
     )
     repository.add(session, revision)
     await repository.flush(session)
+    # What readers are served is recomputed from the published state.
+    stale_on_commit(session, cache_namespace(roadmap.slug))
     return revision
 
 
