@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -165,7 +166,10 @@ class Cache:
         after_commit(session, invalidate_marked)
 
     async def close(self) -> None:
-        await self._backend.close()
+        # cashews 7.6 closes its Redis client with redis-py's deprecated close(): same effect.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            await self._backend.close()
 
     async def _stored_key(self, key: Key) -> str | None:
         """The key with each namespace's current token; None when the cache cannot be read."""
