@@ -18,6 +18,7 @@ from skilltree.background.router import router as background_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
+from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
@@ -64,6 +65,7 @@ def create_app(
         db = database or Database.from_settings(settings.database)
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
+        cache = Cache.from_settings(settings.cache, settings.redis)
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -71,11 +73,13 @@ def create_app(
             mailer=mailer or request_mailer(settings.mail, queue),
             queue=queue,
             redis=redis,
+            cache=cache,
         )
         try:
             yield
         finally:
             await queue.close()
+            await cache.close()
             if redis is not None:
                 await redis.aclose()
             if owned:

@@ -21,6 +21,7 @@ import typer
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree.accounts import service as accounts
 from skilltree.platform import migrations
+from skilltree.platform.cache import Cache
 from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
 from skilltree.platform.db import Database
@@ -343,6 +344,8 @@ def _background_resources(settings: Settings, database: Database) -> Resources:
         clock=clock,
         mailer=request_mailer(settings.mail, queue),
         queue=queue,
+        # Tasks that change what the API serves invalidate it like requests do.
+        cache=Cache.from_settings(settings.cache, settings.redis),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import QueueSettings, Settings
 from skilltree.platform.db import Database
@@ -62,6 +63,7 @@ def make_resources(
         clock=used_clock,
         mailer=OutboxMailer(settings.mail),
         queue=queue,
+        cache=Cache.from_settings(settings.cache, settings.redis),
     )
     return resources, queue
 

@@ -298,6 +298,23 @@ class RedisSettings(_Group):
         return url
 
 
+class CacheSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}CACHE_")
+
+    # Off: every read goes to the database (for comparing, or ruling the cache out).
+    enabled: bool = True
+    # Public roadmap trees and topics change only when edited, and edits invalidate them:
+    # the TTL only bounds how long an invalidation lost to a Redis outage can go unnoticed.
+    roadmap_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    # A learner's progress and summary: invalidated on every change of theirs.
+    progress_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
+    badge_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
+    # In-process cache (no SKILLTREE_REDIS_URL): the least recently used entries go beyond this.
+    memory_max_entries: int = Field(default=10_000, ge=10, le=10_000_000)
+    # The longest a recompute may hold its key's lock; requests waiting for it wait no longer.
+    lock_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
 class ProgressSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}PROGRESS_")
 
@@ -322,6 +339,7 @@ class Settings(BaseModel):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     progress: ProgressSettings = Field(default_factory=ProgressSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
 
 class SettingsError(Exception):
@@ -341,6 +359,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "redis": RedisSettings,
     "rate_limit": RateLimitSettings,
     "progress": ProgressSettings,
+    "cache": CacheSettings,
 }
 
 

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
@@ -25,6 +26,8 @@ class Resources:
     mailer: Mailer
     # Publishes background tasks; work decided inside a transaction goes through the outbox.
     queue: TaskQueue
+    # Ready-to-send representations (docs/performance.md, "Caching").
+    cache: Cache
     # Set when SKILLTREE_REDIS_URL is: the state every instance must share lives there.
     redis: Redis | None = None
 
@@ -36,11 +39,19 @@ def get_resources(request: Request) -> Resources:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: commit when the handler succeeds, roll back when it raises."""
-    async with get_resources(request).database.unit_of_work() as session:
+    resources = get_resources(request)
+    async with resources.database.unit_of_work() as session:
+        # What the request's writes mark stale is invalidated once they are committed.
+        resources.cache.bind(session)
         yield session
 
 
+def get_cache(request: Request) -> Cache:
+    return get_resources(request).cache
+
+
 AppResources = Annotated[Resources, Depends(get_resources)]
+AppCache = Annotated[Cache, Depends(get_cache)]
 # scope="function" closes the unit of work before the response is sent, so a failed commit
 # becomes an error response instead of a 200 for data that was never stored.
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.cache import stale_on_commit
 from skilltree.profiles import repository
 from skilltree.profiles.errors import HandleTaken, ProfileNotFound
 from skilltree.profiles.models import Profile
@@ -45,6 +46,11 @@ class ProfileChanges:
     share_progress_by_concept: bool | None = None
 
 
+def cache_namespace(user_id: int) -> str:
+    """Named by cached data that depends on profile settings (progress shared by concept)."""
+    return f"profile:{user_id}"
+
+
 async def get_profile(session: AsyncSession, user_id: int) -> ProfileView:
     return _view(user_id, await repository.get(session, user_id))
 
@@ -70,6 +76,7 @@ async def update_profile(
         if name in changes.fields and value is not None:
             setattr(profile, name, value)
     profile.updated_at = now
+    stale_on_commit(session, cache_namespace(user_id))
     try:
         # A savepoint, so a concurrent claim of the same handle fails only this write.
         async with session.begin_nested():

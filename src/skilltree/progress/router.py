@@ -7,6 +7,7 @@ no-store` so shared caches never keep it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
@@ -15,6 +16,8 @@ from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
 from skilltree.accounts.service import SignedIn
 from skilltree.orgs import service as orgs
+from skilltree.platform.cache import Computed, Key
+from skilltree.platform.http import conditional
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.pagination import (
@@ -28,7 +31,7 @@ from skilltree.platform.http.pagination import (
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.context import current_request_id
-from skilltree.platform.state import AppResources, DbSession
+from skilltree.platform.state import AppCache, AppResources, DbSession
 from skilltree.profiles import service as profiles
 from skilltree.progress import badges, exporting, notes, service
 from skilltree.progress.models import PersonalResource, ProgressEvent
@@ -106,15 +109,26 @@ Writer = Annotated[service.Learner, Depends(progress_writer)]
 
 @router.get("/me/progress/{roadmap}", response_model=RoadmapProgressOut, responses=READ_ERRORS)
 async def get_progress(
-    roadmap: RoadmapPath, learner: Reader, session: DbSession, response: Response
-) -> RoadmapProgressOut:
+    roadmap: RoadmapPath,
+    learner: Reader,
+    session: DbSession,
+    request: Request,
+    resources: AppResources,
+    cache: AppCache,
+) -> Response:
     """Every topic's status, nested like the roadmap, parents rolled up from their children."""
-    progress = await service.roadmap_progress(session, learner, roadmap)
-    response.headers["Cache-Control"] = PRIVATE
-    return RoadmapProgressOut(
-        roadmap=roadmap,
-        summary=_tally_out(progress.tally),
-        topics=[_state_out(state) for state in progress.sections],
+
+    async def render() -> Computed:
+        progress = await service.roadmap_progress(session, learner, roadmap)
+        body = RoadmapProgressOut(
+            roadmap=roadmap,
+            summary=_tally_out(progress.tally),
+            topics=[_state_out(state) for state in progress.sections],
+        )
+        return _personal(body)
+
+    return await _cached_progress(
+        request, session, learner, roadmap, "topics", render, resources, cache
     )
 
 
@@ -169,24 +183,61 @@ async def get_history(
 
 @router.get("/me/progress/{roadmap}/summary", response_model=SummaryOut, responses=READ_ERRORS)
 async def get_summary(
-    roadmap: RoadmapPath, learner: Reader, session: DbSession, response: Response
-) -> SummaryOut:
+    roadmap: RoadmapPath,
+    learner: Reader,
+    session: DbSession,
+    request: Request,
+    resources: AppResources,
+    cache: AppCache,
+) -> Response:
     """Counts by status, percent done and remaining hours for the roadmap and each section."""
-    progress = await service.roadmap_progress(session, learner, roadmap)
-    response.headers["Cache-Control"] = PRIVATE
-    return SummaryOut(
-        roadmap=roadmap,
-        summary=_tally_out(progress.tally),
-        sections=[
-            SectionSummaryOut(
-                slug=section.node.topic.slug,
-                title=section.node.topic.title,
-                status=section.status,
-                summary=_tally_out(section.tally),
-            )
-            for section in progress.sections
-        ],
+
+    async def render() -> Computed:
+        progress = await service.roadmap_progress(session, learner, roadmap)
+        body = SummaryOut(
+            roadmap=roadmap,
+            summary=_tally_out(progress.tally),
+            sections=[
+                SectionSummaryOut(
+                    slug=section.node.topic.slug,
+                    title=section.node.topic.title,
+                    status=section.status,
+                    summary=_tally_out(section.tally),
+                )
+                for section in progress.sections
+            ],
+        )
+        return _personal(body)
+
+    return await _cached_progress(
+        request, session, learner, roadmap, "summary", render, resources, cache
     )
+
+
+async def _cached_progress(
+    request: Request,
+    session: DbSession,
+    learner: service.Learner,
+    roadmap: str,
+    view: str,
+    render: Callable[[], Awaitable[Computed]],
+    resources: AppResources,
+    cache: AppCache,
+) -> Response:
+    """A learner's own progress view, from the cache under their user id: no one else's key."""
+    # Checked on every read, cached or not: access to an organisation's roadmap can end.
+    await service.check_access(session, learner, roadmap)
+    key = Key(
+        f"learner:{learner.user_id}:{roadmap}:{view}",
+        service.cache_namespaces(learner.user_id, roadmap),
+    )
+    cached = await cache.fetch(key, render, resources.settings.cache.progress_ttl_seconds)
+    return conditional.Representation.from_bytes(cached).respond(request)
+
+
+def _personal(body: RoadmapProgressOut | SummaryOut) -> Computed:
+    representation = conditional.Representation.of(body, cache_control=PRIVATE)
+    return Computed(representation.to_bytes())
 
 
 @router.get(
@@ -351,12 +402,23 @@ async def get_badge(
     roadmap: RoadmapPath,
     session: DbSession,
     resources: AppResources,
+    cache: AppCache,
 ) -> Response:
     """A README badge with a learner's percent done on a public roadmap, if their profile is
     public (404 otherwise, whether or not the handle exists)."""
+    # Looked up on every request, so a profile made private stops its badges at once.
     profile = await profiles.public_profile(session, handle)
-    progress = await service.public_summary(session, profile.user_id, roadmap)
-    svg = badges.render(progress.roadmap.title, progress.tally.percent_done)
+
+    async def render() -> Computed:
+        progress = await service.public_summary(session, profile.user_id, roadmap)
+        svg = badges.render(progress.roadmap.title, progress.tally.percent_done)
+        return Computed(svg.encode())
+
+    key = Key(
+        f"badge:{profile.user_id}:{roadmap}",
+        service.cache_namespaces(profile.user_id, roadmap),
+    )
+    svg = await cache.fetch(key, render, resources.settings.cache.badge_ttl_seconds)
     max_age = resources.settings.progress.badge_max_age_seconds
     return Response(
         svg,

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform import events
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.clock import Clock
 from skilltree.platform.http.pagination import Page, Position, make_page
 from skilltree.profiles import service as profiles
@@ -78,6 +79,27 @@ class ImportedMark:
 class ImportResult:
     changed: int
     unchanged: int
+
+
+def cache_namespaces(user_id: int, slug: str) -> tuple[str, ...]:
+    """What a learner's progress on a roadmap is computed from: their marks, their profile
+    (concept sharing), the roadmap, and the topics sharing its concepts."""
+    return (
+        cache_namespace(user_id),
+        profiles.cache_namespace(user_id),
+        roadmaps.cache_namespace(slug),
+        roadmaps.CONCEPTS_CACHE_NAMESPACE,
+    )
+
+
+def cache_namespace(user_id: int) -> str:
+    """Every change of the learner's progress, on any roadmap, marks it stale."""
+    return f"learner:{user_id}"
+
+
+async def check_access(session: AsyncSession, learner: Learner, slug: str) -> None:
+    """RoadmapNotFound unless the learner may see the roadmap now (membership can end)."""
+    await roadmaps.require_roadmap(session, slug, learner.viewer)
 
 
 async def roadmap_progress(session: AsyncSession, learner: Learner, slug: str) -> RoadmapProgress:
@@ -223,6 +245,8 @@ async def _record(
     )
     repository.add(session, event)
     await repository.flush(session)
+    # Concept sharing carries a mark to other roadmaps' summaries: all of them are stale.
+    stale_on_commit(session, cache_namespace(learner.user_id))
     if status is None:
         await repository.delete_mark(session, learner.user_id, topic.id)
     elif current is None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.document import MAX_SLUG_LENGTH, RoadmapDoc
@@ -33,10 +34,12 @@ from skilltree.roadmaps.models import Roadmap, Topic
 from skilltree.roadmaps.planning import content_hash, plan_import
 from skilltree.roadmaps.policies import Viewer, Visibility
 from skilltree.roadmaps.service import (
+    CONCEPTS_CACHE_NAMESPACE,
     RoadmapSource,
     apply_document,
     build_document,
     build_tree,
+    cache_namespace,
     require_roadmap,
 )
 
@@ -230,6 +233,8 @@ async def delete_topic(session: AsyncSession, roadmap: Roadmap, topic_slug: str)
     await repository.delete_topics(session, sorted(doomed))
     for gone in (other for other in topics if other.id in doomed):
         session.expunge(gone)  # deleted by SQL above; the session must not flush them again
+    # Their progress went with them, which concept-shared summaries elsewhere may have counted.
+    stale_on_commit(session, CONCEPTS_CACHE_NAMESPACE)
     await _touch(session, roadmap, remaining)
 
 
@@ -309,11 +314,13 @@ def _free_slug(base: str, topics: Sequence[Topic]) -> str:
 async def _touch(
     session: AsyncSession, roadmap: Roadmap, topics: Sequence[Topic] | None = None
 ) -> None:
-    """Record that the roadmap changed: a new version, content hash and timestamp."""
+    """Record that the roadmap changed: a new version, content hash and timestamp, and its
+    cached representations stale once this commits."""
     if topics is None:
         topics = await repository.load_topics(session, roadmap.id)
     ordered = sorted(topics, key=lambda t: (t.parent_id is not None, t.parent_id or 0, t.position))
     roadmap.content_hash = content_hash(build_document(roadmap, build_tree(ordered)))
     roadmap.version += 1
     roadmap.updated_at = utc_now()
+    stale_on_commit(session, cache_namespace(roadmap.slug))
     await repository.flush(session)

@@ -11,13 +11,19 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform import events
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.errors import NothingToPublish, RevisionNotFound
 from skilltree.roadmaps.models import Roadmap, RoadmapRevision
 from skilltree.roadmaps.planning import content_hash
 from skilltree.roadmaps.policies import Viewer
-from skilltree.roadmaps.service import build_document, build_tree, require_roadmap
+from skilltree.roadmaps.service import (
+    build_document,
+    build_tree,
+    cache_namespace,
+    require_roadmap,
+)
 
 ROADMAP_PUBLISHED = "roadmap.published"
 
@@ -53,6 +59,8 @@ async def publish(
         data={"roadmap": roadmap.slug, "revision": revision.number, "note": note},
         org_id=roadmap.org_id,
     )
+    # What readers are served is recomputed from the published state.
+    stale_on_commit(session, cache_namespace(roadmap.slug))
     return revision
 
 

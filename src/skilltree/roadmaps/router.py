@@ -14,6 +14,7 @@ from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import MaybeSignedIn, require_scope
 from skilltree.accounts.service import SignedIn
 from skilltree.orgs import service as orgs
+from skilltree.platform.cache import Computed, Key
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http import conditional
 from skilltree.platform.http.bodies import read_body, read_upload
@@ -23,7 +24,7 @@ from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.offsets import OffsetParams, link_header, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
-from skilltree.platform.state import AppResources, DbSession
+from skilltree.platform.state import AppCache, AppResources, DbSession
 from skilltree.roadmaps import service
 from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, TopicDoc
 from skilltree.roadmaps.exporting import to_markdown
@@ -165,14 +166,21 @@ async def get_tree(
     session: DbSession,
     viewer: CurrentViewer,
     resources: AppResources,
+    cache: AppCache,
 ) -> Response:
-    """The whole topic tree, nested, in a constant number of queries."""
-    tree = await service.get_tree(session, slug, viewer)
-    listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
-    body = RoadmapTreeOut(
-        roadmap=roadmap_out(listing), topics=[_node_out(node) for node in tree.sections]
-    )
-    return conditional.respond(request, body, cache_control=cache_control(tree.roadmap, resources))
+    """The whole topic tree, nested, in a constant number of queries (none when cached)."""
+
+    async def render() -> Computed:
+        tree = await service.get_tree(session, slug, viewer)
+        listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
+        body = RoadmapTreeOut(
+            roadmap=roadmap_out(listing), topics=[_node_out(node) for node in tree.sections]
+        )
+        return public_representation(body, tree.roadmap, resources)
+
+    key = Key(f"roadmap:{slug}:tree", (service.cache_namespace(slug),))
+    cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
+    return conditional.Representation.from_bytes(cached).respond(request)
 
 
 @router.get(
@@ -187,9 +195,10 @@ async def get_outline(
     session: DbSession,
     viewer: CurrentViewer,
     resources: AppResources,
+    cache: AppCache,
 ) -> Response:
     """Deprecated: the tree's first address, answering until its Sunset date. Use /tree."""
-    response = await get_tree(request, slug, session, viewer, resources)
+    response = await get_tree(request, slug, session, viewer, resources, cache)
     return OUTLINE_DEPRECATION.apply(response, successor=f"{API_PREFIX}/roadmaps/{slug}/tree")
 
 
@@ -205,12 +214,17 @@ async def get_topic(
     session: DbSession,
     viewer: CurrentViewer,
     resources: AppResources,
+    cache: AppCache,
 ) -> Response:
     """One topic with its place in the tree and where this codebase implements it."""
-    view = await service.get_topic(session, slug, topic_slug, viewer)
-    return conditional.respond(
-        request, topic_out(view), cache_control=cache_control(view.roadmap, resources)
-    )
+
+    async def render() -> Computed:
+        view = await service.get_topic(session, slug, topic_slug, viewer)
+        return public_representation(topic_out(view), view.roadmap, resources)
+
+    key = Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
+    cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
+    return conditional.Representation.from_bytes(cached).respond(request)
 
 
 @router.get(
@@ -362,6 +376,17 @@ def cache_control(roadmap: Roadmap, resources: AppResources) -> str:
     if roadmap.visibility == Visibility.PUBLIC:
         return conditional.public(resources.settings.http.public_max_age_seconds)
     return conditional.PRIVATE
+
+
+def public_representation(
+    body: RoadmapTreeOut | TopicOut, roadmap: Roadmap, resources: AppResources
+) -> Computed:
+    """The response, cached for everyone when the roadmap is public and for no one otherwise:
+    an anonymous reader must never be served what a member of a private roadmap saw."""
+    representation = conditional.Representation.of(
+        body, cache_control=cache_control(roadmap, resources)
+    )
+    return Computed(representation.to_bytes(), shareable=roadmap.visibility == Visibility.PUBLIC)
 
 
 def topic_out(view: service.TopicView) -> TopicOut:

@@ -14,6 +14,7 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.http.filtering import ListQuery
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
@@ -32,6 +33,16 @@ from skilltree.roadmaps.planning import ImportPlan, content_hash, plan_import
 from skilltree.roadmaps.policies import OPERATOR, Viewer, Visibility
 
 RoadmapSource = Literal["builtin", "import", "custom", "fork"]
+
+# Progress that is shared by concept reads topics of every roadmap, so a change to which topics
+# exist or which concept they teach (an import, a deletion) makes such summaries stale.
+CONCEPTS_CACHE_NAMESPACE = "concepts"
+
+
+def cache_namespace(slug: str) -> str:
+    """Named by every cached representation computed from this roadmap (its tree, its topics,
+    progress on it); every change of the roadmap marks it stale."""
+    return f"roadmap:{slug}"
 
 
 @dataclass
@@ -186,6 +197,7 @@ async def import_roadmap(
         _set_access(roadmap, viewer, visibility, org_id, created=report.created)
     except IntegrityError as error:  # a concurrent import created the same slug first
         raise ConcurrentImport(slug) from error
+    stale_on_commit(session, cache_namespace(slug), CONCEPTS_CACHE_NAMESPACE)
     return ImportReport(roadmap, slug, report.created, False, plan, parsed)
 
 

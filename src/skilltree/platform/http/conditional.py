@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Annotated
@@ -85,6 +86,44 @@ def strong_match(header: str, etag: str) -> bool:
     return any(not weak and tag == etag for weak, tag in _tags(header))
 
 
+@dataclass(frozen=True)
+class Representation:
+    """A response body with its ETag and Cache-Control, computed once: what the cache stores,
+    so a hit answers (or 304s) without reading the database or serialising anything."""
+
+    body: bytes
+    etag: str
+    cache_control: str
+    media_type: str = "application/json"
+
+    @classmethod
+    def of(cls, model: BaseModel, *, cache_control: str) -> Representation:
+        body = json_representation(model)
+        return cls(body, entity_tag(body), cache_control)
+
+    def to_bytes(self) -> bytes:
+        """One line of headers, then the body as it is sent."""
+        head = json.dumps([self.etag, self.cache_control, self.media_type])
+        return head.encode() + b"\n" + self.body
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Representation:
+        head, body = data.split(b"\n", 1)
+        etag, cache_control, media_type = json.loads(head)
+        return cls(body, etag, cache_control, media_type)
+
+    def respond(
+        self, request: Request, *, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        """The body with its ETag, or 304 with no body when the client's copy is current."""
+        validators = {"etag": self.etag, "cache-control": self.cache_control, **(headers or {})}
+        if_none_match = request.headers.get("if-none-match")
+        if request.method == "GET" and if_none_match and none_match(if_none_match, self.etag):
+            # A 304 carries the same ETag and Cache-Control a 200 would have (RFC 9110 §15.4.5).
+            return Response(status_code=304, headers=validators)
+        return Response(self.body, status_code, headers=validators, media_type=self.media_type)
+
+
 def respond(
     request: Request,
     model: BaseModel,
@@ -94,13 +133,8 @@ def respond(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The model as JSON with its ETag, or 304 with no body when the client's copy is current."""
-    body = json_representation(model)
-    validators = {"etag": entity_tag(body), "cache-control": cache_control, **(headers or {})}
-    if_none_match = request.headers.get("if-none-match")
-    if request.method == "GET" and if_none_match and none_match(if_none_match, validators["etag"]):
-        # A 304 carries the same ETag and Cache-Control a 200 would have (RFC 9110 §15.4.5).
-        return Response(status_code=304, headers=validators)
-    return Response(body, status_code, headers=validators, media_type="application/json")
+    representation = Representation.of(model, cache_control=cache_control)
+    return representation.respond(request, status_code=status_code, headers=headers)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,292 @@
+"""The cache: ready-to-send bytes by key, in Redis in production and in process memory otherwise.
+
+The storage is the `cashews` library (its Redis backend when `SKILLTREE_REDIS_URL` is set, its
+in-memory LRU otherwise); this module adds the three rules skilltree relies on:
+
+Invalidation by namespace. Every entry names the namespaces it was computed from ("roadmap:backend",
+"learner:42"), and its key carries each namespace's current token. A write marks its namespaces
+stale (`stale_on_commit`); once the unit of work commits, each gets a new random token, so every
+entry computed from it is unreachable at once — one SET per namespace, however many entries, no
+key scans — and expires on its own TTL. A reader that computed from data older than the write
+stores its result under the old token, where no one looks: the write always wins.
+
+Stampede protection. When many requests miss the same key together, one recomputes it while the
+others wait, then read what it stored: waiting in this process on an asyncio event, and across
+instances on a short Redis lock. A result computed for one caller only (a private roadmap) is
+returned to that caller and never stored; the waiters then compute their own.
+
+Failure. A Redis that is down or slow never fails a request: every cache operation that fails
+counts in `stats.errors` and the request reads the database instead. The first failure after a
+success logs a warning, and the first success after failures logs that the cache is back.
+`stats` is in process (there is no metrics endpoint yet): see docs/performance.md, "Caching".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import warnings
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+
+import cashews
+from cashews.exceptions import CacheError
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.platform.config import CacheSettings, RedisSettings
+from skilltree.platform.db import after_commit
+from skilltree.platform.observability.logging import get_logger
+
+log = get_logger("skilltree.cache")
+
+# What a failing backend raises: cashews wraps connection errors, scripts raise redis' own.
+BACKEND_ERRORS = (CacheError, RedisError, OSError, asyncio.TimeoutError)
+# A namespace token outlives every entry that uses it; when it expires, a new one simply
+# makes the (already expired) entries unreachable.
+NAMESPACE_TTL_SECONDS = 30 * 24 * 3600
+# How often a request waiting on another instance's recompute looks whether it finished.
+LOCK_POLL_SECONDS = 0.02
+STALE_NAMESPACES = "skilltree.stale_namespaces"
+
+
+@dataclass(frozen=True)
+class Key:
+    """An entry's name and the namespaces whose change makes it stale."""
+
+    name: str
+    namespaces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Computed:
+    value: bytes
+    # False: computed for this caller only (personal or access-controlled); never stored.
+    shareable: bool = True
+
+
+@dataclass
+class CacheStats:
+    """Counters of this process's cache, for tests and, later, the metrics endpoint."""
+
+    hits: int = 0
+    misses: int = 0
+    recomputes: int = 0
+    # Requests that waited for another request's recompute instead of recomputing.
+    waits: int = 0
+    # Failed cache operations (Redis down or slow); each request concerned read the database.
+    errors: int = 0
+
+
+Compute = Callable[[], Awaitable[Computed]]
+
+
+def stale_on_commit(session: AsyncSession, *namespaces: str) -> None:
+    """Mark namespaces changed by this unit of work; they are invalidated once it commits."""
+    session.info.setdefault(STALE_NAMESPACES, set()).update(namespaces)
+
+
+class Cache:
+    def __init__(
+        self,
+        backend: cashews.Cache,
+        *,
+        prefix: str,
+        lock_seconds: float,
+        enabled: bool = True,
+    ) -> None:
+        self._backend = backend
+        self._prefix = prefix
+        self._lock_seconds = lock_seconds
+        self.enabled = enabled
+        self.stats = CacheStats()
+        self._available = True
+        # Keys this process is recomputing now: the requests missing them too wait here.
+        self._recomputing: dict[str, asyncio.Event] = {}
+
+    @classmethod
+    def from_settings(cls, cache: CacheSettings, redis: RedisSettings) -> Cache:
+        """Redis when SKILLTREE_REDIS_URL is set, process memory otherwise; nothing connects
+        until first use."""
+        backend = cashews.Cache(name="skilltree")
+        if redis.url is None:
+            backend.setup("mem://", size=cache.memory_max_entries, check_interval=60)
+        else:
+            backend.setup(
+                redis.url,
+                # Raise on failure (instead of cashews' own logging) so it is counted here.
+                suppress=False,
+                # Values are bytes we wrote: never unpickle what is read from the network.
+                pickle_type="null",
+                socket_timeout=redis.timeout_seconds,
+                socket_connect_timeout=redis.timeout_seconds,
+                wait_for_connection_timeout=redis.timeout_seconds,
+                max_connections=64,
+                client_name="skilltree-cache",
+            )
+        return cls(
+            backend,
+            prefix=f"{redis.key_prefix}cache:",
+            lock_seconds=cache.lock_seconds,
+            enabled=cache.enabled,
+        )
+
+    async def fetch(self, key: Key, compute: Compute, ttl_seconds: int) -> bytes:
+        """The cached value, or `compute()`'s — computed once however many requests miss it."""
+        if not self.enabled:
+            return (await compute()).value
+        stored = await self._stored_key(key)
+        if stored is None:  # the cache is unreachable: straight to the database
+            return (await compute()).value
+        cached = await self._get(stored)
+        if cached is not None:
+            self.stats.hits += 1
+            return cached
+        self.stats.misses += 1
+        return await self._recompute_once(stored, compute, ttl_seconds)
+
+    async def invalidate(self, namespaces: Iterable[str]) -> None:
+        """Make every entry computed from these namespaces unreachable."""
+        tokens = {self._namespace_key(name): _new_token() for name in sorted(set(namespaces))}
+        if not tokens or not self.enabled:
+            return
+        try:
+            await self._backend.set_many(tokens, expire=NAMESPACE_TTL_SECONDS)
+        except BACKEND_ERRORS as error:
+            # Entries of these namespaces live on until their TTL: the reason TTLs stay bounded.
+            self._failed("invalidate", error)
+
+    def bind(self, session: AsyncSession) -> None:
+        """Invalidate what this unit of work marks stale (`stale_on_commit`) once it commits."""
+
+        async def invalidate_marked() -> None:
+            await self.invalidate(session.info.pop(STALE_NAMESPACES, set()))
+
+        after_commit(session, invalidate_marked)
+
+    async def close(self) -> None:
+        # cashews 7.6 closes its Redis client with redis-py's deprecated close(): same effect.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            await self._backend.close()
+
+    async def _stored_key(self, key: Key) -> str | None:
+        """The key with each namespace's current token; None when the cache cannot be read."""
+        names = [self._namespace_key(name) for name in key.namespaces]
+        try:
+            tokens = list(await self._backend.get_many(*names))
+            missing = [name for name, token in zip(names, tokens, strict=True) if token is None]
+            if missing:
+                # Set-if-absent, then re-read: concurrent first readers agree on one token.
+                for name in missing:
+                    await self._backend.set(name, _new_token(), NAMESPACE_TTL_SECONDS, exist=False)
+                tokens = list(await self._backend.get_many(*names))
+        except BACKEND_ERRORS as error:
+            self._failed("read", error)
+            return None
+        present = [token for token in tokens if isinstance(token, bytes)]
+        if len(present) != len(tokens):
+            return None  # evicted between the two reads: no version to trust
+        self._succeeded()
+        versions = b".".join(present).decode()
+        return f"{self._prefix}{key.name}@{versions}"
+
+    async def _get(self, stored: str) -> bytes | None:
+        try:
+            value = await self._backend.get(stored)
+        except BACKEND_ERRORS as error:
+            self._failed("read", error)
+            return None
+        return value if isinstance(value, bytes) else None
+
+    async def _recompute_once(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
+        running = self._recomputing.get(stored)
+        if running is not None:  # another request of this process is on it
+            self.stats.waits += 1
+            with suppress(TimeoutError):
+                await asyncio.wait_for(running.wait(), self._lock_seconds)
+            return await self._read_after_waiting(stored, compute, ttl_seconds)
+        done = self._recomputing[stored] = asyncio.Event()
+        try:
+            lock = await self._lock(stored)
+            if lock is False:  # another instance is on it
+                self.stats.waits += 1
+                await self._wait_unlocked(stored)
+                return await self._read_after_waiting(stored, compute, ttl_seconds)
+            try:
+                return await self._compute_and_store(stored, compute, ttl_seconds)
+            finally:
+                if isinstance(lock, str):
+                    await self._unlock(stored, lock)
+        finally:
+            done.set()
+            del self._recomputing[stored]
+
+    async def _read_after_waiting(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
+        cached = await self._get(stored)
+        if cached is not None:
+            self.stats.hits += 1
+            return cached
+        # Nothing stored: the result was personal, the recompute failed, or the wait timed out.
+        return await self._compute_and_store(stored, compute, ttl_seconds)
+
+    async def _compute_and_store(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
+        computed = await compute()
+        self.stats.recomputes += 1
+        if computed.shareable:
+            try:
+                await self._backend.set(stored, computed.value, expire=ttl_seconds)
+            except BACKEND_ERRORS as error:
+                self._failed("write", error)
+        return computed.value
+
+    async def _lock(self, stored: str) -> str | bool:
+        """The lock's token when taken; False when another holds it; True when the backend
+        failed (recompute without a lock: the database is the fallback anyway)."""
+        token = secrets.token_hex(8)
+        try:
+            taken = await self._backend.set_lock(self._lock_key(stored), token, self._lock_seconds)
+        except BACKEND_ERRORS as error:
+            self._failed("lock", error)
+            return True
+        return token if taken else False
+
+    async def _unlock(self, stored: str, token: str) -> None:
+        try:
+            await self._backend.unlock(self._lock_key(stored), token)
+        except BACKEND_ERRORS as error:
+            self._failed("unlock", error)  # it expires after lock_seconds anyway
+
+    async def _wait_unlocked(self, stored: str) -> None:
+        try:
+            await self._backend.is_locked(
+                self._lock_key(stored), wait=self._lock_seconds, step=LOCK_POLL_SECONDS
+            )
+        except BACKEND_ERRORS as error:
+            self._failed("lock", error)
+
+    def _namespace_key(self, namespace: str) -> str:
+        return f"{self._prefix}ns:{namespace}"
+
+    def _lock_key(self, stored: str) -> str:
+        return f"{self._prefix}lock:{stored.removeprefix(self._prefix)}"
+
+    def _failed(self, operation: str, error: BaseException) -> None:
+        self.stats.errors += 1
+        if self._available:
+            self._available = False
+            log.warning(
+                "cache unavailable; reading from the database",
+                operation=operation,
+                error=f"{type(error).__name__}: {error}",
+            )
+
+    def _succeeded(self) -> None:
+        if not self._available:
+            self._available = True
+            log.info("cache available again", errors=self.stats.errors)
+
+
+def _new_token() -> bytes:
+    return secrets.token_hex(6).encode()

@@ -1,0 +1,210 @@
+"""The cache on its own, in process memory (embedded default) and in a real Redis (production):
+hits, namespace invalidation, stampede protection, personal results, and Redis outages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+from structlog.testing import capture_logs
+
+from skilltree.platform.cache import Cache, Computed, Key
+from skilltree.platform.config import CacheSettings, RedisSettings
+from tests.support.redis import REDIS_URL, isolated_prefix
+from tests.support.tcp_proxy import tcp_proxy
+
+TREE = Key("roadmap:web:tree", ("roadmap:web",))
+TTL = 60
+
+
+class Source:
+    """Stands for the database: counts how often it is asked, answers slowly if told to."""
+
+    def __init__(self, value: bytes = b"v1", *, delay: float = 0.0, shareable: bool = True):
+        self.value = value
+        self.delay = delay
+        self.shareable = shareable
+        self.calls = 0
+
+    async def __call__(self) -> Computed:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        return Computed(self.value, shareable=self.shareable)
+
+
+@pytest.fixture
+async def cache(shared_state: RedisSettings) -> AsyncIterator[Cache]:
+    cache = Cache.from_settings(CacheSettings(lock_seconds=5), shared_state)
+    yield cache
+    await cache.close()
+
+
+async def test_a_second_read_is_a_hit_that_does_not_recompute(cache: Cache) -> None:
+    source = Source()
+
+    assert await cache.fetch(TREE, source, TTL) == b"v1"
+    assert await cache.fetch(TREE, source, TTL) == b"v1"
+
+    assert source.calls == 1
+    assert (cache.stats.misses, cache.stats.hits) == (1, 1)
+
+
+async def test_invalidating_a_namespace_recomputes_its_entries_and_no_others(cache: Cache) -> None:
+    tree, other = Source(b"old"), Source(b"other")
+    other_key = Key("roadmap:api:tree", ("roadmap:api",))
+    await cache.fetch(TREE, tree, TTL)
+    await cache.fetch(other_key, other, TTL)
+
+    tree.value = b"new"
+    await cache.invalidate(["roadmap:web"])
+
+    assert await cache.fetch(TREE, tree, TTL) == b"new"
+    assert await cache.fetch(other_key, other, TTL) == b"other"
+    assert (tree.calls, other.calls) == (2, 1)
+
+
+async def test_an_entry_is_stale_when_any_of_its_namespaces_changes(cache: Cache) -> None:
+    summary = Key("learner:1:web:summary", ("learner:1", "roadmap:web"))
+    source = Source()
+    await cache.fetch(summary, source, TTL)
+
+    await cache.invalidate(["roadmap:web"])
+    await cache.fetch(summary, source, TTL)
+    await cache.invalidate(["learner:1"])
+    await cache.fetch(summary, source, TTL)
+
+    assert source.calls == 3
+
+
+async def test_an_entry_expires_after_its_ttl(cache: Cache) -> None:
+    source = Source()
+    await cache.fetch(TREE, source, 1)
+
+    await asyncio.sleep(1.1)
+    await cache.fetch(TREE, source, 1)
+
+    assert source.calls == 2
+
+
+async def test_concurrent_misses_recompute_once_and_all_get_the_value(cache: Cache) -> None:
+    source = Source(delay=0.2)
+
+    values = await asyncio.gather(*(cache.fetch(TREE, source, TTL) for _ in range(20)))
+
+    assert values == [b"v1"] * 20
+    assert source.calls == 1
+    assert cache.stats.waits == 19
+
+
+async def test_a_personal_result_is_never_stored_nor_handed_to_waiters(cache: Cache) -> None:
+    private = Source(b"mine", delay=0.1, shareable=False)
+
+    values = await asyncio.gather(*(cache.fetch(TREE, private, TTL) for _ in range(3)))
+    await cache.fetch(TREE, private, TTL)
+
+    assert values == [b"mine"] * 3
+    # Each caller computed its own (with its own access check): nothing was shared or stored.
+    assert private.calls == 4
+    assert cache.stats.hits == 0
+
+
+async def test_a_failed_recompute_does_not_stop_the_next_request(cache: Cache) -> None:
+    async def failing() -> Computed:
+        raise LookupError("not found")
+
+    with pytest.raises(LookupError):
+        await cache.fetch(TREE, failing, TTL)
+
+    assert await cache.fetch(TREE, Source(), TTL) == b"v1"
+
+
+async def test_a_disabled_cache_always_computes(shared_state: RedisSettings) -> None:
+    cache = Cache.from_settings(CacheSettings(enabled=False), shared_state)
+    source = Source()
+
+    await cache.fetch(TREE, source, TTL)
+    await cache.fetch(TREE, source, TTL)
+
+    assert source.calls == 2
+    await cache.close()
+
+
+@pytest.mark.redis
+async def test_two_instances_sharing_redis_recompute_a_key_once() -> None:
+    async with isolated_prefix() as prefix:
+        settings = RedisSettings(url=REDIS_URL, key_prefix=prefix)
+        first = Cache.from_settings(CacheSettings(), settings)
+        second = Cache.from_settings(CacheSettings(), settings)
+        source = Source(delay=0.3)
+        try:
+            values = await asyncio.gather(
+                *(instance.fetch(TREE, source, TTL) for instance in (first, second) * 5)
+            )
+            await first.invalidate(["roadmap:web"])
+            source.value = b"v2"
+            after = await second.fetch(TREE, source, TTL)
+        finally:
+            await first.close()
+            await second.close()
+
+    assert values == [b"v1"] * 10
+    assert source.calls == 2  # once for the ten concurrent readers, once after invalidating
+    assert after == b"v2"
+
+
+async def test_an_unreachable_redis_serves_from_the_source_and_counts_the_failures() -> None:
+    # Port 1 on loopback: nothing listens, connections are refused at once.
+    cache = Cache.from_settings(
+        CacheSettings(), RedisSettings(url="redis://127.0.0.1:1/0", timeout_seconds=0.5)
+    )
+    source = Source()
+
+    with capture_logs() as logs:
+        values = [await cache.fetch(TREE, source, TTL) for _ in range(3)]
+        await cache.invalidate(["roadmap:web"])
+
+    assert values == [b"v1"] * 3
+    assert source.calls == 3
+    assert cache.stats.errors == 4
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert [entry["event"] for entry in warnings] == [
+        "cache unavailable; reading from the database"
+    ]
+    await cache.close()
+
+
+@pytest.mark.redis
+async def test_redis_stopping_mid_way_falls_back_to_the_source_then_recovers() -> None:
+    target = urlsplit(REDIS_URL)
+    async with (
+        isolated_prefix() as prefix,
+        tcp_proxy(target.hostname or "", target.port or 6379) as proxy,
+    ):
+        settings = RedisSettings(
+            url=f"redis://127.0.0.1:{proxy.port}{target.path}", key_prefix=prefix, timeout_seconds=1
+        )
+        cache = Cache.from_settings(CacheSettings(), settings)
+        source = Source()
+        try:
+            await cache.fetch(TREE, source, TTL)
+            await cache.fetch(TREE, source, TTL)
+            assert (source.calls, cache.stats.errors) == (1, 0)
+
+            await proxy.stop()
+            with capture_logs() as down:
+                during = await cache.fetch(TREE, source, TTL)
+
+            await proxy.start()
+            with capture_logs() as up:
+                after = await cache.fetch(TREE, source, TTL)
+        finally:
+            await cache.close()
+
+    assert during == b"v1"
+    assert source.calls == 2  # the outage read the source; the entry was still there after
+    assert after == b"v1"
+    assert cache.stats.errors >= 1
+    assert [entry["event"] for entry in down] == ["cache unavailable; reading from the database"]
+    assert [entry["event"] for entry in up] == ["cache available again"]
