@@ -15,6 +15,8 @@ from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
 from skilltree.accounts.service import SignedIn
 from skilltree.orgs import service as orgs
+from skilltree.platform.http import conditional
+from skilltree.platform.http.conditional import CreateOrReplace
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.pagination import (
@@ -66,10 +68,11 @@ RoadmapPath = Annotated[
 TopicPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["idempotency-keys"])
 ]
-PRIVATE = "private, no-store"
+PRIVATE = conditional.PRIVATE
 EXPORT_TYPES = ("application/json", "text/csv", "text/markdown")
 READ_ERRORS = problem_responses(400, 401, 403, 404)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 413, 422)
+NOTE_WRITE_ERRORS = problem_responses(401, 403, 404, 412, 413, 422, 428)
 
 
 async def _learner(
@@ -106,16 +109,17 @@ Writer = Annotated[service.Learner, Depends(progress_writer)]
 
 @router.get("/me/progress/{roadmap}", response_model=RoadmapProgressOut, responses=READ_ERRORS)
 async def get_progress(
-    roadmap: RoadmapPath, learner: Reader, session: DbSession, response: Response
-) -> RoadmapProgressOut:
-    """Every topic's status, nested like the roadmap, parents rolled up from their children."""
+    roadmap: RoadmapPath, learner: Reader, session: DbSession, request: Request
+) -> Response:
+    """Every topic's status, nested like the roadmap, parents rolled up from their children.
+    Send the ETag back in If-None-Match: 304 while nothing changed."""
     progress = await service.roadmap_progress(session, learner, roadmap)
-    response.headers["Cache-Control"] = PRIVATE
-    return RoadmapProgressOut(
+    body = RoadmapProgressOut(
         roadmap=roadmap,
         summary=_tally_out(progress.tally),
         topics=[_state_out(state) for state in progress.sections],
     )
+    return conditional.respond(request, body, cache_control=PRIVATE)
 
 
 @router.put(
@@ -169,12 +173,12 @@ async def get_history(
 
 @router.get("/me/progress/{roadmap}/summary", response_model=SummaryOut, responses=READ_ERRORS)
 async def get_summary(
-    roadmap: RoadmapPath, learner: Reader, session: DbSession, response: Response
-) -> SummaryOut:
-    """Counts by status, percent done and remaining hours for the roadmap and each section."""
+    roadmap: RoadmapPath, learner: Reader, session: DbSession, request: Request
+) -> Response:
+    """Counts by status, percent done and remaining hours for the roadmap and each section.
+    Send the ETag back in If-None-Match: 304 while nothing changed."""
     progress = await service.roadmap_progress(session, learner, roadmap)
-    response.headers["Cache-Control"] = PRIVATE
-    return SummaryOut(
+    body = SummaryOut(
         roadmap=roadmap,
         summary=_tally_out(progress.tally),
         sections=[
@@ -187,6 +191,7 @@ async def get_summary(
             for section in progress.sections
         ],
     )
+    return conditional.respond(request, body, cache_control=PRIVATE)
 
 
 @router.get(
@@ -254,24 +259,41 @@ async def get_stats(learner: Reader, session: DbSession, response: Response) -> 
 
 @router.get("/me/progress/{roadmap}/{topic}/note", response_model=NoteOut, responses=READ_ERRORS)
 async def get_note(
-    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession, response: Response
-) -> NoteOut:
+    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession, request: Request
+) -> Response:
+    """Your note on the topic (blank before you write one), with the ETag a PUT needs."""
     note = await notes.get_note(session, learner.user_id, learner.viewer, roadmap, topic)
-    response.headers["Cache-Control"] = PRIVATE
-    return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
+    return conditional.respond(request, _note_out(note), cache_control=PRIVATE)
 
 
-@router.put("/me/progress/{roadmap}/{topic}/note", response_model=NoteOut, responses=WRITE_ERRORS)
+@router.put(
+    "/me/progress/{roadmap}/{topic}/note",
+    response_model=NoteOut,
+    responses={
+        201: {"description": "The first note on this topic", "model": NoteOut},
+        **NOTE_WRITE_ERRORS,
+    },
+)
 async def put_note(
     roadmap: RoadmapPath,
     topic: TopicPath,
     body: NoteIn,
     learner: Writer,
+    precondition: CreateOrReplace,
     session: DbSession,
     resources: AppResources,
-) -> NoteOut:
-    """Replace your note (markdown); the response carries the sanitised HTML. Blank deletes it."""
-    note = await notes.save_note(
+    request: Request,
+) -> Response:
+    """Write your note (markdown); the response carries the sanitised HTML. Blank deletes it.
+
+    Replacing a note needs If-Match with its ETag (428 without, 412 when stale), so a second
+    device cannot silently overwrite the first. The first note on a topic needs none (201);
+    `If-None-Match: *` makes a write "create only"."""
+
+    def check(current: notes.NoteView) -> None:
+        precondition.check_upsert(_note_out(current), stored=current.stored)
+
+    saved = await notes.save_note(
         session,
         learner.user_id,
         learner.viewer,
@@ -280,8 +302,13 @@ async def put_note(
         markdown=body.markdown,
         max_chars=resources.settings.progress.note_max_chars,
         now=learner.clock.now(),
+        check=check,
     )
-    return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
+    # A PUT that creates says so (RFC 9110 §9.3.4).
+    status_code = status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK
+    return conditional.respond(
+        request, _note_out(saved.note), cache_control=PRIVATE, status_code=status_code
+    )
 
 
 @router.get(
@@ -401,6 +428,10 @@ def _event_out(event: ProgressEvent, topic: Topic) -> EventOut:
         request_id=event.request_id,
         undoes_event_id=event.undoes_event_id,
     )
+
+
+def _note_out(note: notes.NoteView) -> NoteOut:
+    return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
 
 
 def _resource_out(row: PersonalResource) -> ResourceOut:
