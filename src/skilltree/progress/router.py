@@ -140,9 +140,16 @@ async def set_status(
     )
 
 
-@router.post("/me/progress/{roadmap}/undo", response_model=UndoOut, responses=WRITE_ERRORS)
+@router.post(
+    "/me/progress/{roadmap}/undo",
+    response_model=UndoOut,
+    # Each undo goes one change further back: a blind retry would undo two.
+    dependencies=[IDEMPOTENT],
+    responses=WRITE_ERRORS,
+)
 async def undo(roadmap: RoadmapPath, learner: Writer, session: DbSession) -> UndoOut:
-    """Revert your newest change on this roadmap that is not undone yet (409 when none is)."""
+    """Revert your newest change on this roadmap that is not undone yet (409 when none is).
+    Send an Idempotency-Key to retry safely: a retry replays the first undo."""
     event, topic = await service.undo_last(session, learner, roadmap)
     assert event.undoes_event_id is not None
     return UndoOut(undone_event_id=event.undoes_event_id, event=_event_out(event, topic))
