@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from skilltree.accounts.models import User
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
+from skilltree.platform.queue.models import OutboxMessage
 from skilltree.progress import repository, service
 from skilltree.roadmaps.models import Roadmap
 from skilltree.roadmaps.policies import Viewer
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def committed(postgresql_engine: AsyncEngine) -> AsyncIterator[tuple[Database, int, str]]:
-    """A learner and a one-topic roadmap committed for real, deleted afterwards."""
+    """A learner and a one-topic roadmap committed for real, deleted afterwards with the
+    events their changes left in the outbox."""
     database = Database(postgresql_engine)
     async with database.unit_of_work() as session:
         user = await make_user(session)
@@ -33,6 +35,7 @@ async def committed(postgresql_engine: AsyncEngine) -> AsyncIterator[tuple[Datab
     async with database.unit_of_work() as session:
         await session.execute(delete(Roadmap).where(Roadmap.id == roadmap_id))
         await session.execute(delete(User).where(User.id == user_id))
+        await session.execute(delete(OutboxMessage))
 
 
 async def test_concurrent_changes_keep_the_log_a_chain(

@@ -15,15 +15,17 @@ RESOURCES = "/v1/me/progress/web/etags/resources"
 
 
 async def put_note(learner: Browser, markdown: str) -> Any:
+    """Write the note as a careful client does: If-Match with the ETag just read."""
+    current = (await learner.client.get(NOTE)).headers["etag"]
     return await learner.client.put(
-        NOTE, json={"markdown": markdown}, headers=learner.write_headers
+        NOTE, json={"markdown": markdown}, headers=learner.write_headers | {"if-match": current}
     )
 
 
 async def test_a_note_is_rendered_to_html(ada: Browser) -> None:
     response = await put_note(ada, "# Strong validators\n\n**byte-for-byte** equal")
 
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert "<h1>Strong validators</h1>" in response.json()["html"]
     assert "<strong>byte-for-byte</strong>" in response.json()["html"]
     stored = await ada.client.get(NOTE)

@@ -70,3 +70,42 @@ async def test_statements_do_not_grow_with_the_roadmap(
         counts[slug] = log.count
 
     assert counts["small"] == counts["large"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/me/progress/{}",
+        "/v1/me/progress/{}/summary",
+        "/v1/me/progress/{}/s0-t0/note",
+    ],
+)
+async def test_a_revalidation_costs_the_same_statements_whatever_the_roadmap_size(
+    learner: Browser, engine: AsyncEngine, path: str
+) -> None:
+    counts = {}
+    for slug in ("small", "large"):
+        etag = (await learner.client.get(path.format(slug))).headers["etag"]
+        with count_statements(engine) as log:
+            response = await learner.client.get(path.format(slug), headers={"if-none-match": etag})
+        assert response.status_code == 304
+        counts[slug] = log.count
+
+    assert counts["small"] == counts["large"]
+
+
+async def test_writing_a_note_costs_the_same_statements_whatever_the_roadmap_size(
+    learner: Browser, engine: AsyncEngine
+) -> None:
+    counts = {}
+    for slug in ("small", "large"):
+        with count_statements(engine) as log:
+            response = await learner.client.put(
+                f"/v1/me/progress/{slug}/s0-t0/note",
+                json={"markdown": "notes"},
+                headers=learner.write_headers,
+            )
+        assert response.status_code == 201, response.text
+        counts[slug] = log.count
+
+    assert counts["small"] == counts["large"]

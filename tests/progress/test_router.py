@@ -137,6 +137,34 @@ async def test_undo_with_nothing_left_is_a_409_problem(ada: Browser) -> None:
     assert response.json()["type"] == "/problems/nothing-to-undo"
 
 
+async def test_a_retried_undo_with_the_same_key_undoes_only_one_change(ada: Browser) -> None:
+    await mark(ada, "etags", "in_progress")
+    await mark(ada, "etags", "done")
+    headers = ada.write_headers | {"idempotency-key": "undo-1"}
+
+    first = await ada.client.post("/v1/me/progress/web/undo", headers=headers)
+    retry = await ada.client.post("/v1/me/progress/web/undo", headers=headers)
+
+    assert first.status_code == retry.status_code == 200
+    assert retry.headers["idempotency-replayed"] == "true"
+    assert retry.content == first.content
+    assert (await progress(ada))["etags"]["status"] == "in_progress"  # not back to untouched
+    assert len(await history(ada)) == 3  # two changes, one undo
+
+
+async def test_a_new_key_undoes_the_next_change(ada: Browser) -> None:
+    await mark(ada, "etags", "in_progress")
+    await mark(ada, "etags", "done")
+
+    for key in ("undo-1", "undo-2"):
+        response = await ada.client.post(
+            "/v1/me/progress/web/undo", headers=ada.write_headers | {"idempotency-key": key}
+        )
+        assert response.status_code == 200
+
+    assert (await progress(ada))["etags"]["source"] == "default"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

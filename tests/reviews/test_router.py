@@ -108,6 +108,26 @@ async def test_undoing_a_done_retires_the_card_it_made(ada: Browser) -> None:
     assert (await due(ada))["items"] == []
 
 
+async def test_a_retried_rating_with_the_same_key_is_applied_once(
+    ada: Browser, session: AsyncSession
+) -> None:
+    await mark(ada, "etags", "done")
+    (card,) = (await due(ada))["items"]
+    headers = ada.write_headers | {"idempotency-key": "review-1"}
+
+    first = await ada.client.post(
+        f"/v1/me/reviews/{card['id']}", json={"rating": "good"}, headers=headers
+    )
+    retry = await ada.client.post(
+        f"/v1/me/reviews/{card['id']}", json={"rating": "good"}, headers=headers
+    )
+
+    assert first.status_code == retry.status_code == 200
+    assert retry.headers["idempotency-replayed"] == "true"
+    assert retry.content == first.content
+    assert len(await repository.log_of(session, card["id"])) == 1
+
+
 async def test_a_bad_rating_is_a_422_problem(ada: Browser) -> None:
     await mark(ada, "etags", "done")
     (card,) = (await due(ada))["items"]

@@ -278,6 +278,32 @@ async def test_tree_query_count_does_not_grow_with_the_tree(
     assert signed_in_tree.count <= 2 + 4
 
 
+async def test_topic_query_count_does_not_grow_with_the_roadmap(
+    client: httpx.AsyncClient, second_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    small = "# Small\n\n## S\n\n- a\n  - b\n"
+    large = "# Large\n\n## S\n\n- a\n  - b\n" + "".join(f"- Topic {n}\n" for n in range(300))
+    await import_checklist(client, small, visibility="public")
+    await import_checklist(client, large, visibility="public")
+
+    counts = {}
+    for slug in ("small", "large"):
+        path = f"/v1/roadmaps/{slug}/topics/a"
+        with count_statements(engine) as log:
+            response = await second_client.get(path)
+        assert response.status_code == 200
+        assert response.json()["children"] == [{"slug": "b", "title": "b"}]
+        with count_statements(engine) as revalidation:
+            again = await second_client.get(
+                path, headers={"if-none-match": response.headers["etag"]}
+            )
+        assert again.status_code == 304
+        counts[slug] = (log.count, revalidation.count)
+
+    # The roadmap row and its topics, whether the answer is a 200 or a 304.
+    assert counts["small"] == counts["large"] == (2, 2)
+
+
 async def test_titles_that_look_like_sql_are_stored_as_plain_text(
     client: httpx.AsyncClient,
 ) -> None:

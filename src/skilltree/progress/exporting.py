@@ -12,12 +12,10 @@ import orjson
 from skilltree.progress.rollup import NodeState
 from skilltree.progress.service import RoadmapProgress
 from skilltree.roadmaps.document import RoadmapDoc, TopicDoc
-from skilltree.roadmaps.exporting import to_markdown
+from skilltree.roadmaps.exporting import spreadsheet_safe, to_markdown
 
 JSON_FORMAT = "skilltree-progress/1"
 CSV_COLUMNS = ("topic_id", "slug", "title", "depth", "status", "source", "confidence", "updated_at")
-# Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def to_json(progress: RoadmapProgress, exported_at: datetime) -> bytes:
@@ -54,7 +52,7 @@ def to_csv(progress: RoadmapProgress) -> str:
             [
                 topic.id,
                 topic.slug,
-                _cell(topic.title),
+                spreadsheet_safe(topic.title),
                 depth,
                 state.status,
                 state.source,
@@ -94,7 +92,3 @@ def _walk(states: list[NodeState], depth: int) -> list[tuple[NodeState, int]]:
         flat.append((state, depth))
         flat.extend(_walk(state.children, depth + 1))
     return flat
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text

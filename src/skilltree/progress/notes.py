@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +24,25 @@ class NoteView:
     html: str
     updated_at: datetime | None
 
+    @property
+    def stored(self) -> bool:
+        """False for the blank page every topic shows before a note is written."""
+        return self.updated_at is not None
+
+
+@dataclass(frozen=True)
+class SavedNote:
+    note: NoteView
+    created: bool  # no note was stored before this save
+
+
+# Sees the note as it is before a save changes it, and raises to refuse the save.
+NoteCheck = Callable[[NoteView], None]
+
+
+def _no_check(_current: NoteView) -> None:
+    return None
+
 
 async def get_note(
     session: AsyncSession, user_id: int, viewer: Viewer, slug: str, topic_slug: str
@@ -44,16 +63,24 @@ async def save_note(
     markdown: str,
     max_chars: int,
     now: datetime,
-) -> NoteView:
-    """Replace the note; a blank one deletes it."""
+    check: NoteCheck = _no_check,
+) -> SavedNote:
+    """Replace the note; a blank one deletes it.
+
+    `check` (optimistic concurrency, say) sees the stored note under the learner's lock, so no
+    other save of theirs can slip in between the check and the write.
+    """
     if len(markdown) > max_chars:
         raise NoteTooLarge(max_chars)
     topic_id = await _topic_id(session, viewer, slug, topic_slug)
+    await repository.lock_learner(session, user_id)
     note = await repository.note(session, user_id, topic_id)
+    check(_view(note))
     if not markdown.strip():
         await repository.delete_note(session, user_id, topic_id)
-        return NoteView("", "", None)
+        return SavedNote(NoteView("", "", None), created=False)
     html = render_note(markdown)
+    created = note is None
     if note is None:
         note = TopicNote(
             user_id=user_id, topic_id=topic_id, markdown=markdown, html=html, updated_at=now
@@ -62,7 +89,7 @@ async def save_note(
     else:
         note.markdown, note.html, note.updated_at = markdown, html, now
     await repository.flush(session)
-    return _view(note)
+    return SavedNote(_view(note), created)
 
 
 async def list_resources(

@@ -18,6 +18,7 @@ from skilltree.accounts.service import SignedIn
 from skilltree.orgs import service as orgs
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.http import conditional
+from skilltree.platform.http.conditional import CreateOrReplace
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.pagination import (
@@ -69,10 +70,11 @@ RoadmapPath = Annotated[
 TopicPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["idempotency-keys"])
 ]
-PRIVATE = "private, no-store"
+PRIVATE = conditional.PRIVATE
 EXPORT_TYPES = ("application/json", "text/csv", "text/markdown")
 READ_ERRORS = problem_responses(400, 401, 403, 404)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 413, 422)
+NOTE_WRITE_ERRORS = problem_responses(401, 403, 404, 412, 413, 422, 428)
 
 
 async def _learner(
@@ -116,7 +118,8 @@ async def get_progress(
     resources: AppResources,
     cache: AppCache,
 ) -> Response:
-    """Every topic's status, nested like the roadmap, parents rolled up from their children."""
+    """Every topic's status, nested like the roadmap, parents rolled up from their children.
+    Send the ETag back in If-None-Match: 304 while nothing changed."""
 
     async def render() -> Computed:
         progress = await service.roadmap_progress(session, learner, roadmap)
@@ -150,9 +153,16 @@ async def set_status(
     )
 
 
-@router.post("/me/progress/{roadmap}/undo", response_model=UndoOut, responses=WRITE_ERRORS)
+@router.post(
+    "/me/progress/{roadmap}/undo",
+    response_model=UndoOut,
+    # Each undo goes one change further back: a blind retry would undo two.
+    dependencies=[IDEMPOTENT],
+    responses=WRITE_ERRORS,
+)
 async def undo(roadmap: RoadmapPath, learner: Writer, session: DbSession) -> UndoOut:
-    """Revert your newest change on this roadmap that is not undone yet (409 when none is)."""
+    """Revert your newest change on this roadmap that is not undone yet (409 when none is).
+    Send an Idempotency-Key to retry safely: a retry replays the first undo."""
     event, topic = await service.undo_last(session, learner, roadmap)
     assert event.undoes_event_id is not None
     return UndoOut(undone_event_id=event.undoes_event_id, event=_event_out(event, topic))
@@ -190,7 +200,8 @@ async def get_summary(
     resources: AppResources,
     cache: AppCache,
 ) -> Response:
-    """Counts by status, percent done and remaining hours for the roadmap and each section."""
+    """Counts by status, percent done and remaining hours for the roadmap and each section.
+    Send the ETag back in If-None-Match: 304 while nothing changed."""
 
     async def render() -> Computed:
         progress = await service.roadmap_progress(session, learner, roadmap)
@@ -305,24 +316,41 @@ async def get_stats(learner: Reader, session: DbSession, response: Response) -> 
 
 @router.get("/me/progress/{roadmap}/{topic}/note", response_model=NoteOut, responses=READ_ERRORS)
 async def get_note(
-    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession, response: Response
-) -> NoteOut:
+    roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession, request: Request
+) -> Response:
+    """Your note on the topic (blank before you write one), with the ETag a PUT needs."""
     note = await notes.get_note(session, learner.user_id, learner.viewer, roadmap, topic)
-    response.headers["Cache-Control"] = PRIVATE
-    return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
+    return conditional.respond(request, _note_out(note), cache_control=PRIVATE)
 
 
-@router.put("/me/progress/{roadmap}/{topic}/note", response_model=NoteOut, responses=WRITE_ERRORS)
+@router.put(
+    "/me/progress/{roadmap}/{topic}/note",
+    response_model=NoteOut,
+    responses={
+        201: {"description": "The first note on this topic", "model": NoteOut},
+        **NOTE_WRITE_ERRORS,
+    },
+)
 async def put_note(
     roadmap: RoadmapPath,
     topic: TopicPath,
     body: NoteIn,
     learner: Writer,
+    precondition: CreateOrReplace,
     session: DbSession,
     resources: AppResources,
-) -> NoteOut:
-    """Replace your note (markdown); the response carries the sanitised HTML. Blank deletes it."""
-    note = await notes.save_note(
+    request: Request,
+) -> Response:
+    """Write your note (markdown); the response carries the sanitised HTML. Blank deletes it.
+
+    Replacing a note needs If-Match with its ETag (428 without, 412 when stale), so a second
+    device cannot silently overwrite the first. The first note on a topic needs none (201);
+    `If-None-Match: *` makes a write "create only"."""
+
+    def check(current: notes.NoteView) -> None:
+        precondition.check_upsert(_note_out(current), stored=current.stored)
+
+    saved = await notes.save_note(
         session,
         learner.user_id,
         learner.viewer,
@@ -331,8 +359,13 @@ async def put_note(
         markdown=body.markdown,
         max_chars=resources.settings.progress.note_max_chars,
         now=learner.clock.now(),
+        check=check,
     )
-    return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
+    # A PUT that creates says so (RFC 9110 §9.3.4).
+    status_code = status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK
+    return conditional.respond(
+        request, _note_out(saved.note), cache_control=PRIVATE, status_code=status_code
+    )
 
 
 @router.get(
@@ -463,6 +496,10 @@ def _event_out(event: ProgressEvent, topic: Topic) -> EventOut:
         request_id=event.request_id,
         undoes_event_id=event.undoes_event_id,
     )
+
+
+def _note_out(note: notes.NoteView) -> NoteOut:
+    return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
 
 
 def _resource_out(row: PersonalResource) -> ResourceOut:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
 from skilltree.accounts.service import SignedIn
+from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.pagination import (
     DEFAULT_PAGE_SIZE,
     CursorParam,
@@ -54,7 +55,9 @@ async def due_reviews(
 @router.post(
     "/me/reviews/{card_id}",
     response_model=ReviewOut,
-    responses=problem_responses(401, 403, 404, 422),
+    # A rating applied twice would schedule the card from a review that never happened.
+    dependencies=[IDEMPOTENT],
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def review_card(
     card_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
@@ -63,7 +66,8 @@ async def review_card(
     session: DbSession,
     resources: AppResources,
 ) -> ReviewOut:
-    """Rate how well you remembered the topic; FSRS answers with the next due date."""
+    """Rate how well you remembered the topic; FSRS answers with the next due date.
+    Send an Idempotency-Key to retry safely: a retry replays the first rating."""
     now = resources.clock.now()
     card = await service.review(session, current.user.id, card_id, body.rating, now)
     return ReviewOut(id=card.id, rating=body.rating, reviewed_at=now, due=card.due)

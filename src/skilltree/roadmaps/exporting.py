@@ -1,4 +1,5 @@
-"""Render a roadmap document as a markdown checklist that the markdown importer reads back.
+"""Render a roadmap document as a markdown checklist that the markdown importer reads back,
+or as CSV for a spreadsheet.
 
 Sections become `##` headings and everything below them nested task-list items, which keeps
 sibling order exactly (sub-headings would force leaves before groups).
@@ -6,9 +7,15 @@ sibling order exactly (sub-headings would force leaves before groups).
 
 from __future__ import annotations
 
+import csv
+import io
+
 from skilltree.roadmaps.document import RoadmapDoc, TopicDoc
 
 INDENT = "  "
+CSV_COLUMNS = ("path", "title", "level", "estimate_hours")
+# Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def to_markdown(document: RoadmapDoc) -> str:
@@ -21,6 +28,35 @@ def to_markdown(document: RoadmapDoc) -> str:
             lines += _item(child, depth=0)
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def to_csv(document: RoadmapDoc) -> str:
+    """One row per topic in tree order; `path` is the slugs from its section down, joined by /."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180 line ends
+    writer.writerow(CSV_COLUMNS)
+    for path, topic in _paths(document.topics, ()):
+        estimate = "" if topic.estimate_hours is None else f"{topic.estimate_hours:g}"
+        writer.writerow(
+            ["/".join(path), spreadsheet_safe(topic.title), topic.level or "", estimate]
+        )
+    return buffer.getvalue()
+
+
+def spreadsheet_safe(text: str) -> str:
+    """The cell text, with a leading ' if a spreadsheet would otherwise run it as a formula."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _paths(
+    topics: list[TopicDoc], parent: tuple[str, ...]
+) -> list[tuple[tuple[str, ...], TopicDoc]]:
+    rows: list[tuple[tuple[str, ...], TopicDoc]] = []
+    for topic in topics:
+        path = (*parent, topic.slug or "")
+        rows.append((path, topic))
+        rows.extend(_paths(topic.children, path))
+    return rows
 
 
 def _item(topic: TopicDoc, depth: int) -> list[str]:

@@ -21,13 +21,14 @@ from skilltree.platform.http.bodies import read_body, read_upload
 from skilltree.platform.http.deprecation import Deprecation
 from skilltree.platform.http.filtering import parse_list_query
 from skilltree.platform.http.idempotency import IDEMPOTENT
+from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.offsets import OffsetParams, link_header, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppCache, AppResources, DbSession
 from skilltree.roadmaps import service
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, TopicDoc
-from skilltree.roadmaps.exporting import to_markdown
+from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, RoadmapDoc, TopicDoc
+from skilltree.roadmaps.exporting import to_csv, to_markdown
 from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, detect_format, parse_roadmap
 from skilltree.roadmaps.listing import ROADMAP_LIST
 from skilltree.roadmaps.models import Roadmap
@@ -227,38 +228,67 @@ async def get_topic(
     return conditional.Representation.from_bytes(cached).respond(request)
 
 
+ExportFormat = Literal["markdown", "json", "csv"]
+# Offered in this order: markdown stays the answer to no Accept (or */*) as before negotiation.
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "text/markdown": "markdown",
+    "application/json": "json",
+    "text/csv": "csv",
+}
+
+
 @router.get(
     "/roadmaps/{slug}/export",
     response_class=Response,
     responses={
         200: {
             "description": "The roadmap as a file",
-            "content": {"text/markdown": {}, "application/json": {}},
+            "content": {media_type: {} for media_type in EXPORT_FORMATS},
         },
-        **problem_responses(404),
+        **problem_responses(404, 406),
     },
 )
 async def export_roadmap(
+    request: Request,
     slug: SlugPath,
     session: DbSession,
     viewer: CurrentViewer,
-    format: Annotated[Literal["markdown", "json"], Query()] = "markdown",
+    format: Annotated[
+        ExportFormat | None,
+        Query(description="For links: picks the format and overrides Accept"),
+    ] = None,
 ) -> Response:
-    """Download the roadmap: a markdown checklist, or JSON that re-imports losslessly."""
+    """Download the roadmap: a markdown checklist, JSON that re-imports losslessly, or CSV (one
+    row per topic: path, title, level, estimate). `Accept` picks the format (406 when none is
+    available); `format` overrides it, for links that cannot send headers."""
+    chosen = format or _negotiated_format(request)
     document = await service.export_document(session, slug, viewer)
-    if format == "json":
-        body = orjson.dumps(
-            document.model_dump(mode="json", exclude_defaults=True), option=orjson.OPT_INDENT_2
-        )
-        media_type, extension = "application/json", "json"
-    else:
-        body = to_markdown(document).encode()
-        media_type, extension = "text/markdown; charset=utf-8", "md"
+    body, media_type, extension = _export(document, chosen)
     return Response(
         body,
         media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{slug}.{extension}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{slug}.{extension}"',
+            # Caches must key the response on Accept: one URL, three representations.
+            "Vary": "Accept",
+        },
     )
+
+
+def _negotiated_format(request: Request) -> ExportFormat:
+    return EXPORT_FORMATS[negotiate(request.headers.get("accept"), tuple(EXPORT_FORMATS))]
+
+
+def _export(document: RoadmapDoc, chosen: ExportFormat) -> tuple[bytes, str, str]:
+    """The body, media type and file extension of one export format."""
+    if chosen == "json":
+        body = orjson.dumps(
+            document.model_dump(mode="json", exclude_defaults=True), option=orjson.OPT_INDENT_2
+        )
+        return body, "application/json", "json"
+    if chosen == "csv":
+        return to_csv(document).encode(), "text/csv; charset=utf-8", "csv"
+    return to_markdown(document).encode(), "text/markdown; charset=utf-8", "md"
 
 
 @router.post(

@@ -12,6 +12,11 @@ Changing, in a route whose signature includes `precondition: RequireIfMatch`:
 
 Without If-Match the change is refused with 428 (RFC 6585 §3): a client that never read the
 resource must not overwrite someone else's edit by accident (the "lost update").
+
+A PUT that creates the resource when nothing is stored yet takes `precondition: CreateOrReplace`
+and calls `precondition.check_upsert(current, stored=...)`: creating needs no precondition (there
+is nothing to lose) and may say `If-None-Match: *` ("only if nothing is stored"); replacing what
+is stored needs If-Match like any other update.
 """
 
 from __future__ import annotations
@@ -139,9 +144,11 @@ def respond(
 
 @dataclass(frozen=True)
 class Precondition:
-    """The If-Match header of an update, checked once the current representation is known."""
+    """The If-Match (and If-None-Match) headers of an update, checked once the current
+    representation is known."""
 
     if_match: str | None
+    if_none_match: str | None = None
 
     def check(self, current: BaseModel) -> None:
         """Refuse the update unless the client holds the current representation."""
@@ -153,6 +160,25 @@ class Precondition:
             raise PreconditionFailed(
                 "The resource changed since you read it; GET it again and reapply your change."
             )
+
+    def check_upsert(self, current: BaseModel, *, stored: bool) -> None:
+        """Refuse a create-or-replace PUT whose preconditions fail (RFC 9110 §13.1.1-2).
+
+        `current` is what a GET shows now (an empty representation when nothing is stored).
+        """
+        create_only = self.if_none_match is not None and stored
+        if create_only and none_match(self.if_none_match or "", etag_of(current)):
+            raise PreconditionFailed(
+                "It exists already and If-None-Match asked to create it only; "
+                "GET it and send If-Match to replace it."
+            )
+        if not stored:
+            if self.if_match is not None and self.if_match.strip() == "*":
+                # "*" matches only a stored representation (RFC 9110 §13.1.1).
+                raise PreconditionFailed("If-Match: * needs something stored; there is nothing.")
+            if self.if_match is None:
+                return  # a first write loses nobody's work: no precondition is needed
+        self.check(current)
 
 
 def if_match_header(
@@ -171,3 +197,26 @@ def if_match_header(
 
 
 RequireIfMatch = Annotated[Precondition, Depends(if_match_header)]
+
+
+def upsert_headers(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="The ETag you last read. Required to replace what is stored (412 if "
+            "stale, 428 without it); optional when nothing is stored yet.",
+            max_length=2048,
+        ),
+    ] = None,
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            description="`*`: create only; 412 if something is stored already.",
+            max_length=2048,
+        ),
+    ] = None,
+) -> Precondition:
+    return Precondition(if_match, if_none_match)
+
+
+CreateOrReplace = Annotated[Precondition, Depends(upsert_headers)]
