@@ -10,13 +10,9 @@ from sqlalchemy import update
 
 from skilltree.accounts.models import User
 from skilltree.platform.db import Database
-from tests.support.accounts import PASSWORD, Browser, sign_in
+from tests.support.accounts import PASSWORD, Browser, sign_in, user_id
 
 People = Callable[[str], Awaitable[Browser]]
-
-
-async def user_id(person: Browser) -> int:
-    return int((await person.client.get("/v1/me")).json()["id"])
 
 
 @pytest.fixture

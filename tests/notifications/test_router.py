@@ -19,14 +19,10 @@ from skilltree.platform.db import Database
 from skilltree.platform.mail import read_outbox
 from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.tasks import Job
-from tests.support.accounts import Browser
+from tests.support.accounts import Browser, user_id
 from tests.support.background import make_resources
 
 People = Callable[[str], Awaitable[Browser]]
-
-
-async def user_id(person: Browser) -> int:
-    return int((await person.client.get("/v1/me")).json()["id"])
 
 
 async def test_preferences_default_to_on_and_can_be_changed(people: People) -> None:

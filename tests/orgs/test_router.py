@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from skilltree.platform.clock import FrozenClock
-from tests.support.accounts import Browser, last_token
+from tests.support.accounts import Browser, last_token, user_id
 
 People = Callable[[str], Awaitable[Browser]]
 
@@ -33,10 +33,6 @@ async def invite_and_join(
         "/v1/invitations/accept", json={"token": last_token(outbox)}, headers=guest.write_headers
     )
     assert joined.status_code == 200, joined.text
-
-
-async def user_id(person: Browser) -> int:
-    return int((await person.client.get("/v1/me")).json()["id"])
 
 
 async def test_the_creator_owns_the_organisation(people: People) -> None:

@@ -58,3 +58,8 @@ async def sign_in(
     response = await client.post("/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return Browser(client, response.json()["csrf_token"])
+
+
+async def user_id(person: Browser) -> int:
+    """The signed-in person's user id, as the API reports it."""
+    return int((await person.client.get("/v1/me")).json()["id"])

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.accounts import repository
 from skilltree.accounts.errors import LastAdministrator, UserNotFound
 from skilltree.accounts.models import User
-from skilltree.accounts.service import AccountsContext
+from skilltree.accounts.service import AccountsContext, end_every_sign_in
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 
@@ -44,7 +44,7 @@ async def set_admin(
     if not is_admin and await repository.count_admins(db) <= 1:
         raise LastAdministrator()
     user.is_admin = is_admin
-    await _end_every_sign_in(db, ctx, user)
+    await end_every_sign_in(db, ctx, user)
     kind = EventKind.ADMIN_GRANTED if is_admin else EventKind.ADMIN_REVOKED
     await audit.record(db, kind, user_id=user.id, at=ctx.clock.now(), by=admin.id)
     return user
@@ -54,12 +54,7 @@ async def sign_out_everywhere(
     db: AsyncSession, ctx: AccountsContext, admin: User, user_id: int
 ) -> None:
     user = await get_user(db, user_id)
-    await _end_every_sign_in(db, ctx, user)
+    await end_every_sign_in(db, ctx, user)
     await audit.record(
         db, EventKind.SIGNED_OUT_BY_ADMIN, user_id=user.id, at=ctx.clock.now(), by=admin.id
     )
-
-
-async def _end_every_sign_in(db: AsyncSession, ctx: AccountsContext, user: User) -> None:
-    await ctx.sessions.delete_all(db, user.id)
-    await repository.revoke_token_families(db, user.id, ctx.clock.now())

@@ -238,8 +238,7 @@ async def _account_for(db: AsyncSession, ctx: AccountsContext, identity: Provide
         # (a "pre-account takeover" would otherwise wait for the owner to link the account).
         user.email_verified_at = ctx.clock.now()
         await _set_password(db, ctx, user, secrets.token_urlsafe(SECRET_BYTES))
-        await ctx.sessions.delete_all(db, user.id)
-        await repository.revoke_token_families(db, user.id, ctx.clock.now())
+        await end_every_sign_in(db, ctx, user)
     return user
 
 
@@ -385,6 +384,11 @@ async def logout(db: AsyncSession, ctx: AccountsContext, signed_in: SignedIn) ->
 
 async def logout_everywhere(db: AsyncSession, ctx: AccountsContext, user: User) -> None:
     await audit.record(db, EventKind.LOGOUT_EVERYWHERE, user_id=user.id, at=ctx.clock.now())
+    await end_every_sign_in(db, ctx, user)
+
+
+async def end_every_sign_in(db: AsyncSession, ctx: AccountsContext, user: User) -> None:
+    """End every browser session and token family of the user (the caller records why)."""
     await ctx.sessions.delete_all(db, user.id)
     await repository.revoke_token_families(db, user.id, ctx.clock.now())
 
