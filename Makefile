@@ -32,8 +32,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# One pytest worker per core (pytest-xdist): every worker builds its own throwaway PostgreSQL
+# database and Redis key prefixes, so workers never share state.
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint typecheck pytest
 
