@@ -85,6 +85,7 @@ OWNERS_MANAGE = Rule("org", role="owner", keys=False)
 
 ACCESS: dict[str, Rule] = {
     "GET /livez": PUBLIC,
+    "GET /metrics": PUBLIC,
     "GET /readyz": PUBLIC,
     "GET /v1/roadmaps": PUBLIC,
     "GET /v1/roadmaps/{slug}": PUBLIC,

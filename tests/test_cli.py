@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
+from skilltree.app import create_app
 from skilltree.cli import app
 from skilltree.platform import migrations
+from skilltree.platform.config import load_settings
 from skilltree.roadmaps.builtin import seed_files
+from tests.support.redis import REDIS_URL, isolated_prefix
 
 runner = CliRunner()
 
@@ -51,6 +57,43 @@ def test_import_then_export_markdown(workdir: Path) -> None:
     assert "imported 'plan' (new roadmap)" in imported.output
     assert exported.exit_code == 0
     assert exported.output.startswith("# Plan\n\n## Basics\n\n- [ ] HTTP\n- [ ] SQL\n")
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    async with isolated_prefix() as prefix:
+        yield prefix
+
+
+async def served_tree(slug: str) -> str:
+    """The tree a server started from the same environment answers, as a reader sees it."""
+    server = create_app(load_settings())
+    async with server.router.lifespan_context(server):
+        transport = httpx.ASGITransport(app=server)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get(f"/v1/roadmaps/{slug}/tree")
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+@pytest.mark.redis
+def test_an_import_from_the_command_line_is_served_at_once_from_a_shared_cache(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, redis_prefix: str
+) -> None:
+    monkeypatch.setenv("SKILLTREE_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("SKILLTREE_REDIS_KEY_PREFIX", redis_prefix)
+    source = workdir / "plan.md"
+    source.write_text("# Plan\n\n## Basics\n\n- [ ] HTTP\n", encoding="utf-8")
+    assert runner.invoke(app, ["import", str(source)]).exit_code == 0
+    before = asyncio.run(served_tree("plan"))  # now in the cache
+
+    source.write_text("# Plan\n\n## Basics\n\n- [ ] HTTP\n- [ ] SQL\n", encoding="utf-8")
+    reimported = runner.invoke(app, ["import", str(source)])
+    after = asyncio.run(served_tree("plan"))
+
+    assert reimported.exit_code == 0, reimported.output
+    assert '"SQL"' not in before
+    assert '"SQL"' in after
 
 
 def test_bad_input_exits_2_naming_the_file_and_line(workdir: Path) -> None:

@@ -36,6 +36,7 @@ from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.mail import Mailer
 from skilltree.platform.mail_transport import request_mailer
 from skilltree.platform.observability.logging import configure_logging
+from skilltree.platform.observability.router import router as metrics_router
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
@@ -66,6 +67,8 @@ def create_app(
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
         cache = Cache.from_settings(settings.cache, settings.redis)
+        # What a unit of work marks stale is invalidated once it commits (requests and tasks).
+        db.on_every_unit_of_work(cache.bind)
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -78,6 +81,7 @@ def create_app(
         try:
             yield
         finally:
+            db.remove_unit_of_work_hook(cache.bind)
             await queue.close()
             await cache.close()
             if redis is not None:
@@ -93,6 +97,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(accounts_router)
     app.include_router(admin_router)
     app.include_router(orgs_router)

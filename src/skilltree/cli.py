@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn, TypeVar
@@ -28,6 +30,7 @@ from skilltree.platform.db import Database
 from skilltree.platform.errors import DomainError
 from skilltree.platform.mail_transport import delivery_mailer, request_mailer
 from skilltree.platform.observability.logging import configure_logging
+from skilltree.platform.observability.metrics import prepare_worker_processes
 from skilltree.platform.queue import dead_letters
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.queue.lifecycle import stop_on_signals
@@ -81,13 +84,34 @@ def settings_or_exit() -> Settings:
     return settings
 
 
+@asynccontextmanager
+async def database_and_cache(settings: Settings) -> AsyncIterator[tuple[Database, Cache]]:
+    """The database, and the cache its commits invalidate: what a command changes (an import,
+    a task's work) stops being served from a shared cache as soon as it is committed."""
+    database = Database.from_settings(settings.database)
+    cache = Cache.from_settings(settings.cache, settings.redis)
+    database.on_every_unit_of_work(cache.bind)
+    try:
+        yield database, cache
+    finally:
+        await cache.close()
+        await database.dispose()
+
+
 def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     async def runner() -> T:
-        database = Database.from_settings(settings.database)
-        try:
+        async with database_and_cache(settings) as (database, _):
             return await work(database)
-        finally:
-            await database.dispose()
+
+    return asyncio.run(runner())
+
+
+def run_with_resources(settings: Settings, work: Callable[[Resources], Awaitable[T]]) -> T:
+    """Run background work with what tasks are given: database, cache, queue, mailer, clock."""
+
+    async def runner() -> T:
+        async with database_and_cache(settings) as (database, cache):
+            return await work(_background_resources(settings, database, cache))
 
     return asyncio.run(runner())
 
@@ -99,15 +123,26 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Default: SKILLTREE_HTTP_WORKERS")] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop + httptools)."""
+    settings = settings_or_exit()
+    worker_count = workers or settings.http.workers
+    # Several worker processes share a metrics directory, so /metrics counts them all.
+    metrics_directory = prepare_worker_processes(worker_count)
+    try:
+        _run_uvicorn(settings, host=host, port=port, workers=worker_count)
+    finally:
+        if metrics_directory is not None:
+            shutil.rmtree(metrics_directory, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
-    settings = settings_or_exit()
     uvicorn.run(
         "skilltree.app:create_app_from_environment",
         factory=True,
         host=host or settings.http.host,
         port=port or settings.http.port,
-        workers=workers or settings.http.workers,
+        workers=workers,
         loop="uvloop",
         http="httptools",
         # skilltree writes its own JSON access log with request ids; uvicorn's would duplicate it.
@@ -333,7 +368,7 @@ def roadmap_coverage(
         raise typer.Exit(1)
 
 
-def _background_resources(settings: Settings, database: Database) -> Resources:
+def _background_resources(settings: Settings, database: Database, cache: Cache) -> Resources:
     import skilltree.tasks  # noqa: F401  (registers every task and cron job)
 
     clock = SystemClock()
@@ -344,8 +379,7 @@ def _background_resources(settings: Settings, database: Database) -> Resources:
         clock=clock,
         mailer=request_mailer(settings.mail, queue),
         queue=queue,
-        # Tasks that change what the API serves invalidate it like requests do.
-        cache=Cache.from_settings(settings.cache, settings.redis),
+        cache=cache,
     )
 
 
@@ -358,14 +392,13 @@ def worker(
     """Run background tasks until SIGTERM, then give running ones the grace period."""
     settings = settings_or_exit()
 
-    async def work(db: Database) -> None:
-        resources = _background_resources(settings, db)
+    async def work(resources: Resources) -> None:
         resources = replace(resources, mailer=delivery_mailer(settings.mail))
         stop = asyncio.Event()
         stop_on_signals(stop)
         await run_worker(resources, resources.queue, stop, relay=relay)
 
-    run_with_database(settings, work)
+    run_with_resources(settings, work)
 
 
 @app.command()
@@ -373,8 +406,7 @@ def relay() -> None:
     """Only relay the outbox to the broker (when workers run with --no-relay)."""
     settings = settings_or_exit()
 
-    async def work(db: Database) -> None:
-        resources = _background_resources(settings, db)
+    async def work(resources: Resources) -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
         try:
@@ -382,7 +414,7 @@ def relay() -> None:
         finally:
             await resources.queue.close()
 
-    run_with_database(settings, work)
+    run_with_resources(settings, work)
 
 
 @app.command()
@@ -390,19 +422,18 @@ def scheduler() -> None:
     """Queue cron jobs on schedule; any number may run, each tick is queued once."""
     settings = settings_or_exit()
 
-    async def work(db: Database) -> None:
-        _background_resources(settings, db)
+    async def work(resources: Resources) -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
         instance = f"{socket.gethostname()}:{os.getpid()}"
         await Scheduler(
-            db,
+            resources.database,
             SystemClock(),
             instance=instance,
             interval_seconds=settings.queue.scheduler_interval_seconds,
         ).run(stop)
 
-    run_with_database(settings, work)
+    run_with_resources(settings, work)
 
 
 @dlq_app.command("list")

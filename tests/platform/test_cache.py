@@ -4,10 +4,12 @@ hits, namespace invalidation, stampede protection, personal results, and Redis o
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
+from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from skilltree.platform.cache import Cache, Computed, Key
@@ -15,6 +17,7 @@ from skilltree.platform.config import CacheSettings, RedisSettings
 from tests.support.redis import REDIS_URL, isolated_prefix
 from tests.support.tcp_proxy import tcp_proxy
 
+ERRORS = "skilltree_cache_errors_total"
 TREE = Key("roadmap:web:tree", ("roadmap:web",))
 TTL = 60
 
@@ -32,6 +35,16 @@ class Source:
         self.calls += 1
         await asyncio.sleep(self.delay)
         return Computed(self.value, shareable=self.shareable)
+
+
+def failed_operations() -> Counter[str]:
+    """The skilltree_cache_errors_total metric of this process, by operation."""
+    return Counter(
+        {
+            operation: int(REGISTRY.get_sample_value(ERRORS, {"operation": operation}) or 0)
+            for operation in ("read", "write", "lock", "unlock", "invalidate")
+        }
+    )
 
 
 @pytest.fixture
@@ -160,6 +173,7 @@ async def test_an_unreachable_redis_serves_from_the_source_and_counts_the_failur
         CacheSettings(), RedisSettings(url="redis://127.0.0.1:1/0", timeout_seconds=0.5)
     )
     source = Source()
+    counted_before = failed_operations()
 
     with capture_logs() as logs:
         values = [await cache.fetch(TREE, source, TTL) for _ in range(3)]
@@ -168,6 +182,7 @@ async def test_an_unreachable_redis_serves_from_the_source_and_counts_the_failur
     assert values == [b"v1"] * 3
     assert source.calls == 3
     assert cache.stats.errors == 4
+    assert failed_operations() - counted_before == {"read": 3, "invalidate": 1}
     warnings = [entry for entry in logs if entry["log_level"] == "warning"]
     assert [entry["event"] for entry in warnings] == [
         "cache unavailable; reading from the database"

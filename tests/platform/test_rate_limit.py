@@ -17,9 +17,11 @@ from skilltree.app import create_app
 from skilltree.platform.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http import rate_limit
+from tests.support.metrics import sample
 from tests.support.redis import REDIS_URL, isolated_prefix
 
 ANY_LOGIN = {"email": "someone@example.org", "password": "not the password"}
+DECISIONS = "skilltree_rate_limit_decisions_total"
 SMALL = RateLimitSettings(auth="3/minute", write="4/minute", read="5/minute")
 
 
@@ -85,6 +87,19 @@ async def test_over_the_limit_is_a_429_problem_with_retry_after(
     assert refused.json()["type"] == "/problems/rate-limited"
     assert int(refused.headers["retry-after"]) > 0
     assert refused.headers["ratelimit"].startswith('"read";r=0;')
+
+
+async def test_every_decision_is_counted_in_the_metrics(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    allowed = await sample(client, DECISIONS, policy="read", outcome="allowed")
+    limited = await sample(client, DECISIONS, policy="read", outcome="limited")
+
+    for _ in range(6):  # a quota of 5
+        await client.get("/v1/roadmaps")
+
+    assert await sample(client, DECISIONS, policy="read", outcome="allowed") == allowed + 5
+    assert await sample(client, DECISIONS, policy="read", outcome="limited") == limited + 1
 
 
 async def test_the_window_slides_on(client: httpx.AsyncClient, limits_clock: LimitsClock) -> None:

@@ -16,9 +16,9 @@ instances on a short Redis lock. A result computed for one caller only (a privat
 returned to that caller and never stored; the waiters then compute their own.
 
 Failure. A Redis that is down or slow never fails a request: every cache operation that fails
-counts in `stats.errors` and the request reads the database instead. The first failure after a
-success logs a warning, and the first success after failures logs that the cache is back.
-`stats` is in process (there is no metrics endpoint yet): see docs/performance.md, "Caching".
+counts in `stats.errors` (and the `skilltree_cache_errors_total` metric) and the request reads
+the database instead. The first failure after a success logs a warning, and the first success
+after failures logs that the cache is back. See docs/performance.md, "Caching".
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.config import CacheSettings, RedisSettings
 from skilltree.platform.db import after_commit
+from skilltree.platform.observability import metrics
 from skilltree.platform.observability.logging import get_logger
 
 log = get_logger("skilltree.cache")
@@ -68,7 +69,7 @@ class Computed:
 
 @dataclass
 class CacheStats:
-    """Counters of this process's cache, for tests and, later, the metrics endpoint."""
+    """Counters of this cache object; the process-wide ones are metrics (observability)."""
 
     hits: int = 0
     misses: int = 0
@@ -138,12 +139,14 @@ class Cache:
             return (await compute()).value
         stored = await self._stored_key(key)
         if stored is None:  # the cache is unreachable: straight to the database
+            metrics.CACHE_LOOKUPS.labels("bypassed").inc()
             return (await compute()).value
         cached = await self._get(stored)
         if cached is not None:
-            self.stats.hits += 1
+            self._hit()
             return cached
         self.stats.misses += 1
+        metrics.CACHE_LOOKUPS.labels("miss").inc()
         return await self._recompute_once(stored, compute, ttl_seconds)
 
     async def invalidate(self, namespaces: Iterable[str]) -> None:
@@ -203,7 +206,7 @@ class Cache:
     async def _recompute_once(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
         running = self._recomputing.get(stored)
         if running is not None:  # another request of this process is on it
-            self.stats.waits += 1
+            self._waited()
             with suppress(TimeoutError):
                 await asyncio.wait_for(running.wait(), self._lock_seconds)
             return await self._read_after_waiting(stored, compute, ttl_seconds)
@@ -211,7 +214,7 @@ class Cache:
         try:
             lock = await self._lock(stored)
             if lock is False:  # another instance is on it
-                self.stats.waits += 1
+                self._waited()
                 await self._wait_unlocked(stored)
                 return await self._read_after_waiting(stored, compute, ttl_seconds)
             try:
@@ -226,7 +229,7 @@ class Cache:
     async def _read_after_waiting(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
         cached = await self._get(stored)
         if cached is not None:
-            self.stats.hits += 1
+            self._hit()
             return cached
         # Nothing stored: the result was personal, the recompute failed, or the wait timed out.
         return await self._compute_and_store(stored, compute, ttl_seconds)
@@ -234,6 +237,7 @@ class Cache:
     async def _compute_and_store(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
         computed = await compute()
         self.stats.recomputes += 1
+        metrics.CACHE_RECOMPUTES.inc()
         if computed.shareable:
             try:
                 await self._backend.set(stored, computed.value, expire=ttl_seconds)
@@ -272,8 +276,17 @@ class Cache:
     def _lock_key(self, stored: str) -> str:
         return f"{self._prefix}lock:{stored.removeprefix(self._prefix)}"
 
+    def _hit(self) -> None:
+        self.stats.hits += 1
+        metrics.CACHE_LOOKUPS.labels("hit").inc()
+
+    def _waited(self) -> None:
+        self.stats.waits += 1
+        metrics.CACHE_WAITS.inc()
+
     def _failed(self, operation: str, error: BaseException) -> None:
         self.stats.errors += 1
+        metrics.CACHE_ERRORS.labels(operation).inc()
         if self._available:
             self._available = False
             log.warning(

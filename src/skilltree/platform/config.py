@@ -315,6 +315,13 @@ class CacheSettings(_Group):
     lock_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
+class MetricsSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}METRICS_")
+
+    # GET /metrics (Prometheus); off answers 404 (docs/observability.md, "Metrics").
+    enabled: bool = True
+
+
 class ProgressSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}PROGRESS_")
 
@@ -340,6 +347,7 @@ class Settings(BaseModel):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     progress: ProgressSettings = Field(default_factory=ProgressSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
 
 class SettingsError(Exception):
@@ -360,6 +368,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "rate_limit": RateLimitSettings,
     "progress": ProgressSettings,
     "cache": CacheSettings,
+    "metrics": MetricsSettings,
 }
 
 

@@ -74,6 +74,9 @@ def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:
     return engine
 
 
+UnitOfWorkHook = Callable[[AsyncSession], None]
+
+
 class Database:
     """Owns the engine and hands out sessions; created in the app lifespan, disposed at shutdown."""
 
@@ -85,6 +88,7 @@ class Database:
         self.sessionmaker = sessionmaker or async_sessionmaker(
             engine, expire_on_commit=False, autoflush=False
         )
+        self._unit_of_work_hooks: list[UnitOfWorkHook] = []
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
@@ -99,6 +103,14 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    def on_every_unit_of_work(self, hook: UnitOfWorkHook) -> None:
+        """Call `hook` with the session of every unit of work as it opens, wherever the work runs
+        (a request, a task, a command): the cache binds its invalidation this way."""
+        self._unit_of_work_hooks.append(hook)
+
+    def remove_unit_of_work_hook(self, hook: UnitOfWorkHook) -> None:
+        self._unit_of_work_hooks.remove(hook)
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed if the block succeeds and rolled back if it raises.
@@ -107,6 +119,8 @@ class Database:
         succeeded, and are dropped on rollback: no e-mail for an account that was never saved.
         """
         async with self.sessionmaker() as session:
+            for hook in self._unit_of_work_hooks:
+                hook(session)
             try:
                 yield session
                 await session.commit()

@@ -39,10 +39,7 @@ def get_resources(request: Request) -> Resources:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: commit when the handler succeeds, roll back when it raises."""
-    resources = get_resources(request)
-    async with resources.database.unit_of_work() as session:
-        # What the request's writes mark stale is invalidated once they are committed.
-        resources.cache.bind(session)
+    async with get_resources(request).database.unit_of_work() as session:
         yield session
 
 

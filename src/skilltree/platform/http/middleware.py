@@ -18,12 +18,16 @@ from skilltree.platform.errors import PayloadTooLarge
 from skilltree.platform.http.problems import problem_response
 from skilltree.platform.observability.context import ClientInfo, client_var, request_id_var
 from skilltree.platform.observability.logging import get_logger
+from skilltree.platform.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "x-request-id"
 # An incoming id is echoed into logs and headers: accept only short, plain tokens, so a client
 # cannot inject log lines or headers through it.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-PROBE_PATHS = frozenset({"/livez", "/readyz"})
+# Polled by machines every few seconds (orchestrators, the metrics scraper): never rate-limited,
+# and logged at debug level.
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = get_logger("skilltree.access")
 error_log = get_logger("skilltree.errors")
@@ -84,7 +88,8 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class AccessLogMiddleware(HttpMiddleware):
-    """One structured line per request: id, method, route template, status, duration, bytes."""
+    """One structured line per request (id, method, route template, status, duration, bytes),
+    and the request counted in the RED metrics: rate, errors by status, duration."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -102,32 +107,45 @@ class AccessLogMiddleware(HttpMiddleware):
         try:
             await self.app(scope, receive, send_and_observe)
         finally:
-            self._log(scope, status, sent_bytes, started)
+            seconds = time.perf_counter() - started
+            route = _route_template(scope)
+            self._log(scope, route, status, sent_bytes, seconds)
+            self._count(scope, route, status, seconds)
 
     @staticmethod
-    def _log(scope: Scope, status: int, sent_bytes: int, started: float) -> None:
+    def _log(scope: Scope, route: str | None, status: int, sent_bytes: int, seconds: float) -> None:
         path = scope["path"]
         fields: dict[str, Any] = {
             "method": scope["method"],
-            "route": _route_template(scope),
+            "route": route or path,
             "path": path,
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "duration_ms": round(seconds * 1000, 3),
             "bytes": sent_bytes,
             "client": scope["client"][0] if scope.get("client") else None,
         }
-        # Orchestrators probe every few seconds; those lines would drown the real traffic.
+        # Those lines would drown the real traffic.
         if path in PROBE_PATHS:
             access_log.debug("request", **fields)
         else:
             access_log.info("request", **fields)
 
+    @staticmethod
+    def _count(scope: Scope, route: str | None, status: int, seconds: float) -> None:
+        # Labels come from a closed set, whatever clients send: a metric series per raw path
+        # or invented method would grow without bound.
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+        template = route or "unmatched"
+        HTTP_REQUESTS.labels(method, template, str(status)).inc()
+        HTTP_REQUEST_DURATION.labels(method, template).observe(seconds)
 
-def _route_template(scope: Scope) -> str:
-    """The matched route's template ('/v1/roadmaps/{slug}'), which groups requests in logs."""
+
+def _route_template(scope: Scope) -> str | None:
+    """The matched route's template ('/v1/roadmaps/{slug}'), which groups requests in logs and
+    metrics; None when no route matched."""
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return str(template) if template else str(scope["path"])
+    return str(template) if template else None
 
 
 class BodySizeLimitMiddleware(HttpMiddleware):

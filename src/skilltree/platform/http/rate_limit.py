@@ -41,6 +41,7 @@ from skilltree.platform.config import RateLimitSettings, RedisSettings
 from skilltree.platform.http.middleware import PROBE_PATHS, HttpMiddleware
 from skilltree.platform.http.problems import problem_response
 from skilltree.platform.observability.logging import get_logger
+from skilltree.platform.observability.metrics import RATE_LIMIT_DECISIONS
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = get_logger("skilltree.rate_limit")
@@ -165,11 +166,13 @@ class RateLimitMiddleware(HttpMiddleware):
             decision = await self.limiter.check(policy, self.limiter.caller_key(scope, policy))
         except StoreUnavailable as error:
             log.warning("rate limit store unavailable", policy=policy.name, error=str(error))
+            RATE_LIMIT_DECISIONS.labels(policy.name, "unchecked").inc()
             if policy.fail_open:
                 await self.app(scope, receive, send)
                 return
             await _refuse_unavailable(scope, receive, send)
             return
+        RATE_LIMIT_DECISIONS.labels(policy.name, "allowed" if decision.allowed else "limited").inc()
         if not decision.allowed:
             await _refuse_over_limit(decision, scope, receive, send)
             return

@@ -1,0 +1,83 @@
+"""Prometheus metrics: the counters skilltree keeps, and where a scrape reads them from.
+
+The counters are module-level, like loggers: the code that counts imports them and calls
+`inc()`; `GET /metrics` (observability/router.py) exposes them. With one process they live in
+memory. With several workers (`skilltree serve --workers N`) a scrape reaches one worker at
+random, so each worker writes its counters to files in a directory shared by all of them
+(prometheus_client's multiprocess mode, switched on by the PROMETHEUS_MULTIPROC_DIR environment
+variable that `prepare_worker_processes` sets before the workers start), and whichever worker
+answers the scrape adds them all up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "skilltree_http_requests_total",
+    "Requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "skilltree_http_request_duration_seconds",
+    "Time from the request reaching the app to the last byte of its response.",
+    ["method", "route"],
+)
+CACHE_LOOKUPS = Counter(
+    "skilltree_cache_lookups_total",
+    "Cache reads by result: hit, miss, or bypassed (the cache was unreachable and the "
+    "database answered).",
+    ["result"],
+)
+CACHE_RECOMPUTES = Counter(
+    "skilltree_cache_recomputes_total", "Values computed from the database after a miss."
+)
+CACHE_WAITS = Counter(
+    "skilltree_cache_waits_total",
+    "Requests that waited for another request's recompute of the same key (stampede protection).",
+)
+CACHE_ERRORS = Counter(
+    "skilltree_cache_errors_total",
+    "Failed cache operations (Redis down or slow); the request read the database instead.",
+    ["operation"],
+)
+RATE_LIMIT_DECISIONS = Counter(
+    "skilltree_rate_limit_decisions_total",
+    "Requests under a rate-limit policy by outcome: allowed, limited (429), or unchecked (the "
+    "store was unreachable; let through or refused by the policy's failure mode).",
+    ["policy", "outcome"],
+)
+
+
+def registry() -> CollectorRegistry:
+    """What a scrape reads: this process's counters, or every worker's in multiprocess mode."""
+    directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if not directory:
+        return REGISTRY
+    # A fresh registry per scrape: it reads every worker's files as they are now.
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def prepare_worker_processes(workers: int) -> Path | None:
+    """Before starting several worker processes: give them an empty shared metrics directory
+    (a stale one would add a previous run's counts). Returns it, for removal at exit."""
+    if workers <= 1:
+        return None
+    configured = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if configured:
+        directory = Path(configured)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        return None  # the operator's directory: theirs to remove
+    directory = Path(tempfile.mkdtemp(prefix="skilltree-metrics-"))
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
+    return directory
