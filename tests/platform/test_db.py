@@ -1,14 +1,19 @@
-"""The unit of work: committed when the block succeeds, rolled back when it raises."""
+"""The unit of work: committed when the block succeeds, rolled back when it raises; hooks that
+meet every unit of work; the pool noticing connections the server dropped."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.db import Database, after_commit
+from skilltree.platform.config import DatabaseSettings
+from skilltree.platform.db import Database, after_commit, create_engine
 from skilltree.platform.errors import Conflict
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps.models import Roadmap
+from tests.support.databases import temporary_postgres_database
 
 
 def roadmap(slug: str) -> Roadmap:
@@ -95,3 +100,47 @@ async def test_an_error_that_keeps_its_changes_is_committed(database: Database) 
         await fail_but_keep()
 
     assert await count_roadmaps(database) == 1
+
+
+async def test_every_unit_of_work_meets_the_hooks_until_one_is_removed(database: Database) -> None:
+    seen: list[AsyncSession] = []
+    database.on_every_unit_of_work(seen.append)
+
+    async with database.unit_of_work() as first:
+        pass
+    async with database.unit_of_work() as second:
+        pass
+    database.remove_unit_of_work_hook(seen.append)
+    async with database.unit_of_work():
+        pass
+
+    assert seen == [first, second]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("pre_ping", [True, False])
+async def test_pre_ping_replaces_a_connection_the_server_dropped(pre_ping: bool) -> None:
+    async with temporary_postgres_database() as url:
+        engine = create_engine(DatabaseSettings(url=url, pool_size=1, pool_pre_ping=pre_ping))
+        try:
+            async with engine.connect() as connection:
+                backend = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            # A failover or an idle timeout, in miniature: another client ends that connection.
+            admin = create_engine(DatabaseSettings(url=url))
+            async with admin.connect() as connection:
+                await connection.execute(
+                    text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}
+                )
+            await admin.dispose()
+
+            async def query_once() -> int:
+                async with engine.connect() as connection:
+                    return int((await connection.execute(text("SELECT 1"))).scalar_one())
+
+            if pre_ping:
+                assert await query_once() == 1
+            else:
+                with pytest.raises(DBAPIError):
+                    await query_once()
+        finally:
+            await engine.dispose()

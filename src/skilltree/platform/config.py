@@ -97,6 +97,9 @@ class DatabaseSettings(_Group):
     pool_timeout_seconds: float = Field(default=10.0, gt=0)
     # Connections older than this are replaced, so a proxy or firewall never drops one in use.
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    # Test each connection as it leaves the pool (one round trip), so one killed by a failover or
+    # an idle timeout is replaced before a request uses it.
+    pool_pre_ping: bool = True
     statement_timeout_ms: int = Field(default=15_000, ge=0)
 
     @field_validator("url")

@@ -38,8 +38,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
         pool_recycle=settings.pool_recycle_seconds,
-        # A connection killed by a failover or an idle timeout is noticed before a request uses it.
-        pool_pre_ping=True,
+        pool_pre_ping=settings.pool_pre_ping,
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),
