@@ -12,7 +12,8 @@ from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import Resources
 
 # Routes for orchestrators and tooling live outside the versioned API on purpose.
-UNVERSIONED = {"/livez", "/readyz"}
+# Operational endpoints whose shape the orchestrator or Prometheus defines, not the API.
+UNVERSIONED = {"/livez", "/readyz", "/metrics"}
 
 
 def test_every_api_route_is_versioned() -> None:
