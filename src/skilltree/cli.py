@@ -11,7 +11,6 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn, TypeVar
 
@@ -26,7 +25,6 @@ from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.errors import DomainError
-from skilltree.platform.mail_transport import delivery_mailer, request_mailer
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.queue import dead_letters
 from skilltree.platform.queue.client import build_queue
@@ -35,6 +33,7 @@ from skilltree.platform.queue.models import DeadLetter
 from skilltree.platform.queue.scheduler import Scheduler
 from skilltree.platform.queue.worker import relay_for, run_worker
 from skilltree.platform.state import Resources
+from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.roadmaps import service
 from skilltree.roadmaps.builtin import load_builtin, seed_files
 from skilltree.roadmaps.coverage import check_coverage
@@ -342,7 +341,7 @@ def _background_resources(settings: Settings, database: Database) -> Resources:
         settings=settings,
         database=database,
         clock=clock,
-        mailer=request_mailer(settings.mail, queue),
+        mailer=transactional_mailer(settings.mail, database, clock, queue),
         queue=queue,
         # Tasks that change what the API serves invalidate it like requests do.
         cache=Cache.from_settings(settings.cache, settings.redis),
@@ -360,7 +359,6 @@ def worker(
 
     async def work(db: Database) -> None:
         resources = _background_resources(settings, db)
-        resources = replace(resources, mailer=delivery_mailer(settings.mail))
         stop = asyncio.Event()
         stop_on_signals(stop)
         await run_worker(resources, resources.queue, stop, relay=relay)

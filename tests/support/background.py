@@ -17,7 +17,6 @@ from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import QueueSettings, Settings
 from skilltree.platform.db import Database
-from skilltree.platform.mail import OutboxMailer
 from skilltree.platform.queue.client import TaskQueue, build_queue
 from skilltree.platform.queue.models import (
     DeadLetter,
@@ -30,6 +29,7 @@ from skilltree.platform.queue.retry import RetryPolicy
 from skilltree.platform.queue.tasks import REGISTRY, Handler, task
 from skilltree.platform.queue.worker import relay_for, run_worker
 from skilltree.platform.state import Resources
+from skilltree.platform.transactional_mail import transactional_mailer
 
 BACKGROUND_TABLES = (QueuedTask, OutboxMessage, DeadLetter, ProcessedEvent, ScheduledRun)
 # Every wait in these tests is bounded by this.
@@ -76,7 +76,7 @@ def make_resources(
         settings=settings,
         database=database,
         clock=used_clock,
-        mailer=OutboxMailer(settings.mail),
+        mailer=transactional_mailer(settings.mail, database, used_clock, queue),
         queue=queue,
         cache=Cache.from_settings(settings.cache, settings.redis),
     )
