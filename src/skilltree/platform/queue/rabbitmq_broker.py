@@ -6,9 +6,10 @@ redelivery in the `x-delivery-count` header (absent on the first delivery). task
 passes the worker only the message body, so `listen` is redone here to put the count on the
 message (deliveries.py). See https://www.rabbitmq.com/docs/quorum-queues#poison-message-handling.
 
-RabbitMQ 4 also gives quorum queues a default delivery limit of 20, after which the message is
-moved to the `<queue>.rejected` queue; every skilltree task gives up well before that, into the
-dead-letter table where operators look.
+A quorum queue may also have a delivery limit of its own (a policy, or RabbitMQ 4's default),
+past which the broker moves the message to `<queue>.rejected`; kept above every task's
+`max_attempts`, it never fires before the worker has put the message in the dead-letter table,
+where operators look.
 """
 
 from __future__ import annotations
