@@ -33,13 +33,12 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_storage
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
-from skilltree.platform.mail import Mailer
-from skilltree.platform.mail_transport import request_mailer
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
+from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.profiles.router import router as profiles_router
 from skilltree.progress.router import router as progress_router
 from skilltree.reviews.router import router as reviews_router
@@ -53,7 +52,6 @@ def create_app(
     *,
     database: Database | None = None,
     clock: Clock | None = None,
-    mailer: Mailer | None = None,
 ) -> FastAPI:
     """Build the application. Resources passed in are used as they are (tests pass a database
     bound to a rolled-back transaction, a frozen clock); the rest are created from settings."""
@@ -73,7 +71,7 @@ def create_app(
             settings=settings,
             database=db,
             clock=app_clock,
-            mailer=mailer or request_mailer(settings.mail, queue),
+            mailer=transactional_mailer(settings.mail, db, app_clock, queue),
             queue=queue,
             redis=redis,
             cache=cache,

@@ -13,7 +13,6 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn, TypeVar
 
@@ -28,7 +27,6 @@ from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.errors import DomainError
-from skilltree.platform.mail_transport import delivery_mailer, request_mailer
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.metrics import prepare_worker_processes
 from skilltree.platform.queue import dead_letters
@@ -38,6 +36,7 @@ from skilltree.platform.queue.models import DeadLetter
 from skilltree.platform.queue.scheduler import Scheduler
 from skilltree.platform.queue.worker import relay_for, run_worker
 from skilltree.platform.state import Resources
+from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.roadmaps import service
 from skilltree.roadmaps.builtin import load_builtin, seed_files
 from skilltree.roadmaps.coverage import check_coverage
@@ -377,7 +376,7 @@ def _background_resources(settings: Settings, database: Database, cache: Cache) 
         settings=settings,
         database=database,
         clock=clock,
-        mailer=request_mailer(settings.mail, queue),
+        mailer=transactional_mailer(settings.mail, database, clock, queue),
         queue=queue,
         cache=cache,
     )
@@ -393,7 +392,6 @@ def worker(
     settings = settings_or_exit()
 
     async def work(resources: Resources) -> None:
-        resources = replace(resources, mailer=delivery_mailer(settings.mail))
         stop = asyncio.Event()
         stop_on_signals(stop)
         await run_worker(resources, resources.queue, stop, relay=relay)

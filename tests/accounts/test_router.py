@@ -12,6 +12,7 @@ from skilltree.accounts.models import User
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
 from skilltree.platform.mail import read_outbox
+from skilltree.platform.queue.models import OutboxMessage
 from tests.support.accounts import PASSWORD, last_token, register_and_verify, sign_in, text_of
 
 NEW_PASSWORD = "a much longer new passphrase"
@@ -60,6 +61,22 @@ async def test_the_verification_email_is_in_the_outbox(
     assert message["To"] == "ada@example.org"
     assert message["Subject"] == "Confirm your e-mail address for skilltree"
     assert "verify-email#token=" in text_of(message)
+
+
+async def test_the_verification_email_is_stored_with_the_account_then_sent(
+    client: httpx.AsyncClient, outbox: Path, database: Database
+) -> None:
+    await client.post(
+        "/v1/auth/register",
+        json={"email": "ada@example.org", "password": PASSWORD, "display_name": "Ada"},
+    )
+
+    async with database.unit_of_work() as session:
+        [stored] = (await session.scalars(select(OutboxMessage))).all()
+    # An outbox row committed with the account: it cannot be lost between commit and sending.
+    assert (stored.task_name, stored.args[0]["to"]) == ("mail.send", "ada@example.org")
+    assert stored.published_at is not None
+    assert len(read_outbox(outbox)) == 1
 
 
 async def test_registering_a_taken_address_looks_the_same_and_warns_its_owner(

@@ -17,9 +17,9 @@ People = Callable[[str], Awaitable[Browser]]
 
 
 async def emitted(database: Database) -> list[tuple[str, dict[str, object]]]:
+    events = select(OutboxMessage).where(OutboxMessage.task_name == DELIVER_TASK)
     async with database.unit_of_work() as session:
-        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
-    assert all(row.task_name == DELIVER_TASK for row in rows)
+        rows = (await session.scalars(events.order_by(OutboxMessage.id))).all()
     return [(row.args[0]["type"], row.args[0]["data"]) for row in rows]
 
 

@@ -6,8 +6,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from skilltree.platform.clock import FrozenClock
+from skilltree.platform.db import Database
+from skilltree.platform.mail import read_outbox
+from skilltree.platform.queue.models import OutboxMessage
 from tests.support.accounts import Browser, last_token, user_id
 
 People = Callable[[str], Awaitable[Browser]]
@@ -80,6 +84,28 @@ async def test_an_invited_learner_joins_with_the_invited_role(people: People, ou
         ("Ada", "owner"),
         ("Bob", "learner"),
     ]
+
+
+async def test_the_invitation_e_mail_is_stored_with_the_invitation_then_sent(
+    people: People, outbox: Path, database: Database
+) -> None:
+    ada = await people("Ada")
+    await create_org(ada)
+
+    invited = await ada.client.post(
+        "/v1/orgs/cohort-7/invitations",
+        json={"email": "bob@example.org", "role": "learner"},
+        headers=ada.write_headers,
+    )
+
+    assert invited.status_code == 201
+    mail = select(OutboxMessage).where(OutboxMessage.task_name == "mail.send")
+    async with database.unit_of_work() as session:
+        rows = (await session.scalars(mail)).all()
+    stored = [row for row in rows if row.args[0]["to"] == "bob@example.org"]
+    # Committed with the invitation, so it cannot be lost between the commit and sending.
+    assert [row.published_at is not None for row in stored] == [True]
+    assert read_outbox(outbox)[-1]["To"] == "bob@example.org"
 
 
 async def test_an_invitation_only_works_for_the_invited_address(

@@ -167,7 +167,7 @@ async def test_with_smtp_a_request_only_queues_the_mail_and_the_task_delivers_it
     assert isinstance(broker, DatabaseBroker)
     claimed = await broker.claim()
     assert claimed is not None
-    queued = TaskiqMessage.model_validate_json(claimed[2])
+    queued = TaskiqMessage.model_validate_json(claimed.message)
     assert queued.task_name == "mail.send"
     await send_mail(Job(resources, queued.task_id, 1, 8), queued.args[0])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete
@@ -16,7 +17,6 @@ from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import QueueSettings, Settings
 from skilltree.platform.db import Database
-from skilltree.platform.mail import OutboxMailer
 from skilltree.platform.queue.client import TaskQueue, build_queue
 from skilltree.platform.queue.models import (
     DeadLetter,
@@ -29,6 +29,7 @@ from skilltree.platform.queue.retry import RetryPolicy
 from skilltree.platform.queue.tasks import REGISTRY, Handler, task
 from skilltree.platform.queue.worker import relay_for, run_worker
 from skilltree.platform.state import Resources
+from skilltree.platform.transactional_mail import transactional_mailer
 
 BACKGROUND_TABLES = (QueuedTask, OutboxMessage, DeadLetter, ProcessedEvent, ScheduledRun)
 # Every wait in these tests is bounded by this.
@@ -52,6 +53,20 @@ def fast_queue_settings(**overrides: object) -> QueueSettings:
     return QueueSettings.model_validate(values)
 
 
+class MovableClock:
+    """Real time plus an offset a test moves forward: a lease lapses without waiting for it,
+    while back-off delays still pass on their own."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
 def make_resources(
     settings: Settings, database: Database, clock: Clock | None = None
 ) -> tuple[Resources, TaskQueue]:
@@ -61,7 +76,7 @@ def make_resources(
         settings=settings,
         database=database,
         clock=used_clock,
-        mailer=OutboxMailer(settings.mail),
+        mailer=transactional_mailer(settings.mail, database, used_clock, queue),
         queue=queue,
         cache=Cache.from_settings(settings.cache, settings.redis),
     )
@@ -81,10 +96,10 @@ def temporary_task(
 
 @asynccontextmanager
 async def running_worker(
-    settings: Settings, database: Database, *, relay: bool = True
+    settings: Settings, database: Database, *, relay: bool = True, clock: Clock | None = None
 ) -> AsyncIterator[asyncio.Event]:
     """A worker (own broker connection) running in the background; yields its stop event."""
-    resources, queue = make_resources(settings, database)
+    resources, queue = make_resources(settings, database, clock)
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(resources, queue, stop, relay=relay))
     try:

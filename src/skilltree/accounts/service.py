@@ -50,9 +50,9 @@ from skilltree.notifications import emails
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
 from skilltree.platform.crypto import SecretBox, digest
-from skilltree.platform.db import after_commit
-from skilltree.platform.mail import Mailer, Message
+from skilltree.platform.mail import Message
 from skilltree.platform.observability.context import current_client
+from skilltree.platform.transactional_mail import TransactionalMailer
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105  (a token purpose, not a password)
@@ -69,7 +69,7 @@ class AccountsContext:
     """What the accounts rules need from the outside world, passed in by the caller."""
 
     clock: Clock
-    mailer: Mailer
+    mailer: TransactionalMailer
     auth: AuthSettings
     mail: MailSettings
     token_keys: TokenKeys
@@ -130,11 +130,11 @@ async def register(
     check_password_policy(password, context=[email.split("@")[0], display_name])
     existing = await repository.get_user_by_email(db, email)
     if existing is not None:
-        _send_after_commit(db, ctx, _already_registered(ctx, email))
+        ctx.mailer.enqueue(db, _already_registered(ctx, email))
         return
     user = await _add_user(db, ctx.clock, email, password, display_name, verified=False)
     token = await _issue_token(db, ctx, user, VERIFY_EMAIL, hours=ctx.auth.email_verification_hours)
-    _send_after_commit(db, ctx, _verification(ctx, email, token))
+    ctx.mailer.enqueue(db, _verification(ctx, email, token))
 
 
 async def create_user(
@@ -414,7 +414,7 @@ async def request_password_reset(db: AsyncSession, ctx: AccountsContext, email: 
     minutes = ctx.auth.password_reset_minutes
     token = await _issue_token(db, ctx, user, RESET_PASSWORD, hours=minutes / 60)
     await audit.record(db, EventKind.PASSWORD_RESET_REQUESTED, user_id=user.id, at=ctx.clock.now())
-    _send_after_commit(db, ctx, _reset(ctx, user.email, token, minutes))
+    ctx.mailer.enqueue(db, _reset(ctx, user.email, token, minutes))
 
 
 async def reset_password(
@@ -640,13 +640,6 @@ async def _spend_token(db: AsyncSession, ctx: AccountsContext, token: str, purpo
     if user is None:
         raise InvalidToken()
     return user
-
-
-def _send_after_commit(db: AsyncSession, ctx: AccountsContext, message: Message) -> None:
-    async def send() -> None:
-        await ctx.mailer.send(message)
-
-    after_commit(db, send)
 
 
 def _verification(ctx: AccountsContext, email: str, token: str) -> Message:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.notifications import emails, repository, service
-from skilltree.platform.mail_transport import SEND_TASK
+from skilltree.platform.mail import SEND_TASK
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.scheduler import cron_task
 from skilltree.platform.queue.tasks import Job, Payload

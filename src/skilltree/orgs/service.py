@@ -29,8 +29,7 @@ from skilltree.orgs.models import Invitation, Membership, Organisation
 from skilltree.platform import events
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
-from skilltree.platform.db import after_commit
-from skilltree.platform.mail import Mailer
+from skilltree.platform.transactional_mail import TransactionalMailer
 
 INVITATION_DAYS = 7
 
@@ -210,7 +209,7 @@ async def _is_last_owner(db: AsyncSession, membership: Membership) -> bool:
 async def invite(
     db: AsyncSession,
     clock: Clock,
-    mailer: Mailer,
+    mailer: TransactionalMailer,
     public_url: str,
     member: Member,
     *,
@@ -250,11 +249,7 @@ async def invite(
         days=INVITATION_DAYS,
         link=f"{public_url}/invitations#token={token}",
     )
-
-    async def send() -> None:
-        await mailer.send(message)
-
-    after_commit(db, send)
+    mailer.enqueue(db, message)
     return invitation
 
 

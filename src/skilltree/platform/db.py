@@ -114,8 +114,8 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed if the block succeeds and rolled back if it raises.
 
-        Side effects registered with `after_commit` (e-mail, jobs) run only once the commit
-        succeeded, and are dropped on rollback: no e-mail for an account that was never saved.
+        Callbacks registered with `after_commit` (cache invalidation, handing a committed
+        e-mail on) run only once the commit succeeded, and are dropped on rollback.
         """
         async with self.sessionmaker() as session:
             for hook in self._unit_of_work_hooks:

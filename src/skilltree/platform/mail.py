@@ -1,9 +1,9 @@
 """Outgoing e-mail behind one interface.
 
-Services build a message and hand it to a Mailer; which Mailer runs is the operator's choice.
-The embedded default writes each message as an .eml file into an outbox folder, where a developer
-(or a test) can open it; in production the message goes through the task queue to an SMTP server
-(see mail_transport.py).
+Services build a message and enqueue it in their transaction (transactional_mail.py); a Mailer
+delivers it, and which Mailer runs is the operator's choice. The embedded default writes each
+message as an .eml file into an outbox folder, where a developer (or a test) can open it; in
+production a worker sends it to an SMTP server (see mail_transport.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Any, Protocol
 import anyio.to_thread
 
 from skilltree.platform.config import MailSettings
+
+# The task that delivers one message, its payload `Message.to_payload()` (mail_transport.py).
+SEND_TASK = "mail.send"
 
 
 @dataclass(frozen=True)

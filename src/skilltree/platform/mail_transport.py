@@ -1,24 +1,19 @@
 """How e-mail leaves: an .eml outbox folder (embedded default) or SMTP through the task queue.
 
-With SMTP, a request never talks to the mail server: the web process publishes a `mail.send`
-task and answers; a worker sends it. A temporary SMTP failure (4xx, a dropped connection, a
-timeout) is retried with back-off; a permanent one (5xx: no such mailbox, rejected content)
-cannot succeed later and goes straight to the dead-letter queue.
+With SMTP, a request never talks to the mail server: it enqueues a `mail.send` task in its
+transaction (transactional_mail.py) and answers; a worker sends it. A temporary SMTP failure
+(4xx, a dropped connection, a timeout) is retried with back-off; a permanent one (5xx: no such
+mailbox, rejected content) cannot succeed later and goes straight to the dead-letter queue.
 """
 
 from __future__ import annotations
 
-import uuid
-
 import aiosmtplib
 
 from skilltree.platform.config import MailSettings
-from skilltree.platform.mail import Mailer, Message, OutboxMailer, to_email
-from skilltree.platform.queue.client import TaskQueue
+from skilltree.platform.mail import SEND_TASK, Mailer, Message, OutboxMailer, to_email
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload, task
-
-SEND_TASK = "mail.send"
 
 
 class SmtpMailer:
@@ -54,25 +49,6 @@ class SmtpMailer:
 def _is_permanent(code: int) -> bool:
     # RFC 5321 §4.2.1: 5yz is a permanent negative completion reply, 4yz a transient one.
     return 500 <= code < 600
-
-
-class QueuedMailer:
-    """The web process's mailer when SMTP is configured: publish, let a worker send."""
-
-    def __init__(self, queue: TaskQueue) -> None:
-        self.queue = queue
-
-    async def send(self, message: Message) -> None:
-        await self.queue.publish(
-            SEND_TASK, [message.to_payload()], task_id=uuid.uuid4().hex, labels={"attempt": 1}
-        )
-
-
-def request_mailer(settings: MailSettings, queue: TaskQueue) -> Mailer:
-    """The mailer of code that must not wait for a mail server (requests, scheduled jobs)."""
-    if settings.transport == "smtp":
-        return QueuedMailer(queue)
-    return OutboxMailer(settings)
 
 
 def delivery_mailer(settings: MailSettings) -> Mailer:

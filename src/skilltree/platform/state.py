@@ -14,8 +14,8 @@ from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
-from skilltree.platform.mail import Mailer
 from skilltree.platform.queue.client import TaskQueue
+from skilltree.platform.transactional_mail import TransactionalMailer
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class Resources:
     settings: Settings
     database: Database
     clock: Clock
-    mailer: Mailer
+    # E-mail caused by a change, enqueued in the change's transaction.
+    mailer: TransactionalMailer
     # Publishes background tasks; work decided inside a transaction goes through the outbox.
     queue: TaskQueue
     # Ready-to-send representations (docs/performance.md, "Caching").

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.orgs import service as orgs
 from skilltree.platform.crypto import secret_box
 from skilltree.platform.events import Event, consumer
-from skilltree.platform.mail import Message
-from skilltree.platform.mail_transport import SEND_TASK
+from skilltree.platform.mail import SEND_TASK, Message
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload, task

@@ -6,10 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select
 from taskiq import TaskiqMessage
 
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
+from skilltree.platform.queue.models import DeadLetter
+from skilltree.platform.queue.retry import RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload
 from tests.support.background import (
     eventually,
@@ -68,6 +71,49 @@ async def test_a_message_taken_but_never_acknowledged_is_redelivered(
         async with running_worker(rabbit_settings, bg_database, relay=False):
             await eventually(lambda: _true(seen == [{"n": 2}]), "the redelivered task")
     await queue.close()
+
+
+async def take_and_die(settings: Settings, database: Database) -> TaskiqMessage:
+    """A worker takes the next message and dies before acknowledging it: its connection closes
+    and RabbitMQ puts the message back."""
+    _resources, doomed = make_resources(settings, database)
+    doomed.broker.is_worker_process = True
+    await doomed.start()
+    taken = await anext(doomed.broker.listen())
+    await doomed.close()
+    return TaskiqMessage.model_validate_json(taken.data)
+
+
+async def test_a_message_whose_worker_dies_every_time_is_dead_lettered_after_its_attempts(
+    bg_database: Database, rabbit_settings: Settings
+) -> None:
+    runs: list[int] = []
+
+    async def poison(job: Job, payload: Payload) -> None:
+        runs.append(job.attempt)
+
+    _resources, queue = make_resources(rabbit_settings, bg_database)
+    await queue.publish("test.poison", [{"n": 3}], task_id="t3", labels={"attempt": 1})
+    for death in range(3):
+        taken = await take_and_die(rabbit_settings, bg_database)
+        # The quorum queue's x-delivery-count, as the worker sees it.
+        assert (taken.task_id, taken.labels["delivery"]) == ("t3", death + 1)
+
+    with temporary_task("test.poison", poison, retry=RetryPolicy(max_attempts=3)):
+        async with running_worker(rabbit_settings, bg_database, relay=False):
+            await eventually(lambda: _has_dead_letter(bg_database), "a dead letter")
+    await queue.close()
+
+    assert runs == []  # the fourth delivery is not run: its three attempts were spent
+    async with bg_database.unit_of_work() as session:
+        letter = (await session.scalars(select(DeadLetter))).one()
+    assert (letter.task_id, letter.attempts) == ("t3", 3)
+    assert "delivered 3 times without finishing" in letter.error
+
+
+async def _has_dead_letter(database: Database) -> bool:
+    async with database.unit_of_work() as session:
+        return (await session.scalars(select(DeadLetter))).first() is not None
 
 
 async def _true(value: bool) -> bool:

@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.queue import outbox
+from skilltree.platform.queue.database_broker import DatabaseBroker
 from skilltree.platform.queue.models import DeadLetter, QueuedTask
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload
 from tests.support.background import (
+    MovableClock,
     eventually,
     make_resources,
     running_worker,
@@ -179,6 +181,65 @@ async def test_a_task_outliving_the_grace_period_is_left_for_another_worker(
         # Its message was never acknowledged: once the lease lapses, the next worker runs it.
         async with running_worker(settings, bg_database, relay=False):
             await eventually(lambda: _true(len(runs) == 2), "the task to run again")
+
+
+async def take_and_die(broker: DatabaseBroker, clock: MovableClock, lease_seconds: float) -> None:
+    """A worker leases the message and is killed running it: nothing acknowledges the message,
+    and its lease runs out."""
+    assert await broker.claim() is not None
+    clock.advance(seconds=lease_seconds + 1)
+
+
+async def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_not_run_again(
+    bg_database: Database, bg_settings: Settings
+) -> None:
+    runs: list[int] = []
+
+    async def poison(job: Job, payload: Payload) -> None:
+        runs.append(job.attempt)
+
+    clock = MovableClock()
+    _resources, queue = make_resources(bg_settings, bg_database, clock)
+    assert isinstance(queue.broker, DatabaseBroker)
+    with temporary_task("test.poison", poison, retry=QUICK_RETRY):
+        await queue.publish("test.poison", [{}], task_id="poison-1", labels={"attempt": 1})
+        for _death in range(QUICK_RETRY.max_attempts):
+            await take_and_die(queue.broker, clock, bg_settings.queue.lease_seconds)
+        async with running_worker(bg_settings, bg_database, relay=False, clock=clock):
+            await eventually(lambda: _one(count(bg_database, DeadLetter)), "a dead letter")
+            await eventually(lambda: _zero(count(bg_database, QueuedTask)), "the ack")
+
+    assert runs == []  # the fourth delivery is not run: its three attempts were spent
+    async with bg_database.unit_of_work() as session:
+        letter = (await session.scalars(select(DeadLetter))).one()
+    assert (letter.task_id, letter.task_name, letter.attempts) == ("poison-1", "test.poison", 3)
+    assert "delivered 3 times without finishing" in letter.error
+
+
+async def test_a_delivery_that_never_finished_counts_as_one_attempt(
+    bg_database: Database, bg_settings: Settings
+) -> None:
+    attempts: list[int] = []
+
+    async def flaky(job: Job, payload: Payload) -> None:
+        attempts.append(job.attempt)
+        raise ConnectionError("the mail server is restarting")
+
+    clock = MovableClock()
+    _resources, queue = make_resources(bg_settings, bg_database, clock)
+    assert isinstance(queue.broker, DatabaseBroker)
+    with temporary_task("test.flaky", flaky, retry=QUICK_RETRY):
+        await queue.publish("test.flaky", [{}], task_id="flaky-1", labels={"attempt": 1})
+        await take_and_die(queue.broker, clock, bg_settings.queue.lease_seconds)
+        async with running_worker(bg_settings, bg_database, clock=clock):
+            await eventually(lambda: _one(count(bg_database, DeadLetter)), "a dead letter")
+
+    # Attempt 1 died with its worker; attempts 2 and 3 raised. Three in all, as the policy says.
+    assert attempts == [2, 3]
+    async with bg_database.unit_of_work() as session:
+        letter = (await session.scalars(select(DeadLetter))).one()
+    assert letter.attempts == 3
+    assert "ConnectionError" in letter.error
 
 
 async def test_a_delayed_message_waits_until_it_is_due(

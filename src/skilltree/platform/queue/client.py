@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from taskiq import AsyncBroker, TaskiqMessage
-from taskiq_aio_pika import AioPikaBroker, Exchange, Queue
+from taskiq_aio_pika import Exchange, Queue
 
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import QueueSettings
 from skilltree.platform.db import Database
 from skilltree.platform.queue.database_broker import DatabaseBroker
+from skilltree.platform.queue.rabbitmq_broker import RabbitMQBroker
 
 
 class TaskQueue:
@@ -44,14 +45,14 @@ class TaskQueue:
 
 def build_broker(settings: QueueSettings, database: Database, clock: Clock) -> AsyncBroker:
     if settings.broker == "rabbitmq":
-        return AioPikaBroker(
+        return RabbitMQBroker(
             url=settings.rabbitmq_url.get_secret_value(),
             # Prefetch no more than the worker runs at once: a message waiting in one worker's
             # buffer is a message another, idle worker cannot take.
             qos=settings.concurrency,
             exchange=Exchange(name=settings.name),
             # Quorum queues (the default) replicate and fsync: a published task survives a
-            # broker restart.
+            # broker restart. They also count redeliveries, which poison tasks need.
             task_queues=[Queue(name=settings.name)],
             dead_letter_queue=Queue(name=f"{settings.name}.rejected"),
         )

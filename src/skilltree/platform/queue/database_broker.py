@@ -5,6 +5,8 @@ a row by setting a lease with one UPDATE (PostgreSQL adds `FOR UPDATE SKIP LOCKE
 never queue behind each other's row locks; SQLite serialises writers anyway) and deletes the row
 when the task has run: acknowledgement after success. A worker killed mid-task never deletes
 its row, so the row reappears when the lease runs out and another worker runs the task again.
+The UPDATE that takes the lease also counts the delivery, so a task that kills every worker
+that runs it is noticed (deliveries.py) instead of being handed out forever.
 """
 
 from __future__ import annotations
@@ -14,13 +16,25 @@ import secrets
 from collections.abc import AsyncGenerator
 from datetime import timedelta
 from functools import partial
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage
 
 from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database
+from skilltree.platform.queue.deliveries import label_delivery
 from skilltree.platform.queue.models import QueuedTask
+
+
+class Claim(NamedTuple):
+    """A leased message: acknowledging it needs the row and the lease token."""
+
+    row_id: int
+    lease_token: str
+    message: bytes
+    # 1 the first time the row is leased; more when earlier leases ran out unacknowledged.
+    deliveries: int
 
 
 class DatabaseBroker(AsyncBroker):
@@ -62,11 +76,13 @@ class DatabaseBroker(AsyncBroker):
             if claimed is None:
                 await asyncio.sleep(self.poll_interval)
                 continue
-            row_id, token, data = claimed
-            yield AckableMessage(data=data, ack=partial(self._acknowledge, row_id, token))
+            yield AckableMessage(
+                data=label_delivery(self.formatter, claimed.message, claimed.deliveries),
+                ack=partial(self._acknowledge, claimed.row_id, claimed.lease_token),
+            )
 
-    async def claim(self) -> tuple[int, str, bytes] | None:
-        """Lease the oldest ready message: (row id, lease token, message) or None."""
+    async def claim(self) -> Claim | None:
+        """Lease the oldest ready message, counting the delivery; None when none is ready."""
         now = self.clock.now()
         token = secrets.token_hex(16)
         ready = self._ready(now)
@@ -88,12 +104,12 @@ class DatabaseBroker(AsyncBroker):
                 lease_token=token,
                 deliveries=QueuedTask.deliveries + 1,
             )
-            .returning(QueuedTask.id, QueuedTask.message)
+            .returning(QueuedTask.id, QueuedTask.message, QueuedTask.deliveries)
             .execution_options(synchronize_session=False)
         )
         async with self.database.unit_of_work() as session:
             row = (await session.execute(statement)).first()
-        return None if row is None else (row.id, token, row.message)
+        return None if row is None else Claim(row.id, token, row.message, row.deliveries)
 
     def _ready(self, now: object) -> ColumnElement[bool]:
         return and_(

@@ -7,6 +7,10 @@ next to the change, and the relay publishes committed rows afterwards. A crash b
 publishing and marking a row published publishes it again: delivery is at-least-once, and
 consumers dedupe (see events.py).
 
+A process may also hand the rows it just committed on itself (`hand_over_now`), so that an
+e-mail leaves at once rather than at the relay's next poll. The row stays the record: that
+early hand-over claims it as a relay would, and if it fails, a relay takes over.
+
 The outbox also holds delayed work: a retry that must wait two minutes is a row whose
 `available_at` is two minutes away, which works the same on every broker.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +65,11 @@ def enqueue(
     return message_id
 
 
+# What becomes of a claimed row: the relay publishes it to the broker; an early hand-over of
+# e-mail in the embedded default writes it to the .eml folder instead (transactional_mail.py).
+HandOver = Callable[[OutboxMessage], Awaitable[None]]
+
+
 class Relay:
     """Moves committed outbox rows to the broker, oldest first, in batches."""
 
@@ -92,54 +102,85 @@ class Relay:
 
     async def relay_batch(self) -> int:
         """Publish one batch; returns how many rows were published."""
-        batch = await self._claim_batch()
+        batch = await claim(self.database, self.clock.now(), limit=self.batch_size)
         published: list[int] = []
         try:
             for row in batch:
-                await self.queue.publish(
-                    row.task_name, row.args, task_id=row.message_id, labels=row.labels
-                )
+                await publish(self.queue, row)
                 published.append(row.id)
         finally:
             if published:
                 await self._mark_published(published)
         return len(published)
 
-    async def _claim_batch(self) -> list[OutboxMessage]:
-        now = self.clock.now()
-        due = (
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.published_at.is_(None),
-                OutboxMessage.available_at <= now,
-                (OutboxMessage.leased_until.is_(None)) | (OutboxMessage.leased_until < now),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(self.batch_size)
+    async def _mark_published(self, ids: list[int]) -> None:
+        await mark_published(self.database, ids, self.clock.now())
+
+
+async def publish(queue: TaskQueue, row: OutboxMessage) -> None:
+    await queue.publish(row.task_name, row.args, task_id=row.message_id, labels=row.labels)
+
+
+async def hand_over_now(
+    database: Database, clock: Clock, message_ids: Sequence[str], hand_over: HandOver
+) -> int:
+    """Hand these rows on at once instead of at a relay's next poll; returns how many.
+
+    They are claimed the way a relay claims a batch, so no relay hands them on as well; a row
+    this call cannot hand on keeps its claim until it lapses, and then a relay takes it.
+    """
+    rows = await claim(database, clock.now(), limit=len(message_ids), message_ids=message_ids)
+    for row in rows:
+        await hand_over(row)
+        await mark_published(database, [row.id], clock.now())
+    return len(rows)
+
+
+async def claim(
+    database: Database,
+    now: datetime,
+    *,
+    limit: int,
+    message_ids: Sequence[str] | None = None,
+) -> list[OutboxMessage]:
+    """Lease up to `limit` due rows that are unpublished and unclaimed (only those of
+    `message_ids`, when given), oldest first."""
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.published_at.is_(None),
+            OutboxMessage.available_at <= now,
+            (OutboxMessage.leased_until.is_(None)) | (OutboxMessage.leased_until < now),
         )
-        if self.database.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        # One UPDATE ... RETURNING claims the batch: on SQLite a transaction that read first
-        # and wrote second could fail if another connection wrote in between.
-        claim = (
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if message_ids is not None:
+        due = due.where(OutboxMessage.message_id.in_(message_ids))
+    if database.dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    # One UPDATE ... RETURNING claims the batch: on SQLite a transaction that read first
+    # and wrote second could fail if another connection wrote in between.
+    statement = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(leased_until=now + RELAY_LEASE)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    async with database.unit_of_work() as session:
+        rows = list((await session.scalars(statement)).all())
+    return sorted(rows, key=lambda row: row.id)
+
+
+async def mark_published(database: Database, ids: list[int], now: datetime) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due.scalar_subquery()))
-            .values(leased_until=now + RELAY_LEASE)
-            .returning(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(published_at=now, leased_until=None)
             .execution_options(synchronize_session=False)
         )
-        async with self.database.unit_of_work() as session:
-            rows = list((await session.scalars(claim)).all())
-        return sorted(rows, key=lambda row: row.id)
-
-    async def _mark_published(self, ids: list[int]) -> None:
-        async with self.database.unit_of_work() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(published_at=self.clock.now(), leased_until=None)
-                .execution_options(synchronize_session=False)
-            )
 
 
 async def delete_published_before(session: AsyncSession, cutoff: datetime) -> int:

@@ -3,6 +3,8 @@
 Delivery is at-least-once: a message is acknowledged only after its task returned, or after
 its failure was durably turned into a retry or a dead letter. A worker killed at any moment
 leaves its messages unacknowledged, and the broker (or the database lease) hands them out again.
+Each delivery is one attempt, whether it ended in an exception or in a dead worker, so a task
+that kills every worker that runs it is dead-lettered once its attempts are spent.
 
 On SIGTERM the worker stops taking messages, lets running tasks finish for up to the grace
 period, and exits; whatever did not finish is redelivered to another worker.
@@ -23,12 +25,25 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database
 from skilltree.platform.queue import dead_letters, outbox
 from skilltree.platform.queue.client import TaskQueue
+from skilltree.platform.queue.deliveries import attempt_of, unfinished_deliveries
 from skilltree.platform.queue.outbox import Relay
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import REGISTRY, Job, TaskSpec
 from skilltree.platform.state import Resources
 
 log = structlog.get_logger(__name__)
+
+
+class AttemptsSpent(PermanentFailure):
+    """Raised instead of running a task whose attempts ran out in deliveries that never
+    finished: the worker running it died each time, and would most likely die again."""
+
+    def __init__(self, unfinished: int) -> None:
+        times = "once" if unfinished == 1 else f"{unfinished} times"
+        super().__init__(
+            f"delivered {times} without finishing: the worker running it died "
+            "(killed, out of memory, crashed) before it could succeed or fail"
+        )
 
 
 class RetryMiddleware(TaskiqMiddleware):
@@ -45,7 +60,9 @@ class RetryMiddleware(TaskiqMiddleware):
     ) -> None:
         spec = REGISTRY.get(message.task_name)
         policy = spec.retry if spec else RetryPolicy(max_attempts=1)
-        attempt = int(message.labels.get("attempt", 1))
+        attempt = attempt_of(message)
+        # A task refused for its spent attempts did not make this one.
+        attempts_made = attempt - 1 if isinstance(exception, AttemptsSpent) else attempt
         now = self.clock.now()
         gives_up = isinstance(exception, PermanentFailure) or attempt >= policy.max_attempts
         # If this write fails the message stays unacknowledged and is delivered again.
@@ -57,7 +74,7 @@ class RetryMiddleware(TaskiqMiddleware):
                     task_name=message.task_name,
                     args=message.args,
                     labels=message.labels,
-                    attempts=attempt,
+                    attempts=attempts_made,
                     error=exception,
                     now=now,
                 )
@@ -90,11 +107,15 @@ def register_tasks(broker: AsyncBroker, resources: Resources) -> None:
 
 def _runner(spec: TaskSpec, resources: Resources) -> Any:
     async def run(payload: dict[str, Any], context: Annotated[Context, TaskiqDepends()]) -> None:
-        labels = context.message.labels
+        message = context.message
+        attempt = attempt_of(message)
+        unfinished = unfinished_deliveries(message)
+        if unfinished and attempt > spec.retry.max_attempts:
+            raise AttemptsSpent(unfinished)
         job = Job(
             resources=resources,
-            task_id=context.message.task_id,
-            attempt=int(labels.get("attempt", 1)),
+            task_id=message.task_id,
+            attempt=attempt,
             max_attempts=spec.retry.max_attempts,
         )
         await spec.handler(job, payload)

@@ -1,5 +1,6 @@
-"""Background tests commit for real (workers use many connections), on each backend's shared
-migrated database, and empty the background tables before and after each test."""
+"""Tests of the background machinery (the queue, and e-mail through the outbox) commit for real,
+since workers use many connections: on each backend's shared migrated database, with the
+background tables emptied before and after each test."""
 
 from __future__ import annotations
 
