@@ -1,12 +1,15 @@
 """Kill -9 workers and relays under load; count lost and doubly-applied work.
 
     .venv/bin/python bench/background_crash.py [--events 300] [--seconds 150] [--database URL]
+                                               [--broker database|rabbitmq]
 
 Emits N domain events through the transactional outbox, runs two workers (without relays) and
 one relay as separate `skilltree` processes, and kills a random one of them with SIGKILL every
 5–10 s (a process needs a few seconds to start), starting a replacement each time. When every
 event has been applied (or time is up) it prints how many events were lost and how many were
-applied more than once. Expected: 0 and 0.
+applied more than once. Expected: 0 and 0. With `--broker rabbitmq` the relay publishes to a
+throwaway quorum queue on SKILLTREE_QUEUE_RABBITMQ_URL (default: the local server), deleted at
+the end.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aio_pika
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,11 +68,22 @@ async def applied(database: Database) -> tuple[int, int]:
     return int(total or 0), int(distinct or 0)
 
 
+async def delete_queue(name: str) -> None:
+    """The quorum queue is durable: without this it would outlive the run."""
+    url = os.environ.get("SKILLTREE_QUEUE_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(name)
+        await channel.exchange_delete(name)
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=150.0)
     parser.add_argument("--database", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--broker", choices=["database", "rabbitmq"], default="database")
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="skilltree-crash-"))
     url = options.database or f"sqlite+aiosqlite:///{workdir}/crash.db"
@@ -86,6 +101,8 @@ async def main() -> int:
         "SKILLTREE_QUEUE_POLL_INTERVAL_SECONDS": "0.05",
         "SKILLTREE_QUEUE_RELAY_BATCH_SIZE": "25",
         "SKILLTREE_LOG_LEVEL": "WARNING",
+        "SKILLTREE_QUEUE_BROKER": options.broker,
+        "SKILLTREE_QUEUE_NAME": f"skilltree-crash-{workdir.name}",
     }
     rng = random.Random(7)
     processes = {"worker-1": spawn("worker", env), "worker-2": spawn("worker", env)}
@@ -116,8 +133,10 @@ async def main() -> int:
             process.wait(timeout=30)
     total, distinct = await applied(database)
     await database.dispose()
+    if options.broker == "rabbitmq":
+        await delete_queue(env["SKILLTREE_QUEUE_NAME"])
     elapsed = time.monotonic() - started
-    print(f"database: {url.split(':')[0]}")
+    print(f"database: {url.split(':')[0]}, broker: {options.broker}")
     print(f"events emitted: {options.events}")
     print(f"kill -9: {kills['worker']} workers, {kills['relay']} relays in {elapsed:.1f} s")
     print(f"applied: {distinct} distinct, {total} applications")
