@@ -13,6 +13,9 @@ class Load:
     seconds: int = 10
     connections: int = 64
     threads: int = 2
+    # wrk counts a request unanswered after this long as a timeout (a failure) and stops
+    # waiting for it, so its latency never enters the figures: longer than any answer.
+    timeout_seconds: int = 2
 
 
 @dataclass
@@ -31,7 +34,7 @@ def wrk(
     """Drive `url` for `load.seconds` and return the figures; `script` is wrk Lua (methods,
     bodies)."""
     command = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{load.seconds}s"]
-    command.append("--latency")
+    command += [f"--timeout={load.timeout_seconds}s", "--latency"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
