@@ -33,16 +33,20 @@ def wrk(
 ) -> Result:
     """Drive `url` for `load.seconds` and return the figures; `script` is wrk Lua (methods,
     bodies)."""
-    command = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{load.seconds}s"]
-    command += [f"--timeout={load.timeout_seconds}s", "--latency"]
-    for key, value in (headers or {}).items():
-        command += ["-H", f"{key}: {value}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         lua.write(script)
         lua.flush()
-        command += ["-s", lua.name, url]
+        command = wrk_command(url, load, headers or {}, lua.name)
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return parse_wrk(name, output)
+
+
+def wrk_command(url: str, load: Load, headers: dict[str, str], lua_path: str) -> list[str]:
+    command = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{load.seconds}s"]
+    command += [f"--timeout={load.timeout_seconds}s", "--latency"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    return [*command, "-s", lua_path, url]
 
 
 def parse_wrk(name: str, output: str) -> Result:
