@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, get_args
@@ -80,7 +80,8 @@ def rss_mb(pid: int) -> float:
 def _children(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(child) for child in (task / "children").read_text().split()]
+        with suppress(FileNotFoundError):  # the thread ended since the listing
+            children += [int(child) for child in (task / "children").read_text().split()]
     return children
 
 
