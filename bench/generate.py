@@ -20,7 +20,7 @@ import asyncpg
 SECTION_SIZE = 20
 SUMMARY = "A generated topic of the scale benchmark, about as long as a built-in topic summary."
 NO_PASSWORD = "!"  # noqa: S105  (no hash matches it: generated learners cannot sign in)
-# Status of a progress row by its number modulo 10: half done, as a roadmap well under way.
+# Statuses dealt in turn (see add_progress): half done, as a roadmap well under way.
 STATUS_BY_REMAINDER = ["done"] * 5 + ["in_progress"] * 3 + ["skipped", "todo"]
 
 
@@ -134,10 +134,12 @@ async def add_progress(
 ) -> None:
     """Progress rows number `rows.start` to `rows.stop - 1`, dealt to the learners in turn.
 
-    Row k belongs to learner k % L and is their (k // L)-th row, on topic
-    ((k // L) + 7 * (k % L)) % T: so learners start at different topics, and no learner has two
-    rows on one topic while k < L * T. Numbering lets a run grow the table in steps (rows 0 to
-    999, then 1,000 to 999,999) with the rows it already has left as they are.
+    Row k belongs to learner u = k % L and is their j-th row (j = k // L), on topic
+    (j + 7u) % T: so learners start at different topics, and no learner has two rows on one
+    topic while k < L * T. Its status is STATUS_BY_REMAINDER[(j + u) % 10]: each learner's rows
+    cycle through the statuses, and so do the first rows of consecutive learners. Numbering
+    lets a run grow the table in steps (rows 0 to 999, then 1,000 to 999,999) with the rows it
+    already has left as they are.
     """
     if rows.stop > len(learners) * len(topics):
         raise ValueError(
@@ -149,7 +151,7 @@ async def add_progress(
             SELECT k,
                    ($1::int[])[(1 + k % $3)::int] AS user_id,
                    ($2::int[])[(1 + ((k / $3) + 7 * (k % $3)) % $4)::int] AS topic_id,
-                   ($7::text[])[(1 + k % 10)::int] AS status
+                   ($7::text[])[(1 + (k / $3 + k % $3) % 10)::int] AS status
             FROM generate_series($5::bigint, $6::bigint - 1) AS k
         ),
         events AS (

@@ -91,6 +91,10 @@ async def test_progress_rows_are_dealt_to_learners_in_steps(generated: Generated
         "skipped": 6,
         "todo": 6,
     }
+    statuses_of = {
+        learner: {r["status"] for r in rows if r["user_id"] == learner} for learner in learners
+    }
+    assert all({"done", "in_progress"} <= statuses for statuses in statuses_of.values())
     cards = await connection.fetchval(
         "SELECT count(*) FROM review_cards WHERE user_id = ANY($1::int[])", learners
     )
@@ -104,7 +108,7 @@ async def test_a_generated_learner_has_a_summary_and_a_due_list(generated: Gener
     learners = await generate.add_learners(connection, 3, NOW, domain="summary.example")
     leaves = await generate.leaf_topic_ids(connection, roadmap_id)
     await generate.add_progress(connection, learners, roadmap_id, leaves, range(0, 30), NOW)
-    first = learners[0]  # rows 0, 3, 6, ... 27: remainders 0, 3, 6, 9, 2, 5, 8, 1, 4, 7
+    first = learners[0]  # rows 0, 3, ... 27: statuses 0 to 9 of STATUS_BY_REMAINDER
     learner = progress.Learner(first, Viewer(user_id=first), FrozenClock(NOW))
 
     async with generated.database.unit_of_work() as session:
