@@ -94,7 +94,7 @@ async def test_progress_rows_are_dealt_to_learners_in_steps(generated: Generated
     statuses_of = {
         learner: {r["status"] for r in rows if r["user_id"] == learner} for learner in learners
     }
-    assert all({"done", "in_progress"} <= statuses for statuses in statuses_of.values())
+    assert all("done" in statuses and len(statuses) > 1 for statuses in statuses_of.values())
     cards = await connection.fetchval(
         "SELECT count(*) FROM review_cards WHERE user_id = ANY($1::int[])", learners
     )
