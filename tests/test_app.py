@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import httpx
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
-from skilltree.app import create_app
+from skilltree.app import create_app, create_app_from_environment
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.versioning import API_PREFIX
@@ -31,6 +38,50 @@ def test_openapi_documents_problem_responses() -> None:
     imports = schema["paths"]["/v1/roadmaps/import"]["post"]["responses"]
     assert {"409", "413", "415", "422"} <= set(imports)
     assert schema["openapi"].startswith("3.1")
+
+
+def test_no_route_or_dependency_runs_in_a_worker_thread() -> None:
+    """FastAPI runs a plain `def` endpoint or dependency in a thread pool: a hop to another
+    thread and back on each request, for work that never blocks."""
+    app = create_app(Settings())
+    synchronous = {
+        f"{call.__module__}.{call.__qualname__}"
+        for route in _api_routes(app.router.routes)
+        for call in [route.endpoint, *_dependency_calls(route.dependant)]
+        if not _is_async(call)
+    }
+
+    assert synchronous == set()
+
+
+def test_the_server_entry_point_keeps_startup_objects_out_of_garbage_collection() -> None:
+    assert gc.get_freeze_count() == 0
+    try:
+        create_app_from_environment()
+
+        assert gc.get_freeze_count() > 100_000
+    finally:
+        gc.unfreeze()
+
+
+def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # a router added by include_router
+        if included is not None:
+            yield from _api_routes(included.routes)
+        elif isinstance(route, APIRoute):
+            yield route
+
+
+def _dependency_calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _dependency_calls(dependency)
+
+
+def _is_async(call: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
 
 
 async def test_the_app_uses_the_database_it_is_given(app: FastAPI, database: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -167,4 +168,18 @@ def create_app_from_environment() -> FastAPI:
     """The entry point for ASGI servers, called with `--factory` (see `skilltree serve`)."""
     settings = load_settings()
     configure_logging(settings.log)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
+
+
+def freeze_startup_objects() -> None:
+    """Take what exists once the app is built out of the garbage collector's sight.
+
+    Modules, routes, schemas and table mappings (about 250,000 objects) live as long as the
+    process, yet every full collection walks them all: a pause of 100 ms or more, which under
+    load lands in the p99 latency. Frozen, they are never examined again; what requests create
+    is collected as before.
+    """
+    gc.collect()
+    gc.freeze()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
+import anyio
 import pytest
 
+from skilltree.accounts import passwords
 from skilltree.accounts.passwords import (
     WeakPassword,
     check_password_policy,
@@ -62,3 +68,35 @@ async def test_hashes_are_argon2id_and_verify() -> None:
 async def test_no_hash_never_verifies() -> None:
     assert not await verify_password(None, "anything at all here")
     assert not await verify_password("not-a-hash", "anything at all here")
+
+
+class CountingHasher:
+    """Takes a while to hash, and remembers how many hashes ever ran at the same time."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(0.05)
+        with self._lock:
+            self.running -= 1
+        return "hashed"
+
+
+async def test_no_more_passwords_are_hashed_at_once_than_there_are_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = CountingHasher()
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    cores = os.cpu_count() or 1
+
+    async with anyio.create_task_group() as sign_ups:
+        for _ in range(3 * cores):
+            sign_ups.start_soon(hash_password, "correct horse battery staple")
+
+    assert hasher.most_at_once == cores

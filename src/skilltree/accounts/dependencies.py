@@ -39,7 +39,7 @@ from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore,
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.platform.crypto import secret_box
-from skilltree.platform.state import AppResources, DbSession, get_resources
+from skilltree.platform.state import AppResources, DbSession, Resources, resources_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
@@ -51,7 +51,11 @@ def _token_keys(current: SecretStr, previous: tuple[SecretStr, ...]) -> TokenKey
     return TokenKeys(current, list(previous))
 
 
-def accounts_context(resources: AppResources) -> AccountsContext:
+async def accounts_context(resources: AppResources) -> AccountsContext:
+    return accounts_context_of(resources)
+
+
+def accounts_context_of(resources: Resources) -> AccountsContext:
     settings = resources.settings
     sessions: SessionStore
     throttles: ThrottleStore
@@ -164,5 +168,5 @@ async def idempotency_caller(request: Request, db: AsyncSession) -> str:
     Runs before the route, with the same checks as `signed_in`, so a key is never claimed for
     a caller the route would refuse.
     """
-    current = await signed_in(request, db, accounts_context(get_resources(request)))
+    current = await signed_in(request, db, accounts_context_of(resources_of(request)))
     return f"user:{current.user.id}"

@@ -9,11 +9,13 @@ raised, older hashes are upgraded the next time their owner signs in.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
+import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +29,10 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 # Verifying against this hash when the account does not exist makes "no such user" take as
 # long as "wrong password", so response times do not reveal which e-mails are registered.
 _DECOY_HASH = _hasher.hash("decoy password that no account has")
+# Hashes computed at once, at most: one per core. Each takes 64 MiB (argon2id's memory cost)
+# and the CPU for the whole of its time, so more at once only adds memory — 40 concurrent
+# sign-ins (anyio's thread limit) left a worker at 780 MiB — and makes each one slower.
+_hashing_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
 
 
 class WeakPassword(UnprocessableContent):
@@ -79,7 +85,7 @@ def _is_repetition(password: str) -> bool:
 
 async def hash_password(password: str) -> str:
     # argon2 is deliberately slow (tens of ms) and memory-hard: keep it off the event loop.
-    return await anyio.to_thread.run_sync(_hasher.hash, password)
+    return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=_hashing_slots)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -93,7 +99,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await anyio.to_thread.run_sync(verify)
+    return await anyio.to_thread.run_sync(verify, limiter=_hashing_slots)
 
 
 def needs_rehash(password_hash: str) -> bool:

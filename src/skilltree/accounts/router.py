@@ -416,7 +416,7 @@ def _challenge_out(challenge: service.MfaChallenge) -> MfaChallengeOut:
 # --- OpenID Connect -------------------------------------------------------------------------
 
 
-def oidc_client(request: Request, resources: AppResources) -> OidcClient:
+async def oidc_client(request: Request, resources: AppResources) -> OidcClient:
     """One client per app, so discovery documents and keys are cached across requests."""
     client: OidcClient | None = getattr(request.app.state, "oidc_client", None)
     if client is None:

@@ -120,6 +120,9 @@ class Cache:
                 suppress=False,
                 # Values are bytes we wrote: never unpickle what is read from the network.
                 pickle_type="null",
+                # cashews calls repr() on every value it reads, to catch broken pickles; there
+                # are none without pickling, and repr of a 160 kB tree costs about a millisecond.
+                check_repr=False,
                 socket_timeout=redis.timeout_seconds,
                 socket_connect_timeout=redis.timeout_seconds,
                 wait_for_connection_timeout=redis.timeout_seconds,

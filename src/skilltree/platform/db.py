@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,6 +21,9 @@ from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.errors import DomainError
 
 AFTER_COMMIT = "skilltree.after_commit"
+# JSON columns are read with orjson rather than the standard library: a roadmap's tree loads five
+# JSON lists per topic, and decoding them was a tenth of the time of an uncached progress summary.
+JSON_DESERIALIZER = orjson.loads
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
@@ -39,6 +43,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_timeout=settings.pool_timeout_seconds,
         pool_recycle=settings.pool_recycle_seconds,
         pool_pre_ping=settings.pool_pre_ping,
+        json_deserializer=JSON_DESERIALIZER,
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),
@@ -52,7 +57,9 @@ def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:
     database = make_url(settings.url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = _create_async_engine(settings.url, echo=settings.echo)
+    engine = _create_async_engine(
+        settings.url, echo=settings.echo, json_deserializer=JSON_DESERIALIZER
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

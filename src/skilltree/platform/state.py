@@ -33,19 +33,26 @@ class Resources:
     redis: Redis | None = None
 
 
-def get_resources(request: Request) -> Resources:
+def resources_of(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def` dependency
+# in a worker thread, a hop to another thread and back on every request that uses it
+# (tests/test_app.py enforces this for every route).
+async def get_resources(request: Request) -> Resources:
+    return resources_of(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: commit when the handler succeeds, roll back when it raises."""
-    async with get_resources(request).database.unit_of_work() as session:
+    async with resources_of(request).database.unit_of_work() as session:
         yield session
 
 
-def get_cache(request: Request) -> Cache:
-    return get_resources(request).cache
+async def get_cache(request: Request) -> Cache:
+    return resources_of(request).cache
 
 
 AppResources = Annotated[Resources, Depends(get_resources)]

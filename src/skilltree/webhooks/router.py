@@ -32,7 +32,7 @@ READ_ERRORS = problem_responses(401, 403, 404)
 WRITE_ERRORS = problem_responses(401, 403, 404, 422)
 
 
-def webhook_context(resources: AppResources) -> WebhookContext:
+async def webhook_context(resources: AppResources) -> WebhookContext:
     settings = resources.settings
     return WebhookContext(
         clock=resources.clock,

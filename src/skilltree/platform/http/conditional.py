@@ -181,7 +181,7 @@ class Precondition:
         self.check(current)
 
 
-def if_match_header(
+async def if_match_header(
     if_match: Annotated[
         str | None,
         Header(
@@ -199,7 +199,7 @@ def if_match_header(
 RequireIfMatch = Annotated[Precondition, Depends(if_match_header)]
 
 
-def upsert_headers(
+async def upsert_headers(
     if_match: Annotated[
         str | None,
         Header(

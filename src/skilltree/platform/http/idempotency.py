@@ -46,7 +46,7 @@ from skilltree.platform.errors import Conflict, DomainError, UnprocessableConten
 from skilltree.platform.http.middleware import HttpMiddleware
 from skilltree.platform.http.problems import domain_error_response
 from skilltree.platform.models import Base, Json, UtcDateTime
-from skilltree.platform.state import Resources, get_resources
+from skilltree.platform.state import Resources, resources_of
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotency-replayed"
@@ -99,7 +99,7 @@ class IdempotencyKeyInFlight(Conflict):
         self.headers["retry-after"] = "1"
 
 
-def idempotency_key_header(
+async def idempotency_key_header(
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -223,7 +223,7 @@ class IdempotencyMiddleware(HttpMiddleware):
     ) -> None:
         _validate(key)
         body = await request.body()
-        resources = get_resources(request)
+        resources = resources_of(request)
         outcome = await self._claim(request, resources, key, body)
         if isinstance(outcome, StoredResponse):
             await outcome.replay()(scope, receive, send)

@@ -21,7 +21,7 @@ class OffsetPage:
     offset: int
 
 
-def offset_page(
+async def offset_page(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip")] = 0,
 ) -> OffsetPage:

@@ -108,7 +108,7 @@ def _codec(secret: SecretStr) -> CursorCodec:
     return CursorCodec(secret)
 
 
-def cursor_codec(resources: AppResources) -> CursorCodec:
+async def cursor_codec(resources: AppResources) -> CursorCodec:
     return _codec(resources.settings.app.secret_key)
 
 

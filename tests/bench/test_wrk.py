@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.run import parse_wrk
+from bench.wrk import parse_wrk
 
 REPORT = """Running 10s test @ http://127.0.0.1:8000/livez
   2 threads and 64 connections

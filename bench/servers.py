@@ -1,0 +1,146 @@
+"""Starting an ASGI app under uvicorn or granian, the same way for skilltree and the baselines.
+
+Both servers run one worker with uvloop on loopback and write no access log of their own:
+skilltree's access log is its own middleware (on stdout, which the benchmarks send to
+/dev/null), so the server's would be a second one. What differs is what each server does per
+request, which is what `make bench --server both` compares.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal, get_args
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+
+ServerKind = Literal["uvicorn", "granian"]
+SERVER_KINDS: tuple[ServerKind, ...] = get_args(ServerKind)
+STOP_GRACE_SECONDS = 30
+
+
+def server_command(kind: ServerKind, app: str, port: int, *, factory: bool) -> list[str]:
+    """The command line that serves `app` ("module:attribute") on 127.0.0.1:`port`."""
+    address = ["--host", "127.0.0.1", "--port", str(port)]
+    if kind == "uvicorn":
+        command = [str(BIN / "uvicorn"), app, *address, "--loop", "uvloop", "--http", "httptools"]
+        command += ["--no-access-log", "--log-level", "warning"]
+    else:
+        command = [str(BIN / "granian"), app, *address, "--interface", "asgi", "--loop", "uvloop"]
+        command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+    if factory:
+        command.append("--factory")
+    return command
+
+
+@dataclass
+class Server:
+    name: str
+    kind: ServerKind
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_pid(self) -> int:
+        """The process that runs the app. uvicorn with one worker is that process; granian
+        always runs its workers as children of a supervising process."""
+        children = _children(self.process.pid)
+        return children[0] if children else self.process.pid
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.worker_pid())
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, in MiB (NaN once it has exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return float("nan")
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with suppress(FileNotFoundError):  # the thread ended since the listing
+            children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
+@contextmanager
+def serve(
+    name: str, kind: ServerKind, app: str, env: dict[str, str], *, factory: bool = False
+) -> Iterator[Server]:
+    """Run the app until the block ends, then stop it the way an orchestrator would (SIGTERM)."""
+    port = free_port()
+    # A file rather than a pipe: a pipe nobody reads would block the server once full.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            server_command(kind, app, port, factory=factory),
+            cwd=ROOT,
+            env=os.environ | env,
+            stdout=subprocess.DEVNULL,  # skilltree's JSON access log: written, then discarded
+            stderr=errors,
+            start_new_session=True,  # its own process group: see _stop
+        )
+        server = Server(name, kind, port, process)
+        try:
+            _wait_until_up(server, errors)
+            yield server
+        finally:
+            _stop(server)
+
+
+def _stop(server: Server) -> None:
+    """SIGTERM, as an orchestrator sends it; a server whose processes are still there after
+    the grace period is reported and killed with its workers, so no run leaves one behind."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        print(
+            f"warning: {server.name} ({server.kind}) did not stop within "
+            f"{STOP_GRACE_SECONDS} s of SIGTERM; killed",
+            file=sys.stderr,
+        )
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+
+
+def _wait_until_up(server: Server, errors: IO[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace")
+            raise RuntimeError(f"{server.name} ({server.kind}) exited: {message}")
+        try:
+            httpx.get(server.base + "/", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{server.name} ({server.kind}) did not start within 30 s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
