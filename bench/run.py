@@ -155,8 +155,8 @@ ROW = "{:<42} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}"
 def print_table(results: list[Result]) -> None:
     print(ROW.format("endpoint", "req/s", "p50 ms", "p99 ms", "failed", "x bare", "x fastapi"))
     for r in results:
-        bare = f"{r.ratios['bare']:.2f}" if r.ratios else "-"
-        minimal = f"{r.ratios['fastapi']:.2f}" if r.ratios else "-"
+        bare = f"{r.ratios['bare']:.3f}" if r.ratios else "-"
+        minimal = f"{r.ratios['fastapi']:.3f}" if r.ratios else "-"
         figures = (f"{r.rps:.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.bad, bare, minimal)
         print(ROW.format(r.name, *figures))
 
@@ -172,8 +172,8 @@ def print_comparison(first: Run, second: Run) -> None:
     print(COMPARISON_ROW.format("endpoint", f"{a} r/s", f"{b} r/s", f"{b}/{a}",
                                 f"{a} x fapi", f"{b} x fapi"))  # fmt: skip
     for x, y in zip(first.results, second.results, strict=True):
-        x_fastapi = f"{x.ratios['fastapi']:.2f}" if x.ratios else "-"
-        y_fastapi = f"{y.ratios['fastapi']:.2f}" if y.ratios else "-"
+        x_fastapi = f"{x.ratios['fastapi']:.3f}" if x.ratios else "-"
+        y_fastapi = f"{y.ratios['fastapi']:.3f}" if y.ratios else "-"
         figures = (f"{x.rps:.0f}", f"{y.rps:.0f}", f"{y.rps / x.rps:.2f}", x_fastapi, y_fastapi)
         print(COMPARISON_ROW.format(x.name, *figures))
 
