@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.platform.cache import Cache
@@ -133,3 +133,9 @@ async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> Non
 
 def sqlite_url(directory: Path) -> str:
     return f"sqlite+aiosqlite:///{directory}/background.db"
+
+
+async def only_dead_letter(database: Database) -> DeadLetter:
+    """The one dead letter a test expects (fails if there are none or several)."""
+    async with database.unit_of_work() as session:
+        return (await session.scalars(select(DeadLetter))).one()

@@ -18,6 +18,7 @@ from tests.support.background import (
     eventually,
     fast_queue_settings,
     make_resources,
+    only_dead_letter,
     running_worker,
     temporary_task,
 )
@@ -105,8 +106,7 @@ async def test_a_message_whose_worker_dies_every_time_is_dead_lettered_after_its
     await queue.close()
 
     assert runs == []  # the fourth delivery is not run: its three attempts were spent
-    async with bg_database.unit_of_work() as session:
-        letter = (await session.scalars(select(DeadLetter))).one()
+    letter = await only_dead_letter(bg_database)
     assert (letter.task_id, letter.attempts) == ("t3", 3)
     assert "delivered 3 times without finishing" in letter.error
 

@@ -20,6 +20,7 @@ from tests.support.background import (
     MovableClock,
     eventually,
     make_resources,
+    only_dead_letter,
     running_worker,
     temporary_task,
 )
@@ -75,8 +76,7 @@ async def test_a_failing_task_is_retried_then_dead_lettered(
             await eventually(lambda: _one(count(bg_database, DeadLetter)), "a dead letter")
 
     assert attempts == [1, 2, 3]
-    async with bg_database.unit_of_work() as session:
-        letter = (await session.scalars(select(DeadLetter))).one()
+    letter = await only_dead_letter(bg_database)
     assert letter.task_name == "test.flaky"
     assert letter.attempts == 3
     assert letter.args == [{"to": "ada@example.org"}]
@@ -210,8 +210,7 @@ async def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_not_run_
             await eventually(lambda: _zero(count(bg_database, QueuedTask)), "the ack")
 
     assert runs == []  # the fourth delivery is not run: its three attempts were spent
-    async with bg_database.unit_of_work() as session:
-        letter = (await session.scalars(select(DeadLetter))).one()
+    letter = await only_dead_letter(bg_database)
     assert (letter.task_id, letter.task_name, letter.attempts) == ("poison-1", "test.poison", 3)
     assert "delivered 3 times without finishing" in letter.error
 
@@ -236,8 +235,7 @@ async def test_a_delivery_that_never_finished_counts_as_one_attempt(
 
     # Attempt 1 died with its worker; attempts 2 and 3 raised. Three in all, as the policy says.
     assert attempts == [2, 3]
-    async with bg_database.unit_of_work() as session:
-        letter = (await session.scalars(select(DeadLetter))).one()
+    letter = await only_dead_letter(bg_database)
     assert letter.attempts == 3
     assert "ConnectionError" in letter.error
 
