@@ -114,7 +114,11 @@ def create_app(
     # Idempotency is innermost: it stores the response the route produced, uncompressed.
     app.add_middleware(IdempotencyMiddleware, identify=idempotency_caller)
     # Compression sits near the app, so the access log counts the bytes actually sent.
-    app.add_middleware(CompressionMiddleware, minimum_size=settings.http.compression_min_bytes)
+    app.add_middleware(
+        CompressionMiddleware,
+        minimum_size=settings.http.compression_min_bytes,
+        memo_bytes=settings.http.compression_memo_bytes,
+    )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other

@@ -1,8 +1,10 @@
-"""gzip and brotli negotiated by Accept-Encoding, with ETags that stay usable."""
+"""gzip and brotli negotiated by Accept-Encoding, with ETags that stay usable, and the same bytes
+compressed only once."""
 
 from __future__ import annotations
 
 import gzip
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import brotli
@@ -13,7 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from skilltree.platform.http.compression import CompressionMiddleware, choose_coding
+from skilltree.platform.http import compression
+from skilltree.platform.http.compression import (
+    CompressionMemo,
+    CompressionMiddleware,
+    choose_coding,
+)
+from skilltree.platform.http.compression import compress as compression_compress
 from tests.support.accounts import Browser
 
 People = Callable[[str], Awaitable[Browser]]
@@ -152,3 +160,75 @@ async def test_streaming_and_already_encoded_responses_pass_through() -> None:
     assert streamed.content == b"x" * 4096 * 3
     assert encoded.headers["content-encoding"] == "gzip"
     assert encoded.content == b"y" * 4096  # httpx decoded the app's own gzip
+
+
+class CountingCompressor:
+    """Stands in for the compression itself, counting the bodies it is asked to compress."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, body: bytes, coding: str) -> bytes:
+        self.calls += 1
+        return compression_compress(body, coding)
+
+
+@pytest.fixture
+def compressor(monkeypatch: pytest.MonkeyPatch) -> CountingCompressor:
+    counting = CountingCompressor()
+    monkeypatch.setattr(compression, "compress", counting)
+    return counting
+
+
+def _document_app(documents: dict[str, bytes], memo_bytes: int) -> CompressionMiddleware:
+    async def document(request: Request) -> Response:
+        return Response(documents[request.path_params["name"]], media_type="application/json")
+
+    return CompressionMiddleware(
+        Starlette(routes=[Route("/{name}", document)]), minimum_size=100, memo_bytes=memo_bytes
+    )
+
+
+async def test_the_same_bytes_are_compressed_once_and_sent_to_everyone(
+    compressor: CountingCompressor,
+) -> None:
+    tree = b'{"topics": "%s"}' % (b"caching " * 2000)
+    app = _document_app({"tree": tree}, memo_bytes=1024 * 1024)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answers = [
+            await client.get("/tree", headers={"accept-encoding": coding})
+            for coding in ("br", "br", "br", "gzip", "gzip")
+        ]
+
+    assert compressor.calls == 2  # once per coding
+    assert [answer.headers["content-encoding"] for answer in answers] == ["br"] * 3 + ["gzip"] * 2
+    assert all(answer.content == tree for answer in answers)  # httpx decompressed each
+
+
+async def test_changed_bytes_are_compressed_anew(compressor: CountingCompressor) -> None:
+    documents = {"tree": b'{"v": "%s"}' % (b"one " * 500)}
+    app = _document_app(documents, memo_bytes=1024 * 1024)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        before = await client.get("/tree", headers={"accept-encoding": "br"})
+        documents["tree"] = b'{"v": "%s"}' % (b"two " * 500)
+        after = await client.get("/tree", headers={"accept-encoding": "br"})
+
+    assert compressor.calls == 2
+    assert before.content != after.content
+    assert after.content == documents["tree"]
+
+
+def test_the_memo_keeps_only_what_fits_its_budget(compressor: CountingCompressor) -> None:
+    bodies = [bytes(random.Random(seed).randbytes(3000)) for seed in range(3)]  # incompressible
+    memo = CompressionMemo(max_bytes=7000)  # room for two
+
+    for body in [*bodies, bodies[2], bodies[0]]:
+        memo.compress(body, "gzip")
+
+    # bodies[0] was the least recently used when bodies[2] arrived, so it was compressed again.
+    assert compressor.calls == 4
+    assert CompressionMemo(max_bytes=0).compress(bodies[0], "gzip") == gzip.compress(
+        bodies[0], compresslevel=compression.GZIP_LEVEL, mtime=0
+    )

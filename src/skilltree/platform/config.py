@@ -131,6 +131,8 @@ class HttpSettings(_Group):
     public_max_age_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
     # Smaller bodies are sent as they are: compressing them costs more than it saves.
     compression_min_bytes: int = Field(default=1024, ge=0)
+    # Compressed bodies remembered per process, so bytes sent again are not compressed again.
+    compression_memo_bytes: int = Field(default=16 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
     # How long a stored response answers retries that carry the same Idempotency-Key.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
 

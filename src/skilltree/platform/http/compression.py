@@ -9,14 +9,22 @@ A compressed body is a different representation, so it gets a different strong E
 is appended inside the quotes ("abc" becomes "abc-br"). Validators that come back in If-Match or
 If-None-Match have the suffix removed before the app compares them, and a 304 answers with the
 tag the client sent, so conditional requests work whichever coding a client accepts.
+
+The same bytes are often sent again and again (a public tree from the cache, to every browser),
+and compressing them costs far more than sending them: brotli takes milliseconds for a 160 kB
+tree. So the middleware remembers what it compressed, by coding and a hash of the exact body,
+in a bounded least-recently-used map (`SKILLTREE_HTTP_COMPRESSION_MEMO_BYTES`). Keyed by the
+body itself, a remembered result only ever answers a response that has those very bytes.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 
 import brotli
+from cachetools import LRUCache
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,10 +113,32 @@ def _strip_validator_codings(scope: Scope) -> str | None:
     return seen
 
 
+class CompressionMemo:
+    """Compressed bodies by (coding, body digest), bounded by their total size in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._entries: LRUCache[tuple[str, bytes], bytes] | None = (
+            LRUCache(maxsize=max_bytes, getsizeof=len) if max_bytes > 0 else None
+        )
+
+    def compress(self, body: bytes, coding: str) -> bytes:
+        if self._entries is None:
+            return compress(body, coding)
+        key = (coding, hashlib.blake2b(body, digest_size=16).digest())
+        compressed = self._entries.get(key)
+        if compressed is None:
+            compressed = compress(body, coding)
+            # An entry larger than the whole budget is not kept (cachetools refuses it).
+            if len(compressed) <= self._entries.maxsize:
+                self._entries[key] = compressed
+        return compressed
+
+
 class CompressionMiddleware(HttpMiddleware):
-    def __init__(self, app: ASGIApp, minimum_size: int) -> None:
+    def __init__(self, app: ASGIApp, minimum_size: int, memo_bytes: int = 0) -> None:
         super().__init__(app)
         self.minimum_size = minimum_size
+        self.memo = CompressionMemo(memo_bytes)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         coding = choose_coding(Headers(scope=scope).get("accept-encoding"))
@@ -143,7 +173,7 @@ class CompressionMiddleware(HttpMiddleware):
                 await send(start)
                 await send(message)
                 return
-            compressed = compress(body, coding)
+            compressed = self.memo.compress(body, coding)
             headers["content-encoding"] = coding
             headers["content-length"] = str(len(compressed))
             if "etag" in headers:
