@@ -1,1 +1,1 @@
-"""Logs, request context and (later) metrics and traces."""
+"""Logs, request context and Prometheus metrics (traces to come)."""
