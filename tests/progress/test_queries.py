@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from skilltree.roadmaps.models import Topic
 from tests.support.accounts import Browser
 from tests.support.progress import People, import_roadmap, mark
 from tests.support.queries import count_statements
@@ -109,3 +111,26 @@ async def test_writing_a_note_costs_the_same_statements_whatever_the_roadmap_siz
         counts[slug] = log.count
 
     assert counts["small"] == counts["large"]
+
+
+@pytest.mark.parametrize("slug", ["small", "large"])
+async def test_setting_a_status_loads_only_the_topic_it_changes(
+    learner: Browser, slug: str
+) -> None:
+    loaded: list[str] = []
+
+    def record(topic: Topic, _context: Any) -> None:
+        loaded.append(topic.slug)
+
+    event.listen(Topic, "load", record)
+    try:
+        response = await learner.client.put(
+            f"/v1/me/progress/{slug}/s0-t0",
+            json={"status": "in_progress"},
+            headers=learner.write_headers,
+        )
+    finally:
+        event.remove(Topic, "load", record)
+
+    assert response.status_code == 200, response.text
+    assert loaded == ["s0-t0"]

@@ -24,7 +24,6 @@ from skilltree.progress.errors import InvalidProgressImport, NothingToUndo
 from skilltree.progress.models import ProgressEvent, TopicProgress
 from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
-from skilltree.roadmaps.errors import TopicNotFound
 from skilltree.roadmaps.models import Roadmap, Topic
 from skilltree.roadmaps.policies import ANONYMOUS, Viewer
 
@@ -117,8 +116,7 @@ async def set_status(
     confidence: int | None,
 ) -> TopicProgress:
     """Record a status. Sending the current status and confidence again records nothing."""
-    tree = await roadmaps.get_tree(session, slug, learner.viewer)
-    topic = _topic_by_slug(tree, topic_slug)
+    topic = await roadmaps.find_topic(session, slug, topic_slug, learner.viewer)
     await repository.lock_learner(session, learner.user_id)
     current = await repository.mark(session, learner.user_id, topic.id)
     if current is not None and (current.status, current.confidence) == (status, confidence):
@@ -312,13 +310,6 @@ def _topics_by_id(tree: roadmaps.RoadmapTree) -> dict[int, Topic]:
 
     walk(tree.sections)
     return found
-
-
-def _topic_by_slug(tree: roadmaps.RoadmapTree, topic_slug: str) -> Topic:
-    for topic in _topics_by_id(tree).values():
-        if topic.slug == topic_slug:
-            return topic
-    raise TopicNotFound(tree.roadmap.slug, topic_slug)
 
 
 def _import_targets(

@@ -40,6 +40,12 @@ async def load_topics(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]
     return (await session.execute(query)).scalars().all()
 
 
+async def find_topic(session: AsyncSession, roadmap_id: int, slug: str) -> Topic | None:
+    """One topic by its slug: a lookup on the (roadmap_id, slug) unique index."""
+    query = select(Topic).where(Topic.roadmap_id == roadmap_id, Topic.slug == slug)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 def add(session: AsyncSession, row: Roadmap | Topic | RoadmapRevision) -> None:
     session.add(row)
 

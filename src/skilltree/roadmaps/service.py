@@ -120,6 +120,15 @@ async def get_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: V
     return await topic_view(session, roadmap, topic_slug)
 
 
+async def find_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer) -> Topic:
+    """One topic of a roadmap the viewer may see, without loading the rest of the tree."""
+    roadmap = await require_roadmap(session, slug, viewer)
+    topic = await repository.find_topic(session, roadmap.id, topic_slug)
+    if topic is None:
+        raise TopicNotFound(slug, topic_slug)
+    return topic
+
+
 async def topic_view(session: AsyncSession, roadmap: Roadmap, topic_slug: str) -> TopicView:
     """A topic of a roadmap already checked for access, with its ancestors and children."""
     slug = roadmap.slug
