@@ -32,7 +32,7 @@ from skilltree.platform.http.middleware import (
     UnhandledErrorMiddleware,
 )
 from skilltree.platform.http.problems import install_problem_handlers
-from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_storage
+from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_counters
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
@@ -157,7 +157,7 @@ def create_app(
     if settings.rate_limit.enabled:
         limiter = RateLimiter(
             settings.rate_limit,
-            create_storage(settings.redis, redis),
+            create_counters(settings.redis, redis),
             session_cookie=settings.auth.session_cookie,
         )
         app.add_middleware(RateLimitMiddleware, limiter=limiter)

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from skilltree.platform.cache import Cache, Computed, Key
+from skilltree.platform.cache import Cache, Computed, Key, LocalCopies
 from skilltree.platform.config import CacheSettings, RedisSettings
 from tests.support.redis import REDIS_URL, isolated_prefix
 from tests.support.tcp_proxy import tcp_proxy
@@ -165,6 +165,47 @@ async def test_two_instances_sharing_redis_recompute_a_key_once() -> None:
     assert values == [b"v1"] * 10
     assert source.calls == 2  # once for the ten concurrent readers, once after invalidating
     assert after == b"v2"
+
+
+@pytest.mark.redis
+async def test_local_copies_answer_hits_until_any_instance_invalidates_them() -> None:
+    async with isolated_prefix() as prefix:
+        settings = RedisSettings(url=REDIS_URL, key_prefix=prefix)
+        first = Cache.from_settings(CacheSettings(), settings)
+        second = Cache.from_settings(CacheSettings(), settings)
+        source = Source(b"v1")
+        try:
+            await first.fetch(TREE, source, TTL)  # computed and stored: copied locally too
+            await first.fetch(TREE, source, TTL)
+            await second.fetch(TREE, source, TTL)  # read from Redis, then copied
+            await second.fetch(TREE, source, TTL)
+            source.value = b"v2"
+            await second.invalidate(["roadmap:web"])
+            after = await first.fetch(TREE, source, TTL)
+        finally:
+            await first.close()
+            await second.close()
+
+    assert (first.stats.local_hits, second.stats.local_hits) == (1, 1)
+    assert after == b"v2"
+    assert source.calls == 2
+
+
+def test_local_copies_keep_the_most_recent_within_their_bytes_and_ttl() -> None:
+    now = [0.0]
+    copies = LocalCopies(max_bytes=1000, timer=lambda: now[0])
+    for name in ("a", "b", "c"):
+        copies.put(name, name.encode() * 400, ttl_seconds=60)
+    copies.put("huge", b"x" * 1001, ttl_seconds=60)
+
+    assert [copies.get(name) is not None for name in ("a", "b", "c", "huge")] == [
+        False,  # the least recently used went to make room for "c"
+        True,
+        True,
+        False,  # larger than the whole budget
+    ]
+    now[0] = 61.0
+    assert copies.get("c") is None
 
 
 async def test_an_unreachable_redis_serves_from_the_source_and_counts_the_failures() -> None:

@@ -3,6 +3,7 @@ sliding on, one limit shared by two instances through Redis, and what happens wi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
@@ -16,7 +17,6 @@ from fastapi import FastAPI
 from skilltree.app import create_app
 from skilltree.platform.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
 from skilltree.platform.db import Database
-from skilltree.platform.http import rate_limit
 from tests.support.metrics import sample
 from tests.support.redis import REDIS_URL, isolated_prefix
 
@@ -37,10 +37,10 @@ class LimitsClock:
 
 @pytest.fixture
 def limits_clock(monkeypatch: pytest.MonkeyPatch) -> LimitsClock:
-    """Replaces `time` where the counters (and the middleware's reset arithmetic) read it."""
+    """Replaces `time` where the in-process counters read it."""
     clock = LimitsClock()
     fake_time = SimpleNamespace(time=clock.time)
-    for module in (limits.aio.storage.memory, limits.aio.strategies, rate_limit):
+    for module in (limits.aio.storage.memory, limits.aio.strategies):
         monkeypatch.setattr(module, "time", fake_time)
     return clock
 
@@ -205,6 +205,45 @@ async def test_two_instances_share_one_limit_through_redis(
             refused = await first.get("/v1/roadmaps")
 
     assert refused.status_code == 429
+
+
+@pytest.mark.redis
+async def test_on_redis_each_response_says_what_is_left_and_when_it_resets(
+    settings: Settings, database: Database
+) -> None:
+    async with isolated_prefix() as prefix:
+        shared = settings.model_copy(
+            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
+        )
+        async with serving(shared, database) as client:
+            responses = [await client.get("/v1/roadmaps") for _ in range(6)]
+
+    headers = [r.headers["ratelimit"] for r in responses[:5]]
+    assert headers == [f'"read";r={left};t=60' for left in (4, 3, 2, 1, 0)]
+    assert responses[5].status_code == 429
+    assert responses[5].headers["ratelimit"] == '"read";r=0;t=60'
+    assert responses[5].headers["retry-after"] == "60"
+
+
+@pytest.mark.redis
+async def test_on_redis_the_window_slides_on(settings: Settings, database: Database) -> None:
+    async with isolated_prefix() as prefix:
+        per_second = settings.model_copy(
+            update={
+                "redis": RedisSettings(url=REDIS_URL, key_prefix=prefix),
+                "rate_limit": RateLimitSettings(read="3/second"),
+            }
+        )
+        async with serving(per_second, database) as client:
+            allowed = [(await client.get("/v1/roadmaps")).status_code for _ in range(3)]
+            refused = await client.get("/v1/roadmaps")
+            await asyncio.sleep(2.1)  # two windows later, the old hits weigh nothing
+            later = await client.get("/v1/roadmaps")
+
+    assert allowed == [200, 200, 200]
+    assert refused.status_code == 429
+    assert later.status_code == 200
+    assert later.headers["ratelimit"] == '"read";r=2;t=1'
 
 
 async def test_without_redis_reads_pass_and_sign_in_is_refused(

@@ -10,6 +10,12 @@ entry computed from it is unreachable at once — one SET per namespace, however
 key scans — and expires on its own TTL. A reader that computed from data older than the write
 stores its result under the old token, where no one looks: the write always wins.
 
+Local copies. With Redis, each process also keeps the values it read or wrote lately in its own
+memory, under the same versioned key (`LocalCopies`). A key names the namespace tokens its value
+was computed from, so a copy can never be staler than Redis: a hit still reads the tokens from
+Redis (one small MGET, which sees every other instance's invalidations at once) but not the
+value, which for a roadmap tree is 160 kB.
+
 Stampede protection. When many requests miss the same key together, one recomputes it while the
 others wait, then read what it stored: waiting in this process on an asyncio event, and across
 instances on a short Redis lock. A result computed for one caller only (a private roadmap) is
@@ -25,12 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 
 import cashews
+from cachetools import TLRUCache
 from cashews.exceptions import CacheError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +80,8 @@ class CacheStats:
     """Counters of this cache object; the process-wide ones are metrics (observability)."""
 
     hits: int = 0
+    # Hits answered from this process's local copy (counted in `hits` too).
+    local_hits: int = 0
     misses: int = 0
     recomputes: int = 0
     # Requests that waited for another request's recompute instead of recomputing.
@@ -81,6 +91,31 @@ class CacheStats:
 
 
 Compute = Callable[[], Awaitable[Computed]]
+
+
+class LocalCopies:
+    """Values by versioned key in this process's memory: least recently used first out beyond
+    `max_bytes`, and none kept longer than its TTL from when it was copied. (The TTL bounds how
+    long an entry whose invalidation was lost to a Redis outage is served: with local copies,
+    at most twice the TTL.)"""
+
+    def __init__(self, max_bytes: int, timer: Callable[[], float] = time.monotonic) -> None:
+        self._max_bytes = max_bytes
+        # Each entry is (value, TTL seconds); its expiry is set when it is stored.
+        self._entries: TLRUCache[str, tuple[bytes, int]] = TLRUCache(
+            maxsize=max_bytes,
+            ttu=lambda _key, entry, now: now + entry[1],
+            timer=timer,
+            getsizeof=lambda entry: len(entry[0]),
+        )
+
+    def get(self, stored: str) -> bytes | None:
+        entry = self._entries.get(stored)
+        return entry[0] if entry is not None else None
+
+    def put(self, stored: str, value: bytes, ttl_seconds: int) -> None:
+        if len(value) <= self._max_bytes:  # larger than the whole budget: not kept
+            self._entries[stored] = (value, ttl_seconds)
 
 
 def stale_on_commit(session: AsyncSession, *namespaces: str) -> None:
@@ -96,8 +131,10 @@ class Cache:
         prefix: str,
         lock_seconds: float,
         enabled: bool = True,
+        local: LocalCopies | None = None,
     ) -> None:
         self._backend = backend
+        self._local = local
         self._prefix = prefix
         self._lock_seconds = lock_seconds
         self.enabled = enabled
@@ -129,11 +166,14 @@ class Cache:
                 max_connections=64,
                 client_name="skilltree-cache",
             )
+        # In-process storage has nothing to save a copy from.
+        local = LocalCopies(cache.local_max_bytes) if redis.url and cache.local_max_bytes else None
         return cls(
             backend,
             prefix=f"{redis.key_prefix}cache:",
             lock_seconds=cache.lock_seconds,
             enabled=cache.enabled,
+            local=local,
         )
 
     async def fetch(self, key: Key, compute: Compute, ttl_seconds: int) -> bytes:
@@ -144,7 +184,7 @@ class Cache:
         if stored is None:  # the cache is unreachable: straight to the database
             metrics.CACHE_LOOKUPS.labels("bypassed").inc()
             return (await compute()).value
-        cached = await self._get(stored)
+        cached = await self._get(stored, ttl_seconds)
         if cached is not None:
             self._hit()
             return cached
@@ -198,13 +238,23 @@ class Cache:
         versions = b".".join(present).decode()
         return f"{self._prefix}{key.name}@{versions}"
 
-    async def _get(self, stored: str) -> bytes | None:
+    async def _get(self, stored: str, ttl_seconds: int) -> bytes | None:
+        if self._local is not None and (copy := self._local.get(stored)) is not None:
+            self.stats.local_hits += 1
+            return copy
         try:
             value = await self._backend.get(stored)
         except BACKEND_ERRORS as error:
             self._failed("read", error)
             return None
-        return value if isinstance(value, bytes) else None
+        if not isinstance(value, bytes):
+            return None
+        self._keep_locally(stored, value, ttl_seconds)
+        return value
+
+    def _keep_locally(self, stored: str, value: bytes, ttl_seconds: int) -> None:
+        if self._local is not None:
+            self._local.put(stored, value, ttl_seconds)
 
     async def _recompute_once(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
         running = self._recomputing.get(stored)
@@ -230,7 +280,7 @@ class Cache:
             del self._recomputing[stored]
 
     async def _read_after_waiting(self, stored: str, compute: Compute, ttl_seconds: int) -> bytes:
-        cached = await self._get(stored)
+        cached = await self._get(stored, ttl_seconds)
         if cached is not None:
             self._hit()
             return cached
@@ -246,6 +296,8 @@ class Cache:
                 await self._backend.set(stored, computed.value, expire=ttl_seconds)
             except BACKEND_ERRORS as error:
                 self._failed("write", error)
+            else:
+                self._keep_locally(stored, computed.value, ttl_seconds)
         return computed.value
 
     async def _lock(self, stored: str) -> str | bool:

@@ -318,6 +318,9 @@ class CacheSettings(_Group):
     memory_max_entries: int = Field(default=10_000, ge=10, le=10_000_000)
     # The longest a recompute may hold its key's lock; requests waiting for it wait no longer.
     lock_seconds: float = Field(default=5.0, gt=0, le=60)
+    # With Redis: values this process read or wrote lately are also kept in its memory, up to
+    # this many bytes, so a hit reads only the small namespace tokens from Redis (0: off).
+    local_max_bytes: int = Field(default=16 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
 
 
 class MetricsSettings(_Group):

@@ -9,10 +9,12 @@ Every request falls under one policy by its route class:
 Health probes are exempt. A credential is the session cookie or the Authorization header,
 hashed: the key is stable for one sign-in and reveals nothing in Redis.
 
-The counting itself is the `limits` library (sliding-window counter: a weighted sum of the
-previous and current fixed windows, one small key per window, no per-request list). Counters
-live in Redis when `SKILLTREE_REDIS_URL` is set, so every instance shares one limit, and in
-process memory otherwise.
+The algorithm is the sliding-window counter: a weighted sum of the previous and the current
+fixed window's counts, one small counter per window, no per-request list. Counters live in Redis
+when `SKILLTREE_REDIS_URL` is set, so every instance shares one limit, and in process memory
+otherwise (the `limits` library's storage and strategy). In Redis one script counts the hit and
+returns both windows, which the `RateLimit` header needs: one round trip per request where
+`limits`' own API takes two (docs/decisions/0008-rate-limit-round-trip.md).
 
 When the store fails (Redis down), reads and writes are let through — the limiter protects the
 service, and refusing all traffic would be the outage it exists to prevent — while sign-in is
@@ -26,12 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Protocol
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
@@ -64,6 +65,110 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A caller's counters right after a hit: the previous and the current fixed window, each
+    with the seconds until it expires."""
+
+    allowed: bool
+    previous_count: int
+    previous_expires_in: float
+    current_count: int
+    current_expires_in: float
+
+    def remaining(self, limit: RateLimitItem) -> int:
+        """What is left: the previous window's count weighs as much of it as has yet to pass."""
+        weighted = self.previous_count * self.previous_expires_in / limit.get_expiry()
+        return max(0, limit.amount - math.floor(weighted + self.current_count))
+
+    def reset_seconds(self, limit: RateLimitItem) -> int:
+        """Seconds until at least one more request is allowed: the next previous-window hit to
+        weigh out, or the current window's end (never less than 1, as `Retry-After` counts)."""
+        window = limit.get_expiry()
+        waits = [math.inf]
+        if self.previous_count:
+            waits.append(_next_step(self.previous_expires_in, window / self.previous_count))
+        if self.current_count:
+            waits.append(_next_step(self.current_expires_in, window))
+        wait = min(waits)
+        return 1 if math.isinf(wait) else max(1, math.ceil(wait))
+
+
+def _next_step(expires_in: float, step: float) -> float:
+    """Seconds to the next multiple of `step` before expiry: a counter just set to live two
+    windows is a whole window, not zero, away from its next change."""
+    return expires_in % step or step
+
+
+class Counters(Protocol):
+    async def hit(self, limit: RateLimitItem, *identifiers: str) -> Window:
+        """Count one request if the limit allows it; the window as it is afterwards."""
+        ...
+
+
+class InProcessCounters:
+    """Counters in this process's memory (the embedded default): `limits`' storage."""
+
+    def __init__(self) -> None:
+        self._storage = MemoryStorage()
+        self._strategy = SlidingWindowCounterRateLimiter(self._storage)
+
+    async def hit(self, limit: RateLimitItem, *identifiers: str) -> Window:
+        allowed = await self._strategy.hit(limit, *identifiers)
+        window = await self._storage.get_sliding_window(
+            limit.key_for(*identifiers), limit.get_expiry()
+        )
+        return Window(allowed, *window)
+
+
+# Counts a hit and reports the window, atomically, in one round trip. The same algorithm as
+# `limits`' sliding-window counter: the current window's key lives for two windows and, once its
+# own window has passed, is renamed to be the previous one. Times are in milliseconds.
+HIT_SCRIPT = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2]) * 1000
+
+local current_ttl = redis.call('pttl', KEYS[2])
+if current_ttl > 0 and current_ttl < window then
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + window)
+end
+
+local previous = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = math.max(redis.call('pttl', KEYS[1]), 0)
+local current = tonumber(redis.call('get', KEYS[2])) or 0
+current_ttl = math.max(redis.call('pttl', KEYS[2]), 0)
+
+local allowed = math.floor(previous * previous_ttl / window) + current + 1 <= limit
+if allowed then
+    if redis.call('exists', KEYS[2]) == 1 then
+        redis.call('incr', KEYS[2])
+    else
+        redis.call('set', KEYS[2], 1, 'PX', window * 2)
+        current_ttl = window * 2
+    end
+    current = current + 1
+end
+return {allowed and 1 or 0, previous, previous_ttl, current, current_ttl}
+"""
+
+
+class RedisCounters:
+    """Counters in Redis, shared by every instance: one script call per request."""
+
+    def __init__(self, redis: Redis, key_prefix: str) -> None:
+        self._hit = redis.register_script(HIT_SCRIPT)
+        self._prefix = f"{key_prefix}ratelimit:"
+
+    async def hit(self, limit: RateLimitItem, *identifiers: str) -> Window:
+        key = self._prefix + limit.key_for(*identifiers)
+        allowed, previous, previous_ms, current, current_ms = await self._hit(
+            keys=[f"{key}:previous", f"{key}:current"],
+            args=[limit.amount, limit.get_expiry()],
+        )
+        return Window(bool(allowed), previous, previous_ms / 1000, current, current_ms / 1000)
+
+
+@dataclass(frozen=True)
 class Decision:
     policy: Policy
     allowed: bool
@@ -87,13 +192,12 @@ class RateLimiter:
     def __init__(
         self,
         settings: RateLimitSettings,
-        storage: Storage,
+        counters: Counters,
         *,
         session_cookie: str,
     ) -> None:
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._counters = counters
         self._cookie_prefix = f"{session_cookie}=".encode()
-        self._storage = storage
         self.policies = {
             "auth": Policy("auth", parse(settings.auth), fail_open=False),
             "write": Policy("write", parse(settings.write), fail_open=True),
@@ -129,27 +233,20 @@ class RateLimiter:
 
     async def check(self, policy: Policy, key: str) -> Decision:
         try:
-            allowed = await self._strategy.hit(policy.limit, policy.name, key)
-            stats = await self._strategy.get_window_stats(policy.limit, policy.name, key)
-        except Exception as error:  # the storages raise their client's own errors
+            window = await self._counters.hit(policy.limit, policy.name, key)
+        except Exception as error:  # each store raises its client's own errors
             raise StoreUnavailable(type(error).__name__) from error
-        # The same clock `limits` reads (time.time), so the difference is the real wait.
-        reset = max(1, math.ceil(stats.reset_time - time.time()))
-        return Decision(policy, allowed, stats.remaining, reset)
+        limit = policy.limit
+        return Decision(
+            policy, window.allowed, window.remaining(limit), window.reset_seconds(limit)
+        )
 
 
-def create_storage(settings: RedisSettings, redis: Redis | None) -> Storage:
+def create_counters(settings: RedisSettings, redis: Redis | None) -> Counters:
     """In-process counters, or counters in Redis over the app's own connection pool."""
     if settings.url is None or redis is None:
-        return MemoryStorage()
-    return RedisStorage(
-        f"async+{settings.url}",
-        implementation="redispy",
-        key_prefix=f"{settings.key_prefix}ratelimit",
-        wrap_exceptions=True,
-        # Passed through to redis-py; limits' annotation only lists scalar options.
-        connection_pool=cast(Any, redis.connection_pool),
-    )
+        return InProcessCounters()
+    return RedisCounters(redis, settings.key_prefix)
 
 
 class RateLimitMiddleware(HttpMiddleware):
