@@ -98,3 +98,23 @@ def test_the_password_word_lists_load_only_when_a_password_is_chosen(
     assert "zxcvbn" not in loaded_browsing
     assert signing_up == [202]
     assert "zxcvbn" in loaded_signing_up
+
+
+def test_the_oidc_library_loads_only_where_a_provider_is_configured(
+    database_url: str, tmp_path: Path
+) -> None:
+    provider = {
+        "name": "corp",
+        "issuer": "https://id.example.com",
+        "client_id": "skilltree",
+        "client_secret": "provider-secret",
+    }
+
+    without, loaded_without = serve(database_url, tmp_path, BROWSING)
+    with_provider, loaded_with_provider = serve(
+        database_url, tmp_path, BROWSING, SKILLTREE_AUTH_OIDC_PROVIDERS=json.dumps([provider])
+    )
+
+    assert without == with_provider == [200, 200, 200, 401]
+    assert "authlib" not in loaded_without
+    assert "authlib" in loaded_with_provider
