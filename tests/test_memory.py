@@ -20,6 +20,7 @@ import pytest
 from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import create_engine
+from tests.support.redis import REDIS_URL, isolated_prefix
 
 # A worker as uvicorn runs it: the app from the environment, its lifespan, then the requests.
 SERVE = """
@@ -118,3 +119,21 @@ def test_the_oidc_library_loads_only_where_a_provider_is_configured(
     assert without == with_provider == [200, 200, 200, 401]
     assert "authlib" not in loaded_without
     assert "authlib" in loaded_with_provider
+
+
+@pytest.mark.redis
+async def test_rate_limits_in_redis_load_no_redis_client_but_redis_py(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with isolated_prefix() as prefix:
+        statuses, loaded = serve(
+            database_url,
+            tmp_path,
+            BROWSING,
+            SKILLTREE_REDIS_URL=REDIS_URL,
+            SKILLTREE_REDIS_KEY_PREFIX=prefix,
+        )
+
+    assert statuses == [200, 200, 200, 401]
+    assert "redis" in loaded
+    assert "coredis" not in loaded
