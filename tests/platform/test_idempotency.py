@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from skilltree.app import create_app
@@ -20,6 +21,7 @@ from skilltree.platform.http.idempotency import (
     claim,
     delete_expired_keys,
     fingerprint,
+    idempotent_routes,
     purge_expired_keys,
 )
 from tests.support.accounts import Browser
@@ -265,11 +267,36 @@ def test_every_post_that_creates_accepts_an_idempotency_key() -> None:
     creating = {
         path for path, ops in paths.items() if "201" in ops.get("post", {}).get("responses", {})
     }
-    guarded = {
+
+    guarded = documented_as_taking_a_key(paths)
+
+    assert guarded == creating | NOT_REPEATABLE
+    assert "/v1/roadmaps" in guarded
+
+
+def test_the_middleware_guards_the_routes_the_openapi_document_shows_taking_a_key() -> None:
+    app = create_app(Settings())
+
+    guarded = {route.path_format for route in idempotent_routes(app.routes)}
+
+    assert guarded == documented_as_taking_a_key(app.openapi()["paths"])
+
+
+async def test_serving_a_keyed_post_does_not_build_the_openapi_document(
+    app: FastAPI, ada: Browser
+) -> None:
+    await create(ada, "key-1", PLAN)
+    retry = await create(ada, "key-1", PLAN)
+
+    assert retry.headers["idempotency-replayed"] == "true"
+    # The document weighs ~10 MB in memory: a worker builds it only to serve /openapi.json.
+    assert app.openapi_schema is None
+
+
+def documented_as_taking_a_key(paths: dict[str, Any]) -> set[str]:
+    """The paths whose POST operation documents the Idempotency-Key header."""
+    return {
         path
         for path, ops in paths.items()
         if any(p["name"] == "idempotency-key" for p in ops.get("post", {}).get("parameters", []))
     }
-
-    assert guarded == creating | NOT_REPEATABLE
-    assert "/v1/roadmaps" in guarded

@@ -15,6 +15,9 @@ authlib supplies the protocol rules (discovery validation, the authorization req
 ID token's claim rules), joserfc verifies the signature and httpx makes the two requests; this
 module only wires them together. What an identity may do to
 accounts (link, create) is the service's decision: `service.sign_in_with_provider`.
+
+authlib is imported by the functions that use it, so that it loads with the first sign-in
+through a provider: a worker whose deployment configures none never carries it.
 """
 
 from __future__ import annotations
@@ -27,10 +30,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core import CodeIDToken
-from authlib.oidc.discovery import OpenIDProviderMetadata
 from cryptography.fernet import InvalidToken
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -122,6 +121,9 @@ class OidcClient:
         self, provider: OidcProvider, redirect_uri: str, now: datetime
     ) -> tuple[str, PendingLogin]:
         """The URL to send the browser to, and what the callback must match."""
+        from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+        from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
         cached = await self._discover(provider)
         pending = PendingLogin(
             provider=provider.name,
@@ -179,6 +181,8 @@ class OidcClient:
         tokens: dict[str, Any],
         now: datetime,
     ) -> dict[str, Any]:
+        from authlib.oidc.core import CodeIDToken
+
         try:
             token = self._decode(id_token, cached.keys)
         except JoseError:
@@ -279,6 +283,8 @@ async def _get_json(http: httpx.AsyncClient, provider: OidcProvider, url: str) -
 def _check_metadata(provider: OidcProvider, metadata: dict[str, Any]) -> None:
     """The discovery document must be valid and name the configured issuer: a document that
     names another issuer could hand us someone else's keys (OpenID Connect Discovery §4.3)."""
+    from authlib.oidc.discovery import OpenIDProviderMetadata
+
     try:
         OpenIDProviderMetadata(metadata).validate()
     except ValueError as error:

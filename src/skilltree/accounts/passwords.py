@@ -19,7 +19,6 @@ import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from skilltree.platform.errors import UnprocessableContent
 
@@ -43,6 +42,10 @@ class WeakPassword(UnprocessableContent):
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
     """30,000 of the most common passwords, from the zxcvbn package's bundled lists."""
+    # Imported on the first password chosen (sign-up, change, reset), not at start-up: the
+    # module holds every zxcvbn word list, ~8 MB that a worker serving sign-ins never reads.
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 

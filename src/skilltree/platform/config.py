@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from authlib.common.security import is_secure_transport
 from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -229,6 +228,9 @@ class OidcProvider(BaseModel):
     @field_validator("issuer")
     @classmethod
     def _secure_issuer(cls, issuer: str) -> str:
+        # Imported only when a provider is configured: see accounts/oidc.py.
+        from authlib.common.security import is_secure_transport
+
         # Tokens travel over this connection: https, or http on loopback (local providers).
         if not is_secure_transport(issuer):
             raise ValueError("must be an https:// URL (or http:// on loopback)")

@@ -10,7 +10,7 @@ after a timeout or a dropped connection:
 
 Keys are scoped per caller, so two users never see each other's responses. A route opts in with
 one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in OpenAPI — and
-IdempotencyMiddleware guards exactly the operations that document it.
+IdempotencyMiddleware guards exactly the POST routes that declare it.
 
 The key is claimed in its own short transaction before the route runs, and the response is
 stored after the route's unit of work has committed, so neither ever waits on the other's locks.
@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
-from starlette.routing import compile_path
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.clock import Clock
@@ -191,8 +193,8 @@ class IdempotencyMiddleware(HttpMiddleware):
     """Claim, run, store (2xx) or release; replay on retries — for the routes that opted in.
 
     Pure ASGI, innermost: it must claim before the route opens its unit of work and store after
-    that work has committed, which no dependency can do. The routes that opted in are the
-    operations whose OpenAPI parameters include the Idempotency-Key header (IDEMPOTENT).
+    that work has committed, which no dependency can do. The routes that opted in are the POST
+    routes that declare IDEMPOTENT, found once, on the first request that sends a key.
     """
 
     def __init__(self, app: ASGIApp, identify: CallerResolver) -> None:
@@ -215,7 +217,7 @@ class IdempotencyMiddleware(HttpMiddleware):
         if scope["method"] != "POST":
             return False
         if self._guarded is None:
-            self._guarded = _guarded_paths(scope["app"].openapi())
+            self._guarded = [route.path_regex for route in idempotent_routes(scope["app"].routes)]
         return any(pattern.match(scope["path"]) for pattern in self._guarded)
 
     async def _guard(
@@ -351,11 +353,25 @@ class _CapturedResponse:
         return capture
 
 
-def _guarded_paths(openapi: dict[str, Any]) -> list[re.Pattern[str]]:
-    """Path patterns of the POST operations that document the Idempotency-Key header."""
-    patterns = []
-    for template, operations in openapi.get("paths", {}).items():
-        parameters = operations.get("post", {}).get("parameters", [])
-        if any(p.get("in") == "header" and p.get("name") == HEADER for p in parameters):
-            patterns.append(compile_path(template)[0])
-    return patterns
+def idempotent_routes(routes: Sequence[BaseRoute]) -> list[RouteContext]:
+    """The POST routes that declare IDEMPOTENT, with the paths the app serves them at.
+
+    Read from the routes' dependencies rather than from the OpenAPI document, which lists the
+    same routes (the header is documented because of that declaration): the document weighs
+    about 10 MB in memory, and a server that never serves it should not build it.
+    """
+    return [
+        route
+        for route in iter_route_contexts(routes)
+        if isinstance(route.original_route, APIRoute)
+        and "POST" in (route.methods or ())
+        and _declares_idempotency_key(route.dependant)
+    ]
+
+
+def _declares_idempotency_key(dependant: Dependant) -> bool:
+    """Whether IDEMPOTENT is among the dependencies, or among theirs (as OpenAPI would see it)."""
+    return any(
+        dependency.call is idempotency_key_header or _declares_idempotency_key(dependency)
+        for dependency in dependant.dependencies
+    )
