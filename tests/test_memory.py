@@ -137,3 +137,25 @@ async def test_rate_limits_in_redis_load_no_redis_client_but_redis_py(
     assert statuses == [200, 200, 200, 401]
     assert "redis" in loaded
     assert "coredis" not in loaded
+
+
+def test_the_mojibake_repair_tables_load_only_with_text_to_repair(
+    database_url: str, tmp_path: Path
+) -> None:
+    browsing, loaded_browsing = serve(database_url, tmp_path, BROWSING)
+    repairing = subprocess.run(
+        [sys.executable, "-c", REPAIR, "ðŸ“Œ Pinned"], capture_output=True, text=True, check=True
+    )
+
+    assert browsing == [200, 200, 200, 401]
+    assert "ftfy" not in loaded_browsing
+    assert json.loads(repairing.stdout) == {"text": "📌 Pinned", "ftfy": True}
+
+
+# A roadmap upload's text, mojibake included, decoded as an import does.
+REPAIR = """
+import json, sys
+from skilltree.roadmaps.importing.encoding import decode
+text = decode(sys.argv[1].encode()).text
+print(json.dumps({"text": text, "ftfy": "ftfy" in sys.modules}))
+"""

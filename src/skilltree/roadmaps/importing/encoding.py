@@ -15,7 +15,6 @@ import codecs
 import unicodedata
 from dataclasses import dataclass
 
-import ftfy.bad_codecs  # noqa: F401  (registers the "sloppy-windows-*" codecs)
 from wcwidth import wcwidth
 
 from skilltree.roadmaps.importing.errors import RoadmapImportError
@@ -96,12 +95,19 @@ def _refuse_control_characters(text: str) -> None:
 
 def repair_mojibake(text: str) -> DecodedText:
     """Repair text that went through a legacy code page; leave correct text untouched."""
+    _register_sloppy_codecs()
     codec = _guess_codec(text)
     if codec is None:
         return DecodedText(text, None)
     lines = [_repair_line(line, codec) for line in text.split("\n")]
     repaired = "\n".join(lines)
     return DecodedText(repaired, _display_name(codec) if repaired != text else None)
+
+
+def _register_sloppy_codecs() -> None:
+    """ftfy registers its "sloppy-windows-*" codecs when imported. Imported here, on the first
+    upload to repair, not at start-up: ftfy's tables are ~3 MB a serving worker never reads."""
+    import ftfy.bad_codecs  # noqa: F401
 
 
 def _display_name(codec: str) -> str:
