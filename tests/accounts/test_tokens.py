@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 from pydantic import SecretStr
 
-from skilltree.accounts.tokens import TokenKeys, derive_key
+from skilltree.accounts.errors import NotAuthenticated
+from skilltree.accounts.tokens import (
+    AccessClaims,
+    TokenKeys,
+    derive_key,
+    issue_access_token,
+    verify_access_token,
+)
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
 from tests.support.accounts import PASSWORD, register_and_verify
@@ -69,6 +78,19 @@ async def test_an_access_token_expires_after_10_minutes(
     response = await client.get("/v1/me", headers=bearer(tokens["access_token"]))
 
     assert response.status_code == 401
+
+
+async def test_a_token_already_in_use_still_expires_after_10_minutes(
+    client: httpx.AsyncClient, outbox: Path, clock: FrozenClock
+) -> None:
+    tokens = await get_tokens(client, outbox)
+    assert (await client.get("/v1/me", headers=bearer(tokens["access_token"]))).status_code == 200
+    clock.advance(minutes=10, seconds=31)
+
+    response = await client.get("/v1/me", headers=bearer(tokens["access_token"]))
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "The access token has expired; refresh it."
 
 
 async def test_refreshing_rotates_the_refresh_token(
@@ -233,3 +255,72 @@ def test_a_rotated_key_still_verifies_and_signing_moves_to_the_new_one() -> None
 
     assert keys.current.kid == derive_key(new).kid
     assert set(keys.verifying) == {derive_key(new).kid, derive_key(old).kid}
+
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def token_for(keys: TokenKeys, audience: str = "skilltree-api") -> str:
+    return issue_access_token(
+        keys,
+        user_id=7,
+        family="family",
+        now=NOW,
+        lifetime=timedelta(minutes=10),
+        issuer="skilltree",
+        audience=audience,
+    )
+
+
+def verify(
+    keys: TokenKeys, token: str, *, at: datetime = NOW, audience: str = "skilltree-api"
+) -> AccessClaims:
+    return verify_access_token(keys, token, now=at, issuer="skilltree", audience=audience)
+
+
+def test_a_signature_is_checked_once_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = TokenKeys(SecretStr("a secret key"), [])
+    token = token_for(keys)
+    checks: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        checks.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+
+    first, second = verify(keys, token), verify(keys, token)
+
+    assert first == second
+    assert first.user_id == 7
+    assert checks == [token]
+
+
+def test_a_remembered_token_still_expires_and_is_not_valid_before_it_was_issued() -> None:
+    keys = TokenKeys(SecretStr("a secret key"), [])
+    token = token_for(keys)
+    verify(keys, token)
+
+    with pytest.raises(NotAuthenticated, match="expired"):
+        verify(keys, token, at=NOW + timedelta(minutes=10, seconds=30))
+    with pytest.raises(NotAuthenticated, match="not valid yet"):
+        verify(keys, token, at=NOW - timedelta(seconds=31))
+
+
+def test_a_token_remembered_for_one_audience_is_refused_by_another() -> None:
+    keys = TokenKeys(SecretStr("a secret key"), [])
+    token = token_for(keys, audience="skilltree-api")
+    verify(keys, token, audience="skilltree-api")
+
+    with pytest.raises(NotAuthenticated, match="invalid"):
+        verify(keys, token, audience="another-api")
+
+
+def test_new_keys_do_not_accept_what_old_keys_verified() -> None:
+    old = TokenKeys(SecretStr("a retired secret key"), [])
+    token = token_for(old)
+    verify(old, token)
+
+    with pytest.raises(NotAuthenticated, match="invalid"):
+        verify(TokenKeys(SecretStr("the new secret key"), []), token)

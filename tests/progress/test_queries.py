@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from skilltree.roadmaps.models import Topic
-from tests.support.accounts import Browser
+from skilltree.orgs.models import Organisation
+from skilltree.roadmaps.models import Roadmap, Topic
+from tests.support.accounts import Browser, bearer_headers
 from tests.support.progress import People, import_roadmap, mark
 from tests.support.queries import count_statements
 
@@ -134,3 +135,41 @@ async def test_setting_a_status_loads_only_the_topic_it_changes(
 
     assert response.status_code == 200, response.text
     assert loaded == ["s0-t0"]
+
+
+async def test_a_cached_progress_read_by_bearer_token_runs_three_statements(
+    ada: Browser, engine: AsyncEngine
+) -> None:
+    # The token's family with its user (one join), the caller's organisation roles, and
+    # whether they may see the roadmap: access is decided afresh even when the body is cached.
+    bearer = await bearer_headers(ada)
+    await ada.client.get("/v1/me/progress/web", headers=bearer)  # computed and cached
+
+    with count_statements(engine) as log:
+        response = await ada.client.get("/v1/me/progress/web", headers=bearer)
+
+    assert response.status_code == 200, response.text
+    assert log.count == 3, log.statements
+
+
+@pytest.mark.parametrize("credential", ["cookie", "bearer"])
+async def test_a_cached_progress_read_loads_no_roadmap_or_organisation(
+    ada: Browser, credential: str
+) -> None:
+    headers = await bearer_headers(ada) if credential == "bearer" else {}
+    await ada.client.get("/v1/me/progress/web", headers=headers)
+    loaded: list[object] = []
+
+    def record(row: object, _context: Any) -> None:
+        loaded.append(row)
+
+    for model in (Roadmap, Organisation):
+        event.listen(model, "load", record)
+    try:
+        response = await ada.client.get("/v1/me/progress/web", headers=headers)
+    finally:
+        for model in (Roadmap, Organisation):
+            event.remove(model, "load", record)
+
+    assert response.status_code == 200, response.text
+    assert loaded == []

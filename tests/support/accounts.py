@@ -63,3 +63,14 @@ async def sign_in(
 async def user_id(person: Browser) -> int:
     """The signed-in person's user id, as the API reports it."""
     return int((await person.client.get("/v1/me")).json()["id"])
+
+
+async def bearer_headers(person: Browser) -> dict[str, str]:
+    """An Authorization header for the signed-in person, as their API client would send it:
+    an access token from signing in with the password (a new token family)."""
+    email = (await person.client.get("/v1/me")).json()["email"]
+    response = await person.client.post(
+        "/v1/auth/token", json={"email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}

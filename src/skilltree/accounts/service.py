@@ -343,13 +343,11 @@ async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_toke
         issuer=ctx.auth.token_issuer,
         audience=ctx.auth.token_audience,
     )
-    family = await repository.get_token_family(db, claims.family)
-    if family is None or family.revoked_at is not None or family.user_id != claims.user_id:
-        raise NotAuthenticated("The access token has been revoked; sign in again.")
-    user = await repository.get_user(db, claims.user_id)
+    # None too when the account is gone: the family is found through its user.
+    user = await repository.get_user_of_live_family(db, claims.family, claims.user_id)
     if user is None:
-        raise NotAuthenticated()
-    return SignedIn(user, token_family=family.id)
+        raise NotAuthenticated("The access token has been revoked; sign in again.")
+    return SignedIn(user, token_family=claims.family)
 
 
 async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:

@@ -7,6 +7,8 @@
   the public key. Rotating the secret key (old one moved to SKILLTREE_PREVIOUS_SECRET_KEYS)
   changes the kid; tokens signed with a previous key keep verifying until they expire.
 - Times are checked against the injected Clock, not the wall clock, so expiry is testable.
+- A verified signature is remembered (`TokenKeys.verified`): a client sends the same token with
+  every request, and checking it again would give the same answer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from cachetools import LRUCache
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -29,6 +32,8 @@ from skilltree.accounts.errors import NotAuthenticated
 ALGORITHM = "EdDSA"
 CLOCK_SKEW = timedelta(seconds=30)
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "fam"]
+# Tokens whose verified claims are remembered: about 1.5 kB each, a few MB at most.
+REMEMBERED_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,16 @@ class TokenKeys:
     def __init__(self, current: SecretStr, previous: list[SecretStr]) -> None:
         self.current = derive_key(current)
         self.verifying = {key.kid: key for key in [self.current, *map(derive_key, previous)]}
+        # The claims of tokens that passed `_verified_claims`, by (token, issuer, audience).
+        # Only what cannot change for a given token string is remembered: the signature is over
+        # those exact bytes, and these keys are fixed (new keys make a new TokenKeys, with an
+        # empty memory). Expiry is still checked against the clock on every use, and revocation
+        # is not a property of the token at all: its family is looked up on every request
+        # (accounts.service.authenticate_token), so a sign-out ends a remembered token at once.
+        # Only tokens that verified get in, so forged ones cannot push real ones out.
+        self.verified: LRUCache[tuple[str, str, str], dict[str, Any]] = LRUCache(
+            maxsize=REMEMBERED_TOKENS
+        )
 
 
 def issue_access_token(
@@ -94,27 +109,7 @@ def verify_access_token(
     keys: TokenKeys, token: str, *, now: datetime, issuer: str, audience: str
 ) -> AccessClaims:
     """The claims of a valid token; NotAuthenticated for anything else, without saying why."""
-    try:
-        header = jwt.get_unverified_header(token)
-        key = keys.verifying.get(str(header.get("kid")))
-        if key is None:
-            raise NotAuthenticated("The access token is invalid.")
-        claims = jwt.decode(
-            token,
-            key.public,
-            algorithms=[ALGORITHM],  # the allow-list: the token's own `alg` is never trusted
-            audience=audience,
-            issuer=issuer,
-            options={
-                "require": REQUIRED_CLAIMS,
-                # Times are checked below against the injected clock.
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-            },
-        )
-    except jwt.PyJWTError as error:
-        raise NotAuthenticated("The access token is invalid.") from error
+    claims = _verified_claims(keys, token, issuer=issuer, audience=audience)
     timestamp = now.timestamp()
     if timestamp >= claims["exp"] + CLOCK_SKEW.total_seconds():
         raise NotAuthenticated("The access token has expired; refresh it.")
@@ -125,3 +120,39 @@ def verify_access_token(
         family=str(claims["fam"]),
         expires_at=datetime.fromtimestamp(claims["exp"], tz=now.tzinfo),
     )
+
+
+def _verified_claims(keys: TokenKeys, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
+    """The token's claims once its signature, issuer and audience check out, remembered."""
+    remembered = keys.verified.get((token, issuer, audience))
+    if remembered is None:
+        remembered = _check_signature(keys, token, issuer=issuer, audience=audience)
+        keys.verified[(token, issuer, audience)] = remembered
+    return remembered
+
+
+def _check_signature(keys: TokenKeys, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
+    """The claims of a token signed with one of the keys, for this issuer and audience."""
+    try:
+        header = jwt.get_unverified_header(token)
+        key = keys.verifying.get(str(header.get("kid")))
+        if key is None:
+            raise NotAuthenticated("The access token is invalid.")
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.public,
+            algorithms=[ALGORITHM],  # the allow-list: the token's own `alg` is never trusted
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": REQUIRED_CLAIMS,
+                # Times are checked by verify_access_token, against the injected clock, on
+                # every use: they are the one thing about a token that changes.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.PyJWTError as error:
+        raise NotAuthenticated("The access token is invalid.") from error
+    return claims

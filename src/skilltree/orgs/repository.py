@@ -30,6 +30,13 @@ async def orgs_of(session: AsyncSession, user_id: int) -> Sequence[tuple[Organis
     return [(org, role) for org, role in (await session.execute(query)).all()]
 
 
+async def roles_of(session: AsyncSession, user_id: int) -> dict[int, str]:
+    """Organisation id -> the user's role there: what access checks need, read from the
+    memberships alone, without loading (or sorting) the organisations."""
+    query = select(Membership.org_id, Membership.role).where(Membership.user_id == user_id)
+    return {row.org_id: row.role for row in await session.execute(query)}
+
+
 async def members_of(session: AsyncSession, org_id: int) -> Sequence[tuple[Membership, User]]:
     query = (
         select(Membership, User)

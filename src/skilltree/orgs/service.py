@@ -96,7 +96,7 @@ async def create(
 
 async def roles_of(db: AsyncSession, user: User) -> dict[int, str]:
     """Organisation id -> the user's role there, for access checks elsewhere."""
-    return {org.id: role for org, role in await repository.orgs_of(db, user.id)}
+    return await repository.roles_of(db, user.id)
 
 
 async def audit_log(db: AsyncSession, member: Member) -> Sequence[SecurityEvent]:

@@ -98,7 +98,7 @@ def cache_namespace(user_id: int) -> str:
 
 async def check_access(session: AsyncSession, learner: Learner, slug: str) -> None:
     """RoadmapNotFound unless the learner may see the roadmap now (membership can end)."""
-    await roadmaps.require_roadmap(session, slug, learner.viewer)
+    await roadmaps.require_visible(session, slug, learner.viewer)
 
 
 async def roadmap_progress(session: AsyncSession, learner: Learner, slug: str) -> RoadmapProgress:

@@ -25,6 +25,12 @@ async def get_roadmap(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def is_visible(session: AsyncSession, slug: str, viewer: Viewer) -> bool:
+    """Whether the roadmap exists and the viewer may see it, without loading it."""
+    query = select(Roadmap.id).where(Roadmap.slug == slug, visible_to(viewer))
+    return (await session.execute(query)).scalar_one_or_none() is not None
+
+
 async def count_topics(session: AsyncSession, roadmap_id: int) -> int:
     query = select(func.count(Topic.id)).where(Topic.roadmap_id == roadmap_id)
     return (await session.execute(query)).scalar_one()

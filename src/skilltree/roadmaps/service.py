@@ -339,6 +339,13 @@ def _set_access(
         roadmap.org_id = org_id if visibility == Visibility.ORGANISATION else None
 
 
+async def require_visible(session: AsyncSession, slug: str, viewer: Viewer) -> None:
+    """RoadmapNotFound unless the viewer may see the roadmap: `require_roadmap` for a caller
+    that needs the answer, not the roadmap (a read served from the cache)."""
+    if not await repository.is_visible(session, slug, viewer):
+        raise RoadmapNotFound(slug)
+
+
 async def require_roadmap(
     session: AsyncSession, slug: str, viewer: Viewer, *, for_update: bool = False
 ) -> Roadmap:
