@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.errors import DomainError
+from skilltree.platform.fair_pool import FairQueuePool
 
 AFTER_COMMIT = "skilltree.after_commit"
 # JSON columns are read with orjson rather than the standard library: a roadmap's tree loads five
@@ -38,6 +39,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     return _create_async_engine(
         settings.url,
         echo=settings.echo,
+        # First come, first served when every connection is busy (platform/fair_pool.py).
+        poolclass=FairQueuePool,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,

@@ -1,0 +1,86 @@
+"""A connection pool that serves waiting requests in the order they asked.
+
+SQLAlchemy's asyncio pool keeps idle connections in an `asyncio.Queue` and takes one without
+waiting whenever one is idle, even while other requests wait for one. When a connection comes
+back, the longest waiter is woken, but before it runs, any request that reaches the pool first
+takes the connection, and the woken waiter queues again at the back. Under load (more requests
+in flight than connections) some requests are overtaken again and again: the median stays low
+and the slowest requests wait seconds (docs/performance.md, "Tail latency").
+
+`FairQueue` hands a returned connection straight to the longest waiter, and a request that finds
+others waiting waits behind them. Nothing else changes: the pool's size, overflow, timeout,
+recycling and pre-ping are SQLAlchemy's. See docs/decisions/0009-fair-connection-pool.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import await_
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
+
+
+class FairQueue(AsyncAdaptedQueue[ConnectionPoolEntry]):
+    """Idle connections, and the requests waiting for one in arrival order."""
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self._waiters: deque[asyncio.Future[ConnectionPoolEntry]] = deque()
+
+    def put(
+        self, item: ConnectionPoolEntry, block: bool = True, timeout: float | None = None
+    ) -> None:
+        # The pool returns connections with block=False; there is never a reason to wait here.
+        self.put_nowait(item)
+
+    def put_nowait(self, item: ConnectionPoolEntry) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a waiter that timed out or was cancelled is skipped
+                waiter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> ConnectionPoolEntry:
+        if not self._waiters:  # nobody is ahead: an idle connection is this request's
+            try:
+                return super().get_nowait()
+            except Empty:
+                pass
+        if not block:  # the pool will open an overflow connection instead
+            raise Empty()
+        waiter: asyncio.Future[ConnectionPoolEntry] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        result: ConnectionPoolEntry = await_(self._wait(waiter, wait_seconds=timeout))
+        return result
+
+    async def _wait(
+        self, waiter: asyncio.Future[ConnectionPoolEntry], *, wait_seconds: float | None
+    ) -> ConnectionPoolEntry:
+        try:
+            async with asyncio.timeout(wait_seconds):
+                return await waiter
+        except TimeoutError:
+            self._give_up(waiter)
+            raise Empty() from None
+        except BaseException:  # cancelled while waiting: the request is gone
+            self._give_up(waiter)
+            raise
+
+    def _give_up(self, waiter: asyncio.Future[ConnectionPoolEntry]) -> None:
+        """Leave the line. A connection handed over in the same instant is passed on, not lost."""
+        if waiter.done() and not waiter.cancelled():
+            self.put_nowait(waiter.result())
+            return
+        waiter.cancel()
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
+
+class FairQueuePool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio pool, with connections handed out first come, first served."""
+
+    _queue_class: Any = FairQueue
