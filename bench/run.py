@@ -8,7 +8,8 @@ On loopback only. The script
    minimal FastAPI baseline, and skilltree on PostgreSQL + Redis with its access log on
    (written to /dev/null) and its rate limiter on with quotas too large to trip;
 3. drives each endpoint with wrk at 64 connections and prints one table per server: req/s, p50,
-   p99, non-2xx/3xx responses, and the ratio to each baseline; then each server's RSS. With
+   p99, non-2xx/3xx responses, and the ratio to each baseline; then each server's RSS (for
+   skilltree after the reads and writes, right after the sign-ins, and once those are done). With
    `--server both` a last table sets the two servers side by side.
 
 Figures are only comparable within one run: the baselines are measured beside skilltree so the
@@ -23,7 +24,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 
-from bench.servers import SERVER_KINDS, Server, ServerKind, serve
+from bench.servers import SERVER_KINDS, Server, ServerKind, serve, wait_until_idle
 from bench.stage import (
     EMAIL,
     PASSWORD,
@@ -72,7 +73,7 @@ def main() -> None:
         print_table(run.results)
         print()
         for name, rss in run.rss_mb.items():
-            print(f"RSS after the run, {name} ({run.kind}): {rss:.0f} MB")
+            print(f"RSS of the worker, {name} ({run.kind}): {rss:.0f} MiB")
     if len(runs) == 2:
         print(f"\n## {runs[1].kind} against {runs[0].kind}\n")
         print_comparison(runs[0], runs[1])
@@ -86,14 +87,18 @@ def measure_under(kind: ServerKind, env: dict[str, str], load: Load) -> Run:
         serve("skilltree", kind, SKILLTREE_APP, env, factory=True) as app,
     ):
         session = asyncio.run(sign_in(app.base))
-        results = measure(bare, minimal, app, session, load)
-        return Run(kind, results, {s.name: s.rss_mb() for s in (bare, minimal, app)})
+        results, memory = measure(bare, minimal, app, session, load)
+        return Run(kind, results, {s.name: s.rss_mb() for s in (bare, minimal)} | memory)
 
 
 # --- the endpoints -----------------------------------------------------------------------------
 
 
-def measure(bare: Server, minimal: Server, app: Server, s: Session, load: Load) -> list[Result]:
+def measure(
+    bare: Server, minimal: Server, app: Server, s: Session, load: Load
+) -> tuple[list[Result], dict[str, float]]:
+    """Every endpoint's result, and skilltree's memory after the reads and writes and after the
+    sign-ins (each argon2id hash holds 64 MiB while it runs)."""
     bearer = {"Authorization": f"Bearer {s.bearer}"}
     baselines = [
         wrk("baseline: bare ASGI", f"{bare.base}/", load),
@@ -118,6 +123,7 @@ def measure(bare: Server, minimal: Server, app: Server, s: Session, load: Load) 
         ),
         wrk("GET /v1/me/reviews/due", f"{app.base}/v1/me/reviews/due", load, bearer),
     ]
+    memory = {"skilltree, after the reads and writes": app.rss_mb()}
     login = wrk(
         "POST /v1/auth/login (argon2-bound)",
         f"{app.base}/v1/auth/login",
@@ -125,12 +131,16 @@ def measure(bare: Server, minimal: Server, app: Server, s: Session, load: Load) 
         {"Content-Type": "application/json"},
         LOGIN,
     )
+    memory["skilltree, right after the sign-ins"] = app.rss_mb()
+    # Sign-ins wrk stopped waiting for are still being hashed: memory once they are done.
+    wait_until_idle(app.worker_pid())
+    memory["skilltree, after the sign-ins, once idle"] = app.rss_mb()
     for result in [*results, login]:
         result.ratios = {
             "bare": result.rps / baselines[0].rps,
             "fastapi": result.rps / baselines[1].rps,
         }
-    return [*baselines, *results, login]
+    return [*baselines, *results, login], memory
 
 
 # wrk scripts: a write that alternates between two statuses (so each request changes something),

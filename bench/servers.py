@@ -77,6 +77,27 @@ def rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (NaN once it has exited)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")
+    # utime and stime are the 14th and 15th fields of /proc/PID/stat, in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, *, quiet_seconds: float = 1.0, timeout_seconds: float = 120) -> None:
+    """Wait until the process has used (almost) no CPU for `quiet_seconds`: requests a load
+    generator gave up on may still be running when it stops."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(quiet_seconds)
+        if not cpu_seconds(pid) - before > 0.05 * quiet_seconds:  # NaN (exited) ends it too
+            return
+
+
 def _children(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
