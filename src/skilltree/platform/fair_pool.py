@@ -5,7 +5,7 @@ waiting whenever one is idle, even while other requests wait for one. When a con
 back, the longest waiter is woken, but before it runs, any request that reaches the pool first
 takes the connection, and the woken waiter queues again at the back. Under load (more requests
 in flight than connections) some requests are overtaken again and again: the median stays low
-and the slowest requests wait seconds (docs/performance.md, "Tail latency").
+and the slowest requests wait seconds.
 
 `FairQueue` hands a returned connection straight to the longest waiter, and a request that finds
 others waiting waits behind them. Nothing else changes: the pool's size, overflow, timeout,
