@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import pytest
@@ -144,23 +145,30 @@ async def test_a_disabled_cache_always_computes(shared_state: RedisSettings) -> 
     await cache.close()
 
 
-@pytest.mark.redis
-async def test_two_instances_sharing_redis_recompute_a_key_once() -> None:
+@asynccontextmanager
+async def two_instances_sharing_redis() -> AsyncIterator[tuple[Cache, Cache]]:
+    """The caches of two instances of the service, on one Redis under a prefix of their own."""
     async with isolated_prefix() as prefix:
         settings = RedisSettings(url=REDIS_URL, key_prefix=prefix)
         first = Cache.from_settings(CacheSettings(), settings)
         second = Cache.from_settings(CacheSettings(), settings)
-        source = Source(delay=0.3)
         try:
-            values = await asyncio.gather(
-                *(instance.fetch(TREE, source, TTL) for instance in (first, second) * 5)
-            )
-            await first.invalidate(["roadmap:web"])
-            source.value = b"v2"
-            after = await second.fetch(TREE, source, TTL)
+            yield first, second
         finally:
             await first.close()
             await second.close()
+
+
+@pytest.mark.redis
+async def test_two_instances_sharing_redis_recompute_a_key_once() -> None:
+    source = Source(delay=0.3)
+    async with two_instances_sharing_redis() as (first, second):
+        values = await asyncio.gather(
+            *(instance.fetch(TREE, source, TTL) for instance in (first, second) * 5)
+        )
+        await first.invalidate(["roadmap:web"])
+        source.value = b"v2"
+        after = await second.fetch(TREE, source, TTL)
 
     assert values == [b"v1"] * 10
     assert source.calls == 2  # once for the ten concurrent readers, once after invalidating
@@ -169,22 +177,15 @@ async def test_two_instances_sharing_redis_recompute_a_key_once() -> None:
 
 @pytest.mark.redis
 async def test_local_copies_answer_hits_until_any_instance_invalidates_them() -> None:
-    async with isolated_prefix() as prefix:
-        settings = RedisSettings(url=REDIS_URL, key_prefix=prefix)
-        first = Cache.from_settings(CacheSettings(), settings)
-        second = Cache.from_settings(CacheSettings(), settings)
-        source = Source(b"v1")
-        try:
-            await first.fetch(TREE, source, TTL)  # computed and stored: copied locally too
-            await first.fetch(TREE, source, TTL)
-            await second.fetch(TREE, source, TTL)  # read from Redis, then copied
-            await second.fetch(TREE, source, TTL)
-            source.value = b"v2"
-            await second.invalidate(["roadmap:web"])
-            after = await first.fetch(TREE, source, TTL)
-        finally:
-            await first.close()
-            await second.close()
+    source = Source(b"v1")
+    async with two_instances_sharing_redis() as (first, second):
+        await first.fetch(TREE, source, TTL)  # computed and stored: copied locally too
+        await first.fetch(TREE, source, TTL)
+        await second.fetch(TREE, source, TTL)  # read from Redis, then copied
+        await second.fetch(TREE, source, TTL)
+        source.value = b"v2"
+        await second.invalidate(["roadmap:web"])
+        after = await first.fetch(TREE, source, TTL)
 
     assert (first.stats.local_hits, second.stats.local_hits) == (1, 1)
     assert after == b"v2"

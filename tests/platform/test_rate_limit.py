@@ -66,6 +66,14 @@ async def serving(
             yield client
 
 
+@asynccontextmanager
+async def counting_in_redis(settings: Settings, **updates: object) -> AsyncIterator[Settings]:
+    """The settings with the counters in a real Redis, under a key prefix of the test's own."""
+    async with isolated_prefix() as prefix:
+        redis = RedisSettings(url=REDIS_URL, key_prefix=prefix)
+        yield settings.model_copy(update={"redis": redis, **updates})
+
+
 async def test_a_read_carries_its_policy_and_what_is_left(
     client: httpx.AsyncClient, limits_clock: LimitsClock
 ) -> None:
@@ -192,17 +200,17 @@ async def test_health_probes_are_never_limited(
 async def test_two_instances_share_one_limit_through_redis(
     settings: Settings, database: Database
 ) -> None:
-    async with isolated_prefix() as prefix:
-        shared = settings.model_copy(
-            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
-        )
-        async with serving(shared, database) as first, serving(shared, database) as second:
-            for _ in range(3):
-                assert (await first.get("/v1/roadmaps")).status_code == 200
-            for _ in range(2):
-                assert (await second.get("/v1/roadmaps")).status_code == 200
+    async with (
+        counting_in_redis(settings) as shared,
+        serving(shared, database) as first,
+        serving(shared, database) as second,
+    ):
+        for _ in range(3):
+            assert (await first.get("/v1/roadmaps")).status_code == 200
+        for _ in range(2):
+            assert (await second.get("/v1/roadmaps")).status_code == 200
 
-            refused = await first.get("/v1/roadmaps")
+        refused = await first.get("/v1/roadmaps")
 
     assert refused.status_code == 429
 
@@ -211,12 +219,8 @@ async def test_two_instances_share_one_limit_through_redis(
 async def test_on_redis_each_response_says_what_is_left_and_when_it_resets(
     settings: Settings, database: Database
 ) -> None:
-    async with isolated_prefix() as prefix:
-        shared = settings.model_copy(
-            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
-        )
-        async with serving(shared, database) as client:
-            responses = [await client.get("/v1/roadmaps") for _ in range(6)]
+    async with counting_in_redis(settings) as shared, serving(shared, database) as client:
+        responses = [await client.get("/v1/roadmaps") for _ in range(6)]
 
     headers = [r.headers["ratelimit"] for r in responses[:5]]
     assert headers == [f'"read";r={left};t=60' for left in (4, 3, 2, 1, 0)]
@@ -227,18 +231,15 @@ async def test_on_redis_each_response_says_what_is_left_and_when_it_resets(
 
 @pytest.mark.redis
 async def test_on_redis_the_window_slides_on(settings: Settings, database: Database) -> None:
-    async with isolated_prefix() as prefix:
-        per_second = settings.model_copy(
-            update={
-                "redis": RedisSettings(url=REDIS_URL, key_prefix=prefix),
-                "rate_limit": RateLimitSettings(read="3/second"),
-            }
-        )
-        async with serving(per_second, database) as client:
-            allowed = [(await client.get("/v1/roadmaps")).status_code for _ in range(3)]
-            refused = await client.get("/v1/roadmaps")
-            await asyncio.sleep(2.1)  # two windows later, the old hits weigh nothing
-            later = await client.get("/v1/roadmaps")
+    per_second = RateLimitSettings(read="3/second")
+    async with (
+        counting_in_redis(settings, rate_limit=per_second) as shared,
+        serving(shared, database) as client,
+    ):
+        allowed = [(await client.get("/v1/roadmaps")).status_code for _ in range(3)]
+        refused = await client.get("/v1/roadmaps")
+        await asyncio.sleep(2.1)  # two windows later, the old hits weigh nothing
+        later = await client.get("/v1/roadmaps")
 
     assert allowed == [200, 200, 200]
     assert refused.status_code == 429
