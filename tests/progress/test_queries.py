@@ -173,3 +173,17 @@ async def test_a_cached_progress_read_loads_no_roadmap_or_organisation(
 
     assert response.status_code == 200, response.text
     assert loaded == []
+
+
+@pytest.mark.parametrize("path", ["/v1/me/progress/{}", "/v1/me/progress/{}/summary"])
+async def test_progress_views_read_only_the_outline_of_the_roadmap(
+    learner: Browser, engine: AsyncEngine, path: str
+) -> None:
+    with count_statements(engine) as log:
+        response = await learner.client.get(path.format("large"))
+
+    assert response.status_code == 200, response.text
+    topic_reads = [statement for statement in log.statements if "FROM topics" in statement]
+    assert topic_reads, "computed from the database, not the cache"
+    for column in ("resources", "implemented_in", "tags", "seeds", "aliases", "why"):
+        assert not any(f"topics.{column}" in statement for statement in topic_reads)

@@ -103,7 +103,7 @@ async def check_access(session: AsyncSession, learner: Learner, slug: str) -> No
 
 async def roadmap_progress(session: AsyncSession, learner: Learner, slug: str) -> RoadmapProgress:
     """Every topic's status by the roll-up rule, in a constant number of queries."""
-    tree = await roadmaps.get_tree(session, slug, learner.viewer)
+    tree = await roadmaps.get_outline(session, slug, learner.viewer)
     return await _progress_of(session, learner.user_id, tree)
 
 
@@ -194,7 +194,7 @@ async def import_marks(
 
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
     """A learner's progress on a public roadmap, as anyone may see it (for badges)."""
-    tree = await roadmaps.get_tree(session, slug, ANONYMOUS)
+    tree = await roadmaps.get_outline(session, slug, ANONYMOUS)
     return await _progress_of(session, user_id, tree)
 
 

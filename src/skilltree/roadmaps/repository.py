@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import ScalarSelect, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from skilltree.platform.http.filtering import ListQuery, order_by_clauses, where_clauses
 from skilltree.roadmaps.listing import ROADMAP_LIST
@@ -50,6 +51,32 @@ async def find_topic(session: AsyncSession, roadmap_id: int, slug: str) -> Topic
     """One topic by its slug: a lookup on the (roadmap_id, slug) unique index."""
     query = select(Topic).where(Topic.roadmap_id == roadmap_id, Topic.slug == slug)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def load_outline(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]:
+    """All topics as `load_topics` returns them, with only the columns an outline shows: where
+    each sits, its slug, title, summary, concept and estimate. The five JSON lists and the rest
+    stay in the database; reading one of them raises instead of querying behind the caller's back.
+    """
+    outline = load_only(
+        Topic.id,
+        Topic.roadmap_id,
+        Topic.parent_id,
+        Topic.position,
+        Topic.slug,
+        Topic.title,
+        Topic.summary,
+        Topic.concept,
+        Topic.estimate_hours,
+        raiseload=True,
+    )
+    query = (
+        select(Topic)
+        .options(outline)
+        .where(Topic.roadmap_id == roadmap_id)
+        .order_by(Topic.parent_id.is_not(None), Topic.parent_id, Topic.position)
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 def add(session: AsyncSession, row: Roadmap | Topic | RoadmapRevision) -> None:

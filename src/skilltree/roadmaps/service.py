@@ -115,6 +115,14 @@ async def get_tree(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapT
     return RoadmapTree(roadmap, build_tree(topics), len(topics))
 
 
+async def get_outline(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree:
+    """The tree with each topic's place, title, summary, concept and estimate only: what
+    progress views roll up, without the resources and other lists the tree page shows."""
+    roadmap = await require_roadmap(session, slug, viewer)
+    topics = await repository.load_outline(session, roadmap.id)
+    return RoadmapTree(roadmap, build_tree(topics), len(topics))
+
+
 async def get_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer) -> TopicView:
     roadmap = await require_roadmap(session, slug, viewer)
     return await topic_view(session, roadmap, topic_slug)
