@@ -101,6 +101,17 @@ def test_the_password_word_lists_load_only_when_a_password_is_chosen(
     assert "zxcvbn" in loaded_signing_up
 
 
+def test_the_mail_templates_load_with_the_first_e_mail(database_url: str, tmp_path: Path) -> None:
+    browsing, loaded_browsing = serve(database_url, tmp_path, BROWSING)
+    signing_up, loaded_signing_up = serve(database_url, tmp_path, [SIGN_UP])  # a verification
+
+    assert browsing == [200, 200, 200, 401]
+    assert "jinja2" not in loaded_browsing
+    assert signing_up == [202]
+    assert "jinja2" in loaded_signing_up
+    assert list((tmp_path / "outbox").glob("*.eml"))
+
+
 def test_the_oidc_library_loads_only_where_a_provider_is_configured(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -148,7 +159,7 @@ def test_the_mojibake_repair_tables_load_only_with_text_to_repair(
     )
 
     assert browsing == [200, 200, 200, 401]
-    assert "ftfy" not in loaded_browsing
+    assert {"ftfy", "wcwidth"}.isdisjoint(loaded_browsing)
     assert json.loads(repairing.stdout) == {"text": "📌 Pinned", "ftfy": True}
 
 

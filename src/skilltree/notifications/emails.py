@@ -10,11 +10,12 @@ their own one-click "unsubscribe" button.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from skilltree.platform.mail import Message
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 SUBJECTS = {
     "verification": "Confirm your e-mail address for skilltree",
@@ -26,8 +27,12 @@ SUBJECTS = {
 }
 
 
+# Jinja2 is imported with the first e-mail rendered, not at start-up: about 3 MB that a
+# worker which sends no mail never needs.
 @lru_cache(maxsize=1)
 def _bodies() -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
     return Environment(
         loader=PackageLoader("skilltree.notifications", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -38,6 +43,8 @@ def _bodies() -> Environment:
 
 @lru_cache(maxsize=1)
 def _subjects() -> Environment:
+    from jinja2 import Environment, StrictUndefined
+
     return Environment(undefined=StrictUndefined, autoescape=False)  # noqa: S701  (plain text)
 
 

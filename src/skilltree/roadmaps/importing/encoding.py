@@ -15,8 +15,6 @@ import codecs
 import unicodedata
 from dataclasses import dataclass
 
-from wcwidth import wcwidth
-
 from skilltree.roadmaps.importing.errors import RoadmapImportError
 
 # Code pages seen in the wild, most common first. The "sloppy" variants (from ftfy) map each
@@ -288,6 +286,8 @@ def _char_score(ch: str, before: str, after: str) -> int:
 
 
 def _is_wide(ch: str) -> bool:
+    from wcwidth import wcwidth  # with the first upload to repair, like ftfy
+
     return bool(ch) and wcwidth(ch) == 2
 
 
