@@ -124,7 +124,7 @@ class AccessLogMiddleware(HttpMiddleware):
             "bytes": sent_bytes,
             "client": scope["client"][0] if scope.get("client") else None,
         }
-        # Those lines would drown the real traffic.
+        # Probes and scrapes come every few seconds: their lines would drown the real traffic.
         if path in PROBE_PATHS:
             access_log.debug("request", **fields)
         else:

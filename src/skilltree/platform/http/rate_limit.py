@@ -14,7 +14,7 @@ fixed window's counts, one small counter per window, no per-request list. Counte
 when `SKILLTREE_REDIS_URL` is set, so every instance shares one limit, and in process memory
 otherwise (the `limits` library's storage and strategy). In Redis one script counts the hit and
 returns both windows, which the `RateLimit` header needs: one round trip per request where
-`limits`' own API takes two (docs/decisions/0008-rate-limit-round-trip.md).
+`limits`' own API takes two (docs/decisions/0008-hot-path-round-trips.md).
 
 When the store fails (Redis down), reads and writes are let through — the limiter protects the
 service, and refusing all traffic would be the outage it exists to prevent — while sign-in is
