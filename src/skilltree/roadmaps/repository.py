@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ScalarSelect, delete, func, select, update
+from sqlalchemy import ScalarSelect, Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
@@ -37,14 +37,18 @@ async def count_topics(session: AsyncSession, roadmap_id: int) -> int:
     return (await session.execute(query)).scalar_one()
 
 
-async def load_topics(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]:
-    """All topics of a roadmap, grouped by parent, siblings in position order: one query."""
-    query = (
+def _topics_in_tree_order(roadmap_id: int) -> Select[Topic]:
+    """A roadmap's topics, grouped by parent, siblings in position order."""
+    return (
         select(Topic)
         .where(Topic.roadmap_id == roadmap_id)
         .order_by(Topic.parent_id.is_not(None), Topic.parent_id, Topic.position)
     )
-    return (await session.execute(query)).scalars().all()
+
+
+async def load_topics(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]:
+    """All topics of a roadmap, grouped by parent, siblings in position order: one query."""
+    return (await session.execute(_topics_in_tree_order(roadmap_id))).scalars().all()
 
 
 async def find_topic(session: AsyncSession, roadmap_id: int, slug: str) -> Topic | None:
@@ -70,12 +74,7 @@ async def load_outline(session: AsyncSession, roadmap_id: int) -> Sequence[Topic
         Topic.estimate_hours,
         raiseload=True,
     )
-    query = (
-        select(Topic)
-        .options(outline)
-        .where(Topic.roadmap_id == roadmap_id)
-        .order_by(Topic.parent_id.is_not(None), Topic.parent_id, Topic.position)
-    )
+    query = _topics_in_tree_order(roadmap_id).options(outline)
     return (await session.execute(query)).scalars().all()
 
 
