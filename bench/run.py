@@ -28,6 +28,7 @@ from bench.servers import SERVER_KINDS, Server, ServerKind, serve, wait_until_id
 from bench.stage import (
     EMAIL,
     PASSWORD,
+    SKILLTREE_APP,
     Session,
     prepare,
     redis_prefix,
@@ -36,8 +37,6 @@ from bench.stage import (
     throwaway_database,
 )
 from bench.wrk import Load, Result, wrk
-
-SKILLTREE_APP = "skilltree.app:create_app_from_environment"
 
 
 @dataclass

@@ -32,6 +32,7 @@ import asyncpg
 from bench import generate
 from bench.servers import SERVER_KINDS, Server, serve
 from bench.stage import (
+    SKILLTREE_APP,
     asyncpg_dsn,
     prepare,
     redis_prefix,
@@ -41,7 +42,6 @@ from bench.stage import (
 )
 from bench.wrk import Load, Result, wrk
 
-SKILLTREE_APP = "skilltree.app:create_app_from_environment"
 TREE_SIZES = (100, 1_000, 10_000)
 PROGRESS_SIZES = (1_000, 1_000_000)
 LEARNERS = 10_000

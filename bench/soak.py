@@ -21,10 +21,17 @@ import time
 from dataclasses import dataclass
 
 from bench.servers import SERVER_KINDS, Server, serve
-from bench.stage import Session, prepare, redis_prefix, sign_in, skilltree_env, throwaway_database
+from bench.stage import (
+    SKILLTREE_APP,
+    Session,
+    prepare,
+    redis_prefix,
+    sign_in,
+    skilltree_env,
+    throwaway_database,
+)
 from bench.wrk import Load, parse_wrk, wrk_command
 
-SKILLTREE_APP = "skilltree.app:create_app_from_environment"
 WARM_UP_SECONDS = 60
 
 

@@ -24,6 +24,8 @@ import redis
 
 from bench.servers import BIN
 
+# The ASGI factory every benchmark serves skilltree from, as `skilltree serve` does.
+SKILLTREE_APP = "skilltree.app:create_app_from_environment"
 ADMIN_URL = os.environ.get(
     "SKILLTREE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
