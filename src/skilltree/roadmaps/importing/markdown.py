@@ -170,13 +170,22 @@ class _Walker:
 
     def _heading(self, block: SyntaxTreeNode) -> None:
         level = int(block.tag[1])
-        title, summary = _split_heading(strip_decoration(_inline_text(block)))
+        resources: list[ResourceDoc] = []
+        text = _inline_text(block)
+        if block.children:
+            resources, text, _ = _resources_and_text(block.children[0])
+        title, summary = _split_heading(strip_decoration(collapse_spaces(text)))
         if not title:
             return
         while self.sections and self.sections[-1].level >= level:
             self.sections.pop()
         section = Draft(
-            title=title, line=_line(block), kind="heading", level=level, summary=summary
+            title=title,
+            line=_line(block),
+            kind="heading",
+            level=level,
+            summary=summary,
+            resources=resources,
         )
         self._add(self._container(), section)
         self.sections.append(section)
