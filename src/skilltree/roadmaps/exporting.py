@@ -67,10 +67,8 @@ BOXES = {"done": "[x] ", "in_progress": "[/] ", "skipped": "[-] ", "todo": "[ ] 
 
 
 def _item(topic: TopicDoc, depth: int) -> list[str]:
-    if topic.children and topic.status in (None, "todo"):
-        box = ""
-    else:
-        box = BOXES[topic.status or "todo"]
+    parent_without_state = topic.children and topic.status in (None, "todo")
+    box = "" if parent_without_state else BOXES[topic.status or "todo"]
     text = topic.title
     if topic.summary:
         text += f" — {_one_line(topic.summary)}"
