@@ -163,10 +163,16 @@ PlatformAdmin = Annotated[SignedIn, Depends(platform_admin)]
 
 
 async def idempotency_caller(request: Request, db: AsyncSession) -> str:
-    """Whom an Idempotency-Key belongs to: keys are scoped per user (platform.http.idempotency).
+    """Whom an Idempotency-Key belongs to: the credential, not the user
+    (platform.http.idempotency), so no credential is ever shown another's response.
 
     Runs before the route, with the same checks as `signed_in`, so a key is never claimed for
     a caller the route would refuse.
     """
     current = await signed_in(request, db, accounts_context_of(resources_of(request)))
-    return f"user:{current.user.id}"
+    if current.api_key is not None:
+        return f"api-key:{current.api_key.id}"
+    if current.token_family is not None:
+        return f"token:{current.token_family}"
+    assert current.browser_session is not None, "a sign-in is a key, a token or a session"
+    return f"session:{current.browser_session.id}"
