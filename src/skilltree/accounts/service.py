@@ -132,6 +132,11 @@ def normalize_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().lower()
 
 
+async def find_user(db: AsyncSession, email: str) -> User | None:
+    """The account with this e-mail address, if there is one (for the operator's commands)."""
+    return await repository.get_user_by_email(db, normalize_email(email))
+
+
 async def register(
     db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, display_name: str
 ) -> None:
