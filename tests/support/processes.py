@@ -4,6 +4,7 @@ process shows: signals, sockets, several instances."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+
+from tests.support.databases import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLTREE = Path(sys.executable).parent / "skilltree"
@@ -79,3 +83,18 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], seconds: f
             pass
         time.sleep(0.1)
     raise AssertionError(f"{base_url} was not ready within {seconds} s")
+
+
+def require_program(name: str, package: str) -> str:
+    """The path of a program a test runs (nginx, promtool, prometheus). Outside CI a missing one
+    skips the test with the package to install; with CI=true it fails it (`make test` installs
+    them)."""
+    path = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
+    )
+    if path is None:
+        reason = f"{name} is not installed (Debian package {package})"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: these tests must run)", pytrace=False)
+        pytest.skip(f"{reason}; `make test` installs it")
+    return path
