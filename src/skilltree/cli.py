@@ -138,7 +138,9 @@ def serve(
 def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
-    uvicorn.run(
+    from skilltree.platform.http.serving import serve as serve_draining
+
+    config = uvicorn.Config(
         "skilltree.app:create_app_from_environment",
         factory=True,
         host=host or settings.http.host,
@@ -151,8 +153,9 @@ def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, work
         log_config=None,
         # The app reads X-Forwarded-For itself, from SKILLTREE_HTTP_TRUSTED_PROXIES only.
         proxy_headers=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.http.graceful_shutdown_seconds,
     )
+    serve_draining(config, settings.http.drain_seconds)
 
 
 @migrate_app.command("upgrade")
