@@ -230,7 +230,7 @@ def import_file(
                 user = await accounts.find_user(session, owner)
                 if user is None:
                     raise NotFound(f"No account has the e-mail address {owner!r}.")
-                viewer = Viewer(user_id=user.id, org_roles=await orgs.roles_of(session, user))
+                viewer = Viewer(user_id=user.id, org_roles=await orgs.roles_of(session, user.id))
                 user_id = user.id
             report = await service.import_roadmap(
                 session, parsed, viewer=viewer, dry_run=dry_run, slug=slug, visibility=visibility

@@ -371,7 +371,7 @@ async def import_roadmap(
         changed = 0
         if not dry_run:
             learner = progress.Learner(
-                user_id=writer.user.id,
+                user_id=writer.user_id,
                 viewer=viewer,
                 clock=resources.clock,
                 request_id=current_request_id(),
