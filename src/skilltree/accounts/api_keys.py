@@ -12,7 +12,6 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +20,7 @@ from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated
 from skilltree.accounts.models import ApiKey, User
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
+from skilltree.identity import Scope
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
 
@@ -32,13 +32,6 @@ SECRET_BYTES = 32
 # A key's last use is recorded to the minute: a key used for every read would otherwise make
 # every read a write (on SQLite, a wait for the one write lock).
 LAST_USE_RESOLUTION = timedelta(minutes=1)
-
-
-class Scope(StrEnum):
-    PROGRESS_READ = "progress:read"
-    PROGRESS_WRITE = "progress:write"
-    ROADMAPS_WRITE = "roadmaps:write"
-    ADMIN = "admin"
 
 
 async def create_key(
