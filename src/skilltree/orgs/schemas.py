@@ -9,6 +9,7 @@ from pydantic import BaseModel, EmailStr, StringConstraints
 
 from skilltree.identity import Slug
 from skilltree.orgs.service import Role
+from skilltree.platform.http.bounds import RowId
 
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -64,4 +65,4 @@ class AcceptIn(BaseModel):
 
 
 class TransferIn(BaseModel):
-    user_id: int
+    user_id: RowId
