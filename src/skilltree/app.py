@@ -125,7 +125,6 @@ def create_app(
         memo_bytes=settings.http.compression_memo_bytes,
     )
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other
     # origin gets no CORS headers, so the browser keeps responses from its scripts.
     app.add_middleware(
@@ -170,6 +169,8 @@ def create_app(
             session_cookie=settings.auth.session_cookie,
         )
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Outside the body limit, the rate limiter and CORS: their refusals get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.
