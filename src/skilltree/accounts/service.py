@@ -52,6 +52,8 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
 from skilltree.platform.crypto import SecretBox, digest
 from skilltree.platform.mail import Message
+from skilltree.platform.observability import metrics
+from skilltree.platform.observability.business import count_on_commit
 from skilltree.platform.observability.context import current_client
 from skilltree.platform.transactional_mail import TransactionalMailer
 
@@ -152,6 +154,7 @@ async def register(
         ctx.mailer.enqueue(db, _already_registered(ctx, email))
         return
     user = await _add_user(db, ctx.clock, email, password, display_name, verified=False)
+    count_on_commit(db, metrics.SIGNUPS.labels("registration"))
     token = await _issue_token(db, ctx, user, VERIFY_EMAIL, hours=ctx.auth.email_verification_hours)
     ctx.mailer.enqueue(db, _verification(ctx, email, token))
 
@@ -170,6 +173,7 @@ async def create_user(
     check_password_policy(password, context=[email.split("@")[0], display_name])
     if await repository.get_user_by_email(db, email) is not None:
         raise EmailTaken(email)
+    count_on_commit(db, metrics.SIGNUPS.labels("operator"))
     return await _add_user(db, clock, email, password, display_name, verified=True, admin=admin)
 
 
