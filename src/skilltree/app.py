@@ -34,6 +34,7 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_counters
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
+from skilltree.platform.http.text_input import TextInputMiddleware
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
@@ -115,6 +116,8 @@ def create_app(
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
     # Idempotency is innermost: it stores the response the route produced, uncompressed.
     app.add_middleware(IdempotencyMiddleware, identify=idempotency_caller)
+    # Text no database stores (U+0000, lone surrogates) and deep JSON: a 422 before any route.
+    app.add_middleware(TextInputMiddleware)
     # Compression sits near the app, so the access log counts the bytes actually sent.
     app.add_middleware(
         CompressionMiddleware,
@@ -122,7 +125,6 @@ def create_app(
         memo_bytes=settings.http.compression_memo_bytes,
     )
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other
     # origin gets no CORS headers, so the browser keeps responses from its scripts.
     app.add_middleware(
@@ -167,6 +169,8 @@ def create_app(
             session_cookie=settings.auth.session_cookie,
         )
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Outside the body limit, the rate limiter and CORS: their refusals get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.

@@ -58,6 +58,31 @@ def rehearsal() -> Iterator[None]:
         _REHEARSING.reset(token)
 
 
+# The unit of work an outer layer opened for the request (platform/http/idempotency.py stores
+# the response in the same transaction as the route's work); the request's DbSession joins it.
+_REQUEST_SESSION: ContextVar[AsyncSession | None] = ContextVar(
+    "skilltree_request_session", default=None
+)
+# Set by the request's dependency in a shared unit of work: whether its changes are to be kept.
+KEEP_CHANGES = "skilltree.keep_changes"
+
+
+@contextmanager
+def shared_with_request(session: AsyncSession) -> Iterator[None]:
+    """The request's own unit of work is `session`: the route's dependency uses it instead of
+    opening one, and the caller commits or rolls it back (after reading KEEP_CHANGES)."""
+    token = _REQUEST_SESSION.set(session)
+    try:
+        yield
+    finally:
+        _REQUEST_SESSION.reset(token)
+
+
+def shared_request_session() -> AsyncSession | None:
+    """The unit of work an outer layer opened for this request, if any (never in a rehearsal)."""
+    return None if _REHEARSING.get() else _REQUEST_SESSION.get()
+
+
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
     """Run `callback` after the session's unit of work commits; never if it rolls back."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
