@@ -30,6 +30,7 @@ from skilltree.platform.db import Database
 from skilltree.platform.errors import DomainError, NotFound
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.metrics import prepare_worker_processes
+from skilltree.platform.observability.tracing import configure_tracing, instrument_engine
 from skilltree.platform.queue import dead_letters
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.queue.lifecycle import stop_on_signals
@@ -82,6 +83,7 @@ def settings_or_exit() -> Settings:
     except SettingsError as error:
         fail(str(error))
     configure_logging(settings.log)
+    configure_tracing(settings.tracing)
     return settings
 
 
@@ -90,6 +92,7 @@ async def database_and_cache(settings: Settings) -> AsyncIterator[tuple[Database
     """The database, and the cache its commits invalidate: what a command changes (an import,
     a task's work) stops being served from a shared cache as soon as it is committed."""
     database = Database.from_settings(settings.database)
+    instrument_engine(database.engine, settings.tracing)
     cache = Cache.from_settings(settings.cache, settings.redis)
     database.on_every_unit_of_work(cache.bind)
     try:
