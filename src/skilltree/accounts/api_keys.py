@@ -29,6 +29,11 @@ PREFIX_BYTES = 6  # 8 url-safe characters
 SECRET_BYTES = 32
 
 
+# A key's last use is recorded to the minute: a key used for every read would otherwise make
+# every read a write (on SQLite, a wait for the one write lock).
+LAST_USE_RESOLUTION = timedelta(minutes=1)
+
+
 async def create_key(
     db: AsyncSession,
     clock: Clock,
@@ -79,7 +84,8 @@ async def authenticate_key(db: AsyncSession, clock: Clock, credential: str) -> t
     user = await repository.get_user(db, key.user_id)
     if user is None:
         raise NotAuthenticated()
-    key.last_used_at = now
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USE_RESOLUTION:
+        key.last_used_at = now
     return user, key
 
 
