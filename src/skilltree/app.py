@@ -38,6 +38,11 @@ from skilltree.platform.http.text_input import TextInputMiddleware
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
+from skilltree.platform.observability.tracing import (
+    configure_tracing,
+    instrument_app,
+    instrument_engine,
+)
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
@@ -66,6 +71,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
+        instrument_engine(db.engine, settings.tracing)
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
         cache = Cache.from_settings(settings.cache, settings.redis)
@@ -98,6 +104,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    instrument_app(app, settings.tracing)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(accounts_router)
@@ -182,6 +189,7 @@ def create_app_from_environment() -> FastAPI:
     """The entry point for ASGI servers, called with `--factory` (see `skilltree serve`)."""
     settings = load_settings()
     configure_logging(settings.log)
+    configure_tracing(settings.tracing)
     app = create_app(settings)
     freeze_startup_objects()
     return app

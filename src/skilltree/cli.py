@@ -66,12 +66,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 def settings_or_exit() -> Settings:
     from skilltree.platform.config import SettingsError, load_settings
     from skilltree.platform.observability.logging import configure_logging
+    from skilltree.platform.observability.tracing import configure_tracing
 
     try:
         settings = load_settings()
     except SettingsError as error:
         fail(str(error))
     configure_logging(settings.log)
+    configure_tracing(settings.tracing)
     return settings
 
 
@@ -82,8 +84,10 @@ async def database_and_cache(settings: Settings) -> AsyncIterator[tuple[Database
     import skilltree.models  # noqa: F401  (every table, so cross-domain foreign keys resolve)
     from skilltree.platform.cache import Cache
     from skilltree.platform.db import Database
+    from skilltree.platform.observability.tracing import instrument_engine
 
     database = Database.from_settings(settings.database)
+    instrument_engine(database.engine, settings.tracing)
     cache = Cache.from_settings(settings.cache, settings.redis)
     database.on_every_unit_of_work(cache.bind)
     try:
