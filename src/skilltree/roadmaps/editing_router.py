@@ -30,6 +30,7 @@ from skilltree.roadmaps.router import (
     cache_control,
     organisation_for,
     roadmap_out,
+    route_handlers,
     topic_out,
     viewer_of,
 )
@@ -170,7 +171,7 @@ async def add_topic(
     view = await service.topic_view(session, roadmap, topic.slug)
     return conditional.respond(
         request,
-        topic_out(view),
+        topic_out(view, route_handlers(request)),
         cache_control=cache_control(roadmap, resources),
         status_code=status.HTTP_201_CREATED,
         headers={"location": f"{API_PREFIX}/roadmaps/{slug}/topics/{topic.slug}"},
@@ -193,13 +194,17 @@ async def update_topic(
     """Rename, move (`parent`, `position`) or re-describe a topic; its id stays the same.
     Requires If-Match."""
     roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
-    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    precondition.check(
+        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
+    )
     # Fields the client left out stay KEEP; an explicit null (parent) is a change.
     changes = TopicChanges(**{name: getattr(body, name) for name in body.model_fields_set})
     topic = await editing.update_topic(session, roadmap, topic_slug, changes)
     view = await service.topic_view(session, roadmap, topic.slug)
     return conditional.respond(
-        request, topic_out(view), cache_control=cache_control(roadmap, resources)
+        request,
+        topic_out(view, route_handlers(request)),
+        cache_control=cache_control(roadmap, resources),
     )
 
 
@@ -209,6 +214,7 @@ async def update_topic(
     responses=UPDATE_ERRORS,
 )
 async def delete_topic(
+    request: Request,
     slug: SlugPath,
     topic_slug: TopicSlugPath,
     writer: RoadmapWriter,
@@ -217,7 +223,9 @@ async def delete_topic(
 ) -> None:
     """Delete a topic and its subtopics. Requires If-Match."""
     roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
-    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    precondition.check(
+        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
+    )
     await editing.delete_topic(session, roadmap, topic_slug)
 
 

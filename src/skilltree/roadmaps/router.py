@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import UploadFile
 
 from skilltree.accounts.api_keys import Scope
@@ -29,6 +31,8 @@ from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppCache, AppResources, DbSession
 from skilltree.progress import service as progress
 from skilltree.roadmaps import service
+from skilltree.roadmaps.builtin.locations import locate
+from skilltree.roadmaps.builtin.status import implementation_of
 from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, RoadmapDoc, TopicDoc
 from skilltree.roadmaps.exporting import to_csv, to_markdown
 from skilltree.roadmaps.importing import (
@@ -43,6 +47,7 @@ from skilltree.roadmaps.models import Roadmap
 from skilltree.roadmaps.policies import ANONYMOUS, Viewer, Visibility
 from skilltree.roadmaps.schemas import (
     CheckedMarkOut,
+    ImplementationOut,
     ImportChangesOut,
     ImportProgressOut,
     ImportReportOut,
@@ -231,7 +236,8 @@ async def get_topic(
 
     async def render() -> Computed:
         view = await service.get_topic(session, slug, topic_slug, viewer)
-        return public_representation(topic_out(view), view.roadmap, resources)
+        out = topic_out(view, route_handlers(request))
+        return public_representation(out, view.roadmap, resources)
 
     key = Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
     cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
@@ -459,7 +465,9 @@ def public_representation(
     return Computed(representation.to_bytes(), shareable=roadmap.visibility == Visibility.PUBLIC)
 
 
-def topic_out(view: service.TopicView) -> TopicOut:
+def topic_out(
+    view: service.TopicView, endpoints: Mapping[str, Callable[..., object]] | None = None
+) -> TopicOut:
     topic = view.topic
     return TopicOut(
         id=topic.id,
@@ -472,7 +480,8 @@ def topic_out(view: service.TopicView) -> TopicOut:
         tags=topic.tags,
         seeds=topic.seeds,
         resources=[ResourceOut.model_validate(r) for r in topic.resources],
-        implemented_in=[ReferenceOut.model_validate(r) for r in topic.implemented_in],
+        implemented_in=[_reference_out(r, endpoints) for r in topic.implemented_in],
+        implementation=_implementation_out(view),
         concept=topic.concept,
         estimate_hours=topic.estimate_hours,
         path=[TopicRefOut(slug=t.slug, title=t.title) for t in view.ancestors],
@@ -482,6 +491,39 @@ def topic_out(view: service.TopicView) -> TopicOut:
             "roadmap": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}",
         },
     )
+
+
+def _reference_out(
+    reference: dict[str, Any], endpoints: Mapping[str, Callable[..., object]] | None
+) -> ReferenceOut:
+    out = ReferenceOut.model_validate(reference)
+    location = locate(out.kind, out.target, endpoints)
+    if location is not None:
+        out.path, out.line_start, out.line_end = (
+            location.path,
+            location.line_start,
+            location.line_end,
+        )
+    return out
+
+
+def _implementation_out(view: service.TopicView) -> ImplementationOut | None:
+    if view.roadmap.source != "builtin" or view.children:
+        return None
+    found = implementation_of(view.topic.slug, bool(view.topic.implemented_in))
+    return None if found is None else ImplementationOut(status=found.status, reason=found.reason)
+
+
+def route_handlers(request: Request) -> dict[str, Callable[..., object]]:
+    """'METHOD /path' -> the function that handles it, to locate endpoint references."""
+    handlers: dict[str, Callable[..., object]] = {}
+    # Included routers are resolved lazily; their contexts carry the paths the app serves.
+    for route in iter_route_contexts(request.app.routes):
+        endpoint = route.endpoint
+        for method in route.methods or ():
+            if endpoint is not None and route.path is not None:
+                handlers[f"{method} {route.path}"] = endpoint
+    return handlers
 
 
 def roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
