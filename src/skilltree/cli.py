@@ -139,7 +139,9 @@ def serve(
 def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
-    uvicorn.run(
+    from skilltree.platform.http.serving import serve as serve_draining
+
+    config = uvicorn.Config(
         "skilltree.app:create_app_from_environment",
         factory=True,
         host=host or settings.http.host,
@@ -152,8 +154,9 @@ def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, work
         log_config=None,
         # The app reads X-Forwarded-For itself, from SKILLTREE_HTTP_TRUSTED_PROXIES only.
         proxy_headers=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.http.graceful_shutdown_seconds,
     )
+    serve_draining(config, settings.http.drain_seconds)
 
 
 @migrate_app.command("upgrade")
@@ -228,7 +231,7 @@ def import_file(
                 user = await accounts.find_user(session, owner)
                 if user is None:
                     raise NotFound(f"No account has the e-mail address {owner!r}.")
-                viewer = Viewer(user_id=user.id, org_roles=await orgs.roles_of(session, user))
+                viewer = Viewer(user_id=user.id, org_roles=await orgs.roles_of(session, user.id))
                 user_id = user.id
             report = await service.import_roadmap(
                 session, parsed, viewer=viewer, dry_run=dry_run, slug=slug, visibility=visibility

@@ -18,6 +18,8 @@ from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.clock import Clock
 from skilltree.platform.http.pagination import Page, Position, make_page
+from skilltree.platform.observability import metrics
+from skilltree.platform.observability.business import count_on_commit
 from skilltree.profiles import service as profiles
 from skilltree.progress import activity, repository, rollup
 from skilltree.progress.errors import InvalidProgressImport, NothingToUndo
@@ -122,6 +124,8 @@ async def set_status(
     if current is not None and (current.status, current.confidence) == (status, confidence):
         return current
     await _record(session, learner, topic, current, status, confidence)
+    if status == "done":
+        count_on_commit(session, metrics.TOPICS_COMPLETED)
     mark = await repository.mark(session, learner.user_id, topic.id)
     assert mark is not None
     return mark

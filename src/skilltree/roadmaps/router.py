@@ -12,9 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import UploadFile
 
-from skilltree.accounts.api_keys import Scope
-from skilltree.accounts.dependencies import MaybeSignedIn, require_scope
-from skilltree.accounts.service import SignedIn
+from skilltree.accounts.dependencies import MaybePrincipal, require_scope
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
@@ -33,7 +32,7 @@ from skilltree.progress import service as progress
 from skilltree.roadmaps import service
 from skilltree.roadmaps.builtin.locations import locate
 from skilltree.roadmaps.builtin.status import implementation_of
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, RoadmapDoc, TopicDoc
+from skilltree.roadmaps.document import RoadmapDoc, TopicDoc
 from skilltree.roadmaps.exporting import to_csv, to_markdown
 from skilltree.roadmaps.importing import (
     ImportLimits,
@@ -44,7 +43,7 @@ from skilltree.roadmaps.importing import (
 )
 from skilltree.roadmaps.listing import ROADMAP_LIST
 from skilltree.roadmaps.models import Roadmap
-from skilltree.roadmaps.policies import ANONYMOUS, Viewer, Visibility
+from skilltree.roadmaps.policies import Viewer, Visibility
 from skilltree.roadmaps.schemas import (
     CheckedMarkOut,
     ImplementationOut,
@@ -66,7 +65,7 @@ from skilltree.roadmaps.schemas import (
 
 router = APIRouter(prefix=API_PREFIX, tags=["roadmaps"])
 
-RoadmapWriter = Annotated[SignedIn, Depends(require_scope(Scope.ROADMAPS_WRITE))]
+RoadmapWriter = Annotated[Principal, Depends(require_scope(Scope.ROADMAPS_WRITE))]
 
 SlugPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["backend"])
@@ -378,7 +377,7 @@ async def import_roadmap(
         changed = 0
         if not dry_run:
             learner = progress.Learner(
-                user_id=writer.user.id,
+                user_id=writer.user_id,
                 viewer=viewer,
                 clock=resources.clock,
                 request_id=current_request_id(),
@@ -399,22 +398,20 @@ async def import_roadmap(
     return out
 
 
-async def current_viewer(current: MaybeSignedIn, session: DbSession) -> Viewer:
+async def current_viewer(current: MaybePrincipal, session: DbSession) -> Viewer:
     """Anonymous visitors see public roadmaps; users also their own and their organisations'."""
-    if current is None:
-        return ANONYMOUS
-    return await viewer_of(session, current)
+    return await orgs.viewer_of(session, current)
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 
 
-async def viewer_of(session: DbSession, current: SignedIn) -> Viewer:
-    return Viewer(user_id=current.user.id, org_roles=await orgs.roles_of(session, current.user))
+async def viewer_of(session: DbSession, current: Principal) -> Viewer:
+    return await orgs.viewer_of(session, current)
 
 
 async def organisation_for(
-    session: DbSession, writer: SignedIn, visibility: Visibility | None, org: str | None
+    session: DbSession, writer: Principal, visibility: Visibility | None, org: str | None
 ) -> int | None:
     """The organisation an import is shared with; only its owners and mentors may do that."""
     if visibility != Visibility.ORGANISATION:
@@ -423,7 +420,7 @@ async def organisation_for(
         return None
     if org is None:
         raise UnprocessableContent("visibility=organisation needs 'org'.", field="org")
-    member = await orgs.membership_of(session, org, writer.user)
+    member = await orgs.membership_of(session, org, writer)
     member.require(orgs.Role.OWNER, orgs.Role.MENTOR)
     return member.org.id
 

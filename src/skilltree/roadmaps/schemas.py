@@ -7,15 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from skilltree.identity import Slug, Visibility
 from skilltree.roadmaps.document import (
     Level,
     ReferenceKind,
     ResourceType,
-    Slug,
     Title,
     TopicStatus,
 )
-from skilltree.roadmaps.policies import Visibility
 
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]

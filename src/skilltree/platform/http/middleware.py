@@ -27,7 +27,7 @@ REQUEST_ID_HEADER = "x-request-id"
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Polled by machines every few seconds (orchestrators, the metrics scraper): never rate-limited,
 # and logged at debug level.
-PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/startupz", "/metrics"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = get_logger("skilltree.access")

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from anyascii import anyascii
 
+from skilltree.identity import MAX_SLUG_LENGTH
+
 # Markers a checklist puts in front of a title: emoji, keycap digits (1️⃣, 🔟), bullets, arrows,
 # and numbering such as "1." or "2)".
 _KEYCAP = "\u20e3"
@@ -18,8 +20,6 @@ _SPACES = re.compile(r"\s+")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _KEY_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~|`)")
-
-MAX_SLUG_LENGTH = 80
 
 
 def is_decoration(ch: str) -> bool:
