@@ -17,7 +17,9 @@ from skilltree.platform.http.conditional import RequireIfMatch
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppResources, DbSession
+from skilltree.progress import service as progress
 from skilltree.roadmaps import editing, revisions, service
 from skilltree.roadmaps.editing import Access, NewTopic, RoadmapChanges, TopicChanges
 from skilltree.roadmaps.models import Roadmap, RoadmapRevision
@@ -134,6 +136,18 @@ async def fork_roadmap(
         title=body.title,
         access=access,
     )
+    carry = body.carry_progress
+    if carry is None:
+        carry = body.visibility != Visibility.ORGANISATION
+    if carry:
+        viewer = await viewer_of(session, writer)
+        learner = progress.Learner(
+            user_id=viewer.user_id or 0,
+            viewer=viewer,
+            clock=resources.clock,
+            request_id=current_request_id(),
+        )
+        await progress.carry_over(session, learner, slug, roadmap.slug)
     return await _created_roadmap(request, session, roadmap, resources)
 
 

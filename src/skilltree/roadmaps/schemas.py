@@ -206,6 +206,11 @@ class ForkIn(_In):
     title: Title | None = Field(default=None, description="Defaults to the original's title")
     visibility: Visibility = Visibility.PRIVATE
     org: Slug | None = None
+    carry_progress: bool | None = Field(
+        default=None,
+        description="Copy your progress on the original onto the copy. Default: yes, unless "
+        "the copy is an organisation's (visibility=organisation)",
+    )
 
 
 class TopicIn(_In):
