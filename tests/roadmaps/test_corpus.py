@@ -110,3 +110,18 @@ def test_each_shape_imports_through_the_command_line(
             assert f"skipped line {line}:" in dry.output, name
         assert real.exit_code == 0, (name, real.output)
         assert f"{expected['topics']} added" in real.output, name
+
+
+def test_the_sample_checklist_of_the_readme_imports_with_its_ticked_boxes() -> None:
+    sample = Path(__file__).parents[2] / "examples" / "backend-checklist.md"
+
+    parsed = parse_roadmap(sample.read_bytes(), "markdown", source_name=sample.name)
+
+    assert parsed.document.slug == "my-backend-checklist"
+    assert len(parsed.items) == 9
+    assert parsed.skipped == []
+    assert parsed.warnings == []
+    ticked = [t.status for t, _ in iter_topics(parsed.document.topics) if t.status != "todo"]
+    assert ticked.count("done") == 2
+    assert ticked.count("in_progress") == 1
+    assert len(links_in(parsed.document.topics)) == 2
