@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from skilltree.cli import app as cli
-from skilltree.roadmaps.builtin import load_builtin, load_references
+from skilltree.roadmaps.builtin import load_builtin, load_references, load_resources
 from skilltree.roadmaps.builtin.locations import ROOT, locate
 from skilltree.roadmaps.builtin.status import (
     coverage_by_section,
@@ -125,3 +125,32 @@ def test_ci_runs_the_same_make_target_as_a_developer() -> None:
     assert "export CI=true" in script
     assert script.rstrip().endswith("exec make test")
     assert "\ntest: lint typecheck pytest" in makefile
+
+
+def test_every_leaf_has_an_estimate_in_hours() -> None:
+    assert [leaf.slug for leaf in LEAVES if not leaf.estimate_hours] == []
+    assert {leaf.estimate_hours for leaf in LEAVES} <= {2.0, 4.0, 8.0} | {
+        leaf.estimate_hours for leaf in LEAVES if leaf.level is None
+    }
+
+
+def test_resources_are_https_and_only_for_known_topics() -> None:
+    added = load_resources()
+    slugs = {topic.slug for topic, _ in iter_topics(BUILTIN.topics)}
+
+    assert sorted(set(added) - slugs) == []
+    for resources in added.values():
+        assert resources
+        for resource in resources:
+            assert resource.url.startswith("https://"), resource.url
+            assert resource.type in {"spec", "docs", "article", "book"}
+
+
+# Leaves still without a reading: this number may only go down.
+LEAVES_WITHOUT_A_RESOURCE = 53
+
+
+def test_leaves_without_a_resource_do_not_grow_in_number() -> None:
+    missing = [leaf.slug for leaf in LEAVES if not leaf.resources]
+
+    assert len(missing) <= LEAVES_WITHOUT_A_RESOURCE, missing
