@@ -428,7 +428,8 @@ def roadmap_coverage(
         bool, typer.Option("--unmapped-only", help="List only the items no topic claims")
     ] = False,
 ) -> None:
-    """List every seed item and the topic it landed in; exit 1 if any item is unmapped."""
+    """List every seed item and the topic it landed in (exit 1 if any item is unmapped), then the
+    share of each section's leaves that this codebase implements."""
     from skilltree.roadmaps.builtin import seed_files
     from skilltree.roadmaps.coverage import check_coverage
 
@@ -450,8 +451,31 @@ def roadmap_coverage(
         f"{len(report.unmapped)} unmapped, {len(report.ambiguous)} ambiguous, "
         f"{len(report.excluded)} excluded"
     )
+    if not seeds:
+        _print_implemented_share()
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_implemented_share() -> None:
+    """How much of each section this codebase implements: implemented leaves over the leaves
+    that can be shown in code (theory leaves left out)."""
+    from skilltree.roadmaps.builtin import load_builtin
+    from skilltree.roadmaps.builtin.status import coverage_by_section
+
+    rows = coverage_by_section(load_builtin().document.topics)
+    typer.echo("")
+    typer.echo("implemented (of leaves that are not theory), per section:")
+    for row in rows:
+        typer.echo(
+            f"{row.slug}\t{row.implemented}/{row.implemented + row.planned}\t{row.share:.0%}"
+            f"\t({row.theory} theory)"
+        )
+    implemented = sum(row.implemented for row in rows)
+    codeable = sum(row.implemented + row.planned for row in rows)
+    theory = sum(row.theory for row in rows)
+    share = implemented / codeable if codeable else 1.0
+    typer.echo(f"total\t{implemented}/{codeable}\t{share:.0%}\t({theory} theory)")
 
 
 def _background_resources(settings: Settings, database: Database, cache: Cache) -> Resources:

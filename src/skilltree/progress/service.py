@@ -212,6 +212,29 @@ async def apply_checklist_marks(
     return await import_marks(session, learner, slug, entries)
 
 
+async def carry_over(
+    session: AsyncSession, learner: Learner, from_slug: str, to_slug: str
+) -> ImportResult:
+    """Copy the learner's own marks from one roadmap onto the topics with the same slugs in
+    another (a fork of it): what one has learned stays learned in one's copy."""
+    source = await roadmaps.get_tree(session, from_slug, learner.viewer)
+    by_id = _topics_by_id(source)
+    rows = await repository.marks(session, learner.user_id, list(by_id))
+    entries = [
+        ImportedMark(
+            topic_id=None,
+            slug=by_id[row.topic_id].slug,
+            status=row.status,  # type: ignore[arg-type]
+            confidence=row.confidence,
+        )
+        for row in rows
+        if row.status != "todo"
+    ]
+    if not entries:
+        return ImportResult(changed=0, unchanged=0)
+    return await import_marks(session, learner, to_slug, entries)
+
+
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
     """A learner's progress on a public roadmap, as anyone may see it (for badges)."""
     tree = await roadmaps.get_outline(session, slug, ANONYMOUS)

@@ -41,6 +41,7 @@ from skilltree.roadmaps.presenters import (
     cache_control,
     public_representation,
     roadmap_out,
+    route_handlers,
     topic_out,
 )
 from skilltree.roadmaps.schemas import (
@@ -221,7 +222,8 @@ async def get_topic(
 
     async def render() -> Computed:
         view = await service.get_topic(session, slug, topic_slug, viewer)
-        return public_representation(topic_out(view), view.roadmap, resources)
+        out = topic_out(view, route_handlers(request))
+        return public_representation(out, view.roadmap, resources)
 
     key = Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
     cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
