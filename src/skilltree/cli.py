@@ -21,7 +21,7 @@ import typer
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree.accounts import service as accounts
-from skilltree.platform import migrations
+from skilltree.platform import data_commands, migrations
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
@@ -63,6 +63,9 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(user_app, name="user")
+app.add_typer(data_commands.db_app, name="db")
+app.command("backup")(data_commands.backup)
+app.command("restore")(data_commands.restore)
 
 
 def main() -> None:

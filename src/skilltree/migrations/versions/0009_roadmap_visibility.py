@@ -41,8 +41,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("roadmaps") as roadmaps:
-        roadmaps.drop_index("ix_roadmaps_org_id")
         roadmaps.drop_constraint("fk_roadmaps_org_id_organisations", type_="foreignkey")
+        roadmaps.drop_index("ix_roadmaps_org_id")
         roadmaps.drop_constraint("fk_roadmaps_owner_id_users", type_="foreignkey")
         roadmaps.drop_column("org_id")
         roadmaps.drop_column("owner_id")

@@ -31,6 +31,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("security_events") as events:
-        events.drop_index("ix_security_events_org_id_id")
         events.drop_constraint("fk_security_events_org_id_organisations", type_="foreignkey")
+        events.drop_index("ix_security_events_org_id_id")
         events.drop_column("org_id")
