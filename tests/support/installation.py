@@ -1,6 +1,6 @@
-"""A small but complete installation on a real database, written through the API and services
-as a deployment would write it: the built-in roadmap, a learner with progress and a note, a
-private fork (a row that refers to another row of its own table)."""
+"""A small but complete installation on a real database, written through the API as a
+deployment would write it: a learner with an account, sessions and audit events, a roadmap of
+nested topics (rows referring to rows of their own table), progress, a note, a private fork."""
 
 from __future__ import annotations
 
@@ -20,10 +20,6 @@ from skilltree.platform.config import (
     RateLimitSettings,
     Settings,
 )
-from skilltree.platform.db import Database, create_engine
-from skilltree.roadmaps import service
-from skilltree.roadmaps.builtin import load_builtin
-from skilltree.roadmaps.policies import OPERATOR
 from tests.support.accounts import Browser, register_and_verify, sign_in
 from tests.support.databases import temporary_mariadb_database, temporary_postgres_database
 from tests.support.progress import WEB, import_roadmap, mark
@@ -65,12 +61,6 @@ async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def populate(settings: Settings) -> None:
     """Write an installation's worth of rows into a migrated database."""
-    engine = create_engine(settings.database)
-    try:
-        async with Database(engine).unit_of_work() as session:
-            await service.import_roadmap(session, load_builtin(), viewer=OPERATOR, source="builtin")
-    finally:
-        await engine.dispose()
     async with served(settings) as client:
         await register_and_verify(
             client, settings.mail.outbox_dir, email="ada@example.org", name="Ada Lovelace"
@@ -87,6 +77,6 @@ async def populate(settings: Settings) -> None:
         )
         assert note.status_code in (200, 201), note.text
         fork = await ada.client.post(
-            "/v1/roadmaps/backend/forks", json={"slug": "my-backend"}, headers=ada.write_headers
+            "/v1/roadmaps/web/forks", json={"slug": "my-web"}, headers=ada.write_headers
         )
         assert fork.status_code in (200, 201), fork.text
