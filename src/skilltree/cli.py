@@ -22,7 +22,7 @@ import typer
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree.accounts import service as accounts
 from skilltree.orgs import service as orgs
-from skilltree.platform import data_commands, migrations
+from skilltree.platform import data_commands, migration_lint, migrations
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
@@ -183,6 +183,17 @@ def migrate_current() -> None:
     settings = settings_or_exit()
     current = run_with_database(settings, lambda db: migrations.current_revision(db.engine))
     typer.echo(f"current: {current or 'none'} (head: {migrations.head_revision()})")
+
+
+@migrate_app.command("lint")
+def migrate_lint() -> None:
+    """Flag migrations that would lock a big table while the service runs; exit 1 if any."""
+    findings = migration_lint.lint_all()
+    for finding in findings:
+        typer.echo(str(finding))
+    if findings:
+        raise typer.Exit(1)
+    typer.echo("no migration locks a table it did not create")
 
 
 @app.command("import")

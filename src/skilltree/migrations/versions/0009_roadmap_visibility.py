@@ -34,7 +34,9 @@ def upgrade() -> None:
             ["id"],
             ondelete="CASCADE",
         )
-        roadmaps.create_index("ix_roadmaps_org_id", ["org_id"])
+        roadmaps.create_index(
+            "ix_roadmaps_org_id", ["org_id"]
+        )  # online: released while the table was small
     with op.batch_alter_table("roadmaps") as roadmaps:
         roadmaps.alter_column("visibility", server_default=None)
 

@@ -26,7 +26,9 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
-        events.create_index("ix_security_events_org_id_id", ["org_id", "id"])
+        events.create_index(
+            "ix_security_events_org_id_id", ["org_id", "id"]
+        )  # online: released while the table was small
 
 
 def downgrade() -> None:
