@@ -86,6 +86,14 @@ class AppSettings(_Group):
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
 
 
+SUPPORTED_URL_PREFIXES = (
+    "sqlite+aiosqlite://",
+    "postgresql+asyncpg://",
+    "mysql+asyncmy://",
+    "mariadb+asyncmy://",
+)
+
+
 class DatabaseSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}DATABASE_")
 
@@ -106,9 +114,21 @@ class DatabaseSettings(_Group):
     def _supported_driver(cls, url: str) -> str:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
-        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        # MariaDB and MySQL speak one protocol; asyncmy drives both (docs/decisions/0028).
+        for scheme in ("mysql", "mariadb"):
+            if url.startswith(f"{scheme}://"):
+                url = f"{scheme}+asyncmy://" + url.split("://", 1)[1]
+        if not url.startswith(SUPPORTED_URL_PREFIXES):
+            raise ValueError(
+                "must be a sqlite+aiosqlite://, postgresql+asyncpg://, mysql+asyncmy:// "
+                "or mariadb+asyncmy:// URL"
+            )
         return url
+
+    @property
+    def is_mysql(self) -> bool:
+        """MySQL or MariaDB (one dialect family, one driver)."""
+        return self.url.startswith(("mysql", "mariadb"))
 
     @property
     def is_sqlite(self) -> bool:

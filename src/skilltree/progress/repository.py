@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.db import is_mysql
 from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.progress.models import PersonalResource, ProgressEvent, TopicNote, TopicProgress
 
@@ -26,8 +27,16 @@ async def lock_learner(session: AsyncSession, user_id: int) -> None:
     concurrent writes for one learner could otherwise both read the same "before" and leave a
     log whose replay disagrees with the projection. SQLite already allows one writer at a time.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(PROGRESS_LOCK_SPACE, user_id)))
+    elif is_mysql(dialect):
+        # MySQL's named locks (GET_LOCK) belong to the connection, not the transaction, and a
+        # pooled connection would keep one after a failed request. The learner's own account
+        # row, locked until the transaction ends, serialises the same writes.
+        await session.execute(
+            text("SELECT id FROM users WHERE id = :user_id FOR UPDATE"), {"user_id": user_id}
+        )
 
 
 async def marks(
