@@ -176,6 +176,8 @@ ACCESS: dict[str, Rule] = {
     "PATCH /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "DELETE /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "POST /v1/roadmaps/{slug}/revisions": ROADMAP_WRITER,
+    # Public; notes and resources are found only with a credential that may read progress.
+    "GET /v1/search": PUBLIC,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where

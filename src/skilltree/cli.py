@@ -50,6 +50,7 @@ from skilltree.roadmaps.importing import (
     parse_roadmap,
 )
 from skilltree.roadmaps.policies import OPERATOR
+from skilltree.search.cli import search_app
 
 EXIT_USAGE = 2  # bad input or settings: the same code typer uses for bad arguments
 T = TypeVar("T")
@@ -63,6 +64,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(user_app, name="user")
+app.add_typer(search_app, name="search")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from skilltree.profiles import models as profiles
 from skilltree.progress import models as progress
 from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
+from skilltree.search import models as search
 from skilltree.webhooks import models as webhooks
 
 __all__ = [
@@ -31,5 +32,14 @@ __all__ = [
     "queue",
     "reviews",
     "roadmaps",
+    "search",
     "webhooks",
 ]
+
+
+def include_in_schema_comparison(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Whether Alembic compares a schema object with the models: not the full-text machinery
+    a backend keeps beside the search index (search/models.py)."""
+    return not (reflected and compare_to is None and search.is_backend_object(name))

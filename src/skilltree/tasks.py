@@ -10,6 +10,7 @@ from skilltree.platform import events, mail_transport, maintenance
 from skilltree.platform.queue.tasks import REGISTRY
 from skilltree.progress import digest as progress_digest
 from skilltree.reviews import reminders as review_reminders
+from skilltree.search import tasks as search_tasks
 from skilltree.webhooks import tasks as webhooks
 
 __all__ = [
@@ -21,5 +22,9 @@ __all__ = [
     "notifications",
     "progress_digest",
     "review_reminders",
+    "search_tasks",
     "webhooks",
 ]
+
+# Event consumers are subscribed here, where the worker's task set is assembled.
+search_tasks.subscribe()
