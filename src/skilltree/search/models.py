@@ -26,6 +26,7 @@ BACKEND_OBJECTS = frozenset(
         VECTOR_COLUMN,
         "ix_search_documents_public_vector",
         "ix_search_documents_personal_vector",
+        "ix_search_documents_user_vector",
         "ix_search_documents_title_trgm",
     }
 )

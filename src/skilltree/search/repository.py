@@ -105,10 +105,11 @@ class SearchIndex(Protocol):
         scope: Scope,
         after: tuple[float, int] | None,
         limit: int,
+        fuzzy: bool,
     ) -> list[Hit]: ...
 
     async def counts(
-        self, session: AsyncSession, query: ParsedQuery, scope: Scope
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
     ) -> dict[str, int]: ...
 
     async def highlights(
@@ -131,7 +132,6 @@ def index_for(session: AsyncSession) -> SearchIndex:
 def _scope_conditions(scope: Scope) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
         SearchDocument.roadmap_id.in_(scope.visible_roadmaps.scalar_subquery()),
-        SearchDocument.kind.in_(sorted(scope.kinds)),
     ]
     if scope.status_topics is not None:
         in_status = SearchDocument.topic_id.in_(scope.status_topics.scalar_subquery())
@@ -141,12 +141,17 @@ def _scope_conditions(scope: Scope) -> list[ColumnElement[bool]]:
 
 def _owners(scope: Scope) -> list[ColumnElement[bool]]:
     """One condition per part of the corpus the caller may search: roadmap topics, and their
-    own notes and resources. Each part is queried on its own (different indexes serve them)."""
+    own notes and resources. Each part is queried on its own (different indexes serve them),
+    and a kind is named only when the part holds others, so the indexes stay usable."""
     parts: list[ColumnElement[bool]] = []
     if "topic" in scope.kinds:
         parts.append(SearchDocument.user_id.is_(None))
-    if scope.user_id is not None and scope.kinds - {"topic"}:
-        parts.append(SearchDocument.user_id == scope.user_id)
+    personal = scope.kinds & {"note", "resource"}
+    if scope.user_id is not None and personal:
+        mine = SearchDocument.user_id == scope.user_id
+        if len(personal) == 1:
+            mine = and_(mine, SearchDocument.kind == next(iter(personal)))
+        parts.append(mine)
     return parts
 
 
@@ -159,7 +164,8 @@ def _beyond(score: Any, row_id: Any, after: tuple[float, int] | None) -> list[Co
 
 
 class PostgresIndex:
-    """tsvector @@ tsquery on the generated column, or a trigram match on the title."""
+    """tsvector @@ tsquery on the generated column; when that finds nothing, each word may
+    instead be close to a title word (pg_trgm)."""
 
     def _tsquery(self, query: ParsedQuery) -> ColumnElement[Any]:
         config = _sql(f"'{TS_CONFIG}'::regconfig")
@@ -168,9 +174,9 @@ class PostgresIndex:
         return func.websearch_to_tsquery(config, websearch_text(query))
 
     def _matches(self, query: ParsedQuery) -> ColumnElement[bool]:
-        """Every clause matches the text, or (a lone word of four letters or more) is close to
-        a word of the title: trigram similarity forgives a typo in one word without letting a
-        query whose other words match nothing through."""
+        """The typo-tolerant match: every clause matches the text, or (a lone word of four
+        letters or more) is close to a word of the title. Trigram similarity forgives a typo in
+        one word without letting a query whose other words match nothing through."""
         vector = _sql("search_documents.search_vector")
         config = _sql(f"'{TS_CONFIG}'::regconfig")
         conditions: list[ColumnElement[bool]] = []
@@ -192,17 +198,26 @@ class PostgresIndex:
             conditions.append(not_(vector.op("@@")(excluded)))
         return and_(*conditions)
 
-    def _hits(self, query: ParsedQuery, scope: Scope) -> Select[Any] | None:
+    def _hits(
+        self, query: ParsedQuery, scope: Scope, fuzzy: bool, *, ranked: bool = True
+    ) -> Select[Any] | None:
+        """The matching documents with their score; `ranked=False` leaves the (costly) score
+        out, for counting."""
         vector = _sql("search_documents.search_vector")
         tsquery = self._tsquery(query)
-        typed = " ".join(query.words)
-        matches = self._matches(query)
-        score = (
-            cast(func.ts_rank_cd(vector, tsquery), Float)
-            + cast(func.word_similarity(typed, SearchDocument.title), Float) * 0.1
-        ).label("score")
-        parts = [
-            select(
+        rank = cast(func.ts_rank_cd(vector, tsquery), Float)
+        if fuzzy:
+            matches = self._matches(query)
+            typed = " ".join(query.words)
+            similarity = cast(func.word_similarity(typed, SearchDocument.title), Float)
+            score = (rank + similarity * 0.1).label("score")
+        else:
+            # One condition on the whole query: the GIN indexes answer it in one scan.
+            matches = vector.op("@@")(tsquery)
+            score = rank.label("score")
+        columns: list[Any] = [SearchDocument.kind]
+        if ranked:
+            columns = [
                 SearchDocument.id,
                 SearchDocument.key,
                 SearchDocument.kind,
@@ -210,7 +225,9 @@ class PostgresIndex:
                 SearchDocument.topic_id,
                 SearchDocument.title,
                 score,
-            ).where(owner, matches, *_scope_conditions(scope))
+            ]
+        parts = [
+            select(*columns).where(owner, matches, *_scope_conditions(scope))
             for owner in _owners(scope)
         ]
         if not parts:
@@ -224,8 +241,9 @@ class PostgresIndex:
         scope: Scope,
         after: tuple[float, int] | None,
         limit: int,
+        fuzzy: bool,
     ) -> list[Hit]:
-        hits = self._hits(query, scope)
+        hits = self._hits(query, scope, fuzzy)
         if hits is None:
             return []
         ranked = hits.subquery()
@@ -239,9 +257,9 @@ class PostgresIndex:
         return [Hit(*row) for row in rows]
 
     async def counts(
-        self, session: AsyncSession, query: ParsedQuery, scope: Scope
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
     ) -> dict[str, int]:
-        hits = self._hits(query, scope)
+        hits = self._hits(query, scope, fuzzy, ranked=False)
         if hits is None:
             return {}
         found = hits.subquery()
@@ -272,16 +290,15 @@ class PostgresIndex:
 
 
 class SqliteIndex:
-    """FTS5 MATCH over the external-content table; bm25() ranks, snippet() highlights."""
+    """FTS5 MATCH over the external-content table; bm25() ranks, snippet() highlights. When
+    that finds nothing, words that match nothing are widened with close indexed words."""
 
     fts = _sql(FTS_TABLE)  # the table's name as a value: MATCH, bm25() and snippet() take it
     fts_table = table(FTS_TABLE, column("rowid"))
     vocabulary = table(f"{FTS_TABLE}_vocab", column("term"))
 
-    async def _expression(self, session: AsyncSession, query: ParsedQuery) -> str:
-        corrections = {}
-        if query.mode == Mode.WORDS:
-            corrections = await self._corrections(session, query)
+    async def _expression(self, session: AsyncSession, query: ParsedQuery, fuzzy: bool) -> str:
+        corrections = await self._corrections(session, query) if fuzzy else {}
         return fts5_expression(query, corrections)
 
     async def _corrections(self, session: AsyncSession, query: ParsedQuery) -> dict[str, list[str]]:
@@ -348,8 +365,9 @@ class SqliteIndex:
         scope: Scope,
         after: tuple[float, int] | None,
         limit: int,
+        fuzzy: bool,
     ) -> list[Hit]:
-        hits = self._hits(await self._expression(session, query), scope)
+        hits = self._hits(await self._expression(session, query, fuzzy), scope)
         if hits is None:
             return []
         ranked = hits.subquery()
@@ -362,9 +380,9 @@ class SqliteIndex:
         return [Hit(*row) for row in (await session.execute(statement)).all()]
 
     async def counts(
-        self, session: AsyncSession, query: ParsedQuery, scope: Scope
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
     ) -> dict[str, int]:
-        hits = self._hits(await self._expression(session, query), scope)
+        hits = self._hits(await self._expression(session, query, fuzzy), scope)
         if hits is None:
             return {}
         found = hits.subquery()
@@ -383,7 +401,7 @@ class SqliteIndex:
                 func.snippet(self.fts, 1, MARK_START, MARK_END, " … ", SNIPPET_WORDS),
             )
             .select_from(self.fts_table)
-            .where(self.fts.op("MATCH")(await self._expression(session, query)))
+            .where(self.fts.op("MATCH")(await self._expression(session, query, fuzzy=True)))
             .where(self.fts_table.c.rowid.in_(list(ids)))
         )
         rows = (await session.execute(statement)).all()

@@ -74,10 +74,15 @@ async def search(
         raise EmptySearch()
     scope = _scope(viewer, request, personal)
     index = repository.index_for(session)
-    rows = await index.page(session, query, scope, request.after, request.limit + 1)
+    counts = await index.counts(session, query, scope, fuzzy=False)
+    # Typo tolerance only when the words as typed find nothing: exact matches are never
+    # drowned by near ones, and the common case is one index scan.
+    fuzzy = not any(counts.values())
+    if fuzzy:
+        counts = await index.counts(session, query, scope, fuzzy=True)
+    rows = await index.page(session, query, scope, request.after, request.limit + 1, fuzzy)
     more = len(rows) > request.limit
     rows = rows[: request.limit]
-    counts = await index.counts(session, query, scope)
     hits = await _present(session, index, query, rows)
     last = rows[-1] if more and rows else None
     return SearchResults(
