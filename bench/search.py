@@ -30,11 +30,11 @@ from sqlalchemy import text
 
 from bench import generate
 from bench.stage import asyncpg_dsn, skilltree_cli, skilltree_env, throwaway_database
+from skilltree.identity import ANONYMOUS, Viewer
 from skilltree.models import Base  # noqa: F401  (registers every table)
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import Database
 from skilltree.roadmaps.builtin import load_builtin
-from skilltree.roadmaps.policies import ANONYMOUS, Viewer
 from skilltree.search import service
 from skilltree.search.query import Mode
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from skilltree.accounts.api_keys import Scope
-from skilltree.accounts.dependencies import MaybeSignedIn
+from skilltree.accounts.dependencies import MaybePrincipal
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope, Viewer
 from skilltree.orgs import service as orgs
 from skilltree.platform.http import conditional
 from skilltree.platform.http.pagination import (
@@ -25,8 +25,6 @@ from skilltree.platform.http.pagination import (
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import DbSession
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN
-from skilltree.roadmaps.policies import ANONYMOUS, Viewer
 from skilltree.search import service
 from skilltree.search.query import Mode
 from skilltree.search.schemas import Kind, SearchHitOut, SearchOut, StatusFilter
@@ -41,7 +39,7 @@ async def search(
     request: Request,
     response: Response,
     session: DbSession,
-    current: MaybeSignedIn,
+    current: MaybePrincipal,
     codec: Cursors,
     q: Annotated[
         str,
@@ -61,13 +59,8 @@ async def search(
     Ranked, with highlighted titles and snippets. Anonymous callers search public roadmaps;
     an API key reaches notes and resources only with the `progress:read` scope.
     """
-    viewer = ANONYMOUS
-    personal = False
-    if current is not None:
-        viewer = Viewer(
-            user_id=current.user.id, org_roles=await orgs.roles_of(session, current.user)
-        )
-        personal = current.has_scope(Scope.PROGRESS_READ)
+    viewer = await orgs.viewer_of(session, current)
+    personal = current is not None and current.has_scope(Scope.PROGRESS_READ)
     kinds = frozenset(k.value for k in kind) if kind else frozenset(service.KINDS)
     scope = _cursor_scope(viewer, q, mode, roadmap, kinds, status)
     position = decode_position(codec, scope, cursor)

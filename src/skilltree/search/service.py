@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.identity import Viewer
 from skilltree.platform.events import Event
 from skilltree.progress import service as progress
 from skilltree.roadmaps import service as roadmaps
-from skilltree.roadmaps.policies import Viewer
 from skilltree.search import repository
 from skilltree.search.errors import EmptySearch, StatusNeedsLearner
 from skilltree.search.query import MARK_END, MARK_START, Mode, ParsedQuery, clean, parse
