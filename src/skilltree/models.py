@@ -8,6 +8,7 @@ factory, the CLI and the migrations import it.
 
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
+from skilltree.files import models as files
 from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
 from skilltree.platform.http import idempotency
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "accounts",
     "audit",
+    "files",
     "idempotency",
     "notifications",
     "orgs",

@@ -5,6 +5,7 @@ name the worker does not know would be acknowledged and dropped.
 """
 
 from skilltree.accounts import cleanup as accounts_cleanup
+from skilltree.files import tasks as files_tasks
 from skilltree.notifications import tasks as notifications
 from skilltree.platform import events, mail_transport, maintenance
 from skilltree.platform.queue.tasks import REGISTRY
@@ -17,6 +18,7 @@ __all__ = [
     "REGISTRY",
     "accounts_cleanup",
     "events",
+    "files_tasks",
     "mail_transport",
     "maintenance",
     "notifications",
@@ -28,3 +30,4 @@ __all__ = [
 
 # Event consumers are subscribed here, where the worker's task set is assembled.
 search_tasks.subscribe()
+files_tasks.subscribe()
