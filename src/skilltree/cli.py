@@ -22,6 +22,7 @@ import typer
 
 from skilltree.identity.viewer import Visibility  # light: no ORM, no framework
 from skilltree.platform import data_commands  # light: its commands import what they use
+from skilltree.search.cli import search_app  # light, likewise
 
 if TYPE_CHECKING:
     from skilltree.platform.cache import Cache
@@ -56,6 +57,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(data_commands.db_app, name="db")
 app.command("backup")(data_commands.backup)
 app.command("restore")(data_commands.restore)
+app.add_typer(search_app, name="search")
 
 
 def main() -> None:

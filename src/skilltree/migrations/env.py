@@ -9,7 +9,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from skilltree.models import Base  # every domain's tables, registered
+from skilltree.models import (  # every domain's tables, registered
+    Base,
+    include_in_schema_comparison,
+)
 
 
 def _mysql_database_defaults(connection: Connection) -> None:
@@ -29,6 +32,7 @@ def run_migrations(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place: batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_in_schema_comparison,
     )
     with context.begin_transaction():
         context.run_migrations()
