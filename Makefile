@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint typecheck pytest migrate clean bench
+.PHONY: run test install lint typecheck pytest migrate clean bench chromium
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,6 +23,7 @@ install: $(VENV)/.synced
 run: install
 	$(BIN)/skilltree migrate upgrade
 	$(BIN)/skilltree roadmap load-builtin
+	@echo "skilltree is starting: open http://127.0.0.1:8000/ in your browser (Ctrl+C stops it)"
 	SKILLTREE_AUTH_COOKIE_SECURE=false $(BIN)/skilltree serve  # plain http on localhost
 
 lint: install
@@ -34,8 +35,12 @@ typecheck: install
 
 # One pytest worker per core (pytest-xdist): every worker builds its own throwaway PostgreSQL
 # database and Redis key prefixes, so workers never share state.
-pytest: install
+# The browser tests (tests/web) drive Debian's Chromium; Playwright's own download is never used.
+pytest: install chromium
 	$(BIN)/pytest -n auto
+
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium)
 
 test: lint typecheck pytest
 

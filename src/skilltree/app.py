@@ -45,6 +45,7 @@ from skilltree.progress.router import router as progress_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
 
 
@@ -108,6 +109,8 @@ def create_app(
     app.include_router(progress_router)
     app.include_router(reviews_router)
     app.include_router(roadmap_editing_router)
+    # The learner's web app: pages over the same services (docs/web.md).
+    install_web(app)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

@@ -1,0 +1,90 @@
+"""The learner's journeys, in Chromium against the real server."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.support.accounts import PASSWORD
+from tests.support.web import LiveServer, screenshots, serious_violations
+
+HEAD_BAR = ".roadmap-head > [data-bar] .figures"
+
+
+async def sign_up_and_verify(page: Any, server: LiveServer, name: str) -> str:
+    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.org"
+    await page.goto("/sign-up")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign up").click()
+    await page.wait_for_url("**/sign-up/check-your-inbox")
+    await page.goto(server.last_link(email))
+    await page.wait_for_url("**/sign-in?verified=1")
+    return email
+
+
+async def sign_in(page: Any, email: str) -> None:
+    await page.goto("/sign-in")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(r".*/$"))
+
+
+async def text(page: Any, selector: str) -> str:
+    return str(await page.locator(selector).first.inner_text())
+
+
+async def test_newcomer_signs_up_marks_five_topics_writes_a_note_and_finds_it_all_after_reload(
+    page: Any, server: LiveServer, shots: Path
+) -> None:
+    await page.goto("/")
+    assert (await text(page, "h1")).startswith("Learn backend")
+    assert await page.get_by_role("link", name="Foundations").is_visible()
+    await screenshots(page, "landing", shots)
+
+    email = await sign_up_and_verify(page, server, "Nia")
+    assert "Your address is confirmed" in await text(page, "main")
+    await sign_in(page, email)
+    assert "Welcome back, Nia" in await text(page, "h1")
+
+    await page.goto("/roadmaps/backend")
+    assert (await text(page, HEAD_BAR)).startswith("0/")
+    section = page.locator("section#t-networking")
+    assert await section.locator("summary [data-done]").first.inner_text() == "0"
+    topics = section.locator("li.topic")
+    for index in range(5):
+        await topics.nth(index).get_by_role("button", name="Done").click()
+        await page.wait_for_function(
+            "([sel, n]) => document.querySelector(sel).textContent === String(n)",
+            arg=[f"{HEAD_BAR} [data-done]", index + 1],
+        )
+    assert await section.locator("summary [data-done]").first.inner_text() == "5"
+    assert await topics.nth(0).get_attribute("data-status") == "done"
+    await screenshots(page, "roadmap", shots)
+
+    link = topics.nth(0).locator("a.title")
+    title = await link.inner_text()
+    await link.click()
+    assert await text(page, "h1") == title
+    await page.get_by_label("Markdown").fill("# What I learned\n\nPackets **hop** between routers.")
+    await page.get_by_role("button", name="Preview").click()
+    assert await text(page, "[data-preview-target] strong") == "hop"
+    await page.get_by_role("button", name="Save note").click()
+    await page.wait_for_url("**#note")
+    assert await text(page, ".note-html h1") == "What I learned"
+
+    await page.reload()
+    assert await text(page, ".note-html strong") == "hop"
+    assert (await page.get_by_label("Markdown").input_value()).startswith("# What I learned")
+    pressed = page.locator(".topic-status button[aria-pressed=true]")
+    assert await pressed.get_attribute("value") == "done"
+    await page.goto("/roadmaps/backend")
+    assert await text(page, f"{HEAD_BAR} [data-done]") == "5"
+    await page.goto("/")
+    assert "5/" in await text(page, ".roadmaps .figures")
+    await screenshots(page, "dashboard", shots)
+    assert await serious_violations(page) == []
