@@ -31,13 +31,19 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def page(chromium: Any, server: LiveServer) -> AsyncIterator[Any]:
+def console_errors() -> list[str]:
+    """What the page logged as errors; a test expecting one (a 404 page) clears it."""
+    return []
+
+
+@pytest.fixture
+async def page(chromium: Any, server: LiveServer, console_errors: list[str]) -> AsyncIterator[Any]:
     context = await chromium.new_context(
         base_url=server.url, viewport={"width": 1280, "height": 800}
     )
     context.set_default_timeout(15_000)
     tab = await context.new_page()
-    errors: list[str] = []
+    errors = console_errors
     tab.on("pageerror", lambda error: errors.append(str(error)))
     tab.on(
         "console",

@@ -8,9 +8,10 @@ script posts the same form with `Accept: application/json` and gets the new stat
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -165,12 +166,10 @@ async def set_status(
     db: DbSession,
     resources: AppResources,
 ) -> Response:
-    status = form.get("status")
-    if status not in STATUSES:
-        raise UnprocessableContent(f"Choose one of: {', '.join(STATUSES)}.")
+    status = _status(form.get("status"))
     learner = await learner_of(db, form.current, resources)
-    await progress.set_status(db, learner, slug, topic, _status(status), None)
-    message = f"Marked “{topic}” {STATUS_LABELS[status].lower()}."
+    await progress.set_status(db, learner, slug, topic, status, None)
+    message = "Marked “{title}” " + STATUS_LABELS[status].lower() + "."
     return await _after_change(request, db, learner, slug, form.get("next"), message, topic)
 
 
@@ -181,7 +180,7 @@ async def undo(
     learner = await learner_of(db, form.current, resources)
     event, topic = await progress.undo_last(db, learner, slug)
     restored = STATUS_LABELS.get(event.to_status or "todo", "to do").lower()
-    message = f"Undone: “{topic.title}” is {restored} again."
+    message = "Undone: “{title}” is " + restored + " again."
     return await _after_change(request, db, learner, slug, form.get("next"), message, topic.slug)
 
 
@@ -196,12 +195,14 @@ async def _after_change(
 ) -> Response:
     if _wants_json(request):
         state = await progress.roadmap_progress(db, learner, slug)
+        rows = rows_from_progress(state.sections)
+        title = next((row.title for row in _walk(rows) if row.slug == topic), topic)
         return JSONResponse(
             {
-                "message": message,
+                "message": message.format(title=title),
                 "topic": topic,
                 "bar": Bar.of(state.tally).as_json(),
-                "rows": states_json(rows_from_progress(state.sections)),
+                "rows": states_json(rows),
             },
             headers={"cache-control": "no-store"},
         )
@@ -375,8 +376,11 @@ def _references(request: Request, references: list[dict[str, Any]]) -> list[dict
 def _docs_link(request: Request, endpoint: str) -> str | None:
     """Swagger UI's deep link to an operation: /docs#/{tag}/{operation id}."""
     method, _, path = endpoint.partition(" ")
-    for route in request.app.routes:
-        if isinstance(route, APIRoute) and route.path == path and method in (route.methods or ()):
-            tag = route.tags[0] if route.tags else "default"
-            return f"/docs#/{tag}/{route.unique_id}"
+    for route in iter_route_contexts(request.app.routes):
+        if route.path == path and method in (route.methods or ()):
+            original = route.original_route
+            if not isinstance(original, APIRoute):
+                return None
+            tags = route.tags or ["default"]
+            return f"/docs#/{quote(str(tags[0]))}/{original.unique_id}"
     return None
