@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint typecheck pytest migrate clean bench chromium
+.PHONY: run test install lint typecheck pytest migrate clean bench test-programs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -35,12 +35,16 @@ typecheck: install
 
 # One pytest worker per core (pytest-xdist): every worker builds its own throwaway PostgreSQL
 # database and Redis key prefixes, so workers never share state.
-# The browser tests (tests/web) drive Debian's Chromium; Playwright's own download is never used.
-pytest: install chromium
+pytest: install test-programs
 	$(BIN)/pytest -n auto
 
-chromium:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium)
+# Programs the deployment and operations tests start (Debian packages), installed when missing;
+# the browser tests (tests/web) drive Debian's Chromium (Playwright's download is never used).
+APT_INSTALL := apt-get install -y -qq -o DPkg::Lock::Timeout=600
+test-programs:
+	command -v nginx >/dev/null || (apt-get update -qq && $(APT_INSTALL) nginx)
+	command -v promtool >/dev/null || (apt-get update -qq && $(APT_INSTALL) prometheus)
+	command -v chromium >/dev/null || (apt-get update -qq && $(APT_INSTALL) chromium)
 
 test: lint typecheck pytest
 

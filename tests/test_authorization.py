@@ -42,9 +42,9 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.models import User
 from skilltree.app import create_app
+from skilltree.identity import Scope
 from skilltree.orgs.models import Membership, Organisation
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings

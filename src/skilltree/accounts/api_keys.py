@@ -12,7 +12,6 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,19 +20,13 @@ from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated
 from skilltree.accounts.models import ApiKey, User
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
+from skilltree.identity import Scope
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
 
 KEY_MARKER = "sk_"
 PREFIX_BYTES = 6  # 8 url-safe characters
 SECRET_BYTES = 32
-
-
-class Scope(StrEnum):
-    PROGRESS_READ = "progress:read"
-    PROGRESS_WRITE = "progress:write"
-    ROADMAPS_WRITE = "roadmaps:write"
-    ADMIN = "admin"
 
 
 async def create_key(

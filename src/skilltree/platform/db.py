@@ -6,8 +6,9 @@ connection pragmas for SQLite, pool and timeout settings for PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,21 @@ AFTER_COMMIT = "skilltree.after_commit"
 # JSON columns are read with orjson rather than the standard library: a roadmap's tree loads five
 # JSON lists per topic, and decoding them was a tenth of the time of an uncached progress summary.
 JSON_DESERIALIZER = orjson.loads
+
+
+# Set while a request is rehearsed (platform/http/idempotency.py): its units of work roll back.
+_REHEARSING: ContextVar[bool] = ContextVar("skilltree_rehearsing", default=False)
+
+
+@contextmanager
+def rehearsal() -> Iterator[None]:
+    """Every unit of work opened in this block rolls back, whatever happens in it, and its
+    after-commit callbacks never run: the code runs with every check, and changes nothing."""
+    token = _REHEARSING.set(True)
+    try:
+        yield
+    finally:
+        _REHEARSING.reset(token)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
@@ -132,8 +148,15 @@ class Database:
                 hook(session)
             try:
                 yield session
+                if _REHEARSING.get():
+                    await session.rollback()
+                    session.info.pop(AFTER_COMMIT, None)
+                    return
                 await session.commit()
             except DomainError as error:
+                if _REHEARSING.get():
+                    await session.rollback()
+                    raise
                 await (session.commit() if error.keeps_changes else session.rollback())
                 raise
             except BaseException:

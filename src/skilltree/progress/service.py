@@ -192,6 +192,23 @@ async def import_marks(
     return ImportResult(changed=changed, unchanged=len(targets) - changed)
 
 
+async def apply_checklist_marks(
+    session: AsyncSession, learner: Learner, slug: str, marks: Sequence[tuple[str, rollup.Status]]
+) -> ImportResult:
+    """Record the boxes an imported checklist had ticked as the importer's progress.
+
+    Only boxes that say something (done, in progress, skipped) are applied: an empty box must
+    not undo what the learner has recorded since the last import."""
+    entries = [
+        ImportedMark(topic_id=None, slug=topic_slug, status=status, confidence=None)
+        for topic_slug, status in marks
+        if status != "todo"
+    ]
+    if not entries:
+        return ImportResult(changed=0, unchanged=0)
+    return await import_marks(session, learner, slug, entries)
+
+
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
     """A learner's progress on a public roadmap, as anyone may see it (for badges)."""
     tree = await roadmaps.get_outline(session, slug, ANONYMOUS)

@@ -17,6 +17,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from skilltree.accounts.service import SignedIn
+from skilltree.identity import ANONYMOUS, MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.conditional import Precondition, PreconditionFailed, etag_of
 from skilltree.platform.http.filtering import parse_list_query
@@ -28,10 +29,8 @@ from skilltree.progress.rollup import STATUSES, Status
 from skilltree.progress.schemas import NoteOut, ResourceIn
 from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.roadmaps.errors import RoadmapNotFound
 from skilltree.roadmaps.listing import ROADMAP_LIST
-from skilltree.roadmaps.policies import ANONYMOUS
 from skilltree.web import code
 from skilltree.web.errors import PageRoute
 from skilltree.web.heatmap import heatmap

@@ -19,12 +19,12 @@ from starlette.datastructures import FormData
 from skilltree.accounts.dependencies import Accounts, check_csrf, check_origin
 from skilltree.accounts.errors import NotAuthenticated
 from skilltree.accounts.service import SignedIn, authenticate
+from skilltree.identity import Viewer
 from skilltree.orgs import service as orgs
 from skilltree.platform.errors import DomainError
 from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.progress import service as progress
-from skilltree.roadmaps.policies import ANONYMOUS, Viewer
 
 CSRF_FIELD = "csrf_token"
 
@@ -109,9 +109,7 @@ AnonymousForm = Annotated[FormData, Depends(anonymous_form)]
 
 
 async def viewer_of(db: DbSession, current: SignedIn | None) -> Viewer:
-    if current is None:
-        return ANONYMOUS
-    return Viewer(user_id=current.user.id, org_roles=await orgs.roles_of(db, current.user))
+    return await orgs.viewer_of(db, current.principal if current is not None else None)
 
 
 async def learner_of(db: DbSession, current: SignedIn, resources: AppResources) -> progress.Learner:
