@@ -122,7 +122,11 @@ async def _landing(request: Request, db: DbSession) -> Response:
         tree = await roadmaps.get_outline(db, BUILTIN, ANONYMOUS)
     except RoadmapNotFound:
         tree = None
-    return page(request, "landing.html", _base(None, tree=tree))
+    leaves = {}
+    if tree is not None:
+        for section in rows_from_tree(tree.sections):
+            leaves[section.slug] = sum(1 for row in _walk(section.children) if not row.children)
+    return page(request, "landing.html", _base(None, tree=tree, leaves=leaves))
 
 
 @router.get("/roadmaps/{slug}")
