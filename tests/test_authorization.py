@@ -425,6 +425,7 @@ async def test_every_caller_gets_the_outcome_the_rule_promises(
 #
 #   page         anyone may read it (signed-in learners see more)
 #   form         anyone may post it (sign-in, sign-up): only the same-origin checks apply
+#   learner page a visitor is sent to sign in (303)
 #   learner form a learner's change: a visitor is sent to sign in (303), a post without the
 #                session's CSRF token is refused (403 csrf-rejected)
 
@@ -446,8 +447,10 @@ WEB_ACCESS: dict[str, str] = {
     "POST /roadmaps/{slug}/topics/{topic}/status": "learner form",
     "POST /roadmaps/{slug}/topics/{topic}/note": "learner form",
     "POST /roadmaps/{slug}/topics/{topic}/resources": "learner form",
+    "GET /reviews": "learner page",
+    "POST /reviews/{card_id}": "learner form",
 }
-WEB_PATH_VALUES = {"slug": "backend", "topic": "http", "name": "missing.css"}
+WEB_PATH_VALUES = {"slug": "backend", "topic": "http", "name": "missing.css", "card_id": "1"}
 HTML = {"accept": "text/html"}
 
 
@@ -479,6 +482,13 @@ async def test_every_page_treats_visitors_and_learners_as_its_rule_says(
     if rule == "page":
         response = await client.request(method, path, headers=HTML)
         assert response.status_code in (200, 303, 404), response.text
+        return
+    if rule == "learner page":
+        visitor = await client.get(path, headers=HTML)
+        assert visitor.status_code == 303
+        assert visitor.headers["location"] == f"/sign-in?next={path}"
+        learner = await people("Lena")
+        assert (await learner.client.get(path, headers=HTML)).status_code == 200
         return
     if rule == "form":
         cross_site = await client.post(path, headers={**HTML, "origin": "https://evil.example"})

@@ -88,3 +88,37 @@ async def test_newcomer_signs_up_marks_five_topics_writes_a_note_and_finds_it_al
     assert "5/" in await text(page, ".roadmaps .figures")
     await screenshots(page, "dashboard", shots)
     assert await serious_violations(page) == []
+
+
+async def test_a_review_session_goes_through_the_due_topics_with_the_keyboard(
+    page: Any, server: LiveServer, shots: Path
+) -> None:
+    email = await sign_up_and_verify(page, server, "Rae")
+    await sign_in(page, email)
+    await page.goto("/roadmaps/backend")
+    topics = page.locator("section#t-http li.topic")
+    for index in range(2):
+        await topics.nth(index).get_by_role("button", name="Done").click()
+        await page.wait_for_function(
+            "([sel, n]) => document.querySelector(sel).textContent === String(n)",
+            arg=[f"{HEAD_BAR} [data-done]", index + 1],
+        )
+    await page.goto("/")
+    await page.get_by_role("link", name="Start reviewing").click()
+    seen = []
+    for expected_done in range(2):
+        assert await text(page, ".review .muted") == f"{expected_done} reviewed" + (
+            ", more after this one" if expected_done == 0 else ""
+        )
+        seen.append(await text(page, "h1"))
+        assert not await page.locator("[data-answer] p").first.is_visible()
+        await page.keyboard.press(" ")
+        assert await page.locator("[data-answer] p").first.is_visible()
+        if expected_done == 0:
+            await screenshots(page, "review", shots)
+        await page.keyboard.press("3")
+        await page.wait_for_url(f"**/reviews?done={expected_done + 1}")
+    assert await text(page, "h1") == "Well done!"
+    assert "You reviewed 2 topics" in await text(page, "main")
+    assert len(set(seen)) == 2
+    assert await serious_violations(page) == []

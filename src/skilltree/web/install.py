@@ -9,6 +9,7 @@ from skilltree.platform.errors import NotFound
 from skilltree.web.account_router import router as account_router
 from skilltree.web.assets import IMMUTABLE, manifest
 from skilltree.web.errors import install_html_errors
+from skilltree.web.reviews_router import router as reviews_router
 from skilltree.web.router import router as pages_router
 
 assets_router = APIRouter(include_in_schema=False)
@@ -34,3 +35,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(assets_router)
     app.include_router(account_router)
     app.include_router(pages_router)
+    app.include_router(reviews_router)

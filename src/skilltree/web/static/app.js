@@ -142,6 +142,21 @@
     }
   });
 
+  // The review session: space shows the answer, 1-4 rate it.
+  const answer = document.querySelector("[data-answer]");
+  if (answer) {
+    document.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.target.closest("input, textarea, select")) return;
+      if (event.key === " " && !answer.open && event.target === document.body) {
+        answer.open = true;
+        event.preventDefault();
+      }
+      const button = document.querySelector('.ratings [data-key="' + event.key + '"]');
+      if (button) { button.click(); event.preventDefault(); }
+    });
+  }
+
   // E-mailed links carry their token in the fragment, which never reaches the server's logs.
   const tokenForm = document.querySelector("[data-token-from-fragment]");
   if (tokenForm) {
