@@ -449,6 +449,9 @@ WEB_ACCESS: dict[str, str] = {
     "POST /roadmaps/{slug}/topics/{topic}/resources": "learner form",
     "GET /reviews": "learner page",
     "POST /reviews/{card_id}": "learner form",
+    "GET /account": "learner page",
+    "POST /account/two-factor": "learner form",
+    "POST /account/two-factor/confirm": "learner form",
 }
 WEB_PATH_VALUES = {"slug": "backend", "topic": "http", "name": "missing.css", "card_id": "1"}
 HTML = {"accept": "text/html"}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import pyotp
 
 from tests.support.accounts import PASSWORD
 from tests.support.web import LiveServer, screenshots, serious_violations
@@ -122,3 +125,33 @@ async def test_a_review_session_goes_through_the_due_topics_with_the_keyboard(
     assert "You reviewed 2 topics" in await text(page, "main")
     assert len(set(seen)) == 2
     assert await serious_violations(page) == []
+
+
+async def test_two_factor_enrolment_then_sign_out_and_sign_in_with_the_code(
+    page: Any, server: LiveServer, shots: Path
+) -> None:
+    email = await sign_up_and_verify(page, server, "Tom")
+    await sign_in(page, email)
+    await page.get_by_role("link", name="Tom").click()
+    await page.get_by_role("button", name="Set up two-factor authentication").click()
+    assert await page.locator(".qr svg").is_visible()
+    await screenshots(page, "two-factor", shots)
+    totp = pyotp.TOTP(await text(page, "[data-totp-secret]"))
+    now = time.time()
+    await page.get_by_label("Code from the app").fill(totp.at(now))
+    await page.get_by_role("button", name="Turn on").click()
+    assert "Two-factor authentication is on." in await text(page, "main")
+    assert await page.locator(".codes li").count() == 10
+    assert await serious_violations(page) == []
+
+    await page.get_by_role("button", name="Sign out").click()
+    await page.goto("/sign-in")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    assert await text(page, "h1") == "Enter your code"
+    # The next time step: the enrolment's code was spent, and a spent step is never reused.
+    await page.get_by_label("Code").fill(totp.at(now + totp.interval))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(r".*/$"))
+    assert "Welcome back, Tom" in await text(page, "h1")

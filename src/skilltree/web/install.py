@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 
 from skilltree.platform.errors import NotFound
+from skilltree.web.account_pages import router as account_pages_router
 from skilltree.web.account_router import router as account_router
 from skilltree.web.assets import IMMUTABLE, manifest
 from skilltree.web.errors import install_html_errors
@@ -36,3 +37,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(account_router)
     app.include_router(pages_router)
     app.include_router(reviews_router)
+    app.include_router(account_pages_router)
