@@ -450,6 +450,9 @@ WEB_ACCESS: dict[str, str] = {
     "GET /reviews": "learner page",
     "POST /reviews/{card_id}": "learner form",
     "GET /account": "learner page",
+    "GET /reset-password": "page",
+    "POST /reset-password": "form",
+    "POST /reset-password/request": "form",
     "POST /account/two-factor": "learner form",
     "POST /account/two-factor/confirm": "learner form",
 }

@@ -155,3 +155,64 @@ async def test_two_factor_enrolment_then_sign_out_and_sign_in_with_the_code(
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(re.compile(r".*/$"))
     assert "Welcome back, Tom" in await text(page, "h1")
+
+
+async def test_a_forgotten_password_is_reset_through_the_e_mailed_link(
+    page: Any, server: LiveServer
+) -> None:
+    email = await sign_up_and_verify(page, server, "Ivy")
+    await page.get_by_role("link", name="Reset it").click()
+    await page.get_by_label("E-mail", exact=True).fill(email)
+    await page.get_by_role("button", name="E-mail me a link").click()
+    assert "a reset link is on its way" in await text(page, "main")
+    await page.goto(server.last_link(email))
+    assert await page.locator("[data-request-link]").is_hidden()
+    new_password = "a brand new passphrase for ivy"
+    await page.get_by_label("New password").fill(new_password)
+    await page.get_by_role("button", name="Set the new password").click()
+    await page.wait_for_url("**/sign-in?reset=1")
+    assert await serious_violations(page) == []
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(new_password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(r".*/$"))
+    assert "Welcome back, Ivy" in await text(page, "h1")
+
+
+async def test_statuses_change_and_undo_with_the_keyboard_alone(
+    page: Any, server: LiveServer
+) -> None:
+    email = await sign_up_and_verify(page, server, "Kim")
+    await sign_in(page, email)
+    await page.goto("/roadmaps/backend")
+    await page.keyboard.press("j")  # the first topic of the tree
+    first = page.locator("li.topic").first
+    assert await first.locator("a.title").evaluate("link => link === document.activeElement")
+    await page.keyboard.press("j")
+    second = page.locator("li.topic").nth(1)
+    await page.keyboard.press("d")
+    await page.wait_for_function(
+        "el => el.dataset.status === 'done'", arg=await second.element_handle()
+    )
+    await page.keyboard.press("k")
+    await page.keyboard.press("i")
+    await page.wait_for_function(
+        "el => el.dataset.status === 'in_progress'", arg=await first.element_handle()
+    )
+    await page.keyboard.press("u")
+    await page.wait_for_function(
+        "el => el.dataset.status === 'todo'", arg=await first.element_handle()
+    )
+    assert await second.get_attribute("data-status") == "done"
+    # Shift+Tab from a topic reaches its own status buttons (the last is "Skipped"); Enter
+    # presses it.
+    await page.keyboard.press("Shift+Tab")
+    focused = await page.evaluate("document.activeElement.getAttribute('title')")
+    assert focused == "Skipped"
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        "el => el.dataset.status === 'skipped'", arg=await first.element_handle()
+    )
+    await page.reload()
+    assert await second.get_attribute("data-status") == "done"
+    assert await first.get_attribute("data-status") == "skipped"

@@ -32,7 +32,8 @@ async def signed_in(page: Any, server: LiveServer, name: str = "Ola") -> str:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/roadmaps/backend", TOPIC, "/sign-in", "/sign-up", "/verify-email"]
+    "path",
+    ["/", "/roadmaps/backend", TOPIC, "/sign-in", "/sign-up", "/verify-email", "/reset-password"],
 )
 async def test_every_public_page_has_no_serious_accessibility_violation(
     page: Any, path: str
@@ -43,7 +44,7 @@ async def test_every_public_page_has_no_serious_accessibility_violation(
     assert await serious_violations(page) == []
 
 
-@pytest.mark.parametrize("path", ["/", "/roadmaps/backend", TOPIC])
+@pytest.mark.parametrize("path", ["/", "/roadmaps/backend", TOPIC, "/reviews", "/account"])
 async def test_every_learner_page_has_no_serious_accessibility_violation(
     page: Any, server: LiveServer, path: str
 ) -> None:

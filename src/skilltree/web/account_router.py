@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from skilltree.accounts import service as accounts
 from skilltree.accounts.dependencies import Accounts
-from skilltree.accounts.schemas import LoginIn, RegisterIn, TokenIn
+from skilltree.accounts.schemas import EmailIn, LoginIn, RegisterIn, ResetPasswordIn, TokenIn
 from skilltree.accounts.service import AccountsContext, SignedIn
 from skilltree.platform.errors import DomainError
 from skilltree.platform.state import DbSession
@@ -135,6 +135,7 @@ async def sign_in_page(request: Request, current: Visitor) -> Response:
         values={},
         next=next_path,
         verified=request.query_params.get("verified") == "1",
+        reset=request.query_params.get("reset") == "1",
     )
 
 
@@ -207,3 +208,38 @@ async def sign_out(form: SignedInForm, db: DbSession, ctx: Accounts) -> Response
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(ctx.auth.session_cookie, path="/")
     return response
+
+
+@router.get("/reset-password")
+async def reset_password_page(request: Request) -> Response:
+    return _form_page(request, "reset_password.html", values={})
+
+
+@router.post("/reset-password/request")
+async def request_reset(
+    request: Request, form: AnonymousForm, db: DbSession, ctx: Accounts
+) -> Response:
+    values = {"email": _text(form, "email")}
+    parsed = _validated(EmailIn, values)
+    if isinstance(parsed, list):
+        return _form_page(request, "reset_password.html", 422, values=values, errors=parsed)
+    await accounts.request_password_reset(db, ctx, parsed.email)
+    # The same answer whether or not the address has an account (no account discovery).
+    return _form_page(request, "reset_password.html", values=values, requested=True)
+
+
+@router.post("/reset-password")
+async def reset_password(
+    request: Request, form: AnonymousForm, db: DbSession, ctx: Accounts
+) -> Response:
+    data = {"token": _text(form, "token").strip(), "password": _text(form, "password")}
+    parsed = _validated(ResetPasswordIn, data)
+    if isinstance(parsed, list):
+        return _form_page(request, "reset_password.html", 422, values={}, errors=parsed)
+    try:
+        await accounts.reset_password(db, ctx, parsed.token, parsed.password)
+    except DomainError as error:
+        return _form_page(
+            request, "reset_password.html", error.status, values={}, errors=[error.detail]
+        )
+    return RedirectResponse("/sign-in?reset=1", status_code=303)

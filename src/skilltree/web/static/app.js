@@ -158,13 +158,21 @@
   }
 
   // E-mailed links carry their token in the fragment, which never reaches the server's logs.
+  // A form that needs more than the token (a new password) is filled, not submitted.
   const tokenForm = document.querySelector("[data-token-from-fragment]");
   if (tokenForm) {
     const token = new URLSearchParams(location.hash.slice(1)).get("token");
+    const field = tokenForm.querySelector('[name="token"]');
     if (token) {
-      tokenForm.querySelector('[name="token"]').value = token;
+      field.value = token;
       history.replaceState(null, "", location.pathname);
-      tokenForm.requestSubmit();
+      if (tokenForm.matches("[data-needs-token]")) {
+        field.closest("form").querySelector('[type="password"]').focus();
+        const other = document.querySelector("[data-request-link]");
+        if (other) other.hidden = true;
+      } else {
+        tokenForm.requestSubmit();
+      }
     }
   }
 })();
