@@ -87,6 +87,7 @@ ACCESS: dict[str, Rule] = {
     "GET /livez": PUBLIC,
     "GET /metrics": PUBLIC,
     "GET /readyz": PUBLIC,
+    "GET /startupz": PUBLIC,
     "GET /v1/roadmaps": PUBLIC,
     "GET /v1/roadmaps/{slug}": PUBLIC,
     "GET /v1/roadmaps/{slug}/tree": PUBLIC,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -248,3 +248,40 @@ async def get_oidc_identity(
         OidcIdentity.issuer == issuer, OidcIdentity.subject == subject
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def people(session: AsyncSession, user_ids: Sequence[int]) -> Sequence[tuple[int, str, str]]:
+    """(id, e-mail, name) of these users, by name then id."""
+    query = (
+        select(User.id, User.email, User.display_name)
+        .where(User.id.in_(user_ids))
+        .order_by(User.display_name, User.id)
+    )
+    return [(row.id, row.email, row.display_name) for row in await session.execute(query)]
+
+
+async def verified_people(session: AsyncSession) -> Sequence[tuple[int, str, str]]:
+    """(id, e-mail, name) of every account with a verified address, by id."""
+    query = (
+        select(User.id, User.email, User.display_name)
+        .where(User.email_verified_at.is_not(None))
+        .order_by(User.id)
+    )
+    return [(row.id, row.email, row.display_name) for row in await session.execute(query)]
+
+
+async def delete_expired_sessions(session: AsyncSession, now: datetime) -> int:
+    result = await session.execute(
+        delete(BrowserSession).where(
+            or_(BrowserSession.idle_expires_at < now, BrowserSession.absolute_expires_at < now)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_expired_tokens(session: AsyncSession, now: datetime) -> int:
+    removed = 0
+    for model in (EmailToken, RefreshToken):
+        result = await session.execute(delete(model).where(model.expires_at < now))
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed

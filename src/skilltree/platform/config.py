@@ -346,6 +346,20 @@ class ProgressSettings(_Group):
     badge_max_age_seconds: int = Field(default=300, ge=0, le=86_400)
 
 
+class TracingSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TRACING_")
+
+    # OpenTelemetry spans for requests, SQL, Redis, outgoing HTTP and tasks, and trace ids in
+    # every log line (docs/observability.md, "Tracing"). Off: nothing is recorded.
+    enabled: bool = False
+    # Where finished spans go: an OTLP/HTTP collector, or nowhere (ids in the logs only).
+    exporter: Literal["otlp", "none"] = "otlp"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = Field(default="skilltree", min_length=1, max_length=100)
+    # Share of new traces recorded; a trace begun upstream keeps its caller's decision.
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -363,6 +377,7 @@ class Settings(BaseModel):
     progress: ProgressSettings = Field(default_factory=ProgressSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
 
 class SettingsError(Exception):
@@ -384,6 +399,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "progress": ProgressSettings,
     "cache": CacheSettings,
     "metrics": MetricsSettings,
+    "tracing": TracingSettings,
 }
 
 

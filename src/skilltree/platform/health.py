@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from skilltree.platform import migrations
 from skilltree.platform.draining import is_draining
 from skilltree.platform.http.problems import problem_response, problem_responses
+from skilltree.platform.observability import metrics
 from skilltree.platform.observability.logging import get_logger
 from skilltree.platform.state import AppResources
 
@@ -90,6 +91,7 @@ async def readyz(resources: AppResources, response: Response) -> Readiness | Res
     """The instance can serve requests: its database (and Redis, when configured) answer
     within the timeout."""
     if is_draining():
+        metrics.READY.set(0)
         # SIGTERM arrived: out of rotation at once, whatever the dependencies say.
         return problem_response(
             503,
@@ -103,6 +105,7 @@ async def readyz(resources: AppResources, response: Response) -> Readiness | Res
     if resources.redis is not None:
         checks["redis"] = await _check("redis", resources.redis.ping())
     failing = sorted(name for name, state in checks.items() if state != "ok")
+    metrics.READY.set(0 if failing else 1)
     if failing:
         return problem_response(
             503,

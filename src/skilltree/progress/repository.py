@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.http.pagination import Keyset, Position, page_query
+from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.progress.models import PersonalResource, ProgressEvent, TopicNote, TopicProgress
-from skilltree.roadmaps.models import Roadmap, Topic
 
 # Any constant works: it namespaces the advisory locks this domain takes (see lock_learner).
 PROGRESS_LOCK_SPACE = 4_711
@@ -152,16 +151,13 @@ async def flush(session: AsyncSession) -> None:
 
 async def done_between(
     session: AsyncSession, user_id: int, since: datetime, until: datetime
-) -> Sequence[tuple[str, str]]:
-    """(roadmap title, topic title) of the topics the user finished in [since, until) and
-    still counts as done, per roadmap in the order they were finished."""
+) -> Sequence[int]:
+    """The topics the user finished in [since, until) and still counts as done, in the order
+    they were finished."""
     query = (
-        select(Roadmap.title, Topic.title)
-        .select_from(TopicProgress)
-        .join(Topic, Topic.id == TopicProgress.topic_id)
-        .join(Roadmap, Roadmap.id == Topic.roadmap_id)
+        select(TopicProgress.topic_id)
         .where(TopicProgress.user_id == user_id, TopicProgress.status == "done")
         .where(TopicProgress.updated_at >= since, TopicProgress.updated_at < until)
-        .order_by(Roadmap.title, TopicProgress.updated_at, TopicProgress.topic_id)
+        .order_by(TopicProgress.updated_at, TopicProgress.topic_id)
     )
-    return [(roadmap, topic) for roadmap, topic in (await session.execute(query)).all()]
+    return (await session.execute(query)).scalars().all()

@@ -138,9 +138,9 @@ async def roadmap_page(
     resources: AppResources,
     left: Annotated[bool, Query()] = False,
 ) -> Response:
-    viewer = await viewer_of(db, current)
+    roadmap: roadmaps.RoadmapRef
     if current is None:
-        tree = await roadmaps.get_tree(db, slug, viewer)
+        tree = await roadmaps.get_tree(db, slug, ANONYMOUS)
         roadmap, rows, bar = tree.roadmap, rows_from_tree(tree.sections), None
     else:
         learner = await learner_of(db, current, resources)
@@ -155,7 +155,6 @@ async def roadmap_page(
             rows=rows,
             bar=bar,
             left=left and current is not None,
-            editable=viewer.can_edit(roadmap),
         ),
     )
 

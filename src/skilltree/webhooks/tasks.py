@@ -13,10 +13,11 @@ from skilltree.orgs import service as orgs
 from skilltree.platform.crypto import secret_box
 from skilltree.platform.events import Event, consumer
 from skilltree.platform.mail import SEND_TASK, Message
+from skilltree.platform.observability import metrics
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload, task
-from skilltree.webhooks import client, service
+from skilltree.webhooks import client, repository, service
 from skilltree.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from skilltree.webhooks.signing import signature_headers
 
@@ -46,6 +47,7 @@ async def deliver(job: Job, payload: Payload) -> None:
             return  # the endpoint was deleted, or the delivery already succeeded
         delivery, endpoint = loaded
         if service.breaker_is_open(endpoint, now):
+            metrics.WEBHOOK_DELIVERIES.labels("held").inc()
             assert endpoint.breaker_open_until is not None
             wait = (endpoint.breaker_open_until - now).total_seconds()
             # Held back, not attempted: the same attempt number runs when the breaker allows.
@@ -75,6 +77,8 @@ async def deliver(job: Job, payload: Payload) -> None:
                 outbox.enqueue(
                     session, SEND_TASK, _disabled_notice(owner, endpoint).to_payload(), now=now
                 )
+    outcome = "delivered" if result.succeeded else "disabled" if disabled else "failed"
+    metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
     if disabled:
         raise PermanentFailure(f"endpoint {endpoint.id} disabled after failing for too long")
     if not result.succeeded:
@@ -84,10 +88,10 @@ async def deliver(job: Job, payload: Payload) -> None:
 async def _load(
     session: AsyncSession, delivery_id: int
 ) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
-    delivery = await session.get(WebhookDelivery, delivery_id)
+    delivery = await repository.get_delivery(session, delivery_id)
     if delivery is None or delivery.status == "succeeded":
         return None
-    endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+    endpoint = await repository.get_endpoint(session, delivery.endpoint_id)
     if endpoint is None or endpoint.disabled_at is not None:
         return None
     return delivery, endpoint
@@ -101,7 +105,8 @@ def _record(
     result: client.AttemptResult,
 ) -> bool:
     now = job.resources.clock.now()
-    session.add(
+    repository.add(
+        session,
         WebhookAttempt(
             delivery_id=delivery.id,
             attempted_at=now,
@@ -110,7 +115,7 @@ def _record(
             response_excerpt=result.excerpt,
             error=result.error,
             details={"attempt": job.attempt},
-        )
+        ),
     )
     delivery.attempts += 1
     if result.succeeded:

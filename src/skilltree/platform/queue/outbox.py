@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database
+from skilltree.platform.observability.tracing import current_trace_labels
 from skilltree.platform.queue.client import TaskQueue
 from skilltree.platform.queue.lifecycle import pause
 from skilltree.platform.queue.models import OutboxMessage
@@ -57,7 +58,8 @@ def enqueue(
             message_id=message_id,
             task_name=task_name,
             args=[payload],
-            labels={"attempt": attempt},
+            # The trace the task continues (empty when tracing is off).
+            labels={"attempt": attempt, **current_trace_labels()},
             created_at=now,
             available_at=now + timedelta(seconds=delay_seconds),
         )
