@@ -56,6 +56,7 @@ from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.search.router import router as search_router
+from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
 
 
@@ -123,6 +124,8 @@ def create_app(
     app.include_router(roadmap_editing_router)
     app.include_router(search_router)
     app.include_router(files_router)
+    # The learner's web app: pages over the same services (docs/web.md).
+    install_web(app)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
