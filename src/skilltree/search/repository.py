@@ -2,7 +2,8 @@
 
 `SearchIndex` is what the service sees: find a page of hits, count hits per kind, highlight a
 page's hits, and keep documents up to date. `PostgresIndex` speaks tsvector/tsquery, ts_rank_cd,
-ts_headline and pg_trgm; `SqliteIndex` speaks FTS5 MATCH, bm25(), snippet() and highlight().
+ts_headline and pg_trgm; `SqliteIndex` speaks FTS5 MATCH, bm25(), snippet() and highlight();
+`MariaDbIndex` speaks InnoDB FULLTEXT's MATCH ... AGAINST in boolean mode.
 Both take the same `Scope`, and the scope's rules (which roadmaps are visible, whose notes)
 are conditions of the very statement that matches, ranks and counts: nothing is fetched and
 filtered afterwards, so nothing can leak through a count, a page or a snippet.
@@ -11,6 +12,7 @@ filtered afterwards, so nothing can leak through a count, a page or a snippet.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,10 +35,13 @@ from sqlalchemy import (
     table,
     union_all,
 )
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.mysql import match
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.db import is_mysql
 from skilltree.search.models import FTS_TABLE, SearchDocument
 from skilltree.search.query import (
     MARK_END,
@@ -45,6 +50,7 @@ from skilltree.search.query import (
     Mode,
     ParsedQuery,
     Term,
+    boolean_mode_expression,
     fts5_expression,
     parse,
     prefix_tsquery,
@@ -124,8 +130,11 @@ def _sql(text: str) -> ColumnElement[Any]:
 
 def index_for(session: AsyncSession) -> SearchIndex:
     """The backend of the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         return PostgresIndex()
+    if is_mysql(dialect):
+        return MariaDbIndex()
     return SqliteIndex()
 
 
@@ -408,6 +417,105 @@ class SqliteIndex:
         return {int(row[0]): Highlight(row[1], row[2]) for row in rows}
 
 
+class MariaDbIndex:
+    """InnoDB FULLTEXT indexes on (title, body) and on title alone, matched in boolean mode.
+
+    What differs from the other backends (docs/search.md): no stemming and no typo tolerance
+    (`fuzzy` finds what the exact search finds), words shorter than the server's
+    `innodb_ft_min_token_size` (3) and its stopwords are not indexed, and highlights are marked
+    here, since the server has no highlighter.
+    """
+
+    def _hits(self, query: ParsedQuery, scope: Scope, *, ranked: bool = True) -> Select[Any] | None:
+        owners = _owners(scope)
+        if not owners:
+            return None
+        expression = boolean_mode_expression(query)
+        title, body = SearchDocument.__table__.c.title, SearchDocument.__table__.c.body
+        relevance = match(title, body, against=expression).in_boolean_mode()
+        title_relevance = match(title, against=expression).in_boolean_mode()
+        # Title words weigh ten times body words, as on the other backends.
+        score = cast(relevance + title_relevance * 9, Float).label("score")
+        columns: list[Any] = [SearchDocument.kind]
+        if ranked:
+            columns = [
+                SearchDocument.id,
+                SearchDocument.key,
+                SearchDocument.kind,
+                SearchDocument.roadmap_id,
+                SearchDocument.topic_id,
+                SearchDocument.title,
+                score,
+            ]
+        return select(*columns).where(relevance > 0, or_(*owners), *_scope_conditions(scope))
+
+    async def page(
+        self,
+        session: AsyncSession,
+        query: ParsedQuery,
+        scope: Scope,
+        after: tuple[float, int] | None,
+        limit: int,
+        fuzzy: bool,
+    ) -> list[Hit]:
+        hits = self._hits(query, scope)
+        if hits is None:
+            return []
+        ranked = hits.subquery()
+        statement = (
+            select(ranked)
+            .where(*_beyond(ranked.c.score, ranked.c.id, after))
+            .order_by(ranked.c.score.desc(), ranked.c.id)
+            .limit(limit)
+        )
+        return [Hit(*row) for row in (await session.execute(statement)).all()]
+
+    async def counts(
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
+    ) -> dict[str, int]:
+        hits = self._hits(query, scope, ranked=False)
+        if hits is None:
+            return {}
+        found = hits.subquery()
+        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
+        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+
+    async def highlights(
+        self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
+    ) -> dict[int, Highlight]:
+        if not ids:
+            return {}
+        statement = select(SearchDocument.id, SearchDocument.title, SearchDocument.body).where(
+            SearchDocument.id.in_(list(ids))
+        )
+        pattern = _word_starts(query)
+        return {
+            row[0]: Highlight(_mark(row[1], pattern), _snippet(row[2], pattern))
+            for row in (await session.execute(statement)).all()
+        }
+
+
+def _word_starts(query: ParsedQuery) -> re.Pattern[str]:
+    words = sorted(set(query.words), key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(word) for word in words) + r")\w*", re.I)
+
+
+def _mark(text: str, pattern: re.Pattern[str]) -> str:
+    return pattern.sub(lambda found: MARK_START + found.group(0) + MARK_END, text)
+
+
+def _snippet(text: str, pattern: re.Pattern[str]) -> str:
+    """About SNIPPET_WORDS words around the first match, marked like the other backends'."""
+    words = text.split()
+    first = next((i for i, word in enumerate(words) if pattern.search(word)), 0)
+    start = max(0, first - SNIPPET_WORDS // 3)
+    window = words[start : start + SNIPPET_WORDS]
+    snippet = _mark(" ".join(window), pattern)
+    prefix = "… " if start > 0 else ""
+    suffix = " …" if start + SNIPPET_WORDS < len(words) else ""
+    return prefix + snippet + suffix
+
+
 # Keeping documents: upsert by key, delete by key or by what they hang on.
 
 
@@ -415,6 +523,9 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
     if not documents:
         return
     dialect = session.get_bind().dialect.name
+    if is_mysql(dialect):
+        await _upsert_mysql(session, documents)
+        return
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(SearchDocument).values(
         [
@@ -436,6 +547,28 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
         for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
     }
     await session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=changed))
+
+
+async def _upsert_mysql(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
+    statement = mysql_insert(SearchDocument).values([_row(document) for document in documents])
+    changed = {
+        name: statement.inserted[name]
+        for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
+    }
+    await session.execute(statement.on_duplicate_key_update(changed))
+
+
+def _row(document: DocumentText) -> dict[str, Any]:
+    return {
+        "key": document.key,
+        "kind": document.kind,
+        "roadmap_id": document.roadmap_id,
+        "topic_id": document.topic_id,
+        "user_id": document.user_id,
+        "title": document.title,
+        "body": document.body,
+        "updated_at": document.updated_at,
+    }
 
 
 async def delete_keys(session: AsyncSession, keys: Sequence[str]) -> None:

@@ -1,4 +1,5 @@
-"""Search: the index table, PostgreSQL full-text (tsvector, GIN, pg_trgm, unaccent) or SQLite FTS5.
+"""Search: the index table, PostgreSQL full-text (tsvector, GIN, pg_trgm, unaccent), SQLite FTS5
+or InnoDB FULLTEXT (MariaDB/MySQL).
 
 Revision ID: 0025
 Revises: 0014
@@ -53,6 +54,17 @@ SQLITE_UP = [
     "VALUES ('delete', old.id, old.title, old.body); "
     "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
 ]
+# InnoDB FULLTEXT (MariaDB 10.0.5+, MySQL 5.6+): one index for matching and ranking, one on the
+# title alone so title words can weigh more. The database's binary collation would make the
+# search case-sensitive, so the indexed text is compared case- and accent-insensitively.
+MYSQL_UP = [
+    "ALTER TABLE search_documents "
+    "MODIFY title VARCHAR(300) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL, "
+    "MODIFY body TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL",
+    "CREATE FULLTEXT INDEX ix_search_documents_fulltext ON search_documents (title, body)",
+    "CREATE FULLTEXT INDEX ix_search_documents_title_fulltext ON search_documents (title)",
+]
+
 SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS search_fts_after_update",
     "DROP TRIGGER IF EXISTS search_fts_after_delete",
@@ -95,7 +107,10 @@ def upgrade() -> None:
     op.create_index("ix_search_documents_roadmap_id", "search_documents", ["roadmap_id"])
     op.create_index("ix_search_documents_topic_id", "search_documents", ["topic_id"])
     op.create_index("ix_search_documents_user_kind", "search_documents", ["user_id", "kind"])
-    statements = POSTGRESQL_UP if op.get_bind().dialect.name == "postgresql" else SQLITE_UP
+    dialect = op.get_bind().dialect.name
+    statements = {"postgresql": POSTGRESQL_UP, "mysql": MYSQL_UP, "mariadb": MYSQL_UP}.get(
+        dialect, SQLITE_UP
+    )
     for statement in statements:
         op.execute(statement)
 
