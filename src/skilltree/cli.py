@@ -394,7 +394,9 @@ def roadmap_coverage(
 
 
 def _background_resources(settings: Settings, database: Database, cache: Cache) -> Resources:
-    import skilltree.tasks  # noqa: F401  (registers every task and cron job)
+    from skilltree.wiring import wire_background
+
+    wire_background()  # every task, cron job, consumer, clean-up and hook
     from skilltree.platform.clock import SystemClock
     from skilltree.platform.queue.client import build_queue
     from skilltree.platform.state import Resources

@@ -42,7 +42,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.clock import Clock
-from skilltree.platform.crypto import SecretBox, secret_box
 from skilltree.platform.db import Database
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
 from skilltree.platform.http.middleware import HttpMiddleware
@@ -269,7 +268,7 @@ class IdempotencyMiddleware(HttpMiddleware):
             )
         if earlier.status_code is None or earlier.body is None:
             raise IdempotencyKeyInFlight()
-        box = _box(resources)
+        box = resources.secret_box
         return StoredResponse(
             earlier.status_code,
             [(name, value) for name, value in earlier.headers or []],
@@ -287,7 +286,7 @@ class IdempotencyMiddleware(HttpMiddleware):
             record.headers = [
                 [name, value] for name, value in captured.headers if name not in NOT_REPLAYED
             ]
-            record.body = _box(resources).encrypt_bytes(captured.body)
+            record.body = resources.secret_box.encrypt_bytes(captured.body)
 
     async def _release(self, resources: Resources, caller: str, key: str) -> None:
         async with resources.database.unit_of_work() as session:
@@ -301,11 +300,6 @@ def _validate(key: str) -> None:
         raise InvalidIdempotencyKey(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
         )
-
-
-def _box(resources: Resources) -> SecretBox:
-    app_settings = resources.settings.app
-    return secret_box(app_settings.secret_key, tuple(app_settings.previous_secret_keys))
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
