@@ -33,10 +33,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,37 +45,16 @@ from skilltree.platform.db import Database
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
 from skilltree.platform.http.middleware import HttpMiddleware
 from skilltree.platform.http.problems import domain_error_response
-from skilltree.platform.models import Base, Json, UtcDateTime
+from skilltree.platform.idempotency_records import MAX_KEY_LENGTH, IdempotencyRecord
 from skilltree.platform.state import Resources, resources_of
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotency-replayed"
-MAX_KEY_LENGTH = 255
 # Headers that belong to one exchange, not to the stored outcome.
 NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
 
 # Who is calling, as a stable string ("user:42"); raises (401) for an anonymous caller.
 CallerResolver = Callable[[Request, AsyncSession], Awaitable[str]]
-
-
-class IdempotencyRecord(Base):
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (
-        UniqueConstraint("caller", "key"),
-        Index("ix_idempotency_keys_expires_at", "expires_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    caller: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    # SHA-256 of method, path and query, caller, content type and body.
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer)  # None while in flight
-    headers: Mapped[list[list[str]] | None] = mapped_column(Json)
-    # The response body, encrypted (Fernet): it may carry a secret shown only once.
-    body: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class InvalidIdempotencyKey(DomainError):
