@@ -50,10 +50,12 @@ from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
 from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.profiles.router import router as profiles_router
+from skilltree.progress import service as progress_service
 from skilltree.progress.router import router as progress_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
+from skilltree.roadmaps.progress_link import link_progress
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.search.router import router as search_router
 from skilltree.web.install import install_web
@@ -68,6 +70,8 @@ def create_app(
 ) -> FastAPI:
     """Build the application. Resources passed in are used as they are (tests pass a database
     bound to a rolled-back transaction, a frozen clock); the rest are created from settings."""
+    # Roadmap imports and forks write the caller's progress through this link (no cycle).
+    link_progress(progress_service.apply_marks_for, progress_service.carry_over_for)
     # Created here (it connects only when first used) so the rate limiter shares its pool.
     redis = create_redis(settings.redis)
 
