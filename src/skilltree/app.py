@@ -13,7 +13,12 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
 from skilltree.accounts.admin_router import router as admin_router
-from skilltree.accounts.dependencies import idempotency_caller
+from skilltree.accounts.dependencies import (
+    idempotency_caller,
+    maybe_principal,
+    owner_sign_in,
+    signed_in,
+)
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.files.router import UPLOAD_PATH_SUFFIX
@@ -25,6 +30,7 @@ from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
+from skilltree.platform.http import api_description
 from skilltree.platform.http.compression import CompressionMiddleware
 from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
@@ -113,6 +119,13 @@ def create_app(
     )
     install_problem_handlers(app)
     instrument_app(app, settings.tracing)
+    api_description.describe(
+        app,
+        session_cookie=settings.auth.session_cookie,
+        required=signed_in,
+        optional=maybe_principal,
+        no_api_keys=owner_sign_in,
+    )
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(accounts_router)
