@@ -16,6 +16,8 @@ from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
+from skilltree.files.router import UPLOAD_PATH_SUFFIX
+from skilltree.files.router import router as files_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -34,6 +36,7 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_counters
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
+from skilltree.platform.http.text_input import TextInputMiddleware
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
@@ -52,6 +55,8 @@ from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.search.router import router as search_router
+from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
 
 
@@ -117,11 +122,17 @@ def create_app(
     app.include_router(progress_router)
     app.include_router(reviews_router)
     app.include_router(roadmap_editing_router)
+    app.include_router(search_router)
+    app.include_router(files_router)
+    # The learner's web app: pages over the same services (docs/web.md).
+    install_web(app)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
     # Idempotency is innermost: it stores the response the route produced, uncompressed.
     app.add_middleware(IdempotencyMiddleware, identify=idempotency_caller)
+    # Text no database stores (U+0000, lone surrogates) and deep JSON: a 422 before any route.
+    app.add_middleware(TextInputMiddleware)
     # Compression sits near the app, so the access log counts the bytes actually sent.
     app.add_middleware(
         CompressionMiddleware,
@@ -129,7 +140,6 @@ def create_app(
         memo_bytes=settings.http.compression_memo_bytes,
     )
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other
     # origin gets no CORS headers, so the browser keeps responses from its scripts.
     app.add_middleware(
@@ -164,6 +174,8 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.http.max_body_bytes,
         problems_by_path={f"{API_PREFIX}/roadmaps/import": RoadmapTooLarge},
+        # Uploads stream to storage under limits of their own (per kind, per learner).
+        unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX,),
     )
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
@@ -174,6 +186,8 @@ def create_app(
             session_cookie=settings.auth.session_cookie,
         )
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Outside the body limit, the rate limiter and CORS: their refusals get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.

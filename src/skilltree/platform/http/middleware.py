@@ -157,32 +157,59 @@ class BodySizeLimitMiddleware(HttpMiddleware):
         app: ASGIApp,
         max_bytes: int,
         problems_by_path: Mapping[str, type[PayloadTooLarge]] | None = None,
+        unlimited_path_suffixes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
+        # Routes that stream bodies elsewhere and enforce limits of their own (file uploads).
+        self.unlimited_path_suffixes = unlimited_path_suffixes
         # Where an endpoint documents a problem type of its own for a body too large
         # (/problems/roadmap-too-large for imports), the early refusal uses it too.
         self.problems_by_path = dict(problems_by_path or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.unlimited_path_suffixes and str(scope["path"]).endswith(
+            self.unlimited_path_suffixes
+        ):
+            await self.app(scope, receive, send)
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         received = 0
+        exceeded = False
+        started = False
 
         async def receive_counted() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the app, rendered by the problem handlers as a 413.
+                    exceeded = True
                     problem = self.problems_by_path.get(scope["path"], PayloadTooLarge)
                     raise problem(self._detail(), limit=self.max_bytes)
             return message
 
-        await self.app(scope, receive_counted, send)
+        async def send_or_refuse(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                # Whatever the app made of the interrupted body (a body parser's 400), the
+                # answer is the 413 it was.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(scope, receive, send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counted, send_or_refuse)
+        except PayloadTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
 
     def _detail(self) -> str:
         return f"The request body exceeds the limit of {self.max_bytes} bytes."
