@@ -55,6 +55,11 @@ TS_CONFIG = "skilltree_search"
 # Title words weigh ten times body words in bm25 (PostgreSQL's weights A and B do the same).
 BM25_WEIGHTS = (10.0, 1.0)
 SNIPPET_WORDS = 24
+_MARKS = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
+TITLE_HEADLINE = f"{_MARKS}, HighlightAll=true"
+BODY_HEADLINE = (
+    f'{_MARKS}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,16 @@ class DocumentText:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class HitPage:
+    """A page of hits; a backend that gets the counts or highlights in the same statement
+    fills them in, otherwise the service asks for them."""
+
+    hits: list[Hit]
+    counts: dict[str, int] | None = None
+    highlights: dict[int, Highlight] | None = None
+
+
 class SearchIndex(Protocol):
     async def page(
         self,
@@ -106,7 +121,7 @@ class SearchIndex(Protocol):
         after: tuple[float, int] | None,
         limit: int,
         fuzzy: bool,
-    ) -> list[Hit]: ...
+    ) -> HitPage: ...
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
@@ -139,20 +154,30 @@ def _scope_conditions(scope: Scope) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _owners(scope: Scope) -> list[ColumnElement[bool]]:
-    """One condition per part of the corpus the caller may search: roadmap topics, and their
-    own notes and resources. Each part is queried on its own (different indexes serve them),
-    and a kind is named only when the part holds others, so the indexes stay usable."""
-    parts: list[ColumnElement[bool]] = []
+@dataclass(frozen=True)
+class _Part:
+    condition: ColumnElement[bool]
+    topics: bool  # the roadmaps' topics (everyone's corpus), or the caller's own documents
+
+
+def _parts(scope: Scope) -> list[_Part]:
+    """The parts of the corpus the caller may search: roadmap topics, and their own notes and
+    resources. Each part is queried on its own (different indexes serve them), and a kind is
+    named only when the part holds others, so the indexes stay usable."""
+    parts: list[_Part] = []
     if "topic" in scope.kinds:
-        parts.append(SearchDocument.user_id.is_(None))
+        parts.append(_Part(SearchDocument.user_id.is_(None), topics=True))
     personal = scope.kinds & {"note", "resource"}
     if scope.user_id is not None and personal:
         mine = SearchDocument.user_id == scope.user_id
         if len(personal) == 1:
             mine = and_(mine, SearchDocument.kind == next(iter(personal)))
-        parts.append(mine)
+        parts.append(_Part(mine, topics=False))
     return parts
+
+
+def _owners(scope: Scope) -> list[ColumnElement[bool]]:
+    return [part.condition for part in _parts(scope)]
 
 
 def _beyond(score: Any, row_id: Any, after: tuple[float, int] | None) -> list[ColumnElement[bool]]:
@@ -226,9 +251,14 @@ class PostgresIndex:
                 SearchDocument.title,
                 score,
             ]
+        strict = vector.op("@@")(tsquery)
         parts = [
-            select(*columns).where(owner, matches, *_scope_conditions(scope))
-            for owner in _owners(scope)
+            # Typos are forgiven in roadmap topics' titles: notes have none, and a learner's
+            # own documents are found through their (user, tsvector) index.
+            select(*columns).where(
+                part.condition, matches if part.topics else strict, *_scope_conditions(scope)
+            )
+            for part in _parts(scope)
         ]
         if not parts:
             return None
@@ -242,19 +272,46 @@ class PostgresIndex:
         after: tuple[float, int] | None,
         limit: int,
         fuzzy: bool,
-    ) -> list[Hit]:
+    ) -> HitPage:
+        """One statement: every match ranked and counted per kind, the page cut from it, and
+        only the page's rows highlighted (ts_headline is the costly part)."""
         hits = self._hits(query, scope, fuzzy)
         if hits is None:
-            return []
-        ranked = hits.subquery()
-        statement = (
-            select(ranked)
-            .where(*_beyond(ranked.c.score, ranked.c.id, after))
-            .order_by(ranked.c.score.desc(), ranked.c.id)
+            return HitPage([], {})
+        matched = hits.subquery()
+        per_kind = [
+            func.count().filter(matched.c.kind == kind).over().label(f"n_{kind}")
+            for kind in ("topic", "note", "resource")
+        ]
+        counted = select(matched, *per_kind).subquery()
+        page = (
+            select(counted)
+            .where(*_beyond(counted.c.score, counted.c.id, after))
+            .order_by(counted.c.score.desc(), counted.c.id)
             .limit(limit)
+            .subquery()
+        )
+        config = _sql(f"'{TS_CONFIG}'::regconfig")
+        tsquery = self._tsquery(query)
+        statement = (
+            select(
+                page,
+                func.ts_headline(config, SearchDocument.title, tsquery, TITLE_HEADLINE),
+                func.ts_headline(config, SearchDocument.body, tsquery, BODY_HEADLINE),
+            )
+            .join(SearchDocument, SearchDocument.id == page.c.id)
+            .order_by(page.c.score.desc(), page.c.id)
         )
         rows = (await session.execute(statement)).all()
-        return [Hit(*row) for row in rows]
+        if not rows:
+            return HitPage([])  # past the last page (or nothing): the service counts apart
+        first = rows[0]._mapping
+        counts = {kind: int(first[f"n_{kind}"]) for kind in ("topic", "note", "resource")}
+        return HitPage(
+            hits=[Hit(*row[:7]) for row in rows],
+            counts=counts,
+            highlights={row[0]: Highlight(row[-2], row[-1]) for row in rows},
+        )
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
@@ -273,17 +330,10 @@ class PostgresIndex:
             return {}
         config = _sql(f"'{TS_CONFIG}'::regconfig")
         tsquery = self._tsquery(query)
-        marks = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
         statement = select(
             SearchDocument.id,
-            func.ts_headline(config, SearchDocument.title, tsquery, f"{marks}, HighlightAll=true"),
-            func.ts_headline(
-                config,
-                SearchDocument.body,
-                tsquery,
-                f"{marks}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, "
-                'FragmentDelimiter=" … "',
-            ),
+            func.ts_headline(config, SearchDocument.title, tsquery, TITLE_HEADLINE),
+            func.ts_headline(config, SearchDocument.body, tsquery, BODY_HEADLINE),
         ).where(SearchDocument.id.in_(list(ids)))
         rows = (await session.execute(statement)).all()
         return {row[0]: Highlight(row[1], row[2]) for row in rows}
@@ -366,10 +416,10 @@ class SqliteIndex:
         after: tuple[float, int] | None,
         limit: int,
         fuzzy: bool,
-    ) -> list[Hit]:
+    ) -> HitPage:
         hits = self._hits(await self._expression(session, query, fuzzy), scope)
         if hits is None:
-            return []
+            return HitPage([], {})
         ranked = hits.subquery()
         statement = (
             select(ranked)
@@ -377,7 +427,7 @@ class SqliteIndex:
             .order_by(ranked.c.score.desc(), ranked.c.id)
             .limit(limit)
         )
-        return [Hit(*row) for row in (await session.execute(statement)).all()]
+        return HitPage([Hit(*row) for row in (await session.execute(statement)).all()])
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
