@@ -17,6 +17,7 @@ from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.idempotency import (
+    LEASE,
     IdempotencyRecord,
     claim,
     delete_expired_keys,
@@ -303,3 +304,63 @@ def documented_as_taking_a_key(paths: dict[str, Any]) -> set[str]:
         for path, ops in paths.items()
         if any(p["name"] == "idempotency-key" for p in ops.get("post", {}).get("parameters", []))
     }
+
+
+async def _claim_as_a_dead_request(
+    ada: Browser, database: Database, clock: FrozenClock
+) -> dict[str, str]:
+    """A request that claimed key-1 and died before finishing (its process was killed)."""
+    created = await ada.client.post(
+        "/v1/me/api-keys", json={"name": "ci", "scopes": ["roadmaps:write"]}
+    )
+    caller = f"api-key:{created.json()['id']}"
+    async with database.unit_of_work() as session:
+        await claim(
+            session,
+            caller=caller,
+            key="key-1",
+            fingerprint=fingerprint("POST", "/v1/roadmaps", "", caller, JSON, orjson.dumps(PLAN)),
+            now=clock.now(),
+            ttl=LEASE,
+        )
+    return {"authorization": f"Bearer {created.json()['key']}"}
+
+
+async def test_a_retry_after_a_dead_requests_lease_runs_the_request(
+    ada: Browser, database: Database, clock: FrozenClock
+) -> None:
+    bearer = await _claim_as_a_dead_request(ada, database, clock)
+    during = await create(ada, "key-1", PLAN, headers=bearer)
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+
+    after = await create(ada, "key-1", PLAN, headers=bearer)
+    again = await create(ada, "key-1", PLAN, headers=bearer)
+
+    assert during.status_code == 409
+    assert after.status_code == 201, after.text
+    assert "idempotency-replayed" not in after.headers
+    assert again.headers["idempotency-replayed"] == "true"
+    assert await roadmap_count(ada) == 1
+
+
+async def test_a_stored_response_keeps_the_full_ttl_not_the_lease(
+    ada: Browser, database: Database, clock: FrozenClock
+) -> None:
+    await create(ada, "key-1", PLAN)
+
+    async with database.sessionmaker() as session:
+        record = (await session.execute(select(IdempotencyRecord))).scalar_one()
+    assert record.status_code == 201
+    assert record.expires_at == clock.now() + timedelta(hours=24)
+
+
+async def test_a_failed_request_stores_nothing_and_keeps_nothing(
+    ada: Browser, database: Database
+) -> None:
+    await create(ada, None, PLAN)
+
+    failed = await create(ada, "key-1", {"slug": "plan", "title": "Again"})
+
+    assert failed.status_code == 409
+    assert await stored_keys(database) == 0
+    assert await roadmap_count(ada) == 1

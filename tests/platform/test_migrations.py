@@ -1,4 +1,4 @@
-"""The migrations are the schema: they round-trip and match the models on both backends."""
+"""The migrations are the schema: they round-trip and match the models on every backend."""
 
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import create_engine
 from skilltree.search.models import is_backend_object
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import temporary_mariadb_database, temporary_postgres_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 async def empty_engine(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[AsyncEngine]:
@@ -29,7 +35,10 @@ async def empty_engine(
         yield engine
         await engine.dispose()
         return
-    async with temporary_postgres_database() as url:
+    temporary = (
+        temporary_postgres_database if request.param == "postgresql" else temporary_mariadb_database
+    )
+    async with temporary() as url:
         engine = create_engine(DatabaseSettings(url=url))
         yield engine
         await engine.dispose()

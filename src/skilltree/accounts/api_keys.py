@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import repository
-from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated
+from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated, ScopeBeyondRights
 from skilltree.accounts.models import ApiKey, User
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
@@ -44,6 +44,8 @@ async def create_key(
     expires_in_days: int | None,
 ) -> tuple[ApiKey, str]:
     """A new key and its full text, which is returned this once and never stored."""
+    if Scope.ADMIN in scopes and not user.is_admin:
+        raise ScopeBeyondRights("Only an administrator can create a key with the 'admin' scope.")
     now = clock.now()
     prefix = secrets.token_urlsafe(PREFIX_BYTES).replace("_", "x").replace("-", "y")
     secret = secrets.token_urlsafe(SECRET_BYTES)

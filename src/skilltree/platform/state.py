@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
-from skilltree.platform.db import Database
+from skilltree.platform.db import KEEP_CHANGES, Database, shared_request_session
+from skilltree.platform.errors import DomainError
 from skilltree.platform.queue.client import TaskQueue
 from skilltree.platform.transactional_mail import TransactionalMailer
 
@@ -52,6 +53,19 @@ READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: commit when the handler succeeds, roll back when it raises."""
+    shared = shared_request_session()
+    if shared is not None:
+        # Committed (or not) by the layer that opened it, which reads what the route decided.
+        try:
+            yield shared
+        except DomainError as error:
+            shared.info[KEEP_CHANGES] = error.keeps_changes
+            raise
+        except BaseException:
+            shared.info[KEEP_CHANGES] = False
+            raise
+        shared.info[KEEP_CHANGES] = True
+        return
     writes = request.method not in READING_METHODS
     async with resources_of(request).database.unit_of_work(writes=writes) as session:
         yield session

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.http.pagination import Keyset, Position, page_query
+from skilltree.platform.db import is_mysql
+from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.progress.models import PersonalResource, ProgressEvent, TopicNote, TopicProgress
-from skilltree.roadmaps.models import Roadmap, Topic
+from skilltree.roadmaps.models import Topic
 
 # Any constant works: it namespaces the advisory locks this domain takes (see lock_learner).
 PROGRESS_LOCK_SPACE = 4_711
@@ -27,8 +28,16 @@ async def lock_learner(session: AsyncSession, user_id: int) -> None:
     concurrent writes for one learner could otherwise both read the same "before" and leave a
     log whose replay disagrees with the projection. SQLite already allows one writer at a time.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(PROGRESS_LOCK_SPACE, user_id)))
+    elif is_mysql(dialect):
+        # MySQL's named locks (GET_LOCK) belong to the connection, not the transaction, and a
+        # pooled connection would keep one after a failed request. The learner's own account
+        # row, locked until the transaction ends, serialises the same writes.
+        await session.execute(
+            text("SELECT id FROM users WHERE id = :user_id FOR UPDATE"), {"user_id": user_id}
+        )
 
 
 async def marks(
@@ -152,19 +161,16 @@ async def flush(session: AsyncSession) -> None:
 
 async def done_between(
     session: AsyncSession, user_id: int, since: datetime, until: datetime
-) -> Sequence[tuple[str, str]]:
-    """(roadmap title, topic title) of the topics the user finished in [since, until) and
-    still counts as done, per roadmap in the order they were finished."""
+) -> Sequence[int]:
+    """The topics the user finished in [since, until) and still counts as done, in the order
+    they were finished."""
     query = (
-        select(Roadmap.title, Topic.title)
-        .select_from(TopicProgress)
-        .join(Topic, Topic.id == TopicProgress.topic_id)
-        .join(Roadmap, Roadmap.id == Topic.roadmap_id)
+        select(TopicProgress.topic_id)
         .where(TopicProgress.user_id == user_id, TopicProgress.status == "done")
         .where(TopicProgress.updated_at >= since, TopicProgress.updated_at < until)
-        .order_by(Roadmap.title, TopicProgress.updated_at, TopicProgress.topic_id)
+        .order_by(TopicProgress.updated_at, TopicProgress.topic_id)
     )
-    return [(roadmap, topic) for roadmap, topic in (await session.execute(query)).all()]
+    return (await session.execute(query)).scalars().all()
 
 
 # What the search index copies: notes and resources with their topic's roadmap, walked in key

@@ -3,11 +3,12 @@ notes and resources, with a progress bar."""
 
 from __future__ import annotations
 
-import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING
 
-from skilltree.platform.db import Database
-from skilltree.search import service
+import typer
+
+if TYPE_CHECKING:
+    from skilltree.platform.db import Database
 
 search_app = typer.Typer(help="Maintain the search index.", no_args_is_help=True)
 
@@ -15,7 +16,17 @@ search_app = typer.Typer(help="Maintain the search index.", no_args_is_help=True
 @search_app.command("reindex")
 def reindex() -> None:
     """Rebuild the whole index in one transaction: searches see the old one until it commits."""
-    from skilltree.cli import run_with_database, settings_or_exit  # the CLI imports this module
+    # Imported when the command runs: the CLI imports this module for every command.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from skilltree.cli import run_with_database, settings_or_exit
+    from skilltree.search import service
 
     settings = settings_or_exit()
 

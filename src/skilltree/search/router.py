@@ -11,19 +11,16 @@ from skilltree.accounts.dependencies import MaybePrincipal
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope, Viewer
 from skilltree.orgs import service as orgs
 from skilltree.platform.http import conditional
-from skilltree.platform.http.pagination import (
+from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam, page_links
+from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.pagination import (
     DEFAULT_PAGE_SIZE,
-    CursorParam,
-    Cursors,
     InvalidCursor,
-    LimitParam,
     Page,
     Position,
     decode_position,
-    page_links,
 )
-from skilltree.platform.http.problems import problem_responses
-from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import DbSession
 from skilltree.search import service
 from skilltree.search.query import Mode

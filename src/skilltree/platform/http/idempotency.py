@@ -21,17 +21,19 @@ is the answer; otherwise the stored response is, and nothing the rehearsal did i
 A route opts in with one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in
 OpenAPI — and IdempotencyMiddleware guards exactly the POST routes that declare it.
 
-The key is claimed in its own short transaction before the route runs, and the response is
-stored after the route's unit of work has committed, so neither ever waits on the other's locks.
-Failed requests (any non-2xx) rolled back their work: the key is released, and a retry runs
-again. Responses are encrypted at rest: some carry secrets (a new API key is shown once).
-
-Trade-off: if the process dies between the route's commit and storing its response, the key
-stays "in flight" (409) until it expires. Answering 409 is safe; running the request twice is not.
+The key is claimed in its own short transaction before the route runs, with a short lease
+(LEASE) that a task renews while the request runs. The response is stored in the same
+transaction as the route's work, and sent only once that has committed: the work and the
+response it answered are kept together or not at all. So a process that dies mid-request leaves
+either nothing but the claim — its lease runs out, and a retry after that runs the request again
+— or a stored response that a retry replays. Failed requests (any non-2xx) rolled back their
+work: the key is released, and a retry runs again. Responses are encrypted at rest: some carry
+secrets (a new API key is shown once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,7 +44,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,7 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import SecretBox, secret_box
-from skilltree.platform.db import Database, rehearsal
+from skilltree.platform.db import KEEP_CHANGES, Database, rehearsal, shared_with_request
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
 from skilltree.platform.http.middleware import HttpMiddleware
 from skilltree.platform.http.problems import domain_error_response
@@ -64,6 +66,10 @@ REPLAYED_HEADER = "idempotency-replayed"
 MAX_KEY_LENGTH = 255
 # Headers that belong to one exchange, not to the stored outcome.
 NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
+
+# How long a claim holds while its request runs, renewed every third of it: a retry after a
+# request that died (a killed process) waits at most this long, then runs again.
+LEASE = timedelta(seconds=30)
 
 # Statuses of a rehearsal that are answered instead of the stored response: the caller may no
 # longer do what the stored response says was done.
@@ -249,16 +255,56 @@ class IdempotencyMiddleware(HttpMiddleware):
             await self._replay(outcome, body, scope, receive, send)
             return
         caller = outcome
-        captured = _CapturedResponse()
+        renewal = asyncio.create_task(self._renew(resources, caller, key))
         try:
-            await self.app(scope, _replaying(body, receive), captured.wrap(send))
+            captured = await self._run(resources, caller, key, body, scope, receive)
         except BaseException:
             await self._release(resources, caller, key)
             raise
-        if captured.succeeded:
-            await self._store(resources, caller, key, captured)
-        else:
+        finally:
+            renewal.cancel()
+        if not captured.succeeded:
             await self._release(resources, caller, key)
+        await captured.as_stored().as_response()(scope, receive, send)
+
+    async def _run(
+        self,
+        resources: Resources,
+        caller: str,
+        key: str,
+        body: bytes,
+        scope: Scope,
+        receive: Receive,
+    ) -> _CapturedResponse:
+        """Run the route in a unit of work that also stores its response (when it succeeded),
+        and commit both before anything is sent."""
+        captured = _CapturedResponse()
+        try:
+            async with resources.database.unit_of_work() as session:
+                with shared_with_request(session):
+                    await self.app(scope, _replaying(body, receive), captured.keep_only())
+                if not session.info.pop(KEEP_CHANGES, True):
+                    raise _RollBack
+                if captured.succeeded:
+                    await self._store(session, resources, caller, key, captured)
+        except _RollBack:
+            pass
+        return captured
+
+    async def _renew(self, resources: Resources, caller: str, key: str) -> None:
+        """Extend the claim's lease while its request runs; never a finished key's TTL."""
+        while True:
+            await asyncio.sleep(LEASE.total_seconds() / 3)
+            async with resources.database.unit_of_work() as session:
+                await session.execute(
+                    update(IdempotencyRecord)
+                    .where(
+                        IdempotencyRecord.caller == caller,
+                        IdempotencyRecord.key == key,
+                        IdempotencyRecord.status_code.is_(None),
+                    )
+                    .values(expires_at=resources.clock.now() + LEASE)
+                )
 
     async def _replay(
         self, stored: StoredResponse, body: bytes, scope: Scope, receive: Receive, send: Send
@@ -277,7 +323,6 @@ class IdempotencyMiddleware(HttpMiddleware):
         self, request: Request, resources: Resources, key: str, body: bytes
     ) -> StoredResponse | str:
         now = resources.clock.now()
-        ttl = timedelta(hours=resources.settings.http.idempotency_ttl_hours)
         async with resources.database.unit_of_work() as session:
             caller = await self.identify(request, session)
             request_fingerprint = fingerprint(
@@ -289,7 +334,7 @@ class IdempotencyMiddleware(HttpMiddleware):
                 body,
             )
             earlier = await claim(
-                session, caller=caller, key=key, fingerprint=request_fingerprint, now=now, ttl=ttl
+                session, caller=caller, key=key, fingerprint=request_fingerprint, now=now, ttl=LEASE
             )
         if earlier is None:
             return caller
@@ -308,17 +353,23 @@ class IdempotencyMiddleware(HttpMiddleware):
         )
 
     async def _store(
-        self, resources: Resources, caller: str, key: str, captured: _CapturedResponse
+        self,
+        session: AsyncSession,
+        resources: Resources,
+        caller: str,
+        key: str,
+        captured: _CapturedResponse,
     ) -> None:
-        async with resources.database.unit_of_work() as session:
-            record = await _find(session, caller, key)
-            if record is None:  # pragma: no cover - cleaned up while running; nothing to store
-                return
-            record.status_code = captured.status_code
-            record.headers = [
-                [name, value] for name, value in captured.headers if name not in NOT_REPLAYED
-            ]
-            record.body = _box(resources).encrypt_bytes(captured.body)
+        record = await _find(session, caller, key)
+        if record is None:  # pragma: no cover - cleaned up while running; nothing to store
+            return
+        record.status_code = captured.status_code
+        record.headers = [
+            [name, value] for name, value in captured.headers if name not in NOT_REPLAYED
+        ]
+        record.body = _box(resources).encrypt_bytes(captured.body)
+        ttl = timedelta(hours=resources.settings.http.idempotency_ttl_hours)
+        record.expires_at = resources.clock.now() + ttl
 
     async def _release(self, resources: Resources, caller: str, key: str) -> None:
         async with resources.database.unit_of_work() as session:
@@ -353,6 +404,10 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+class _RollBack(Exception):
+    """The route decided its changes are not to be kept (it failed)."""
+
+
 class _CapturedResponse:
     """Forwards the response to the client and keeps a copy to store."""
 
@@ -368,6 +423,9 @@ class _CapturedResponse:
     @property
     def body(self) -> bytes:
         return b"".join(self.chunks)
+
+    def as_stored(self) -> StoredResponse:
+        return StoredResponse(self.status_code, self.headers, self.body)
 
     def keep_only(self) -> Send:
         """A send that keeps the response and sends nothing."""

@@ -178,19 +178,38 @@ class BodySizeLimitMiddleware(HttpMiddleware):
             await self._refuse(scope, receive, send)
             return
         received = 0
+        exceeded = False
+        started = False
 
         async def receive_counted() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the app, rendered by the problem handlers as a 413.
+                    exceeded = True
                     problem = self.problems_by_path.get(scope["path"], PayloadTooLarge)
                     raise problem(self._detail(), limit=self.max_bytes)
             return message
 
-        await self.app(scope, receive_counted, send)
+        async def send_or_refuse(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                # Whatever the app made of the interrupted body (a body parser's 400), the
+                # answer is the 413 it was.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(scope, receive, send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counted, send_or_refuse)
+        except PayloadTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
 
     def _detail(self) -> str:
         return f"The request body exceeds the limit of {self.max_bytes} bytes."
