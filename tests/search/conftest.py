@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.platform import events
 from skilltree.platform.queue.models import OutboxMessage
@@ -122,6 +123,15 @@ async def search(client: httpx.AsyncClient, q: str, **params: Any) -> dict[str, 
 
 def topics_of(body: dict[str, Any]) -> list[str]:
     return [hit["topic"] for hit in body["items"]]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """Search's cases run on the two engines it ranks, highlights and forgives typos on: SQLite
+    FTS5 and PostgreSQL. MariaDB's FULLTEXT fallback is not exercised here: InnoDB indexes
+    full-text changes at commit, and every test runs in a transaction that is rolled back."""
+    selected: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
+    return selected
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ index in the same transaction, before any event is delivered.
 
 Each backend adds its own full-text machinery beside this table in the migration, outside the
 ORM: on PostgreSQL a generated `tsvector` column with a GIN index and a trigram index on titles;
-on SQLite an FTS5 table (external content, kept in step by triggers) and its vocabulary view.
+on SQLite an FTS5 table (external content, kept in step by triggers) and its vocabulary view;
+on MariaDB and MySQL a FULLTEXT index.
 `BACKEND_OBJECTS` names them so the schema comparison leaves them alone.
 """
 
@@ -28,6 +29,7 @@ BACKEND_OBJECTS = frozenset(
         "ix_search_documents_personal_vector",
         "ix_search_documents_user_vector",
         "ix_search_documents_title_trgm",
+        "ix_search_documents_fulltext",
     }
 )
 

@@ -11,6 +11,7 @@ filtered afterwards, so nothing can leak through a count, a page or a snippet.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,8 @@ from sqlalchemy import (
     table,
     union_all,
 )
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.mysql import match as mysql_match
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,9 +142,12 @@ def _sql(text: str) -> ColumnElement[Any]:
 
 def index_for(session: AsyncSession) -> SearchIndex:
     """The backend of the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         return PostgresIndex()
-    return SqliteIndex()
+    if dialect == "sqlite":
+        return SqliteIndex()
+    return MysqlIndex()
 
 
 def _scope_conditions(scope: Scope) -> list[ColumnElement[bool]]:
@@ -458,6 +464,107 @@ class SqliteIndex:
         return {int(row[0]): Highlight(row[1], row[2]) for row in rows}
 
 
+class MysqlIndex:
+    """MariaDB and MySQL: MATCH ... AGAINST in boolean mode on the FULLTEXT index. No typo
+    tolerance or stemming; highlights are marked in Python on the page's rows."""
+
+    def _hits(self, query: ParsedQuery, scope: Scope, ranked: bool) -> Select[Any] | None:
+        owners = _owners(scope)
+        if not owners:
+            return None
+        table = SearchDocument.__table__.c
+        relevance = mysql_match(
+            table.title, table.body, against=boolean_mode_expression(query)
+        ).in_boolean_mode()
+        columns: list[Any] = [SearchDocument.kind]
+        if ranked:
+            columns = [
+                SearchDocument.id,
+                SearchDocument.key,
+                SearchDocument.kind,
+                SearchDocument.roadmap_id,
+                SearchDocument.topic_id,
+                SearchDocument.title,
+                cast(relevance, Float).label("score"),
+            ]
+        return select(*columns).where(relevance > 0, or_(*owners), *_scope_conditions(scope))
+
+    async def page(
+        self,
+        session: AsyncSession,
+        query: ParsedQuery,
+        scope: Scope,
+        after: tuple[float, int] | None,
+        limit: int,
+        fuzzy: bool,
+    ) -> HitPage:
+        hits = self._hits(query, scope, ranked=True)
+        if hits is None:
+            return HitPage([], {})
+        ranked = hits.subquery()
+        statement = (
+            select(ranked)
+            .where(*_beyond(ranked.c.score, ranked.c.id, after))
+            .order_by(ranked.c.score.desc(), ranked.c.id)
+            .limit(limit)
+        )
+        return HitPage([Hit(*row) for row in (await session.execute(statement)).all()])
+
+    async def counts(
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
+    ) -> dict[str, int]:
+        hits = self._hits(query, scope, ranked=False)
+        if hits is None:
+            return {}
+        found = hits.subquery()
+        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
+        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+
+    async def highlights(
+        self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
+    ) -> dict[int, Highlight]:
+        if not ids:
+            return {}
+        statement = select(SearchDocument.id, SearchDocument.title, SearchDocument.body).where(
+            SearchDocument.id.in_(list(ids))
+        )
+        words = query.words
+        return {
+            row[0]: Highlight(mark_words(row[1], words), mark_words(_excerpt(row[2], words), words))
+            for row in (await session.execute(statement)).all()
+        }
+
+
+def boolean_mode_expression(query: ParsedQuery) -> str:
+    """The parsed query in InnoDB's boolean syntax: every clause required (+), phrases quoted,
+    exclusions (-), prefixes (*). Words are \\w+ only, so no operator can be smuggled in."""
+    suffix = "*" if query.mode == Mode.PREFIX else ""
+    parts = []
+    for clause in query.clauses:
+        options = [
+            f'"{" ".join(term.words)}"' if len(term.words) > 1 else term.words[0] + suffix
+            for term in clause.alternatives
+        ]
+        parts.append("+(" + " ".join(options) + ")")
+    parts.extend(f'-"{" ".join(term.words)}"' for term in query.excluded)
+    return " ".join(parts)
+
+
+def mark_words(text: str, words: Sequence[str]) -> str:
+    if not words:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")", re.IGNORECASE)
+    return pattern.sub(lambda m: MARK_START + m.group(0) + MARK_END, text)
+
+
+def _excerpt(text: str, words: Sequence[str], width: int = 200) -> str:
+    lowered = text.lower()
+    found = [lowered.find(word) for word in words if lowered.find(word) >= 0]
+    start = max(0, min(found) - width // 4) if found else 0
+    excerpt = text[start : start + width]
+    return ("… " if start else "") + excerpt + (" …" if start + width < len(text) else "")
+
+
 # Keeping documents: upsert by key, delete by key or by what they hang on.
 
 
@@ -465,6 +572,9 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
     if not documents:
         return
     dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        await _mysql_upsert(session, documents)
+        return
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(SearchDocument).values(
         [
@@ -486,6 +596,29 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
         for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
     }
     await session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=changed))
+
+
+async def _mysql_upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
+    statement = mysql_insert(SearchDocument).values(
+        [
+            {
+                "key": d.key,
+                "kind": d.kind,
+                "roadmap_id": d.roadmap_id,
+                "topic_id": d.topic_id,
+                "user_id": d.user_id,
+                "title": d.title,
+                "body": d.body,
+                "updated_at": d.updated_at,
+            }
+            for d in documents
+        ]
+    )
+    changed = {
+        name: statement.inserted[name]
+        for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
+    }
+    await session.execute(statement.on_duplicate_key_update(**changed))
 
 
 async def delete_keys(session: AsyncSession, keys: Sequence[str]) -> None:

@@ -53,6 +53,10 @@ SQLITE_UP = [
     "VALUES ('delete', old.id, old.title, old.body); "
     "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
 ]
+# MariaDB and MySQL: an InnoDB FULLTEXT index, searched in boolean mode (no typo tolerance).
+MYSQL_UP = [
+    "CREATE FULLTEXT INDEX ix_search_documents_fulltext ON search_documents (title, body)",
+]
 SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS search_fts_after_update",
     "DROP TRIGGER IF EXISTS search_fts_after_delete",
@@ -95,7 +99,8 @@ def upgrade() -> None:
     op.create_index("ix_search_documents_roadmap_id", "search_documents", ["roadmap_id"])
     op.create_index("ix_search_documents_topic_id", "search_documents", ["topic_id"])
     op.create_index("ix_search_documents_user_kind", "search_documents", ["user_id", "kind"])
-    statements = POSTGRESQL_UP if op.get_bind().dialect.name == "postgresql" else SQLITE_UP
+    dialect = op.get_bind().dialect.name
+    statements = {"postgresql": POSTGRESQL_UP, "sqlite": SQLITE_UP}.get(dialect, MYSQL_UP)
     for statement in statements:
         op.execute(statement)
 
