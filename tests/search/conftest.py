@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.platform import events
 from skilltree.platform.queue.models import OutboxMessage
@@ -124,6 +125,16 @@ def topics_of(body: dict[str, Any]) -> list[str]:
     return [hit["topic"] for hit in body["items"]]
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """Search's cases run on the two engines it ranks, highlights and forgives typos on: SQLite
+    FTS5 and PostgreSQL. MariaDB's FULLTEXT index is not exercised here: InnoDB indexes
+    full-text changes at commit, and every test runs in a transaction that is rolled back
+    (tests/search/test_mariadb_fulltext.py searches MariaDB with real commits)."""
+    selected: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
+    return selected
+
+
 @pytest.fixture
 def index_pending(app: FastAPI) -> Indexer:
     """Apply every domain event in the outbox to the search index, once each, through the
@@ -153,13 +164,3 @@ async def ada(people: People, index_pending: Indexer) -> Browser:
     await import_roadmap(author, PUBLIC_ROADMAP)
     await index_pending()
     return author
-
-
-@pytest.fixture(autouse=True)
-def _committed_rows_only_on_mariadb(request: pytest.FixtureRequest) -> None:
-    """InnoDB FULLTEXT indexes see committed rows only, and every test here runs in one
-    transaction that is rolled back; tests/search/test_mariadb_fulltext.py searches MariaDB
-    with real commits instead."""
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.params.get("engine") == "mariadb":
-        pytest.skip("InnoDB FULLTEXT sees committed rows only (test_mariadb_fulltext.py)")

@@ -96,10 +96,10 @@ def _scope(visible: list[str]) -> repository.Scope:
 async def _titles(engine: AsyncEngine, text: str, visible: list[str], mode: Mode) -> list[str]:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as session:
-        hits = await repository.index_for(session).page(
+        page = await repository.index_for(session).page(
             session, parse(text, mode), _scope(visible), None, 10, fuzzy=False
         )
-    return [hit.title for hit in hits]
+    return [hit.title for hit in page.hits]
 
 
 async def test_a_committed_topic_is_found_by_its_words(committed_engine: AsyncEngine) -> None:
@@ -126,7 +126,7 @@ async def test_excluded_words_and_highlights(committed_engine: AsyncEngine) -> N
     async with sessions() as session:
         query = parse("etags")
         index = repository.index_for(session)
-        hits = await index.page(session, query, _scope(["web"]), None, 10, fuzzy=False)
+        hits = (await index.page(session, query, _scope(["web"]), None, 10, fuzzy=False)).hits
         marks = await index.highlights(session, query, [hit.id for hit in hits])
     assert marks[hits[0].id].snippet == (
         f"Cache-Control headers and {MARK_START}ETags{MARK_END} save work."

@@ -135,25 +135,6 @@ def prefix_tsquery(query: ParsedQuery) -> str:
     return expression
 
 
-def boolean_mode_expression(query: ParsedQuery) -> str:
-    """The query for MariaDB/MySQL's MATCH ... AGAINST (... IN BOOLEAN MODE): every clause is
-    required (`+`), alternatives share a group, excluded terms are `-`, prefixes end in `*`."""
-    prefix = query.mode == Mode.PREFIX
-    parts = []
-    for clause in query.clauses:
-        options = " ".join(_boolean_term(term, prefix) for term in clause.alternatives)
-        parts.append(f"+({options})")
-    parts.extend("-" + _boolean_term(term, False) for term in query.excluded)
-    return " ".join(parts)
-
-
-def _boolean_term(term: Term, prefix: bool) -> str:
-    # Words are \w+ only: no operator of the boolean syntax can come from the learner.
-    if len(term.words) > 1:
-        return '"' + " ".join(term.words) + '"'
-    return term.words[0] + ("*" if prefix else "")
-
-
 def clean(text: str) -> str:
     """Text as it is indexed: the highlight markers removed, so stored text cannot fake them."""
     return text.replace(MARK_START, "").replace(MARK_END, "")

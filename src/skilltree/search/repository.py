@@ -2,8 +2,7 @@
 
 `SearchIndex` is what the service sees: find a page of hits, count hits per kind, highlight a
 page's hits, and keep documents up to date. `PostgresIndex` speaks tsvector/tsquery, ts_rank_cd,
-ts_headline and pg_trgm; `SqliteIndex` speaks FTS5 MATCH, bm25(), snippet() and highlight();
-`MariaDbIndex` speaks InnoDB FULLTEXT's MATCH ... AGAINST in boolean mode.
+ts_headline and pg_trgm; `SqliteIndex` speaks FTS5 MATCH, bm25(), snippet() and highlight().
 Both take the same `Scope`, and the scope's rules (which roadmaps are visible, whose notes)
 are conditions of the very statement that matches, ranks and counts: nothing is fetched and
 filtered afterwards, so nothing can leak through a count, a page or a snippet.
@@ -36,12 +35,11 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.mysql import match
+from sqlalchemy.dialects.mysql import match as mysql_match
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.db import is_mysql
 from skilltree.search.models import FTS_TABLE, SearchDocument
 from skilltree.search.query import (
     MARK_END,
@@ -50,7 +48,6 @@ from skilltree.search.query import (
     Mode,
     ParsedQuery,
     Term,
-    boolean_mode_expression,
     fts5_expression,
     parse,
     prefix_tsquery,
@@ -61,6 +58,11 @@ TS_CONFIG = "skilltree_search"
 # Title words weigh ten times body words in bm25 (PostgreSQL's weights A and B do the same).
 BM25_WEIGHTS = (10.0, 1.0)
 SNIPPET_WORDS = 24
+_MARKS = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
+TITLE_HEADLINE = f"{_MARKS}, HighlightAll=true"
+BODY_HEADLINE = (
+    f'{_MARKS}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,16 @@ class DocumentText:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class HitPage:
+    """A page of hits; a backend that gets the counts or highlights in the same statement
+    fills them in, otherwise the service asks for them."""
+
+    hits: list[Hit]
+    counts: dict[str, int] | None = None
+    highlights: dict[int, Highlight] | None = None
+
+
 class SearchIndex(Protocol):
     async def page(
         self,
@@ -112,7 +124,7 @@ class SearchIndex(Protocol):
         after: tuple[float, int] | None,
         limit: int,
         fuzzy: bool,
-    ) -> list[Hit]: ...
+    ) -> HitPage: ...
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
@@ -133,9 +145,9 @@ def index_for(session: AsyncSession) -> SearchIndex:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return PostgresIndex()
-    if is_mysql(dialect):
-        return MariaDbIndex()
-    return SqliteIndex()
+    if dialect == "sqlite":
+        return SqliteIndex()
+    return MysqlIndex()
 
 
 def _scope_conditions(scope: Scope) -> list[ColumnElement[bool]]:
@@ -148,20 +160,30 @@ def _scope_conditions(scope: Scope) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _owners(scope: Scope) -> list[ColumnElement[bool]]:
-    """One condition per part of the corpus the caller may search: roadmap topics, and their
-    own notes and resources. Each part is queried on its own (different indexes serve them),
-    and a kind is named only when the part holds others, so the indexes stay usable."""
-    parts: list[ColumnElement[bool]] = []
+@dataclass(frozen=True)
+class _Part:
+    condition: ColumnElement[bool]
+    topics: bool  # the roadmaps' topics (everyone's corpus), or the caller's own documents
+
+
+def _parts(scope: Scope) -> list[_Part]:
+    """The parts of the corpus the caller may search: roadmap topics, and their own notes and
+    resources. Each part is queried on its own (different indexes serve them), and a kind is
+    named only when the part holds others, so the indexes stay usable."""
+    parts: list[_Part] = []
     if "topic" in scope.kinds:
-        parts.append(SearchDocument.user_id.is_(None))
+        parts.append(_Part(SearchDocument.user_id.is_(None), topics=True))
     personal = scope.kinds & {"note", "resource"}
     if scope.user_id is not None and personal:
         mine = SearchDocument.user_id == scope.user_id
         if len(personal) == 1:
             mine = and_(mine, SearchDocument.kind == next(iter(personal)))
-        parts.append(mine)
+        parts.append(_Part(mine, topics=False))
     return parts
+
+
+def _owners(scope: Scope) -> list[ColumnElement[bool]]:
+    return [part.condition for part in _parts(scope)]
 
 
 def _beyond(score: Any, row_id: Any, after: tuple[float, int] | None) -> list[ColumnElement[bool]]:
@@ -235,9 +257,14 @@ class PostgresIndex:
                 SearchDocument.title,
                 score,
             ]
+        strict = vector.op("@@")(tsquery)
         parts = [
-            select(*columns).where(owner, matches, *_scope_conditions(scope))
-            for owner in _owners(scope)
+            # Typos are forgiven in roadmap topics' titles: notes have none, and a learner's
+            # own documents are found through their (user, tsvector) index.
+            select(*columns).where(
+                part.condition, matches if part.topics else strict, *_scope_conditions(scope)
+            )
+            for part in _parts(scope)
         ]
         if not parts:
             return None
@@ -251,19 +278,46 @@ class PostgresIndex:
         after: tuple[float, int] | None,
         limit: int,
         fuzzy: bool,
-    ) -> list[Hit]:
+    ) -> HitPage:
+        """One statement: every match ranked and counted per kind, the page cut from it, and
+        only the page's rows highlighted (ts_headline is the costly part)."""
         hits = self._hits(query, scope, fuzzy)
         if hits is None:
-            return []
-        ranked = hits.subquery()
-        statement = (
-            select(ranked)
-            .where(*_beyond(ranked.c.score, ranked.c.id, after))
-            .order_by(ranked.c.score.desc(), ranked.c.id)
+            return HitPage([], {})
+        matched = hits.subquery()
+        per_kind = [
+            func.count().filter(matched.c.kind == kind).over().label(f"n_{kind}")
+            for kind in ("topic", "note", "resource")
+        ]
+        counted = select(matched, *per_kind).subquery()
+        page = (
+            select(counted)
+            .where(*_beyond(counted.c.score, counted.c.id, after))
+            .order_by(counted.c.score.desc(), counted.c.id)
             .limit(limit)
+            .subquery()
+        )
+        config = _sql(f"'{TS_CONFIG}'::regconfig")
+        tsquery = self._tsquery(query)
+        statement = (
+            select(
+                page,
+                func.ts_headline(config, SearchDocument.title, tsquery, TITLE_HEADLINE),
+                func.ts_headline(config, SearchDocument.body, tsquery, BODY_HEADLINE),
+            )
+            .join(SearchDocument, SearchDocument.id == page.c.id)
+            .order_by(page.c.score.desc(), page.c.id)
         )
         rows = (await session.execute(statement)).all()
-        return [Hit(*row) for row in rows]
+        if not rows:
+            return HitPage([])  # past the last page (or nothing): the service counts apart
+        first = rows[0]._mapping
+        counts = {kind: int(first[f"n_{kind}"]) for kind in ("topic", "note", "resource")}
+        return HitPage(
+            hits=[Hit(*row[:7]) for row in rows],
+            counts=counts,
+            highlights={row[0]: Highlight(row[-2], row[-1]) for row in rows},
+        )
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
@@ -282,17 +336,10 @@ class PostgresIndex:
             return {}
         config = _sql(f"'{TS_CONFIG}'::regconfig")
         tsquery = self._tsquery(query)
-        marks = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
         statement = select(
             SearchDocument.id,
-            func.ts_headline(config, SearchDocument.title, tsquery, f"{marks}, HighlightAll=true"),
-            func.ts_headline(
-                config,
-                SearchDocument.body,
-                tsquery,
-                f"{marks}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, "
-                'FragmentDelimiter=" … "',
-            ),
+            func.ts_headline(config, SearchDocument.title, tsquery, TITLE_HEADLINE),
+            func.ts_headline(config, SearchDocument.body, tsquery, BODY_HEADLINE),
         ).where(SearchDocument.id.in_(list(ids)))
         rows = (await session.execute(statement)).all()
         return {row[0]: Highlight(row[1], row[2]) for row in rows}
@@ -375,10 +422,10 @@ class SqliteIndex:
         after: tuple[float, int] | None,
         limit: int,
         fuzzy: bool,
-    ) -> list[Hit]:
+    ) -> HitPage:
         hits = self._hits(await self._expression(session, query, fuzzy), scope)
         if hits is None:
-            return []
+            return HitPage([], {})
         ranked = hits.subquery()
         statement = (
             select(ranked)
@@ -386,7 +433,7 @@ class SqliteIndex:
             .order_by(ranked.c.score.desc(), ranked.c.id)
             .limit(limit)
         )
-        return [Hit(*row) for row in (await session.execute(statement)).all()]
+        return HitPage([Hit(*row) for row in (await session.execute(statement)).all()])
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
@@ -417,25 +464,18 @@ class SqliteIndex:
         return {int(row[0]): Highlight(row[1], row[2]) for row in rows}
 
 
-class MariaDbIndex:
-    """InnoDB FULLTEXT indexes on (title, body) and on title alone, matched in boolean mode.
+class MysqlIndex:
+    """MariaDB and MySQL: MATCH ... AGAINST in boolean mode on the FULLTEXT index. No typo
+    tolerance or stemming; highlights are marked in Python on the page's rows."""
 
-    What differs from the other backends (docs/search.md): no stemming and no typo tolerance
-    (`fuzzy` finds what the exact search finds), words shorter than the server's
-    `innodb_ft_min_token_size` (3) and its stopwords are not indexed, and highlights are marked
-    here, since the server has no highlighter.
-    """
-
-    def _hits(self, query: ParsedQuery, scope: Scope, *, ranked: bool = True) -> Select[Any] | None:
+    def _hits(self, query: ParsedQuery, scope: Scope, ranked: bool) -> Select[Any] | None:
         owners = _owners(scope)
         if not owners:
             return None
-        expression = boolean_mode_expression(query)
-        title, body = SearchDocument.__table__.c.title, SearchDocument.__table__.c.body
-        relevance = match(title, body, against=expression).in_boolean_mode()
-        title_relevance = match(title, against=expression).in_boolean_mode()
-        # Title words weigh ten times body words, as on the other backends.
-        score = cast(relevance + title_relevance * 9, Float).label("score")
+        table = SearchDocument.__table__.c
+        relevance = mysql_match(
+            table.title, table.body, against=boolean_mode_expression(query)
+        ).in_boolean_mode()
         columns: list[Any] = [SearchDocument.kind]
         if ranked:
             columns = [
@@ -445,7 +485,7 @@ class MariaDbIndex:
                 SearchDocument.roadmap_id,
                 SearchDocument.topic_id,
                 SearchDocument.title,
-                score,
+                cast(relevance, Float).label("score"),
             ]
         return select(*columns).where(relevance > 0, or_(*owners), *_scope_conditions(scope))
 
@@ -457,10 +497,10 @@ class MariaDbIndex:
         after: tuple[float, int] | None,
         limit: int,
         fuzzy: bool,
-    ) -> list[Hit]:
-        hits = self._hits(query, scope)
+    ) -> HitPage:
+        hits = self._hits(query, scope, ranked=True)
         if hits is None:
-            return []
+            return HitPage([], {})
         ranked = hits.subquery()
         statement = (
             select(ranked)
@@ -468,7 +508,7 @@ class MariaDbIndex:
             .order_by(ranked.c.score.desc(), ranked.c.id)
             .limit(limit)
         )
-        return [Hit(*row) for row in (await session.execute(statement)).all()]
+        return HitPage([Hit(*row) for row in (await session.execute(statement)).all()])
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
@@ -488,32 +528,41 @@ class MariaDbIndex:
         statement = select(SearchDocument.id, SearchDocument.title, SearchDocument.body).where(
             SearchDocument.id.in_(list(ids))
         )
-        pattern = _word_starts(query)
+        words = query.words
         return {
-            row[0]: Highlight(_mark(row[1], pattern), _snippet(row[2], pattern))
+            row[0]: Highlight(mark_words(row[1], words), mark_words(_excerpt(row[2], words), words))
             for row in (await session.execute(statement)).all()
         }
 
 
-def _word_starts(query: ParsedQuery) -> re.Pattern[str]:
-    words = sorted(set(query.words), key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(word) for word in words) + r")\w*", re.I)
+def boolean_mode_expression(query: ParsedQuery) -> str:
+    """The parsed query in InnoDB's boolean syntax: every clause required (+), phrases quoted,
+    exclusions (-), prefixes (*). Words are \\w+ only, so no operator can be smuggled in."""
+    suffix = "*" if query.mode == Mode.PREFIX else ""
+    parts = []
+    for clause in query.clauses:
+        options = [
+            f'"{" ".join(term.words)}"' if len(term.words) > 1 else term.words[0] + suffix
+            for term in clause.alternatives
+        ]
+        parts.append("+(" + " ".join(options) + ")")
+    parts.extend(f'-"{" ".join(term.words)}"' for term in query.excluded)
+    return " ".join(parts)
 
 
-def _mark(text: str, pattern: re.Pattern[str]) -> str:
-    return pattern.sub(lambda found: MARK_START + found.group(0) + MARK_END, text)
+def mark_words(text: str, words: Sequence[str]) -> str:
+    if not words:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")", re.IGNORECASE)
+    return pattern.sub(lambda m: MARK_START + m.group(0) + MARK_END, text)
 
 
-def _snippet(text: str, pattern: re.Pattern[str]) -> str:
-    """About SNIPPET_WORDS words around the first match, marked like the other backends'."""
-    words = text.split()
-    first = next((i for i, word in enumerate(words) if pattern.search(word)), 0)
-    start = max(0, first - SNIPPET_WORDS // 3)
-    window = words[start : start + SNIPPET_WORDS]
-    snippet = _mark(" ".join(window), pattern)
-    prefix = "… " if start > 0 else ""
-    suffix = " …" if start + SNIPPET_WORDS < len(words) else ""
-    return prefix + snippet + suffix
+def _excerpt(text: str, words: Sequence[str], width: int = 200) -> str:
+    lowered = text.lower()
+    found = [lowered.find(word) for word in words if lowered.find(word) >= 0]
+    start = max(0, min(found) - width // 4) if found else 0
+    excerpt = text[start : start + width]
+    return ("… " if start else "") + excerpt + (" …" if start + width < len(text) else "")
 
 
 # Keeping documents: upsert by key, delete by key or by what they hang on.
@@ -523,8 +572,8 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
     if not documents:
         return
     dialect = session.get_bind().dialect.name
-    if is_mysql(dialect):
-        await _upsert_mysql(session, documents)
+    if dialect not in ("postgresql", "sqlite"):
+        await _mysql_upsert(session, documents)
         return
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(SearchDocument).values(
@@ -549,26 +598,27 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
     await session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=changed))
 
 
-async def _upsert_mysql(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
-    statement = mysql_insert(SearchDocument).values([_row(document) for document in documents])
+async def _mysql_upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
+    statement = mysql_insert(SearchDocument).values(
+        [
+            {
+                "key": d.key,
+                "kind": d.kind,
+                "roadmap_id": d.roadmap_id,
+                "topic_id": d.topic_id,
+                "user_id": d.user_id,
+                "title": d.title,
+                "body": d.body,
+                "updated_at": d.updated_at,
+            }
+            for d in documents
+        ]
+    )
     changed = {
         name: statement.inserted[name]
         for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
     }
-    await session.execute(statement.on_duplicate_key_update(changed))
-
-
-def _row(document: DocumentText) -> dict[str, Any]:
-    return {
-        "key": document.key,
-        "kind": document.kind,
-        "roadmap_id": document.roadmap_id,
-        "topic_id": document.topic_id,
-        "user_id": document.user_id,
-        "title": document.title,
-        "body": document.body,
-        "updated_at": document.updated_at,
-    }
+    await session.execute(statement.on_duplicate_key_update(**changed))
 
 
 async def delete_keys(session: AsyncSession, keys: Sequence[str]) -> None:

@@ -71,16 +71,17 @@ async def search(
             kinds=kinds,
             status=status.value if status else None,
             after=_after(position),
+            fuzzy=position is not None and str(position.key).startswith("~"),
             limit=limit,
         ),
         personal=personal,
     )
     response.headers["cache-control"] = conditional.PRIVATE
-    next_position = (
-        Position("next", repr(results.next_after[0]), results.next_after[1])
-        if results.next_after
-        else None
-    )
+    next_position = None
+    if results.next_after:
+        # The key carries the last score, and whether the search forgave typos ("~").
+        score, last_id = results.next_after
+        next_position = Position("next", ("~" if results.fuzzy else "") + repr(score), last_id)
     links = page_links(request, response, codec, scope, Page([], next_position, None))
     return SearchOut(
         items=[_hit_out(hit) for hit in results.hits], counts=results.counts, links=links
@@ -94,7 +95,7 @@ def _after(position: Position | None) -> tuple[float, int] | None:
     if position.direction != "next" or not isinstance(position.key, str):
         raise InvalidCursor()
     try:
-        return float(position.key), position.id
+        return float(position.key.removeprefix("~")), position.id
     except ValueError as error:
         raise InvalidCursor() from error
 

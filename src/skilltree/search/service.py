@@ -24,8 +24,8 @@ from skilltree.progress import service as progress
 from skilltree.roadmaps import service as roadmaps
 from skilltree.search import repository
 from skilltree.search.errors import EmptySearch, StatusNeedsLearner
-from skilltree.search.query import MARK_END, MARK_START, Mode, ParsedQuery, clean, parse
-from skilltree.search.repository import DocumentText, Hit, Scope
+from skilltree.search.query import MARK_END, MARK_START, Mode, clean, parse
+from skilltree.search.repository import DocumentText, Highlight, Hit, Scope
 
 KINDS = ("topic", "note", "resource")
 STATUSES = ("todo", "in_progress", "done", "skipped")
@@ -43,6 +43,7 @@ class SearchRequest:
     kinds: frozenset[str] = frozenset(KINDS)
     status: str | None = None
     after: tuple[float, int] | None = None  # the last hit of the previous page
+    fuzzy: bool = False  # the previous page was found with typo tolerance
     limit: int = 20
 
 
@@ -63,6 +64,7 @@ class SearchResults:
     hits: list[SearchHit]
     counts: dict[str, int]  # matches per kind, under the same rules as the hits
     next_after: tuple[float, int] | None
+    fuzzy: bool  # found with typo tolerance (the words as typed matched nothing)
 
 
 async def search(
@@ -74,21 +76,29 @@ async def search(
         raise EmptySearch()
     scope = _scope(viewer, request, personal)
     index = repository.index_for(session)
-    counts = await index.counts(session, query, scope, fuzzy=False)
-    # Typo tolerance only when the words as typed find nothing: exact matches are never
-    # drowned by near ones, and the common case is one index scan.
-    fuzzy = not any(counts.values())
-    if fuzzy:
-        counts = await index.counts(session, query, scope, fuzzy=True)
-    rows = await index.page(session, query, scope, request.after, request.limit + 1, fuzzy)
-    more = len(rows) > request.limit
-    rows = rows[: request.limit]
-    hits = await _present(session, index, query, rows)
-    last = rows[-1] if more and rows else None
+    fuzzy = request.fuzzy
+    page = await index.page(session, query, scope, request.after, request.limit + 1, fuzzy)
+    if not page.hits and request.after is None and not fuzzy:
+        # Typo tolerance only when the words as typed find nothing: exact matches are never
+        # drowned by near ones, and the common case is one index scan.
+        fuzzy = True
+        page = await index.page(session, query, scope, None, request.limit + 1, fuzzy)
+    counts = page.counts
+    if counts is None and not page.hits and request.after is None:
+        counts = {}  # nothing on the first page: nothing at all
+    if counts is None:
+        counts = await index.counts(session, query, scope, fuzzy)
+    rows = page.hits[: request.limit]
+    highlights = page.highlights
+    if highlights is None:
+        highlights = await index.highlights(session, query, [row.id for row in rows])
+    hits = await _present(session, highlights, rows)
+    last = rows[-1] if len(page.hits) > request.limit else None
     return SearchResults(
         hits=hits,
         counts={kind: counts.get(kind, 0) for kind in KINDS if kind in scope.kinds},
         next_after=(last.score, last.id) if last else None,
+        fuzzy=fuzzy,
     )
 
 
@@ -109,12 +119,8 @@ def _scope(viewer: Viewer, request: SearchRequest, personal: bool) -> Scope:
 
 
 async def _present(
-    session: AsyncSession,
-    index: repository.SearchIndex,
-    query: ParsedQuery,
-    rows: Sequence[Hit],
+    session: AsyncSession, highlights: dict[int, Highlight], rows: Sequence[Hit]
 ) -> list[SearchHit]:
-    highlights = await index.highlights(session, query, [row.id for row in rows])
     labels = await roadmaps.topic_labels(session, [row.topic_id for row in rows])
     hits = []
     for row in rows:

@@ -54,15 +54,14 @@ SQLITE_UP = [
     "VALUES ('delete', old.id, old.title, old.body); "
     "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
 ]
-# InnoDB FULLTEXT (MariaDB 10.0.5+, MySQL 5.6+): one index for matching and ranking, one on the
-# title alone so title words can weigh more. The database's binary collation would make the
-# search case-sensitive, so the indexed text is compared case- and accent-insensitively.
+# InnoDB FULLTEXT (MariaDB 10.0.5+, MySQL 5.6+), searched in boolean mode (no typo tolerance).
+# The database's binary collation would make the search case-sensitive, so the indexed text is
+# compared case- and accent-insensitively.
 MYSQL_UP = [
     "ALTER TABLE search_documents "
     "MODIFY title VARCHAR(300) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL, "
     "MODIFY body TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL",
     "CREATE FULLTEXT INDEX ix_search_documents_fulltext ON search_documents (title, body)",
-    "CREATE FULLTEXT INDEX ix_search_documents_title_fulltext ON search_documents (title)",
 ]
 
 SQLITE_DOWN = [
