@@ -44,6 +44,8 @@ APT_INSTALL := apt-get install -y -qq -o DPkg::Lock::Timeout=600
 test-programs:
 	command -v nginx >/dev/null || (apt-get update -qq && $(APT_INSTALL) nginx)
 	command -v promtool >/dev/null || (apt-get update -qq && $(APT_INSTALL) prometheus)
+	command -v pg_dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) postgresql-client)
+	command -v mariadb-dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) mariadb-client)
 	command -v chromium >/dev/null || (apt-get update -qq && $(APT_INSTALL) chromium)
 
 test: lint typecheck pytest

@@ -85,9 +85,9 @@ OWNERS_MANAGE = Rule("org", role="owner", keys=False)
 
 ACCESS: dict[str, Rule] = {
     "GET /livez": PUBLIC,
+    "GET /startupz": PUBLIC,
     "GET /metrics": PUBLIC,
     "GET /readyz": PUBLIC,
-    "GET /startupz": PUBLIC,
     "GET /v1/roadmaps": PUBLIC,
     "GET /v1/roadmaps/{slug}": PUBLIC,
     "GET /v1/roadmaps/{slug}/tree": PUBLIC,
@@ -177,6 +177,13 @@ ACCESS: dict[str, Rule] = {
     "PATCH /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "DELETE /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "POST /v1/roadmaps/{slug}/revisions": ROADMAP_WRITER,
+    # Public; notes and resources are found only with a credential that may read progress.
+    "GET /v1/search": PUBLIC,
+    "POST /v1/me/progress/{roadmap}/{topic}/note/attachments": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}/{topic}/note/attachments": PROGRESS_READER,
+    "DELETE /v1/me/progress/{roadmap}/{topic}/note/attachments/{file_id}": PROGRESS_WRITER,
+    # Public route: the signed link (bound to its user) is the authorisation.
+    "GET /v1/files/{key}": PUBLIC,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -379,6 +386,8 @@ async def world(
         "letter_id": "0",
         "endpoint_id": "0",
         "delivery_id": "0",
+        "file_id": "1",
+        "key": "attachments/1/0",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():

@@ -16,6 +16,8 @@ from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
+from skilltree.files.router import UPLOAD_PATH_SUFFIX
+from skilltree.files.router import router as files_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -53,6 +55,7 @@ from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.search.router import router as search_router
 from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
 
@@ -119,6 +122,8 @@ def create_app(
     app.include_router(progress_router)
     app.include_router(reviews_router)
     app.include_router(roadmap_editing_router)
+    app.include_router(search_router)
+    app.include_router(files_router)
     # The learner's web app: pages over the same services (docs/web.md).
     install_web(app)
 
@@ -169,6 +174,8 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.http.max_body_bytes,
         problems_by_path={f"{API_PREFIX}/roadmaps/import": RoadmapTooLarge},
+        # Uploads stream to storage under limits of their own (per kind, per learner).
+        unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX,),
     )
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)

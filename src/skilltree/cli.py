@@ -21,6 +21,8 @@ import orjson
 import typer
 
 from skilltree.identity.viewer import Visibility  # light: no ORM, no framework
+from skilltree.platform import data_commands  # light: its commands import what they use
+from skilltree.search.cli import search_app  # light, likewise
 
 if TYPE_CHECKING:
     from skilltree.platform.cache import Cache
@@ -52,6 +54,10 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(user_app, name="user")
+app.add_typer(data_commands.db_app, name="db")
+app.command("backup")(data_commands.backup)
+app.command("restore")(data_commands.restore)
+app.add_typer(search_app, name="search")
 
 
 def main() -> None:
@@ -186,6 +192,19 @@ def migrate_current() -> None:
     settings = settings_or_exit()
     current = run_with_database(settings, lambda db: migrations.current_revision(db.engine))
     typer.echo(f"current: {current or 'none'} (head: {migrations.head_revision()})")
+
+
+@migrate_app.command("lint")
+def migrate_lint() -> None:
+    """Flag migrations that would lock a big table while the service runs; exit 1 if any."""
+    from skilltree.platform import migration_lint
+
+    findings = migration_lint.lint_all()
+    for finding in findings:
+        typer.echo(str(finding))
+    if findings:
+        raise typer.Exit(1)
+    typer.echo("no migration locks a table it did not create")
 
 
 @app.command("import")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import ANONYMOUS, Viewer
@@ -25,6 +26,8 @@ from skilltree.profiles import service as profiles
 from skilltree.progress import activity, repository, rollup
 from skilltree.progress.errors import InvalidProgressImport, NothingToUndo
 from skilltree.progress.models import ProgressEvent, TopicProgress
+from skilltree.progress.notes import NOTE_CHANGED as NOTE_CHANGED
+from skilltree.progress.notes import RESOURCE_CHANGED as RESOURCE_CHANGED
 from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
 
@@ -375,3 +378,60 @@ def _import_targets(
             unknown=unknown[:20],
         )
     return list(targets.values())
+
+
+# Read models for the search index (another domain): what a note or a personal resource says,
+# whose it is and where it hangs. Note and resource writes emit NOTE_CHANGED and RESOURCE_CHANGED.
+
+
+@dataclass(frozen=True)
+class NoteText:
+    user_id: int
+    topic_id: int
+    roadmap_id: int
+    markdown: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ResourceText:
+    resource_id: int
+    user_id: int
+    topic_id: int
+    roadmap_id: int
+    title: str
+    url: str
+    created_at: datetime
+
+
+async def note_text(session: AsyncSession, user_id: int, topic_id: int) -> NoteText | None:
+    row = await repository.note_text(session, user_id, topic_id)
+    return None if row is None else NoteText(*row)
+
+
+async def note_texts_after(
+    session: AsyncSession, after: tuple[int, int], limit: int
+) -> list[NoteText]:
+    """Notes in (user, topic) order strictly after `after`: a rebuild's batches."""
+    return [NoteText(*row) for row in await repository.note_texts_after(session, after, limit)]
+
+
+async def resource_text(session: AsyncSession, resource_id: int) -> ResourceText | None:
+    row = await repository.resource_text(session, resource_id)
+    return None if row is None else ResourceText(*row)
+
+
+async def resource_texts_after(
+    session: AsyncSession, after_id: int, limit: int
+) -> list[ResourceText]:
+    rows = await repository.resource_texts_after(session, after_id, limit)
+    return [ResourceText(*row) for row in rows]
+
+
+async def count_notes_and_resources(session: AsyncSession) -> int:
+    return await repository.count_notes_and_resources(session)
+
+
+def topic_ids_with_status(user_id: int, statuses: Sequence[str]) -> Select[int]:
+    """The topics the learner marked with one of `statuses`, as a subquery for other domains."""
+    return repository.topic_ids_with_status(user_id, statuses)
