@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint typecheck pytest migrate clean bench
+.PHONY: run test install lint typecheck pytest migrate clean bench test-programs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,6 +23,7 @@ install: $(VENV)/.synced
 run: install
 	$(BIN)/skilltree migrate upgrade
 	$(BIN)/skilltree roadmap load-builtin
+	@echo "skilltree is starting: open http://127.0.0.1:8000/ in your browser (Ctrl+C stops it)"
 	SKILLTREE_AUTH_COOKIE_SECURE=false $(BIN)/skilltree serve  # plain http on localhost
 
 lint: install
@@ -35,8 +36,18 @@ typecheck: install
 
 # One pytest worker per core (pytest-xdist): every worker builds its own throwaway PostgreSQL
 # database and Redis key prefixes, so workers never share state.
-pytest: install
+pytest: install test-programs
 	$(BIN)/pytest -n auto
+
+# Programs the deployment and operations tests start (Debian packages), installed when missing;
+# the browser tests (tests/web) drive Debian's Chromium (Playwright's download is never used).
+APT_INSTALL := apt-get install -y -qq -o DPkg::Lock::Timeout=600
+test-programs:
+	command -v nginx >/dev/null || (apt-get update -qq && $(APT_INSTALL) nginx)
+	command -v promtool >/dev/null || (apt-get update -qq && $(APT_INSTALL) prometheus)
+	command -v pg_dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) postgresql-client)
+	command -v mariadb-dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) mariadb-client)
+	command -v chromium >/dev/null || (apt-get update -qq && $(APT_INSTALL) chromium)
 
 test: lint typecheck pytest
 

@@ -19,6 +19,24 @@ COMPOSITION = frozenset({"app", "cli", "models", "wiring"})
 # What a domain keeps to itself.
 PRIVATE = ("models", "repository", "router", "editing_router", "admin_router")
 WEB_FRAMEWORKS = ("fastapi", "starlette")
+# Known breaks of the rules, each with what it is waiting for. Keep this list short.
+EXCEPTIONS = {
+    ("skilltree.platform.tabledata", "skilltree.models"): (
+        "copies and backs up every table; belongs with the composition modules, not the platform"
+    ),
+    ("skilltree.search.cli", "skilltree.cli"): (
+        "the search commands reuse cli.py's helpers, which cli.py registers: a cycle to untie"
+    ),
+    ("skilltree.roadmaps.router", "skilltree.progress.service"): (
+        "roadmap routes ask progress while progress asks roadmaps: a cycle to untie"
+    ),
+    ("skilltree.roadmaps.editing_router", "skilltree.progress.service"): (
+        "the same cycle, from the editing routes"
+    ),
+    ("skilltree.progress.repository", "skilltree.roadmaps.models"): (
+        "joins roadmap topics; to go through a roadmaps.service read"
+    ),
+}
 
 
 @cache
@@ -40,8 +58,9 @@ def imports() -> list[tuple[str, str]]:
     pairs = []
     for module in graph().modules:
         if module.startswith("skilltree."):
+            found = graph().find_modules_directly_imported_by(module)
             pairs.extend(
-                (module, imported) for imported in graph().find_modules_directly_imported_by(module)
+                (module, imported) for imported in found if (module, imported) not in EXCEPTIONS
             )
     return pairs
 

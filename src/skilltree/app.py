@@ -16,6 +16,8 @@ from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
+from skilltree.files.router import UPLOAD_PATH_SUFFIX
+from skilltree.files.router import router as files_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -34,8 +36,15 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_counters
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
+from skilltree.platform.http.text_input import TextInputMiddleware
+from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
+from skilltree.platform.observability.tracing import (
+    configure_tracing,
+    instrument_app,
+    instrument_engine,
+)
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
@@ -44,7 +53,10 @@ from skilltree.profiles.router import router as profiles_router
 from skilltree.progress.router import router as progress_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
+from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.search.router import router as search_router
+from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
 
 
@@ -63,6 +75,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
+        instrument_engine(db.engine, settings.tracing)
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
         cache = Cache.from_settings(settings.cache, settings.redis)
@@ -95,6 +108,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    instrument_app(app, settings.tracing)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(accounts_router)
@@ -108,11 +122,17 @@ def create_app(
     app.include_router(progress_router)
     app.include_router(reviews_router)
     app.include_router(roadmap_editing_router)
+    app.include_router(search_router)
+    app.include_router(files_router)
+    # The learner's web app: pages over the same services (docs/web.md).
+    install_web(app)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
     # Idempotency is innermost: it stores the response the route produced, uncompressed.
     app.add_middleware(IdempotencyMiddleware, identify=idempotency_caller)
+    # Text no database stores (U+0000, lone surrogates) and deep JSON: a 422 before any route.
+    app.add_middleware(TextInputMiddleware)
     # Compression sits near the app, so the access log counts the bytes actually sent.
     app.add_middleware(
         CompressionMiddleware,
@@ -120,7 +140,6 @@ def create_app(
         memo_bytes=settings.http.compression_memo_bytes,
     )
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other
     # origin gets no CORS headers, so the browser keeps responses from its scripts.
     app.add_middleware(
@@ -151,7 +170,13 @@ def create_app(
         ],
         max_age=600,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.http.max_body_bytes,
+        problems_by_path={f"{API_PREFIX}/roadmaps/import": RoadmapTooLarge},
+        # Uploads stream to storage under limits of their own (per kind, per learner).
+        unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX,),
+    )
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
     if settings.rate_limit.enabled:
@@ -161,6 +186,8 @@ def create_app(
             session_cookie=settings.auth.session_cookie,
         )
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Outside the body limit, the rate limiter and CORS: their refusals get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.
@@ -172,6 +199,7 @@ def create_app_from_environment() -> FastAPI:
     """The entry point for ASGI servers, called with `--factory` (see `skilltree serve`)."""
     settings = load_settings()
     configure_logging(settings.log)
+    configure_tracing(settings.tracing)
     app = create_app(settings)
     freeze_startup_objects()
     return app

@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TypeVar
 import orjson
 import typer
 
+from skilltree.identity.viewer import Visibility  # light: no ORM, no framework
+from skilltree.platform import data_commands  # light: its commands import what they use
+from skilltree.search.cli import search_app  # light, likewise
+
 if TYPE_CHECKING:
     from skilltree.platform.cache import Cache
     from skilltree.platform.config import Settings
@@ -50,6 +54,10 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(user_app, name="user")
+app.add_typer(data_commands.db_app, name="db")
+app.command("backup")(data_commands.backup)
+app.command("restore")(data_commands.restore)
+app.add_typer(search_app, name="search")
 
 
 def main() -> None:
@@ -64,12 +72,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 def settings_or_exit() -> Settings:
     from skilltree.platform.config import SettingsError, load_settings
     from skilltree.platform.observability.logging import configure_logging
+    from skilltree.platform.observability.tracing import configure_tracing
 
     try:
         settings = load_settings()
     except SettingsError as error:
         fail(str(error))
     configure_logging(settings.log)
+    configure_tracing(settings.tracing)
     return settings
 
 
@@ -80,8 +90,10 @@ async def database_and_cache(settings: Settings) -> AsyncIterator[tuple[Database
     import skilltree.models  # noqa: F401  (every table, so cross-domain foreign keys resolve)
     from skilltree.platform.cache import Cache
     from skilltree.platform.db import Database
+    from skilltree.platform.observability.tracing import instrument_engine
 
     database = Database.from_settings(settings.database)
+    instrument_engine(database.engine, settings.tracing)
     cache = Cache.from_settings(settings.cache, settings.redis)
     database.on_every_unit_of_work(cache.bind)
     try:
@@ -132,7 +144,9 @@ def serve(
 def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
-    uvicorn.run(
+    from skilltree.platform.http.serving import serve as serve_draining
+
+    config = uvicorn.Config(
         "skilltree.app:create_app_from_environment",
         factory=True,
         host=host or settings.http.host,
@@ -145,8 +159,9 @@ def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, work
         log_config=None,
         # The app reads X-Forwarded-For itself, from SKILLTREE_HTTP_TRUSTED_PROXIES only.
         proxy_headers=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.http.graceful_shutdown_seconds,
     )
+    serve_draining(config, settings.http.drain_seconds)
 
 
 @migrate_app.command("upgrade")
@@ -179,6 +194,19 @@ def migrate_current() -> None:
     typer.echo(f"current: {current or 'none'} (head: {migrations.head_revision()})")
 
 
+@migrate_app.command("lint")
+def migrate_lint() -> None:
+    """Flag migrations that would lock a big table while the service runs; exit 1 if any."""
+    from skilltree.platform import migration_lint
+
+    findings = migration_lint.lint_all()
+    for finding in findings:
+        typer.echo(str(finding))
+    if findings:
+        raise typer.Exit(1)
+    typer.echo("no migration locks a table it did not create")
+
+
 @app.command("import")
 def import_file(
     path: Annotated[Path, typer.Argument(help="A markdown checklist, or a .json/.yaml roadmap")],
@@ -187,13 +215,40 @@ def import_file(
     fmt: Annotated[
         str | None, typer.Option("--format", help="markdown, json or yaml (default: by extension)")
     ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(help="The e-mail of the account that owns the roadmap (default: no owner)"),
+    ] = None,
+    visibility: Annotated[
+        Visibility | None,
+        typer.Option(
+            help="public or private (default: private with --owner, public without)",
+            case_sensitive=False,
+        ),
+    ] = None,
+    apply_progress: Annotated[
+        bool,
+        typer.Option(
+            "--apply-progress", help="Record the file's ticked boxes as the owner's progress"
+        ),
+    ] = False,
 ) -> None:
     """Import a roadmap; re-importing keeps topic ids and therefore everyone's progress."""
-    from skilltree.platform.errors import DomainError
+    from skilltree.accounts import directory
+    from skilltree.identity import OPERATOR, Viewer
+    from skilltree.orgs import service as orgs
+    from skilltree.platform.clock import SystemClock
+    from skilltree.platform.errors import DomainError, NotFound
+    from skilltree.progress import service as progress
     from skilltree.roadmaps import service
     from skilltree.roadmaps.importing import ImportLimits
-    from skilltree.roadmaps.policies import OPERATOR
 
+    if visibility == Visibility.ORGANISATION:
+        fail("--visibility organisation is not available here: import through the API with org=")
+    if owner is None and visibility == Visibility.PRIVATE:
+        fail("a private roadmap needs --owner (no one else could see it)")
+    if apply_progress and owner is None:
+        fail("--apply-progress needs --owner: whose progress would it be?")
     settings = settings_or_exit()
     limits = ImportLimits(
         max_bytes=settings.importing.max_bytes,
@@ -202,17 +257,42 @@ def import_file(
     )
     parsed = _parse_file(path, fmt, limits)
 
-    async def work(db: Database) -> service.ImportReport:
+    async def work(db: Database) -> tuple[service.ImportReport, int | None]:
         async with db.unit_of_work() as session:
-            return await service.import_roadmap(
-                session, parsed, viewer=OPERATOR, dry_run=dry_run, slug=slug
+            viewer, user_id = OPERATOR, 0
+            if owner is not None:
+                person = await directory.person_by_email(session, owner)
+                if person is None:
+                    raise NotFound(f"No account has the e-mail address {owner!r}.")
+                user_id = person.user_id
+                viewer = Viewer(user_id=user_id, org_roles=await orgs.roles_of(session, user_id))
+            report = await service.import_roadmap(
+                session, parsed, viewer=viewer, dry_run=dry_run, slug=slug, visibility=visibility
             )
+            changed = None
+            if apply_progress and not dry_run:
+                learner = progress.Learner(user_id=user_id, viewer=viewer, clock=SystemClock())
+                marks = service.checklist_marks(parsed)
+                changed = (
+                    await progress.apply_checklist_marks(session, learner, report.slug, marks)
+                ).changed
+            return report, changed
 
     try:
-        report = run_with_database(settings, work)
+        report, changed = run_with_database(settings, work)
     except DomainError as error:
         fail(error.detail)
     _print_report(report)
+    if apply_progress:
+        marks = service.checklist_marks(report.parsed)
+        for topic_slug, mark in marks:
+            typer.echo(f"progress: {topic_slug} -> {mark}")
+        if changed is None:
+            typer.echo(f"would apply {len(marks)} ticked boxes to {owner}'s progress")
+        else:
+            typer.echo(
+                f"applied {len(marks)} ticked boxes to {owner}'s progress ({changed} changed)"
+            )
 
 
 def _parse_file(path: Path, fmt: str | None, limits: ImportLimits) -> ParsedRoadmap:
@@ -367,7 +447,8 @@ def roadmap_coverage(
         bool, typer.Option("--unmapped-only", help="List only the items no topic claims")
     ] = False,
 ) -> None:
-    """List every seed item and the topic it landed in; exit 1 if any item is unmapped."""
+    """List every seed item and the topic it landed in (exit 1 if any item is unmapped), then the
+    share of each section's leaves that this codebase implements."""
     from skilltree.roadmaps.builtin import seed_files
     from skilltree.roadmaps.coverage import check_coverage
 
@@ -389,8 +470,31 @@ def roadmap_coverage(
         f"{len(report.unmapped)} unmapped, {len(report.ambiguous)} ambiguous, "
         f"{len(report.excluded)} excluded"
     )
+    if not seeds:
+        _print_implemented_share()
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _print_implemented_share() -> None:
+    """How much of each section this codebase implements: implemented leaves over the leaves
+    that can be shown in code (theory leaves left out)."""
+    from skilltree.roadmaps.builtin import load_builtin
+    from skilltree.roadmaps.builtin.status import coverage_by_section
+
+    rows = coverage_by_section(load_builtin().document.topics)
+    typer.echo("")
+    typer.echo("implemented (of leaves that are not theory), per section:")
+    for row in rows:
+        typer.echo(
+            f"{row.slug}\t{row.implemented}/{row.implemented + row.planned}\t{row.share:.0%}"
+            f"\t({row.theory} theory)"
+        )
+    implemented = sum(row.implemented for row in rows)
+    codeable = sum(row.implemented + row.planned for row in rows)
+    theory = sum(row.theory for row in rows)
+    share = implemented / codeable if codeable else 1.0
+    typer.echo(f"total\t{implemented}/{codeable}\t{share:.0%}\t({theory} theory)")
 
 
 def _background_resources(settings: Settings, database: Database, cache: Cache) -> Resources:

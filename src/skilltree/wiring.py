@@ -15,13 +15,17 @@ def wire_background() -> None:
     """Register everything once per process (later calls do nothing)."""
     # Modules declaring tasks and cron jobs (`@task`, `@cron_task`: a name bound to a handler).
     from skilltree.accounts import cleanup as accounts_cleanup
+    from skilltree.files import tasks as files_tasks
     from skilltree.notifications import tasks as notifications
     from skilltree.platform import events, mail_transport, maintenance  # noqa: F401
     from skilltree.progress import digest as progress_digest
     from skilltree.reviews import reminders as review_reminders
+    from skilltree.search import tasks as search_tasks
     from skilltree.webhooks import tasks as webhooks
 
     events.subscribe(webhooks.FAN_OUT, webhooks.fan_out)
+    search_tasks.subscribe()  # the search index, kept by domain events
+    files_tasks.subscribe()  # a deleted note's attachments
     maintenance.add_cleanup("accounts.expired-sessions", accounts_cleanup.expired_sessions)
     maintenance.add_cleanup("accounts.expired-tokens", accounts_cleanup.expired_tokens)
     notifications.add_digest_source("progress", progress_digest.week_of_progress)

@@ -8,10 +8,10 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from skilltree.accounts.dependencies import require_scope
-from skilltree.accounts.models import ApiKey
+from skilltree.accounts.models import ApiKey, User
 from skilltree.identity import Principal, Scope
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
@@ -37,6 +37,30 @@ async def browser(client: httpx.AsyncClient, outbox: Path) -> Browser:
 
 def bearer(key: object) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
+
+
+async def make_admin(database: Database) -> None:
+    """The one user of these tests becomes an administrator (`skilltree user create --admin`)."""
+    async with database.unit_of_work() as session:
+        await session.execute(update(User).values(is_admin=True))
+
+
+async def test_a_key_cannot_have_a_scope_beyond_its_holders_rights(
+    browser: Browser, database: Database
+) -> None:
+    refused = await browser.client.post(
+        "/v1/me/api-keys", json={"name": "x", "scopes": ["admin"]}, headers=browser.write_headers
+    )
+    await make_admin(database)
+    allowed = await browser.client.post(
+        "/v1/me/api-keys", json={"name": "x", "scopes": ["admin"]}, headers=browser.write_headers
+    )
+
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/scope-beyond-rights"
+    assert allowed.status_code == 201, allowed.text
+    async with database.sessionmaker() as session:
+        assert len((await session.execute(select(ApiKey))).scalars().all()) == 1
 
 
 async def test_a_key_is_shown_once_and_signs_requests_in(
@@ -67,8 +91,9 @@ async def test_only_a_digest_of_the_secret_is_stored(browser: Browser, database:
 
 
 async def test_a_key_cannot_manage_the_account(
-    browser: Browser, second_client: httpx.AsyncClient
+    browser: Browser, second_client: httpx.AsyncClient, database: Database
 ) -> None:
+    await make_admin(database)
     created = await create_key(browser, scopes=["admin"])
 
     minted = await second_client.post(
@@ -152,8 +177,10 @@ async def test_another_users_key_is_a_404(
 
 
 async def test_scopes_limit_what_a_key_may_do(
-    app: FastAPI, browser: Browser, second_client: httpx.AsyncClient
+    app: FastAPI, browser: Browser, second_client: httpx.AsyncClient, database: Database
 ) -> None:
+    await make_admin(database)
+
     @app.get("/scoped-probe")
     async def probe(current: ProgressWriter) -> dict[str, int]:
         return {"user": current.user_id}

@@ -282,3 +282,23 @@ async def test_owners_read_the_organisation_audit_log_and_others_may_not(
         "org.invitation_accepted",
     ]
     assert mentor_view.status_code == 403
+
+
+@pytest.mark.parametrize("name", ["Cohort\r\nBcc: all@example.org", "Tab\there", "Bell\x07"])
+async def test_an_organisation_name_with_control_characters_is_a_422(
+    people: People, name: str
+) -> None:
+    ada = await people("Ada")
+
+    created = await ada.client.post(
+        "/v1/orgs", json={"slug": "cohort-8", "name": name}, headers=ada.write_headers
+    )
+    await create_org(ada)
+    renamed = await ada.client.patch(
+        "/v1/orgs/cohort-7", json={"name": name}, headers=ada.write_headers
+    )
+
+    assert created.status_code == 422, created.text
+    assert created.json()["errors"][0]["field"] == "body.name"
+    assert renamed.status_code == 422, renamed.text
+    assert (await ada.client.get("/v1/orgs/cohort-7")).json()["name"] == "Cohort 7"

@@ -17,13 +17,14 @@ from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.idempotency import (
+    LEASE,
+    IdempotencyRecord,
     claim,
     delete_expired_keys,
     fingerprint,
     idempotent_routes,
     purge_expired_keys,
 )
-from skilltree.platform.idempotency_records import IdempotencyRecord
 from tests.support.accounts import Browser
 
 People = Callable[[str], Awaitable[Browser]]
@@ -98,8 +99,11 @@ async def test_the_same_key_on_another_route_is_a_422_problem(ada: Browser) -> N
 async def test_a_retry_while_the_first_request_runs_is_a_409_problem(
     ada: Browser, database: Database, clock: FrozenClock
 ) -> None:
-    me = (await ada.client.get("/v1/me")).json()
-    caller = f"user:{me['id']}"
+    created = await ada.client.post(
+        "/v1/me/api-keys", json={"name": "ci", "scopes": ["roadmaps:write"]}
+    )
+    bearer = {"authorization": f"Bearer {created.json()['key']}"}
+    caller = f"api-key:{created.json()['id']}"  # keys belong to the credential
     body = orjson.dumps(PLAN)
     async with database.unit_of_work() as session:  # the first request, claimed and still running
         await claim(
@@ -111,7 +115,7 @@ async def test_a_retry_while_the_first_request_runs_is_a_409_problem(
             ttl=timedelta(hours=24),
         )
 
-    response = await create(ada, "key-1", PLAN)
+    response = await create(ada, "key-1", PLAN, headers=bearer)
 
     assert response.status_code == 409
     assert response.json()["type"] == "/problems/idempotency-key-in-flight"
@@ -300,3 +304,63 @@ def documented_as_taking_a_key(paths: dict[str, Any]) -> set[str]:
         for path, ops in paths.items()
         if any(p["name"] == "idempotency-key" for p in ops.get("post", {}).get("parameters", []))
     }
+
+
+async def _claim_as_a_dead_request(
+    ada: Browser, database: Database, clock: FrozenClock
+) -> dict[str, str]:
+    """A request that claimed key-1 and died before finishing (its process was killed)."""
+    created = await ada.client.post(
+        "/v1/me/api-keys", json={"name": "ci", "scopes": ["roadmaps:write"]}
+    )
+    caller = f"api-key:{created.json()['id']}"
+    async with database.unit_of_work() as session:
+        await claim(
+            session,
+            caller=caller,
+            key="key-1",
+            fingerprint=fingerprint("POST", "/v1/roadmaps", "", caller, JSON, orjson.dumps(PLAN)),
+            now=clock.now(),
+            ttl=LEASE,
+        )
+    return {"authorization": f"Bearer {created.json()['key']}"}
+
+
+async def test_a_retry_after_a_dead_requests_lease_runs_the_request(
+    ada: Browser, database: Database, clock: FrozenClock
+) -> None:
+    bearer = await _claim_as_a_dead_request(ada, database, clock)
+    during = await create(ada, "key-1", PLAN, headers=bearer)
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+
+    after = await create(ada, "key-1", PLAN, headers=bearer)
+    again = await create(ada, "key-1", PLAN, headers=bearer)
+
+    assert during.status_code == 409
+    assert after.status_code == 201, after.text
+    assert "idempotency-replayed" not in after.headers
+    assert again.headers["idempotency-replayed"] == "true"
+    assert await roadmap_count(ada) == 1
+
+
+async def test_a_stored_response_keeps_the_full_ttl_not_the_lease(
+    ada: Browser, database: Database, clock: FrozenClock
+) -> None:
+    await create(ada, "key-1", PLAN)
+
+    async with database.sessionmaker() as session:
+        record = (await session.execute(select(IdempotencyRecord))).scalar_one()
+    assert record.status_code == 201
+    assert record.expires_at == clock.now() + timedelta(hours=24)
+
+
+async def test_a_failed_request_stores_nothing_and_keeps_nothing(
+    ada: Browser, database: Database
+) -> None:
+    await create(ada, None, PLAN)
+
+    failed = await create(ada, "key-1", {"slug": "plan", "title": "Again"})
+
+    assert failed.status_code == 409
+    assert await stored_keys(database) == 0
+    assert await roadmap_count(ada) == 1

@@ -30,6 +30,13 @@ FORBIDDEN = {
     "IPv4-mapped loopback": "::ffff:127.0.0.1",
     "IPv4-mapped metadata": "::ffff:169.254.169.254",
     "6to4 of a private address": "2002:0a00:0001::1",
+    "NAT64 of loopback": "64:ff9b::7f00:1",
+    "NAT64 of the metadata address": "64:ff9b::a9fe:a9fe",
+    "NAT64 local-use prefix": "64:ff9b:1::a00:1",
+    "IPv4-compatible loopback": "::7f00:1",
+    "IPv4-compatible metadata": "::a9fe:a9fe",
+    "Teredo of a private client": "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+    "6to4 of loopback": "2002:7f00:1::1",
 }
 
 
@@ -38,7 +45,9 @@ def test_non_public_addresses_are_forbidden(address: str) -> None:
     assert is_forbidden(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "2606:4700:4700::1111", "8.8.8.8"])
+@pytest.mark.parametrize(
+    "address", ["93.184.215.14", "2606:4700:4700::1111", "8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert not is_forbidden(ipaddress.ip_address(address))
 

@@ -14,6 +14,7 @@ from skilltree.accounts import admin
 from skilltree.accounts.dependencies import Accounts, AdminSignIn
 from skilltree.accounts.models import User
 from skilltree.accounts.schemas import AdminRoleIn, AdminUserListOut, AdminUserOut
+from skilltree.platform.http.bounds import MAX_OFFSET, RowId
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import DbSession
@@ -27,7 +28,7 @@ async def list_users(
     db: DbSession,
     email: Annotated[str | None, Query(max_length=320, description="Part of the e-mail")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AdminUserListOut:
     """Every account, oldest first; `email` narrows to addresses containing it."""
     users, total = await admin.list_users(db, email_contains=email, limit=limit, offset=offset)
@@ -39,7 +40,7 @@ async def list_users(
 @router.get(
     "/users/{user_id}", response_model=AdminUserOut, responses=problem_responses(401, 403, 404)
 )
-async def get_user(user_id: int, current: AdminSignIn, db: DbSession) -> AdminUserOut:
+async def get_user(user_id: RowId, current: AdminSignIn, db: DbSession) -> AdminUserOut:
     return _admin_user_out(await admin.get_user(db, user_id))
 
 
@@ -49,7 +50,7 @@ async def get_user(user_id: int, current: AdminSignIn, db: DbSession) -> AdminUs
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def set_admin(
-    user_id: int, body: AdminRoleIn, current: AdminSignIn, db: DbSession, ctx: Accounts
+    user_id: RowId, body: AdminRoleIn, current: AdminSignIn, db: DbSession, ctx: Accounts
 ) -> AdminUserOut:
     """Grant or revoke the administrator role. The user is signed out everywhere, so the change
     applies from their next sign-in. The last administrator cannot be demoted."""
@@ -62,7 +63,7 @@ async def set_admin(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def sign_out_user(user_id: int, current: AdminSignIn, db: DbSession, ctx: Accounts) -> None:
+async def sign_out_user(user_id: RowId, current: AdminSignIn, db: DbSession, ctx: Accounts) -> None:
     """End every browser session and token family of a user (a stolen laptop, a leaked token)."""
     await admin.sign_out_everywhere(db, ctx, current.user, user_id)
 

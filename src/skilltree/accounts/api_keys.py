@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import repository
-from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated
+from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated, ScopeBeyondRights
 from skilltree.accounts.models import ApiKey, User
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
@@ -29,6 +29,11 @@ PREFIX_BYTES = 6  # 8 url-safe characters
 SECRET_BYTES = 32
 
 
+# A key's last use is recorded to the minute: a key used for every read would otherwise make
+# every read a write (on SQLite, a wait for the one write lock).
+LAST_USE_RESOLUTION = timedelta(minutes=1)
+
+
 async def create_key(
     db: AsyncSession,
     clock: Clock,
@@ -39,6 +44,8 @@ async def create_key(
     expires_in_days: int | None,
 ) -> tuple[ApiKey, str]:
     """A new key and its full text, which is returned this once and never stored."""
+    if Scope.ADMIN in scopes and not user.is_admin:
+        raise ScopeBeyondRights("Only an administrator can create a key with the 'admin' scope.")
     now = clock.now()
     prefix = secrets.token_urlsafe(PREFIX_BYTES).replace("_", "x").replace("-", "y")
     secret = secrets.token_urlsafe(SECRET_BYTES)
@@ -79,7 +86,8 @@ async def authenticate_key(db: AsyncSession, clock: Clock, credential: str) -> t
     user = await repository.get_user(db, key.user_id)
     if user is None:
         raise NotAuthenticated()
-    key.last_used_at = now
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USE_RESOLUTION:
+        key.last_used_at = now
     return user, key
 
 

@@ -96,7 +96,24 @@ async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
     return current
 
 
-def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
+def check_csrf(
+    request: Request, current: SignedIn, ctx: Accounts, token: str | None = None
+) -> None:
+    """The origin checks, and the session's CSRF token: from `X-CSRF-Token`, or `token` when
+    the caller read it elsewhere (an HTML form's hidden field)."""
+    check_origin(request, ctx)
+    if token is None:
+        token = request.headers.get(CSRF_HEADER, "")
+    # compare_digest: the comparison takes the same time wherever the first difference is.
+    assert current.browser_session is not None, "cookie requests always have a session"
+    if not hmac.compare_digest(token.encode(), current.browser_session.csrf_token.encode()):
+        raise CsrfRejected("Send the CSRF token from sign-in in the X-CSRF-Token header.")
+
+
+def check_origin(request: Request, ctx: Accounts) -> None:
+    """Refuse a request another site made the browser send: `Sec-Fetch-Site` same-origin (or
+    none), and `Origin`, when sent, this server's own or on the allow-list. Also what guards
+    forms used before any session exists (sign-in, sign-up) against login CSRF."""
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         raise CsrfRejected(f"Cross-site request refused (Sec-Fetch-Site: {fetch_site}).")
@@ -104,11 +121,6 @@ def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
     own_origin = f"{request.url.scheme}://{request.url.netloc}"
     if origin is not None and origin != own_origin and origin not in ctx.auth.allowed_origins:
         raise CsrfRejected(f"Requests from {origin} are not allowed.")
-    token = request.headers.get(CSRF_HEADER, "")
-    # compare_digest: the comparison takes the same time wherever the first difference is.
-    assert current.browser_session is not None, "cookie requests always have a session"
-    if not hmac.compare_digest(token.encode(), current.browser_session.csrf_token.encode()):
-        raise CsrfRejected("Send the CSRF token from sign-in in the X-CSRF-Token header.")
 
 
 # Inside accounts: the sign-in with its rows (the session to end, the user to change).
@@ -185,10 +197,16 @@ PlatformAdmin = Annotated[Principal, Depends(platform_admin)]
 
 
 async def idempotency_caller(request: Request, db: AsyncSession) -> str:
-    """Whom an Idempotency-Key belongs to: keys are scoped per user (platform.http.idempotency).
+    """Whom an Idempotency-Key belongs to: the credential, not the user
+    (platform.http.idempotency), so no credential is ever shown another's response.
 
     Runs before the route, with the same checks as `signed_in`, so a key is never claimed for
     a caller the route would refuse.
     """
     current = await signed_in(request, db, accounts_context_of(resources_of(request)))
-    return f"user:{current.user.id}"
+    if current.api_key is not None:
+        return f"api-key:{current.api_key.id}"
+    if current.token_family is not None:
+        return f"token:{current.token_family}"
+    assert current.browser_session is not None, "a sign-in is a key, a token or a session"
+    return f"session:{current.browser_session.id}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import repository
+from skilltree.accounts.context import normalize_email
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,12 @@ async def people(db: AsyncSession, user_ids: Sequence[int]) -> list[Person]:
     if not user_ids:
         return []
     return [Person(*row) for row in await repository.people(db, list(user_ids))]
+
+
+async def person_by_email(db: AsyncSession, email: str) -> Person | None:
+    """The account with this e-mail address, if there is one (for the operator's commands)."""
+    user = await repository.get_user_by_email(db, normalize_email(email))
+    return None if user is None else Person(user.id, user.email, user.display_name)
 
 
 async def verified_people(db: AsyncSession) -> list[Person]:

@@ -205,3 +205,11 @@ class OidcEmailNotVerified(DomainError):
             "The provider does not vouch for your e-mail address, so it cannot be linked to "
             "an account. Verify the address with the provider, or sign in with a password."
         )
+
+
+class ScopeBeyondRights(DomainError):
+    """A key may do only what its holder may: an `admin` key needs an administrator."""
+
+    status = 403
+    type_slug = "scope-beyond-rights"
+    title = "Scope beyond your rights"

@@ -18,6 +18,8 @@ from skilltree.audit.service import EventKind
 from skilltree.platform import emails
 from skilltree.platform.clock import Clock
 from skilltree.platform.mail import Message
+from skilltree.platform.observability import metrics
+from skilltree.platform.observability.business import count_on_commit
 
 
 async def register(
@@ -35,6 +37,7 @@ async def register(
         ctx.mailer.enqueue(db, _already_registered(ctx, email))
         return
     user = await add_user(db, ctx.clock, email, password, display_name, verified=False)
+    count_on_commit(db, metrics.SIGNUPS.labels("registration"))
     token = await issue_email_token(
         db, ctx, user, VERIFY_EMAIL, hours=ctx.auth.email_verification_hours
     )
@@ -55,6 +58,7 @@ async def create_user(
     check_password_policy(password, context=[email.split("@")[0], display_name])
     if await repository.get_user_by_email(db, email) is not None:
         raise EmailTaken(email)
+    count_on_commit(db, metrics.SIGNUPS.labels("operator"))
     return await add_user(db, clock, email, password, display_name, verified=True, admin=admin)
 
 

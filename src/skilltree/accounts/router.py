@@ -43,6 +43,7 @@ from skilltree.accounts.schemas import (
 from skilltree.accounts.service import AccountsContext, SignedIn
 from skilltree.audit import service as audit
 from skilltree.audit.schemas import SecurityEventListOut, SecurityEventOut
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
@@ -238,7 +239,9 @@ async def list_sessions(current: OwnerSignIn, db: DbSession, ctx: Accounts) -> S
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def end_session(session_id: int, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
+async def end_session(
+    session_id: RowId, current: OwnerSignIn, db: DbSession, ctx: Accounts
+) -> None:
     """Sign one of your sessions out (another device, or this one)."""
     await service.end_session(db, ctx, current.user, session_id)
 
@@ -332,7 +335,7 @@ async def list_api_keys(current: OwnerSignIn, db: DbSession) -> ApiKeyListOut:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def revoke_api_key(key_id: int, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
+async def revoke_api_key(key_id: RowId, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
     """Revoke a key: it stops working at once."""
     await api_keys.revoke_key(db, ctx.clock, current.user, key_id)
 

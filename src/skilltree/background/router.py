@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response, status
 from skilltree.accounts.dependencies import PlatformAdmin
 from skilltree.background import service
 from skilltree.background.schemas import DeadLetterListOut, DeadLetterOut, PurgeOut, ReplayOut
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
@@ -42,7 +43,7 @@ async def list_dead_letters(
 @router.get(
     "/{letter_id}", response_model=DeadLetterOut, responses=problem_responses(401, 403, 404)
 )
-async def get_dead_letter(letter_id: int, current: PlatformAdmin, db: DbSession) -> DeadLetterOut:
+async def get_dead_letter(letter_id: RowId, current: PlatformAdmin, db: DbSession) -> DeadLetterOut:
     """One dead letter with its payload and last error."""
     return DeadLetterOut.of(await service.get(db, letter_id))
 
@@ -54,7 +55,7 @@ async def get_dead_letter(letter_id: int, current: PlatformAdmin, db: DbSession)
     responses=problem_responses(401, 403, 404),
 )
 async def replay_dead_letter(
-    letter_id: int, current: PlatformAdmin, db: DbSession, resources: AppResources
+    letter_id: RowId, current: PlatformAdmin, db: DbSession, resources: AppResources
 ) -> ReplayOut:
     """Queue the task again with a fresh set of attempts; the letter is removed."""
     message_id = await service.replay(db, letter_id, now=resources.clock.now())
@@ -67,7 +68,7 @@ async def replay_dead_letter(
     response_class=Response,
     responses=problem_responses(401, 403, 404),
 )
-async def delete_dead_letter(letter_id: int, current: PlatformAdmin, db: DbSession) -> Response:
+async def delete_dead_letter(letter_id: RowId, current: PlatformAdmin, db: DbSession) -> Response:
     """Drop one dead letter for good."""
     await service.delete(db, letter_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

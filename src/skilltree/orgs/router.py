@@ -22,6 +22,7 @@ from skilltree.orgs.schemas import (
     TransferIn,
 )
 from skilltree.orgs.service import Role
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
@@ -97,7 +98,7 @@ async def list_members(member: OrgReader, db: DbSession) -> MemberListOut:
     responses=WRITE_ERRORS,
 )
 async def change_role(
-    user_id: int, body: RoleIn, member: OrgManager, db: DbSession, ctx: Accounts
+    user_id: RowId, body: RoleIn, member: OrgManager, db: DbSession, ctx: Accounts
 ) -> None:
     """Owners set a member's role; the last owner cannot step down."""
     await service.change_role(db, ctx.clock, member, user_id, body.role)
@@ -106,7 +107,7 @@ async def change_role(
 @router.delete(
     "/orgs/{org}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
 )
-async def remove_member(user_id: int, member: OrgManager, db: DbSession) -> None:
+async def remove_member(user_id: RowId, member: OrgManager, db: DbSession) -> None:
     """Owners remove members; anyone may remove themselves (leave)."""
     await service.remove(db, member, user_id)
 

@@ -9,8 +9,16 @@ from pydantic import BaseModel, EmailStr, StringConstraints
 
 from skilltree.identity import Slug
 from skilltree.orgs.service import Role
+from skilltree.platform.http.bounds import RowId
 
-OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# No control characters: the name goes into e-mail subjects and headers, where a CR or LF would
+# end the header (and the invitation would never be sent).
+OrgName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 
 
 class OrgIn(BaseModel):
@@ -64,4 +72,4 @@ class AcceptIn(BaseModel):
 
 
 class TransferIn(BaseModel):
-    user_id: int
+    user_id: RowId

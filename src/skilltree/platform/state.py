@@ -14,7 +14,8 @@ from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
 from skilltree.platform.crypto import SecretBox, secret_box
-from skilltree.platform.db import Database
+from skilltree.platform.db import KEEP_CHANGES, Database, shared_request_session
+from skilltree.platform.errors import DomainError
 from skilltree.platform.pagination import CursorCodec
 from skilltree.platform.queue.client import TaskQueue
 from skilltree.platform.transactional_mail import TransactionalMailer
@@ -57,9 +58,28 @@ async def get_resources(request: Request) -> Resources:
     return resources_of(request)
 
 
+# Requests that change nothing, by their method: on SQLite their units of work read side by side
+# instead of queueing for the write lock (platform/db.py).
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: commit when the handler succeeds, roll back when it raises."""
-    async with resources_of(request).database.unit_of_work() as session:
+    shared = shared_request_session()
+    if shared is not None:
+        # Committed (or not) by the layer that opened it, which reads what the route decided.
+        try:
+            yield shared
+        except DomainError as error:
+            shared.info[KEEP_CHANGES] = error.keeps_changes
+            raise
+        except BaseException:
+            shared.info[KEEP_CHANGES] = False
+            raise
+        shared.info[KEEP_CHANGES] = True
+        return
+    writes = request.method not in READING_METHODS
+    async with resources_of(request).database.unit_of_work(writes=writes) as session:
         yield session
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.pagination import PageLinks
 from skilltree.progress.exporting import JSON_FORMAT
 from skilltree.progress.rollup import Source, Status
@@ -142,7 +143,7 @@ class ImportedTopicIn(BaseModel):
     # Exports carry title and updated_at too; they are informative and ignored here.
     model_config = ConfigDict(extra="ignore")
 
-    topic_id: int | None = None
+    topic_id: RowId | None = None
     slug: (
         Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)] | None
     ) = None

@@ -12,17 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import ANONYMOUS, Viewer
 from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.clock import Clock
+from skilltree.platform.observability import metrics
+from skilltree.platform.observability.business import count_on_commit
 from skilltree.platform.pagination import Page, Position, make_page
 from skilltree.profiles import service as profiles
 from skilltree.progress import activity, repository, rollup
 from skilltree.progress.errors import InvalidProgressImport, NothingToUndo
 from skilltree.progress.models import ProgressEvent, TopicProgress
+from skilltree.progress.notes import NOTE_CHANGED as NOTE_CHANGED
+from skilltree.progress.notes import RESOURCE_CHANGED as RESOURCE_CHANGED
 from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
 
@@ -121,6 +126,8 @@ async def set_status(
     if current is not None and (current.status, current.confidence) == (status, confidence):
         return current
     await _record(session, learner, topic, current, status, confidence)
+    if status == "done":
+        count_on_commit(session, metrics.TOPICS_COMPLETED)
     mark = await repository.mark(session, learner.user_id, topic.id)
     assert mark is not None
     return mark
@@ -189,6 +196,46 @@ async def import_marks(
         await _record(session, learner, topic, existing, entry.status, entry.confidence)
         changed += 1
     return ImportResult(changed=changed, unchanged=len(targets) - changed)
+
+
+async def apply_checklist_marks(
+    session: AsyncSession, learner: Learner, slug: str, marks: Sequence[tuple[str, rollup.Status]]
+) -> ImportResult:
+    """Record the boxes an imported checklist had ticked as the importer's progress.
+
+    Only boxes that say something (done, in progress, skipped) are applied: an empty box must
+    not undo what the learner has recorded since the last import."""
+    entries = [
+        ImportedMark(topic_id=None, slug=topic_slug, status=status, confidence=None)
+        for topic_slug, status in marks
+        if status != "todo"
+    ]
+    if not entries:
+        return ImportResult(changed=0, unchanged=0)
+    return await import_marks(session, learner, slug, entries)
+
+
+async def carry_over(
+    session: AsyncSession, learner: Learner, from_slug: str, to_slug: str
+) -> ImportResult:
+    """Copy the learner's own marks from one roadmap onto the topics with the same slugs in
+    another (a fork of it): what one has learned stays learned in one's copy."""
+    source = await roadmaps.get_tree(session, from_slug, learner.viewer)
+    by_id = _topics_by_id(source)
+    rows = await repository.marks(session, learner.user_id, list(by_id))
+    entries = [
+        ImportedMark(
+            topic_id=None,
+            slug=by_id[row.topic_id].slug,
+            status=row.status,  # type: ignore[arg-type]
+            confidence=row.confidence,
+        )
+        for row in rows
+        if row.status != "todo"
+    ]
+    if not entries:
+        return ImportResult(changed=0, unchanged=0)
+    return await import_marks(session, learner, to_slug, entries)
 
 
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
@@ -331,3 +378,60 @@ def _import_targets(
             unknown=unknown[:20],
         )
     return list(targets.values())
+
+
+# Read models for the search index (another domain): what a note or a personal resource says,
+# whose it is and where it hangs. Note and resource writes emit NOTE_CHANGED and RESOURCE_CHANGED.
+
+
+@dataclass(frozen=True)
+class NoteText:
+    user_id: int
+    topic_id: int
+    roadmap_id: int
+    markdown: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ResourceText:
+    resource_id: int
+    user_id: int
+    topic_id: int
+    roadmap_id: int
+    title: str
+    url: str
+    created_at: datetime
+
+
+async def note_text(session: AsyncSession, user_id: int, topic_id: int) -> NoteText | None:
+    row = await repository.note_text(session, user_id, topic_id)
+    return None if row is None else NoteText(*row)
+
+
+async def note_texts_after(
+    session: AsyncSession, after: tuple[int, int], limit: int
+) -> list[NoteText]:
+    """Notes in (user, topic) order strictly after `after`: a rebuild's batches."""
+    return [NoteText(*row) for row in await repository.note_texts_after(session, after, limit)]
+
+
+async def resource_text(session: AsyncSession, resource_id: int) -> ResourceText | None:
+    row = await repository.resource_text(session, resource_id)
+    return None if row is None else ResourceText(*row)
+
+
+async def resource_texts_after(
+    session: AsyncSession, after_id: int, limit: int
+) -> list[ResourceText]:
+    rows = await repository.resource_texts_after(session, after_id, limit)
+    return [ResourceText(*row) for row in rows]
+
+
+async def count_notes_and_resources(session: AsyncSession) -> int:
+    return await repository.count_notes_and_resources(session)
+
+
+def topic_ids_with_status(user_id: int, statuses: Sequence[str]) -> Select[int]:
+    """The topics the learner marked with one of `statuses`, as a subquery for other domains."""
+    return repository.topic_ids_with_status(user_id, statuses)

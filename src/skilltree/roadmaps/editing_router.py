@@ -17,7 +17,9 @@ from skilltree.platform.http.conditional import RequireIfMatch
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppResources, DbSession
+from skilltree.progress import service as progress
 from skilltree.roadmaps import editing, revisions, service
 from skilltree.roadmaps.dependencies import (
     CurrentViewer,
@@ -29,7 +31,7 @@ from skilltree.roadmaps.dependencies import (
 from skilltree.roadmaps.editing import Access, NewTopic, RoadmapChanges, TopicChanges
 from skilltree.roadmaps.models import Roadmap, RoadmapRevision
 from skilltree.roadmaps.policies import Visibility
-from skilltree.roadmaps.presenters import cache_control, roadmap_out, topic_out
+from skilltree.roadmaps.presenters import cache_control, roadmap_out, route_handlers, topic_out
 from skilltree.roadmaps.schemas import (
     ForkIn,
     RevisionDocumentOut,
@@ -132,6 +134,17 @@ async def fork_roadmap(
         title=body.title,
         access=access,
     )
+    carry = body.carry_progress
+    if carry is None:
+        carry = body.visibility != Visibility.ORGANISATION
+    if carry:
+        learner = progress.Learner(
+            user_id=viewer.user_id or 0,
+            viewer=viewer,
+            clock=resources.clock,
+            request_id=current_request_id(),
+        )
+        await progress.carry_over(session, learner, slug, roadmap.slug)
     return await _created_roadmap(request, session, roadmap, resources)
 
 
@@ -170,7 +183,7 @@ async def add_topic(
     view = await service.topic_view(session, roadmap, topic.slug)
     return conditional.respond(
         request,
-        topic_out(view),
+        topic_out(view, route_handlers(request)),
         cache_control=cache_control(roadmap, resources),
         status_code=status.HTTP_201_CREATED,
         headers={"location": f"{API_PREFIX}/roadmaps/{slug}/topics/{topic.slug}"},
@@ -194,13 +207,17 @@ async def update_topic(
     """Rename, move (`parent`, `position`) or re-describe a topic; its id stays the same.
     Requires If-Match."""
     roadmap = await editing.editable_roadmap(session, slug, viewer)
-    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    precondition.check(
+        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
+    )
     # Fields the client left out stay KEEP; an explicit null (parent) is a change.
     changes = TopicChanges(**{name: getattr(body, name) for name in body.model_fields_set})
     topic = await editing.update_topic(session, roadmap, topic_slug, changes)
     view = await service.topic_view(session, roadmap, topic.slug)
     return conditional.respond(
-        request, topic_out(view), cache_control=cache_control(roadmap, resources)
+        request,
+        topic_out(view, route_handlers(request)),
+        cache_control=cache_control(roadmap, resources),
     )
 
 
@@ -210,6 +227,7 @@ async def update_topic(
     responses=UPDATE_ERRORS,
 )
 async def delete_topic(
+    request: Request,
     slug: SlugPath,
     topic_slug: TopicSlugPath,
     writer: RoadmapWriter,
@@ -219,7 +237,9 @@ async def delete_topic(
 ) -> None:
     """Delete a topic and its subtopics. Requires If-Match."""
     roadmap = await editing.editable_roadmap(session, slug, viewer)
-    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    precondition.check(
+        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
+    )
     await editing.delete_topic(session, roadmap, topic_slug)
 
 

@@ -192,3 +192,14 @@ async def get_revision(
         RoadmapRevision.roadmap_id == roadmap_id, RoadmapRevision.number == number
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+def visible_ids(viewer: Viewer, slug: str | None) -> Select[int]:
+    query = select(Roadmap.id).where(visible_to(viewer))
+    if slug is not None:
+        query = query.where(Roadmap.slug == slug)
+    return query
+
+
+async def all_ids(session: AsyncSession) -> Sequence[int]:
+    return (await session.execute(select(Roadmap.id).order_by(Roadmap.id))).scalars().all()

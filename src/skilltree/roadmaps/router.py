@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.cache import Computed, Key
-from skilltree.platform.errors import UnprocessableContent
+from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
 from skilltree.platform.http import conditional
 from skilltree.platform.http.bodies import read_body, read_upload
 from skilltree.platform.http.deprecation import Deprecation
@@ -21,7 +21,9 @@ from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.offsets import OffsetParams, link_header, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppCache, AppResources, DbSession
+from skilltree.progress import service as progress
 from skilltree.roadmaps import service
 from skilltree.roadmaps.dependencies import (
     CurrentViewer,
@@ -32,17 +34,20 @@ from skilltree.roadmaps.dependencies import (
 )
 from skilltree.roadmaps.document import RoadmapDoc, TopicDoc
 from skilltree.roadmaps.exporting import to_csv, to_markdown
-from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap
+from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, RoadmapTooLarge
 from skilltree.roadmaps.listing import ROADMAP_LIST
 from skilltree.roadmaps.policies import Visibility
 from skilltree.roadmaps.presenters import (
     cache_control,
     public_representation,
     roadmap_out,
+    route_handlers,
     topic_out,
 )
 from skilltree.roadmaps.schemas import (
+    CheckedMarkOut,
     ImportChangesOut,
+    ImportProgressOut,
     ImportReportOut,
     PreviewNodeOut,
     RoadmapListOut,
@@ -217,7 +222,8 @@ async def get_topic(
 
     async def render() -> Computed:
         view = await service.get_topic(session, slug, topic_slug, viewer)
-        return public_representation(topic_out(view), view.roadmap, resources)
+        out = topic_out(view, route_handlers(request))
+        return public_representation(out, view.roadmap, resources)
 
     key = Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
     cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
@@ -319,6 +325,13 @@ async def import_roadmap(
             description="The organisation of an organisation roadmap (you must own or mentor it)",
         ),
     ] = None,
+    apply_progress: Annotated[
+        bool,
+        Query(
+            description="Record the file's ticked boxes ([x], [/], [-]) as your progress; "
+            "empty boxes never undo progress"
+        ),
+    ] = False,
 ) -> ImportReportOut:
     """Create or update a roadmap from a markdown checklist, JSON or YAML.
 
@@ -326,16 +339,39 @@ async def import_roadmap(
     topics keep their ids (and so everyone's progress) across re-imports.
     """
     limits = _limits(resources)
-    data, filename, content_type = await _read_import(request, limits.max_bytes)
+    try:
+        data, filename, content_type = await _read_import(request, limits.max_bytes)
+    except PayloadTooLarge as error:
+        raise RoadmapTooLarge(error.detail, limit=limits.max_bytes) from None
     upload = service.Upload(data, filename, content_type, limits)
     report = await service.import_upload(
         session, upload, writer, viewer, dry_run=dry_run, slug=slug, visibility=visibility, org=org
     )
+    progress_out = None
+    if apply_progress:
+        marks = service.checklist_marks(report.parsed)
+        changed = 0
+        if not dry_run:
+            learner = progress.Learner(
+                user_id=writer.user_id,
+                viewer=viewer,
+                clock=resources.clock,
+                request_id=current_request_id(),
+            )
+            result = await progress.apply_checklist_marks(session, learner, report.slug, marks)
+            changed = result.changed
+        progress_out = ImportProgressOut(
+            applied=not dry_run,
+            marks=[CheckedMarkOut(topic=slug_, status=mark) for slug_, mark in marks],
+            changed=changed,
+        )
     if report.created and not dry_run:
         response.headers["Location"] = f"{API_PREFIX}/roadmaps/{report.slug}"
     else:
         response.status_code = status.HTTP_200_OK
-    return _report_out(report)
+    out = _report_out(report)
+    out.progress = progress_out
+    return out
 
 
 async def _read_import(request: Request, max_bytes: int) -> tuple[bytes, str | None, str | None]:

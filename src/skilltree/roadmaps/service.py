@@ -12,17 +12,26 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 import anyio.to_thread
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import Principal
 from skilltree.orgs import service as orgs
+from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.filtering import ListQuery
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
-from skilltree.roadmaps.document import ReferenceDoc, ResourceDoc, RoadmapDoc, TopicDoc
+from skilltree.roadmaps.document import (
+    ReferenceDoc,
+    ResourceDoc,
+    RoadmapDoc,
+    TopicDoc,
+    TopicStatus,
+    iter_topics,
+)
 from skilltree.roadmaps.errors import (
     BuiltinRoadmapProtected,
     ConcurrentImport,
@@ -128,6 +137,16 @@ class ImportReport:
     dry_run: bool
     plan: ImportPlan
     parsed: ParsedRoadmap
+
+
+def checklist_marks(parsed: ParsedRoadmap) -> list[tuple[str, TopicStatus]]:
+    """The boxes the file had ticked ([x] done, [/] in progress, [-] skipped), by topic slug:
+    what an import applies to the importer's progress when asked to."""
+    return [
+        (topic.slug, topic.status)
+        for topic, _ in iter_topics(parsed.document.topics)
+        if topic.slug is not None and topic.status not in (None, "todo")
+    ]
 
 
 async def list_roadmaps(
@@ -300,6 +319,7 @@ async def import_roadmap(
     except IntegrityError as error:  # a concurrent import created the same slug first
         raise ConcurrentImport(slug) from error
     stale_on_commit(session, cache_namespace(slug), CONCEPTS_CACHE_NAMESPACE)
+    emit_changed(session, roadmap)
     return ImportReport(roadmap, slug, report.created, False, plan, parsed)
 
 
@@ -462,3 +482,52 @@ async def organisation_for(
     member = await orgs.membership_of(session, org, writer)
     member.require(orgs.Role.OWNER, orgs.Role.MENTOR)
     return member.org.id
+
+
+# Emitted whenever a roadmap's topics or details change (import, edit, creation, fork): the
+# search index re-reads the roadmap's topics when it arrives.
+ROADMAP_CHANGED = "roadmap.changed"
+
+
+def emit_changed(session: AsyncSession, roadmap: Roadmap) -> None:
+    events.emit(
+        session,
+        ROADMAP_CHANGED,
+        at=utc_now(),
+        data={"roadmap_id": roadmap.id, "roadmap": roadmap.slug},
+    )
+
+
+def visible_roadmap_ids(viewer: Viewer, slug: str | None = None) -> Select[int]:
+    """The ids of the roadmaps `viewer` may see (only `slug`'s, when given), as a subquery.
+
+    Other domains put it inside their own queries (the search index does), so the visibility
+    rule is applied by the database, in one place, and never by filtering fetched rows.
+    """
+    return repository.visible_ids(viewer, slug)
+
+
+@dataclass(frozen=True)
+class TopicText:
+    """What a topic says, for a full-text index."""
+
+    topic_id: int
+    roadmap_id: int
+    title: str
+    text: str
+    updated_at: datetime
+
+
+async def topic_texts(session: AsyncSession, roadmap_id: int) -> list[TopicText]:
+    """Every topic of the roadmap with its searchable text (summary, why, aliases, tags)."""
+    texts = []
+    for topic in await repository.load_topics(session, roadmap_id):
+        parts = [topic.summary, topic.why, " ".join(topic.aliases), " ".join(topic.tags)]
+        text = "\n".join(part for part in parts if part)
+        texts.append(TopicText(topic.id, topic.roadmap_id, topic.title, text, topic.updated_at))
+    return texts
+
+
+async def roadmap_ids(session: AsyncSession) -> list[int]:
+    """Every roadmap's id, in order (index rebuilds walk them)."""
+    return list(await repository.all_ids(session))

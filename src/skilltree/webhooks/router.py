@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from skilltree.orgs.dependencies import OrgManager, OrgReader
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
@@ -74,14 +75,14 @@ async def list_endpoints(member: OrgReader, db: DbSession) -> EndpointListOut:
     response_class=Response,
     responses=READ_ERRORS,
 )
-async def delete_endpoint(endpoint_id: int, member: OrgManager, db: DbSession) -> Response:
+async def delete_endpoint(endpoint_id: RowId, member: OrgManager, db: DbSession) -> Response:
     await service.remove(db, member, endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=DeliveryListOut, responses=READ_ERRORS)
 async def list_deliveries(
-    endpoint_id: int,
+    endpoint_id: RowId,
     member: OrgReader,
     db: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -98,7 +99,7 @@ async def list_deliveries(
     responses=READ_ERRORS,
 )
 async def redeliver(
-    endpoint_id: int, delivery_id: int, member: OrgManager, db: DbSession, ctx: Webhooks
+    endpoint_id: RowId, delivery_id: RowId, member: OrgManager, db: DbSession, ctx: Webhooks
 ) -> DeliveryQueuedOut:
     queued = await service.redeliver(db, ctx, member, endpoint_id, delivery_id)
     return DeliveryQueuedOut(delivery_id=queued.delivery_id, event_id=queued.event_id)
@@ -111,7 +112,7 @@ async def redeliver(
     responses=READ_ERRORS,
 )
 async def send_test_event(
-    endpoint_id: int, member: OrgManager, db: DbSession, ctx: Webhooks
+    endpoint_id: RowId, member: OrgManager, db: DbSession, ctx: Webhooks
 ) -> DeliveryQueuedOut:
     """Queue a `webhook.test` event to this endpoint."""
     queued = await service.send_test_event(db, ctx, member, endpoint_id)

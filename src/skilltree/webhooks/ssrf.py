@@ -36,11 +36,36 @@ class Destination:
     path: str  # path and query, as given
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix (RFC
+# 6052), which a NAT64 gateway translates to that IPv4 address, and the deprecated
+# IPv4-compatible form (RFC 4291 §2.5.5.1), which some stacks still route as IPv4. Python calls
+# both global whatever they embed.
+LAST_32_BITS_EMBED_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::/96"),
+)
+# NAT64 for an operator's own networks (RFC 8215): never a public destination.
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64, compatible)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): the client is where traffic goes
+    if any(address in network for network in LAST_32_BITS_EMBED_IPV4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
 def is_forbidden(address: IpAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or address.teredo
-        if isinstance(embedded, tuple):  # teredo: (server, client)
-            embedded = embedded[1]
+        if address in NAT64_LOCAL_USE:
+            return True
+        embedded = embedded_ipv4(address)
         if embedded is not None and is_forbidden(embedded):
             return True
     return address.is_multicast or not address.is_global

@@ -5,24 +5,35 @@ after a timeout or a dropped connection:
 
     first request          claimed, executed; a 2xx response is stored for the TTL (24 h)
     same key, same request the stored response, replayed, with `Idempotency-Replayed: true`
-    same key, other request 422: a key names one request (method, path, caller, body)
+    same key, other request 422: a key names one request (method, path, credential, body)
     while the first runs   409, with Retry-After: the outcome is not known yet
 
-Keys are scoped per caller, so two users never see each other's responses. A route opts in with
-one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in OpenAPI — and
-IdempotencyMiddleware guards exactly the POST routes that declare it.
+Keys are scoped per credential — a browser session, an API client's token family, an API key —
+never per user: a response one credential received (a new API key's secret, a webhook's signing
+secret) is never shown to another, even of the same person, whatever rights each has.
 
-The key is claimed in its own short transaction before the route runs, and the response is
-stored after the route's unit of work has committed, so neither ever waits on the other's locks.
-Failed requests (any non-2xx) rolled back their work: the key is released, and a retry runs
-again. Responses are encrypted at rest: some carry secrets (a new API key is shown once).
+A replay never skips authorisation. Before the stored response goes out, the route is rehearsed:
+run in full, with every dependency and every check in its services, in units of work that roll
+back (platform/db.py, `rehearsal`). When that run is refused (401, 403, 404: the credential
+ended, a scope is missing, a role was taken away, the resource is no longer visible) the refusal
+is the answer; otherwise the stored response is, and nothing the rehearsal did is kept.
 
-Trade-off: if the process dies between the route's commit and storing its response, the key
-stays "in flight" (409) until it expires. Answering 409 is safe; running the request twice is not.
+A route opts in with one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in
+OpenAPI — and IdempotencyMiddleware guards exactly the POST routes that declare it.
+
+The key is claimed in its own short transaction before the route runs, with a short lease
+(LEASE) that a task renews while the request runs. The response is stored in the same
+transaction as the route's work, and sent only once that has committed: the work and the
+response it answered are kept together or not at all. So a process that dies mid-request leaves
+either nothing but the claim — its lease runs out, and a retry after that runs the request again
+— or a stored response that a retry replays. Failed requests (any non-2xx) rolled back their
+work: the key is released, and a retry runs again. Responses are encrypted at rest: some carry
+secrets (a new API key is shown once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,28 +44,59 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from sqlalchemy import delete, select
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.clock import Clock
-from skilltree.platform.db import Database
+from skilltree.platform.crypto import SecretBox, secret_box
+from skilltree.platform.db import KEEP_CHANGES, Database, rehearsal, shared_with_request
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
 from skilltree.platform.http.middleware import HttpMiddleware
 from skilltree.platform.http.problems import domain_error_response
-from skilltree.platform.idempotency_records import MAX_KEY_LENGTH, IdempotencyRecord
+from skilltree.platform.models import Base, Json, UtcDateTime
 from skilltree.platform.state import Resources, resources_of
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotency-replayed"
+MAX_KEY_LENGTH = 255
 # Headers that belong to one exchange, not to the stored outcome.
 NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
 
-# Who is calling, as a stable string ("user:42"); raises (401) for an anonymous caller.
+# How long a claim holds while its request runs, renewed every third of it: a retry after a
+# request that died (a killed process) waits at most this long, then runs again.
+LEASE = timedelta(seconds=30)
+
+# Statuses of a rehearsal that are answered instead of the stored response: the caller may no
+# longer do what the stored response says was done.
+REFUSALS = frozenset({401, 403, 404})
+
+# Which credential is calling, as a stable string ("api-key:7"); raises (401) when there is none.
 CallerResolver = Callable[[Request, AsyncSession], Awaitable[str]]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("caller", "key"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    # SHA-256 of method, path and query, caller, content type and body.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None while in flight
+    headers: Mapped[list[list[str]] | None] = mapped_column(Json)
+    # The response body, encrypted (Fernet): it may carry a secret shown only once.
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class InvalidIdempotencyKey(DomainError):
@@ -102,10 +144,15 @@ class StoredResponse:
     body: bytes
 
     def replay(self) -> Response:
+        response = self.as_response()
+        response.headers[REPLAYED_HEADER] = "true"
+        return response
+
+    def as_response(self) -> Response:
         response = Response(self.body, self.status_code)
         for name, value in self.headers:
-            response.headers.append(name, value)
-        response.headers[REPLAYED_HEADER] = "true"
+            if name != "content-length":
+                response.headers.append(name, value)
         return response
 
 
@@ -205,25 +252,77 @@ class IdempotencyMiddleware(HttpMiddleware):
         resources = resources_of(request)
         outcome = await self._claim(request, resources, key, body)
         if isinstance(outcome, StoredResponse):
-            await outcome.replay()(scope, receive, send)
+            await self._replay(outcome, body, scope, receive, send)
             return
         caller = outcome
-        captured = _CapturedResponse()
+        renewal = asyncio.create_task(self._renew(resources, caller, key))
         try:
-            await self.app(scope, _replaying(body, receive), captured.wrap(send))
+            captured = await self._run(resources, caller, key, body, scope, receive)
         except BaseException:
             await self._release(resources, caller, key)
             raise
-        if captured.succeeded:
-            await self._store(resources, caller, key, captured)
-        else:
+        finally:
+            renewal.cancel()
+        if not captured.succeeded:
             await self._release(resources, caller, key)
+        await captured.as_stored().as_response()(scope, receive, send)
+
+    async def _run(
+        self,
+        resources: Resources,
+        caller: str,
+        key: str,
+        body: bytes,
+        scope: Scope,
+        receive: Receive,
+    ) -> _CapturedResponse:
+        """Run the route in a unit of work that also stores its response (when it succeeded),
+        and commit both before anything is sent."""
+        captured = _CapturedResponse()
+        try:
+            async with resources.database.unit_of_work() as session:
+                with shared_with_request(session):
+                    await self.app(scope, _replaying(body, receive), captured.keep_only())
+                if not session.info.pop(KEEP_CHANGES, True):
+                    raise _RollBack
+                if captured.succeeded:
+                    await self._store(session, resources, caller, key, captured)
+        except _RollBack:
+            pass
+        return captured
+
+    async def _renew(self, resources: Resources, caller: str, key: str) -> None:
+        """Extend the claim's lease while its request runs; never a finished key's TTL."""
+        while True:
+            await asyncio.sleep(LEASE.total_seconds() / 3)
+            async with resources.database.unit_of_work() as session:
+                await session.execute(
+                    update(IdempotencyRecord)
+                    .where(
+                        IdempotencyRecord.caller == caller,
+                        IdempotencyRecord.key == key,
+                        IdempotencyRecord.status_code.is_(None),
+                    )
+                    .values(expires_at=resources.clock.now() + LEASE)
+                )
+
+    async def _replay(
+        self, stored: StoredResponse, body: bytes, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The stored response, once a rehearsal of the route shows the caller may still do it."""
+        rehearsed = _CapturedResponse()
+        with rehearsal():
+            await self.app(scope, _replaying(body, receive), rehearsed.keep_only())
+        if rehearsed.status_code in REFUSALS:
+            refusal = StoredResponse(rehearsed.status_code, rehearsed.headers, rehearsed.body)
+            await refusal.as_response()(scope, receive, send)
+            return
+        await stored.replay()(scope, receive, send)
 
     async def _claim(
         self, request: Request, resources: Resources, key: str, body: bytes
     ) -> StoredResponse | str:
         now = resources.clock.now()
-        ttl = timedelta(hours=resources.settings.http.idempotency_ttl_hours)
         async with resources.database.unit_of_work() as session:
             caller = await self.identify(request, session)
             request_fingerprint = fingerprint(
@@ -235,7 +334,7 @@ class IdempotencyMiddleware(HttpMiddleware):
                 body,
             )
             earlier = await claim(
-                session, caller=caller, key=key, fingerprint=request_fingerprint, now=now, ttl=ttl
+                session, caller=caller, key=key, fingerprint=request_fingerprint, now=now, ttl=LEASE
             )
         if earlier is None:
             return caller
@@ -246,7 +345,7 @@ class IdempotencyMiddleware(HttpMiddleware):
             )
         if earlier.status_code is None or earlier.body is None:
             raise IdempotencyKeyInFlight()
-        box = resources.secret_box
+        box = _box(resources)
         return StoredResponse(
             earlier.status_code,
             [(name, value) for name, value in earlier.headers or []],
@@ -254,17 +353,23 @@ class IdempotencyMiddleware(HttpMiddleware):
         )
 
     async def _store(
-        self, resources: Resources, caller: str, key: str, captured: _CapturedResponse
+        self,
+        session: AsyncSession,
+        resources: Resources,
+        caller: str,
+        key: str,
+        captured: _CapturedResponse,
     ) -> None:
-        async with resources.database.unit_of_work() as session:
-            record = await _find(session, caller, key)
-            if record is None:  # pragma: no cover - cleaned up while running; nothing to store
-                return
-            record.status_code = captured.status_code
-            record.headers = [
-                [name, value] for name, value in captured.headers if name not in NOT_REPLAYED
-            ]
-            record.body = resources.secret_box.encrypt_bytes(captured.body)
+        record = await _find(session, caller, key)
+        if record is None:  # pragma: no cover - cleaned up while running; nothing to store
+            return
+        record.status_code = captured.status_code
+        record.headers = [
+            [name, value] for name, value in captured.headers if name not in NOT_REPLAYED
+        ]
+        record.body = _box(resources).encrypt_bytes(captured.body)
+        ttl = timedelta(hours=resources.settings.http.idempotency_ttl_hours)
+        record.expires_at = resources.clock.now() + ttl
 
     async def _release(self, resources: Resources, caller: str, key: str) -> None:
         async with resources.database.unit_of_work() as session:
@@ -280,6 +385,11 @@ def _validate(key: str) -> None:
         )
 
 
+def _box(resources: Resources) -> SecretBox:
+    app_settings = resources.settings.app
+    return secret_box(app_settings.secret_key, tuple(app_settings.previous_secret_keys))
+
+
 def _replaying(body: bytes, receive: Receive) -> Receive:
     """A receive that hands the already-read body to the route, then defers to the server."""
     delivered = False
@@ -292,6 +402,10 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+class _RollBack(Exception):
+    """The route decided its changes are not to be kept (it failed)."""
 
 
 class _CapturedResponse:
@@ -309,6 +423,17 @@ class _CapturedResponse:
     @property
     def body(self) -> bytes:
         return b"".join(self.chunks)
+
+    def as_stored(self) -> StoredResponse:
+        return StoredResponse(self.status_code, self.headers, self.body)
+
+    def keep_only(self) -> Send:
+        """A send that keeps the response and sends nothing."""
+
+        async def discard(message: Message) -> None:
+            pass
+
+        return self.wrap(discard)
 
     def wrap(self, send: Send) -> Send:
         async def capture(message: Message) -> None:

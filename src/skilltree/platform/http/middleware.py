@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -26,7 +27,7 @@ REQUEST_ID_HEADER = "x-request-id"
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Polled by machines every few seconds (orchestrators, the metrics scraper): never rate-limited,
 # and logged at debug level.
-PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/startupz", "/metrics"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = get_logger("skilltree.access")
@@ -151,37 +152,74 @@ def _route_template(scope: Scope) -> str | None:
 class BodySizeLimitMiddleware(HttpMiddleware):
     """Refuse bodies over max_bytes with 413, by Content-Length up front or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        problems_by_path: Mapping[str, type[PayloadTooLarge]] | None = None,
+        unlimited_path_suffixes: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
+        # Routes that stream bodies elsewhere and enforce limits of their own (file uploads).
+        self.unlimited_path_suffixes = unlimited_path_suffixes
+        # Where an endpoint documents a problem type of its own for a body too large
+        # (/problems/roadmap-too-large for imports), the early refusal uses it too.
+        self.problems_by_path = dict(problems_by_path or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.unlimited_path_suffixes and str(scope["path"]).endswith(
+            self.unlimited_path_suffixes
+        ):
+            await self.app(scope, receive, send)
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         received = 0
+        exceeded = False
+        started = False
 
         async def receive_counted() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the app, rendered by the problem handlers as a 413.
-                    raise PayloadTooLarge(self._detail(), limit=self.max_bytes)
+                    exceeded = True
+                    problem = self.problems_by_path.get(scope["path"], PayloadTooLarge)
+                    raise problem(self._detail(), limit=self.max_bytes)
             return message
 
-        await self.app(scope, receive_counted, send)
+        async def send_or_refuse(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                # Whatever the app made of the interrupted body (a body parser's 400), the
+                # answer is the 413 it was.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(scope, receive, send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counted, send_or_refuse)
+        except PayloadTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
 
     def _detail(self) -> str:
         return f"The request body exceeds the limit of {self.max_bytes} bytes."
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = self.problems_by_path.get(scope["path"], PayloadTooLarge)
         response = problem_response(
             413,
-            title=PayloadTooLarge.title,
-            type_="/problems/" + PayloadTooLarge.type_slug,
+            title=problem.title,
+            type_="/problems/" + problem.type_slug,
             detail=self._detail(),
             instance=scope["path"],
             limit=self.max_bytes,

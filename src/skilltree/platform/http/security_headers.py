@@ -1,7 +1,9 @@
 """Security headers on every response: the browser's own defences, switched on.
 
 The API serves JSON, so its policy forbids everything a page could do; only the interactive
-documentation (/docs, /redoc) may load its scripts and styles.
+documentation (/docs, /redoc) may load its scripts and styles. Every response without a
+Cache-Control of its own is `private, no-store`. The middleware sits outside the body limit, the
+rate limiter and CORS, so their refusals (413, 429) carry the headers too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ COMMON_HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "cross-origin-opener-policy": "same-origin",
 }
+# What a response that says nothing else about caching gets: most answers are personal (a
+# profile, tokens, a new key's secret) and no shared cache or browser disk may keep them. Routes
+# whose answers anyone may keep say so themselves (public roadmaps: `public, max-age=…`).
+DEFAULT_CACHE_CONTROL = "private, no-store"
 # Two years, subdomains included: only ever sent over https (RFC 6797 §7.2).
 HSTS = "max-age=63072000; includeSubDomains"
 
@@ -43,6 +49,7 @@ class SecurityHeadersMiddleware(HttpMiddleware):
                 for name, value in COMMON_HEADERS.items():
                     headers.setdefault(name, value)
                 headers.setdefault("content-security-policy", policy)
+                headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
                 if https:
                     headers.setdefault("strict-transport-security", HSTS)
             await send(message)

@@ -22,6 +22,8 @@ def parse_json(text: str) -> RoadmapDoc:
         raise RoadmapImportError(
             f"line {error.lineno}: invalid JSON: {error.msg}", line=error.lineno
         ) from error
+    except RecursionError as error:  # JSON bodies are refused earlier (platform/http/text_input)
+        raise RoadmapImportError("the document is nested too deeply") from error
     return _validate(data)
 
 
@@ -35,6 +37,8 @@ def parse_yaml(text: str) -> RoadmapDoc:
         raise RoadmapImportError(f"{where}invalid YAML: {error.problem}", line=line) from error
     except yaml.YAMLError as error:
         raise RoadmapImportError(f"invalid YAML: {error}") from error
+    except RecursionError as error:
+        raise RoadmapImportError("the document is nested too deeply") from error
     return _validate(data)
 
 
