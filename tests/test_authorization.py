@@ -47,7 +47,7 @@ from skilltree.accounts.models import User
 from skilltree.app import create_app
 from skilltree.orgs.models import Membership, Organisation
 from skilltree.platform.clock import FrozenClock
-from skilltree.platform.config import Settings
+from skilltree.platform.config import RealtimeSettings, Settings
 from skilltree.platform.db import Database
 from tests.support.accounts import Browser, register_and_verify, sign_in
 
@@ -82,6 +82,8 @@ MEMBERS = Rule("org")
 OWNERS_READ = Rule("org", role="owner")
 MENTORS_MANAGE = Rule("org", role="mentor", keys=False)
 OWNERS_MANAGE = Rule("org", role="owner", keys=False)
+MENTORS_READ = Rule("org", role="mentor")
+MEMBERS_MANAGE = Rule("org", keys=False)
 
 ACCESS: dict[str, Rule] = {
     "GET /livez": PUBLIC,
@@ -176,6 +178,15 @@ ACCESS: dict[str, Rule] = {
     "PATCH /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "DELETE /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "POST /v1/roadmaps/{slug}/revisions": ROADMAP_WRITER,
+    "GET /v1/orgs/{org}/progress": MENTORS_READ,
+    "PUT /v1/orgs/{org}/sharing": MEMBERS_MANAGE,
+    "POST /v1/orgs/{org}/assignments": MENTORS_MANAGE,
+    "GET /v1/orgs/{org}/assignments": MEMBERS,
+    "DELETE /v1/orgs/{org}/assignments/{assignment_id}": MENTORS_MANAGE,
+    "GET /v1/me/assignments": PROGRESS_READER,
+    "GET /v1/orgs/{org}/feed": MEMBERS,
+    "GET /v1/orgs/{org}/feed/stream": MEMBERS,
+    "GET /v1/me/stream": PROGRESS_READER,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -187,6 +198,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/orgs/{org}/invitations": {"email": "new@example.org", "role": "learner"},
     "PUT /v1/admin/users/{user_id}/admin": {"is_admin": True},
     "POST /v1/orgs/{org}/webhooks": {"url": "https://8.8.8.8/hook", "event_types": ["*"]},
+    "PUT /v1/orgs/{org}/sharing": {"share_details": False},
+    "POST /v1/orgs/{org}/assignments": {"roadmap": "backend"},
 }
 
 CALLERS = ("anonymous", *ROLES, "outsider", "admin", "key", "key-without-scope")
@@ -283,6 +296,10 @@ async def matrix_app(
         join_transaction_mode="create_savepoint",
     )
     database = Database(connection.engine, sessions)
+    # Event streams admitted by the rule end at once, so every call returns.
+    settings = settings.model_copy(
+        update={"realtime": RealtimeSettings(stream_max_seconds=0.01, heartbeat_seconds=0.01)}
+    )
     application = create_app(settings, database=database, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
@@ -378,6 +395,7 @@ async def world(
         "letter_id": "0",
         "endpoint_id": "0",
         "delivery_id": "0",
+        "assignment_id": "0",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():

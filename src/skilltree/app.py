@@ -16,9 +16,11 @@ from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.dependencies import idempotency_caller
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
+from skilltree.cohorts.router import router as cohorts_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
+from skilltree.platform.broadcast import build_broadcaster
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
@@ -42,6 +44,8 @@ from skilltree.platform.state import Resources
 from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.profiles.router import router as profiles_router
 from skilltree.progress.router import router as progress_router
+from skilltree.realtime.live import LiveProjector
+from skilltree.realtime.router import router as realtime_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.router import router as roadmaps_router
@@ -68,6 +72,11 @@ def create_app(
         cache = Cache.from_settings(settings.cache, settings.redis)
         # What a unit of work marks stale is invalidated once it commits (requests and tasks).
         db.on_every_unit_of_work(cache.bind)
+        # Live fan-out (streams, rooms); committed events become feed lines and live pushes.
+        broadcaster = build_broadcaster(settings.realtime, settings.redis)
+        await broadcaster.start()
+        projector = LiveProjector(db, broadcaster, app_clock)
+        db.on_every_unit_of_work(projector.bind)
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -76,10 +85,14 @@ def create_app(
             queue=queue,
             redis=redis,
             cache=cache,
+            broadcaster=broadcaster,
         )
         try:
             yield
         finally:
+            db.remove_unit_of_work_hook(projector.bind)
+            await broadcaster.drain("server shutting down", grace_seconds=1.0)
+            await broadcaster.close()
             db.remove_unit_of_work_hook(cache.bind)
             await queue.close()
             await cache.close()
@@ -108,6 +121,8 @@ def create_app(
     app.include_router(progress_router)
     app.include_router(reviews_router)
     app.include_router(roadmap_editing_router)
+    app.include_router(cohorts_router)
+    app.include_router(realtime_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

@@ -22,6 +22,7 @@ import typer
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree.accounts import service as accounts
 from skilltree.platform import migrations
+from skilltree.platform.broadcast import build_broadcaster
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
@@ -379,6 +380,7 @@ def _background_resources(settings: Settings, database: Database, cache: Cache) 
         mailer=transactional_mailer(settings.mail, database, clock, queue),
         queue=queue,
         cache=cache,
+        broadcaster=build_broadcaster(settings.realtime, settings.redis),
     )
 
 

@@ -8,6 +8,7 @@ factory, the CLI and the migrations import it.
 
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
+from skilltree.cohorts import models as cohorts
 from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
 from skilltree.platform.http import idempotency
@@ -17,12 +18,14 @@ from skilltree.profiles import models as profiles
 from skilltree.progress import models as progress
 from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
+from skilltree.rooms import models as rooms
 from skilltree.webhooks import models as webhooks
 
 __all__ = [
     "Base",
     "accounts",
     "audit",
+    "cohorts",
     "idempotency",
     "notifications",
     "orgs",
@@ -31,5 +34,6 @@ __all__ = [
     "queue",
     "reviews",
     "roadmaps",
+    "rooms",
     "webhooks",
 ]

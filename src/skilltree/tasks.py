@@ -5,6 +5,7 @@ name the worker does not know would be acknowledged and dropped.
 """
 
 from skilltree.accounts import cleanup as accounts_cleanup
+from skilltree.cohorts import tasks as cohorts
 from skilltree.notifications import tasks as notifications
 from skilltree.platform import events, mail_transport, maintenance
 from skilltree.platform.queue.tasks import REGISTRY
@@ -15,6 +16,7 @@ from skilltree.webhooks import tasks as webhooks
 __all__ = [
     "REGISTRY",
     "accounts_cleanup",
+    "cohorts",
     "events",
     "mail_transport",
     "maintenance",

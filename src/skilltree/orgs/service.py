@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
@@ -127,6 +127,40 @@ async def owner_emails(db: AsyncSession, org_id: int) -> list[str]:
         for membership, user in await repository.members_of(db, org_id)
         if membership.role == Role.OWNER
     ]
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    """A member as other domains see one (cohort views, feeds, rooms)."""
+
+    user_id: int
+    display_name: str
+    role: Role
+    joined_at: datetime
+    email: str
+
+
+async def member_infos(db: AsyncSession, org_id: int) -> list[MemberInfo]:
+    return [
+        MemberInfo(
+            user.id, user.display_name, Role(membership.role), membership.joined_at, user.email
+        )
+        for membership, user in await repository.members_of(db, org_id)
+    ]
+
+
+async def member_infos_by_slug(db: AsyncSession, slug: str) -> list[MemberInfo]:
+    org = await repository.get_org(db, slug)
+    return await member_infos(db, org.id) if org is not None else []
+
+
+async def org_ids_of(db: AsyncSession, user_id: int) -> list[int]:
+    return sorted(await repository.roles_of(db, user_id))
+
+
+async def org_slug(db: AsyncSession, org_id: int) -> str | None:
+    org = await repository.get_org_by_id(db, org_id)
+    return org.slug if org is not None else None
 
 
 async def members(db: AsyncSession, member: Member) -> Sequence[tuple[Membership, User]]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.broadcast import Broadcaster, LocalBroadcaster
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
@@ -31,6 +32,8 @@ class Resources:
     cache: Cache
     # Set when SKILLTREE_REDIS_URL is: the state every instance must share lives there.
     redis: Redis | None = None
+    # Live messages to streams and sockets: in-process, or through Redis (platform/broadcast.py).
+    broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)
 
 
 def resources_of(request: Request) -> Resources:

@@ -192,6 +192,14 @@ async def import_marks(
     return ImportResult(changed=changed, unchanged=len(targets) - changed)
 
 
+async def progress_on(
+    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree
+) -> RoadmapProgress:
+    """A learner's progress on a roadmap whose outline the caller loaded and may show (a
+    mentor's view of an organisation's roadmaps loads each outline once for every member)."""
+    return await _progress_of(session, user_id, tree)
+
+
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
     """A learner's progress on a public roadmap, as anyone may see it (for badges)."""
     tree = await roadmaps.get_outline(session, slug, ANONYMOUS)

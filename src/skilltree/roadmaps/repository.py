@@ -177,3 +177,13 @@ async def get_revision(
         RoadmapRevision.roadmap_id == roadmap_id, RoadmapRevision.number == number
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def roadmaps_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Roadmap]:
+    query = select(Roadmap).where(Roadmap.id.in_(list(ids))).order_by(Roadmap.title, Roadmap.id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def roadmaps_of_org(session: AsyncSession, org_id: int) -> Sequence[Roadmap]:
+    query = select(Roadmap).where(Roadmap.org_id == org_id).order_by(Roadmap.title, Roadmap.id)
+    return (await session.execute(query)).scalars().all()

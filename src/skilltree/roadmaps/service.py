@@ -362,3 +362,20 @@ async def require_roadmap(
     if roadmap is None:
         raise RoadmapNotFound(slug)
     return roadmap
+
+
+async def roadmaps_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Roadmap]:
+    """Roadmaps by id, whoever may see them: for callers that checked access their own way
+    (an organisation's assignments)."""
+    return await repository.roadmaps_by_ids(session, ids) if ids else []
+
+
+async def roadmaps_of_org(session: AsyncSession, org_id: int) -> Sequence[Roadmap]:
+    """The roadmaps an organisation owns (organisation-visible or published by it)."""
+    return await repository.roadmaps_of_org(session, org_id)
+
+
+async def outline_of(session: AsyncSession, roadmap: Roadmap) -> RoadmapTree:
+    """The outline of a roadmap the caller already holds (see `get_outline`)."""
+    topics = await repository.load_outline(session, roadmap.id)
+    return RoadmapTree(roadmap, build_tree(topics), len(topics))
