@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
+from skilltree.platform.shutdown import on_termination
 from skilltree.platform.state import Resources
 from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.profiles.router import router as profiles_router
@@ -49,6 +51,8 @@ from skilltree.realtime.router import router as realtime_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.rooms.presence import LocalPresence, Presence, RedisPresence
+from skilltree.rooms.router import router as rooms_router
 from skilltree.webhooks.router import router as webhooks_router
 
 
@@ -77,6 +81,10 @@ def create_app(
         await broadcaster.start()
         projector = LiveProjector(db, broadcaster, app_clock)
         db.on_every_unit_of_work(projector.bind)
+        presence: Presence = LocalPresence()
+        if redis is not None:
+            presence = RedisPresence(redis, f"{settings.redis.key_prefix}rt:")
+        app.state.room_presence = presence
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -87,8 +95,20 @@ def create_app(
             cache=cache,
             broadcaster=broadcaster,
         )
+        loop = asyncio.get_running_loop()
+        draining: set[asyncio.Task[None]] = set()
+
+        def drain_live_connections() -> None:
+            def start() -> None:
+                task = loop.create_task(broadcaster.drain("server shutting down"))
+                draining.add(task)
+                task.add_done_callback(draining.discard)
+
+            loop.call_soon_threadsafe(start)
+
         try:
-            yield
+            with on_termination(drain_live_connections):
+                yield
         finally:
             db.remove_unit_of_work_hook(projector.bind)
             await broadcaster.drain("server shutting down", grace_seconds=1.0)
@@ -123,6 +143,7 @@ def create_app(
     app.include_router(roadmap_editing_router)
     app.include_router(cohorts_router)
     app.include_router(realtime_router)
+    app.include_router(rooms_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +69,16 @@ class Subscription:
     an idle listener costs a few hundred bytes, and a worker holds thousands of them.
     """
 
-    def __init__(self, channels: Iterable[str], capacity: int) -> None:
+    def __init__(
+        self,
+        channels: Iterable[str],
+        capacity: int,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self.channels = frozenset(channels)
         self._capacity = capacity
+        # Called once, when the queue overflows: a consumer stuck in a send learns of it here.
+        self._on_overflow = on_overflow
         self._items: deque[Delivery] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
@@ -85,6 +92,8 @@ class Subscription:
             # Never block the publisher: this listener is dropped, and its consumer told so.
             self.overflowed = True
             self._items.clear()
+            if self._on_overflow is not None:
+                self._on_overflow()
         else:
             self._items.append(delivery)
         self._wake()
@@ -141,9 +150,12 @@ class Broadcaster:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, channels: Iterable[str], capacity: int = DEFAULT_CAPACITY
+        self,
+        channels: Iterable[str],
+        capacity: int = DEFAULT_CAPACITY,
+        on_overflow: Callable[[], None] | None = None,
     ) -> AsyncIterator[Subscription]:
-        subscription = Subscription(channels, capacity)
+        subscription = Subscription(channels, capacity, on_overflow)
         if self.draining is not None:
             subscription.end(self.draining)
         for channel in subscription.channels:
