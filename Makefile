@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint typecheck pytest migrate clean bench
+.PHONY: run test install lint typecheck pytest migrate clean bench test-programs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,8 +34,14 @@ typecheck: install
 
 # One pytest worker per core (pytest-xdist): every worker builds its own throwaway PostgreSQL
 # database and Redis key prefixes, so workers never share state.
-pytest: install
+pytest: install test-programs
 	$(BIN)/pytest -n auto
+
+# Programs the deployment and operations tests start (Debian packages), installed when missing.
+APT_INSTALL := apt-get install -y -qq -o DPkg::Lock::Timeout=600
+test-programs:
+	command -v nginx >/dev/null || (apt-get update -qq && $(APT_INSTALL) nginx)
+	command -v promtool >/dev/null || (apt-get update -qq && $(APT_INSTALL) prometheus)
 
 test: lint typecheck pytest
 

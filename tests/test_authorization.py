@@ -42,9 +42,9 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.models import User
 from skilltree.app import create_app
+from skilltree.identity import Scope
 from skilltree.orgs.models import Membership, Organisation
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import RealtimeSettings, Settings
@@ -89,6 +89,7 @@ ACCESS: dict[str, Rule] = {
     "GET /livez": PUBLIC,
     "GET /metrics": PUBLIC,
     "GET /readyz": PUBLIC,
+    "GET /startupz": PUBLIC,
     "GET /v1/roadmaps": PUBLIC,
     "GET /v1/roadmaps/{slug}": PUBLIC,
     "GET /v1/roadmaps/{slug}/tree": PUBLIC,
@@ -187,6 +188,11 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/orgs/{org}/feed": MEMBERS,
     "GET /v1/orgs/{org}/feed/stream": MEMBERS,
     "GET /v1/me/stream": PROGRESS_READER,
+    "GET /v1/orgs/{org}/rooms": MEMBERS,
+    "POST /v1/orgs/{org}/rooms": MEMBERS_MANAGE,
+    "POST /v1/orgs/{org}/rooms/{room}/tickets": MEMBERS,
+    "GET /v1/orgs/{org}/rooms/{room}/messages": MEMBERS,
+    "DELETE /v1/orgs/{org}/rooms/{room}/messages/{seq}": MENTORS_MANAGE,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -200,6 +206,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/orgs/{org}/webhooks": {"url": "https://8.8.8.8/hook", "event_types": ["*"]},
     "PUT /v1/orgs/{org}/sharing": {"share_details": False},
     "POST /v1/orgs/{org}/assignments": {"roadmap": "backend"},
+    "POST /v1/orgs/{org}/rooms": {"key": "matrix-room", "title": "Matrix"},
 }
 
 CALLERS = ("anonymous", *ROLES, "outsider", "admin", "key", "key-without-scope")
@@ -396,6 +403,8 @@ async def world(
         "endpoint_id": "0",
         "delivery_id": "0",
         "assignment_id": "0",
+        "room": "lobby",
+        "seq": "1",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():

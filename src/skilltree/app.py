@@ -37,6 +37,7 @@ from skilltree.platform.http.middleware import (
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_counters
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
+from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
 from skilltree.platform.queue.client import build_queue
@@ -50,6 +51,7 @@ from skilltree.realtime.live import LiveProjector
 from skilltree.realtime.router import router as realtime_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
+from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.rooms.presence import LocalPresence, Presence, RedisPresence
 from skilltree.rooms.router import router as rooms_router
@@ -187,7 +189,11 @@ def create_app(
         ],
         max_age=600,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.http.max_body_bytes,
+        problems_by_path={f"{API_PREFIX}/roadmaps/import": RoadmapTooLarge},
+    )
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
     if settings.rate_limit.enabled:

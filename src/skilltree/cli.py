@@ -21,13 +21,14 @@ import typer
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree.accounts import service as accounts
+from skilltree.orgs import service as orgs
 from skilltree.platform import migrations
 from skilltree.platform.broadcast import build_broadcaster
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings, SettingsError, load_settings
 from skilltree.platform.db import Database
-from skilltree.platform.errors import DomainError
+from skilltree.platform.errors import DomainError, NotFound
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.metrics import prepare_worker_processes
 from skilltree.platform.queue import dead_letters
@@ -38,6 +39,7 @@ from skilltree.platform.queue.scheduler import Scheduler
 from skilltree.platform.queue.worker import relay_for, run_worker
 from skilltree.platform.state import Resources
 from skilltree.platform.transactional_mail import transactional_mailer
+from skilltree.progress import service as progress
 from skilltree.roadmaps import service
 from skilltree.roadmaps.builtin import load_builtin, seed_files
 from skilltree.roadmaps.coverage import check_coverage
@@ -50,7 +52,7 @@ from skilltree.roadmaps.importing import (
     detect_format,
     parse_roadmap,
 )
-from skilltree.roadmaps.policies import OPERATOR
+from skilltree.roadmaps.policies import OPERATOR, Viewer, Visibility
 
 EXIT_USAGE = 2  # bad input or settings: the same code typer uses for bad arguments
 T = TypeVar("T")
@@ -137,7 +139,9 @@ def serve(
 def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
-    uvicorn.run(
+    from skilltree.platform.http.serving import serve as serve_draining
+
+    config = uvicorn.Config(
         "skilltree.app:create_app_from_environment",
         factory=True,
         host=host or settings.http.host,
@@ -150,8 +154,9 @@ def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, work
         log_config=None,
         # The app reads X-Forwarded-For itself, from SKILLTREE_HTTP_TRUSTED_PROXIES only.
         proxy_headers=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.http.graceful_shutdown_seconds,
     )
+    serve_draining(config, settings.http.drain_seconds)
 
 
 @migrate_app.command("upgrade")
@@ -186,8 +191,31 @@ def import_file(
     fmt: Annotated[
         str | None, typer.Option("--format", help="markdown, json or yaml (default: by extension)")
     ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(help="The e-mail of the account that owns the roadmap (default: no owner)"),
+    ] = None,
+    visibility: Annotated[
+        Visibility | None,
+        typer.Option(
+            help="public or private (default: private with --owner, public without)",
+            case_sensitive=False,
+        ),
+    ] = None,
+    apply_progress: Annotated[
+        bool,
+        typer.Option(
+            "--apply-progress", help="Record the file's ticked boxes as the owner's progress"
+        ),
+    ] = False,
 ) -> None:
     """Import a roadmap; re-importing keeps topic ids and therefore everyone's progress."""
+    if visibility == Visibility.ORGANISATION:
+        fail("--visibility organisation is not available here: import through the API with org=")
+    if owner is None and visibility == Visibility.PRIVATE:
+        fail("a private roadmap needs --owner (no one else could see it)")
+    if apply_progress and owner is None:
+        fail("--apply-progress needs --owner: whose progress would it be?")
     settings = settings_or_exit()
     limits = ImportLimits(
         max_bytes=settings.importing.max_bytes,
@@ -196,17 +224,42 @@ def import_file(
     )
     parsed = _parse_file(path, fmt, limits)
 
-    async def work(db: Database) -> service.ImportReport:
+    async def work(db: Database) -> tuple[service.ImportReport, int | None]:
         async with db.unit_of_work() as session:
-            return await service.import_roadmap(
-                session, parsed, viewer=OPERATOR, dry_run=dry_run, slug=slug
+            viewer, user_id = OPERATOR, 0
+            if owner is not None:
+                user = await accounts.find_user(session, owner)
+                if user is None:
+                    raise NotFound(f"No account has the e-mail address {owner!r}.")
+                viewer = Viewer(user_id=user.id, org_roles=await orgs.roles_of(session, user.id))
+                user_id = user.id
+            report = await service.import_roadmap(
+                session, parsed, viewer=viewer, dry_run=dry_run, slug=slug, visibility=visibility
             )
+            changed = None
+            if apply_progress and not dry_run:
+                learner = progress.Learner(user_id=user_id, viewer=viewer, clock=SystemClock())
+                marks = service.checklist_marks(parsed)
+                changed = (
+                    await progress.apply_checklist_marks(session, learner, report.slug, marks)
+                ).changed
+            return report, changed
 
     try:
-        report = run_with_database(settings, work)
+        report, changed = run_with_database(settings, work)
     except DomainError as error:
         fail(error.detail)
     _print_report(report)
+    if apply_progress:
+        marks = service.checklist_marks(report.parsed)
+        for topic_slug, mark in marks:
+            typer.echo(f"progress: {topic_slug} -> {mark}")
+        if changed is None:
+            typer.echo(f"would apply {len(marks)} ticked boxes to {owner}'s progress")
+        else:
+            typer.echo(
+                f"applied {len(marks)} ticked boxes to {owner}'s progress ({changed} changed)"
+            )
 
 
 def _parse_file(path: Path, fmt: str | None, limits: ImportLimits) -> ParsedRoadmap:

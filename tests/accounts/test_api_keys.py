@@ -10,15 +10,14 @@ import pytest
 from fastapi import Depends, FastAPI
 from sqlalchemy import select
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
 from skilltree.accounts.models import ApiKey
-from skilltree.accounts.service import SignedIn
+from skilltree.identity import Principal, Scope
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
 from tests.support.accounts import Browser, register_and_verify, sign_in
 
-ProgressWriter = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_WRITE))]
+ProgressWriter = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))]
 
 
 async def create_key(browser: Browser, **body: object) -> dict[str, object]:
@@ -157,7 +156,7 @@ async def test_scopes_limit_what_a_key_may_do(
 ) -> None:
     @app.get("/scoped-probe")
     async def probe(current: ProgressWriter) -> dict[str, int]:
-        return {"user": current.user.id}
+        return {"user": current.user_id}
 
     reader = await create_key(browser, scopes=["progress:read"])
     writer = await create_key(browser, scopes=["progress:write"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from skilltree.notifications import emails
 from skilltree.notifications.unsubscribe import read_token, token_for
+from skilltree.platform import emails
 
 KEY = SecretStr("k" * 40)
 

@@ -98,8 +98,11 @@ async def test_the_same_key_on_another_route_is_a_422_problem(ada: Browser) -> N
 async def test_a_retry_while_the_first_request_runs_is_a_409_problem(
     ada: Browser, database: Database, clock: FrozenClock
 ) -> None:
-    me = (await ada.client.get("/v1/me")).json()
-    caller = f"user:{me['id']}"
+    created = await ada.client.post(
+        "/v1/me/api-keys", json={"name": "ci", "scopes": ["roadmaps:write"]}
+    )
+    bearer = {"authorization": f"Bearer {created.json()['key']}"}
+    caller = f"api-key:{created.json()['id']}"  # keys belong to the credential
     body = orjson.dumps(PLAN)
     async with database.unit_of_work() as session:  # the first request, claimed and still running
         await claim(
@@ -111,7 +114,7 @@ async def test_a_retry_while_the_first_request_runs_is_a_409_problem(
             ttl=timedelta(hours=24),
         )
 
-    response = await create(ada, "key-1", PLAN)
+    response = await create(ada, "key-1", PLAN, headers=bearer)
 
     assert response.status_code == 409
     assert response.json()["type"] == "/problems/idempotency-key-in-flight"

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.accounts.models import User
+from skilltree.identity import Credential, Principal
 from skilltree.orgs.models import Membership, Organisation
 from skilltree.orgs.service import Member
 from skilltree.platform.clock import FrozenClock
@@ -91,7 +92,15 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
             disable_after_hours=1,
         ),
     )
-    yield World(database, settings, clock, Member(org, membership, user))
+    owner = Principal(
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        email_verified=True,
+        is_admin=False,
+        credential=Credential.SESSION,
+    )
+    yield World(database, settings, clock, Member(org, membership, owner))
     async with database.unit_of_work() as session:
         await session.execute(delete(Organisation).where(Organisation.id == org.id))
         await session.execute(delete(User).where(User.id == user.id))

@@ -1,6 +1,6 @@
 """HTTP routes for the operator's administrators (`/v1/admin/...`).
 
-Every route depends on PlatformAdmin, so the rule lives in one place: a signed-in user with
+Every route depends on AdminSignIn, so the rule lives in one place: a signed-in user with
 `is_admin`, or that user's API key with the `admin` scope.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from skilltree.accounts import admin
-from skilltree.accounts.dependencies import Accounts, PlatformAdmin
+from skilltree.accounts.dependencies import Accounts, AdminSignIn
 from skilltree.accounts.models import User
 from skilltree.accounts.schemas import AdminRoleIn, AdminUserListOut, AdminUserOut
 from skilltree.platform.http.problems import problem_responses
@@ -23,7 +23,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["administration"])
 
 @router.get("/users", response_model=AdminUserListOut, responses=problem_responses(401, 403, 422))
 async def list_users(
-    current: PlatformAdmin,
+    current: AdminSignIn,
     db: DbSession,
     email: Annotated[str | None, Query(max_length=320, description="Part of the e-mail")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -39,7 +39,7 @@ async def list_users(
 @router.get(
     "/users/{user_id}", response_model=AdminUserOut, responses=problem_responses(401, 403, 404)
 )
-async def get_user(user_id: int, current: PlatformAdmin, db: DbSession) -> AdminUserOut:
+async def get_user(user_id: int, current: AdminSignIn, db: DbSession) -> AdminUserOut:
     return _admin_user_out(await admin.get_user(db, user_id))
 
 
@@ -49,7 +49,7 @@ async def get_user(user_id: int, current: PlatformAdmin, db: DbSession) -> Admin
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def set_admin(
-    user_id: int, body: AdminRoleIn, current: PlatformAdmin, db: DbSession, ctx: Accounts
+    user_id: int, body: AdminRoleIn, current: AdminSignIn, db: DbSession, ctx: Accounts
 ) -> AdminUserOut:
     """Grant or revoke the administrator role. The user is signed out everywhere, so the change
     applies from their next sign-in. The last administrator cannot be demoted."""
@@ -62,7 +62,7 @@ async def set_admin(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def sign_out_user(user_id: int, current: PlatformAdmin, db: DbSession, ctx: Accounts) -> None:
+async def sign_out_user(user_id: int, current: AdminSignIn, db: DbSession, ctx: Accounts) -> None:
     """End every browser session and token family of a user (a stolen laptop, a leaked token)."""
     await admin.sign_out_everywhere(db, ctx, current.user, user_id)
 

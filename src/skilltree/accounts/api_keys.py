@@ -12,7 +12,6 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +20,7 @@ from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated
 from skilltree.accounts.models import ApiKey, User
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
+from skilltree.identity import Scope
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
 
@@ -29,11 +29,9 @@ PREFIX_BYTES = 6  # 8 url-safe characters
 SECRET_BYTES = 32
 
 
-class Scope(StrEnum):
-    PROGRESS_READ = "progress:read"
-    PROGRESS_WRITE = "progress:write"
-    ROADMAPS_WRITE = "roadmaps:write"
-    ADMIN = "admin"
+# A key's last use is recorded to the minute: a key used for every read would otherwise make
+# every read a write (on SQLite, a wait for the one write lock).
+LAST_USE_RESOLUTION = timedelta(minutes=1)
 
 
 async def create_key(
@@ -86,7 +84,8 @@ async def authenticate_key(db: AsyncSession, clock: Clock, credential: str) -> t
     user = await repository.get_user(db, key.user_id)
     if user is None:
         raise NotAuthenticated()
-    key.last_used_at = now
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USE_RESOLUTION:
+        key.last_used_at = now
     return user, key
 
 

@@ -22,7 +22,6 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import api_keys
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.errors import (
     CsrfRejected,
     InsufficientScope,
@@ -38,6 +37,7 @@ from skilltree.accounts.service import (
 from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
+from skilltree.identity import Principal, Scope
 from skilltree.platform.crypto import secret_box
 from skilltree.platform.state import AppResources, DbSession, Resources, resources_of
 
@@ -112,21 +112,11 @@ def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
         raise CsrfRejected("Send the CSRF token from sign-in in the X-CSRF-Token header.")
 
 
-CurrentSession = Annotated[SignedIn, Depends(signed_in)]
+# Inside accounts: the sign-in with its rows (the session to end, the user to change).
+CurrentSignIn = Annotated[SignedIn, Depends(signed_in)]
 
 
-async def maybe_signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn | None:
-    """The caller if they sent credentials, None for an anonymous visitor. Credentials that
-    are present but wrong are still a 401: a bad token never silently becomes "anonymous"."""
-    if "authorization" not in request.headers and ctx.auth.session_cookie not in request.cookies:
-        return None
-    return await signed_in(request, db, ctx)
-
-
-MaybeSignedIn = Annotated[SignedIn | None, Depends(maybe_signed_in)]
-
-
-async def account_owner(current: CurrentSession) -> SignedIn:
+async def owner_sign_in(current: CurrentSignIn) -> SignedIn:
     """Managing the account itself (keys, password, sessions) needs a real sign-in: an API
     key that could mint keys or change the password would turn any leak into a takeover."""
     if current.api_key is not None:
@@ -134,13 +124,53 @@ async def account_owner(current: CurrentSession) -> SignedIn:
     return current
 
 
-AccountOwner = Annotated[SignedIn, Depends(account_owner)]
+OwnerSignIn = Annotated[SignedIn, Depends(owner_sign_in)]
 
 
-def require_scope(scope: Scope) -> Callable[[SignedIn], Awaitable[SignedIn]]:
+async def admin_sign_in(current: CurrentSignIn) -> SignedIn:
+    """The operator's administrators: a user flagged `is_admin` (by `skilltree user create
+    --admin` or another administrator). An API key of such a user acts as one only with the
+    `admin` scope, so a key minted for progress sync cannot administer the platform."""
+    if not current.user.is_admin:
+        raise NotPlatformAdmin()
+    if not current.principal.has_scope(Scope.ADMIN):
+        raise InsufficientScope("This API key lacks the 'admin' scope.", scope=Scope.ADMIN)
+    return current
+
+
+AdminSignIn = Annotated[SignedIn, Depends(admin_sign_in)]
+
+
+# For every other domain: the caller as a `Principal`, never an ORM row.
+async def current_principal(current: CurrentSignIn) -> Principal:
+    return current.principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def maybe_principal(request: Request, db: DbSession, ctx: Accounts) -> Principal | None:
+    """The caller if they sent credentials, None for an anonymous visitor. Credentials that
+    are present but wrong are still a 401: a bad token never silently becomes "anonymous"."""
+    if "authorization" not in request.headers and ctx.auth.session_cookie not in request.cookies:
+        return None
+    return (await signed_in(request, db, ctx)).principal
+
+
+MaybePrincipal = Annotated[Principal | None, Depends(maybe_principal)]
+
+
+async def account_owner(current: OwnerSignIn) -> Principal:
+    return current.principal
+
+
+AccountOwner = Annotated[Principal, Depends(account_owner)]
+
+
+def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting signed-in callers whose credential allows `scope`."""
 
-    async def check(current: CurrentSession) -> SignedIn:
+    async def check(current: CurrentPrincipal) -> Principal:
         if not current.has_scope(scope):
             raise InsufficientScope(f"This API key lacks the {scope.value!r} scope.", scope=scope)
         return current
@@ -148,25 +178,24 @@ def require_scope(scope: Scope) -> Callable[[SignedIn], Awaitable[SignedIn]]:
     return check
 
 
-async def platform_admin(current: CurrentSession) -> SignedIn:
-    """The operator's administrators: a user flagged `is_admin` (by `skilltree user create
-    --admin` or another administrator). An API key of such a user acts as one only with the
-    `admin` scope, so a key minted for progress sync cannot administer the platform."""
-    if not current.user.is_admin:
-        raise NotPlatformAdmin()
-    if not current.has_scope(Scope.ADMIN):
-        raise InsufficientScope("This API key lacks the 'admin' scope.", scope=Scope.ADMIN)
-    return current
+async def platform_admin(current: AdminSignIn) -> Principal:
+    return current.principal
 
 
-PlatformAdmin = Annotated[SignedIn, Depends(platform_admin)]
+PlatformAdmin = Annotated[Principal, Depends(platform_admin)]
 
 
 async def idempotency_caller(request: Request, db: AsyncSession) -> str:
-    """Whom an Idempotency-Key belongs to: keys are scoped per user (platform.http.idempotency).
+    """Whom an Idempotency-Key belongs to: the credential, not the user
+    (platform.http.idempotency), so no credential is ever shown another's response.
 
     Runs before the route, with the same checks as `signed_in`, so a key is never claimed for
     a caller the route would refuse.
     """
     current = await signed_in(request, db, accounts_context_of(resources_of(request)))
-    return f"user:{current.user.id}"
+    if current.api_key is not None:
+        return f"api-key:{current.api_key.id}"
+    if current.token_family is not None:
+        return f"token:{current.token_family}"
+    assert current.browser_session is not None, "a sign-in is a key, a token or a session"
+    return f"session:{current.browser_session.id}"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from skilltree.accounts import api_keys, mfa, service
-from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentSession
+from skilltree.accounts.dependencies import Accounts, CurrentSignIn, OwnerSignIn
 from skilltree.accounts.errors import MfaChallengeMismatch, OidcLoginFailed
 from skilltree.accounts.models import ApiKey, User
 from skilltree.accounts.oidc import FLOW_COOKIE, FLOW_SECONDS, OidcClient, PendingLogin
@@ -112,7 +112,7 @@ async def login_mfa(
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
-async def logout(current: AccountOwner, response: Response, db: DbSession, ctx: Accounts) -> None:
+async def logout(current: OwnerSignIn, response: Response, db: DbSession, ctx: Accounts) -> None:
     """End this browser session, or this API client's token family."""
     await service.logout(db, ctx, current)
     response.delete_cookie(ctx.auth.session_cookie, path="/")
@@ -120,7 +120,7 @@ async def logout(current: AccountOwner, response: Response, db: DbSession, ctx: 
 
 @router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN_ERRORS)
 async def logout_all(
-    current: AccountOwner, response: Response, db: DbSession, ctx: Accounts
+    current: OwnerSignIn, response: Response, db: DbSession, ctx: Accounts
 ) -> None:
     """End every session and token family of this account, on every device."""
     await service.logout_everywhere(db, ctx, current.user)
@@ -183,7 +183,7 @@ async def confirm_password_reset(body: ResetPasswordIn, db: DbSession, ctx: Acco
 
 
 @router.get("/me", response_model=UserOut, responses=SIGNED_IN_ERRORS)
-async def me(current: CurrentSession) -> UserOut:
+async def me(current: CurrentSignIn) -> UserOut:
     return _user_out(current.user)
 
 
@@ -192,7 +192,7 @@ async def me(current: CurrentSession) -> UserOut:
 )
 async def change_password(
     body: ChangePasswordIn,
-    current: AccountOwner,
+    current: OwnerSignIn,
     request: Request,
     response: Response,
     db: DbSession,
@@ -215,7 +215,7 @@ async def change_password(
 
 
 @router.get("/me/sessions", response_model=SessionListOut, responses=SIGNED_IN_ERRORS)
-async def list_sessions(current: AccountOwner, db: DbSession, ctx: Accounts) -> SessionListOut:
+async def list_sessions(current: OwnerSignIn, db: DbSession, ctx: Accounts) -> SessionListOut:
     """Where this account is signed in: device, address, last activity."""
     sessions = await service.list_sessions(db, ctx, current.user)
     return SessionListOut(
@@ -239,13 +239,13 @@ async def list_sessions(current: AccountOwner, db: DbSession, ctx: Accounts) -> 
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def end_session(session_id: int, current: AccountOwner, db: DbSession, ctx: Accounts) -> None:
+async def end_session(session_id: int, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
     """Sign one of your sessions out (another device, or this one)."""
     await service.end_session(db, ctx, current.user, session_id)
 
 
 @router.get("/me/security-events", response_model=SecurityEventListOut, responses=SIGNED_IN_ERRORS)
-async def security_events(current: AccountOwner, db: DbSession) -> SecurityEventListOut:
+async def security_events(current: OwnerSignIn, db: DbSession) -> SecurityEventListOut:
     """The latest 100 security events of your account: sign-ins, failures, password changes."""
     events = await audit.events_of(db, current.user.id)
     return SecurityEventListOut(items=[SecurityEventOut.model_validate(e) for e in events])
@@ -306,7 +306,7 @@ def _user_out(user: User) -> UserOut:
     responses=problem_responses(401, 403, 422),
 )
 async def create_api_key(
-    body: ApiKeyIn, current: AccountOwner, db: DbSession, ctx: Accounts
+    body: ApiKeyIn, current: OwnerSignIn, db: DbSession, ctx: Accounts
 ) -> ApiKeyCreatedOut:
     """Create a personal API key. The full key is in this response only: store it now."""
     key, secret = await api_keys.create_key(
@@ -321,7 +321,7 @@ async def create_api_key(
 
 
 @router.get("/me/api-keys", response_model=ApiKeyListOut, responses=SIGNED_IN_ERRORS)
-async def list_api_keys(current: AccountOwner, db: DbSession) -> ApiKeyListOut:
+async def list_api_keys(current: OwnerSignIn, db: DbSession) -> ApiKeyListOut:
     """Your API keys, without their secrets."""
     return ApiKeyListOut(
         items=[_api_key_out(k) for k in await api_keys.list_keys(db, current.user)]
@@ -333,7 +333,7 @@ async def list_api_keys(current: AccountOwner, db: DbSession) -> ApiKeyListOut:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def revoke_api_key(key_id: int, current: AccountOwner, db: DbSession, ctx: Accounts) -> None:
+async def revoke_api_key(key_id: int, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
     """Revoke a key: it stops working at once."""
     await api_keys.revoke_key(db, ctx.clock, current.user, key_id)
 
@@ -354,7 +354,7 @@ def _api_key_out(key: ApiKey) -> ApiKeyOut:
 @router.post(
     "/me/mfa/totp", response_model=MfaEnrolmentOut, responses=problem_responses(401, 403, 409)
 )
-async def start_mfa(current: AccountOwner, db: DbSession, ctx: Accounts) -> MfaEnrolmentOut:
+async def start_mfa(current: OwnerSignIn, db: DbSession, ctx: Accounts) -> MfaEnrolmentOut:
     """Start TOTP enrolment: add the secret (or the otpauth URI as a QR code) to an
     authenticator app, then confirm with a code."""
     enrolment = await mfa.start_enrolment(db, ctx.secret_box, current.user)
@@ -368,7 +368,7 @@ async def start_mfa(current: AccountOwner, db: DbSession, ctx: Accounts) -> MfaE
 )
 async def confirm_mfa(
     body: MfaCodeIn,
-    current: AccountOwner,
+    current: OwnerSignIn,
     request: Request,
     response: Response,
     db: DbSession,
@@ -389,9 +389,7 @@ async def confirm_mfa(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 422),
 )
-async def disable_mfa(
-    body: PasswordIn, current: AccountOwner, db: DbSession, ctx: Accounts
-) -> None:
+async def disable_mfa(body: PasswordIn, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
     """Turn TOTP off; the password is required again."""
     await mfa.disable(db, ctx.clock, current.user, body.password)
 

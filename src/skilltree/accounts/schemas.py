@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from skilltree.accounts.api_keys import Scope
+from skilltree.identity import Scope
 
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Length is checked by the password policy, with a clear message; this only bounds the body.

@@ -46,11 +46,14 @@ from skilltree.accounts.throttle import ThrottleStore
 from skilltree.accounts.tokens import TokenKeys, issue_access_token, verify_access_token
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
-from skilltree.notifications import emails
+from skilltree.identity import Credential, Principal
+from skilltree.platform import emails
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import AuthSettings, MailSettings
 from skilltree.platform.crypto import SecretBox, digest
 from skilltree.platform.mail import Message
+from skilltree.platform.observability import metrics
+from skilltree.platform.observability.business import count_on_commit
 from skilltree.platform.observability.context import current_client
 from skilltree.platform.transactional_mail import TransactionalMailer
 
@@ -80,8 +83,9 @@ class AccountsContext:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """Who is making the request, and how: a browser session, an API token family, or a
-    personal API key (which limits the request to the key's scopes)."""
+    """Who is making the request, and how, as accounts itself needs it: the user's row and
+    the credential's (a browser session, an API token family, or a personal API key, which
+    limits the request to the key's scopes). Other domains get its `principal`."""
 
     user: User
     browser_session: SessionRecord | None = None
@@ -89,12 +93,24 @@ class SignedIn:
     token_family: str | None = None
     api_key: ApiKey | None = None
 
-    def has_scope(self, scope: str) -> bool:
-        """Sessions and access tokens act with the user's full rights; API keys only with
-        their scopes (`admin` includes every other)."""
-        if self.api_key is None:
-            return True
-        return scope in self.api_key.scopes or "admin" in self.api_key.scopes
+    @property
+    def principal(self) -> Principal:
+        """The caller as other domains see it: no rows, only who, how and with which scopes."""
+        if self.api_key is not None:
+            credential, scopes = Credential.API_KEY, frozenset(self.api_key.scopes)
+        elif self.browser_session is not None:
+            credential, scopes = Credential.SESSION, None
+        else:
+            credential, scopes = Credential.ACCESS_TOKEN, None
+        return Principal(
+            user_id=self.user.id,
+            email=self.user.email,
+            display_name=self.user.display_name,
+            email_verified=self.user.email_verified_at is not None,
+            is_admin=self.user.is_admin,
+            credential=credential,
+            scopes=scopes,
+        )
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,11 @@ def normalize_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().lower()
 
 
+async def find_user(db: AsyncSession, email: str) -> User | None:
+    """The account with this e-mail address, if there is one (for the operator's commands)."""
+    return await repository.get_user_by_email(db, normalize_email(email))
+
+
 async def register(
     db: AsyncSession, ctx: AccountsContext, *, email: str, password: str, display_name: str
 ) -> None:
@@ -133,6 +154,7 @@ async def register(
         ctx.mailer.enqueue(db, _already_registered(ctx, email))
         return
     user = await _add_user(db, ctx.clock, email, password, display_name, verified=False)
+    count_on_commit(db, metrics.SIGNUPS.labels("registration"))
     token = await _issue_token(db, ctx, user, VERIFY_EMAIL, hours=ctx.auth.email_verification_hours)
     ctx.mailer.enqueue(db, _verification(ctx, email, token))
 
@@ -151,6 +173,7 @@ async def create_user(
     check_password_policy(password, context=[email.split("@")[0], display_name])
     if await repository.get_user_by_email(db, email) is not None:
         raise EmailTaken(email)
+    count_on_commit(db, metrics.SIGNUPS.labels("operator"))
     return await _add_user(db, clock, email, password, display_name, verified=True, admin=admin)
 
 

@@ -6,9 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
-from skilltree.accounts.service import SignedIn
 from skilltree.cohorts import service
 from skilltree.cohorts.schemas import (
     ActivityOut,
@@ -24,6 +22,7 @@ from skilltree.cohorts.schemas import (
     SharingOut,
     StuckTopicOut,
 )
+from skilltree.identity import Principal, Scope
 from skilltree.orgs.dependencies import OrgManager, OrgReader
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.pagination import (
@@ -44,7 +43,7 @@ READ_ERRORS = problem_responses(401, 403, 404)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 PRIVATE = "private, no-store"
 
-ProgressReader = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_READ))]
+ProgressReader = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))]
 
 
 @router.get("/orgs/{org}/progress", response_model=MentorViewOut, responses=READ_ERRORS)
@@ -144,7 +143,7 @@ async def my_assignments(
     """What your organisations assigned to you, with whether you completed each."""
     response.headers["Cache-Control"] = PRIVATE
     return AssignmentListOut(
-        items=[_assignment_out(a) for a in await service.my_assignments(db, current.user.id)]
+        items=[_assignment_out(a) for a in await service.my_assignments(db, current.user_id)]
     )
 
 

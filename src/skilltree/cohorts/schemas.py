@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.http.pagination import PageLinks
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN
 
 
 class StuckTopicOut(BaseModel):

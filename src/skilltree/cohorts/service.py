@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.cohorts import repository
 from skilltree.cohorts.errors import AssignmentNotFound, InvalidAssignment
 from skilltree.cohorts.models import Activity, Assignment, SharingChoice
+from skilltree.identity import Viewer, Visibility
 from skilltree.orgs import service as orgs
 from skilltree.orgs.service import Member, Role
 from skilltree.platform import events
@@ -27,7 +28,6 @@ from skilltree.progress import service as progress
 from skilltree.progress.rollup import FINISHED, NodeState, Tally
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.models import Roadmap
-from skilltree.roadmaps.policies import Viewer, Visibility
 
 MANAGERS = (Role.OWNER, Role.MENTOR)
 STUCK_SHOWN = 3
@@ -108,7 +108,7 @@ class ActivityView:
 
 
 def _viewer(member: Member, roles: dict[int, str]) -> Viewer:
-    return Viewer(user_id=member.user.id, org_roles=roles)
+    return Viewer(user_id=member.caller.user_id, org_roles=roles)
 
 
 # ---------------------------------------------------------------- the mentors' view
@@ -177,12 +177,12 @@ def _stuck(state: NodeState) -> StuckTopic:
 
 async def set_sharing(db: AsyncSession, member: Member, share_details: bool) -> bool:
     """A member decides whether mentors see more than their percentage done."""
-    choice = await repository.sharing_choice(db, member.org.id, member.user.id)
+    choice = await repository.sharing_choice(db, member.org.id, member.caller.user_id)
     if choice is None:
         repository.add(
             db,
             SharingChoice(
-                org_id=member.org.id, user_id=member.user.id, share_details=share_details
+                org_id=member.org.id, user_id=member.caller.user_id, share_details=share_details
             ),
         )
     else:
@@ -207,7 +207,7 @@ async def assign(
     """Owners and mentors assign a roadmap (or one of its sections) to the organisation, or to
     named members: one assignment per member, so each completes on its own."""
     member.require(*MANAGERS)
-    roles = await orgs.roles_of(db, member.user)
+    roles = await orgs.roles_of(db, member.caller.user_id)
     roadmap = (await roadmaps.get_roadmap(db, roadmap_slug, _viewer(member, roles))).roadmap
     if roadmap.visibility == Visibility.PRIVATE or (
         roadmap.visibility == Visibility.ORGANISATION and roadmap.org_id != member.org.id
@@ -233,7 +233,7 @@ async def assign(
             section_id=section_id,
             assignee_id=assignee,
             due_at=due_at,
-            assigned_by=member.user.id,
+            assigned_by=member.caller.user_id,
             created_at=now,
         )
         repository.add(db, row)
@@ -251,7 +251,7 @@ async def assign(
                 "section": section_slug,
                 "assignee_id": assignee,
                 "due_at": due_at.isoformat() if due_at else None,
-                "user_id": member.user.id,
+                "user_id": member.caller.user_id,
             },
         )
         created.append(_assignment_view(row, roadmap, section_slug, member.org.slug, []))
@@ -263,8 +263,10 @@ async def assignments(db: AsyncSession, member: Member) -> list[AssignmentView]:
     if member.role in MANAGERS:
         rows = await repository.assignments_of_org(db, member.org.id)
     else:
-        rows = await repository.assignments_for(db, member.user.id, [member.org.id])
-    return await _views(db, rows, {member.org.id: member.org.slug}, member.user.id, member.role)
+        rows = await repository.assignments_for(db, member.caller.user_id, [member.org.id])
+    return await _views(
+        db, rows, {member.org.id: member.org.slug}, member.caller.user_id, member.role
+    )
 
 
 async def my_assignments(db: AsyncSession, user_id: int) -> list[AssignmentView]:

@@ -13,8 +13,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.cohorts import service
-from skilltree.notifications import emails
 from skilltree.orgs import service as orgs
+from skilltree.platform import emails
 from skilltree.platform.events import Event, consumer
 from skilltree.platform.mail import SEND_TASK
 from skilltree.platform.queue import outbox

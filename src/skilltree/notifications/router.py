@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from skilltree.accounts.dependencies import AccountOwner, CurrentSession
+from skilltree.accounts.dependencies import AccountOwner, CurrentPrincipal
 from skilltree.notifications import service
 from skilltree.notifications.schemas import PreferencesIn, PreferencesOut, UnsubscribedOut
 from skilltree.platform.http.problems import problem_responses
@@ -19,8 +19,8 @@ router = APIRouter(prefix=API_PREFIX, tags=["notifications"])
 @router.get(
     "/me/notifications", response_model=PreferencesOut, responses=problem_responses(401, 403)
 )
-async def get_preferences(current: CurrentSession, db: DbSession) -> PreferencesOut:
-    found = await service.preferences(db, current.user.id)
+async def get_preferences(current: CurrentPrincipal, db: DbSession) -> PreferencesOut:
+    found = await service.preferences(db, current.user_id)
     return PreferencesOut(
         weekly_digest=found.weekly_digest, review_reminders=found.review_reminders
     )
@@ -34,7 +34,7 @@ async def set_preferences(
 ) -> PreferencesOut:
     """Turn the weekly digest or review reminders on or off (fields left out stay as they are)."""
     changes = {k: v for k, v in body.model_dump().items() if v is not None}
-    found = await service.update(db, current.user.id, resources.clock.now(), **changes)
+    found = await service.update(db, current.user_id, resources.clock.now(), **changes)
     return PreferencesOut(
         weekly_digest=found.weekly_digest, review_reminders=found.review_reminders
     )

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.notifications import emails, repository, service
+from skilltree.notifications import repository, service
+from skilltree.platform import emails
 from skilltree.platform.mail import SEND_TASK
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.scheduler import cron_task

@@ -11,21 +11,21 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
-from skilltree.accounts.dependencies import AccountOwner, CurrentSession
+from skilltree.accounts.dependencies import AccountOwner, CurrentPrincipal
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.orgs import service
 from skilltree.orgs.service import Member
 from skilltree.platform.state import DbSession
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN
 
 OrgSlug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)]
 
 
-async def org_reader(org: OrgSlug, current: CurrentSession, db: DbSession) -> Member:
-    return await service.membership_of(db, org, current.user)
+async def org_reader(org: OrgSlug, current: CurrentPrincipal, db: DbSession) -> Member:
+    return await service.membership_of(db, org, current)
 
 
 async def org_manager(org: OrgSlug, current: AccountOwner, db: DbSession) -> Member:
-    return await service.membership_of(db, org, current.user)
+    return await service.membership_of(db, org, current)
 
 
 OrgReader = Annotated[Member, Depends(org_reader)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentSession
+from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentPrincipal
 from skilltree.accounts.schemas import SecurityEventListOut, SecurityEventOut
 from skilltree.orgs import service
 from skilltree.orgs.dependencies import OrgManager, OrgReader
@@ -42,17 +42,17 @@ WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 )
 async def create_org(body: OrgIn, current: AccountOwner, db: DbSession, ctx: Accounts) -> OrgOut:
     """Create an organisation; you become its owner."""
-    org = await service.create(db, ctx.clock, current.user, slug=body.slug, name=body.name)
+    org = await service.create(db, ctx.clock, current, slug=body.slug, name=body.name)
     return OrgOut(slug=org.slug, name=org.name, role=Role.OWNER, created_at=org.created_at)
 
 
 @router.get("/orgs", response_model=OrgListOut, responses=READ_ERRORS)
-async def list_orgs(current: CurrentSession, db: DbSession) -> OrgListOut:
+async def list_orgs(current: CurrentPrincipal, db: DbSession) -> OrgListOut:
     """The organisations you belong to, with your role in each."""
     return OrgListOut(
         items=[
             OrgOut(slug=org.slug, name=org.name, role=Role(role), created_at=org.created_at)
-            for org, role in await service.my_orgs(db, current.user)
+            for org, role in await service.my_orgs(db, current)
         ]
     )
 
@@ -147,8 +147,8 @@ async def accept_invitation(
     body: AcceptIn, current: AccountOwner, db: DbSession, ctx: Accounts
 ) -> OrgOut:
     """Join the organisation you were invited to, signed in with the invited e-mail address."""
-    org = await service.accept(db, ctx.clock, current.user, body.token)
-    membership = await service.membership_of(db, org.slug, current.user)
+    org = await service.accept(db, ctx.clock, current, body.token)
+    membership = await service.membership_of(db, org.slug, current)
     return OrgOut(slug=org.slug, name=org.name, role=membership.role, created_at=org.created_at)
 
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, EmailStr, StringConstraints
 
+from skilltree.identity import Slug
 from skilltree.orgs.service import Role
-from skilltree.roadmaps.document import Slug
 
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

@@ -15,7 +15,7 @@ from skilltree.accounts.models import User
 from skilltree.audit import service as audit
 from skilltree.audit.models import SecurityEvent
 from skilltree.audit.service import EventKind
-from skilltree.notifications import emails
+from skilltree.identity import ANONYMOUS, Principal, Viewer
 from skilltree.orgs import repository
 from skilltree.orgs.errors import (
     InvitationInvalid,
@@ -26,7 +26,7 @@ from skilltree.orgs.errors import (
     RoleRequired,
 )
 from skilltree.orgs.models import Invitation, Membership, Organisation
-from skilltree.platform import events
+from skilltree.platform import emails, events
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import digest
 from skilltree.platform.transactional_mail import TransactionalMailer
@@ -54,7 +54,7 @@ class Member:
 
     org: Organisation
     membership: Membership
-    user: User
+    caller: Principal
 
     @property
     def role(self) -> Role:
@@ -66,18 +66,18 @@ class Member:
             raise RoleRequired(f"Only an organisation {allowed} may do this.", role=self.role.value)
 
 
-async def membership_of(db: AsyncSession, slug: str, user: User) -> Member:
+async def membership_of(db: AsyncSession, slug: str, caller: Principal) -> Member:
     """The caller's membership, or OrgNotFound — also when the organisation exists but the
     caller is not in it, so non-members cannot probe which organisations exist."""
     org = await repository.get_org(db, slug)
-    membership = await repository.get_membership(db, org.id, user.id) if org else None
+    membership = await repository.get_membership(db, org.id, caller.user_id) if org else None
     if org is None or membership is None:
         raise OrgNotFound(slug)
-    return Member(org, membership, user)
+    return Member(org, membership, caller)
 
 
 async def create(
-    db: AsyncSession, clock: Clock, user: User, *, slug: str, name: str
+    db: AsyncSession, clock: Clock, caller: Principal, *, slug: str, name: str
 ) -> Organisation:
     if await repository.get_org(db, slug) is not None:
         raise OrgSlugTaken(slug)
@@ -88,15 +88,24 @@ async def create(
     except IntegrityError as error:  # created concurrently
         raise OrgSlugTaken(slug) from error
     repository.add(
-        db, Membership(org_id=org.id, user_id=user.id, role=Role.OWNER, joined_at=clock.now())
+        db,
+        Membership(org_id=org.id, user_id=caller.user_id, role=Role.OWNER, joined_at=clock.now()),
     )
     await repository.flush(db)
     return org
 
 
-async def roles_of(db: AsyncSession, user: User) -> dict[int, str]:
+async def roles_of(db: AsyncSession, user_id: int) -> dict[int, str]:
     """Organisation id -> the user's role there, for access checks elsewhere."""
-    return await repository.roles_of(db, user.id)
+    return await repository.roles_of(db, user_id)
+
+
+async def viewer_of(db: AsyncSession, caller: Principal | None) -> Viewer:
+    """The caller with their organisation roles, as visibility rules need them; anonymous
+    visitors see what is public."""
+    if caller is None:
+        return ANONYMOUS
+    return Viewer(user_id=caller.user_id, org_roles=await repository.roles_of(db, caller.user_id))
 
 
 async def audit_log(db: AsyncSession, member: Member) -> Sequence[SecurityEvent]:
@@ -105,8 +114,8 @@ async def audit_log(db: AsyncSession, member: Member) -> Sequence[SecurityEvent]
     return await audit.events_of_org(db, member.org.id)
 
 
-async def my_orgs(db: AsyncSession, user: User) -> Sequence[tuple[Organisation, str]]:
-    return await repository.orgs_of(db, user.id)
+async def my_orgs(db: AsyncSession, caller: Principal) -> Sequence[tuple[Organisation, str]]:
+    return await repository.orgs_of(db, caller.user_id)
 
 
 async def rename(member: Member, name: str) -> Organisation:
@@ -189,7 +198,7 @@ async def change_role(
         at=clock.now(),
         org_id=member.org.id,
         org=member.org.slug,
-        by=member.user.id,
+        by=member.caller.user_id,
         previous=previous,
         role=role.value,
     )
@@ -197,7 +206,7 @@ async def change_role(
 
 async def remove(db: AsyncSession, member: Member, user_id: int) -> None:
     """Owners remove anyone; everyone may leave. The last owner may do neither."""
-    if user_id != member.user.id:
+    if user_id != member.caller.user_id:
         member.require(Role.OWNER)
     target = await _member(db, member, user_id)
     if await _is_last_owner(db, target):
@@ -208,7 +217,7 @@ async def remove(db: AsyncSession, member: Member, user_id: int) -> None:
 async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, user_id: int) -> None:
     """Make another member the owner; the current owner stays on as a mentor."""
     member.require(Role.OWNER)
-    if user_id == member.user.id:
+    if user_id == member.caller.user_id:
         raise MemberNotFound(user_id)
     target = await _member(db, member, user_id)
     target.role = Role.OWNER
@@ -220,7 +229,7 @@ async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, use
         at=clock.now(),
         org_id=member.org.id,
         org=member.org.slug,
-        by=member.user.id,
+        by=member.caller.user_id,
         role=Role.OWNER.value,
         transfer=True,
     )
@@ -261,7 +270,7 @@ async def invite(
         email=email.strip().lower(),
         role=role,
         token_hash=digest(token),
-        invited_by=member.user.id,
+        invited_by=member.caller.user_id,
         created_at=now,
         expires_at=now + timedelta(days=INVITATION_DAYS),
     )
@@ -277,7 +286,7 @@ async def invite(
     message = emails.render(
         "invitation",
         to=invitation.email,
-        inviter=member.user.display_name,
+        inviter=member.caller.display_name,
         org=member.org.name,
         role=role.value,
         days=INVITATION_DAYS,
@@ -287,21 +296,22 @@ async def invite(
     return invitation
 
 
-async def accept(db: AsyncSession, clock: Clock, user: User, token: str) -> Organisation:
+async def accept(db: AsyncSession, clock: Clock, caller: Principal, token: str) -> Organisation:
     """Join with the invited role. Only the account whose verified e-mail was invited may."""
     invitation = await repository.get_invitation(db, digest(token))
     now = clock.now()
     if invitation is None or invitation.accepted_at is not None or now >= invitation.expires_at:
         raise InvitationInvalid()
-    if user.email != invitation.email or user.email_verified_at is None:
+    if caller.email != invitation.email or not caller.email_verified:
         raise InvitationInvalid("This invitation was sent to another e-mail address.")
     invitation.accepted_at = now
     org = await repository.get_org_by_id(db, invitation.org_id)
     if org is None:
         raise InvitationInvalid()
-    if await repository.get_membership(db, org.id, user.id) is None:
+    if await repository.get_membership(db, org.id, caller.user_id) is None:
         repository.add(
-            db, Membership(org_id=org.id, user_id=user.id, role=invitation.role, joined_at=now)
+            db,
+            Membership(org_id=org.id, user_id=caller.user_id, role=invitation.role, joined_at=now),
         )
         await repository.flush(db)
         events.emit(
@@ -309,12 +319,12 @@ async def accept(db: AsyncSession, clock: Clock, user: User, token: str) -> Orga
             "member.joined",
             at=now,
             org_id=org.id,
-            data={"org": org.slug, "user_id": user.id, "role": invitation.role},
+            data={"org": org.slug, "user_id": caller.user_id, "role": invitation.role},
         )
     await audit.record(
         db,
         EventKind.INVITATION_ACCEPTED,
-        user_id=user.id,
+        user_id=caller.user_id,
         at=now,
         org_id=org.id,
         org=org.slug,

@@ -134,6 +134,11 @@ class HttpSettings(_Group):
     compression_memo_bytes: int = Field(default=16 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
     # How long a stored response answers retries that carry the same Idempotency-Key.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # After SIGTERM: seconds of answering /readyz with 503 while still serving, so balancers
+    # stop sending before the server stops listening (platform/http/serving.py).
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Then: the longest wait for requests in flight before they are cut off.
+    graceful_shutdown_seconds: int = Field(default=20, ge=1, le=3600)
 
 
 class LogSettings(_Group):

@@ -2,12 +2,24 @@
 
 SQLite (the embedded default) and PostgreSQL share every query; the differences live here:
 connection pragmas for SQLite, pool and timeout settings for PostgreSQL.
+
+SQLite has one write lock per database. A transaction that began reading (a deferred `BEGIN`)
+and then writes cannot wait for that lock: when another connection holds it or has committed
+since, SQLite answers "database is locked" at once, whatever the busy timeout. So on SQLite a
+unit of work that writes takes the lock up front: it waits its turn in this process (first come,
+first served) and then begins with `BEGIN IMMEDIATE`, which does wait, up to the busy timeout,
+for other processes (a worker, a command). Units of work that only read (GET and HEAD requests)
+begin as before and run side by side (WAL); if one turns out to have something to write at the
+end (a session's sliding expiry), it queues for the lock like any writer and writes in a
+transaction of its own. PostgreSQL needs none of this: its row locks wait.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +34,28 @@ from skilltree.platform.errors import DomainError
 from skilltree.platform.fair_pool import FairQueuePool
 
 AFTER_COMMIT = "skilltree.after_commit"
+# How a SQLite transaction begins, as an execution option of the engine its session is bound to.
+BEGIN_OPTION = "skilltree_sqlite_begin"
+# How long a SQLite writer waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 # JSON columns are read with orjson rather than the standard library: a roadmap's tree loads five
 # JSON lists per topic, and decoding them was a tenth of the time of an uncached progress summary.
 JSON_DESERIALIZER = orjson.loads
+
+
+# Set while a request is rehearsed (platform/http/idempotency.py): its units of work roll back.
+_REHEARSING: ContextVar[bool] = ContextVar("skilltree_rehearsing", default=False)
+
+
+@contextmanager
+def rehearsal() -> Iterator[None]:
+    """Every unit of work opened in this block rolls back, whatever happens in it, and its
+    after-commit callbacks never run: the code runs with every check, and changes nothing."""
+    token = _REHEARSING.set(True)
+    try:
+        yield
+    finally:
+        _REHEARSING.reset(token)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
@@ -73,17 +104,44 @@ def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable with WAL, far fewer fsyncs
-        cursor.execute("PRAGMA busy_timeout = 5000")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql(connection.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
 
     return engine
 
 
 UnitOfWorkHook = Callable[[AsyncSession], None]
+
+
+def _has_changes(session: AsyncSession) -> bool:
+    return bool(session.new or session.dirty or session.deleted)
+
+
+class NestedWriter(RuntimeError):
+    """A unit of work that writes opened another that writes: on SQLite it would wait for itself."""
+
+
+class _WriterQueue:
+    """SQLite's write lock, handed out in this process one unit of work at a time, in order."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    async def acquire(self) -> None:
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise NestedWriter("open the second unit of work after the first one has ended")
+        await self._lock.acquire()
+        self._holder = task
+
+    def release(self) -> None:
+        self._holder = None
+        self._lock.release()
 
 
 class Database:
@@ -97,6 +155,18 @@ class Database:
         self.sessionmaker = sessionmaker or async_sessionmaker(
             engine, expire_on_commit=False, autoflush=False
         )
+        self._writers: _WriterQueue | None = None
+        self._writer_sessionmaker = self.sessionmaker
+        if engine.dialect.name == "sqlite":
+            self._writers = _WriterQueue()
+            if sessionmaker is None:
+                immediate = engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+                self._writer_sessionmaker = async_sessionmaker(
+                    immediate, expire_on_commit=False, autoflush=False
+                )
+        # A reader's late changes get a transaction of their own. Not in tests whose sessions
+        # all share one connection, whose transaction is rolled back at the end.
+        self._late_writes = self._writers is not None and sessionmaker is None
         self._unit_of_work_hooks: list[UnitOfWorkHook] = []
 
     @classmethod
@@ -121,26 +191,69 @@ class Database:
         self._unit_of_work_hooks.remove(hook)
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed if the block succeeds and rolled back if it raises.
 
-        Callbacks registered with `after_commit` (cache invalidation, handing a committed
-        e-mail on) run only once the commit succeeded, and are dropped on rollback.
+        `writes=False` promises a unit of work that (almost always) only reads: on SQLite it
+        runs beside the others instead of queueing for the write lock. Callbacks registered
+        with `after_commit` (cache invalidation, handing a committed e-mail on) run only once
+        the commit succeeded, and are dropped on rollback.
         """
-        async with self.sessionmaker() as session:
-            for hook in self._unit_of_work_hooks:
-                hook(session)
-            try:
-                yield session
-                await session.commit()
-            except DomainError as error:
-                await (session.commit() if error.keeps_changes else session.rollback())
-                raise
-            except BaseException:
-                await session.rollback()
-                raise
-            for callback in session.info.pop(AFTER_COMMIT, []):
-                await callback()
+        queued = writes and self._writers is not None
+        if queued:
+            await self._acquire_writer()
+        try:
+            maker = self._writer_sessionmaker if queued else self.sessionmaker
+            async with maker() as session:
+                for hook in self._unit_of_work_hooks:
+                    hook(session)
+                try:
+                    yield session
+                    if _REHEARSING.get():
+                        await session.rollback()
+                        session.info.pop(AFTER_COMMIT, None)
+                        return
+                    if not queued and self._late_writes and _has_changes(session):
+                        await self._write_late(session)
+                    else:
+                        await session.commit()
+                except DomainError as error:
+                    if _REHEARSING.get() or not error.keeps_changes:
+                        await session.rollback()
+                    elif not queued and self._late_writes and _has_changes(session):
+                        await self._write_late(session)
+                    else:
+                        await session.commit()
+                    raise
+                except BaseException:
+                    await session.rollback()
+                    raise
+                callbacks = session.info.pop(AFTER_COMMIT, [])
+        finally:
+            if queued:
+                self._release_writer()
+        for callback in callbacks:
+            await callback()
+
+    async def _acquire_writer(self) -> None:
+        assert self._writers is not None
+        await self._writers.acquire()
+
+    def _release_writer(self) -> None:
+        assert self._writers is not None
+        self._writers.release()
+
+    async def _write_late(self, session: AsyncSession) -> None:
+        """A SQLite unit of work begun as a reader has changes: end its read transaction, take
+        the write lock in turn, and write them in a transaction of their own."""
+        await self._acquire_writer()
+        try:
+            connection = await session.connection()
+            await connection.exec_driver_sql("COMMIT")  # the read transaction: nothing written
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            await session.commit()
+        finally:
+            self._release_writer()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.util import await_
@@ -84,3 +84,8 @@ class FairQueuePool(AsyncAdaptedQueuePool):
     """SQLAlchemy's asyncio pool, with connections handed out first come, first served."""
 
     _queue_class: Any = FairQueue
+
+    def waiting(self) -> int:
+        """Requests waiting for a connection right now."""
+        queue = cast("FairQueue", self._pool)
+        return sum(1 for waiter in queue._waiters if not waiter.done())

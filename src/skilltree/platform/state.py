@@ -48,9 +48,15 @@ async def get_resources(request: Request) -> Resources:
     return resources_of(request)
 
 
+# Requests that change nothing, by their method: on SQLite their units of work read side by side
+# instead of queueing for the write lock (platform/db.py).
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: commit when the handler succeeds, roll back when it raises."""
-    async with resources_of(request).database.unit_of_work() as session:
+    writes = request.method not in READING_METHODS
+    async with resources_of(request).database.unit_of_work(writes=writes) as session:
         yield session
 
 

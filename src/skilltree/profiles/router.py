@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
-from skilltree.accounts.service import SignedIn
+from skilltree.identity import Principal, Scope
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
@@ -18,15 +17,15 @@ from skilltree.profiles.schemas import ProfileOut, ProfilePatch
 
 router = APIRouter(prefix=API_PREFIX, tags=["profiles"])
 
-ProfileReader = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_READ))]
-ProfileWriter = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_WRITE))]
+ProfileReader = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))]
+ProfileWriter = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))]
 
 
 @router.get("/me/profile", response_model=ProfileOut, responses=problem_responses(401, 403))
 async def get_profile(current: ProfileReader, db: DbSession, response: Response) -> ProfileOut:
     """Your profile; the defaults until you change something."""
     response.headers["Cache-Control"] = "private, no-store"
-    return _out(await service.get_profile(db, current.user.id))
+    return _out(await service.get_profile(db, current.user_id))
 
 
 @router.patch(
@@ -41,7 +40,7 @@ async def update_profile(
         if getattr(body, name) is None:
             raise UnprocessableContent(f"{name!r} cannot be null.", field=name)
     changes = service.ProfileChanges(fields=sent, **body.model_dump(include=set(sent)))
-    view = await service.update_profile(db, current.user.id, changes, resources.clock.now())
+    view = await service.update_profile(db, current.user_id, changes, resources.clock.now())
     return _out(view)
 
 

@@ -12,9 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
-from skilltree.accounts.service import SignedIn
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.http import conditional
@@ -58,9 +57,7 @@ from skilltree.progress.schemas import (
     TopicStateOut,
     UndoOut,
 )
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.roadmaps.models import Topic
-from skilltree.roadmaps.policies import Viewer
 
 router = APIRouter(prefix=API_PREFIX, tags=["progress"])
 
@@ -78,11 +75,11 @@ NOTE_WRITE_ERRORS = problem_responses(401, 403, 404, 412, 413, 422, 428)
 
 
 async def _learner(
-    current: SignedIn, session: DbSession, resources: AppResources
+    current: Principal, session: DbSession, resources: AppResources
 ) -> service.Learner:
-    viewer = Viewer(user_id=current.user.id, org_roles=await orgs.roles_of(session, current.user))
+    viewer = await orgs.viewer_of(session, current)
     return service.Learner(
-        user_id=current.user.id,
+        user_id=current.user_id,
         viewer=viewer,
         clock=resources.clock,
         request_id=current_request_id(),
@@ -90,7 +87,7 @@ async def _learner(
 
 
 async def progress_reader(
-    current: Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_READ))],
+    current: Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))],
     session: DbSession,
     resources: AppResources,
 ) -> service.Learner:
@@ -98,7 +95,7 @@ async def progress_reader(
 
 
 async def progress_writer(
-    current: Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_WRITE))],
+    current: Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))],
     session: DbSession,
     resources: AppResources,
 ) -> service.Learner:

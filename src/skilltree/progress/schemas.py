@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.http.pagination import PageLinks
 from skilltree.progress.exporting import JSON_FORMAT
 from skilltree.progress.rollup import Source, Status
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, Title
+from skilltree.roadmaps.document import Title
 
 Confidence = Annotated[int, Field(ge=1, le=5, description="How sure you feel, 1 (not) to 5")]
 HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2048)]

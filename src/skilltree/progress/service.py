@@ -18,6 +18,8 @@ from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.clock import Clock
 from skilltree.platform.http.pagination import Page, Position, make_page
+from skilltree.platform.observability import metrics
+from skilltree.platform.observability.business import count_on_commit
 from skilltree.profiles import service as profiles
 from skilltree.progress import activity, repository, rollup
 from skilltree.progress.errors import InvalidProgressImport, NothingToUndo
@@ -122,6 +124,8 @@ async def set_status(
     if current is not None and (current.status, current.confidence) == (status, confidence):
         return current
     await _record(session, learner, topic, current, status, confidence)
+    if status == "done":
+        count_on_commit(session, metrics.TOPICS_COMPLETED)
     mark = await repository.mark(session, learner.user_id, topic.id)
     assert mark is not None
     return mark
@@ -198,6 +202,23 @@ async def progress_on(
     """A learner's progress on a roadmap whose outline the caller loaded and may show (a
     mentor's view of an organisation's roadmaps loads each outline once for every member)."""
     return await _progress_of(session, user_id, tree)
+
+
+async def apply_checklist_marks(
+    session: AsyncSession, learner: Learner, slug: str, marks: Sequence[tuple[str, rollup.Status]]
+) -> ImportResult:
+    """Record the boxes an imported checklist had ticked as the importer's progress.
+
+    Only boxes that say something (done, in progress, skipped) are applied: an empty box must
+    not undo what the learner has recorded since the last import."""
+    entries = [
+        ImportedMark(topic_id=None, slug=topic_slug, status=status, confidence=None)
+        for topic_slug, status in marks
+        if status != "todo"
+    ]
+    if not entries:
+        return ImportResult(changed=0, unchanged=0)
+    return await import_marks(session, learner, slug, entries)
 
 
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:

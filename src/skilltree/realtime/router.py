@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import accounts_context_of, require_scope, signed_in
-from skilltree.accounts.service import SignedIn
+from skilltree.identity import Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.orgs.dependencies import OrgReader
 from skilltree.platform.errors import DomainError
@@ -25,7 +24,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["live"])
 
 STREAM_ERRORS = problem_responses(401, 403, 404)
 LastEventId = Annotated[str | None, Header(alias="last-event-id", max_length=64)]
-ProgressReader = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_READ))]
+ProgressReader = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))]
 
 
 def _still_allowed(request: Request, resources: Resources, org: str | None) -> service.StillAllowed:
@@ -37,7 +36,7 @@ def _still_allowed(request: Request, resources: Resources, org: str | None) -> s
             try:
                 current = await signed_in(request, db, accounts_context_of(resources))
                 if org is not None:
-                    await orgs.membership_of(db, org, current.user)
+                    await orgs.membership_of(db, org, current.principal)
             except DomainError:
                 return False
         return True
@@ -83,7 +82,7 @@ async def my_stream(
     what you assigned), resumable with `Last-Event-ID`."""
     frames = service.stream(
         resources.broadcaster,
-        user_channel(current.user.id),
+        user_channel(current.user_id),
         "notice",
         last_event_id,
         resources.settings.realtime,

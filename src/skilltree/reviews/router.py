@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from skilltree.accounts.api_keys import Scope
 from skilltree.accounts.dependencies import require_scope
-from skilltree.accounts.service import SignedIn
+from skilltree.identity import Principal, Scope
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -26,8 +25,8 @@ from skilltree.reviews.schemas import DueCardOut, DueListOut, ReviewIn, ReviewOu
 
 router = APIRouter(prefix=API_PREFIX, tags=["reviews"])
 
-Reader = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_READ))]
-Writer = Annotated[SignedIn, Depends(require_scope(Scope.PROGRESS_WRITE))]
+Reader = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))]
+Writer = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))]
 
 
 @router.get(
@@ -44,9 +43,9 @@ async def due_reviews(
     limit: LimitParam = DEFAULT_PAGE_SIZE,
 ) -> DueListOut:
     """Cards due now, the longest-waiting first, a page at a time (follow `links.next`)."""
-    scope = f"reviews-due:{current.user.id}"
+    scope = f"reviews-due:{current.user_id}"
     position = decode_position(cursors, scope, cursor)
-    page = await service.due_cards(session, current.user.id, resources.clock.now(), position, limit)
+    page = await service.due_cards(session, current.user_id, resources.clock.now(), position, limit)
     links = page_links(request, response, cursors, scope, page)
     response.headers["Cache-Control"] = "private, no-store"
     return DueListOut(items=[_due_out(item) for item in page.items], links=links)
@@ -69,7 +68,7 @@ async def review_card(
     """Rate how well you remembered the topic; FSRS answers with the next due date.
     Send an Idempotency-Key to retry safely: a retry replays the first rating."""
     now = resources.clock.now()
-    card = await service.review(session, current.user.id, card_id, body.rating, now)
+    card = await service.review(session, current.user_id, card_id, body.rating, now)
     return ReviewOut(id=card.id, rating=body.rating, reviewed_at=now, due=card.due)
 
 

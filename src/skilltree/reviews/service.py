@@ -17,6 +17,8 @@ from fsrs import Card, Rating, Scheduler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.http.pagination import Page, Position, make_page
+from skilltree.platform.observability import metrics
+from skilltree.platform.observability.business import count_on_commit
 from skilltree.reviews import repository
 from skilltree.reviews.errors import CardNotFound
 from skilltree.reviews.models import ReviewCard, ReviewLogEntry
@@ -96,6 +98,7 @@ async def review(
     row.fsrs_card = dict(card.to_dict())
     row.due = card.due
     await repository.flush(session)
+    count_on_commit(session, metrics.REVIEWS_RATED.labels(rating.value))
     return row
 
 

@@ -10,10 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-MAX_SLUG_LENGTH = 80
+from skilltree.identity.slug import Slug
 
-Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 EstimateHours = Annotated[float, Field(gt=0, le=10_000)]
 Level = Literal["beginner", "intermediate", "advanced"]

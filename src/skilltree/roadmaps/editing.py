@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.identity import MAX_SLUG_LENGTH
 from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, RoadmapDoc
+from skilltree.roadmaps.document import RoadmapDoc
 from skilltree.roadmaps.errors import (
     InvalidMove,
     RoadmapNotEditable,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from skilltree.accounts.service import SignedIn
+from skilltree.identity import Principal
 from skilltree.platform.http import conditional
 from skilltree.platform.http.conditional import RequireIfMatch
 from skilltree.platform.http.idempotency import IDEMPOTENT
@@ -281,7 +281,7 @@ async def get_revision(
 
 
 async def _access(
-    session: DbSession, writer: SignedIn, visibility: Visibility, org: str | None
+    session: DbSession, writer: Principal, visibility: Visibility, org: str | None
 ) -> editing.Access:
     return Access(visibility, await organisation_for(session, writer, visibility, org))
 

@@ -1,8 +1,12 @@
 """Render a roadmap document as a markdown checklist that the markdown importer reads back,
 or as CSV for a spreadsheet.
 
-Sections become `##` headings and everything below them nested task-list items, which keeps
-sibling order exactly (sub-headings would force leaves before groups).
+Sections become `##` headings and everything below them nested list items, which keeps
+sibling order exactly (sub-headings would force leaves before groups). Leaves — what a learner
+ticks — are tasks (`- [ ]`, `- [x]`); a topic with children is a plain bullet, since its state
+rolls up from them, unless it carries a state of its own. Resources follow the title as typed
+links (`[@docs@RFC 9110](https://…)`), which the importer turns back into resources and keeps
+out of the title, so an export re-imports with its tree and its links.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ def to_markdown(document: RoadmapDoc) -> str:
     if document.description:
         lines += [_one_line(document.description), ""]
     for section in document.topics:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {section.title}{_links(section)}", ""]
         for child in section.children:
             lines += _item(child, depth=0)
         lines.append("")
@@ -59,15 +63,28 @@ def _paths(
     return rows
 
 
+BOXES = {"done": "[x] ", "in_progress": "[/] ", "skipped": "[-] ", "todo": "[ ] "}
+
+
 def _item(topic: TopicDoc, depth: int) -> list[str]:
-    box = "[x]" if topic.status == "done" else "[ ]"
+    parent_without_state = topic.children and topic.status in (None, "todo")
+    box = "" if parent_without_state else BOXES[topic.status or "todo"]
     text = topic.title
-    if topic.summary and not topic.children:
+    if topic.summary:
         text += f" — {_one_line(topic.summary)}"
-    lines = [f"{INDENT * depth}- {box} {text}"]
+    lines = [f"{INDENT * depth}- {box}{text}{_links(topic)}"]
     for child in topic.children:
         lines += _item(child, depth + 1)
     return lines
+
+
+def _links(topic: TopicDoc) -> str:
+    return "".join(f" [@{r.type}@{_link_text(r.title)}](<{r.url}>)" for r in topic.resources)
+
+
+def _link_text(text: str) -> str:
+    # Brackets and backslashes would end or escape the link text early.
+    return "".join("\\" + ch if ch in "[]\\" else ch for ch in _one_line(text))
 
 
 def _one_line(text: str) -> str:

@@ -10,12 +10,11 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
-from skilltree.accounts.api_keys import Scope
-from skilltree.accounts.dependencies import MaybeSignedIn, require_scope
-from skilltree.accounts.service import SignedIn
+from skilltree.accounts.dependencies import MaybePrincipal, require_scope
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.platform.cache import Computed, Key
-from skilltree.platform.errors import UnprocessableContent
+from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
 from skilltree.platform.http import conditional
 from skilltree.platform.http.bodies import read_body, read_upload
 from skilltree.platform.http.deprecation import Deprecation
@@ -25,16 +24,26 @@ from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.offsets import OffsetParams, link_header, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppCache, AppResources, DbSession
+from skilltree.progress import service as progress
 from skilltree.roadmaps import service
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN, RoadmapDoc, TopicDoc
+from skilltree.roadmaps.document import RoadmapDoc, TopicDoc
 from skilltree.roadmaps.exporting import to_csv, to_markdown
-from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, detect_format, parse_roadmap
+from skilltree.roadmaps.importing import (
+    ImportLimits,
+    ParsedRoadmap,
+    RoadmapTooLarge,
+    detect_format,
+    parse_roadmap,
+)
 from skilltree.roadmaps.listing import ROADMAP_LIST
 from skilltree.roadmaps.models import Roadmap
-from skilltree.roadmaps.policies import ANONYMOUS, Viewer, Visibility
+from skilltree.roadmaps.policies import Viewer, Visibility
 from skilltree.roadmaps.schemas import (
+    CheckedMarkOut,
     ImportChangesOut,
+    ImportProgressOut,
     ImportReportOut,
     PreviewNodeOut,
     ReferenceOut,
@@ -51,7 +60,7 @@ from skilltree.roadmaps.schemas import (
 
 router = APIRouter(prefix=API_PREFIX, tags=["roadmaps"])
 
-RoadmapWriter = Annotated[SignedIn, Depends(require_scope(Scope.ROADMAPS_WRITE))]
+RoadmapWriter = Annotated[Principal, Depends(require_scope(Scope.ROADMAPS_WRITE))]
 
 SlugPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["backend"])
@@ -322,6 +331,13 @@ async def import_roadmap(
             description="The organisation of an organisation roadmap (you must own or mentor it)",
         ),
     ] = None,
+    apply_progress: Annotated[
+        bool,
+        Query(
+            description="Record the file's ticked boxes ([x], [/], [-]) as your progress; "
+            "empty boxes never undo progress"
+        ),
+    ] = False,
 ) -> ImportReportOut:
     """Create or update a roadmap from a markdown checklist, JSON or YAML.
 
@@ -329,7 +345,10 @@ async def import_roadmap(
     topics keep their ids (and so everyone's progress) across re-imports.
     """
     limits = _limits(resources)
-    data, filename, content_type = await _read_import(request, limits.max_bytes)
+    try:
+        data, filename, content_type = await _read_import(request, limits.max_bytes)
+    except PayloadTooLarge as error:
+        raise RoadmapTooLarge(error.detail, limit=limits.max_bytes) from None
     fmt = detect_format(filename, content_type)
     # Parsing a large document is CPU work: keep it off the event loop.
     parsed = await anyio.to_thread.run_sync(
@@ -346,29 +365,47 @@ async def import_roadmap(
         visibility=visibility,
         org_id=org_id,
     )
+    progress_out = None
+    if apply_progress:
+        marks = service.checklist_marks(parsed)
+        changed = 0
+        if not dry_run:
+            learner = progress.Learner(
+                user_id=writer.user_id,
+                viewer=viewer,
+                clock=resources.clock,
+                request_id=current_request_id(),
+            )
+            result = await progress.apply_checklist_marks(session, learner, report.slug, marks)
+            changed = result.changed
+        progress_out = ImportProgressOut(
+            applied=not dry_run,
+            marks=[CheckedMarkOut(topic=slug_, status=mark) for slug_, mark in marks],
+            changed=changed,
+        )
     if report.created and not dry_run:
         response.headers["Location"] = f"{API_PREFIX}/roadmaps/{report.slug}"
     else:
         response.status_code = status.HTTP_200_OK
-    return _report_out(report)
+    out = _report_out(report)
+    out.progress = progress_out
+    return out
 
 
-async def current_viewer(current: MaybeSignedIn, session: DbSession) -> Viewer:
+async def current_viewer(current: MaybePrincipal, session: DbSession) -> Viewer:
     """Anonymous visitors see public roadmaps; users also their own and their organisations'."""
-    if current is None:
-        return ANONYMOUS
-    return await viewer_of(session, current)
+    return await orgs.viewer_of(session, current)
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 
 
-async def viewer_of(session: DbSession, current: SignedIn) -> Viewer:
-    return Viewer(user_id=current.user.id, org_roles=await orgs.roles_of(session, current.user))
+async def viewer_of(session: DbSession, current: Principal) -> Viewer:
+    return await orgs.viewer_of(session, current)
 
 
 async def organisation_for(
-    session: DbSession, writer: SignedIn, visibility: Visibility | None, org: str | None
+    session: DbSession, writer: Principal, visibility: Visibility | None, org: str | None
 ) -> int | None:
     """The organisation an import is shared with; only its owners and mentors may do that."""
     if visibility != Visibility.ORGANISATION:
@@ -377,7 +414,7 @@ async def organisation_for(
         return None
     if org is None:
         raise UnprocessableContent("visibility=organisation needs 'org'.", field="org")
-    member = await orgs.membership_of(session, org, writer.user)
+    member = await orgs.membership_of(session, org, writer)
     member.require(orgs.Role.OWNER, orgs.Role.MENTOR)
     return member.org.id
 

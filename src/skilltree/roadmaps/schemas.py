@@ -7,15 +7,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from skilltree.identity import Slug, Visibility
 from skilltree.roadmaps.document import (
     Level,
     ReferenceKind,
     ResourceType,
-    Slug,
     Title,
     TopicStatus,
 )
-from skilltree.roadmaps.policies import Visibility
 
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -122,6 +121,21 @@ class PreviewNodeOut(BaseModel):
     children: list[PreviewNodeOut]
 
 
+class CheckedMarkOut(BaseModel):
+    topic: str = Field(description="The topic's slug")
+    status: TopicStatus
+
+
+class ImportProgressOut(BaseModel):
+    applied: bool = Field(
+        description="True when the marks were recorded as your progress (not on a dry run)"
+    )
+    marks: list[CheckedMarkOut] = Field(
+        description="The boxes the file had ticked ([x] done, [/] in progress, [-] skipped)"
+    )
+    changed: int = Field(description="Topics whose status the import changed")
+
+
 class ImportReportOut(BaseModel):
     roadmap: str
     title: str
@@ -138,6 +152,10 @@ class ImportReportOut(BaseModel):
     skipped: list[SkippedLineOut] = Field(description="Prose lines that were not made topics")
     preview: list[PreviewNodeOut] | None = Field(
         description="The parsed tree (dry runs only), to check before importing"
+    )
+    progress: ImportProgressOut | None = Field(
+        default=None,
+        description="With apply_progress: the ticked boxes applied (or, on a dry run, to apply)",
     )
 
 

@@ -18,7 +18,14 @@ from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.http.filtering import ListQuery
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
-from skilltree.roadmaps.document import ReferenceDoc, ResourceDoc, RoadmapDoc, TopicDoc
+from skilltree.roadmaps.document import (
+    ReferenceDoc,
+    ResourceDoc,
+    RoadmapDoc,
+    TopicDoc,
+    TopicStatus,
+    iter_topics,
+)
 from skilltree.roadmaps.errors import (
     BuiltinRoadmapProtected,
     ConcurrentImport,
@@ -90,6 +97,16 @@ class ImportReport:
     dry_run: bool
     plan: ImportPlan
     parsed: ParsedRoadmap
+
+
+def checklist_marks(parsed: ParsedRoadmap) -> list[tuple[str, TopicStatus]]:
+    """The boxes the file had ticked ([x] done, [/] in progress, [-] skipped), by topic slug:
+    what an import applies to the importer's progress when asked to."""
+    return [
+        (topic.slug, topic.status)
+        for topic, _ in iter_topics(parsed.document.topics)
+        if topic.slug is not None and topic.status not in (None, "todo")
+    ]
 
 
 async def list_roadmaps(

@@ -13,14 +13,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, status
 
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.orgs.dependencies import OrgManager, OrgReader
 from skilltree.platform.db import after_commit
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession, Resources
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.rooms import service
-from skilltree.rooms.gateway import POLICY_VIOLATION, Connection, entry_message, room_channel
+from skilltree.rooms.gateway import (
+    POLICY_VIOLATION,
+    SERVICE_RESTART,
+    Connection,
+    entry_message,
+    room_channel,
+)
 from skilltree.rooms.presence import Presence
 from skilltree.rooms.schemas import (
     EntryListOut,
@@ -160,6 +166,10 @@ async def connect(
     resources: Resources = websocket.app.state.resources
     presence: Presence = websocket.app.state.room_presence
     # Refused before the handshake completes: the client sees HTTP 403.
+    if resources.broadcaster.draining is not None:
+        # Shutting down: the client should connect to another instance, not to this one.
+        await websocket.close(SERVICE_RESTART, resources.broadcaster.draining)
+        return
     if not origin_allowed(websocket, resources.settings.auth.allowed_origins):
         await websocket.close(POLICY_VIOLATION, "origin not allowed")
         return

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from skilltree.roadmaps.document import MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 
 
 class RoomIn(BaseModel):

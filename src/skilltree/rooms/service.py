@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.identity import Viewer
 from skilltree.orgs import service as orgs
 from skilltree.orgs.errors import RoleRequired
 from skilltree.orgs.service import Member, Role
 from skilltree.platform.crypto import digest
 from skilltree.roadmaps import service as roadmaps
-from skilltree.roadmaps.policies import Viewer
 from skilltree.rooms import repository
 from skilltree.rooms.errors import InvalidMessage, MessageNotFound, RoomKeyTaken, RoomNotFound
 from skilltree.rooms.models import Room, RoomEntry, RoomTicket
@@ -113,7 +113,7 @@ async def _lobby(db: AsyncSession, member: Member, now: datetime) -> Room:
         org_id=member.org.id,
         key=LOBBY,
         title=f"{member.org.name} lobby",
-        created_by=member.user.id,
+        created_by=member.caller.user_id,
         created_at=now,
         last_seq=0,
     )
@@ -149,7 +149,9 @@ async def create_room(
     """Any member may open a room, for a topic of a roadmap the organisation can see."""
     topic_id = None
     if roadmap is not None and topic is not None:
-        viewer = Viewer(user_id=member.user.id, org_roles=await orgs.roles_of(db, member.user))
+        viewer = Viewer(
+            user_id=member.caller.user_id, org_roles=await orgs.roles_of(db, member.caller.user_id)
+        )
         topic_id = (await roadmaps.find_topic(db, roadmap, topic, viewer)).id
     if key == LOBBY or await repository.get_room(db, member.org.id, key) is not None:
         raise RoomKeyTaken(key)
@@ -158,7 +160,7 @@ async def create_room(
         key=key,
         title=title,
         topic_id=topic_id,
-        created_by=member.user.id,
+        created_by=member.caller.user_id,
         created_at=now,
         last_seq=0,
     )
@@ -183,7 +185,7 @@ async def issue_ticket(
         db,
         RoomTicket(
             ticket_hash=digest(secret),
-            user_id=member.user.id,
+            user_id=member.caller.user_id,
             room_id=room.id,
             expires_at=expires_at,
         ),
@@ -275,7 +277,7 @@ async def moderate(
     db: AsyncSession, member: Member, key: str, seq: int, now: datetime
 ) -> tuple[RoomView, EntryView]:
     room = _room_view(await _room(db, member, key, now))
-    return room, await delete_message(db, room, member.user.id, seq, now)
+    return room, await delete_message(db, room, member.caller.user_id, seq, now)
 
 
 async def mark_read(db: AsyncSession, room_id: int, user_id: int, seq: int, now: datetime) -> None:

@@ -58,7 +58,7 @@ async def register(
         event_types=sorted(set(event_types)),
         description=description,
         secret_encrypted=ctx.secret_box.encrypt(secret),
-        created_by=member.user.id,
+        created_by=member.caller.user_id,
         created_at=ctx.clock.now(),
         consecutive_failures=0,
     )

@@ -13,6 +13,7 @@ from skilltree.orgs import service as orgs
 from skilltree.platform.crypto import secret_box
 from skilltree.platform.events import Event, consumer
 from skilltree.platform.mail import SEND_TASK, Message
+from skilltree.platform.observability import metrics
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload, task
@@ -46,6 +47,7 @@ async def deliver(job: Job, payload: Payload) -> None:
             return  # the endpoint was deleted, or the delivery already succeeded
         delivery, endpoint = loaded
         if service.breaker_is_open(endpoint, now):
+            metrics.WEBHOOK_DELIVERIES.labels("held").inc()
             assert endpoint.breaker_open_until is not None
             wait = (endpoint.breaker_open_until - now).total_seconds()
             # Held back, not attempted: the same attempt number runs when the breaker allows.
@@ -75,6 +77,8 @@ async def deliver(job: Job, payload: Payload) -> None:
                 outbox.enqueue(
                     session, SEND_TASK, _disabled_notice(owner, endpoint).to_payload(), now=now
                 )
+    outcome = "delivered" if result.succeeded else "disabled" if disabled else "failed"
+    metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
     if disabled:
         raise PermanentFailure(f"endpoint {endpoint.id} disabled after failing for too long")
     if not result.succeeded:

@@ -5,12 +5,21 @@ after a timeout or a dropped connection:
 
     first request          claimed, executed; a 2xx response is stored for the TTL (24 h)
     same key, same request the stored response, replayed, with `Idempotency-Replayed: true`
-    same key, other request 422: a key names one request (method, path, caller, body)
+    same key, other request 422: a key names one request (method, path, credential, body)
     while the first runs   409, with Retry-After: the outcome is not known yet
 
-Keys are scoped per caller, so two users never see each other's responses. A route opts in with
-one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in OpenAPI — and
-IdempotencyMiddleware guards exactly the POST routes that declare it.
+Keys are scoped per credential — a browser session, an API client's token family, an API key —
+never per user: a response one credential received (a new API key's secret, a webhook's signing
+secret) is never shown to another, even of the same person, whatever rights each has.
+
+A replay never skips authorisation. Before the stored response goes out, the route is rehearsed:
+run in full, with every dependency and every check in its services, in units of work that roll
+back (platform/db.py, `rehearsal`). When that run is refused (401, 403, 404: the credential
+ended, a scope is missing, a role was taken away, the resource is no longer visible) the refusal
+is the answer; otherwise the stored response is, and nothing the rehearsal did is kept.
+
+A route opts in with one declaration, `dependencies=[IDEMPOTENT]`, which documents the header in
+OpenAPI — and IdempotencyMiddleware guards exactly the POST routes that declare it.
 
 The key is claimed in its own short transaction before the route runs, and the response is
 stored after the route's unit of work has committed, so neither ever waits on the other's locks.
@@ -43,7 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.clock import Clock
 from skilltree.platform.crypto import SecretBox, secret_box
-from skilltree.platform.db import Database
+from skilltree.platform.db import Database, rehearsal
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
 from skilltree.platform.http.middleware import HttpMiddleware
 from skilltree.platform.http.problems import domain_error_response
@@ -56,7 +65,11 @@ MAX_KEY_LENGTH = 255
 # Headers that belong to one exchange, not to the stored outcome.
 NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
 
-# Who is calling, as a stable string ("user:42"); raises (401) for an anonymous caller.
+# Statuses of a rehearsal that are answered instead of the stored response: the caller may no
+# longer do what the stored response says was done.
+REFUSALS = frozenset({401, 403, 404})
+
+# Which credential is calling, as a stable string ("api-key:7"); raises (401) when there is none.
 CallerResolver = Callable[[Request, AsyncSession], Awaitable[str]]
 
 
@@ -125,10 +138,15 @@ class StoredResponse:
     body: bytes
 
     def replay(self) -> Response:
+        response = self.as_response()
+        response.headers[REPLAYED_HEADER] = "true"
+        return response
+
+    def as_response(self) -> Response:
         response = Response(self.body, self.status_code)
         for name, value in self.headers:
-            response.headers.append(name, value)
-        response.headers[REPLAYED_HEADER] = "true"
+            if name != "content-length":
+                response.headers.append(name, value)
         return response
 
 
@@ -228,7 +246,7 @@ class IdempotencyMiddleware(HttpMiddleware):
         resources = resources_of(request)
         outcome = await self._claim(request, resources, key, body)
         if isinstance(outcome, StoredResponse):
-            await outcome.replay()(scope, receive, send)
+            await self._replay(outcome, body, scope, receive, send)
             return
         caller = outcome
         captured = _CapturedResponse()
@@ -241,6 +259,19 @@ class IdempotencyMiddleware(HttpMiddleware):
             await self._store(resources, caller, key, captured)
         else:
             await self._release(resources, caller, key)
+
+    async def _replay(
+        self, stored: StoredResponse, body: bytes, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """The stored response, once a rehearsal of the route shows the caller may still do it."""
+        rehearsed = _CapturedResponse()
+        with rehearsal():
+            await self.app(scope, _replaying(body, receive), rehearsed.keep_only())
+        if rehearsed.status_code in REFUSALS:
+            refusal = StoredResponse(rehearsed.status_code, rehearsed.headers, rehearsed.body)
+            await refusal.as_response()(scope, receive, send)
+            return
+        await stored.replay()(scope, receive, send)
 
     async def _claim(
         self, request: Request, resources: Resources, key: str, body: bytes
@@ -337,6 +368,14 @@ class _CapturedResponse:
     @property
     def body(self) -> bytes:
         return b"".join(self.chunks)
+
+    def keep_only(self) -> Send:
+        """A send that keeps the response and sends nothing."""
+
+        async def discard(message: Message) -> None:
+            pass
+
+        return self.wrap(discard)
 
     def wrap(self, send: Send) -> Send:
         async def capture(message: Message) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -26,7 +27,7 @@ REQUEST_ID_HEADER = "x-request-id"
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Polled by machines every few seconds (orchestrators, the metrics scraper): never rate-limited,
 # and logged at debug level.
-PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/startupz", "/metrics"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = get_logger("skilltree.access")
@@ -151,9 +152,17 @@ def _route_template(scope: Scope) -> str | None:
 class BodySizeLimitMiddleware(HttpMiddleware):
     """Refuse bodies over max_bytes with 413, by Content-Length up front or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        problems_by_path: Mapping[str, type[PayloadTooLarge]] | None = None,
+    ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
+        # Where an endpoint documents a problem type of its own for a body too large
+        # (/problems/roadmap-too-large for imports), the early refusal uses it too.
+        self.problems_by_path = dict(problems_by_path or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
@@ -169,7 +178,8 @@ class BodySizeLimitMiddleware(HttpMiddleware):
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     # Raised inside the app, rendered by the problem handlers as a 413.
-                    raise PayloadTooLarge(self._detail(), limit=self.max_bytes)
+                    problem = self.problems_by_path.get(scope["path"], PayloadTooLarge)
+                    raise problem(self._detail(), limit=self.max_bytes)
             return message
 
         await self.app(scope, receive_counted, send)
@@ -178,10 +188,11 @@ class BodySizeLimitMiddleware(HttpMiddleware):
         return f"The request body exceeds the limit of {self.max_bytes} bytes."
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = self.problems_by_path.get(scope["path"], PayloadTooLarge)
         response = problem_response(
             413,
-            title=PayloadTooLarge.title,
-            type_="/problems/" + PayloadTooLarge.type_slug,
+            title=problem.title,
+            type_="/problems/" + problem.type_slug,
             detail=self._detail(),
             instance=scope["path"],
             limit=self.max_bytes,

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -81,3 +81,67 @@ def prepare_worker_processes(workers: int) -> Path | None:
     directory = Path(tempfile.mkdtemp(prefix="skilltree-metrics-"))
     os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
     return directory
+
+
+# Operations: what the alert rules in deploy/prometheus/rules/ watch (docs/operations.md).
+# Gauges are set at scrape time (observability/gauges.py). The backlog figures come from the
+# shared database, the same in every worker process, so the most recent one is exposed; the
+# pool figures are per process and add up.
+READY = Gauge(
+    "skilltree_ready",
+    "1 while this instance's /readyz answers 200, 0 while it answers 503 (dependency down, or "
+    "draining after SIGTERM).",
+    multiprocess_mode="livemin",
+)
+DB_POOL_CONNECTIONS = Gauge(
+    "skilltree_db_pool_connections",
+    "Database connections of this instance's pool by state: in_use, idle, and waiting (requests "
+    "waiting for a connection).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+QUEUE_DEPTH = Gauge(
+    "skilltree_queue_depth",
+    "Tasks in the database broker's queue (runnable, delayed or running); 0 with RabbitMQ, "
+    "whose own metrics show its queue.",
+    multiprocess_mode="mostrecent",
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "skilltree_queue_oldest_task_age_seconds",
+    "How long the oldest runnable task of the database broker has been waiting to run.",
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_PENDING = Gauge(
+    "skilltree_outbox_pending_messages",
+    "Outbox messages due but not yet published to the queue.",
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_LAG = Gauge(
+    "skilltree_outbox_lag_seconds",
+    "How long the oldest due, unpublished outbox message has waited for the relay.",
+    multiprocess_mode="mostrecent",
+)
+DEAD_LETTERS = Gauge(
+    "skilltree_dead_letters",
+    "Dead letters waiting to be replayed or purged (skilltree dlq list).",
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_DELIVERIES = Counter(
+    "skilltree_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered, failed (retried later), disabled (the "
+    "endpoint failed for too long), held (its circuit breaker is open).",
+    ["outcome"],
+)
+
+# Business counters: what users do, counted once the change is committed.
+SIGNUPS = Counter(
+    "skilltree_signups_total",
+    "Accounts created: by registration (before e-mail verification) or by an operator.",
+    ["via"],
+)
+TOPICS_COMPLETED = Counter(
+    "skilltree_topics_completed_total", "Topics a learner marked done (re-marking counts again)."
+)
+REVIEWS_RATED = Counter(
+    "skilltree_reviews_rated_total", "Spaced-repetition reviews recorded, by rating.", ["rating"]
+)

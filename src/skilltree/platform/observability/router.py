@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from skilltree.platform.errors import NotFound
 from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.observability import gauges
 from skilltree.platform.observability import metrics as counters
 from skilltree.platform.state import AppResources
 
@@ -30,5 +31,7 @@ async def metrics(resources: AppResources) -> Response:
     """Every counter of every worker process, in the Prometheus text format."""
     if not resources.settings.metrics.enabled:
         raise NotFound("Metrics are turned off (SKILLTREE_METRICS_ENABLED=false).")
+    gauges.measure_pool(resources.database)
+    await gauges.measure_backlog(resources.database, resources.clock.now())
     body = generate_latest(counters.registry())
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

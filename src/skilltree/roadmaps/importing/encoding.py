@@ -20,12 +20,16 @@ from skilltree.roadmaps.importing.errors import RoadmapImportError
 # Code pages seen in the wild, most common first. The "sloppy" variants (from ftfy) map each
 # undefined byte to the C1 control character with the same number, as browsers do, so text that
 # kept those characters round-trips exactly.
-LEGACY_CODECS = ("sloppy-windows-1252", "macroman", "sloppy-windows-1254")
+# Latin-1 is what a tool that decodes "as ISO-8859-1" produces: bytes 0x80-0x9F become C1
+# control characters ("Googleâ\x80\x99s") instead of Windows-1252's punctuation.
+LEGACY_CODECS = ("sloppy-windows-1252", "macroman", "sloppy-windows-1254", "latin-1")
+C1_CONTROLS = frozenset(chr(code) for code in range(0x80, 0xA0))
 # Byte values each code page leaves undefined: the candidates for a dropped byte.
 UNDEFINED_BYTES = {
     "sloppy-windows-1252": (0x81, 0x8D, 0x8F, 0x90, 0x9D),
     "sloppy-windows-1254": (0x81, 0x8D, 0x8E, 0x8F, 0x90, 0x9D, 0x9E),
     "macroman": (),
+    "latin-1": (),
 }
 # A binary file is refused rather than imported as garbage.
 MAX_CONTROL_CHAR_RATIO = 0.01
@@ -48,8 +52,10 @@ def decode(data: bytes) -> DecodedText:
     text = _decode_unicode(data)
     if not text.strip():
         raise RoadmapImportError("the file is empty", line=1)
-    _refuse_control_characters(text)
-    return repair_mojibake(text)
+    # Repaired first: Latin-1 mojibake is full of C1 control characters that are not binary.
+    decoded = repair_mojibake(text)
+    _refuse_control_characters(decoded.text)
+    return decoded
 
 
 def _decode_unicode(data: bytes) -> str:
@@ -98,6 +104,13 @@ def repair_mojibake(text: str) -> DecodedText:
     if codec is None:
         return DecodedText(text, None)
     lines = [_repair_line(line, codec) for line in text.split("\n")]
+    if codec != "latin-1":
+        # A file pasted together from two tools can hold both forms; C1 controls left over
+        # after the main code page's repair are the Latin-1 form.
+        lines = [
+            _repair_line(line, "latin-1") if C1_CONTROLS.intersection(line) else line
+            for line in lines
+        ]
     repaired = "\n".join(lines)
     return DecodedText(repaired, _display_name(codec) if repaired != text else None)
 
@@ -109,9 +122,11 @@ def _register_sloppy_codecs() -> None:
 
 
 def _display_name(codec: str) -> str:
-    return {"sloppy-windows-1252": "cp1252", "sloppy-windows-1254": "cp1254"}.get(
-        codec, "mac_roman"
-    )
+    return {
+        "sloppy-windows-1252": "cp1252",
+        "sloppy-windows-1254": "cp1254",
+        "latin-1": "latin-1",
+    }.get(codec, "mac_roman")
 
 
 def _guess_codec(text: str) -> str | None:
@@ -227,10 +242,14 @@ def _repair_dropped_bytes(run: str, codec: str) -> str | None:
             # grow with the length of the line and no candidate gets a luckier cut.
             start = max(0, error.start - SCORING_CONTEXT_BYTES)
             end = error.end + SCORING_CONTEXT_BYTES
+            # A quotation opened further back than the window still wants closing: without
+            # this, "atom” cover" loses its quote to the equally plausible "atom⍀ cover".
+            opened = OPENING_QUOTE.encode() in data[:start]
             gap, byte = max(
                 ((gap, byte) for gap in gaps for byte in UNDEFINED_BYTES[codec]),
                 key=lambda choice: _plausibility(
-                    data[start : choice[0]] + bytes([choice[1]]) + data[choice[0] : end]
+                    data[start : choice[0]] + bytes([choice[1]]) + data[choice[0] : end],
+                    quotation_open=opened,
                 ),
             )
             data = data[:gap] + bytes([byte]) + data[gap:]
@@ -253,7 +272,7 @@ def _possible_gaps(data: bytes, error: UnicodeDecodeError) -> list[int]:
     return list(range(error.start + 1, error.end + 1))
 
 
-def _plausibility(data: bytes) -> int:
+def _plausibility(data: bytes, *, quotation_open: bool = False) -> int:
     """How believable the decoded text is: emoji, joiners in the right places, no garbage."""
     text = data.decode("utf-8", errors="replace")
     score = 0
@@ -263,7 +282,7 @@ def _plausibility(data: bytes) -> int:
         before = text[index - 1] if index > 0 else ""
         after = text[index + 1] if index + 1 < len(text) else ""
         score += _char_score(ch, before, after)
-        if ch == CLOSING_QUOTE and OPENING_QUOTE in text[:index]:
+        if ch == CLOSING_QUOTE and (quotation_open or OPENING_QUOTE in text[:index]):
             score += 3  # closes the quotation the line opened
     return score
 

@@ -9,6 +9,9 @@ The rules (docs/importing.md has the full list with examples):
   lines are its topics (the format of notes pasted from a document);
 - other paragraphs, and list items that open with a call-out emoji (👉 🔥 ...), are prose:
   reported as skipped, never topics; headings left without topics are dropped;
+- tables of contents, translation and badge link lists, and long sentences written as bullets
+  are navigation or advice: reported as skipped;
+- a table's rows are topics (tables.py);
 - code blocks, HTML and block quotes are ignored.
 """
 
@@ -28,7 +31,13 @@ from skilltree.roadmaps.document import (
     TopicStatus,
 )
 from skilltree.roadmaps.importing.errors import RoadmapImportError
+from skilltree.roadmaps.importing.linklists import (
+    is_prose_instruction,
+    link_list_kind,
+    paragraph_link_kind,
+)
 from skilltree.roadmaps.importing.model import ImportLimits, SourceItem
+from skilltree.roadmaps.importing.tables import TableWithoutTitles, read_table
 from skilltree.roadmaps.importing.text import (
     collapse_spaces,
     normalize_key,
@@ -44,7 +53,10 @@ RESOURCE_TYPES: frozenset[str] = frozenset(
     {"link", "spec", "docs", "article", "book", "video", "course", "tool"}
 )
 
-_parser = MarkdownIt("commonmark").use(tasklists_plugin)
+MAX_TITLE_LENGTH = 300
+ELLIPSIS = "…"
+
+_parser = MarkdownIt("commonmark").enable("table").use(tasklists_plugin)
 
 
 @dataclass
@@ -100,9 +112,7 @@ class _Walker:
         topics = [_finish(child) for child in _prune(self.root.children)]
         title = self.title or _title_from_name(source_name)
         if not topics:
-            raise RoadmapImportError(
-                "no topics found: the file has no list items or sections", line=1
-            )
+            raise _no_topics(blocks, title_index)
         document = RoadmapDoc(
             title=title, description=collapse_spaces(" ".join(self.description)), topics=topics
         )
@@ -115,8 +125,13 @@ class _Walker:
             self._heading(block)
         elif block.type == "paragraph":
             self._paragraph(block)
+        elif block.type == "table":
+            self._table(block)
         elif block.type in ("bullet_list", "ordered_list"):
-            if _is_plain_line_header(block, following):
+            kind = link_list_kind(block)
+            if kind is not None:
+                self._skip_list(block, kind)
+            elif _is_plain_line_header(block, following):
                 self._plain_line_section(block)
             else:
                 container = self.pending_group or self._container()
@@ -125,14 +140,53 @@ class _Walker:
             self.pending_group = None
         # hr, fences, code blocks, HTML and quotes carry no topics.
 
+    def _skip_list(self, block: SyntaxTreeNode, kind: str) -> None:
+        for item in block.children:
+            self.skipped.append((_line(item), f"{kind}: {collapse_spaces(_item_text(item))}"))
+            for child in item.children[1:]:
+                if child.type in ("bullet_list", "ordered_list"):
+                    self._skip_list(child, kind)
+
+    def _table(self, block: SyntaxTreeNode) -> None:
+        try:
+            table = read_table(block)
+        except TableWithoutTitles:
+            raise RoadmapImportError(
+                f"line {_line(block)}: a table with no column of titles (every column holds "
+                "numbers, dates or statuses); give it a column that names each topic",
+                line=_line(block),
+            ) from None
+        container = self.pending_group or self._container()
+        self.pending_group = None
+        self.skipped.extend(table.skipped)
+        for row in table.rows:
+            title, summary = split_title(row.title)
+            summary = collapse_spaces(" ".join(part for part in (summary, row.summary) if part))
+            self.items.append(SourceItem(line=row.line, title=title))
+            draft = Draft(
+                title, row.line, "item", summary=summary, status=row.status, resources=row.resources
+            )
+            self._add(container, draft)
+
     def _heading(self, block: SyntaxTreeNode) -> None:
         level = int(block.tag[1])
-        title = strip_decoration(_inline_text(block))
+        resources: list[ResourceDoc] = []
+        text = _inline_text(block)
+        if block.children:
+            resources, text, _ = _resources_and_text(block.children[0])
+        title, summary = _split_heading(strip_decoration(collapse_spaces(text)))
         if not title:
             return
         while self.sections and self.sections[-1].level >= level:
             self.sections.pop()
-        section = Draft(title=title, line=_line(block), kind="heading", level=level)
+        section = Draft(
+            title=title,
+            line=_line(block),
+            kind="heading",
+            level=level,
+            summary=summary,
+            resources=resources,
+        )
         self._add(self._container(), section)
         self.sections.append(section)
         self.pending_group = None
@@ -167,6 +221,12 @@ class _Walker:
             self.pending_group = group
             return
         self.pending_group = None
+        link_kind = paragraph_link_kind(inline)
+        if link_kind is not None:
+            self.skipped.append(
+                (_line(block), f"{link_kind}: {collapse_spaces(_inline_text(block))}")
+            )
+            return
         if self.sections and self.sections[-1].plain_lines:
             for offset, line_text in enumerate(_inline_text(block).split("\n")):
                 self._plain_item(line_text, _line(block) + offset, self.sections[-1])
@@ -188,12 +248,15 @@ class _Walker:
     def _list_item(self, item: SyntaxTreeNode, container: Draft) -> None:
         line = _line(item)
         inline = _first_inline(item)
-        resources, text = _resources_and_text(inline) if inline is not None else ([], "")
-        status, text = _status(inline, collapse_spaces(text))
-        if starts_with_decoration(text) in CALLOUT_EMOJI:
+        resources, text, spans = _resources_and_text(inline) if inline is not None else ([], "", [])
+        status, text, spans = _status(inline, text, spans)
+        has_children = any(c.type in ("bullet_list", "ordered_list") for c in item.children[1:])
+        if starts_with_decoration(text) in CALLOUT_EMOJI or (
+            status is None and is_prose_instruction(text, bool(spans), has_children)
+        ):
             self.skipped.append((line, text))
             return
-        title, summary = split_title(strip_decoration(text))
+        title, summary = _split_item(text, spans)
         draft = container
         if title:
             draft = Draft(title, line, "item", summary=summary, status=status, resources=resources)
@@ -210,10 +273,14 @@ class _Walker:
         return self.sections[-1] if self.sections else self.root
 
     def _add(self, container: Draft, draft: Draft) -> Draft:
-        """Append, merging a duplicate title under the same parent into the first one."""
-        key = normalize_key(draft.title)
+        """Append, merging a duplicate under the same parent into the first one.
+
+        Sections and groups merge by title; items only when they are the same item (same
+        title and same links): "Lecture 10" and "Lecture 11" linked apart are two topics.
+        """
+        key = _merge_key(draft)
         for sibling in container.children:
-            if sibling.kind == draft.kind and normalize_key(sibling.title) == key:
+            if sibling.kind == draft.kind and _merge_key(sibling) == key:
                 self.warnings.append(
                     f"line {draft.line}: duplicate {draft.title!r} merged into line {sibling.line}"
                 )
@@ -243,10 +310,23 @@ def _prune(drafts: list[Draft]) -> list[Draft]:
     return kept
 
 
+def _merge_key(draft: Draft) -> tuple[str, tuple[str, ...]]:
+    links = tuple(sorted(r.url for r in draft.resources)) if draft.kind == "item" else ()
+    return normalize_key(draft.title), links
+
+
 def _finish(draft: Draft) -> TopicDoc:
+    title, summary = draft.title, draft.summary
+    if len(title) > MAX_TITLE_LENGTH:
+        # Cut at a word boundary; the whole text stays readable in the summary.
+        cut = title[: MAX_TITLE_LENGTH - len(ELLIPSIS)]
+        if " " in cut and not title[len(cut)].isspace():
+            cut = cut.rsplit(" ", 1)[0]
+        summary = f"{title}\n\n{summary}" if summary else title
+        title = cut.rstrip() + ELLIPSIS
     return TopicDoc(
-        title=draft.title[:300],
-        summary=draft.summary,
+        title=title,
+        summary=summary,
         status=draft.status,
         resources=draft.resources,
         line=draft.line,
@@ -255,7 +335,8 @@ def _finish(draft: Draft) -> TopicDoc:
 
 
 def _title_heading_index(blocks: list[SyntaxTreeNode]) -> int | None:
-    """The first H1; without one, a first heading followed directly by deeper headings."""
+    """The first H1; without one, a first heading followed directly by deeper headings, or a
+    first heading before any list that no later heading matches in level ("### My plan")."""
     headings = [(i, b) for i, b in enumerate(blocks) if b.type == "heading"]
     if not headings:
         return None
@@ -264,6 +345,11 @@ def _title_heading_index(blocks: list[SyntaxTreeNode]) -> int | None:
         return first_index
     if any(b.tag == "h1" for _, b in headings):
         return None
+    before = blocks[:first_index]
+    if not any(b.type in ("bullet_list", "ordered_list", "table") for b in before) and all(
+        int(b.tag[1]) > int(first.tag[1]) for _, b in headings[1:]
+    ):
+        return first_index
     for block in blocks[first_index + 1 :]:
         if block.type == "heading":
             return first_index if int(block.tag[1]) > int(first.tag[1]) else None
@@ -304,16 +390,53 @@ def _group_label(inline: SyntaxTreeNode) -> str | None:
     return label or None
 
 
-def _status(inline: SyntaxTreeNode | None, text: str) -> tuple[TopicStatus | None, str]:
-    """The task state of a list item and the text without its marker."""
+def _status(
+    inline: SyntaxTreeNode | None, text: str, spans: list[tuple[int, int]]
+) -> tuple[TopicStatus | None, str, list[tuple[int, int]]]:
+    """The task state of a list item, and the text (and link spans) without its marker."""
     if inline is not None:
         for child in inline.children:
             if child.type == "html_inline" and "task-list-item-checkbox" in child.content:
-                return ("done" if 'checked="checked"' in child.content else "todo"), text
+                return ("done" if 'checked="checked"' in child.content else "todo"), text, spans
+    stripped = text.lstrip()
     for marker, status in TEXT_MARKERS.items():
-        if text.startswith(marker + " ") or text == marker:
-            return status, text[len(marker) :].strip()
-    return None, text
+        if stripped.startswith(marker + " ") or stripped == marker:
+            rest = stripped[len(marker) :]
+            shift = len(text) - len(rest.lstrip())
+            return status, rest.lstrip(), [(a - shift, b - shift) for a, b in spans]
+    return None, text, spans
+
+
+def _split_heading(text: str) -> tuple[str, str]:
+    """'Auth — who you are' -> ('Auth', 'who you are'). Only an em dash or // separates in a
+    heading: 'DATABASE – SQL' and 'Client - Server' are whole section names."""
+    for separator in (" — ", " // "):
+        title, found, summary = text.partition(separator)
+        if found and title.strip() and "(" not in title:
+            return title.strip(), summary.strip()
+    return text, ""
+
+
+def _split_item(text: str, spans: list[tuple[int, int]]) -> tuple[str, str]:
+    """Title and summary of an item's text; a separator inside link text does not split."""
+    # Work on the raw text so the link spans stay aligned, then clean each half.
+    title, summary = split_title(text, spans)
+    return strip_decoration(collapse_spaces(title)), collapse_spaces(summary)
+
+
+def _item_text(item: SyntaxTreeNode) -> str:
+    inline = _first_inline(item)
+    return _plain_text(inline) if inline is not None else ""
+
+
+def _no_topics(blocks: list[SyntaxTreeNode], title_index: int | None) -> RoadmapImportError:
+    headings = [b for i, b in enumerate(blocks) if b.type == "heading" and i != title_index]
+    if headings:
+        return RoadmapImportError(
+            f"no topics found: {len(headings)} headings but no list items or table rows under them",
+            line=_line(headings[0]),
+        )
+    return RoadmapImportError("no topics found: the file has no list items or tables", line=1)
 
 
 def _first_inline(item: SyntaxTreeNode) -> SyntaxTreeNode | None:
@@ -326,10 +449,14 @@ def _first_inline(item: SyntaxTreeNode) -> SyntaxTreeNode | None:
     return None
 
 
-def _resources_and_text(inline: SyntaxTreeNode) -> tuple[list[ResourceDoc], str]:
-    """Links become resources; typed links ([@article@Title](url)) leave the title entirely."""
+def _resources_and_text(
+    inline: SyntaxTreeNode,
+) -> tuple[list[ResourceDoc], str, list[tuple[int, int]]]:
+    """Links become resources; typed links ([@article@Title](url)) leave the title entirely.
+    Also returns where each link's text sits in the item's text (never split there)."""
     resources: list[ResourceDoc] = []
     parts: list[str] = []
+    spans: list[tuple[int, int]] = []
     for child in inline.children:
         if child.type == "link":
             href = str(child.attrs.get("href", ""))
@@ -339,13 +466,15 @@ def _resources_and_text(inline: SyntaxTreeNode) -> tuple[list[ResourceDoc], str]
                 kind, label = typed
             else:
                 kind = "link"
+                start = sum(len(part) for part in parts)
+                spans.append((start, start + len(label)))
                 parts.append(label)
             # Only http(s) links are kept; nothing is ever fetched.
             if href.startswith(("http://", "https://")) and label:
                 resources.append(ResourceDoc(title=label, url=href, type=kind))
         elif child.type != "html_inline":
             parts.append(_plain_text(child))
-    return resources, "".join(parts)
+    return resources, "".join(parts), spans
 
 
 def _typed_label(label: str) -> tuple[ResourceType, str] | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from skilltree.identity import MAX_SLUG_LENGTH
 from skilltree.roadmaps.document import RoadmapDoc, TopicDoc, iter_topics
 from skilltree.roadmaps.importing.errors import RoadmapImportError
-from skilltree.roadmaps.importing.text import MAX_SLUG_LENGTH, slugify
+from skilltree.roadmaps.importing.text import slugify
 
 
 def assign_slugs(document: RoadmapDoc) -> RoadmapDoc:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+
+from anyascii import anyascii
+
+from skilltree.identity import MAX_SLUG_LENGTH
 
 # Markers a checklist puts in front of a title: emoji, keycap digits (1️⃣, 🔟), bullets, arrows,
 # and numbering such as "1." or "2)".
 _KEYCAP = "\u20e3"
 _NUMBERING = re.compile(r"^(?:\d+[.)]|[ivxlc]+\.)\s+", re.IGNORECASE)
 # "Title - description": the separators a person uses, surrounded by spaces.
-_SEPARATORS = (" - ", " — ", " – ", " → ", " ✅ ", " ✔️ ", " ☑️ ")
+_SEPARATORS = (" - ", " — ", " – ", " → ", " // ", " ✅ ", " ✔️ ", " ☑️ ")
 _SPACES = re.compile(r"\s+")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _KEY_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~|`)")
-
-MAX_SLUG_LENGTH = 80
 
 
 def is_decoration(ch: str) -> bool:
@@ -64,10 +67,13 @@ def starts_with_decoration(text: str) -> str | None:
     return None
 
 
-def split_title(text: str) -> tuple[str, str]:
-    """'Title - description' -> ('Title', 'description'); separators inside () do not count."""
+def split_title(text: str, protected: Sequence[tuple[int, int]] = ()) -> tuple[str, str]:
+    """'Title - description' -> ('Title', 'description'); separators inside () do not count,
+    nor inside the `protected` spans (link text: "[CSE373 - Lecture 10](...)" is one title)."""
     depth = 0
     for index, ch in enumerate(text):
+        if any(start <= index < end for start, end in protected):
+            continue
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
@@ -93,10 +99,13 @@ def normalize_key(text: str) -> str:
 
 
 def slugify(text: str) -> str:
-    """ASCII, lowercase, hyphen-separated, at most 80 characters, never empty."""
-    ascii_text = (
-        unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    )
+    """ASCII, lowercase, hyphen-separated, at most 80 characters, never empty.
+
+    Other scripts are transliterated ("Базы данных" -> "bazy-dannykh", "索引" -> "suoyin"), so
+    a slug stays readable in a URL; emoji and symbols are dropped (docs/decisions/0031).
+    """
+    letters = "".join(ch for ch in text if not is_decoration(ch))
+    ascii_text = anyascii(unicodedata.normalize("NFKC", letters)).lower()
     slug = _NON_ALNUM.sub("-", ascii_text).strip("-")
     if len(slug) > MAX_SLUG_LENGTH:
         slug = slug[:MAX_SLUG_LENGTH].rsplit("-", 1)[0] or slug[:MAX_SLUG_LENGTH]

@@ -1,8 +1,8 @@
 """Every e-mail skilltree sends, rendered from Jinja2 templates as text and HTML.
 
-`templates/<kind>.txt` is the text part, `templates/<kind>.html` the HTML alternative (escaped
-automatically: a display name like `<script>` arrives as text). Optional e-mails carry an
-unsubscribe link in the body and in the headers: `List-Unsubscribe` with
+`email_templates/<kind>.txt` is the text part, `email_templates/<kind>.html` the HTML
+alternative (escaped automatically: a display name like `<script>` arrives as text). Optional
+e-mails carry an unsubscribe link in the body and in the headers: `List-Unsubscribe` with
 `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), which lets mail clients show
 their own one-click "unsubscribe" button.
 """
@@ -35,7 +35,7 @@ def _bodies() -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     return Environment(
-        loader=PackageLoader("skilltree.notifications", "templates"),
+        loader=PackageLoader("skilltree.platform", "email_templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,  # a missing variable is a bug, not an empty string
         keep_trailing_newline=True,
