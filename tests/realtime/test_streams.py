@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +16,6 @@ from tests.support.live import (
     new_org,
     person,
     running_servers,
-    start_server,
 )
 from tests.support.progress import WEB, import_roadmap, mark
 from tests.support.sse import ServerEvent, events, next_event
@@ -206,31 +203,3 @@ async def test_the_personal_stream_hears_about_an_assignment(
     assert notice.event == "notice"
     assert notice.json["kind"] == "assignment.assigned"
     assert notice.json["data"]["roadmap"] == f"web-{org}"
-
-
-async def test_shutting_down_ends_streams_at_once_saying_why(
-    tmp_path: Path, server: LiveServer
-) -> None:
-    env = base_environment(tmp_path, **(REALTIME | {"stream_max_seconds": 600}))
-    env["SKILLTREE_DATABASE_URL"] = server_database(server)
-    env["SKILLTREE_MAIL_OUTBOX_DIR"] = str(server.outbox)
-    other = start_server(env, tmp_path)
-    try:
-        owner = await person(other, "Ada")
-        org = await new_org(owner)
-        async with open_stream(owner, f"/v1/orgs/{org}/feed/stream") as (_response, stream):
-            await next_event(stream)
-            stopping = asyncio.create_task(asyncio.to_thread(other.stop))
-            farewell = await next_event(stream, seconds=10)
-            took = await stopping
-        await owner.client.aclose()
-    finally:
-        other.stop()
-
-    assert farewell.event == "shutdown"
-    assert farewell.json["reason"] == "server shutting down"
-    assert took < 10  # well under uvicorn's 20 s graceful timeout
-
-
-def server_database(server: LiveServer) -> str:
-    return f"sqlite+aiosqlite:///{server.outbox.parent}/live.db"
