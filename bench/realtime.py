@@ -212,6 +212,8 @@ async def measure_idle(
 async def idle(count: int, seconds: float) -> None:
     print(f"file descriptor limit: {raise_file_limit()}")
     results: dict[str, dict[str, float]] = {}
+    # A fresh worker for each kind: memory freed by closed connections stays in the process
+    # and would be reused by the next kind, hiding what it costs.
     with installation() as env:
         with serve("bare", "uvicorn", BARE_APP, env) as bare:
             ws_url = bare.base.replace("http://", "ws://") + "/"
@@ -222,6 +224,7 @@ async def idle(count: int, seconds: float) -> None:
                 "ws",
                 lambda _i: connect(ws_url, max_queue=1, ping_interval=None),
             )
+        with serve("bare", "uvicorn", BARE_APP, env) as bare:
             results["bare sse"] = await measure_idle(
                 bare, count, seconds, "sse", lambda _i: open_stream(bare.port, "/sse", None)
             )
@@ -237,14 +240,12 @@ async def idle(count: int, seconds: float) -> None:
                 lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
             )
             token = client.headers["authorization"].removeprefix("Bearer ")
-            results["skilltree sse"] = await measure_idle(
-                server,
-                count,
-                seconds,
-                "sse",
-                lambda _i: open_stream(server.port, f"/v1/orgs/{org}/feed/stream", token),
-            )
             await client.aclose()
+        with serve("skilltree", "uvicorn", SKILLTREE_APP, env, factory=True) as server:
+            path = f"/v1/orgs/{org}/feed/stream"
+            results["skilltree sse"] = await measure_idle(
+                server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token)
+            )
     for kind in ("ws", "sse"):
         ours, baseline = results[f"skilltree {kind}"], results[f"bare {kind}"]
         ratio = ours["per_kib"] / baseline["per_kib"] if baseline["per_kib"] > 0 else float("nan")
