@@ -30,6 +30,8 @@ BIN = ROOT / ".venv" / "bin"
 ServerKind = Literal["uvicorn", "granian"]
 SERVER_KINDS: tuple[ServerKind, ...] = get_args(ServerKind)
 STOP_GRACE_SECONDS = 30
+# A worker imports skilltree and builds the app before it answers; on a busy machine that is slow.
+STARTUP_SECONDS = 120
 
 
 def server_command(kind: ServerKind, app: str, port: int, *, factory: bool) -> list[str]:
@@ -147,7 +149,7 @@ def _stop(server: Server) -> None:
 
 
 def _wait_until_up(server: Server, errors: IO[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             errors.seek(0)
@@ -158,7 +160,7 @@ def _wait_until_up(server: Server, errors: IO[bytes]) -> None:
             return
         except httpx.HTTPError:
             time.sleep(0.1)
-    raise RuntimeError(f"{server.name} ({server.kind}) did not start within 30 s")
+    raise RuntimeError(f"{server.name} ({server.kind}) did not start within {STARTUP_SECONDS} s")
 
 
 def free_port() -> int:

@@ -47,7 +47,7 @@ from skilltree.app import create_app
 from skilltree.identity import Scope
 from skilltree.orgs.models import Membership, Organisation
 from skilltree.platform.clock import FrozenClock
-from skilltree.platform.config import Settings
+from skilltree.platform.config import RealtimeSettings, Settings
 from skilltree.platform.db import Database
 from tests.support.accounts import Browser, register_and_verify, sign_in
 
@@ -82,6 +82,8 @@ MEMBERS = Rule("org")
 OWNERS_READ = Rule("org", role="owner")
 MENTORS_MANAGE = Rule("org", role="mentor", keys=False)
 OWNERS_MANAGE = Rule("org", role="owner", keys=False)
+MENTORS_READ = Rule("org", role="mentor")
+MEMBERS_MANAGE = Rule("org", keys=False)
 
 ACCESS: dict[str, Rule] = {
     "GET /livez": PUBLIC,
@@ -184,6 +186,20 @@ ACCESS: dict[str, Rule] = {
     "DELETE /v1/me/progress/{roadmap}/{topic}/note/attachments/{file_id}": PROGRESS_WRITER,
     # Public route: the signed link (bound to its user) is the authorisation.
     "GET /v1/files/{key}": PUBLIC,
+    "GET /v1/orgs/{org}/progress": MENTORS_READ,
+    "PUT /v1/orgs/{org}/sharing": MEMBERS_MANAGE,
+    "POST /v1/orgs/{org}/assignments": MENTORS_MANAGE,
+    "GET /v1/orgs/{org}/assignments": MEMBERS,
+    "DELETE /v1/orgs/{org}/assignments/{assignment_id}": MENTORS_MANAGE,
+    "GET /v1/me/assignments": PROGRESS_READER,
+    "GET /v1/orgs/{org}/feed": MEMBERS,
+    "GET /v1/orgs/{org}/feed/stream": MEMBERS,
+    "GET /v1/me/stream": PROGRESS_READER,
+    "GET /v1/orgs/{org}/rooms": MEMBERS,
+    "POST /v1/orgs/{org}/rooms": MEMBERS_MANAGE,
+    "POST /v1/orgs/{org}/rooms/{room}/tickets": MEMBERS,
+    "GET /v1/orgs/{org}/rooms/{room}/messages": MEMBERS,
+    "DELETE /v1/orgs/{org}/rooms/{room}/messages/{seq}": MENTORS_MANAGE,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -195,6 +211,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/orgs/{org}/invitations": {"email": "new@example.org", "role": "learner"},
     "PUT /v1/admin/users/{user_id}/admin": {"is_admin": True},
     "POST /v1/orgs/{org}/webhooks": {"url": "https://8.8.8.8/hook", "event_types": ["*"]},
+    "PUT /v1/orgs/{org}/sharing": {"share_details": False},
+    "POST /v1/orgs/{org}/assignments": {"roadmap": "backend"},
+    "POST /v1/orgs/{org}/rooms": {"key": "matrix-room", "title": "Matrix"},
 }
 
 CALLERS = ("anonymous", *ROLES, "outsider", "admin", "key", "key-without-scope")
@@ -291,6 +310,10 @@ async def matrix_app(
         join_transaction_mode="create_savepoint",
     )
     database = Database(connection.engine, sessions)
+    # Event streams admitted by the rule end at once, so every call returns.
+    settings = settings.model_copy(
+        update={"realtime": RealtimeSettings(stream_max_seconds=0.01, heartbeat_seconds=0.01)}
+    )
     application = create_app(settings, database=database, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
@@ -388,6 +411,9 @@ async def world(
         "delivery_id": "0",
         "file_id": "1",
         "key": "attachments/1/0",
+        "assignment_id": "0",
+        "room": "lobby",
+        "seq": "1",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():

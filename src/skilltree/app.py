@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,11 +22,13 @@ from skilltree.accounts.dependencies import (
 )
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
+from skilltree.cohorts.router import router as cohorts_router
 from skilltree.files.router import UPLOAD_PATH_SUFFIX
 from skilltree.files.router import router as files_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
+from skilltree.platform.broadcast import build_broadcaster
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
@@ -53,16 +56,21 @@ from skilltree.platform.observability.tracing import (
 )
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
+from skilltree.platform.shutdown import on_termination
 from skilltree.platform.state import Resources
 from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.profiles.router import router as profiles_router
 from skilltree.progress import service as progress_service
 from skilltree.progress.router import router as progress_router
+from skilltree.realtime.live import LiveProjector
+from skilltree.realtime.router import router as realtime_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.progress_link import link_progress
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.rooms.presence import LocalPresence, Presence, RedisPresence
+from skilltree.rooms.router import router as rooms_router
 from skilltree.search.router import router as search_router
 from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
@@ -91,6 +99,15 @@ def create_app(
         cache = Cache.from_settings(settings.cache, settings.redis)
         # What a unit of work marks stale is invalidated once it commits (requests and tasks).
         db.on_every_unit_of_work(cache.bind)
+        # Live fan-out (streams, rooms); committed events become feed lines and live pushes.
+        broadcaster = build_broadcaster(settings.realtime, settings.redis)
+        await broadcaster.start()
+        projector = LiveProjector(db, broadcaster, app_clock)
+        db.on_every_unit_of_work(projector.bind)
+        presence: Presence = LocalPresence()
+        if redis is not None:
+            presence = RedisPresence(redis, f"{settings.redis.key_prefix}rt:")
+        app.state.room_presence = presence
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -99,10 +116,26 @@ def create_app(
             queue=queue,
             redis=redis,
             cache=cache,
+            broadcaster=broadcaster,
         )
+        loop = asyncio.get_running_loop()
+        draining: set[asyncio.Task[None]] = set()
+
+        def drain_live_connections() -> None:
+            def start() -> None:
+                task = loop.create_task(broadcaster.drain("server shutting down"))
+                draining.add(task)
+                task.add_done_callback(draining.discard)
+
+            loop.call_soon_threadsafe(start)
+
         try:
-            yield
+            with on_termination(drain_live_connections):
+                yield
         finally:
+            db.remove_unit_of_work_hook(projector.bind)
+            await broadcaster.drain("server shutting down", grace_seconds=1.0)
+            await broadcaster.close()
             db.remove_unit_of_work_hook(cache.bind)
             await queue.close()
             await cache.close()
@@ -143,6 +176,9 @@ def create_app(
     app.include_router(files_router)
     # The learner's web app: pages over the same services (docs/web.md).
     install_web(app)
+    app.include_router(cohorts_router)
+    app.include_router(realtime_router)
+    app.include_router(rooms_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

@@ -501,6 +501,7 @@ def _background_resources(settings: Settings, database: Database, cache: Cache) 
     from skilltree.wiring import wire_background
 
     wire_background()  # every task, cron job, consumer, clean-up and hook
+    from skilltree.platform.broadcast import build_broadcaster
     from skilltree.platform.clock import SystemClock
     from skilltree.platform.queue.client import build_queue
     from skilltree.platform.state import Resources
@@ -515,6 +516,7 @@ def _background_resources(settings: Settings, database: Database, cache: Cache) 
         mailer=transactional_mailer(settings.mail, database, clock, queue),
         queue=queue,
         cache=cache,
+        broadcaster=build_broadcaster(settings.realtime, settings.redis),
     )
 
 

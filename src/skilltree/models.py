@@ -8,6 +8,7 @@ factory, the CLI and the migrations import it.
 
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
+from skilltree.cohorts import models as cohorts
 from skilltree.files import models as files
 from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
@@ -18,6 +19,7 @@ from skilltree.profiles import models as profiles
 from skilltree.progress import models as progress
 from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
+from skilltree.rooms import models as rooms
 from skilltree.search import models as search
 from skilltree.webhooks import models as webhooks
 
@@ -25,6 +27,7 @@ __all__ = [
     "Base",
     "accounts",
     "audit",
+    "cohorts",
     "files",
     "idempotency",
     "notifications",
@@ -34,6 +37,7 @@ __all__ = [
     "queue",
     "reviews",
     "roadmaps",
+    "rooms",
     "search",
     "webhooks",
 ]

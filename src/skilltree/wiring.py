@@ -15,6 +15,7 @@ def wire_background() -> None:
     """Register everything once per process (later calls do nothing)."""
     # Modules declaring tasks and cron jobs (`@task`, `@cron_task`: a name bound to a handler).
     from skilltree.accounts import cleanup as accounts_cleanup
+    from skilltree.cohorts import tasks as cohorts  # noqa: F401  (feed consumer, reminders)
     from skilltree.files import tasks as files_tasks
     from skilltree.notifications import tasks as notifications
     from skilltree.platform import events, mail_transport, maintenance  # noqa: F401

@@ -174,6 +174,46 @@ async def members(db: AsyncSession, member: Member) -> list[MemberView]:
     ]
 
 
+@dataclass(frozen=True)
+class MemberInfo:
+    """A member as other domains see one (cohort views, feeds, rooms)."""
+
+    user_id: int
+    display_name: str
+    role: Role
+    joined_at: datetime
+    email: str
+
+
+async def member_infos(db: AsyncSession, org_id: int) -> list[MemberInfo]:
+    """The organisation's members with their e-mail addresses, by display name."""
+    memberships = {m.user_id: m for m in await repository.members_of(db, org_id)}
+    return [
+        MemberInfo(
+            person.user_id,
+            person.display_name,
+            Role(memberships[person.user_id].role),
+            memberships[person.user_id].joined_at,
+            person.email,
+        )
+        for person in await directory.people(db, list(memberships))
+    ]
+
+
+async def member_infos_by_slug(db: AsyncSession, slug: str) -> list[MemberInfo]:
+    org = await repository.get_org(db, slug)
+    return await member_infos(db, org.id) if org is not None else []
+
+
+async def org_ids_of(db: AsyncSession, user_id: int) -> list[int]:
+    return sorted(await repository.roles_of(db, user_id))
+
+
+async def org_slug(db: AsyncSession, org_id: int) -> str | None:
+    org = await repository.get_org_by_id(db, org_id)
+    return org.slug if org is not None else None
+
+
 async def change_role(
     db: AsyncSession, clock: Clock, member: Member, user_id: int, role: Role
 ) -> None:

@@ -398,6 +398,34 @@ class FilesSettings(_Group):
     download_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 86_400)
 
 
+class RealtimeSettings(_Group):
+    """Server-sent events and study rooms (docs/realtime.md)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}REALTIME_")
+
+    # What an SSE stream tells the client to wait before reconnecting (the `retry:` field).
+    retry_ms: int = Field(default=3000, ge=100, le=600_000)
+    # A comment line this often keeps proxies from closing a quiet stream.
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # A stream ends after this long; the client reconnects (and re-authenticates).
+    stream_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    # How often a long-lived stream checks that its sign-in is still valid.
+    credential_check_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Messages kept per channel for Last-Event-ID resume.
+    history_size: int = Field(default=100, ge=1, le=10_000)
+    # Messages a connection may have waiting to be sent before it is closed as too slow.
+    send_queue: int = Field(default=256, ge=1, le=100_000)
+    ticket_seconds: int = Field(default=30, ge=1, le=600)
+    presence_ttl_seconds: float = Field(default=30.0, gt=0, le=3600)
+    max_message_chars: int = Field(default=2000, ge=1, le=100_000)
+    # Chat messages per connection and window; more is refused, far more closes the socket.
+    rate_messages: int = Field(default=20, ge=1, le=10_000)
+    rate_window_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Entries one reconnect may replay; a client further behind reloads the history page.
+    replay_limit: int = Field(default=500, ge=1, le=10_000)
+    typing_interval_seconds: float = Field(default=2.0, ge=0, le=60)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -417,6 +445,7 @@ class Settings(BaseModel):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
 
 class SettingsError(Exception):
@@ -439,6 +468,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "cache": CacheSettings,
     "metrics": MetricsSettings,
     "tracing": TracingSettings,
+    "realtime": RealtimeSettings,
 }
 
 

@@ -24,6 +24,7 @@ SUBJECTS = {
     "invitation": "{{ inviter }} invites you to {{ org }} on skilltree",
     "review_reminder": "{{ due }} topic{{ 's' if due != 1 else '' }} to review today",
     "weekly_digest": "Your week on skilltree",
+    "assignment_reminder": "{{ roadmap_title }} is due {{ due }} ({{ org }})",
 }
 
 

@@ -33,6 +33,8 @@ from skilltree.platform.queue.retry import RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload, task
 
 DELIVER_TASK = "events.deliver"
+# The events a unit of work emitted, for what reacts to them in-process once it commits.
+EMITTED = "skilltree.emitted_events"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,14 @@ def emit(
     """Record an event in the session's transaction; it is delivered only if that commits."""
     event = Event(id=uuid.uuid4().hex, type=event_type, occurred_at=at, org_id=org_id, data=data)
     outbox.enqueue(session, DELIVER_TASK, event.to_payload(), now=at, message_id=event.id)
+    session.info.setdefault(EMITTED, []).append(event)
     return event
+
+
+def take_emitted(session: AsyncSession) -> list[Event]:
+    """The events this session emitted since the last call (once it committed, they are real)."""
+    emitted: list[Event] = session.info.pop(EMITTED, [])
+    return emitted
 
 
 ConsumerHandler = Callable[[AsyncSession, Job, Event], Awaitable[None]]

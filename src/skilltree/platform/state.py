@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.broadcast import Broadcaster, LocalBroadcaster
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
@@ -44,6 +45,9 @@ class Resources:
         box = secret_box(keys.secret_key, tuple(keys.previous_secret_keys))
         object.__setattr__(self, "secret_box", box)
         object.__setattr__(self, "cursors", CursorCodec(keys.secret_key))
+
+    # Live messages to streams and sockets: in-process, or through Redis (platform/broadcast.py).
+    broadcaster: Broadcaster = field(default_factory=LocalBroadcaster)
 
 
 def resources_of(request: Request) -> Resources:

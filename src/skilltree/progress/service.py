@@ -200,6 +200,14 @@ async def import_marks(
     return ImportResult(changed=changed, unchanged=len(targets) - changed)
 
 
+async def progress_on(
+    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree
+) -> RoadmapProgress:
+    """A learner's progress on a roadmap whose outline the caller loaded and may show (a
+    mentor's view of an organisation's roadmaps loads each outline once for every member)."""
+    return await _progress_of(session, user_id, tree)
+
+
 async def apply_checklist_marks(
     session: AsyncSession, learner: Learner, slug: str, marks: Sequence[tuple[str, rollup.Status]]
 ) -> ImportResult:

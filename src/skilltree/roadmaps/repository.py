@@ -209,3 +209,13 @@ def visible_ids(viewer: Viewer, slug: str | None) -> Select[int]:
 
 async def all_ids(session: AsyncSession) -> Sequence[int]:
     return (await session.execute(select(Roadmap.id).order_by(Roadmap.id))).scalars().all()
+
+
+async def roadmaps_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Roadmap]:
+    query = select(Roadmap).where(Roadmap.id.in_(list(ids))).order_by(Roadmap.title, Roadmap.id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def roadmaps_of_org(session: AsyncSession, org_id: int) -> Sequence[Roadmap]:
+    query = select(Roadmap).where(Roadmap.org_id == org_id).order_by(Roadmap.title, Roadmap.id)
+    return (await session.execute(query)).scalars().all()

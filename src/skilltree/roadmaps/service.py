@@ -65,6 +65,8 @@ class RoadmapRef(Protocol):
     def description(self) -> str: ...
     @property
     def visibility(self) -> str: ...
+    @property
+    def org_id(self) -> int | None: ...
 
 
 class TopicRef(Protocol):
@@ -538,3 +540,22 @@ async def roadmap_ids_of_topics(session: AsyncSession, topic_ids: set[int]) -> d
 async def roadmap_ids(session: AsyncSession) -> list[int]:
     """Every roadmap's id, in order (index rebuilds walk them)."""
     return list(await repository.all_ids(session))
+
+
+async def roadmaps_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Roadmap]:
+    """Roadmaps by id, whoever may see them: for callers that checked access their own way
+    (an organisation's assignments)."""
+    return await repository.roadmaps_by_ids(session, ids) if ids else []
+
+
+async def roadmaps_of_org(session: AsyncSession, org_id: int) -> Sequence[Roadmap]:
+    """The roadmaps an organisation owns (organisation-visible or published by it)."""
+    return await repository.roadmaps_of_org(session, org_id)
+
+
+async def outline_of(session: AsyncSession, roadmap: RoadmapRef) -> RoadmapTree:
+    """The outline of a roadmap the caller already holds (see `get_outline`)."""
+    if not isinstance(roadmap, Roadmap):
+        roadmap = (await repository.roadmaps_by_ids(session, [roadmap.id]))[0]
+    topics = await repository.load_outline(session, roadmap.id)
+    return RoadmapTree(roadmap, build_tree(topics), len(topics))

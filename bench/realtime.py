@@ -1,0 +1,339 @@
+"""How many idle WebSocket connections and SSE streams one worker holds, what each costs in
+memory (against a bare ASGI app under the same uvicorn, in the same run), and how long a chat
+message takes to reach every member of a 1,000-member room spread over two instances.
+
+    .venv/bin/python -m bench.realtime idle --connections 10000
+    .venv/bin/python -m bench.realtime fanout --members 1000 --messages 50   # needs Redis
+
+Goals: 10,000 of each in one process, under 1 GB in all; fan-out p99 under 100 ms on loopback.
+Every loop is bounded in count and in time (`--seconds`); the file descriptor limit is raised
+to its hard maximum first (servers started here inherit it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import secrets
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.servers import BIN, Server, serve, wait_until_idle
+
+SKILLTREE_APP = "skilltree.app:create_app_from_environment"
+BARE_APP = "bench.realtime:bare_app"
+REDIS_URL = os.environ.get("SKILLTREE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+EMAIL = "bench@example.org"
+PASSWORD = "correct horse battery staple 42"  # noqa: S105  (a throwaway account)
+CONCURRENCY = 100
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The baseline: accepts a WebSocket or starts an event stream and holds it, nothing else."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        return
+    if scope["path"] != "/sse":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    headers = [(b"content-type", b"text/event-stream")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b": open\n\n", "more_body": True})
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def raise_file_limit() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+@contextmanager
+def installation(extra: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """A migrated SQLite installation with one verified account; yields the environment."""
+    with tempfile.TemporaryDirectory() as workdir:
+        env = {
+            "SKILLTREE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
+            "SKILLTREE_MAIL_OUTBOX_DIR": f"{workdir}/outbox",
+            "SKILLTREE_RATE_LIMIT_ENABLED": "false",
+            "SKILLTREE_LOG_ACCESS_LOG": "false",
+            "SKILLTREE_LOG_LEVEL": "WARNING",
+            "SKILLTREE_REALTIME_RATE_MESSAGES": "10000",
+            "SKILLTREE_REALTIME_SEND_QUEUE": "4096",
+            **(extra or {}),
+        }
+        full = os.environ | env
+        subprocess.run(
+            [str(BIN / "skilltree"), "migrate", "upgrade"],
+            env=full,
+            check=True,
+            capture_output=True,
+        )
+        password_file = Path(workdir) / "password"
+        password_file.write_text(PASSWORD)
+        subprocess.run(
+            [
+                str(BIN / "skilltree"),
+                "user",
+                "create",
+                EMAIL,
+                "--name",
+                "Bench",
+                "--password-file",
+                str(password_file),
+            ],
+            env=full,
+            check=True,
+            capture_output=True,
+        )
+        yield env
+
+
+async def sign_in(server: Server) -> tuple[httpx.AsyncClient, str]:
+    """A bearer client and a new organisation (its lobby is the room of the run)."""
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as anonymous:
+        token = (
+            await anonymous.post("/v1/auth/token", json={"email": EMAIL, "password": PASSWORD})
+        ).json()
+    client = httpx.AsyncClient(
+        base_url=server.base,
+        timeout=30,
+        headers={"authorization": f"Bearer {token['access_token']}"},
+    )
+    org = f"bench-{uuid.uuid4().hex[:6]}"
+    (await client.post("/v1/orgs", json={"slug": org, "name": org})).raise_for_status()
+    (await client.post(f"/v1/orgs/{org}/rooms/lobby/tickets")).raise_for_status()
+    return client, org
+
+
+def mint_tickets(env: dict[str, str], count: int) -> list[str]:
+    """Tickets written straight into the database: the benchmark measures holding sockets,
+    not issuing tickets (one authenticated POST each, measured by `make bench`'s writes)."""
+    path = env["SKILLTREE_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+    database = sqlite3.connect(path)
+    with database:
+        user_id, room_id = database.execute(
+            "SELECT user_id, room_id FROM room_tickets LIMIT 1"
+        ).fetchone()
+        expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        secrets_ = [secrets.token_urlsafe(32) for _ in range(count)]
+        database.executemany(
+            "INSERT INTO room_tickets (ticket_hash, user_id, room_id, expires_at)"
+            " VALUES (?, ?, ?, ?)",
+            [(hashlib.sha256(s.encode()).hexdigest(), user_id, room_id, expires) for s in secrets_],
+        )
+    database.close()
+    return secrets_
+
+
+async def bounded(
+    count: int, seconds: float, open_one: Callable[[int], Awaitable[Any]]
+) -> list[Any]:
+    """Open up to `count` connections, CONCURRENCY at a time, for at most `seconds`."""
+    opened: list[Any] = []
+    deadline = time.monotonic() + seconds
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(index: int) -> None:
+        async with gate:
+            if time.monotonic() > deadline:
+                return
+            try:
+                opened.append(await open_one(index))
+            except (OSError, TimeoutError, ConnectionError, Exception) as error:
+                if len(opened) % 1000 == 0:
+                    print(f"  connection {index} failed: {error!r}")
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return opened
+
+
+async def open_stream(port: int, path: str, token: str | None) -> asyncio.StreamWriter:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    auth = f"authorization: Bearer {token}\r\n" if token else ""
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{auth}"
+        "accept: text/event-stream\r\n\r\n".encode()
+    )
+    status = await asyncio.wait_for(reader.readline(), 30)
+    if b" 200 " not in status:
+        writer.close()
+        raise ConnectionError(status.decode(errors="replace").strip())
+    writer.transport.pause_reading()  # type: ignore[attr-defined]  # idle: reads nothing more
+    return writer
+
+
+async def measure_idle(
+    server: Server, count: int, seconds: float, kind: str, target: Callable[[int], Awaitable[Any]]
+) -> dict[str, float]:
+    wait_until_idle(server.worker_pid(), quiet_seconds=0.5)
+    before = server.rss_mb()
+    started = time.monotonic()
+    held = await bounded(count, seconds, target)
+    took = time.monotonic() - started
+    await asyncio.sleep(2)
+    after = server.rss_mb()
+    for item in held:
+        item.transport.abort()
+    per = (after - before) * 1024 / max(len(held), 1)
+    print(
+        f"  {server.name:9} {kind:3}: {len(held):6} held in {took:5.1f} s; "
+        f"worker {before:6.1f} -> {after:6.1f} MiB ({per:5.1f} KiB each)"
+    )
+    return {"held": len(held), "before": before, "after": after, "per_kib": per}
+
+
+async def idle(count: int, seconds: float) -> None:
+    print(f"file descriptor limit: {raise_file_limit()}")
+    results: dict[str, dict[str, float]] = {}
+    # A fresh worker for each kind: memory freed by closed connections stays in the process
+    # and would be reused by the next kind, hiding what it costs.
+    with installation() as env:
+        with serve("bare", "uvicorn", BARE_APP, env) as bare:
+            ws_url = bare.base.replace("http://", "ws://") + "/"
+            results["bare ws"] = await measure_idle(
+                bare,
+                count,
+                seconds,
+                "ws",
+                lambda _i: connect(ws_url, max_queue=1, ping_interval=None),
+            )
+        with serve("bare", "uvicorn", BARE_APP, env) as bare:
+            results["bare sse"] = await measure_idle(
+                bare, count, seconds, "sse", lambda _i: open_stream(bare.port, "/sse", None)
+            )
+        with serve("skilltree", "uvicorn", SKILLTREE_APP, env, factory=True) as server:
+            client, org = await sign_in(server)
+            tickets = mint_tickets(env, count)
+            base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
+            results["skilltree ws"] = await measure_idle(
+                server,
+                count,
+                seconds,
+                "ws",
+                lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
+            )
+            token = client.headers["authorization"].removeprefix("Bearer ")
+            await client.aclose()
+        with serve("skilltree", "uvicorn", SKILLTREE_APP, env, factory=True) as server:
+            path = f"/v1/orgs/{org}/feed/stream"
+            results["skilltree sse"] = await measure_idle(
+                server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token)
+            )
+    for kind in ("ws", "sse"):
+        ours, baseline = results[f"skilltree {kind}"], results[f"bare {kind}"]
+        ratio = ours["per_kib"] / baseline["per_kib"] if baseline["per_kib"] > 0 else float("nan")
+        print(
+            f"{kind}: skilltree holds {ours['held']:.0f} ({ours['per_kib']:.1f} KiB each, "
+            f"worker {ours['after']:.0f} MiB); "
+            f"bare ASGI {baseline['per_kib']:.1f} KiB each; ratio {ratio:.1f}x"
+        )
+
+
+async def fanout(members: int, messages: int, seconds: float) -> None:
+    print(f"file descriptor limit: {raise_file_limit()}")
+    prefix = f"skilltree-bench:{uuid.uuid4().hex[:8]}:"
+    redis_env = {"SKILLTREE_REDIS_URL": REDIS_URL, "SKILLTREE_REDIS_KEY_PREFIX": prefix}
+    with (
+        installation(redis_env) as env,
+        serve("first", "uvicorn", SKILLTREE_APP, env, factory=True) as first,
+        serve("second", "uvicorn", SKILLTREE_APP, env, factory=True) as second,
+    ):
+        client, _org = await sign_in(first)
+        tickets = mint_tickets(env, members + 1)
+        bases = [
+            s.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
+            for s in (first, second)
+        ]
+        sockets: list[ClientConnection] = await bounded(
+            members,
+            seconds,
+            lambda i: connect(bases[i % 2] + tickets[i], max_queue=None, ping_interval=None),
+        )
+        print(f"  {len(sockets)} members connected, half to each instance")
+        latencies: list[float] = []
+        done = asyncio.Event()
+        expected = len(sockets) * messages
+
+        async def listen(socket: ClientConnection) -> None:
+            async for raw in socket:
+                frame = json.loads(raw)
+                if frame.get("type") == "message" and frame["body"].startswith("t="):
+                    latencies.append(time.time() - float(frame["body"][2:]))
+                    if len(latencies) >= expected:
+                        done.set()
+
+        listeners = [asyncio.create_task(listen(s)) for s in sockets]
+        sender = await connect(bases[0] + tickets[members], ping_interval=None)
+        await asyncio.sleep(1)
+        for _ in range(messages):
+            await sender.send(json.dumps({"type": "message", "body": f"t={time.time()}"}))
+            await asyncio.sleep(0.1)
+        try:
+            await asyncio.wait_for(done.wait(), timeout=seconds)
+        except TimeoutError:
+            print(f"  only {len(latencies)} of {expected} deliveries within {seconds} s")
+        for task in listeners:
+            task.cancel()
+        for socket in [*sockets, sender]:
+            socket.transport.abort()
+        await client.aclose()
+    if latencies:
+        ordered = sorted(latencies)
+
+        def p(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+        print(
+            f"fan-out to {len(latencies) // max(messages, 1)} members over 2 instances, "
+            f"{messages} messages, "
+            f"{len(latencies)} deliveries: "
+            f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {ordered[-1] * 1000:.1f} ms, "
+            f"mean {statistics.fmean(latencies) * 1000:.1f} ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("mode", choices=["idle", "fanout"])
+    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--members", type=int, default=1_000)
+    parser.add_argument("--messages", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=120.0, help="bound on each phase")
+    args = parser.parse_args()
+    if args.mode == "idle":
+        asyncio.run(idle(args.connections, args.seconds))
+    else:
+        asyncio.run(fanout(args.members, args.messages, args.seconds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Fan-out of live messages to every listener on a channel, in this process or in all of them.
+
+    await broadcaster.publish("org:7", {"kind": "topic.done", ...})             # kept in history
+    await broadcaster.publish("room:3", {"type": "typing", ...}, keep=False)      # ephemeral
+    async with broadcaster.subscribe(["org:7", "user:42"]) as subscription:
+        delivery = await subscription.next(wait_seconds=15)
+
+Two implementations with one contract:
+
+- `LocalBroadcaster` (the embedded default, one process): subscribers are queues in memory.
+- `RedisBroadcaster` (several instances): a message kept in history is appended to a capped
+  Redis stream and published on a pub/sub channel by one Lua script, so history order and live
+  order are the same order; every instance holds one pub/sub connection (a pattern
+  subscription) and hands each message to its own local subscribers.
+
+Each channel keeps a bounded history (the newest `history_size` kept messages) so a client
+that reconnects with the id of the last message it saw (SSE `Last-Event-ID`) receives what it
+missed; `history()` returns None when that id is older than what is kept, and the client must
+reload instead. Ids are Redis stream ids (`<ms>-<n>`; locally `<n>-0`), ordered by `id_order`.
+
+Backpressure: every subscription has a bounded queue. A subscriber that falls `capacity`
+messages behind is marked `overflowed` and receives nothing more: it is that consumer's job to
+close its client (with a reason). Publishing never waits for a slow consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from skilltree.platform.config import RealtimeSettings, RedisSettings
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_CAPACITY = 256
+# Every fan-out of this process, so the server can drain them when it is told to stop.
+RUNNING: weakref.WeakSet[Broadcaster] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    id: str  # "" for ephemeral messages (never kept, never resumable)
+    message: dict[str, Any]
+
+
+def id_order(message_id: str) -> tuple[int, int] | None:
+    """The sort key of a history id, or None when it is not one (a forged Last-Event-ID)."""
+    first, _, second = message_id.partition("-")
+    if not (first.isdigit() and second.isdigit()) or len(message_id) > 40:
+        return None
+    return int(first), int(second)
+
+
+class Subscription:
+    """One listener: a bounded queue of deliveries for a set of channels.
+
+    A plain deque and at most one waiting future, rather than an asyncio.Queue and tasks:
+    an idle listener costs a few hundred bytes, and a worker holds thousands of them.
+    """
+
+    def __init__(
+        self,
+        channels: Iterable[str],
+        capacity: int,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
+        self.channels = frozenset(channels)
+        self._capacity = capacity
+        # Called once, when the queue overflows: a consumer stuck in a send learns of it here.
+        self._on_overflow = on_overflow
+        self._items: deque[Delivery] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.overflowed = False
+        # Why the fan-out ended this subscription (the server is shutting down), if it did.
+        self.ended: str | None = None
+
+    def offer(self, delivery: Delivery) -> None:
+        if self.overflowed or self.ended is not None:
+            return
+        if len(self._items) >= self._capacity:
+            # Never block the publisher: this listener is dropped, and its consumer told so.
+            self.overflowed = True
+            self._items.clear()
+            if self._on_overflow is not None:
+                self._on_overflow()
+        else:
+            self._items.append(delivery)
+        self._wake()
+
+    def end(self, reason: str) -> None:
+        self.ended = reason
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self, wait_seconds: float) -> Delivery | None:
+        """The next delivery; None after `wait_seconds` without one, once overflowed, or
+        once ended (the caller tells these apart by `overflowed` and `ended`)."""
+        if not self._items and not self.overflowed and self.ended is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(wait_seconds):
+                    await self._waiter
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        if self.overflowed or self.ended is not None or not self._items:
+            return None
+        return self._items.popleft()
+
+    def pending(self) -> int:
+        return len(self._items)
+
+
+class Broadcaster:
+    """The local fan-out every implementation shares; `publish`/`history` differ."""
+
+    def __init__(self, history_size: int) -> None:
+        self.history_size = history_size
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self.draining: str | None = None
+        self._emptied = asyncio.Event()
+        RUNNING.add(self)
+
+    async def start(self) -> None:
+        """Start what the implementation needs to receive messages (nothing locally)."""
+
+    async def close(self) -> None:
+        """Release connections (nothing locally)."""
+
+    async def publish(self, channel: str, message: dict[str, Any], *, keep: bool = True) -> str:
+        raise NotImplementedError
+
+    async def history(self, channel: str, after: str, limit: int) -> list[Delivery] | None:
+        raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self,
+        channels: Iterable[str],
+        capacity: int = DEFAULT_CAPACITY,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        subscription = Subscription(channels, capacity, on_overflow)
+        if self.draining is not None:
+            subscription.end(self.draining)
+        for channel in subscription.channels:
+            self._subscribers.setdefault(channel, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            for channel in subscription.channels:
+                listeners = self._subscribers.get(channel)
+                if listeners is not None:
+                    listeners.discard(subscription)
+                    if not listeners:
+                        del self._subscribers[channel]
+            if not self._subscribers:
+                self._emptied.set()
+
+    async def drain(self, reason: str, grace_seconds: float = 5.0) -> None:
+        """End every subscription (their consumers close their clients, saying why) and wait,
+        up to the grace period, until they have gone: streams never hold up a shutdown."""
+        self.draining = reason
+        for listeners in list(self._subscribers.values()):
+            for subscription in list(listeners):
+                subscription.end(reason)
+        if self._subscribers:
+            self._emptied.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_seconds):
+                    await self._emptied.wait()
+
+    def subscriber_count(self) -> int:
+        return len({id(s) for listeners in self._subscribers.values() for s in listeners})
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        for subscription in tuple(self._subscribers.get(delivery.channel, ())):
+            subscription.offer(delivery)
+
+
+class LocalBroadcaster(Broadcaster):
+    """In-process fan-out with a bounded history per channel (the embedded default)."""
+
+    # Channels whose history is kept; the least recently published beyond this are forgotten.
+    MAX_CHANNELS = 10_000
+
+    def __init__(self, history_size: int = 100) -> None:
+        super().__init__(history_size)
+        self._counter = 0
+        self._history: OrderedDict[str, deque[Delivery]] = OrderedDict()
+
+    async def publish(self, channel: str, message: dict[str, Any], *, keep: bool = True) -> str:
+        message_id = ""
+        if keep:
+            self._counter += 1
+            message_id = f"{self._counter}-0"
+            kept = self._history.pop(channel, None) or deque(maxlen=self.history_size)
+            self._history[channel] = kept  # most recently published last
+            if len(self._history) > self.MAX_CHANNELS:
+                self._history.popitem(last=False)
+        delivery = Delivery(channel, message_id, message)
+        if keep:
+            kept.append(delivery)
+        self._dispatch(delivery)
+        return message_id
+
+    async def history(self, channel: str, after: str, limit: int) -> list[Delivery] | None:
+        position = id_order(after)
+        if position is None:
+            return None
+        kept = list(self._history.get(channel, ()))
+        newer = [d for d in kept if (id_order(d.id) or (0, 0)) > position]
+        # Ids are process-wide, not per channel: a gap shows only as "older than the oldest
+        # kept" once the deque is full (it has dropped something).
+        dropped = len(kept) == self.history_size
+        if dropped and kept and (id_order(kept[0].id) or (0, 0)) > position:
+            return None
+        if position[0] > self._counter:
+            return None  # an id from another process's life: it cannot be resumed
+        return newer[:limit]
+
+
+# Append to the capped stream and publish in one step: the order of history is the order of
+# live delivery, whichever instance publishes.
+_PUBLISH_KEPT = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[1])
+return id
+"""
+
+
+class RedisBroadcaster(Broadcaster):
+    """Fan-out across instances through Redis pub/sub, history in capped streams."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        history_size: int = 100,
+        history_ttl_seconds: int = 86_400,
+    ) -> None:
+        super().__init__(history_size)
+        # Its own client: the pub/sub connection blocks in reads, which the shared client's
+        # short socket timeout would break.
+        self._redis: Redis = Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        self._prefix = prefix
+        self._ttl_ms = history_ttl_seconds * 1000
+        self._script = self._redis.register_script(_PUBLISH_KEPT)
+        self._reader: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def _stream(self, channel: str) -> str:
+        return f"{self._prefix}stream:{channel}"
+
+    def _live(self, channel: str) -> str:
+        return f"{self._prefix}live:{channel}"
+
+    async def start(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read(), name="broadcast-reader")
+            await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        await self._redis.aclose()
+
+    async def publish(self, channel: str, message: dict[str, Any], *, keep: bool = True) -> str:
+        payload = orjson.dumps(message).decode()
+        if not keep:
+            await self._redis.publish(self._live(channel), "\n" + payload)
+            return ""
+        keys = [self._stream(channel), self._live(channel)]
+        message_id: str = await self._script(
+            keys=keys, args=[payload, self.history_size, self._ttl_ms]
+        )
+        return message_id
+
+    async def history(self, channel: str, after: str, limit: int) -> list[Delivery] | None:
+        position = id_order(after)
+        if position is None:
+            return None
+        key = self._stream(channel)
+        try:
+            info = await self._redis.xinfo_stream(key)
+        except RedisError:
+            return None  # no such stream: nothing kept (expired or never written)
+        # Redis 7 remembers the newest id it trimmed: anything at or before it is gone.
+        trimmed = id_order(str(info.get("max-deleted-entry-id", "0-0"))) or (0, 0)
+        newest = id_order(str(info.get("last-generated-id", "0-0"))) or (0, 0)
+        if trimmed > position or newest < position:
+            return None
+        entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(  # type: ignore[assignment]
+            key, min=f"({after}", max="+", count=limit
+        )
+        return [
+            Delivery(channel, str(entry_id), orjson.loads(fields["m"]))
+            for entry_id, fields in entries
+        ]
+
+    async def _read(self) -> None:
+        """One pattern subscription per process; reconnects with a pause when Redis fails."""
+        pattern = f"{self._prefix}live:*"
+        cut = len(self._prefix) + len("live:")
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(pattern)
+                self._ready.set()
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None or message.get("type") != "pmessage":
+                        continue
+                    message_id, _, payload = str(message["data"]).partition("\n")
+                    channel = str(message["channel"])[cut:]
+                    self._dispatch(Delivery(channel, message_id, orjson.loads(payload)))
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, orjson.JSONDecodeError) as error:
+                log.warning("broadcast.reader_failed", error=repr(error))
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def build_broadcaster(realtime: RealtimeSettings, redis: RedisSettings) -> Broadcaster:
+    """Through Redis when SKILLTREE_REDIS_URL is set (several instances), else in-process."""
+    if redis.url is None:
+        return LocalBroadcaster(history_size=realtime.history_size)
+    return RedisBroadcaster(redis.url, f"{redis.key_prefix}rt:", history_size=realtime.history_size)

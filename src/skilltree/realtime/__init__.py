@@ -1,0 +1,1 @@
+"""Server-sent event streams: an organisation's live feed and each person's notifications."""

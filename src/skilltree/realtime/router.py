@@ -1,0 +1,92 @@
+"""HTTP routes of the live streams (text/event-stream). Authorisation is exactly the REST
+API's: the same dependencies admit the caller, and the stream re-checks them while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from skilltree.accounts.dependencies import accounts_context_of, require_scope, signed_in
+from skilltree.identity import Principal, Scope
+from skilltree.orgs import service as orgs
+from skilltree.orgs.dependencies import OrgReader
+from skilltree.platform.errors import DomainError
+from skilltree.platform.http.problems import problem_responses
+from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.state import AppResources, Resources
+from skilltree.realtime import service
+from skilltree.realtime.live import org_channel, user_channel
+
+router = APIRouter(prefix=API_PREFIX, tags=["live"])
+
+STREAM_ERRORS = problem_responses(401, 403, 404)
+LastEventId = Annotated[str | None, Header(alias="last-event-id", max_length=64)]
+ProgressReader = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))]
+
+
+def _still_allowed(request: Request, resources: Resources, org: str | None) -> service.StillAllowed:
+    """Authenticate the stream's request again, as a new request would be (a revoked
+    session, token family or API key fails), and check the membership still holds."""
+
+    async def check() -> bool:
+        async with resources.database.unit_of_work() as db:
+            try:
+                current = await signed_in(request, db, accounts_context_of(resources))
+                if org is not None:
+                    await orgs.membership_of(db, org, current.principal)
+            except DomainError:
+                return False
+        return True
+
+    return check
+
+
+def _sse(frame: service.Frame) -> ServerSentEvent:
+    return ServerSentEvent(
+        event=frame.event, data=frame.data, id=frame.id, retry=frame.retry, comment=frame.comment
+    )
+
+
+@router.get("/orgs/{org}/feed/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS)
+async def org_feed_stream(
+    member: OrgReader,
+    request: Request,
+    resources: AppResources,
+    last_event_id: LastEventId = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """The organisation's feed, live: `feed` events (as the items of GET …/feed), resumable
+    with `Last-Event-ID`. See docs/realtime.md for `reset`, `close` and `shutdown`."""
+    frames = service.stream(
+        resources.broadcaster,
+        org_channel(member.org.id),
+        "feed",
+        last_event_id,
+        resources.settings.realtime,
+        _still_allowed(request, resources, member.org.slug),
+    )
+    async for frame in frames:
+        yield _sse(frame)
+
+
+@router.get("/me/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS)
+async def my_stream(
+    current: ProgressReader,
+    request: Request,
+    resources: AppResources,
+    last_event_id: LastEventId = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Your own notifications, live: `notice` events (assignments, reminders, completions of
+    what you assigned), resumable with `Last-Event-ID`."""
+    frames = service.stream(
+        resources.broadcaster,
+        user_channel(current.user_id),
+        "notice",
+        last_event_id,
+        resources.settings.realtime,
+        _still_allowed(request, resources, None),
+    )
+    async for frame in frames:
+        yield _sse(frame)

@@ -1,0 +1,1 @@
+"""Study rooms: WebSocket chat with presence, typing, read receipts and exact replay."""

@@ -1,0 +1,115 @@
+"""Who is in a room now: entries that expire unless their connection keeps sending heartbeats.
+
+An entry is (user, connection) with an expiry; a user is present while any of their entries
+lives. A client that crashes, or an instance that dies with its connections, stops renewing
+them, and the next sweep by any connection of the room removes them and announces the leave.
+Removal is atomic (a ZREM or a dict pop), so of several sweepers exactly one announces it.
+
+In-process for the embedded default; a sorted set per room (score = expiry) in Redis.
+"""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+
+class Presence:
+    async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
+        """Add or renew the entry; True when the user was not present before."""
+        raise NotImplementedError
+
+    async def leave(self, room_id: int, user_id: int, connection: str) -> bool:
+        """Remove the entry; True when that was the user's last one."""
+        raise NotImplementedError
+
+    async def sweep(self, room_id: int) -> list[int]:
+        """Remove expired entries; the users this call found gone (announce their leave)."""
+        raise NotImplementedError
+
+    async def present(self, room_id: int) -> list[int]:
+        raise NotImplementedError
+
+
+def _member(user_id: int, connection: str) -> str:
+    return f"{user_id}:{connection}"
+
+
+def _user_of(member: str) -> int:
+    return int(member.partition(":")[0])
+
+
+class LocalPresence(Presence):
+    def __init__(self) -> None:
+        self._rooms: dict[int, dict[str, float]] = {}
+
+    async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
+        entries = self._rooms.setdefault(room_id, {})
+        was_present = any(_user_of(m) == user_id for m in entries)
+        entries[_member(user_id, connection)] = time.monotonic() + ttl
+        return not was_present
+
+    async def leave(self, room_id: int, user_id: int, connection: str) -> bool:
+        entries = self._rooms.get(room_id, {})
+        if entries.pop(_member(user_id, connection), None) is None:
+            return False
+        if not entries:
+            self._rooms.pop(room_id, None)
+        return not any(_user_of(m) == user_id for m in entries)
+
+    async def sweep(self, room_id: int) -> list[int]:
+        entries = self._rooms.get(room_id, {})
+        now = time.monotonic()
+        expired = [m for m, until in entries.items() if until <= now]
+        gone = set()
+        for member in expired:
+            if entries.pop(member, None) is not None:
+                gone.add(_user_of(member))
+        remaining = {_user_of(m) for m in entries}
+        return sorted(gone - remaining)
+
+    async def present(self, room_id: int) -> list[int]:
+        now = time.monotonic()
+        return sorted(
+            {_user_of(m) for m, until in self._rooms.get(room_id, {}).items() if until > now}
+        )
+
+
+class RedisPresence(Presence):
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, room_id: int) -> str:
+        return f"{self._prefix}presence:{room_id}"
+
+    async def _users(self, key: str, now_ms: int) -> set[int]:
+        members = await self._redis.zrangebyscore(key, f"({now_ms}", "+inf")
+        return {_user_of(str(m)) for m in members}
+
+    async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
+        key = self._key(room_id)
+        now_ms = int(time.time() * 1000)
+        was_present = user_id in await self._users(key, now_ms)
+        await self._redis.zadd(key, {_member(user_id, connection): now_ms + int(ttl * 1000)})
+        await self._redis.pexpire(key, int(ttl * 1000) * 10)
+        return not was_present
+
+    async def leave(self, room_id: int, user_id: int, connection: str) -> bool:
+        key = self._key(room_id)
+        removed = await self._redis.zrem(key, _member(user_id, connection))
+        return bool(removed) and user_id not in await self._users(key, int(time.time() * 1000))
+
+    async def sweep(self, room_id: int) -> list[int]:
+        key = self._key(room_id)
+        now_ms = int(time.time() * 1000)
+        expired = await self._redis.zrangebyscore(key, "-inf", now_ms)
+        gone = set()
+        for member in expired:
+            if await self._redis.zrem(key, str(member)):
+                gone.add(_user_of(str(member)))
+        return sorted(gone - await self._users(key, now_ms))
+
+    async def present(self, room_id: int) -> list[int]:
+        return sorted(await self._users(self._key(room_id), int(time.time() * 1000)))

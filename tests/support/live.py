@@ -1,0 +1,160 @@
+"""Real servers on loopback for the real-time tests: `skilltree serve` (uvicorn) in a process
+of its own on a free port, on a migrated SQLite file, optionally sharing a Redis with others.
+
+Streams and sockets need a real server: a test transport cannot hold a connection open while
+the test does something else, and shutting down is a signal to a process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.accounts import PASSWORD, Browser, last_token
+
+SKILLTREE = Path(sys.executable).parent / "skilltree"
+ALLOWED_ORIGIN = "http://allowed.test"
+# Every wait in these tests is bounded by this.
+STARTUP_SECONDS = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def base_environment(workdir: Path, **realtime: object) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SKILLTREE_") or key.startswith("SKILLTREE_TEST_")
+    }
+    env |= {
+        "SKILLTREE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/live.db",
+        "SKILLTREE_MAIL_OUTBOX_DIR": str(workdir / "outbox"),
+        "SKILLTREE_AUTH_COOKIE_SECURE": "false",
+        "SKILLTREE_AUTH_ALLOWED_ORIGINS": f'["{ALLOWED_ORIGIN}"]',
+        "SKILLTREE_RATE_LIMIT_ENABLED": "false",
+        "SKILLTREE_LOG_LEVEL": "WARNING",
+    }
+    env |= {f"SKILLTREE_REALTIME_{name.upper()}": str(value) for name, value in realtime.items()}
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([str(SKILLTREE), "migrate", "upgrade"], env=env, check=True, capture_output=True)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    outbox: Path
+    log: Path
+
+    def stop(self) -> float:
+        """SIGTERM, as an orchestrator sends it; returns how long the server took to exit."""
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return time.monotonic() - started
+
+
+def start_server(env: dict[str, str], workdir: Path) -> LiveServer:
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(SKILLTREE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
+                return LiveServer(url, process, Path(env["SKILLTREE_MAIL_OUTBOX_DIR"]), log)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    process.wait(timeout=10)
+    raise RuntimeError(f"the server did not start in time:\n{log.read_text()}")
+
+
+@contextmanager
+def running_servers(
+    env: dict[str, str], workdir: Path, count: int = 1
+) -> Iterator[list[LiveServer]]:
+    migrate(env)
+    servers: list[LiveServer] = []
+    try:
+        for _ in range(count):
+            servers.append(start_server(env, workdir))
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+async def person(server: LiveServer, name: str) -> Browser:
+    """A new verified, signed-in person with a unique e-mail address, on a live server."""
+    client = httpx.AsyncClient(base_url=server.url, timeout=10)
+    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.org"
+    registered = await client.post(
+        "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": name}
+    )
+    assert registered.status_code == 202, registered.text
+    verified = await client.post("/v1/auth/verify-email", json={"token": last_token(server.outbox)})
+    assert verified.status_code == 204, verified.text
+    signed_in = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.text
+    browser = Browser(client, signed_in.json()["csrf_token"])
+    browser.client.headers["x-test-email"] = email
+    return browser
+
+
+async def join(owner: Browser, guest: Browser, server: LiveServer, org: str, role: str) -> None:
+    email = guest.client.headers["x-test-email"]
+    invited = await owner.client.post(
+        f"/v1/orgs/{org}/invitations",
+        json={"email": email, "role": role},
+        headers=owner.write_headers,
+    )
+    assert invited.status_code == 201, invited.text
+    joined = await guest.client.post(
+        "/v1/invitations/accept",
+        json={"token": last_token(server.outbox)},
+        headers=guest.write_headers,
+    )
+    assert joined.status_code == 200, joined.text
+
+
+async def new_org(owner: Browser) -> str:
+    slug = f"cohort-{uuid.uuid4().hex[:8]}"
+    created = await owner.client.post(
+        "/v1/orgs", json={"slug": slug, "name": slug}, headers=owner.write_headers
+    )
+    assert created.status_code == 201, created.text
+    return slug
