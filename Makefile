@@ -29,6 +29,7 @@ run: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports  # the layering contracts of .importlinter (docs/architecture.md)
 
 typecheck: install
 	$(BIN)/mypy

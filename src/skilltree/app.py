@@ -13,7 +13,12 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
 from skilltree import __version__
 from skilltree.accounts.admin_router import router as admin_router
-from skilltree.accounts.dependencies import idempotency_caller
+from skilltree.accounts.dependencies import (
+    idempotency_caller,
+    maybe_principal,
+    owner_sign_in,
+    signed_in,
+)
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.files.router import UPLOAD_PATH_SUFFIX
@@ -25,6 +30,7 @@ from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
+from skilltree.platform.http import api_description
 from skilltree.platform.http.compression import CompressionMiddleware
 from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
@@ -50,10 +56,12 @@ from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
 from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.profiles.router import router as profiles_router
+from skilltree.progress import service as progress_service
 from skilltree.progress.router import router as progress_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
+from skilltree.roadmaps.progress_link import link_progress
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.search.router import router as search_router
 from skilltree.web.install import install_web
@@ -68,6 +76,8 @@ def create_app(
 ) -> FastAPI:
     """Build the application. Resources passed in are used as they are (tests pass a database
     bound to a rolled-back transaction, a frozen clock); the rest are created from settings."""
+    # Roadmap imports and forks write the caller's progress through this link (no cycle).
+    link_progress(progress_service.apply_marks_for, progress_service.carry_over_for)
     # Created here (it connects only when first used) so the rate limiter shares its pool.
     redis = create_redis(settings.redis)
 
@@ -109,6 +119,13 @@ def create_app(
     )
     install_problem_handlers(app)
     instrument_app(app, settings.tracing)
+    api_description.describe(
+        app,
+        session_cookie=settings.auth.session_cookie,
+        required=signed_in,
+        optional=maybe_principal,
+        no_api_keys=owner_sign_in,
+    )
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(accounts_router)

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TypeVar
 import orjson
 import typer
 
+from skilltree import data_commands  # light: its commands import what they use
 from skilltree.identity.viewer import Visibility  # light: no ORM, no framework
-from skilltree.platform import data_commands  # light: its commands import what they use
-from skilltree.search.cli import search_app  # light, likewise
 
 if TYPE_CHECKING:
     from skilltree.platform.cache import Cache
@@ -57,6 +56,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(data_commands.db_app, name="db")
 app.command("backup")(data_commands.backup)
 app.command("restore")(data_commands.restore)
+search_app = _typer("Maintain the search index.")
 app.add_typer(search_app, name="search")
 
 
@@ -498,7 +498,9 @@ def _print_implemented_share() -> None:
 
 
 def _background_resources(settings: Settings, database: Database, cache: Cache) -> Resources:
-    import skilltree.tasks  # noqa: F401  (registers every task and cron job)
+    from skilltree.wiring import wire_background
+
+    wire_background()  # every task, cron job, consumer, clean-up and hook
     from skilltree.platform.clock import SystemClock
     from skilltree.platform.queue.client import build_queue
     from skilltree.platform.state import Resources
@@ -667,3 +669,32 @@ def dlq_purge(
             return await dead_letters.purge(session, task_name=task)
 
     typer.echo(f"purged {run_with_database(settings, work)} dead letter(s)")
+
+
+@search_app.command("reindex")
+def search_reindex() -> None:
+    """Rebuild the whole index in one transaction: searches see the old one until it commits."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from skilltree.search import service as search
+
+    settings = settings_or_exit()
+
+    async def work(database: Database) -> int:
+        columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        async with database.unit_of_work() as session:
+            with Progress(*columns, transient=False) as bar:
+                # Topics are counted as they come; notes and resources are known up front.
+                task = bar.add_task("indexing", total=await search.documents_to_index(session))
+
+                def advance(count: int) -> None:
+                    bar.update(
+                        task,
+                        advance=count,
+                        total=max(bar.tasks[0].total or 0, bar.tasks[0].completed + count),
+                    )
+
+                return await search.reindex(session, advance)
+
+    total = run_with_database(settings, work)
+    typer.echo(f"indexed {total} documents")

@@ -11,7 +11,7 @@ from skilltree.audit import models as audit
 from skilltree.files import models as files
 from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
-from skilltree.platform.http import idempotency
+from skilltree.platform import idempotency_records as idempotency
 from skilltree.platform.models import Base
 from skilltree.platform.queue import models as queue
 from skilltree.profiles import models as profiles

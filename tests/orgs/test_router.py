@@ -12,7 +12,7 @@ from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
 from skilltree.platform.mail import read_outbox
 from skilltree.platform.queue.models import OutboxMessage
-from tests.support.accounts import Browser, last_token, user_id
+from tests.support.accounts import Browser, last_token, sign_in, user_id
 
 People = Callable[[str], Awaitable[Browser]]
 
@@ -139,14 +139,39 @@ async def test_an_invitation_expires_after_seven_days(
         json={"email": "bob@example.org", "role": "learner"},
         headers=ada.write_headers,
     )
+    token = last_token(outbox)
     clock.advance(days=7)
-    await bob.client.get("/v1/me")  # keep Bob's session from idling out
+    bob = await sign_in(bob.client, email="bob@example.org")  # the old session has ended
 
     response = await bob.client.post(
-        "/v1/invitations/accept", json={"token": last_token(outbox)}, headers=bob.write_headers
+        "/v1/invitations/accept", json={"token": token}, headers=bob.write_headers
     )
 
-    assert response.status_code in (400, 401)
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == "/problems/invalid-invitation"
+    assert (await bob.client.get("/v1/orgs")).json()["items"] == []
+
+
+async def test_an_invitation_is_still_valid_just_before_seven_days(
+    people: People, outbox: Path, clock: FrozenClock
+) -> None:
+    ada = await people("Ada")
+    bob = await people("Bob")
+    await create_org(ada)
+    await ada.client.post(
+        "/v1/orgs/cohort-7/invitations",
+        json={"email": "bob@example.org", "role": "learner"},
+        headers=ada.write_headers,
+    )
+    token = last_token(outbox)
+    clock.advance(days=7, seconds=-60)
+    bob = await sign_in(bob.client, email="bob@example.org")
+
+    response = await bob.client.post(
+        "/v1/invitations/accept", json={"token": token}, headers=bob.write_headers
+    )
+
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,13 @@ from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.idempotency import (
     LEASE,
-    IdempotencyRecord,
     claim,
     delete_expired_keys,
     fingerprint,
     idempotent_routes,
     purge_expired_keys,
 )
+from skilltree.platform.idempotency_records import IdempotencyRecord
 from tests.support.accounts import Browser
 
 People = Callable[[str], Awaitable[Browser]]

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-import skilltree.tasks  # noqa: F401  (registers every clean-up, as the worker does)
 from skilltree.accounts.models import EmailToken
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
@@ -16,8 +15,11 @@ from skilltree.platform.maintenance import CLEANUPS, run_cleanups
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.tasks import Job
+from skilltree.wiring import wire_background
 from tests.support.accounts import Browser
 from tests.support.background import make_resources
+
+wire_background()  # registers every clean-up, as the worker does
 
 People = Callable[[str], Awaitable[Browser]]
 
@@ -41,6 +43,7 @@ def test_every_clean_up_is_registered() -> None:
 async def test_expired_tokens_and_old_outbox_rows_go_recent_ones_stay(
     people: People, settings: Settings, database: Database, clock: FrozenClock
 ) -> None:
+
     await people("Ada")  # leaves a used verification token behind
     async with database.unit_of_work() as session:
         for age_days in (30, 1):

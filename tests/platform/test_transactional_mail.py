@@ -8,7 +8,6 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-import skilltree.tasks  # noqa: F401  (registers mail.send, as the worker does)
 from skilltree.platform.clock import SystemClock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
@@ -16,7 +15,10 @@ from skilltree.platform.mail import Message, read_outbox
 from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.outbox import RELAY_LEASE
 from skilltree.platform.transactional_mail import TransactionalMailer, transactional_mailer
+from skilltree.wiring import wire_background
 from tests.support.background import MovableClock, eventually, make_resources, running_worker
+
+wire_background()  # registers mail.send, as the worker does
 
 MESSAGE = Message(to="ada@example.org", subject="Confirm your address", text="token=abc")
 
@@ -69,6 +71,7 @@ async def test_the_mail_is_stored_by_the_changes_transaction_and_sent_when_it_co
 async def test_mail_whose_process_died_after_the_commit_is_sent_by_the_relay_exactly_once(
     bg_database: Database, bg_settings: Settings
 ) -> None:
+
     clock = MovableClock()
 
     async def killed(row: OutboxMessage) -> None:

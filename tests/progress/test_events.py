@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-import skilltree.tasks  # noqa: F401  (registers the digest sources, as the worker does)
 from skilltree.notifications.tasks import weekly_digest
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
@@ -16,9 +15,12 @@ from skilltree.platform.db import Database
 from skilltree.platform.events import DELIVER_TASK
 from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.tasks import Job
+from skilltree.wiring import wire_background
 from tests.support.accounts import Browser
 from tests.support.background import make_resources
 from tests.support.progress import mark
+
+wire_background()  # registers the digest sources, as the worker does
 
 
 async def queued(database: Database, task: str) -> list[dict[str, Any]]:
@@ -80,6 +82,7 @@ async def test_the_weekly_digest_lists_what_was_finished_that_week(
 async def test_a_week_without_progress_sends_no_digest(
     ada: Browser, settings: Settings, database: Database, clock: FrozenClock
 ) -> None:
+
     await mark(ada, "etags", "done")
     resources, _queue = make_resources(settings, database, clock)
     a_month_later = clock.now() + timedelta(days=30)

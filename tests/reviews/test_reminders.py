@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-import skilltree.tasks  # noqa: F401  (registers the reviews reminder source, as the worker does)
 from skilltree.notifications.tasks import review_reminders
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.tasks import Job
+from skilltree.wiring import wire_background
 from tests.support.accounts import Browser
 from tests.support.background import make_resources
 from tests.support.progress import mark
+
+wire_background()  # registers the reviews reminder source, as the worker does
 
 
 async def reminders_queued(database: Database) -> list[dict[str, object]]:
@@ -41,6 +43,7 @@ async def test_a_learner_with_due_reviews_is_reminded(
 async def test_nobody_is_reminded_after_turning_reminders_off(
     ada: Browser, settings: Settings, database: Database, clock: FrozenClock
 ) -> None:
+
     await mark(ada, "etags", "done")
     await ada.client.put(
         "/v1/me/notifications", json={"review_reminders": False}, headers=ada.write_headers

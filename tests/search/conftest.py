@@ -128,8 +128,9 @@ def topics_of(body: dict[str, Any]) -> list[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest) -> AsyncEngine:
     """Search's cases run on the two engines it ranks, highlights and forgives typos on: SQLite
-    FTS5 and PostgreSQL. MariaDB's FULLTEXT fallback is not exercised here: InnoDB indexes
-    full-text changes at commit, and every test runs in a transaction that is rolled back."""
+    FTS5 and PostgreSQL. MariaDB's FULLTEXT index is not exercised here: InnoDB indexes
+    full-text changes at commit, and every test runs in a transaction that is rolled back
+    (tests/search/test_mariadb_fulltext.py searches MariaDB with real commits)."""
     selected: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
     return selected
 

@@ -10,12 +10,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "deploy" / "nginx" / "skilltree.conf"
 
 
-def write_config(directory: Path, *, port: int, upstreams: list[str]) -> Path:
+def write_config(
+    directory: Path, *, port: int, upstreams: list[str], fail_timeout_seconds: int = 10
+) -> Path:
     """A complete nginx.conf in `directory` around the shipped server block; returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     upstream_file = directory / "upstreams.conf"
     upstream_file.write_text(
-        "".join(f"server {address} max_fails=2 fail_timeout=10s;\n" for address in upstreams)
+        "".join(
+            f"server {address} max_fails=2 fail_timeout={fail_timeout_seconds}s;\n"
+            for address in upstreams
+        )
     )
     server_block = (
         SHIPPED.read_text()

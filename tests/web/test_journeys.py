@@ -216,3 +216,46 @@ async def test_statuses_change_and_undo_with_the_keyboard_alone(
     await page.reload()
     assert await second.get_attribute("data-status") == "done"
     assert await first.get_attribute("data-status") == "skipped"
+
+
+async def test_an_owner_invites_and_the_invitee_joins_through_the_e_mailed_link(
+    page: Any, chromium: Any, server: LiveServer, shots: Path
+) -> None:
+    owner = await sign_up_and_verify(page, server, "Olu")
+    await sign_in(page, owner)
+    slug = f"cohort-{uuid.uuid4().hex[:6]}"
+    await page.get_by_role("link", name="Organisations").click()
+    await page.get_by_label("Name", exact=True).fill("Cohort Seven")
+    await page.get_by_label("Short name").fill(slug)
+    await page.get_by_role("button", name="Create").click()
+    await page.wait_for_url(f"**/orgs/{slug}")
+    csrf = await page.locator('input[name="csrf_token"]').first.input_value()
+    imported = await page.context.request.post(
+        f"/v1/roadmaps/import?visibility=organisation&org={slug}&slug={slug}-basics",
+        headers={"x-csrf-token": csrf, "content-type": "text/markdown", "origin": server.url},
+        data="# Cohort basics\n\n- [ ] Read the handbook\n- [ ] Pair on a ticket\n",
+    )
+    assert imported.status == 201, await imported.text()
+
+    invitee_context = await chromium.new_context(base_url=server.url)
+    invitee = await invitee_context.new_page()
+    try:
+        email = await sign_up_and_verify(invitee, server, "Ines")
+        await page.get_by_label("E-mail").fill(email)
+        await page.get_by_role("button", name="Send invitation").click()
+        assert f"Invitation sent to {email}" in await text(page, "main")
+        await sign_in(invitee, email)
+        await invitee.goto(server.last_link(email))
+        await invitee.wait_for_url(f"**/orgs/{slug}")
+        assert await text(invitee, "h1") == "Cohort Seven"
+        assert "Ines" in await text(invitee, "#members-h + ul")
+        await invitee.get_by_role("link", name="Cohort basics").click()
+        assert await text(invitee, "h1") == "Cohort basics"
+        assert await serious_violations(invitee) == []
+    finally:
+        await invitee_context.close()
+    await page.reload()
+    assert "Ines" in await text(page, "#members-h + ul")
+    assert await page.get_by_role("link", name="Cohort basics").is_visible()
+    await screenshots(page, "organisation", shots)
+    assert await serious_violations(page) == []

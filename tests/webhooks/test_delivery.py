@@ -107,7 +107,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
     await empty_background_tables(engine)
 
 
-async def register(world: World, receiver: Receiver) -> WebhookEndpoint:
+async def register(world: World, receiver: Receiver) -> service.EndpointView:
     async with world.database.unit_of_work() as session:
         endpoint, secret = await service.register(
             session,

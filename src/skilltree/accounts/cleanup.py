@@ -11,14 +11,11 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import repository
-from skilltree.platform.maintenance import cleanup
 
 
-@cleanup("accounts.expired-sessions")
 async def expired_sessions(session: AsyncSession, now: datetime) -> int:
     return await repository.delete_expired_sessions(session, now)
 
 
-@cleanup("accounts.expired-tokens")
 async def expired_tokens(session: AsyncSession, now: datetime) -> int:
     return await repository.delete_expired_tokens(session, now)

@@ -38,7 +38,6 @@ from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore,
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.identity import Principal, Scope
-from skilltree.platform.crypto import secret_box
 from skilltree.platform.state import AppResources, DbSession, Resources, resources_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -71,7 +70,7 @@ def accounts_context_of(resources: Resources) -> AccountsContext:
         auth=settings.auth,
         mail=settings.mail,
         token_keys=_token_keys(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
-        secret_box=secret_box(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
+        secret_box=resources.secret_box,
         sessions=sessions,
         throttles=throttles,
     )

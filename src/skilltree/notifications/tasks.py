@@ -1,7 +1,7 @@
 """The weekly digest and daily review reminders, as cron jobs with hooks for their content.
 
-Other domains supply the content: progress registers digest sections, reviews registers how
-many topics are due per person. With nothing registered, nobody gets an empty e-mail.
+Other domains supply the content: progress digest sections, reviews how many topics are due
+per person; skilltree/wiring.py connects them. With nothing registered, nobody gets an empty e-mail.
 """
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ DIGEST_SOURCES: dict[str, DigestSource] = {}
 # (session, now) -> {user id: topics due for review}.
 ReminderSource = Callable[[AsyncSession, datetime], Awaitable[dict[int, int]]]
 REMINDER_SOURCES: dict[str, ReminderSource] = {}
+
+
+def add_digest_source(name: str, source: DigestSource) -> None:
+    """A section of the weekly digest, supplied by another domain (see skilltree/wiring.py)."""
+    DIGEST_SOURCES[name] = source
+
+
+def add_reminder_source(name: str, source: ReminderSource) -> None:
+    """Due counts for the daily review reminder, supplied by another domain."""
+    REMINDER_SOURCES[name] = source
 
 
 @cron_task(DIGEST_JOB, "0 8 * * 1")  # Mondays 08:00 UTC

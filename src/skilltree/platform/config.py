@@ -108,6 +108,9 @@ class DatabaseSettings(_Group):
     # an idle timeout is replaced before a request uses it.
     pool_pre_ping: bool = True
     statement_timeout_ms: int = Field(default=15_000, ge=0)
+    # PostgreSQL reached through PgBouncer in transaction mode (docs/databases.md): no named
+    # prepared statement outlives its transaction, and no startup parameter PgBouncer refuses.
+    pgbouncer: bool = False
 
     @field_validator("url")
     @classmethod

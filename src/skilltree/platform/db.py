@@ -18,6 +18,7 @@ transaction of its own. PostgreSQL and MariaDB need none of this: their row lock
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -106,13 +107,30 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_recycle=settings.pool_recycle_seconds,
         pool_pre_ping=settings.pool_pre_ping,
         json_deserializer=JSON_DESERIALIZER,
-        connect_args={
+        connect_args=_postgresql_connect_args(settings),
+    )
+
+
+def _postgresql_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
+    if not settings.pgbouncer:
+        return {
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),
                 "application_name": "skilltree",
             }
-        },
-    )
+        }
+    # In transaction mode consecutive transactions of one client connection run on different
+    # server connections. asyncpg names and caches prepared statements per connection, so a
+    # cached name may not exist on the next server connection, or exist with another query:
+    # no cache, and a fresh name for every statement prepared. PgBouncer also refuses startup
+    # parameters it does not track (statement_timeout): set that on the role instead
+    # (ALTER ROLE skilltree SET statement_timeout = '15s').
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__skilltree_{uuid.uuid4().hex}__",
+        "server_settings": {"application_name": "skilltree"},
+    }
 
 
 def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:

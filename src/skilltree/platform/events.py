@@ -93,11 +93,16 @@ class Consumer:
 CONSUMERS: dict[str, Consumer] = {}
 
 
-def consumer(name: str, *event_types: str) -> Callable[[ConsumerHandler], ConsumerHandler]:
+def subscribe(name: str, handle: ConsumerHandler, *event_types: str) -> None:
     """Subscribe a handler to events of these types (all types if none are named)."""
+    CONSUMERS[name] = Consumer(name, frozenset(event_types), handle)
+
+
+def consumer(name: str, *event_types: str) -> Callable[[ConsumerHandler], ConsumerHandler]:
+    """`subscribe` as a decorator."""
 
     def register(handle: ConsumerHandler) -> ConsumerHandler:
-        CONSUMERS[name] = Consumer(name, frozenset(event_types), handle)
+        subscribe(name, handle, *event_types)
         return handle
 
     return register

@@ -27,9 +27,15 @@ CLEANUPS: dict[str, Cleanup] = {}
 CLEANUP_JOB = "maintenance.cleanup"
 
 
+def add_cleanup(name: str, function: Cleanup) -> None:
+    CLEANUPS[name] = function
+
+
 def cleanup(name: str) -> Callable[[Cleanup], Cleanup]:
+    """`add_cleanup` as a decorator, for the platform's own clean-ups."""
+
     def register(function: Cleanup) -> Cleanup:
-        CLEANUPS[name] = function
+        add_cleanup(name, function)
         return function
 
     return register

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.platform.cache import Cache
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings
+from skilltree.platform.crypto import SecretBox, secret_box
 from skilltree.platform.db import KEEP_CHANGES, Database, shared_request_session
 from skilltree.platform.errors import DomainError
+from skilltree.platform.pagination import CursorCodec
 from skilltree.platform.queue.client import TaskQueue
 from skilltree.platform.transactional_mail import TransactionalMailer
 
@@ -32,6 +34,16 @@ class Resources:
     cache: Cache
     # Set when SKILLTREE_REDIS_URL is: the state every instance must share lives there.
     redis: Redis | None = None
+    # Keys derived from SKILLTREE_SECRET_KEY once, with the resources (HKDF is start-up work):
+    # secrets at rest (TOTP seeds, webhook secrets, stored idempotent responses) and cursors.
+    secret_box: SecretBox = field(init=False)
+    cursors: CursorCodec = field(init=False)
+
+    def __post_init__(self) -> None:
+        keys = self.settings.app
+        box = secret_box(keys.secret_key, tuple(keys.previous_secret_keys))
+        object.__setattr__(self, "secret_box", box)
+        object.__setattr__(self, "cursors", CursorCodec(keys.secret_key))
 
 
 def resources_of(request: Request) -> Resources:

@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from skilltree.models import Base
+from skilltree.platform.models import Base
 
 DEFAULT_BATCH_ROWS = 1_000
 
@@ -32,8 +32,15 @@ class TableSummary:
 
 
 def tables() -> list[Table]:
-    """Every table of the schema, each after the tables it refers to."""
-    return list(Base.metadata.sorted_tables)
+    """Every table of the schema, each after the tables it refers to.
+
+    The platform knows no domain: the command that copies or backs up registers the tables
+    (`import skilltree.models`) before it asks. Without them there would be nothing to copy and
+    nothing to check, so that mistake is refused rather than reported as a verified copy."""
+    sorted_tables = list(Base.metadata.sorted_tables)
+    if not any(table.name == "users" for table in sorted_tables):
+        raise RuntimeError("the tables are not registered: import skilltree.models first")
+    return sorted_tables
 
 
 def ordered(table: Table) -> Any:

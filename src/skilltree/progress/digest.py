@@ -7,7 +7,7 @@ from itertools import groupby
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.notifications.tasks import DIGEST_SOURCES, DigestSection
+from skilltree.notifications.tasks import DigestSection
 from skilltree.progress import repository
 from skilltree.roadmaps import service as roadmaps
 
@@ -39,6 +39,3 @@ async def week_of_progress(
         more = f" and {len(titles) - TOPICS_PER_LINE} more" if len(titles) > TOPICS_PER_LINE else ""
         lines.append(f"{roadmap}: {len(titles)} done — {shown}{more}")
     return DigestSection(title="Your week", lines=lines)
-
-
-DIGEST_SOURCES["progress"] = week_of_progress

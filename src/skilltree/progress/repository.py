@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.platform.db import is_mysql
 from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.progress.models import PersonalResource, ProgressEvent, TopicNote, TopicProgress
-from skilltree.roadmaps.models import Topic
 
 # Any constant works: it namespaces the advisory locks this domain takes (see lock_learner).
 PROGRESS_LOCK_SPACE = 4_711
@@ -173,43 +172,37 @@ async def done_between(
     return (await session.execute(query)).scalars().all()
 
 
-# What the search index copies: notes and resources with their topic's roadmap, walked in key
+# What the search index copies: notes and resources (their roadmaps come from the roadmaps
+# domain), walked in key
 # order so a rebuild reads each row once in bounded batches.
 
 
-def _note_texts() -> Select[int, int, int, str, datetime]:
-    return select(
-        TopicNote.user_id,
-        TopicNote.topic_id,
-        Topic.roadmap_id,
-        TopicNote.markdown,
-        TopicNote.updated_at,
-    ).join(Topic, Topic.id == TopicNote.topic_id)
+def _note_texts() -> Select[int, int, str, datetime]:
+    return select(TopicNote.user_id, TopicNote.topic_id, TopicNote.markdown, TopicNote.updated_at)
 
 
-def _resource_texts() -> Select[int, int, int, int, str, str, datetime]:
+def _resource_texts() -> Select[int, int, int, str, str, datetime]:
     return select(
         PersonalResource.id,
         PersonalResource.user_id,
         PersonalResource.topic_id,
-        Topic.roadmap_id,
         PersonalResource.title,
         PersonalResource.url,
         PersonalResource.created_at,
-    ).join(Topic, Topic.id == PersonalResource.topic_id)
+    )
 
 
 async def note_text(
     session: AsyncSession, user_id: int, topic_id: int
-) -> tuple[int, int, int, str, datetime] | None:
+) -> tuple[int, int, str, datetime] | None:
     query = _note_texts().where(TopicNote.user_id == user_id, TopicNote.topic_id == topic_id)
     row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+    return None if row is None else (row[0], row[1], row[2], row[3])
 
 
 async def note_texts_after(
     session: AsyncSession, after: tuple[int, int], limit: int
-) -> list[tuple[int, int, int, str, datetime]]:
+) -> list[tuple[int, int, str, datetime]]:
     user_id, topic_id = after
     query = (
         _note_texts()
@@ -220,30 +213,28 @@ async def note_texts_after(
         .order_by(TopicNote.user_id, TopicNote.topic_id)
         .limit(limit)
     )
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(query)).all()]
+    return [(r[0], r[1], r[2], r[3]) for r in (await session.execute(query)).all()]
 
 
 async def resource_text(
     session: AsyncSession, resource_id: int
-) -> tuple[int, int, int, int, str, str, datetime] | None:
+) -> tuple[int, int, int, str, str, datetime] | None:
     row = (
         await session.execute(_resource_texts().where(PersonalResource.id == resource_id))
     ).first()
-    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 async def resource_texts_after(
     session: AsyncSession, after_id: int, limit: int
-) -> list[tuple[int, int, int, int, str, str, datetime]]:
+) -> list[tuple[int, int, int, str, str, datetime]]:
     query = (
         _resource_texts()
         .where(PersonalResource.id > after_id)
         .order_by(PersonalResource.id)
         .limit(limit)
     )
-    return [
-        (r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in (await session.execute(query)).all()
-    ]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in (await session.execute(query)).all()]
 
 
 async def count_notes_and_resources(session: AsyncSession) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from skilltree.progress.models import ProgressEvent, TopicProgress
 from skilltree.progress.notes import NOTE_CHANGED as NOTE_CHANGED
 from skilltree.progress.notes import RESOURCE_CHANGED as RESOURCE_CHANGED
 from skilltree.reviews import service as reviews
+from skilltree.roadmaps import progress_link
 from skilltree.roadmaps import service as roadmaps
 
 TOPIC_STATUS_CHANGED = "topic.status_changed"
@@ -406,26 +408,49 @@ class ResourceText:
 
 async def note_text(session: AsyncSession, user_id: int, topic_id: int) -> NoteText | None:
     row = await repository.note_text(session, user_id, topic_id)
-    return None if row is None else NoteText(*row)
+    return None if row is None else (await _notes(session, [row]))[0]
 
 
 async def note_texts_after(
     session: AsyncSession, after: tuple[int, int], limit: int
 ) -> list[NoteText]:
     """Notes in (user, topic) order strictly after `after`: a rebuild's batches."""
-    return [NoteText(*row) for row in await repository.note_texts_after(session, after, limit)]
+    return await _notes(session, await repository.note_texts_after(session, after, limit))
 
 
 async def resource_text(session: AsyncSession, resource_id: int) -> ResourceText | None:
     row = await repository.resource_text(session, resource_id)
-    return None if row is None else ResourceText(*row)
+    return None if row is None else (await _resources(session, [row]))[0]
 
 
 async def resource_texts_after(
     session: AsyncSession, after_id: int, limit: int
 ) -> list[ResourceText]:
-    rows = await repository.resource_texts_after(session, after_id, limit)
-    return [ResourceText(*row) for row in rows]
+    return await _resources(
+        session, await repository.resource_texts_after(session, after_id, limit)
+    )
+
+
+async def _notes(
+    session: AsyncSession, rows: Sequence[tuple[int, int, str, datetime]]
+) -> list[NoteText]:
+    roadmap_of = await roadmaps.roadmap_ids_of_topics(session, {row[1] for row in rows})
+    return [
+        NoteText(user_id, topic_id, roadmap_of[topic_id], markdown, updated_at)
+        for user_id, topic_id, markdown, updated_at in rows
+        if topic_id in roadmap_of
+    ]
+
+
+async def _resources(
+    session: AsyncSession, rows: Sequence[tuple[int, int, int, str, str, datetime]]
+) -> list[ResourceText]:
+    roadmap_of = await roadmaps.roadmap_ids_of_topics(session, {row[2] for row in rows})
+    return [
+        ResourceText(resource_id, user_id, topic_id, roadmap_of[topic_id], title, url, created_at)
+        for resource_id, user_id, topic_id, title, url, created_at in rows
+        if topic_id in roadmap_of
+    ]
 
 
 async def count_notes_and_resources(session: AsyncSession) -> int:
@@ -435,3 +460,21 @@ async def count_notes_and_resources(session: AsyncSession) -> int:
 def topic_ids_with_status(user_id: int, statuses: Sequence[str]) -> Select[int]:
     """The topics the learner marked with one of `statuses`, as a subquery for other domains."""
     return repository.topic_ids_with_status(user_id, statuses)
+
+
+# What the roadmaps domain asks of progress (roadmaps/progress_link.py), linked in app.py.
+
+
+async def apply_marks_for(
+    session: AsyncSession, writer: progress_link.Writer, slug: str, marks: Sequence[tuple[str, str]]
+) -> int:
+    learner = Learner(writer.user_id, writer.viewer, writer.clock, writer.request_id)
+    checked = [(topic, cast(rollup.Status, status)) for topic, status in marks]
+    return (await apply_checklist_marks(session, learner, slug, checked)).changed
+
+
+async def carry_over_for(
+    session: AsyncSession, writer: progress_link.Writer, from_slug: str, to_slug: str
+) -> None:
+    learner = Learner(writer.user_id, writer.viewer, writer.clock, writer.request_id)
+    await carry_over(session, learner, from_slug, to_slug)

@@ -6,12 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.notifications.tasks import REMINDER_SOURCES
 from skilltree.reviews import repository
 
 
 async def due_reviews(session: AsyncSession, now: datetime) -> dict[int, int]:
     return await repository.due_counts(session, now)
-
-
-REMINDER_SOURCES["reviews"] = due_reviews

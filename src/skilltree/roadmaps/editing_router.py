@@ -19,8 +19,7 @@ from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppResources, DbSession
-from skilltree.progress import service as progress
-from skilltree.roadmaps import editing, revisions, service
+from skilltree.roadmaps import editing, progress_link, revisions, service
 from skilltree.roadmaps.dependencies import (
     CurrentViewer,
     RoadmapWriter,
@@ -138,13 +137,13 @@ async def fork_roadmap(
     if carry is None:
         carry = body.visibility != Visibility.ORGANISATION
     if carry:
-        learner = progress.Learner(
+        learner = progress_link.Writer(
             user_id=viewer.user_id or 0,
             viewer=viewer,
             clock=resources.clock,
             request_id=current_request_id(),
         )
-        await progress.carry_over(session, learner, slug, roadmap.slug)
+        await progress_link.carry_over(session, learner, slug, roadmap.slug)
     return await _created_roadmap(request, session, roadmap, resources)
 
 

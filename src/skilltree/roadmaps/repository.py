@@ -32,6 +32,12 @@ async def is_visible(session: AsyncSession, slug: str, viewer: Viewer) -> bool:
     return (await session.execute(query)).scalar_one_or_none() is not None
 
 
+async def roadmap_ids_of_topics(session: AsyncSession, topic_ids: set[int]) -> dict[int, int]:
+    query = select(Topic.id, Topic.roadmap_id).where(Topic.id.in_(sorted(topic_ids)))
+    rows = (await session.execute(query)).tuples().all()
+    return dict(rows)
+
+
 async def count_topics(session: AsyncSession, roadmap_id: int) -> int:
     query = select(func.count(Topic.id)).where(Topic.roadmap_id == roadmap_id)
     return (await session.execute(query)).scalar_one()

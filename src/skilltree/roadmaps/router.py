@@ -23,8 +23,7 @@ from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppCache, AppResources, DbSession
-from skilltree.progress import service as progress
-from skilltree.roadmaps import service
+from skilltree.roadmaps import progress_link, service
 from skilltree.roadmaps.dependencies import (
     CurrentViewer,
     RoadmapWriter,
@@ -352,14 +351,13 @@ async def import_roadmap(
         marks = service.checklist_marks(report.parsed)
         changed = 0
         if not dry_run:
-            learner = progress.Learner(
+            learner = progress_link.Writer(
                 user_id=writer.user_id,
                 viewer=viewer,
                 clock=resources.clock,
                 request_id=current_request_id(),
             )
-            result = await progress.apply_checklist_marks(session, learner, report.slug, marks)
-            changed = result.changed
+            changed = await progress_link.apply_marks(session, learner, report.slug, marks)
         progress_out = ImportProgressOut(
             applied=not dry_run,
             marks=[CheckedMarkOut(topic=slug_, status=mark) for slug_, mark in marks],

@@ -528,6 +528,13 @@ async def topic_texts(session: AsyncSession, roadmap_id: int) -> list[TopicText]
     return texts
 
 
+async def roadmap_ids_of_topics(session: AsyncSession, topic_ids: set[int]) -> dict[int, int]:
+    """Topic id -> the id of its roadmap, for the topics that exist."""
+    if not topic_ids:
+        return {}
+    return await repository.roadmap_ids_of_topics(session, topic_ids)
+
+
 async def roadmap_ids(session: AsyncSession) -> list[int]:
     """Every roadmap's id, in order (index rebuilds walk them)."""
     return list(await repository.all_ids(session))

@@ -7,7 +7,7 @@ index in the same transaction, before any event is delivered.
 Each backend adds its own full-text machinery beside this table in the migration, outside the
 ORM: on PostgreSQL a generated `tsvector` column with a GIN index and a trigram index on titles;
 on SQLite an FTS5 table (external content, kept in step by triggers) and its vocabulary view;
-on MariaDB and MySQL a FULLTEXT index.
+on MariaDB/MySQL an InnoDB FULLTEXT index.
 `BACKEND_OBJECTS` names them so the schema comparison leaves them alone.
 """
 

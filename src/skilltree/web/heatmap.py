@@ -62,7 +62,7 @@ def heatmap(days: Sequence[tuple[date, int]]) -> Heatmap:
         cells.append(Cell(x, TOP + weekday * STEP, level(count, busiest), label))
     weeks = (len(days) + offset + 6) // 7
     return Heatmap(
-        width=LEFT + weeks * STEP,
+        width=LEFT + (weeks + 1) * STEP,  # room for the last month's label
         height=TOP + 7 * STEP,
         cells=cells,
         months=months,

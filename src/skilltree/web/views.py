@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from skilltree.progress.rollup import NodeState, Tally
@@ -45,6 +46,7 @@ class Row:
     own: bool = False  # the learner set this status (not derived, not shared by concept)
     bar: Bar | None = None
     children: list[Row] = field(default_factory=list)
+    marked_at: datetime | None = None  # when the learner last set this topic's own status
 
     @property
     def left(self) -> bool:
@@ -63,6 +65,7 @@ def rows_from_progress(states: Sequence[NodeState]) -> list[Row]:
             own=state.source == "own",
             bar=Bar.of(state.tally) if state.children else None,
             children=rows_from_progress(state.children),
+            marked_at=state.mark.updated_at if state.mark and state.source == "own" else None,
         )
         for state in states
     ]
@@ -96,7 +99,13 @@ def states_json(rows: Sequence[Row]) -> dict[str, Any]:
 
 
 def continue_with(rows: Sequence[Row]) -> Row | None:
-    """Where to pick up: a topic in progress, else the first leaf still to do."""
+    """Where to pick up: the topic in progress touched last, else the first leaf still to do
+    after the one marked last (in the tree's order), else the first leaf still to do."""
     leaves = [row for row in walk(rows) if not row.children]
-    started = next((row for row in leaves if row.status == "in_progress"), None)
-    return started or next((row for row in leaves if row.status == "todo"), None)
+    marked = [(row.marked_at, index) for index, row in enumerate(leaves) if row.marked_at]
+    started = [row for row in leaves if row.status == "in_progress" and row.marked_at]
+    if started:
+        return max(started, key=lambda row: row.marked_at or datetime.min)
+    after = max(marked)[1] + 1 if marked else 0
+    ordered = leaves[after:] + leaves[:after]
+    return next((row for row in ordered if row.status == "todo"), None)

@@ -7,14 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from skilltree.orgs.dependencies import OrgManager, OrgReader
-from skilltree.platform.crypto import secret_box
 from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.webhooks import service
-from skilltree.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from skilltree.webhooks.schemas import (
     AttemptOut,
     CreatedEndpointOut,
@@ -38,7 +36,7 @@ async def webhook_context(resources: AppResources) -> WebhookContext:
     return WebhookContext(
         clock=resources.clock,
         settings=settings.webhooks,
-        secret_box=secret_box(settings.app.secret_key, tuple(settings.app.previous_secret_keys)),
+        secret_box=resources.secret_box,
     )
 
 
@@ -91,7 +89,7 @@ async def list_deliveries(
 ) -> DeliveryListOut:
     """The delivery log, newest first: each attempt's status, latency and first bytes."""
     log = await service.delivery_log(db, member, endpoint_id, limit=limit)
-    return DeliveryListOut(items=[_delivery_out(d, attempts) for d, attempts in log])
+    return DeliveryListOut(items=[_delivery_out(delivery) for delivery in log])
 
 
 @router.post(
@@ -103,8 +101,8 @@ async def list_deliveries(
 async def redeliver(
     endpoint_id: RowId, delivery_id: RowId, member: OrgManager, db: DbSession, ctx: Webhooks
 ) -> DeliveryQueuedOut:
-    delivery = await service.redeliver(db, ctx, member, endpoint_id, delivery_id)
-    return DeliveryQueuedOut(delivery_id=delivery.id, event_id=delivery.event_id)
+    queued = await service.redeliver(db, ctx, member, endpoint_id, delivery_id)
+    return DeliveryQueuedOut(delivery_id=queued.delivery_id, event_id=queued.event_id)
 
 
 @router.post(
@@ -117,11 +115,11 @@ async def send_test_event(
     endpoint_id: RowId, member: OrgManager, db: DbSession, ctx: Webhooks
 ) -> DeliveryQueuedOut:
     """Queue a `webhook.test` event to this endpoint."""
-    delivery = await service.send_test_event(db, ctx, member, endpoint_id)
-    return DeliveryQueuedOut(delivery_id=delivery.id, event_id=delivery.event_id)
+    queued = await service.send_test_event(db, ctx, member, endpoint_id)
+    return DeliveryQueuedOut(delivery_id=queued.delivery_id, event_id=queued.event_id)
 
 
-def _endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
+def _endpoint_out(endpoint: service.EndpointView) -> EndpointOut:
     return EndpointOut(
         id=endpoint.id,
         url=endpoint.url,
@@ -135,7 +133,7 @@ def _endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
     )
 
 
-def _delivery_out(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryOut:
+def _delivery_out(delivery: service.DeliveryView) -> DeliveryOut:
     return DeliveryOut(
         id=delivery.id,
         event_id=delivery.event_id,
@@ -149,7 +147,7 @@ def _delivery_out(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> 
                 response_excerpt=a.response_excerpt,
                 error=a.error,
             )
-            for a in attempts
+            for a in delivery.attempts
         ],
         created_at=delivery.created_at,
         delivered_at=delivery.delivered_at,

@@ -5,7 +5,6 @@ addresses included."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +19,7 @@ from skilltree.platform.events import Event
 from skilltree.platform.queue import outbox
 from skilltree.webhooks import repository
 from skilltree.webhooks.errors import DeliveryNotFound, EndpointNotFound
-from skilltree.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from skilltree.webhooks.models import WebhookDelivery, WebhookEndpoint
 from skilltree.webhooks.signing import new_secret
 from skilltree.webhooks.ssrf import resolve
 
@@ -36,6 +35,59 @@ class WebhookContext:
     secret_box: SecretBox
 
 
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    id: int
+    url: str
+    event_types: list[str]
+    description: str
+    created_at: datetime
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    consecutive_failures: int
+    breaker_open_until: datetime | None
+
+    @classmethod
+    def of(cls, row: WebhookEndpoint) -> EndpointView:
+        return cls(
+            id=row.id,
+            url=row.url,
+            event_types=list(row.event_types),
+            description=row.description,
+            created_at=row.created_at,
+            disabled_at=row.disabled_at,
+            disabled_reason=row.disabled_reason,
+            consecutive_failures=row.consecutive_failures,
+            breaker_open_until=row.breaker_open_until,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    response_excerpt: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    id: int
+    event_id: str
+    event_type: str
+    status: str
+    attempts: list[AttemptView]
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    delivery_id: int
+    event_id: str
+
+
 async def register(
     db: AsyncSession,
     ctx: WebhookContext,
@@ -44,7 +96,7 @@ async def register(
     url: str,
     event_types: list[str],
     description: str,
-) -> tuple[WebhookEndpoint, str]:
+) -> tuple[EndpointView, str]:
     """Add an endpoint; returns it with its signing secret, which is never shown again."""
     member.require(Role.OWNER)
     # Refused now with a clear 422; checked again at every delivery, where it really counts.
@@ -64,12 +116,12 @@ async def register(
     )
     repository.add(db, endpoint)
     await repository.flush(db)
-    return endpoint, secret
+    return EndpointView.of(endpoint), secret
 
 
-async def endpoints(db: AsyncSession, member: Member) -> Sequence[WebhookEndpoint]:
+async def endpoints(db: AsyncSession, member: Member) -> list[EndpointView]:
     member.require(Role.OWNER)
-    return await repository.endpoints_of(db, member.org.id)
+    return [EndpointView.of(row) for row in await repository.endpoints_of(db, member.org.id)]
 
 
 async def endpoint(db: AsyncSession, member: Member, endpoint_id: int) -> WebhookEndpoint:
@@ -86,16 +138,32 @@ async def remove(db: AsyncSession, member: Member, endpoint_id: int) -> None:
 
 async def delivery_log(
     db: AsyncSession, member: Member, endpoint_id: int, *, limit: int
-) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+) -> list[DeliveryView]:
     target = await endpoint(db, member, endpoint_id)
     deliveries = await repository.deliveries_of(db, target.id, limit)
     attempts = await repository.attempts_of(db, [d.id for d in deliveries])
-    return [(delivery, attempts[delivery.id]) for delivery in deliveries]
+    return [
+        DeliveryView(
+            id=delivery.id,
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            status=delivery.status,
+            attempts=[
+                AttemptView(
+                    a.attempted_at, a.status_code, a.latency_ms, a.response_excerpt, a.error
+                )
+                for a in attempts[delivery.id]
+            ],
+            created_at=delivery.created_at,
+            delivered_at=delivery.delivered_at,
+        )
+        for delivery in deliveries
+    ]
 
 
 async def redeliver(
     db: AsyncSession, ctx: WebhookContext, member: Member, endpoint_id: int, delivery_id: int
-) -> WebhookDelivery:
+) -> QueuedDelivery:
     """Send a delivery again now, with a fresh set of attempts (same event id, so a receiver
     that already has it can tell)."""
     target = await endpoint(db, member, endpoint_id)
@@ -104,12 +172,12 @@ async def redeliver(
         raise DeliveryNotFound(delivery_id)
     delivery.status = "pending"
     _queue(db, delivery, ctx.clock.now())
-    return delivery
+    return QueuedDelivery(delivery.id, delivery.event_id)
 
 
 async def send_test_event(
     db: AsyncSession, ctx: WebhookContext, member: Member, endpoint_id: int
-) -> WebhookDelivery:
+) -> QueuedDelivery:
     target = await endpoint(db, member, endpoint_id)
     now = ctx.clock.now()
     event = Event(
@@ -123,7 +191,7 @@ async def send_test_event(
     repository.add(db, delivery)
     await repository.flush(db)
     _queue(db, delivery, now)
-    return delivery
+    return QueuedDelivery(delivery.id, delivery.event_id)
 
 
 def wants(endpoint: WebhookEndpoint, event_type: str) -> bool:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.orgs import service as orgs
-from skilltree.platform.crypto import secret_box
-from skilltree.platform.events import Event, consumer
+from skilltree.platform.events import Event
 from skilltree.platform.mail import SEND_TASK, Message
 from skilltree.platform.observability import metrics
 from skilltree.platform.queue import outbox
@@ -30,7 +29,9 @@ class DeliveryFailed(Exception):
     """The receiver did not answer 2xx; the attempt is retried on the schedule."""
 
 
-@consumer("webhooks.fan-out")
+FAN_OUT = "webhooks.fan-out"  # the consumer's name: which events it has applied is stored by it
+
+
 async def fan_out(session: AsyncSession, job: Job, event: Event) -> None:
     await service.fan_out(session, event, job.resources.clock.now())
 
@@ -60,9 +61,11 @@ async def deliver(job: Job, payload: Payload) -> None:
                 attempt=job.attempt,
             )
             return
-        box = secret_box(settings.app.secret_key, tuple(settings.app.previous_secret_keys))
         headers = signature_headers(
-            box.decrypt(endpoint.secret_encrypted), delivery.event_id, now, delivery.body
+            job.resources.secret_box.decrypt(endpoint.secret_encrypted),
+            delivery.event_id,
+            now,
+            delivery.body,
         )
         url, body = endpoint.url, delivery.body
     result = await client.post(url, body, headers, settings.webhooks)

@@ -1,4 +1,5 @@
-"""Search: the index table, PostgreSQL full-text (tsvector, GIN, pg_trgm, unaccent) or SQLite FTS5.
+"""Search: the index table, PostgreSQL full-text (tsvector, GIN, pg_trgm, unaccent), SQLite FTS5
+or InnoDB FULLTEXT (MariaDB/MySQL).
 
 Revision ID: 0025
 Revises: 0014
@@ -53,10 +54,16 @@ SQLITE_UP = [
     "VALUES ('delete', old.id, old.title, old.body); "
     "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
 ]
-# MariaDB and MySQL: an InnoDB FULLTEXT index, searched in boolean mode (no typo tolerance).
+# InnoDB FULLTEXT (MariaDB 10.0.5+, MySQL 5.6+), searched in boolean mode (no typo tolerance).
+# The database's binary collation would make the search case-sensitive, so the indexed text is
+# compared case- and accent-insensitively.
 MYSQL_UP = [
+    "ALTER TABLE search_documents "
+    "MODIFY title VARCHAR(300) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL, "
+    "MODIFY body TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL",
     "CREATE FULLTEXT INDEX ix_search_documents_fulltext ON search_documents (title, body)",
 ]
+
 SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS search_fts_after_update",
     "DROP TRIGGER IF EXISTS search_fts_after_delete",
@@ -100,7 +107,9 @@ def upgrade() -> None:
     op.create_index("ix_search_documents_topic_id", "search_documents", ["topic_id"])
     op.create_index("ix_search_documents_user_kind", "search_documents", ["user_id", "kind"])
     dialect = op.get_bind().dialect.name
-    statements = {"postgresql": POSTGRESQL_UP, "sqlite": SQLITE_UP}.get(dialect, MYSQL_UP)
+    statements = {"postgresql": POSTGRESQL_UP, "mysql": MYSQL_UP, "mariadb": MYSQL_UP}.get(
+        dialect, SQLITE_UP
+    )
     for statement in statements:
         op.execute(statement)
 

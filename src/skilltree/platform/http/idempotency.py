@@ -44,26 +44,23 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.clock import Clock
-from skilltree.platform.crypto import SecretBox, secret_box
 from skilltree.platform.db import KEEP_CHANGES, Database, rehearsal, shared_with_request
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
 from skilltree.platform.http.middleware import HttpMiddleware
 from skilltree.platform.http.problems import domain_error_response
-from skilltree.platform.models import Base, Json, UtcDateTime
+from skilltree.platform.idempotency_records import MAX_KEY_LENGTH, IdempotencyRecord
 from skilltree.platform.state import Resources, resources_of
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotency-replayed"
-MAX_KEY_LENGTH = 255
 # Headers that belong to one exchange, not to the stored outcome.
 NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
 
@@ -77,26 +74,6 @@ REFUSALS = frozenset({401, 403, 404})
 
 # Which credential is calling, as a stable string ("api-key:7"); raises (401) when there is none.
 CallerResolver = Callable[[Request, AsyncSession], Awaitable[str]]
-
-
-class IdempotencyRecord(Base):
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (
-        UniqueConstraint("caller", "key"),
-        Index("ix_idempotency_keys_expires_at", "expires_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    caller: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    # SHA-256 of method, path and query, caller, content type and body.
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer)  # None while in flight
-    headers: Mapped[list[list[str]] | None] = mapped_column(Json)
-    # The response body, encrypted (Fernet): it may carry a secret shown only once.
-    body: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class InvalidIdempotencyKey(DomainError):
@@ -345,7 +322,7 @@ class IdempotencyMiddleware(HttpMiddleware):
             )
         if earlier.status_code is None or earlier.body is None:
             raise IdempotencyKeyInFlight()
-        box = _box(resources)
+        box = resources.secret_box
         return StoredResponse(
             earlier.status_code,
             [(name, value) for name, value in earlier.headers or []],
@@ -367,7 +344,7 @@ class IdempotencyMiddleware(HttpMiddleware):
         record.headers = [
             [name, value] for name, value in captured.headers if name not in NOT_REPLAYED
         ]
-        record.body = _box(resources).encrypt_bytes(captured.body)
+        record.body = resources.secret_box.encrypt_bytes(captured.body)
         ttl = timedelta(hours=resources.settings.http.idempotency_ttl_hours)
         record.expires_at = resources.clock.now() + ttl
 
@@ -383,11 +360,6 @@ def _validate(key: str) -> None:
         raise InvalidIdempotencyKey(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
         )
-
-
-def _box(resources: Resources) -> SecretBox:
-    app_settings = resources.settings.app
-    return secret_box(app_settings.secret_key, tuple(app_settings.previous_secret_keys))
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

@@ -6,23 +6,17 @@ and the pages are `platform/pagination.py`.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from skilltree.platform.pagination import MAX_CURSOR_LENGTH, MAX_PAGE_SIZE, CursorCodec, Page
 from skilltree.platform.state import AppResources
 
 
-@lru_cache(maxsize=4)
-def _codec(secret: SecretStr) -> CursorCodec:
-    return CursorCodec(secret)
-
-
 async def cursor_codec(resources: AppResources) -> CursorCodec:
-    return _codec(resources.settings.app.secret_key)
+    return resources.cursors
 
 
 Cursors = Annotated[CursorCodec, Depends(cursor_codec)]

@@ -17,9 +17,11 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from skilltree.platform.errors import DomainError
 from skilltree.platform.observability.context import current_request_id
@@ -129,12 +131,24 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     phrase = HTTPStatus(error.status_code).phrase
     detail = error.detail if error.detail and error.detail != phrase else None
+    headers = dict(error.headers) if error.headers else {}
+    if error.status_code == 405:
+        headers = {name: value for name, value in headers.items() if name.lower() != "allow"}
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return problem_response(
-        error.status_code,
-        detail=detail,
-        instance=request.url.path,
-        headers=dict(error.headers) if error.headers else None,
+        error.status_code, detail=detail, instance=request.url.path, headers=headers or None
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. The router answers 405 from the first route
+    whose path matches, which knows only its own methods (RFC 9110 §15.5.6 asks for all)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(route.methods or ())
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -54,6 +54,7 @@ def copy(
         TimeElapsedColumn,
     )
 
+    import skilltree.models  # noqa: F401  (every table, for copying and checksums)
     from skilltree.platform import dbcopy
 
     source_url, target_url = _checked_url(source), _checked_url(target)
@@ -86,6 +87,7 @@ def backup(
     directory: Annotated[Path, typer.Argument(help="Where to write the backup (a new directory)")],
 ) -> None:
     """Back up the database (and uploaded files) into a directory with a manifest."""
+    import skilltree.models  # noqa: F401  (every table, for copying and checksums)
     from skilltree.platform import backup as backups
     from skilltree.platform.config import load_settings
 
@@ -107,6 +109,7 @@ def restore(
     """Replace the database's contents with a backup, then verify them against its manifest."""
     if not yes:
         typer.confirm("Replace everything in the configured database with this backup?", abort=True)
+    import skilltree.models  # noqa: F401  (every table, for copying and checksums)
     from skilltree.platform import backup as backups
     from skilltree.platform.config import load_settings
 

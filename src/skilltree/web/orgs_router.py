@@ -1,0 +1,136 @@
+"""Organisations: mine, a new one, its members and roadmaps, invitations and their accept page.
+
+The e-mailed invitation link (`/invitations#token=...`) keeps its token in the fragment, like
+every e-mailed link; the accept page's script moves it into the form.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from starlette.datastructures import QueryParams
+from starlette.responses import RedirectResponse, Response
+
+from skilltree.accounts.dependencies import Accounts
+from skilltree.accounts.service import SignedIn
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.orgs import service as orgs
+from skilltree.platform.errors import DomainError, UnprocessableContent
+from skilltree.platform.http.filtering import parse_list_query
+from skilltree.platform.state import DbSession
+from skilltree.roadmaps import service as roadmaps
+from skilltree.roadmaps.listing import ROADMAP_LIST
+from skilltree.web.errors import PageRoute
+from skilltree.web.session import Member, SignedInForm, Visitor, csrf_token, viewer_of
+from skilltree.web.templating import page
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+OrgSlug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)]
+ORG_ROADMAPS = 100
+
+
+def _base(current: SignedIn | None, **context: Any) -> dict[str, Any]:
+    return {"current": current, "csrf": csrf_token(current), "errors": [], **context}
+
+
+@router.get("/orgs")
+async def orgs_page(request: Request, current: Member, db: DbSession) -> Response:
+    mine = await orgs.my_orgs(db, current.principal)
+    return page(request, "orgs.html", _base(current, orgs=mine, values={}))
+
+
+@router.post("/orgs")
+async def create_org(
+    request: Request, form: SignedInForm, db: DbSession, ctx: Accounts
+) -> Response:
+    values = {"slug": form.get("slug").strip(), "name": form.get("name").strip()}
+    try:
+        if not values["name"] or len(values["name"]) > 200:
+            raise UnprocessableContent("Give the organisation a name (up to 200 characters).")
+        if not _is_slug(values["slug"]):
+            raise UnprocessableContent(
+                "The short name is lower-case letters, digits and single hyphens."
+            )
+        org = await orgs.create(db, ctx.clock, form.current.principal, **values)
+    except DomainError as error:
+        mine = await orgs.my_orgs(db, form.current.principal)
+        context = _base(form.current, orgs=mine, values=values, errors=[error.detail])
+        return page(request, "orgs.html", context, status_code=error.status)
+    return RedirectResponse(f"/orgs/{org.slug}", status_code=303)
+
+
+def _is_slug(value: str) -> bool:
+    import re
+
+    return len(value) <= MAX_SLUG_LENGTH and re.fullmatch(SLUG_PATTERN, value) is not None
+
+
+@router.get("/orgs/{org}")
+async def org_page(
+    request: Request, org: OrgSlug, current: Member, db: DbSession, invited: str = ""
+) -> Response:
+    return await _org(request, org, current, db, invited=invited[:320])
+
+
+async def _org(
+    request: Request,
+    slug: str,
+    current: SignedIn,
+    db: DbSession,
+    status_code: int = 200,
+    **extra: Any,
+) -> Response:
+    member = await orgs.membership_of(db, slug, current.principal)
+    people = await orgs.members(db, member)
+    viewer = await viewer_of(db, current)
+    query = parse_list_query(QueryParams("visibility=organisation"), ROADMAP_LIST)
+    listings, _ = await roadmaps.list_roadmaps(db, viewer, query, ORG_ROADMAPS, 0)
+    org_roadmaps = [item.roadmap for item in listings if item.roadmap.org_id == member.org.id]
+    context = _base(
+        current,
+        member=member,
+        people=people,
+        roadmaps=org_roadmaps,
+        may_invite=[role.value for role in orgs.MAY_INVITE[member.role]],
+        **extra,
+    )
+    return page(request, "org.html", context, status_code=status_code)
+
+
+@router.post("/orgs/{org}/invitations")
+async def invite(
+    request: Request, org: OrgSlug, form: SignedInForm, db: DbSession, ctx: Accounts
+) -> Response:
+    member = await orgs.membership_of(db, org, form.current.principal)
+    email = form.get("email").strip()
+    try:
+        role = orgs.Role(form.get("role"))
+        if "@" not in email or len(email) > 320:
+            raise UnprocessableContent("Enter the e-mail address to invite.")
+        invitation = await orgs.invite(
+            db, ctx.clock, ctx.mailer, ctx.mail.public_url, member, email=email, role=role
+        )
+    except (DomainError, ValueError) as error:
+        detail = error.detail if isinstance(error, DomainError) else "Choose a role."
+        status = error.status if isinstance(error, DomainError) else 422
+        return await _org(request, org, form.current, db, status, errors=[detail])
+    return RedirectResponse(f"/orgs/{org}?invited={invitation.email}", status_code=303)
+
+
+@router.get("/invitations")
+async def invitation_page(request: Request, current: Visitor) -> Response:
+    return page(request, "invitation.html", _base(current))
+
+
+@router.post("/invitations")
+async def accept_invitation(
+    request: Request, form: SignedInForm, db: DbSession, ctx: Accounts
+) -> Response:
+    try:
+        org = await orgs.accept(db, ctx.clock, form.current.principal, form.get("token").strip())
+    except DomainError as error:
+        context = _base(form.current, errors=[error.detail])
+        return page(request, "invitation.html", context, status_code=error.status)
+    return RedirectResponse(f"/orgs/{org.slug}", status_code=303)
