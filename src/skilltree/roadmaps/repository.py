@@ -34,8 +34,8 @@ async def is_visible(session: AsyncSession, slug: str, viewer: Viewer) -> bool:
 
 async def roadmap_ids_of_topics(session: AsyncSession, topic_ids: set[int]) -> dict[int, int]:
     query = select(Topic.id, Topic.roadmap_id).where(Topic.id.in_(sorted(topic_ids)))
-    rows = (await session.execute(query)).tuples().all()
-    return dict(rows)
+    rows = (await session.execute(query)).all()
+    return {row[0]: row[1] for row in rows}
 
 
 async def count_topics(session: AsyncSession, roadmap_id: int) -> int:
