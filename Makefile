@@ -23,6 +23,7 @@ install: $(VENV)/.synced
 run: install
 	$(BIN)/skilltree migrate upgrade
 	$(BIN)/skilltree roadmap load-builtin
+	@echo "skilltree is starting: open http://127.0.0.1:8000/ in your browser (Ctrl+C stops it)"
 	SKILLTREE_AUTH_COOKIE_SECURE=false $(BIN)/skilltree serve  # plain http on localhost
 
 lint: install
@@ -37,11 +38,15 @@ typecheck: install
 pytest: install test-programs
 	$(BIN)/pytest -n auto
 
-# Programs the deployment and operations tests start (Debian packages), installed when missing.
+# Programs the deployment and operations tests start (Debian packages), installed when missing;
+# the browser tests (tests/web) drive Debian's Chromium (Playwright's download is never used).
 APT_INSTALL := apt-get install -y -qq -o DPkg::Lock::Timeout=600
 test-programs:
 	command -v nginx >/dev/null || (apt-get update -qq && $(APT_INSTALL) nginx)
 	command -v promtool >/dev/null || (apt-get update -qq && $(APT_INSTALL) prometheus)
+	command -v pg_dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) postgresql-client)
+	command -v mariadb-dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) mariadb-client)
+	command -v chromium >/dev/null || (apt-get update -qq && $(APT_INSTALL) chromium)
 
 test: lint typecheck pytest
 

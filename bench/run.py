@@ -123,6 +123,16 @@ def measure(
         wrk("GET /v1/me/reviews/due", f"{app.base}/v1/me/reviews/due", load, bearer),
     ]
     memory = {"skilltree, after the reads and writes": app.rss_mb()}
+    # The web app: the roadmap page a learner opens (Jinja2 loads with the first page), then
+    # a topic page (Pygments loads with the first source shown). The memory after them, less
+    # the figure above, is what the web app costs a worker.
+    page = {"Cookie": s.cookie, "Accept": "text/html", "Accept-Encoding": "br"}
+    results.append(
+        wrk("GET /roadmaps/backend (page, cookie)", f"{app.base}/roadmaps/backend", load, page)
+    )
+    topic_page = f"{app.base}/roadmaps/backend/topics/centralized-error-handling"
+    results.append(wrk("GET /roadmaps/backend/topics/{topic} (page)", topic_page, load, page))
+    memory["skilltree, after the web pages"] = app.rss_mb()
     login = wrk(
         "POST /v1/auth/login (argon2-bound)",
         f"{app.base}/v1/auth/login",

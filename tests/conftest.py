@@ -1,7 +1,7 @@
 """Shared fixtures: real databases built by the migrations, one rolled-back transaction per test.
 
-Every test that asks for `database`, `app` or `client` runs twice: on SQLite (the embedded
-default) and on PostgreSQL (production).
+Every test that asks for `database`, `app` or `client` runs on each backend: SQLite (the
+embedded default), PostgreSQL (production) and MariaDB (MySQL's family).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from skilltree.platform.db import Database, create_engine
 from skilltree.roadmaps.builtin import load_builtin
 from skilltree.roadmaps.importing import ParsedRoadmap
 from tests.support.accounts import Browser, register_and_verify, sign_in
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import temporary_mariadb_database, temporary_postgres_database
 from tests.support.redis import REDIS_URL, isolated_prefix
 
 # The cheapest argon2id parameters: the same algorithm and code path as production at a fraction
@@ -77,7 +77,23 @@ async def postgresql_engine() -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session")
+async def mariadb_engine() -> AsyncIterator[AsyncEngine]:
+    async with temporary_mariadb_database() as url:
+        engine = create_engine(DatabaseSettings(url=url))
+        await migrations.upgrade(engine)
+        yield engine
+        await engine.dispose()
+
+
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
+
+
+@pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest) -> AsyncEngine:
     """The migrated engine of each backend in turn."""
     selected: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")

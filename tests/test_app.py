@@ -20,7 +20,7 @@ from skilltree.platform.state import Resources
 
 # Routes for orchestrators and tooling live outside the versioned API on purpose.
 # Operational endpoints whose shape the orchestrator or Prometheus defines, not the API.
-UNVERSIONED = {"/livez", "/readyz", "/metrics"}
+UNVERSIONED = {"/livez", "/readyz", "/startupz", "/metrics"}
 
 
 def test_every_api_route_is_versioned() -> None:

@@ -85,6 +85,7 @@ OWNERS_MANAGE = Rule("org", role="owner", keys=False)
 
 ACCESS: dict[str, Rule] = {
     "GET /livez": PUBLIC,
+    "GET /startupz": PUBLIC,
     "GET /metrics": PUBLIC,
     "GET /readyz": PUBLIC,
     "GET /v1/roadmaps": PUBLIC,
@@ -176,6 +177,13 @@ ACCESS: dict[str, Rule] = {
     "PATCH /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "DELETE /v1/roadmaps/{slug}/topics/{topic_slug}": ROADMAP_WRITER,
     "POST /v1/roadmaps/{slug}/revisions": ROADMAP_WRITER,
+    # Public; notes and resources are found only with a credential that may read progress.
+    "GET /v1/search": PUBLIC,
+    "POST /v1/me/progress/{roadmap}/{topic}/note/attachments": PROGRESS_WRITER,
+    "GET /v1/me/progress/{roadmap}/{topic}/note/attachments": PROGRESS_READER,
+    "DELETE /v1/me/progress/{roadmap}/{topic}/note/attachments/{file_id}": PROGRESS_WRITER,
+    # Public route: the signed link (bound to its user) is the authorisation.
+    "GET /v1/files/{key}": PUBLIC,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -378,6 +386,8 @@ async def world(
         "letter_id": "0",
         "endpoint_id": "0",
         "delivery_id": "0",
+        "file_id": "1",
+        "key": "attachments/1/0",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():
@@ -417,3 +427,97 @@ async def test_every_caller_gets_the_outcome_the_rule_promises(
                 )
 
     assert mismatches == []
+
+
+# --- The web app's pages ---------------------------------------------------------------------
+# Pages are not in the OpenAPI document, so they have a matrix of their own. Their callers are a
+# visitor (no cookie) and a learner (a browser session); API keys and tokens never reach a page.
+#
+#   page         anyone may read it (signed-in learners see more)
+#   form         anyone may post it (sign-in, sign-up): only the same-origin checks apply
+#   learner page a visitor is sent to sign in (303)
+#   learner form a learner's change: a visitor is sent to sign in (303), a post without the
+#                session's CSRF token is refused (403 csrf-rejected)
+
+WEB_ACCESS: dict[str, str] = {
+    "GET /": "page",
+    "GET /assets/{name}": "page",
+    "GET /roadmaps/{slug}": "page",
+    "GET /roadmaps/{slug}/topics/{topic}": "page",
+    "GET /sign-in": "page",
+    "GET /sign-up": "page",
+    "GET /sign-up/check-your-inbox": "page",
+    "GET /verify-email": "page",
+    "POST /sign-in": "form",
+    "POST /sign-in/code": "form",
+    "POST /sign-up": "form",
+    "POST /verify-email": "form",
+    "POST /sign-out": "learner form",
+    "POST /roadmaps/{slug}/undo": "learner form",
+    "POST /roadmaps/{slug}/topics/{topic}/status": "learner form",
+    "POST /roadmaps/{slug}/topics/{topic}/note": "learner form",
+    "POST /roadmaps/{slug}/topics/{topic}/resources": "learner form",
+    "GET /reviews": "learner page",
+    "POST /reviews/{card_id}": "learner form",
+    "GET /account": "learner page",
+    "GET /reset-password": "page",
+    "POST /reset-password": "form",
+    "POST /reset-password/request": "form",
+    "POST /account/two-factor": "learner form",
+    "POST /account/two-factor/confirm": "learner form",
+}
+WEB_PATH_VALUES = {"slug": "backend", "topic": "http", "name": "missing.css", "card_id": "1"}
+HTML = {"accept": "text/html"}
+
+
+def web_operations() -> set[str]:
+    from fastapi.routing import iter_route_contexts
+
+    return {
+        f"{method} {route.path}"
+        for route in iter_route_contexts(create_app(Settings()).routes)
+        if getattr(route.original_route, "endpoint", None) is not None
+        and route.original_route.endpoint.__module__.startswith("skilltree.web.")
+        for method in sorted(route.methods or ())
+    }
+
+
+def test_every_page_has_an_access_rule() -> None:
+    assert web_operations() == set(WEB_ACCESS)
+
+
+@pytest.mark.parametrize("operation", sorted(WEB_ACCESS))
+async def test_every_page_treats_visitors_and_learners_as_its_rule_says(
+    operation: str,
+    client: httpx.AsyncClient,
+    people: Any,
+) -> None:
+    rule = WEB_ACCESS[operation]
+    method, template = operation.split(" ", 1)
+    path = re.sub(r"\{(\w+)\}", lambda m: WEB_PATH_VALUES[m.group(1)], template)
+    if rule == "page":
+        response = await client.request(method, path, headers=HTML)
+        assert response.status_code in (200, 303, 404), response.text
+        return
+    if rule == "learner page":
+        visitor = await client.get(path, headers=HTML)
+        assert visitor.status_code == 303
+        assert visitor.headers["location"] == f"/sign-in?next={path}"
+        learner = await people("Lena")
+        assert (await learner.client.get(path, headers=HTML)).status_code == 200
+        return
+    if rule == "form":
+        cross_site = await client.post(path, headers={**HTML, "origin": "https://evil.example"})
+        assert cross_site.status_code == 403
+        return
+    visitor = await client.post(path, headers=HTML)
+    assert visitor.status_code == 303
+    assert visitor.headers["location"].startswith("/sign-in")
+    learner = await people("Lena")
+    forged = await learner.client.post(path, data={"csrf_token": "forged"}, headers=HTML)
+    assert forged.status_code == 403
+    assert "CSRF" in forged.text
+    allowed = await learner.client.post(
+        path, data={"csrf_token": learner.csrf_token, "status": "done"}, headers=HTML
+    )
+    assert allowed.status_code not in (401, 403), allowed.text

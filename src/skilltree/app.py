@@ -21,6 +21,8 @@ from skilltree.accounts.dependencies import (
 )
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
+from skilltree.files.router import UPLOAD_PATH_SUFFIX
+from skilltree.files.router import router as files_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -44,6 +46,11 @@ from skilltree.platform.http.text_input import TextInputMiddleware
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.platform.observability.router import router as metrics_router
+from skilltree.platform.observability.tracing import (
+    configure_tracing,
+    instrument_app,
+    instrument_engine,
+)
 from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.state import Resources
@@ -54,6 +61,8 @@ from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.router import router as roadmaps_router
+from skilltree.search.router import router as search_router
+from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
 
 
@@ -72,6 +81,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         db = database or Database.from_settings(settings.database)
+        instrument_engine(db.engine, settings.tracing)
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
         cache = Cache.from_settings(settings.cache, settings.redis)
@@ -111,6 +121,7 @@ def create_app(
         optional=maybe_principal,
         no_api_keys=owner_sign_in,
     )
+    instrument_app(app, settings.tracing)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(accounts_router)
@@ -124,6 +135,10 @@ def create_app(
     app.include_router(progress_router)
     app.include_router(reviews_router)
     app.include_router(roadmap_editing_router)
+    app.include_router(search_router)
+    app.include_router(files_router)
+    # The learner's web app: pages over the same services (docs/web.md).
+    install_web(app)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
@@ -172,6 +187,8 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.http.max_body_bytes,
         problems_by_path={f"{API_PREFIX}/roadmaps/import": RoadmapTooLarge},
+        # Uploads stream to storage under limits of their own (per kind, per learner).
+        unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX,),
     )
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
@@ -195,6 +212,7 @@ def create_app_from_environment() -> FastAPI:
     """The entry point for ASGI servers, called with `--factory` (see `skilltree serve`)."""
     settings = load_settings()
     configure_logging(settings.log)
+    configure_tracing(settings.tracing)
     app = create_app(settings)
     freeze_startup_objects()
     return app

@@ -1,7 +1,8 @@
 """The `skilltree` command: serve, worker, scheduler, dlq, migrate, import, export, roadmaps.
 
 Expected failures (bad settings, bad input) print one clear message and exit with code 2;
-tracebacks are for bugs only.
+tracebacks are for bugs only. Each command imports what it needs when it runs: `--help` and a
+command's start-up never pay for the tables, FastAPI or the parsers of another command.
 """
 
 from __future__ import annotations
@@ -14,57 +15,49 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TypeVar
 
 import orjson
 import typer
 
-import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
-from skilltree.accounts import service as accounts
-from skilltree.orgs import service as orgs
-from skilltree.platform import migrations
-from skilltree.platform.cache import Cache
-from skilltree.platform.clock import SystemClock
-from skilltree.platform.config import Settings, SettingsError, load_settings
-from skilltree.platform.db import Database
-from skilltree.platform.errors import DomainError, NotFound
-from skilltree.platform.observability.logging import configure_logging
-from skilltree.platform.observability.metrics import prepare_worker_processes
-from skilltree.platform.queue import dead_letters
-from skilltree.platform.queue.client import build_queue
-from skilltree.platform.queue.lifecycle import stop_on_signals
-from skilltree.platform.queue.models import DeadLetter
-from skilltree.platform.queue.scheduler import Scheduler
-from skilltree.platform.queue.worker import relay_for, run_worker
-from skilltree.platform.state import Resources
-from skilltree.platform.transactional_mail import transactional_mailer
-from skilltree.progress import service as progress
-from skilltree.roadmaps import service
-from skilltree.roadmaps.builtin import load_builtin, seed_files
-from skilltree.roadmaps.coverage import check_coverage
-from skilltree.roadmaps.document import TopicDoc
-from skilltree.roadmaps.exporting import to_markdown
-from skilltree.roadmaps.importing import (
-    ImportLimits,
-    ParsedRoadmap,
-    RoadmapImportError,
-    detect_format,
-    parse_roadmap,
-)
-from skilltree.roadmaps.policies import OPERATOR, Viewer, Visibility
+from skilltree.identity.viewer import Visibility  # light: no ORM, no framework
+from skilltree.platform import data_commands  # light: its commands import what they use
+from skilltree.search.cli import search_app  # light, likewise
+
+if TYPE_CHECKING:
+    from skilltree.platform.cache import Cache
+    from skilltree.platform.config import Settings
+    from skilltree.platform.db import Database
+    from skilltree.platform.queue.models import DeadLetter
+    from skilltree.platform.state import Resources
+    from skilltree.roadmaps import service
+    from skilltree.roadmaps.document import TopicDoc
+    from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap
+
 
 EXIT_USAGE = 2  # bad input or settings: the same code typer uses for bad arguments
 T = TypeVar("T")
 
-app = typer.Typer(help="skilltree: learning roadmaps for backend engineers.", no_args_is_help=True)
-migrate_app = typer.Typer(help="Apply or revert database migrations.", no_args_is_help=True)
-roadmap_app = typer.Typer(help="Maintain the built-in roadmap.", no_args_is_help=True)
-user_app = typer.Typer(help="Manage accounts as the operator.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Inspect and replay the dead-letter queue.", no_args_is_help=True)
+
+def _typer(help_text: str) -> typer.Typer:
+    # Plain help and error text: rendering them with rich would import it (and its markdown
+    # and syntax highlighting) on every `--help`, the slowest part of the command's start-up.
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+
+
+app = _typer("skilltree: learning roadmaps for backend engineers.")
+migrate_app = _typer("Apply or revert database migrations.")
+roadmap_app = _typer("Maintain the built-in roadmap.")
+user_app = _typer("Manage accounts as the operator.")
+dlq_app = _typer("Inspect and replay the dead-letter queue.")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(user_app, name="user")
+app.add_typer(data_commands.db_app, name="db")
+app.command("backup")(data_commands.backup)
+app.command("restore")(data_commands.restore)
+app.add_typer(search_app, name="search")
 
 
 def main() -> None:
@@ -77,11 +70,16 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def settings_or_exit() -> Settings:
+    from skilltree.platform.config import SettingsError, load_settings
+    from skilltree.platform.observability.logging import configure_logging
+    from skilltree.platform.observability.tracing import configure_tracing
+
     try:
         settings = load_settings()
     except SettingsError as error:
         fail(str(error))
     configure_logging(settings.log)
+    configure_tracing(settings.tracing)
     return settings
 
 
@@ -89,7 +87,13 @@ def settings_or_exit() -> Settings:
 async def database_and_cache(settings: Settings) -> AsyncIterator[tuple[Database, Cache]]:
     """The database, and the cache its commits invalidate: what a command changes (an import,
     a task's work) stops being served from a shared cache as soon as it is committed."""
+    import skilltree.models  # noqa: F401  (every table, so cross-domain foreign keys resolve)
+    from skilltree.platform.cache import Cache
+    from skilltree.platform.db import Database
+    from skilltree.platform.observability.tracing import instrument_engine
+
     database = Database.from_settings(settings.database)
+    instrument_engine(database.engine, settings.tracing)
     cache = Cache.from_settings(settings.cache, settings.redis)
     database.on_every_unit_of_work(cache.bind)
     try:
@@ -124,6 +128,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Default: SKILLTREE_HTTP_WORKERS")] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop + httptools)."""
+    from skilltree.platform.observability.metrics import prepare_worker_processes
+
     settings = settings_or_exit()
     worker_count = workers or settings.http.workers
     # Several worker processes share a metrics directory, so /metrics counts them all.
@@ -161,6 +167,8 @@ def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, work
 @migrate_app.command("upgrade")
 def migrate_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Upgrade the schema (default: to the latest revision)."""
+    from skilltree.platform import migrations
+
     settings = settings_or_exit()
     run_with_database(settings, lambda db: migrations.upgrade(db.engine, revision))
     typer.echo(f"database at revision {revision}")
@@ -169,6 +177,8 @@ def migrate_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None
 @migrate_app.command("downgrade")
 def migrate_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
     """Revert the schema to an older revision."""
+    from skilltree.platform import migrations
+
     settings = settings_or_exit()
     run_with_database(settings, lambda db: migrations.downgrade(db.engine, revision))
     typer.echo(f"database at revision {revision}")
@@ -177,9 +187,24 @@ def migrate_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or b
 @migrate_app.command("current")
 def migrate_current() -> None:
     """Print the schema revision the database is at."""
+    from skilltree.platform import migrations
+
     settings = settings_or_exit()
     current = run_with_database(settings, lambda db: migrations.current_revision(db.engine))
     typer.echo(f"current: {current or 'none'} (head: {migrations.head_revision()})")
+
+
+@migrate_app.command("lint")
+def migrate_lint() -> None:
+    """Flag migrations that would lock a big table while the service runs; exit 1 if any."""
+    from skilltree.platform import migration_lint
+
+    findings = migration_lint.lint_all()
+    for finding in findings:
+        typer.echo(str(finding))
+    if findings:
+        raise typer.Exit(1)
+    typer.echo("no migration locks a table it did not create")
 
 
 @app.command("import")
@@ -209,6 +234,15 @@ def import_file(
     ] = False,
 ) -> None:
     """Import a roadmap; re-importing keeps topic ids and therefore everyone's progress."""
+    from skilltree.accounts import directory
+    from skilltree.identity import OPERATOR, Viewer
+    from skilltree.orgs import service as orgs
+    from skilltree.platform.clock import SystemClock
+    from skilltree.platform.errors import DomainError, NotFound
+    from skilltree.progress import service as progress
+    from skilltree.roadmaps import service
+    from skilltree.roadmaps.importing import ImportLimits
+
     if visibility == Visibility.ORGANISATION:
         fail("--visibility organisation is not available here: import through the API with org=")
     if owner is None and visibility == Visibility.PRIVATE:
@@ -227,11 +261,11 @@ def import_file(
         async with db.unit_of_work() as session:
             viewer, user_id = OPERATOR, 0
             if owner is not None:
-                user = await accounts.find_user(session, owner)
-                if user is None:
+                person = await directory.person_by_email(session, owner)
+                if person is None:
                     raise NotFound(f"No account has the e-mail address {owner!r}.")
-                viewer = Viewer(user_id=user.id, org_roles=await orgs.roles_of(session, user.id))
-                user_id = user.id
+                user_id = person.user_id
+                viewer = Viewer(user_id=user_id, org_roles=await orgs.roles_of(session, user_id))
             report = await service.import_roadmap(
                 session, parsed, viewer=viewer, dry_run=dry_run, slug=slug, visibility=visibility
             )
@@ -262,6 +296,9 @@ def import_file(
 
 
 def _parse_file(path: Path, fmt: str | None, limits: ImportLimits) -> ParsedRoadmap:
+    from skilltree.platform.errors import DomainError
+    from skilltree.roadmaps.importing import RoadmapImportError, detect_format, parse_roadmap
+
     if not path.is_file():
         fail(f"{path}: no such file")
     if path.stat().st_size > limits.max_bytes:
@@ -315,6 +352,11 @@ def export_roadmap(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Default: stdout")] = None,
 ) -> None:
     """Write a roadmap as a markdown checklist or as JSON that re-imports losslessly."""
+    from skilltree.platform.errors import DomainError
+    from skilltree.roadmaps import service
+    from skilltree.roadmaps.exporting import to_markdown
+    from skilltree.roadmaps.policies import OPERATOR
+
     if fmt not in ("markdown", "json"):
         fail(f"unknown format {fmt!r}: use markdown or json")
     settings = settings_or_exit()
@@ -348,6 +390,10 @@ def user_create(
 ) -> None:
     """Create a verified account. The password is prompted for (or read from a file), never
     taken as an argument, where it would end up in the shell history."""
+    from skilltree.accounts import service as accounts
+    from skilltree.platform.clock import SystemClock
+    from skilltree.platform.errors import DomainError
+
     if password_file is not None:
         if not password_file.is_file():
             fail(f"{password_file}: no such file")
@@ -378,6 +424,10 @@ def user_create(
 @roadmap_app.command("load-builtin")
 def roadmap_load_builtin() -> None:
     """Install or update the built-in Backend Engineering roadmap (idempotent)."""
+    from skilltree.roadmaps import service
+    from skilltree.roadmaps.builtin import load_builtin
+    from skilltree.roadmaps.policies import OPERATOR
+
     settings = settings_or_exit()
     parsed = load_builtin()
 
@@ -397,7 +447,11 @@ def roadmap_coverage(
         bool, typer.Option("--unmapped-only", help="List only the items no topic claims")
     ] = False,
 ) -> None:
-    """List every seed item and the topic it landed in; exit 1 if any item is unmapped."""
+    """List every seed item and the topic it landed in (exit 1 if any item is unmapped), then the
+    share of each section's leaves that this codebase implements."""
+    from skilltree.roadmaps.builtin import seed_files
+    from skilltree.roadmaps.coverage import check_coverage
+
     paths = seeds or seed_files()
     for path in paths:
         if not path.is_file():
@@ -416,12 +470,39 @@ def roadmap_coverage(
         f"{len(report.unmapped)} unmapped, {len(report.ambiguous)} ambiguous, "
         f"{len(report.excluded)} excluded"
     )
+    if not seeds:
+        _print_implemented_share()
     if not report.ok:
         raise typer.Exit(1)
 
 
+def _print_implemented_share() -> None:
+    """How much of each section this codebase implements: implemented leaves over the leaves
+    that can be shown in code (theory leaves left out)."""
+    from skilltree.roadmaps.builtin import load_builtin
+    from skilltree.roadmaps.builtin.status import coverage_by_section
+
+    rows = coverage_by_section(load_builtin().document.topics)
+    typer.echo("")
+    typer.echo("implemented (of leaves that are not theory), per section:")
+    for row in rows:
+        typer.echo(
+            f"{row.slug}\t{row.implemented}/{row.implemented + row.planned}\t{row.share:.0%}"
+            f"\t({row.theory} theory)"
+        )
+    implemented = sum(row.implemented for row in rows)
+    codeable = sum(row.implemented + row.planned for row in rows)
+    theory = sum(row.theory for row in rows)
+    share = implemented / codeable if codeable else 1.0
+    typer.echo(f"total\t{implemented}/{codeable}\t{share:.0%}\t({theory} theory)")
+
+
 def _background_resources(settings: Settings, database: Database, cache: Cache) -> Resources:
     import skilltree.tasks  # noqa: F401  (registers every task and cron job)
+    from skilltree.platform.clock import SystemClock
+    from skilltree.platform.queue.client import build_queue
+    from skilltree.platform.state import Resources
+    from skilltree.platform.transactional_mail import transactional_mailer
 
     clock = SystemClock()
     queue = build_queue(settings.queue, database, clock)
@@ -442,6 +523,9 @@ def worker(
     ] = True,
 ) -> None:
     """Run background tasks until SIGTERM, then give running ones the grace period."""
+    from skilltree.platform.queue.lifecycle import stop_on_signals
+    from skilltree.platform.queue.worker import run_worker
+
     settings = settings_or_exit()
 
     async def work(resources: Resources) -> None:
@@ -455,6 +539,9 @@ def worker(
 @app.command()
 def relay() -> None:
     """Only relay the outbox to the broker (when workers run with --no-relay)."""
+    from skilltree.platform.queue.lifecycle import stop_on_signals
+    from skilltree.platform.queue.worker import relay_for
+
     settings = settings_or_exit()
 
     async def work(resources: Resources) -> None:
@@ -471,6 +558,10 @@ def relay() -> None:
 @app.command()
 def scheduler() -> None:
     """Queue cron jobs on schedule; any number may run, each tick is queued once."""
+    from skilltree.platform.clock import SystemClock
+    from skilltree.platform.queue.lifecycle import stop_on_signals
+    from skilltree.platform.queue.scheduler import Scheduler
+
     settings = settings_or_exit()
 
     async def work(resources: Resources) -> None:
@@ -493,6 +584,8 @@ def dlq_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """Dead letters, newest first: id, task, attempts, when, error."""
+    from skilltree.platform.queue import dead_letters
+
     settings = settings_or_exit()
 
     async def work(db: Database) -> list[DeadLetter]:
@@ -512,6 +605,8 @@ def dlq_list(
 @dlq_app.command("show")
 def dlq_show(letter_id: Annotated[int, typer.Argument(help="The dead letter's id")]) -> None:
     """One dead letter in full, as JSON."""
+    from skilltree.platform.queue import dead_letters
+
     settings = settings_or_exit()
 
     async def work(db: Database) -> DeadLetter | None:
@@ -537,6 +632,9 @@ def dlq_show(letter_id: Annotated[int, typer.Argument(help="The dead letter's id
 @dlq_app.command("replay")
 def dlq_replay(letter_id: Annotated[int, typer.Argument(help="The dead letter's id")]) -> None:
     """Queue the task again with a fresh set of attempts, and remove the letter."""
+    from skilltree.platform.clock import SystemClock
+    from skilltree.platform.queue import dead_letters
+
     settings = settings_or_exit()
 
     async def work(db: Database) -> str | None:
@@ -558,6 +656,8 @@ def dlq_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
 ) -> None:
     """Delete dead letters for good."""
+    from skilltree.platform.queue import dead_letters
+
     if not yes:
         typer.confirm("Delete these dead letters for good?", abort=True)
     settings = settings_or_exit()

@@ -8,6 +8,7 @@ factory, the CLI and the migrations import it.
 
 from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
+from skilltree.files import models as files
 from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
 from skilltree.platform.http import idempotency
@@ -17,12 +18,14 @@ from skilltree.profiles import models as profiles
 from skilltree.progress import models as progress
 from skilltree.reviews import models as reviews
 from skilltree.roadmaps import models as roadmaps
+from skilltree.search import models as search
 from skilltree.webhooks import models as webhooks
 
 __all__ = [
     "Base",
     "accounts",
     "audit",
+    "files",
     "idempotency",
     "notifications",
     "orgs",
@@ -31,5 +34,14 @@ __all__ = [
     "queue",
     "reviews",
     "roadmaps",
+    "search",
     "webhooks",
 ]
+
+
+def include_in_schema_comparison(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Whether Alembic compares a schema object with the models: not the full-text machinery
+    a backend keeps beside the search index (search/models.py)."""
+    return not (reflected and compare_to is None and search.is_backend_object(name))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.http.pagination import CursorCodec, InvalidCursor, Position
+from skilltree.platform.pagination import CursorCodec, InvalidCursor, Position
 from skilltree.reviews import service as reviews
 from skilltree.reviews.models import ReviewCard
 from tests.support.rows import EPOCH, make_roadmap, make_user

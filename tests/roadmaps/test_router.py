@@ -341,7 +341,10 @@ async def test_the_builtin_topic_page_shows_where_the_codebase_implements_it(
 
     topic = (await client.get("/v1/roadmaps/backend/topics/health-checks")).json()
 
-    assert {"kind": "endpoint", "target": "GET /readyz"} in topic["implemented_in"]
+    readyz = next(ref for ref in topic["implemented_in"] if ref["target"] == "GET /readyz")
+    assert readyz["kind"] == "endpoint"
+    assert readyz["path"] == "src/skilltree/platform/health.py"
+    assert readyz["line_start"] <= readyz["line_end"]
     assert {ref["kind"] for ref in topic["implemented_in"]} == {"module", "endpoint", "test"}
 
 

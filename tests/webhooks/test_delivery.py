@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from skilltree.accounts.models import User
 from skilltree.identity import Credential, Principal
 from skilltree.orgs.models import Membership, Organisation
-from skilltree.orgs.service import Member
+from skilltree.orgs.service import Member, OrgView, Role
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import (
     AppSettings,
@@ -100,7 +100,7 @@ async def world(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
         is_admin=False,
         credential=Credential.SESSION,
     )
-    yield World(database, settings, clock, Member(org, membership, owner))
+    yield World(database, settings, clock, Member(OrgView.of(org), Role.OWNER, owner))
     async with database.unit_of_work() as session:
         await session.execute(delete(Organisation).where(Organisation.id == org.id))
         await session.execute(delete(User).where(User.id == user.id))

@@ -97,7 +97,24 @@ async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
     return current
 
 
-def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
+def check_csrf(
+    request: Request, current: SignedIn, ctx: Accounts, token: str | None = None
+) -> None:
+    """The origin checks, and the session's CSRF token: from `X-CSRF-Token`, or `token` when
+    the caller read it elsewhere (an HTML form's hidden field)."""
+    check_origin(request, ctx)
+    if token is None:
+        token = request.headers.get(CSRF_HEADER, "")
+    # compare_digest: the comparison takes the same time wherever the first difference is.
+    assert current.browser_session is not None, "cookie requests always have a session"
+    if not hmac.compare_digest(token.encode(), current.browser_session.csrf_token.encode()):
+        raise CsrfRejected("Send the CSRF token from sign-in in the X-CSRF-Token header.")
+
+
+def check_origin(request: Request, ctx: Accounts) -> None:
+    """Refuse a request another site made the browser send: `Sec-Fetch-Site` same-origin (or
+    none), and `Origin`, when sent, this server's own or on the allow-list. Also what guards
+    forms used before any session exists (sign-in, sign-up) against login CSRF."""
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         raise CsrfRejected(f"Cross-site request refused (Sec-Fetch-Site: {fetch_site}).")
@@ -105,11 +122,6 @@ def check_csrf(request: Request, current: SignedIn, ctx: Accounts) -> None:
     own_origin = f"{request.url.scheme}://{request.url.netloc}"
     if origin is not None and origin != own_origin and origin not in ctx.auth.allowed_origins:
         raise CsrfRejected(f"Requests from {origin} are not allowed.")
-    token = request.headers.get(CSRF_HEADER, "")
-    # compare_digest: the comparison takes the same time wherever the first difference is.
-    assert current.browser_session is not None, "cookie requests always have a session"
-    if not hmac.compare_digest(token.encode(), current.browser_session.csrf_token.encode()):
-        raise CsrfRejected("Send the CSRF token from sign-in in the X-CSRF-Token header.")
 
 
 # Inside accounts: the sign-in with its rows (the session to end, the user to change).

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from skilltree.accounts.models import (
     TokenFamily,
     User,
 )
+from skilltree.platform.db import is_mysql
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -97,11 +99,11 @@ async def list_browser_sessions(
 async def delete_browser_session(session: AsyncSession, user_id: int, session_id: int) -> bool:
     """Delete one of the user's sessions; False if the user has no such session."""
     result = await session.execute(
-        delete(BrowserSession)
-        .where(BrowserSession.id == session_id, BrowserSession.user_id == user_id)
-        .returning(BrowserSession.id)
+        delete(BrowserSession).where(
+            BrowserSession.id == session_id, BrowserSession.user_id == user_id
+        )
     )
-    return result.scalar_one_or_none() is not None
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_browser_sessions(
@@ -189,10 +191,21 @@ async def count_failure(
     Failures older than `forget_before` are forgotten first. The upsert makes two concurrent
     failures count as two, on SQLite and PostgreSQL alike.
     """
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    dialect = session.get_bind().dialect.name
     fresh = case(
         (LoginThrottle.last_failure_at < forget_before, 1), else_=LoginThrottle.failures + 1
     )
+    if is_mysql(dialect):
+        # No RETURNING on MySQL: the upsert, then a read of the row this transaction now holds
+        # locked. `failures` is assigned before `last_failure_at`, so `fresh` sees the old time.
+        await session.execute(
+            mysql_insert(LoginThrottle)
+            .values(key=key, failures=1, last_failure_at=now, locked_until=None)
+            .on_duplicate_key_update([("failures", fresh), ("last_failure_at", now)])
+        )
+        failures = select(LoginThrottle.failures).where(LoginThrottle.key == key)
+        return (await session.execute(failures)).scalar_one()
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     statement = (
         insert(LoginThrottle)
         .values(key=key, failures=1, last_failure_at=now, locked_until=None)
@@ -248,3 +261,40 @@ async def get_oidc_identity(
         OidcIdentity.issuer == issuer, OidcIdentity.subject == subject
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def people(session: AsyncSession, user_ids: Sequence[int]) -> Sequence[tuple[int, str, str]]:
+    """(id, e-mail, name) of these users, by name then id."""
+    query = (
+        select(User.id, User.email, User.display_name)
+        .where(User.id.in_(user_ids))
+        .order_by(User.display_name, User.id)
+    )
+    return [(row.id, row.email, row.display_name) for row in await session.execute(query)]
+
+
+async def verified_people(session: AsyncSession) -> Sequence[tuple[int, str, str]]:
+    """(id, e-mail, name) of every account with a verified address, by id."""
+    query = (
+        select(User.id, User.email, User.display_name)
+        .where(User.email_verified_at.is_not(None))
+        .order_by(User.id)
+    )
+    return [(row.id, row.email, row.display_name) for row in await session.execute(query)]
+
+
+async def delete_expired_sessions(session: AsyncSession, now: datetime) -> int:
+    result = await session.execute(
+        delete(BrowserSession).where(
+            or_(BrowserSession.idle_expires_at < now, BrowserSession.absolute_expires_at < now)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_expired_tokens(session: AsyncSession, now: datetime) -> int:
+    removed = 0
+    for model in (EmailToken, RefreshToken):
+        result = await session.execute(delete(model).where(model.expires_at < now))
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed

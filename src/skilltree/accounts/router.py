@@ -33,8 +33,6 @@ from skilltree.accounts.schemas import (
     RefreshIn,
     RegisterIn,
     ResetPasswordIn,
-    SecurityEventListOut,
-    SecurityEventOut,
     SessionListOut,
     SessionOut,
     SignedInOut,
@@ -44,6 +42,7 @@ from skilltree.accounts.schemas import (
 )
 from skilltree.accounts.service import AccountsContext, SignedIn
 from skilltree.audit import service as audit
+from skilltree.audit.schemas import SecurityEventListOut, SecurityEventOut
 from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses

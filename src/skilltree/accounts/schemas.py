@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
 
 from skilltree.identity import Scope
 
@@ -108,20 +108,6 @@ class SessionOut(BaseModel):
 
 class SessionListOut(BaseModel):
     items: list[SessionOut]
-
-
-class SecurityEventOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # built straight from an audit row
-
-    kind: str
-    occurred_at: datetime
-    ip: str
-    user_agent: str
-    details: dict[str, Any]
-
-
-class SecurityEventListOut(BaseModel):
-    items: list[SecurityEventOut]
 
 
 class ApiKeyIn(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -70,11 +70,24 @@ async def record(
     security_log.info(kind.value, user_id=user_id, ip=client.ip, **details)
 
 
-async def events_of_org(
-    db: AsyncSession, org_id: int, *, limit: int = 100
-) -> Sequence[SecurityEvent]:
-    return await repository.latest_for_org(db, org_id, limit)
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """A recorded security event, as the audit log shows it."""
+
+    kind: str
+    occurred_at: datetime
+    ip: str
+    user_agent: str
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: SecurityEvent) -> AuditEvent:
+        return cls(row.kind, row.occurred_at, row.ip, row.user_agent, dict(row.details))
 
 
-async def events_of(db: AsyncSession, user_id: int, *, limit: int = 100) -> Sequence[SecurityEvent]:
-    return await repository.latest_for_user(db, user_id, limit)
+async def events_of_org(db: AsyncSession, org_id: int, *, limit: int = 100) -> list[AuditEvent]:
+    return [AuditEvent.of(row) for row in await repository.latest_for_org(db, org_id, limit)]
+
+
+async def events_of(db: AsyncSession, user_id: int, *, limit: int = 100) -> list[AuditEvent]:
+    return [AuditEvent.of(row) for row in await repository.latest_for_user(db, user_id, limit)]

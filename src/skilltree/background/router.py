@@ -1,6 +1,6 @@
 """`/v1/admin/dlq`: list, show, replay and purge dead letters (platform administrators only).
 
-The same operations as `skilltree dlq`, on the same functions (platform.queue.dead_letters).
+The same operations as `skilltree dlq`, through background.service.
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from skilltree.accounts.dependencies import PlatformAdmin
-from skilltree.background.errors import DeadLetterNotFound
+from skilltree.background import service
 from skilltree.background.schemas import DeadLetterListOut, DeadLetterOut, PurgeOut, ReplayOut
 from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
-from skilltree.platform.queue import dead_letters
-from skilltree.platform.queue.models import DeadLetter
 from skilltree.platform.state import AppResources, DbSession
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin/dlq", tags=["administration"])
@@ -33,11 +31,10 @@ async def list_dead_letters(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DeadLetterListOut:
     """Dead letters, newest first."""
-    letters = await dead_letters.page(db, limit=limit, offset=offset, task_name=task)
-    total = await dead_letters.count(db, task_name=task)
+    found = await service.page(db, limit=limit, offset=offset, task_name=task)
     return DeadLetterListOut(
-        items=[DeadLetterOut.of(letter) for letter in letters],
-        total=total,
+        items=[DeadLetterOut.of(letter) for letter in found.items],
+        total=found.total,
         limit=limit,
         offset=offset,
     )
@@ -48,7 +45,7 @@ async def list_dead_letters(
 )
 async def get_dead_letter(letter_id: RowId, current: PlatformAdmin, db: DbSession) -> DeadLetterOut:
     """One dead letter with its payload and last error."""
-    return DeadLetterOut.of(await _letter(db, letter_id))
+    return DeadLetterOut.of(await service.get(db, letter_id))
 
 
 @router.post(
@@ -61,8 +58,7 @@ async def replay_dead_letter(
     letter_id: RowId, current: PlatformAdmin, db: DbSession, resources: AppResources
 ) -> ReplayOut:
     """Queue the task again with a fresh set of attempts; the letter is removed."""
-    letter = await _letter(db, letter_id)
-    message_id = await dead_letters.replay(db, letter, now=resources.clock.now())
+    message_id = await service.replay(db, letter_id, now=resources.clock.now())
     return ReplayOut(message_id=message_id)
 
 
@@ -74,7 +70,7 @@ async def replay_dead_letter(
 )
 async def delete_dead_letter(letter_id: RowId, current: PlatformAdmin, db: DbSession) -> Response:
     """Drop one dead letter for good."""
-    await db.delete(await _letter(db, letter_id))
+    await service.delete(db, letter_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -83,11 +79,4 @@ async def purge_dead_letters(
     current: PlatformAdmin, db: DbSession, task: TaskFilter = None
 ) -> PurgeOut:
     """Drop every dead letter (or every one of a task) for good."""
-    return PurgeOut(purged=await dead_letters.purge(db, task_name=task))
-
-
-async def _letter(db: DbSession, letter_id: int) -> DeadLetter:
-    letter = await dead_letters.get(db, letter_id)
-    if letter is None:
-        raise DeadLetterNotFound(letter_id)
-    return letter
+    return PurgeOut(purged=await service.purge(db, task_name=task))

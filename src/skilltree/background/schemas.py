@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from skilltree.platform.queue.models import DeadLetter
+from skilltree.background.service import Letter
 
 
 class DeadLetterOut(BaseModel):
@@ -20,15 +20,15 @@ class DeadLetterOut(BaseModel):
     payload: dict[str, Any] | None
 
     @classmethod
-    def of(cls, letter: DeadLetter) -> DeadLetterOut:
+    def of(cls, letter: Letter) -> DeadLetterOut:
         return cls(
             id=letter.id,
             task_id=letter.task_id,
-            task=letter.task_name,
+            task=letter.task,
             attempts=letter.attempts,
             error=letter.error,
             failed_at=letter.failed_at,
-            payload=letter.args[0] if letter.args else None,
+            payload=letter.payload,
         )
 
 

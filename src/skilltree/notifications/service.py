@@ -8,6 +8,8 @@ from datetime import datetime
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.accounts import directory
+from skilltree.accounts.directory import Person
 from skilltree.notifications import repository
 from skilltree.notifications.models import NotificationPreference
 from skilltree.notifications.unsubscribe import read_token, token_for
@@ -41,11 +43,11 @@ async def update(db: AsyncSession, user_id: int, now: datetime, **changes: bool)
         row = NotificationPreference(
             user_id=user_id, weekly_digest=True, review_reminders=True, updated_at=now
         )
-        db.add(row)
+        repository.add(db, row)
     for topic, value in changes.items():
         setattr(row, topic, value)
     row.updated_at = now
-    await db.flush()
+    await repository.flush(db)
     return await preferences(db, user_id)
 
 
@@ -57,6 +59,14 @@ async def unsubscribe(db: AsyncSession, secrets: list[SecretStr], token: str, no
     user_id, topic = parsed
     await update(db, user_id, now, **{topic: False})
     return topic
+
+
+async def recipients(db: AsyncSession, topic: str) -> list[Person]:
+    """Every verified account that has not turned `topic` off, by id."""
+    opted_out = await repository.opted_out(db, topic)
+    return [
+        person for person in await directory.verified_people(db) if person.user_id not in opted_out
+    ]
 
 
 def unsubscribe_url(public_url: str, secret: SecretStr, user_id: int, topic: str) -> str:

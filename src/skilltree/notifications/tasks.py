@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.notifications import repository, service
+from skilltree.notifications import service
 from skilltree.platform import emails
 from skilltree.platform.mail import SEND_TASK
 from skilltree.platform.queue import outbox
@@ -44,7 +44,8 @@ async def weekly_digest(job: Job, payload: Payload) -> None:
     until = datetime.fromisoformat(str(payload["tick"]))
     since = until - timedelta(days=7)
     async with resources.database.unit_of_work() as session:
-        for user_id, email, name in await repository.recipients(session, "weekly_digest"):
+        for person in await service.recipients(session, "weekly_digest"):
+            user_id = person.user_id
             sections = [
                 section
                 for source in DIGEST_SOURCES.values()
@@ -55,8 +56,8 @@ async def weekly_digest(job: Job, payload: Payload) -> None:
                 continue
             message = emails.render(
                 "weekly_digest",
-                to=email,
-                name=name,
+                to=person.email,
+                name=person.display_name,
                 sections=sections,
                 unsubscribe_url=_unsubscribe(job, user_id, "weekly_digest"),
             )
@@ -72,12 +73,13 @@ async def review_reminders(job: Job, payload: Payload) -> None:
         for source in REMINDER_SOURCES.values():
             for user_id, count in (await source(session, now)).items():
                 due[user_id] = due.get(user_id, 0) + count
-        for user_id, email, _name in await repository.recipients(session, "review_reminders"):
+        for person in await service.recipients(session, "review_reminders"):
+            user_id = person.user_id
             if due.get(user_id, 0) <= 0:
                 continue
             message = emails.render(
                 "review_reminder",
-                to=email,
+                to=person.email,
                 due=due[user_id],
                 review_url=f"{resources.settings.mail.public_url}/reviews",
                 unsubscribe_url=_unsubscribe(job, user_id, "review_reminders"),

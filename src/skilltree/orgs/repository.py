@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.accounts.models import User
 from skilltree.orgs.models import Invitation, Membership, Organisation
 
 
@@ -37,14 +36,9 @@ async def roles_of(session: AsyncSession, user_id: int) -> dict[int, str]:
     return {row.org_id: row.role for row in await session.execute(query)}
 
 
-async def members_of(session: AsyncSession, org_id: int) -> Sequence[tuple[Membership, User]]:
-    query = (
-        select(Membership, User)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.org_id == org_id)
-        .order_by(User.display_name, User.id)
-    )
-    return [(m, u) for m, u in (await session.execute(query)).all()]
+async def members_of(session: AsyncSession, org_id: int) -> Sequence[Membership]:
+    query = select(Membership).where(Membership.org_id == org_id)
+    return (await session.execute(query)).scalars().all()
 
 
 async def count_owners(session: AsyncSession, org_id: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from skilltree.accounts.dependencies import AccountOwner, Accounts, CurrentPrincipal
-from skilltree.accounts.schemas import SecurityEventListOut, SecurityEventOut
+from skilltree.audit.schemas import SecurityEventListOut, SecurityEventOut
 from skilltree.orgs import service
 from skilltree.orgs.dependencies import OrgManager, OrgReader
 from skilltree.orgs.schemas import (
@@ -52,7 +52,7 @@ async def list_orgs(current: CurrentPrincipal, db: DbSession) -> OrgListOut:
     """The organisations you belong to, with your role in each."""
     return OrgListOut(
         items=[
-            OrgOut(slug=org.slug, name=org.name, role=Role(role), created_at=org.created_at)
+            OrgOut(slug=org.slug, name=org.name, role=role, created_at=org.created_at)
             for org, role in await service.my_orgs(db, current)
         ]
     )
@@ -70,8 +70,8 @@ async def get_org(member: OrgReader) -> OrgOut:
 
 
 @router.patch("/orgs/{org}", response_model=OrgOut, responses=WRITE_ERRORS)
-async def rename_org(body: OrgRenameIn, member: OrgManager) -> OrgOut:
-    org = await service.rename(member, body.name)
+async def rename_org(body: OrgRenameIn, member: OrgManager, db: DbSession) -> OrgOut:
+    org = await service.rename(db, member, body.name)
     return OrgOut(slug=org.slug, name=org.name, role=member.role, created_at=org.created_at)
 
 
@@ -85,9 +85,9 @@ async def list_members(member: OrgReader, db: DbSession) -> MemberListOut:
     return MemberListOut(
         items=[
             MemberOut(
-                user_id=u.id, display_name=u.display_name, role=Role(m.role), joined_at=m.joined_at
+                user_id=m.user_id, display_name=m.display_name, role=m.role, joined_at=m.joined_at
             )
-            for m, u in await service.members(db, member)
+            for m in await service.members(db, member)
         ]
     )
 
@@ -137,7 +137,7 @@ async def invite(
         db, ctx.clock, ctx.mailer, ctx.mail.public_url, member, email=body.email, role=body.role
     )
     return InvitationOut(
-        email=invitation.email, role=Role(invitation.role), expires_at=invitation.expires_at
+        email=invitation.email, role=invitation.role, expires_at=invitation.expires_at
     )
 
 

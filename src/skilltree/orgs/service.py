@@ -5,15 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.accounts.models import User
+from skilltree.accounts import directory
 from skilltree.audit import service as audit
-from skilltree.audit.models import SecurityEvent
 from skilltree.audit.service import EventKind
 from skilltree.identity import ANONYMOUS, Principal, Viewer
 from skilltree.orgs import repository
@@ -48,17 +47,40 @@ MAY_INVITE: dict[Role, frozenset[Role]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class OrgView:
+    id: int
+    slug: str
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, org: Organisation) -> OrgView:
+        return cls(id=org.id, slug=org.slug, name=org.name, created_at=org.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    user_id: int
+    display_name: str
+    role: Role
+    joined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationView:
+    email: str
+    role: Role
+    expires_at: datetime
+
+
 @dataclass(frozen=True)
 class Member:
     """The caller's place in an organisation, as the policy dependency found it."""
 
-    org: Organisation
-    membership: Membership
+    org: OrgView
+    role: Role
     caller: Principal
-
-    @property
-    def role(self) -> Role:
-        return Role(self.membership.role)
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -73,12 +95,12 @@ async def membership_of(db: AsyncSession, slug: str, caller: Principal) -> Membe
     membership = await repository.get_membership(db, org.id, caller.user_id) if org else None
     if org is None or membership is None:
         raise OrgNotFound(slug)
-    return Member(org, membership, caller)
+    return Member(OrgView.of(org), Role(membership.role), caller)
 
 
 async def create(
     db: AsyncSession, clock: Clock, caller: Principal, *, slug: str, name: str
-) -> Organisation:
+) -> OrgView:
     if await repository.get_org(db, slug) is not None:
         raise OrgSlugTaken(slug)
     org = Organisation(slug=slug, name=name, created_at=clock.now())
@@ -92,7 +114,7 @@ async def create(
         Membership(org_id=org.id, user_id=caller.user_id, role=Role.OWNER, joined_at=clock.now()),
     )
     await repository.flush(db)
-    return org
+    return OrgView.of(org)
 
 
 async def roles_of(db: AsyncSession, user_id: int) -> dict[int, str]:
@@ -108,20 +130,23 @@ async def viewer_of(db: AsyncSession, caller: Principal | None) -> Viewer:
     return Viewer(user_id=caller.user_id, org_roles=await repository.roles_of(db, caller.user_id))
 
 
-async def audit_log(db: AsyncSession, member: Member) -> Sequence[SecurityEvent]:
+async def audit_log(db: AsyncSession, member: Member) -> Sequence[audit.AuditEvent]:
     """The organisation's security events (role changes, joins): for its owners."""
     member.require(Role.OWNER)
     return await audit.events_of_org(db, member.org.id)
 
 
-async def my_orgs(db: AsyncSession, caller: Principal) -> Sequence[tuple[Organisation, str]]:
-    return await repository.orgs_of(db, caller.user_id)
+async def my_orgs(db: AsyncSession, caller: Principal) -> list[tuple[OrgView, Role]]:
+    return [
+        (OrgView.of(org), Role(role)) for org, role in await repository.orgs_of(db, caller.user_id)
+    ]
 
 
-async def rename(member: Member, name: str) -> Organisation:
+async def rename(db: AsyncSession, member: Member, name: str) -> OrgView:
     member.require(Role.OWNER)
-    member.org.name = name
-    return member.org
+    org = await _org(db, member)
+    org.name = name
+    return OrgView.of(org)
 
 
 async def delete(db: AsyncSession, member: Member) -> None:
@@ -131,15 +156,22 @@ async def delete(db: AsyncSession, member: Member) -> None:
 
 async def owner_emails(db: AsyncSession, org_id: int) -> list[str]:
     """Where to write about the organisation's operational problems (a disabled webhook)."""
+    owners = [m.user_id for m in await repository.members_of(db, org_id) if m.role == Role.OWNER]
+    return [person.email for person in await directory.people(db, owners)]
+
+
+async def members(db: AsyncSession, member: Member) -> list[MemberView]:
+    """The organisation's members, by display name."""
+    memberships = {m.user_id: m for m in await repository.members_of(db, member.org.id)}
     return [
-        user.email
-        for membership, user in await repository.members_of(db, org_id)
-        if membership.role == Role.OWNER
+        MemberView(
+            user_id=person.user_id,
+            display_name=person.display_name,
+            role=Role(memberships[person.user_id].role),
+            joined_at=memberships[person.user_id].joined_at,
+        )
+        for person in await directory.people(db, list(memberships))
     ]
-
-
-async def members(db: AsyncSession, member: Member) -> Sequence[tuple[Membership, User]]:
-    return await repository.members_of(db, member.org.id)
 
 
 async def change_role(
@@ -186,8 +218,9 @@ async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, use
     if user_id == member.caller.user_id:
         raise MemberNotFound(user_id)
     target = await _member(db, member, user_id)
+    mine = await _member(db, member, member.caller.user_id)
     target.role = Role.OWNER
-    member.membership.role = Role.MENTOR
+    mine.role = Role.MENTOR
     await audit.record(
         db,
         EventKind.ROLE_CHANGED,
@@ -199,6 +232,13 @@ async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, use
         role=Role.OWNER.value,
         transfer=True,
     )
+
+
+async def _org(db: AsyncSession, member: Member) -> Organisation:
+    org = await repository.get_org_by_id(db, member.org.id)  # in the session already
+    if org is None:
+        raise OrgNotFound(member.org.slug)
+    return org
 
 
 async def _member(db: AsyncSession, member: Member, user_id: int) -> Membership:
@@ -224,7 +264,7 @@ async def invite(
     *,
     email: str,
     role: Role,
-) -> Invitation:
+) -> InvitationView:
     if role not in MAY_INVITE[member.role]:
         raise RoleRequired(
             f"A {member.role.value} cannot invite a {role.value}.", role=member.role.value
@@ -259,10 +299,10 @@ async def invite(
         link=f"{public_url}/invitations#token={token}",
     )
     mailer.enqueue(db, message)
-    return invitation
+    return InvitationView(invitation.email, role, invitation.expires_at)
 
 
-async def accept(db: AsyncSession, clock: Clock, caller: Principal, token: str) -> Organisation:
+async def accept(db: AsyncSession, clock: Clock, caller: Principal, token: str) -> OrgView:
     """Join with the invited role. Only the account whose verified e-mail was invited may."""
     invitation = await repository.get_invitation(db, digest(token))
     now = clock.now()
@@ -296,4 +336,4 @@ async def accept(db: AsyncSession, clock: Clock, caller: Principal, token: str) 
         org=org.slug,
         role=invitation.role,
     )
-    return org
+    return OrgView.of(org)

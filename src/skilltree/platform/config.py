@@ -86,6 +86,14 @@ class AppSettings(_Group):
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
 
 
+SUPPORTED_URL_PREFIXES = (
+    "sqlite+aiosqlite://",
+    "postgresql+asyncpg://",
+    "mysql+asyncmy://",
+    "mariadb+asyncmy://",
+)
+
+
 class DatabaseSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}DATABASE_")
 
@@ -106,9 +114,21 @@ class DatabaseSettings(_Group):
     def _supported_driver(cls, url: str) -> str:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
-        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        # MariaDB and MySQL speak one protocol; asyncmy drives both (docs/decisions/0028).
+        for scheme in ("mysql", "mariadb"):
+            if url.startswith(f"{scheme}://"):
+                url = f"{scheme}+asyncmy://" + url.split("://", 1)[1]
+        if not url.startswith(SUPPORTED_URL_PREFIXES):
+            raise ValueError(
+                "must be a sqlite+aiosqlite://, postgresql+asyncpg://, mysql+asyncmy:// "
+                "or mariadb+asyncmy:// URL"
+            )
         return url
+
+    @property
+    def is_mysql(self) -> bool:
+        """MySQL or MariaDB (one dialect family, one driver)."""
+        return self.url.startswith(("mysql", "mariadb"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -346,6 +366,35 @@ class ProgressSettings(_Group):
     badge_max_age_seconds: int = Field(default=300, ge=0, le=86_400)
 
 
+class TracingSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TRACING_")
+
+    # OpenTelemetry spans for requests, SQL, Redis, outgoing HTTP and tasks, and trace ids in
+    # every log line (docs/observability.md, "Tracing"). Off: nothing is recorded.
+    enabled: bool = False
+    # Where finished spans go: an OTLP/HTTP collector, or nowhere (ids in the logs only).
+    exporter: Literal["otlp", "none"] = "otlp"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = Field(default="skilltree", min_length=1, max_length=100)
+    # Share of new traces recorded; a trace begun upstream keeps its caller's decision.
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+
+
+class FilesSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}FILES_")
+
+    # Local disk storage (the embedded default): every object lives under this directory.
+    storage_dir: Path = Path("var/files")
+    # One note attachment; larger ones are refused with 413 while they stream in.
+    attachment_max_bytes: int = Field(default=250 * 1024 * 1024, ge=1024)
+    # Every file of one learner together; an upload beyond it is refused with 507.
+    quota_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    # Decompression-bomb guard: images whose header claims more pixels are refused.
+    image_max_pixels: int = Field(default=40_000_000, ge=1)
+    # How long a signed download link stays valid.
+    download_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 86_400)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -363,6 +412,8 @@ class Settings(BaseModel):
     progress: ProgressSettings = Field(default_factory=ProgressSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
 
 
 class SettingsError(Exception):
@@ -384,6 +435,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "progress": ProgressSettings,
     "cache": CacheSettings,
     "metrics": MetricsSettings,
+    "tracing": TracingSettings,
 }
 
 

@@ -1,7 +1,8 @@
 """The database: one async engine per process, and a unit of work per request or job.
 
-SQLite (the embedded default) and PostgreSQL share every query; the differences live here:
-connection pragmas for SQLite, pool and timeout settings for PostgreSQL.
+SQLite (the embedded default), PostgreSQL and MariaDB/MySQL share every query; the differences
+live here: connection pragmas for SQLite, pool and timeout settings for the servers, session
+settings for MariaDB/MySQL (docs/databases.md).
 
 SQLite has one write lock per database. A transaction that began reading (a deferred `BEGIN`)
 and then writes cannot wait for that lock: when another connection holds it or has committed
@@ -11,7 +12,7 @@ first served) and then begins with `BEGIN IMMEDIATE`, which does wait, up to the
 for other processes (a worker, a command). Units of work that only read (GET and HEAD requests)
 begin as before and run side by side (WAL); if one turns out to have something to write at the
 end (a session's sliding expiry), it queues for the lock like any writer and writes in a
-transaction of its own. PostgreSQL needs none of this: its row locks wait.
+transaction of its own. PostgreSQL and MariaDB need none of this: their row locks wait.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     """Build the engine for the configured backend; nothing connects until first use."""
     if settings.is_sqlite:
         return _create_sqlite_engine(settings)
+    if settings.is_mysql:
+        return _create_mysql_engine(settings)
     return _create_async_engine(
         settings.url,
         echo=settings.echo,
@@ -135,6 +138,56 @@ def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
         connection.exec_driver_sql(connection.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
+
+    return engine
+
+
+def is_mysql(dialect_name: str) -> bool:
+    """MySQL and MariaDB: one dialect family (SQLAlchemy names MariaDB "mariadb" when asked)."""
+    return dialect_name in {"mysql", "mariadb"}
+
+
+def _create_mysql_engine(settings: DatabaseSettings) -> AsyncEngine:
+    engine = _create_async_engine(
+        settings.url,
+        echo=settings.echo,
+        poolclass=FairQueuePool,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_seconds,
+        pool_recycle=settings.pool_recycle_seconds,
+        pool_pre_ping=settings.pool_pre_ping,
+        json_deserializer=JSON_DESERIALIZER,
+        # PostgreSQL's default: a statement sees what other transactions committed before it
+        # began. InnoDB's REPEATABLE READ would pin the first read's snapshot for the whole
+        # transaction, and a queue claim or an upsert would then act on stale rows.
+        isolation_level="READ COMMITTED",
+        connect_args={"charset": "utf8mb4"},
+    )
+    timeout_ms = settings.statement_timeout_ms
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Timestamps are stored and read as UTC whatever the server's zone; strict mode makes an
+        # over-long or invalid value an error, as on PostgreSQL, instead of a silent truncation.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.execute(
+            "SET sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
+            "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
+        )
+        # Notes ("name ignored for PRIMARY key", "table does not exist" on IF EXISTS) are not
+        # problems, and the driver would print each one.
+        cursor.execute("SET sql_notes = 0")
+        cursor.execute("SELECT VERSION()")
+        (version,) = cursor.fetchone()
+        if timeout_ms:
+            # MariaDB bounds every statement (in seconds); MySQL bounds SELECTs (in ms).
+            if "mariadb" in str(version).lower():
+                cursor.execute(f"SET max_statement_time = {timeout_ms / 1000:.3f}")
+            else:
+                cursor.execute(f"SET max_execution_time = {int(timeout_ms)}")
+        cursor.close()
 
     return engine
 

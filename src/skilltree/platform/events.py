@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.clock import Clock
+from skilltree.platform.db import is_mysql
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.models import ProcessedEvent
 from skilltree.platform.queue.retry import RetryPolicy
@@ -120,12 +121,14 @@ async def _mark_processed(session: AsyncSession, name: str, event_id: str, clock
     on PostgreSQL a concurrent duplicate waits on the key and then inserts nothing.
     """
     dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = (
-        insert(ProcessedEvent)
-        .values(consumer=name, event_id=event_id, processed_at=clock.now())
-        .on_conflict_do_nothing()
-    )
+    values = {"consumer": name, "event_id": event_id, "processed_at": clock.now()}
+    if is_mysql(dialect):
+        # INSERT IGNORE: a duplicate key inserts nothing and counts no row (MySQL has no
+        # ON CONFLICT DO NOTHING, and ON DUPLICATE KEY UPDATE would count the match).
+        statement: Any = insert(ProcessedEvent).values(values).prefix_with("IGNORE")
+    else:
+        upsert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = upsert(ProcessedEvent).values(values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))
 

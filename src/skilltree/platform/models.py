@@ -1,5 +1,5 @@
 """The declarative base every domain's tables share, and column types that behave the same on
-SQLite and PostgreSQL."""
+SQLite, PostgreSQL and MariaDB/MySQL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, MetaData, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 
 # Deterministic constraint names, so migrations can refer to (and drop) them on every backend.
@@ -45,6 +46,14 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@compiles(DateTime, "mysql")
+@compiles(DateTime, "mariadb")
+def _mysql_datetime_with_microseconds(_type: DateTime, _compiler: Any, **_kw: Any) -> str:
+    # MySQL's DATETIME keeps whole seconds unless told otherwise; the other backends keep
+    # microseconds, and keyset pages, event order and `db copy` checksums rely on them.
+    return "DATETIME(6)"
 
 
 def utc_now() -> datetime:

@@ -8,6 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform import events
+from skilltree.platform.models import utc_now
 from skilltree.progress import repository
 from skilltree.progress.errors import NoteTooLarge, ResourceNotFound, TooManyResources
 from skilltree.progress.models import PersonalResource, TopicNote
@@ -16,6 +18,11 @@ from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.policies import Viewer
 
 MAX_RESOURCES_PER_TOPIC = 50
+
+# Domain events of a note or resource write, in its transaction; they name what changed (never
+# its text, which stays in the learner's rows), and consumers re-read the current state.
+NOTE_CHANGED = "note.changed"
+RESOURCE_CHANGED = "resource.changed"
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,9 @@ async def save_note(
     note = await repository.note(session, user_id, topic_id)
     check(_view(note))
     if not markdown.strip():
-        await repository.delete_note(session, user_id, topic_id)
+        if note is not None:
+            await repository.delete_note(session, user_id, topic_id)
+            _emit_note_changed(session, user_id, topic_id, now)
         return SavedNote(NoteView("", "", None), created=False)
     html = render_note(markdown)
     created = note is None
@@ -89,6 +98,7 @@ async def save_note(
     else:
         note.markdown, note.html, note.updated_at = markdown, html, now
     await repository.flush(session)
+    _emit_note_changed(session, user_id, topic_id, now)
     return SavedNote(_view(note), created)
 
 
@@ -118,6 +128,7 @@ async def add_resource(
     )
     repository.add(session, resource)
     await repository.flush(session)
+    _emit_resource_changed(session, resource.id, user_id, topic_id, now)
     return resource
 
 
@@ -132,6 +143,7 @@ async def delete_resource(
     topic_id = await _topic_id(session, viewer, slug, topic_slug)
     if not await repository.delete_resource(session, user_id, topic_id, resource_id):
         raise ResourceNotFound(resource_id)
+    _emit_resource_changed(session, resource_id, user_id, topic_id, utc_now())
 
 
 async def _topic_id(session: AsyncSession, viewer: Viewer, slug: str, topic_slug: str) -> int:
@@ -143,3 +155,18 @@ def _view(note: TopicNote | None) -> NoteView:
     if note is None:
         return NoteView("", "", None)
     return NoteView(note.markdown, note.html, note.updated_at)
+
+
+def _emit_note_changed(session: AsyncSession, user_id: int, topic_id: int, at: datetime) -> None:
+    events.emit(session, NOTE_CHANGED, at=at, data={"user_id": user_id, "topic_id": topic_id})
+
+
+def _emit_resource_changed(
+    session: AsyncSession, resource_id: int, user_id: int, topic_id: int, at: datetime
+) -> None:
+    events.emit(
+        session,
+        RESOURCE_CHANGED,
+        at=at,
+        data={"resource_id": resource_id, "user_id": user_id, "topic_id": topic_id},
+    )

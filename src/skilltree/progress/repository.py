@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.http.pagination import Keyset, Position, page_query
+from skilltree.platform.db import is_mysql
+from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.progress.models import PersonalResource, ProgressEvent, TopicNote, TopicProgress
-from skilltree.roadmaps.models import Roadmap, Topic
+from skilltree.roadmaps.models import Topic
 
 # Any constant works: it namespaces the advisory locks this domain takes (see lock_learner).
 PROGRESS_LOCK_SPACE = 4_711
@@ -27,8 +28,16 @@ async def lock_learner(session: AsyncSession, user_id: int) -> None:
     concurrent writes for one learner could otherwise both read the same "before" and leave a
     log whose replay disagrees with the projection. SQLite already allows one writer at a time.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(PROGRESS_LOCK_SPACE, user_id)))
+    elif is_mysql(dialect):
+        # MySQL's named locks (GET_LOCK) belong to the connection, not the transaction, and a
+        # pooled connection would keep one after a failed request. The learner's own account
+        # row, locked until the transaction ends, serialises the same writes.
+        await session.execute(
+            text("SELECT id FROM users WHERE id = :user_id FOR UPDATE"), {"user_id": user_id}
+        )
 
 
 async def marks(
@@ -152,16 +161,98 @@ async def flush(session: AsyncSession) -> None:
 
 async def done_between(
     session: AsyncSession, user_id: int, since: datetime, until: datetime
-) -> Sequence[tuple[str, str]]:
-    """(roadmap title, topic title) of the topics the user finished in [since, until) and
-    still counts as done, per roadmap in the order they were finished."""
+) -> Sequence[int]:
+    """The topics the user finished in [since, until) and still counts as done, in the order
+    they were finished."""
     query = (
-        select(Roadmap.title, Topic.title)
-        .select_from(TopicProgress)
-        .join(Topic, Topic.id == TopicProgress.topic_id)
-        .join(Roadmap, Roadmap.id == Topic.roadmap_id)
+        select(TopicProgress.topic_id)
         .where(TopicProgress.user_id == user_id, TopicProgress.status == "done")
         .where(TopicProgress.updated_at >= since, TopicProgress.updated_at < until)
-        .order_by(Roadmap.title, TopicProgress.updated_at, TopicProgress.topic_id)
+        .order_by(TopicProgress.updated_at, TopicProgress.topic_id)
     )
-    return [(roadmap, topic) for roadmap, topic in (await session.execute(query)).all()]
+    return (await session.execute(query)).scalars().all()
+
+
+# What the search index copies: notes and resources with their topic's roadmap, walked in key
+# order so a rebuild reads each row once in bounded batches.
+
+
+def _note_texts() -> Select[int, int, int, str, datetime]:
+    return select(
+        TopicNote.user_id,
+        TopicNote.topic_id,
+        Topic.roadmap_id,
+        TopicNote.markdown,
+        TopicNote.updated_at,
+    ).join(Topic, Topic.id == TopicNote.topic_id)
+
+
+def _resource_texts() -> Select[int, int, int, int, str, str, datetime]:
+    return select(
+        PersonalResource.id,
+        PersonalResource.user_id,
+        PersonalResource.topic_id,
+        Topic.roadmap_id,
+        PersonalResource.title,
+        PersonalResource.url,
+        PersonalResource.created_at,
+    ).join(Topic, Topic.id == PersonalResource.topic_id)
+
+
+async def note_text(
+    session: AsyncSession, user_id: int, topic_id: int
+) -> tuple[int, int, int, str, datetime] | None:
+    query = _note_texts().where(TopicNote.user_id == user_id, TopicNote.topic_id == topic_id)
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4])
+
+
+async def note_texts_after(
+    session: AsyncSession, after: tuple[int, int], limit: int
+) -> list[tuple[int, int, int, str, datetime]]:
+    user_id, topic_id = after
+    query = (
+        _note_texts()
+        .where(
+            (TopicNote.user_id > user_id)
+            | ((TopicNote.user_id == user_id) & (TopicNote.topic_id > topic_id))
+        )
+        .order_by(TopicNote.user_id, TopicNote.topic_id)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(query)).all()]
+
+
+async def resource_text(
+    session: AsyncSession, resource_id: int
+) -> tuple[int, int, int, int, str, str, datetime] | None:
+    row = (
+        await session.execute(_resource_texts().where(PersonalResource.id == resource_id))
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+async def resource_texts_after(
+    session: AsyncSession, after_id: int, limit: int
+) -> list[tuple[int, int, int, int, str, str, datetime]]:
+    query = (
+        _resource_texts()
+        .where(PersonalResource.id > after_id)
+        .order_by(PersonalResource.id)
+        .limit(limit)
+    )
+    return [
+        (r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in (await session.execute(query)).all()
+    ]
+
+
+async def count_notes_and_resources(session: AsyncSession) -> int:
+    notes = (await session.execute(select(func.count()).select_from(TopicNote))).scalar_one()
+    links = (await session.execute(select(func.count()).select_from(PersonalResource))).scalar_one()
+    return int(notes) + int(links)
+
+
+def topic_ids_with_status(user_id: int, statuses: Sequence[str]) -> Select[int]:
+    return select(TopicProgress.topic_id).where(
+        TopicProgress.user_id == user_id, TopicProgress.status.in_(list(statuses))
+    )

@@ -10,30 +10,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
-from skilltree.accounts.dependencies import require_scope
-from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
-from skilltree.orgs import service as orgs
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.http import conditional
 from skilltree.platform.http.conditional import CreateOrReplace
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
-from skilltree.platform.http.pagination import (
-    DEFAULT_PAGE_SIZE,
-    CursorParam,
-    Cursors,
-    LimitParam,
-    decode_position,
-    page_links,
-)
+from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
-from skilltree.platform.observability.context import current_request_id
+from skilltree.platform.pagination import DEFAULT_PAGE_SIZE, decode_position
 from skilltree.platform.state import AppCache, AppResources, DbSession
 from skilltree.profiles import service as profiles
 from skilltree.progress import badges, exporting, notes, service
+from skilltree.progress.dependencies import Reader, Writer
 from skilltree.progress.models import PersonalResource, ProgressEvent
 from skilltree.progress.rollup import NodeState, Tally
 from skilltree.progress.schemas import (
@@ -57,7 +49,7 @@ from skilltree.progress.schemas import (
     TopicStateOut,
     UndoOut,
 )
-from skilltree.roadmaps.models import Topic
+from skilltree.roadmaps.service import TopicRef
 
 router = APIRouter(prefix=API_PREFIX, tags=["progress"])
 
@@ -72,38 +64,6 @@ EXPORT_TYPES = ("application/json", "text/csv", "text/markdown")
 READ_ERRORS = problem_responses(400, 401, 403, 404)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 413, 422)
 NOTE_WRITE_ERRORS = problem_responses(401, 403, 404, 412, 413, 422, 428)
-
-
-async def _learner(
-    current: Principal, session: DbSession, resources: AppResources
-) -> service.Learner:
-    viewer = await orgs.viewer_of(session, current)
-    return service.Learner(
-        user_id=current.user_id,
-        viewer=viewer,
-        clock=resources.clock,
-        request_id=current_request_id(),
-    )
-
-
-async def progress_reader(
-    current: Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))],
-    session: DbSession,
-    resources: AppResources,
-) -> service.Learner:
-    return await _learner(current, session, resources)
-
-
-async def progress_writer(
-    current: Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))],
-    session: DbSession,
-    resources: AppResources,
-) -> service.Learner:
-    return await _learner(current, session, resources)
-
-
-Reader = Annotated[service.Learner, Depends(progress_reader)]
-Writer = Annotated[service.Learner, Depends(progress_writer)]
 
 
 @router.get("/me/progress/{roadmap}", response_model=RoadmapProgressOut, responses=READ_ERRORS)
@@ -481,7 +441,7 @@ def _state_out(state: NodeState) -> TopicStateOut:
     )
 
 
-def _event_out(event: ProgressEvent, topic: Topic) -> EventOut:
+def _event_out(event: ProgressEvent, topic: TopicRef) -> EventOut:
     return EventOut(
         id=event.id,
         topic=topic.slug,

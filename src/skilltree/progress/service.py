@@ -12,22 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.identity import ANONYMOUS, Viewer
 from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.clock import Clock
-from skilltree.platform.http.pagination import Page, Position, make_page
 from skilltree.platform.observability import metrics
 from skilltree.platform.observability.business import count_on_commit
+from skilltree.platform.pagination import Page, Position, make_page
 from skilltree.profiles import service as profiles
 from skilltree.progress import activity, repository, rollup
 from skilltree.progress.errors import InvalidProgressImport, NothingToUndo
 from skilltree.progress.models import ProgressEvent, TopicProgress
+from skilltree.progress.notes import NOTE_CHANGED as NOTE_CHANGED
+from skilltree.progress.notes import RESOURCE_CHANGED as RESOURCE_CHANGED
 from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
-from skilltree.roadmaps.models import Roadmap, Topic
-from skilltree.roadmaps.policies import ANONYMOUS, Viewer
 
 TOPIC_STATUS_CHANGED = "topic.status_changed"
 
@@ -44,7 +46,7 @@ class Learner:
 
 @dataclass(frozen=True)
 class RoadmapProgress:
-    roadmap: Roadmap
+    roadmap: roadmaps.RoadmapRef
     sections: list[rollup.NodeState]
 
     @property
@@ -58,7 +60,7 @@ class RoadmapProgress:
 @dataclass(frozen=True)
 class History:
     page: Page[ProgressEvent]
-    topics: dict[int, Topic]
+    topics: dict[int, roadmaps.TopicRef]
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ async def set_status(
 
 async def undo_last(
     session: AsyncSession, learner: Learner, slug: str
-) -> tuple[ProgressEvent, Topic]:
+) -> tuple[ProgressEvent, roadmaps.TopicRef]:
     """Revert the newest change on the roadmap that is not undone yet; repeat to go further."""
     tree = await roadmaps.get_tree(session, slug, learner.viewer)
     await repository.lock_learner(session, learner.user_id)
@@ -213,6 +215,29 @@ async def apply_checklist_marks(
     return await import_marks(session, learner, slug, entries)
 
 
+async def carry_over(
+    session: AsyncSession, learner: Learner, from_slug: str, to_slug: str
+) -> ImportResult:
+    """Copy the learner's own marks from one roadmap onto the topics with the same slugs in
+    another (a fork of it): what one has learned stays learned in one's copy."""
+    source = await roadmaps.get_tree(session, from_slug, learner.viewer)
+    by_id = _topics_by_id(source)
+    rows = await repository.marks(session, learner.user_id, list(by_id))
+    entries = [
+        ImportedMark(
+            topic_id=None,
+            slug=by_id[row.topic_id].slug,
+            status=row.status,  # type: ignore[arg-type]
+            confidence=row.confidence,
+        )
+        for row in rows
+        if row.status != "todo"
+    ]
+    if not entries:
+        return ImportResult(changed=0, unchanged=0)
+    return await import_marks(session, learner, to_slug, entries)
+
+
 async def public_summary(session: AsyncSession, user_id: int, slug: str) -> RoadmapProgress:
     """A learner's progress on a public roadmap, as anyone may see it (for badges)."""
     tree = await roadmaps.get_outline(session, slug, ANONYMOUS)
@@ -240,7 +265,7 @@ async def projection(session: AsyncSession, user_id: int) -> dict[int, tuple[str
 async def _record(
     session: AsyncSession,
     learner: Learner,
-    topic: Topic,
+    topic: roadmaps.TopicRef,
     current: TopicProgress | None,
     status: str | None,
     confidence: int | None,
@@ -321,8 +346,8 @@ async def _progress_of(
     return RoadmapProgress(tree.roadmap, rollup.roll_up(tree.sections, chosen))
 
 
-def _topics_by_id(tree: roadmaps.RoadmapTree) -> dict[int, Topic]:
-    found: dict[int, Topic] = {}
+def _topics_by_id(tree: roadmaps.RoadmapTree) -> dict[int, roadmaps.TopicRef]:
+    found: dict[int, roadmaps.TopicRef] = {}
 
     def walk(nodes: Sequence[roadmaps.TopicNode]) -> None:
         for node in nodes:
@@ -335,10 +360,10 @@ def _topics_by_id(tree: roadmaps.RoadmapTree) -> dict[int, Topic]:
 
 def _import_targets(
     tree: roadmaps.RoadmapTree, marks: Sequence[ImportedMark]
-) -> list[tuple[Topic, ImportedMark]]:
+) -> list[tuple[roadmaps.TopicRef, ImportedMark]]:
     by_id = _topics_by_id(tree)
     by_slug = {topic.slug: topic for topic in by_id.values()}
-    targets: dict[int, tuple[Topic, ImportedMark]] = {}
+    targets: dict[int, tuple[roadmaps.TopicRef, ImportedMark]] = {}
     unknown: list[str] = []
     for entry in marks:
         topic = by_id.get(entry.topic_id) if entry.topic_id is not None else None
@@ -353,3 +378,60 @@ def _import_targets(
             unknown=unknown[:20],
         )
     return list(targets.values())
+
+
+# Read models for the search index (another domain): what a note or a personal resource says,
+# whose it is and where it hangs. Note and resource writes emit NOTE_CHANGED and RESOURCE_CHANGED.
+
+
+@dataclass(frozen=True)
+class NoteText:
+    user_id: int
+    topic_id: int
+    roadmap_id: int
+    markdown: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ResourceText:
+    resource_id: int
+    user_id: int
+    topic_id: int
+    roadmap_id: int
+    title: str
+    url: str
+    created_at: datetime
+
+
+async def note_text(session: AsyncSession, user_id: int, topic_id: int) -> NoteText | None:
+    row = await repository.note_text(session, user_id, topic_id)
+    return None if row is None else NoteText(*row)
+
+
+async def note_texts_after(
+    session: AsyncSession, after: tuple[int, int], limit: int
+) -> list[NoteText]:
+    """Notes in (user, topic) order strictly after `after`: a rebuild's batches."""
+    return [NoteText(*row) for row in await repository.note_texts_after(session, after, limit)]
+
+
+async def resource_text(session: AsyncSession, resource_id: int) -> ResourceText | None:
+    row = await repository.resource_text(session, resource_id)
+    return None if row is None else ResourceText(*row)
+
+
+async def resource_texts_after(
+    session: AsyncSession, after_id: int, limit: int
+) -> list[ResourceText]:
+    rows = await repository.resource_texts_after(session, after_id, limit)
+    return [ResourceText(*row) for row in rows]
+
+
+async def count_notes_and_resources(session: AsyncSession) -> int:
+    return await repository.count_notes_and_resources(session)
+
+
+def topic_ids_with_status(user_id: int, statuses: Sequence[str]) -> Select[int]:
+    """The topics the learner marked with one of `statuses`, as a subquery for other domains."""
+    return repository.topic_ids_with_status(user_id, statuses)

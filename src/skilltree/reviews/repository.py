@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.http.pagination import Keyset, Position, page_query
+from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.reviews.models import ReviewCard, ReviewLogEntry
 
 # Oldest due first; the id orders cards due at the same instant.

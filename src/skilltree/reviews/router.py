@@ -9,16 +9,10 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from skilltree.accounts.dependencies import require_scope
 from skilltree.identity import Principal, Scope
 from skilltree.platform.http.idempotency import IDEMPOTENT
-from skilltree.platform.http.pagination import (
-    DEFAULT_PAGE_SIZE,
-    CursorParam,
-    Cursors,
-    LimitParam,
-    decode_position,
-    page_links,
-)
+from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.pagination import DEFAULT_PAGE_SIZE, decode_position
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.reviews import service
 from skilltree.reviews.schemas import DueCardOut, DueListOut, ReviewIn, ReviewOut

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, cast
 from fsrs import Card, Rating, Scheduler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.http.pagination import Page, Position, make_page
 from skilltree.platform.observability import metrics
 from skilltree.platform.observability.business import count_on_commit
+from skilltree.platform.pagination import Page, Position, make_page
 from skilltree.reviews import repository
 from skilltree.reviews.errors import CardNotFound
 from skilltree.reviews.models import ReviewCard, ReviewLogEntry

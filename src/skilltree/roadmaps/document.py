@@ -17,7 +17,7 @@ EstimateHours = Annotated[float, Field(gt=0, le=10_000)]
 Level = Literal["beginner", "intermediate", "advanced"]
 TopicStatus = Literal["todo", "in_progress", "done", "skipped"]
 ResourceType = Literal["link", "spec", "docs", "article", "book", "video", "course", "tool"]
-ReferenceKind = Literal["module", "endpoint", "test"]
+ReferenceKind = Literal["module", "endpoint", "test", "file"]
 
 
 class _Document(BaseModel):
@@ -31,7 +31,8 @@ class ResourceDoc(_Document):
 
 
 class ReferenceDoc(_Document):
-    """Where this codebase implements a topic: a module (or module:symbol), an endpoint, a test."""
+    """Where this codebase implements a topic: a module (or module:symbol), an endpoint, a test,
+    or a file that is not Python (a CI script, a Makefile) by its path from the repository root."""
 
     kind: ReferenceKind
     target: Annotated[str, StringConstraints(min_length=1, max_length=500)]

@@ -41,6 +41,7 @@ from skilltree.roadmaps.service import (
     build_document,
     build_tree,
     cache_namespace,
+    emit_changed,
     require_roadmap,
 )
 
@@ -140,6 +141,7 @@ async def _new_roadmap(
     roadmap.org_id = access.org_id
     roadmap.forked_from_id = forked_from.id if forked_from else None
     await repository.flush(session)
+    emit_changed(session, roadmap)
     return roadmap
 
 
@@ -325,3 +327,4 @@ async def _touch(
     roadmap.updated_at = utc_now()
     stale_on_commit(session, cache_namespace(roadmap.slug))
     await repository.flush(session)
+    emit_changed(session, roadmap)

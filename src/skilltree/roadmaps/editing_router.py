@@ -17,22 +17,21 @@ from skilltree.platform.http.conditional import RequireIfMatch
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppResources, DbSession
+from skilltree.progress import service as progress
 from skilltree.roadmaps import editing, revisions, service
-from skilltree.roadmaps.editing import Access, NewTopic, RoadmapChanges, TopicChanges
-from skilltree.roadmaps.models import Roadmap, RoadmapRevision
-from skilltree.roadmaps.policies import Visibility
-from skilltree.roadmaps.router import (
+from skilltree.roadmaps.dependencies import (
     CurrentViewer,
     RoadmapWriter,
     SlugPath,
     TopicSlugPath,
-    cache_control,
-    organisation_for,
-    roadmap_out,
-    topic_out,
-    viewer_of,
+    WriterViewer,
 )
+from skilltree.roadmaps.editing import Access, NewTopic, RoadmapChanges, TopicChanges
+from skilltree.roadmaps.models import Roadmap, RoadmapRevision
+from skilltree.roadmaps.policies import Visibility
+from skilltree.roadmaps.presenters import cache_control, roadmap_out, route_handlers, topic_out
 from skilltree.roadmaps.schemas import (
     ForkIn,
     RevisionDocumentOut,
@@ -65,6 +64,7 @@ async def create_roadmap(
     request: Request,
     body: RoadmapIn,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     session: DbSession,
     resources: AppResources,
 ) -> Response:
@@ -72,7 +72,7 @@ async def create_roadmap(
     access = await _access(session, writer, body.visibility, body.org)
     roadmap = await editing.create_roadmap(
         session,
-        await viewer_of(session, writer),
+        viewer,
         slug=body.slug,
         title=body.title,
         description=body.description,
@@ -87,18 +87,18 @@ async def update_roadmap(
     slug: SlugPath,
     body: RoadmapPatchIn,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     precondition: RequireIfMatch,
     session: DbSession,
     resources: AppResources,
 ) -> Response:
     """Rename, re-describe or share a roadmap. Requires If-Match."""
-    viewer = await viewer_of(session, writer)
     roadmap = await editing.editable_roadmap(session, slug, viewer)
     precondition.check(roadmap_out(await service.listing_of(session, roadmap)))
     access = None
     if body.visibility is not None or body.org is not None:
         # An org without visibility=organisation is refused (422) by organisation_for.
-        org_id = await organisation_for(session, writer, body.visibility, body.org)
+        org_id = await service.organisation_for(session, writer, body.visibility, body.org)
         access = Access(body.visibility, org_id) if body.visibility else None
     changes = RoadmapChanges(title=body.title, description=body.description, access=access)
     await editing.update_roadmap(session, roadmap, changes)
@@ -120,6 +120,7 @@ async def fork_roadmap(
     slug: SlugPath,
     body: ForkIn,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     session: DbSession,
     resources: AppResources,
 ) -> Response:
@@ -127,12 +128,23 @@ async def fork_roadmap(
     access = await _access(session, writer, body.visibility, body.org)
     roadmap = await editing.fork_roadmap(
         session,
-        await viewer_of(session, writer),
+        viewer,
         slug,
         slug=body.slug,
         title=body.title,
         access=access,
     )
+    carry = body.carry_progress
+    if carry is None:
+        carry = body.visibility != Visibility.ORGANISATION
+    if carry:
+        learner = progress.Learner(
+            user_id=viewer.user_id or 0,
+            viewer=viewer,
+            clock=resources.clock,
+            request_id=current_request_id(),
+        )
+        await progress.carry_over(session, learner, slug, roadmap.slug)
     return await _created_roadmap(request, session, roadmap, resources)
 
 
@@ -148,11 +160,12 @@ async def add_topic(
     slug: SlugPath,
     body: TopicIn,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     session: DbSession,
     resources: AppResources,
 ) -> Response:
     """Add a topic under `parent` (or as a section) at `position` (or at the end)."""
-    roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
+    roadmap = await editing.editable_roadmap(session, slug, viewer)
     topic = await editing.add_topic(
         session,
         roadmap,
@@ -170,7 +183,7 @@ async def add_topic(
     view = await service.topic_view(session, roadmap, topic.slug)
     return conditional.respond(
         request,
-        topic_out(view),
+        topic_out(view, route_handlers(request)),
         cache_control=cache_control(roadmap, resources),
         status_code=status.HTTP_201_CREATED,
         headers={"location": f"{API_PREFIX}/roadmaps/{slug}/topics/{topic.slug}"},
@@ -186,20 +199,25 @@ async def update_topic(
     topic_slug: TopicSlugPath,
     body: TopicPatchIn,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     precondition: RequireIfMatch,
     session: DbSession,
     resources: AppResources,
 ) -> Response:
     """Rename, move (`parent`, `position`) or re-describe a topic; its id stays the same.
     Requires If-Match."""
-    roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
-    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    roadmap = await editing.editable_roadmap(session, slug, viewer)
+    precondition.check(
+        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
+    )
     # Fields the client left out stay KEEP; an explicit null (parent) is a change.
     changes = TopicChanges(**{name: getattr(body, name) for name in body.model_fields_set})
     topic = await editing.update_topic(session, roadmap, topic_slug, changes)
     view = await service.topic_view(session, roadmap, topic.slug)
     return conditional.respond(
-        request, topic_out(view), cache_control=cache_control(roadmap, resources)
+        request,
+        topic_out(view, route_handlers(request)),
+        cache_control=cache_control(roadmap, resources),
     )
 
 
@@ -209,15 +227,19 @@ async def update_topic(
     responses=UPDATE_ERRORS,
 )
 async def delete_topic(
+    request: Request,
     slug: SlugPath,
     topic_slug: TopicSlugPath,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     precondition: RequireIfMatch,
     session: DbSession,
 ) -> None:
     """Delete a topic and its subtopics. Requires If-Match."""
-    roadmap = await editing.editable_roadmap(session, slug, await viewer_of(session, writer))
-    precondition.check(topic_out(await service.topic_view(session, roadmap, topic_slug)))
+    roadmap = await editing.editable_roadmap(session, slug, viewer)
+    precondition.check(
+        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
+    )
     await editing.delete_topic(session, roadmap, topic_slug)
 
 
@@ -232,11 +254,11 @@ async def publish_revision(
     slug: SlugPath,
     body: RevisionIn,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     session: DbSession,
     response: Response,
 ) -> RevisionOut:
     """Publish the roadmap as it is now as its next, immutable revision."""
-    viewer = await viewer_of(session, writer)
     roadmap = await editing.editable_roadmap(session, slug, viewer)
     revision = await revisions.publish(session, roadmap, viewer, body.note)
     out = _revision_out(roadmap, revision)
@@ -283,7 +305,7 @@ async def get_revision(
 async def _access(
     session: DbSession, writer: Principal, visibility: Visibility, org: str | None
 ) -> editing.Access:
-    return Access(visibility, await organisation_for(session, writer, visibility, org))
+    return Access(visibility, await service.organisation_for(session, writer, visibility, org))
 
 
 async def _created_roadmap(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skilltree.platform.http.filtering import SORT_PARAMETER, Filterable, ListSpec, parse_timestamp
+from skilltree.platform.filtering import SORT_PARAMETER, Filterable, ListSpec, parse_timestamp
 from skilltree.platform.http.offsets import PAGINATION_PARAMETERS
 from skilltree.roadmaps.models import Roadmap
 from skilltree.roadmaps.policies import Visibility

@@ -9,7 +9,7 @@ from sqlalchemy import ScalarSelect, Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
-from skilltree.platform.http.filtering import ListQuery, order_by_clauses, where_clauses
+from skilltree.platform.filtering import ListQuery, order_by_clauses, where_clauses
 from skilltree.roadmaps.listing import ROADMAP_LIST
 from skilltree.roadmaps.models import Roadmap, RoadmapRevision, Topic
 from skilltree.roadmaps.policies import Viewer, visible_to
@@ -106,6 +106,21 @@ async def topics_with_concepts(
     return [(topic_id, concept) for topic_id, concept in rows if concept is not None]
 
 
+async def titles_by_roadmap(
+    session: AsyncSession, topic_ids: Sequence[int]
+) -> Sequence[tuple[int, str, str]]:
+    """(topic id, roadmap title, topic title) for each id, ordered by roadmap title."""
+    if not topic_ids:
+        return []
+    query = (
+        select(Topic.id, Roadmap.title, Topic.title)
+        .join(Roadmap, Roadmap.id == Topic.roadmap_id)
+        .where(Topic.id.in_(list(topic_ids)))
+        .order_by(Roadmap.title)
+    )
+    return [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]
+
+
 async def topic_labels(
     session: AsyncSession, topic_ids: Sequence[int]
 ) -> Sequence[tuple[int, str, str, str]]:
@@ -177,3 +192,14 @@ async def get_revision(
         RoadmapRevision.roadmap_id == roadmap_id, RoadmapRevision.number == number
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+def visible_ids(viewer: Viewer, slug: str | None) -> Select[int]:
+    query = select(Roadmap.id).where(visible_to(viewer))
+    if slug is not None:
+        query = query.where(Roadmap.slug == slug)
+    return query
+
+
+async def all_ids(session: AsyncSession) -> Sequence[int]:
+    return (await session.execute(select(Roadmap.id).order_by(Roadmap.id))).scalars().all()

@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
-from skilltree.accounts.dependencies import MaybePrincipal, require_scope
-from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
-from skilltree.orgs import service as orgs
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
 from skilltree.platform.http import conditional
@@ -28,26 +25,31 @@ from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppCache, AppResources, DbSession
 from skilltree.progress import service as progress
 from skilltree.roadmaps import service
+from skilltree.roadmaps.dependencies import (
+    CurrentViewer,
+    RoadmapWriter,
+    SlugPath,
+    TopicSlugPath,
+    WriterViewer,
+)
 from skilltree.roadmaps.document import RoadmapDoc, TopicDoc
 from skilltree.roadmaps.exporting import to_csv, to_markdown
-from skilltree.roadmaps.importing import (
-    ImportLimits,
-    ParsedRoadmap,
-    RoadmapTooLarge,
-    detect_format,
-    parse_roadmap,
-)
+from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, RoadmapTooLarge
 from skilltree.roadmaps.listing import ROADMAP_LIST
-from skilltree.roadmaps.models import Roadmap
-from skilltree.roadmaps.policies import Viewer, Visibility
+from skilltree.roadmaps.policies import Visibility
+from skilltree.roadmaps.presenters import (
+    cache_control,
+    public_representation,
+    roadmap_out,
+    route_handlers,
+    topic_out,
+)
 from skilltree.roadmaps.schemas import (
     CheckedMarkOut,
     ImportChangesOut,
     ImportProgressOut,
     ImportReportOut,
     PreviewNodeOut,
-    ReferenceOut,
-    ResourceOut,
     RoadmapListOut,
     RoadmapOut,
     RoadmapTreeOut,
@@ -55,19 +57,9 @@ from skilltree.roadmaps.schemas import (
     TopicChangeOut,
     TopicNodeOut,
     TopicOut,
-    TopicRefOut,
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["roadmaps"])
-
-RoadmapWriter = Annotated[Principal, Depends(require_scope(Scope.ROADMAPS_WRITE))]
-
-SlugPath = Annotated[
-    str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["backend"])
-]
-TopicSlugPath = Annotated[
-    str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH, examples=["idempotency-keys"])
-]
 
 # The tree was first served at /outline; that name answers, deprecated, until the sunset.
 OUTLINE_DEPRECATION = Deprecation(
@@ -230,7 +222,8 @@ async def get_topic(
 
     async def render() -> Computed:
         view = await service.get_topic(session, slug, topic_slug, viewer)
-        return public_representation(topic_out(view), view.roadmap, resources)
+        out = topic_out(view, route_handlers(request))
+        return public_representation(out, view.roadmap, resources)
 
     key = Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
     cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
@@ -317,6 +310,7 @@ async def import_roadmap(
     session: DbSession,
     resources: AppResources,
     writer: RoadmapWriter,
+    viewer: WriterViewer,
     dry_run: Annotated[bool, Query(description="Parse and report; write nothing")] = False,
     slug: Annotated[str | None, Query(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)] = None,
     visibility: Annotated[
@@ -349,25 +343,13 @@ async def import_roadmap(
         data, filename, content_type = await _read_import(request, limits.max_bytes)
     except PayloadTooLarge as error:
         raise RoadmapTooLarge(error.detail, limit=limits.max_bytes) from None
-    fmt = detect_format(filename, content_type)
-    # Parsing a large document is CPU work: keep it off the event loop.
-    parsed = await anyio.to_thread.run_sync(
-        lambda: parse_roadmap(data, fmt, limits, source_name=filename)
-    )
-    org_id = await organisation_for(session, writer, visibility, org)
-    viewer = await viewer_of(session, writer)
-    report = await service.import_roadmap(
-        session,
-        parsed,
-        viewer=viewer,
-        dry_run=dry_run,
-        slug=slug,
-        visibility=visibility,
-        org_id=org_id,
+    upload = service.Upload(data, filename, content_type, limits)
+    report = await service.import_upload(
+        session, upload, writer, viewer, dry_run=dry_run, slug=slug, visibility=visibility, org=org
     )
     progress_out = None
     if apply_progress:
-        marks = service.checklist_marks(parsed)
+        marks = service.checklist_marks(report.parsed)
         changed = 0
         if not dry_run:
             learner = progress.Learner(
@@ -392,33 +374,6 @@ async def import_roadmap(
     return out
 
 
-async def current_viewer(current: MaybePrincipal, session: DbSession) -> Viewer:
-    """Anonymous visitors see public roadmaps; users also their own and their organisations'."""
-    return await orgs.viewer_of(session, current)
-
-
-CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
-
-
-async def viewer_of(session: DbSession, current: Principal) -> Viewer:
-    return await orgs.viewer_of(session, current)
-
-
-async def organisation_for(
-    session: DbSession, writer: Principal, visibility: Visibility | None, org: str | None
-) -> int | None:
-    """The organisation an import is shared with; only its owners and mentors may do that."""
-    if visibility != Visibility.ORGANISATION:
-        if org is not None:
-            raise UnprocessableContent("'org' only goes with visibility=organisation.", field="org")
-        return None
-    if org is None:
-        raise UnprocessableContent("visibility=organisation needs 'org'.", field="org")
-    member = await orgs.membership_of(session, org, writer)
-    member.require(orgs.Role.OWNER, orgs.Role.MENTOR)
-    return member.org.id
-
-
 async def _read_import(request: Request, max_bytes: int) -> tuple[bytes, str | None, str | None]:
     content_type = request.headers.get("content-type")
     if content_type and content_type.startswith("multipart/form-data"):
@@ -435,70 +390,6 @@ def _limits(resources: AppResources) -> ImportLimits:
     settings = resources.settings.importing
     return ImportLimits(
         max_bytes=settings.max_bytes, max_depth=settings.max_depth, max_topics=settings.max_topics
-    )
-
-
-def cache_control(roadmap: Roadmap, resources: AppResources) -> str:
-    """Public roadmaps may be cached by anyone for a while; the others by no one."""
-    if roadmap.visibility == Visibility.PUBLIC:
-        return conditional.public(resources.settings.http.public_max_age_seconds)
-    return conditional.PRIVATE
-
-
-def public_representation(
-    body: RoadmapTreeOut | TopicOut, roadmap: Roadmap, resources: AppResources
-) -> Computed:
-    """The response, cached for everyone when the roadmap is public and for no one otherwise:
-    an anonymous reader must never be served what a member of a private roadmap saw."""
-    representation = conditional.Representation.of(
-        body, cache_control=cache_control(roadmap, resources)
-    )
-    return Computed(representation.to_bytes(), shareable=roadmap.visibility == Visibility.PUBLIC)
-
-
-def topic_out(view: service.TopicView) -> TopicOut:
-    topic = view.topic
-    return TopicOut(
-        id=topic.id,
-        roadmap=view.roadmap.slug,
-        slug=topic.slug,
-        title=topic.title,
-        summary=topic.summary,
-        why=topic.why,
-        level=topic.level,  # validated on import
-        tags=topic.tags,
-        seeds=topic.seeds,
-        resources=[ResourceOut.model_validate(r) for r in topic.resources],
-        implemented_in=[ReferenceOut.model_validate(r) for r in topic.implemented_in],
-        concept=topic.concept,
-        estimate_hours=topic.estimate_hours,
-        path=[TopicRefOut(slug=t.slug, title=t.title) for t in view.ancestors],
-        children=[TopicRefOut(slug=t.slug, title=t.title) for t in view.children],
-        links={
-            "self": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}/topics/{topic.slug}",
-            "roadmap": f"{API_PREFIX}/roadmaps/{view.roadmap.slug}",
-        },
-    )
-
-
-def roadmap_out(listing: service.RoadmapListing) -> RoadmapOut:
-    roadmap = listing.roadmap
-    base = f"{API_PREFIX}/roadmaps/{roadmap.slug}"
-    return RoadmapOut(
-        slug=roadmap.slug,
-        title=roadmap.title,
-        description=roadmap.description,
-        source=roadmap.source,
-        version=roadmap.version,
-        visibility=roadmap.visibility,
-        topic_count=listing.topic_count,
-        updated_at=roadmap.updated_at,
-        links={
-            "self": base,
-            "tree": f"{base}/tree",
-            "export": f"{base}/export",
-            "revisions": f"{base}/revisions",
-        },
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -66,8 +66,24 @@ class ResourceOut(BaseModel):
 class ReferenceOut(BaseModel):
     kind: ReferenceKind
     target: str = Field(
-        description="module: dotted path[:symbol]; endpoint: 'METHOD /path'; test: pytest node id"
+        description="module: dotted path[:symbol]; endpoint: 'METHOD /path'; test: pytest node "
+        "id; file: a path from the repository root"
     )
+    path: str | None = Field(
+        default=None,
+        description="The file that holds it, from the repository root (found from the code "
+        "itself, so it never drifts)",
+    )
+    line_start: int | None = Field(default=None, description="First line of its definition")
+    line_end: int | None = Field(default=None, description="Last line of its definition")
+
+
+class ImplementationOut(BaseModel):
+    status: Literal["implemented", "theory", "planned"] = Field(
+        description="implemented: see implemented_in; theory: cannot be shown in this "
+        "codebase (see reason); planned: can be, and is not yet"
+    )
+    reason: str = Field(default="", description="Why a theory topic cannot be shown in code")
 
 
 class TopicRefOut(BaseModel):
@@ -88,6 +104,10 @@ class TopicOut(BaseModel):
     resources: list[ResourceOut]
     implemented_in: list[ReferenceOut] = Field(
         description="Where skilltree itself implements this topic: module, endpoint and test"
+    )
+    implementation: ImplementationOut | None = Field(
+        default=None,
+        description="Built-in roadmap leaves: whether skilltree implements this topic",
     )
     concept: str | None = Field(description="Canonical concept key shared across roadmaps")
     estimate_hours: float | None = Field(description="Estimated hours to learn the topic")
@@ -186,6 +206,11 @@ class ForkIn(_In):
     title: Title | None = Field(default=None, description="Defaults to the original's title")
     visibility: Visibility = Visibility.PRIVATE
     org: Slug | None = None
+    carry_progress: bool | None = Field(
+        default=None,
+        description="Copy your progress on the original onto the copy. Default: yes, unless "
+        "the copy is an organisation's (visibility=organisation)",
+    )
 
 
 class TopicIn(_In):

@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
+import anyio.to_thread
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.identity import Principal
+from skilltree.orgs import service as orgs
+from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
-from skilltree.platform.http.filtering import ListQuery
+from skilltree.platform.errors import UnprocessableContent
+from skilltree.platform.filtering import ListQuery
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.document import (
@@ -34,7 +40,7 @@ from skilltree.roadmaps.errors import (
     RoadmapSlugTaken,
     TopicNotFound,
 )
-from skilltree.roadmaps.importing import ParsedRoadmap
+from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, detect_format, parse_roadmap
 from skilltree.roadmaps.models import Roadmap, Topic
 from skilltree.roadmaps.planning import ImportPlan, content_hash, plan_import
 from skilltree.roadmaps.policies import OPERATOR, Viewer, Visibility
@@ -44,6 +50,40 @@ RoadmapSource = Literal["builtin", "import", "custom", "fork"]
 # Progress that is shared by concept reads topics of every roadmap, so a change to which topics
 # exist or which concept they teach (an import, a deletion) makes such summaries stale.
 CONCEPTS_CACHE_NAMESPACE = "concepts"
+
+
+class RoadmapRef(Protocol):
+    """What other domains read of a roadmap handed out in a tree or a view: read-only."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def visibility(self) -> str: ...
+
+
+class TopicRef(Protocol):
+    """What other domains read of a topic handed out in a tree or a view: read-only."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def roadmap_id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def concept(self) -> str | None: ...
+    @property
+    def estimate_hours(self) -> float | None: ...
 
 
 def cache_namespace(slug: str) -> str:
@@ -176,6 +216,13 @@ async def concept_topics(session: AsyncSession, concepts: Sequence[str]) -> dict
     return dict(await repository.topics_with_concepts(session, sorted(set(concepts))))
 
 
+async def titles_by_roadmap(
+    session: AsyncSession, topic_ids: Sequence[int]
+) -> list[tuple[int, str, str]]:
+    """(topic id, roadmap title, topic title) of these topics, in the order of roadmap titles."""
+    return list(await repository.titles_by_roadmap(session, sorted(set(topic_ids))))
+
+
 async def topic_labels(session: AsyncSession, topic_ids: Sequence[int]) -> dict[int, TopicLabel]:
     rows = await repository.topic_labels(session, sorted(set(topic_ids)))
     return {row[0]: TopicLabel(*row) for row in rows}
@@ -193,6 +240,46 @@ def build_document(roadmap: Roadmap, sections: list[TopicNode]) -> RoadmapDoc:
         title=roadmap.title,
         description=roadmap.description,
         topics=[_to_document(node) for node in sections],
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A document as it arrived: its bytes, the name and type it came with, the limits."""
+
+    data: bytes
+    filename: str | None
+    content_type: str | None
+    limits: ImportLimits
+
+
+async def import_upload(
+    session: AsyncSession,
+    upload: Upload,
+    writer: Principal,
+    viewer: Viewer,
+    *,
+    dry_run: bool,
+    slug: str | None,
+    visibility: Visibility | None,
+    org: str | None,
+) -> ImportReport:
+    """Parse an uploaded document and import it for the writer (into `org`, when shared with
+    an organisation they own or mentor)."""
+    fmt = detect_format(upload.filename, upload.content_type)
+    # Parsing a large document is CPU work: keep it off the event loop.
+    parsed = await anyio.to_thread.run_sync(
+        lambda: parse_roadmap(upload.data, fmt, upload.limits, source_name=upload.filename)
+    )
+    org_id = await organisation_for(session, writer, visibility, org)
+    return await import_roadmap(
+        session,
+        parsed,
+        viewer=viewer,
+        dry_run=dry_run,
+        slug=slug,
+        visibility=visibility,
+        org_id=org_id,
     )
 
 
@@ -232,6 +319,7 @@ async def import_roadmap(
     except IntegrityError as error:  # a concurrent import created the same slug first
         raise ConcurrentImport(slug) from error
     stale_on_commit(session, cache_namespace(slug), CONCEPTS_CACHE_NAMESPACE)
+    emit_changed(session, roadmap)
     return ImportReport(roadmap, slug, report.created, False, plan, parsed)
 
 
@@ -379,3 +467,67 @@ async def require_roadmap(
     if roadmap is None:
         raise RoadmapNotFound(slug)
     return roadmap
+
+
+async def organisation_for(
+    session: AsyncSession, writer: Principal, visibility: Visibility | None, org: str | None
+) -> int | None:
+    """The organisation an import is shared with; only its owners and mentors may do that."""
+    if visibility != Visibility.ORGANISATION:
+        if org is not None:
+            raise UnprocessableContent("'org' only goes with visibility=organisation.", field="org")
+        return None
+    if org is None:
+        raise UnprocessableContent("visibility=organisation needs 'org'.", field="org")
+    member = await orgs.membership_of(session, org, writer)
+    member.require(orgs.Role.OWNER, orgs.Role.MENTOR)
+    return member.org.id
+
+
+# Emitted whenever a roadmap's topics or details change (import, edit, creation, fork): the
+# search index re-reads the roadmap's topics when it arrives.
+ROADMAP_CHANGED = "roadmap.changed"
+
+
+def emit_changed(session: AsyncSession, roadmap: Roadmap) -> None:
+    events.emit(
+        session,
+        ROADMAP_CHANGED,
+        at=utc_now(),
+        data={"roadmap_id": roadmap.id, "roadmap": roadmap.slug},
+    )
+
+
+def visible_roadmap_ids(viewer: Viewer, slug: str | None = None) -> Select[int]:
+    """The ids of the roadmaps `viewer` may see (only `slug`'s, when given), as a subquery.
+
+    Other domains put it inside their own queries (the search index does), so the visibility
+    rule is applied by the database, in one place, and never by filtering fetched rows.
+    """
+    return repository.visible_ids(viewer, slug)
+
+
+@dataclass(frozen=True)
+class TopicText:
+    """What a topic says, for a full-text index."""
+
+    topic_id: int
+    roadmap_id: int
+    title: str
+    text: str
+    updated_at: datetime
+
+
+async def topic_texts(session: AsyncSession, roadmap_id: int) -> list[TopicText]:
+    """Every topic of the roadmap with its searchable text (summary, why, aliases, tags)."""
+    texts = []
+    for topic in await repository.load_topics(session, roadmap_id):
+        parts = [topic.summary, topic.why, " ".join(topic.aliases), " ".join(topic.tags)]
+        text = "\n".join(part for part in parts if part)
+        texts.append(TopicText(topic.id, topic.roadmap_id, topic.title, text, topic.updated_at))
+    return texts
+
+
+async def roadmap_ids(session: AsyncSession) -> list[int]:
+    """Every roadmap's id, in order (index rebuilds walk them)."""
+    return list(await repository.all_ids(session))

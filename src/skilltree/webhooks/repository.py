@@ -73,3 +73,23 @@ async def attempts_of(
     for attempt in (await session.scalars(query)).all():
         found[attempt.delivery_id].append(attempt)
     return found
+
+
+async def get_delivery(session: AsyncSession, delivery_id: int) -> WebhookDelivery | None:
+    return await session.get(WebhookDelivery, delivery_id)
+
+
+async def get_endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint | None:
+    return await session.get(WebhookEndpoint, endpoint_id)
+
+
+def add(session: AsyncSession, row: WebhookEndpoint | WebhookDelivery | WebhookAttempt) -> None:
+    session.add(row)
+
+
+async def flush(session: AsyncSession) -> None:
+    await session.flush()
+
+
+async def delete(session: AsyncSession, row: WebhookEndpoint) -> None:
+    await session.delete(row)

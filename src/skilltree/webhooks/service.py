@@ -62,8 +62,8 @@ async def register(
         created_at=ctx.clock.now(),
         consecutive_failures=0,
     )
-    db.add(endpoint)
-    await db.flush()
+    repository.add(db, endpoint)
+    await repository.flush(db)
     return endpoint, secret
 
 
@@ -81,7 +81,7 @@ async def endpoint(db: AsyncSession, member: Member, endpoint_id: int) -> Webhoo
 
 
 async def remove(db: AsyncSession, member: Member, endpoint_id: int) -> None:
-    await db.delete(await endpoint(db, member, endpoint_id))
+    await repository.delete(db, await endpoint(db, member, endpoint_id))
 
 
 async def delivery_log(
@@ -120,8 +120,8 @@ async def send_test_event(
         data={"org": member.org.slug, "message": "This is a test event from skilltree."},
     )
     delivery = _new_delivery(target, event, now)
-    db.add(delivery)
-    await db.flush()
+    repository.add(db, delivery)
+    await repository.flush(db)
     _queue(db, delivery, now)
     return delivery
 
@@ -141,8 +141,8 @@ async def fan_out(db: AsyncSession, event: Event, now: datetime) -> int:
         if await repository.delivery_by_event(db, target.id, event.id) is not None:
             continue  # already fanned out (a redelivered event)
         delivery = _new_delivery(target, event, now)
-        db.add(delivery)
-        await db.flush()
+        repository.add(db, delivery)
+        await repository.flush(db)
         _queue(db, delivery, now)
         created += 1
     return created

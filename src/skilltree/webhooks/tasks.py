@@ -17,7 +17,7 @@ from skilltree.platform.observability import metrics
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload, task
-from skilltree.webhooks import client, service
+from skilltree.webhooks import client, repository, service
 from skilltree.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from skilltree.webhooks.signing import signature_headers
 
@@ -88,10 +88,10 @@ async def deliver(job: Job, payload: Payload) -> None:
 async def _load(
     session: AsyncSession, delivery_id: int
 ) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
-    delivery = await session.get(WebhookDelivery, delivery_id)
+    delivery = await repository.get_delivery(session, delivery_id)
     if delivery is None or delivery.status == "succeeded":
         return None
-    endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+    endpoint = await repository.get_endpoint(session, delivery.endpoint_id)
     if endpoint is None or endpoint.disabled_at is not None:
         return None
     return delivery, endpoint
@@ -105,7 +105,8 @@ def _record(
     result: client.AttemptResult,
 ) -> bool:
     now = job.resources.clock.now()
-    session.add(
+    repository.add(
+        session,
         WebhookAttempt(
             delivery_id=delivery.id,
             attempted_at=now,
@@ -114,7 +115,7 @@ def _record(
             response_excerpt=result.excerpt,
             error=result.error,
             details={"attempt": job.attempt},
-        )
+        ),
     )
     delivery.attempts += 1
     if result.succeeded:

@@ -71,7 +71,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_topics_roadmap_parent_position", table_name="topics")
-    op.drop_index("ix_topics_parent_id", table_name="topics")
     op.drop_table("topics")
     op.drop_table("roadmaps")

@@ -68,8 +68,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_browser_sessions_user_id", table_name="browser_sessions")
     op.drop_table("browser_sessions")
-    op.drop_index("ix_email_tokens_user_id", table_name="email_tokens")
     op.drop_table("email_tokens")
     op.drop_table("users")

@@ -52,7 +52,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_refresh_tokens_family_id", table_name="refresh_tokens")
     op.drop_table("refresh_tokens")
-    op.drop_index("ix_token_families_user_id", table_name="token_families")
     op.drop_table("token_families")

@@ -58,11 +58,27 @@ def upgrade() -> None:
             "CREATE TRIGGER security_events_append_only BEFORE UPDATE OR DELETE "
             "ON security_events FOR EACH ROW EXECUTE FUNCTION security_events_append_only()"
         )
+    elif op.get_bind().dialect.name in {"mysql", "mariadb"}:
+        # The same rule as on PostgreSQL, one trigger per event (MySQL has no "UPDATE OR
+        # DELETE"). Clearing user_id by ON DELETE SET NULL fires no trigger here at all.
+        refuse = "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'security_events is append-only'"
+        op.execute(
+            "CREATE TRIGGER security_events_no_update BEFORE UPDATE ON security_events "
+            "FOR EACH ROW IF NOT (NEW.user_id IS NULL AND OLD.user_id IS NOT NULL "
+            "AND NEW.kind <=> OLD.kind AND NEW.occurred_at <=> OLD.occurred_at "
+            f"AND NEW.details <=> OLD.details) THEN {refuse}; END IF"
+        )
+        op.execute(
+            "CREATE TRIGGER security_events_no_delete BEFORE DELETE ON security_events "
+            f"FOR EACH ROW {refuse}"
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER security_events_append_only ON security_events")
         op.execute("DROP FUNCTION security_events_append_only()")
-    op.drop_index("ix_security_events_user_id_id", table_name="security_events")
+    elif op.get_bind().dialect.name in {"mysql", "mariadb"}:
+        op.execute("DROP TRIGGER security_events_no_update")
+        op.execute("DROP TRIGGER security_events_no_delete")
     op.drop_table("security_events")

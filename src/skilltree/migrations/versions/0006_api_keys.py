@@ -42,5 +42,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_api_keys_user_id", table_name="api_keys")
     op.drop_table("api_keys")

@@ -36,7 +36,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_recovery_codes_user_id", table_name="recovery_codes")
     op.drop_table("recovery_codes")
     with op.batch_alter_table("users") as users:
         users.drop_column("totp_last_step")

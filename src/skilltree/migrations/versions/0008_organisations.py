@@ -74,8 +74,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_invitations_org_id", table_name="invitations")
     op.drop_table("invitations")
-    op.drop_index("ix_memberships_user_id", table_name="memberships")
     op.drop_table("memberships")
     op.drop_table("organisations")

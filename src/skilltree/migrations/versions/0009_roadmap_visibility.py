@@ -34,15 +34,17 @@ def upgrade() -> None:
             ["id"],
             ondelete="CASCADE",
         )
-        roadmaps.create_index("ix_roadmaps_org_id", ["org_id"])
+        roadmaps.create_index(
+            "ix_roadmaps_org_id", ["org_id"]
+        )  # online: released while the table was small
     with op.batch_alter_table("roadmaps") as roadmaps:
         roadmaps.alter_column("visibility", server_default=None)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("roadmaps") as roadmaps:
-        roadmaps.drop_index("ix_roadmaps_org_id")
         roadmaps.drop_constraint("fk_roadmaps_org_id_organisations", type_="foreignkey")
+        roadmaps.drop_index("ix_roadmaps_org_id")
         roadmaps.drop_constraint("fk_roadmaps_owner_id_users", type_="foreignkey")
         roadmaps.drop_column("org_id")
         roadmaps.drop_column("owner_id")

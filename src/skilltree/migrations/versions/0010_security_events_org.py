@@ -26,11 +26,13 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
-        events.create_index("ix_security_events_org_id_id", ["org_id", "id"])
+        events.create_index(
+            "ix_security_events_org_id_id", ["org_id", "id"]
+        )  # online: released while the table was small
 
 
 def downgrade() -> None:
     with op.batch_alter_table("security_events") as events:
-        events.drop_index("ix_security_events_org_id_id")
         events.drop_constraint("fk_security_events_org_id_organisations", type_="foreignkey")
+        events.drop_index("ix_security_events_org_id_id")
         events.drop_column("org_id")

@@ -36,5 +36,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_oidc_identities_user_id", table_name="oidc_identities")
     op.drop_table("oidc_identities")

@@ -31,7 +31,9 @@ def upgrade() -> None:
     with op.batch_alter_table("topics") as topics:
         topics.add_column(sa.Column("concept", sa.String(80), nullable=True))
         topics.add_column(sa.Column("estimate_hours", sa.Float(), nullable=True))
-        topics.create_index("ix_topics_concept", ["concept"])
+        topics.create_index(
+            "ix_topics_concept", ["concept"]
+        )  # online: released while the table was small
 
     op.create_table(
         "profiles",

@@ -92,6 +92,17 @@ def _create_immutability_trigger() -> None:
             f"CREATE TRIGGER roadmap_revisions_immutable BEFORE UPDATE OF {SNAPSHOT_COLUMNS} "
             "ON roadmap_revisions FOR EACH ROW EXECUTE FUNCTION roadmap_revisions_immutable()"
         )
+    elif op.get_bind().dialect.name in {"mysql", "mariadb"}:
+        # No "UPDATE OF columns" here: the trigger compares each snapshot column (<=> is
+        # NULL-safe equality) and SIGNALs, which the client receives as an error.
+        unchanged = " AND ".join(
+            f"NEW.{column} <=> OLD.{column}" for column in SNAPSHOT_COLUMNS.split(", ")
+        )
+        refuse = "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'roadmap revisions are immutable'"
+        op.execute(
+            "CREATE TRIGGER roadmap_revisions_immutable BEFORE UPDATE ON roadmap_revisions "
+            + f"FOR EACH ROW IF NOT ({unchanged}) THEN {refuse}; END IF"
+        )
     else:
         op.execute(
             f"CREATE TRIGGER roadmap_revisions_immutable BEFORE UPDATE OF {SNAPSHOT_COLUMNS} "
@@ -100,7 +111,6 @@ def _create_immutability_trigger() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_idempotency_keys_expires_at", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
     with op.batch_alter_table("roadmaps") as roadmaps:
         roadmaps.drop_constraint("fk_roadmaps_forked_from_id_roadmaps", type_="foreignkey")

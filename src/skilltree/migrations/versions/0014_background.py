@@ -179,18 +179,11 @@ def _create_webhook_tables() -> None:
 
 def downgrade() -> None:
     op.drop_table("notification_preferences")
-    op.drop_index("ix_webhook_attempts_delivery_id", table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
-    op.drop_index("ix_webhook_deliveries_endpoint_id", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
-    op.drop_index("ix_webhook_endpoints_org_id", table_name="webhook_endpoints")
     op.drop_table("webhook_endpoints")
     op.drop_table("scheduled_runs")
-    op.drop_index("ix_processed_events_processed_at", table_name="processed_events")
     op.drop_table("processed_events")
-    op.drop_index("ix_dead_letters_task_name", table_name="dead_letters")
     op.drop_table("dead_letters")
-    op.drop_index("ix_outbox_messages_published_at_available_at", table_name="outbox_messages")
     op.drop_table("outbox_messages")
-    op.drop_index("ix_queued_tasks_queue_available_at", table_name="queued_tasks")
     op.drop_table("queued_tasks")

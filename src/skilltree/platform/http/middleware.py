@@ -157,14 +157,22 @@ class BodySizeLimitMiddleware(HttpMiddleware):
         app: ASGIApp,
         max_bytes: int,
         problems_by_path: Mapping[str, type[PayloadTooLarge]] | None = None,
+        unlimited_path_suffixes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
+        # Routes that stream bodies elsewhere and enforce limits of their own (file uploads).
+        self.unlimited_path_suffixes = unlimited_path_suffixes
         # Where an endpoint documents a problem type of its own for a body too large
         # (/problems/roadmap-too-large for imports), the early refusal uses it too.
         self.problems_by_path = dict(problems_by_path or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.unlimited_path_suffixes and str(scope["path"]).endswith(
+            self.unlimited_path_suffixes
+        ):
+            await self.app(scope, receive, send)
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)

@@ -17,6 +17,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from skilltree.platform.config import LogSettings
 from skilltree.platform.observability.context import current_request_id
+from skilltree.platform.observability.tracing import current_ids
 
 
 class _StdoutHandler(logging.StreamHandler[Any]):
@@ -41,6 +42,14 @@ def _add_request_id(_logger: WrappedLogger, _name: str, event: EventDict) -> Eve
     return event
 
 
+def _add_trace_ids(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    ids = current_ids()
+    if ids is not None:
+        event.setdefault("trace_id", ids[0])
+        event.setdefault("span_id", ids[1])
+    return event
+
+
 def _orjson_dumps(value: Any, **_kwargs: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
@@ -49,6 +58,7 @@ def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         _add_request_id,
+        _add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

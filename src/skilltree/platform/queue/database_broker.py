@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncGenerator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, update
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage
 
 from skilltree.platform.clock import Clock
-from skilltree.platform.db import Database
+from skilltree.platform.db import Database, is_mysql
 from skilltree.platform.queue.deliveries import label_delivery
 from skilltree.platform.queue.models import QueuedTask
 
@@ -92,6 +92,8 @@ class DatabaseBroker(AsyncBroker):
             .order_by(QueuedTask.available_at, QueuedTask.id)
             .limit(1)
         )
+        if is_mysql(self.database.dialect):
+            return await self._claim_in_two_steps(oldest, token, now)
         if self.database.dialect == "postgresql":
             oldest = oldest.with_for_update(skip_locked=True)
         # `ready` is checked again by the UPDATE itself: between the subquery and the write
@@ -110,6 +112,34 @@ class DatabaseBroker(AsyncBroker):
         async with self.database.unit_of_work() as session:
             row = (await session.execute(statement)).first()
         return None if row is None else Claim(row.id, token, row.message, row.deliveries)
+
+    async def _claim_in_two_steps(
+        self, oldest: Select[Any], token: str, now: datetime
+    ) -> Claim | None:
+        # MySQL has no UPDATE ... RETURNING and refuses an UPDATE whose subquery reads the same
+        # table, so the row is locked first (skipping rows other workers hold), then leased.
+        async with self.database.unit_of_work() as session:
+            row_id = (await session.execute(oldest.with_for_update(skip_locked=True))).scalar()
+            if row_id is None:
+                return None
+            await session.execute(
+                update(QueuedTask)
+                .where(QueuedTask.id == row_id)
+                .values(
+                    leased_until=now + self.lease,
+                    lease_token=token,
+                    deliveries=QueuedTask.deliveries + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            row = (
+                await session.execute(
+                    select(QueuedTask.id, QueuedTask.message, QueuedTask.deliveries).where(
+                        QueuedTask.id == row_id
+                    )
+                )
+            ).one()
+        return Claim(row.id, token, row.message, row.deliveries)
 
     def _ready(self, now: object) -> ColumnElement[bool]:
         return and_(

@@ -74,6 +74,10 @@ async def replay(session: AsyncSession, letter: DeadLetter, *, now: datetime) ->
     return message_id
 
 
+async def delete_one(session: AsyncSession, letter: DeadLetter) -> None:
+    await session.delete(letter)
+
+
 async def purge(session: AsyncSession, *, task_name: str | None = None) -> int:
     statement = delete(DeadLetter)
     if task_name is not None:

@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.clock import Clock
-from skilltree.platform.db import Database
+from skilltree.platform.db import Database, is_mysql
+from skilltree.platform.observability.tracing import current_trace_labels
 from skilltree.platform.queue.client import TaskQueue
 from skilltree.platform.queue.lifecycle import pause
 from skilltree.platform.queue.models import OutboxMessage
@@ -57,7 +58,8 @@ def enqueue(
             message_id=message_id,
             task_name=task_name,
             args=[payload],
-            labels={"attempt": attempt},
+            # The trace the task continues (empty when tracing is off).
+            labels={"attempt": attempt, **current_trace_labels()},
             created_at=now,
             available_at=now + timedelta(seconds=delay_seconds),
         )
@@ -157,6 +159,8 @@ async def claim(
     )
     if message_ids is not None:
         due = due.where(OutboxMessage.message_id.in_(message_ids))
+    if is_mysql(database.dialect):
+        return await _claim_in_two_steps(database, due, now)
     if database.dialect == "postgresql":
         due = due.with_for_update(skip_locked=True)
     # One UPDATE ... RETURNING claims the batch: on SQLite a transaction that read first
@@ -171,6 +175,25 @@ async def claim(
     async with database.unit_of_work() as session:
         rows = list((await session.scalars(statement)).all())
     return sorted(rows, key=lambda row: row.id)
+
+
+async def _claim_in_two_steps(
+    database: Database, due: Select[Any], now: datetime
+) -> list[OutboxMessage]:
+    # MySQL has no UPDATE ... RETURNING and refuses an UPDATE whose subquery reads the same
+    # table: lock the due rows (skipping those another relay holds), lease them, read them.
+    async with database.unit_of_work() as session:
+        ids = list((await session.scalars(due.with_for_update(skip_locked=True))).all())
+        if not ids:
+            return []
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(leased_until=now + RELAY_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        query = select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
+        return list((await session.scalars(query)).all())
 
 
 async def mark_published(database: Database, ids: list[int], now: datetime) -> None:

@@ -23,6 +23,7 @@ from taskiq.result import TaskiqResult
 
 from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database
+from skilltree.platform.observability.tracing import task_span
 from skilltree.platform.queue import dead_letters, outbox
 from skilltree.platform.queue.client import TaskQueue
 from skilltree.platform.queue.deliveries import attempt_of, unfinished_deliveries
@@ -118,7 +119,8 @@ def _runner(spec: TaskSpec, resources: Resources) -> Any:
             attempt=attempt,
             max_attempts=spec.retry.max_attempts,
         )
-        await spec.handler(job, payload)
+        with task_span(spec.name, message.labels):
+            await spec.handler(job, payload)
 
     return run
 

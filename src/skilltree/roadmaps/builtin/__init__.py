@@ -13,12 +13,17 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter
 
-from skilltree.roadmaps.document import ReferenceDoc, TopicDoc, iter_topics
+from skilltree.roadmaps.document import ReferenceDoc, ResourceDoc, TopicDoc, iter_topics
 from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, parse_roadmap
 
 BUILTIN_DIR = Path(__file__).parent
 ROADMAP_FILE = BUILTIN_DIR / "backend.yaml"
 REFERENCES_FILE = BUILTIN_DIR / "implemented_in.yaml"
+RESOURCES_FILE = BUILTIN_DIR / "resources.yaml"
+# Hours to learn a leaf that backend.yaml gives no estimate of, by its level: a first reading
+# and a small exercise for a beginner topic, a day's study for an advanced one. A topic's own
+# estimate_hours in backend.yaml takes precedence.
+DEFAULT_ESTIMATE_HOURS = {"beginner": 2.0, "intermediate": 4.0, "advanced": 8.0}
 EXCLUDED_FILE = BUILTIN_DIR / "excluded_seed_lines.yaml"
 SEEDS_DIR = BUILTIN_DIR / "seeds"
 BUILTIN_SLUG = "backend"
@@ -26,6 +31,7 @@ BUILTIN_SLUG = "backend"
 BUILTIN_LIMITS = ImportLimits(max_bytes=16 * 1024 * 1024, max_depth=8, max_topics=100_000)
 
 _References = TypeAdapter(dict[str, list[ReferenceDoc]])
+_Resources = TypeAdapter(dict[str, list[ResourceDoc]])
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -59,7 +65,21 @@ def load_builtin() -> ParsedRoadmap:
         if slug not in topics:
             raise ValueError(f"{REFERENCES_FILE.name}: no topic {slug!r} in {ROADMAP_FILE.name}")
         topics[slug].implemented_in = references
+    for slug, resources in load_resources().items():
+        if slug not in topics:
+            raise ValueError(f"{RESOURCES_FILE.name}: no topic {slug!r} in {ROADMAP_FILE.name}")
+        known = {resource.url for resource in topics[slug].resources}
+        topics[slug].resources += [r for r in resources if r.url not in known]
+    for topic in topics.values():
+        if not topic.children and topic.estimate_hours is None:
+            topic.estimate_hours = DEFAULT_ESTIMATE_HOURS[topic.level or "intermediate"]
     return parsed
+
+
+def load_resources(path: Path | None = None) -> dict[str, list[ResourceDoc]]:
+    path = path or RESOURCES_FILE
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506
+    return _Resources.validate_python(data)
 
 
 def seed_files() -> list[Path]:

@@ -167,6 +167,20 @@ def _bytes_in_sequences(data: bytes) -> int:
     return covered
 
 
+def _has_short_sequence(data: bytes) -> bool:
+    """A 3- or 4-byte UTF-8 lead followed by all but one of its continuation bytes: an emoji
+    whose undefined byte was dropped ("ðŸŒ" + space), even with no intact sequence beside it."""
+    for index, lead in enumerate(data):
+        length = _sequence_length(lead)
+        if length < 3:
+            continue
+        following = data[index + 1 : index + length]
+        continuations = len(following) - len(following.lstrip(bytes(range(0x80, 0xC0))))
+        if continuations == length - 2:
+            return True
+    return False
+
+
 def _decodes(data: bytes) -> bool:
     try:
         data.decode("utf-8")
@@ -220,7 +234,10 @@ def _strict_repair(run: str, codec: str) -> str | None:
 
 def _repair_line(line: str, codec: str) -> str:
     for run in sorted(set(_encodable_runs(line, codec)), key=len, reverse=True):
-        if not _bytes_in_sequences(run.encode(codec)):
+        data = run.encode(codec)
+        if not _bytes_in_sequences(data) and not (
+            UNDEFINED_BYTES[codec] and _has_short_sequence(data)
+        ):
             continue  # no trace of mojibake in this run: it is correct text
         repaired = _strict_repair(run, codec) or _repair_dropped_bytes(run, codec)
         if repaired is not None:

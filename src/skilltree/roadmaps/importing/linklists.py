@@ -12,6 +12,8 @@ import re
 
 from markdown_it.tree import SyntaxTreeNode
 
+from skilltree.roadmaps.importing.text import is_decoration
+
 # Link texts that name a language in that language (and English): a translation list.
 LANGUAGE_NAMES = frozenset(
     name.casefold()
@@ -115,6 +117,15 @@ def is_prose_instruction(text: str, has_links: bool, has_children: bool) -> bool
         and text.rstrip().endswith(_SENTENCE_END)
         and len(text.split()) >= PROSE_MIN_WORDS
     )
+
+
+def is_legend(text: str) -> bool:
+    """'⭐ = Essential': a key to the symbols the list uses, not a topic."""
+    stripped = text.lstrip()
+    index = 0
+    while index < len(stripped) and is_decoration(stripped[index]):
+        index += 1
+    return index > 0 and stripped[index:].lstrip().startswith(("=", ":"))
 
 
 def _only_links(node: SyntaxTreeNode, links: list[SyntaxTreeNode]) -> bool:

@@ -32,6 +32,7 @@ from skilltree.roadmaps.document import (
 )
 from skilltree.roadmaps.importing.errors import RoadmapImportError
 from skilltree.roadmaps.importing.linklists import (
+    is_legend,
     is_prose_instruction,
     link_list_kind,
     paragraph_link_kind,
@@ -73,6 +74,7 @@ class Draft:
     resources: list[ResourceDoc] = field(default_factory=list)
     children: list[Draft] = field(default_factory=list)
     plain_lines: bool = False  # a section whose paragraphs are its items
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -124,7 +126,7 @@ class _Walker:
         if block.type == "heading":
             self._heading(block)
         elif block.type == "paragraph":
-            self._paragraph(block)
+            self._paragraph(block, following)
         elif block.type == "table":
             self._table(block)
         elif block.type in ("bullet_list", "ordered_list"):
@@ -212,9 +214,11 @@ class _Walker:
         self.sections.append(section)
         self.seen_section = True
 
-    def _paragraph(self, block: SyntaxTreeNode) -> None:
+    def _paragraph(self, block: SyntaxTreeNode, following: SyntaxTreeNode | None) -> None:
         inline = block.children[0]
         label = _group_label(inline)
+        if label is None and following is not None and following.type in _LISTS:
+            label = _bold_label(inline)
         if label is not None:
             group = Draft(title=label, line=_line(block), kind="group")
             self._add(self._container(), group)
@@ -248,18 +252,35 @@ class _Walker:
     def _list_item(self, item: SyntaxTreeNode, container: Draft) -> None:
         line = _line(item)
         inline = _first_inline(item)
+        if inline is not None and paragraph_link_kind(inline) == "table of contents":
+            # "- [x] - [Trees](#trees)" in a list that also holds real items: this entry only
+            # points at a section further down.
+            self.skipped.append(
+                (line, f"table of contents: {collapse_spaces(_plain_text(inline))}")
+            )
+            for child in item.children[1:]:
+                if child.type in ("bullet_list", "ordered_list"):
+                    for nested in child.children:
+                        self._list_item(nested, container)
+            return
         resources, text, spans = _resources_and_text(inline) if inline is not None else ([], "", [])
         status, text, spans = _status(inline, text, spans)
         has_children = any(c.type in ("bullet_list", "ordered_list") for c in item.children[1:])
+        if is_legend(text):
+            self.skipped.append((line, f"legend: {collapse_spaces(text)}"))
+            return
         if starts_with_decoration(text) in CALLOUT_EMOJI or (
             status is None and is_prose_instruction(text, bool(spans), has_children)
         ):
             self.skipped.append((line, text))
             return
         title, summary = _split_item(text, spans)
+        title, tags = _trailing_tags(title, _bold_words(inline))
         draft = container
         if title:
-            draft = Draft(title, line, "item", summary=summary, status=status, resources=resources)
+            draft = Draft(
+                title, line, "item", summary=summary, status=status, resources=resources, tags=tags
+            )
             self.items.append(SourceItem(line=line, title=title))
             draft = self._add(container, draft)
         for child in item.children[1:]:
@@ -329,6 +350,7 @@ def _finish(draft: Draft) -> TopicDoc:
         summary=summary,
         status=draft.status,
         resources=draft.resources,
+        tags=draft.tags,
         line=draft.line,
         children=[_finish(child) for child in draft.children],
     )
@@ -372,6 +394,21 @@ def _is_plain_line_header(block: SyntaxTreeNode, following: SyntaxTreeNode | Non
     )
 
 
+_LISTS = ("bullet_list", "ordered_list")
+
+
+def _bold_label(inline: SyntaxTreeNode) -> str | None:
+    """'**Part 1: TCP** 🔥' right above a list: bold text and decoration only, a group label."""
+    children = [c for c in inline.children if not (c.type == "text" and not c.content.strip())]
+    if not children or children[0].type != "strong":
+        return None
+    rest = "".join(_plain_text(c) for c in children[1:])
+    if strip_decoration(rest):
+        return None
+    label = strip_decoration(collapse_spaces(_plain_text(children[0])).rstrip(":"))
+    return label or None
+
+
 def _group_label(inline: SyntaxTreeNode) -> str | None:
     """'**SQL (Relational):**' -> 'SQL (Relational)'; None unless the paragraph is only that."""
     children = [c for c in inline.children if not (c.type == "text" and not c.content.strip())]
@@ -405,6 +442,35 @@ def _status(
             shift = len(text) - len(rest.lstrip())
             return status, rest.lstrip(), [(a - shift, b - shift) for a, b in spans]
     return None, text, spans
+
+
+# A bold marker at the end of an item's title rates it ("Status codes **Core**"): a tag.
+# Only these words, so that "Learn **Docker**" keeps its subject.
+TAG_WORDS = frozenset(
+    {
+        "core", "essential", "important", "must", "must-know", "required", "recommended",
+        "optional", "bonus", "advanced", "beginner", "intermediate", "basic", "easy", "medium",
+        "hard", "new", "deep dive", "nice to have",
+    }
+)  # fmt: skip
+
+
+def _bold_words(inline: SyntaxTreeNode | None) -> list[str]:
+    if inline is None:
+        return []
+    return [collapse_spaces(_plain_text(c)) for c in inline.children if c.type == "strong"]
+
+
+def _trailing_tags(title: str, bold: list[str]) -> tuple[str, list[str]]:
+    """'HTTP methods Core' where 'Core' was bold -> ('HTTP methods', ['core'])."""
+    tags: list[str] = []
+    for word in reversed(bold):
+        head = title[: -len(word) - 1] if title.endswith(" " + word) else ""
+        if word.casefold() not in TAG_WORDS or not head.strip():
+            break
+        title = head.rstrip()
+        tags.insert(0, word.casefold())
+    return title, tags
 
 
 def _split_heading(text: str) -> tuple[str, str]:
@@ -497,8 +563,8 @@ def _plain_text(node: SyntaxTreeNode) -> str:
         return node.content
     if node.type in ("softbreak", "hardbreak"):
         return "\n"
-    if node.type == "html_inline":
-        return ""
+    if node.type in ("html_inline", "image"):
+        return ""  # a badge's alt text is not part of a title
     return "".join(_plain_text(child) for child in node.children)
 
 

@@ -1,7 +1,8 @@
 """Markdown tables as checklists: trackers kept as "| # | Topic | Status | Link |" rows.
 
-A row is a topic. Its title is the first column with words in it (not a row number, a date or
-a status); a column whose header or cells read as a status ("Status", "Done", ✅/❌,
+A row is a topic. Its title is the column headed "Title", "Name", "Problem", "Task"... if there
+is one, else the first column with words in it (not a row number, a date or a status); a
+column whose header or cells read as a status ("Status", "Done", ✅/❌,
 "In progress") sets the row's status; a "Description"/"Notes" column is its summary; every
 http(s) link in the row is a resource. A table with no column to take titles from is refused
 with its line rather than imported as numbers.
@@ -178,10 +179,16 @@ def _status_column(header: list[str], cells: list[list[_Cell]]) -> int | None:
     return None
 
 
+# A column with one of these headers names the row, even when a broader column comes first
+# ("| Date | Topic | Problem |": the problem is the topic, its area a category).
+TITLE_HEADERS = ("title", "name", "problem", "task", "item", "question", "lesson", "chapter")
+
+
 def _title_column(
     header: list[str], cells: list[list[_Cell]], taken: set[int | None]
 ) -> int | None:
-    for index in range(len(header)):
+    by_name = [i for i, name in enumerate(header) if _key(name) in TITLE_HEADERS]
+    for index in by_name + list(range(len(header))):
         if index in taken:
             continue
         values = [row[index].text for row in cells if index < len(row)]

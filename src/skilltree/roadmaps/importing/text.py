@@ -13,7 +13,7 @@ from skilltree.identity import MAX_SLUG_LENGTH
 # Markers a checklist puts in front of a title: emoji, keycap digits (1️⃣, 🔟), bullets, arrows,
 # and numbering such as "1." or "2)".
 _KEYCAP = "\u20e3"
-_NUMBERING = re.compile(r"^(?:\d+[.)]|[ivxlc]+\.)\s+", re.IGNORECASE)
+_NUMBERING = re.compile(r"^(?:\d+[.)]|[ivxlc]+\.|[-–—•·])\s+", re.IGNORECASE)
 # "Title - description": the separators a person uses, surrounded by spaces.
 _SEPARATORS = (" - ", " — ", " – ", " → ", " // ", " ✅ ", " ✔️ ", " ☑️ ")
 _SPACES = re.compile(r"\s+")

@@ -1,0 +1,1 @@
+"""Files: attachments on notes, streamed into object storage, downloaded through signed URLs."""

@@ -1,0 +1,28 @@
+"""Stored files: what the database knows about an object in storage (the bytes live there)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from skilltree.platform.models import Base, UtcDateTime
+
+
+class StoredFile(Base):
+    __tablename__ = "stored_files"
+    __table_args__ = (Index("ix_stored_files_user_topic", "user_id", "topic_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Made by the server (never from the client's file name): where the bytes are stored.
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # attachment
+    # The note it is attached to is the learner's note on this topic.
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))  # for Content-Disposition, sanitised
+    content_type: Mapped[str] = mapped_column(String(100))  # from the bytes, not the client
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

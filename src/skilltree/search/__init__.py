@@ -1,0 +1,1 @@
+"""Search across roadmap topics, learners' notes and their resources."""

@@ -1,0 +1,591 @@
+"""Every query of the search domain, for both backends behind one interface.
+
+`SearchIndex` is what the service sees: find a page of hits, count hits per kind, highlight a
+page's hits, and keep documents up to date. `PostgresIndex` speaks tsvector/tsquery, ts_rank_cd,
+ts_headline and pg_trgm; `SqliteIndex` speaks FTS5 MATCH, bm25(), snippet() and highlight();
+`MariaDbIndex` speaks InnoDB FULLTEXT's MATCH ... AGAINST in boolean mode.
+Both take the same `Scope`, and the scope's rules (which roadmaps are visible, whose notes)
+are conditions of the very statement that matches, ranks and counts: nothing is fetched and
+filtered afterwards, so nothing can leak through a count, a page or a snippet.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    cast,
+    column,
+    delete,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.mysql import match
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skilltree.platform.db import is_mysql
+from skilltree.search.models import FTS_TABLE, SearchDocument
+from skilltree.search.query import (
+    MARK_END,
+    MARK_START,
+    Clause,
+    Mode,
+    ParsedQuery,
+    Term,
+    boolean_mode_expression,
+    fts5_expression,
+    parse,
+    prefix_tsquery,
+    websearch_text,
+)
+
+TS_CONFIG = "skilltree_search"
+# Title words weigh ten times body words in bm25 (PostgreSQL's weights A and B do the same).
+BM25_WEIGHTS = (10.0, 1.0)
+SNIPPET_WORDS = 24
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the caller may find, and what they asked to narrow it to."""
+
+    visible_roadmaps: Select[int]  # the roadmaps domain's subquery of ids
+    user_id: int | None  # whose notes and resources are searched (None: none)
+    kinds: frozenset[str]
+    status_topics: Select[int] | None = None  # only topics in this subquery...
+    status_excludes: bool = False  # ...or only those not in it ("todo")
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    key: str
+    kind: str
+    roadmap_id: int
+    topic_id: int
+    title: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Highlight:
+    title: str
+    snippet: str
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    key: str
+    kind: str
+    roadmap_id: int
+    topic_id: int
+    user_id: int | None
+    title: str
+    body: str
+    updated_at: datetime
+
+
+class SearchIndex(Protocol):
+    async def page(
+        self,
+        session: AsyncSession,
+        query: ParsedQuery,
+        scope: Scope,
+        after: tuple[float, int] | None,
+        limit: int,
+        fuzzy: bool,
+    ) -> list[Hit]: ...
+
+    async def counts(
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
+    ) -> dict[str, int]: ...
+
+    async def highlights(
+        self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
+    ) -> dict[int, Highlight]: ...
+
+
+def _sql(text: str) -> ColumnElement[Any]:
+    """A column, table or cast the models do not map (the backends' full-text objects)."""
+    return literal_column(text)
+
+
+def index_for(session: AsyncSession) -> SearchIndex:
+    """The backend of the session's database."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return PostgresIndex()
+    if is_mysql(dialect):
+        return MariaDbIndex()
+    return SqliteIndex()
+
+
+def _scope_conditions(scope: Scope) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        SearchDocument.roadmap_id.in_(scope.visible_roadmaps.scalar_subquery()),
+    ]
+    if scope.status_topics is not None:
+        in_status = SearchDocument.topic_id.in_(scope.status_topics.scalar_subquery())
+        conditions.append(not_(in_status) if scope.status_excludes else in_status)
+    return conditions
+
+
+def _owners(scope: Scope) -> list[ColumnElement[bool]]:
+    """One condition per part of the corpus the caller may search: roadmap topics, and their
+    own notes and resources. Each part is queried on its own (different indexes serve them),
+    and a kind is named only when the part holds others, so the indexes stay usable."""
+    parts: list[ColumnElement[bool]] = []
+    if "topic" in scope.kinds:
+        parts.append(SearchDocument.user_id.is_(None))
+    personal = scope.kinds & {"note", "resource"}
+    if scope.user_id is not None and personal:
+        mine = SearchDocument.user_id == scope.user_id
+        if len(personal) == 1:
+            mine = and_(mine, SearchDocument.kind == next(iter(personal)))
+        parts.append(mine)
+    return parts
+
+
+def _beyond(score: Any, row_id: Any, after: tuple[float, int] | None) -> list[ColumnElement[bool]]:
+    """Hits ranked after the last one of the previous page (score descending, then id)."""
+    if after is None:
+        return []
+    last_score, last_id = after
+    return [or_(score < last_score, and_(score == last_score, row_id > last_id))]
+
+
+class PostgresIndex:
+    """tsvector @@ tsquery on the generated column; when that finds nothing, each word may
+    instead be close to a title word (pg_trgm)."""
+
+    def _tsquery(self, query: ParsedQuery) -> ColumnElement[Any]:
+        config = _sql(f"'{TS_CONFIG}'::regconfig")
+        if query.mode == Mode.PREFIX:
+            return func.to_tsquery(config, prefix_tsquery(query))
+        return func.websearch_to_tsquery(config, websearch_text(query))
+
+    def _matches(self, query: ParsedQuery) -> ColumnElement[bool]:
+        """The typo-tolerant match: every clause matches the text, or (a lone word of four
+        letters or more) is close to a word of the title. Trigram similarity forgives a typo in
+        one word without letting a query whose other words match nothing through."""
+        vector = _sql("search_documents.search_vector")
+        config = _sql(f"'{TS_CONFIG}'::regconfig")
+        conditions: list[ColumnElement[bool]] = []
+        for clause in query.clauses:
+            alone = ParsedQuery(query.text, query.mode, (clause,))
+            text_query = (
+                func.to_tsquery(config, prefix_tsquery(alone))
+                if query.mode == Mode.PREFIX
+                else func.websearch_to_tsquery(config, websearch_text(alone))
+            )
+            options = [vector.op("@@")(text_query)]
+            for term in clause.alternatives:
+                if len(term.words) == 1 and len(term.words[0]) >= 4:
+                    options.append(literal(term.words[0]).op("<%")(SearchDocument.title))
+            conditions.append(or_(*options))
+        for term in query.excluded:
+            alone = ParsedQuery(query.text, Mode.WORDS, (Clause((Term(term.words),)),))
+            excluded = func.websearch_to_tsquery(config, websearch_text(alone))
+            conditions.append(not_(vector.op("@@")(excluded)))
+        return and_(*conditions)
+
+    def _hits(
+        self, query: ParsedQuery, scope: Scope, fuzzy: bool, *, ranked: bool = True
+    ) -> Select[Any] | None:
+        """The matching documents with their score; `ranked=False` leaves the (costly) score
+        out, for counting."""
+        vector = _sql("search_documents.search_vector")
+        tsquery = self._tsquery(query)
+        rank = cast(func.ts_rank_cd(vector, tsquery), Float)
+        if fuzzy:
+            matches = self._matches(query)
+            typed = " ".join(query.words)
+            similarity = cast(func.word_similarity(typed, SearchDocument.title), Float)
+            score = (rank + similarity * 0.1).label("score")
+        else:
+            # One condition on the whole query: the GIN indexes answer it in one scan.
+            matches = vector.op("@@")(tsquery)
+            score = rank.label("score")
+        columns: list[Any] = [SearchDocument.kind]
+        if ranked:
+            columns = [
+                SearchDocument.id,
+                SearchDocument.key,
+                SearchDocument.kind,
+                SearchDocument.roadmap_id,
+                SearchDocument.topic_id,
+                SearchDocument.title,
+                score,
+            ]
+        parts = [
+            select(*columns).where(owner, matches, *_scope_conditions(scope))
+            for owner in _owners(scope)
+        ]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else union_all(*parts).subquery().select()
+
+    async def page(
+        self,
+        session: AsyncSession,
+        query: ParsedQuery,
+        scope: Scope,
+        after: tuple[float, int] | None,
+        limit: int,
+        fuzzy: bool,
+    ) -> list[Hit]:
+        hits = self._hits(query, scope, fuzzy)
+        if hits is None:
+            return []
+        ranked = hits.subquery()
+        statement = (
+            select(ranked)
+            .where(*_beyond(ranked.c.score, ranked.c.id, after))
+            .order_by(ranked.c.score.desc(), ranked.c.id)
+            .limit(limit)
+        )
+        rows = (await session.execute(statement)).all()
+        return [Hit(*row) for row in rows]
+
+    async def counts(
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
+    ) -> dict[str, int]:
+        hits = self._hits(query, scope, fuzzy, ranked=False)
+        if hits is None:
+            return {}
+        found = hits.subquery()
+        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
+        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+
+    async def highlights(
+        self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
+    ) -> dict[int, Highlight]:
+        if not ids:
+            return {}
+        config = _sql(f"'{TS_CONFIG}'::regconfig")
+        tsquery = self._tsquery(query)
+        marks = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
+        statement = select(
+            SearchDocument.id,
+            func.ts_headline(config, SearchDocument.title, tsquery, f"{marks}, HighlightAll=true"),
+            func.ts_headline(
+                config,
+                SearchDocument.body,
+                tsquery,
+                f"{marks}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, "
+                'FragmentDelimiter=" … "',
+            ),
+        ).where(SearchDocument.id.in_(list(ids)))
+        rows = (await session.execute(statement)).all()
+        return {row[0]: Highlight(row[1], row[2]) for row in rows}
+
+
+class SqliteIndex:
+    """FTS5 MATCH over the external-content table; bm25() ranks, snippet() highlights. When
+    that finds nothing, words that match nothing are widened with close indexed words."""
+
+    fts = _sql(FTS_TABLE)  # the table's name as a value: MATCH, bm25() and snippet() take it
+    fts_table = table(FTS_TABLE, column("rowid"))
+    vocabulary = table(f"{FTS_TABLE}_vocab", column("term"))
+
+    async def _expression(self, session: AsyncSession, query: ParsedQuery, fuzzy: bool) -> str:
+        corrections = await self._corrections(session, query) if fuzzy else {}
+        return fts5_expression(query, corrections)
+
+    async def _corrections(self, session: AsyncSession, query: ParsedQuery) -> dict[str, list[str]]:
+        """Close indexed words for each single word that matches nothing at all (a typo).
+
+        Candidates share the first letter and are within two letters of the length; difflib's
+        ratio picks the close ones. Only the vocabulary is read, never a document, and the
+        corrected words are searched under the same scope as any other.
+        """
+        corrections: dict[str, list[str]] = {}
+        for clause in query.clauses:
+            for term in clause.alternatives:
+                if len(term.words) != 1 or len(term.words[0]) < 4:
+                    continue
+                word = term.words[0]
+                if await self._matches_anything(session, word):
+                    continue
+                term_column = self.vocabulary.c.term
+                candidates = (
+                    select(term_column)
+                    .select_from(self.vocabulary)
+                    .where(term_column >= word[0], term_column < word[0] + "\U0010ffff")
+                    # Indexed words are stems ("idempot"), so shorter ones are candidates too.
+                    .where(func.length(term_column).between(len(word) - 4, len(word) + 2))
+                )
+                words = [row[0] for row in (await session.execute(candidates)).all()]
+                close = difflib.get_close_matches(word, words, n=3, cutoff=0.8)
+                if close:
+                    corrections[word] = close
+        return corrections
+
+    async def _matches_anything(self, session: AsyncSession, word: str) -> bool:
+        probe = (
+            select(self.fts_table.c.rowid)
+            .where(self.fts.op("MATCH")(fts5_expression(parse(word))))
+            .limit(1)
+        )
+        return (await session.execute(probe)).first() is not None
+
+    def _hits(self, expression: str, scope: Scope) -> Select[Any] | None:
+        owners = _owners(scope)
+        if not owners:
+            return None
+        score = (-func.bm25(self.fts, *BM25_WEIGHTS)).label("score")
+        return (
+            select(
+                SearchDocument.id,
+                SearchDocument.key,
+                SearchDocument.kind,
+                SearchDocument.roadmap_id,
+                SearchDocument.topic_id,
+                SearchDocument.title,
+                score,
+            )
+            .select_from(self.fts_table)
+            .join(SearchDocument, SearchDocument.id == self.fts_table.c.rowid)
+            .where(self.fts.op("MATCH")(expression), or_(*owners), *_scope_conditions(scope))
+        )
+
+    async def page(
+        self,
+        session: AsyncSession,
+        query: ParsedQuery,
+        scope: Scope,
+        after: tuple[float, int] | None,
+        limit: int,
+        fuzzy: bool,
+    ) -> list[Hit]:
+        hits = self._hits(await self._expression(session, query, fuzzy), scope)
+        if hits is None:
+            return []
+        ranked = hits.subquery()
+        statement = (
+            select(ranked)
+            .where(*_beyond(ranked.c.score, ranked.c.id, after))
+            .order_by(ranked.c.score.desc(), ranked.c.id)
+            .limit(limit)
+        )
+        return [Hit(*row) for row in (await session.execute(statement)).all()]
+
+    async def counts(
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
+    ) -> dict[str, int]:
+        hits = self._hits(await self._expression(session, query, fuzzy), scope)
+        if hits is None:
+            return {}
+        found = hits.subquery()
+        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
+        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+
+    async def highlights(
+        self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
+    ) -> dict[int, Highlight]:
+        if not ids:
+            return {}
+        statement = (
+            select(
+                self.fts_table.c.rowid,
+                func.highlight(self.fts, 0, MARK_START, MARK_END),
+                func.snippet(self.fts, 1, MARK_START, MARK_END, " … ", SNIPPET_WORDS),
+            )
+            .select_from(self.fts_table)
+            .where(self.fts.op("MATCH")(await self._expression(session, query, fuzzy=True)))
+            .where(self.fts_table.c.rowid.in_(list(ids)))
+        )
+        rows = (await session.execute(statement)).all()
+        return {int(row[0]): Highlight(row[1], row[2]) for row in rows}
+
+
+class MariaDbIndex:
+    """InnoDB FULLTEXT indexes on (title, body) and on title alone, matched in boolean mode.
+
+    What differs from the other backends (docs/search.md): no stemming and no typo tolerance
+    (`fuzzy` finds what the exact search finds), words shorter than the server's
+    `innodb_ft_min_token_size` (3) and its stopwords are not indexed, and highlights are marked
+    here, since the server has no highlighter.
+    """
+
+    def _hits(self, query: ParsedQuery, scope: Scope, *, ranked: bool = True) -> Select[Any] | None:
+        owners = _owners(scope)
+        if not owners:
+            return None
+        expression = boolean_mode_expression(query)
+        title, body = SearchDocument.__table__.c.title, SearchDocument.__table__.c.body
+        relevance = match(title, body, against=expression).in_boolean_mode()
+        title_relevance = match(title, against=expression).in_boolean_mode()
+        # Title words weigh ten times body words, as on the other backends.
+        score = cast(relevance + title_relevance * 9, Float).label("score")
+        columns: list[Any] = [SearchDocument.kind]
+        if ranked:
+            columns = [
+                SearchDocument.id,
+                SearchDocument.key,
+                SearchDocument.kind,
+                SearchDocument.roadmap_id,
+                SearchDocument.topic_id,
+                SearchDocument.title,
+                score,
+            ]
+        return select(*columns).where(relevance > 0, or_(*owners), *_scope_conditions(scope))
+
+    async def page(
+        self,
+        session: AsyncSession,
+        query: ParsedQuery,
+        scope: Scope,
+        after: tuple[float, int] | None,
+        limit: int,
+        fuzzy: bool,
+    ) -> list[Hit]:
+        hits = self._hits(query, scope)
+        if hits is None:
+            return []
+        ranked = hits.subquery()
+        statement = (
+            select(ranked)
+            .where(*_beyond(ranked.c.score, ranked.c.id, after))
+            .order_by(ranked.c.score.desc(), ranked.c.id)
+            .limit(limit)
+        )
+        return [Hit(*row) for row in (await session.execute(statement)).all()]
+
+    async def counts(
+        self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
+    ) -> dict[str, int]:
+        hits = self._hits(query, scope, ranked=False)
+        if hits is None:
+            return {}
+        found = hits.subquery()
+        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
+        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+
+    async def highlights(
+        self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
+    ) -> dict[int, Highlight]:
+        if not ids:
+            return {}
+        statement = select(SearchDocument.id, SearchDocument.title, SearchDocument.body).where(
+            SearchDocument.id.in_(list(ids))
+        )
+        pattern = _word_starts(query)
+        return {
+            row[0]: Highlight(_mark(row[1], pattern), _snippet(row[2], pattern))
+            for row in (await session.execute(statement)).all()
+        }
+
+
+def _word_starts(query: ParsedQuery) -> re.Pattern[str]:
+    words = sorted(set(query.words), key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(word) for word in words) + r")\w*", re.I)
+
+
+def _mark(text: str, pattern: re.Pattern[str]) -> str:
+    return pattern.sub(lambda found: MARK_START + found.group(0) + MARK_END, text)
+
+
+def _snippet(text: str, pattern: re.Pattern[str]) -> str:
+    """About SNIPPET_WORDS words around the first match, marked like the other backends'."""
+    words = text.split()
+    first = next((i for i, word in enumerate(words) if pattern.search(word)), 0)
+    start = max(0, first - SNIPPET_WORDS // 3)
+    window = words[start : start + SNIPPET_WORDS]
+    snippet = _mark(" ".join(window), pattern)
+    prefix = "… " if start > 0 else ""
+    suffix = " …" if start + SNIPPET_WORDS < len(words) else ""
+    return prefix + snippet + suffix
+
+
+# Keeping documents: upsert by key, delete by key or by what they hang on.
+
+
+async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
+    if not documents:
+        return
+    dialect = session.get_bind().dialect.name
+    if is_mysql(dialect):
+        await _upsert_mysql(session, documents)
+        return
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(SearchDocument).values(
+        [
+            {
+                "key": document.key,
+                "kind": document.kind,
+                "roadmap_id": document.roadmap_id,
+                "topic_id": document.topic_id,
+                "user_id": document.user_id,
+                "title": document.title,
+                "body": document.body,
+                "updated_at": document.updated_at,
+            }
+            for document in documents
+        ]
+    )
+    changed = {
+        name: statement.excluded[name]
+        for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
+    }
+    await session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=changed))
+
+
+async def _upsert_mysql(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
+    statement = mysql_insert(SearchDocument).values([_row(document) for document in documents])
+    changed = {
+        name: statement.inserted[name]
+        for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
+    }
+    await session.execute(statement.on_duplicate_key_update(changed))
+
+
+def _row(document: DocumentText) -> dict[str, Any]:
+    return {
+        "key": document.key,
+        "kind": document.kind,
+        "roadmap_id": document.roadmap_id,
+        "topic_id": document.topic_id,
+        "user_id": document.user_id,
+        "title": document.title,
+        "body": document.body,
+        "updated_at": document.updated_at,
+    }
+
+
+async def delete_keys(session: AsyncSession, keys: Sequence[str]) -> None:
+    if keys:
+        await session.execute(delete(SearchDocument).where(SearchDocument.key.in_(list(keys))))
+
+
+async def topic_keys(session: AsyncSession, roadmap_id: int) -> set[str]:
+    query = select(SearchDocument.key).where(
+        SearchDocument.roadmap_id == roadmap_id, SearchDocument.kind == "topic"
+    )
+    return set((await session.execute(query)).scalars().all())
+
+
+async def delete_all(session: AsyncSession) -> None:
+    await session.execute(delete(SearchDocument))
+
+
+async def count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(SearchDocument.id)))).scalar_one())

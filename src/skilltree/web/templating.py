@@ -1,0 +1,63 @@
+"""Jinja2 for pages: one environment per process, HTML responses with the page's policy.
+
+Pages get their own Content-Security-Policy, stricter in one way than any inline-script site:
+scripts and styles come from this origin's hashed assets only (no inline script, no inline
+style, no eval), forms post only here, and nothing may frame the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from skilltree.web.assets import manifest
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# Chrome sends `Origin: null` on a form post from a page with `no-referrer` (the API's
+# policy), which the CSRF origin check must refuse; same-origin still tells other sites nothing.
+REFERRER_POLICY = "same-origin"
+# Pages show personal data and carry the CSRF token: never stored by any cache.
+NO_STORE = "no-store"
+
+
+@cache
+def environment() -> Environment:
+    """Built with the first page (Jinja2 stays out of workers that serve only the API)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("skilltree.web", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["asset"] = manifest().url
+    env.filters["percent"] = lambda value: f"{value:.0f}"
+    return env
+
+
+def page(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    body = environment().get_template(template).render(request=request, **context)
+    response = HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
+    response.headers["content-security-policy"] = PAGE_POLICY
+    response.headers["referrer-policy"] = REFERRER_POLICY
+    response.headers.setdefault("cache-control", NO_STORE)
+    response.headers["vary"] = "Cookie"
+    return response

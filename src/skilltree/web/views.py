@@ -1,0 +1,102 @@
+"""What the templates show, shaped from the services' read models (no rules here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skilltree.progress.rollup import NodeState, Tally
+from skilltree.roadmaps.service import TopicNode
+
+STATUS_LABELS = {
+    "todo": "To do",
+    "in_progress": "In progress",
+    "done": "Done",
+    "skipped": "Skipped",
+}
+
+
+@dataclass
+class Bar:
+    """A progress bar: done out of the leaves that count (skipped ones do not)."""
+
+    percent: float
+    done: int
+    counted: int
+    remaining_hours: float
+
+    @classmethod
+    def of(cls, tally: Tally) -> Bar:
+        counted = tally.total - tally.counts["skipped"]
+        return cls(tally.percent_done, tally.counts["done"], counted, tally.remaining_hours)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"percent": self.percent, "done": self.done, "counted": self.counted}
+
+
+@dataclass
+class Row:
+    slug: str
+    title: str
+    summary: str
+    estimate_hours: float | None
+    status: str | None = None  # None for an anonymous visitor
+    own: bool = False  # the learner set this status (not derived, not shared by concept)
+    bar: Bar | None = None
+    children: list[Row] = field(default_factory=list)
+
+    @property
+    def left(self) -> bool:
+        """Still to learn: what "only what is left" keeps."""
+        return self.status not in ("done", "skipped")
+
+
+def rows_from_progress(states: Sequence[NodeState]) -> list[Row]:
+    return [
+        Row(
+            slug=state.node.topic.slug,
+            title=state.node.topic.title,
+            summary=state.node.topic.summary,
+            estimate_hours=state.node.topic.estimate_hours,
+            status=state.status,
+            own=state.source == "own",
+            bar=Bar.of(state.tally) if state.children else None,
+            children=rows_from_progress(state.children),
+        )
+        for state in states
+    ]
+
+
+def rows_from_tree(nodes: Sequence[TopicNode]) -> list[Row]:
+    return [
+        Row(
+            slug=node.topic.slug,
+            title=node.topic.title,
+            summary=node.topic.summary,
+            estimate_hours=node.topic.estimate_hours,
+            children=rows_from_tree(node.children),
+        )
+        for node in nodes
+    ]
+
+
+def walk(rows: Iterable[Row]) -> Iterable[Row]:
+    for row in rows:
+        yield row
+        yield from walk(row.children)
+
+
+def states_json(rows: Sequence[Row]) -> dict[str, Any]:
+    """Every row's status (and bar) for the page's script to apply after a change."""
+    return {
+        row.slug: {"status": row.status, "bar": row.bar.as_json() if row.bar else None}
+        for row in walk(rows)
+    }
+
+
+def continue_with(rows: Sequence[Row]) -> Row | None:
+    """Where to pick up: a topic in progress, else the first leaf still to do."""
+    leaves = [row for row in walk(rows) if not row.children]
+    started = next((row for row in leaves if row.status == "in_progress"), None)
+    return started or next((row for row in leaves if row.status == "todo"), None)
