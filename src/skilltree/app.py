@@ -151,7 +151,6 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    instrument_app(app, settings.tracing)
     api_description.describe(
         app,
         session_cookie=settings.auth.session_cookie,
@@ -159,6 +158,7 @@ def create_app(
         optional=maybe_principal,
         no_api_keys=owner_sign_in,
     )
+    instrument_app(app, settings.tracing)
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(accounts_router)

@@ -17,6 +17,7 @@ from skilltree.files.schemas import FileListOut, FileOut
 from skilltree.files.storage import LocalDiskStorage, ObjectStorage
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
 from skilltree.orgs import service as orgs
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
@@ -123,7 +124,7 @@ async def list_attachments(
 async def delete_attachment(
     roadmap: RoadmapPath,
     topic: TopicPath,
-    file_id: int,
+    file_id: RowId,
     current: Writer,
     session: DbSession,
     storage: Storage,
@@ -144,7 +145,8 @@ async def delete_attachment(
 async def download(
     request: Request,
     key: Annotated[str, Path(max_length=100, pattern=r"^[a-z0-9/]+$")],
-    expires: Annotated[int, Query(ge=0)],
+    # A Unix time; bounded so that no number past any clock reaches the signature check.
+    expires: Annotated[int, Query(ge=0, le=10**12)],
     signature: Annotated[str, Query(max_length=100)],
     current: MaybePrincipal,
     session: DbSession,
