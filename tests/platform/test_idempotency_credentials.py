@@ -101,6 +101,15 @@ CASES = [
         None,
     ),
     Case(
+        "/v1/orgs/cohort-7/assignments",
+        "/v1/orgs/{org}/assignments",
+        lambda t: {
+            "roadmap": "web",
+            "due_at": f"2027-01-{1 + sum(map(ord, t)) % 28:02d}T12:00:00Z",
+        },
+        None,
+    ),
+    Case(
         "/v1/me/api-keys",
         "/v1/me/api-keys",
         lambda t: {"name": t, "scopes": ["progress:read"]},
@@ -118,8 +127,9 @@ async def _api_key(person: Browser, scope: str) -> dict[str, str]:
 
 
 async def _prepare(person: Browser) -> dict[str, str]:
-    """Everything the routes act on: a roadmap, a review card, changes to undo, an org."""
-    await import_roadmap(person, WEB)
+    """Everything the routes act on: a roadmap (public, so an organisation may be assigned
+    it), a review card, changes to undo, an org."""
+    await import_roadmap(person, WEB, visibility="public")
     for status in ["in_progress", "skipped", "in_progress", "skipped"] * 3 + ["done"]:
         assert (await mark(person, "etags", status)).status_code == 200
     due = await person.client.get("/v1/me/reviews/due")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.cohorts.models import Activity, Assignment, AssignmentCompletion, SharingChoice
+from skilltree.platform.db import is_mysql
 from skilltree.platform.pagination import Keyset, Position, page_query
 
 FEED_ORDER = Keyset(Activity.id, Activity.id, descending=True)
@@ -28,6 +31,15 @@ async def flush(session: AsyncSession) -> None:
 async def record_activity(session: AsyncSession, values: dict[str, Any]) -> Activity | None:
     """Insert a feed line unless this (organisation, event) already has one; the new row, or
     None for a duplicate (the projection runs at least once per event)."""
+    if is_mysql(session.get_bind().dialect.name):
+        # No RETURNING on MariaDB/MySQL: INSERT IGNORE skips the duplicate, and the row count
+        # and the last insert id say whether a row was added.
+        ignored = mysql_insert(Activity).values(**values).prefix_with("IGNORE")
+        result = cast(CursorResult[Any], await session.execute(ignored))
+        key = result.inserted_primary_key
+        if not result.rowcount or key is None:
+            return None
+        return await session.get(Activity, key[0])
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
     statement = (
         insert(Activity)
@@ -92,12 +104,13 @@ async def complete_once(
     session: AsyncSession, assignment_id: int, user_id: int, at: datetime
 ) -> bool:
     """Record a completion; False when it was recorded before."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    statement = (
-        insert(AssignmentCompletion)
-        .values(assignment_id=assignment_id, user_id=user_id, completed_at=at)
-        .on_conflict_do_nothing()
-    )
+    values = {"assignment_id": assignment_id, "user_id": user_id, "completed_at": at}
+    dialect = session.get_bind().dialect.name
+    if is_mysql(dialect):
+        statement: Any = mysql_insert(AssignmentCompletion).values(**values).prefix_with("IGNORE")
+    else:
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = insert(AssignmentCompletion).values(**values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.db import is_mysql
 from skilltree.rooms.models import Room, RoomEntry, RoomRead, RoomTicket
 
 
@@ -86,6 +88,18 @@ async def mark_read(
     session: AsyncSession, room_id: int, user_id: int, seq: int, now: datetime
 ) -> None:
     """Move the user's read position forward (never back: receipts arrive out of order)."""
+    if is_mysql(session.get_bind().dialect.name):
+        upsert = mysql_insert(RoomRead).values(
+            room_id=room_id, user_id=user_id, last_read_seq=seq, updated_at=now
+        )
+        forward = RoomRead.last_read_seq < seq
+        await session.execute(
+            upsert.on_duplicate_key_update(
+                last_read_seq=func.if_(forward, seq, RoomRead.last_read_seq),
+                updated_at=func.if_(forward, now, RoomRead.updated_at),
+            )
+        )
+        return
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
     statement = insert(RoomRead).values(
         room_id=room_id, user_id=user_id, last_read_seq=seq, updated_at=now

@@ -1,7 +1,7 @@
 """Cohorts: assignments and their completions, the activity feed, members' sharing choices.
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0027
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0020"
-down_revision = "0014"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
@@ -84,9 +84,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("cohort_sharing")
-    op.drop_index("ix_activity_org_id_id", table_name="activity")
     op.drop_table("activity")
     op.drop_table("assignment_completions")
-    op.drop_index("ix_assignments_assignee_id", table_name="assignments")
-    op.drop_index("ix_assignments_org_id", table_name="assignments")
     op.drop_table("assignments")
