@@ -207,7 +207,7 @@ ACCESS: dict[str, Rule] = {
 BODIES: dict[str, dict[str, Any]] = {
     "PATCH /v1/orgs/{org}": {"name": "Cohort Seven"},
     "PUT /v1/orgs/{org}/members/{user_id}/role": {"role": "mentor"},
-    "POST /v1/orgs/{org}/transfer-ownership": {"user_id": 0},
+    "POST /v1/orgs/{org}/transfer-ownership": {"user_id": 999_999},
     "POST /v1/orgs/{org}/invitations": {"email": "new@example.org", "role": "learner"},
     "PUT /v1/admin/users/{user_id}/admin": {"is_admin": True},
     "POST /v1/orgs/{org}/webhooks": {"url": "https://8.8.8.8/hook", "event_types": ["*"]},
@@ -397,7 +397,9 @@ async def world(
         # The owner as the target: a lower role acting on them is refused, the owner acting
         # on themselves passes the access check (and may then meet a 409 about the input).
         "user_id": str(ids["owner"]),
-        "session_id": "0",
+        # Ids are positive (a 0 is refused as input, before any access check); none this big
+        # exists, so an allowed caller meets a 404 after passing the check.
+        "session_id": NO_SUCH_ID,
         "provider": "nowhere",
         "number": "1",
         "roadmap": "matrix",
@@ -405,19 +407,22 @@ async def world(
         "resource_id": "1",
         "card_id": "1",
         "handle": "ada",
-        "key_id": "0",
-        "letter_id": "0",
-        "endpoint_id": "0",
-        "delivery_id": "0",
+        "key_id": NO_SUCH_ID,
+        "letter_id": NO_SUCH_ID,
+        "endpoint_id": NO_SUCH_ID,
+        "delivery_id": NO_SUCH_ID,
         "file_id": "1",
         "key": "attachments/1/0",
-        "assignment_id": "0",
+        "assignment_id": NO_SUCH_ID,
         "room": "lobby",
         "seq": "1",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():
         await client.aclose()
+
+
+NO_SUCH_ID = "999999"
 
 
 async def call_as(world: World, caller: str, operation: str) -> httpx.Response:
