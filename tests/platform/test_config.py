@@ -84,7 +84,7 @@ def test_every_bad_setting_is_reported_at_once_by_its_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SKILLTREE_HTTP_PORT", "eighty")
-    monkeypatch.setenv("SKILLTREE_DATABASE_URL", "mysql://db/x")
+    monkeypatch.setenv("SKILLTREE_DATABASE_URL", "oracle://db/x")
     monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "LOUD")
 
     with pytest.raises(SettingsError) as raised:
