@@ -24,6 +24,7 @@ from skilltree.cohorts.schemas import (
 )
 from skilltree.identity import Principal, Scope
 from skilltree.orgs.dependencies import OrgManager, OrgReader
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam, page_links
 from skilltree.platform.http.problems import problem_responses
@@ -126,7 +127,7 @@ async def list_assignments(member: OrgReader, db: DbSession) -> AssignmentListOu
     status_code=status.HTTP_204_NO_CONTENT,
     responses=WRITE_ERRORS,
 )
-async def unassign(assignment_id: int, member: OrgManager, db: DbSession) -> None:
+async def unassign(assignment_id: RowId, member: OrgManager, db: DbSession) -> None:
     await service.unassign(db, member, assignment_id)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field
 
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.pagination import PageLinks
 
 
@@ -65,7 +66,7 @@ class SharingOut(BaseModel):
 class AssignmentIn(BaseModel):
     roadmap: str = Field(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)
     section: str | None = Field(default=None, pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)
-    user_ids: list[int] | None = Field(
+    user_ids: list[RowId] | None = Field(
         default=None, max_length=1000, description="Omit to assign to the whole organisation"
     )
     due_at: AwareDatetime | None = None

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, WebSocket, status
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.orgs.dependencies import OrgManager, OrgReader
 from skilltree.platform.db import after_commit
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession, Resources
@@ -135,7 +136,7 @@ async def history(
     responses=WRITE_ERRORS,
 )
 async def delete_message(
-    room: str, seq: int, member: OrgManager, db: DbSession, resources: AppResources
+    room: str, seq: RowId, member: OrgManager, db: DbSession, resources: AppResources
 ) -> None:
     """Owners and mentors delete a message; everyone in the room sees it go."""
     found, deletion = await service.moderate(db, member, room, seq, resources.clock.now())
