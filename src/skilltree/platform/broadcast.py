@@ -245,6 +245,10 @@ return id
 """
 
 
+# How long start-up waits for the subscription before serving without it.
+READY_TIMEOUT_SECONDS = 2.0
+
+
 class RedisBroadcaster(Broadcaster):
     """Fan-out across instances through Redis pub/sub, history in capped streams."""
 
@@ -273,9 +277,15 @@ class RedisBroadcaster(Broadcaster):
         return f"{self._prefix}live:{channel}"
 
     async def start(self) -> None:
+        """Subscribe before serving, so nothing published right after start-up is missed; with
+        Redis unreachable the service starts anyway (reads must not depend on fan-out) and the
+        reader keeps reconnecting in the background."""
         if self._reader is None:
             self._reader = asyncio.create_task(self._read(), name="broadcast-reader")
-            await asyncio.wait_for(self._ready.wait(), timeout=10)
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout=READY_TIMEOUT_SECONDS)
+            except TimeoutError:
+                log.warning("broadcast.not_ready", timeout_seconds=READY_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         if self._reader is not None:
