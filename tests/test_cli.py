@@ -117,7 +117,7 @@ def test_invalid_settings_exit_2_listing_each_bad_setting(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SKILLTREE_HTTP_PORT", "http")
-    monkeypatch.setenv("SKILLTREE_DATABASE_URL", "mysql://x")
+    monkeypatch.setenv("SKILLTREE_DATABASE_URL", "oracle://x")
 
     result = runner.invoke(app, ["migrate", "current"])
 
