@@ -155,3 +155,27 @@ async def test_a_406_is_answered_even_for_a_roadmap_you_cannot_see(
 
     assert hidden.status_code == missing.status_code == 406
     assert (await eve.client.get(EXPORT)).status_code == 404
+
+
+async def test_a_stored_checklist_exports_its_tasks_and_plain_bullets_as_written(
+    people: Callable[[str], Awaitable[Browser]],
+) -> None:
+    author = await people("Writer")
+    source = (
+        "# Reading\n\n## Books\n\n"
+        "- Designing Data-Intensive Applications\n  - Chapter one\n  - [ ] Exercise one\n"
+        "- [ ] Write a summary\n"
+    )
+    imported = await author.client.post(
+        "/v1/roadmaps/import",
+        content=source.encode(),
+        headers={**author.write_headers, "content-type": "text/markdown"},
+        params={"slug": "reading"},
+    )
+    assert imported.status_code == 201, imported.text
+
+    exported = await author.client.get(
+        "/v1/roadmaps/reading/export", headers={"accept": "text/markdown"}
+    )
+
+    assert exported.text == source

@@ -33,6 +33,7 @@ def topics(depth: int) -> st.SearchStrategy[list[TopicDoc]]:
         title=phrase,
         summary=st.one_of(st.just(""), phrase),
         resources=st.lists(resource, max_size=2, unique_by=lambda r: r.url),
+        checkbox=st.booleans(),
         children=children,
     )
     return st.lists(topic, min_size=1, max_size=3, unique_by=lambda t: t.title.casefold())
@@ -54,6 +55,7 @@ def shape(nodes: list[TopicDoc]) -> list[Any]:
             node.title,
             node.summary,
             [(r.title, r.url, r.type) for r in node.resources],
+            node.checkbox,
             shape(node.children),
         )
         for node in nodes
@@ -89,6 +91,18 @@ def test_leaves_are_tasks_and_parents_plain_bullets() -> None:
     )
 
     assert to_markdown(document) == ("# T\n\n## S\n\n- Caching\n  - [x] ETags\n- [ ] Queues\n")
+
+
+def test_tasks_and_plain_bullets_are_written_as_their_source_wrote_them() -> None:
+    source = (
+        "# T\n\n## S\n\n"
+        "- Reading list\n  - Chapter one\n  - [ ] Exercise one\n"
+        "- [ ] Project\n  - [x] Set up\n"
+    )
+
+    document = parse_roadmap(source.encode(), "markdown").document
+
+    assert to_markdown(document) == source
 
 
 def test_resources_are_exported_as_links() -> None:

@@ -56,6 +56,9 @@ class TopicDoc(_Document):
     estimate_hours: EstimateHours | None = None
     # The checkbox state found in the source ([x] done, [/] in progress, [-] skipped).
     status: TopicStatus | None = None
+    # Whether the source wrote the item as a task ("- [ ]", True) or a plain bullet (False);
+    # None when the source does not say (YAML, JSON, headings). The markdown export follows it.
+    checkbox: bool | None = None
     # 1-based line in the source file, for previews and error messages; never exported.
     line: int | None = Field(default=None, exclude=True)
     children: list[TopicDoc] = Field(default_factory=list)

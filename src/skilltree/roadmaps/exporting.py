@@ -2,9 +2,11 @@
 or as CSV for a spreadsheet.
 
 Sections become `##` headings and everything below them nested list items, which keeps
-sibling order exactly (sub-headings would force leaves before groups). Leaves — what a learner
-ticks — are tasks (`- [ ]`, `- [x]`); a topic with children is a plain bullet, since its state
-rolls up from them, unless it carries a state of its own. Resources follow the title as typed
+sibling order exactly (sub-headings would force leaves before groups). An item is a task
+(`- [ ]`, `- [x]`) or a plain bullet as its source wrote it; where the source did not say (YAML,
+JSON), leaves — what a learner ticks — are tasks and a topic with children is a plain bullet,
+since its state rolls up from them. A state of its own (done, in progress, skipped) always
+shows as a box. Resources follow the title as typed
 links (`[@docs@RFC 9110](https://…)`), which the importer turns back into resources and keeps
 out of the title, so an export re-imports with its tree and its links.
 """
@@ -67,8 +69,7 @@ BOXES = {"done": "[x] ", "in_progress": "[/] ", "skipped": "[-] ", "todo": "[ ] 
 
 
 def _item(topic: TopicDoc, depth: int) -> list[str]:
-    parent_without_state = topic.children and topic.status in (None, "todo")
-    box = "" if parent_without_state else BOXES[topic.status or "todo"]
+    box = _box(topic)
     text = topic.title
     if topic.summary:
         text += f" — {_one_line(topic.summary)}"
@@ -76,6 +77,13 @@ def _item(topic: TopicDoc, depth: int) -> list[str]:
     for child in topic.children:
         lines += _item(child, depth + 1)
     return lines
+
+
+def _box(topic: TopicDoc) -> str:
+    if topic.status not in (None, "todo"):
+        return BOXES[topic.status]
+    written_as_task = topic.checkbox if topic.checkbox is not None else not topic.children
+    return BOXES["todo"] if written_as_task else ""
 
 
 def _links(topic: TopicDoc) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skilltree.platform.models import Base, Json, UtcDateTime, utc_now
@@ -71,6 +71,8 @@ class Topic(Base):
     # Topics of different roadmaps teaching the same concept share it here (progress follows).
     concept: Mapped[str | None] = mapped_column(String(80), index=True)
     estimate_hours: Mapped[float | None] = mapped_column(Float)
+    # True: the source wrote a task ("- [ ]"); False: a plain bullet; None: it did not say.
+    checkbox: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 

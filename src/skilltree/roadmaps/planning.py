@@ -31,6 +31,7 @@ CONTENT_FIELDS = (
     "implemented_in",
     "concept",
     "estimate_hours",
+    "checkbox",
 )
 
 

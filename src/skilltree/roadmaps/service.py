@@ -420,6 +420,7 @@ def _to_document(node: TopicNode) -> TopicDoc:
         implemented_in=[ReferenceDoc.model_validate(r) for r in topic.implemented_in],
         concept=topic.concept,
         estimate_hours=topic.estimate_hours,
+        checkbox=topic.checkbox,
         children=[_to_document(child) for child in node.children],
     )
 

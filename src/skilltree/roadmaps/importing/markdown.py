@@ -75,6 +75,7 @@ class Draft:
     children: list[Draft] = field(default_factory=list)
     plain_lines: bool = False  # a section whose paragraphs are its items
     tags: list[str] = field(default_factory=list)
+    checkbox: bool | None = None  # items: written as a task ("- [ ]") or a plain bullet
 
 
 @dataclass
@@ -247,7 +248,9 @@ class _Walker:
             return
         title, summary = split_title(strip_decoration(text))
         self.items.append(SourceItem(line=line, title=title))
-        self._add(section, Draft(title=title, line=line, kind="item", summary=summary))
+        self._add(
+            section, Draft(title=title, line=line, kind="item", summary=summary, checkbox=False)
+        )
 
     def _list_item(self, item: SyntaxTreeNode, container: Draft) -> None:
         line = _line(item)
@@ -279,7 +282,14 @@ class _Walker:
         draft = container
         if title:
             draft = Draft(
-                title, line, "item", summary=summary, status=status, resources=resources, tags=tags
+                title,
+                line,
+                "item",
+                summary=summary,
+                status=status,
+                resources=resources,
+                tags=tags,
+                checkbox=status is not None,
             )
             self.items.append(SourceItem(line=line, title=title))
             draft = self._add(container, draft)
@@ -349,6 +359,7 @@ def _finish(draft: Draft) -> TopicDoc:
         title=title,
         summary=summary,
         status=draft.status,
+        checkbox=draft.checkbox,
         resources=draft.resources,
         tags=draft.tags,
         line=draft.line,
