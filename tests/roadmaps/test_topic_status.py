@@ -154,3 +154,21 @@ def test_leaves_without_a_resource_do_not_grow_in_number() -> None:
     missing = [leaf.slug for leaf in LEAVES if not leaf.resources]
 
     assert len(missing) <= LEAVES_WITHOUT_A_RESOURCE, missing
+
+
+def test_every_deployment_cloud_and_operations_leaf_is_implemented_or_theory() -> None:
+    """What can be shown of running the service is shown (with references that resolve,
+    tests/roadmaps/test_concept_map.py); the rest says why not. Cloud storage waits for the
+    S3-compatible store of the files domain."""
+    sections = {"devops", "cloud", "operations"}
+    undecided = [
+        leaf.slug
+        for section in BUILTIN.topics
+        if section.slug in sections
+        for leaf in leaves([section])
+        if (status := implementation_of(leaf.slug or "", bool(leaf.implemented_in), STATUSES))
+        is None
+        or status.status == "planned"
+    ]
+
+    assert undecided == ["feature-flags", "cloud-storage"]
