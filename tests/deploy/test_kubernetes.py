@@ -61,3 +61,23 @@ def test_a_pod_outlives_its_drain_and_graceful_shutdown() -> None:
 
     assert api["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + graceful
     assert api["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_the_api_scales_on_cpu_between_a_floor_and_a_ceiling_without_flapping() -> None:
+    """The autoscaling policy: never below two pods (one may be drained while the budget keeps
+    one), a ceiling, a CPU target with headroom, and a slow scale-down so a dip does not flap."""
+    hpa = next(doc for _path, doc in DOCUMENTS if doc["kind"] == "HorizontalPodAutoscaler")
+    budget = next(doc for _path, doc in DOCUMENTS if doc["kind"] == "PodDisruptionBudget")
+    spec = hpa["spec"]
+    [metric] = spec["metrics"]
+
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "skilltree-api",
+    }
+    assert spec["minReplicas"] > budget["spec"]["minAvailable"]
+    assert spec["maxReplicas"] > spec["minReplicas"]
+    assert metric["resource"]["name"] == "cpu"
+    assert 50 <= metric["resource"]["target"]["averageUtilization"] <= 80
+    assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60

@@ -150,3 +150,21 @@ def test_every_leaf_has_at_least_one_reading() -> None:
     missing = [leaf.slug for leaf in LEAVES if not leaf.resources]
 
     assert missing == []
+
+
+def test_every_deployment_cloud_and_operations_leaf_is_implemented_or_theory() -> None:
+    """What can be shown of running the service is shown (with references that resolve,
+    tests/roadmaps/test_concept_map.py); the rest says why not. Cloud storage waits for the
+    S3-compatible store of the files domain."""
+    sections = {"devops", "cloud", "operations"}
+    undecided = [
+        leaf.slug
+        for section in BUILTIN.topics
+        if section.slug in sections
+        for leaf in leaves([section])
+        if (status := implementation_of(leaf.slug or "", bool(leaf.implemented_in), STATUSES))
+        is None
+        or status.status == "planned"
+    ]
+
+    assert undecided == ["feature-flags", "cloud-storage"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -264,3 +265,40 @@ async def test_an_endpoint_failing_for_too_long_is_disabled_and_its_owners_told(
     assert len(mails) == 1
     assert mails[0].args[0]["to"] == "owner@example.org"
     assert receiver.url in mails[0].args[0]["text"]
+
+
+def delivery_count(outcome: str) -> float:
+    labels = {"outcome": outcome}
+    return REGISTRY.get_sample_value("skilltree_webhook_deliveries_total", labels) or 0.0
+
+
+async def test_each_delivery_outcome_moves_its_counter(world: World, receiver: Receiver) -> None:
+    """Delivered, failed (retried later) and dead-lettered (the last attempt failed) are each
+    counted under their own outcome, and only there."""
+    await register(world, receiver)
+    outcomes = ("delivered", "failed", "dead_lettered")
+    before = {outcome: delivery_count(outcome) for outcome in outcomes}
+
+    delivery_id = await fan_out_one(world)
+    receiver.status = 500
+    with pytest.raises(DeliveryFailed):
+        await deliver(world.job(1), {"delivery_id": delivery_id})
+    after_failure = {outcome: delivery_count(outcome) - before[outcome] for outcome in outcomes}
+    with pytest.raises(DeliveryFailed):
+        await deliver(world.job(8), {"delivery_id": delivery_id})  # the last of 8 attempts
+    after_dead = {outcome: delivery_count(outcome) - before[outcome] for outcome in outcomes}
+    world.clock.advance(minutes=2)  # past the breaker the two failures opened
+    receiver.status = 200
+    event = Event("evt_9", "member.joined", world.clock.now(), world.member.org.id, {})
+    async with world.database.unit_of_work() as session:
+        await service.fan_out(session, event, world.clock.now())
+        delivered_id = max((await session.scalars(select(WebhookDelivery.id))).all())
+    await deliver(world.job(1), {"delivery_id": delivered_id})
+    after_success = {outcome: delivery_count(outcome) - before[outcome] for outcome in outcomes}
+
+    assert after_failure == {"delivered": 0, "failed": 1, "dead_lettered": 0}
+    assert after_dead == {"delivered": 0, "failed": 1, "dead_lettered": 1}
+    assert after_success == {"delivered": 1, "failed": 1, "dead_lettered": 1}
+    delivery = await reload(world, WebhookDelivery, delivery_id)
+    assert isinstance(delivery, WebhookDelivery)
+    assert delivery.status == "dead"

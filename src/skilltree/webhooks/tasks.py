@@ -80,8 +80,7 @@ async def deliver(job: Job, payload: Payload) -> None:
                 outbox.enqueue(
                     session, SEND_TASK, _disabled_notice(owner, endpoint).to_payload(), now=now
                 )
-    outcome = "delivered" if result.succeeded else "disabled" if disabled else "failed"
-    metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
+    metrics.WEBHOOK_DELIVERIES.labels(_outcome(result, disabled, job)).inc()
     if disabled:
         raise PermanentFailure(f"endpoint {endpoint.id} disabled after failing for too long")
     if not result.succeeded:
@@ -98,6 +97,15 @@ async def _load(
     if endpoint is None or endpoint.disabled_at is not None:
         return None
     return delivery, endpoint
+
+
+def _outcome(result: client.AttemptResult, disabled: bool, job: Job) -> str:
+    """The attempt's label: a failure that is retried later is not one that is dead-lettered."""
+    if result.succeeded:
+        return "delivered"
+    if disabled:
+        return "disabled"
+    return "dead_lettered" if job.is_last_attempt else "failed"
 
 
 def _record(

@@ -128,8 +128,9 @@ DEAD_LETTERS = Gauge(
 )
 WEBHOOK_DELIVERIES = Counter(
     "skilltree_webhook_deliveries_total",
-    "Webhook delivery attempts by outcome: delivered, failed (retried later), disabled (the "
-    "endpoint failed for too long), held (its circuit breaker is open).",
+    "Webhook delivery attempts by outcome: delivered, failed (retried later), dead_lettered "
+    "(the last attempt failed), disabled (the endpoint failed for too long), held (its "
+    "circuit breaker is open).",
     ["outcome"],
 )
 
