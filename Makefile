@@ -48,6 +48,8 @@ test-programs:
 	command -v pg_dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) postgresql-client)
 	command -v mariadb-dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) mariadb-client)
 	command -v chromium >/dev/null || (apt-get update -qq && $(APT_INSTALL) chromium)
+	test -x /usr/sbin/pgbouncer || (apt-get update -qq && $(APT_INSTALL) pgbouncer)
+	ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || (apt-get update -qq && $(APT_INSTALL) postgresql)
 
 test: lint typecheck pytest
 

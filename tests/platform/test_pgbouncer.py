@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from skilltree.platform import migrations
@@ -107,3 +108,46 @@ async def test_the_service_works_through_pgbouncer_in_transaction_mode(
     assert [response.status_code for response in marks] == [200, 200, 200]
     assert {response.status_code for response in reads} == {200}
     assert progress.json()["summary"]["counts"]["done"] == 3
+
+
+async def test_the_fair_pool_serves_waiters_in_order_through_pgbouncer(
+    through_pgbouncer: str,
+) -> None:
+    """One application connection through PgBouncer: requests that wait for it are served in
+    the order they asked, and one arriving as it comes back waits behind them (decision 0009).
+    Each request's transaction holds a PgBouncer server connection while it runs; between
+    transactions the client connection keeps none, so the pool's order is the only order."""
+    settings = DatabaseSettings(
+        url=through_pgbouncer, pgbouncer=True, pool_size=1, max_overflow=0, pool_timeout_seconds=5
+    )
+    engine = create_engine(settings)
+    served: list[str] = []
+
+    async def request(name: str) -> None:
+        async with engine.begin() as connection:
+            # A statement of the same shape each time: prepared under a fresh name per request.
+            await connection.execute(text("SELECT count(*) FROM users WHERE id > :id"), {"id": 0})
+            served.append(name)
+
+    async def until_waiting(count: int) -> None:
+        for _ in range(400):
+            if engine.pool.waiting() == count:  # type: ignore[attr-defined]
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"never saw {count} waiting requests")
+
+    try:
+        holder = await engine.connect()
+        await holder.execute(text("SELECT 1"))  # inside a transaction: a server connection held
+        waiters = []
+        for position in range(5):
+            waiters.append(asyncio.create_task(request(f"waiter {position}")))
+            await until_waiting(position + 1)
+
+        await holder.close()
+        await request("newcomer")  # asks in the instant the connection comes back
+        await asyncio.gather(*waiters)
+    finally:
+        await engine.dispose()
+
+    assert served == [f"waiter {position}" for position in range(5)] + ["newcomer"]
