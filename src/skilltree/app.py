@@ -34,6 +34,7 @@ from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.http import api_description
+from skilltree.platform.http.api_docs import install_api_docs
 from skilltree.platform.http.compression import CompressionMiddleware
 from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
@@ -149,8 +150,12 @@ def create_app(
         version=__version__,
         summary="Learning roadmaps for backend engineers, implemented by the service itself.",
         lifespan=lifespan,
+        # Served by install_api_docs, with assets from the installation instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_api_docs(app)
     api_description.describe(
         app,
         session_cookie=settings.auth.session_cookie,

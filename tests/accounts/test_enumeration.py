@@ -57,3 +57,26 @@ async def test_registering_an_existing_and_a_new_address_costs_the_same(
     assert existing.content == new.content
     assert hashes_existing == hashes_new == 1  # one argon2id hash: nearly all of the work
     assert mails_existing == mails_new == 1  # one e-mail each: a notice, or a verification link
+
+
+async def request_reset(client: httpx.AsyncClient, email: str) -> httpx.Response:
+    return await client.post("/v1/auth/password-reset", json={"email": email})
+
+
+async def test_a_reset_for_an_existing_and_an_unknown_address_costs_the_same(
+    client: httpx.AsyncClient, outbox: Path
+) -> None:
+    await register_and_verify(client, outbox, email="ada@example.org")
+    mails_before = len(read_outbox(outbox))
+
+    existing = await request_reset(client, "ada@example.org")
+    mails_existing = len(read_outbox(outbox)) - mails_before
+    unknown = await request_reset(client, "nobody@example.org")
+    mails_unknown = len(read_outbox(outbox)) - mails_before - mails_existing
+
+    assert existing.status_code == unknown.status_code == 202
+    assert existing.content == unknown.content
+    # One e-mail each, written and handed over the same way (nearly all of the work): a reset
+    # link, or a notice that the address has no account.
+    assert mails_existing == mails_unknown == 1
+    assert "nobody@example.org" in {message["To"] for message in read_outbox(outbox)}

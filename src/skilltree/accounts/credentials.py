@@ -37,9 +37,16 @@ from skilltree.platform.mail import Message
 
 
 async def request_password_reset(db: AsyncSession, ctx: AccountsContext, email: str) -> None:
-    """E-mail a reset link if the account exists; look exactly the same if it does not."""
-    user = await repository.get_user_by_email(db, normalize_email(email))
+    """E-mail a reset link if the account exists, and a notice saying it does not otherwise.
+
+    Both branches write and hand over one e-mail, nearly all of the work: a branch that sent
+    nothing would answer several times faster and tell which addresses have accounts. The
+    strict per-IP limit on `/v1/auth/` bounds how many notices one client can cause.
+    """
+    email = normalize_email(email)
+    user = await repository.get_user_by_email(db, email)
     if user is None:
+        ctx.mailer.enqueue(db, _no_account(ctx, email))
         return
     await repository.use_unused_tokens(db, user.id, RESET_PASSWORD, ctx.clock.now())
     minutes = ctx.auth.password_reset_minutes
@@ -147,6 +154,12 @@ async def spend_email_token(
     if user is None:
         raise InvalidToken()
     return user
+
+
+def _no_account(ctx: AccountsContext, email: str) -> Message:
+    return emails.render(
+        "password_reset_no_account", to=email, register_url=f"{ctx.mail.public_url}/sign-up"
+    )
 
 
 def _reset(ctx: AccountsContext, email: str, token: str, minutes: int) -> Message:

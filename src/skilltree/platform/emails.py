@@ -21,6 +21,7 @@ SUBJECTS = {
     "verification": "Confirm your e-mail address for skilltree",
     "already_registered": "Someone tried to sign up with your address",
     "password_reset": "Reset your skilltree password",
+    "password_reset_no_account": "A password reset for an address without an account",
     "invitation": "{{ inviter }} invites you to {{ org }} on skilltree",
     "review_reminder": "{{ due }} topic{{ 's' if due != 1 else '' }} to review today",
     "weekly_digest": "Your week on skilltree",
