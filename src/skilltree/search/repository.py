@@ -194,6 +194,34 @@ def _beyond(score: Any, row_id: Any, after: tuple[float, int] | None) -> list[Co
     return [or_(score < last_score, and_(score == last_score, row_id > last_id))]
 
 
+async def _page_of(
+    session: AsyncSession,
+    hits: Select[Any] | None,
+    after: tuple[float, int] | None,
+    limit: int,
+) -> HitPage:
+    """A page cut from a backend's ranked hits statement (score descending, then id)."""
+    if hits is None:
+        return HitPage([], {})
+    ranked = hits.subquery()
+    statement = (
+        select(ranked)
+        .where(*_beyond(ranked.c.score, ranked.c.id, after))
+        .order_by(ranked.c.score.desc(), ranked.c.id)
+        .limit(limit)
+    )
+    return HitPage([Hit(*row) for row in (await session.execute(statement)).all()])
+
+
+async def _counts_of(session: AsyncSession, hits: Select[Any] | None) -> dict[str, int]:
+    """Hits per kind, from a backend's hits statement (ranked or not: only `kind` is read)."""
+    if hits is None:
+        return {}
+    found = hits.subquery()
+    statement = select(found.c.kind, func.count()).group_by(found.c.kind)
+    return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+
+
 class PostgresIndex:
     """tsvector @@ tsquery on the generated column; when that finds nothing, each word may
     instead be close to a title word (pg_trgm)."""
@@ -322,12 +350,7 @@ class PostgresIndex:
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
     ) -> dict[str, int]:
-        hits = self._hits(query, scope, fuzzy, ranked=False)
-        if hits is None:
-            return {}
-        found = hits.subquery()
-        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
-        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+        return await _counts_of(session, self._hits(query, scope, fuzzy, ranked=False))
 
     async def highlights(
         self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
@@ -424,26 +447,13 @@ class SqliteIndex:
         fuzzy: bool,
     ) -> HitPage:
         hits = self._hits(await self._expression(session, query, fuzzy), scope)
-        if hits is None:
-            return HitPage([], {})
-        ranked = hits.subquery()
-        statement = (
-            select(ranked)
-            .where(*_beyond(ranked.c.score, ranked.c.id, after))
-            .order_by(ranked.c.score.desc(), ranked.c.id)
-            .limit(limit)
-        )
-        return HitPage([Hit(*row) for row in (await session.execute(statement)).all()])
+        return await _page_of(session, hits, after, limit)
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
     ) -> dict[str, int]:
         hits = self._hits(await self._expression(session, query, fuzzy), scope)
-        if hits is None:
-            return {}
-        found = hits.subquery()
-        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
-        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+        return await _counts_of(session, hits)
 
     async def highlights(
         self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
@@ -498,27 +508,12 @@ class MysqlIndex:
         limit: int,
         fuzzy: bool,
     ) -> HitPage:
-        hits = self._hits(query, scope, ranked=True)
-        if hits is None:
-            return HitPage([], {})
-        ranked = hits.subquery()
-        statement = (
-            select(ranked)
-            .where(*_beyond(ranked.c.score, ranked.c.id, after))
-            .order_by(ranked.c.score.desc(), ranked.c.id)
-            .limit(limit)
-        )
-        return HitPage([Hit(*row) for row in (await session.execute(statement)).all()])
+        return await _page_of(session, self._hits(query, scope, ranked=True), after, limit)
 
     async def counts(
         self, session: AsyncSession, query: ParsedQuery, scope: Scope, fuzzy: bool
     ) -> dict[str, int]:
-        hits = self._hits(query, scope, ranked=False)
-        if hits is None:
-            return {}
-        found = hits.subquery()
-        statement = select(found.c.kind, func.count()).group_by(found.c.kind)
-        return {kind: int(count) for kind, count in (await session.execute(statement)).all()}
+        return await _counts_of(session, self._hits(query, scope, ranked=False))
 
     async def highlights(
         self, session: AsyncSession, query: ParsedQuery, ids: Sequence[int]
