@@ -60,6 +60,18 @@ async def get_note(
     return _view(note)
 
 
+async def note_on(session: AsyncSession, user_id: int, topic_id: int) -> NoteView:
+    """`get_note` for a topic the caller already found through the roadmap's access rule."""
+    return _view(await repository.note(session, user_id, topic_id))
+
+
+async def resources_on(
+    session: AsyncSession, user_id: int, topic_id: int
+) -> Sequence[PersonalResource]:
+    """`list_resources` for a topic the caller already found through the access rule."""
+    return await repository.resources(session, user_id, topic_id)
+
+
 async def save_note(
     session: AsyncSession,
     user_id: int,

@@ -113,6 +113,13 @@ async def roadmap_progress(session: AsyncSession, learner: Learner, slug: str) -
     return await _progress_of(session, learner.user_id, tree)
 
 
+async def progress_in(
+    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree
+) -> RoadmapProgress:
+    """`roadmap_progress` over a tree the caller already loaded (and checked access to)."""
+    return await _progress_of(session, user_id, tree)
+
+
 async def set_status(
     session: AsyncSession,
     learner: Learner,
@@ -156,6 +163,17 @@ async def history(
     session: AsyncSession, learner: Learner, slug: str, position: Position | None, limit: int
 ) -> History:
     tree = await roadmaps.get_tree(session, slug, learner.viewer)
+    return await history_in(session, learner, tree, position, limit)
+
+
+async def history_in(
+    session: AsyncSession,
+    learner: Learner,
+    tree: roadmaps.RoadmapTree,
+    position: Position | None,
+    limit: int,
+) -> History:
+    """`history` over a tree the caller already loaded (and checked access to)."""
     rows = await repository.history_page(session, learner.user_id, tree.roadmap.id, position, limit)
     page = make_page(rows, position, limit, lambda event: (event.occurred_at, event.id))
     return History(page, _topics_by_id(tree))

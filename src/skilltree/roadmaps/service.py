@@ -196,10 +196,25 @@ async def find_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: 
     return topic
 
 
+async def get_topic_in_tree(
+    session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer
+) -> tuple[TopicView, RoadmapTree]:
+    """A topic and its roadmap's whole tree from one load of the topics: what a page showing
+    the topic beside the learner's progress on the roadmap needs."""
+    roadmap = await require_roadmap(session, slug, viewer)
+    topics = await repository.load_topics(session, roadmap.id)
+    view = _topic_view_of(roadmap, topics, topic_slug)
+    return view, RoadmapTree(roadmap, build_tree(topics), len(topics))
+
+
 async def topic_view(session: AsyncSession, roadmap: Roadmap, topic_slug: str) -> TopicView:
     """A topic of a roadmap already checked for access, with its ancestors and children."""
-    slug = roadmap.slug
     topics = await repository.load_topics(session, roadmap.id)
+    return _topic_view_of(roadmap, topics, topic_slug)
+
+
+def _topic_view_of(roadmap: Roadmap, topics: Sequence[Topic], topic_slug: str) -> TopicView:
+    slug = roadmap.slug
     by_id = {topic.id: topic for topic in topics}
     topic = next((t for t in topics if t.slug == topic_slug), None)
     if topic is None:

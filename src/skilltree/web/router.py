@@ -245,7 +245,8 @@ async def _topic(
     status_code: int = 200,
 ) -> Response:
     viewer = await viewer_of(db, current)
-    view = await roadmaps.get_topic(db, slug, topic_slug, viewer)
+    # One load of the roadmap's topics serves the topic, its progress and its history.
+    view, tree = await roadmaps.get_topic_in_tree(db, slug, topic_slug, viewer)
     context = _base(
         current,
         view=view,
@@ -255,12 +256,14 @@ async def _topic(
         note_error=note_error,
     )
     if current is not None:
-        learner = await learner_of(db, current, resources)
-        state = await progress.roadmap_progress(db, learner, slug)
+        learner = progress.Learner(
+            user_id=current.user.id, viewer=viewer, clock=resources.clock, request_id=None
+        )
+        state = await progress.progress_in(db, current.user.id, tree)
         row = next(r for r in _walk(rows_from_progress(state.sections)) if r.slug == topic_slug)
-        note = await notes.get_note(db, current.user.id, viewer, slug, topic_slug)
-        links = await notes.list_resources(db, current.user.id, viewer, slug, topic_slug)
-        history = await progress.history(db, learner, slug, None, HISTORY_SHOWN)
+        note = await notes.note_on(db, current.user.id, view.topic.id)
+        links = await notes.resources_on(db, current.user.id, view.topic.id)
+        history = await progress.history_in(db, learner, tree, None, HISTORY_SHOWN)
         context |= {
             "row": row,
             "note": note,
