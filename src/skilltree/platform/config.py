@@ -102,6 +102,9 @@ class DatabaseSettings(_Group):
     pool_size: int = Field(default=10, ge=1, le=200)
     max_overflow: int = Field(default=10, ge=0, le=200)
     pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Requests that may wait for a connection once all are busy; the next one is answered 503
+    # with Retry-After at once (load shedding, platform/fair_pool.py). 0: never wait.
+    pool_max_waiting: int = Field(default=64, ge=0, le=100_000)
     # Connections older than this are replaced, so a proxy or firewall never drops one in use.
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
     # Test each connection as it leaves the pool (one round trip), so one killed by a failover or

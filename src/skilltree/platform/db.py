@@ -100,7 +100,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         settings.url,
         echo=settings.echo,
         # First come, first served when every connection is busy (platform/fair_pool.py).
-        poolclass=FairQueuePool,
+        poolclass=FairQueuePool.with_line_of(settings.pool_max_waiting),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
@@ -169,7 +169,7 @@ def _create_mysql_engine(settings: DatabaseSettings) -> AsyncEngine:
     engine = _create_async_engine(
         settings.url,
         echo=settings.echo,
-        poolclass=FairQueuePool,
+        poolclass=FairQueuePool.with_line_of(settings.pool_max_waiting),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,

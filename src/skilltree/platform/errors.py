@@ -57,3 +57,16 @@ class UnprocessableContent(DomainError):
     status = 422
     type_slug = "unprocessable-content"
     title = "Unprocessable content"
+
+
+class ServiceOverloaded(DomainError):
+    """More requests want the database than the pool serves and its waiting line holds: this one
+    is turned away at once, with a hint when to retry, instead of queueing without bound."""
+
+    status = 503
+    type_slug = "overloaded"
+    title = "Service overloaded"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail, retry_after=retry_after_seconds)
+        self.headers["Retry-After"] = str(retry_after_seconds)

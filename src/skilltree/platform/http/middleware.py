@@ -15,8 +15,8 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from skilltree.platform.errors import PayloadTooLarge
-from skilltree.platform.http.problems import problem_response
+from skilltree.platform.errors import DomainError, PayloadTooLarge
+from skilltree.platform.http.problems import domain_error_response, problem_response
 from skilltree.platform.observability.context import ClientInfo, client_var, request_id_var
 from skilltree.platform.observability.logging import get_logger
 from skilltree.platform.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -252,6 +252,12 @@ class UnhandledErrorMiddleware(HttpMiddleware):
 
         try:
             await self.app(scope, receive, send_tracking)
+        except DomainError as error:
+            # An expected failure raised below the routes' handlers (a middleware's own
+            # database work turned away by load shedding, say) is still the client's answer.
+            if response_started:
+                raise
+            await domain_error_response(error, scope["path"])(scope, receive, send)
         except Exception:
             error_log.exception("unhandled error", method=scope["method"], path=scope["path"])
             if response_started:

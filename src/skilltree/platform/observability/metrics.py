@@ -48,6 +48,11 @@ CACHE_ERRORS = Counter(
     "Failed cache operations (Redis down or slow); the request read the database instead.",
     ["operation"],
 )
+DB_POOL_SHED = Counter(
+    "skilltree_db_pool_shed_total",
+    "Requests answered 503 at once because every database connection was busy and the line "
+    "waiting for one was full (load shedding, SKILLTREE_DATABASE_POOL_MAX_WAITING).",
+)
 RATE_LIMIT_DECISIONS = Counter(
     "skilltree_rate_limit_decisions_total",
     "Requests under a rate-limit policy by outcome: allowed, limited (429), or unchecked (the "
