@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from skilltree.platform.clock import FrozenClock
 from skilltree.reviews import repository
 from tests.support.accounts import Browser
 from tests.support.progress import People, mark, use_api_key
+from tests.support.queries import count_statements
 
 
 async def due(learner: Browser, **params: Any) -> dict[str, Any]:
@@ -198,3 +199,19 @@ async def test_every_review_is_kept_in_the_log(
     assert [entry.rating for entry in log] == ["hard", "good"]
     assert log[0].due_after == datetime.fromisoformat(first["due"])
     assert log[1].due_before == log[0].due_after
+
+
+async def test_the_due_list_reads_only_the_columns_it_shows(
+    ada: Browser, engine: AsyncEngine
+) -> None:
+    for topic in ("etags", "indexes"):
+        await mark(ada, topic, "done")
+
+    with count_statements(engine) as log:
+        listed = await due(ada)
+
+    card_reads = [s for s in log.statements if "FROM review_cards" in s]
+    assert len(listed["items"]) == 2
+    assert card_reads
+    # The scheduler's state (a JSON document per card) is read only to rate a card.
+    assert not any("fsrs_card" in statement for statement in card_reads)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.reviews.models import ReviewCard, ReviewLogEntry
@@ -46,8 +47,15 @@ async def retire_cards(session: AsyncSession, user_id: int, topic_id: int, now: 
 async def due_page(
     session: AsyncSession, user_id: int, now: datetime, position: Position | None, limit: int
 ) -> Sequence[ReviewCard]:
-    query = select(ReviewCard).where(
-        ReviewCard.user_id == user_id, ReviewCard.retired_at.is_(None), ReviewCard.due <= now
+    # Only what the list shows: the scheduler's state (a JSON document per card) is read to
+    # rate a card, never to list one; reading it anyway raises instead of querying.
+    shown = load_only(ReviewCard.id, ReviewCard.topic_id, ReviewCard.due, raiseload=True)
+    query = (
+        select(ReviewCard)
+        .where(
+            ReviewCard.user_id == user_id, ReviewCard.retired_at.is_(None), ReviewCard.due <= now
+        )
+        .options(shown)
     )
     cards: Sequence[ReviewCard] = (
         (await session.execute(page_query(query, DUE_ORDER, position, limit))).scalars().all()
