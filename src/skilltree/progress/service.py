@@ -16,10 +16,9 @@ from typing import cast
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.identity import ANONYMOUS, Viewer
+from skilltree.identity import ANONYMOUS
 from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
-from skilltree.platform.clock import Clock
 from skilltree.platform.observability import metrics
 from skilltree.platform.observability.business import count_on_commit
 from skilltree.platform.pagination import Page, Position, make_page
@@ -36,14 +35,10 @@ from skilltree.roadmaps import service as roadmaps
 TOPIC_STATUS_CHANGED = "topic.status_changed"
 
 
-@dataclass(frozen=True)
-class Learner:
-    """Who is recording progress, and what the writes are stamped with."""
-
-    user_id: int
-    viewer: Viewer
-    clock: Clock
-    request_id: str | None = None
+# Who is recording progress, and what the writes are stamped with. Roadmaps hands this shape
+# over when an import or a fork writes the caller's progress (it may not import progress), so
+# progress uses that one shape rather than a copy of it.
+Learner = progress_link.Writer
 
 
 @dataclass(frozen=True)
@@ -508,13 +503,11 @@ def topic_ids_with_status(user_id: int, statuses: Sequence[str]) -> Select[int]:
 async def apply_marks_for(
     session: AsyncSession, writer: progress_link.Writer, slug: str, marks: Sequence[tuple[str, str]]
 ) -> int:
-    learner = Learner(writer.user_id, writer.viewer, writer.clock, writer.request_id)
     checked = [(topic, cast(rollup.Status, status)) for topic, status in marks]
-    return (await apply_checklist_marks(session, learner, slug, checked)).changed
+    return (await apply_checklist_marks(session, writer, slug, checked)).changed
 
 
 async def carry_over_for(
     session: AsyncSession, writer: progress_link.Writer, from_slug: str, to_slug: str
 ) -> None:
-    learner = Learner(writer.user_id, writer.viewer, writer.clock, writer.request_id)
-    await carry_over(session, learner, from_slug, to_slug)
+    await carry_over(session, writer, from_slug, to_slug)
