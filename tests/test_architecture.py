@@ -98,6 +98,20 @@ def test_no_router_imports_another_router_or_writes_sql() -> None:
     assert wrong == []
 
 
+def test_no_router_presents_its_own_domains_tables() -> None:
+    # Routes present the read models their service hands out; a table imported into a router
+    # means an ORM row is shaped into a response there, past the service.
+    wrong = sorted(
+        f"{importer} -> {imported}"
+        for importer, imported in imports()
+        if package(importer) in domains()
+        and importer.rsplit(".", 1)[-1].endswith("router")
+        and package(imported) == package(importer)
+        and imported.split(".")[2:3] == ["models"]
+    )
+    assert wrong == []
+
+
 @pytest.mark.parametrize("layer", ["service", "repository", "models"])
 def test_services_repositories_and_tables_know_no_web_framework(layer: str) -> None:
     wrong = sorted(

@@ -111,6 +111,21 @@ def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T
     return asyncio.run(runner())
 
 
+def run_with_engine(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run work that needs a connection and nothing else: no tables, no cache (reading the
+    schema's revision must start fast, and the tables' metadata is not needed for it)."""
+    from skilltree.platform.db import Database
+
+    async def runner() -> T:
+        database = Database.from_settings(settings.database)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(runner())
+
+
 def run_with_resources(settings: Settings, work: Callable[[Resources], Awaitable[T]]) -> T:
     """Run background work with what tasks are given: database, cache, queue, mailer, clock."""
 
@@ -190,7 +205,7 @@ def migrate_current() -> None:
     from skilltree.platform import migrations
 
     settings = settings_or_exit()
-    current = run_with_database(settings, lambda db: migrations.current_revision(db.engine))
+    current = run_with_engine(settings, lambda db: migrations.current_revision(db.engine))
     typer.echo(f"current: {current or 'none'} (head: {migrations.head_revision()})")
 
 

@@ -10,6 +10,7 @@ import pytest
 from skilltree.platform.config import (
     AppSettings,
     DatabaseSettings,
+    RateLimitSettings,
     Settings,
     SettingsError,
     load_settings,
@@ -178,3 +179,17 @@ def test_provider_secrets_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPat
         load_settings()
 
     assert "hunter2" not in str(raised.value)
+
+
+def test_the_default_rate_limits_parse_although_start_up_skips_checking_them() -> None:
+    from limits import parse
+
+    for name in ("auth", "write", "read"):
+        default = RateLimitSettings.model_fields[name].default
+        assert parse(default).amount > 0
+
+
+def test_a_rate_limit_that_was_set_is_still_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLTREE_RATE_LIMIT_WRITE", "often")
+    with pytest.raises(SettingsError, match="SKILLTREE_RATE_LIMIT_WRITE"):
+        load_settings()

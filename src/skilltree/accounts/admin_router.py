@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, status
 
 from skilltree.accounts import admin
 from skilltree.accounts.dependencies import Accounts, AdminSignIn
-from skilltree.accounts.models import User
 from skilltree.accounts.schemas import AdminRoleIn, AdminUserListOut, AdminUserOut
+from skilltree.accounts.service import Account
 from skilltree.platform.http.bounds import MAX_OFFSET, RowId
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
@@ -68,13 +68,5 @@ async def sign_out_user(user_id: RowId, current: AdminSignIn, db: DbSession, ctx
     await admin.sign_out_everywhere(db, ctx, current.user, user_id)
 
 
-def _admin_user_out(user: User) -> AdminUserOut:
-    return AdminUserOut(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        email_verified=user.email_verified_at is not None,
-        is_admin=user.is_admin,
-        mfa_enabled=user.totp_enabled_at is not None,
-        created_at=user.created_at,
-    )
+def _admin_user_out(account: Account) -> AdminUserOut:
+    return AdminUserOut.model_validate(account, from_attributes=True)

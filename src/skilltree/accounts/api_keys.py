@@ -11,7 +11,8 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,33 @@ PREFIX_BYTES = 6  # 8 url-safe characters
 SECRET_BYTES = 32
 
 
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A key as its owner sees it: never its secret."""
+
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeyInfo:
+        return cls(
+            id=key.id,
+            name=key.name,
+            prefix=key.prefix,
+            scopes=list(key.scopes),
+            created_at=key.created_at,
+            expires_at=key.expires_at,
+            last_used_at=key.last_used_at,
+            revoked=key.revoked_at is not None,
+        )
+
+
 # A key's last use is recorded to the minute: a key used for every read would otherwise make
 # every read a write (on SQLite, a wait for the one write lock).
 LAST_USE_RESOLUTION = timedelta(minutes=1)
@@ -42,7 +70,7 @@ async def create_key(
     name: str,
     scopes: Sequence[Scope],
     expires_in_days: int | None,
-) -> tuple[ApiKey, str]:
+) -> tuple[KeyInfo, str]:
     """A new key and its full text, which is returned this once and never stored."""
     if Scope.ADMIN in scopes and not user.is_admin:
         raise ScopeBeyondRights("Only an administrator can create a key with the 'admin' scope.")
@@ -63,7 +91,7 @@ async def create_key(
     await audit.record(
         db, EventKind.API_KEY_CREATED, user_id=user.id, at=now, key=prefix, scopes=key.scopes
     )
-    return key, f"{KEY_MARKER}{prefix}_{secret}"
+    return KeyInfo.of(key), f"{KEY_MARKER}{prefix}_{secret}"
 
 
 def looks_like_api_key(credential: str) -> bool:
@@ -91,8 +119,8 @@ async def authenticate_key(db: AsyncSession, clock: Clock, credential: str) -> t
     return user, key
 
 
-async def list_keys(db: AsyncSession, user: User) -> Sequence[ApiKey]:
-    return await repository.list_api_keys(db, user.id)
+async def list_keys(db: AsyncSession, user: User) -> list[KeyInfo]:
+    return [KeyInfo.of(key) for key in await repository.list_api_keys(db, user.id)]
 
 
 async def revoke_key(db: AsyncSession, clock: Clock, user: User, key_id: int) -> None:

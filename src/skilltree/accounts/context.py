@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from skilltree.accounts.models import (
     ApiKey,
@@ -55,6 +55,31 @@ class AccountsContext:
     throttles: ThrottleStore
 
 
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as routes show it: the `User` row itself stays inside accounts."""
+
+    id: int
+    email: str
+    display_name: str
+    email_verified: bool
+    is_admin: bool
+    mfa_enabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> Account:
+        return cls(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            email_verified=user.email_verified_at is not None,
+            is_admin=user.is_admin,
+            mfa_enabled=user.totp_enabled_at is not None,
+            created_at=user.created_at,
+        )
+
+
 @dataclass(frozen=True)
 class SignedIn:
     """Who is making the request, and how, as accounts itself needs it: the user's row and
@@ -66,6 +91,10 @@ class SignedIn:
     secret: str | None = None  # the cookie value, only right after it was issued
     token_family: str | None = None
     api_key: ApiKey | None = None
+
+    @property
+    def account(self) -> Account:
+        return Account.of(self.user)
 
     @property
     def principal(self) -> Principal:

@@ -10,7 +10,6 @@ from fastapi.responses import RedirectResponse
 from skilltree.accounts import api_keys, mfa, service
 from skilltree.accounts.dependencies import Accounts, CurrentSignIn, OwnerSignIn
 from skilltree.accounts.errors import MfaChallengeMismatch, OidcLoginFailed
-from skilltree.accounts.models import ApiKey, User
 from skilltree.accounts.oidc import FLOW_COOKIE, FLOW_SECONDS, OidcClient, PendingLogin
 from skilltree.accounts.schemas import (
     Accepted,
@@ -40,7 +39,7 @@ from skilltree.accounts.schemas import (
     TokenOut,
     UserOut,
 )
-from skilltree.accounts.service import AccountsContext, SignedIn
+from skilltree.accounts.service import Account, AccountsContext, SignedIn
 from skilltree.audit import service as audit
 from skilltree.audit.schemas import SecurityEventListOut, SecurityEventOut
 from skilltree.platform.http.bounds import RowId
@@ -184,7 +183,7 @@ async def confirm_password_reset(body: ResetPasswordIn, db: DbSession, ctx: Acco
 
 @router.get("/me", response_model=UserOut, responses=SIGNED_IN_ERRORS)
 async def me(current: CurrentSignIn) -> UserOut:
-    return _user_out(current.user)
+    return _user_out(current.account)
 
 
 @router.post(
@@ -282,21 +281,14 @@ def _token_out(pair: service.TokenPair) -> TokenOut:
 def _signed_in_out(signed_in: SignedIn) -> SignedInOut:
     assert signed_in.browser_session is not None, "only sign-in by cookie reaches here"
     return SignedInOut(
-        user=_user_out(signed_in.user),
+        user=_user_out(signed_in.account),
         csrf_token=signed_in.browser_session.csrf_token,
         session_expires_at=signed_in.browser_session.absolute_expires_at,
     )
 
 
-def _user_out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        email_verified=user.email_verified_at is not None,
-        is_admin=user.is_admin,
-        created_at=user.created_at,
-    )
+def _user_out(account: Account) -> UserOut:
+    return UserOut.model_validate(account, from_attributes=True)
 
 
 @router.post(
@@ -340,17 +332,8 @@ async def revoke_api_key(key_id: RowId, current: OwnerSignIn, db: DbSession, ctx
     await api_keys.revoke_key(db, ctx.clock, current.user, key_id)
 
 
-def _api_key_out(key: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        scopes=key.scopes,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        last_used_at=key.last_used_at,
-        revoked=key.revoked_at is not None,
-    )
+def _api_key_out(key: api_keys.KeyInfo) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(key, from_attributes=True)
 
 
 @router.post(

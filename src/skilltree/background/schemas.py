@@ -21,15 +21,8 @@ class DeadLetterOut(BaseModel):
 
     @classmethod
     def of(cls, letter: Letter) -> DeadLetterOut:
-        return cls(
-            id=letter.id,
-            task_id=letter.task_id,
-            task=letter.task,
-            attempts=letter.attempts,
-            error=letter.error,
-            failed_at=letter.failed_at,
-            payload=letter.payload,
-        )
+        # The fields are the read model's, by name: read them off it rather than list them twice.
+        return cls.model_validate(letter, from_attributes=True)
 
 
 class DeadLetterListOut(BaseModel):

@@ -160,20 +160,6 @@ async def owner_emails(db: AsyncSession, org_id: int) -> list[str]:
     return [person.email for person in await directory.people(db, owners)]
 
 
-async def members(db: AsyncSession, member: Member) -> list[MemberView]:
-    """The organisation's members, by display name."""
-    memberships = {m.user_id: m for m in await repository.members_of(db, member.org.id)}
-    return [
-        MemberView(
-            user_id=person.user_id,
-            display_name=person.display_name,
-            role=Role(memberships[person.user_id].role),
-            joined_at=memberships[person.user_id].joined_at,
-        )
-        for person in await directory.people(db, list(memberships))
-    ]
-
-
 @dataclass(frozen=True)
 class MemberInfo:
     """A member as other domains see one (cohort views, feeds, rooms)."""
@@ -197,6 +183,14 @@ async def member_infos(db: AsyncSession, org_id: int) -> list[MemberInfo]:
             person.email,
         )
         for person in await directory.people(db, list(memberships))
+    ]
+
+
+async def members(db: AsyncSession, member: Member) -> list[MemberView]:
+    """The organisation's members, by display name (without their e-mail addresses)."""
+    return [
+        MemberView(info.user_id, info.display_name, info.role, info.joined_at)
+        for info in await member_infos(db, member.org.id)
     ]
 
 

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -299,7 +298,9 @@ class AuthSettings(_Group):
 
 
 class RateLimitSettings(_Group):
-    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}RATE_LIMIT_")
+    # Only what was set is parsed at start-up: parsing loads `limits` and its storage backends,
+    # which no command should pay for; the defaults are checked by the settings tests.
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}RATE_LIMIT_", validate_default=False)
 
     enabled: bool = True
     # "<count>/<period>" or "<count> per <n> <period>" (second, minute, hour, day).
@@ -310,6 +311,8 @@ class RateLimitSettings(_Group):
     @field_validator("auth", "write", "read")
     @classmethod
     def _parsable(cls, value: str) -> str:
+        from limits import parse  # here: see model_config
+
         try:
             parse(value)
         except ValueError as error:

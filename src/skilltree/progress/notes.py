@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +35,21 @@ class NoteView:
     def stored(self) -> bool:
         """False for the blank page every topic shows before a note is written."""
         return self.updated_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A link a learner keeps on a topic."""
+
+    id: int
+    topic_id: int
+    title: str
+    url: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: PersonalResource) -> Resource:
+        return cls(row.id, row.topic_id, row.title, row.url, row.created_at)
 
 
 @dataclass(frozen=True)
@@ -116,9 +131,9 @@ async def save_note(
 
 async def list_resources(
     session: AsyncSession, user_id: int, viewer: Viewer, slug: str, topic_slug: str
-) -> Sequence[PersonalResource]:
+) -> list[Resource]:
     topic_id = await _topic_id(session, viewer, slug, topic_slug)
-    return await repository.resources(session, user_id, topic_id)
+    return [Resource.of(row) for row in await repository.resources(session, user_id, topic_id)]
 
 
 async def add_resource(
@@ -131,7 +146,7 @@ async def add_resource(
     title: str,
     url: str,
     now: datetime,
-) -> PersonalResource:
+) -> Resource:
     topic_id = await _topic_id(session, viewer, slug, topic_slug)
     if len(await repository.resources(session, user_id, topic_id)) >= MAX_RESOURCES_PER_TOPIC:
         raise TooManyResources(MAX_RESOURCES_PER_TOPIC)
@@ -141,7 +156,7 @@ async def add_resource(
     repository.add(session, resource)
     await repository.flush(session)
     _emit_resource_changed(session, resource.id, user_id, topic_id, now)
-    return resource
+    return Resource.of(resource)
 
 
 async def delete_resource(

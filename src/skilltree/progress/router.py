@@ -26,7 +26,6 @@ from skilltree.platform.state import AppCache, AppResources, DbSession
 from skilltree.profiles import service as profiles
 from skilltree.progress import badges, exporting, notes, service
 from skilltree.progress.dependencies import Reader, Writer
-from skilltree.progress.models import PersonalResource, ProgressEvent
 from skilltree.progress.rollup import NodeState, Tally
 from skilltree.progress.schemas import (
     EventOut,
@@ -333,9 +332,9 @@ async def put_note(
 async def list_resources(
     roadmap: RoadmapPath, topic: TopicPath, learner: Reader, session: DbSession, response: Response
 ) -> ResourceListOut:
-    rows = await notes.list_resources(session, learner.user_id, learner.viewer, roadmap, topic)
+    found = await notes.list_resources(session, learner.user_id, learner.viewer, roadmap, topic)
     response.headers["Cache-Control"] = PRIVATE
-    return ResourceListOut(items=[_resource_out(row) for row in rows])
+    return ResourceListOut(items=[_resource_out(resource) for resource in found])
 
 
 @router.post(
@@ -349,7 +348,7 @@ async def add_resource(
     roadmap: RoadmapPath, topic: TopicPath, body: ResourceIn, learner: Writer, session: DbSession
 ) -> ResourceOut:
     """Keep a link of your own on a topic (http or https only)."""
-    row = await notes.add_resource(
+    resource = await notes.add_resource(
         session,
         learner.user_id,
         learner.viewer,
@@ -359,7 +358,7 @@ async def add_resource(
         url=body.url,
         now=learner.clock.now(),
     )
-    return _resource_out(row)
+    return _resource_out(resource)
 
 
 @router.delete(
@@ -441,7 +440,7 @@ def _state_out(state: NodeState) -> TopicStateOut:
     )
 
 
-def _event_out(event: ProgressEvent, topic: TopicRef) -> EventOut:
+def _event_out(event: service.Event, topic: TopicRef) -> EventOut:
     return EventOut(
         id=event.id,
         topic=topic.slug,
@@ -459,5 +458,7 @@ def _note_out(note: notes.NoteView) -> NoteOut:
     return NoteOut(markdown=note.markdown, html=note.html, updated_at=note.updated_at)
 
 
-def _resource_out(row: PersonalResource) -> ResourceOut:
-    return ResourceOut(id=row.id, title=row.title, url=row.url, created_at=row.created_at)
+def _resource_out(resource: notes.Resource) -> ResourceOut:
+    return ResourceOut(
+        id=resource.id, title=resource.title, url=resource.url, created_at=resource.created_at
+    )

@@ -16,10 +16,9 @@ from typing import cast
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.identity import ANONYMOUS, Viewer
+from skilltree.identity import ANONYMOUS
 from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
-from skilltree.platform.clock import Clock
 from skilltree.platform.observability import metrics
 from skilltree.platform.observability.business import count_on_commit
 from skilltree.platform.pagination import Page, Position, make_page
@@ -36,14 +35,10 @@ from skilltree.roadmaps import service as roadmaps
 TOPIC_STATUS_CHANGED = "topic.status_changed"
 
 
-@dataclass(frozen=True)
-class Learner:
-    """Who is recording progress, and what the writes are stamped with."""
-
-    user_id: int
-    viewer: Viewer
-    clock: Clock
-    request_id: str | None = None
+# Who is recording progress, and what the writes are stamped with. Roadmaps hands this shape
+# over when an import or a fork writes the caller's progress (it may not import progress), so
+# progress uses that one shape rather than a copy of it.
+Learner = progress_link.Writer
 
 
 @dataclass(frozen=True)
@@ -59,9 +54,36 @@ class RoadmapProgress:
         return rollup.flatten(self.sections)
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One recorded change of a topic's status, as routes and other domains see it."""
+
+    id: int
+    topic_id: int
+    from_status: str | None
+    to_status: str | None
+    confidence: int | None
+    occurred_at: datetime
+    request_id: str | None
+    undoes_event_id: int | None
+
+    @classmethod
+    def of(cls, row: ProgressEvent) -> Event:
+        return cls(
+            id=row.id,
+            topic_id=row.topic_id,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            confidence=row.confidence,
+            occurred_at=row.occurred_at,
+            request_id=row.request_id,
+            undoes_event_id=row.undoes_event_id,
+        )
+
+
 @dataclass(frozen=True)
 class History:
-    page: Page[ProgressEvent]
+    page: Page[Event]
     topics: dict[int, roadmaps.TopicRef]
 
 
@@ -127,24 +149,28 @@ async def set_status(
     topic_slug: str,
     status: rollup.Status,
     confidence: int | None,
-) -> TopicProgress:
+) -> rollup.Mark:
     """Record a status. Sending the current status and confidence again records nothing."""
     topic = await roadmaps.find_topic(session, slug, topic_slug, learner.viewer)
     await repository.lock_learner(session, learner.user_id)
     current = await repository.mark(session, learner.user_id, topic.id)
     if current is not None and (current.status, current.confidence) == (status, confidence):
-        return current
+        return _mark_of(current)
     await _record(session, learner, topic, current, status, confidence)
     if status == "done":
         count_on_commit(session, metrics.TOPICS_COMPLETED)
     mark = await repository.mark(session, learner.user_id, topic.id)
     assert mark is not None
-    return mark
+    return _mark_of(mark)
+
+
+def _mark_of(row: TopicProgress) -> rollup.Mark:
+    return rollup.Mark(row.topic_id, row.status, row.confidence, row.updated_at)
 
 
 async def undo_last(
     session: AsyncSession, learner: Learner, slug: str
-) -> tuple[ProgressEvent, roadmaps.TopicRef]:
+) -> tuple[Event, roadmaps.TopicRef]:
     """Revert the newest change on the roadmap that is not undone yet; repeat to go further."""
     tree = await roadmaps.get_tree(session, slug, learner.viewer)
     await repository.lock_learner(session, learner.user_id)
@@ -156,7 +182,7 @@ async def undo_last(
     undo = await _record(
         session, learner, topic, current, last.from_status, last.from_confidence, undoes=last
     )
-    return undo, topic
+    return Event.of(undo), topic
 
 
 async def history(
@@ -176,7 +202,8 @@ async def history_in(
     """`history` over a tree the caller already loaded (and checked access to)."""
     rows = await repository.history_page(session, learner.user_id, tree.roadmap.id, position, limit)
     page = make_page(rows, position, limit, lambda event: (event.occurred_at, event.id))
-    return History(page, _topics_by_id(tree))
+    events_page = Page([Event.of(row) for row in page.items], page.next, page.prev)
+    return History(events_page, _topics_by_id(tree))
 
 
 async def stats(session: AsyncSession, user_id: int, now: datetime) -> Stats:
@@ -367,7 +394,7 @@ async def _progress_of(
         concept_of = await roadmaps.concept_topics(session, concepts) if concepts else {}
     ids = {topic.id for topic in topics} | set(concept_of)
     rows = await repository.marks(session, user_id, sorted(ids))
-    marks = [rollup.Mark(r.topic_id, r.status, r.confidence, r.updated_at) for r in rows]
+    marks = [_mark_of(row) for row in rows]
     own = {mark.topic_id: mark for mark in marks}
     shared = rollup.newest_by_concept(marks, concept_of) if concept_of else None
     chosen = rollup.choose_marks(topics, own, shared)
@@ -494,13 +521,11 @@ def topic_ids_with_status(user_id: int, statuses: Sequence[str]) -> Select[int]:
 async def apply_marks_for(
     session: AsyncSession, writer: progress_link.Writer, slug: str, marks: Sequence[tuple[str, str]]
 ) -> int:
-    learner = Learner(writer.user_id, writer.viewer, writer.clock, writer.request_id)
     checked = [(topic, cast(rollup.Status, status)) for topic, status in marks]
-    return (await apply_checklist_marks(session, learner, slug, checked)).changed
+    return (await apply_checklist_marks(session, writer, slug, checked)).changed
 
 
 async def carry_over_for(
     session: AsyncSession, writer: progress_link.Writer, from_slug: str, to_slug: str
 ) -> None:
-    learner = Learner(writer.user_id, writer.viewer, writer.clock, writer.request_id)
-    await carry_over(session, learner, from_slug, to_slug)
+    await carry_over(session, writer, from_slug, to_slug)

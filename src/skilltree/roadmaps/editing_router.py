@@ -28,7 +28,6 @@ from skilltree.roadmaps.dependencies import (
     WriterViewer,
 )
 from skilltree.roadmaps.editing import Access, NewTopic, RoadmapChanges, TopicChanges
-from skilltree.roadmaps.models import Roadmap, RoadmapRevision
 from skilltree.roadmaps.policies import Visibility
 from skilltree.roadmaps.presenters import cache_control, roadmap_out, route_handlers, topic_out
 from skilltree.roadmaps.schemas import (
@@ -77,7 +76,7 @@ async def create_roadmap(
         description=body.description,
         access=access,
     )
-    return await _created_roadmap(request, session, roadmap, resources)
+    return _created_roadmap(request, await service.listing_of(session, roadmap), resources)
 
 
 @router.patch("/roadmaps/{slug}", response_model=RoadmapOut, responses=UPDATE_ERRORS)
@@ -144,7 +143,7 @@ async def fork_roadmap(
             request_id=current_request_id(),
         )
         await progress_link.carry_over(session, learner, slug, roadmap.slug)
-    return await _created_roadmap(request, session, roadmap, resources)
+    return _created_roadmap(request, await service.listing_of(session, roadmap), resources)
 
 
 @router.post(
@@ -260,7 +259,7 @@ async def publish_revision(
     """Publish the roadmap as it is now as its next, immutable revision."""
     roadmap = await editing.editable_roadmap(session, slug, viewer)
     revision = await revisions.publish(session, roadmap, viewer, body.note)
-    out = _revision_out(roadmap, revision)
+    out = _revision_out(revision)
     response.headers["location"] = out.links["self"]
     return out
 
@@ -277,7 +276,7 @@ async def list_revisions(
 ) -> Response:
     """Published revisions, newest first."""
     roadmap, published = await revisions.history(session, slug, viewer)
-    body = RevisionListOut(items=[_revision_out(roadmap, revision) for revision in published])
+    body = RevisionListOut(items=[_revision_out(revision) for revision in published])
     return conditional.respond(request, body, cache_control=cache_control(roadmap, resources))
 
 
@@ -295,10 +294,12 @@ async def get_revision(
     resources: AppResources,
 ) -> Response:
     """One revision with the whole document as it was published (never changes)."""
-    roadmap, revision = await revisions.get_revision(session, slug, number, viewer)
-    out = _revision_out(roadmap, revision)
+    revision = await revisions.get_revision(session, slug, number, viewer)
+    out = _revision_out(revision)
     body = RevisionDocumentOut(**out.model_dump(), document=revision.document)
-    return conditional.respond(request, body, cache_control=cache_control(roadmap, resources))
+    return conditional.respond(
+        request, body, cache_control=cache_control(revision.roadmap, resources)
+    )
 
 
 async def _access(
@@ -307,21 +308,21 @@ async def _access(
     return Access(visibility, await service.organisation_for(session, writer, visibility, org))
 
 
-async def _created_roadmap(
-    request: Request, session: DbSession, roadmap: Roadmap, resources: AppResources
+def _created_roadmap(
+    request: Request, listing: service.RoadmapListing, resources: AppResources
 ) -> Response:
-    listing = await service.listing_of(session, roadmap)
     out = roadmap_out(listing)
     return conditional.respond(
         request,
         out,
-        cache_control=cache_control(roadmap, resources),
+        cache_control=cache_control(listing.roadmap, resources),
         status_code=status.HTTP_201_CREATED,
         headers={"location": out.links["self"]},
     )
 
 
-def _revision_out(roadmap: Roadmap, revision: RoadmapRevision) -> RevisionOut:
+def _revision_out(revision: revisions.Revision) -> RevisionOut:
+    roadmap = revision.roadmap
     return RevisionOut(
         number=revision.number,
         content_hash=revision.content_hash,

@@ -19,7 +19,8 @@ from skilltree.platform.clock import Clock
 
 @dataclass(frozen=True)
 class Writer:
-    """Whose progress is written, and what the writes are stamped with."""
+    """Whose progress is written, and what the writes are stamped with (progress calls it
+    its `Learner`: one shape on both sides of the link)."""
 
     user_id: int
     viewer: Viewer

@@ -6,7 +6,9 @@ edited afterwards; the database refuses updates to it (see migration 0013).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +21,7 @@ from skilltree.roadmaps.models import Roadmap, RoadmapRevision
 from skilltree.roadmaps.planning import content_hash
 from skilltree.roadmaps.policies import Viewer
 from skilltree.roadmaps.service import (
+    RoadmapRef,
     build_document,
     build_tree,
     cache_namespace,
@@ -28,9 +31,23 @@ from skilltree.roadmaps.service import (
 ROADMAP_PUBLISHED = "roadmap.published"
 
 
-async def publish(
-    session: AsyncSession, roadmap: Roadmap, viewer: Viewer, note: str
-) -> RoadmapRevision:
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A published revision as routes show it; `roadmap` names the roadmap it belongs to."""
+
+    roadmap: RoadmapRef
+    number: int
+    content_hash: str
+    note: str
+    published_at: datetime
+    document: dict[str, Any]
+
+    @classmethod
+    def of(cls, roadmap: RoadmapRef, row: RoadmapRevision) -> Revision:
+        return cls(roadmap, row.number, row.content_hash, row.note, row.published_at, row.document)
+
+
+async def publish(session: AsyncSession, roadmap: Roadmap, viewer: Viewer, note: str) -> Revision:
     """Snapshot the roadmap as its next revision; refused if nothing changed since the last.
 
     The caller holds the roadmap row lock (editing.editable_roadmap), so numbers never race.
@@ -61,21 +78,21 @@ async def publish(
     )
     # What readers are served is recomputed from the published state.
     stale_on_commit(session, cache_namespace(roadmap.slug))
-    return revision
+    return Revision.of(roadmap, revision)
 
 
 async def history(
     session: AsyncSession, slug: str, viewer: Viewer
-) -> tuple[Roadmap, Sequence[RoadmapRevision]]:
+) -> tuple[RoadmapRef, list[Revision]]:
+    """The roadmap and its published revisions, newest first."""
     roadmap = await require_roadmap(session, slug, viewer)
-    return roadmap, await repository.list_revisions(session, roadmap.id)
+    rows = await repository.list_revisions(session, roadmap.id)
+    return roadmap, [Revision.of(roadmap, row) for row in rows]
 
 
-async def get_revision(
-    session: AsyncSession, slug: str, number: int, viewer: Viewer
-) -> tuple[Roadmap, RoadmapRevision]:
+async def get_revision(session: AsyncSession, slug: str, number: int, viewer: Viewer) -> Revision:
     roadmap = await require_roadmap(session, slug, viewer)
     revision = await repository.get_revision(session, roadmap.id, number)
     if revision is None:
         raise RevisionNotFound(slug, number)
-    return roadmap, revision
+    return Revision.of(roadmap, revision)
