@@ -47,7 +47,12 @@ class Installation:
 
 @asynccontextmanager
 async def installation(
-    pair: StreamingPair, tmp_path: Path, *, max_lag: float = 60.0, replica_port: int | None = None
+    pair: StreamingPair,
+    tmp_path: Path,
+    *,
+    max_lag: float = 60.0,
+    check_seconds: float = 0.2,
+    replica_port: int | None = None,
 ) -> AsyncIterator[Installation]:
     """The service on a fresh database of the pair, reading from its replica (or from a replica
     at `replica_port`), with the cache on."""
@@ -61,7 +66,7 @@ async def installation(
             url=primary_url,
             replica_url=pair.url(replica_port or pair.replica_port, name),
             replica_max_lag_seconds=max_lag,
-            replica_check_seconds=0.2,
+            replica_check_seconds=check_seconds,
         )
         settings = settings.model_copy(update={"database": database})
         application = create_app(settings)
@@ -138,16 +143,25 @@ async def test_a_replica_further_behind_than_the_limit_is_not_read(
         await pair.until_replayed()
 
 
+@pytest.mark.parametrize(
+    "check_seconds",
+    [
+        pytest.param(0.2, id="noticed-by-the-lag-check"),
+        # No check before the reads below: the unit of work finds it cannot open a connection.
+        pytest.param(60.0, id="noticed-by-the-request"),
+    ],
+)
 async def test_reads_go_to_the_primary_while_the_replica_is_down(
-    pair: StreamingPair, tmp_path: Path
+    pair: StreamingPair, tmp_path: Path, check_seconds: float
 ) -> None:
-    async with installation(pair, tmp_path) as site:
+    async with installation(pair, tmp_path, check_seconds=check_seconds) as site:
         ada = await learner(site)
         await pair.until_replayed()
         other_tab = without_write_marker(ada, site)
         assert await done_count(other_tab) == 0
         assert (await mark(ada, "etags", "done")).status_code == 200
         pair.stop("replica")
+        await asyncio.sleep(0.3)  # a lag check is due (with the short interval)
         try:
             # The pooled replica connection is dead: the unit of work notices as it opens.
             assert await done_count(other_tab) == 1

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, exc, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -382,19 +382,10 @@ class Database:
         """A session of `maker`, or one reading the replica when asked for and usable."""
         replica, replica_sessions = self.replica, self._replica_sessionmaker
         if from_replica and replica and replica_sessions and await replica.usable():
-            session = replica_sessions()
-            try:
-                # Opened now, so a replica that went down since the last check sends this unit
-                # of work to the primary instead of failing its first query.
-                await session.connection()
-            except (exc.SQLAlchemyError, OSError, TimeoutError) as error:
-                await session.close()
-                replica.unreachable(error)
-            else:
-                async with session:
-                    with reading_replica(replica.read_your_writes_seconds):
-                        yield session
-                return
+            async with replica_sessions() as session:
+                with reading_replica(replica.read_your_writes_seconds):
+                    yield session
+            return
         async with maker() as session:
             yield session
 

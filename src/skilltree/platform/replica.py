@@ -51,6 +51,8 @@ NOT_CHECKED = "not checked yet"
 _PRIMARY_BIND = "skilltree.primary_bind"
 _REPLICA_BIND = "skilltree.replica_bind"
 _ON_PRIMARY = "skilltree.on_primary"
+_REPLICA_OPEN = "skilltree.replica_open"
+_REPLICA = "skilltree.replica"
 
 # Set while a unit of work reads the replica: how stale what it reads may be, in seconds. The
 # cache (platform/cache.py) keeps what such a unit of work computes apart, for no longer than
@@ -86,14 +88,27 @@ def _may_write(clause: Any) -> bool:
 
 class ReplicaRoutingSession(Session):
     """A session whose reads go to the replica until it first writes; from then on, the primary
-    (so it reads what it wrote). Both binds arrive in the session's `info` (see `session_info`)."""
+    (so it reads what it wrote). Both binds arrive in the session's `info` (see `session_info`).
+
+    The replica connection is opened with the first statement that reads it (a request answered
+    from the cache opens none); when it cannot be opened (the replica went down since the last
+    check), the unit of work reads the primary instead of failing."""
 
     def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Any:
+        primary: Engine = self.info[_PRIMARY_BIND]
         if self.info.get(_ON_PRIMARY) or self._flushing or _may_write(clause):
             self.info[_ON_PRIMARY] = True
-            primary: Engine = self.info[_PRIMARY_BIND]
             return primary
         replica: Engine = self.info[_REPLICA_BIND]
+        if not self.info.get(_REPLICA_OPEN):
+            try:
+                # Joins the session's transaction: the statement then runs on this connection.
+                self.connection(bind_arguments={"bind": replica})
+            except (exc.SQLAlchemyError, OSError, TimeoutError) as error:
+                self.info[_REPLICA].unreachable(error)
+                self.info[_ON_PRIMARY] = True
+                return primary
+            self.info[_REPLICA_OPEN] = True
         return replica
 
 
@@ -128,7 +143,11 @@ class Replica:
         return self.max_lag_seconds + self._check_seconds
 
     def session_info(self) -> dict[str, Any]:
-        return {_PRIMARY_BIND: self._primary.sync_engine, _REPLICA_BIND: self.engine.sync_engine}
+        return {
+            _PRIMARY_BIND: self._primary.sync_engine,
+            _REPLICA_BIND: self.engine.sync_engine,
+            _REPLICA: self,
+        }
 
     async def usable(self) -> bool:
         """Whether reads may go to the replica, checked at most every `replica_check_seconds`."""
