@@ -45,6 +45,7 @@ from skilltree.platform.http.middleware import (
 )
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_counters
+from skilltree.platform.http.read_your_writes import ReadYourWritesMiddleware
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.http.text_input import TextInputMiddleware
 from skilltree.platform.http.versioning import API_PREFIX
@@ -235,6 +236,12 @@ def create_app(
         # Uploads stream to storage under limits of their own (per kind, per learner).
         unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX,),
     )
+    if settings.database.replica_url:  # a client that wrote reads the primary for a while
+        app.add_middleware(
+            ReadYourWritesMiddleware,
+            seconds=settings.database.read_your_writes_seconds,
+            secure=settings.auth.cookie_secure,
+        )
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
     if settings.rate_limit.enabled:

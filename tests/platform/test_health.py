@@ -7,10 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from skilltree.app import create_app
 from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings, Settings
+from skilltree.platform.db import create_engine
 from skilltree.platform.draining import begin_draining, reset_draining
 
 
@@ -81,6 +83,26 @@ async def test_startupz_is_a_503_problem_while_the_schema_awaits_its_migrations(
     assert problem["type"] == "/problems/not-started"
     assert "skilltree migrate upgrade" in problem["detail"]
     assert live.status_code == 200  # not started is not dead
+
+
+async def test_startupz_passes_on_a_schema_a_newer_release_migrated(tmp_path: Path) -> None:
+    """During a rolling deployment the new release migrates first; an instance of this release
+    that starts (or restarts) then must still start: the migrations keep the schema usable by
+    the previous release (docs/migrations.md). A revision this code does not know is newer."""
+    newer = DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}")
+    engine = create_engine(newer)
+    await migrations.upgrade(engine)
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = 'from-newer'"))
+    await engine.dispose()
+    app = create_app(Settings(database=newer))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/startupz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "started", "schema_revision": "from-newer"}
 
 
 async def test_startupz_is_a_503_problem_when_the_database_is_unreachable(

@@ -30,6 +30,7 @@ after failures logs that the cache is back. See docs/performance.md, "Caching".
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 import warnings
@@ -47,6 +48,7 @@ from skilltree.platform.config import CacheSettings, RedisSettings
 from skilltree.platform.db import after_commit
 from skilltree.platform.observability import metrics
 from skilltree.platform.observability.logging import get_logger
+from skilltree.platform.replica import replica_staleness
 
 log = get_logger("skilltree.cache")
 
@@ -184,6 +186,13 @@ class Cache:
         if stored is None:  # the cache is unreachable: straight to the database
             metrics.CACHE_LOOKUPS.labels("bypassed").inc()
             return (await compute()).value
+        staleness = replica_staleness()
+        if staleness is not None:
+            # Computed from a replica, which may not hold a write whose invalidation already
+            # happened: kept apart from the primary's entries (a client reading its own write
+            # from the primary never gets it) and for no longer than the replica may lag.
+            stored = f"replica:{stored}"
+            ttl_seconds = max(1, min(ttl_seconds, math.ceil(staleness)))
         cached = await self._get(stored, ttl_seconds)
         if cached is not None:
             self._hit()

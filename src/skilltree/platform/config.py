@@ -12,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -113,6 +121,25 @@ class DatabaseSettings(_Group):
     # PostgreSQL reached through PgBouncer in transaction mode (docs/databases.md): no named
     # prepared statement outlives its transaction, and no startup parameter PgBouncer refuses.
     pgbouncer: bool = False
+    # A PostgreSQL streaming replica that serves reading requests (docs/databases.md, "Read
+    # replicas"). Unset: everything reads the primary.
+    replica_url: str | None = None
+    # The replica is used while it is at most this far behind the primary; a client reads from the
+    # primary for this long plus one check after its own write (read-your-writes).
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # How often the replica's lag is measured (at most; only while requests read).
+    replica_check_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("replica_url")
+    @classmethod
+    def _postgresql_replica(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        if url.startswith(("postgresql://", "postgres://")):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if not url.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a postgresql:// URL (read replicas are PostgreSQL's)")
+        return url
 
     @field_validator("url")
     @classmethod
@@ -129,6 +156,18 @@ class DatabaseSettings(_Group):
                 "or mariadb+asyncmy:// URL"
             )
         return url
+
+    @model_validator(mode="after")
+    def _replica_of_postgresql(self) -> DatabaseSettings:
+        if self.replica_url and not self.url.startswith("postgresql"):
+            raise ValueError("replica_url needs a PostgreSQL primary (url)")
+        return self
+
+    @property
+    def read_your_writes_seconds(self) -> float:
+        """How long a client reads from the primary after it wrote: longer than any lag the
+        replica is used with, plus the resolution of the lag's measurement."""
+        return self.replica_max_lag_seconds + self.replica_check_seconds
 
     @property
     def is_mysql(self) -> bool:

@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.errors import DomainError
 from skilltree.platform.fair_pool import FairQueuePool
+from skilltree.platform.replica import CONNECT_TIMEOUT_SECONDS as REPLICA_CONNECT_TIMEOUT_SECONDS
+from skilltree.platform.replica import Replica, ReplicaRoutingSession, reading_replica
 
 AFTER_COMMIT = "skilltree.after_commit"
 # How a SQLite transaction begins, as an execution option of the engine its session is bound to.
@@ -96,6 +98,26 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         return _create_sqlite_engine(settings)
     if settings.is_mysql:
         return _create_mysql_engine(settings)
+    return _create_postgresql_engine(settings)
+
+
+def create_replica(settings: DatabaseSettings, primary: AsyncEngine) -> Replica | None:
+    """The read replica of docs/databases.md, when one is configured (nothing connects yet)."""
+    if not settings.replica_url:
+        return None
+    replica_settings = settings.model_copy(
+        update={"url": settings.replica_url, "replica_url": None}
+    )
+    engine = _create_postgresql_engine(replica_settings, timeout=REPLICA_CONNECT_TIMEOUT_SECONDS)
+    return Replica(
+        engine,
+        primary,
+        max_lag_seconds=settings.replica_max_lag_seconds,
+        check_seconds=settings.replica_check_seconds,
+    )
+
+
+def _create_postgresql_engine(settings: DatabaseSettings, **connect_args: Any) -> AsyncEngine:
     return _create_async_engine(
         settings.url,
         echo=settings.echo,
@@ -107,7 +129,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_recycle=settings.pool_recycle_seconds,
         pool_pre_ping=settings.pool_pre_ping,
         json_deserializer=JSON_DESERIALIZER,
-        connect_args=_postgresql_connect_args(settings),
+        connect_args=_postgresql_connect_args(settings) | connect_args,
     )
 
 
@@ -244,9 +266,25 @@ class Database:
     """Owns the engine and hands out sessions; created in the app lifespan, disposed at shutdown."""
 
     def __init__(
-        self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+        *,
+        replica: Replica | None = None,
     ) -> None:
         self.engine = engine
+        # Reading units of work that ask for it read here while it keeps up (platform/replica.py).
+        self.replica = replica
+        self._replica_sessionmaker = (
+            None
+            if replica is None
+            else async_sessionmaker(
+                sync_session_class=ReplicaRoutingSession,
+                info=replica.session_info(),
+                expire_on_commit=False,
+                autoflush=False,
+            )
+        )
         # Tests pass a sessionmaker bound to one connection whose transaction they roll back.
         self.sessionmaker = sessionmaker or async_sessionmaker(
             engine, expire_on_commit=False, autoflush=False
@@ -267,7 +305,8 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
-        return cls(create_engine(settings))
+        engine = create_engine(settings)
+        return cls(engine, replica=create_replica(settings, engine))
 
     @property
     def dialect(self) -> str:
@@ -287,20 +326,25 @@ class Database:
         self._unit_of_work_hooks.remove(hook)
 
     @asynccontextmanager
-    async def unit_of_work(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(
+        self, *, writes: bool = True, from_replica: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed if the block succeeds and rolled back if it raises.
 
         `writes=False` promises a unit of work that (almost always) only reads: on SQLite it
         runs beside the others instead of queueing for the write lock. Callbacks registered
         with `after_commit` (cache invalidation, handing a committed e-mail on) run only once
         the commit succeeded, and are dropped on rollback.
+
+        `from_replica=True` (with `writes=False`) reads the replica when one is configured and
+        keeps up, and the primary otherwise; a statement that writes goes to the primary.
         """
         queued = writes and self._writers is not None
         if queued:
             await self._acquire_writer()
         try:
             maker = self._writer_sessionmaker if queued else self.sessionmaker
-            async with maker() as session:
+            async with self._open(maker, from_replica=from_replica and not writes) as session:
                 for hook in self._unit_of_work_hooks:
                     hook(session)
                 try:
@@ -331,6 +375,20 @@ class Database:
         for callback in callbacks:
             await callback()
 
+    @asynccontextmanager
+    async def _open(
+        self, maker: async_sessionmaker[AsyncSession], *, from_replica: bool
+    ) -> AsyncIterator[AsyncSession]:
+        """A session of `maker`, or one reading the replica when asked for and usable."""
+        replica, replica_sessions = self.replica, self._replica_sessionmaker
+        if from_replica and replica and replica_sessions and await replica.usable():
+            async with replica_sessions() as session:
+                with reading_replica(replica.read_your_writes_seconds):
+                    yield session
+            return
+        async with maker() as session:
+            yield session
+
     async def _acquire_writer(self) -> None:
         assert self._writers is not None
         await self._writers.acquire()
@@ -353,3 +411,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

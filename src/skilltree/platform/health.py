@@ -2,9 +2,10 @@
 runs) and readiness (it can serve now).
 
 They are deliberately different. Startup passes once the database schema is at the revision
-this code expects, so a new version's pods wait for the migration job instead of serving
-against an old schema (and liveness is not checked before then). Liveness touches nothing
-external: a database outage must not make Kubernetes restart every healthy pod. Readiness checks
+this code expects (or a newer release's, which expand/contract keeps usable by this one), so a
+new version's pods wait for the migration job instead of serving against an old schema (and
+liveness is not checked before then). Liveness touches nothing external: a database outage must
+not make Kubernetes restart every healthy pod. Readiness checks
 the dependencies a request needs, and turns false at SIGTERM, so a load balancer stops sending
 traffic to an instance that cannot serve it or is about to stop.
 """
@@ -56,7 +57,7 @@ async def livez(response: Response) -> Liveness:
 @router.get("/startupz", response_model=Startup, responses=problem_responses(503))
 async def startupz(resources: AppResources, response: Response) -> Startup | Response:
     """The instance has started: its database answers and its schema is at the newest
-    migration this code knows."""
+    migration this code knows, or at a newer release's."""
     expected = _head_revision()
     try:
         current = await asyncio.wait_for(
@@ -65,7 +66,9 @@ async def startupz(resources: AppResources, response: Response) -> Startup | Res
     except Exception as error:  # whatever the failure, the instance has not started
         log.warning("startup check failed", check="database", error=type(error).__name__)
         return _not_started("The database is not reachable.")
-    if current != expected:
+    # A revision this code does not know is a newer release's, migrated first in a rolling
+    # deployment: its migrations keep the schema usable by this release (docs/migrations.md).
+    if current != expected and (current is None or current in _known_revisions()):
         return _not_started(
             f"The database schema is at revision {current or 'none'}; this version needs "
             f"{expected}. Run `skilltree migrate upgrade`."
@@ -84,6 +87,11 @@ def _not_started(detail: str) -> Response:
 def _head_revision() -> str | None:
     # Read from the migration scripts once: they do not change while the process runs.
     return migrations.head_revision()
+
+
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(migrations.known_revisions())
 
 
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(503))

@@ -17,6 +17,7 @@ from skilltree.platform.config import Settings
 from skilltree.platform.crypto import SecretBox, secret_box
 from skilltree.platform.db import KEEP_CHANGES, Database, shared_request_session
 from skilltree.platform.errors import DomainError
+from skilltree.platform.http.read_your_writes import READING_METHODS, wrote_lately
 from skilltree.platform.pagination import CursorCodec
 from skilltree.platform.queue.client import TaskQueue
 from skilltree.platform.transactional_mail import TransactionalMailer
@@ -62,9 +63,9 @@ async def get_resources(request: Request) -> Resources:
     return resources_of(request)
 
 
-# Requests that change nothing, by their method: on SQLite their units of work read side by side
-# instead of queueing for the write lock (platform/db.py).
-READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Requests that change nothing (READING_METHODS): on SQLite their units of work read side by
+# side instead of queueing for the write lock (platform/db.py); with a read replica they read
+# it, unless the client wrote lately (platform/http/read_your_writes.py).
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -83,7 +84,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         shared.info[KEEP_CHANGES] = True
         return
     writes = request.method not in READING_METHODS
-    async with resources_of(request).database.unit_of_work(writes=writes) as session:
+    from_replica = not writes and not wrote_lately(request.cookies)
+    database = resources_of(request).database
+    async with database.unit_of_work(writes=writes, from_replica=from_replica) as session:
         yield session
 
 
