@@ -73,3 +73,75 @@ async def test_operations_that_need_credentials_refuse_anonymous_callers(
                 wrong.append(f"{method.upper()} {path}: {response.status_code}")
 
     assert wrong == []
+
+
+def _problem_statuses(operation: dict[str, Any]) -> set[int]:
+    return {
+        int(status)
+        for status, response in operation["responses"].items()
+        if "application/problem+json" in response.get("content", {})
+    }
+
+
+def test_each_operation_lists_the_problems_it_can_answer(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+
+    # Signed in, with a body, a path parameter and If-Match: every check has its status.
+    assert {400, 401, 403, 404, 412, 413, 422, 428, 429} <= _problem_statuses(
+        paths["/v1/roadmaps/{slug}"]["patch"]
+    )
+    # A creating route that takes Idempotency-Key: malformed (400), in flight (409), reused (422).
+    assert {400, 401, 403, 409, 413, 422, 429} <= _problem_statuses(paths["/v1/roadmaps"]["post"])
+    # Public and signed in if credentials were sent: a bad token is still a 401.
+    assert {401, 422, 429} <= _problem_statuses(paths["/v1/roadmaps"]["get"])
+    # Health probes are not rate limited and take no credentials.
+    assert _problem_statuses(paths["/livez"]["get"]) == set()
+
+
+def test_every_signed_in_operation_documents_401_and_403(document: dict[str, Any]) -> None:
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+        and {} not in operation["security"]
+        and not {401, 403} <= _problem_statuses(operation)
+    ]
+
+    assert missing == []
+
+
+def _header(operation: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next(
+        (
+            parameter
+            for parameter in operation.get("parameters", [])
+            if parameter["in"] == "header" and parameter["name"].lower() == name
+        ),
+        None,
+    )
+
+
+def test_the_idempotency_key_header_says_what_the_server_accepts(
+    document: dict[str, Any],
+) -> None:
+    header = _header(document["paths"]["/v1/roadmaps"]["post"], "idempotency-key")
+
+    assert header is not None
+    schema = header["schema"]
+    if "anyOf" in schema:
+        [schema] = [option for option in schema["anyOf"] if option.get("type") == "string"]
+    assert schema["minLength"] == 1
+    assert schema["maxLength"] == 255
+    assert re.fullmatch(schema["pattern"], "0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert not re.fullmatch(schema["pattern"], "clé")  # non-ASCII is refused with 400
+    assert not re.fullmatch(schema["pattern"], "a\tb")  # so are control characters
+
+
+def test_if_match_is_required_where_its_absence_is_a_428(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    replace = _header(paths["/v1/roadmaps/{slug}"]["patch"], "if-match")
+
+    assert replace is not None
+    assert replace["required"] is True
+    assert 428 in _problem_statuses(paths["/v1/roadmaps/{slug}"]["patch"])

@@ -7,19 +7,27 @@ FastAPI describes each operation from its own parameters; two things it cannot s
   three schemes: a bearer access token (JWT), a personal API key (also a bearer token, `sk_…`),
   and the browser session cookie (with its CSRF header on unsafe requests);
 - what a 422 looks like: every validation error is rendered as problem+json (problems.py), not
-  as FastAPI's `HTTPValidationError`.
+  as FastAPI's `HTTPValidationError`;
+- the other problems an operation can answer, from what it takes: credentials (401, 403), a
+  path parameter (404), a body (400 unparsable, 413 too large, 422), Idempotency-Key (400, 409
+  in flight, 422 reused), If-Match (412 stale, 428 missing: the header is then required), and
+  the rate limit on every /v1 route (429). Statuses a route declares itself keep its wording.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from skilltree.platform.http.conditional import if_match_header, upsert_headers
+from skilltree.platform.http.idempotency import idempotency_key_header
 from skilltree.platform.http.problems import PROBLEM_MEDIA_TYPE, Problem
+from skilltree.platform.http.versioning import API_PREFIX
 
 BEARER = "bearerAccessToken"
 API_KEY = "personalApiKey"
@@ -81,6 +89,10 @@ def describe(
                 operation["security"] = [{}, {BEARER: []}, {API_KEY: []}, {SESSION: []}]
             else:
                 operation["security"] = []
+            statuses = _problem_statuses(path, method, operation, calls)
+            _add_problems(operation, statuses)
+            if if_match_header in calls:
+                _require_header(operation, "if-match")
         _validation_errors_as_problems(document)
         return document
 
@@ -105,6 +117,63 @@ def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
             calls.add(dependency.call)
         calls |= _calls(dependency)
     return calls
+
+
+UNSAFE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+def _problem_statuses(
+    path: str, method: str, operation: dict[str, Any], calls: set[Callable[..., Any]]
+) -> set[int]:
+    """The problem statuses the middleware and the operation's dependencies can answer."""
+    statuses: set[int] = set()
+    security = operation.get("security", [])
+    if security:
+        statuses.add(401)  # a missing, expired or revoked credential; a malformed token
+        if {} not in security or method in UNSAFE_METHODS:
+            statuses.add(403)  # a scope or role missing; a session's CSRF token missing
+    if "{" in path:
+        statuses.add(404)
+    if "requestBody" in operation:
+        statuses |= {400, 413, 422}
+    if operation.get("parameters"):
+        statuses.add(422)
+    if idempotency_key_header in calls:
+        statuses |= {400, 409, 422}
+    if if_match_header in calls or upsert_headers in calls:
+        statuses |= {412, 428}
+    if path.startswith(API_PREFIX + "/"):
+        statuses.add(429)
+    return statuses
+
+
+def _add_problems(operation: dict[str, Any], statuses: set[int]) -> None:
+    responses = operation.setdefault("responses", {})
+    for status in sorted(statuses):
+        responses.setdefault(
+            str(status),
+            {
+                "description": HTTPStatus(status).phrase,
+                "content": {
+                    PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
+            },
+        )
+
+
+def _require_header(operation: dict[str, Any], name: str) -> None:
+    """The server answers 428 without it: say it is required (it is checked after the 401 and
+    404 checks, so it is not declared required to FastAPI, which would answer 422 first)."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "header" and parameter["name"].lower() == name:
+            parameter["required"] = True
+            schema = parameter.get("schema", {})
+            options = [option for option in schema.get("anyOf", []) if option.get("type") != "null"]
+            if len(options) == 1:  # `str | None` in Python; the document now promises a string
+                parameter["schema"] = {
+                    **options[0],
+                    **{k: v for k, v in schema.items() if k != "anyOf"},
+                }
 
 
 def _validation_errors_as_problems(document: dict[str, Any]) -> None:

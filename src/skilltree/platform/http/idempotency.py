@@ -60,6 +60,8 @@ from skilltree.platform.idempotency_records import MAX_KEY_LENGTH, IdempotencyRe
 from skilltree.platform.state import Resources, resources_of
 
 HEADER = "idempotency-key"
+# Printable ASCII (space to tilde), as the OpenAPI document states it.
+KEY_PATTERN = r"^[\x20-\x7E]+$"
 REPLAYED_HEADER = "idempotency-replayed"
 # Headers that belong to one exchange, not to the stored outcome.
 NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
@@ -102,8 +104,12 @@ async def idempotency_key_header(
         str | None,
         Header(
             description="Any unique value (a UUID): retrying with the same key and body replays "
-            "the first response instead of creating again.",
+            "the first response instead of creating again. 1 to 255 printable ASCII characters "
+            "(400 otherwise).",
+            min_length=1,
             max_length=MAX_KEY_LENGTH,
+            # What _validate accepts; the middleware answers 400 before this is checked.
+            pattern=KEY_PATTERN,
         ),
     ] = None,
 ) -> str | None:
