@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from bench.servers import BIN, Server, serve, wait_until_idle
 
@@ -42,6 +44,8 @@ REDIS_URL = os.environ.get("SKILLTREE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/
 EMAIL = "bench@example.org"
 PASSWORD = "correct horse battery staple 42"  # noqa: S105  (a throwaway account)
 CONCURRENCY = 100
+# The server's default presence TTL is 30 s; clients beat every third of it (`welcome`).
+HEARTBEAT_SECONDS = 10.0
 
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -138,15 +142,20 @@ def mint_tickets(env: dict[str, str], count: int) -> list[str]:
     path = env["SKILLTREE_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
     database = sqlite3.connect(path)
     with database:
-        user_id, room_id = database.execute(
-            "SELECT user_id, room_id FROM room_tickets LIMIT 1"
+        # The sign-in the first ticket was issued with (a bearer token family): every socket
+        # re-checks it, as a socket opened with a ticket from the API would.
+        user_id, room_id, credential = database.execute(
+            "SELECT user_id, room_id, credential FROM room_tickets LIMIT 1"
         ).fetchone()
         expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         secrets_ = [secrets.token_urlsafe(32) for _ in range(count)]
         database.executemany(
-            "INSERT INTO room_tickets (ticket_hash, user_id, room_id, expires_at)"
-            " VALUES (?, ?, ?, ?)",
-            [(hashlib.sha256(s.encode()).hexdigest(), user_id, room_id, expires) for s in secrets_],
+            "INSERT INTO room_tickets (ticket_hash, user_id, room_id, expires_at, credential)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (hashlib.sha256(s.encode()).hexdigest(), user_id, room_id, expires, credential)
+                for s in secrets_
+            ],
         )
     database.close()
     return secrets_
@@ -278,20 +287,43 @@ async def fanout(members: int, messages: int, seconds: float) -> None:
         )
         print(f"  {len(sockets)} members connected, half to each instance")
         latencies: list[float] = []
-        done = asyncio.Event()
+        warmed: set[int] = set()
+        all_warm, done = asyncio.Event(), asyncio.Event()
         expected = len(sockets) * messages
 
-        async def listen(socket: ClientConnection) -> None:
+        async def listen(index: int, socket: ClientConnection) -> None:
             async for raw in socket:
-                frame = json.loads(raw)
-                if frame.get("type") == "message" and frame["body"].startswith("t="):
-                    latencies.append(time.time() - float(frame["body"][2:]))
+                if '"type":"message"' not in str(raw):
+                    continue  # presence, typing: not what is measured
+                body = json.loads(raw)["body"]
+                if body == "warm-up":
+                    warmed.add(index)
+                    if len(warmed) == len(sockets):
+                        all_warm.set()
+                elif body.startswith("t="):
+                    latencies.append(time.time() - float(body[2:]))
                     if len(latencies) >= expected:
                         done.set()
 
-        listeners = [asyncio.create_task(listen(s)) for s in sockets]
-        sender = await connect(bases[0] + tickets[members], ping_interval=None)
-        await asyncio.sleep(1)
+        async def heartbeat() -> None:
+            # As every client does (docs/realtime.md): without it, presence expires after
+            # 30 s and the room is flooded with a thousand `offline` frames mid-measurement.
+            while True:
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+                for socket in sockets:
+                    with contextlib.suppress(ConnectionClosed):
+                        await socket.send('{"type":"heartbeat"}')
+
+        listeners = [asyncio.create_task(listen(i, s)) for i, s in enumerate(sockets)]
+        beating = asyncio.create_task(heartbeat())
+        sender = await connect(bases[0] + tickets[members], ping_interval=None, open_timeout=120)
+        # Every join was announced to everyone present (presence): wait until that backlog
+        # has drained, shown by one message reaching every member, before measuring.
+        await sender.send(json.dumps({"type": "message", "body": "warm-up"}))
+        try:
+            await asyncio.wait_for(all_warm.wait(), timeout=seconds)
+        except TimeoutError:
+            print(f"  only {len(warmed)} members had the warm-up message within {seconds} s")
         for _ in range(messages):
             await sender.send(json.dumps({"type": "message", "body": f"t={time.time()}"}))
             await asyncio.sleep(0.1)
@@ -299,7 +331,7 @@ async def fanout(members: int, messages: int, seconds: float) -> None:
             await asyncio.wait_for(done.wait(), timeout=seconds)
         except TimeoutError:
             print(f"  only {len(latencies)} of {expected} deliveries within {seconds} s")
-        for task in listeners:
+        for task in [*listeners, beating]:
             task.cancel()
         for socket in [*sockets, sender]:
             socket.transport.abort()
@@ -319,6 +351,11 @@ async def fanout(members: int, messages: int, seconds: float) -> None:
         )
 
 
+def load_average() -> str:
+    """The machine's load (1, 5, 15 minutes): figures from a busy machine read differently."""
+    return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -329,10 +366,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120.0, help="bound on each phase")
     args = parser.parse_args()
+    print(f"start: {load_average()}")
     if args.mode == "idle":
         asyncio.run(idle(args.connections, args.seconds))
     else:
         asyncio.run(fanout(args.members, args.messages, args.seconds))
+    print(f"end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
-from tests.support.accounts import Browser, user_id
+from tests.support.accounts import Browser, bearer_headers, user_id
 from tests.support.live import (
+    LIVE_DATABASES,
     LiveServer,
     base_environment,
     join,
+    live_database,
     new_org,
     person,
     running_servers,
@@ -29,11 +31,14 @@ REALTIME = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=LIVE_DATABASES)
+async def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("live")
-    with running_servers(base_environment(workdir, **REALTIME), workdir) as servers:
-        yield servers[0]
+    async with live_database(request.param, base_environment(workdir, **REALTIME)) as env:
+        with running_servers(env, workdir) as servers:
+            yield servers[0]
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +175,31 @@ async def test_signing_out_ends_the_stream(server: LiveServer) -> None:
     assert closing.json["reason"] == "signed out"
 
 
+async def test_revoking_a_token_ends_the_streams_it_opened(server: LiveServer) -> None:
+    kai = await person(server, "Kai")
+    org = await new_org(kai)
+    api = httpx.AsyncClient(base_url=server.url, headers=await bearer_headers(kai), timeout=20)
+    try:
+        async with (
+            api.stream("GET", "/v1/me/stream") as mine,
+            api.stream("GET", f"/v1/orgs/{org}/feed/stream") as feed,
+        ):
+            own, cohort = events(mine), events(feed)
+            await next_event(own)
+            await next_event(cohort)
+            revoked = await api.post("/v1/auth/logout")
+            closings = [await next_event(own, seconds=5), await next_event(cohort, seconds=5)]
+        # The browser session is another sign-in: it still works.
+        me = await kai.client.get("/v1/me")
+    finally:
+        await api.aclose()
+        await kai.client.aclose()
+
+    assert revoked.status_code == 204
+    assert [(c.event, c.json["reason"]) for c in closings] == [("close", "signed out")] * 2
+    assert me.status_code == 200
+
+
 async def test_leaving_the_organisation_ends_its_stream(
     cohort: tuple[str, Browser, Browser],
 ) -> None:
@@ -203,3 +233,27 @@ async def test_the_personal_stream_hears_about_an_assignment(
     assert notice.event == "notice"
     assert notice.json["kind"] == "assignment.assigned"
     assert notice.json["data"]["roadmap"] == f"web-{org}"
+
+
+async def test_the_personal_stream_hears_about_an_invitation_and_a_finished_import(
+    server: LiveServer, ada: Browser, lee: Browser
+) -> None:
+    org = await new_org(ada)
+    async with open_stream(lee, "/v1/me/stream") as (_response, stream):
+        await next_event(stream)
+        invited = await ada.client.post(
+            f"/v1/orgs/{org}/invitations",
+            json={"email": lee.client.headers["x-test-email"], "role": "mentor"},
+            headers=ada.write_headers,
+        )
+        invitation = await next_event(stream)
+        await import_roadmap(lee, {**WEB, "slug": f"mine-{org}"})
+        imported = await next_event(stream)
+
+    assert invited.status_code == 201
+    assert (invitation.event, invitation.json["kind"]) == ("notice", "invitation.received")
+    assert invitation.json["data"] == {"org": org, "role": "mentor"}
+    assert imported.json["kind"] == "import.finished"
+    assert imported.json["data"]["roadmap"] == f"mine-{org}"
+    assert imported.json["data"]["created"] is True
+    assert imported.json["data"]["added"] == imported.json["data"]["topic_count"] > 0

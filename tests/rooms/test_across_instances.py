@@ -15,9 +15,11 @@ import pytest
 from skilltree.rooms.client import RoomClient
 from tests.support.accounts import Browser, user_id
 from tests.support.live import (
+    LIVE_DATABASES,
     LiveServer,
     base_environment,
     join,
+    live_database,
     new_org,
     person,
     running_servers,
@@ -32,14 +34,18 @@ pytestmark = pytest.mark.redis
 REALTIME = {"presence_ttl_seconds": 3, "credential_check_seconds": 1, "retry_ms": 500}
 
 
-@pytest.fixture(scope="module")
-async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[LiveServer]]:
+@pytest.fixture(scope="module", params=LIVE_DATABASES)
+async def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[list[LiveServer]]:
+    """Two instances sharing Redis and one database: SQLite's file, or PostgreSQL as deployed."""
     workdir = tmp_path_factory.mktemp("pair")
     async with isolated_prefix() as prefix:
         env = base_environment(workdir, **REALTIME)
         env |= {"SKILLTREE_REDIS_URL": REDIS_URL, "SKILLTREE_REDIS_KEY_PREFIX": prefix}
-        with running_servers(env, workdir, count=2) as servers:
-            yield servers
+        async with live_database(request.param, env) as on_database:
+            with running_servers(on_database, workdir, count=2) as servers:
+                yield servers
 
 
 @pytest.fixture(scope="module")

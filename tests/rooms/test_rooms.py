@@ -6,17 +6,21 @@ import asyncio
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.accounts import Browser, user_id
+from tests.support.accounts import Browser, bearer_headers, user_id
 from tests.support.live import (
     ALLOWED_ORIGIN,
+    LIVE_DATABASES,
     LiveServer,
     base_environment,
     join,
+    live_database,
     new_org,
     person,
     running_servers,
@@ -36,11 +40,14 @@ REALTIME = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=LIVE_DATABASES)
+async def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("rooms")
-    with running_servers(base_environment(workdir, **REALTIME), workdir) as servers:
-        yield servers[0]
+    async with live_database(request.param, base_environment(workdir, **REALTIME)) as env:
+        with running_servers(env, workdir) as servers:
+            yield servers[0]
 
 
 @pytest.fixture(scope="module")
@@ -298,34 +305,61 @@ async def test_a_connection_over_its_rate_limit_is_refused_then_closed(
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4029, "rate limit exceeded")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="timing-dependent: the slow reader sometimes drains before the send queue fills",
-)
+def flood_needed_to_fill(message_bytes: int) -> int:
+    """How many messages of `message_bytes` surely fill the send queue of a client that reads
+    nothing: everything the kernel can buffer between the server and it (the send buffer's
+    autotuning maximum, its fixed 4 KiB receive buffer, and a generous 1 MiB for what its
+    library and the server's transport read or hold ahead), then the queue and one more."""
+    try:
+        send_buffer = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, ValueError, IndexError):
+        send_buffer = 32 * 2**20  # not Linux: assume a large one
+    held = send_buffer + 2**20
+    return -(-held // message_bytes) + int(REALTIME["send_queue"]) + 1
+
+
 async def test_a_slow_consumer_is_closed_and_never_slows_the_room(
     server: LiveServer, people: dict[str, Browser], org: str
 ) -> None:
-    # Reads nothing: after one frame its client stops taking data off the socket.
-    slow = await open_room(server, people["kim"], org, max_queue=1, receive_buffer=4096)
-    fast = await open_room(server, people["mia"], org)
+    size = 59_000
+    total = flood_needed_to_fill(size)
+    # Each flooder is its own connection and stays under the per-connection rate limit.
+    flooders = [
+        await open_room(server, people["ada" if n % 2 else "lee"], org)
+        for n in range(-(-total // (RATE // 2)))
+    ]
+    # Mia's client takes every frame off the socket as it comes (no queue limit).
+    fast = await open_room(server, people["mia"], org, max_queue=None)
     await receive_until(fast, "welcome")
-    # Kernel buffers on loopback hold a few MB before the server must wait: send more. Each
-    # flooder is its own connection, so none reaches the per-connection rate limit.
-    flooders = [await open_room(server, people[n], org) for n in ("ada", "lee", "ada", "lee")]
-    # Random text: frames are compressed (permessage-deflate), and repeated letters would
-    # shrink to nothing on the wire.
-    chunk = secrets.token_urlsafe(44_000)[:59_000]
+    # Kim's client reads nothing after the handshake, with a receive buffer of 4 KiB and no
+    # compression (bytes on the wire are the bytes sent): once the buffers between it and the
+    # server are full, the server's writes to it stop and its bounded send queue fills. It
+    # sends no keepalive pings either: their answers would wait behind the data it never reads.
+    slow = await open_room(
+        server,
+        people["kim"],
+        org,
+        max_queue=1,
+        receive_buffer=4096,
+        compression=None,
+        ping_interval=None,
+    )
 
-    async def flood(socket: object, name: str) -> None:
-        for number in range(35):
-            await say(socket, f"{name}{number} {chunk}")  # type: ignore[arg-type]
+    async def flood(flooder: object, numbers: range) -> None:
+        for number in numbers:
+            await say(flooder, f"{number} {secrets.token_urlsafe(size)[:size]}")  # type: ignore[arg-type]
 
-    await asyncio.gather(*(flood(s, n) for s, n in zip(flooders, "ABCD", strict=True)))
-    heard = await messages(fast, 140, seconds=90)
+    share = RATE // 2
+    hearing = asyncio.create_task(messages(fast, total, seconds=120))
+    await asyncio.gather(
+        *(flood(f, range(i * share, min(total, (i + 1) * share))) for i, f in enumerate(flooders))
+    )
+    heard = await hearing
     with pytest.raises(ConnectionClosed) as closed:
-        await drain(slow)
+        await drain(slow, seconds=60)
 
-    assert len(heard) == 140
+    numbers = [int(m["body"].partition(" ")[0]) for m in heard]
+    assert sorted(numbers) == list(range(total))
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4008
     assert "slow consumer" in closed.value.rcvd.reason
@@ -373,3 +407,44 @@ async def test_rooms_for_topics_are_listed_with_their_history(
     assert {r["key"] for r in listed.json()["items"]} == {"lobby", key}
     assert [e["body"] for e in log.json()["items"]] == ["first"]
     await socket.close()
+
+
+async def bearer_client(server: LiveServer, member: Browser) -> Browser:
+    """The same person as an API client: a bearer access token of a new token family."""
+    headers = await bearer_headers(member)
+    return Browser(httpx.AsyncClient(base_url=server.url, timeout=10, headers=headers), "")
+
+
+async def test_ending_a_sign_in_closes_the_sockets_it_opened(
+    server: LiveServer, people: dict[str, Browser], org: str
+) -> None:
+    sam = await person(server, "Sam")
+    await join(people["ada"], sam, server, org, "learner")
+    api = await bearer_client(server, sam)
+    in_browser = await open_room(server, sam, org)
+    by_token = await open_room(server, api, org)
+    await receive_until(in_browser, "welcome")
+    await receive_until(by_token, "welcome")
+
+    signed_out = await sam.client.post("/v1/auth/logout", headers=sam.write_headers)
+    with pytest.raises(ConnectionClosed) as browser_closed:
+        await drain(in_browser, seconds=10)
+    # The token's socket is another sign-in: it stays open until the token is revoked.
+    await say(by_token, "still here")
+    (still,) = await messages(by_token, 1)
+    revoked = await api.client.post("/v1/auth/logout")
+    with pytest.raises(ConnectionClosed) as token_closed:
+        await drain(by_token, seconds=10)
+
+    assert signed_out.status_code == 204
+    assert browser_closed.value.rcvd is not None
+    assert (browser_closed.value.rcvd.code, browser_closed.value.rcvd.reason) == (
+        4401,
+        "signed out",
+    )
+    assert still["body"] == "still here"
+    assert revoked.status_code == 204
+    assert token_closed.value.rcvd is not None
+    assert token_closed.value.rcvd.code == 4401
+    await api.client.aclose()
+    await sam.client.aclose()

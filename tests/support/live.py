@@ -14,14 +14,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.accounts import PASSWORD, Browser, last_token
+from tests.support.databases import temporary_postgres_database
 
 SKILLTREE = Path(sys.executable).parent / "skilltree"
 ALLOWED_ORIGIN = "http://allowed.test"
@@ -51,6 +53,22 @@ def base_environment(workdir: Path, **realtime: object) -> dict[str, str]:
     }
     env |= {f"SKILLTREE_REALTIME_{name.upper()}": str(value) for name, value in realtime.items()}
     return env
+
+
+# The databases live servers run on: the embedded SQLite file, and PostgreSQL as deployed
+# (skipped without the server outside CI, like every PostgreSQL test).
+LIVE_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@asynccontextmanager
+async def live_database(backend: str, env: dict[str, str]) -> AsyncIterator[dict[str, str]]:
+    """`env` on the named database: as it is for SQLite, or on a throwaway PostgreSQL
+    database dropped afterwards."""
+    if backend == "sqlite":
+        yield env
+        return
+    async with temporary_postgres_database() as url:
+        yield env | {"SKILLTREE_DATABASE_URL": url}
 
 
 def migrate(env: dict[str, str]) -> None:

@@ -31,6 +31,8 @@ async def open_room(
     origin: str | None = None,
     max_queue: int | None = 16,
     receive_buffer: int | None = None,
+    compression: str | None = "deflate",
+    ping_interval: float | None = 20,
 ) -> ClientConnection:
     """`receive_buffer` fixes the kernel's receive buffer (no autotuning): a client that stops
     reading then stops the server's writes after a few kilobytes, not after megabytes."""
@@ -45,7 +47,14 @@ async def open_room(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-    return await connect(url, additional_headers=headers, max_queue=max_queue, sock=sock)
+    return await connect(
+        url,
+        additional_headers=headers,
+        max_queue=max_queue,
+        sock=sock,
+        compression=compression,
+        ping_interval=ping_interval,
+    )
 
 
 async def receive(socket: ClientConnection, seconds: float = 10.0) -> dict[str, Any]:

@@ -71,6 +71,13 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
     user = await repository.get_user(db, browser_session.user_id)
     if user is None:
         raise NotAuthenticated()
+    await _slide(db, ctx, browser_session)
+    return SignedIn(user, browser_session)
+
+
+async def _slide(db: AsyncSession, ctx: AccountsContext, browser_session: SessionRecord) -> None:
+    """Activity keeps a session alive: move its idle expiry (at most once a minute)."""
+    now = ctx.clock.now()
     if now - browser_session.last_seen_at >= SLIDE_INTERVAL:
         browser_session.last_seen_at = now
         browser_session.idle_expires_at = min(
@@ -78,7 +85,46 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
             browser_session.absolute_expires_at,
         )
         await ctx.sessions.save_activity(db, browser_session)
-    return SignedIn(user, browser_session)
+
+
+def credential_reference(current: SignedIn) -> str:
+    """A handle on the credential behind a sign-in that outlives its request, for connections
+    opened with it (a study-room socket) to check later that it still holds. It names the
+    credential, never contains it: a session by its digest, a token family or API key by id."""
+    if current.api_key is not None:
+        return f"key:{current.api_key.id}"
+    if current.browser_session is not None:
+        return f"session:{current.browser_session.token_hash}"
+    return f"family:{current.token_family}"
+
+
+async def credential_in_force(
+    db: AsyncSession, ctx: AccountsContext, user_id: int, reference: str
+) -> bool:
+    """Whether the credential `credential_reference` named is still in force for this user:
+    False once the session was signed out or expired, the token family or API key revoked
+    (or expired), or the account deleted. A live session's idle expiry slides, as for any
+    request: a connection in use is activity."""
+    kind, _, value = reference.partition(":")
+    now = ctx.clock.now()
+    if kind == "session":
+        browser_session = await ctx.sessions.find(db, value)
+        if browser_session is None or browser_session.user_id != user_id:
+            return False
+        if not browser_session.is_live(now):
+            return False
+        await _slide(db, ctx, browser_session)
+        return True
+    if kind == "family":
+        return await repository.get_user_of_live_family(db, value, user_id) is not None
+    if kind == "key" and value.isdigit():
+        key = await repository.get_api_key(db, user_id, int(value))
+        return (
+            key is not None
+            and key.revoked_at is None
+            and (key.expires_at is None or now < key.expires_at)
+        )
+    return False
 
 
 async def token_pair(

@@ -19,6 +19,8 @@ from __future__ import annotations
 from skilltree.accounts.authentication import (
     authenticate,
     authenticate_token,
+    credential_in_force,
+    credential_reference,
     open_session,
     open_token_family,
     token_pair,
@@ -92,6 +94,8 @@ __all__ = [
     "check_credentials",
     "complete_mfa",
     "create_user",
+    "credential_in_force",
+    "credential_reference",
     "enable_mfa",
     "end_every_sign_in",
     "end_session",

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.accounts import directory
 from skilltree.cohorts import repository
 from skilltree.cohorts.errors import AssignmentNotFound, InvalidAssignment
 from skilltree.cohorts.models import Activity, Assignment, SharingChoice
@@ -32,6 +33,7 @@ MANAGERS = (Role.OWNER, Role.MENTOR)
 STUCK_SHOWN = 3
 ASSIGNMENT_CREATED = "assignment.created"
 ASSIGNMENT_COMPLETED = "assignment.completed"
+INVITATION_CREATED = "invitation.created"
 # The events the feed projects; anything else is not the cohort's business.
 FEED_EVENTS = frozenset(
     {
@@ -523,7 +525,10 @@ async def _record(
 async def personal_notices(db: AsyncSession, event: Event) -> list[tuple[int, dict[str, Any]]]:
     """Who hears about an event on their own stream, and what: an assignment reaches its
     assignee (or every member but its author, when it is for the whole organisation); a
-    completion reaches the organisation's owners and mentors."""
+    completion reaches the organisation's owners and mentors; an invitation reaches the
+    account of the invited address, if there is one (the e-mail carries the link)."""
+    if event.type == INVITATION_CREATED:
+        return await _invitation_notice(db, event)
     if event.org_id is None or event.type not in (ASSIGNMENT_CREATED, ASSIGNMENT_COMPLETED):
         return []
     infos = await orgs.member_infos(db, event.org_id)
@@ -541,3 +546,16 @@ async def personal_notices(db: AsyncSession, event: Event) -> list[tuple[int, di
         kind = "assignment.completed"
     notice = {"kind": kind, "occurred_at": event.occurred_at.isoformat(), "data": event.data}
     return [(user_id, notice) for user_id in targets]
+
+
+async def _invitation_notice(db: AsyncSession, event: Event) -> list[tuple[int, dict[str, Any]]]:
+    invited = await directory.person_by_email(db, str(event.data.get("email", "")))
+    if invited is None:
+        return []
+    notice = {
+        "kind": "invitation.received",
+        "occurred_at": event.occurred_at.isoformat(),
+        # Not the token: accepting needs the link from the e-mail, proof of the address.
+        "data": {"org": event.data.get("org"), "role": event.data.get("role")},
+    }
+    return [(invited.user_id, notice)]

@@ -95,6 +95,18 @@ async def review_reminders(job: Job, payload: Payload) -> None:
                 unsubscribe_url=_unsubscribe(job, user_id, "review_reminders"),
             )
             outbox.enqueue(session, SEND_TASK, message.to_payload(), now=now)
+    await _push_due_reviews(job, due, now)
+
+
+async def _push_due_reviews(job: Job, due: dict[int, int], now: datetime) -> None:
+    """Everyone with reviews due hears it on their own live stream (GET /v1/me/stream), whether
+    or not they take the e-mail: a stream is only open while they are looking."""
+    for user_id, count in due.items():
+        if count > 0:
+            await job.resources.broadcaster.publish(
+                f"user:{user_id}",
+                {"kind": "reviews.due", "occurred_at": now.isoformat(), "data": {"due": count}},
+            )
 
 
 def _unsubscribe(job: Job, user_id: int, topic: str) -> str:

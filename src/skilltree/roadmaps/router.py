@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.cache import Computed, Key
+from skilltree.platform.db import after_commit
 from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
 from skilltree.platform.http import conditional
 from skilltree.platform.http.bodies import read_body, read_upload
@@ -22,7 +23,7 @@ from skilltree.platform.http.offsets import OffsetParams, link_header, page_link
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.context import current_request_id
-from skilltree.platform.state import AppCache, AppResources, DbSession
+from skilltree.platform.state import AppCache, AppResources, DbSession, Resources
 from skilltree.roadmaps import progress_link, service
 from skilltree.roadmaps.dependencies import (
     CurrentViewer,
@@ -369,7 +370,34 @@ async def import_roadmap(
         response.status_code = status.HTTP_200_OK
     out = _report_out(report)
     out.progress = progress_out
+    if not dry_run:
+        _announce_import(session, resources, writer.user_id, out)
     return out
+
+
+def _announce_import(
+    session: DbSession, resources: Resources, user_id: int, out: ImportReportOut
+) -> None:
+    """Once the import is committed, the importer's own live stream hears it finished (their
+    other tabs and devices: an import made by a script through the API shows in the browser)."""
+    notice = {
+        "kind": "import.finished",
+        "occurred_at": resources.clock.now().isoformat(),
+        "data": {
+            "roadmap": out.roadmap,
+            "title": out.title,
+            "created": out.created,
+            "topic_count": out.topic_count,
+            "added": len(out.changes.added),
+            "updated": len(out.changes.updated),
+            "removed": len(out.changes.removed),
+        },
+    }
+
+    async def publish() -> None:
+        await resources.broadcaster.publish(f"user:{user_id}", notice)
+
+    after_commit(session, publish)
 
 
 async def _read_import(request: Request, max_bytes: int) -> tuple[bytes, str | None, str | None]:

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 TicketSource = Callable[[], Awaitable[str]]
 # Closes after which reconnecting cannot help.
-FINAL_CLOSE_CODES = frozenset({1008, 4403, 4029})
+FINAL_CLOSE_CODES = frozenset({1008, 4401, 4403, 4029})
 
 
 class RoomClient:

@@ -25,8 +25,11 @@ from typing import Any
 
 import orjson
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from skilltree.accounts import service as accounts
+from skilltree.accounts.dependencies import accounts_context_of
 from skilltree.platform.broadcast import Delivery, Subscription
 from skilltree.platform.errors import DomainError
 from skilltree.platform.state import Resources
@@ -42,6 +45,7 @@ POLICY_VIOLATION = 1008
 SERVICE_RESTART = 1012
 SLOW_CONSUMER = 4008
 NOT_A_MEMBER = 4403
+SIGNED_OUT = 4401
 RATE_LIMITED = 4029
 # How long a close may wait for a client that does not read before the socket is dropped.
 CLOSE_PATIENCE_SECONDS = 10.0
@@ -148,13 +152,15 @@ class Connection:
     async def _enter(self, subscription: Subscription, last_seq: int | None) -> None:
         user = self.admission.user_id
         async with self.resources.database.unit_of_work() as db:
-            self.names = await service.names(db, self.room.org_id)
             reads = await service.reads(db, self.room.id)
             missed = (
                 await service.replay(db, self.room.id, last_seq, self.settings.replay_limit + 1)
                 if last_seq is not None
                 else []
             )
+            if missed:
+                # Authors' names only for a replay: live messages carry their author's name.
+                self.names = await service.names(db, self.room.org_id)
         if await self.presence.enter(
             self.room.id, user, self.id, self.settings.presence_ttl_seconds
         ):
@@ -241,15 +247,32 @@ class Connection:
             for user_id in await self.presence.sweep(self.room.id):
                 await self._announce({"type": "presence", "user_id": user_id, "state": "offline"})
             async with self.resources.database.unit_of_work() as db:
+                signed_in = await self._still_signed_in(db)
                 role = await service.role_in(db, self.room, self.admission.user_id)
+            if not signed_in:
+                self._begin_close(SIGNED_OUT, "signed out")
+                return
             if role is None:
                 self._begin_close(NOT_A_MEMBER, "no longer a member of this organisation")
                 return
+
+    async def _still_signed_in(self, db: AsyncSession) -> bool:
+        """The sign-in that asked for the ticket still holds (not signed out, revoked or
+        expired), checked as a new request with it would be."""
+        credential = self.admission.credential
+        if credential is None:
+            return False  # a ticket from before credentials were recorded: reconnect
+        context = accounts_context_of(self.resources)
+        return await accounts.credential_in_force(db, context, self.admission.user_id, credential)
 
     # ------------------------------------------------------------------ sending
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.websocket.send_text(orjson.dumps(message).decode())
+
+    async def _send_encoded(self, delivery: Delivery) -> None:
+        """A fan-out message as the broadcaster encoded it, once for every socket."""
+        await self.websocket.send_text(delivery.text)
 
     async def _announce(self, message: dict[str, Any]) -> None:
         await self.resources.broadcaster.publish(self.channel, message, keep=False)
@@ -260,7 +283,7 @@ class Connection:
         if message.get("type") not in LOGGED or not isinstance(seq, int):
             if message.get("type") == "typing" and message.get("user_id") == self.admission.user_id:
                 return  # nobody needs to see themselves typing
-            await self._send(message)
+            await self._send_encoded(delivery)
             return
         if seq <= self.last_sent:
             return  # already sent (replayed, or filled in before it arrived)
@@ -269,10 +292,12 @@ class Connection:
                 gap = await service.replay(
                     db, self.room.id, self.last_sent, seq - self.last_sent - 1
                 )
+                if not self.names:
+                    self.names = await service.names(db, self.room.org_id)
             for entry in gap:
                 await self._send(entry_message(entry, self.names))
                 self.last_sent = entry.seq
-        await self._send(message)
+        await self._send_encoded(delivery)
         self.last_sent = seq
 
     # ------------------------------------------------------------------ receiving
@@ -323,7 +348,7 @@ class Connection:
             entry = await service.post(
                 db, self.room, self.admission.user_id, body, now, self.settings.max_message_chars
             )
-        message = entry_message(entry, self.names)
+        message = entry_message(entry, {self.admission.user_id: self.admission.display_name})
         client_id = frame.get("client_id")
         if isinstance(client_id, str) and len(client_id) <= 64:
             message["client_id"] = client_id  # lets the sender match its own message

@@ -73,3 +73,6 @@ class RoomTicket(Base):
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The sign-in it was issued with (accounts' credential reference, never a secret): the
+    # socket it opens is closed once that sign-in ends.
+    credential: Mapped[str | None] = mapped_column(String(100))

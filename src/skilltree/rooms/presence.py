@@ -46,8 +46,12 @@ class LocalPresence(Presence):
 
     async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
         entries = self._rooms.setdefault(room_id, {})
-        was_present = any(_user_of(m) == user_id for m in entries)
-        entries[_member(user_id, connection)] = time.monotonic() + ttl
+        member, now = _member(user_id, connection), time.monotonic()
+        # A heartbeat renews a live entry: the user is present, no need to look at the others.
+        was_present = entries.get(member, 0.0) > now or any(
+            _user_of(m) == user_id and until > now for m, until in entries.items()
+        )
+        entries[member] = now + ttl
         return not was_present
 
     async def leave(self, room_id: int, user_id: int, connection: str) -> bool:
@@ -90,9 +94,14 @@ class RedisPresence(Presence):
 
     async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
         key = self._key(room_id)
-        now_ms = int(time.time() * 1000)
-        was_present = user_id in await self._users(key, now_ms)
-        await self._redis.zadd(key, {_member(user_id, connection): now_ms + int(ttl * 1000)})
+        member, now_ms = _member(user_id, connection), int(time.time() * 1000)
+        # A heartbeat renews a live entry: one ZSCORE, not a read of everyone in the room
+        # (a thousand members send a hundred heartbeats a second).
+        own = await self._redis.zscore(key, member)
+        was_present = (own is not None and own > now_ms) or user_id in await self._users(
+            key, now_ms
+        )
+        await self._redis.zadd(key, {member: now_ms + int(ttl * 1000)})
         await self._redis.pexpire(key, int(ttl * 1000) * 10)
         return not was_present
 

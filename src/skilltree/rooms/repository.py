@@ -67,9 +67,9 @@ async def entry(session: AsyncSession, room_id: int, seq: int) -> RoomEntry | No
 
 async def redeem_ticket(
     session: AsyncSession, ticket_hash: str, now: datetime
-) -> tuple[int, int] | None:
+) -> tuple[int, int, str | None] | None:
     """Mark the ticket used if it is unused and unexpired, in one statement: of two
-    connections racing with the same ticket, exactly one gets (user id, room id)."""
+    connections racing with the same ticket, exactly one gets (user id, room id, credential)."""
     statement = (
         update(RoomTicket)
         .where(
@@ -78,10 +78,10 @@ async def redeem_ticket(
             RoomTicket.expires_at > now,
         )
         .values(used_at=now)
-        .returning(RoomTicket.user_id, RoomTicket.room_id)
+        .returning(RoomTicket.user_id, RoomTicket.room_id, RoomTicket.credential)
     )
     row = (await session.execute(statement)).first()
-    return None if row is None else (int(row[0]), int(row[1]))
+    return None if row is None else (int(row[0]), int(row[1]), row[2])
 
 
 async def mark_read(

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, status
 
+from skilltree.accounts import service as accounts
+from skilltree.accounts.dependencies import CurrentSignIn
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.orgs.dependencies import OrgManager, OrgReader
 from skilltree.platform.db import after_commit
@@ -86,11 +88,17 @@ async def create_room(
     responses=READ_ERRORS,
 )
 async def issue_ticket(
-    room: str, member: OrgReader, db: DbSession, resources: AppResources
+    room: str, member: OrgReader, current: CurrentSignIn, db: DbSession, resources: AppResources
 ) -> TicketOut:
-    """A single-use ticket to open the room's WebSocket, valid for a few seconds."""
+    """A single-use ticket to open the room's WebSocket, valid for a few seconds. The socket
+    lasts as long as the sign-in that asked for it: signing out closes it."""
     ticket = await service.issue_ticket(
-        db, member, room, resources.clock.now(), resources.settings.realtime.ticket_seconds
+        db,
+        member,
+        room,
+        resources.clock.now(),
+        resources.settings.realtime.ticket_seconds,
+        accounts.credential_reference(current),
     )
     return TicketOut(
         ticket=ticket.secret,

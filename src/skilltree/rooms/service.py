@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.accounts import directory
 from skilltree.identity import Viewer
 from skilltree.orgs import service as orgs
 from skilltree.orgs.errors import RoleRequired
@@ -72,6 +73,8 @@ class Admission:
     display_name: str
     role: Role
     room: RoomView
+    # The sign-in the ticket was issued with (accounts.service.credential_reference).
+    credential: str | None
 
 
 def _room_view(room: Room) -> RoomView:
@@ -173,7 +176,7 @@ async def create_room(
 
 
 async def issue_ticket(
-    db: AsyncSession, member: Member, key: str, now: datetime, ttl_seconds: int
+    db: AsyncSession, member: Member, key: str, now: datetime, ttl_seconds: int, credential: str
 ) -> Ticket:
     """A single-use permission to open the room's socket within `ttl_seconds`. Browsers
     cannot set headers on a WebSocket handshake, so the credential travels as this ticket,
@@ -188,6 +191,7 @@ async def issue_ticket(
             user_id=member.caller.user_id,
             room_id=room.id,
             expires_at=expires_at,
+            credential=credential,
         ),
     )
     await repository.flush(db)
@@ -202,24 +206,24 @@ async def admit(db: AsyncSession, secret: str, now: datetime) -> Admission | Non
     redeemed = await repository.redeem_ticket(db, digest(secret), now)
     if redeemed is None:
         return None
-    user_id, room_id = redeemed
+    user_id, room_id, credential = redeemed
     room = await repository.get_room_by_id(db, room_id)
     if room is None:
         return None
-    found = next(
-        (i for i in await orgs.member_infos(db, room.org_id) if i.user_id == user_id), None
-    )
-    if found is None:
+    # The user's own rows only: a thousand members connecting must not each read the others.
+    role = await role_in(db, _room_view(room), user_id)
+    people = await directory.people(db, [user_id])
+    if role is None or not people:
         return None
-    return Admission(user_id, found.display_name, found.role, _room_view(room))
+    return Admission(user_id, people[0].display_name, role, _room_view(room), credential)
 
 
 async def role_in(db: AsyncSession, room: RoomView, user_id: int) -> Role | None:
-    """The user's role in the room's organisation now, None once they left it."""
-    found = next(
-        (i for i in await orgs.member_infos(db, room.org_id) if i.user_id == user_id), None
-    )
-    return None if found is None else found.role
+    """The user's role in the room's organisation now, None once they left it. Every open
+    socket asks this periodically: one indexed lookup of the user's memberships, never a
+    read of the whole organisation."""
+    role = (await orgs.roles_of(db, user_id)).get(room.org_id)
+    return None if role is None else Role(role)
 
 
 async def post(
