@@ -202,7 +202,10 @@ async def measure(url: str, learners: list[int], words: list[str], count: int) -
             ("learner, prefix of 4 letters", None),
         ]
         print(f"SELECT 1 p50: {baseline:.2f} ms ({count} calls)")
-        print(f"{'query':42} {'p50 ms':>8} {'p99 ms':>8} {'p50/SELECT 1':>13}  goal p99 < 50 ms")
+        print(
+            f"{'query':42} {'p50 ms':>8} {'p99 ms':>8} {'p50/SELECT 1':>13} {'p99/SELECT 1':>13}"
+            "  goal p99 < 50 ms"
+        )
         for name, call in cases:
             if call is None:
                 mode = Mode.PREFIX if "prefix" in name else Mode.WORDS
@@ -215,7 +218,10 @@ async def measure(url: str, learners: list[int], words: list[str], count: int) -
             durations = await timed(call, count)
             p50, p99 = percentile(durations, 0.5), percentile(durations, 0.99)
             verdict = "met" if p99 < GOAL_P99_MS else "MISSED"
-            print(f"{name:42} {p50:8.1f} {p99:8.1f} {p50 / baseline:13.1f}  {verdict}")
+            print(
+                f"{name:42} {p50:8.1f} {p99:8.1f} {p50 / baseline:13.1f} {p99 / baseline:13.1f}"
+                f"  {verdict}"
+            )
     finally:
         await database.dispose()
 

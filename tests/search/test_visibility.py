@@ -142,3 +142,18 @@ async def test_a_learner_who_leaves_the_organisation_stops_finding_its_roadmap(
     # Bob's own note stays his, but it hangs on a roadmap he can no longer see.
     assert found(body) == [("topic", "zoo")]
     assert "narwhal" not in json.dumps(body)
+
+
+async def test_a_learner_finds_their_own_note_by_a_prefix_and_only_theirs(
+    people: People, outbox: Path, index_pending: Indexer
+) -> None:
+    who = await setup(people, outbox, index_pending)
+
+    bob = await search(who["bob"].client, "womb", mode="prefix")
+    eve = await search(who["eve"].client, "quok", mode="prefix", kind="note")
+
+    assert [item["kind"] for item in bob["items"]] == ["note"]
+    assert bob["counts"]["note"] == 1
+    assert "<mark>wombat" in bob["items"][0]["snippet_html"].lower()
+    assert found(eve) == [("note", "zoo")]
+    assert eve["counts"] == {"note": 1}

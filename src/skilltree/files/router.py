@@ -14,7 +14,7 @@ from skilltree.files import service
 from skilltree.files.errors import InvalidUpload
 from skilltree.files.multipart import FilePart, file_chunks
 from skilltree.files.schemas import FileListOut, FileOut
-from skilltree.files.storage import LocalDiskStorage, ObjectStorage
+from skilltree.files.storage import ObjectStorage, storage_for
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.platform.http.bounds import RowId
@@ -35,7 +35,7 @@ PRIVATE = "private, no-store"
 
 
 async def object_storage(resources: AppResources) -> ObjectStorage:
-    return LocalDiskStorage(resources.settings.files.storage_dir)
+    return storage_for(resources.settings.files)
 
 
 Storage = Annotated[ObjectStorage, Depends(object_storage)]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.files import service
-from skilltree.files.storage import LocalDiskStorage
+from skilltree.files.storage import storage_for
 from skilltree.platform import events
 from skilltree.platform.queue.tasks import Job
 from skilltree.progress import service as progress
 
 
 async def _on_note_changed(session: AsyncSession, job: Job, event: events.Event) -> None:
-    storage = LocalDiskStorage(job.resources.settings.files.storage_dir)
+    storage = storage_for(job.resources.settings.files)
     await service.on_note_changed(session, storage, event)
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -441,6 +442,24 @@ class FilesSettings(_Group):
     image_max_pixels: int = Field(default=40_000_000, ge=1)
     # How long a signed download link stays valid.
     download_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 86_400)
+    # Where the bytes live: "local" (storage_dir) or "s3" (any S3-compatible bucket).
+    storage: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    # Empty: AWS itself; otherwise the S3-compatible server (MinIO, Ceph, R2, ...).
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    # Empty: botocore's usual chain (environment, instance profile, web identity...).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    # Uploads stream to S3 in parts of this size (one part is held in memory per upload).
+    s3_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket_for_s3(cls, bucket: str, info: ValidationInfo) -> str:
+        if info.data.get("storage") == "s3" and not bucket:
+            raise ValueError("SKILLTREE_FILES_S3_BUCKET is required when FILES_STORAGE is s3")
+        return bucket
 
 
 class RealtimeSettings(_Group):
