@@ -502,6 +502,14 @@ WEB_ACCESS: dict[str, str] = {
     "POST /reset-password/request": "form",
     "POST /account/two-factor": "learner form",
     "POST /account/two-factor/confirm": "learner form",
+    "GET /import": "learner page",
+    "POST /import": "learner form",
+    "POST /roadmaps/{slug}/fork": "learner form",
+    "GET /roadmaps/{slug}/edit": "editor page",
+    "POST /roadmaps/{slug}/edit": "editor form",
+    "POST /roadmaps/{slug}/edit/topics": "editor form",
+    "POST /roadmaps/{slug}/edit/topics/{topic}": "editor form",
+    "POST /roadmaps/{slug}/edit/topics/{topic}/delete": "editor form",
 }
 WEB_PATH_VALUES = {
     "slug": "backend",
@@ -550,6 +558,14 @@ async def test_every_page_treats_visitors_and_learners_as_its_rule_says(
         # A learner who is not a member gets the organisation's 404, never a sign-in.
         assert (await learner.client.get(path, headers=HTML)).status_code in (200, 404)
         return
+    if rule == "editor page":
+        # Someone else's roadmap (or none): 403 when it can be seen, 404 when it cannot.
+        visitor = await client.get(path, headers=HTML)
+        assert visitor.status_code == 303
+        assert visitor.headers["location"] == f"/sign-in?next={path}"
+        learner = await people("Lena")
+        assert (await learner.client.get(path, headers=HTML)).status_code in (403, 404)
+        return
     if rule == "form":
         cross_site = await client.post(path, headers={**HTML, "origin": "https://evil.example"})
         assert cross_site.status_code == 403
@@ -564,4 +580,8 @@ async def test_every_page_treats_visitors_and_learners_as_its_rule_says(
     allowed = await learner.client.post(
         path, data={"csrf_token": learner.csrf_token, "status": "done"}, headers=HTML
     )
+    if rule == "editor form":
+        assert allowed.status_code in (403, 404), allowed.text
+        assert "CSRF" not in allowed.text
+        return
     assert allowed.status_code not in (401, 403), allowed.text

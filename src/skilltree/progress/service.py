@@ -135,13 +135,6 @@ async def roadmap_progress(session: AsyncSession, learner: Learner, slug: str) -
     return await _progress_of(session, learner.user_id, tree)
 
 
-async def progress_in(
-    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree
-) -> RoadmapProgress:
-    """`roadmap_progress` over a tree the caller already loaded (and checked access to)."""
-    return await _progress_of(session, user_id, tree)
-
-
 async def set_status(
     session: AsyncSession,
     learner: Learner,

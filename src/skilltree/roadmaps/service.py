@@ -569,6 +569,11 @@ async def roadmaps_of_org(session: AsyncSession, org_id: int) -> Sequence[Roadma
     return await repository.roadmaps_of_org(session, org_id)
 
 
+def may_edit(viewer: Viewer, roadmap: RoadmapRef) -> bool:
+    """Whether the viewer may change this roadmap (its owner, its organisation's editors)."""
+    return isinstance(roadmap, Roadmap) and viewer.can_edit(roadmap)
+
+
 async def outline_of(session: AsyncSession, roadmap: RoadmapRef) -> RoadmapTree:
     """The outline of a roadmap the caller already holds (see `get_outline`)."""
     if not isinstance(roadmap, Roadmap):

@@ -9,6 +9,7 @@ from skilltree.platform.errors import NotFound
 from skilltree.web.account_pages import router as account_pages_router
 from skilltree.web.account_router import router as account_router
 from skilltree.web.assets import IMMUTABLE, manifest
+from skilltree.web.editing_pages import router as editing_pages_router
 from skilltree.web.errors import install_html_errors
 from skilltree.web.orgs_router import router as orgs_router
 from skilltree.web.reviews_router import router as reviews_router
@@ -40,3 +41,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(reviews_router)
     app.include_router(account_pages_router)
     app.include_router(orgs_router)
+    app.include_router(editing_pages_router)

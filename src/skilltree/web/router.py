@@ -139,6 +139,7 @@ async def roadmap_page(
     left: Annotated[bool, Query()] = False,
 ) -> Response:
     roadmap: roadmaps.RoadmapRef
+    can_edit = False
     if current is None:
         tree = await roadmaps.get_tree(db, slug, ANONYMOUS)
         roadmap, rows, bar = tree.roadmap, rows_from_tree(tree.sections), None
@@ -146,6 +147,7 @@ async def roadmap_page(
         learner = await learner_of(db, current, resources)
         state = await progress.roadmap_progress(db, learner, slug)
         roadmap, rows, bar = state.roadmap, rows_from_progress(state.sections), Bar.of(state.tally)
+        can_edit = roadmaps.may_edit(learner.viewer, roadmap)
     return page(
         request,
         "roadmap.html",
@@ -155,6 +157,8 @@ async def roadmap_page(
             rows=rows,
             bar=bar,
             left=left and current is not None,
+            can_edit=can_edit,
+            imported=request.query_params.get("imported") == "1",
         ),
     )
 
@@ -259,7 +263,7 @@ async def _topic(
         learner = progress.Learner(
             user_id=current.user.id, viewer=viewer, clock=resources.clock, request_id=None
         )
-        state = await progress.progress_in(db, current.user.id, tree)
+        state = await progress.progress_on(db, current.user.id, tree)
         row = next(r for r in _walk(rows_from_progress(state.sections)) if r.slug == topic_slug)
         note = await notes.note_on(db, current.user.id, view.topic.id)
         links = await notes.resources_on(db, current.user.id, view.topic.id)
