@@ -200,6 +200,9 @@ ACCESS: dict[str, Rule] = {
     "POST /v1/orgs/{org}/rooms/{room}/tickets": MEMBERS,
     "GET /v1/orgs/{org}/rooms/{room}/messages": MEMBERS,
     "DELETE /v1/orgs/{org}/rooms/{room}/messages/{seq}": MENTORS_MANAGE,
+    # The endpoint admits everyone; each field applies its REST twin's rule (GRAPHQL_TWINS).
+    "GET /graphql": PUBLIC,
+    "POST /graphql": PUBLIC,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -456,6 +459,73 @@ async def test_every_caller_gets_the_outcome_the_rule_promises(
                 mismatches.append(
                     f"{operation} as {caller}: {got} ({response.status_code}), want {want}"
                 )
+
+    assert mismatches == []
+
+
+# --- GraphQL -----------------------------------------------------------------------------------
+# Each GraphQL field has a REST twin whose rule it must apply: the same callers, the same
+# refusals, read from the problem in the first error's `extensions`.
+GRAPHQL_TWINS: dict[str, str] = {
+    "GET /v1/roadmaps": "{ roadmaps { total } }",
+    "GET /v1/roadmaps/{slug}": '{ roadmap(slug: "backend") { slug } }',
+    "GET /v1/roadmaps/{slug}/tree": '{ roadmap(slug: "backend") { tree { slug } } }',
+    "GET /v1/roadmaps/{slug}/topics/{topic_slug}": '{ topic(roadmap: "backend", slug: "http")'
+    " { slug } }",
+    "GET /v1/orgs": "{ me { organisations { slug } } }",
+    "GET /v1/orgs/{org}": '{ me { organisation(slug: "cohort-7") { role } } }',
+    "GET /v1/orgs/{org}/members": '{ me { organisation(slug: "cohort-7") { members { role } } } }',
+    "GET /v1/me/progress/{roadmap}": '{ me { progress(roadmap: "matrix") { roadmap } } }',
+    "GET /v1/me/progress/{roadmap}/{topic}/note": '{ me { note(roadmap: "matrix",'
+    ' topic: "http") { markdown } } }',
+    "GET /v1/me/reviews/due": "{ me { reviewsDue { id } } }",
+    "PUT /v1/me/progress/{roadmap}/{topic}": 'mutation { setStatus(roadmap: "matrix",'
+    ' topic: "http", status: "done") { status } }',
+    "POST /v1/me/progress/{roadmap}/undo": 'mutation { undo(roadmap: "matrix") { topic } }',
+    "PUT /v1/me/progress/{roadmap}/{topic}/note": 'mutation { saveNote(roadmap: "matrix",'
+    ' topic: "http", markdown: "hi") { markdown } }',
+    "POST /v1/me/reviews/{card_id}": 'mutation { reviewCard(cardId: 1, rating: "good") { id } }',
+}
+
+
+def graphql_outcome(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    errors = response.json().get("errors") or []
+    if not errors:
+        return "ok"
+    problem = errors[0]["extensions"]["problem"]
+    refusals = {
+        (401, "/problems/not-authenticated"): "401",
+        (403, "/problems/insufficient-scope"): "scope",
+        (403, "/problems/role-required"): "role",
+        (403, "/problems/not-platform-admin"): "not-admin",
+        (404, "/problems/org-not-found"): "hidden",
+    }
+    return refusals.get((problem["status"], problem["type"]), "ok")
+
+
+def test_every_graphql_twin_names_a_route_with_a_rule() -> None:
+    assert set(GRAPHQL_TWINS) <= set(ACCESS)
+
+
+async def test_every_caller_gets_the_same_outcome_through_graphql(
+    world: World, connection: AsyncConnection
+) -> None:
+    mismatches = []
+    for operation, document in sorted(GRAPHQL_TWINS.items()):
+        for caller in CALLERS:
+            headers = world.headers.get(caller, {})
+            if caller == "key-without-scope":
+                key = world.keys_without[ACCESS[operation].scope]
+                headers = {"authorization": f"Bearer {key}"}
+            savepoint = await connection.begin_nested()
+            response = await world.clients[caller].post(
+                "/graphql", json={"query": document}, headers=headers
+            )
+            await savepoint.rollback()
+            want, got = expected(ACCESS[operation], caller), graphql_outcome(response)
+            if got != want:
+                mismatches.append(f"{operation} through GraphQL as {caller}: {got}, want {want}")
 
     assert mismatches == []
 

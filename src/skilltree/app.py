@@ -25,6 +25,7 @@ from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
 from skilltree.files.router import UPLOAD_PATH_SUFFIX
 from skilltree.files.router import router as files_router
+from skilltree.graphql.router import graphql_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -185,6 +186,8 @@ def create_app(
     app.include_router(cohorts_router)
     app.include_router(realtime_router)
     app.include_router(rooms_router)
+    if settings.graphql.enabled:
+        app.include_router(graphql_router(settings))
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

@@ -41,6 +41,11 @@ async def members_of(session: AsyncSession, org_id: int) -> Sequence[Membership]
     return (await session.execute(query)).scalars().all()
 
 
+async def members_of_orgs(session: AsyncSession, org_ids: Sequence[int]) -> Sequence[Membership]:
+    query = select(Membership).where(Membership.org_id.in_(org_ids))
+    return (await session.execute(query)).scalars().all()
+
+
 async def count_owners(session: AsyncSession, org_id: int) -> int:
     query = select(func.count()).where(Membership.org_id == org_id, Membership.role == "owner")
     return (await session.execute(query)).scalar_one()

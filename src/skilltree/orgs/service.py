@@ -160,6 +160,32 @@ async def owner_emails(db: AsyncSession, org_id: int) -> list[str]:
     return [person.email for person in await directory.people(db, owners)]
 
 
+async def members_of_orgs(
+    db: AsyncSession, callers: Sequence[Member]
+) -> dict[int, list[MemberView]]:
+    """`members` for several organisations the caller belongs to, by organisation id, in two
+    queries however many organisations and members (a batched API read)."""
+    memberships = await repository.members_of_orgs(db, [member.org.id for member in callers])
+    people = {
+        p.user_id: p for p in await directory.people(db, sorted({m.user_id for m in memberships}))
+    }
+    found: dict[int, list[MemberView]] = {member.org.id: [] for member in callers}
+    for membership in memberships:
+        person = people.get(membership.user_id)
+        if person is not None:
+            found[membership.org_id].append(
+                MemberView(
+                    user_id=person.user_id,
+                    display_name=person.display_name,
+                    role=Role(membership.role),
+                    joined_at=membership.joined_at,
+                )
+            )
+    for views in found.values():
+        views.sort(key=lambda view: (view.display_name, view.user_id))
+    return found
+
+
 @dataclass(frozen=True)
 class MemberInfo:
     """A member as other domains see one (cohort views, feeds, rooms)."""

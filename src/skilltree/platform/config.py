@@ -490,6 +490,22 @@ class RealtimeSettings(_Group):
     typing_interval_seconds: float = Field(default=2.0, ge=0, le=60)
 
 
+class GraphQLSettings(_Group):
+    """The GraphQL endpoint's protections (docs/api-styles.md)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GRAPHQL_")
+
+    enabled: bool = True
+    # The schema answers __schema/__type queries; None: on, except in production.
+    introspection: bool | None = None
+    # A query nested deeper than this is refused before it runs.
+    max_depth: int = Field(default=12, ge=2, le=64)
+    # Aliases multiply the work of one document; more than this is refused.
+    max_aliases: int = Field(default=15, ge=1, le=1000)
+    # Tokens in one document (names, punctuation, values): bounds parsing work.
+    max_tokens: int = Field(default=2000, ge=50, le=100_000)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -510,6 +526,7 @@ class Settings(BaseModel):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
 
 
 class SettingsError(Exception):
@@ -533,6 +550,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "metrics": MetricsSettings,
     "tracing": TracingSettings,
     "realtime": RealtimeSettings,
+    "graphql": GraphQLSettings,
 }
 
 

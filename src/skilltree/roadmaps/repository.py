@@ -57,6 +57,16 @@ async def load_topics(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]
     return (await session.execute(_topics_in_tree_order(roadmap_id))).scalars().all()
 
 
+async def load_topics_of(session: AsyncSession, roadmap_ids: Sequence[int]) -> Sequence[Topic]:
+    """The topics of several roadmaps in one query, each roadmap's in `load_topics` order."""
+    query = (
+        select(Topic)
+        .where(Topic.roadmap_id.in_(roadmap_ids))
+        .order_by(Topic.roadmap_id, Topic.parent_id.is_not(None), Topic.parent_id, Topic.position)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def find_topic(session: AsyncSession, roadmap_id: int, slug: str) -> Topic | None:
     """One topic by its slug: a lookup on the (roadmap_id, slug) unique index."""
     query = select(Topic).where(Topic.roadmap_id == roadmap_id, Topic.slug == slug)

@@ -174,6 +174,19 @@ async def get_tree(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapT
     return RoadmapTree(roadmap, build_tree(topics), len(topics))
 
 
+async def trees_of(
+    session: AsyncSession, listed: Sequence[RoadmapRef]
+) -> dict[int, list[TopicNode]]:
+    """The trees of roadmaps the caller was already allowed to see (a list of them), by
+    roadmap id, in one query however many roadmaps: what a batched API read needs."""
+    if not listed:
+        return {}
+    by_roadmap: dict[int, list[Topic]] = {roadmap.id: [] for roadmap in listed}
+    for topic in await repository.load_topics_of(session, list(by_roadmap)):
+        by_roadmap[topic.roadmap_id].append(topic)
+    return {roadmap_id: build_tree(topics) for roadmap_id, topics in by_roadmap.items()}
+
+
 async def get_outline(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree:
     """The tree with each topic's place, title, summary, concept and estimate only: what
     progress views roll up, without the resources and other lists the tree page shows."""

@@ -1,0 +1,124 @@
+"""The request lifecycle of a GraphQL operation: its unit of work, and errors as problems.
+
+`UnitOfWork` opens one unit of work around the execution of a query or mutation and finds the
+caller in it. A mutation document is all or nothing: when any of its fields failed, everything
+it wrote is rolled back (a domain error whose writes must survive, such as a revoked token
+family, still commits, as it does over REST). The commit happens before the response is built,
+so a failed commit is an error in the response, never data reported as stored.
+
+`ProblemErrors` gives every error the REST API's problem details in `extensions.problem`
+(type, title, status, detail and the error's own members), and hides the message of an
+unexpected error, which is logged instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import structlog
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from graphql import GraphQLError
+from skilltree.graphql.context import GraphQLContext
+from skilltree.platform.errors import DomainError
+from skilltree.platform.http.problems import PROBLEM_TYPE_PREFIX
+from skilltree.platform.observability.context import current_request_id
+
+log = structlog.get_logger(__name__)
+
+
+class _Discard(Exception):
+    """Leaves the unit of work so that it rolls back."""
+
+
+class UnitOfWork(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        assert isinstance(context, GraphQLContext)
+        operation = self.execution_context.operation_type
+        if operation is OperationType.SUBSCRIPTION:
+            # A subscription lives long; it opens short units of work of its own.
+            yield
+            return
+        writes = operation is OperationType.MUTATION
+        try:
+            async with context.resources.database.unit_of_work(writes=writes) as session:
+                await context.begin(session)
+                yield
+                if writes and not _keeps_changes(self.execution_context.result):
+                    raise _Discard
+        except _Discard:
+            pass
+
+
+def _keeps_changes(result: Any) -> bool:
+    errors = getattr(result, "errors", None) or []
+    return all(
+        isinstance(error.original_error, DomainError) and error.original_error.keeps_changes
+        for error in errors
+    )
+
+
+def problem_of(error: DomainError) -> dict[str, Any]:
+    """The RFC 9457 members a REST response would carry for this error."""
+    return {
+        "type": PROBLEM_TYPE_PREFIX + error.type_slug,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        **{key: _plain(value) for key, value in error.extensions.items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    return (
+        value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
+    )
+
+
+class ProblemErrors(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        result.errors = [_with_problem(error) for error in result.errors]
+
+
+def _with_problem(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        problem = problem_of(original)
+        message = original.detail
+    elif original is None or isinstance(original, GraphQLError):
+        # The document itself is wrong (syntax, validation, a limit): a 400 over REST.
+        problem = {
+            "type": PROBLEM_TYPE_PREFIX + "invalid-query",
+            "title": "Invalid query",
+            "status": 400,
+            "detail": error.message,
+        }
+        message = error.message
+    else:
+        # A bug: logged in full, shown as the REST API shows a 500 (no internals).
+        log.error("graphql.unexpected_error", path=error.path, exc_info=original)
+        problem = {
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "An unexpected error occurred. Quote the request id when reporting it.",
+        }
+        message = problem["detail"]
+    problem["request_id"] = current_request_id()
+    extensions = {**(error.extensions or {}), "problem": problem}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original,
+        extensions=extensions,
+    )
