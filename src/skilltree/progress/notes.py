@@ -80,11 +80,9 @@ async def note_on(session: AsyncSession, user_id: int, topic_id: int) -> NoteVie
     return _view(await repository.note(session, user_id, topic_id))
 
 
-async def resources_on(
-    session: AsyncSession, user_id: int, topic_id: int
-) -> Sequence[PersonalResource]:
+async def resources_on(session: AsyncSession, user_id: int, topic_id: int) -> list[Resource]:
     """`list_resources` for a topic the caller already found through the access rule."""
-    return await repository.resources(session, user_id, topic_id)
+    return [Resource.of(row) for row in await repository.resources(session, user_id, topic_id)]
 
 
 async def save_note(

@@ -1,7 +1,7 @@
 """Room tickets remember the credential they were issued with, so an open socket can check it.
 
 Revision ID: 0045
-Revises: 0021
+Revises: 0040
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0045"
-down_revision = "0021"
+down_revision = "0040"
 branch_labels = None
 depends_on = None
 
