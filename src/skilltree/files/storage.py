@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -181,7 +182,7 @@ def storage_for(settings: FilesSettings) -> ObjectStorage:
     if settings.storage == "local":
         return LocalDiskStorage(settings.storage_dir)
     secret = settings.s3_secret_access_key.get_secret_value()
-    return S3Storage(
+    return _s3_storage(
         S3Location(
             bucket=settings.s3_bucket,
             endpoint_url=settings.s3_endpoint_url or None,
@@ -191,3 +192,10 @@ def storage_for(settings: FilesSettings) -> ObjectStorage:
             part_bytes=settings.s3_part_bytes,
         )
     )
+
+
+@lru_cache(maxsize=8)
+def _s3_storage(location: S3Location) -> S3Storage:
+    # One botocore session per bucket for the process: building one reads the service model
+    # files from disk, which per request would cost more than the request.
+    return S3Storage(location)
