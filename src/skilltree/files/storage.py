@@ -15,9 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-import aioboto3
 import anyio
-from botocore.exceptions import ClientError
 
 from skilltree.platform.config import FilesSettings
 
@@ -103,6 +101,10 @@ class S3Storage:
     """
 
     def __init__(self, location: S3Location) -> None:
+        # Imported here: botocore takes longer to import than the rest of the service, and a
+        # deployment on local disk never needs it.
+        import aioboto3
+
         self.location = location
         self.session = aioboto3.Session(
             aws_access_key_id=location.access_key_id,
@@ -157,6 +159,8 @@ class S3Storage:
             await s3.delete_object(Bucket=self.location.bucket, Key=key)
 
     async def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
         async with self._client() as s3:
             try:
                 await s3.head_object(Bucket=self.location.bucket, Key=key)
