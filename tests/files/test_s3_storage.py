@@ -231,3 +231,12 @@ async def test_a_download_link_of_s3_is_refused_to_another_learner(
     refused: httpx.Response = await other.client.get(url)
 
     assert refused.status_code == 403
+
+
+def test_the_same_bucket_settings_share_one_storage() -> None:
+    first = storage_for(FilesSettings(storage="s3", s3_bucket="notes"))
+    again = storage_for(FilesSettings(storage="s3", s3_bucket="notes"))
+    other = storage_for(FilesSettings(storage="s3", s3_bucket="avatars"))
+
+    assert first is again
+    assert other is not first

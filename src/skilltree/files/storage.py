@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-import aioboto3
 import anyio
-from botocore.exceptions import ClientError
 
 from skilltree.platform.config import FilesSettings
 
@@ -102,6 +101,10 @@ class S3Storage:
     """
 
     def __init__(self, location: S3Location) -> None:
+        # Imported here: botocore takes longer to import than the rest of the service, and a
+        # deployment on local disk never needs it.
+        import aioboto3
+
         self.location = location
         self.session = aioboto3.Session(
             aws_access_key_id=location.access_key_id,
@@ -156,6 +159,8 @@ class S3Storage:
             await s3.delete_object(Bucket=self.location.bucket, Key=key)
 
     async def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
         async with self._client() as s3:
             try:
                 await s3.head_object(Bucket=self.location.bucket, Key=key)
@@ -181,7 +186,7 @@ def storage_for(settings: FilesSettings) -> ObjectStorage:
     if settings.storage == "local":
         return LocalDiskStorage(settings.storage_dir)
     secret = settings.s3_secret_access_key.get_secret_value()
-    return S3Storage(
+    return _s3_storage(
         S3Location(
             bucket=settings.s3_bucket,
             endpoint_url=settings.s3_endpoint_url or None,
@@ -191,3 +196,10 @@ def storage_for(settings: FilesSettings) -> ObjectStorage:
             part_bytes=settings.s3_part_bytes,
         )
     )
+
+
+@lru_cache(maxsize=8)
+def _s3_storage(location: S3Location) -> S3Storage:
+    # One botocore session per bucket for the process: building one reads the service model
+    # files from disk, which per request would cost more than the request.
+    return S3Storage(location)
