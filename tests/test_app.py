@@ -21,6 +21,8 @@ from skilltree.platform.state import Resources
 # Routes for orchestrators and tooling live outside the versioned API on purpose.
 # Operational endpoints whose shape the orchestrator or Prometheus defines, not the API.
 UNVERSIONED = {"/livez", "/readyz", "/startupz", "/metrics"}
+# A GraphQL schema evolves by deprecating fields, not by versioned URLs (decision 0049).
+UNVERSIONED |= {"/graphql"}
 
 
 def test_every_api_route_is_versioned() -> None:
