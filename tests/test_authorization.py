@@ -203,6 +203,11 @@ ACCESS: dict[str, Rule] = {
     # The endpoint admits everyone; each field applies its REST twin's rule (GRAPHQL_TWINS).
     "GET /graphql": PUBLIC,
     "POST /graphql": PUBLIC,
+    "GET /v1/admin/flags": ADMIN,
+    "GET /v1/admin/flags/{flag}": ADMIN,
+    "PUT /v1/admin/flags/{flag}": ADMIN,
+    "PATCH /v1/admin/flags/{flag}": ADMIN,
+    "DELETE /v1/admin/flags/{flag}": ADMIN,
 }
 
 # Bodies valid enough that a caller who passes the access check reaches the service (where
@@ -217,6 +222,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "PUT /v1/orgs/{org}/sharing": {"share_details": False},
     "POST /v1/orgs/{org}/assignments": {"roadmap": "backend"},
     "POST /v1/orgs/{org}/rooms": {"key": "matrix-room", "title": "Matrix"},
+    "PUT /v1/admin/flags/{flag}": {"enabled": True},
 }
 
 CALLERS = ("anonymous", *ROLES, "outsider", "admin", "key", "key-without-scope")
@@ -419,6 +425,7 @@ async def world(
         "assignment_id": NO_SUCH_ID,
         "room": "lobby",
         "seq": "1",
+        "flag": "no-such-flag",
     }
     yield World(clients, headers, path_values, keys_without)
     for client in {id(c): c for c in clients.values()}.values():

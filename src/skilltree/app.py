@@ -25,6 +25,8 @@ from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
 from skilltree.files.router import UPLOAD_PATH_SUFFIX
 from skilltree.files.router import router as files_router
+from skilltree.flags.provider import FeatureFlags, RuleSets
+from skilltree.flags.router import router as flags_router
 from skilltree.graphql.router import graphql_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
@@ -111,6 +113,10 @@ def create_app(
         if redis is not None:
             presence = RedisPresence(redis, f"{settings.redis.key_prefix}rt:")
         app.state.room_presence = presence
+        # Feature flags: rules kept in memory, dropped when any instance announces a change.
+        flags = FeatureFlags(RuleSets(db, cache, broadcaster))
+        await flags.rule_sets.start()
+        app.state.feature_flags = flags
         app.state.resources = Resources(
             settings=settings,
             database=db,
@@ -136,6 +142,8 @@ def create_app(
             with on_termination(drain_live_connections):
                 yield
         finally:
+            await flags.rule_sets.close()
+            flags.close()
             db.remove_unit_of_work_hook(projector.bind)
             await broadcaster.drain("server shutting down", grace_seconds=1.0)
             await broadcaster.close()
@@ -188,6 +196,7 @@ def create_app(
     app.include_router(rooms_router)
     if settings.graphql.enabled:
         app.include_router(graphql_router(settings))
+    app.include_router(flags_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

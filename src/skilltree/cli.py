@@ -20,7 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TypeVar
 import orjson
 import typer
 
-from skilltree import data_commands  # light: its commands import what they use
+from skilltree import (
+    data_commands,  # light: its commands import what they use
+    flag_commands,  # light too
+)
 from skilltree.identity.viewer import Visibility  # light: no ORM, no framework
 
 if TYPE_CHECKING:
@@ -58,6 +61,7 @@ app.command("backup")(data_commands.backup)
 app.command("restore")(data_commands.restore)
 search_app = _typer("Maintain the search index.")
 app.add_typer(search_app, name="search")
+app.add_typer(flag_commands.flags_app, name="flags")
 
 
 def main() -> None:

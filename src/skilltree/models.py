@@ -10,6 +10,7 @@ from skilltree.accounts import models as accounts
 from skilltree.audit import models as audit
 from skilltree.cohorts import models as cohorts
 from skilltree.files import models as files
+from skilltree.flags import models as flags
 from skilltree.notifications import models as notifications
 from skilltree.orgs import models as orgs
 from skilltree.platform import idempotency_records as idempotency
@@ -29,6 +30,7 @@ __all__ = [
     "audit",
     "cohorts",
     "files",
+    "flags",
     "idempotency",
     "notifications",
     "orgs",

@@ -167,4 +167,4 @@ def test_every_deployment_cloud_and_operations_leaf_is_implemented_or_theory() -
         or status.status == "planned"
     ]
 
-    assert undecided == ["feature-flags", "cloud-storage"]
+    assert undecided == ["cloud-storage"]

@@ -40,6 +40,8 @@ class EventKind(StrEnum):
     ADMIN_GRANTED = "admin.granted"
     ADMIN_REVOKED = "admin.revoked"
     SIGNED_OUT_BY_ADMIN = "admin.signed_out_user"
+    FLAG_CHANGED = "flag.changed"
+    FLAG_DELETED = "flag.deleted"
 
 
 async def record(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from skilltree.accounts.dependencies import MaybePrincipal
+from skilltree.flags.dependencies import Flags
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope, Viewer
 from skilltree.orgs import service as orgs
 from skilltree.platform.http import conditional
@@ -38,6 +39,7 @@ async def search(
     session: DbSession,
     current: MaybePrincipal,
     codec: Cursors,
+    flags: Flags,
     q: Annotated[
         str,
         Query(min_length=1, max_length=MAX_QUERY_LENGTH, examples=["idempotency keys"]),
@@ -73,6 +75,12 @@ async def search(
             after=_after(position),
             fuzzy=position is not None and str(position.key).startswith("~"),
             limit=limit,
+            typo_tolerance=await flags.is_enabled(
+                service.TYPO_TOLERANCE_FLAG,
+                default=True,
+                user_id=viewer.user_id,
+                organisation_ids=sorted(viewer.org_roles),
+            ),
         ),
         personal=personal,
     )

@@ -33,6 +33,10 @@ INDEXED_EVENTS = frozenset(
     {roadmaps.ROADMAP_CHANGED, progress.NOTE_CHANGED, progress.RESOURCE_CHANGED}
 )
 REINDEX_BATCH = 1_000
+# Feature flag (docs/feature-flags.md): off, a search whose words match nothing stays empty
+# instead of retrying with typo tolerance, the costly trigram scan on a large index. On unless
+# an administrator says otherwise, for everyone, an organisation, a user or a share of users.
+TYPO_TOLERANCE_FLAG = "search-typo-tolerance"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class SearchRequest:
     after: tuple[float, int] | None = None  # the last hit of the previous page
     fuzzy: bool = False  # the previous page was found with typo tolerance
     limit: int = 20
+    typo_tolerance: bool = True  # retry with typo tolerance when the words find nothing
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ async def search(
     index = repository.index_for(session)
     fuzzy = request.fuzzy
     page = await index.page(session, query, scope, request.after, request.limit + 1, fuzzy)
-    if not page.hits and request.after is None and not fuzzy:
+    if not page.hits and request.after is None and not fuzzy and request.typo_tolerance:
         # Typo tolerance only when the words as typed find nothing: exact matches are never
         # drowned by near ones, and the common case is one index scan.
         fuzzy = True

@@ -138,6 +138,12 @@ WEBHOOK_DELIVERIES = Counter(
     "circuit breaker is open).",
     ["outcome"],
 )
+FLAG_EVALUATIONS = Counter(
+    "skilltree_flag_evaluations_total",
+    "Feature-flag decisions by flag, variant (on, off, or default: the code's own default "
+    "answered) and OpenFeature reason (TARGETING_MATCH, SPLIT, DEFAULT, ERROR).",
+    ["flag", "variant", "reason"],
+)
 
 # Business counters: what users do, counted once the change is committed.
 SIGNUPS = Counter(
