@@ -29,6 +29,8 @@ from tests.support.installation import empty_database, served, settings_for
 from tests.support.processes import ROOT, base_env, free_port, running, wait_until_ready
 from tests.support.progress import WEB, import_roadmap, mark
 
+STARTUP_SECONDS = 300
+
 
 def _git(*args: str) -> str:
     done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -72,6 +74,8 @@ def previous_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("previous-release")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(directory, filter="data")
+    # Compiled once here, not by every server start (a cold import of the app takes long).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(directory / "src")], check=True)
     return directory / "src"
 
 
@@ -140,10 +144,15 @@ async def test_the_previous_release_works_against_the_newest_schema(
     base_url = f"http://127.0.0.1:{port}"
     with running(command, env, tmp_path / "previous.log") as process:
         try:
-            wait_until_ready(base_url, process)
+            # Generous: the old code is imported cold, and the machine may be busy.
+            wait_until_ready(base_url, process, seconds=STARTUP_SECONDS)
         except AssertionError as error:
             log = (tmp_path / "previous.log").read_text(errors="replace")[-3000:]
-            raise AssertionError(f"{error}; its log:\n{log}") from None
+            try:
+                ready = httpx.get(f"{base_url}/readyz", timeout=5).text  # noqa: ASYNC210
+            except httpx.HTTPError as failure:
+                ready = repr(failure)
+            raise AssertionError(f"{error}; /readyz: {ready}; its log:\n{log}") from None
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             await register_and_verify(client, outbox, email="ada@example.org", name="Ada")
             ada = await sign_in(client, email="ada@example.org")

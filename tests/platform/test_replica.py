@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
@@ -138,6 +139,8 @@ async def test_a_replica_further_behind_than_the_limit_is_not_read(
             assert await done_count(other_tab) == 0  # behind, by less than a second so far
             await asyncio.sleep(1.5)
             assert await done_count(other_tab) == 1  # too far behind: the primary answers
+            assert REGISTRY.get_sample_value("skilltree_db_replica_in_use") == 0
+            assert (REGISTRY.get_sample_value("skilltree_db_replica_lag_seconds") or 0) > 1
         finally:
             await pair.resume_replay()
         await pair.until_replayed()
@@ -166,6 +169,7 @@ async def test_reads_go_to_the_primary_while_the_replica_is_down(
             # The pooled replica connection is dead: the unit of work notices as it opens.
             assert await done_count(other_tab) == 1
             assert (await other_tab.get("/v1/roadmaps/web/tree")).status_code == 200
+            assert REGISTRY.get_sample_value("skilltree_db_replica_lag_seconds") == -1
         finally:
             pair.start("replica", pair.replica_port)
         await pair.until_replayed()

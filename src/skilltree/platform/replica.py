@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
+from skilltree.platform.observability import metrics
 from skilltree.platform.observability.logging import get_logger
 
 log = get_logger("skilltree.replica")
@@ -163,6 +164,7 @@ class Replica:
         """A unit of work could not open a replica connection: reads go to the primary until
         the next check finds it answering."""
         self._checked_at = self._timer()
+        self.lag_seconds = None
         self._record(False, f"unreachable: {error}")
 
     async def _check(self) -> tuple[bool, str]:
@@ -194,6 +196,8 @@ class Replica:
                 log.warning("reads go to the primary", reason=reason)
         self._usable = usable
         self._reason = reason
+        metrics.REPLICA_READS.set(1 if usable else 0)
+        metrics.REPLICA_LAG.set(-1 if self.lag_seconds is None else self.lag_seconds)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

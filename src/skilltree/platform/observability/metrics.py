@@ -105,6 +105,17 @@ DB_POOL_CONNECTIONS = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+REPLICA_LAG = Gauge(
+    "skilltree_db_replica_lag_seconds",
+    "How far the read replica was behind the primary at this instance's last check (-1: it did "
+    "not answer).",
+    multiprocess_mode="livemax",
+)
+REPLICA_READS = Gauge(
+    "skilltree_db_replica_in_use",
+    "1 while this instance sends reading requests to the read replica, 0 while to the primary.",
+    multiprocess_mode="livemin",
+)
 QUEUE_DEPTH = Gauge(
     "skilltree_queue_depth",
     "Tasks in the database broker's queue (runnable, delayed or running); 0 with RabbitMQ, "
