@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint typecheck pytest migrate clean bench test-programs
+.PHONY: run test install lint typecheck pytest migrate clean bench test-programs audit
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -52,6 +52,13 @@ test-programs:
 	ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || (apt-get update -qq && $(APT_INSTALL) postgresql)
 
 test: lint typecheck pytest
+
+# Known vulnerabilities in every locked dependency (PyPI's advisory data, through pip-audit).
+# --strict: a package that could not be checked fails the audit rather than passing unchecked,
+# so a CI without access to the advisory service fails loudly (docs/security.md).
+audit: install
+	$(UV) export --frozen --no-hashes --no-emit-project --quiet -o $(VENV)/audit-requirements.txt
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r $(VENV)/audit-requirements.txt
 
 # Needs PostgreSQL, Redis and wrk (installed here when missing and running as root).
 bench: install

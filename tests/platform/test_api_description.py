@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+import jsonschema
 import orjson
 import pytest
 from fastapi import FastAPI
@@ -145,3 +146,31 @@ def test_if_match_is_required_where_its_absence_is_a_428(document: dict[str, Any
     assert replace is not None
     assert replace["required"] is True
     assert 428 in _problem_statuses(paths["/v1/roadmaps/{slug}"]["patch"])
+
+
+def test_a_second_factor_answer_is_described_as_exactly_one_of_code_and_recovery_code(
+    document: dict[str, Any],
+) -> None:
+    operation = document["paths"]["/v1/auth/login/mfa"]["post"]
+    reference = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+
+    def valid(body: dict[str, Any]) -> bool:
+        return jsonschema.Draft202012Validator(schema).is_valid(body)
+
+    assert valid({"mfa_token": "t" * 16, "code": "123456"})
+    assert valid({"mfa_token": "t" * 16, "recovery_code": "abcd-efgh"})
+    assert not valid({"mfa_token": "t" * 16})  # the server answers 422: neither was sent
+    assert not valid({"mfa_token": "t" * 16, "code": "123456", "recovery_code": "abcd-efgh"})
+    assert not valid({"mfa_token": "t" * 16, "code": None, "recovery_code": None})
+
+
+def test_filter_values_the_server_accepts_are_enumerated(document: dict[str, Any]) -> None:
+    parameters = {
+        parameter["name"]: parameter["schema"]
+        for parameter in document["paths"]["/v1/roadmaps"]["get"]["parameters"]
+    }
+
+    # Anything else (an empty value included) is a 400 invalid-query.
+    assert parameters["source"]["enum"] == ["builtin", "import", "custom", "fork"]
+    assert parameters["visibility"]["enum"] == ["public", "organisation", "private"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from skilltree.identity import Scope
 
@@ -145,6 +145,19 @@ SixDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
 
 class MfaAnswerIn(BaseModel):
+    # Exactly one of the two answers, as the validator below demands, stated in the document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["code"], "properties": {"code": {"type": "string"}}},
+                {
+                    "required": ["recovery_code"],
+                    "properties": {"recovery_code": {"type": "string"}},
+                },
+            ]
+        }
+    )
+
     mfa_token: Token
     code: SixDigits | None = None
     recovery_code: Annotated[str, StringConstraints(max_length=32)] | None = None

@@ -73,13 +73,25 @@ LIST_PARAMETERS: dict[str, Any] = {
             "in": "query",
             "required": False,
             "description": description,
-            "schema": {"type": "string"},
+            "schema": schema,
         }
-        for name, description in (
-            ("visibility", "public, organisation or private (also visibility[ne])"),
-            ("source", "builtin, import, custom or fork (also source[ne])"),
-            ("title[contains]", "Case-insensitive substring of the title"),
-            ("updated_at[gte]", "ISO 8601 with a time zone; also gt, lt, lte, eq"),
+        for name, description, schema in (
+            (
+                "visibility",
+                "public, organisation or private (also visibility[ne])",
+                {"type": "string", "enum": ["public", "organisation", "private"]},
+            ),
+            (
+                "source",
+                "builtin, import, custom or fork (also source[ne])",
+                {"type": "string", "enum": ["builtin", "import", "custom", "fork"]},
+            ),
+            ("title[contains]", "Case-insensitive substring of the title", {"type": "string"}),
+            (
+                "updated_at[gte]",
+                "ISO 8601 with a time zone; also gt, lt, lte, eq",
+                {"type": "string"},
+            ),
         )
     ]
 }

@@ -65,6 +65,20 @@ async def test_an_emitted_event_reaches_its_consumer_once(
 
     async with running_worker(bg_settings, bg_database):
         await eventually(lambda: _equal(counting_consumer, [event.id]), "the event")
+        # Not only the first delivery: wait until the row is recorded as published and the
+        # broker holds no delivery at all, so a second one would have been seen by now.
+        await eventually(lambda: _all_published(bg_database), "the row recorded as published")
+        await eventually(lambda: _empty_queue(bg_database), "every delivery")
+
+    assert counting_consumer == [event.id]
+
+
+async def _all_published(database: Database) -> bool:
+    async with database.unit_of_work() as session:
+        unpublished = await session.scalar(
+            select(func.count()).where(OutboxMessage.published_at.is_(None))
+        )
+        return not unpublished
 
 
 class DyingRelay(Relay):

@@ -1,0 +1,258 @@
+"""schemathesis against a running server: the API description tells the truth, and no
+generated request — anonymous, as a learner, as an administrator — gets a 5xx.
+
+`skilltree serve` runs as it is deployed: on PostgreSQL with Redis (every caller), and on the
+embedded SQLite default (a learner, whose writes are what SQLite has to queue). schemathesis
+runs every check with a fixed seed and a bounded number of examples per operation, so the
+whole file stays within a few minutes; `tests/fuzz/schemathesis.toml` holds the allow-list,
+each entry with the reason it is a false positive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.accounts import PASSWORD, last_token
+from tests.support.databases import temporary_postgres_database
+from tests.support.redis import REDIS_URL, isolated_prefix
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+SEED = 20261206
+MAX_EXAMPLES = 2
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Server:
+    url: str
+    outbox: Path
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def _backend(name: str, home: Path) -> AsyncIterator[dict[str, str]]:
+    if name == "sqlite":
+        yield {"SKILLTREE_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'skilltree.db'}"}
+        return
+    async with temporary_postgres_database() as url, isolated_prefix() as prefix:
+        yield {
+            "SKILLTREE_DATABASE_URL": url,
+            "SKILLTREE_REDIS_URL": REDIS_URL,
+            "SKILLTREE_REDIS_KEY_PREFIX": prefix,
+        }
+
+
+def _environment(home: Path, backend: dict[str, str]) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("SKILLTREE_")  # only what this file sets
+    } | {
+        "SKILLTREE_MAIL_OUTBOX_DIR": str(home / "outbox"),
+        "SKILLTREE_AUTH_COOKIE_SECURE": "false",
+        # Limits would answer most generated requests with 429 (documented on every /v1
+        # operation) and test nothing else; tests/platform/test_rate_limit.py covers them.
+        "SKILLTREE_RATE_LIMIT_ENABLED": "false",
+        "SKILLTREE_LOG_ACCESS_LOG": "false",
+        **backend,
+    }
+
+
+@contextmanager
+def _serving(env: dict[str, str], home: Path) -> Iterator[str]:
+    """`skilltree serve` on a migrated database and a free port; its URL."""
+    port = _free_port()
+    subprocess.run(
+        [BIN / "skilltree", "migrate", "upgrade"], env=env, check=True, capture_output=True
+    )
+    log = home / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                BIN / "skilltree",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start: {log.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def _learner_token(url: str, outbox: Path) -> str:
+    email = "fuzz-learner@example.org"
+    with httpx.Client(base_url=url, timeout=60) as client:
+        registered = client.post(
+            "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "F"}
+        )
+        assert registered.status_code == 202, registered.text
+        verified = client.post("/v1/auth/verify-email", json={"token": last_token(outbox)})
+        assert verified.status_code == 204, verified.text
+        return _token(client, email)
+
+
+def _admin_token(url: str, env: dict[str, str], home: Path) -> str:
+    email = "fuzz-admin@example.org"
+    password_file = home / "admin-password"
+    password_file.write_text(PASSWORD)
+    subprocess.run(
+        [
+            BIN / "skilltree",
+            "user",
+            "create",
+            email,
+            "--name",
+            "Admin",
+            "--admin",
+            "--password-file",
+            str(password_file),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    with httpx.Client(base_url=url, timeout=60) as client:
+        return _token(client, email)
+
+
+def _token(client: httpx.Client, email: str) -> str:
+    response = client.post("/v1/auth/token", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def _schemathesis(url: str, caller: str, token: str | None, report: Path) -> str | None:
+    """Run schemathesis with every check; None when it found nothing, else its report."""
+    # Read the document once, here: building it takes seconds on a busy machine, longer than
+    # schemathesis waits for it.
+    document = report.with_suffix(".openapi.json")
+    document.write_bytes(httpx.get(f"{url}/openapi.json", timeout=120).content)
+    command = [
+        BIN / "schemathesis",
+        "--config-file",
+        str(CONFIG),
+        "run",
+        str(document),
+        "--url",
+        url,
+        "--checks",
+        "all",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        # The coverage phase sends thousands of boundary cases per caller: minutes, not seconds.
+        "--phases",
+        "examples,fuzzing",
+        "--workers",
+        "2",
+        "--no-shrink",
+        "--no-color",
+        "--request-timeout",
+        "30",
+        "--generation-database",
+        "none",
+    ]
+    if token is not None:
+        command += ["--header", f"Authorization: Bearer {token}"]
+        # Signing out ends the very credential the run sends, and every later request would be
+        # a 401 that tests nothing; sign-out has tests of its own (tests/accounts).
+        command += ["--exclude-path-regex", "^/v1/auth/logout"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    report.write_text(result.stdout + result.stderr)
+    if result.returncode == 0:
+        return None
+    return (
+        f"--- {caller}: exit {result.returncode} (full report: {report})\n{result.stdout[-12000:]}"
+    )
+
+
+# What the first runs with real credentials found and is not fixed yet; each entry needs a
+# failing test and a fix (or an allow-list entry saying why it is a false positive). Strict:
+# once the runs pass, this marker fails the test until it is removed.
+KNOWN_FAILURES = pytest.mark.xfail(
+    strict=True,
+    reason="open findings: DELETE /v1/orgs/{org} answers 500 on PostgreSQL when the "
+    "organisation has security events (the append-only trigger refuses the ON DELETE SET "
+    "NULL); invented ETags answering 412 (PATCH/DELETE roadmaps and topics) need their "
+    "allow-list entry; schema-valid bodies refused with 400/422 on invitations/accept, note "
+    "attachments, progress resources, assignments, webhooks and roadmaps/import",
+)
+
+
+@pytest.mark.parametrize(
+    ("backend", "callers"),
+    [
+        pytest.param(
+            "postgresql",
+            ["anonymous", "learner", "admin"],
+            id="postgresql-redis",
+            marks=KNOWN_FAILURES,
+        ),
+        pytest.param("sqlite", ["learner"], id="sqlite", marks=KNOWN_FAILURES),
+    ],
+)
+async def test_schemathesis_finds_no_failure(
+    backend: str, callers: list[str], tmp_path: Path
+) -> None:
+    async with _backend(backend, tmp_path) as settings:
+        env = _environment(tmp_path, settings)
+
+        def run_all() -> list[str]:
+            with _serving(env, tmp_path) as url:
+                # Access tokens live ten minutes: each caller's is made just before its run.
+                tokens: dict[str, Callable[[], str | None]] = {
+                    "anonymous": lambda: None,
+                    "learner": lambda: _learner_token(url, tmp_path / "outbox"),
+                    "admin": lambda: _admin_token(url, env, tmp_path),
+                }
+                found = [
+                    _schemathesis(url, caller, tokens[caller](), tmp_path / f"{caller}.txt")
+                    for caller in callers
+                ]
+            return [report for report in found if report is not None]
+
+        failures = await asyncio.to_thread(run_all)
+
+    assert failures == [], "\n".join(failures)
