@@ -327,3 +327,20 @@ async def test_an_organisation_name_with_control_characters_is_a_422(
     assert created.json()["errors"][0]["field"] == "body.name"
     assert renamed.status_code == 422, renamed.text
     assert (await ada.client.get("/v1/orgs/cohort-7")).json()["name"] == "Cohort 7"
+
+
+async def test_an_organisation_with_an_audit_trail_can_be_deleted_and_the_trail_stays(
+    people: People, outbox: Path
+) -> None:
+    ada = await people("Ada")
+    bob = await people("Bob")
+    await create_org(ada)
+    await invite_and_join(ada, bob, outbox, "learner", "bob@example.org")
+
+    deleted = await ada.client.delete("/v1/orgs/cohort-7", headers=ada.write_headers)
+
+    assert deleted.status_code == 204, deleted.text
+    assert (await ada.client.get("/v1/orgs/cohort-7")).status_code == 404
+    # The append-only log keeps what happened; only its link to the organisation is cleared.
+    kinds = [e["kind"] for e in (await bob.client.get("/v1/me/security-events")).json()["items"]]
+    assert "org.invitation_accepted" in kinds
