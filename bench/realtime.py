@@ -342,10 +342,12 @@ async def fanout(members: int, messages: int, seconds: float) -> None:
         def p(q: float) -> float:
             return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
+        missing = expected - len(latencies)
         print(
-            f"fan-out to {len(latencies) // max(messages, 1)} members over 2 instances, "
-            f"{messages} messages, "
-            f"{len(latencies)} deliveries: "
+            f"fan-out to {len(sockets)} members over 2 instances, {messages} messages, "
+            f"{len(latencies)} of {expected} deliveries arrived"
+            + (f" (percentiles of those; {missing} never did)" if missing else "")
+            + ": "
             f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {ordered[-1] * 1000:.1f} ms, "
             f"mean {statistics.fmean(latencies) * 1000:.1f} ms"
         )
