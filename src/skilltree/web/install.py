@@ -8,6 +8,7 @@ from starlette.responses import Response
 from skilltree.platform.errors import NotFound
 from skilltree.web.account_pages import router as account_pages_router
 from skilltree.web.account_router import router as account_router
+from skilltree.web.account_settings import router as account_settings_router
 from skilltree.web.assets import IMMUTABLE, manifest
 from skilltree.web.editing_pages import router as editing_pages_router
 from skilltree.web.errors import install_html_errors
@@ -42,3 +43,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(account_pages_router)
     app.include_router(orgs_router)
     app.include_router(editing_pages_router)
+    app.include_router(account_settings_router)
