@@ -514,6 +514,7 @@ WEB_ACCESS: dict[str, str] = {
     "POST /account/api-keys": "learner form",
     "POST /account/api-keys/{key_id}/revoke": "learner form",
     "POST /account/profile": "learner form",
+    "GET /search": "page",
 }
 WEB_PATH_VALUES = {
     "slug": "backend",

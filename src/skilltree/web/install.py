@@ -15,6 +15,7 @@ from skilltree.web.errors import install_html_errors
 from skilltree.web.orgs_router import router as orgs_router
 from skilltree.web.reviews_router import router as reviews_router
 from skilltree.web.router import router as pages_router
+from skilltree.web.search_pages import router as search_router
 
 assets_router = APIRouter(include_in_schema=False)
 
@@ -44,3 +45,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(orgs_router)
     app.include_router(editing_pages_router)
     app.include_router(account_settings_router)
+    app.include_router(search_router)
