@@ -515,6 +515,8 @@ WEB_ACCESS: dict[str, str] = {
     "POST /account/api-keys/{key_id}/revoke": "learner form",
     "POST /account/profile": "learner form",
     "GET /search": "page",
+    "POST /orgs/{org}/members/{user_id}/role": "learner form",
+    "POST /orgs/{org}/members/{user_id}/remove": "learner form",
 }
 WEB_PATH_VALUES = {
     "slug": "backend",
@@ -524,6 +526,7 @@ WEB_PATH_VALUES = {
     "org": "cohort-7",
     "session_id": "999999",
     "key_id": "999999",
+    "user_id": "999999",
 }
 HTML = {"accept": "text/html"}
 
