@@ -49,6 +49,7 @@ async def test_an_api_key_is_shown_once_works_and_stops_working_when_revoked(
     await page.get_by_role("button", name="Create key").click()
     assert "shown only this once" in await page.locator("main").inner_text()
     secret = await page.get_by_label("Key", exact=True).input_value()
+    await page.locator("#keys-h").scroll_into_view_if_needed()
     await screenshots(page, "account", shots)
     assert await serious_violations(page) == []
 
