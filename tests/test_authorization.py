@@ -587,6 +587,13 @@ WEB_ACCESS: dict[str, str] = {
     "POST /roadmaps/{slug}/edit/topics": "editor form",
     "POST /roadmaps/{slug}/edit/topics/{topic}": "editor form",
     "POST /roadmaps/{slug}/edit/topics/{topic}/delete": "editor form",
+    "POST /account/sessions/{session_id}/end": "learner form",
+    "POST /account/api-keys": "learner form",
+    "POST /account/api-keys/{key_id}/revoke": "learner form",
+    "POST /account/profile": "learner form",
+    "GET /search": "page",
+    "POST /orgs/{org}/members/{user_id}/role": "learner form",
+    "POST /orgs/{org}/members/{user_id}/remove": "learner form",
 }
 WEB_PATH_VALUES = {
     "slug": "backend",
@@ -594,6 +601,9 @@ WEB_PATH_VALUES = {
     "name": "missing.css",
     "card_id": "1",
     "org": "cohort-7",
+    "session_id": "999999",
+    "key_id": "999999",
+    "user_id": "999999",
 }
 HTML = {"accept": "text/html"}
 

@@ -30,6 +30,7 @@ from skilltree.platform.mail import read_outbox
 from skilltree.roadmaps import service
 from skilltree.roadmaps.builtin import load_builtin
 from skilltree.roadmaps.policies import OPERATOR
+from skilltree.search import service as search
 from tests.support.accounts import TOKEN, text_of
 from tests.support.databases import IN_CI
 
@@ -64,6 +65,10 @@ async def _prepare(url: str) -> None:
         database = Database(engine)
         async with database.unit_of_work() as session:
             await service.import_roadmap(session, load_builtin(), viewer=OPERATOR, source="builtin")
+        # What `skilltree search reindex` does on a deployment: the server here runs no worker
+        # to index the import's events, and the search page needs the built-in roadmap.
+        async with database.unit_of_work() as session:
+            await search.reindex(session, lambda _: None)
     finally:
         await engine.dispose()
 

@@ -52,3 +52,10 @@ async def test_a_form_post_without_the_sessions_csrf_token_changes_nothing(
     api = await learner.client.post(action, data={"csrf_token": "guess"})
     assert api.headers["content-type"] == "application/problem+json"
     assert api.json()["type"] == "/problems/csrf-rejected"
+
+
+async def test_the_sign_in_page_has_no_provider_buttons_when_none_is_configured(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/sign-in", headers=HTML)
+    assert "/v1/auth/oidc/" not in page.text

@@ -15,6 +15,7 @@ from skilltree.accounts.service import SignedIn
 from skilltree.platform.errors import DomainError
 from skilltree.platform.state import DbSession
 from skilltree.web.account_router import set_session_cookie
+from skilltree.web.account_settings import account_settings
 from skilltree.web.errors import PageRoute
 from skilltree.web.session import Member, SignedInForm, csrf_token
 from skilltree.web.templating import page
@@ -42,8 +43,8 @@ def _account(request: Request, current: SignedIn, status_code: int = 200, **extr
 
 
 @router.get("/account")
-async def account_page(request: Request, current: Member) -> Response:
-    return _account(request, current)
+async def account_page(request: Request, current: Member, db: DbSession, ctx: Accounts) -> Response:
+    return _account(request, current, **await account_settings(db, ctx, current))
 
 
 @router.post("/account/two-factor")

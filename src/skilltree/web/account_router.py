@@ -125,7 +125,7 @@ async def verify_email(
 
 
 @router.get("/sign-in")
-async def sign_in_page(request: Request, current: Visitor) -> Response:
+async def sign_in_page(request: Request, current: Visitor, ctx: Accounts) -> Response:
     next_path = safe_next(request.query_params.get("next"))
     if current is not None:
         return RedirectResponse(next_path, status_code=303)
@@ -136,6 +136,8 @@ async def sign_in_page(request: Request, current: Visitor) -> Response:
         next=next_path,
         verified=request.query_params.get("verified") == "1",
         reset=request.query_params.get("reset") == "1",
+        # The API's OpenID Connect routes, one button per configured provider.
+        providers=[provider.name for provider in ctx.auth.oidc_providers],
     )
 
 

@@ -119,6 +119,45 @@ async def invite(
     return RedirectResponse(f"/orgs/{org}?invited={invitation.email}", status_code=303)
 
 
+MemberId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.post("/orgs/{org}/members/{user_id}/role")
+async def change_role(
+    request: Request,
+    org: OrgSlug,
+    user_id: MemberId,
+    form: SignedInForm,
+    db: DbSession,
+    ctx: Accounts,
+) -> Response:
+    """Promote or demote a member (owners only; the last owner stays an owner)."""
+    member = await orgs.membership_of(db, org, form.current.principal)
+    try:
+        role = orgs.Role(form.get("role"))
+        await orgs.change_role(db, ctx.clock, member, user_id, role)
+    except (DomainError, ValueError) as error:
+        detail = error.detail if isinstance(error, DomainError) else "Choose a role."
+        status = error.status if isinstance(error, DomainError) else 422
+        return await _org(request, org, form.current, db, status, errors=[detail])
+    return RedirectResponse(f"/orgs/{org}?changed={user_id}#members-h", status_code=303)
+
+
+@router.post("/orgs/{org}/members/{user_id}/remove")
+async def remove_member(
+    request: Request, org: OrgSlug, user_id: MemberId, form: SignedInForm, db: DbSession
+) -> Response:
+    """Owners remove anyone; anyone may leave; the last owner may do neither."""
+    member = await orgs.membership_of(db, org, form.current.principal)
+    try:
+        await orgs.remove(db, member, user_id)
+    except DomainError as error:
+        return await _org(request, org, form.current, db, error.status, errors=[error.detail])
+    if user_id == form.current.user.id:
+        return RedirectResponse("/orgs", status_code=303)
+    return RedirectResponse(f"/orgs/{org}?removed={user_id}#members-h", status_code=303)
+
+
 @router.get("/invitations")
 async def invitation_page(request: Request, current: Visitor) -> Response:
     return page(request, "invitation.html", _base(current))
