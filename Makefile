@@ -34,10 +34,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# One pytest worker per core (pytest-xdist): every worker builds its own throwaway PostgreSQL
-# database and Redis key prefixes, so workers never share state.
+# One pytest worker per core, plus one (pytest-xdist): many tests wait on a server process,
+# a browser or a database, so one more worker keeps the cores busy. Every worker builds its
+# own throwaway PostgreSQL database and Redis key prefixes, so workers never share state.
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
 pytest: install test-programs
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # Programs the deployment and operations tests start (Debian packages), installed when missing;
 # the browser tests (tests/web) drive Debian's Chromium (Playwright's download is never used).

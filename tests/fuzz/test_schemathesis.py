@@ -209,15 +209,15 @@ def _schemathesis(url: str, caller: str, token: str | None, report: Path) -> str
 
 
 # What the first runs with real credentials found and is not fixed yet; each entry needs a
-# failing test and a fix (or an allow-list entry saying why it is a false positive). Strict:
-# once the runs pass, this marker fails the test until it is removed.
+# failing test and a fix (or an allow-list entry saying why it is a false positive). Not
+# strict: which findings a bounded run reaches can vary with timing, and a run that finds none
+# must not fail CI; remove the marker once the list below is empty.
 KNOWN_FAILURES = pytest.mark.xfail(
-    strict=True,
-    reason="open findings: DELETE /v1/orgs/{org} answers 500 on PostgreSQL when the "
-    "organisation has security events (the append-only trigger refuses the ON DELETE SET "
-    "NULL); invented ETags answering 412 (PATCH/DELETE roadmaps and topics) need their "
-    "allow-list entry; schema-valid bodies refused with 400/422 on invitations/accept, note "
-    "attachments, progress resources, assignments, webhooks and roadmaps/import",
+    strict=False,
+    reason="open findings: invented ETags answering 412 (PATCH/DELETE roadmaps and topics) "
+    "need their allow-list entry; schema-valid bodies refused with 400/422 on "
+    "invitations/accept, note attachments, progress resources, assignments, webhooks and "
+    "roadmaps/import",
 )
 
 

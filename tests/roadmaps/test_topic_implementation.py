@@ -56,7 +56,7 @@ async def test_a_theory_topic_says_why(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.usefixtures("backend")
 async def test_a_planned_topic_and_a_section_are_told_apart(client: httpx.AsyncClient) -> None:
-    assert (await topic(client, "graphql"))["implementation"] == {
+    assert (await topic(client, "grpc"))["implementation"] == {
         "status": "planned",
         "reason": "",
     }

@@ -154,8 +154,7 @@ def test_every_leaf_has_at_least_one_reading() -> None:
 
 def test_every_deployment_cloud_and_operations_leaf_is_implemented_or_theory() -> None:
     """What can be shown of running the service is shown (with references that resolve,
-    tests/roadmaps/test_concept_map.py); the rest says why not. Cloud storage waits for the
-    S3-compatible store of the files domain."""
+    tests/roadmaps/test_concept_map.py); the rest says why not."""
     sections = {"devops", "cloud", "operations"}
     undecided = [
         leaf.slug
@@ -167,4 +166,4 @@ def test_every_deployment_cloud_and_operations_leaf_is_implemented_or_theory() -
         or status.status == "planned"
     ]
 
-    assert undecided == ["cloud-storage"]
+    assert undecided == []

@@ -68,7 +68,7 @@ class LiveProjector:
             except Exception:
                 # The change is committed; its feed line will come from the worker's
                 # projection. A live push is never worth failing the request for.
-                log.exception("live.projection_failed", event=event.id, type=event.type)
+                log.exception("live.projection_failed", event_id=event.id, event_type=event.type)
 
     async def _project_one(self, event: Event, now: datetime) -> None:
         async with self.database.unit_of_work() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -26,6 +27,23 @@ async def flush(session: AsyncSession) -> None:
 async def get_room(session: AsyncSession, org_id: int, key: str) -> Room | None:
     query = select(Room).where(Room.org_id == org_id, Room.key == key)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def ensure_room(session: AsyncSession, values: dict[str, object]) -> Room:
+    """The room with these values' (org_id, key), inserted unless it exists. One statement that
+    ignores the unique-key conflict, so two requests making the same room at once both get it
+    instead of one failing on the constraint."""
+    if is_mysql(session.get_bind().dialect.name):
+        statement: Any = mysql_insert(Room).values(**values).prefix_with("IGNORE")
+    else:
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+        statement = (
+            insert(Room).values(**values).on_conflict_do_nothing(index_elements=["org_id", "key"])
+        )
+    await session.execute(statement)
+    room = await get_room(session, int(str(values["org_id"])), str(values["key"]))
+    assert room is not None  # inserted, or there before
+    return room
 
 
 async def get_room_by_id(session: AsyncSession, room_id: int) -> Room | None:

@@ -112,17 +112,18 @@ async def _lobby(db: AsyncSession, member: Member, now: datetime) -> Room:
     room = await repository.get_room(db, member.org.id, LOBBY)
     if room is not None:
         return room
-    room = Room(
-        org_id=member.org.id,
-        key=LOBBY,
-        title=f"{member.org.name} lobby",
-        created_by=member.caller.user_id,
-        created_at=now,
-        last_seq=0,
+    # Two first visitors at once (two instances, two tabs) must not collide on the key.
+    return await repository.ensure_room(
+        db,
+        {
+            "org_id": member.org.id,
+            "key": LOBBY,
+            "title": f"{member.org.name} lobby",
+            "created_by": member.caller.user_id,
+            "created_at": now,
+            "last_seq": 0,
+        },
     )
-    repository.add(db, room)
-    await repository.flush(db)
-    return room
 
 
 async def _room(db: AsyncSession, member: Member, key: str, now: datetime) -> Room:
