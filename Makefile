@@ -20,9 +20,12 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 install: $(VENV)/.synced
 
+# No worker runs beside this server to follow changes into the search index: `run` builds the
+# index at every start (docs/search.md).
 run: install
 	$(BIN)/skilltree migrate upgrade
 	$(BIN)/skilltree roadmap load-builtin
+	$(BIN)/skilltree search reindex
 	@echo "skilltree is starting: open http://127.0.0.1:8000/ in your browser (Ctrl+C stops it)"
 	SKILLTREE_AUTH_COOKIE_SECURE=false $(BIN)/skilltree serve  # plain http on localhost
 
