@@ -600,6 +600,17 @@ def _excerpt(text: str, words: Sequence[str], width: int = 200) -> str:
 # Keeping documents: upsert by key, delete by key or by what they hang on.
 
 
+# Every column but the key is replaced when a document is written again.
+_REWRITTEN = ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
+
+
+def _rows(documents: Sequence[DocumentText]) -> list[dict[str, object]]:
+    return [
+        {"key": document.key} | {name: getattr(document, name) for name in _REWRITTEN}
+        for document in documents
+    ]
+
+
 async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
     if not documents:
         return
@@ -608,48 +619,14 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
         await _mysql_upsert(session, documents)
         return
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(SearchDocument).values(
-        [
-            {
-                "key": document.key,
-                "kind": document.kind,
-                "roadmap_id": document.roadmap_id,
-                "topic_id": document.topic_id,
-                "user_id": document.user_id,
-                "title": document.title,
-                "body": document.body,
-                "updated_at": document.updated_at,
-            }
-            for document in documents
-        ]
-    )
-    changed = {
-        name: statement.excluded[name]
-        for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
-    }
+    statement = insert(SearchDocument).values(_rows(documents))
+    changed = {name: statement.excluded[name] for name in _REWRITTEN}
     await session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=changed))
 
 
 async def _mysql_upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
-    statement = mysql_insert(SearchDocument).values(
-        [
-            {
-                "key": d.key,
-                "kind": d.kind,
-                "roadmap_id": d.roadmap_id,
-                "topic_id": d.topic_id,
-                "user_id": d.user_id,
-                "title": d.title,
-                "body": d.body,
-                "updated_at": d.updated_at,
-            }
-            for d in documents
-        ]
-    )
-    changed = {
-        name: statement.inserted[name]
-        for name in ("kind", "roadmap_id", "topic_id", "user_id", "title", "body", "updated_at")
-    }
+    statement = mysql_insert(SearchDocument).values(_rows(documents))
+    changed = {name: statement.inserted[name] for name in _REWRITTEN}
     await session.execute(statement.on_duplicate_key_update(**changed))
 
 
