@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import pytest
 
 from tests.support.accounts import PASSWORD, last_token
 from tests.support.databases import temporary_postgres_database
+from tests.support.processes import free_port, serve_command, wait_until_ready
 from tests.support.redis import REDIS_URL, isolated_prefix
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -39,13 +38,6 @@ class Server:
     url: str
     outbox: Path
     env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
@@ -80,39 +72,21 @@ def _environment(home: Path, backend: dict[str, str]) -> dict[str, str]:
 @contextmanager
 def _serving(env: dict[str, str], home: Path) -> Iterator[str]:
     """`skilltree serve` on a migrated database and a free port; its URL."""
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         [BIN / "skilltree", "migrate", "upgrade"], env=env, check=True, capture_output=True
     )
     log = home / "server.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [
-                BIN / "skilltree",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
+            serve_command(port, "--workers", "1"),
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start: {log.read_text()[-3000:]}")
-                time.sleep(0.2)
+            wait_until_ready(url, process, seconds=180, log=log)
             yield url
         finally:
             process.terminate()

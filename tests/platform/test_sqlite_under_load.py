@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import httpx
 import pytest
 
 from tests.support.accounts import PASSWORD, last_token
+from tests.support.processes import free_port, serve_command, wait_until_ready
 from tests.support.progress import WEB
 
 CONNECTIONS = [2, 4, 8, 16]
@@ -37,18 +36,11 @@ class Server:
     outbox: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`skilltree serve` on a fresh SQLite file, as `make run` starts it, on a free port."""
     home = tmp_path_factory.mktemp("sqlite-server")
-    port = _free_port()
+    port = free_port()
     env = {
         name: value
         for name, value in os.environ.items()
@@ -66,23 +58,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     subprocess.run([*command, "migrate", "upgrade"], env=env, check=True, capture_output=True)
     log_file = log.open("wb")
     process = subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        serve_command(port, "--workers", "1"),
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_until_ready(url, process, seconds=120, log=log)
         yield Server(url, home / "outbox")
     finally:
         process.terminate()

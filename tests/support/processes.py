@@ -71,18 +71,27 @@ def serve_command(port: int, *extra: str) -> list[str]:
     return [str(SKILLTREE), "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
+def wait_until_ready(
+    base_url: str, process: subprocess.Popen[bytes], seconds: float = 90, log: Path | None = None
+) -> None:
+    """Wait for /readyz; a server that exits or never gets ready fails with its log's tail."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the server exited with code {process.returncode}")
+            raise AssertionError(f"the server exited with code {process.returncode}{_tail_of(log)}")
         try:
             if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"{base_url} was not ready within {seconds} s")
+    raise AssertionError(f"{base_url} was not ready within {seconds} s{_tail_of(log)}")
+
+
+def _tail_of(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return ""
+    return ":\n" + log.read_text(errors="replace")[-3000:]
 
 
 def require_program(name: str, package: str) -> str:
