@@ -14,10 +14,11 @@ from skilltree.platform import events
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.events import CONSUMERS, Event, consumer
-from skilltree.platform.queue.models import OutboxMessage, QueuedTask
+from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.outbox import Relay
 from skilltree.platform.queue.tasks import Job
-from tests.support.background import eventually, make_resources, running_worker
+from tests.platform.queue.brokers import counting_worker, everything_published, messages_held
+from tests.support.background import eventually, make_resources
 
 APPLIED: list[str] = []
 
@@ -63,22 +64,17 @@ async def test_an_emitted_event_reaches_its_consumer_once(
     async with bg_database.unit_of_work() as session:
         event = events.emit(session, "test.happened", at=now(), data={"n": 1})
 
-    async with running_worker(bg_settings, bg_database):
+    async with counting_worker(bg_settings, bg_database) as acknowledged:
         await eventually(lambda: _equal(counting_consumer, [event.id]), "the event")
-        # Not only the first delivery: wait until the row is recorded as published and the
-        # broker holds no delivery at all, so a second one would have been seen by now.
-        await eventually(lambda: _all_published(bg_database), "the row recorded as published")
-        await eventually(lambda: _empty_queue(bg_database), "every delivery")
+        # Not only the first delivery: wait until the row is recorded as published (no relay
+        # will hand it on again) and its delivery acknowledged, then stop the worker and find
+        # the broker empty: a second delivery would have run or would still be held there.
+        await eventually(lambda: everything_published(bg_database), "the row recorded as published")
+        await eventually(lambda: _equal(len(acknowledged), 1), "the acknowledgement")
 
+    assert await messages_held(bg_settings, bg_database) == 0
+    assert acknowledged == [event.id]
     assert counting_consumer == [event.id]
-
-
-async def _all_published(database: Database) -> bool:
-    async with database.unit_of_work() as session:
-        unpublished = await session.scalar(
-            select(func.count()).where(OutboxMessage.published_at.is_(None))
-        )
-        return not unpublished
 
 
 class DyingRelay(Relay):
@@ -100,8 +96,9 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_nothing_is_applied_twi
 
     with pytest.raises(SystemExit):
         await dying.relay_batch()
+    await queue.close()
+    queued = await messages_held(bg_settings, bg_database)
     async with bg_database.unit_of_work() as session:
-        queued = await session.scalar(select(func.count()).select_from(QueuedTask))
         unmarked = await session.scalar(
             select(func.count()).where(OutboxMessage.published_at.is_(None))
         )
@@ -111,10 +108,13 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_nothing_is_applied_twi
     restarted = Relay(bg_database, queue, _MinuteAhead(), batch_size=8, poll_interval_seconds=1)
     while await restarted.relay_batch():
         pass
-    async with running_worker(bg_settings, bg_database, relay=False):
-        await eventually(lambda: _equal(sorted(set(counting_consumer)), sorted(emitted)), "all")
-        await eventually(lambda: _empty_queue(bg_database), "every delivery, duplicates too")
+    await queue.close()
+    assert await messages_held(bg_settings, bg_database) == 28  # 20, and the 8 again
+    async with counting_worker(bg_settings, bg_database, relay=False) as acknowledged:
+        await eventually(lambda: _equal(len(acknowledged), 28), "every delivery, the 8 twice")
 
+    assert await messages_held(bg_settings, bg_database) == 0
+    assert len(acknowledged) == 28
     assert sorted(counting_consumer) == sorted(emitted)  # each exactly once
 
 
@@ -127,8 +127,3 @@ class _MinuteAhead:
 
 async def _equal(left: object, right: object) -> bool:
     return left == right
-
-
-async def _empty_queue(database: Database) -> bool:
-    async with database.unit_of_work() as session:
-        return not await session.scalar(select(func.count()).select_from(QueuedTask))

@@ -1,4 +1,9 @@
-"""The worker on the database broker: ack after success, retries, dead letters, graceful stop."""
+"""The worker on each broker: ack after success, retries, dead letters, graceful stop, and
+workers killed mid-task.
+
+A test that a task ran once waits for the last thing that could bring a second run (every
+outbox row handed to the broker), stops the worker, and then finds the broker empty: a second
+delivery would either have run or still be held there."""
 
 from __future__ import annotations
 
@@ -12,10 +17,10 @@ from sqlalchemy import func, select
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.queue import outbox
-from skilltree.platform.queue.database_broker import DatabaseBroker
-from skilltree.platform.queue.models import DeadLetter, QueuedTask
+from skilltree.platform.queue.models import DeadLetter
 from skilltree.platform.queue.retry import PermanentFailure, RetryPolicy
 from skilltree.platform.queue.tasks import Job, Payload
+from tests.platform.queue.brokers import everything_published, messages_held, take_and_die
 from tests.support.background import (
     MovableClock,
     eventually,
@@ -54,10 +59,9 @@ async def test_a_task_runs_once_and_its_message_is_acknowledged(
         async with running_worker(bg_settings, bg_database):
             await queue_task(bg_database, "test.remember", {"n": 1})
             await eventually(lambda: _true(len(seen) == 1), "the task to run")
-            await eventually(
-                lambda: _zero(count(bg_database, QueuedTask)), "the message to be acknowledged"
-            )
+            await eventually(lambda: everything_published(bg_database), "the relay")
 
+    assert await messages_held(bg_settings, bg_database) == 0  # acknowledged, none to come
     assert seen == [{"n": 1}]
 
 
@@ -75,6 +79,7 @@ async def test_a_failing_task_is_retried_then_dead_lettered(
             await queue_task(bg_database, "test.flaky", {"to": "ada@example.org"})
             await eventually(lambda: _one(count(bg_database, DeadLetter)), "a dead letter")
 
+    assert await messages_held(bg_settings, bg_database) == 0
     assert attempts == [1, 2, 3]
     letter = await only_dead_letter(bg_database)
     assert letter.task_name == "test.flaky"
@@ -97,8 +102,9 @@ async def test_a_task_that_succeeds_on_a_retry_leaves_no_dead_letter(
         async with running_worker(bg_settings, bg_database):
             await queue_task(bg_database, "test.lucky", {})
             await eventually(lambda: _true(attempts == [1, 2]), "the retry to succeed")
-            await asyncio.sleep(0.2)
+            await eventually(lambda: everything_published(bg_database), "the relay")
 
+    assert await messages_held(bg_settings, bg_database) == 0
     assert attempts == [1, 2]
     assert await count(bg_database, DeadLetter) == 0
 
@@ -116,7 +122,9 @@ async def test_a_permanent_failure_is_dead_lettered_without_retries(
         async with running_worker(bg_settings, bg_database):
             await queue_task(bg_database, "test.hopeless", {})
             await eventually(lambda: _one(count(bg_database, DeadLetter)), "a dead letter")
+            await eventually(lambda: everything_published(bg_database), "the relay")
 
+    assert await messages_held(bg_settings, bg_database) == 0  # no retry was queued
     assert attempts == [1]
 
 
@@ -140,17 +148,17 @@ async def test_on_stop_the_running_task_finishes_and_no_new_task_starts(
             await queue_task(bg_database, "test.slow", {"id": "first"})
             await eventually(lambda: _true(started == ["first"]), "the first task to start")
             await queue_task(bg_database, "test.slow", {"id": "second"})
-            await asyncio.sleep(0.2)  # the relay publishes "second"; the worker is busy
+            await eventually(lambda: everything_published(bg_database), '"second" relayed')
             stop.set()
+            # The stop must reach the receiver before "first" ends and frees its only slot;
+            # nothing outside the worker shows that moment, so give it a tenth of a second.
             await asyncio.sleep(0.1)
             release.set()
 
     assert finished == ["first"]
     assert started == ["first"]
     # "second" is still queued, for the next worker.
-    async with bg_database.unit_of_work() as session:
-        names = (await session.scalars(select(QueuedTask.task_name))).all()
-    assert names == ["test.slow"]
+    assert await messages_held(settings, bg_database) == 1
 
 
 async def test_a_task_outliving_the_grace_period_is_left_for_another_worker(
@@ -182,12 +190,8 @@ async def test_a_task_outliving_the_grace_period_is_left_for_another_worker(
         async with running_worker(settings, bg_database, relay=False):
             await eventually(lambda: _true(len(runs) == 2), "the task to run again")
 
-
-async def take_and_die(broker: DatabaseBroker, clock: MovableClock, lease_seconds: float) -> None:
-    """A worker leases the message and is killed running it: nothing acknowledges the message,
-    and its lease runs out."""
-    assert await broker.claim() is not None
-    clock.advance(seconds=lease_seconds + 1)
+    assert await messages_held(settings, bg_database) == 0
+    assert runs == [1, 2]
 
 
 async def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_not_run_again(
@@ -200,15 +204,17 @@ async def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_not_run_
 
     clock = MovableClock()
     _resources, queue = make_resources(bg_settings, bg_database, clock)
-    assert isinstance(queue.broker, DatabaseBroker)
     with temporary_task("test.poison", poison, retry=QUICK_RETRY):
         await queue.publish("test.poison", [{}], task_id="poison-1", labels={"attempt": 1})
-        for _death in range(QUICK_RETRY.max_attempts):
-            await take_and_die(queue.broker, clock, bg_settings.queue.lease_seconds)
+        await queue.close()
+        for death in range(QUICK_RETRY.max_attempts):
+            taken = await take_and_die(bg_settings, bg_database, clock)
+            # The broker's own count (a quorum queue's x-delivery-count on RabbitMQ).
+            assert (taken.task_id, taken.labels["delivery"]) == ("poison-1", death + 1)
         async with running_worker(bg_settings, bg_database, relay=False, clock=clock):
             await eventually(lambda: _one(count(bg_database, DeadLetter)), "a dead letter")
-            await eventually(lambda: _zero(count(bg_database, QueuedTask)), "the ack")
 
+    assert await messages_held(bg_settings, bg_database) == 0  # the fourth delivery was acked
     assert runs == []  # the fourth delivery is not run: its three attempts were spent
     letter = await only_dead_letter(bg_database)
     assert (letter.task_id, letter.task_name, letter.attempts) == ("poison-1", "test.poison", 3)
@@ -226,12 +232,14 @@ async def test_a_delivery_that_never_finished_counts_as_one_attempt(
 
     clock = MovableClock()
     _resources, queue = make_resources(bg_settings, bg_database, clock)
-    assert isinstance(queue.broker, DatabaseBroker)
     with temporary_task("test.flaky", flaky, retry=QUICK_RETRY):
         await queue.publish("test.flaky", [{}], task_id="flaky-1", labels={"attempt": 1})
-        await take_and_die(queue.broker, clock, bg_settings.queue.lease_seconds)
+        await queue.close()
+        await take_and_die(bg_settings, bg_database, clock)
         async with running_worker(bg_settings, bg_database, clock=clock):
             await eventually(lambda: _one(count(bg_database, DeadLetter)), "a dead letter")
+
+    assert await messages_held(bg_settings, bg_database) == 0
 
     # Attempt 1 died with its worker; attempts 2 and 3 raised. Three in all, as the policy says.
     assert attempts == [2, 3]
@@ -258,6 +266,9 @@ async def test_a_delayed_message_waits_until_it_is_due(
             await eventually(lambda: _true(seen == ["now"]), "the due task")
             await eventually(lambda: _true(seen == ["now", "later"]), "the delayed task")
 
+    assert await messages_held(bg_settings, bg_database) == 0
+    assert seen == ["now", "later"]
+
 
 async def test_publishing_directly_reaches_the_worker(
     bg_database: Database, bg_settings: Settings
@@ -274,14 +285,14 @@ async def test_publishing_directly_reaches_the_worker(
                 "test.direct", [{"x": 1}], task_id=uuid.uuid4().hex, labels={"attempt": 1}
             )
             await eventually(lambda: _true(seen == [{"x": 1}]), "the task to run")
+    await queue.close()
+
+    assert await messages_held(bg_settings, bg_database) == 0
+    assert seen == [{"x": 1}]
 
 
 async def _true(value: bool) -> bool:
     return value
-
-
-async def _zero(awaitable: Any) -> bool:
-    return bool(await awaitable == 0)
 
 
 async def _one(awaitable: Any) -> bool:
