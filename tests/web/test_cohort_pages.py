@@ -98,7 +98,7 @@ async def test_the_mentors_view_is_a_table_for_owners_and_mentors_only(
     assert page.status_code == 200, page.text
     assert '<th scope="row">Lee' in page.text
     assert 'aria-label="Lee on Web"' in page.text
-    assert "25%" in page.text
+    assert "1/4 · 25%" in page.text
     assert "In progress longest: <a" in page.text
     refused = await lee.client.get(f"{ORG}/progress", headers=HTML)
     assert refused.status_code == 403
