@@ -558,6 +558,7 @@ WEB_ACCESS: dict[str, str] = {
     "GET /verify-email": "page",
     "POST /sign-in": "form",
     "POST /sign-in/code": "form",
+    "GET /sign-in/code": "page",
     "POST /sign-up": "form",
     "POST /verify-email": "form",
     "POST /sign-out": "learner form",
