@@ -137,3 +137,20 @@ async def test_a_room_of_another_organisation_is_not_found(people: People) -> No
     stranger = await people("Sam")
     page = await stranger.client.get(f"{ORG}/rooms/lobby", headers=HTML)
     assert page.status_code == 404
+
+
+async def test_the_profile_form_changes_the_display_name_and_refuses_control_characters(
+    people: People,
+) -> None:
+    ada = await people("Ada")
+    form = {"handle": "", "time_zone": "UTC"}
+    status, location, _ = await post(ada, "/account/profile", display_name="Ada L.", **form)
+    assert (status, location) == (303, "/account?profile=1#profile-h")
+    account = (await ada.client.get("/account", headers=HTML)).text
+    assert 'class="who">Ada L.</a>' in account
+
+    status, _, page = await post(ada, "/account/profile", display_name="Ada\u202eX", **form)
+    assert status == 422
+    assert "must not contain control, format or line-break characters" in page
+    assert 'value="Ada\u202eX"' in page  # what was typed, to correct
+    assert (await ada.client.get("/v1/me")).json()["display_name"] == "Ada L."
