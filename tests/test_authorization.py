@@ -558,6 +558,7 @@ WEB_ACCESS: dict[str, str] = {
     "GET /verify-email": "page",
     "POST /sign-in": "form",
     "POST /sign-in/code": "form",
+    "GET /sign-in/code": "page",
     "POST /sign-up": "form",
     "POST /verify-email": "form",
     "POST /sign-out": "learner form",
@@ -594,6 +595,13 @@ WEB_ACCESS: dict[str, str] = {
     "GET /search": "page",
     "POST /orgs/{org}/members/{user_id}/role": "learner form",
     "POST /orgs/{org}/members/{user_id}/remove": "learner form",
+    "GET /orgs/{org}/feed": "learner page",
+    "GET /orgs/{org}/progress": "learner page",
+    "POST /orgs/{org}/assignments": "learner form",
+    "POST /orgs/{org}/assignments/{assignment_id}/delete": "learner form",
+    "GET /orgs/{org}/rooms/{room}": "learner page",
+    "POST /orgs/{org}/rooms/{room}/messages": "learner form",
+    "POST /orgs/{org}/rooms/{room}/messages/{seq}/delete": "learner form",
 }
 WEB_PATH_VALUES = {
     "slug": "backend",
@@ -604,6 +612,9 @@ WEB_PATH_VALUES = {
     "session_id": "999999",
     "key_id": "999999",
     "user_id": "999999",
+    "assignment_id": "999999",
+    "room": "lobby",
+    "seq": "1",
 }
 HTML = {"accept": "text/html"}
 

@@ -22,6 +22,7 @@ async def test_a_new_profile_has_the_defaults(people: People) -> None:
     profile = (await ada.client.get("/v1/me/profile")).json()
 
     assert profile == {
+        "display_name": "Ada",
         "handle": None,
         "time_zone": "UTC",
         "is_public": False,
@@ -96,3 +97,38 @@ async def test_a_null_handle_clears_it(people: People) -> None:
     await patch(ada, {"handle": None})
 
     assert (await ada.client.get("/v1/me/profile")).json()["handle"] is None
+
+
+async def test_the_display_name_is_changed_with_the_profile(people: People) -> None:
+    ada = await people("Ada")
+
+    response = await patch(ada, {"display_name": "  Ada L.  "})
+
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Ada L."
+    assert (await ada.client.get("/v1/me")).json()["display_name"] == "Ada L."
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "x" * 101, "Ada\nLovelace", "Ada\u202eecalevol", "Ada\u0000", "Ada\u200b"],
+)
+async def test_a_display_name_that_is_empty_too_long_or_has_control_characters_is_refused(
+    people: People, name: str
+) -> None:
+    ada = await people("Ada")
+
+    response = await patch(ada, {"display_name": name})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await ada.client.get("/v1/me")).json()["display_name"] == "Ada"
+
+
+async def test_a_display_name_cannot_be_null(people: People) -> None:
+    ada = await people("Ada")
+
+    response = await patch(ada, {"display_name": None})
+
+    assert response.status_code == 422
+    assert (await ada.client.get("/v1/me")).json()["display_name"] == "Ada"

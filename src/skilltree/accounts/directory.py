@@ -34,3 +34,10 @@ async def person_by_email(db: AsyncSession, email: str) -> Person | None:
 async def verified_people(db: AsyncSession) -> list[Person]:
     """Everyone whose e-mail address is verified (who may be written to), by id."""
     return [Person(*row) for row in await repository.verified_people(db)]
+
+
+async def rename(db: AsyncSession, user_id: int, display_name: str) -> None:
+    """Change the name others see (the caller validated it: profiles.schemas.DisplayName)."""
+    user = await repository.get_user(db, user_id)
+    if user is not None:
+        user.display_name = display_name

@@ -453,7 +453,13 @@ async def begin_oidc_login(
 @router.get(
     "/auth/oidc/{provider}/callback",
     response_model=SignedInOut | MfaChallengeOut,
-    responses=problem_responses(400, 403, 404, 422, 502),
+    responses={
+        303: {
+            "description": "A browser (`Accept: text/html`) is sent on to the dashboard, "
+            "signed in, or to the two-factor code page"
+        },
+        **problem_responses(400, 403, 404, 422, 502),
+    },
 )
 async def finish_oidc_login(
     provider: ProviderName,
@@ -466,10 +472,11 @@ async def finish_oidc_login(
     code: Annotated[str | None, Query(max_length=2048)] = None,
     state: Annotated[str, Query(max_length=512)] = "",
     error: Annotated[str | None, Query(max_length=200)] = None,
-) -> SignedInOut | MfaChallengeOut:
+) -> SignedInOut | MfaChallengeOut | RedirectResponse:
     """Where the provider sends the browser back: checks `state`, redeems the code, validates
     the ID token and signs in (sets the session cookie, like /v1/auth/login). An account is
-    linked by the provider's verified e-mail only."""
+    linked by the provider's verified e-mail only. A browser asking for HTML is redirected
+    to the dashboard (or the two-factor code page) instead of shown the JSON."""
     chosen = oidc.provider(provider)
     # Whatever happens next, this attempt is over: its cookie must not be replayed.
     response.delete_cookie(FLOW_COOKIE, path=f"{API_PREFIX}/auth/oidc/")
@@ -485,10 +492,26 @@ async def finish_oidc_login(
         now=ctx.clock.now(),
     )
     outcome = await service.sign_in_with_provider(db, ctx, identity, **_client(request))
+    if "text/html" in request.headers.get("accept", ""):
+        return _oidc_browser_redirect(ctx, outcome)
     if isinstance(outcome, service.MfaChallenge):
         return _challenge_out(outcome)
     _set_session_cookie(response, ctx, outcome)
     return _signed_in_out(outcome)
+
+
+def _oidc_browser_redirect(
+    ctx: AccountsContext, outcome: SignedIn | service.MfaChallenge
+) -> RedirectResponse:
+    """The provider's redirect is a browser's navigation: it ends on a page, not on JSON. The
+    two-factor challenge travels in the fragment, which never reaches a server log."""
+    if isinstance(outcome, service.MfaChallenge):
+        redirect = RedirectResponse(f"/sign-in/code#challenge={outcome.token}", status_code=303)
+    else:
+        redirect = RedirectResponse("/", status_code=303)
+        _set_session_cookie(redirect, ctx, outcome)
+    redirect.delete_cookie(FLOW_COOKIE, path=f"{API_PREFIX}/auth/oidc/")
+    return redirect
 
 
 def _redirect_uri(resources: Resources, provider: str) -> str:

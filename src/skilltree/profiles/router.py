@@ -25,7 +25,8 @@ ProfileWriter = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE)
 async def get_profile(current: ProfileReader, db: DbSession, response: Response) -> ProfileOut:
     """Your profile; the defaults until you change something."""
     response.headers["Cache-Control"] = "private, no-store"
-    return _out(await service.get_profile(db, current.user_id))
+    view = await service.get_profile(db, current.user_id)
+    return _out(view, await service.display_name(db, current.user_id))
 
 
 @router.patch(
@@ -41,11 +42,12 @@ async def update_profile(
             raise UnprocessableContent(f"{name!r} cannot be null.", field=name)
     changes = service.ProfileChanges(fields=sent, **body.model_dump(include=set(sent)))
     view = await service.update_profile(db, current.user_id, changes, resources.clock.now())
-    return _out(view)
+    return _out(view, await service.display_name(db, current.user_id))
 
 
-def _out(view: service.ProfileView) -> ProfileOut:
+def _out(view: service.ProfileView, display_name: str) -> ProfileOut:
     return ProfileOut(
+        display_name=display_name,
         handle=view.handle,
         time_zone=view.time_zone,
         is_public=view.is_public,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
@@ -29,7 +30,28 @@ def _iana_zone(name: str) -> str:
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_iana_zone)]
 
 
+# The zero-width joiner builds emoji; every other control or format character (bidi
+# overrides that reorder how a name is shown, invisible marks, line breaks) is refused.
+_ALLOWED_FORMAT = frozenset("\u200d")
+
+
+def _printable(name: str) -> str:
+    for char in name:
+        category = unicodedata.category(char)
+        if char not in _ALLOWED_FORMAT and (category[0] == "C" or category in ("Zl", "Zp")):
+            raise ValueError("must not contain control, format or line-break characters")
+    return unicodedata.normalize("NFC", name)
+
+
+DisplayName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_printable),
+]
+
+
 class ProfileOut(BaseModel):
+    display_name: str = Field(description="The name other people see")
     handle: str | None = Field(description="Public name used in badge URLs")
     time_zone: str = Field(description="IANA zone in which streak days are counted")
     is_public: bool = Field(description="Whether badges and public stats are shown")
@@ -42,6 +64,7 @@ class ProfileOut(BaseModel):
 class ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    display_name: DisplayName | None = None
     handle: Handle | None = None
     time_zone: TimeZoneName | None = None
     is_public: bool | None = None

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.accounts import directory
 from skilltree.platform.cache import stale_on_commit
 from skilltree.profiles import repository
 from skilltree.profiles.errors import HandleTaken, ProfileNotFound
@@ -40,10 +41,17 @@ class ProfileChanges:
     """Only the settings the caller sent; None in `handle` clears it."""
 
     fields: frozenset[str]
+    display_name: str | None = None
     handle: str | None = None
     time_zone: str | None = None
     is_public: bool | None = None
     share_progress_by_concept: bool | None = None
+
+
+async def display_name(session: AsyncSession, user_id: int) -> str:
+    """The name other people see (kept on the account, changed with the profile)."""
+    found = await directory.people(session, [user_id])
+    return found[0].display_name if found else ""
 
 
 def cache_namespace(user_id: int) -> str:
@@ -68,6 +76,8 @@ async def update_profile(
             updated_at=now,
         )
         repository.add(session, profile)
+    if "display_name" in changes.fields and changes.display_name is not None:
+        await directory.rename(session, user_id, changes.display_name)
     if "handle" in changes.fields and changes.handle != profile.handle:
         await _check_handle_free(session, changes.handle, user_id)
         profile.handle = changes.handle

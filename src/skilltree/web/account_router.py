@@ -177,6 +177,13 @@ async def sign_in(request: Request, form: AnonymousForm, db: DbSession, ctx: Acc
     return response
 
 
+@router.get("/sign-in/code")
+async def sign_in_code_page(request: Request) -> Response:
+    """Where a provider's sign-in lands when the account has two-factor authentication: the
+    challenge is in the fragment (`#challenge=…`), which the page's script moves into the form."""
+    return _form_page(request, "sign_in_code.html", challenge="", next="/")
+
+
 @router.post("/sign-in/code")
 async def sign_in_code(
     request: Request, form: AnonymousForm, db: DbSession, ctx: Accounts

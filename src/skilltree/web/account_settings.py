@@ -141,6 +141,7 @@ async def update_profile(
     resources: AppResources,
 ) -> Response:
     data = {
+        "display_name": form.get("display_name"),
         "handle": form.get("handle").strip() or None,
         "time_zone": form.get("time_zone").strip() or None,
         "is_public": form.get("is_public") == "on",
@@ -162,6 +163,12 @@ async def update_profile(
     except DomainError as error:
         lines = [error.detail, *[str(e) for e in error.extensions.get("errors", [])]]
         return await _settings_page(
-            request, db, ctx, form.current, error.status, profile_errors=lines
+            request,
+            db,
+            ctx,
+            form.current,
+            error.status,
+            profile_errors=lines,
+            name_draft=form.get("display_name")[:200],
         )
     return RedirectResponse("/account?profile=1#profile-h", status_code=303)

@@ -27,12 +27,16 @@ from skilltree.web.session import SignInRequired, sign_in_url
 from skilltree.web.templating import page
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
+OIDC_CALLBACK = API_PREFIX + "/auth/oidc/"
 NOT_PAGES = (API_PREFIX + "/", "/docs", "/redoc", "/openapi.json", "/metrics", "/livez", "/readyz")
 
 
 def wants_html(request: Request) -> bool:
     """A browser asking for a page: Accept names text/html and the path is not the API's."""
     path = request.url.path
+    if path.startswith(OIDC_CALLBACK) and path.endswith("/callback"):
+        # The provider sends the browser here: a failed sign-in is shown as a page too.
+        return "text/html" in request.headers.get("accept", "")
     if path == API_PREFIX or path.startswith(NOT_PAGES):
         return False
     return "text/html" in request.headers.get("accept", "")

@@ -10,10 +10,12 @@ from skilltree.web.account_pages import router as account_pages_router
 from skilltree.web.account_router import router as account_router
 from skilltree.web.account_settings import router as account_settings_router
 from skilltree.web.assets import IMMUTABLE, manifest
+from skilltree.web.cohort_pages import router as cohort_pages_router
 from skilltree.web.editing_pages import router as editing_pages_router
 from skilltree.web.errors import install_html_errors
 from skilltree.web.orgs_router import router as orgs_router
 from skilltree.web.reviews_router import router as reviews_router
+from skilltree.web.room_pages import router as room_pages_router
 from skilltree.web.router import router as pages_router
 from skilltree.web.search_pages import router as search_router
 
@@ -46,3 +48,5 @@ def install_web(app: FastAPI) -> None:
     app.include_router(editing_pages_router)
     app.include_router(account_settings_router)
     app.include_router(search_router)
+    app.include_router(cohort_pages_router)
+    app.include_router(room_pages_router)

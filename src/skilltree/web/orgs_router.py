@@ -6,6 +6,7 @@ every e-mailed link; the accept page's script moves it into the form.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -14,13 +15,16 @@ from starlette.responses import RedirectResponse, Response
 
 from skilltree.accounts.dependencies import Accounts
 from skilltree.accounts.service import SignedIn
-from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.cohorts import service as cohorts
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Viewer
 from skilltree.orgs import service as orgs
 from skilltree.platform.errors import DomainError, UnprocessableContent
+from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.filtering import parse_list_query
-from skilltree.platform.state import DbSession
+from skilltree.platform.state import AppResources, DbSession, Resources
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.listing import ROADMAP_LIST
+from skilltree.rooms import service as rooms
 from skilltree.web.errors import PageRoute
 from skilltree.web.session import Member, SignedInForm, Visitor, csrf_token, viewer_of
 from skilltree.web.templating import page
@@ -88,12 +92,19 @@ async def _org(
     query = parse_list_query(QueryParams("visibility=organisation"), ROADMAP_LIST)
     listings, _ = await roadmaps.list_roadmaps(db, viewer, query, ORG_ROADMAPS, 0)
     org_roadmaps = [item.roadmap for item in listings if item.roadmap.org_id == member.org.id]
+    resources: Resources = request.app.state.resources
+    now = resources.clock.now()
     context = _base(
         current,
         member=member,
         people=people,
+        names={p.user_id: p.display_name for p in people},
         roadmaps=org_roadmaps,
         may_invite=[role.value for role in orgs.MAY_INVITE[member.role]],
+        manages=member.role in cohorts.MANAGERS,
+        assignments=await cohorts.assignments(db, member),
+        assignable=org_roadmaps + await _public_roadmaps(db, viewer),
+        rooms=await rooms.rooms(db, member, now),
         **extra,
     )
     return page(request, "org.html", context, status_code=status_code)
@@ -156,6 +167,82 @@ async def remove_member(
     if user_id == form.current.user.id:
         return RedirectResponse("/orgs", status_code=303)
     return RedirectResponse(f"/orgs/{org}?removed={user_id}#members-h", status_code=303)
+
+
+async def _public_roadmaps(db: DbSession, viewer: Viewer) -> list[Any]:
+    """What an organisation may assign besides its own roadmaps (cohorts.service decides)."""
+    query = parse_list_query(QueryParams("visibility=public"), ROADMAP_LIST)
+    listings, _ = await roadmaps.list_roadmaps(db, viewer, query, ORG_ROADMAPS, 0)
+    return [item.roadmap for item in listings]
+
+
+async def _org_refused(
+    request: Request, org: str, current: SignedIn, db: DbSession, error: DomainError
+) -> Response:
+    return await _org(request, org, current, db, error.status, assign_errors=[error.detail])
+
+
+@router.post("/orgs/{org}/assignments")
+async def assign(
+    request: Request, org: OrgSlug, form: SignedInForm, db: DbSession, resources: AppResources
+) -> Response:
+    """Owners and mentors assign a roadmap (or one section) to everyone or to one member."""
+    member = await orgs.membership_of(db, org, form.current.principal)
+    try:
+        roadmap = _slug_field(form.get("roadmap"), "Choose a roadmap to assign.")
+        section = form.get("section").strip() or None
+        if section is not None:
+            section = _slug_field(section, "Name the section by its short name (its address).")
+        await cohorts.assign(
+            db,
+            member,
+            resources.clock.now(),
+            roadmap_slug=roadmap,
+            section_slug=section,
+            user_ids=_assignees(form.get("assignee")),
+            due_at=_end_of_day(form.get("due")),
+        )
+    except DomainError as error:
+        return await _org_refused(request, org, form.current, db, error)
+    return RedirectResponse(f"/orgs/{org}?assigned=1#assignments-h", status_code=303)
+
+
+@router.post("/orgs/{org}/assignments/{assignment_id}/delete")
+async def unassign(
+    request: Request, org: OrgSlug, assignment_id: RowId, form: SignedInForm, db: DbSession
+) -> Response:
+    member = await orgs.membership_of(db, org, form.current.principal)
+    try:
+        await cohorts.unassign(db, member, assignment_id)
+    except DomainError as error:
+        return await _org_refused(request, org, form.current, db, error)
+    return RedirectResponse(f"/orgs/{org}?unassigned=1#assignments-h", status_code=303)
+
+
+def _slug_field(value: str, problem: str) -> str:
+    if not _is_slug(value.strip()):
+        raise UnprocessableContent(problem)
+    return value.strip()
+
+
+def _assignees(value: str) -> list[int] | None:
+    """Everyone (the default) assigns to the organisation; a user id, to that member."""
+    if value in ("", "everyone"):
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise UnprocessableContent("Choose everyone or one member.")
+    return [int(value)]
+
+
+def _end_of_day(value: str) -> datetime | None:
+    """A date field means "by the end of that day", in UTC (a form knows no time zone)."""
+    if not value.strip():
+        return None
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise UnprocessableContent("Give the due date as a date (YYYY-MM-DD).") from None
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
 @router.get("/invitations")

@@ -17,6 +17,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from skilltree.accounts.service import SignedIn
+from skilltree.cohorts import service as cohorts
 from skilltree.identity import ANONYMOUS, MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.conditional import Precondition, PreconditionFailed, etag_of
@@ -113,6 +114,7 @@ async def home(
             calendar=heatmap(stats.heatmap),
             due=due.items,
             more_due=due.next is not None,
+            assignments=await cohorts.my_assignments(db, current.user.id),
         ),
     )
 

@@ -161,13 +161,13 @@
   // A form that needs more than the token (a new password) is filled, not submitted.
   const tokenForm = document.querySelector("[data-token-from-fragment]");
   if (tokenForm) {
-    const token = new URLSearchParams(location.hash.slice(1)).get("token");
-    const field = tokenForm.querySelector('[name="token"]');
+    const field = tokenForm.querySelector("[data-from-fragment]") || tokenForm.querySelector('[name="token"]');
+    const token = new URLSearchParams(location.hash.slice(1)).get(field.dataset.fromFragment || "token");
     if (token) {
       field.value = token;
       history.replaceState(null, "", location.pathname);
       if (tokenForm.matches("[data-needs-token]")) {
-        field.closest("form").querySelector('[type="password"]').focus();
+        tokenForm.querySelector('[type="password"], [name="code"]').focus();
         const other = document.querySelector("[data-request-link]");
         if (other) other.hidden = true;
       } else {
