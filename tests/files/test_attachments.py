@@ -21,6 +21,8 @@ from tests.files.conftest import (
 )
 from tests.support.accounts import Browser
 
+ATTACHMENTS_TEMPLATE = "/v1/me/progress/{roadmap}/{topic}/note/attachments"
+
 
 async def test_an_image_is_stored_under_a_server_key_and_downloaded_by_its_link(
     ada: Browser, storage_dir: Path
@@ -172,3 +174,16 @@ async def test_a_malformed_or_missing_multipart_body_is_a_400(ada: Browser) -> N
     assert truncated.status_code == 400
     assert no_file.status_code == 400
     assert raw.status_code == 400
+
+
+async def test_the_document_states_the_upload_is_a_multipart_body_with_a_file(
+    app: FastAPI, ada: Browser
+) -> None:
+    body = app.openapi()["paths"][ATTACHMENTS_TEMPLATE]["post"].get("requestBody")
+
+    without_a_body = await ada.client.post(ATTACHMENTS, headers=ada.write_headers)
+
+    assert without_a_body.status_code == 400
+    assert body is not None
+    assert body["required"] is True
+    assert body["content"]["multipart/form-data"]["schema"]["required"] == ["file"]

@@ -6,8 +6,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
+from tests.orgs.test_router import create_org
 from tests.support.accounts import Browser, last_token
+from tests.support.api_document import request_body_validator
 
 People = Callable[[str], Awaitable[Browser]]
 PLAN = b"# Plan\n\n## Basics\n\n- HTTP\n- SQL\n"
@@ -158,3 +162,62 @@ async def test_an_api_key_needs_the_roadmaps_write_scope_to_import(
 
     assert reader.status_code == 403
     assert writer.status_code == 201
+
+
+# The document states the service's rule on "org" and visibility, so a body the document
+# accepts is one the service accepts: each case is sent to both.
+VISIBILITY_BODIES = [
+    pytest.param({"visibility": "organisation"}, False, id="organisation-without-org"),
+    pytest.param({"org": "cohort-7"}, False, id="org-with-the-default-visibility"),
+    pytest.param({"visibility": "public", "org": "cohort-7"}, False, id="org-with-public"),
+    pytest.param({"visibility": "organisation", "org": "cohort-7"}, True, id="organisation"),
+    pytest.param({"visibility": "public"}, True, id="public"),
+    pytest.param({}, True, id="private-by-default"),
+]
+
+
+@pytest.mark.parametrize(("fields", "accepted"), VISIBILITY_BODIES)
+async def test_the_document_and_the_service_agree_on_org_and_visibility_of_a_new_roadmap(
+    app: FastAPI, people: People, fields: dict[str, str], accepted: bool
+) -> None:
+    ada = await people("Ada")
+    await create_org(ada)
+    body = {"slug": "shared", "title": "Shared", **fields}
+    documented = request_body_validator(app, "/v1/roadmaps", "post")
+
+    response = await ada.client.post("/v1/roadmaps", json=body, headers=ada.write_headers)
+
+    assert documented.is_valid(body) is accepted
+    assert response.status_code == (201 if accepted else 422), response.text
+
+
+@pytest.mark.parametrize(("fields", "accepted"), VISIBILITY_BODIES)
+async def test_the_document_and_the_service_agree_on_org_and_visibility_of_a_fork(
+    app: FastAPI, people: People, fields: dict[str, str], accepted: bool
+) -> None:
+    ada = await people("Ada")
+    await create_org(ada)
+    assert (await import_plan(ada, visibility="public")).status_code in (200, 201)
+    original = (await slugs_seen_by(ada.client))[0]
+    body = {"slug": "my-copy", **fields}
+    documented = request_body_validator(app, "/v1/roadmaps/{slug}/forks", "post")
+
+    response = await ada.client.post(
+        f"/v1/roadmaps/{original}/forks", json=body, headers=ada.write_headers
+    )
+
+    assert documented.is_valid(body) is accepted
+    assert response.status_code == (201 if accepted else 422), response.text
+
+
+async def test_the_document_describes_a_json_import_as_a_roadmap_with_title_and_topics(
+    app: FastAPI, people: People
+) -> None:
+    ada = await people("Ada")
+    documented = request_body_validator(app, "/v1/roadmaps/import", "post")
+
+    refused = await ada.client.post("/v1/roadmaps/import", json={}, headers=ada.write_headers)
+
+    assert refused.status_code == 422
+    assert not documented.is_valid({})
+    assert documented.is_valid({"title": "Plan", "topics": [{"title": "HTTP"}]})

@@ -6,12 +6,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from skilltree.platform.db import Database
 from skilltree.platform.queue.models import OutboxMessage
 from tests.orgs.test_router import create_org, invite_and_join
 from tests.support.accounts import Browser
+from tests.support.api_document import request_body_validator
 
 People = Callable[[str], Awaitable[Browser]]
 HOOK = {"url": "https://8.8.8.8/hooks/skilltree", "event_types": ["member.joined"]}
@@ -130,3 +132,23 @@ async def test_an_endpoint_of_another_organisation_is_not_found(people: People) 
 
     assert response.status_code == 404
     assert response.json()["type"] == "/problems/webhook-endpoint-not-found"
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [("https://8.8.8.8/hook", True), ("http://8.8.8.8/hook", False), ("00000000", False)],
+)
+async def test_the_document_refuses_the_urls_the_guard_refuses_for_their_form(
+    app: FastAPI, people: People, url: str, accepted: bool
+) -> None:
+    ada = await people("Ada")
+    await create_org(ada)
+    body = {"url": url, "event_types": ["*"]}
+    documented = request_body_validator(app, "/v1/orgs/{org}/webhooks", "post")
+
+    response = await ada.client.post(
+        "/v1/orgs/cohort-7/webhooks", json=body, headers=ada.write_headers
+    )
+
+    assert documented.is_valid(body) is accepted
+    assert response.status_code == (201 if accepted else 422), response.text

@@ -60,11 +60,28 @@ def _out(file: service.FileView, resources: AppResources, user_id: int) -> FileO
     )
 
 
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        }
+    },
+}
+
+
 @router.post(
     ATTACHMENTS,
     response_model=FileOut,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 507),
+    # The body is streamed, not parsed by FastAPI, so the document states it here: without it
+    # the operation seems to take no body, and a client sending none meets a 400.
+    openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def upload_attachment(
     request: Request,

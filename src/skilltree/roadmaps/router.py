@@ -101,9 +101,18 @@ IMPORT_BODY = {
         "required": True,
         "description": "A markdown checklist, or a roadmap document as JSON or YAML.",
         "content": {
-            "text/markdown": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "object"}},
-            "application/yaml": {"schema": {"type": "string"}},
+            "text/markdown": {"schema": {"type": "string", "minLength": 1}},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["title", "topics"],
+                    "properties": {
+                        "title": {"type": "string", "minLength": 1, "maxLength": 300},
+                        "topics": {"type": "array"},
+                    },
+                }
+            },
+            "application/yaml": {"schema": {"type": "string", "minLength": 1}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",

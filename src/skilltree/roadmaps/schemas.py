@@ -184,7 +184,32 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RoadmapIn(_In):
+# The service's rule (`organisation_for`), stated in the document so that clients and fuzzers
+# send what it accepts: "org" names the organisation of an organisation roadmap, and goes
+# with visibility=organisation only.
+_ORG_GOES_WITH_ORGANISATION_VISIBILITY: dict[str, Any] = {
+    "anyOf": [
+        {
+            "properties": {"visibility": {"const": "organisation"}, "org": {"type": "string"}},
+            "required": ["visibility", "org"],
+        },
+        {
+            "properties": {
+                "visibility": {"enum": ["private", "public"]},
+                "org": {"type": "null"},
+            }
+        },
+    ]
+}
+
+
+class _WithVisibility(_In):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_ORG_GOES_WITH_ORGANISATION_VISIBILITY
+    )
+
+
+class RoadmapIn(_WithVisibility):
     slug: Slug
     title: Title
     description: Text = ""
@@ -201,7 +226,7 @@ class RoadmapPatchIn(_In):
     org: Slug | None = Field(default=None, description="With visibility=organisation")
 
 
-class ForkIn(_In):
+class ForkIn(_WithVisibility):
     slug: Slug = Field(description="The slug of your copy")
     title: Title | None = Field(default=None, description="Defaults to the original's title")
     visibility: Visibility = Visibility.PRIVATE

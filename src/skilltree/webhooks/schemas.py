@@ -11,7 +11,14 @@ EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+(\.[a-z_]+)+)
 
 
 class EndpointIn(BaseModel):
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)]
+    # The SSRF guard refuses anything but https (webhooks/ssrf.py); the document says so, so
+    # that a client learns it before the 422. (Development may allow http: the document
+    # describes the deployed service.)
+    url: Annotated[
+        str,
+        StringConstraints(min_length=8, max_length=2000),
+        Field(json_schema_extra={"pattern": "^https://[^/?#@\\s]+"}),
+    ]
     event_types: list[EventType] = Field(min_length=1, max_length=50)
     description: Annotated[str, StringConstraints(max_length=200)] = ""
 
