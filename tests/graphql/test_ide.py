@@ -45,7 +45,9 @@ async def test_assets_are_kept_for_a_year_and_unknown_names_are_not_found(
     client: httpx.AsyncClient,
 ) -> None:
     page = await client.get("/graphql", headers=HTML)
-    script = next(link for link in asset_links(page.text) if "graphiql" in link)
+    script = next(
+        link for link in asset_links(page.text) if link.endswith(".js") and "graphiql" in link
+    )
 
     found = await client.get(script)
     missing = await client.get("/graphql/ide/graphiql.min.000000000000.js")

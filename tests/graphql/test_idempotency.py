@@ -112,7 +112,7 @@ async def write_budget_of_three(
     settings: Settings, database: Database, clock: FrozenClock
 ) -> AsyncIterator[FastAPI]:
     limited = settings.model_copy(
-        update={"rate_limit": RateLimitSettings(write="3/minute", read="100/minute")}
+        update={"rate_limit": RateLimitSettings(write="3/hour", read="100/hour")}
     )
     application = create_app(limited, database=database, clock=clock)
     async with application.router.lifespan_context(application):

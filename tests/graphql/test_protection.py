@@ -180,7 +180,7 @@ async def limited_app(
     settings: Settings, database: Database, clock: FrozenClock
 ) -> AsyncIterator[FastAPI]:
     limited = settings.model_copy(
-        update={"rate_limit": RateLimitSettings(write="3/minute", read="3/minute")}
+        update={"rate_limit": RateLimitSettings(write="3/hour", read="3/hour")}
     )
     application = create_app(limited, database=database, clock=clock)
     async with application.router.lifespan_context(application):

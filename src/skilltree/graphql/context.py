@@ -74,8 +74,9 @@ class GraphQLContext(BaseContext):
         self.connection_params: dict[str, object] | None = None
         # Set when a subscription found the socket's sign-in revoked: the socket closes (4401).
         self.signed_out = False
-        # Set when a mutation document failed: the response says so with its HTTP status.
-        self.mutation_failed = False
+        # Set when the document failed as a whole (a mutation, or one sent over the wrong
+        # transport): the response has no data and its first error's HTTP status.
+        self.document_failed = False
 
     async def begin(self, session: AsyncSession) -> None:
         """Bind the operation's unit of work and find the caller, as a REST request does."""

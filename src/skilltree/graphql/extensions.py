@@ -42,6 +42,14 @@ class _Discard(Exception):
     """Leaves the unit of work so that it rolls back."""
 
 
+class WrongTransport(DomainError):
+    """A subscription sent over HTTP: refused before it runs, as a document that cannot."""
+
+    status = 400
+    type_slug = "invalid-query"
+    title = "Invalid query"
+
+
 class SubscriptionsOnly(DomainError):
     status = 400
     type_slug = "subscriptions-only"
@@ -54,6 +62,9 @@ class UnitOfWork(SchemaExtension):
         assert isinstance(context, GraphQLContext)
         operation = self.execution_context.operation_type
         if operation is OperationType.SUBSCRIPTION:
+            if not isinstance(context.request, WebSocket):
+                context.document_failed = True
+                raise WrongTransport("Subscriptions run over WebSocket at /graphql.")
             # A subscription lives long; it opens short units of work of its own.
             yield
             return
@@ -81,7 +92,7 @@ class UnitOfWork(SchemaExtension):
         result = self.execution_context.result
         if not getattr(result, "errors", None):
             return True
-        context.mutation_failed = True
+        context.document_failed = True
         return _keeps_changes(result)
 
 
@@ -116,13 +127,13 @@ class ProblemErrors(SchemaExtension):
         result = self.execution_context.result
         if result is None or not result.errors:
             return
-        result.errors = [_with_problem(error) for error in result.errors]
+        result.errors = [with_problem(error) for error in result.errors]
 
     def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
         """The same, for each message of a subscription (and operations over a socket)."""
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = [_with_problem(error) for error in errors]
+            result.errors = [with_problem(error) for error in errors]
 
 
 def transport_problem(status: int, detail: str) -> dict[str, Any]:
@@ -139,10 +150,10 @@ def transport_problem(status: int, detail: str) -> dict[str, Any]:
 
 def graphql_error_of(error: DomainError) -> GraphQLError:
     """An error found before a document ran (a persisted query's), as a GraphQL error."""
-    return _with_problem(GraphQLError(error.detail, original_error=error))
+    return with_problem(GraphQLError(error.detail, original_error=error))
 
 
-def _with_problem(error: GraphQLError) -> GraphQLError:
+def with_problem(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         problem = problem_of(original)

@@ -85,7 +85,9 @@ def page(endpoint: str, csrf_token: str | None) -> HTMLResponse:
     body = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>skilltree GraphQL</title>{csrf}{styles}{scripts}</head>"
+        # No favicon request: an empty icon inline (img-src allows data:).
+        f'<title>skilltree GraphQL</title><link rel="icon" href="data:,">{csrf}{styles}{scripts}'
+        "</head>"
         f'<body><div id="graphiql" data-endpoint="{html.escape(endpoint)}">'
         "<noscript>The GraphQL IDE needs JavaScript.</noscript></div></body></html>"
     )

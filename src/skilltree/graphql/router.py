@@ -34,7 +34,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from skilltree.accounts.dependencies import accounts_context_of, signed_in
 from skilltree.graphql import ide, sockets
 from skilltree.graphql.context import GraphQLContext, graphql_context
-from skilltree.graphql.extensions import graphql_error_of, transport_problem
+from skilltree.graphql.extensions import graphql_error_of, transport_problem, with_problem
 from skilltree.graphql.persisted import PersistedQueries
 from skilltree.graphql.schema import build_schema
 from skilltree.platform.config import Settings
@@ -128,7 +128,14 @@ class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
             root_value,
             replace(request_data, query=document),
         )
-        if context.mutation_failed and result.errors:
+        if result.errors:
+            # Errors raised around the execution (a failed commit, a refused transport) skip
+            # the extensions that add problems: every error leaves here with its problem.
+            result.errors = [
+                error if "problem" in (error.extensions or {}) else with_problem(error)
+                for error in result.errors
+            ]
+        if context.document_failed and result.errors:
             problem = (result.errors[0].extensions or {}).get("problem", {})
             sub_response.status_code = int(problem.get("status", 400))
             result.data = None
