@@ -135,12 +135,44 @@ async def test_introspection_is_off_in_production_unless_enabled(
     assert answered == testing == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
 
 
-async def test_no_ide_page_is_served(client: httpx.AsyncClient) -> None:
-    response = await client.get("/graphql", headers={"accept": "text/html"})
+async def test_too_many_tokens_are_refused_with_the_problem(client: httpx.AsyncClient) -> None:
+    fields = " ".join(["total"] * 2100)
 
-    assert "graphiql" not in response.text.lower()
-    assert "unpkg" not in response.text
-    assert "cdn" not in response.text.lower()
+    body = await graphql(client, f"{{ roadmaps {{ {fields} }} }}")
+
+    assert body["data"] is None
+    assert problem_types(body) == ["/problems/invalid-query"]
+
+
+async def test_an_unknown_field_is_refused_with_the_problem(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, "{ roadmaps { nothingHere } }")
+
+    assert problem_types(body) == ["/problems/invalid-query"]
+    assert body["errors"][0]["extensions"]["problem"]["status"] == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "request_options"),
+    [
+        ("POST", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+        ("POST", {"json": {"variables": {}}}),
+        ("GET", {"params": {"query": 'mutation { undo(roadmap: "web") { topic } }'}}),
+        ("POST", {"json": {"query": "subscription { progressEvents { topic } }"}}),
+    ],
+    ids=["json-that-does-not-parse", "no-query", "mutation-over-get", "subscription-over-post"],
+)
+async def test_requests_refused_before_any_document_runs_carry_the_problem(
+    client: httpx.AsyncClient, method: str, request_options: dict[str, Any]
+) -> None:
+    response = await client.request(method, "/graphql", **request_options)
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["data"] is None
+    problem = body["errors"][0]["extensions"]["problem"]
+    assert (problem["type"], problem["status"]) == ("/problems/invalid-query", 400)
+    assert problem["detail"] == body["errors"][0]["message"]
 
 
 @pytest.fixture
@@ -148,7 +180,7 @@ async def limited_app(
     settings: Settings, database: Database, clock: FrozenClock
 ) -> AsyncIterator[FastAPI]:
     limited = settings.model_copy(
-        update={"rate_limit": RateLimitSettings(write="3/minute", read="3/minute")}
+        update={"rate_limit": RateLimitSettings(write="3/hour", read="3/hour")}
     )
     application = create_app(limited, database=database, clock=clock)
     async with application.router.lifespan_context(application):

@@ -5,6 +5,10 @@ rolled back when a mutation failed), one authentication, one set of dataloaders.
 found by the REST API's own dependencies (`accounts.dependencies.maybe_principal`: a session
 cookie, with its CSRF token on POST; a bearer access token; an API key) and held as a
 `Principal`; each resolver then asks for what its REST twin's dependency asks for.
+
+Over a WebSocket (`sockets.py`) the context belongs to the connection: the credential is the
+handshake's cookie or the `authorization` of `connection_init`, checked again whenever a
+subscription starts and while it runs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection, Request
+from starlette.websockets import WebSocket
 from strawberry.fastapi import BaseContext
 
 from skilltree.accounts.dependencies import accounts_context_of, maybe_principal
@@ -43,6 +48,16 @@ class Caller:
     # error, and anonymous reads do not proceed either (a bad token never becomes anonymous).
     failure: DomainError | None = None
 
+    def principal_for(self, scope: Scope | None = None) -> Principal:
+        """Like `CurrentPrincipal` (and `require_scope(scope)` when one is given)."""
+        if self.failure is not None:
+            raise self.failure
+        if self.principal is None:
+            raise NotAuthenticated()
+        if scope is not None and not self.principal.has_scope(scope):
+            raise InsufficientScope(f"This API key lacks the {scope.value!r} scope.", scope=scope)
+        return self.principal
+
 
 class GraphQLContext(BaseContext):
     def __init__(self, resources: Resources) -> None:
@@ -55,6 +70,13 @@ class GraphQLContext(BaseContext):
         self._lock = asyncio.Lock()
         self.loaders: Loaders | None = None
         self._endpoints: dict[str, Callable[..., object]] | None = None
+        # Set by the graphql-transport-ws handler from `connection_init`'s payload.
+        self.connection_params: dict[str, object] | None = None
+        # Set when a subscription found the socket's sign-in revoked: the socket closes (4401).
+        self.signed_out = False
+        # Set when the document failed as a whole (a mutation, or one sent over the wrong
+        # transport): the response has no data and its first error's HTTP status.
+        self.document_failed = False
 
     async def begin(self, session: AsyncSession) -> None:
         """Bind the operation's unit of work and find the caller, as a REST request does."""
@@ -62,11 +84,24 @@ class GraphQLContext(BaseContext):
 
         self._session = session
         self.loaders = Loaders(self)
-        self._caller = await self._authenticate(session)
+        self._caller = await self.authenticate(session)
 
-    async def _authenticate(self, session: AsyncSession) -> Caller:
+    def credentials_request(self) -> Request | None:
+        """The request whose credentials speak for the caller: the HTTP request itself, or a
+        socket's handshake as the GET request it is, with `connection_init`'s authorization."""
         request = self.request
-        if not isinstance(request, Request):
+        if isinstance(request, Request):
+            return request
+        if isinstance(request, WebSocket):
+            from skilltree.graphql.sockets import handshake_request
+
+            return handshake_request(request, self.connection_params or {})
+        return None
+
+    async def authenticate(self, session: AsyncSession) -> Caller:
+        """Who the credentials name now (a revoked sign-in is a failure, not anonymous)."""
+        request = self.credentials_request()
+        if request is None:
             return Caller(None, ANONYMOUS, NotAuthenticated())
         try:
             principal = await maybe_principal(request, session, accounts_context_of(self.resources))
@@ -101,14 +136,7 @@ class GraphQLContext(BaseContext):
 
     def principal(self, scope: Scope | None = None) -> Principal:
         """Like `CurrentPrincipal` (and `require_scope(scope)` when one is given)."""
-        caller = self.caller
-        if caller.failure is not None:
-            raise caller.failure
-        if caller.principal is None:
-            raise NotAuthenticated()
-        if scope is not None and not caller.principal.has_scope(scope):
-            raise InsufficientScope(f"This API key lacks the {scope.value!r} scope.", scope=scope)
-        return caller.principal
+        return self.caller.principal_for(scope)
 
     def learner(self, scope: Scope) -> progress.Learner:
         """Like progress's `Reader` / `Writer` dependencies."""

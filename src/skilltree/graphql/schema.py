@@ -8,15 +8,12 @@ service function. No rule lives here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from pydantic import BaseModel, ValidationError
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -27,7 +24,9 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
+from skilltree.graphql.arguments import bounded, checked, slug_argument
 from skilltree.graphql.extensions import ProblemErrors, UnitOfWork
+from skilltree.graphql.subscriptions import Subscription
 from skilltree.graphql.types import (
     DueCard,
     GraphInfo,
@@ -39,10 +38,9 @@ from skilltree.graphql.types import (
     Topic,
     TopicState,
 )
-from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope
+from skilltree.identity import Scope
 from skilltree.orgs import service as orgs
 from skilltree.platform.config import Settings
-from skilltree.platform.errors import DomainError
 from skilltree.platform.filtering import parse_list_query
 from skilltree.platform.http.conditional import PreconditionFailed, PreconditionRequired
 from skilltree.platform.pagination import MAX_PAGE_SIZE
@@ -53,51 +51,6 @@ from skilltree.reviews import service as reviews
 from skilltree.reviews.schemas import ReviewIn
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.listing import ROADMAP_LIST
-
-SLUG = re.compile(SLUG_PATTERN)
-Model = TypeVar("Model", bound=BaseModel)
-
-
-class InvalidArguments(DomainError):
-    """Arguments the REST API would refuse with its 422 validation problem."""
-
-    status = 422
-    type_slug = "validation-error"
-    title = "Validation failed"
-
-
-def _checked(model: type[Model], **values: Any) -> Model:
-    """The REST request model's validation, for a GraphQL field's arguments."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        errors = [
-            {"field": ".".join(map(str, item["loc"])), "message": item["msg"], "type": item["type"]}
-            for item in error.errors()
-        ]
-        raise InvalidArguments(
-            f"The request has {len(errors)} invalid field(s).", errors=errors
-        ) from None
-
-
-def _slug(value: str, argument: str) -> str:
-    if len(value) > MAX_SLUG_LENGTH or not SLUG.match(value):
-        raise InvalidArguments(
-            f"{argument} must be a slug (lower-case letters, digits and single hyphens).",
-            errors=[
-                {"field": argument, "message": "not a slug", "type": "string_pattern_mismatch"}
-            ],
-        )
-    return value
-
-
-def _bounded(value: int, argument: str, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise InvalidArguments(
-            f"{argument} must be between {low} and {high}.",
-            errors=[{"field": argument, "message": "out of range", "type": "range"}],
-        )
-    return value
 
 
 @strawberry.type(description="One page of the roadmaps you may see.")
@@ -113,7 +66,7 @@ class Me:
     @strawberry.field(description="Like GET /v1/me/progress/{roadmap} (needs progress:read).")
     async def progress(self, info: GraphInfo, roadmap: str) -> RoadmapProgress:
         learner = info.context.learner(Scope.PROGRESS_READ)
-        slug = _slug(roadmap, "roadmap")
+        slug = slug_argument(roadmap, "roadmap")
         async with info.context.db() as session:
             found = await progress.roadmap_progress(session, learner, slug)
         return RoadmapProgress(
@@ -125,7 +78,7 @@ class Me:
     @strawberry.field(description="Like GET /v1/me/progress/{roadmap}/{topic}/note.")
     async def note(self, info: GraphInfo, roadmap: str, topic: str) -> Note:
         learner = info.context.learner(Scope.PROGRESS_READ)
-        slug, topic_slug = _slug(roadmap, "roadmap"), _slug(topic, "topic")
+        slug, topic_slug = slug_argument(roadmap, "roadmap"), slug_argument(topic, "topic")
         async with info.context.db() as session:
             found = await notes.get_note(session, learner.user_id, learner.viewer, slug, topic_slug)
         return Note.of(found)
@@ -133,7 +86,7 @@ class Me:
     @strawberry.field(description="Like GET /v1/me/reviews/due: the longest-waiting first.")
     async def reviews_due(self, info: GraphInfo, limit: int = 20) -> list[DueCard]:
         learner = info.context.learner(Scope.PROGRESS_READ)
-        _bounded(limit, "limit", 1, MAX_PAGE_SIZE)
+        bounded(limit, "limit", 1, MAX_PAGE_SIZE)
         now = info.context.resources.clock.now()
         async with info.context.db() as session:
             page = await reviews.due_cards(session, learner.user_id, now, None, limit)
@@ -149,7 +102,7 @@ class Me:
     @strawberry.field(description="Like GET /v1/orgs/{org}: one of your organisations.")
     async def organisation(self, info: GraphInfo, slug: str) -> Organisation:
         caller = info.context.principal()
-        org = _slug(slug, "slug")
+        org = slug_argument(slug, "slug")
         async with info.context.db() as session:
             return Organisation(membership=await orgs.membership_of(session, org, caller))
 
@@ -159,8 +112,8 @@ class Query:
     @strawberry.field(description="Like GET /v1/roadmaps: the roadmaps you may see, by title.")
     async def roadmaps(self, info: GraphInfo, limit: int = 50, offset: int = 0) -> RoadmapPage:
         viewer = info.context.viewer()
-        _bounded(limit, "limit", 1, MAX_PAGE_SIZE)
-        _bounded(offset, "offset", 0, 1_000_000)
+        bounded(limit, "limit", 1, MAX_PAGE_SIZE)
+        bounded(offset, "offset", 0, 1_000_000)
         query = parse_list_query([], ROADMAP_LIST)
         async with info.context.db() as session:
             listings, total = await roadmaps.list_roadmaps(session, viewer, query, limit, offset)
@@ -170,13 +123,13 @@ class Query:
     async def roadmap(self, info: GraphInfo, slug: str) -> Roadmap:
         viewer = info.context.viewer()
         async with info.context.db() as session:
-            listing = await roadmaps.get_roadmap(session, _slug(slug, "slug"), viewer)
+            listing = await roadmaps.get_roadmap(session, slug_argument(slug, "slug"), viewer)
         return Roadmap(listing=listing)
 
     @strawberry.field(description="Like GET /v1/roadmaps/{roadmap}/topics/{slug}.")
     async def topic(self, info: GraphInfo, roadmap: str, slug: str) -> Topic:
         viewer = info.context.viewer()
-        roadmap_slug, topic_slug = _slug(roadmap, "roadmap"), _slug(slug, "slug")
+        roadmap_slug, topic_slug = slug_argument(roadmap, "roadmap"), slug_argument(slug, "slug")
         async with info.context.db() as session:
             view = await roadmaps.get_topic(session, roadmap_slug, topic_slug, viewer)
         return Topic(view=view)
@@ -223,8 +176,8 @@ class Mutation:
         confidence: int | None = None,
     ) -> TopicProgress:
         learner = info.context.learner(Scope.PROGRESS_WRITE)
-        slug, topic_slug = _slug(roadmap, "roadmap"), _slug(topic, "topic")
-        body = _checked(StatusIn, status=status, confidence=confidence)
+        slug, topic_slug = slug_argument(roadmap, "roadmap"), slug_argument(topic, "topic")
+        body = checked(StatusIn, status=status, confidence=confidence)
         async with info.context.db() as session:
             mark = await progress.set_status(
                 session, learner, slug, topic_slug, body.status, body.confidence
@@ -240,7 +193,7 @@ class Mutation:
     @strawberry.mutation(description="Like POST /v1/me/progress/{roadmap}/undo.")
     async def undo(self, info: GraphInfo, roadmap: str) -> Undone:
         learner = info.context.learner(Scope.PROGRESS_WRITE)
-        slug = _slug(roadmap, "roadmap")
+        slug = slug_argument(roadmap, "roadmap")
         async with info.context.db() as session:
             event, topic = await progress.undo_last(session, learner, slug)
         assert event.undoes_event_id is not None
@@ -264,8 +217,8 @@ class Mutation:
         if_updated_at: datetime | None = None,
     ) -> Note:
         learner = info.context.learner(Scope.PROGRESS_WRITE)
-        slug, topic_slug = _slug(roadmap, "roadmap"), _slug(topic, "topic")
-        body = _checked(NoteIn, markdown=markdown)
+        slug, topic_slug = slug_argument(roadmap, "roadmap"), slug_argument(topic, "topic")
+        body = checked(NoteIn, markdown=markdown)
 
         def check(current: notes.NoteView) -> None:
             if not current.stored:
@@ -292,8 +245,8 @@ class Mutation:
     @strawberry.mutation(description="Like POST /v1/me/reviews/{card}: again, hard, good or easy.")
     async def review_card(self, info: GraphInfo, card_id: int, rating: str) -> Reviewed:
         learner = info.context.learner(Scope.PROGRESS_WRITE)
-        _bounded(card_id, "cardId", 1, 2**31 - 1)
-        body = _checked(ReviewIn, rating=rating)
+        bounded(card_id, "cardId", 1, 2**31 - 1)
+        body = checked(ReviewIn, rating=rating)
         now = learner.clock.now()
         async with info.context.db() as session:
             card = await reviews.review(session, learner.user_id, card_id, body.rating, now)
@@ -318,7 +271,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not _introspection_allowed(settings):
         extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
-    return Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
 
 
 class Schema(strawberry.Schema):

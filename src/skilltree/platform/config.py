@@ -504,6 +504,17 @@ class GraphQLSettings(_Group):
     max_aliases: int = Field(default=15, ge=1, le=1000)
     # Tokens in one document (names, punctuation, values): bounds parsing work.
     max_tokens: int = Field(default=2000, ge=50, le=100_000)
+    # The GraphiQL page at GET /graphql (Accept: text/html), its assets served from the
+    # package; None: on, except in production.
+    ide: bool | None = None
+    # Run only documents named by a registered hash (persisted_queries_file); refuse the rest.
+    persisted_only: bool = False
+    # A JSON object {"<sha256 of the document>": "<document>"}: the registered documents.
+    persisted_queries_file: Path | None = None
+    # Documents learned from clients (automatic persisted queries), per process, newest kept.
+    persisted_cache_size: int = Field(default=1000, ge=0, le=100_000)
+    # Operations one WebSocket may run at once (each subscription holds one).
+    socket_operations: int = Field(default=10, ge=1, le=1000)
 
 
 class Settings(BaseModel):

@@ -6,6 +6,8 @@ what the projection wrote is published on the fan-out:
 
     org:<id>    the organisation's feed stream (GET /v1/orgs/{org}/feed/stream)
     user:<id>   a person's own stream (GET /v1/me/stream)
+    progress:<id>  a person's own status changes, as they happen (the GraphQL subscription
+                   `progressEvents`); ephemeral: the client reads its progress to catch up
 
 The same projection runs again in a worker consuming the events (cohorts/tasks.py), so a
 process that dies between its commit and this step loses no feed line, only its live push.
@@ -25,6 +27,7 @@ from skilltree.platform.broadcast import Broadcaster
 from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database, after_commit
 from skilltree.platform.events import Event
+from skilltree.progress import service as progress
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +38,10 @@ def org_channel(org_id: int) -> str:
 
 def user_channel(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def progress_channel(user_id: int) -> str:
+    return f"progress:{user_id}"
 
 
 def feed_message(line: cohorts.ActivityView) -> dict[str, Any]:
@@ -71,6 +78,12 @@ class LiveProjector:
                 log.exception("live.projection_failed", event_id=event.id, event_type=event.type)
 
     async def _project_one(self, event: Event, now: datetime) -> None:
+        if event.type == progress.TOPIC_STATUS_CHANGED:
+            # The event's own data: no query on the write path for listeners that may not exist.
+            change = {**event.data, "occurred_at": event.occurred_at.isoformat()}
+            await self.broadcaster.publish(
+                progress_channel(int(event.data["user_id"])), change, keep=False
+            )
         async with self.database.unit_of_work() as session:
             lines = await cohorts.project(session, event, now)
             notices = await cohorts.personal_notices(session, event)
