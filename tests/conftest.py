@@ -28,6 +28,7 @@ from skilltree.platform.config import (
     MailSettings,
     RateLimitSettings,
     RedisSettings,
+    SearchSettings,
     Settings,
 )
 from skilltree.platform.db import Database, create_engine
@@ -133,6 +134,9 @@ def settings(engine: AsyncEngine, tmp_path: Path) -> Settings:
         # Tests sign many people in from one address; tests/platform/test_rate_limit.py turns
         # the limits on with small quotas.
         rate_limit=RateLimitSettings(enabled=False),
+        # Search tests apply events to the index themselves (tests/search/conftest.py);
+        # tests/search/test_in_process_indexing.py turns in-process indexing on.
+        search=SearchSettings(index_in_process="off"),
     )
 
 

@@ -76,6 +76,7 @@ from skilltree.roadmaps.progress_link import link_progress
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.rooms.presence import LocalPresence, Presence, RedisPresence
 from skilltree.rooms.router import router as rooms_router
+from skilltree.search.in_process import InProcessIndexer
 from skilltree.search.router import router as search_router
 from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
@@ -127,6 +128,11 @@ def create_app(
             cache=cache,
             broadcaster=broadcaster,
         )
+        # The embedded default runs no worker: the index follows writes in this process.
+        indexer = InProcessIndexer(app.state.resources)
+        indexes_in_process = settings.search.indexes_in_process(settings.database)
+        if indexes_in_process:
+            db.on_every_unit_of_work(indexer.bind)
         loop = asyncio.get_running_loop()
         draining: set[asyncio.Task[None]] = set()
 
@@ -145,6 +151,8 @@ def create_app(
             await flags.rule_sets.close()
             flags.close()
             db.remove_unit_of_work_hook(projector.bind)
+            if indexes_in_process:
+                db.remove_unit_of_work_hook(indexer.bind)
             await broadcaster.drain("server shutting down", grace_seconds=1.0)
             await broadcaster.close()
             db.remove_unit_of_work_hook(cache.bind)

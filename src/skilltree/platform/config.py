@@ -462,6 +462,20 @@ class FilesSettings(_Group):
         return bucket
 
 
+class SearchSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}SEARCH_")
+
+    # Whether the process that commits a change also brings the search index up to date right
+    # after (docs/search.md). "auto": on SQLite, the embedded default, which runs no worker to
+    # consume the events; elsewhere the worker's consumer does it.
+    index_in_process: Literal["auto", "on", "off"] = "auto"
+
+    def indexes_in_process(self, database: DatabaseSettings) -> bool:
+        if self.index_in_process == "auto":
+            return database.is_sqlite
+        return self.index_in_process == "on"
+
+
 class RealtimeSettings(_Group):
     """Server-sent events and study rooms (docs/realtime.md)."""
 
@@ -538,6 +552,7 @@ class Settings(BaseModel):
     files: FilesSettings = Field(default_factory=FilesSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
 
 
 class SettingsError(Exception):

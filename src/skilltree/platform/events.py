@@ -80,6 +80,14 @@ def emit(
     return event
 
 
+def emitted_by(session: AsyncSession) -> list[Event]:
+    """The list this session's events are appended to, for a hook bound when the session opens:
+    it keeps the list by reference, so it still reads every event after `take_emitted` has
+    handed the same list to another hook."""
+    emitted: list[Event] = session.info.setdefault(EMITTED, [])
+    return emitted
+
+
 def take_emitted(session: AsyncSession) -> list[Event]:
     """The events this session emitted since the last call (once it committed, they are real)."""
     emitted: list[Event] = session.info.pop(EMITTED, [])
