@@ -373,7 +373,10 @@ async def world(
                     org_id=org_id, user_id=ids[caller], role=role, joined_at=clock.now()
                 )
             )
-        await connection.execute(
+    # Through a unit of work of the app, as `skilltree user` commands do: the instance forgets
+    # the callers it keeps (accounts/principal_cache.py) once the change commits.
+    async with matrix_app.state.resources.database.unit_of_work() as session:
+        await session.execute(
             update(User).where(User.id.in_([ids["admin"], ids["key"]])).values(is_admin=True)
         )
 

@@ -20,6 +20,7 @@ from skilltree.accounts.dependencies import (
     owner_sign_in,
     signed_in,
 )
+from skilltree.accounts.principal_cache import principal_cache_for
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
@@ -108,6 +109,10 @@ def create_app(
         # Live fan-out (streams, rooms); committed events become feed lines and live pushes.
         broadcaster = build_broadcaster(settings.realtime, settings.redis)
         await broadcaster.start()
+        # Callers kept between requests, forgotten when any instance announces a sign-out.
+        principals = principal_cache_for(broadcaster, settings.auth)
+        db.on_every_unit_of_work(principals.bind)
+        await principals.start()
         projector = LiveProjector(db, broadcaster, app_clock)
         db.on_every_unit_of_work(projector.bind)
         presence: Presence = LocalPresence()
@@ -150,6 +155,8 @@ def create_app(
         finally:
             await flags.rule_sets.close()
             flags.close()
+            await principals.close()
+            db.remove_unit_of_work_hook(principals.bind)
             db.remove_unit_of_work_hook(projector.bind)
             if indexes_in_process:
                 db.remove_unit_of_work_hook(indexer.bind)

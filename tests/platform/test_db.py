@@ -3,17 +3,32 @@ meet every unit of work; the pool noticing connections the server dropped."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-from skilltree.platform.config import DatabaseSettings
+import httpx
+import pytest
+from sqlalchemy import column, func, insert, literal, select, table, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from skilltree.app import create_app
+from skilltree.platform import migrations
+from skilltree.platform.config import (
+    AppSettings,
+    DatabaseSettings,
+    MailSettings,
+    RateLimitSettings,
+    Settings,
+)
 from skilltree.platform.db import Database, after_commit, create_engine
 from skilltree.platform.errors import Conflict
 from skilltree.platform.models import utc_now
 from skilltree.roadmaps.models import Roadmap
 from tests.support.databases import temporary_postgres_database
+from tests.support.queries import count_statements
 
 
 def roadmap(slug: str) -> Roadmap:
@@ -144,3 +159,170 @@ async def test_pre_ping_replaces_a_connection_the_server_dropped(pre_ping: bool)
                     await query_once()
         finally:
             await engine.dispose()
+
+
+def counting_pings(engine: AsyncEngine) -> list[int]:
+    """Every ping the pool sends, counted (a ping never shows among the statements)."""
+    pings: list[int] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign]
+    return pings
+
+
+@pytest.mark.postgres
+async def test_a_connection_used_a_moment_ago_is_not_pinged() -> None:
+    async with temporary_postgres_database() as url:
+        engine = create_engine(DatabaseSettings(url=url, pool_size=1))
+        pings = counting_pings(engine)
+        try:
+            for _ in range(3):
+                async with engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+            assert pings == []
+        finally:
+            await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_connection_idle_past_the_threshold_is_pinged_before_use() -> None:
+    async with temporary_postgres_database() as url:
+        settings = DatabaseSettings(url=url, pool_size=1, pool_ping_idle_seconds=0.05)
+        engine = create_engine(settings)
+        pings = counting_pings(engine)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            await asyncio.sleep(0.1)
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            assert pings == [1]
+        finally:
+            await engine.dispose()
+
+
+async def terminate(url: str, backend: int) -> None:
+    """A failover or an idle timeout, in miniature: another client ends that connection."""
+    admin = create_engine(DatabaseSettings(url=url))
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    finally:
+        await admin.dispose()
+
+
+async def backend_of(session: AsyncSession) -> int:
+    connection = await session.connection()
+    return int((await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
+
+
+@pytest.mark.postgres
+async def test_a_first_read_on_a_connection_closed_under_it_is_retried_once() -> None:
+    async with temporary_postgres_database() as url:
+        database = Database.from_settings(DatabaseSettings(url=url, pool_size=1))
+        try:
+            async with database.unit_of_work(writes=False) as session:
+                backend = await backend_of(session)
+            async with database.unit_of_work(writes=False) as session:
+                await session.connection()  # checked out while alive, closed before the read
+                await terminate(url, backend)
+                answer = (await session.execute(select(literal(1)))).scalar_one()
+            assert answer == 1
+        finally:
+            await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_write_on_a_connection_closed_under_it_is_not_retried() -> None:
+    async with temporary_postgres_database() as url:
+        database = Database.from_settings(DatabaseSettings(url=url, pool_size=1))
+        try:
+            async with database.unit_of_work() as session:
+                await session.execute(text("CREATE TABLE notes (body text)"))
+                backend = await backend_of(session)
+
+            async def write_on_a_closed_connection() -> None:
+                async with database.unit_of_work() as session:
+                    await session.connection()
+                    await terminate(url, backend)
+                    await session.execute(insert(table("notes", column("body"))).values(body="x"))
+
+            with pytest.raises(DBAPIError):
+                await write_on_a_closed_connection()
+            async with database.unit_of_work() as session:
+                count = (await session.execute(text("SELECT count(*) FROM notes"))).scalar_one()
+            assert count == 0
+        finally:
+            await database.dispose()
+
+
+@pytest.fixture
+async def served_from_postgres(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """The app on a database of its own, with its own pool of one connection."""
+    async with temporary_postgres_database() as url:
+        engine = create_engine(DatabaseSettings(url=url))
+        await migrations.upgrade(engine)
+        await engine.dispose()
+        settings = Settings(
+            app=AppSettings(env="test"),
+            database=DatabaseSettings(url=url, pool_size=1, max_overflow=0),
+            mail=MailSettings(outbox_dir=tmp_path / "outbox"),
+            rate_limit=RateLimitSettings(enabled=False),
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                yield client, url
+
+
+async def terminate_the_apps_connections(url: str) -> int:
+    admin = create_engine(DatabaseSettings(url=url))
+    try:
+        async with admin.connect() as connection:
+            ended = await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND application_name = 'skilltree'"
+                )
+            )
+            return len(ended.all())
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_get_after_the_server_closed_the_apps_connection_succeeds(
+    served_from_postgres: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, url = served_from_postgres
+    assert (await client.get("/v1/roadmaps")).status_code == 200
+
+    assert await terminate_the_apps_connections(url) >= 1
+
+    response = await client.get("/v1/roadmaps")
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.postgres
+async def test_requests_on_a_hot_connection_send_no_ping(
+    served_from_postgres: tuple[httpx.AsyncClient, str],
+) -> None:
+    """Before: every request's checkout sent BEGIN, an empty query and ROLLBACK first."""
+    client, _ = served_from_postgres
+    engine = client._transport.app.state.resources.database.engine  # type: ignore[attr-defined]
+    pings = counting_pings(engine)
+    per_request = []
+    for _ in range(5):
+        with count_statements(engine) as log:
+            assert (await client.get("/v1/roadmaps")).status_code == 200
+        per_request.append(log.count)
+    assert pings == []
+    # Only the route's own statements, the same for every request (the ping sent three
+    # round trips of its own, which no statement log shows).
+    assert per_request == [per_request[0]] * 5

@@ -37,7 +37,7 @@ async def _user(db: AsyncSession, user_id: int) -> User:
 
 
 async def set_admin(
-    db: AsyncSession, ctx: AccountsContext, admin: User, user_id: int, *, is_admin: bool
+    db: AsyncSession, ctx: AccountsContext, admin: Account, user_id: int, *, is_admin: bool
 ) -> Account:
     """Grant or revoke the administrator role. The user's sessions and tokens end either way:
     a privilege change takes effect on a fresh sign-in, never on a session opened before it."""
@@ -47,17 +47,17 @@ async def set_admin(
     if not is_admin and await repository.count_admins(db) <= 1:
         raise LastAdministrator()
     user.is_admin = is_admin
-    await end_every_sign_in(db, ctx, user)
+    await end_every_sign_in(db, ctx, user.id)
     kind = EventKind.ADMIN_GRANTED if is_admin else EventKind.ADMIN_REVOKED
     await audit.record(db, kind, user_id=user.id, at=ctx.clock.now(), by=admin.id)
     return Account.of(user)
 
 
 async def sign_out_everywhere(
-    db: AsyncSession, ctx: AccountsContext, admin: User, user_id: int
+    db: AsyncSession, ctx: AccountsContext, admin: Account, user_id: int
 ) -> None:
     user = await _user(db, user_id)
-    await end_every_sign_in(db, ctx, user)
+    await end_every_sign_in(db, ctx, user.id)
     await audit.record(
         db, EventKind.SIGNED_OUT_BY_ADMIN, user_id=user.id, at=ctx.clock.now(), by=admin.id
     )

@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import repository
+from skilltree.accounts.context import Account
 from skilltree.accounts.errors import ApiKeyNotFound, NotAuthenticated, ScopeBeyondRights
 from skilltree.accounts.models import ApiKey, User
+from skilltree.accounts.principal_cache import forget_on_commit
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.identity import Scope
@@ -65,7 +67,7 @@ LAST_USE_RESOLUTION = timedelta(minutes=1)
 async def create_key(
     db: AsyncSession,
     clock: Clock,
-    user: User,
+    user: Account,
     *,
     name: str,
     scopes: Sequence[Scope],
@@ -119,16 +121,17 @@ async def authenticate_key(db: AsyncSession, clock: Clock, credential: str) -> t
     return user, key
 
 
-async def list_keys(db: AsyncSession, user: User) -> list[KeyInfo]:
-    return [KeyInfo.of(key) for key in await repository.list_api_keys(db, user.id)]
+async def list_keys(db: AsyncSession, user_id: int) -> list[KeyInfo]:
+    return [KeyInfo.of(key) for key in await repository.list_api_keys(db, user_id)]
 
 
-async def revoke_key(db: AsyncSession, clock: Clock, user: User, key_id: int) -> None:
-    key = await repository.get_api_key(db, user.id, key_id)
+async def revoke_key(db: AsyncSession, clock: Clock, user_id: int, key_id: int) -> None:
+    key = await repository.get_api_key(db, user_id, key_id)
     if key is None:
         raise ApiKeyNotFound(key_id)
     if key.revoked_at is None:
         key.revoked_at = clock.now()
+        forget_on_commit(db, user_id)  # every instance refuses the key from the commit on
         await audit.record(
-            db, EventKind.API_KEY_REVOKED, user_id=user.id, at=key.revoked_at, key=key.prefix
+            db, EventKind.API_KEY_REVOKED, user_id=user_id, at=key.revoked_at, key=key.prefix
         )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.accounts import repository
+from skilltree.accounts import api_keys, repository
 from skilltree.accounts.context import (
     SECRET_BYTES,
     SLIDE_INTERVAL,
+    Account,
     AccountsContext,
+    KeyGrant,
     SignedIn,
     TokenPair,
 )
@@ -21,11 +24,20 @@ from skilltree.accounts.models import (
     TokenFamily,
     User,
 )
+from skilltree.accounts.principal_cache import credential_key
 from skilltree.accounts.sessions import SessionRecord
 from skilltree.accounts.tokens import issue_access_token, verify_access_token
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.platform.crypto import digest
+
+
+async def user_row(db: AsyncSession, user_id: int) -> User:
+    """The row of a signed-in user, for the flows that change it (a sign-in carries no row)."""
+    user = await repository.get_user(db, user_id)
+    if user is None:
+        raise NotAuthenticated()  # deleted while the request was on its way
+    return user
 
 
 async def open_token_family(
@@ -48,6 +60,13 @@ async def open_token_family(
 
 async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_token: str) -> SignedIn:
     """The user behind a bearer access token, provided its family has not been revoked."""
+    cache_key = credential_key("token", access_token)
+    found = ctx.principals.find(cache_key)
+    # Expired is decided by the request's clock; near the end the full check (with its
+    # allowance for clock skew) decides.
+    if found is not None and found.expires_at is not None and ctx.clock.now() < found.expires_at:
+        return found.signed_in
+    generation = ctx.principals.generation()
     claims = verify_access_token(
         ctx.token_keys,
         access_token,
@@ -59,32 +78,81 @@ async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_toke
     user = await repository.get_user_of_live_family(db, claims.family, claims.user_id)
     if user is None:
         raise NotAuthenticated("The access token has been revoked; sign in again.")
-    return SignedIn(user, token_family=claims.family)
+    signed_in = SignedIn(Account.of(user), token_family=claims.family)
+    ctx.principals.keep(cache_key, signed_in, generation=generation, expires_at=claims.expires_at)
+    return signed_in
+
+
+async def authenticate_api_key(db: AsyncSession, ctx: AccountsContext, credential: str) -> SignedIn:
+    """The owner of a personal API key, limited to the key's scopes."""
+    cache_key = credential_key("key", credential)
+    now = ctx.clock.now()
+    found = ctx.principals.find(cache_key)
+    if (
+        found is not None
+        and (found.expires_at is None or now < found.expires_at)
+        # Its last use is recorded to the minute, by the full path: at most one write a minute.
+        and found.last_used_at is not None
+        and now - found.last_used_at < api_keys.LAST_USE_RESOLUTION
+    ):
+        return found.signed_in
+    generation = ctx.principals.generation()
+    user, key = await api_keys.authenticate_key(db, ctx.clock, credential)
+    signed_in = SignedIn(Account.of(user), api_key=KeyGrant(key.id, frozenset(key.scopes)))
+    ctx.principals.keep(
+        cache_key,
+        signed_in,
+        generation=generation,
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+    )
+    return signed_in
 
 
 async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:
     """The signed-in user behind a session cookie, sliding the idle expiry."""
-    browser_session = await ctx.sessions.find(db, digest(secret))
+    token_hash = digest(secret)
+    cache_key = f"session:{token_hash}"  # already a digest of the secret
     now = ctx.clock.now()
+    found = ctx.principals.find(cache_key)
+    # A kept session that looks ended may have been slid by another instance: ask the store.
+    if found is not None and (kept := found.signed_in.browser_session) and kept.is_live(now):
+        slid = await slide(db, ctx, kept)
+        if slid is kept:
+            return found.signed_in
+        signed_in = replace(found.signed_in, browser_session=slid)
+        ctx.principals.keep(cache_key, signed_in, generation=ctx.principals.generation())
+        return signed_in
+    generation = ctx.principals.generation()
+    browser_session = await ctx.sessions.find(db, token_hash)
     if browser_session is None or not browser_session.is_live(now):
         raise NotAuthenticated("Your session has ended; sign in again.")
     user = await repository.get_user(db, browser_session.user_id)
     if user is None:
         raise NotAuthenticated()
-    await _slide(db, ctx, browser_session)
-    return SignedIn(user, browser_session)
+    signed_in = SignedIn(Account.of(user), await slide(db, ctx, browser_session))
+    ctx.principals.keep(cache_key, signed_in, generation=generation)
+    return signed_in
 
 
-async def _slide(db: AsyncSession, ctx: AccountsContext, browser_session: SessionRecord) -> None:
-    """Activity keeps a session alive: move its idle expiry (at most once a minute)."""
+async def slide(
+    db: AsyncSession, ctx: AccountsContext, browser_session: SessionRecord
+) -> SessionRecord:
+    """Activity keeps a session alive: move its idle expiry (at most once a minute). Returns
+    the session as it now stands; the record passed in is left as it was."""
     now = ctx.clock.now()
-    if now - browser_session.last_seen_at >= SLIDE_INTERVAL:
-        browser_session.last_seen_at = now
-        browser_session.idle_expires_at = min(
+    if now - browser_session.last_seen_at < SLIDE_INTERVAL:
+        return browser_session
+    slid = replace(
+        browser_session,
+        last_seen_at=now,
+        idle_expires_at=min(
             now + timedelta(minutes=ctx.auth.session_idle_minutes),
             browser_session.absolute_expires_at,
-        )
-        await ctx.sessions.save_activity(db, browser_session)
+        ),
+    )
+    await ctx.sessions.save_activity(db, slid)
+    return slid
 
 
 def credential_reference(current: SignedIn) -> str:
@@ -113,7 +181,7 @@ async def credential_in_force(
             return False
         if not browser_session.is_live(now):
             return False
-        await _slide(db, ctx, browser_session)
+        await slide(db, ctx, browser_session)
         return True
     if kind == "family":
         return await repository.get_user_of_live_family(db, value, user_id) is not None
@@ -156,7 +224,7 @@ async def token_pair(
 
 
 async def open_session(
-    db: AsyncSession, ctx: AccountsContext, user: User, *, user_agent: str, ip: str
+    db: AsyncSession, ctx: AccountsContext, user: Account, *, user_agent: str, ip: str
 ) -> SignedIn:
     secret = secrets.token_urlsafe(SECRET_BYTES)
     now = ctx.clock.now()

@@ -6,10 +6,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from skilltree.accounts.models import (
-    ApiKey,
-    User,
-)
+from skilltree.accounts.models import User
+from skilltree.accounts.principal_cache import PrincipalCache
 from skilltree.accounts.sessions import SessionRecord, SessionStore
 from skilltree.accounts.throttle import ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
@@ -53,6 +51,8 @@ class AccountsContext:
     secret_box: SecretBox
     sessions: SessionStore
     throttles: ThrottleStore
+    # Callers found by earlier requests, forgotten on every announced change.
+    principals: PrincipalCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,27 +80,37 @@ class Account:
         )
 
 
-@dataclass(frozen=True)
-class SignedIn:
-    """Who is making the request, and how, as accounts itself needs it: the user's row and
-    the credential's (a browser session, an API token family, or a personal API key, which
-    limits the request to the key's scopes). Other domains get its `principal`."""
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """The personal API key a request was made with: which one, and what it may do."""
 
-    user: User
+    id: int
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who is making the request, and how, as accounts itself needs it: the account and the
+    credential (a browser session, an API token family, or a personal API key, which limits
+    the request to the key's scopes). Read models only, never rows: a sign-in outlives the
+    unit of work that found it (accounts/principal_cache.py keeps it between requests).
+    Other domains get its `principal`."""
+
+    user: Account
     browser_session: SessionRecord | None = None
     secret: str | None = None  # the cookie value, only right after it was issued
     token_family: str | None = None
-    api_key: ApiKey | None = None
+    api_key: KeyGrant | None = None
 
     @property
     def account(self) -> Account:
-        return Account.of(self.user)
+        return self.user
 
     @property
     def principal(self) -> Principal:
         """The caller as other domains see it: no rows, only who, how and with which scopes."""
         if self.api_key is not None:
-            credential, scopes = Credential.API_KEY, frozenset(self.api_key.scopes)
+            credential, scopes = Credential.API_KEY, self.api_key.scopes
         elif self.browser_session is not None:
             credential, scopes = Credential.SESSION, None
         else:
@@ -109,7 +119,7 @@ class SignedIn:
             user_id=self.user.id,
             email=self.user.email,
             display_name=self.user.display_name,
-            email_verified=self.user.email_verified_at is not None,
+            email_verified=self.user.email_verified,
             is_admin=self.user.is_admin,
             credential=credential,
             scopes=scopes,

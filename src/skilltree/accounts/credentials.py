@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import mfa, repository
+from skilltree.accounts.authentication import user_row
 from skilltree.accounts.context import (
     RESET_PASSWORD,
     SECRET_BYTES,
@@ -63,7 +64,7 @@ async def reset_password(
     check_password_policy(new_password, context=[user.email.split("@")[0], user.display_name])
     await set_password(db, ctx, user, new_password)
     await audit.record(db, EventKind.PASSWORD_RESET, user_id=user.id, at=ctx.clock.now())
-    await logout_everywhere(db, ctx, user)
+    await logout_everywhere(db, ctx, user.id)
     # Whoever controls the mailbox has just proved it, so the address counts as verified.
     user.email_verified_at = user.email_verified_at or ctx.clock.now()
 
@@ -83,7 +84,7 @@ async def change_password(
     Every other session and token family ends. A browser session is replaced by a new one
     (privilege change: new id); an API client keeps its token family.
     """
-    user = signed_in.user
+    user = await user_row(db, signed_in.user.id)
     if not await verify_password(user.password_hash, current_password):
         await audit.record(
             db,
@@ -112,7 +113,7 @@ async def enable_mfa(
 
     Sessions and token families opened with the password alone end (a thief holding one would
     otherwise keep it), and this browser gets a fresh session id: a privilege change."""
-    codes = await mfa.confirm_enrolment(db, ctx.secret_box, ctx.clock, signed_in.user, code)
+    codes = await mfa.confirm_enrolment(db, ctx.secret_box, ctx.clock, signed_in.user.id, code)
     kept = await keep_only_this_sign_in(db, ctx, signed_in, user_agent=user_agent, ip=ip)
     return codes, kept
 

@@ -28,10 +28,12 @@ from skilltree.accounts.errors import (
     NotAuthenticated,
     NotPlatformAdmin,
 )
+from skilltree.accounts.principal_cache import principal_cache_for
 from skilltree.accounts.service import (
     AccountsContext,
     SignedIn,
     authenticate,
+    authenticate_api_key,
     authenticate_token,
 )
 from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
@@ -73,6 +75,7 @@ def accounts_context_of(resources: Resources) -> AccountsContext:
         secret_box=resources.secret_box,
         sessions=sessions,
         throttles=throttles,
+        principals=principal_cache_for(resources.broadcaster, settings.auth),
     )
 
 
@@ -84,8 +87,7 @@ async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
     credentials = credentials.strip()
     if scheme.lower() == "bearer" and credentials:
         if api_keys.looks_like_api_key(credentials):
-            user, key = await api_keys.authenticate_key(db, ctx.clock, credentials)
-            return SignedIn(user, api_key=key)
+            return await authenticate_api_key(db, ctx, credentials)
         return await authenticate_token(db, ctx, credentials)
     secret = request.cookies.get(ctx.auth.session_cookie)
     if not secret:

@@ -16,6 +16,7 @@ import pyotp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import repository
+from skilltree.accounts.authentication import user_row
 from skilltree.accounts.errors import InvalidCredentials, MfaAlreadyEnabled, MfaNotPending
 from skilltree.accounts.models import RecoveryCode, User
 from skilltree.accounts.passwords import verify_password
@@ -40,7 +41,8 @@ def _recovery_digest(code: str) -> str:
     return digest(code.replace("-", "").lower())
 
 
-async def start_enrolment(db: AsyncSession, box: SecretBox, user: User) -> Enrolment:
+async def start_enrolment(db: AsyncSession, box: SecretBox, user_id: int) -> Enrolment:
+    user = await user_row(db, user_id)
     if user.totp_enabled_at is not None:
         raise MfaAlreadyEnabled()
     secret = pyotp.random_base32()
@@ -51,9 +53,10 @@ async def start_enrolment(db: AsyncSession, box: SecretBox, user: User) -> Enrol
 
 
 async def confirm_enrolment(
-    db: AsyncSession, box: SecretBox, clock: Clock, user: User, code: str
+    db: AsyncSession, box: SecretBox, clock: Clock, user_id: int, code: str
 ) -> list[str]:
     """Turn MFA on with a first valid code; returns the recovery codes, shown this once."""
+    user = await user_row(db, user_id)
     if user.totp_secret is None or user.totp_enabled_at is not None:
         raise MfaNotPending()
     if not _accept_totp(box, clock, user, code):
@@ -67,8 +70,9 @@ async def confirm_enrolment(
     return codes
 
 
-async def disable(db: AsyncSession, clock: Clock, user: User, password: str) -> None:
+async def disable(db: AsyncSession, clock: Clock, user_id: int, password: str) -> None:
     """Turn MFA off; the password is asked again so a stolen session cannot do it."""
+    user = await user_row(db, user_id)
     if not await verify_password(user.password_hash, password):
         raise InvalidCredentials()
     user.totp_secret = None

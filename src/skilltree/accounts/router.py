@@ -122,7 +122,7 @@ async def logout_all(
     current: OwnerSignIn, response: Response, db: DbSession, ctx: Accounts
 ) -> None:
     """End every session and token family of this account, on every device."""
-    await service.logout_everywhere(db, ctx, current.user)
+    await service.logout_everywhere(db, ctx, current.user.id)
     response.delete_cookie(ctx.auth.session_cookie, path="/")
 
 
@@ -216,7 +216,7 @@ async def change_password(
 @router.get("/me/sessions", response_model=SessionListOut, responses=SIGNED_IN_ERRORS)
 async def list_sessions(current: OwnerSignIn, db: DbSession, ctx: Accounts) -> SessionListOut:
     """Where this account is signed in: device, address, last activity."""
-    sessions = await service.list_sessions(db, ctx, current.user)
+    sessions = await service.list_sessions(db, ctx, current.user.id)
     return SessionListOut(
         items=[
             SessionOut(
@@ -242,7 +242,7 @@ async def end_session(
     session_id: RowId, current: OwnerSignIn, db: DbSession, ctx: Accounts
 ) -> None:
     """Sign one of your sessions out (another device, or this one)."""
-    await service.end_session(db, ctx, current.user, session_id)
+    await service.end_session(db, ctx, current.user.id, session_id)
 
 
 @router.get("/me/security-events", response_model=SecurityEventListOut, responses=SIGNED_IN_ERRORS)
@@ -318,7 +318,7 @@ async def create_api_key(
 async def list_api_keys(current: OwnerSignIn, db: DbSession) -> ApiKeyListOut:
     """Your API keys, without their secrets."""
     return ApiKeyListOut(
-        items=[_api_key_out(k) for k in await api_keys.list_keys(db, current.user)]
+        items=[_api_key_out(k) for k in await api_keys.list_keys(db, current.user.id)]
     )
 
 
@@ -329,7 +329,7 @@ async def list_api_keys(current: OwnerSignIn, db: DbSession) -> ApiKeyListOut:
 )
 async def revoke_api_key(key_id: RowId, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
     """Revoke a key: it stops working at once."""
-    await api_keys.revoke_key(db, ctx.clock, current.user, key_id)
+    await api_keys.revoke_key(db, ctx.clock, current.user.id, key_id)
 
 
 def _api_key_out(key: api_keys.KeyInfo) -> ApiKeyOut:
@@ -342,7 +342,7 @@ def _api_key_out(key: api_keys.KeyInfo) -> ApiKeyOut:
 async def start_mfa(current: OwnerSignIn, db: DbSession, ctx: Accounts) -> MfaEnrolmentOut:
     """Start TOTP enrolment: add the secret (or the otpauth URI as a QR code) to an
     authenticator app, then confirm with a code."""
-    enrolment = await mfa.start_enrolment(db, ctx.secret_box, current.user)
+    enrolment = await mfa.start_enrolment(db, ctx.secret_box, current.user.id)
     return MfaEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
@@ -376,7 +376,7 @@ async def confirm_mfa(
 )
 async def disable_mfa(body: PasswordIn, current: OwnerSignIn, db: DbSession, ctx: Accounts) -> None:
     """Turn TOTP off; the password is required again."""
-    await mfa.disable(db, ctx.clock, current.user, body.password)
+    await mfa.disable(db, ctx.clock, current.user.id, body.password)
 
 
 async def _answer(

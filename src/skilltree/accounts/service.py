@@ -9,7 +9,8 @@ The rules live in one module per flow; this module is the domain's one entry poi
     context         what every flow shares (AccountsContext, SignedIn, the outcomes)
     registration    new accounts and e-mail verification
     signin          password, OpenID provider and second factor; sessions and token pairs
-    authentication  who is calling (cookie or access token), opening sessions and token families
+    authentication  who is calling (cookie, access token or API key), opening sessions and
+                    token families; principal_cache keeps the answer between requests
     credentials     password resets and changes, second factor enrolment, e-mail tokens
     sign_out        one session, every session, the list of sessions
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from skilltree.accounts.authentication import (
     authenticate,
+    authenticate_api_key,
     authenticate_token,
     credential_in_force,
     credential_reference,
@@ -88,6 +90,7 @@ __all__ = [
     "TokenPair",
     "add_user",
     "authenticate",
+    "authenticate_api_key",
     "authenticate_token",
     "challenge",
     "change_password",

@@ -13,6 +13,7 @@ from skilltree.accounts.context import (
     MFA_SESSION,
     MFA_TOKENS,
     SECRET_BYTES,
+    Account,
     AccountsContext,
     MfaChallenge,
     SignedIn,
@@ -57,7 +58,7 @@ async def login(
     await audit.record(
         db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=ctx.clock.now(), via="session"
     )
-    return await open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+    return await open_session(db, ctx, Account.of(user), user_agent=user_agent, ip=ip)
 
 
 async def sign_in_with_provider(
@@ -101,7 +102,7 @@ async def sign_in_with_provider(
     await audit.record(
         db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=now, via="oidc", issuer=identity.issuer
     )
-    return await open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+    return await open_session(db, ctx, Account.of(user), user_agent=user_agent, ip=ip)
 
 
 async def _account_for(db: AsyncSession, ctx: AccountsContext, identity: ProviderIdentity) -> User:
@@ -123,7 +124,7 @@ async def _account_for(db: AsyncSession, ctx: AccountsContext, identity: Provide
         # (a "pre-account takeover" would otherwise wait for the owner to link the account).
         user.email_verified_at = ctx.clock.now()
         await set_password(db, ctx, user, secrets.token_urlsafe(SECRET_BYTES))
-        await end_every_sign_in(db, ctx, user)
+        await end_every_sign_in(db, ctx, user.id)
     return user
 
 
@@ -174,7 +175,7 @@ async def complete_mfa(
     await audit.record(
         db, EventKind.LOGIN_SUCCEEDED, user_id=user.id, at=now, via="session", mfa=True
     )
-    return await open_session(db, ctx, user, user_agent=user_agent, ip=ip)
+    return await open_session(db, ctx, Account.of(user), user_agent=user_agent, ip=ip)
 
 
 async def refresh_tokens(db: AsyncSession, ctx: AccountsContext, refresh_token: str) -> TokenPair:

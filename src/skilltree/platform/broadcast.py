@@ -137,6 +137,12 @@ class Broadcaster:
         self._subscribers: dict[str, set[Subscription]] = {}
         self.draining: str | None = None
         self._emptied = asyncio.Event()
+        # Whether every message published anywhere reaches this process now, and how many
+        # times that began: a listener that keeps state between messages (a cache) trusts it
+        # only while `connected`, and only from the current `epoch` (what came before a
+        # reconnection may have missed messages). In-process fan-out misses nothing.
+        self.connected = True
+        self.epoch = 0
         RUNNING.add(self)
 
     async def start(self) -> None:
@@ -272,6 +278,7 @@ class RedisBroadcaster(Broadcaster):
         self._script = self._redis.register_script(_PUBLISH_KEPT)
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.connected = False  # until the pattern subscription holds
 
     def _stream(self, channel: str) -> str:
         return f"{self._prefix}stream:{channel}"
@@ -339,6 +346,8 @@ class RedisBroadcaster(Broadcaster):
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(pattern)
+                self.epoch += 1
+                self.connected = True
                 self._ready.set()
                 while True:
                     message = await pubsub.get_message(timeout=None)
@@ -353,6 +362,7 @@ class RedisBroadcaster(Broadcaster):
                 log.warning("broadcast.reader_failed", error=repr(error))
                 await asyncio.sleep(1.0)
             finally:
+                self.connected = False
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 

@@ -115,9 +115,12 @@ class DatabaseSettings(_Group):
     pool_max_waiting: int = Field(default=64, ge=0, le=100_000)
     # Connections older than this are replaced, so a proxy or firewall never drops one in use.
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
-    # Test each connection as it leaves the pool (one round trip), so one killed by a failover or
-    # an idle timeout is replaced before a request uses it.
+    # Check connections as they leave the pool, so one killed by a failover or an idle timeout
+    # is replaced before a request uses it (platform/db.py): one the driver knows is closed is
+    # replaced at no cost; one idle longer than `pool_ping_idle_seconds` is pinged first (a
+    # round trip); a hot one is used as it is. 0 pings every checkout.
     pool_pre_ping: bool = True
+    pool_ping_idle_seconds: float = Field(default=10.0, ge=0, le=86_400)
     statement_timeout_ms: int = Field(default=15_000, ge=0)
     # PostgreSQL reached through PgBouncer in transaction mode (docs/databases.md): no named
     # prepared statement outlives its transaction, and no startup parameter PgBouncer refuses.
@@ -335,6 +338,11 @@ class AuthSettings(_Group):
     allowed_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
     # OpenID Connect providers, as a JSON list (see docs/configuration.md).
     oidc_providers: list[OidcProvider] = Field(default_factory=list)
+    # The caller behind a token, cookie or API key is kept in each process's memory for at most
+    # this long (accounts/principal_cache.py); every revocation is pushed to every instance, so
+    # this bounds only what a lost push could leave stale. 0: look the caller up every request.
+    principal_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    principal_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class RateLimitSettings(_Group):

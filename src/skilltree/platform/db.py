@@ -18,6 +18,7 @@ transaction of its own. PostgreSQL and MariaDB need none of this: their row lock
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -28,8 +29,10 @@ from typing import Any
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.errors import DomainError
@@ -118,7 +121,7 @@ def create_replica(settings: DatabaseSettings, primary: AsyncEngine) -> Replica 
 
 
 def _create_postgresql_engine(settings: DatabaseSettings, **connect_args: Any) -> AsyncEngine:
-    return _create_async_engine(
+    engine = _create_async_engine(
         settings.url,
         echo=settings.echo,
         # First come, first served when every connection is busy (platform/fair_pool.py).
@@ -127,10 +130,11 @@ def _create_postgresql_engine(settings: DatabaseSettings, **connect_args: Any) -
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
         pool_recycle=settings.pool_recycle_seconds,
-        pool_pre_ping=settings.pool_pre_ping,
         json_deserializer=JSON_DESERIALIZER,
         connect_args=_postgresql_connect_args(settings) | connect_args,
     )
+    check_connections_on_checkout(engine, settings)
+    return engine
 
 
 def _postgresql_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
@@ -182,6 +186,87 @@ def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:
     return engine
 
 
+def check_connections_on_checkout(engine: AsyncEngine, settings: DatabaseSettings) -> None:
+    """Hand out only connections that still work, without a round trip on a hot one.
+
+    SQLAlchemy's `pool_pre_ping` pings every connection it hands out: on asyncpg a `BEGIN`, an
+    empty query and a `ROLLBACK`, three round trips before every request's first statement. A
+    connection used a moment ago is almost never dead, and one the server closed is usually
+    known to be closed already (the driver read the server's goodbye while it sat idle). So:
+    a connection the driver knows is closed is replaced at no cost; one idle longer than
+    `pool_ping_idle_seconds` (long enough for a failover, a restart or a firewall to have
+    dropped it unseen) is pinged first; any other is used as it is, and a read that meets a
+    connection closed in the meantime is retried once on a fresh one (`_retry_a_first_read`).
+    """
+    if not settings.pool_pre_ping:
+        return
+    idle_limit = settings.pool_ping_idle_seconds
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None:
+            return  # opened for this checkout
+        if _known_closed(dbapi_connection):
+            raise DisconnectionError("the server closed this connection while it was idle")
+        if time.monotonic() - returned_at < idle_limit:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:  # whatever the driver raises, the connection is unusable
+            raise DisconnectionError(f"ping failed: {error!r}") from error
+
+
+_RETURNED_AT = "skilltree.returned_at"
+
+
+def _known_closed(dbapi_connection: Any) -> bool:
+    """Whether the driver already knows the server closed the connection (asyncpg does)."""
+    is_closed = getattr(getattr(dbapi_connection, "driver_connection", None), "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
+
+
+class UnitOfWorkSession(Session):
+    """The ORM session of every unit of work (its events are scoped to this class)."""
+
+
+# Set on a session once a statement of its current transaction reached the server.
+_STATEMENT_SENT = "skilltree.statement_sent"
+
+
+@event.listens_for(UnitOfWorkSession, "do_orm_execute")
+def _retry_a_first_read(state: ORMExecuteState) -> Any:
+    """A SELECT that opens its transaction and finds the connection closed under it (between
+    checkout and the statement, or unseen by the checkout check) runs once more on a fresh
+    connection. Safe because nothing of the transaction has run: no earlier read whose
+    snapshot it would leave, no write. A write, or a read after anything else in the same
+    transaction, is never retried: the error reaches the caller."""
+    session = state.session
+    if not state.is_select or session.info.get(_STATEMENT_SENT) or _has_changes(session):
+        session.info[_STATEMENT_SENT] = True
+        return None  # the statement runs as usual
+    try:
+        result = state.invoke_statement()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        session.rollback()  # forget the dead connection; nothing had been done on it
+        result = state.invoke_statement()
+    session.info[_STATEMENT_SENT] = True
+    return result
+
+
+@event.listens_for(UnitOfWorkSession, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_STATEMENT_SENT, None)
+
+
 def is_mysql(dialect_name: str) -> bool:
     """MySQL and MariaDB: one dialect family (SQLAlchemy names MariaDB "mariadb" when asked)."""
     return dialect_name in {"mysql", "mariadb"}
@@ -196,7 +281,6 @@ def _create_mysql_engine(settings: DatabaseSettings) -> AsyncEngine:
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
         pool_recycle=settings.pool_recycle_seconds,
-        pool_pre_ping=settings.pool_pre_ping,
         json_deserializer=JSON_DESERIALIZER,
         # PostgreSQL's default: a statement sees what other transactions committed before it
         # began. InnoDB's REPEATABLE READ would pin the first read's snapshot for the whole
@@ -204,6 +288,7 @@ def _create_mysql_engine(settings: DatabaseSettings) -> AsyncEngine:
         isolation_level="READ COMMITTED",
         connect_args={"charset": "utf8mb4"},
     )
+    check_connections_on_checkout(engine, settings)
     timeout_ms = settings.statement_timeout_ms
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -235,7 +320,7 @@ def _create_mysql_engine(settings: DatabaseSettings) -> AsyncEngine:
 UnitOfWorkHook = Callable[[AsyncSession], None]
 
 
-def _has_changes(session: AsyncSession) -> bool:
+def _has_changes(session: AsyncSession | Session) -> bool:
     return bool(session.new or session.dirty or session.deleted)
 
 
@@ -287,7 +372,7 @@ class Database:
         )
         # Tests pass a sessionmaker bound to one connection whose transaction they roll back.
         self.sessionmaker = sessionmaker or async_sessionmaker(
-            engine, expire_on_commit=False, autoflush=False
+            engine, sync_session_class=UnitOfWorkSession, expire_on_commit=False, autoflush=False
         )
         self._writers: _WriterQueue | None = None
         self._writer_sessionmaker = self.sessionmaker
@@ -296,7 +381,10 @@ class Database:
             if sessionmaker is None:
                 immediate = engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
                 self._writer_sessionmaker = async_sessionmaker(
-                    immediate, expire_on_commit=False, autoflush=False
+                    immediate,
+                    sync_session_class=UnitOfWorkSession,
+                    expire_on_commit=False,
+                    autoflush=False,
                 )
         # A reader's late changes get a transaction of their own. Not in tests whose sessions
         # all share one connection, whose transaction is rolled back at the end.

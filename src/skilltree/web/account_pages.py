@@ -35,7 +35,7 @@ def _account(request: Request, current: SignedIn, status_code: int = 200, **extr
     context = {
         "current": current,
         "csrf": csrf_token(current),
-        "two_factor": current.user.totp_enabled_at is not None,
+        "two_factor": current.user.mfa_enabled,
         "errors": [],
         **extra,
     }
@@ -51,7 +51,7 @@ async def account_page(request: Request, current: Member, db: DbSession, ctx: Ac
 async def start_two_factor(
     request: Request, form: SignedInForm, db: DbSession, ctx: Accounts
 ) -> Response:
-    enrolment = await mfa.start_enrolment(db, ctx.secret_box, form.current.user)
+    enrolment = await mfa.start_enrolment(db, ctx.secret_box, form.current.user.id)
     return _account(
         request,
         form.current,

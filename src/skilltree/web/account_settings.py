@@ -41,11 +41,11 @@ async def account_settings(
     db: DbSession, ctx: AccountsContext, current: SignedIn
 ) -> dict[str, Any]:
     """What the account page shows besides two-factor authentication."""
-    sessions = await accounts.list_sessions(db, ctx, current.user)
+    sessions = await accounts.list_sessions(db, ctx, current.user.id)
     this = current.browser_session.id if current.browser_session else None
     return {
         "sessions": [{"record": s, "current": s.id == this} for s in sessions],
-        "keys": await api_keys.list_keys(db, current.user),
+        "keys": await api_keys.list_keys(db, current.user.id),
         "profile": await profiles.get_profile(db, current.user.id),
         "scopes": {
             value: label
@@ -66,7 +66,7 @@ async def _settings_page(
     context = {
         "current": current,
         "csrf": csrf_token(current),
-        "two_factor": current.user.totp_enabled_at is not None,
+        "two_factor": current.user.mfa_enabled,
         "errors": [],
         **await account_settings(db, ctx, current),
         **extra,
@@ -78,7 +78,7 @@ async def _settings_page(
 async def end_session(
     session_id: RowId, form: SignedInForm, db: DbSession, ctx: Accounts
 ) -> Response:
-    await accounts.end_session(db, ctx, form.current.user, session_id)
+    await accounts.end_session(db, ctx, form.current.user.id, session_id)
     browser = form.current.browser_session
     if browser is not None and browser.id == session_id:
         response = RedirectResponse("/", status_code=303)
@@ -128,7 +128,7 @@ async def create_api_key(
 async def revoke_api_key(
     key_id: RowId, form: SignedInForm, db: DbSession, ctx: Accounts
 ) -> Response:
-    await api_keys.revoke_key(db, ctx.clock, form.current.user, key_id)
+    await api_keys.revoke_key(db, ctx.clock, form.current.user.id, key_id)
     return RedirectResponse("/account?revoked=1#keys-h", status_code=303)
 
 

@@ -1,0 +1,338 @@
+"""Two instances behind one Redis and one database: each keeps the callers it has seen in
+memory (accounts/principal_cache.py), and a sign-out, revocation or demotion made through
+one is refused by the other at once: within 100 ms, the time the announcement takes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+
+from skilltree.accounts.models import User
+from skilltree.accounts.principal_cache import PrincipalCache, principal_cache_for
+from skilltree.app import create_app
+from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import RedisSettings, Settings
+from skilltree.platform.db import Database
+from tests.support.accounts import PASSWORD, Browser, bearer_headers, last_token, user_id
+from tests.support.redis import REDIS_URL, isolated_prefix
+
+pytestmark = pytest.mark.redis
+
+People = Callable[[str], Awaitable[Browser]]
+# The promise: a credential ended on one instance is refused by every other within this.
+AT_ONCE_SECONDS = 0.1
+
+
+@pytest.fixture
+async def redis_settings(settings: Settings) -> AsyncIterator[Settings]:
+    async with isolated_prefix() as prefix:
+        yield settings.model_copy(update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)})
+
+
+async def _instance(settings: Settings, database: Database, clock: FrozenClock) -> FastAPI:
+    return create_app(settings, database=database, clock=clock)
+
+
+@pytest.fixture
+async def app(
+    redis_settings: Settings, database: Database, clock: FrozenClock
+) -> AsyncIterator[FastAPI]:
+    """Instance A: where people sign up, sign in and sign out."""
+    application = await _instance(redis_settings, database, clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def other(
+    redis_settings: Settings, database: Database, clock: FrozenClock
+) -> AsyncIterator[FastAPI]:
+    """Instance B: the same database and Redis, its own memory."""
+    application = await _instance(redis_settings, database, clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def cache_of(instance: FastAPI) -> PrincipalCache:
+    resources = instance.state.resources
+    return principal_cache_for(resources.broadcaster, resources.settings.auth)
+
+
+@pytest.fixture
+async def on_b(other: FastAPI) -> AsyncIterator[Callable[[Browser], httpx.AsyncClient]]:
+    """The same browser (cookie jar) talking to instance B."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=other), base_url="http://test"
+    ) as client:
+
+        def as_browser(person: Browser) -> httpx.AsyncClient:
+            client.cookies = person.client.cookies
+            return client
+
+        yield as_browser
+
+
+async def kept_by_b(other: FastAPI, ask: Callable[[], Awaitable[httpx.Response]]) -> None:
+    """Ask B twice: the second answer comes from its memory."""
+    assert (await ask()).status_code == 200
+    hits = cache_of(other).hits
+    assert (await ask()).status_code == 200
+    assert cache_of(other).hits == hits + 1, "B did not keep the caller"
+
+
+async def refused_within(
+    ask: Callable[[], Awaitable[httpx.Response]], status: int, seconds: float = 2.0
+) -> float:
+    """How long after the change the first request answered `status` was sent: 0.0 when the
+    very first one is refused (the test fails past `seconds`). Measured at sending, so a slow
+    answer on a loaded machine is not counted as a slow revocation."""
+    loop = asyncio.get_running_loop()
+    changed = loop.time()
+    while True:
+        sent = loop.time()
+        response = await ask()
+        if response.status_code == status:
+            return sent - changed
+        assert sent - changed < seconds, f"still {response.status_code} after {seconds}s"
+        await asyncio.sleep(0.005)
+
+
+async def test_an_access_token_signed_out_on_a_is_refused_by_b_at_once(
+    people: People, other: FastAPI, on_b: Callable[[Browser], httpx.AsyncClient]
+) -> None:
+    ada = await people("Ada")
+    bearer = await bearer_headers(ada)
+    b = on_b(ada)
+    b.cookies.clear()  # the token alone
+
+    async def me_on_b() -> httpx.Response:
+        return await b.get("/v1/me", headers=bearer)
+
+    await kept_by_b(other, me_on_b)
+    signed_out = await ada.client.post("/v1/auth/logout", headers=bearer)
+    assert signed_out.status_code == 204
+
+    assert await refused_within(me_on_b, 401) < AT_ONCE_SECONDS
+
+
+async def test_a_session_signed_out_on_a_is_refused_by_b_at_once(
+    people: People, other: FastAPI, on_b: Callable[[Browser], httpx.AsyncClient]
+) -> None:
+    ada = await people("Ada")
+    session_cookies = httpx.Cookies(ada.client.cookies)
+    b = on_b(ada)
+
+    async def me_on_b() -> httpx.Response:
+        b.cookies = session_cookies
+        return await b.get("/v1/me")
+
+    await kept_by_b(other, me_on_b)
+    assert (await ada.client.post("/v1/auth/logout", headers=ada.write_headers)).status_code == 204
+
+    assert await refused_within(me_on_b, 401) < AT_ONCE_SECONDS
+
+
+async def test_an_api_key_revoked_on_a_is_refused_by_b_at_once(
+    people: People, other: FastAPI, on_b: Callable[[Browser], httpx.AsyncClient]
+) -> None:
+    ada = await people("Ada")
+    created = await ada.client.post(
+        "/v1/me/api-keys",
+        json={"name": "sync", "scopes": ["progress:read"]},
+        headers=ada.write_headers,
+    )
+    assert created.status_code == 201, created.text
+    key = {"authorization": f"Bearer {created.json()['key']}"}
+    b = on_b(ada)
+    b.cookies.clear()
+
+    async def me_on_b() -> httpx.Response:
+        return await b.get("/v1/me", headers=key)
+
+    await kept_by_b(other, me_on_b)
+    revoked = await ada.client.delete(
+        f"/v1/me/api-keys/{created.json()['id']}", headers=ada.write_headers
+    )
+    assert revoked.status_code == 204
+
+    assert await refused_within(me_on_b, 401) < AT_ONCE_SECONDS
+
+
+async def test_a_password_change_on_a_ends_other_sign_ins_on_b_at_once(
+    people: People, other: FastAPI, on_b: Callable[[Browser], httpx.AsyncClient]
+) -> None:
+    ada = await people("Ada")
+    bearer = await bearer_headers(ada)  # another sign-in: a token family
+    b = on_b(ada)
+    b.cookies.clear()
+
+    async def me_on_b() -> httpx.Response:
+        return await b.get("/v1/me", headers=bearer)
+
+    await kept_by_b(other, me_on_b)
+    changed = await ada.client.post(
+        "/v1/me/password",
+        json={"current_password": PASSWORD, "new_password": "a different horse entirely 42"},
+        headers=ada.write_headers,
+    )
+    assert changed.status_code == 200, changed.text
+
+    assert await refused_within(me_on_b, 401) < AT_ONCE_SECONDS
+
+
+async def test_an_administrator_demoted_on_a_is_refused_by_b_at_once(
+    people: People, database: Database, other: FastAPI, on_b: Callable[[Browser], httpx.AsyncClient]
+) -> None:
+    root, grace = await people("Root"), await people("Grace")
+    async with database.unit_of_work() as session:
+        await session.execute(
+            update(User)
+            .where(User.id.in_([await user_id(root), await user_id(grace)]))
+            .values(is_admin=True)
+        )
+    grace_token = await bearer_headers(grace)
+    b = on_b(grace)
+    b.cookies.clear()
+
+    async def users_on_b() -> httpx.Response:
+        return await b.get("/v1/admin/users", headers=grace_token)
+
+    await kept_by_b(other, users_on_b)
+    demoted = await root.client.put(
+        f"/v1/admin/users/{await user_id(grace)}/admin",
+        json={"is_admin": False},
+        headers=root.write_headers,
+    )
+    assert demoted.status_code == 200, demoted.text
+
+    # The change of role signs Grace out everywhere; B no longer knows her at all.
+    assert await refused_within(users_on_b, 401) < AT_ONCE_SECONDS
+
+
+async def test_an_administrator_demoted_by_the_operator_is_refused_by_b_at_once(
+    people: People, database: Database, other: FastAPI, on_b: Callable[[Browser], httpx.AsyncClient]
+) -> None:
+    """The flag changed in the table itself (as `skilltree user` commands do): no sign-in
+    ends, yet B stops treating her as an administrator at once."""
+    grace = await people("Grace")
+    async with database.unit_of_work() as session:
+        await session.execute(
+            update(User).where(User.id == await user_id(grace)).values(is_admin=True)
+        )
+    grace_token = await bearer_headers(grace)
+    b = on_b(grace)
+    b.cookies.clear()
+
+    async def users_on_b() -> httpx.Response:
+        return await b.get("/v1/admin/users", headers=grace_token)
+
+    await kept_by_b(other, users_on_b)
+    async with database.unit_of_work() as session:
+        await session.execute(
+            update(User).where(User.id == await user_id(grace)).values(is_admin=False)
+        )
+
+    assert await refused_within(users_on_b, 403) < AT_ONCE_SECONDS
+
+
+async def join(owner: Browser, guest: Browser, outbox: Path, role: str, email: str) -> None:
+    invited = await owner.client.post(
+        "/v1/orgs/cohort-7/invitations",
+        json={"email": email, "role": role},
+        headers=owner.write_headers,
+    )
+    assert invited.status_code == 201, invited.text
+    joined = await guest.client.post(
+        "/v1/invitations/accept", json={"token": last_token(outbox)}, headers=guest.write_headers
+    )
+    assert joined.status_code == 200, joined.text
+
+
+@pytest.fixture
+async def cohort(people: People, outbox: Path) -> tuple[Browser, Browser]:
+    """Ada owns cohort-7; Bob is one of its mentors."""
+    ada, bob = await people("Ada"), await people("Bob")
+    created = await ada.client.post(
+        "/v1/orgs", json={"slug": "cohort-7", "name": "Cohort 7"}, headers=ada.write_headers
+    )
+    assert created.status_code == 201, created.text
+    await join(ada, bob, outbox, "mentor", "bob@example.org")
+    return ada, bob
+
+
+async def test_a_mentor_demoted_on_a_cannot_invite_on_b_at_once(
+    cohort: tuple[Browser, Browser],
+    other: FastAPI,
+    on_b: Callable[[Browser], httpx.AsyncClient],
+) -> None:
+    ada, bob = cohort
+    b = on_b(bob)
+    invitations = iter(range(1000))
+
+    async def invite_on_b() -> httpx.Response:
+        return await b.post(
+            "/v1/orgs/cohort-7/invitations",
+            json={"email": f"learner{next(invitations)}@example.org", "role": "learner"},
+            headers=bob.write_headers,
+        )
+
+    assert (await invite_on_b()).status_code == 201
+    assert (await b.get("/v1/me")).status_code == 200  # Bob is kept by B
+    demoted = await ada.client.put(
+        f"/v1/orgs/cohort-7/members/{await user_id(bob)}/role",
+        json={"role": "learner"},
+        headers=ada.write_headers,
+    )
+    assert demoted.status_code == 204, demoted.text
+
+    assert await refused_within(invite_on_b, 403) < AT_ONCE_SECONDS
+
+
+async def test_a_member_removed_on_a_cannot_read_the_organisation_on_b_at_once(
+    cohort: tuple[Browser, Browser],
+    other: FastAPI,
+    on_b: Callable[[Browser], httpx.AsyncClient],
+) -> None:
+    ada, bob = cohort
+    b = on_b(bob)
+
+    async def org_on_b() -> httpx.Response:
+        return await b.get("/v1/orgs/cohort-7")
+
+    await kept_by_b(other, org_on_b)
+    removed = await ada.client.delete(
+        f"/v1/orgs/cohort-7/members/{await user_id(bob)}", headers=ada.write_headers
+    )
+    assert removed.status_code == 204, removed.text
+
+    refused = await org_on_b()
+    assert refused.status_code in (403, 404), refused.text
+
+
+async def test_with_its_subscription_lost_b_looks_every_caller_up(
+    people: People, other: FastAPI, on_b: Callable[[Browser], httpx.AsyncClient]
+) -> None:
+    """Redis unreachable (here: B's subscription gone): B cannot hear of revocations, so it
+    keeps nobody and asks the database on every request; a sign-out on A still holds."""
+    ada = await people("Ada")
+    bearer = await bearer_headers(ada)
+    b = on_b(ada)
+    b.cookies.clear()
+
+    async def me_on_b() -> httpx.Response:
+        return await b.get("/v1/me", headers=bearer)
+
+    await kept_by_b(other, me_on_b)
+    await other.state.resources.broadcaster.close()
+    hits = cache_of(other).hits
+    assert (await me_on_b()).status_code == 200
+    assert cache_of(other).hits == hits  # looked up, not remembered
+
+    assert (await ada.client.post("/v1/auth/logout", headers=bearer)).status_code == 204
+    assert (await me_on_b()).status_code == 401

@@ -1,0 +1,169 @@
+"""The caller kept between requests: what a known credential costs, and when the cache
+refuses to answer (no way to hear of revocations, an answer older than an invalidation).
+Revocation across instances: tests/accounts/test_across_instances.py."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from skilltree.accounts.context import Account, SignedIn
+from skilltree.accounts.principal_cache import PrincipalCache
+from skilltree.platform.broadcast import LocalBroadcaster
+from skilltree.platform.clock import FrozenClock
+from skilltree.platform.models import utc_now
+from tests.support.accounts import Browser, bearer_headers
+from tests.support.progress import People
+from tests.support.queries import count_statements
+
+
+def signed_in(user_id: int) -> SignedIn:
+    account = Account(
+        id=user_id,
+        email=f"user{user_id}@example.org",
+        display_name="User",
+        email_verified=True,
+        is_admin=False,
+        mfa_enabled=False,
+        created_at=utc_now(),
+    )
+    return SignedIn(account, token_family="family")
+
+
+class Ticking:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def listening_cache(
+    broadcaster: LocalBroadcaster, timer: Ticking | None = None
+) -> PrincipalCache:
+    cache = PrincipalCache(broadcaster, ttl_seconds=30, max_entries=2, timer=timer or Ticking())
+    await cache.start()
+    for _ in range(100):  # the listener subscribes on its first turn of the loop
+        if cache.usable():
+            break
+        await asyncio.sleep(0)
+    assert cache.usable()
+    return cache
+
+
+async def test_a_known_caller_is_answered_from_memory_until_forgotten() -> None:
+    cache = await listening_cache(LocalBroadcaster())
+    cache.keep("token:a", signed_in(1), generation=cache.generation())
+
+    found = cache.find("token:a")
+    assert found is not None
+    assert found.signed_in.user.id == 1
+    await cache.announce({1})
+    assert cache.find("token:a") is None
+    await cache.close()
+
+
+async def test_an_answer_looked_up_before_an_invalidation_is_not_kept() -> None:
+    cache = await listening_cache(LocalBroadcaster())
+    generation = cache.generation()  # a request starts its lookup ...
+    await cache.announce({1})  # ... the user signs out meanwhile ...
+    cache.keep("token:a", signed_in(1), generation=generation)  # ... the old answer arrives
+
+    assert cache.find("token:a") is None
+    await cache.close()
+
+
+async def test_nothing_is_kept_while_revocations_cannot_be_heard() -> None:
+    broadcaster = LocalBroadcaster()
+    cache = await listening_cache(broadcaster)
+    broadcaster.connected = False  # Redis unreachable: the subscription is down
+
+    cache.keep("token:a", signed_in(1), generation=cache.generation())
+    assert cache.find("token:a") is None
+
+    broadcaster.connected = True
+    assert cache.find("token:a") is None
+    await cache.close()
+
+
+async def test_what_was_kept_before_a_reconnection_is_not_trusted_after_it() -> None:
+    broadcaster = LocalBroadcaster()
+    cache = await listening_cache(broadcaster)
+    cache.keep("token:a", signed_in(1), generation=cache.generation())
+
+    broadcaster.epoch += 1  # reconnected: messages may have been missed meanwhile
+
+    assert cache.find("token:a") is None
+    await cache.close()
+
+
+async def test_entries_expire_and_the_cache_is_bounded() -> None:
+    timer = Ticking()
+    cache = await listening_cache(LocalBroadcaster(), timer)
+    for name in ("a", "b", "c"):
+        cache.keep(f"token:{name}", signed_in(1), generation=cache.generation())
+    assert cache.find("token:a") is None  # three kept, room for two
+    assert cache.find("token:c") is not None
+
+    timer.now = 31.0
+    assert cache.find("token:c") is None
+    await cache.close()
+
+
+async def test_a_cache_that_was_never_started_keeps_nothing() -> None:
+    cache = PrincipalCache(LocalBroadcaster(), ttl_seconds=30, max_entries=10)
+    cache.keep("token:a", signed_in(1), generation=cache.generation())
+    assert cache.find("token:a") is None
+
+
+async def test_me_by_a_known_bearer_token_runs_no_statement(
+    people: People, engine: AsyncEngine
+) -> None:
+    """Before the cache: one statement (the token's family joined with its user)."""
+    ada: Browser = await people("Ada")
+    bearer = await bearer_headers(ada)
+    await ada.client.get("/v1/me", headers=bearer)
+
+    with count_statements(engine) as log:
+        response = await ada.client.get("/v1/me", headers=bearer)
+
+    assert response.status_code == 200, response.text
+    assert log.count == 0, log.statements
+
+
+async def test_an_expired_token_is_refused_even_when_its_caller_is_kept(
+    people: People, clock: FrozenClock
+) -> None:
+    ada: Browser = await people("Ada")
+    bearer = await bearer_headers(ada)
+    ada.client.cookies.clear()
+    assert (await ada.client.get("/v1/me", headers=bearer)).status_code == 200
+
+    clock.advance(minutes=11)  # access tokens live ten minutes
+
+    assert (await ada.client.get("/v1/me", headers=bearer)).status_code == 401
+
+
+@pytest.mark.parametrize("minutes", [0, 2])
+async def test_a_kept_api_key_still_records_its_last_use_to_the_minute(
+    people: People, clock: FrozenClock, minutes: int
+) -> None:
+    ada: Browser = await people("Ada")
+    created = await ada.client.post(
+        "/v1/me/api-keys",
+        json={"name": "sync", "scopes": ["progress:read"]},
+        headers=ada.write_headers,
+    )
+    key = {"authorization": f"Bearer {created.json()['key']}"}
+    first_use = clock.now()
+    assert (await ada.client.get("/v1/me", headers=key)).status_code == 200
+
+    clock.advance(minutes=minutes)
+    assert (await ada.client.get("/v1/me", headers=key)).status_code == 200
+
+    listed = (await ada.client.get("/v1/me/api-keys")).json()["items"]
+    recorded = datetime.fromisoformat(listed[0]["last_used_at"])
+    assert recorded == first_use + timedelta(minutes=minutes)
