@@ -82,7 +82,10 @@ def test_endpoint_reference_is_in_the_openapi_document(
 
 @pytest.fixture(scope="module")
 def collected_test_ids() -> set[str]:
-    files = sorted({ref.target.split("::")[0] for _, ref in by_kind("test")})
+    # Only files that exist: pytest collects nothing at all when one path is missing, and a
+    # reference to a deleted file should fail alone, not take every other reference with it.
+    named = {ref.target.split("::")[0] for _, ref in by_kind("test")}
+    files = sorted(name for name in named if (ROOT / name).is_file())
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],
         cwd=ROOT,
