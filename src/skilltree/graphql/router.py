@@ -77,6 +77,7 @@ class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
                 summary="A file of the GraphQL IDE",
                 responses={404: {"description": "No such file (or not of this release)."}},
                 response_class=Response,
+                include_in_schema=False,  # a file of a page, like the web app's assets
             )
 
     def post(self, path: str, *args: Any, **kwargs: Any) -> Any:
