@@ -4,11 +4,14 @@ event stream; the chat with the keyboard alone; axe-core on each page, light and
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -178,3 +181,47 @@ async def test_a_topic_marked_done_appears_live_in_the_feed_and_the_mentors_view
     assigned = ben.locator("section", has=ben.get_by_role("heading", name="Assigned to me"))
     assert "Backend" in await assigned.inner_text()
     await axe_light_and_dark(ben)
+
+
+async def test_a_dropped_room_socket_reconnects_and_gets_exactly_what_it_missed(
+    cohort: Cohort,
+) -> None:
+    """Ben's socket drops (a restart's 1012); Ada writes while he is away; his page reconnects
+    with a fresh ticket and `last_seq`, and shows the missed message once, in order."""
+    room = f"/orgs/{cohort.slug}/rooms/lobby"
+    ada, ben = cohort.owner, cohort.member
+    sockets: list[tuple[str, Any, Any]] = []
+    ben_may_return = asyncio.Event()
+
+    async def through_the_test(ws: Any) -> None:
+        if sockets:  # the reconnection waits until Ada has written while Ben was away
+            await ben_may_return.wait()
+        sockets.append((ws.url, ws, ws.connect_to_server()))
+
+    await ben.route_web_socket(re.compile(r".*/v1/rooms/connect\?.*"), through_the_test)
+    await ben.goto(room)
+    await live(ben)
+    await ada.goto(room)
+    await live(ada)
+    await ada.get_by_role("textbox", name="Message").fill("before the drop")
+    await ada.get_by_role("textbox", name="Message").press("Enter")
+    await ben.locator(".messages li", has_text="before the drop").wait_for()
+
+    first_url, page_side, server_side = sockets[0]
+    await page_side.close(code=1012, reason="server shutting down")
+    await server_side.close()
+    await ada.get_by_role("textbox", name="Message").fill("while Ben was away")
+    await ada.get_by_role("textbox", name="Message").press("Enter")
+    await ada.locator(".messages li", has_text="while Ben was away").wait_for()
+    ben_may_return.set()
+
+    await ben.locator(".messages li", has_text="while Ben was away").wait_for()
+    second_url = sockets[1][0]
+    assert "last_seq=1" in second_url
+    assert query_of(second_url)["ticket"] != query_of(first_url)["ticket"]
+    bodies = await ben.locator(".messages li .body").all_inner_texts()
+    assert bodies == ["before the drop", "while Ben was away"]
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}

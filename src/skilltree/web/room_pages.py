@@ -10,12 +10,14 @@ number the page holds (`last_seq`), so nothing is missed or shown twice.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.responses import RedirectResponse, Response
 
 from skilltree.accounts.service import SignedIn
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.orgs import service as orgs
 from skilltree.platform.db import after_commit
 from skilltree.platform.errors import DomainError
@@ -26,18 +28,18 @@ from skilltree.rooms.errors import RoomNotFound
 from skilltree.rooms.gateway import entry_message, room_channel
 from skilltree.rooms.presence import Presence
 from skilltree.web.errors import PageRoute
-from skilltree.web.session import Member, SignedInForm, csrf_token
+from skilltree.web.session import Member, Posted, SignedInForm, csrf_token
 from skilltree.web.templating import page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
-OrgSlug = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)]
-RoomKey = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)]
+OrgSlug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)]
+RoomKey = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=MAX_SLUG_LENGTH)]
 # The page shows the newest messages; the socket's replay or the API's history has the rest.
 SHOWN = 100
 
 
-async def _room(db: DbSession, member: orgs.Member, key: str, now: Any) -> rooms.RoomView:
+async def _room(db: DbSession, member: orgs.Member, key: str, now: datetime) -> rooms.RoomView:
     found = next((r for r in await rooms.rooms(db, member, now) if r.key == key), None)
     if found is None:
         raise RoomNotFound(key)
@@ -151,7 +153,7 @@ async def delete_message(
     return RedirectResponse(f"/orgs/{org}/rooms/{room}", status_code=303)
 
 
-def _name(form: Any) -> str:
+def _name(form: Posted) -> str:
     name: str = form.current.user.display_name
     return name
 
