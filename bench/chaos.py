@@ -203,7 +203,16 @@ class PrivateRabbitMQ:
         subprocess.run(
             ["rabbitmq-server", "-detached"], env=self.env, check=True, capture_output=True
         )
-        self._ctl("await_startup", "--timeout", "120")
+        # `await_startup` fails at once while the node has not even registered its name yet.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self._ctl("await_startup", "--timeout", "120")
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def stop(self) -> None:
         self._ctl("stop")
@@ -285,13 +294,15 @@ class Api:
         self.wait_until_ready()
 
     def wait_until_ready(self) -> None:
+        # /livez, not /readyz: the next kill needs a process that serves, and on SQLite under
+        # write load /readyz's two-second database check can time out behind queued writers.
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise SystemExit(f"skilltree serve exited: {self.log.read_text()[-2000:]}")
             with suppress(httpx.TransportError):
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base}/livez", timeout=1).status_code == 200:
                     return
             time.sleep(0.1)
         raise SystemExit(f"skilltree serve not ready after {READY_SECONDS} s")
@@ -571,7 +582,9 @@ def report_outage(
     during = record.between(outage.began, outage.ended)
     recovered = recovery(record, outage, kinds)
     settled = outage.ended + (recovered or 0.0)
-    after = record.between(settled, float("inf"))
+    # Strictly after: a request that failed at the very moment the server came back belongs
+    # to the outage.
+    after = [o for o in record.outcomes if o.at > settled]
     print(
         f"{name}: outage from {outage.began:.1f} s to {outage.ended:.1f} s "
         f"({outage.ended - outage.began:.1f} s down, stop to start)"
@@ -580,7 +593,7 @@ def report_outage(
     print(f"  during: {summary(during)}")
     print(f"  recovering: {summary(record.between(outage.ended, settled))}")
     print(f"  after: {summary(after)}")
-    shown = "never" if recovered is None else f"{recovered:.1f} s after the server was back"
+    shown = "never" if recovered is None else f"{recovered:.2f} s after the server was back"
     print(f"  every request kind succeeding again: {shown}; same skilltree process: {same_process}")
     clean = not any(is_error(o.result) for o in before + after if o.kind in kinds)
     return clean and recovered is not None and same_process
@@ -766,7 +779,7 @@ def scenario_database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 async def run(options: argparse.Namespace) -> int:
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     results: dict[str, bool] = {}
     scenarios: list[tuple[str, bool, Callable[[Path], Awaitable[bool]]]] = [
         ("kill-api", options.kill_api, lambda w: with_database(w, options, kill_api)),
@@ -782,7 +795,10 @@ async def run(options: argparse.Namespace) -> int:
         if wanted:
             workdir = Path(tempfile.mkdtemp(prefix=f"skilltree-chaos-{name}-"))
             results[name] = await scenario(workdir)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if results[name]:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                print(f"{name}: logs kept in {workdir}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for name, passed in results.items():
         print(f"{name}: {'as expected' if passed else 'NOT AS EXPECTED'}")
