@@ -677,7 +677,15 @@ async def stop_rabbitmq(options: argparse.Namespace, workdir: Path, database_url
                 emitted += 5
                 await asyncio.sleep(0.1)
 
+        samples: list[tuple[float, int]] = []  # (seconds, events applied so far)
+
+        async def sample_progress() -> None:
+            while True:
+                samples.append((record.now(), (await applied(database))[1]))
+                await asyncio.sleep(0.5)
+
         producer = asyncio.create_task(emit_steadily())
+        sampler = asyncio.create_task(sample_progress())
         outage = await under_outage(
             record, rabbitmq.stop, rabbitmq.start, before=5, outage=options.outage
         )
@@ -690,6 +698,7 @@ async def stop_rabbitmq(options: argparse.Namespace, workdir: Path, database_url
                 break
             await asyncio.sleep(0.5)  # another process's progress: nothing to wait on but polling
         settled_at = record.now()
+        sampler.cancel()
         alive = all(p.poll() is None for p in processes)
         async with database.engine.connect() as connection:
             dead = int(await connection.scalar(text("SELECT count(*) FROM dead_letters")) or 0)
@@ -713,7 +722,27 @@ async def stop_rabbitmq(options: argparse.Namespace, workdir: Path, database_url
         f"  lost: {emitted - distinct}; applied twice or more: {total - distinct}; "
         f"worker and relay never restarted: {alive}"
     )
+    print(f"  {throughput(samples, outage)}")
     return distinct == emitted == total and dead == 0 and alive
+
+
+def throughput(samples: list[tuple[float, int]], outage: Outage) -> str:
+    """How fast events were applied before the outage and after it, and how long after the
+    node was back the first one was applied: a slow catch-up is either a slow restart of
+    consumption or a large backlog at the usual pace."""
+    before = [(t, n) for t, n in samples if t <= outage.began]
+    at_return = max((n for t, n in samples if t <= outage.ended), default=0)
+    resumed = next(((t, n) for t, n in samples if t > outage.ended and n > at_return), None)
+    if len(before) < 2 or resumed is None:
+        return "throughput: not enough samples"
+    rate_before = (before[-1][1] - before[0][1]) / max(before[-1][0] - before[0][0], 0.001)
+    last_t, last_n = samples[-1]
+    rate_after = (last_n - resumed[1]) / max(last_t - resumed[0], 0.001)
+    return (
+        f"applied {rate_before:.1f}/s before the outage, {rate_after:.1f}/s while catching up; "
+        f"first event applied {resumed[0] - outage.ended:.1f} s after the node was back, "
+        f"with {at_return} applied by then"
+    )
 
 
 def start_background(
