@@ -4,6 +4,7 @@ tasks by itself once the broker is reachable again, without a restart of the wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,8 +29,9 @@ from tests.support.tcp_proxy import TcpProxy
 
 # An outage long enough for the worker to notice its connection is gone.
 OUTAGE_SECONDS = 2.0
-# How long a worker may take to be back once the broker is: a few reconnect attempts.
-RESUMES_WITHIN_SECONDS = 15.0
+# How long a worker may take to be back once the broker is: aio-pika retries every 5 s, and a
+# loaded CI machine makes each attempt slow.
+RESUMES_WITHIN_SECONDS = 60.0
 
 
 @pytest.fixture
@@ -67,9 +69,12 @@ async def test_a_worker_resumes_by_itself_after_its_broker_connection_drops(
     # The publisher reaches RabbitMQ directly: only the worker's connection is cut.
     direct = _on_rabbitmq(engine, tmp_path, RABBITMQ_URL, name)
     seen: list[int] = []
+    second_ran = asyncio.Event()
 
     async def remember(job: Job, payload: Payload) -> None:
         seen.append(payload["n"])
+        if payload["n"] == 2:
+            second_ran.set()
 
     _resources, publisher = make_resources(direct, bg_database)
     with temporary_task("test.outage", remember):
@@ -82,11 +87,12 @@ async def test_a_worker_resumes_by_itself_after_its_broker_connection_drops(
             await proxy.start()
             back_at = time.monotonic()
             await publisher.publish("test.outage", [{"n": 2}], task_id="o2", labels={"attempt": 1})
-            await eventually(lambda: _true(seen == [1, 2]), "the task after the outage")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(second_ran.wait(), timeout=RESUMES_WITHIN_SECONDS)
             resumed_after = time.monotonic() - back_at
     await publisher.close()
 
-    assert resumed_after < RESUMES_WITHIN_SECONDS
+    assert seen == [1, 2], f"no task ran in the {resumed_after:.0f} s after the outage"
 
 
 async def _true(value: bool) -> bool:
