@@ -203,7 +203,16 @@ class PrivateRabbitMQ:
         subprocess.run(
             ["rabbitmq-server", "-detached"], env=self.env, check=True, capture_output=True
         )
-        self._ctl("await_startup", "--timeout", "120")
+        # `await_startup` fails at once while the node has not even registered its name yet.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self._ctl("await_startup", "--timeout", "120")
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def stop(self) -> None:
         self._ctl("stop")
@@ -285,13 +294,15 @@ class Api:
         self.wait_until_ready()
 
     def wait_until_ready(self) -> None:
+        # /livez, not /readyz: the next kill needs a process that serves, and on SQLite under
+        # write load /readyz's two-second database check can time out behind queued writers.
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise SystemExit(f"skilltree serve exited: {self.log.read_text()[-2000:]}")
             with suppress(httpx.TransportError):
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base}/livez", timeout=1).status_code == 200:
                     return
             time.sleep(0.1)
         raise SystemExit(f"skilltree serve not ready after {READY_SECONDS} s")
@@ -571,7 +582,9 @@ def report_outage(
     during = record.between(outage.began, outage.ended)
     recovered = recovery(record, outage, kinds)
     settled = outage.ended + (recovered or 0.0)
-    after = record.between(settled, float("inf"))
+    # Strictly after: a request that failed at the very moment the server came back belongs
+    # to the outage.
+    after = [o for o in record.outcomes if o.at > settled]
     print(
         f"{name}: outage from {outage.began:.1f} s to {outage.ended:.1f} s "
         f"({outage.ended - outage.began:.1f} s down, stop to start)"
@@ -580,7 +593,7 @@ def report_outage(
     print(f"  during: {summary(during)}")
     print(f"  recovering: {summary(record.between(outage.ended, settled))}")
     print(f"  after: {summary(after)}")
-    shown = "never" if recovered is None else f"{recovered:.1f} s after the server was back"
+    shown = "never" if recovered is None else f"{recovered:.2f} s after the server was back"
     print(f"  every request kind succeeding again: {shown}; same skilltree process: {same_process}")
     clean = not any(is_error(o.result) for o in before + after if o.kind in kinds)
     return clean and recovered is not None and same_process
@@ -655,21 +668,35 @@ async def stop_rabbitmq(options: argparse.Namespace, workdir: Path, database_url
         record = Record()
         emitted = 0
 
+        enough = asyncio.Event()
+
         async def emit_steadily() -> None:
             nonlocal emitted
-            while record.now() < 5 + options.outage + 10:
+            while not enough.is_set() and emitted < MAX_EVENTS:
                 async with database.unit_of_work() as session:
                     for _ in range(5):
                         events.emit(session, "bench.tick", at=datetime.now(UTC), data={})
                 emitted += 5
                 await asyncio.sleep(0.1)
 
+        samples: list[tuple[float, int]] = []  # (seconds, events applied so far)
+
+        async def sample_progress() -> None:
+            while True:
+                samples.append((record.now(), (await applied(database))[1]))
+                await asyncio.sleep(0.5)
+
         producer = asyncio.create_task(emit_steadily())
+        sampler = asyncio.create_task(sample_progress())
+        # The outage must hit a worker that is consuming, not one still starting up.
+        await until_applied(database, at_least=1, seconds=120)
         outage = await under_outage(
-            record, rabbitmq.stop, rabbitmq.start, before=5, outage=options.outage
+            record, rabbitmq.stop, rabbitmq.start, before=3, outage=options.outage
         )
+        await asyncio.sleep(10)
+        enough.set()
         await producer
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         total = distinct = 0
         while time.monotonic() < deadline:
             total, distinct = await applied(database)
@@ -677,6 +704,7 @@ async def stop_rabbitmq(options: argparse.Namespace, workdir: Path, database_url
                 break
             await asyncio.sleep(0.5)  # another process's progress: nothing to wait on but polling
         settled_at = record.now()
+        sampler.cancel()
         alive = all(p.poll() is None for p in processes)
         async with database.engine.connect() as connection:
             dead = int(await connection.scalar(text("SELECT count(*) FROM dead_letters")) or 0)
@@ -697,10 +725,44 @@ async def stop_rabbitmq(options: argparse.Namespace, workdir: Path, database_url
         f"({settled_at - outage.ended:.1f} s after the node was back); dead letters: {dead}"
     )
     print(
-        f"  lost: {emitted - distinct}; applied twice or more: {total - distinct}; "
+        f"  not applied when the wait ended: {emitted - distinct}; "
+        f"applied twice or more: {total - distinct}; "
         f"worker and relay never restarted: {alive}"
     )
+    print(f"  {throughput(samples, outage)}")
     return distinct == emitted == total and dead == 0 and alive
+
+
+def throughput(samples: list[tuple[float, int]], outage: Outage) -> str:
+    """How fast events were applied before the outage and after it, and how long after the
+    node was back the first one was applied: a slow catch-up is either a slow restart of
+    consumption or a large backlog at the usual pace."""
+    before = [(t, n) for t, n in samples if t <= outage.began]
+    at_return = max((n for t, n in samples if t <= outage.ended), default=0)
+    resumed = next(((t, n) for t, n in samples if t > outage.ended and n > at_return), None)
+    if len(before) < 2 or resumed is None:
+        return "throughput: not enough samples"
+    rate_before = (before[-1][1] - before[0][1]) / max(before[-1][0] - before[0][0], 0.001)
+    last_t, last_n = samples[-1]
+    rate_after = (last_n - resumed[1]) / max(last_t - resumed[0], 0.001)
+    return (
+        f"applied {rate_before:.1f}/s before the outage, {rate_after:.1f}/s while catching up; "
+        f"first event applied {resumed[0] - outage.ended:.1f} s after the node was back, "
+        f"with {at_return} applied by then"
+    )
+
+
+# Enough events that some are in flight whenever the node goes down, few enough that the worker
+# of a loaded two-core machine catches up within the wait.
+MAX_EVENTS = 400
+
+
+async def until_applied(database: Database, *, at_least: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (await applied(database))[1] < at_least:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"fewer than {at_least} events applied after {seconds} s")
+        await asyncio.sleep(0.5)  # another process's progress: nothing to wait on but polling
 
 
 def start_background(
@@ -766,7 +828,7 @@ def scenario_database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 async def run(options: argparse.Namespace) -> int:
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     results: dict[str, bool] = {}
     scenarios: list[tuple[str, bool, Callable[[Path], Awaitable[bool]]]] = [
         ("kill-api", options.kill_api, lambda w: with_database(w, options, kill_api)),
@@ -782,7 +844,10 @@ async def run(options: argparse.Namespace) -> int:
         if wanted:
             workdir = Path(tempfile.mkdtemp(prefix=f"skilltree-chaos-{name}-"))
             results[name] = await scenario(workdir)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if results[name]:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                print(f"{name}: logs kept in {workdir}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for name, passed in results.items():
         print(f"{name}: {'as expected' if passed else 'NOT AS EXPECTED'}")

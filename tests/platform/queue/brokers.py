@@ -1,5 +1,6 @@
-"""What the queue tests need to see inside either broker: how many messages it still holds, and
-a worker that takes a message and dies before acknowledging it."""
+"""What the queue tests need to see inside either broker: how many messages it still holds, a
+worker that takes a message and dies before acknowledging it, and a worker that counts the
+deliveries it acknowledged."""
 
 from __future__ import annotations
 
