@@ -10,10 +10,12 @@ models as the route once did, so the guard follows the built-in roadmap as it gr
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import brotli
 import httpx
 import orjson
 import pytest
@@ -148,3 +150,36 @@ async def test_the_builtin_trees_bytes_are_those_the_schema_models_give(
     assert response.status_code == 200
     assert response.content == await reference_tree(client, database, "backend")
     assert orjson.loads(response.content)["roadmap"]["topic_count"] > 100
+
+
+@pytest.mark.parametrize(
+    ("coding", "decompress"), [("gzip", gzip.decompress), ("br", brotli.decompress)]
+)
+async def test_the_cached_tree_serves_the_computed_bytes_compressed_and_revalidated(
+    client: httpx.AsyncClient,
+    database: Database,
+    builtin_roadmap: ParsedRoadmap,
+    coding: str,
+    decompress: Callable[[bytes], bytes],
+) -> None:
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(session, builtin_roadmap, viewer=OPERATOR, source="builtin")
+    plain = {"accept-encoding": "identity"}
+
+    computed = await client.get("/v1/roadmaps/backend/tree", headers=plain)
+    cached = await client.get("/v1/roadmaps/backend/tree", headers=plain)
+    request = client.build_request(
+        "GET", "/v1/roadmaps/backend/tree", headers={"accept-encoding": coding}
+    )
+    compressed = await client.send(request, stream=True)
+    raw = b"".join([chunk async for chunk in compressed.aiter_raw()])
+    revalidated = await client.get(
+        "/v1/roadmaps/backend/tree", headers=plain | {"if-none-match": cached.headers["etag"]}
+    )
+
+    assert computed.content == cached.content == await reference_tree(client, database, "backend")
+    assert cached.headers["etag"] == computed.headers["etag"]
+    assert compressed.headers["content-encoding"] == coding
+    assert decompress(raw) == computed.content
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
+    assert revalidated.headers["etag"] == computed.headers["etag"]
