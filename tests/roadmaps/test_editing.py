@@ -9,10 +9,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
 from skilltree.roadmaps.models import Topic
 from tests.support.accounts import Browser
 
+MARKDOWN = {"content-type": "text/markdown"}
 People = Callable[[str], Awaitable[Browser]]
 
 
@@ -372,3 +374,24 @@ async def test_an_empty_patch_changes_nothing_not_even_the_etag(ada: Browser) ->
     assert roadmap.status_code == topic.status_code == 200
     assert roadmap.headers["etag"] == before.headers["etag"]
     assert (await ada.client.get("/v1/roadmaps/plan")).json()["version"] == 2
+
+
+async def test_a_roadmaps_updated_at_is_the_time_of_the_injected_clock(
+    ada: Browser, clock: FrozenClock
+) -> None:
+    created = (await create(ada)).json()
+    clock.advance(minutes=10)
+    await add(ada, "HTTP")
+    clock.advance(minutes=5)
+    imported = await ada.client.post(
+        "/v1/roadmaps/import", content=b"# Imported\n\n- [ ] One\n", headers=MARKDOWN
+    )
+
+    assert created["updated_at"] == "2026-01-01T12:00:00Z"
+    assert (await ada.client.get("/v1/roadmaps/plan")).json()["updated_at"] == (
+        "2026-01-01T12:10:00Z"
+    )
+    slug = imported.json()["roadmap"]
+    assert (await ada.client.get(f"/v1/roadmaps/{slug}")).json()["updated_at"] == (
+        "2026-01-01T12:15:00Z"
+    )

@@ -153,7 +153,7 @@ async def _cohort_roadmaps(db: AsyncSession, member: Member) -> list[roadmaps.Ro
 
 
 def _standing(
-    tree: roadmaps.RoadmapTree, state: progress.RoadmapProgress, shares: bool
+    tree: roadmaps.RoadmapTree[roadmaps.TopicRef], state: progress.RoadmapProgress, shares: bool
 ) -> RoadmapStanding:
     topics = state.topics()
     own_marks = [t.mark for t in topics if t.mark is not None and t.source == "own"]

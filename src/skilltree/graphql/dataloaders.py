@@ -20,11 +20,15 @@ if TYPE_CHECKING:
     from skilltree.graphql.context import GraphQLContext
 
 
+# A roadmap's sections, each with its subtopics.
+Sections = tuple[roadmaps.TopicNode[roadmaps.TopicDetail], ...]
+
+
 class Loaders:
     def __init__(self, context: GraphQLContext) -> None:
         self._context = context
         # Keys are roadmaps the caller was already shown (listing applied visibility).
-        self.trees: DataLoader[roadmaps.RoadmapRef, list[roadmaps.TopicNode]] = DataLoader(
+        self.trees: DataLoader[roadmaps.RoadmapRef, Sections] = DataLoader(
             self._trees, cache_key_fn=lambda roadmap: roadmap.id
         )
         # Keys are the caller's own memberships (from orgs.my_orgs / membership_of).
@@ -32,7 +36,7 @@ class Loaders:
             self._members, cache_key_fn=lambda member: member.org.id
         )
 
-    async def _trees(self, listed: Sequence[roadmaps.RoadmapRef]) -> list[list[roadmaps.TopicNode]]:
+    async def _trees(self, listed: Sequence[roadmaps.RoadmapRef]) -> list[Sections]:
         async with self._context.db() as session:
             trees = await roadmaps.trees_of(session, listed)
         return [trees[roadmap.id] for roadmap in listed]

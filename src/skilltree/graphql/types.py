@@ -47,7 +47,7 @@ class Reference:
 
 @strawberry.type(description="A topic in a roadmap's tree, with its sub-topics.")
 class TopicNode:
-    node: strawberry.Private[roadmaps.TopicNode]
+    node: strawberry.Private[roadmaps.TopicNode[roadmaps.TopicDetail]]
 
     @strawberry.field
     def slug(self) -> str:

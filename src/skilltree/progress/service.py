@@ -188,7 +188,7 @@ async def history(
 async def history_in(
     session: AsyncSession,
     learner: Learner,
-    tree: roadmaps.RoadmapTree,
+    tree: roadmaps.RoadmapTree[roadmaps.TopicRef],
     position: Position | None,
     limit: int,
 ) -> History:
@@ -239,7 +239,7 @@ async def import_marks(
 
 
 async def progress_on(
-    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree
+    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree[roadmaps.TopicRef]
 ) -> RoadmapProgress:
     """A learner's progress on a roadmap whose outline the caller loaded and may show (a
     mentor's view of an organisation's roadmaps loads each outline once for every member)."""
@@ -377,7 +377,7 @@ async def _record(
 
 
 async def _progress_of(
-    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree
+    session: AsyncSession, user_id: int, tree: roadmaps.RoadmapTree[roadmaps.TopicRef]
 ) -> RoadmapProgress:
     topics = list(_topics_by_id(tree).values())
     profile = await profiles.get_profile(session, user_id)
@@ -394,10 +394,10 @@ async def _progress_of(
     return RoadmapProgress(tree.roadmap, rollup.roll_up(tree.sections, chosen))
 
 
-def _topics_by_id(tree: roadmaps.RoadmapTree) -> dict[int, roadmaps.TopicRef]:
+def _topics_by_id(tree: roadmaps.RoadmapTree[roadmaps.TopicRef]) -> dict[int, roadmaps.TopicRef]:
     found: dict[int, roadmaps.TopicRef] = {}
 
-    def walk(nodes: Sequence[roadmaps.TopicNode]) -> None:
+    def walk(nodes: Sequence[roadmaps.TopicNode[roadmaps.TopicRef]]) -> None:
         for node in nodes:
             found[node.topic.id] = node.topic
             walk(node.children)
@@ -407,7 +407,7 @@ def _topics_by_id(tree: roadmaps.RoadmapTree) -> dict[int, roadmaps.TopicRef]:
 
 
 def _import_targets(
-    tree: roadmaps.RoadmapTree, marks: Sequence[ImportedMark]
+    tree: roadmaps.RoadmapTree[roadmaps.TopicRef], marks: Sequence[ImportedMark]
 ) -> list[tuple[roadmaps.TopicRef, ImportedMark]]:
     by_id = _topics_by_id(tree)
     by_slug = {topic.slug: topic for topic in by_id.values()}

@@ -4,9 +4,11 @@ Every edit changes rows in place, so a topic keeps its id (`topics.id`) through 
 and re-imports — and with it everything keyed to that id, such as learners' progress. Only
 deleting a topic (or its ancestor) ends its id.
 
-Every edit bumps the roadmap's version and content hash; the router checks the client's If-Match
-against the current representation before calling in here, with the roadmap row locked, so two
-concurrent editors cannot both win.
+Every edit bumps the roadmap's version and content hash. Callers pass slugs and the editor and
+get read models back; the rows stay in here. A route checks the client's If-Match against what
+`editable_roadmap` or `editable_topic` returns: both lock the roadmap's row until the unit of
+work ends, so the edit that follows applies to the state the check saw, and two concurrent
+editors cannot both win.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import MAX_SLUG_LENGTH
 from skilltree.platform.cache import stale_on_commit
-from skilltree.platform.models import utc_now
+from skilltree.platform.clock import Clock
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.document import RoadmapDoc
 from skilltree.roadmaps.errors import (
     InvalidMove,
-    RoadmapNotEditable,
     RoadmapSlugTaken,
     TopicNotFound,
     TopicSlugTaken,
@@ -34,19 +35,32 @@ from skilltree.roadmaps.importing.text import slugify
 from skilltree.roadmaps.models import Roadmap, Topic
 from skilltree.roadmaps.planning import content_hash, plan_import
 from skilltree.roadmaps.policies import Viewer, Visibility
+from skilltree.roadmaps.read_models import (
+    RoadmapListing,
+    RoadmapRef,
+    TopicDetail,
+    TopicView,
+    nest,
+)
 from skilltree.roadmaps.service import (
     CONCEPTS_CACHE_NAMESPACE,
     RoadmapSource,
-    apply_document,
     build_document,
-    build_tree,
     cache_namespace,
-    emit_changed,
-    require_roadmap,
+    topic_view_of,
 )
+from skilltree.roadmaps.storing import apply_document, editable_row, emit_changed, roadmap_row
 
 # A field left out of a change request is kept as it is.
 KEEP: Any = object()
+
+
+@dataclass(frozen=True)
+class Editor:
+    """Who edits (as whom they see and may change roadmaps), and the clock stamping it."""
+
+    viewer: Viewer
+    clock: Clock
 
 
 @dataclass(frozen=True)
@@ -90,74 +104,94 @@ class TopicChanges:
 
 async def create_roadmap(
     session: AsyncSession,
-    viewer: Viewer,
+    editor: Editor,
     *,
     slug: str,
     title: str,
     description: str,
     access: Access,
-) -> Roadmap:
+) -> RoadmapListing:
     """An empty roadmap owned by the caller."""
     document = RoadmapDoc(slug=slug, title=title, description=description)
-    return await _new_roadmap(session, viewer, document, "custom", access, forked_from=None)
+    return await _new_roadmap(session, editor, document, "custom", access, forked_from=None)
 
 
 async def fork_roadmap(
     session: AsyncSession,
-    viewer: Viewer,
+    editor: Editor,
     source_slug: str,
     *,
     slug: str,
     title: str | None,
     access: Access,
-) -> Roadmap:
+) -> RoadmapListing:
     """A copy of any roadmap the caller can see, owned by the caller (private by default)."""
-    source = await require_roadmap(session, source_slug, viewer)
-    topics = await repository.load_topics(session, source.id)
-    document = build_document(source, build_tree(topics)).model_copy(
+    source = await roadmap_row(session, source_slug, editor.viewer)
+    topics = [TopicDetail.of(row) for row in await repository.load_topics(session, source.id)]
+    document = build_document(RoadmapRef.of(source), nest(topics)).model_copy(
         update={"slug": slug, "title": title or source.title}
     )
-    return await _new_roadmap(session, viewer, document, "fork", access, forked_from=source)
+    return await _new_roadmap(session, editor, document, "fork", access, forked_from=source)
 
 
 async def _new_roadmap(
     session: AsyncSession,
-    viewer: Viewer,
+    editor: Editor,
     document: RoadmapDoc,
     source: RoadmapSource,
     access: Access,
     forked_from: Roadmap | None,
-) -> Roadmap:
+) -> RoadmapListing:
     assert document.slug is not None
     if await repository.slug_taken(session, document.slug):
         raise RoadmapSlugTaken(document.slug)
+    now = editor.clock.now()
     try:
         plan = plan_import([], document)
-        roadmap = await apply_document(session, None, [], document, plan, source)
+        roadmap = await apply_document(session, None, [], document, plan, source=source, now=now)
     except IntegrityError as error:  # created concurrently under the same slug
         raise RoadmapSlugTaken(document.slug) from error
-    roadmap.owner_id = viewer.user_id
+    roadmap.owner_id = editor.viewer.user_id
     roadmap.visibility = access.visibility
     roadmap.org_id = access.org_id
     roadmap.forked_from_id = forked_from.id if forked_from else None
     await repository.flush(session)
-    emit_changed(session, roadmap)
-    return roadmap
+    emit_changed(session, roadmap, now)
+    return RoadmapListing(
+        RoadmapRef.of(roadmap), await repository.count_topics(session, roadmap.id)
+    )
 
 
-async def editable_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> Roadmap:
-    """The roadmap, locked for this transaction: 404 if unseen, 403 if the viewer may not edit."""
-    roadmap = await require_roadmap(session, slug, viewer, for_update=True)
-    if not viewer.can_edit(roadmap):
-        raise RoadmapNotEditable(roadmap.slug)
-    return roadmap
+async def editable_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapListing:
+    """The roadmap as it is before an edit, its row locked until the unit of work ends: 404 if
+    unseen, 403 if the viewer may not edit it. What an If-Match is checked against."""
+    roadmap = await editable_row(session, slug, viewer)
+    return RoadmapListing(
+        RoadmapRef.of(roadmap), await repository.count_topics(session, roadmap.id)
+    )
+
+
+async def editable_topic(
+    session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer
+) -> TopicView:
+    """A topic as it is before an edit, its roadmap's row locked (see `editable_roadmap`)."""
+    roadmap = await editable_row(session, slug, viewer)
+    return _view_of(roadmap, await repository.load_topics(session, roadmap.id), topic_slug)
 
 
 async def update_roadmap(
-    session: AsyncSession, roadmap: Roadmap, changes: RoadmapChanges
-) -> Roadmap:
-    if changes == RoadmapChanges():
-        return roadmap  # an empty PATCH changes nothing, not even the version
+    session: AsyncSession, editor: Editor, slug: str, changes: RoadmapChanges
+) -> RoadmapListing:
+    roadmap = await editable_row(session, slug, editor.viewer)
+    if changes != RoadmapChanges():  # an empty PATCH changes nothing, not even the version
+        _change_roadmap(roadmap, changes)
+        await _touch(session, editor, roadmap)
+    return RoadmapListing(
+        RoadmapRef.of(roadmap), await repository.count_topics(session, roadmap.id)
+    )
+
+
+def _change_roadmap(roadmap: Roadmap, changes: RoadmapChanges) -> None:
     if changes.title is not None:
         roadmap.title = changes.title
     if changes.description is not None:
@@ -165,18 +199,17 @@ async def update_roadmap(
     if changes.access is not None:
         roadmap.visibility = changes.access.visibility
         roadmap.org_id = changes.access.org_id
-    await _touch(session, roadmap)
-    return roadmap
 
 
-async def add_topic(session: AsyncSession, roadmap: Roadmap, new: NewTopic) -> Topic:
+async def add_topic(session: AsyncSession, editor: Editor, slug: str, new: NewTopic) -> TopicView:
+    roadmap = await editable_row(session, slug, editor.viewer)
     topics = list(await repository.load_topics(session, roadmap.id))
     slug = new.slug or _free_slug(slugify(new.title), topics)
     if any(topic.slug == slug for topic in topics):
         raise TopicSlugTaken(roadmap.slug, slug)
     parent = _parent(roadmap, topics, new.parent)
     siblings = _children(topics, parent.id if parent else None)
-    now = utc_now()
+    now = editor.clock.now()
     topic = Topic(
         roadmap_id=roadmap.id,
         parent_id=parent.id if parent else None,
@@ -197,18 +230,20 @@ async def add_topic(session: AsyncSession, roadmap: Roadmap, new: NewTopic) -> T
     repository.add(session, topic)
     _place(topic, siblings, new.position)
     await repository.flush(session)
-    await _touch(session, roadmap, [*topics, topic])
-    return topic
+    topics.append(topic)
+    await _touch(session, editor, roadmap, topics)
+    return _view_of(roadmap, topics, topic.slug)
 
 
 async def update_topic(
-    session: AsyncSession, roadmap: Roadmap, topic_slug: str, changes: TopicChanges
-) -> Topic:
+    session: AsyncSession, editor: Editor, slug: str, topic_slug: str, changes: TopicChanges
+) -> TopicView:
     """Rename, re-slug, re-describe and/or move a topic; its id never changes."""
+    roadmap = await editable_row(session, slug, editor.viewer)
     topics = list(await repository.load_topics(session, roadmap.id))
     topic = _find(roadmap, topics, topic_slug)
     if changes == TopicChanges():
-        return topic
+        return _view_of(roadmap, topics, topic.slug)
     if changes.slug is not KEEP and changes.slug != topic.slug:
         if any(other.slug == changes.slug for other in topics):
             raise TopicSlugTaken(roadmap.slug, changes.slug)
@@ -219,14 +254,15 @@ async def update_topic(
             setattr(topic, name, list(value) if name == "tags" else value)
     if changes.parent is not KEEP or changes.position is not KEEP:
         _move(roadmap, topics, topic, changes)
-    topic.updated_at = utc_now()
+    topic.updated_at = editor.clock.now()
     await repository.flush(session)
-    await _touch(session, roadmap, topics)
-    return topic
+    await _touch(session, editor, roadmap, topics)
+    return _view_of(roadmap, topics, topic.slug)
 
 
-async def delete_topic(session: AsyncSession, roadmap: Roadmap, topic_slug: str) -> None:
+async def delete_topic(session: AsyncSession, editor: Editor, slug: str, topic_slug: str) -> None:
     """Delete a topic and everything below it; its siblings close the gap."""
+    roadmap = await editable_row(session, slug, editor.viewer)
     topics = list(await repository.load_topics(session, roadmap.id))
     topic = _find(roadmap, topics, topic_slug)
     doomed = {topic.id} | _descendant_ids(topics, topic.id)
@@ -238,7 +274,12 @@ async def delete_topic(session: AsyncSession, roadmap: Roadmap, topic_slug: str)
         session.expunge(gone)  # deleted by SQL above; the session must not flush them again
     # Their progress went with them, which concept-shared summaries elsewhere may have counted.
     stale_on_commit(session, CONCEPTS_CACHE_NAMESPACE)
-    await _touch(session, roadmap, remaining)
+    await _touch(session, editor, roadmap, remaining)
+
+
+def _view_of(roadmap: Roadmap, topics: Sequence[Topic], topic_slug: str) -> TopicView:
+    details = [TopicDetail.of(topic) for topic in topics]
+    return topic_view_of(RoadmapRef.of(roadmap), details, topic_slug)
 
 
 def _move(roadmap: Roadmap, topics: list[Topic], topic: Topic, changes: TopicChanges) -> None:
@@ -315,16 +356,19 @@ def _free_slug(base: str, topics: Sequence[Topic]) -> str:
 
 
 async def _touch(
-    session: AsyncSession, roadmap: Roadmap, topics: Sequence[Topic] | None = None
+    session: AsyncSession, editor: Editor, roadmap: Roadmap, topics: Sequence[Topic] | None = None
 ) -> None:
-    """Record that the roadmap changed: a new version, content hash and timestamp, and its
-    cached representations stale once this commits."""
+    """Record that the roadmap changed: a new version, content hash and timestamp (the
+    editor's clock's), and its cached representations stale once this commits."""
     if topics is None:
         topics = await repository.load_topics(session, roadmap.id)
     ordered = sorted(topics, key=lambda t: (t.parent_id is not None, t.parent_id or 0, t.position))
-    roadmap.content_hash = content_hash(build_document(roadmap, build_tree(ordered)))
+    details = [TopicDetail.of(topic) for topic in ordered]
+    document = build_document(RoadmapRef.of(roadmap), nest(details))
+    now = editor.clock.now()
+    roadmap.content_hash = content_hash(document)
     roadmap.version += 1
-    roadmap.updated_at = utc_now()
+    roadmap.updated_at = now
     stale_on_commit(session, cache_namespace(roadmap.slug))
     await repository.flush(session)
-    emit_changed(session, roadmap)
+    emit_changed(session, roadmap, now)

@@ -27,7 +27,7 @@ from skilltree.roadmaps.dependencies import (
     TopicSlugPath,
     WriterViewer,
 )
-from skilltree.roadmaps.editing import Access, NewTopic, RoadmapChanges, TopicChanges
+from skilltree.roadmaps.editing import Access, Editor, NewTopic, RoadmapChanges, TopicChanges
 from skilltree.roadmaps.policies import Visibility
 from skilltree.roadmaps.presenters import cache_control, roadmap_out, route_handlers, topic_out
 from skilltree.roadmaps.schemas import (
@@ -68,15 +68,15 @@ async def create_roadmap(
 ) -> Response:
     """Create an empty roadmap that you own (private unless you say otherwise)."""
     access = await _access(session, writer, body.visibility, body.org)
-    roadmap = await editing.create_roadmap(
+    listing = await editing.create_roadmap(
         session,
-        viewer,
+        Editor(viewer, resources.clock),
         slug=body.slug,
         title=body.title,
         description=body.description,
         access=access,
     )
-    return _created_roadmap(request, await service.listing_of(session, roadmap), resources)
+    return _created_roadmap(request, listing, resources)
 
 
 @router.patch("/roadmaps/{slug}", response_model=RoadmapOut, responses=UPDATE_ERRORS)
@@ -91,18 +91,16 @@ async def update_roadmap(
     resources: AppResources,
 ) -> Response:
     """Rename, re-describe or share a roadmap. Requires If-Match."""
-    roadmap = await editing.editable_roadmap(session, slug, viewer)
-    precondition.check(roadmap_out(await service.listing_of(session, roadmap)))
+    precondition.check(roadmap_out(await editing.editable_roadmap(session, slug, viewer)))
     access = None
     if body.visibility is not None or body.org is not None:
         # An org without visibility=organisation is refused (422) by organisation_for.
         org_id = await service.organisation_for(session, writer, body.visibility, body.org)
         access = Access(body.visibility, org_id) if body.visibility else None
     changes = RoadmapChanges(title=body.title, description=body.description, access=access)
-    await editing.update_roadmap(session, roadmap, changes)
-    listing = await service.listing_of(session, roadmap)
+    listing = await editing.update_roadmap(session, Editor(viewer, resources.clock), slug, changes)
     return conditional.respond(
-        request, roadmap_out(listing), cache_control=cache_control(roadmap, resources)
+        request, roadmap_out(listing), cache_control=cache_control(listing.roadmap, resources)
     )
 
 
@@ -124,9 +122,9 @@ async def fork_roadmap(
 ) -> Response:
     """Copy any roadmap you can see; the copy is yours, private unless you say otherwise."""
     access = await _access(session, writer, body.visibility, body.org)
-    roadmap = await editing.fork_roadmap(
+    listing = await editing.fork_roadmap(
         session,
-        viewer,
+        Editor(viewer, resources.clock),
         slug,
         slug=body.slug,
         title=body.title,
@@ -142,8 +140,8 @@ async def fork_roadmap(
             clock=resources.clock,
             request_id=current_request_id(),
         )
-        await progress_link.carry_over(session, learner, slug, roadmap.slug)
-    return _created_roadmap(request, await service.listing_of(session, roadmap), resources)
+        await progress_link.carry_over(session, learner, slug, listing.roadmap.slug)
+    return _created_roadmap(request, listing, resources)
 
 
 @router.post(
@@ -163,10 +161,10 @@ async def add_topic(
     resources: AppResources,
 ) -> Response:
     """Add a topic under `parent` (or as a section) at `position` (or at the end)."""
-    roadmap = await editing.editable_roadmap(session, slug, viewer)
-    topic = await editing.add_topic(
+    view = await editing.add_topic(
         session,
-        roadmap,
+        Editor(viewer, resources.clock),
+        slug,
         NewTopic(
             title=body.title,
             slug=body.slug,
@@ -178,13 +176,12 @@ async def add_topic(
             tags=tuple(body.tags),
         ),
     )
-    view = await service.topic_view(session, roadmap, topic.slug)
     return conditional.respond(
         request,
         topic_out(view, route_handlers(request)),
-        cache_control=cache_control(roadmap, resources),
+        cache_control=cache_control(view.roadmap, resources),
         status_code=status.HTTP_201_CREATED,
-        headers={"location": f"{API_PREFIX}/roadmaps/{slug}/topics/{topic.slug}"},
+        headers={"location": f"{API_PREFIX}/roadmaps/{slug}/topics/{view.topic.slug}"},
     )
 
 
@@ -204,18 +201,16 @@ async def update_topic(
 ) -> Response:
     """Rename, move (`parent`, `position`) or re-describe a topic; its id stays the same.
     Requires If-Match."""
-    roadmap = await editing.editable_roadmap(session, slug, viewer)
-    precondition.check(
-        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
-    )
+    current = await editing.editable_topic(session, slug, topic_slug, viewer)
+    precondition.check(topic_out(current, route_handlers(request)))
     # Fields the client left out stay KEEP; an explicit null (parent) is a change.
     changes = TopicChanges(**{name: getattr(body, name) for name in body.model_fields_set})
-    topic = await editing.update_topic(session, roadmap, topic_slug, changes)
-    view = await service.topic_view(session, roadmap, topic.slug)
+    editor = Editor(viewer, resources.clock)
+    view = await editing.update_topic(session, editor, slug, topic_slug, changes)
     return conditional.respond(
         request,
         topic_out(view, route_handlers(request)),
-        cache_control=cache_control(roadmap, resources),
+        cache_control=cache_control(view.roadmap, resources),
     )
 
 
@@ -232,13 +227,12 @@ async def delete_topic(
     viewer: WriterViewer,
     precondition: RequireIfMatch,
     session: DbSession,
+    resources: AppResources,
 ) -> None:
     """Delete a topic and its subtopics. Requires If-Match."""
-    roadmap = await editing.editable_roadmap(session, slug, viewer)
-    precondition.check(
-        topic_out(await service.topic_view(session, roadmap, topic_slug), route_handlers(request))
-    )
-    await editing.delete_topic(session, roadmap, topic_slug)
+    current = await editing.editable_topic(session, slug, topic_slug, viewer)
+    precondition.check(topic_out(current, route_handlers(request)))
+    await editing.delete_topic(session, Editor(viewer, resources.clock), slug, topic_slug)
 
 
 @router.post(
@@ -254,11 +248,11 @@ async def publish_revision(
     writer: RoadmapWriter,
     viewer: WriterViewer,
     session: DbSession,
+    resources: AppResources,
     response: Response,
 ) -> RevisionOut:
     """Publish the roadmap as it is now as its next, immutable revision."""
-    roadmap = await editing.editable_roadmap(session, slug, viewer)
-    revision = await revisions.publish(session, roadmap, viewer, body.note)
+    revision = await revisions.publish(session, Editor(viewer, resources.clock), slug, body.note)
     out = _revision_out(revision)
     response.headers["location"] = out.links["self"]
     return out

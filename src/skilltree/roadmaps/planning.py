@@ -17,6 +17,7 @@ import orjson
 
 from skilltree.roadmaps.document import RoadmapDoc, TopicDoc
 from skilltree.roadmaps.models import Topic
+from skilltree.roadmaps.read_models import TopicRef
 
 # The stored columns an import may change; compared one by one to report what changed.
 CONTENT_FIELDS = (
@@ -55,7 +56,7 @@ class TopicUpdate:
 class ImportPlan:
     added: list[PlannedTopic] = field(default_factory=list)
     updated: list[TopicUpdate] = field(default_factory=list)
-    removed: list[Topic] = field(default_factory=list)
+    removed: list[TopicRef] = field(default_factory=list)
     unchanged: int = 0
 
     @property
@@ -113,7 +114,7 @@ def plan_import(existing: Sequence[Topic], document: RoadmapDoc) -> ImportPlan:
             plan.updated.append(TopicUpdate(current.id, planned, changed))
         else:
             plan.unchanged += 1
-    plan.removed = [topic for topic in existing if topic.slug not in wanted]
+    plan.removed = [TopicRef.of(topic) for topic in existing if topic.slug not in wanted]
     return plan
 
 

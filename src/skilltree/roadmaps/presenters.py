@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.routing import iter_route_contexts
 
@@ -21,7 +22,6 @@ from skilltree.roadmaps.schemas import (
     ReferenceOut,
     ResourceOut,
     RoadmapOut,
-    RoadmapTreeOut,
     TopicOut,
     TopicRefOut,
 )
@@ -35,14 +35,56 @@ def cache_control(roadmap: service.RoadmapRef, resources: AppResources) -> str:
 
 
 def public_representation(
-    body: RoadmapTreeOut | TopicOut, roadmap: service.RoadmapRef, resources: AppResources
+    body: TopicOut | bytes, roadmap: service.RoadmapRef, resources: AppResources
 ) -> Computed:
     """The response, cached for everyone when the roadmap is public and for no one otherwise:
     an anonymous reader must never be served what a member of a private roadmap saw."""
-    representation = conditional.Representation.of(
-        body, cache_control=cache_control(roadmap, resources)
+    content = body if isinstance(body, bytes) else conditional.json_representation(body)
+    representation = conditional.Representation(
+        content, conditional.entity_tag(content), cache_control(roadmap, resources)
     )
     return Computed(representation.to_bytes(), shareable=roadmap.visibility == Visibility.PUBLIC)
+
+
+def tree_json(tree: service.TreeRows) -> bytes:
+    """The bytes of `RoadmapTreeOut`, built from the topics' columns by orjson rather than
+    through a Pydantic model per topic: 10,000 topics in milliseconds instead of seconds.
+
+    The schema stays the contract (it documents the route in OpenAPI); the bytes must be the
+    ones the schema would give, key order included (`tests/roadmaps/test_tree_bytes.py`,
+    decision 0043). So the keys below are written in the schema's field order.
+    """
+    listing = service.RoadmapListing(tree.roadmap, len(tree.topics))
+    roadmap = roadmap_out(listing).model_dump_json().encode()
+    return b'{"roadmap":' + roadmap + b',"topics":' + orjson.dumps(_nested(tree.topics)) + b"}"
+
+
+def _nested(topics: Sequence[service.TreeTopic]) -> list[dict[str, Any]]:
+    """Topics in tree order as nested dicts (TopicNodeOut's fields), in two passes: every
+    node first, then each appended to its parent's children, which keeps sibling order."""
+    nodes: dict[int, dict[str, Any]] = {}
+    for topic in topics:
+        hours = topic.estimate_hours
+        nodes[topic.id] = {
+            "slug": topic.slug,
+            "title": topic.title,
+            "summary": topic.summary,
+            "level": topic.level,
+            "tags": topic.tags,
+            "implemented": topic.implemented,
+            "concept": topic.concept,
+            # The schema's float field writes 2 as 2.0; a backend may hand back an int.
+            "estimate_hours": None if hours is None else float(hours),
+            "children": [],
+        }
+    sections = []
+    for topic in topics:
+        node = nodes[topic.id]
+        if topic.parent_id is None:
+            sections.append(node)
+        else:
+            nodes[topic.parent_id]["children"].append(node)
+    return sections
 
 
 def topic_out(

@@ -13,6 +13,7 @@ from skilltree.platform.filtering import ListQuery, order_by_clauses, where_clau
 from skilltree.roadmaps.listing import ROADMAP_LIST
 from skilltree.roadmaps.models import Roadmap, RoadmapRevision, Topic
 from skilltree.roadmaps.policies import Viewer, visible_to
+from skilltree.roadmaps.read_models import TreeTopic
 
 
 async def get_roadmap(
@@ -65,6 +66,29 @@ async def load_topics_of(session: AsyncSession, roadmap_ids: Sequence[int]) -> S
         .order_by(Topic.roadmap_id, Topic.parent_id.is_not(None), Topic.parent_id, Topic.position)
     )
     return (await session.execute(query)).scalars().all()
+
+
+async def load_tree_topics(session: AsyncSession, roadmap_id: int) -> list[TreeTopic]:
+    """The columns the tree's JSON shows, in `load_topics` order, as plain tuples: no ORM
+    object per topic, so a tree of 10,000 topics loads in milliseconds (decision 0043)."""
+    query = select(
+        Topic.id,
+        Topic.parent_id,
+        Topic.slug,
+        Topic.title,
+        Topic.summary,
+        Topic.level,
+        Topic.tags,
+        Topic.implemented_in,
+        Topic.concept,
+        Topic.estimate_hours,
+    ).where(Topic.roadmap_id == roadmap_id)
+    query = query.order_by(Topic.parent_id.is_not(None), Topic.parent_id, Topic.position)
+    rows = (await session.execute(query)).all()
+    return [
+        TreeTopic(id_, parent, slug, title, summary, level, tags, bool(refs), concept, hours)
+        for id_, parent, slug, title, summary, level, tags, refs, concept, hours in rows
+    ]
 
 
 async def find_topic(session: AsyncSession, roadmap_id: int, slug: str) -> Topic | None:

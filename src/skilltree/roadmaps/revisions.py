@@ -14,19 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
-from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
+from skilltree.roadmaps.editing import Editor
 from skilltree.roadmaps.errors import NothingToPublish, RevisionNotFound
-from skilltree.roadmaps.models import Roadmap, RoadmapRevision
+from skilltree.roadmaps.models import RoadmapRevision
 from skilltree.roadmaps.planning import content_hash
 from skilltree.roadmaps.policies import Viewer
-from skilltree.roadmaps.service import (
-    RoadmapRef,
-    build_document,
-    build_tree,
-    cache_namespace,
-    require_roadmap,
-)
+from skilltree.roadmaps.read_models import RoadmapRef, TopicDetail, nest
+from skilltree.roadmaps.service import build_document, cache_namespace, require_roadmap
+from skilltree.roadmaps.storing import editable_row
 
 ROADMAP_PUBLISHED = "roadmap.published"
 
@@ -47,13 +43,14 @@ class Revision:
         return cls(roadmap, row.number, row.content_hash, row.note, row.published_at, row.document)
 
 
-async def publish(session: AsyncSession, roadmap: Roadmap, viewer: Viewer, note: str) -> Revision:
+async def publish(session: AsyncSession, editor: Editor, slug: str, note: str) -> Revision:
     """Snapshot the roadmap as its next revision; refused if nothing changed since the last.
 
-    The caller holds the roadmap row lock (editing.editable_roadmap), so numbers never race.
+    The roadmap's row is locked until the unit of work ends, so numbers never race.
     """
-    topics = await repository.load_topics(session, roadmap.id)
-    document = build_document(roadmap, build_tree(topics))
+    roadmap = await editable_row(session, slug, editor.viewer)
+    topics = [TopicDetail.of(row) for row in await repository.load_topics(session, roadmap.id)]
+    document = build_document(RoadmapRef.of(roadmap), nest(topics))
     digest = content_hash(document)
     latest = await repository.latest_revision(session, roadmap.id)
     if latest is not None and latest.content_hash == digest:
@@ -64,8 +61,8 @@ async def publish(session: AsyncSession, roadmap: Roadmap, viewer: Viewer, note:
         content_hash=digest,
         document=document.model_dump(mode="json", exclude_defaults=True),
         note=note,
-        published_by=viewer.user_id,
-        published_at=utc_now(),
+        published_by=editor.viewer.user_id,
+        published_at=editor.clock.now(),
     )
     repository.add(session, revision)
     await repository.flush(session)
@@ -78,7 +75,7 @@ async def publish(session: AsyncSession, roadmap: Roadmap, viewer: Viewer, note:
     )
     # What readers are served is recomputed from the published state.
     stale_on_commit(session, cache_namespace(roadmap.slug))
-    return Revision.of(roadmap, revision)
+    return Revision.of(RoadmapRef.of(roadmap), revision)
 
 
 async def history(

@@ -43,6 +43,7 @@ from skilltree.roadmaps.presenters import (
     roadmap_out,
     route_handlers,
     topic_out,
+    tree_json,
 )
 from skilltree.roadmaps.schemas import (
     CheckedMarkOut,
@@ -55,7 +56,6 @@ from skilltree.roadmaps.schemas import (
     RoadmapTreeOut,
     SkippedLineOut,
     TopicChangeOut,
-    TopicNodeOut,
     TopicOut,
 )
 
@@ -194,12 +194,8 @@ async def get_tree(
     """The whole topic tree, nested, in a constant number of queries (none when cached)."""
 
     async def render() -> Computed:
-        tree = await service.get_tree(session, slug, viewer)
-        listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
-        body = RoadmapTreeOut(
-            roadmap=roadmap_out(listing), topics=[_node_out(node) for node in tree.sections]
-        )
-        return public_representation(body, tree.roadmap, resources)
+        tree = await service.tree_rows(session, slug, viewer)
+        return public_representation(tree_json(tree), tree.roadmap, resources)
 
     key = Key(f"roadmap:{slug}:tree", (service.cache_namespace(slug),))
     cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
@@ -366,7 +362,15 @@ async def import_roadmap(
         raise RoadmapTooLarge(error.detail, limit=limits.max_bytes) from None
     upload = service.Upload(data, filename, content_type, limits)
     report = await service.import_upload(
-        session, upload, writer, viewer, dry_run=dry_run, slug=slug, visibility=visibility, org=org
+        session,
+        upload,
+        writer,
+        viewer,
+        dry_run=dry_run,
+        slug=slug,
+        visibility=visibility,
+        org=org,
+        clock=resources.clock,
     )
     progress_out = None
     if apply_progress:
@@ -437,21 +441,6 @@ def _limits(resources: AppResources) -> ImportLimits:
     settings = resources.settings.importing
     return ImportLimits(
         max_bytes=settings.max_bytes, max_depth=settings.max_depth, max_topics=settings.max_topics
-    )
-
-
-def _node_out(node: service.TopicNode) -> TopicNodeOut:
-    topic = node.topic
-    return TopicNodeOut(
-        slug=topic.slug,
-        title=topic.title,
-        summary=topic.summary,
-        level=topic.level,  # validated on import
-        tags=topic.tags,
-        implemented=bool(topic.implemented_in),
-        concept=topic.concept,
-        estimate_hours=topic.estimate_hours,
-        children=[_node_out(child) for child in node.children],
     )
 
 

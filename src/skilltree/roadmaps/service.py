@@ -7,9 +7,9 @@ queries. Services flush, never commit; the caller's unit of work decides.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 import anyio.to_thread
 from sqlalchemy import Select
@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import Principal
 from skilltree.orgs import service as orgs
-from skilltree.platform import events
 from skilltree.platform.cache import stale_on_commit
+from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.filtering import ListQuery
-from skilltree.platform.models import utc_now
 from skilltree.roadmaps import repository
 from skilltree.roadmaps.document import (
     ReferenceDoc,
@@ -41,9 +40,35 @@ from skilltree.roadmaps.errors import (
     TopicNotFound,
 )
 from skilltree.roadmaps.importing import ImportLimits, ParsedRoadmap, detect_format, parse_roadmap
-from skilltree.roadmaps.models import Roadmap, Topic
-from skilltree.roadmaps.planning import ImportPlan, content_hash, plan_import
+from skilltree.roadmaps.models import Roadmap
+from skilltree.roadmaps.planning import ImportPlan, plan_import
 from skilltree.roadmaps.policies import OPERATOR, Viewer, Visibility
+from skilltree.roadmaps.read_models import (
+    RoadmapListing,
+    RoadmapRef,
+    RoadmapTree,
+    TopicDetail,
+    TopicNode,
+    TopicRef,
+    TopicView,
+    TreeRows,
+    TreeTopic,
+    nest,
+)
+from skilltree.roadmaps.storing import ROADMAP_CHANGED, apply_document, emit_changed, roadmap_row
+
+__all__ = [
+    "ROADMAP_CHANGED",
+    "RoadmapListing",
+    "RoadmapRef",
+    "RoadmapTree",
+    "TopicDetail",
+    "TopicNode",
+    "TopicRef",
+    "TopicView",
+    "TreeRows",
+    "TreeTopic",
+]
 
 RoadmapSource = Literal["builtin", "import", "custom", "fork"]
 
@@ -52,73 +77,10 @@ RoadmapSource = Literal["builtin", "import", "custom", "fork"]
 CONCEPTS_CACHE_NAMESPACE = "concepts"
 
 
-class RoadmapRef(Protocol):
-    """What other domains read of a roadmap handed out in a tree or a view: read-only."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def slug(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def visibility(self) -> str: ...
-    @property
-    def org_id(self) -> int | None: ...
-
-
-class TopicRef(Protocol):
-    """What other domains read of a topic handed out in a tree or a view: read-only."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def roadmap_id(self) -> int: ...
-    @property
-    def slug(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def concept(self) -> str | None: ...
-    @property
-    def estimate_hours(self) -> float | None: ...
-
-
 def cache_namespace(slug: str) -> str:
     """Named by every cached representation computed from this roadmap (its tree, its topics,
     progress on it); every change of the roadmap marks it stale."""
     return f"roadmap:{slug}"
-
-
-@dataclass
-class TopicNode:
-    topic: Topic
-    children: list[TopicNode] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RoadmapListing:
-    roadmap: Roadmap
-    topic_count: int
-
-
-@dataclass(frozen=True)
-class RoadmapTree:
-    roadmap: Roadmap
-    sections: list[TopicNode]
-    topic_count: int
-
-
-@dataclass(frozen=True)
-class TopicView:
-    roadmap: Roadmap
-    topic: Topic
-    ancestors: list[Topic]
-    children: list[Topic]
 
 
 @dataclass(frozen=True)
@@ -131,9 +93,13 @@ class TopicLabel:
     title: str
 
 
+# Stamps what the command line and direct callers import; the app passes its own clock.
+SYSTEM_CLOCK = SystemClock()
+
+
 @dataclass(frozen=True)
 class ImportReport:
-    roadmap: Roadmap | None  # None for a dry run of a roadmap that does not exist yet
+    roadmap: RoadmapRef | None  # None for a dry run of a roadmap that does not exist yet
     slug: str
     created: bool
     dry_run: bool
@@ -156,43 +122,54 @@ async def list_roadmaps(
 ) -> tuple[list[RoadmapListing], int]:
     """One page of the roadmaps the viewer may see, and how many there are in all."""
     rows, total = await repository.list_page(session, viewer, query, limit, offset)
-    return [RoadmapListing(roadmap, count) for roadmap, count in rows], total
+    return [RoadmapListing(RoadmapRef.of(roadmap), count) for roadmap, count in rows], total
 
 
 async def get_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapListing:
     return await listing_of(session, await require_roadmap(session, slug, viewer))
 
 
-async def listing_of(session: AsyncSession, roadmap: Roadmap) -> RoadmapListing:
+async def listing_of(session: AsyncSession, roadmap: RoadmapRef) -> RoadmapListing:
     return RoadmapListing(roadmap, await repository.count_topics(session, roadmap.id))
 
 
-async def get_tree(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree:
+async def get_tree(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree[TopicDetail]:
     """The whole tree in two queries, whatever its size (roadmap row + all topics)."""
     roadmap = await require_roadmap(session, slug, viewer)
-    topics = await repository.load_topics(session, roadmap.id)
-    return RoadmapTree(roadmap, build_tree(topics), len(topics))
+    topics = await _details(session, roadmap.id)
+    return RoadmapTree(roadmap, nest(topics), len(topics))
+
+
+async def tree_rows(session: AsyncSession, slug: str, viewer: Viewer) -> TreeRows:
+    """The roadmap and, in tree order, the columns of its topics that the tree's JSON shows:
+    two queries and one tuple per topic, however large the tree (decision 0043)."""
+    roadmap = await require_roadmap(session, slug, viewer)
+    return TreeRows(roadmap, await repository.load_tree_topics(session, roadmap.id))
 
 
 async def trees_of(
     session: AsyncSession, listed: Sequence[RoadmapRef]
-) -> dict[int, list[TopicNode]]:
+) -> dict[int, tuple[TopicNode[TopicDetail], ...]]:
     """The trees of roadmaps the caller was already allowed to see (a list of them), by
     roadmap id, in one query however many roadmaps: what a batched API read needs."""
     if not listed:
         return {}
-    by_roadmap: dict[int, list[Topic]] = {roadmap.id: [] for roadmap in listed}
+    by_roadmap: dict[int, list[TopicDetail]] = {roadmap.id: [] for roadmap in listed}
     for topic in await repository.load_topics_of(session, list(by_roadmap)):
-        by_roadmap[topic.roadmap_id].append(topic)
-    return {roadmap_id: build_tree(topics) for roadmap_id, topics in by_roadmap.items()}
+        by_roadmap[topic.roadmap_id].append(TopicDetail.of(topic))
+    return {roadmap_id: nest(topics) for roadmap_id, topics in by_roadmap.items()}
 
 
-async def get_outline(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree:
+async def get_outline(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapTree[TopicRef]:
     """The tree with each topic's place, title, summary, concept and estimate only: what
     progress views roll up, without the resources and other lists the tree page shows."""
-    roadmap = await require_roadmap(session, slug, viewer)
-    topics = await repository.load_outline(session, roadmap.id)
-    return RoadmapTree(roadmap, build_tree(topics), len(topics))
+    return await outline_of(session, await require_roadmap(session, slug, viewer))
+
+
+async def outline_of(session: AsyncSession, roadmap: RoadmapRef) -> RoadmapTree[TopicRef]:
+    """The outline of a roadmap the caller already holds (see `get_outline`)."""
+    topics = [TopicRef.of(row) for row in await repository.load_outline(session, roadmap.id)]
+    return RoadmapTree(roadmap, nest(topics), len(topics))
 
 
 async def get_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer) -> TopicView:
@@ -200,45 +177,50 @@ async def get_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: V
     return await topic_view(session, roadmap, topic_slug)
 
 
-async def find_topic(session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer) -> Topic:
+async def find_topic(
+    session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer
+) -> TopicDetail:
     """One topic of a roadmap the viewer may see, without loading the rest of the tree."""
     roadmap = await require_roadmap(session, slug, viewer)
     topic = await repository.find_topic(session, roadmap.id, topic_slug)
     if topic is None:
         raise TopicNotFound(slug, topic_slug)
-    return topic
+    return TopicDetail.of(topic)
 
 
 async def get_topic_in_tree(
     session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer
-) -> tuple[TopicView, RoadmapTree]:
+) -> tuple[TopicView, RoadmapTree[TopicDetail]]:
     """A topic and its roadmap's whole tree from one load of the topics: what a page showing
     the topic beside the learner's progress on the roadmap needs."""
     roadmap = await require_roadmap(session, slug, viewer)
-    topics = await repository.load_topics(session, roadmap.id)
-    view = _topic_view_of(roadmap, topics, topic_slug)
-    return view, RoadmapTree(roadmap, build_tree(topics), len(topics))
+    topics = await _details(session, roadmap.id)
+    view = topic_view_of(roadmap, topics, topic_slug)
+    return view, RoadmapTree(roadmap, nest(topics), len(topics))
 
 
-async def topic_view(session: AsyncSession, roadmap: Roadmap, topic_slug: str) -> TopicView:
+async def topic_view(session: AsyncSession, roadmap: RoadmapRef, topic_slug: str) -> TopicView:
     """A topic of a roadmap already checked for access, with its ancestors and children."""
-    topics = await repository.load_topics(session, roadmap.id)
-    return _topic_view_of(roadmap, topics, topic_slug)
+    return topic_view_of(roadmap, await _details(session, roadmap.id), topic_slug)
 
 
-def _topic_view_of(roadmap: Roadmap, topics: Sequence[Topic], topic_slug: str) -> TopicView:
-    slug = roadmap.slug
+def topic_view_of(roadmap: RoadmapRef, topics: Sequence[TopicDetail], topic_slug: str) -> TopicView:
+    """The view of one of `topics` (all of the roadmap's, in tree order)."""
     by_id = {topic.id: topic for topic in topics}
     topic = next((t for t in topics if t.slug == topic_slug), None)
     if topic is None:
-        raise TopicNotFound(slug, topic_slug)
-    ancestors: list[Topic] = []
+        raise TopicNotFound(roadmap.slug, topic_slug)
+    ancestors: list[TopicRef] = []
     parent_id = topic.parent_id
     while parent_id is not None:
         ancestors.insert(0, by_id[parent_id])
         parent_id = by_id[parent_id].parent_id
     children = sorted((t for t in topics if t.parent_id == topic.id), key=lambda t: t.position)
-    return TopicView(roadmap, topic, ancestors, children)
+    return TopicView(roadmap, topic, tuple(ancestors), tuple(children))
+
+
+async def _details(session: AsyncSession, roadmap_id: int) -> list[TopicDetail]:
+    return [TopicDetail.of(row) for row in await repository.load_topics(session, roadmap_id)]
 
 
 async def concept_topics(session: AsyncSession, concepts: Sequence[str]) -> dict[int, str]:
@@ -263,7 +245,7 @@ async def export_document(session: AsyncSession, slug: str, viewer: Viewer) -> R
     return build_document(tree.roadmap, tree.sections)
 
 
-def build_document(roadmap: Roadmap, sections: list[TopicNode]) -> RoadmapDoc:
+def build_document(roadmap: RoadmapRef, sections: Sequence[TopicNode[TopicDetail]]) -> RoadmapDoc:
     """The portable document of a stored roadmap: what exports, forks and revisions contain."""
     return RoadmapDoc(
         slug=roadmap.slug,
@@ -293,6 +275,7 @@ async def import_upload(
     slug: str | None,
     visibility: Visibility | None,
     org: str | None,
+    clock: Clock,
 ) -> ImportReport:
     """Parse an uploaded document and import it for the writer (into `org`, when shared with
     an organisation they own or mentor)."""
@@ -310,6 +293,7 @@ async def import_upload(
         slug=slug,
         visibility=visibility,
         org_id=org_id,
+        clock=clock,
     )
 
 
@@ -323,6 +307,7 @@ async def import_roadmap(
     slug: str | None = None,
     visibility: Visibility | None = None,
     org_id: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> ImportReport:
     """Create or update a roadmap from a parsed document; a dry run reports and writes nothing.
 
@@ -340,100 +325,25 @@ async def import_roadmap(
         _check_may_reimport(roadmap, viewer, source)
     existing = await repository.load_topics(session, roadmap.id) if roadmap else []
     plan = plan_import(existing, document)
-    report = ImportReport(roadmap, slug, roadmap is None, dry_run, plan, parsed)
+    created = roadmap is None
     if dry_run:
-        return report
+        found = None if roadmap is None else RoadmapRef.of(roadmap)
+        return ImportReport(found, slug, created, True, plan, parsed)
+    now = clock.now()
     try:
-        roadmap = await apply_document(session, roadmap, existing, document, plan, source)
-        _set_access(roadmap, viewer, visibility, org_id, created=report.created)
+        roadmap = await apply_document(
+            session, roadmap, existing, document, plan, source=source, now=now
+        )
+        _set_access(roadmap, viewer, visibility, org_id, created=created)
+        await repository.flush(session)
     except IntegrityError as error:  # a concurrent import created the same slug first
         raise ConcurrentImport(slug) from error
     stale_on_commit(session, cache_namespace(slug), CONCEPTS_CACHE_NAMESPACE)
-    emit_changed(session, roadmap)
-    return ImportReport(roadmap, slug, report.created, False, plan, parsed)
+    emit_changed(session, roadmap, now)
+    return ImportReport(RoadmapRef.of(roadmap), slug, created, False, plan, parsed)
 
 
-async def apply_document(
-    session: AsyncSession,
-    roadmap: Roadmap | None,
-    existing: Sequence[Topic],
-    document: RoadmapDoc,
-    plan: ImportPlan,
-    source: RoadmapSource,
-) -> Roadmap:
-    digest = content_hash(document)
-    now = utc_now()
-    if roadmap is None:
-        roadmap = Roadmap(
-            slug=document.slug,
-            title=document.title,
-            description=document.description,
-            source=source,
-            version=1,
-            content_hash=digest,
-            created_at=now,
-            updated_at=now,
-        )
-        repository.add(session, roadmap)
-        await repository.flush(session)
-    elif roadmap.content_hash != digest or plan.has_changes:
-        roadmap.title = document.title
-        roadmap.description = document.description
-        roadmap.version += 1
-        roadmap.content_hash = digest
-        roadmap.updated_at = now
-
-    # Unchanged and updated topics can be parents of added or moved ones.
-    ids = {topic.slug: topic.id for topic in existing}
-    await _insert_added(session, roadmap.id, plan, ids, now)
-    for update in plan.updated:
-        planned = update.planned
-        values = dict(planned.values, position=planned.position, updated_at=now)
-        values["parent_id"] = ids[planned.parent_slug] if planned.parent_slug else None
-        await repository.update_topic(session, update.topic_id, values)
-    await repository.delete_topics(session, [topic.id for topic in plan.removed])
-    await repository.flush(session)
-    return roadmap
-
-
-async def _insert_added(
-    session: AsyncSession, roadmap_id: int, plan: ImportPlan, ids: dict[str, int], now: datetime
-) -> None:
-    """Insert new topics level by level, so every parent has its id before its children."""
-    for depth in sorted({planned.depth for planned in plan.added}):
-        level = [planned for planned in plan.added if planned.depth == depth]
-        rows = [
-            Topic(
-                roadmap_id=roadmap_id,
-                parent_id=ids[p.parent_slug] if p.parent_slug else None,
-                position=p.position,
-                slug=p.slug,
-                created_at=now,
-                updated_at=now,
-                **p.values,
-            )
-            for p in level
-        ]
-        for row in rows:
-            repository.add(session, row)
-        await repository.flush(session)
-        ids.update({row.slug: row.id for row in rows})
-
-
-def build_tree(topics: Sequence[Topic]) -> list[TopicNode]:
-    """Assemble topics (parents first, siblings ordered) into nested nodes in one pass."""
-    nodes = {topic.id: TopicNode(topic) for topic in topics}
-    roots: list[TopicNode] = []
-    for topic in topics:
-        node = nodes[topic.id]
-        if topic.parent_id is None:
-            roots.append(node)
-        else:
-            nodes[topic.parent_id].children.append(node)
-    return roots
-
-
-def _to_document(node: TopicNode) -> TopicDoc:
+def _to_document(node: TopicNode[TopicDetail]) -> TopicDoc:
     topic = node.topic
     return TopicDoc(
         slug=topic.slug,
@@ -490,14 +400,9 @@ async def require_visible(session: AsyncSession, slug: str, viewer: Viewer) -> N
         raise RoadmapNotFound(slug)
 
 
-async def require_roadmap(
-    session: AsyncSession, slug: str, viewer: Viewer, *, for_update: bool = False
-) -> Roadmap:
+async def require_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapRef:
     """The roadmap, or RoadmapNotFound — also when it exists but the viewer may not see it."""
-    roadmap = await repository.get_roadmap(session, slug, viewer, for_update=for_update)
-    if roadmap is None:
-        raise RoadmapNotFound(slug)
-    return roadmap
+    return RoadmapRef.of(await roadmap_row(session, slug, viewer))
 
 
 async def organisation_for(
@@ -513,20 +418,6 @@ async def organisation_for(
     member = await orgs.membership_of(session, org, writer)
     member.require(orgs.Role.OWNER, orgs.Role.MENTOR)
     return member.org.id
-
-
-# Emitted whenever a roadmap's topics or details change (import, edit, creation, fork): the
-# search index re-reads the roadmap's topics when it arrives.
-ROADMAP_CHANGED = "roadmap.changed"
-
-
-def emit_changed(session: AsyncSession, roadmap: Roadmap) -> None:
-    events.emit(
-        session,
-        ROADMAP_CHANGED,
-        at=utc_now(),
-        data={"roadmap_id": roadmap.id, "roadmap": roadmap.slug},
-    )
 
 
 def visible_roadmap_ids(viewer: Viewer, slug: str | None = None) -> Select[int]:
@@ -571,25 +462,18 @@ async def roadmap_ids(session: AsyncSession) -> list[int]:
     return list(await repository.all_ids(session))
 
 
-async def roadmaps_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence[Roadmap]:
+async def roadmaps_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[RoadmapRef]:
     """Roadmaps by id, whoever may see them: for callers that checked access their own way
     (an organisation's assignments)."""
-    return await repository.roadmaps_by_ids(session, ids) if ids else []
+    rows = await repository.roadmaps_by_ids(session, ids) if ids else []
+    return [RoadmapRef.of(row) for row in rows]
 
 
-async def roadmaps_of_org(session: AsyncSession, org_id: int) -> Sequence[Roadmap]:
+async def roadmaps_of_org(session: AsyncSession, org_id: int) -> list[RoadmapRef]:
     """The roadmaps an organisation owns (organisation-visible or published by it)."""
-    return await repository.roadmaps_of_org(session, org_id)
+    return [RoadmapRef.of(row) for row in await repository.roadmaps_of_org(session, org_id)]
 
 
 def may_edit(viewer: Viewer, roadmap: RoadmapRef) -> bool:
     """Whether the viewer may change this roadmap (its owner, its organisation's editors)."""
-    return isinstance(roadmap, Roadmap) and viewer.can_edit(roadmap)
-
-
-async def outline_of(session: AsyncSession, roadmap: RoadmapRef) -> RoadmapTree:
-    """The outline of a roadmap the caller already holds (see `get_outline`)."""
-    if not isinstance(roadmap, Roadmap):
-        roadmap = (await repository.roadmaps_by_ids(session, [roadmap.id]))[0]
-    topics = await repository.load_outline(session, roadmap.id)
-    return RoadmapTree(roadmap, build_tree(topics), len(topics))
+    return viewer.can_edit(roadmap)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -203,6 +203,7 @@ async def _run_import(
         slug=slug,
         visibility=visibility,
         org=org,
+        clock=resources.clock,
     )
     if values["apply_progress"] and not dry_run:
         learner = progress.Learner(current.user.id, viewer, resources.clock, current_request_id())
@@ -225,15 +226,15 @@ async def fork(
     viewer = await viewer_of(db, form.current)
     copy = await editing.fork_roadmap(
         db,
-        viewer,
+        editing.Editor(viewer, resources.clock),
         slug,
         slug=body.slug,
         title=body.title,
         access=editing.Access(Visibility.PRIVATE),
     )
     learner = progress.Learner(form.current.user.id, viewer, resources.clock, current_request_id())
-    await progress.carry_over(db, learner, slug, copy.slug)
-    return RedirectResponse(f"/roadmaps/{copy.slug}/edit?forked=1", status_code=303)
+    await progress.carry_over(db, learner, slug, copy.roadmap.slug)
+    return RedirectResponse(f"/roadmaps/{copy.roadmap.slug}/edit?forked=1", status_code=303)
 
 
 # --- edit ---------------------------------------------------------------------------------
@@ -271,11 +272,14 @@ async def _edit(
     return page(request, "edit.html", context, status_code=status_code)
 
 
+EditNode = roadmaps.TopicNode[roadmaps.TopicDetail]
+
+
 def _flatten(
-    nodes: list[roadmaps.TopicNode], depth: int = 0, parent: str = ""
-) -> list[tuple[int, str, roadmaps.TopicNode]]:
+    nodes: Sequence[EditNode], depth: int = 0, parent: str = ""
+) -> list[tuple[int, str, EditNode]]:
     """Every topic in the tree's order, with its depth and its parent's slug."""
-    out: list[tuple[int, str, roadmaps.TopicNode]] = []
+    out: list[tuple[int, str, EditNode]] = []
     for node in nodes:
         out.append((depth, parent, node))
         out.extend(_flatten(node.children, depth + 1, node.topic.slug))
@@ -295,15 +299,17 @@ async def _all_or_nothing(db: DbSession) -> AsyncIterator[None]:
         raise
 
 
-async def _check_unchanged(db: DbSession, roadmap: Any, form: Any) -> None:
+def _check_unchanged(listing: roadmaps.RoadmapListing, form: Any) -> None:
     """The page's forms carry the roadmap's ETag (the API's, for `GET /v1/roadmaps/{slug}`),
     which changes with every edit: a form from a page opened before any change is refused
     (412) rather than applied to a roadmap its author has not seen."""
-    current = roadmap_out(await roadmaps.listing_of(db, roadmap))
-    Precondition(form.get("etag") or None).check(current)
+    Precondition(form.get("etag") or None).check(roadmap_out(listing))
 
 
-async def _editable(db: DbSession, slug: str, current: SignedIn) -> tuple[Viewer, Any]:
+async def _editable(
+    db: DbSession, slug: str, current: SignedIn
+) -> tuple[Viewer, roadmaps.RoadmapListing]:
+    """The roadmap as it is, locked until the edit commits (404, 403 as the API answers)."""
     viewer = await viewer_of(db, current)
     return viewer, await editing.editable_roadmap(db, slug, viewer)
 
@@ -317,48 +323,54 @@ async def _refused(
 
 @router.post("/roadmaps/{slug}/edit")
 async def update_roadmap(
-    request: Request, slug: Slug, form: SignedInForm, db: DbSession
+    request: Request, slug: Slug, form: SignedInForm, db: DbSession, resources: AppResources
 ) -> Response:
     try:
-        _, roadmap = await _editable(db, slug, form.current)
+        viewer, roadmap = await _editable(db, slug, form.current)
         body = _validated(
             RoadmapPatchIn,
             {"title": form.get("title").strip(), "description": form.get("description").strip()},
         )
-        await _check_unchanged(db, roadmap, form)
+        _check_unchanged(roadmap, form)
         changes = editing.RoadmapChanges(title=body.title, description=body.description)
-        await editing.update_roadmap(db, roadmap, changes)
+        await editing.update_roadmap(db, editing.Editor(viewer, resources.clock), slug, changes)
     except DomainError as error:
         return await _refused(request, slug, form, db, error)
     return RedirectResponse(f"/roadmaps/{slug}/edit?saved=1", status_code=303)
 
 
 @router.post("/roadmaps/{slug}/edit/topics")
-async def add_topic(request: Request, slug: Slug, form: SignedInForm, db: DbSession) -> Response:
+async def add_topic(
+    request: Request, slug: Slug, form: SignedInForm, db: DbSession, resources: AppResources
+) -> Response:
     try:
-        _, roadmap = await _editable(db, slug, form.current)
-        await _check_unchanged(db, roadmap, form)
+        viewer, roadmap = await _editable(db, slug, form.current)
+        _check_unchanged(roadmap, form)
         body = _validated(
             TopicIn, {"title": form.get("title").strip(), "parent": form.get("parent") or None}
         )
-        topic = await editing.add_topic(
-            db, roadmap, editing.NewTopic(title=body.title, parent=body.parent)
-        )
+        new = editing.NewTopic(title=body.title, parent=body.parent)
+        added = await editing.add_topic(db, editing.Editor(viewer, resources.clock), slug, new)
     except DomainError as error:
         return await _refused(request, slug, form, db, error)
-    return RedirectResponse(f"/roadmaps/{slug}/edit#e-{topic.slug}", status_code=303)
+    return RedirectResponse(f"/roadmaps/{slug}/edit#e-{added.topic.slug}", status_code=303)
 
 
 @router.post("/roadmaps/{slug}/edit/topics/{topic}")
 async def update_topic(
-    request: Request, slug: Slug, topic: Slug, form: SignedInForm, db: DbSession
+    request: Request,
+    slug: Slug,
+    topic: Slug,
+    form: SignedInForm,
+    db: DbSession,
+    resources: AppResources,
 ) -> Response:
     """Rename and/or move: the title, the parent (blank: a section) and the place among the
     new siblings (blank: kept, or last when the parent changes)."""
     position = form.get("position").strip()
     data: dict[str, Any] = {"title": form.get("title").strip()}
     try:
-        _, roadmap = await _editable(db, slug, form.current)
+        viewer, roadmap = await _editable(db, slug, form.current)
         if "parent" in form.form:
             data["parent"] = form.get("parent") or None
         if position:
@@ -366,8 +378,8 @@ async def update_topic(
                 raise UnprocessableContent("Position: a whole number, 1 for the first place.")
             data["position"] = max(int(position) - 1, 0)
         body = _validated(TopicPatchIn, data)
-        await _check_unchanged(db, roadmap, form)
-        view = await roadmaps.topic_view(db, roadmap, topic)
+        _check_unchanged(roadmap, form)
+        view = await editing.editable_topic(db, slug, topic, viewer)
         old_parent = view.ancestors[-1].slug if view.ancestors else None
         changes: dict[str, Any] = {}
         if body.title != view.topic.title:
@@ -377,20 +389,31 @@ async def update_topic(
         if "position" in data:
             changes["position"] = body.position
         async with _all_or_nothing(db):
-            moved = await editing.update_topic(db, roadmap, topic, editing.TopicChanges(**changes))
+            moved = await editing.update_topic(
+                db,
+                editing.Editor(viewer, resources.clock),
+                slug,
+                topic,
+                editing.TopicChanges(**changes),
+            )
     except DomainError as error:
         return await _refused(request, slug, form, db, error)
-    return RedirectResponse(f"/roadmaps/{slug}/edit#e-{moved.slug}", status_code=303)
+    return RedirectResponse(f"/roadmaps/{slug}/edit#e-{moved.topic.slug}", status_code=303)
 
 
 @router.post("/roadmaps/{slug}/edit/topics/{topic}/delete")
 async def delete_topic(
-    request: Request, slug: Slug, topic: Slug, form: SignedInForm, db: DbSession
+    request: Request,
+    slug: Slug,
+    topic: Slug,
+    form: SignedInForm,
+    db: DbSession,
+    resources: AppResources,
 ) -> Response:
     try:
-        _, roadmap = await _editable(db, slug, form.current)
-        await _check_unchanged(db, roadmap, form)
-        await editing.delete_topic(db, roadmap, topic)
+        viewer, roadmap = await _editable(db, slug, form.current)
+        _check_unchanged(roadmap, form)
+        await editing.delete_topic(db, editing.Editor(viewer, resources.clock), slug, topic)
     except DomainError as error:
         return await _refused(request, slug, form, db, error)
     return RedirectResponse(f"/roadmaps/{slug}/edit?deleted={topic}", status_code=303)

@@ -7,6 +7,7 @@ script posts the same form with `Accept: application/json` and gets the new stat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -368,7 +369,7 @@ async def add_resource(
     return RedirectResponse(f"/roadmaps/{slug}/topics/{topic}#links", status_code=303)
 
 
-def _references(request: Request, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _references(request: Request, references: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each reference with what the page shows of it: source, a docs link, a command."""
     shown: list[dict[str, Any]] = []
     for reference in references:

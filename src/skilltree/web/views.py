@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from skilltree.progress.rollup import NodeState, Tally
-from skilltree.roadmaps.service import TopicNode
+from skilltree.roadmaps.service import TopicNode, TopicRef
 
 STATUS_LABELS = {
     "todo": "To do",
@@ -71,7 +71,7 @@ def rows_from_progress(states: Sequence[NodeState]) -> list[Row]:
     ]
 
 
-def rows_from_tree(nodes: Sequence[TopicNode]) -> list[Row]:
+def rows_from_tree(nodes: Sequence[TopicNode[TopicRef]]) -> list[Row]:
     return [
         Row(
             slug=node.topic.slug,
