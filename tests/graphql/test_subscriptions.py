@@ -5,6 +5,7 @@ fan-out then goes through Redis, as it does between instances)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable
@@ -236,3 +237,18 @@ async def test_queries_are_sent_over_http_not_the_socket(server: LiveServer, ada
 
     assert refused["type"] == "error"
     assert refused["payload"][0]["extensions"]["problem"]["type"] == "/problems/subscriptions-only"
+
+
+async def test_a_subscription_named_by_an_unknown_hash_is_asked_for_its_document(
+    server: LiveServer, ada: Browser
+) -> None:
+    named = {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(b"?").hexdigest()}}
+    async with graphql_socket(server.url, headers=browser_headers(ada)) as socket:
+        await socket.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"extensions": named}})
+        )
+
+        refused = await receive(socket)
+
+    assert refused["type"] == "error"
+    assert refused["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"

@@ -19,11 +19,11 @@ adds to strawberry's:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 # What strawberry raises for a request it refuses before running (its own dependency).
 from cross_web import HTTPException
-from fastapi import Request
+from fastapi import Path, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
@@ -44,8 +44,25 @@ from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.state import resources_of
 
 GRAPHQL_PATH = "/graphql"
-# What a POST may answer besides 200: refusals of the document, and failed mutation documents.
-POST_RESPONSES = problem_responses(400, 401, 403, 404, 409, 412, 422, 428, 429)
+# A failed document answers GraphQL's JSON; the middleware around every route answers problems.
+FAILED_DOCUMENT = (
+    "A mutation document that failed, or a request refused before any document ran: the GraphQL "
+    "response (`data` null, each error's REST problem in `extensions.problem`) with the first "
+    "error's status. Idempotency-Key refusals are problems (application/problem+json)."
+)
+DOCUMENT_STATUSES = (400, 401, 403, 404, 409, 412, 422, 428)
+MIDDLEWARE_STATUSES = (400, 409, 413, 422, 429)
+
+
+def _post_responses() -> dict[int | str, dict[str, Any]]:
+    responses = problem_responses(*MIDDLEWARE_STATUSES)
+    for status in DOCUMENT_STATUSES:
+        problem = responses.get(status, {}).get("content", {})
+        responses[status] = {
+            "description": FAILED_DOCUMENT,
+            "content": {"application/json": {}, **problem},
+        }
+    return responses
 
 
 def ide_enabled(settings: Settings) -> bool:
@@ -84,7 +101,7 @@ class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
         """strawberry's POST route, declaring Idempotency-Key (which the middleware then
         guards) and the problems it may answer."""
         kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), IDEMPOTENT]
-        kwargs["responses"] = {**POST_RESPONSES, **(kwargs.get("responses") or {})}
+        kwargs["responses"] = {**_post_responses(), **(kwargs.get("responses") or {})}
         return super().post(path, *args, **kwargs)
 
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
@@ -143,7 +160,7 @@ class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
         return result
 
 
-async def ide_asset(name: str) -> Response:
+async def ide_asset(name: Annotated[str, Path(max_length=100)]) -> Response:
     """A script or stylesheet of the IDE, by its hashed name: kept for a year."""
     return ide.asset_response(name)
 
