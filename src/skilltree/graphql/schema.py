@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -261,15 +261,26 @@ def _introspection_allowed(settings: Settings) -> bool:
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with this installation's limits (docs/api-styles.md)."""
     limits = settings.graphql
+    return _schema(
+        limits.max_depth, limits.max_aliases, limits.max_tokens, _introspection_allowed(settings)
+    )
+
+
+@cache
+def _schema(
+    max_depth: int, max_aliases: int, max_tokens: int, introspection: bool
+) -> strawberry.Schema:
+    """Built once per set of limits: building walks every type (tens of milliseconds), and a
+    schema holds no per-request state, so every app of a process may share it."""
     # Factories, not instances: each request gets extensions of its own.
     extensions: list[Callable[[], SchemaExtension]] = [
         ProblemErrors,
         UnitOfWork,
-        partial(QueryDepthLimiter, max_depth=limits.max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
-        partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        partial(QueryDepthLimiter, max_depth=max_depth),
+        partial(MaxAliasesLimiter, max_alias_count=max_aliases),
+        partial(MaxTokensLimiter, max_token_count=max_tokens),
     ]
-    if not _introspection_allowed(settings):
+    if not introspection:
         extensions.append(partial(AddValidationRules, [NoSchemaIntrospectionCustomRule]))
     return Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
 
