@@ -58,13 +58,13 @@ async def rooms_of(session: AsyncSession, org_id: int) -> Sequence[Room]:
 async def next_seq(session: AsyncSession, room_id: int) -> int:
     """Take the room's next sequence number. The UPDATE locks the room's row until the
     transaction ends, so a later number is never committed before an earlier one."""
-    statement = (
-        update(Room)
-        .where(Room.id == room_id)
-        .values(last_seq=Room.last_seq + 1)
-        .returning(Room.last_seq)
-    )
-    return int((await session.execute(statement)).scalar_one())
+    statement = update(Room).where(Room.id == room_id).values(last_seq=Room.last_seq + 1)
+    if session.get_bind().dialect.update_returning:
+        return int((await session.execute(statement.returning(Room.last_seq))).scalar_one())
+    # MariaDB has no UPDATE ... RETURNING: the row stays locked by the UPDATE, so reading it
+    # back in the same transaction sees the number just taken.
+    await session.execute(statement)
+    return int(await session.scalar(select(Room.last_seq).where(Room.id == room_id)) or 0)
 
 
 async def entries_after(
