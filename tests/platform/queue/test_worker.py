@@ -19,7 +19,9 @@ from skilltree.platform.queue.tasks import Job, Payload
 from tests.support.background import (
     MovableClock,
     eventually,
+    handed_on,
     make_resources,
+    nothing_left_to_run,
     only_dead_letter,
     running_worker,
     temporary_task,
@@ -97,7 +99,8 @@ async def test_a_task_that_succeeds_on_a_retry_leaves_no_dead_letter(
         async with running_worker(bg_settings, bg_database):
             await queue_task(bg_database, "test.lucky", {})
             await eventually(lambda: _true(attempts == [1, 2]), "the retry to succeed")
-            await asyncio.sleep(0.2)
+            # Acknowledged, no retry left in the outbox: a third attempt could only come now.
+            await eventually(lambda: nothing_left_to_run(bg_database), "the queue to drain")
 
     assert attempts == [1, 2]
     assert await count(bg_database, DeadLetter) == 0
@@ -140,9 +143,11 @@ async def test_on_stop_the_running_task_finishes_and_no_new_task_starts(
             await queue_task(bg_database, "test.slow", {"id": "first"})
             await eventually(lambda: _true(started == ["first"]), "the first task to start")
             await queue_task(bg_database, "test.slow", {"id": "second"})
-            await asyncio.sleep(0.2)  # the relay publishes "second"; the worker is busy
+            # "second" is on the broker, ready for a worker that is busy with "first".
+            await eventually(lambda: handed_on(bg_database), "the relay to publish 'second'")
             stop.set()
-            await asyncio.sleep(0.1)
+            # A worker that ignored the stop would take "second" as soon as "first" ends; the
+            # context's exit waits for the worker to finish.
             release.set()
 
     assert finished == ["first"]
