@@ -3,8 +3,6 @@ that transaction commits, and sent by the relay if the process dies before it co
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy import select
 
@@ -16,7 +14,13 @@ from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.outbox import RELAY_LEASE
 from skilltree.platform.transactional_mail import TransactionalMailer, transactional_mailer
 from skilltree.wiring import wire_background
-from tests.support.background import MovableClock, eventually, make_resources, running_worker
+from tests.support.background import (
+    MovableClock,
+    eventually,
+    make_resources,
+    nothing_left_to_run,
+    running_worker,
+)
 
 wire_background()  # registers mail.send, as the worker does
 
@@ -89,7 +93,9 @@ async def test_mail_whose_process_died_after_the_commit_is_sent_by_the_relay_exa
     clock.advance(seconds=RELAY_LEASE.total_seconds() + 1)  # the dead process's claim lapses
     async with running_worker(bg_settings, bg_database, clock=clock):
         await eventually(lambda: _sent(bg_settings, 1), "the relay and a worker to send it")
-        await asyncio.sleep(0.3)  # more rounds of the relay and the worker: nothing more is sent
+        # Handed on and acknowledged: no relay or worker has anything left that could send it
+        # again, so the count below is final.
+        await eventually(lambda: nothing_left_to_run(bg_database), "the queue to drain")
 
     [sent] = read_outbox(bg_settings.mail.outbox_dir)
     assert sent["To"] == MESSAGE.to

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.platform.cache import Cache
@@ -129,6 +129,30 @@ async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> Non
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def nothing_left_to_run(database: Database) -> bool:
+    """Every outbox message is handed on and every queued task acknowledged: from here on no
+    worker or relay has anything to do, so "nothing more happened" can be checked."""
+    async with database.unit_of_work() as session:
+        unpublished = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.published_at.is_(None))
+        )
+        queued = await session.scalar(select(func.count()).select_from(QueuedTask))
+    return unpublished == 0 and queued == 0
+
+
+async def handed_on(database: Database) -> bool:
+    """Every outbox message is handed to the broker (published), run or not."""
+    async with database.unit_of_work() as session:
+        unpublished = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.published_at.is_(None))
+        )
+    return unpublished == 0
 
 
 def sqlite_url(directory: Path) -> str:

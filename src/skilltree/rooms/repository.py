@@ -59,17 +59,12 @@ async def next_seq(session: AsyncSession, room_id: int) -> int:
     """Take the room's next sequence number. The UPDATE locks the room's row until the
     transaction ends, so a later number is never committed before an earlier one."""
     statement = update(Room).where(Room.id == room_id).values(last_seq=Room.last_seq + 1)
-    if is_mysql(session.get_bind().dialect.name):
-        # MariaDB has no UPDATE ... RETURNING; the row stays locked by this transaction's
-        # UPDATE, so reading it back sees our own number and nobody else's.
-        await session.execute(statement)
-        read = (
-            select(Room.last_seq)
-            .where(Room.id == room_id)
-            .execution_options(populate_existing=True)
-        )
-        return int((await session.execute(read)).scalar_one())
-    return int((await session.execute(statement.returning(Room.last_seq))).scalar_one())
+    if session.get_bind().dialect.update_returning:
+        return int((await session.execute(statement.returning(Room.last_seq))).scalar_one())
+    # MariaDB has no UPDATE ... RETURNING: the row stays locked by the UPDATE, so reading it
+    # back in the same transaction sees the number just taken.
+    await session.execute(statement)
+    return int(await session.scalar(select(Room.last_seq).where(Room.id == room_id)) or 0)
 
 
 async def entries_after(
