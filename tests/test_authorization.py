@@ -216,7 +216,6 @@ ACCESS: dict[str, Rule] = {
     # The endpoint admits everyone; each field applies its REST twin's rule (GRAPHQL_TWINS).
     "GET /graphql": PUBLIC,
     "POST /graphql": PUBLIC,
-    "GET /graphql/ide/{name}": PUBLIC,  # the IDE's scripts and styles (outside production)
     "GET /v1/admin/flags": ADMIN,
     "GET /v1/admin/flags/{flag}": ADMIN,
     "PUT /v1/admin/flags/{flag}": ADMIN,
@@ -623,7 +622,6 @@ async def arrange_the_world(
         "room": "lobby",
         "seq": str(seq),
         "flag": "matrix-flag",
-        "name": "ide.000000000000.js",
         # A caller's own things are found only by their own calls (see `own`); a refused
         # caller is refused before any lookup, so these never matter.
         **dict.fromkeys(("session_id", "key_id", "resource_id", "card_id", "file_id"), NO_SUCH_ID),
