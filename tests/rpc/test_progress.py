@@ -167,3 +167,16 @@ async def test_a_call_past_its_deadline_is_deadline_exceeded_and_changes_nothing
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     history = (await ada.client.get("/v1/me/progress/web/history")).json()
     assert history["items"] == []
+
+
+async def test_a_cached_summary_is_fresh_after_a_change(
+    channel: grpc.aio.Channel, ada: Browser
+) -> None:
+    metadata = await token_metadata(ada)
+    stub = ProgressStub(channel)
+    before = await stub.Summary(pb.SummaryRequest(roadmap="web"), metadata=metadata)
+
+    await mark(ada, "etags", "done")
+    after = await stub.Summary(pb.SummaryRequest(roadmap="web"), metadata=metadata)
+
+    assert (before.summary.done, after.summary.done) == (0, 1)

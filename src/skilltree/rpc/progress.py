@@ -22,6 +22,7 @@ import grpc
 from pydantic import ValidationError
 
 from skilltree.identity import Scope
+from skilltree.platform.cache import Computed, Key
 from skilltree.platform.errors import DomainError
 from skilltree.platform.state import Resources
 from skilltree.progress import service
@@ -64,20 +65,21 @@ class Progress(ProgressServicer):
         async def work(caller: Caller) -> pb.ProgressSummary:
             learner = caller.learner(Scope.PROGRESS_READ)
             roadmap = slug(request.roadmap, "roadmap")
-            progress = await service.roadmap_progress(caller.session, learner, roadmap)
-            return pb.ProgressSummary(
-                roadmap=roadmap,
-                summary=_tally(progress.tally),
-                sections=[
-                    pb.SectionSummary(
-                        slug=section.node.topic.slug,
-                        title=section.node.topic.title,
-                        status=status_value(section.status),
-                        summary=_tally(section.tally),
-                    )
-                    for section in progress.sections
-                ],
+
+            async def render() -> Computed:
+                progress = await service.roadmap_progress(caller.session, learner, roadmap)
+                return Computed(_summary(roadmap, progress).SerializeToString())
+
+            # As GET …/summary: access checked on every read, then the learner's own entry
+            # (under their user id), made stale by the same writes.
+            await service.check_access(caller.session, learner, roadmap)
+            key = Key(
+                f"learner:{learner.user_id}:{roadmap}:summary:protobuf",
+                service.cache_namespaces(learner.user_id, roadmap),
             )
+            ttl = caller.resources.settings.cache.progress_ttl_seconds
+            cached = await caller.resources.cache.fetch(key, render, ttl)
+            return pb.ProgressSummary.FromString(cached)
 
         return await run(context, self.resources, work, writes=False)
 
@@ -175,6 +177,22 @@ def status_value(name: str | None) -> pb.TopicStatus.ValueType:
     if name is None:
         return pb.TOPIC_STATUS_UNSPECIFIED
     return pb.TopicStatus.Value(STATUS_PREFIX + name.upper())
+
+
+def _summary(roadmap: str, progress: service.RoadmapProgress) -> pb.ProgressSummary:
+    return pb.ProgressSummary(
+        roadmap=roadmap,
+        summary=_tally(progress.tally),
+        sections=[
+            pb.SectionSummary(
+                slug=section.node.topic.slug,
+                title=section.node.topic.title,
+                status=status_value(section.status),
+                summary=_tally(section.tally),
+            )
+            for section in progress.sections
+        ],
+    )
 
 
 def _tally(tally: Tally) -> pb.Tally:

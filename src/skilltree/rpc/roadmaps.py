@@ -11,6 +11,8 @@ from datetime import datetime
 
 from google.protobuf import timestamp_pb2
 
+from skilltree.identity import Visibility
+from skilltree.platform.cache import Computed, Key
 from skilltree.platform.filtering import parse_list_query
 from skilltree.platform.state import Resources
 from skilltree.roadmaps import service
@@ -50,14 +52,23 @@ class Roadmaps(RoadmapsServicer):
 
     async def GetTree(self, request: pb.GetTreeRequest, context: Context) -> pb.RoadmapTree:
         async def work(caller: Caller) -> pb.RoadmapTree:
-            tree = await service.get_tree(
-                caller.session, slug(request.roadmap, "roadmap"), caller.viewer
-            )
-            listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
-            return pb.RoadmapTree(
-                roadmap=_roadmap(roadmap_out(listing)),
-                topics=[_node(node) for node in tree.sections],
-            )
+            roadmap = slug(request.roadmap, "roadmap")
+
+            async def render() -> Computed:
+                tree = await service.get_tree(caller.session, roadmap, caller.viewer)
+                listing = service.RoadmapListing(tree.roadmap, tree.topic_count)
+                message = pb.RoadmapTree(
+                    roadmap=_roadmap(roadmap_out(listing)),
+                    topics=[_node(node) for node in tree.sections],
+                )
+                public = tree.roadmap.visibility == Visibility.PUBLIC
+                return Computed(message.SerializeToString(), shareable=public)
+
+            # Beside the REST tree's entry, under the same namespace: the same writes make
+            # both stale. Only a public roadmap's tree is stored (`shareable`), as over REST.
+            key = Key(f"roadmap:{roadmap}:tree:protobuf", (service.cache_namespace(roadmap),))
+            ttl = caller.resources.settings.cache.roadmap_ttl_seconds
+            return pb.RoadmapTree.FromString(await caller.resources.cache.fetch(key, render, ttl))
 
         return await run(context, self.resources, work, writes=False)
 
