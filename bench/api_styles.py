@@ -26,6 +26,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from pathlib import Path
 import grpc
 import httpx
 from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.servers import free_port, serve
 from bench.stage import (
@@ -79,6 +81,8 @@ Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 # One request, answering (bytes on the wire, bytes decoded).
 Fetch = Callable[[], Awaitable[tuple[int, int]]]
 GRPC_FRAME_HEADER = 5  # compressed flag and length before every message
+# A loaded machine takes its time to import and start a server process.
+STARTUP_SECONDS = 300
 
 
 def over_http(name: str, client: httpx.AsyncClient, send: Send) -> Fetch:
@@ -180,20 +184,37 @@ def print_table(results: list[Figures]) -> None:
 def grpc_server(env: dict[str, str], port: int) -> Iterator[None]:
     """`skilltree grpc` beside the HTTP server, until the block ends (then SIGTERM)."""
     command = [str(Path(sys.executable).parent / "skilltree"), "grpc", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        asyncio.run(_until_serving(f"127.0.0.1:{port}"))
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        try:
+            if not asyncio.run(_until_serving(f"127.0.0.1:{port}", process)):
+                errors.seek(0)
+                raise RuntimeError(f"skilltree grpc did not start: {errors.read()[-2000:]!r}")
+            yield
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
 
 
-async def _until_serving(address: str) -> None:
+async def _until_serving(address: str, process: subprocess.Popen[bytes]) -> bool:
+    """Ask the health service until it says SERVING (False if the server exits first)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
     async with grpc.aio.insecure_channel(address) as channel:
-        await asyncio.wait_for(channel.channel_ready(), timeout=60)
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return False
+            try:
+                # The typing stubs declare no methods on HealthStub.
+                answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)  # type: ignore[attr-defined]
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.1)
+    return False
 
 
 def main() -> None:
