@@ -12,7 +12,8 @@ with a bearer token and `Accept-Encoding: br`, `--concurrency` requests in fligh
 req/s, p50/p99 and the bytes on the wire (the response body as sent, compressed) and decoded.
 The same two reads go to `skilltree grpc` (started beside the HTTP server, same settings and
 database) as Roadmaps/GetTree and Progress/Summary over one HTTP/2 channel; their bytes are the
-protobuf message and gRPC's 5-byte frame header (uncompressed, gRPC's default).
+protobuf message and gRPC's 5-byte frame header (uncompressed, gRPC's default). A health check
+over the same channel is gRPC's own floor, beside the /livez baseline.
 GET /livez, through the same client in the same run, is the baseline every figure is divided
 by, so a busy machine shows as a slow baseline rather than a slow API style.
 """
@@ -147,10 +148,16 @@ async def run(
         grpc.aio.insecure_channel(grpc_address) as channel,
     ):
         roadmaps, progress = RoadmapsStub(channel), ProgressStub(channel)
+        # The typing stubs declare no methods on HealthStub.
+        health_check = health_pb2_grpc.HealthStub(channel).Check  # type: ignore[attr-defined]
+        health_request = health_pb2.HealthCheckRequest()
         tree_request = roadmaps_pb2.GetTreeRequest(roadmap="backend")
         summary_request = progress_pb2.SummaryRequest(roadmap="backend")
         cases: list[tuple[str, Fetch]] = [
             ("baseline GET /livez", over_http("livez", client, lambda c: c.get("/livez"))),
+            # gRPC's own floor: the same client library and channel as the gRPC reads, a call
+            # that does no work (the HTTP baseline pays for httpx, a Python client).
+            ("baseline gRPC health", over_grpc(lambda: health_check(health_request))),
             ("tree REST", over_http("tree", client, lambda c: c.get("/v1/roadmaps/backend/tree"))),
             ("tree GraphQL", over_http("tree", client, graphql(TREE_QUERY))),
             ("tree gRPC", over_grpc(lambda: roadmaps.GetTree(tree_request, metadata=metadata))),

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from fastapi import FastAPI
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
 
+from skilltree.platform.config import RateLimitSettings
+from skilltree.platform.state import Resources
 from skilltree.rpc import calls
 from skilltree.rpc.server import GrpcServer
 from skilltree.rpc.v1 import roadmaps_pb2
@@ -155,11 +162,40 @@ def test_the_grpc_command_serves_and_stops_gracefully_on_sigterm(tmp_path: Path)
 
 
 async def _wait_for_health(address: str, process: subprocess.Popen[bytes]) -> int:
+    # Generous: a loaded machine takes tens of seconds to import and start a server.
+    deadline = time.monotonic() + 180
     async with grpc.aio.insecure_channel(address) as channel:
-        for _ in range(300):
+        while time.monotonic() < deadline:
             assert process.poll() is None, "skilltree grpc exited"
             try:
                 return await health_of(channel)
             except grpc.aio.AioRpcError:
                 await asyncio.sleep(0.1)
     raise AssertionError(f"skilltree grpc did not answer on {address}")
+
+
+async def test_calls_over_the_read_limit_are_resource_exhausted_with_a_retry_delay(
+    app: FastAPI,
+) -> None:
+    resources: Resources = app.state.resources
+    limited = resources.settings.model_copy(
+        update={"rate_limit": RateLimitSettings(enabled=True, read="2/minute")}
+    )
+    server = GrpcServer(dataclasses.replace(resources, settings=limited))
+    await server.start("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = RoadmapsStub(channel)
+            for _ in range(2):
+                await stub.ListRoadmaps(roadmaps_pb2.ListRoadmapsRequest())
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.ListRoadmaps(roadmaps_pb2.ListRoadmapsRequest())
+    finally:
+        await server.stop(grace_seconds=0)
+
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = rpc_status.from_call(raised.value)  # type: ignore[arg-type]
+    assert status is not None
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[1].Unpack(retry)
+    assert 0 < retry.retry_delay.seconds <= 60

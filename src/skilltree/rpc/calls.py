@@ -16,6 +16,7 @@ anonymous caller would be served: a bad token never silently becomes "anonymous"
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,10 +31,11 @@ from skilltree.accounts.errors import InsufficientScope, NotAuthenticated
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope, Viewer
 from skilltree.orgs import service as orgs
 from skilltree.platform.errors import DomainError
+from skilltree.platform.http.rate_limit import RateLimiter, StoreUnavailable
 from skilltree.platform.observability.context import request_id_var
 from skilltree.platform.state import Resources
 from skilltree.progress import service as progress
-from skilltree.rpc.problems import InvalidArgument, abort_with_problem
+from skilltree.rpc.problems import InvalidArgument, RateLimited, abort_with_problem
 
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -96,9 +98,15 @@ async def run(
     work: Callable[[Caller], Awaitable[T]],
     *,
     writes: bool,
+    limiter: RateLimiter | None = None,
 ) -> T:
-    """Authenticate and do `work` in one unit of work, within the call's deadline."""
+    """Authenticate and do `work` in one unit of work, within the call's deadline and the
+    caller's rate limit."""
     request_id_var.set(_request_id(context))
+    try:
+        await within_rate_limit(limiter, context, writes=writes)
+    except DomainError as error:
+        await abort_with_problem(context, error)
     remaining = context.time_remaining()
     if remaining is not None and remaining < LEAST_USEFUL_SECONDS:
         # Arrived (nearly) expired: refuse before opening anything rather than start work
@@ -115,6 +123,30 @@ async def run(
             raise  # a timeout of the work's own (a database's), not the caller's deadline
         await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "The call's deadline passed.")
     raise AssertionError("context.abort raises")  # pragma: no cover
+
+
+async def within_rate_limit(limiter: RateLimiter | None, context: Context, *, writes: bool) -> None:
+    """The REST API's `read` and `write` policies, counted in the same store, per credential
+    (its hash) or per client address when anonymous: a key's budget is one, whichever API
+    style spends it. As over HTTP, an unreachable store lets the call through."""
+    if limiter is None:
+        return
+    policy = limiter.policies["write" if writes else "read"]
+    credential = metadata_value(context, AUTHORIZATION)
+    if credential is None:
+        key = "ip:" + context.peer().rsplit(":", 1)[0].removeprefix("ipv4:").removeprefix("ipv6:")
+    else:
+        key = "cred:" + hashlib.sha256(credential.encode()).hexdigest()[:32]
+    try:
+        decision = await limiter.check(policy, key)
+    except StoreUnavailable:
+        return
+    if not decision.allowed:
+        raise RateLimited(
+            f"Over the {policy.name!r} limit of {policy.limit.amount} calls per "
+            f"{policy.window_seconds} s; try again in {decision.reset_seconds} s.",
+            retry_after_seconds=decision.reset_seconds,
+        )
 
 
 def slug(value: str, field: str) -> str:

@@ -54,6 +54,14 @@ class InvalidArgument(DomainError):
     title = "Validation failed"
 
 
+class RateLimited(DomainError):
+    """Over the caller's `read` or `write` budget (the REST API's 429)."""
+
+    status = 429
+    type_slug = "rate-limited"
+    title = "Too many requests"
+
+
 def code_of(error: DomainError) -> grpc.StatusCode:
     fallback = grpc.StatusCode.INTERNAL if error.status >= 500 else grpc.StatusCode.UNKNOWN
     return CODE_OF_HTTP_STATUS.get(error.status, fallback)

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from skilltree.identity import Scope
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.errors import DomainError
+from skilltree.platform.http.rate_limit import RateLimiter
 from skilltree.platform.state import Resources
 from skilltree.progress import service
 from skilltree.progress.rollup import Status, Tally
@@ -40,8 +41,9 @@ STATUS_PREFIX = "TOPIC_STATUS_"
 
 
 class Progress(ProgressServicer):
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: Resources, limiter: RateLimiter | None = None) -> None:
         self.resources = resources
+        self.limiter = limiter
 
     async def SetStatus(self, request: pb.SetStatusRequest, context: Context) -> pb.TopicProgress:
         async def work(caller: Caller) -> pb.TopicProgress:
@@ -59,7 +61,7 @@ class Progress(ProgressServicer):
                 updated_at=timestamp(mark.updated_at),
             )
 
-        return await run(context, self.resources, work, writes=True)
+        return await run(context, self.resources, work, writes=True, limiter=self.limiter)
 
     async def Summary(self, request: pb.SummaryRequest, context: Context) -> pb.ProgressSummary:
         async def work(caller: Caller) -> pb.ProgressSummary:
@@ -81,7 +83,7 @@ class Progress(ProgressServicer):
             cached = await caller.resources.cache.fetch(key, render, ttl)
             return pb.ProgressSummary.FromString(cached)
 
-        return await run(context, self.resources, work, writes=False)
+        return await run(context, self.resources, work, writes=False, limiter=self.limiter)
 
     async def WatchProgress(
         self, request: pb.WatchProgressRequest, context: Context
@@ -89,7 +91,7 @@ class Progress(ProgressServicer):
         async def learner_id(caller: Caller) -> int:
             return caller.learner(Scope.PROGRESS_READ).user_id
 
-        user_id = await run(context, self.resources, learner_id, writes=False)
+        user_id = await run(context, self.resources, learner_id, writes=False, limiter=self.limiter)
         settings = self.resources.settings.realtime
         frames = realtime.stream(
             self.resources.broadcaster,

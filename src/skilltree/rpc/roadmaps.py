@@ -14,6 +14,7 @@ from google.protobuf import timestamp_pb2
 from skilltree.identity import Visibility
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.filtering import parse_list_query
+from skilltree.platform.http.rate_limit import RateLimiter
 from skilltree.platform.state import Resources
 from skilltree.roadmaps import service
 from skilltree.roadmaps.listing import ROADMAP_LIST
@@ -28,8 +29,9 @@ DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 50, 100, 1_000_000  # those of GET /v1/ro
 
 
 class Roadmaps(RoadmapsServicer):
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: Resources, limiter: RateLimiter | None = None) -> None:
         self.resources = resources
+        self.limiter = limiter
 
     async def ListRoadmaps(
         self, request: pb.ListRoadmapsRequest, context: Context
@@ -48,7 +50,7 @@ class Roadmaps(RoadmapsServicer):
                 roadmaps=[_roadmap(roadmap_out(item)) for item in listings], total=total
             )
 
-        return await run(context, self.resources, work, writes=False)
+        return await run(context, self.resources, work, writes=False, limiter=self.limiter)
 
     async def GetTree(self, request: pb.GetTreeRequest, context: Context) -> pb.RoadmapTree:
         async def work(caller: Caller) -> pb.RoadmapTree:
@@ -70,7 +72,7 @@ class Roadmaps(RoadmapsServicer):
             ttl = caller.resources.settings.cache.roadmap_ttl_seconds
             return pb.RoadmapTree.FromString(await caller.resources.cache.fetch(key, render, ttl))
 
-        return await run(context, self.resources, work, writes=False)
+        return await run(context, self.resources, work, writes=False, limiter=self.limiter)
 
     async def GetTopic(self, request: pb.GetTopicRequest, context: Context) -> pb.Topic:
         async def work(caller: Caller) -> pb.Topic:
@@ -94,7 +96,7 @@ class Roadmaps(RoadmapsServicer):
                 children=[pb.TopicLink(slug=t.slug, title=t.title) for t in out.children],
             )
 
-        return await run(context, self.resources, work, writes=False)
+        return await run(context, self.resources, work, writes=False, limiter=self.limiter)
 
 
 def _roadmap(out: RoadmapOut) -> pb.Roadmap:

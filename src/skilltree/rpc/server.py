@@ -19,6 +19,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from skilltree.platform.http.rate_limit import RateLimiter, create_counters
 from skilltree.platform.state import Resources
 from skilltree.rpc.progress import Progress
 from skilltree.rpc.roadmaps import Roadmaps
@@ -41,8 +42,9 @@ class GrpcServer:
         self.server = grpc.aio.server(
             options=[("grpc.max_receive_message_length", limits.max_receive_bytes)]
         )
-        roadmaps_pb2_grpc.add_RoadmapsServicer_to_server(Roadmaps(resources), self.server)
-        progress_pb2_grpc.add_ProgressServicer_to_server(Progress(resources), self.server)
+        limiter = _rate_limiter(resources)
+        roadmaps_pb2_grpc.add_RoadmapsServicer_to_server(Roadmaps(resources, limiter), self.server)
+        progress_pb2_grpc.add_ProgressServicer_to_server(Progress(resources, limiter), self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -94,6 +96,15 @@ class GrpcServer:
             log.warning("grpc.health_check_failed", error=type(error).__name__)
             return False
         return True
+
+
+def _rate_limiter(resources: Resources) -> RateLimiter | None:
+    """The HTTP API's limits and counters (SKILLTREE_RATE_LIMIT_*), unless they are off."""
+    settings = resources.settings
+    if not settings.rate_limit.enabled:
+        return None
+    counters = create_counters(settings.redis, resources.redis)
+    return RateLimiter(settings.rate_limit, counters, session_cookie=settings.auth.session_cookie)
 
 
 async def serve(resources: Resources, host: str, port: int) -> None:
