@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint typecheck pytest migrate clean bench test-programs audit
+.PHONY: run test install lint typecheck pytest migrate clean bench test-programs audit proto
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -69,6 +69,11 @@ audit: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
+
+# The Python code of the gRPC definitions (proto/ -> src/skilltree/rpc/v1/), checked in;
+# tests/rpc/test_generated.py fails when it is older than the definitions.
+proto: install
+	$(BIN)/python proto/generate.py src
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .mypy_cache .pytest_cache .ruff_cache

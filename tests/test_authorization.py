@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import grpc
 import httpx
 import pyotp
 import pytest
@@ -60,6 +61,10 @@ from skilltree.platform.config import FilesSettings, RealtimeSettings, Settings
 from skilltree.platform.db import Database
 from skilltree.platform.queue.models import DeadLetter
 from skilltree.rooms.models import Room, RoomEntry
+from skilltree.rpc.server import GrpcServer
+from skilltree.rpc.v1 import progress_pb2, roadmaps_pb2
+from skilltree.rpc.v1.progress_pb2_grpc import ProgressStub
+from skilltree.rpc.v1.roadmaps_pb2_grpc import RoadmapsStub
 from tests.support.accounts import PASSWORD, Browser, last_token, register_and_verify, sign_in
 
 ROLES = ("learner", "mentor", "owner")
@@ -1267,3 +1272,98 @@ async def test_every_page_treats_visitors_and_learners_as_its_rule_says(
         assert "CSRF" not in allowed.text
         return
     assert allowed.status_code not in (401, 403), allowed.text
+
+
+# --- gRPC ----------------------------------------------------------------------------------------
+# Each gRPC method has a REST twin whose rule it must apply. gRPC has no cookies: the members
+# call with an access token of their own (a password sign-in of their API client), the key
+# holder with its keys, and the refusal is read from the status and its problem type.
+GRPC_TWINS: dict[str, str] = {
+    "Roadmaps/ListRoadmaps": "GET /v1/roadmaps",
+    "Roadmaps/GetTree": "GET /v1/roadmaps/{slug}/tree",
+    "Roadmaps/GetTopic": "GET /v1/roadmaps/{slug}/topics/{topic_slug}",
+    "Progress/SetStatus": "PUT /v1/me/progress/{roadmap}/{topic}",
+    "Progress/Summary": "GET /v1/me/progress/{roadmap}/summary",
+    "Progress/WatchProgress": "GET /v1/me/stream",
+}
+
+
+def grpc_outcome(error: grpc.aio.AioRpcError | None) -> str:
+    if error is None:
+        return "ok"
+    problem_type = dict(error.trailing_metadata() or ()).get("problem-type", "")
+    refusals = {
+        (grpc.StatusCode.UNAUTHENTICATED, "/problems/not-authenticated"): "401",
+        (grpc.StatusCode.PERMISSION_DENIED, "/problems/insufficient-scope"): "scope",
+        (grpc.StatusCode.PERMISSION_DENIED, "/problems/role-required"): "role",
+        (grpc.StatusCode.PERMISSION_DENIED, "/problems/not-platform-admin"): "not-admin",
+        (grpc.StatusCode.NOT_FOUND, "/problems/org-not-found"): "hidden",
+    }
+    return refusals.get((error.code(), problem_type), "ok")
+
+
+async def call_grpc(channel: grpc.aio.Channel, method: str, metadata: tuple[Any, ...]) -> None:
+    roadmaps, progress = RoadmapsStub(channel), ProgressStub(channel)
+    if method == "Roadmaps/ListRoadmaps":
+        await roadmaps.ListRoadmaps(roadmaps_pb2.ListRoadmapsRequest(), metadata=metadata)
+    elif method == "Roadmaps/GetTree":
+        await roadmaps.GetTree(roadmaps_pb2.GetTreeRequest(roadmap="backend"), metadata=metadata)
+    elif method == "Roadmaps/GetTopic":
+        request = roadmaps_pb2.GetTopicRequest(roadmap="backend", topic="http")
+        await roadmaps.GetTopic(request, metadata=metadata)
+    elif method == "Progress/SetStatus":
+        change = progress_pb2.SetStatusRequest(
+            roadmap="matrix", topic="http", status=progress_pb2.TOPIC_STATUS_DONE
+        )
+        await progress.SetStatus(change, metadata=metadata)
+    elif method == "Progress/Summary":
+        await progress.Summary(progress_pb2.SummaryRequest(roadmap="matrix"), metadata=metadata)
+    else:  # WatchProgress: an admitted caller's stream ends at its (tiny) maximum lifetime
+        async for _ in progress.WatchProgress(
+            progress_pb2.WatchProgressRequest(), metadata=metadata
+        ):
+            pass
+
+
+def test_every_grpc_twin_names_a_route_with_a_rule() -> None:
+    assert set(GRPC_TWINS.values()) <= set(ACCESS)
+
+
+async def test_every_caller_gets_the_same_outcome_through_grpc(
+    world: World, matrix_app: FastAPI, connection: AsyncConnection
+) -> None:
+    metadata: dict[str, tuple[Any, ...]] = {"anonymous": ()}
+    for caller in CALLERS:
+        if caller in ROLES or caller in ("outsider", "admin"):
+            email = (await world.clients[caller].get("/v1/me")).json()["email"]
+            token = await world.clients[caller].post(
+                "/v1/auth/token", json={"email": email, "password": PASSWORD}
+            )
+            assert token.status_code == 200, token.text
+            metadata[caller] = (("authorization", f"Bearer {token.json()['access_token']}"),)
+    metadata["key"] = (("authorization", world.headers["key"]["authorization"]),)
+    server = GrpcServer(matrix_app.state.resources)
+    await server.start("127.0.0.1:0")
+    mismatches = []
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            for method, operation in sorted(GRPC_TWINS.items()):
+                for caller in CALLERS:
+                    sent = metadata.get(caller, ())
+                    if caller == "key-without-scope":
+                        key = world.keys_without[ACCESS[operation].scope]
+                        sent = (("authorization", f"Bearer {key}"),)
+                    savepoint = await connection.begin_nested()
+                    try:
+                        await call_grpc(channel, method, sent)
+                        error = None
+                    except grpc.aio.AioRpcError as refused:
+                        error = refused
+                    await savepoint.rollback()
+                    want, got = expected(ACCESS[operation], caller), grpc_outcome(error)
+                    if got != want:
+                        mismatches.append(f"{method} through gRPC as {caller}: {got}, want {want}")
+    finally:
+        await server.stop(grace_seconds=0)
+
+    assert mismatches == []

@@ -83,12 +83,9 @@ Accounts = Annotated[AccountsContext, Depends(accounts_context)]
 
 
 async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    credentials = credentials.strip()
-    if scheme.lower() == "bearer" and credentials:
-        if api_keys.looks_like_api_key(credentials):
-            return await authenticate_api_key(db, ctx, credentials)
-        return await authenticate_token(db, ctx, credentials)
+    bearer = await bearer_sign_in(request.headers.get("authorization", ""), db, ctx)
+    if bearer is not None:
+        return bearer
     secret = request.cookies.get(ctx.auth.session_cookie)
     if not secret:
         raise NotAuthenticated()
@@ -96,6 +93,20 @@ async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
     if request.method not in SAFE_METHODS:
         check_csrf(request, current, ctx)
     return current
+
+
+async def bearer_sign_in(
+    authorization: str, db: AsyncSession, ctx: AccountsContext
+) -> SignedIn | None:
+    """The sign-in behind an `Authorization: Bearer <API key or access token>` value, or None
+    when the value is no bearer credential. Also how gRPC calls are authenticated (rpc/)."""
+    scheme, _, credentials = authorization.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    if api_keys.looks_like_api_key(credentials):
+        return await authenticate_api_key(db, ctx, credentials)
+    return await authenticate_token(db, ctx, credentials)
 
 
 def check_csrf(

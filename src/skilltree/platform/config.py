@@ -539,6 +539,22 @@ class GraphQLSettings(_Group):
     socket_operations: int = Field(default=10, ge=1, le=1000)
 
 
+class GrpcSettings(_Group):
+    """`skilltree grpc`: the gRPC server beside the HTTP one (docs/api-styles.md)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GRPC_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=50051, ge=1, le=65535)
+    # After SIGTERM: the health service says NOT_SERVING, streams end, and calls in flight get
+    # this long to finish before they are cancelled.
+    graceful_shutdown_seconds: float = Field(default=10.0, ge=0, le=3600)
+    # How often the health service asks the database (and Redis) whether they answer.
+    health_check_seconds: float = Field(default=5.0, gt=0, le=300)
+    # The largest request message accepted (gRPC's own default is 4 MiB).
+    max_receive_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+
 class Settings(BaseModel):
     """Everything the app factory needs, passed in: nothing reads the environment later."""
 
@@ -561,6 +577,7 @@ class Settings(BaseModel):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)
 
 
 class SettingsError(Exception):
@@ -585,6 +602,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "tracing": TracingSettings,
     "realtime": RealtimeSettings,
     "graphql": GraphQLSettings,
+    "grpc": GrpcSettings,
 }
 
 

@@ -6,8 +6,8 @@ what the projection wrote is published on the fan-out:
 
     org:<id>    the organisation's feed stream (GET /v1/orgs/{org}/feed/stream)
     user:<id>   a person's own stream (GET /v1/me/stream)
-    progress:<id>  a person's own status changes, as they happen (the GraphQL subscription
-                   `progressEvents`); ephemeral: the client reads its progress to catch up
+    progress:<id>  a person's own status changes, as they happen, with a short history to resume
+                   from (gRPC Progress.WatchProgress, the GraphQL subscription `progressEvents`)
 
 The same projection runs again in a worker consuming the events (cohorts/tasks.py), so a
 process that dies between its commit and this step loses no feed line, only its live push.
@@ -27,7 +27,8 @@ from skilltree.platform.broadcast import Broadcaster
 from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database, after_commit
 from skilltree.platform.events import Event
-from skilltree.progress import service as progress
+from skilltree.progress.service import TOPIC_STATUS_CHANGED
+from skilltree.roadmaps import service as roadmaps
 
 log = structlog.get_logger(__name__)
 
@@ -78,16 +79,34 @@ class LiveProjector:
                 log.exception("live.projection_failed", event_id=event.id, event_type=event.type)
 
     async def _project_one(self, event: Event, now: datetime) -> None:
-        if event.type == progress.TOPIC_STATUS_CHANGED:
-            # The event's own data: no query on the write path for listeners that may not exist.
-            change = {**event.data, "occurred_at": event.occurred_at.isoformat()}
-            await self.broadcaster.publish(
-                progress_channel(int(event.data["user_id"])), change, keep=False
-            )
         async with self.database.unit_of_work() as session:
             lines = await cohorts.project(session, event, now)
             notices = await cohorts.personal_notices(session, event)
+            change = await _progress_change(session, event)
+        if change is not None:
+            await self.broadcaster.publish(*change)
         for line in lines:
             await self.broadcaster.publish(org_channel(line.org_id), feed_message(line))
         for user_id, notice in notices:
             await self.broadcaster.publish(user_channel(user_id), notice)
+
+
+async def _progress_change(
+    session: AsyncSession, event: Event
+) -> tuple[str, dict[str, Any]] | None:
+    """A status change, for its learner's progress channel: the slugs a client knows."""
+    if event.type != TOPIC_STATUS_CHANGED:
+        return None
+    labels = await roadmaps.topic_labels(session, [int(event.data["topic_id"])])
+    label = labels.get(int(event.data["topic_id"]))
+    if label is None:
+        return None  # the topic was removed in the meantime: nothing left to show
+    message = {
+        **event.data,  # the ids (topic, roadmap, progress event) the GraphQL subscription reads
+        "roadmap": label.roadmap_slug,
+        "topic": label.slug,
+        "from": event.data.get("from"),
+        "to": event.data.get("to"),
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+    return progress_channel(int(event.data["user_id"])), message

@@ -17,7 +17,7 @@ page of the feed (GET), then carry on with the live events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ async def stream(
     last_event_id: str | None,
     settings: RealtimeSettings,
     still_allowed: StillAllowed,
-) -> AsyncIterator[Frame]:
+) -> AsyncGenerator[Frame]:
     loop = asyncio.get_running_loop()
     async with broadcaster.subscribe([channel], settings.send_queue) as subscription:
         yield Frame(comment="connected", retry=settings.retry_ms)
