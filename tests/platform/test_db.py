@@ -117,6 +117,30 @@ async def test_an_error_that_keeps_its_changes_is_committed(database: Database) 
     assert await count_roadmaps(database) == 1
 
 
+async def test_an_error_that_keeps_its_changes_runs_the_after_commit_callbacks(
+    database: Database,
+) -> None:
+    """What a kept failure committed (a revoked token family) is announced like any commit."""
+
+    class CountedFailure(Conflict):
+        keeps_changes = True
+
+    ran: list[str] = []
+
+    async def record() -> None:
+        ran.append("announced")
+
+    async def fail_but_keep() -> None:
+        async with database.unit_of_work() as session:
+            after_commit(session, record)
+            raise CountedFailure("recorded, then refused")
+
+    with pytest.raises(CountedFailure):
+        await fail_but_keep()
+
+    assert ran == ["announced"]
+
+
 async def test_every_unit_of_work_meets_the_hooks_until_one_is_removed(database: Database) -> None:
     seen: list[AsyncSession] = []
     database.on_every_unit_of_work(seen.append)

@@ -39,6 +39,7 @@ from skilltree.accounts.passwords import (
     needs_rehash,
     verify_password,
 )
+from skilltree.accounts.principal_cache import forget_on_commit
 from skilltree.accounts.registration import add_user
 from skilltree.accounts.sign_out import end_every_sign_in
 from skilltree.audit import service as audit
@@ -194,6 +195,7 @@ async def refresh_tokens(db: AsyncSession, ctx: AccountsContext, refresh_token: 
         raise NotAuthenticated("The refresh token has been revoked; sign in again.")
     if row.used_at is not None:
         family.revoked_at = now
+        forget_on_commit(db, family.user_id)  # its access tokens die on every instance
         await audit.record(
             db, EventKind.REFRESH_TOKEN_REUSED, user_id=family.user_id, at=now, family=family.id
         )

@@ -428,6 +428,9 @@ class Database:
         keeps up, and the primary otherwise; a statement that writes goes to the primary.
         """
         queued = writes and self._writers is not None
+        # A domain error that keeps its changes (a failed sign-in's audit row) commits them;
+        # it is raised once the commit's callbacks have run, as after any commit.
+        kept_failure: DomainError | None = None
         if queued:
             await self._acquire_writer()
         try:
@@ -448,11 +451,12 @@ class Database:
                 except DomainError as error:
                     if _REHEARSING.get() or not error.keeps_changes:
                         await session.rollback()
-                    elif not queued and self._late_writes and _has_changes(session):
+                        raise
+                    if not queued and self._late_writes and _has_changes(session):
                         await self._write_late(session)
                     else:
                         await session.commit()
-                    raise
+                    kept_failure = error
                 except BaseException:
                     await session.rollback()
                     raise
@@ -462,6 +466,8 @@ class Database:
                 self._release_writer()
         for callback in callbacks:
             await callback()
+        if kept_failure is not None:
+            raise kept_failure
 
     @asynccontextmanager
     async def _open(
