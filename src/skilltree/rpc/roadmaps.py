@@ -112,7 +112,7 @@ def _roadmap(out: RoadmapOut) -> pb.Roadmap:
     )
 
 
-def _node(node: service.TopicNode) -> pb.TopicNode:
+def _node(node: service.TopicNode[service.TopicDetail]) -> pb.TopicNode:
     topic = node.topic
     return pb.TopicNode(
         slug=topic.slug,
