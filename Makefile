@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Installed packages are compiled to bytecode once, at install: where PYTHONDONTWRITEBYTECODE is
+# set (as in many CI and container shells) Python would otherwise compile every module again in
+# every process it starts, and the tests start a server process many times.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test install lint typecheck pytest migrate clean bench test-programs audit proto
 
@@ -42,6 +46,7 @@ typecheck: install
 # own throwaway PostgreSQL database and Redis key prefixes, so workers never share state.
 PYTEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
 pytest: install test-programs
+	$(BIN)/python -m compileall -q -j 0 src tests  # the project's own bytecode, as above
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # Programs the deployment and operations tests start (Debian packages), installed when missing;
