@@ -186,6 +186,12 @@ ACCESS: dict[str, Rule] = {
     "DELETE /v1/me/progress/{roadmap}/{topic}/note/attachments/{file_id}": PROGRESS_WRITER,
     # Public route: the signed link (bound to its user) is the authorisation.
     "GET /v1/files/{key}": PUBLIC,
+    # Resumable uploads (tus): discovery is public; an upload is its owner's alone.
+    "OPTIONS /v1/me/uploads": PUBLIC,
+    "POST /v1/me/uploads": PROGRESS_WRITER,
+    "HEAD /v1/me/uploads/{upload_id}": PROGRESS_READER,
+    "PATCH /v1/me/uploads/{upload_id}": PROGRESS_WRITER,
+    "DELETE /v1/me/uploads/{upload_id}": PROGRESS_WRITER,
     "GET /v1/orgs/{org}/progress": MENTORS_READ,
     "PUT /v1/orgs/{org}/sharing": MEMBERS_MANAGE,
     "POST /v1/orgs/{org}/assignments": MENTORS_MANAGE,
@@ -253,6 +259,10 @@ def expected(rule: Rule, caller: str) -> str:
 
 
 def outcome(response: httpx.Response) -> str:
+    if response.request.method == "HEAD":
+        # No body to name the problem: on the routes HEAD serves (the caller's own uploads)
+        # a 401 is the sign-in's and a 403 the scope's.
+        return {401: "401", 403: "scope"}.get(response.status_code, "ok")
     problem_type = ""
     if response.headers.get("content-type") == "application/problem+json":
         problem_type = response.json()["type"]
@@ -422,6 +432,7 @@ async def world(
         "delivery_id": NO_SUCH_ID,
         "file_id": "1",
         "key": "attachments/1/0",
+        "upload_id": "0" * 32,
         "assignment_id": NO_SUCH_ID,
         "room": "lobby",
         "seq": "1",
