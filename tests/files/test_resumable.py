@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
 
-from skilltree.files.storage import S3Location
+from skilltree.files import resumable, service
+from skilltree.files.storage import S3Location, storage_for
 from skilltree.files.tasks import delete_expired_uploads
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import FilesSettings, Settings
@@ -26,7 +27,7 @@ from tests.files.conftest import ATTACHMENTS, KIB, People
 from tests.files.s3server import ACCESS_KEY, SECRET_KEY
 from tests.files.test_s3_storage import _bucket_keys, s3_endpoint, s3_location
 from tests.search.conftest import PUBLIC_ROADMAP, import_roadmap
-from tests.support.accounts import Browser, bearer_headers
+from tests.support.accounts import Browser, bearer_headers, user_id
 from tests.support.processes import free_port
 
 __all__ = ["s3_endpoint", "s3_location"]  # fixtures shared with the storage tests
@@ -344,3 +345,29 @@ async def _broken_patch(url: str, headers: dict[str, str], offset: int, data: by
             await http.patch(url, content=body(), headers=_chunk_headers(offset))
         await asyncio.sleep(0.2)  # the server notices the client is gone
         return int((await http.head(url)).headers["upload-offset"])
+
+
+async def test_deleting_a_users_files_removes_their_attachments_and_partial_uploads(
+    tus_client: TusClient,
+    ada: Browser,
+    app: FastAPI,
+    settings: Settings,
+    request: pytest.FixtureRequest,
+) -> None:
+    """What deleting an account will call: its rows would cascade, its objects would stay."""
+    finished = tus_client.uploader(file_stream=_stream(words(10 * KIB)), metadata=metadata())
+    await asyncio.to_thread(finished.upload)
+    partial = tus_client.uploader(
+        file_stream=_stream(words(100 * KIB)), chunk_size=CHUNK, metadata=metadata()
+    )
+    await asyncio.to_thread(partial.upload, CHUNK)
+    assert len(await stored_keys(settings, request)) == 2  # an attachment and a part
+    user = await user_id(ada)
+    storage = storage_for(settings.files)
+
+    async with app.state.resources.database.unit_of_work() as session:
+        assert await service.delete_files_of(session, storage, user) == 1
+        await resumable.forget_uploads_of(session, storage, user)
+
+    assert await stored_keys(settings, request) == []
+    assert (await ada.client.get(ATTACHMENTS)).json()["items"] == []

@@ -219,6 +219,14 @@ async def on_note_changed(session: AsyncSession, storage: ObjectStorage, event: 
     await _delete(session, storage, list(await repository.attachments(session, user_id, topic_id)))
 
 
+async def delete_files_of(session: AsyncSession, storage: ObjectStorage, user_id: int) -> int:
+    """Every stored file of a user, bytes included after the commit: for deleting an account,
+    whose rows would cascade but whose objects would stay in storage. Returns how many."""
+    rows = list(await repository.files_of(session, user_id))
+    await _delete(session, storage, rows)
+    return len(rows)
+
+
 async def _delete(session: AsyncSession, storage: ObjectStorage, rows: list[StoredFile]) -> None:
     keys = [row.key for row in rows]
     await repository.delete_rows(session, [row.id for row in rows])
