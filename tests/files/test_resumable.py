@@ -34,6 +34,8 @@ __all__ = ["s3_endpoint", "s3_location"]  # fixtures shared with the storage tes
 
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = 64 * KIB
+# The server runs in the test's own loop beside S3 calls; a busy machine slows both.
+LOADED_MACHINE_TIMEOUT = 30.0
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -172,7 +174,9 @@ async def test_termination_deletes_the_upload_and_its_bytes(
     await asyncio.to_thread(uploader.upload, CHUNK)
     assert len(await stored_keys(settings, request)) == 1  # one part so far
 
-    async with httpx.AsyncClient(headers=tus_client.headers | TUS) as http:
+    async with httpx.AsyncClient(
+        timeout=LOADED_MACHINE_TIMEOUT, headers=tus_client.headers | TUS
+    ) as http:
         terminated = await http.delete(uploader.url)
         after = await http.head(uploader.url)
 
@@ -192,7 +196,9 @@ async def test_an_expired_upload_is_gone_and_the_clean_up_deletes_its_bytes(
         file_stream=_stream(words(100 * KIB)), chunk_size=CHUNK, metadata=metadata()
     )
     await asyncio.to_thread(uploader.upload, CHUNK)
-    async with httpx.AsyncClient(headers=tus_client.headers | TUS) as http:
+    async with httpx.AsyncClient(
+        timeout=LOADED_MACHINE_TIMEOUT, headers=tus_client.headers | TUS
+    ) as http:
         assert "Upload-Expires" in (await http.head(uploader.url)).headers
         clock.advance(seconds=settings.files.upload_expiry_seconds + 1)
         expired = await http.head(uploader.url)
@@ -214,7 +220,7 @@ async def test_another_learners_upload_is_not_found(
     await asyncio.to_thread(uploader.upload, CHUNK)
     bob = await bearer_headers(await people("Bob"))
 
-    async with httpx.AsyncClient(headers=bob | TUS) as http:
+    async with httpx.AsyncClient(timeout=LOADED_MACHINE_TIMEOUT, headers=bob | TUS) as http:
         head = await http.head(uploader.url)
         patch = await http.patch(uploader.url, content=b"x", headers=_chunk_headers(CHUNK))
         delete = await http.delete(uploader.url)
@@ -233,7 +239,9 @@ async def test_bytes_sent_from_another_offset_are_a_409(tus_client: TusClient) -
     )
     await asyncio.to_thread(uploader.upload, CHUNK)
 
-    async with httpx.AsyncClient(headers=tus_client.headers | TUS) as http:
+    async with httpx.AsyncClient(
+        timeout=LOADED_MACHINE_TIMEOUT, headers=tus_client.headers | TUS
+    ) as http:
         behind = await http.patch(uploader.url, content=b"a", headers=_chunk_headers(0))
         ahead = await http.patch(uploader.url, content=b"a", headers=_chunk_headers(CHUNK + 5))
 
@@ -249,7 +257,9 @@ async def test_a_wrong_checksum_keeps_nothing_of_the_patch(tus_client: TusClient
     await asyncio.to_thread(uploader.upload, CHUNK)
     wrong = "sha256 " + base64.b64encode(hashlib.sha256(b"other").digest()).decode()
 
-    async with httpx.AsyncClient(headers=tus_client.headers | TUS) as http:
+    async with httpx.AsyncClient(
+        timeout=LOADED_MACHINE_TIMEOUT, headers=tus_client.headers | TUS
+    ) as http:
         refused = await http.patch(
             uploader.url,
             content=b"more words",
@@ -264,7 +274,9 @@ async def test_a_wrong_checksum_keeps_nothing_of_the_patch(tus_client: TusClient
 async def test_limits_are_checked_at_creation_and_the_type_at_the_first_bytes(
     tus_client: TusClient, server: str, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
-    async with httpx.AsyncClient(headers=tus_client.headers | TUS) as http:
+    async with httpx.AsyncClient(
+        timeout=LOADED_MACHINE_TIMEOUT, headers=tus_client.headers | TUS
+    ) as http:
         too_large = await _create(http, server, 600 * KIB)
         first = await _create(http, server, 500 * KIB)
         beyond_quota = await _create(http, server, 400 * KIB)  # 500 KiB are reserved
@@ -295,7 +307,9 @@ async def test_limits_are_checked_at_creation_and_the_type_at_the_first_bytes(
 
 
 async def test_an_upload_needs_a_note_it_can_see(tus_client: TusClient, server: str) -> None:
-    async with httpx.AsyncClient(headers=tus_client.headers | TUS) as http:
+    async with httpx.AsyncClient(
+        timeout=LOADED_MACHINE_TIMEOUT, headers=tus_client.headers | TUS
+    ) as http:
         unnamed = await http.post(f"{server}/v1/me/uploads", headers={"Upload-Length": "10"})
         unknown = await _create(http, server, 10, topic="no-such-topic")
 
@@ -340,7 +354,7 @@ async def _broken_patch(url: str, headers: dict[str, str], offset: int, data: by
         yield data[offset : offset + 1000]
         raise ConnectionResetError("the network went away")
 
-    async with httpx.AsyncClient(headers=headers | TUS) as http:
+    async with httpx.AsyncClient(timeout=LOADED_MACHINE_TIMEOUT, headers=headers | TUS) as http:
         with pytest.raises(ConnectionResetError):
             await http.patch(url, content=body(), headers=_chunk_headers(offset))
         await asyncio.sleep(0.2)  # the server notices the client is gone
