@@ -35,6 +35,7 @@ mismatch.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -204,6 +205,12 @@ ACCESS: dict[str, Rule] = {
     "DELETE /v1/me/progress/{roadmap}/{topic}/note/attachments/{file_id}": PROGRESS_WRITER,
     # The signed link is the authorisation, and it is signed for one person: theirs only.
     "GET /v1/files/{key}": SIGNED_LINK,
+    # Resumable uploads (tus): discovery is public; an upload is its owner's alone.
+    "OPTIONS /v1/me/uploads": PUBLIC,
+    "POST /v1/me/uploads": PROGRESS_WRITER,
+    "HEAD /v1/me/uploads/{upload_id}": PROGRESS_READER,
+    "PATCH /v1/me/uploads/{upload_id}": PROGRESS_WRITER,
+    "DELETE /v1/me/uploads/{upload_id}": PROGRESS_WRITER,
     "GET /v1/orgs/{org}/progress": MENTORS_READ,
     "PUT /v1/orgs/{org}/sharing": MEMBERS_MANAGE,
     "POST /v1/orgs/{org}/assignments": MENTORS_MANAGE,
@@ -258,6 +265,10 @@ def expected(rule: Rule, caller: str) -> str:
 
 
 def outcome(response: httpx.Response) -> str:
+    if response.request.method == "HEAD":
+        # No body to name the problem: on the routes HEAD serves (the caller's own uploads)
+        # a 401 is the sign-in's and a 403 the scope's; anything else is its status.
+        return {401: "401", 403: "scope"}.get(response.status_code, str(response.status_code))
     problem_type = ""
     if response.headers.get("content-type") == "application/problem+json":
         problem_type = response.json()["type"]
@@ -627,6 +638,7 @@ async def arrange_the_world(
         "room": "lobby",
         "seq": str(seq),
         "flag": "matrix-flag",
+        "upload_id": "0" * 32,
         # A caller's own things are found only by their own calls (see `own`); a refused
         # caller is refused before any lookup, so these never matter.
         **dict.fromkeys(("session_id", "key_id", "resource_id", "card_id", "file_id"), NO_SUCH_ID),
@@ -672,12 +684,13 @@ async def call_as(world: World, caller: str, operation: str) -> httpx.Response:
         key = world.keys_without[ACCESS[operation].scope]
         headers = {"authorization": f"Bearer {key}"}
     body = call.json
-    if body is None and call.files is None and method in {"POST", "PUT", "PATCH"}:
-        body = {}
+    if body is None and call.files is None and call.content is None:
+        body = {} if method in {"POST", "PUT", "PATCH"} else None
     return await world.clients[caller].request(
         method,
         path,
         json=body,
+        content=call.content,
         files=call.files,
         params=call.params,
         headers=headers | call.headers,
@@ -731,6 +744,7 @@ class Call:
     params: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes, str]] | None = None
+    content: bytes | None = None  # a raw body (a tus PATCH), sent instead of JSON
 
 
 @dataclass(frozen=True)
@@ -888,6 +902,39 @@ async def an_upload(cell: Cell) -> Call:
     return Call(files={"file": ("notes.txt", b"what I learned\n", "text/plain")})
 
 
+TUS = {"tus-resumable": "1.0.0"}
+TUS_BYTES = b"what I learned\n"
+
+
+def tus_creation_headers() -> dict[str, str]:
+    """A resumable upload of `TUS_BYTES` into the note of the matrix roadmap's topic."""
+    named = {"roadmap": "matrix", "topic": "http", "filename": "notes.txt"}
+    metadata = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in named.items())
+    return TUS | {"upload-length": str(len(TUS_BYTES)), "upload-metadata": metadata}
+
+
+async def a_tus_creation(cell: Cell) -> Call:
+    return Call(headers=tus_creation_headers())
+
+
+def a_tus_upload(*, append: bool = False) -> Arrange:
+    """An upload the caller's person began; with `append`, its bytes to send."""
+
+    async def arrange(cell: Cell) -> Call:
+        me = cell.me
+        created = await me.client.post(
+            "/v1/me/uploads", headers=me.write_headers | tus_creation_headers()
+        )
+        assert created.status_code == 201, created.text
+        values = {"upload_id": created.headers["location"].rstrip("/").rsplit("/", 1)[-1]}
+        if not append:
+            return Call(values=values, headers=TUS)
+        headers = TUS | {"upload-offset": "0", "content-type": "application/offset+octet-stream"}
+        return Call(values=values, headers=headers, content=TUS_BYTES)
+
+    return arrange
+
+
 async def searching(cell: Cell) -> Call:
     return Call(params={"q": "http"})
 
@@ -1032,6 +1079,11 @@ SUCCESS: dict[str, Success] = {
         204, own("file_id")
     ),
     "GET /v1/files/{key}": Success(200, signed_link, refused_too=True),
+    "OPTIONS /v1/me/uploads": Success(204),
+    "POST /v1/me/uploads": Success(201, a_tus_creation),
+    "HEAD /v1/me/uploads/{upload_id}": Success(200, a_tus_upload()),
+    "PATCH /v1/me/uploads/{upload_id}": Success(204, a_tus_upload(append=True)),
+    "DELETE /v1/me/uploads/{upload_id}": Success(204, a_tus_upload()),
     "GET /v1/orgs/{org}/progress": Success(200),
     "PUT /v1/orgs/{org}/sharing": Success(200, sends(share_details=False)),
     "POST /v1/orgs/{org}/assignments": Success(201, sends(roadmap="matrix")),

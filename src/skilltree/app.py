@@ -26,6 +26,8 @@ from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
 from skilltree.files.router import UPLOAD_PATH_SUFFIX
 from skilltree.files.router import router as files_router
+from skilltree.files.tus_router import TUS_PATH_PREFIX
+from skilltree.files.tus_router import router as tus_router
 from skilltree.flags.provider import FeatureFlags, RuleSets
 from skilltree.flags.router import router as flags_router
 from skilltree.graphql.router import graphql_router
@@ -204,6 +206,7 @@ def create_app(
     app.include_router(roadmap_editing_router)
     app.include_router(search_router)
     app.include_router(files_router)
+    app.include_router(tus_router)
     # The learner's web app: pages over the same services (docs/web.md).
     install_web(app)
     app.include_router(cohorts_router)
@@ -262,6 +265,7 @@ def create_app(
         problems_by_path={f"{API_PREFIX}/roadmaps/import": RoadmapTooLarge},
         # Uploads stream to storage under limits of their own (per kind, per learner).
         unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX,),
+        unlimited_path_prefixes=(TUS_PATH_PREFIX,),
     )
     if settings.database.replica_url:  # a client that wrote reads the primary for a while
         app.add_middleware(

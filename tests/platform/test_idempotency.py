@@ -266,9 +266,12 @@ NOT_REPEATABLE = {"/v1/me/progress/{roadmap}/undo", "/v1/me/reviews/{card_id}"}
 # Creating POSTs that take no key, each for a reason: an attachment streams to storage as it
 # arrives (a key's fingerprint would hold the whole body first); a room ticket is single-use and
 # short-lived, so a replayed one would be spent; a study room is named by the key its creator
-# chooses, so a retry answers 409 with the room already there.
+# chooses, so a retry answers 409 with the room already there. A tus creation has no body and
+# tus clients send no key: a creation whose answer was lost leaves an unused upload that
+# expires (its reserved bytes with it).
 UNKEYED = {
     "/v1/me/progress/{roadmap}/{topic}/note/attachments",
+    "/v1/me/uploads",
     "/v1/orgs/{org}/rooms/{room}/tickets",
     "/v1/orgs/{org}/rooms",
 }

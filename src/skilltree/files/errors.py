@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skilltree.platform.errors import DomainError, NotFound, PayloadTooLarge
+from skilltree.platform.errors import Conflict, DomainError, NotFound, PayloadTooLarge
 
 
 class FileTooLarge(PayloadTooLarge):
@@ -76,3 +76,76 @@ class InvalidUpload(DomainError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
+
+
+# Resumable uploads (tus 1.0.0). Every answer of a tus route names the protocol version.
+TUS_VERSION = "1.0.0"
+
+
+class _TusError(DomainError):
+    def __init__(self, detail: str, **extensions: object) -> None:
+        super().__init__(detail, **extensions)
+        self.headers["Tus-Resumable"] = TUS_VERSION
+
+
+class UploadNotFound(_TusError, NotFound):
+    type_slug = "upload-not-found"
+    title = "Upload not found"
+
+    def __init__(self) -> None:
+        super().__init__("There is no such upload, or it is not yours.")
+
+
+class UploadExpired(_TusError):
+    status = 410
+    type_slug = "upload-expired"
+    title = "Upload expired"
+
+    def __init__(self) -> None:
+        super().__init__("This upload expired; its bytes are deleted. Start a new one.")
+
+
+class OffsetMismatch(_TusError, Conflict):
+    type_slug = "upload-offset-mismatch"
+    title = "Upload offset mismatch"
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(
+            f"The upload is at offset {offset}; ask HEAD and send the bytes from there.",
+            offset=offset,
+        )
+
+
+class ChecksumMismatch(_TusError):
+    # The tus checksum extension's own status: the bytes of this PATCH were not kept.
+    status = 460
+    type_slug = "upload-checksum-mismatch"
+    title = "Checksum mismatch"
+
+    def __init__(self) -> None:
+        super().__init__("The bytes received do not match Upload-Checksum; send them again.")
+
+
+class TusVersionUnsupported(_TusError):
+    status = 412
+    type_slug = "tus-version-unsupported"
+    title = "tus version not supported"
+
+    def __init__(self) -> None:
+        super().__init__(f"Send Tus-Resumable: {TUS_VERSION}.", supported=[TUS_VERSION])
+        self.headers["Tus-Version"] = TUS_VERSION
+
+
+class InvalidTusRequest(_TusError):
+    status = 400
+    type_slug = "invalid-upload"
+    title = "Invalid upload"
+
+
+class NotAnUploadChunk(_TusError):
+    status = 415
+    type_slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+    def __init__(self) -> None:
+        super().__init__("Send the bytes of a PATCH as application/offset+octet-stream.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skilltree.platform.models import Base, UtcDateTime
@@ -26,3 +26,25 @@ class StoredFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ResumableUpload(Base):
+    """A tus upload in progress: its bytes so far are parts in storage, one per PATCH."""
+
+    __tablename__ = "resumable_uploads"
+    __table_args__ = (Index("ix_resumable_uploads_expires_at", "expires_at"),)
+
+    # The id in the upload's URL: 128 random bits, so one upload's URL tells nothing of others.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # attachment
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))  # from Upload-Metadata, sanitised later
+    length: Mapped[int] = mapped_column(BigInteger)  # Upload-Length, declared at creation
+    received: Mapped[int] = mapped_column(BigInteger)  # the offset: bytes stored so far
+    # The storage keys of the parts, in order; each PATCH that succeeded added one.
+    parts: Mapped[list[str]] = mapped_column(JSON)
+    # Set once the last byte arrived: the stored file the upload became.
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.files.models import StoredFile
+from skilltree.files.models import ResumableUpload, StoredFile
 
 
 async def used_bytes(session: AsyncSession, user_id: int) -> int:
@@ -35,7 +36,7 @@ async def owned(session: AsyncSession, user_id: int, file_id: int) -> StoredFile
     return (await session.execute(query)).scalar_one_or_none()
 
 
-def add(session: AsyncSession, row: StoredFile) -> None:
+def add(session: AsyncSession, row: StoredFile | ResumableUpload) -> None:
     session.add(row)
 
 
@@ -46,3 +47,71 @@ async def flush(session: AsyncSession) -> None:
 async def delete_rows(session: AsyncSession, ids: Sequence[int]) -> None:
     if ids:
         await session.execute(delete(StoredFile).where(StoredFile.id.in_(list(ids))))
+
+
+async def reserved_bytes(session: AsyncSession, user_id: int, now: datetime) -> int:
+    """Bytes promised to uploads still in progress: counted against the quota at creation."""
+    query = select(func.coalesce(func.sum(ResumableUpload.length), 0)).where(
+        ResumableUpload.user_id == user_id,
+        ResumableUpload.file_id.is_(None),
+        ResumableUpload.expires_at > now,
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def owned_upload(
+    session: AsyncSession, user_id: int, upload_id: str
+) -> ResumableUpload | None:
+    # The owner is part of the key: a stranger's upload is not found, not forbidden.
+    query = select(ResumableUpload).where(
+        ResumableUpload.id == upload_id, ResumableUpload.user_id == user_id
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def advance_upload(
+    session: AsyncSession, upload_id: str, expected: int, received: int, parts: list[str]
+) -> bool:
+    """Move the offset on from `expected`; False if another request moved it first."""
+    result = await session.execute(
+        update(ResumableUpload)
+        .where(ResumableUpload.id == upload_id, ResumableUpload.received == expected)
+        .values(received=received, parts=parts)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def finish_upload(session: AsyncSession, upload_id: str, file_id: int) -> None:
+    await session.execute(
+        update(ResumableUpload)
+        .where(ResumableUpload.id == upload_id)
+        .values(file_id=file_id, parts=[])
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def delete_upload(session: AsyncSession, upload_id: str) -> None:
+    await session.execute(delete(ResumableUpload).where(ResumableUpload.id == upload_id))
+
+
+async def expired_uploads(
+    session: AsyncSession, now: datetime, limit: int
+) -> Sequence[ResumableUpload]:
+    query = (
+        select(ResumableUpload)
+        .where(ResumableUpload.expires_at <= now)
+        .order_by(ResumableUpload.expires_at)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def uploads_of(session: AsyncSession, user_id: int) -> Sequence[ResumableUpload]:
+    query = select(ResumableUpload).where(ResumableUpload.user_id == user_id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def files_of(session: AsyncSession, user_id: int) -> Sequence[StoredFile]:
+    query = select(StoredFile).where(StoredFile.user_id == user_id).order_by(StoredFile.id)
+    return (await session.execute(query)).scalars().all()

@@ -11,10 +11,11 @@ from fastapi.responses import StreamingResponse
 
 from skilltree.accounts.dependencies import MaybePrincipal, require_scope
 from skilltree.files import service
+from skilltree.files.dependencies import Storage, limits_of
 from skilltree.files.errors import InvalidUpload
 from skilltree.files.multipart import FilePart, file_chunks
 from skilltree.files.schemas import FileListOut, FileOut
-from skilltree.files.storage import ObjectStorage, storage_for
+from skilltree.files.storage import ObjectStorage
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.platform.http.bounds import RowId
@@ -32,18 +33,6 @@ ATTACHMENTS = "/me/progress/{roadmap}/{topic}/note/attachments"
 # Uploads are limited per kind by the route, while they stream (not by the global body limit).
 UPLOAD_PATH_SUFFIX = "/note/attachments"
 PRIVATE = "private, no-store"
-
-
-async def object_storage(resources: AppResources) -> ObjectStorage:
-    return storage_for(resources.settings.files)
-
-
-Storage = Annotated[ObjectStorage, Depends(object_storage)]
-
-
-def _limits(resources: AppResources) -> service.Limits:
-    files = resources.settings.files
-    return service.Limits(files.attachment_max_bytes, files.quota_bytes, files.image_max_pixels)
 
 
 def _out(file: service.FileView, resources: AppResources, user_id: int) -> FileOut:
@@ -111,7 +100,7 @@ async def upload_attachment(
         topic,
         filename=lambda: part.filename,
         chunks=file_chunks(request.stream(), content_type, part),
-        limits=_limits(resources),
+        limits=limits_of(resources),
         now=resources.clock.now(),
     )
     return _out(view, resources, current.user_id)

@@ -87,6 +87,33 @@ async def upload_attachment(
     used = await repository.used_bytes(session, user_id)
     if used >= limits.quota_bytes:
         raise QuotaExceeded(limits.quota_bytes, used)
+    return await store_attachment(
+        session,
+        storage,
+        user_id,
+        view.topic.id,
+        filename=filename,
+        chunks=chunks,
+        limits=limits,
+        used=used,
+        now=now,
+    )
+
+
+async def store_attachment(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    user_id: int,
+    topic_id: int,
+    *,
+    filename: Callable[[], str],
+    chunks: AsyncIterator[bytes],
+    limits: Limits,
+    used: int,
+    now: datetime,
+) -> FileView:
+    """Stream `chunks` into a new object under every rule of an attachment (size, quota, type
+    from the bytes, image dimensions) and record it; nothing is left in storage if one breaks."""
     key = f"attachments/{user_id}/{secrets.token_hex(16)}"
     guard = _Guard(limits.attachment_max_bytes, limits.quota_bytes, used)
     try:
@@ -102,7 +129,7 @@ async def upload_attachment(
         key=key,
         user_id=user_id,
         kind=ATTACHMENT,
-        topic_id=view.topic.id,
+        topic_id=topic_id,
         filename=safe_filename(filename(), guard.content_type),
         content_type=guard.content_type,
         size=guard.size,
@@ -190,6 +217,14 @@ async def on_note_changed(session: AsyncSession, storage: ObjectStorage, event: 
     if await progress.note_text(session, user_id, topic_id) is not None:
         return
     await _delete(session, storage, list(await repository.attachments(session, user_id, topic_id)))
+
+
+async def delete_files_of(session: AsyncSession, storage: ObjectStorage, user_id: int) -> int:
+    """Every stored file of a user, bytes included after the commit: for deleting an account,
+    whose rows would cascade but whose objects would stay in storage. Returns how many."""
+    rows = list(await repository.files_of(session, user_id))
+    await _delete(session, storage, rows)
+    return len(rows)
 
 
 async def _delete(session: AsyncSession, storage: ObjectStorage, rows: list[StoredFile]) -> None:

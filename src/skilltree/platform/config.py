@@ -450,6 +450,8 @@ class FilesSettings(_Group):
     image_max_pixels: int = Field(default=40_000_000, ge=1)
     # How long a signed download link stays valid.
     download_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 86_400)
+    # A resumable (tus) upload not finished this long after its creation is deleted.
+    upload_expiry_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     # Where the bytes live: "local" (storage_dir) or "s3" (any S3-compatible bucket).
     storage: Literal["local", "s3"] = "local"
     s3_bucket: str = ""

@@ -158,18 +158,21 @@ class BodySizeLimitMiddleware(HttpMiddleware):
         max_bytes: int,
         problems_by_path: Mapping[str, type[PayloadTooLarge]] | None = None,
         unlimited_path_suffixes: tuple[str, ...] = (),
+        unlimited_path_prefixes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
         # Routes that stream bodies elsewhere and enforce limits of their own (file uploads).
         self.unlimited_path_suffixes = unlimited_path_suffixes
+        self.unlimited_path_prefixes = unlimited_path_prefixes
         # Where an endpoint documents a problem type of its own for a body too large
         # (/problems/roadmap-too-large for imports), the early refusal uses it too.
         self.problems_by_path = dict(problems_by_path or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.unlimited_path_suffixes and str(scope["path"]).endswith(
-            self.unlimited_path_suffixes
+        path = str(scope["path"])
+        if path.endswith(self.unlimited_path_suffixes) or path.startswith(
+            self.unlimited_path_prefixes
         ):
             await self.app(scope, receive, send)
             return
