@@ -17,6 +17,7 @@ from sqlalchemy import select
 from skilltree.platform.config import FilesSettings, Settings
 from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.tasks import Job
+from skilltree.platform.state import Resources
 from tests.search.conftest import PUBLIC_ROADMAP, import_roadmap
 from tests.support.accounts import Browser
 
@@ -90,10 +91,13 @@ async def put_avatar(
 
 async def make_image_variants(app: FastAPI) -> int:
     """Runs every queued `files.image-variants` task, as the worker would; how many ran."""
+    return await run_image_variants(app.state.resources)
+
+
+async def run_image_variants(resources: Resources) -> int:
     from skilltree.files.service import VARIANTS_TASK
     from skilltree.files.tasks import make_image_variants as handler
 
-    resources = app.state.resources
     job = Job(resources=resources, task_id="test", attempt=1, max_attempts=5)
     query = select(OutboxMessage).where(OutboxMessage.task_name == VARIANTS_TASK)
     async with resources.database.unit_of_work() as session:
