@@ -32,8 +32,14 @@ class Rendered:
     content_type: str = OUTPUT_TYPE
 
 
-def render(original: bytes, edge: int, *, square: bool, max_pixels: int) -> Rendered:
-    """A copy at most `edge` pixels on its longer side; `square` crops to the centre first."""
+def render(original: bytes, edges: list[int], *, square: bool, max_pixels: int) -> list[Rendered]:
+    """One copy per edge, each at most that many pixels on its longer side (`square` crops to
+    the centre first). The original is decoded once, however many copies are made."""
+    upright = _decode_upright(original, max(edges), max_pixels)
+    return [_encode(_resized(upright, edge, square=square)) for edge in edges]
+
+
+def _decode_upright(original: bytes, largest_edge: int, max_pixels: int) -> Image.Image:
     try:
         with Image.open(io.BytesIO(original)) as image:
             width, height = image.size
@@ -41,15 +47,22 @@ def render(original: bytes, edge: int, *, square: bool, max_pixels: int) -> Rend
                 raise UnreadableImage(f"{width}x{height} is more than {max_pixels} pixels")
             if image.format == "JPEG":
                 # Decode at a reduced scale when the JPEG allows it: less memory, same result.
-                image.draft("RGB", (edge, edge))
+                image.draft("RGB", (largest_edge, largest_edge))
             upright = ImageOps.exif_transpose(image)
-            pixels = upright.convert("RGBA" if _has_alpha(upright) else "RGB")
+            return upright.convert("RGBA" if _has_alpha(upright) else "RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UnreadableImage(str(error)) from error
+
+
+def _resized(image: Image.Image, edge: int, *, square: bool) -> Image.Image:
     if square:
-        pixels = ImageOps.fit(pixels, (edge, edge), Image.Resampling.LANCZOS)
-    else:
-        pixels.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+        return ImageOps.fit(image, (edge, edge), Image.Resampling.LANCZOS)
+    smaller = image.copy()
+    smaller.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+    return smaller
+
+
+def _encode(pixels: Image.Image) -> Rendered:
     # A fresh image from the pixels alone: no `info` (EXIF, ICC, XMP, comments) is carried over.
     clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
     out = io.BytesIO()

@@ -479,14 +479,14 @@ async def make_variants(
         return 0
     original = b"".join([chunk async for chunk in storage.read(row.key)])
     names = variant_names(row.kind)
-    for name in names:
-        edge = THUMBNAIL_EDGE if name == THUMBNAIL else int(name)
-        rendered = await anyio.to_thread.run_sync(
-            functools.partial(
-                images.render, original, edge, square=row.kind == AVATAR, max_pixels=max_pixels
-            )
+    edges = [THUMBNAIL_EDGE if name == THUMBNAIL else int(name) for name in names]
+    rendered = await anyio.to_thread.run_sync(
+        functools.partial(
+            images.render, original, edges, square=row.kind == AVATAR, max_pixels=max_pixels
         )
-        await _store_variant(session, storage, row, name, rendered, now)
+    )
+    for name, copy in zip(names, rendered, strict=True):
+        await _store_variant(session, storage, row, name, copy, now)
     return len(names)
 
 
