@@ -66,6 +66,7 @@ from skilltree.rpc.server import GrpcServer
 from skilltree.rpc.v1 import progress_pb2, roadmaps_pb2
 from skilltree.rpc.v1.progress_pb2_grpc import ProgressStub
 from skilltree.rpc.v1.roadmaps_pb2_grpc import RoadmapsStub
+from tests.files.conftest import png, run_image_variants
 from tests.support.accounts import PASSWORD, Browser, last_token, register_and_verify, sign_in
 
 ROLES = ("learner", "mentor", "owner")
@@ -211,6 +212,10 @@ ACCESS: dict[str, Rule] = {
     "HEAD /v1/me/uploads/{upload_id}": PROGRESS_READER,
     "PATCH /v1/me/uploads/{upload_id}": PROGRESS_WRITER,
     "DELETE /v1/me/uploads/{upload_id}": PROGRESS_WRITER,
+    # Avatars: your own to set and remove; anyone sees a public profile's.
+    "PUT /v1/me/avatar": PROGRESS_WRITER,
+    "DELETE /v1/me/avatar": PROGRESS_WRITER,
+    "GET /v1/users/{handle}/avatar": PUBLIC,
     "GET /v1/orgs/{org}/progress": MENTORS_READ,
     "PUT /v1/orgs/{org}/sharing": MEMBERS_MANAGE,
     "POST /v1/orgs/{org}/assignments": MENTORS_MANAGE,
@@ -340,6 +345,7 @@ class World:
     secret_key: SecretStr = field(default_factory=lambda: SecretStr(""))
     tia_secret: str = ""
     flag_etag: str = ""
+    resources: Any = None  # the app's, for running a background task where a route needs one
 
 
 @pytest.fixture
@@ -551,6 +557,7 @@ async def world(
 
     world = World(clients, headers, {}, keys_without, browsers=browsers, ids=ids)
     world.outbox, world.clock, world.secret_key = outbox, clock, settings.app.secret_key
+    world.resources = matrix_app.state.resources
     await arrange_the_world(world, connection, transport)
     yield world
     for client in {id(c): c for c in clients.values()}.values():
@@ -902,6 +909,36 @@ async def an_upload(cell: Cell) -> Call:
     return Call(files={"file": ("notes.txt", b"what I learned\n", "text/plain")})
 
 
+AVATAR_PNG = png(32, 32)
+
+
+async def an_avatar_upload(cell: Cell) -> Call:
+    return Call(files={"file": ("me.png", AVATAR_PNG, "image/png")})
+
+
+async def an_avatar(cell: Cell) -> Call:
+    """An avatar of the caller's person, to remove."""
+    me = cell.me
+    await ok(
+        me.client.put(
+            "/v1/me/avatar", files=(await an_avatar_upload(cell)).files, headers=me.write_headers
+        )
+    )
+    return Call()
+
+
+async def adas_avatar_in_sizes(cell: Cell) -> Call:
+    """Ada's (her profile is public) avatar, its sizes made as the worker would."""
+    ada = cell.world.browsers["owner"]
+    await ok(
+        ada.client.put(
+            "/v1/me/avatar", files=(await an_avatar_upload(cell)).files, headers=ada.write_headers
+        )
+    )
+    assert await run_image_variants(cell.world.resources) == 1
+    return Call(params={"size": "64"})
+
+
 TUS = {"tus-resumable": "1.0.0"}
 TUS_BYTES = b"what I learned\n"
 
@@ -1084,6 +1121,9 @@ SUCCESS: dict[str, Success] = {
     "HEAD /v1/me/uploads/{upload_id}": Success(200, a_tus_upload()),
     "PATCH /v1/me/uploads/{upload_id}": Success(204, a_tus_upload(append=True)),
     "DELETE /v1/me/uploads/{upload_id}": Success(204, a_tus_upload()),
+    "PUT /v1/me/avatar": Success(200, an_avatar_upload),
+    "DELETE /v1/me/avatar": Success(204, an_avatar),
+    "GET /v1/users/{handle}/avatar": Success(200, adas_avatar_in_sizes),
     "GET /v1/orgs/{org}/progress": Success(200),
     "PUT /v1/orgs/{org}/sharing": Success(200, sends(share_details=False)),
     "POST /v1/orgs/{org}/assignments": Success(201, sends(roadmap="matrix")),

@@ -24,7 +24,7 @@ from skilltree.accounts.principal_cache import principal_cache_for
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
-from skilltree.files.router import UPLOAD_PATH_SUFFIX
+from skilltree.files.router import AVATAR_PATH, UPLOAD_PATH_SUFFIX
 from skilltree.files.router import router as files_router
 from skilltree.files.tus_router import TUS_PATH_PREFIX
 from skilltree.files.tus_router import router as tus_router
@@ -264,7 +264,7 @@ def create_app(
         max_bytes=settings.http.max_body_bytes,
         problems_by_path={f"{API_PREFIX}/roadmaps/import": RoadmapTooLarge},
         # Uploads stream to storage under limits of their own (per kind, per learner).
-        unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX,),
+        unlimited_path_suffixes=(UPLOAD_PATH_SUFFIX, AVATAR_PATH),
         unlimited_path_prefixes=(TUS_PATH_PREFIX,),
     )
     if settings.database.replica_url:  # a client that wrote reads the primary for a while

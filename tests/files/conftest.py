@@ -10,9 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from PIL import Image
+from sqlalchemy import select
 
 from skilltree.platform.config import FilesSettings, Settings
+from skilltree.platform.queue.models import OutboxMessage
+from skilltree.platform.queue.tasks import Job
+from skilltree.platform.state import Resources
 from tests.search.conftest import PUBLIC_ROADMAP, import_roadmap
 from tests.support.accounts import Browser
 
@@ -71,3 +76,44 @@ async def upload(
     return await learner.client.post(
         url, files={"file": (filename, content, client_type)}, headers=learner.write_headers
     )
+
+
+AVATAR = "/v1/me/avatar"
+
+
+async def put_avatar(
+    learner: Browser, content: bytes, client_type: str = "image/png"
+) -> httpx.Response:
+    return await learner.client.put(
+        AVATAR, files={"file": ("me.png", content, client_type)}, headers=learner.write_headers
+    )
+
+
+async def make_image_variants(app: FastAPI) -> int:
+    """Runs every queued `files.image-variants` task, as the worker would; how many ran."""
+    return await run_image_variants(app.state.resources)
+
+
+async def run_image_variants(resources: Resources) -> int:
+    from skilltree.files.service import VARIANTS_TASK
+    from skilltree.files.tasks import make_image_variants as handler
+
+    job = Job(resources=resources, task_id="test", attempt=1, max_attempts=5)
+    query = select(OutboxMessage).where(OutboxMessage.task_name == VARIANTS_TASK)
+    async with resources.database.unit_of_work() as session:
+        payloads = [row.args[0] for row in (await session.scalars(query)).all()]
+    for payload in payloads:
+        await handler(job, payload)
+    return len(payloads)
+
+
+def jpeg_with_exif(width: int, height: int, orientation: int) -> bytes:
+    """A JPEG whose EXIF says where it was taken, with what, and how to turn it upright."""
+    image = Image.new("RGB", (width, height), (20, 120, 220))
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    exif[0x010F] = "Camera Maker"  # Make
+    exif[0x0131] = "secret-editor"  # Software
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes())
+    return buffer.getvalue()

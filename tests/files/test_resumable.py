@@ -23,7 +23,7 @@ from skilltree.files.tasks import delete_expired_uploads
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import FilesSettings, Settings
 from skilltree.platform.queue.tasks import Job
-from tests.files.conftest import ATTACHMENTS, KIB, People
+from tests.files.conftest import ATTACHMENTS, KIB, People, make_image_variants, png
 from tests.files.s3server import ACCESS_KEY, SECRET_KEY
 from tests.files.test_s3_storage import _bucket_keys, s3_endpoint, s3_location
 from tests.search.conftest import PUBLIC_ROADMAP, import_roadmap
@@ -385,3 +385,19 @@ async def test_deleting_a_users_files_removes_their_attachments_and_partial_uplo
 
     assert await stored_keys(settings, request) == []
     assert (await ada.client.get(ATTACHMENTS)).json()["items"] == []
+
+
+async def test_an_image_uploaded_resumably_gets_its_thumbnail(
+    tus_client: TusClient, ada: Browser, app: FastAPI
+) -> None:
+    uploader = tus_client.uploader(
+        file_stream=_stream(png(400, 200)), chunk_size=CHUNK, metadata=metadata("plan.png")
+    )
+    await asyncio.to_thread(uploader.upload)
+
+    assert await make_image_variants(app) == 1
+
+    [item] = (await ada.client.get(ATTACHMENTS)).json()["items"]
+    thumbnail = await ada.client.get(item["thumbnail_url"])
+    assert thumbnail.status_code == 200
+    assert thumbnail.headers["content-type"] == "image/webp"

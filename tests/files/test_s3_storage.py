@@ -22,7 +22,16 @@ from skilltree.files.storage import (
     storage_for,
 )
 from skilltree.platform.config import FilesSettings, Settings
-from tests.files.conftest import ATTACHMENTS, KIB, People, png, upload
+from tests.files.conftest import (
+    ATTACHMENTS,
+    AVATAR,
+    KIB,
+    People,
+    make_image_variants,
+    png,
+    put_avatar,
+    upload,
+)
 from tests.files.s3server import ACCESS_KEY, SECRET_KEY, s3_server
 from tests.files.test_cleanup import deliver_note_events
 from tests.search.conftest import PUBLIC_ROADMAP, import_roadmap, write_note
@@ -240,3 +249,42 @@ def test_the_same_bucket_settings_share_one_storage() -> None:
 
     assert first is again
     assert other is not first
+
+
+# Avatars and thumbnails on S3: the variants land in the bucket, and leave it with their image.
+
+
+async def test_an_avatar_and_its_sizes_leave_the_bucket_with_it(
+    learner: Browser, app: FastAPI, s3_location: S3Location
+) -> None:
+    assert (await put_avatar(learner, png(100, 100))).status_code == 200
+    await make_image_variants(app)
+    keys = await _bucket_keys(s3_location)
+    assert len(keys) == 4
+    assert sorted(key.rsplit("/", 1)[-1] for key in keys if key.startswith("variants/")) == [
+        "128",
+        "256",
+        "64",
+    ]
+
+    deleted = await learner.client.delete(AVATAR, headers=learner.write_headers)
+
+    assert deleted.status_code == 204
+    assert await _bucket_keys(s3_location) == []
+
+
+async def test_a_thumbnail_made_twice_is_one_object_and_leaves_with_its_attachment(
+    learner: Browser, app: FastAPI, s3_location: S3Location
+) -> None:
+    created = await upload(learner, png(300, 300))
+    await make_image_variants(app)
+    first = await _bucket_keys(s3_location)
+    await make_image_variants(app)
+
+    assert await _bucket_keys(s3_location) == first
+    assert len(first) == 2
+    deleted = await learner.client.delete(
+        f"{ATTACHMENTS}/{created.json()['id']}", headers=learner.write_headers
+    )
+    assert deleted.status_code == 204
+    assert await _bucket_keys(s3_location) == []

@@ -20,4 +20,9 @@ Storage = Annotated[ObjectStorage, Depends(object_storage)]
 
 def limits_of(resources: AppResources) -> service.Limits:
     files = resources.settings.files
-    return service.Limits(files.attachment_max_bytes, files.quota_bytes, files.image_max_pixels)
+    return service.Limits(
+        files.attachment_max_bytes,
+        files.quota_bytes,
+        files.image_max_pixels,
+        files.avatar_max_bytes,
+    )

@@ -60,6 +60,16 @@ class FileNotFound(NotFound):
         super().__init__("There is no such file, or it is not yours.")
 
 
+class AvatarNotFound(NotFound):
+    type_slug = "avatar-not-found"
+    title = "Avatar not found"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "There is no avatar here, or its sizes are still being made: try again shortly."
+        )
+
+
 class InvalidDownloadLink(DomainError):
     status = 403
     type_slug = "invalid-download-link"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skilltree.platform.models import Base, UtcDateTime
@@ -18,7 +18,7 @@ class StoredFile(Base):
     # Made by the server (never from the client's file name): where the bytes are stored.
     key: Mapped[str] = mapped_column(String(100), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))  # attachment
+    kind: Mapped[str] = mapped_column(String(20))  # attachment | avatar
     # The note it is attached to is the learner's note on this topic.
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
     filename: Mapped[str] = mapped_column(String(255))  # for Content-Disposition, sanitised
@@ -48,3 +48,23 @@ class ResumableUpload(Base):
     file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ImageVariant(Base):
+    """A smaller, re-encoded copy of a stored image (an avatar size, an attachment's thumbnail),
+    made by the `files.image-variants` task. Its key is derived from the original's, so making
+    it again overwrites the same object."""
+
+    __tablename__ = "image_variants"
+    __table_args__ = (UniqueConstraint("file_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_files.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(20))  # "64", "128", "256" or "thumbnail"
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.files.models import ResumableUpload, StoredFile
+from skilltree.files.models import ImageVariant, ResumableUpload, StoredFile
 
 
 async def used_bytes(session: AsyncSession, user_id: int) -> int:
@@ -36,7 +36,7 @@ async def owned(session: AsyncSession, user_id: int, file_id: int) -> StoredFile
     return (await session.execute(query)).scalar_one_or_none()
 
 
-def add(session: AsyncSession, row: StoredFile | ResumableUpload) -> None:
+def add(session: AsyncSession, row: StoredFile | ResumableUpload | ImageVariant) -> None:
     session.add(row)
 
 
@@ -46,6 +46,8 @@ async def flush(session: AsyncSession) -> None:
 
 async def delete_rows(session: AsyncSession, ids: Sequence[int]) -> None:
     if ids:
+        # Variants first: the foreign key cascades, but SQLite enforces it only when asked.
+        await session.execute(delete(ImageVariant).where(ImageVariant.file_id.in_(list(ids))))
         await session.execute(delete(StoredFile).where(StoredFile.id.in_(list(ids))))
 
 
@@ -115,3 +117,37 @@ async def uploads_of(session: AsyncSession, user_id: int) -> Sequence[ResumableU
 async def files_of(session: AsyncSession, user_id: int) -> Sequence[StoredFile]:
     query = select(StoredFile).where(StoredFile.user_id == user_id).order_by(StoredFile.id)
     return (await session.execute(query)).scalars().all()
+
+
+async def by_id(session: AsyncSession, file_id: int) -> StoredFile | None:
+    return await session.get(StoredFile, file_id)
+
+
+async def files_of_kind(session: AsyncSession, user_id: int, kind: str) -> Sequence[StoredFile]:
+    query = (
+        select(StoredFile)
+        .where(StoredFile.user_id == user_id, StoredFile.kind == kind)
+        .order_by(StoredFile.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def variants_of(session: AsyncSession, file_ids: Sequence[int]) -> Sequence[ImageVariant]:
+    if not file_ids:
+        return []
+    query = (
+        select(ImageVariant)
+        .where(ImageVariant.file_id.in_(list(file_ids)))
+        .order_by(ImageVariant.file_id, ImageVariant.name)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def variant(session: AsyncSession, file_id: int, name: str) -> ImageVariant | None:
+    query = select(ImageVariant).where(ImageVariant.file_id == file_id, ImageVariant.name == name)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def variant_by_key(session: AsyncSession, key: str) -> ImageVariant | None:
+    query = select(ImageVariant).where(ImageVariant.key == key)
+    return (await session.execute(query)).scalar_one_or_none()

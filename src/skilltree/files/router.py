@@ -1,9 +1,10 @@
-"""HTTP routes of files: note attachments (upload, list, delete) and signed downloads."""
+"""HTTP routes of files: note attachments (upload, list, delete), signed downloads, avatars."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -14,7 +15,7 @@ from skilltree.files import service
 from skilltree.files.dependencies import Storage, limits_of
 from skilltree.files.errors import InvalidUpload
 from skilltree.files.multipart import FilePart, file_chunks
-from skilltree.files.schemas import FileListOut, FileOut
+from skilltree.files.schemas import AvatarOut, FileListOut, FileOut
 from skilltree.files.storage import ObjectStorage
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Principal, Scope
 from skilltree.orgs import service as orgs
@@ -22,6 +23,7 @@ from skilltree.platform.http.bounds import RowId
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
+from skilltree.profiles.schemas import HANDLE_PATTERN
 
 router = APIRouter(prefix=API_PREFIX, tags=["files"])
 
@@ -32,12 +34,18 @@ Writer = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))]
 ATTACHMENTS = "/me/progress/{roadmap}/{topic}/note/attachments"
 # Uploads are limited per kind by the route, while they stream (not by the global body limit).
 UPLOAD_PATH_SUFFIX = "/note/attachments"
+AVATAR_PATH = "/me/avatar"
+HandlePath = Annotated[str, Path(pattern=HANDLE_PATTERN, max_length=40)]
 PRIVATE = "private, no-store"
 
 
 def _out(file: service.FileView, resources: AppResources, user_id: int) -> FileOut:
     ttl = resources.settings.files.download_url_ttl_seconds
-    url = service.download_url(resources.settings.app.secret_key, file, user_id, ttl)
+    secret = resources.settings.app.secret_key
+    url = service.download_url(secret, file, user_id, ttl)
+    thumbnail = None
+    if file.thumbnail_key is not None:
+        thumbnail = service.signed_url(secret, file.thumbnail_key, user_id, ttl)
     return FileOut(
         id=file.id,
         filename=file.filename,
@@ -46,6 +54,7 @@ def _out(file: service.FileView, resources: AppResources, user_id: int) -> FileO
         sha256=file.sha256,
         created_at=file.created_at,
         download_url=url,
+        thumbnail_url=thumbnail,
     )
 
 
@@ -87,9 +96,7 @@ async def upload_attachment(
     WebP, PDF or UTF-8 text), its size counted against the per-file limit (413) and your
     quota (507) as it arrives.
     """
-    content_type = request.headers.get("content-type")
-    if content_type is None or not content_type.startswith("multipart/form-data"):
-        raise InvalidUpload("Send the file as multipart/form-data in a part named 'file'.")
+    content_type = _multipart_type(request)
     part = FilePart()
     view = await service.upload_attachment(
         session,
@@ -104,6 +111,13 @@ async def upload_attachment(
         now=resources.clock.now(),
     )
     return _out(view, resources, current.user_id)
+
+
+def _multipart_type(request: Request) -> str:
+    content_type = request.headers.get("content-type")
+    if content_type is None or not content_type.startswith("multipart/form-data"):
+        raise InvalidUpload("Send the file as multipart/form-data in a part named 'file'.")
+    return content_type
 
 
 @router.get(ATTACHMENTS, response_model=FileListOut, responses=problem_responses(401, 403, 404))
@@ -237,3 +251,103 @@ def _disposition(file: service.FileView) -> str:
     kind = "inline" if file.content_type.startswith("image/") else "attachment"
     ascii_name = service.ascii_filename(file.filename)
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.filename)}"
+
+
+@router.put(
+    AVATAR_PATH,
+    response_model=AvatarOut,
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 507),
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def put_avatar(
+    request: Request,
+    current: Writer,
+    session: DbSession,
+    resources: AppResources,
+    storage: Storage,
+) -> AvatarOut:
+    """Set your avatar: multipart/form-data with a part named `file`, in place of any old one.
+
+    PNG, JPEG, WebP or GIF, decided from the bytes (415 otherwise); at most
+    `SKILLTREE_FILES_AVATAR_MAX_BYTES` (413) and within your quota (507); an image whose header
+    claims more than `SKILLTREE_FILES_IMAGE_MAX_PIXELS` pixels is a 422. Its sizes (64, 128,
+    256) are made in the background.
+    """
+    content_type = _multipart_type(request)
+    avatar = await service.upload_avatar(
+        session,
+        storage,
+        current.user_id,
+        chunks=file_chunks(request.stream(), content_type, FilePart()),
+        limits=limits_of(resources),
+        now=resources.clock.now(),
+    )
+    return AvatarOut(
+        content_type=avatar.file.content_type,
+        size=avatar.file.size,
+        sha256=avatar.file.sha256,
+        created_at=avatar.file.created_at,
+        sizes=list(avatar.sizes),
+    )
+
+
+@router.delete(
+    AVATAR_PATH, status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404)
+)
+async def delete_avatar(current: Writer, session: DbSession, storage: Storage) -> Response:
+    """Remove your avatar; it and its sizes leave storage once the deletion is committed."""
+    await service.delete_avatar(session, storage, current.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class AvatarSize(enum.IntEnum):
+    SMALL = 64
+    MEDIUM = 128
+    LARGE = 256
+
+
+AVATAR_IMAGE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/webp": {"schema": {"type": "string", "format": "binary"}}}},
+    304: {"description": "Not Modified: the ETag sent in If-None-Match is still current"},
+}
+
+
+@router.get(
+    "/users/{handle}/avatar",
+    response_class=Response,
+    responses=AVATAR_IMAGE | problem_responses(404, 422),
+)
+async def get_avatar(
+    request: Request,
+    handle: HandlePath,
+    current: MaybePrincipal,
+    session: DbSession,
+    resources: AppResources,
+    storage: Storage,
+    size: Annotated[AvatarSize, Query(description="Pixels a side")] = AvatarSize.MEDIUM,
+) -> Response:
+    """A user's avatar, square WebP of `size` pixels a side: anyone's if their profile is
+    public (cacheable), your own otherwise. A 404 until its sizes are made."""
+    image = await service.avatar_image(session, handle, size, current.user_id if current else None)
+    etag = f'"{image.sha256}"'
+    max_age = resources.settings.files.avatar_max_age_seconds
+    headers = {
+        "etag": etag,
+        # A private profile's avatar is its owner's alone: no shared cache may keep it.
+        "cache-control": f"public, max-age={max_age}" if image.public else "private, no-cache",
+        "x-content-type-options": "nosniff",
+        "content-disposition": "inline",
+    }
+    if etag in _etags(request.headers.get("if-none-match")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    data = b"".join([chunk async for chunk in storage.read(image.key)])  # at most a few KiB
+    return Response(data, media_type=image.content_type, headers=headers)
+
+
+def _etags(header: str | None) -> set[str]:
+    """The entity tags of an If-None-Match header (`*` matches any)."""
+    if not header:
+        return set()
+    if header.strip() == "*":
+        return {"*"}
+    return {tag.strip() for tag in header.split(",")}

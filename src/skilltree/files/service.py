@@ -1,14 +1,19 @@
 """The rules of files: what may be uploaded, by whom, how much; who may download it.
 
-An upload streams through `_guarded`, which hashes and counts every chunk on its way to
+An upload streams through `_Guard`, which hashes and counts every chunk on its way to
 storage and stops the upload the moment it breaks a rule (size per kind, the learner's quota,
 the type read from the first bytes): nothing is buffered beyond one chunk and the head used
 to recognise the type. An object whose upload fails is deleted; one whose row is deleted is
 removed from storage after the commit.
+
+An image (an avatar, an image attachment) gets smaller copies — avatar sizes, a thumbnail —
+from the `files.image-variants` task, queued in the upload's transaction: Pillow's decoding
+never runs inside a request (decision 0052).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -18,11 +23,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.files import repository, signing
+from skilltree.files import images, repository, signing
 from skilltree.files.errors import (
+    AvatarNotFound,
     FileNotFound,
     FileTooLarge,
     ImageTooLarge,
@@ -30,16 +37,24 @@ from skilltree.files.errors import (
     QuotaExceeded,
     UnsupportedFileType,
 )
-from skilltree.files.models import StoredFile
+from skilltree.files.models import ImageVariant, StoredFile
 from skilltree.files.sniffing import HEAD_BYTES, IMAGE_TYPES, image_pixels, sniff
 from skilltree.files.storage import ObjectStorage
 from skilltree.identity import Viewer
 from skilltree.platform.db import after_commit
 from skilltree.platform.events import Event
+from skilltree.platform.queue import outbox
+from skilltree.profiles import service as profiles
 from skilltree.progress import service as progress
 from skilltree.roadmaps import service as roadmaps
 
 ATTACHMENT = "attachment"
+AVATAR = "avatar"
+AVATAR_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
+VARIANTS_TASK = "files.image-variants"
+THUMBNAIL = "thumbnail"
+THUMBNAIL_EDGE = 256
+AVATAR_SIZES = (64, 128, 256)
 ATTACHMENT_TYPES = (
     "image/png",
     "image/jpeg",
@@ -55,6 +70,7 @@ class Limits:
     attachment_max_bytes: int
     quota_bytes: int
     image_max_pixels: int
+    avatar_max_bytes: int = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class FileView:
     size: int
     sha256: str
     created_at: datetime
+    # An image attachment's thumbnail, once the task has made it.
+    thumbnail_key: str | None = None
 
 
 async def upload_attachment(
@@ -115,16 +133,8 @@ async def store_attachment(
     """Stream `chunks` into a new object under every rule of an attachment (size, quota, type
     from the bytes, image dimensions) and record it; nothing is left in storage if one breaks."""
     key = f"attachments/{user_id}/{secrets.token_hex(16)}"
-    guard = _Guard(limits.attachment_max_bytes, limits.quota_bytes, used)
-    try:
-        await storage.save(key, guard.through(chunks))
-        if guard.content_type in IMAGE_TYPES:
-            pixels = image_pixels(guard.head)
-            if pixels is None or pixels > limits.image_max_pixels:
-                raise ImageTooLarge(limits.image_max_pixels)
-    except BaseException:
-        await storage.delete(key)
-        raise
+    guard = _Guard(limits.attachment_max_bytes, limits.quota_bytes, used, ATTACHMENT_TYPES)
+    await _save_checked(storage, key, guard, chunks, limits.image_max_pixels)
     row = StoredFile(
         key=key,
         user_id=user_id,
@@ -136,14 +146,40 @@ async def store_attachment(
         sha256=guard.sha256.hexdigest(),
         created_at=now,
     )
-    repository.add(session, row)
-    await repository.flush(session)
+    await _record(session, row, now)
     return _view(row)
 
 
+async def _save_checked(
+    storage: ObjectStorage,
+    key: str,
+    guard: _Guard,
+    chunks: AsyncIterator[bytes],
+    image_max_pixels: int,
+) -> None:
+    try:
+        await storage.save(key, guard.through(chunks))
+        if guard.content_type in IMAGE_TYPES:
+            pixels = image_pixels(guard.head)
+            if pixels is None or pixels > image_max_pixels:
+                raise ImageTooLarge(image_max_pixels)
+    except BaseException:
+        await storage.delete(key)
+        raise
+
+
+async def _record(session: AsyncSession, row: StoredFile, now: datetime) -> None:
+    """Add the row; an image also gets its variants queued, in the same transaction."""
+    repository.add(session, row)
+    await repository.flush(session)
+    if row.content_type in IMAGE_TYPES:
+        outbox.enqueue(session, VARIANTS_TASK, {"file_id": row.id, "key": row.key}, now=now)
+
+
 class _Guard:
-    def __init__(self, max_bytes: int, quota: int, used: int) -> None:
+    def __init__(self, max_bytes: int, quota: int, used: int, allowed: tuple[str, ...]) -> None:
         self.max_bytes = max_bytes
+        self.allowed = allowed
         self.quota = quota
         self.used = used
         self.size = 0
@@ -167,7 +203,7 @@ class _Guard:
             if pending:
                 yield pending
         if self.size == 0:
-            raise UnsupportedFileType(None, list(ATTACHMENT_TYPES))
+            raise UnsupportedFileType(None, list(self.allowed))
 
     def _count(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -180,8 +216,8 @@ class _Guard:
     def _recognise(self, head: bytes) -> None:
         self.head = head[:HEAD_BYTES] if len(head) > HEAD_BYTES else head
         detected = sniff(self.head).content_type
-        if detected not in ATTACHMENT_TYPES:
-            raise UnsupportedFileType(detected, list(ATTACHMENT_TYPES))
+        if detected not in self.allowed:
+            raise UnsupportedFileType(detected, list(self.allowed))
         self.content_type = detected
         if detected in IMAGE_TYPES:
             # Image headers sit in the first bytes; keep a larger head for the bomb check.
@@ -192,7 +228,13 @@ async def list_attachments(
     session: AsyncSession, viewer: Viewer, user_id: int, roadmap: str, topic: str
 ) -> list[FileView]:
     view = await roadmaps.get_topic(session, roadmap, topic, viewer)
-    return [_view(row) for row in await repository.attachments(session, user_id, view.topic.id)]
+    rows = await repository.attachments(session, user_id, view.topic.id)
+    thumbnails = {
+        variant.file_id: variant.key
+        for variant in await repository.variants_of(session, [row.id for row in rows])
+        if variant.name == THUMBNAIL
+    }
+    return [_view(row, thumbnails.get(row.id)) for row in rows]
 
 
 async def delete_attachment(
@@ -228,8 +270,11 @@ async def delete_files_of(session: AsyncSession, storage: ObjectStorage, user_id
 
 
 async def _delete(session: AsyncSession, storage: ObjectStorage, rows: list[StoredFile]) -> None:
+    """Rows now, bytes after the commit: each file's and each of its variants'."""
+    ids = [row.id for row in rows]
     keys = [row.key for row in rows]
-    await repository.delete_rows(session, [row.id for row in rows])
+    keys += [variant.key for variant in await repository.variants_of(session, ids)]
+    await repository.delete_rows(session, ids)
 
     async def remove_objects() -> None:
         # After the commit: a rolled-back deletion must still find its bytes.
@@ -240,9 +285,14 @@ async def _delete(session: AsyncSession, storage: ObjectStorage, rows: list[Stor
 
 
 def download_url(secret: SecretStr, file: FileView, user_id: int, ttl_seconds: int) -> str:
+    return signed_url(secret, file.key, user_id, ttl_seconds)
+
+
+def signed_url(secret: SecretStr, key: str, user_id: int, ttl_seconds: int) -> str:
+    """A link to one stored object (a file or a variant of it) for this user alone."""
     expires = int(time.time()) + ttl_seconds
-    signature = signing.sign(secret, file.key, expires, user_id)
-    return f"/v1/files/{file.key}?expires={expires}&signature={signature}"
+    signature = signing.sign(secret, key, expires, user_id)
+    return f"/v1/files/{key}?expires={expires}&signature={signature}"
 
 
 async def open_download(
@@ -257,9 +307,23 @@ async def open_download(
     if user_id is None or not signing.verify(secret, key, expires, user_id, signature, time.time()):
         raise InvalidDownloadLink()
     row = await repository.by_key(session, key)
-    if row is None or row.user_id != user_id:
+    if row is not None and row.user_id == user_id:
+        return _view(row)
+    variant = await repository.variant_by_key(session, key)
+    original = None if variant is None else await repository.by_id(session, variant.file_id)
+    if variant is None or original is None or original.user_id != user_id:
         raise FileNotFound()
-    return _view(row)
+    stem = original.filename.rsplit(".", 1)[0]
+    name = safe_filename(f"{stem}-{variant.name}", images.OUTPUT_TYPE)
+    return FileView(
+        original.id,
+        variant.key,
+        name,
+        variant.content_type,
+        variant.size,
+        variant.sha256,
+        variant.created_at,
+    )
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -290,7 +354,162 @@ def ascii_filename(name: str) -> str:
     return _UNSAFE.sub("_", folded).strip() or "file"
 
 
-def _view(row: StoredFile) -> FileView:
+def _view(row: StoredFile, thumbnail_key: str | None = None) -> FileView:
     return FileView(
-        row.id, row.key, row.filename, row.content_type, row.size, row.sha256, row.created_at
+        row.id,
+        row.key,
+        row.filename,
+        row.content_type,
+        row.size,
+        row.sha256,
+        row.created_at,
+        thumbnail_key,
     )
+
+
+# --- Avatars ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AvatarView:
+    file: FileView
+    sizes: tuple[int, ...]  # the sizes made so far (none until the task has run)
+
+
+@dataclass(frozen=True)
+class AvatarImage:
+    """One size of an avatar, and whether anyone may cache it."""
+
+    key: str
+    content_type: str
+    size: int
+    sha256: str
+    public: bool
+
+
+async def upload_avatar(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    user_id: int,
+    *,
+    chunks: AsyncIterator[bytes],
+    limits: Limits,
+    now: datetime,
+) -> AvatarView:
+    """Store a new avatar (an image, by its bytes) in place of the old one, whose bytes and
+    sizes leave storage after the commit. Its sizes are made in the background."""
+    previous = list(await repository.files_of_kind(session, user_id, AVATAR))
+    # The avatar being replaced does not count against the quota of its replacement.
+    used = await repository.used_bytes(session, user_id) - sum(row.size for row in previous)
+    if used >= limits.quota_bytes:
+        raise QuotaExceeded(limits.quota_bytes, used)
+    key = f"avatars/{user_id}/{secrets.token_hex(16)}"
+    guard = _Guard(limits.avatar_max_bytes, limits.quota_bytes, used, AVATAR_TYPES)
+    await _save_checked(storage, key, guard, chunks, limits.image_max_pixels)
+    await _delete(session, storage, previous)
+    row = StoredFile(
+        key=key,
+        user_id=user_id,
+        kind=AVATAR,
+        topic_id=None,
+        filename=safe_filename("avatar", guard.content_type),
+        content_type=guard.content_type,
+        size=guard.size,
+        sha256=guard.sha256.hexdigest(),
+        created_at=now,
+    )
+    await _record(session, row, now)
+    return AvatarView(_view(row), ())
+
+
+async def delete_avatar(session: AsyncSession, storage: ObjectStorage, user_id: int) -> None:
+    if not await delete_avatar_of(session, storage, user_id):
+        raise AvatarNotFound()
+
+
+async def delete_avatar_of(session: AsyncSession, storage: ObjectStorage, user_id: int) -> bool:
+    """Remove a user's avatar and all its sizes (rows now, bytes after the commit); for the
+    avatar route and for deleting an account. False if there was none."""
+    rows = list(await repository.files_of_kind(session, user_id, AVATAR))
+    await _delete(session, storage, rows)
+    return bool(rows)
+
+
+async def avatar_image(
+    session: AsyncSession, handle: str, size: int, viewer_id: int | None
+) -> AvatarImage:
+    """One size of the avatar behind a handle: for everyone if the profile is public, for its
+    owner alone otherwise (to anyone else a private profile is as absent as a missing one)."""
+    profile = await profiles.visible_profile(session, handle, viewer_id)
+    rows = await repository.files_of_kind(session, profile.user_id, AVATAR)
+    found = None if not rows else await repository.variant(session, rows[-1].id, str(size))
+    if found is None:
+        raise AvatarNotFound()
+    return AvatarImage(found.key, found.content_type, found.size, found.sha256, profile.is_public)
+
+
+# --- Variants (the background task's work) ----------------------------------------------------
+
+
+def variant_key(original_key: str, name: str) -> str:
+    """Derived from the original's key, so a variant made twice lands on the same object."""
+    return f"variants/{original_key}/{name}"
+
+
+def variant_names(kind: str) -> list[str]:
+    return [str(edge) for edge in AVATAR_SIZES] if kind == AVATAR else [THUMBNAIL]
+
+
+async def make_variants(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    file_id: int,
+    original_key: str,
+    *,
+    max_pixels: int,
+    now: datetime,
+) -> int:
+    """Make (or make again: same bytes, same keys, same rows) the variants of a stored image.
+    Returns how many; 0 if the file was deleted first, whose variants are then removed."""
+    row = await repository.by_id(session, file_id)
+    if row is None or row.key != original_key:
+        # Deleted before (or while) its variants were made: leave no object behind.
+        for name in [*variant_names(AVATAR), THUMBNAIL]:
+            await storage.delete(variant_key(original_key, name))
+        return 0
+    original = b"".join([chunk async for chunk in storage.read(row.key)])
+    names = variant_names(row.kind)
+    edges = [THUMBNAIL_EDGE if name == THUMBNAIL else int(name) for name in names]
+    rendered = await anyio.to_thread.run_sync(
+        functools.partial(
+            images.render, original, edges, square=row.kind == AVATAR, max_pixels=max_pixels
+        )
+    )
+    for name, copy in zip(names, rendered, strict=True):
+        await _store_variant(session, storage, row, name, copy, now)
+    return len(names)
+
+
+async def _store_variant(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    row: StoredFile,
+    name: str,
+    rendered: images.Rendered,
+    now: datetime,
+) -> None:
+    key = variant_key(row.key, name)
+    await storage.save(key, _once(rendered.data))
+    digest = hashlib.sha256(rendered.data).hexdigest()
+    existing = await repository.variant(session, row.id, name)
+    variant = existing or ImageVariant(file_id=row.id, name=name, key=key, created_at=now)
+    variant.content_type = rendered.content_type
+    variant.width, variant.height = rendered.width, rendered.height
+    variant.size, variant.sha256 = len(rendered.data), digest
+    if existing is None:
+        repository.add(session, variant)
+    await repository.flush(session)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

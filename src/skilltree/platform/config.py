@@ -448,6 +448,10 @@ class FilesSettings(_Group):
     quota_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
     # Decompression-bomb guard: images whose header claims more pixels are refused.
     image_max_pixels: int = Field(default=40_000_000, ge=1)
+    # One avatar (PNG, JPEG, WebP or GIF); a larger one is refused with 413 while it streams in.
+    avatar_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # How long browsers and shared caches may keep a public avatar before asking again.
+    avatar_max_age_seconds: int = Field(default=3600, ge=0, le=7 * 86_400)
     # How long a signed download link stays valid.
     download_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 86_400)
     # A resumable (tus) upload not finished this long after its creation is deleted.

@@ -104,6 +104,15 @@ async def public_profile(session: AsyncSession, handle: str) -> ProfileView:
     return _view(profile.user_id, profile)
 
 
+async def visible_profile(session: AsyncSession, handle: str, viewer_id: int | None) -> ProfileView:
+    """The profile behind a handle if it is public or the viewer's own; ProfileNotFound
+    otherwise (a private profile answers exactly like a missing one)."""
+    profile = await repository.get_by_handle(session, handle)
+    if profile is None or not (profile.is_public or profile.user_id == viewer_id):
+        raise ProfileNotFound(handle)
+    return _view(profile.user_id, profile)
+
+
 async def _check_handle_free(session: AsyncSession, handle: str | None, user_id: int) -> None:
     if handle is None:
         return
