@@ -1251,6 +1251,7 @@ WEB_ACCESS: dict[str, str] = {
     "POST /account/api-keys": "learner form",
     "POST /account/api-keys/{key_id}/revoke": "learner form",
     "POST /account/profile": "learner form",
+    "POST /account/delete": "learner form",
     "GET /search": "page",
     "POST /orgs/{org}/members/{user_id}/role": "learner form",
     "POST /orgs/{org}/members/{user_id}/remove": "learner form",
