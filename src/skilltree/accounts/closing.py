@@ -58,7 +58,7 @@ async def delete_account(db: AsyncSession, ctx: AccountsContext, user_id: int) -
     user = await user_row(db, user_id)
     email = user.email
     await end_every_sign_in(db, ctx, user_id)
-    await repository.delete_user(db, user_id)
+    await repository.delete_user(db, user)
     # Recorded after the row is gone, so the event is not unlinked by ON DELETE SET NULL:
     # the id stays in its details, the e-mail nowhere.
     await audit.record(
