@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from skilltree.accounts.models import User
 from skilltree.audit.models import SecurityEvent
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import FilesSettings, Settings
@@ -204,3 +205,17 @@ async def test_public_roadmaps_stay_and_private_ones_go(ada: Browser, people: Pe
 
     assert (await grace.client.get("/v1/roadmaps/web")).status_code == 200
     assert (await grace.client.get("/v1/roadmaps/web-diary")).status_code == 404
+
+
+async def test_the_last_administrator_is_refused(ada: Browser, database: Database) -> None:
+    async with database.sessionmaker() as session:
+        await session.execute(
+            update(User).where(User.id == await user_id(ada)).values(is_admin=True)
+        )
+        await session.commit()
+
+    refused = await delete_me(ada)
+
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/last-administrator")
+    assert (await ada.client.get("/v1/me")).status_code == 200
