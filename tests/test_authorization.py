@@ -238,6 +238,7 @@ ACCESS: dict[str, Rule] = {
     "PUT /v1/admin/flags/{flag}": ADMIN,
     "PATCH /v1/admin/flags/{flag}": ADMIN,
     "DELETE /v1/admin/flags/{flag}": ADMIN,
+    "DELETE /v1/me": ACCOUNT,
 }
 
 CALLERS = ("anonymous", *ROLES, "outsider", "admin", "key", "key-without-scope")
@@ -830,6 +831,22 @@ async def reset_token(cell: Cell) -> Call:
     return Call(json={"token": last_token(cell.world.outbox), "password": NEW_PASSWORD})
 
 
+async def a_throwaway_account(cell: Cell) -> Call:
+    """Someone new, signed in with an access token, deletes their own account: the caller's
+    own would take their files' bytes (which a rollback does not bring back), and the owner
+    and the administrator are refused as the last of their kind."""
+    token = await new_person(cell, "Dora")
+    anonymous = cell.world.clients["anonymous"]
+    verified = await anonymous.post("/v1/auth/verify-email", json={"token": token})
+    assert verified.status_code == 204, verified.text
+    issued = await anonymous.post(
+        "/v1/auth/token", json={"email": "dora@example.org", "password": PASSWORD}
+    )
+    assert issued.status_code == 200, issued.text
+    bearer = {"authorization": f"Bearer {issued.json()['access_token']}"}
+    return Call(json={"password": PASSWORD}, headers=bearer)
+
+
 async def refresh_token(cell: Cell) -> Call:
     anonymous = cell.world.clients["anonymous"]
     issued = await anonymous.post("/v1/auth/token", json={"email": ADA, "password": PASSWORD})
@@ -1145,6 +1162,7 @@ SUCCESS: dict[str, Success] = {
     "PUT /v1/admin/flags/{flag}": Success(201, a_new_flag),
     "PATCH /v1/admin/flags/{flag}": Success(200, flag_change(enabled=False)),
     "DELETE /v1/admin/flags/{flag}": Success(204, flag_change()),
+    "DELETE /v1/me": Success(204, a_throwaway_account),
 }
 
 
@@ -1273,6 +1291,7 @@ WEB_ACCESS: dict[str, str] = {
     "POST /account/api-keys": "learner form",
     "POST /account/api-keys/{key_id}/revoke": "learner form",
     "POST /account/profile": "learner form",
+    "POST /account/delete": "learner form",
     "GET /search": "page",
     "POST /orgs/{org}/members/{user_id}/role": "learner form",
     "POST /orgs/{org}/members/{user_id}/remove": "learner form",

@@ -24,6 +24,7 @@ from skilltree.accounts.principal_cache import principal_cache_for
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
+from skilltree.erasure.router import router as erasure_router
 from skilltree.files.router import AVATAR_PATH, UPLOAD_PATH_SUFFIX
 from skilltree.files.router import router as files_router
 from skilltree.files.tus_router import TUS_PATH_PREFIX
@@ -215,6 +216,7 @@ def create_app(
     if settings.graphql.enabled:
         app.include_router(graphql_router(settings))
     app.include_router(flags_router)
+    app.include_router(erasure_router)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.

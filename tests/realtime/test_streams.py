@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from tests.support.accounts import Browser, bearer_headers, user_id
+from tests.support.accounts import PASSWORD, Browser, bearer_headers, user_id
 from tests.support.live import (
     LIVE_DATABASES,
     LiveServer,
@@ -257,3 +257,20 @@ async def test_the_personal_stream_hears_about_an_invitation_and_a_finished_impo
     assert imported.json["data"]["roadmap"] == f"mine-{org}"
     assert imported.json["data"]["created"] is True
     assert imported.json["data"]["added"] == imported.json["data"]["topic_count"] > 0
+
+
+async def test_deleting_the_account_ends_its_streams(server: LiveServer) -> None:
+    dee = await person(server, "Dee")
+    try:
+        async with open_stream(dee, "/v1/me/stream") as (_response, stream):
+            await next_event(stream)
+            deleted = await dee.client.request(
+                "DELETE", "/v1/me", json={"password": PASSWORD}, headers=dee.write_headers
+            )
+            closing = await next_event(stream, seconds=5)
+    finally:
+        await dee.client.aclose()
+
+    assert deleted.status_code == 204, deleted.text
+    assert closing.event == "close"
+    assert closing.json["reason"] == "signed out"

@@ -86,3 +86,21 @@ async def test_a_learner_signs_another_device_out(page: Any, server: LiveServer)
         await page.wait_for_url("**/account?ended=1#sessions-h")
         assert await page.locator("ul.sessions > li").count() == 1
         assert (await other.get("/v1/me")).status_code == 401
+
+
+async def test_a_learner_deletes_their_account_with_their_password(
+    page: Any, server: LiveServer, console_errors: list[str]
+) -> None:
+    email = await signed_in(page, server, "Del")
+    await page.goto("/account")
+    await page.get_by_label("Your password").fill("not my password")
+    await page.get_by_role("button", name="Delete my account").click()
+    assert "password is wrong" in await page.locator("[role=alert]").inner_text()
+    await browser_reported(page, console_errors, 422)
+
+    await page.get_by_label("Your password").fill(PASSWORD)
+    await page.get_by_role("button", name="Delete my account").click()
+    await page.wait_for_url(f"{server.url}/")
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        login = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert login.status_code == 401

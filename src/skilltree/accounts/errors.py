@@ -129,6 +129,19 @@ class InvalidMfaCode(DomainError):
         super().__init__("The code is wrong or expired; sign in again.")
 
 
+class SecondFactorRequired(DomainError):
+    """Re-authentication for an irreversible change (deleting the account) with MFA on."""
+
+    status = 401
+    type_slug = "second-factor-required"
+    title = "A current second-factor code is required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Two-factor authentication is on: send a current code from your authenticator."
+        )
+
+
 class MfaChallengeMismatch(DomainError):
     status = 400
     type_slug = "mfa-challenge-mismatch"

@@ -49,6 +49,14 @@ async def count_admins(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).where(User.is_admin.is_(True))) or 0
 
 
+async def delete_user(session: AsyncSession, user: User) -> None:
+    """Delete the account's row; the database cascades to every row that names it (ON DELETE
+    CASCADE) and unlinks the rest (ON DELETE SET NULL). Deleted as a row, not by a statement:
+    the principal cache then forgets this user only, not every caller."""
+    await session.delete(user)
+    await session.flush()
+
+
 async def get_token(session: AsyncSession, token_hash: str, *purposes: str) -> EmailToken | None:
     """The token with this digest, if it was issued for one of `purposes`."""
     query = select(EmailToken).where(

@@ -13,6 +13,7 @@ The rules live in one module per flow; this module is the domain's one entry poi
                     token families; principal_cache keeps the answer between requests
     credentials     password resets and changes, second factor enrolment, e-mail tokens
     sign_out        one session, every session, the list of sessions
+    closing         re-authenticating for, and removing, the account itself
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from skilltree.accounts.authentication import (
     open_token_family,
     token_pair,
 )
+from skilltree.accounts.closing import confirm_deletion, delete_account
 from skilltree.accounts.context import (
     MFA_CHALLENGE_MINUTES,
     MFA_SESSION,
@@ -96,9 +98,11 @@ __all__ = [
     "change_password",
     "check_credentials",
     "complete_mfa",
+    "confirm_deletion",
     "create_user",
     "credential_in_force",
     "credential_reference",
+    "delete_account",
     "enable_mfa",
     "end_every_sign_in",
     "end_session",

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     SIGNED_OUT_BY_ADMIN = "admin.signed_out_user"
     FLAG_CHANGED = "flag.changed"
     FLAG_DELETED = "flag.deleted"
+    ACCOUNT_DELETED = "account.deleted"
 
 
 async def record(

@@ -309,6 +309,14 @@ async def _member(db: AsyncSession, member: Member, user_id: int) -> Membership:
     return target
 
 
+async def require_no_sole_ownership(db: AsyncSession, user_id: int) -> None:
+    """Before a person leaves every organisation at once (account deletion): none may be left
+    without an owner, so ownership is transferred (or the organisation deleted) first."""
+    for org_id, role in (await repository.roles_of(db, user_id)).items():
+        if role == Role.OWNER and await repository.count_owners(db, org_id) == 1:
+            raise LastOwner()
+
+
 async def _is_last_owner(db: AsyncSession, membership: Membership) -> bool:
     return (
         membership.role == Role.OWNER and await repository.count_owners(db, membership.org_id) == 1

@@ -26,6 +26,7 @@ SUBJECTS = {
     "review_reminder": "{{ due }} topic{{ 's' if due != 1 else '' }} to review today",
     "weekly_digest": "Your week on skilltree",
     "assignment_reminder": "{{ roadmap_title }} is due {{ due }} ({{ org }})",
+    "account_deleted": "Your skilltree account was deleted",
 }
 
 

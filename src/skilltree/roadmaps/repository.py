@@ -253,3 +253,10 @@ async def roadmaps_by_ids(session: AsyncSession, ids: Sequence[int]) -> Sequence
 async def roadmaps_of_org(session: AsyncSession, org_id: int) -> Sequence[Roadmap]:
     query = select(Roadmap).where(Roadmap.org_id == org_id).order_by(Roadmap.title, Roadmap.id)
     return (await session.execute(query)).scalars().all()
+
+
+async def delete_private_roadmaps_of(session: AsyncSession, owner_id: int) -> int:
+    """The owner's private roadmaps, with their topics (ON DELETE CASCADE); how many."""
+    query = delete(Roadmap).where(Roadmap.owner_id == owner_id, Roadmap.visibility == "private")
+    result = await session.execute(query)
+    return int(result.rowcount)  # type: ignore[attr-defined]

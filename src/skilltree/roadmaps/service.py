@@ -477,3 +477,10 @@ async def roadmaps_of_org(session: AsyncSession, org_id: int) -> list[RoadmapRef
 def may_edit(viewer: Viewer, roadmap: RoadmapRef) -> bool:
     """Whether the viewer may change this roadmap (its owner, its organisation's editors)."""
     return viewer.can_edit(roadmap)
+
+
+async def delete_private_roadmaps_of(session: AsyncSession, owner_id: int) -> int:
+    """Account deletion: roadmaps only their owner could see go with the account. Public and
+    organisation roadmaps stay (others learn from them and fork them), their owner unlinked by
+    ON DELETE SET NULL, like the roadmaps the operator installs (decision 0053)."""
+    return await repository.delete_private_roadmaps_of(session, owner_id)

@@ -1,4 +1,5 @@
-"""The account page's other sections: where I am signed in, my API keys, my profile.
+"""The account page's other sections: where I am signed in, my API keys, my profile, and
+deleting the account.
 
 Each form does what the matching `/v1/me/...` route does through the same services; the API
 key's secret is on the page that answers its creation only, never stored or shown again.
@@ -17,6 +18,8 @@ from skilltree.accounts import service as accounts
 from skilltree.accounts.dependencies import Accounts
 from skilltree.accounts.schemas import ApiKeyIn
 from skilltree.accounts.service import AccountsContext, SignedIn
+from skilltree.erasure import service as erasure
+from skilltree.files.dependencies import Storage
 from skilltree.identity.scopes import Scope
 from skilltree.platform.errors import DomainError, UnprocessableContent
 from skilltree.platform.state import AppResources, DbSession
@@ -172,3 +175,26 @@ async def update_profile(
             name_draft=form.get("display_name")[:200],
         )
     return RedirectResponse("/account?profile=1#profile-h", status_code=303)
+
+
+@router.post("/account/delete")
+async def delete_account(
+    request: Request, form: SignedInForm, db: DbSession, ctx: Accounts, storage: Storage
+) -> Response:
+    """What `DELETE /v1/me` does, from the account page's form."""
+    code = form.get("code").strip().replace(" ", "") or None
+    try:
+        if not form.get("password"):
+            raise UnprocessableContent("Enter your password to delete your account.")
+        await erasure.delete_account(
+            db, ctx, storage, form.current, password=form.get("password"), code=code
+        )
+    except DomainError as error:
+        # A wrong password is the form's mistake, not a missing sign-in: 422, never a 401.
+        status = 422 if error.status == 401 else error.status
+        return await _settings_page(
+            request, db, ctx, form.current, status, delete_errors=[error.detail]
+        )
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(ctx.auth.session_cookie, path="/")
+    return response
