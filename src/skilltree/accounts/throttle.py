@@ -9,23 +9,52 @@ also forget failures older than the reset window.
 
 The counters live in a ThrottleStore: the database in the embedded default, Redis in production
 (every instance must count the same failures, or an attacker spreads guesses across them).
+
+When Redis is down, sign-in fails closed: an attempt that cannot be checked against its lock, or
+whose failure cannot be counted, is refused with 503 and Retry-After, the same answer the rate
+limiter gives (docs/security.md, docs/reliability.md). Letting it through would give an attacker
+unlimited guesses for the price of knocking Redis over. Only forgetting the failures after a
+success may fail quietly: the counters expire by themselves.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import repository
 from skilltree.accounts.errors import TooManyAttempts
+from skilltree.platform.errors import DependencyUnavailable
+from skilltree.platform.observability.logging import get_logger
 
 FREE_FAILURES = {"email": 5, "ip": 20}
 MAX_LOCK = timedelta(minutes=15)
 RESET_AFTER = timedelta(hours=1)
+# As long as the rate limiter's answer when it cannot count sign-ins (platform/http/rate_limit.py).
+RETRY_AFTER_OUTAGE_SECONDS = 5
+
+log = get_logger("skilltree.accounts")
+
+
+class ThrottleUnavailable(DependencyUnavailable):
+    """The counters cannot be read or written: the attempt is refused, not let through unchecked.
+    One problem type with the rate limiter's, since to the client it is one condition."""
+
+    type_slug = "rate-limiter-unavailable"
+    title = "Sign-in temporarily unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Sign-in attempts cannot be counted right now, so none are accepted; retry soon.",
+            retry_after_seconds=RETRY_AFTER_OUTAGE_SECONDS,
+        )
 
 
 def keys_for(email: str, ip: str) -> list[str]:
@@ -104,7 +133,7 @@ class RedisThrottleStore:
         self._prefix = prefix
 
     async def locked_until(self, db: AsyncSession, keys: list[str]) -> list[datetime]:
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with _failing_closed("locked_until"), self._redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hget(self._key(key), "locked_until")
             found = await pipe.execute()
@@ -113,24 +142,42 @@ class RedisThrottleStore:
     async def count_failure(
         self, db: AsyncSession, key: str, now: datetime, *, forget_before: datetime
     ) -> int:
-        failures = await self._redis.eval(
-            _COUNT_FAILURE,
-            1,
-            self._key(key),
-            now.timestamp(),
-            forget_before.timestamp(),
-            _KEEP_SECONDS,
-        )
+        async with _failing_closed("count_failure"):
+            failures = await self._redis.eval(
+                _COUNT_FAILURE,
+                1,
+                self._key(key),
+                now.timestamp(),
+                forget_before.timestamp(),
+                _KEEP_SECONDS,
+            )
         return int(failures)
 
     async def lock(self, db: AsyncSession, key: str, until: datetime) -> None:
-        await self._redis.hset(self._key(key), "locked_until", until.isoformat())
+        async with _failing_closed("lock"):
+            await self._redis.hset(self._key(key), "locked_until", until.isoformat())
 
     async def clear(self, db: AsyncSession, key: str) -> None:
-        await self._redis.delete(self._key(key))
+        # The password was right: refusing the sign-in now would protect nothing, and the
+        # failures left behind are forgotten after RESET_AFTER anyway.
+        try:
+            await self._redis.delete(self._key(key))
+        except (RedisError, OSError) as error:
+            log.warning("sign-in throttle not cleared", error=type(error).__name__)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}throttle:{key}"
+
+
+@asynccontextmanager
+async def _failing_closed(operation: str) -> AsyncIterator[None]:
+    """Turn a Redis failure into ThrottleUnavailable (OSError too, as platform/cache.py does for
+    the same client)."""
+    try:
+        yield
+    except (RedisError, OSError) as error:
+        log.warning("sign-in throttle unavailable", operation=operation, error=type(error).__name__)
+        raise ThrottleUnavailable() from error
 
 
 # A counter untouched for the reset window plus the longest lock can no longer lock anyone.

@@ -70,3 +70,16 @@ class ServiceOverloaded(DomainError):
     def __init__(self, detail: str, *, retry_after_seconds: int = 1) -> None:
         super().__init__(detail, retry_after=retry_after_seconds)
         self.headers["Retry-After"] = str(retry_after_seconds)
+
+
+class DependencyUnavailable(DomainError):
+    """A service the request needs (the database, Redis) cannot be reached: a temporary outage,
+    not a bug and not the client's fault, so the answer says when to retry."""
+
+    status = 503
+    type_slug = "unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(detail, retry_after=retry_after_seconds)
+        self.headers["Retry-After"] = str(retry_after_seconds)

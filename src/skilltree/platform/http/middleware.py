@@ -15,7 +15,8 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from skilltree.platform.errors import DomainError, PayloadTooLarge
+from skilltree.platform.errors import DependencyUnavailable, DomainError, PayloadTooLarge
+from skilltree.platform.http.outages import is_outage
 from skilltree.platform.http.problems import domain_error_response, problem_response
 from skilltree.platform.observability.context import ClientInfo, client_var, request_id_var
 from skilltree.platform.observability.logging import get_logger
@@ -231,6 +232,13 @@ class BodySizeLimitMiddleware(HttpMiddleware):
         await response(scope, receive, send)
 
 
+def _unavailable() -> DependencyUnavailable:
+    return DependencyUnavailable(
+        "A service this request needs cannot be reached right now; retry after Retry-After. "
+        "Retry a write with the same Idempotency-Key: it may or may not have been made."
+    )
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -242,7 +250,9 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class UnhandledErrorMiddleware(HttpMiddleware):
-    """The last resort: a bug becomes a logged traceback and a 500 problem with no internals."""
+    """The last resort: a bug becomes a logged traceback and a 500 problem with no internals; a
+    database or Redis that cannot be reached becomes a 503 with Retry-After (platform/http/
+    outages.py), since retrying is what the client should do."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         response_started = False
@@ -261,7 +271,16 @@ class UnhandledErrorMiddleware(HttpMiddleware):
             if response_started:
                 raise
             await domain_error_response(error, scope["path"])(scope, receive, send)
-        except Exception:
+        except Exception as error:
+            if is_outage(error) and not response_started:
+                error_log.warning(
+                    "dependency unavailable",
+                    method=scope["method"],
+                    path=scope["path"],
+                    error=type(error).__name__,
+                )
+                await domain_error_response(_unavailable(), scope["path"])(scope, receive, send)
+                return
             error_log.exception("unhandled error", method=scope["method"], path=scope["path"])
             if response_started:
                 raise  # too late for a clean response; the server closes the connection

@@ -1,0 +1,135 @@
+"""A dependency that is down is a 503 with Retry-After, not a 500, and the same process serves
+again once it is back; a real bug stays a logged 500.
+
+The database goes down behind a TCP proxy that the test cuts (every open connection drops, new
+ones are refused, as when PostgreSQL stops). Sign-in during a Redis outage:
+tests/accounts/test_throttle_outage.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from skilltree.app import create_app
+from skilltree.platform.config import Settings
+from skilltree.platform.db import Database
+from skilltree.platform.http.middleware import UnhandledErrorMiddleware
+from tests.support.tcp_proxy import TcpProxy, tcp_proxy
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, database: Database | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(settings, database=database)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/unavailable"
+    assert int(response.headers["retry-after"]) > 0
+
+
+# --- the database -------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def through_a_proxy(settings: Settings) -> AsyncIterator[tuple[Settings, TcpProxy]]:
+    """The settings with the database reached through a proxy the test can cut."""
+    url = make_url(settings.database.url)
+    async with tcp_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+        database = settings.database.model_copy(update={"url": proxied})
+        yield settings.model_copy(update={"database": database}), proxy
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_a_database_outage_is_a_503_with_retry_after_and_the_process_recovers(
+    settings: Settings,
+) -> None:
+    async with through_a_proxy(settings) as (proxied, proxy), serving(proxied) as client:
+        before = await client.get("/v1/roadmaps")
+
+        await proxy.stop()
+        read = await client.get("/v1/roadmaps")
+        write = await client.post("/v1/auth/register", json={"email": "x@example.org"})
+        register = await client.post(
+            "/v1/auth/register",
+            json={
+                "email": "b@example.org",
+                "password": "a long passphrase 42",
+                "display_name": "B",
+            },
+        )
+        ready = await client.get("/readyz")
+
+        await proxy.start()
+        after = await client.get("/v1/roadmaps")
+        ready_after = await client.get("/readyz")
+
+    assert before.status_code == 200
+    assert_unavailable(read)
+    assert write.status_code == 422  # bad input is still refused before the database is needed
+    assert_unavailable(register)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "failing"
+    assert after.status_code == 200
+    assert ready_after.status_code == 200
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # only the settings are used
+async def test_an_unreachable_database_is_a_503_from_the_first_request(
+    settings: Settings, unused_tcp_port: int
+) -> None:
+    nowhere = make_url("postgresql+asyncpg://skilltree@127.0.0.1/skilltree").set(
+        port=unused_tcp_port
+    )
+    database = settings.database.model_copy(
+        update={"url": nowhere.render_as_string(hide_password=False)}
+    )
+    async with serving(settings.model_copy(update={"database": database})) as client:
+        response = await client.get("/v1/roadmaps")
+
+    assert_unavailable(response)
+
+
+# --- a bug stays a bug --------------------------------------------------------------------------
+
+
+def app_running(statement: str, engine: AsyncEngine) -> Starlette:
+    async def route(_: Request) -> Response:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+        return PlainTextResponse("ran")
+
+    app = Starlette(routes=[Route("/", route)])
+    app.add_middleware(UnhandledErrorMiddleware)
+    return app
+
+
+@pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_sql_syntax_error_stays_a_500(engine: AsyncEngine) -> None:
+    transport = httpx.ASGITransport(app=app_running("SELEC 1", engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/")
+
+    assert response.status_code == 500
+    assert "retry-after" not in response.headers
