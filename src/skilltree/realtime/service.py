@@ -17,7 +17,7 @@ page of the feed (GET), then carry on with the live events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ class Frame:
     id: str | None = None
     retry: int | None = None
     comment: str | None = None
+    # `data` already encoded as JSON (a fan-out message is encoded once per process).
+    text: str | None = None
 
 
 async def stream(
@@ -45,7 +47,7 @@ async def stream(
     last_event_id: str | None,
     settings: RealtimeSettings,
     still_allowed: StillAllowed,
-) -> AsyncIterator[Frame]:
+) -> AsyncGenerator[Frame]:
     loop = asyncio.get_running_loop()
     async with broadcaster.subscribe([channel], settings.send_queue) as subscription:
         yield Frame(comment="connected", retry=settings.retry_ms)
@@ -90,4 +92,4 @@ async def stream(
 
 
 def _frame(event_name: str, delivery: Delivery) -> Frame:
-    return Frame(event=event_name, data=delivery.message, id=delivery.id)
+    return Frame(event=event_name, data=delivery.message, id=delivery.id, text=delivery.text)
