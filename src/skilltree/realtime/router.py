@@ -11,13 +11,14 @@ from skilltree.accounts.dependencies import accounts_context_of, require_scope, 
 from skilltree.identity import Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.orgs.dependencies import OrgReader
+from skilltree.platform.broadcast import user_channel
 from skilltree.platform.errors import DomainError
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, Resources
 from skilltree.realtime import service
 from skilltree.realtime.eventstream import EventStreamResponse
-from skilltree.realtime.live import org_channel, user_channel
+from skilltree.realtime.live import org_channel
 
 router = APIRouter(prefix=API_PREFIX, tags=["live"])
 
@@ -43,7 +44,12 @@ def _still_allowed(request: Request, resources: Resources, org: str | None) -> s
     return check
 
 
-@router.get("/orgs/{org}/feed/stream", response_class=EventStreamResponse, responses=STREAM_ERRORS)
+@router.get(
+    "/orgs/{org}/feed/stream",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses=STREAM_ERRORS,
+)
 async def org_feed_stream(
     member: OrgReader,
     request: Request,
@@ -63,7 +69,12 @@ async def org_feed_stream(
     return EventStreamResponse(frames)
 
 
-@router.get("/me/stream", response_class=EventStreamResponse, responses=STREAM_ERRORS)
+@router.get(
+    "/me/stream",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses=STREAM_ERRORS,
+)
 async def my_stream(
     current: ProgressReader,
     request: Request,
