@@ -78,7 +78,7 @@ from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.progress_link import link_progress
 from skilltree.roadmaps.router import router as roadmaps_router
-from skilltree.rooms.presence import LocalPresence, Presence, RedisPresence
+from skilltree.rooms.presence import LocalPresence, Presence, PresenceAnnouncer, RedisPresence
 from skilltree.rooms.router import router as rooms_router
 from skilltree.search.in_process import InProcessIndexer
 from skilltree.search.router import router as search_router
@@ -122,6 +122,8 @@ def create_app(
         if redis is not None:
             presence = RedisPresence(redis, f"{settings.redis.key_prefix}rt:")
         app.state.room_presence = presence
+        announcer = PresenceAnnouncer(broadcaster, settings.realtime.presence_batch_seconds)
+        app.state.room_announcer = announcer
         # Feature flags: rules kept in memory, dropped when any instance announces a change.
         flags = FeatureFlags(RuleSets(db, cache, broadcaster))
         await flags.rule_sets.start()
@@ -164,6 +166,7 @@ def create_app(
             if indexes_in_process:
                 db.remove_unit_of_work_hook(indexer.bind)
             await broadcaster.drain("server shutting down", grace_seconds=1.0)
+            await announcer.close()
             await broadcaster.close()
             db.remove_unit_of_work_hook(cache.bind)
             await queue.close()

@@ -25,7 +25,15 @@ from tests.support.live import (
     person,
     running_servers,
 )
-from tests.support.rooms import drain, messages, open_room, receive, receive_until, say
+from tests.support.rooms import (
+    drain,
+    messages,
+    open_room,
+    presence_change,
+    receive,
+    receive_until,
+    say,
+)
 
 RATE = 40
 REALTIME = {
@@ -218,7 +226,7 @@ async def test_presence_expires_when_heartbeats_stop(
     lee_id = await user_id(people["lee"])
     kim = await open_room(server, people["kim"], org)
     lee = await open_room(server, people["lee"], org)  # sends no heartbeats
-    online = await receive_until(kim, "presence", user_id=lee_id, state="online")
+    online = await presence_change(kim, lee_id, "online")
 
     async def keep_kim_alive() -> None:
         while True:
@@ -227,12 +235,12 @@ async def test_presence_expires_when_heartbeats_stop(
 
     beating = asyncio.create_task(keep_kim_alive())
     try:
-        offline = await receive_until(kim, "presence", seconds=8, user_id=lee_id, state="offline")
+        offline = await presence_change(kim, lee_id, "offline", seconds=8)
     finally:
         beating.cancel()
 
-    assert online["state"] == "online"
-    assert offline["state"] == "offline"
+    assert lee_id not in online["offline"]
+    assert lee_id not in offline["online"]
     await lee.close()
     await kim.close()
 

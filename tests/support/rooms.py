@@ -95,3 +95,15 @@ async def drain(socket: ClientConnection, seconds: float = 30.0) -> None:
     async with asyncio.timeout(seconds):
         while True:
             await socket.recv()
+
+
+async def presence_change(
+    socket: ClientConnection, user_id: int, state: str, seconds: float = 10.0
+) -> dict[str, Any]:
+    """The next `presence` frame that lists this user as `online` or `offline` (frames are
+    batched: one may list several people, docs/realtime.md)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            frame = await receive(socket, seconds)
+            if frame["type"] == "presence" and user_id in frame[state]:
+                return frame

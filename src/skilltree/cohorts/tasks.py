@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.cohorts import service
 from skilltree.orgs import service as orgs
 from skilltree.platform import emails
+from skilltree.platform.broadcast import user_channel
 from skilltree.platform.events import Event, consumer
 from skilltree.platform.mail import SEND_TASK
 from skilltree.platform.queue import outbox
@@ -56,7 +57,7 @@ async def assignment_reminders(job: Job, payload: Payload) -> None:
             outbox.enqueue(session, SEND_TASK, message.to_payload(), now=now)
     for reminder in reminders:
         await resources.broadcaster.publish(
-            f"user:{reminder.user_id}",
+            user_channel(reminder.user_id),
             {
                 "kind": "assignment.reminder",
                 "occurred_at": now.isoformat(),

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.notifications import service
 from skilltree.platform import emails
+from skilltree.platform.broadcast import user_channel
 from skilltree.platform.mail import SEND_TASK
 from skilltree.platform.queue import outbox
 from skilltree.platform.queue.scheduler import cron_task
@@ -104,7 +105,7 @@ async def _push_due_reviews(job: Job, due: dict[int, int], now: datetime) -> Non
     for user_id, count in due.items():
         if count > 0:
             await job.resources.broadcaster.publish(
-                f"user:{user_id}",
+                user_channel(user_id),
                 {"kind": "reviews.due", "occurred_at": now.isoformat(), "data": {"due": count}},
             )
 

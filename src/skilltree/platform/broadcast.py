@@ -57,6 +57,12 @@ class Delivery:
     text: str
 
 
+def user_channel(user_id: int) -> str:
+    """A person's own channel (their stream, GET /v1/me/stream): the one place its name is
+    spelled, for every part of the service that tells someone something."""
+    return f"user:{user_id}"
+
+
 def id_order(message_id: str) -> tuple[int, int] | None:
     """The sort key of a history id, or None when it is not one (a forged Last-Event-ID)."""
     first, _, second = message_id.partition("-")

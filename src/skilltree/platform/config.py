@@ -509,6 +509,8 @@ class RealtimeSettings(_Group):
     send_queue: int = Field(default=256, ge=1, le=100_000)
     ticket_seconds: int = Field(default=30, ge=1, le=600)
     presence_ttl_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Joins and leaves are announced to a room at most once per this interval (decision 0050).
+    presence_batch_seconds: float = Field(default=0.25, gt=0, le=10)
     max_message_chars: int = Field(default=2000, ge=1, le=100_000)
     # Chat messages per connection and window; more is refused, far more closes the socket.
     rate_messages: int = Field(default=20, ge=1, le=10_000)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.cohorts import service as cohorts
 from skilltree.platform import events
-from skilltree.platform.broadcast import Broadcaster
+from skilltree.platform.broadcast import Broadcaster, user_channel
 from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database, after_commit
 from skilltree.platform.events import Event
@@ -35,10 +35,6 @@ log = structlog.get_logger(__name__)
 
 def org_channel(org_id: int) -> str:
     return f"org:{org_id}"
-
-
-def user_channel(user_id: int) -> str:
-    return f"user:{user_id}"
 
 
 def progress_channel(user_id: int) -> str:

@@ -3,22 +3,22 @@ API's: the same dependencies admit the caller, and the stream re-checks them whi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from skilltree.accounts.dependencies import accounts_context_of, require_scope, signed_in
 from skilltree.identity import Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.orgs.dependencies import OrgReader
+from skilltree.platform.broadcast import user_channel
 from skilltree.platform.errors import DomainError
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, Resources
 from skilltree.realtime import service
-from skilltree.realtime.live import org_channel, user_channel
+from skilltree.realtime.eventstream import EventStreamResponse
+from skilltree.realtime.live import org_channel
 
 router = APIRouter(prefix=API_PREFIX, tags=["live"])
 
@@ -44,19 +44,18 @@ def _still_allowed(request: Request, resources: Resources, org: str | None) -> s
     return check
 
 
-def _sse(frame: service.Frame) -> ServerSentEvent:
-    return ServerSentEvent(
-        event=frame.event, data=frame.data, id=frame.id, retry=frame.retry, comment=frame.comment
-    )
-
-
-@router.get("/orgs/{org}/feed/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS)
+@router.get(
+    "/orgs/{org}/feed/stream",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses=STREAM_ERRORS,
+)
 async def org_feed_stream(
     member: OrgReader,
     request: Request,
     resources: AppResources,
     last_event_id: LastEventId = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> EventStreamResponse:
     """The organisation's feed, live: `feed` events (as the items of GET …/feed), resumable
     with `Last-Event-ID`. See docs/realtime.md for `reset`, `close` and `shutdown`."""
     frames = service.stream(
@@ -67,17 +66,21 @@ async def org_feed_stream(
         resources.settings.realtime,
         _still_allowed(request, resources, member.org.slug),
     )
-    async for frame in frames:
-        yield _sse(frame)
+    return EventStreamResponse(frames)
 
 
-@router.get("/me/stream", response_class=EventSourceResponse, responses=STREAM_ERRORS)
+@router.get(
+    "/me/stream",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses=STREAM_ERRORS,
+)
 async def my_stream(
     current: ProgressReader,
     request: Request,
     resources: AppResources,
     last_event_id: LastEventId = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> EventStreamResponse:
     """Your own notifications, live: `notice` events (assignments, reminders, completions of
     what you assigned), resumable with `Last-Event-ID`."""
     frames = service.stream(
@@ -88,5 +91,4 @@ async def my_stream(
         resources.settings.realtime,
         _still_allowed(request, resources, None),
     )
-    async for frame in frames:
-        yield _sse(frame)
+    return EventStreamResponse(frames)

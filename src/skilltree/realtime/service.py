@@ -36,6 +36,8 @@ class Frame:
     id: str | None = None
     retry: int | None = None
     comment: str | None = None
+    # `data` already encoded as JSON (a fan-out message is encoded once per process).
+    text: str | None = None
 
 
 async def stream(
@@ -90,4 +92,4 @@ async def stream(
 
 
 def _frame(event_name: str, delivery: Delivery) -> Frame:
-    return Frame(event=event_name, data=delivery.message, id=delivery.id)
+    return Frame(event=event_name, data=delivery.message, id=delivery.id, text=delivery.text)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.platform.broadcast import user_channel
 from skilltree.platform.cache import Computed, Key
 from skilltree.platform.db import after_commit
 from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
@@ -420,7 +421,7 @@ def _announce_import(
     }
 
     async def publish() -> None:
-        await resources.broadcaster.publish(f"user:{user_id}", notice)
+        await resources.broadcaster.publish(user_channel(user_id), notice)
 
     after_commit(session, publish)
 

@@ -34,7 +34,7 @@ from skilltree.platform.broadcast import Delivery, Subscription
 from skilltree.platform.errors import DomainError
 from skilltree.platform.state import Resources
 from skilltree.rooms import service
-from skilltree.rooms.presence import Presence
+from skilltree.rooms.presence import OFFLINE, ONLINE, Presence, PresenceAnnouncer
 from skilltree.rooms.service import Admission, EntryView
 
 log = structlog.get_logger(__name__)
@@ -102,6 +102,7 @@ class Connection:
         admission: Admission,
         resources: Resources,
         presence: Presence,
+        announcer: PresenceAnnouncer,
     ) -> None:
         self.websocket = websocket
         self.admission = admission
@@ -109,6 +110,7 @@ class Connection:
         self.resources = resources
         self.settings = resources.settings.realtime
         self.presence = presence
+        self.announcer = announcer
         self.id = uuid.uuid4().hex[:12]
         self.channel = room_channel(self.room.id)
         self.last_sent = 0
@@ -164,7 +166,7 @@ class Connection:
         if await self.presence.enter(
             self.room.id, user, self.id, self.settings.presence_ttl_seconds
         ):
-            await self._announce({"type": "presence", "user_id": user, "state": "online"})
+            self.announcer.note(self.channel, user, ONLINE)
         await self._send(
             {
                 "type": "welcome",
@@ -192,9 +194,7 @@ class Connection:
     async def _leave(self) -> None:
         with contextlib.suppress(Exception):
             if await self.presence.leave(self.room.id, self.admission.user_id, self.id):
-                await self._announce(
-                    {"type": "presence", "user_id": self.admission.user_id, "state": "offline"}
-                )
+                self.announcer.note(self.channel, self.admission.user_id, OFFLINE)
 
     def _overflowed(self) -> None:
         log.warning("room.slow_consumer", room=self.room.id, user=self.admission.user_id)
@@ -245,7 +245,7 @@ class Connection:
         while True:
             await asyncio.sleep(interval)
             for user_id in await self.presence.sweep(self.room.id):
-                await self._announce({"type": "presence", "user_id": user_id, "state": "offline"})
+                self.announcer.note(self.channel, user_id, OFFLINE)
             async with self.resources.database.unit_of_work() as db:
                 signed_in = await self._still_signed_in(db)
                 role = await service.role_in(db, self.room, self.admission.user_id)
@@ -364,9 +364,7 @@ class Connection:
     async def _on_heartbeat(self, _frame: dict[str, Any]) -> None:
         ttl = self.settings.presence_ttl_seconds
         if await self.presence.enter(self.room.id, self.admission.user_id, self.id, ttl):
-            await self._announce(
-                {"type": "presence", "user_id": self.admission.user_id, "state": "online"}
-            )
+            self.announcer.note(self.channel, self.admission.user_id, ONLINE)
 
     async def _on_read(self, frame: dict[str, Any]) -> None:
         seq = frame.get("seq")

@@ -4,15 +4,27 @@ An entry is (user, connection) with an expiry; a user is present while any of th
 lives. A client that crashes, or an instance that dies with its connections, stops renewing
 them, and the next sweep by any connection of the room removes them and announces the leave.
 Removal is atomic (a ZREM or a dict pop), so of several sweepers exactly one announces it.
+Announcements are batched per room and interval (`PresenceAnnouncer`, decision 0050).
 
 In-process for the embedded default; a sorted set per room (score = expiry) in Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from skilltree.platform.broadcast import Broadcaster
+
+log = structlog.get_logger(__name__)
+
+ONLINE = "online"
+OFFLINE = "offline"
 
 
 class Presence:
@@ -122,3 +134,56 @@ class RedisPresence(Presence):
 
     async def present(self, room_id: int) -> list[int]:
         return sorted(await self._users(self._key(room_id), int(time.time() * 1000)))
+
+
+class PresenceAnnouncer:
+    """Joins and leaves, told to a room once per `interval` in one `presence` frame.
+
+    A frame per change would cost a room of n members n²/2 frames while they arrive (each
+    join is sent to everyone already there): a thousand members joining is half a million
+    frames, and chat waits behind them. Batched, each instance sends a room at most one frame
+    per interval, listing who came and who went since the last one, so the cost per client is
+    O(changes) spread over time. A user who comes and goes within one interval is listed by
+    their latest state only. One announcer per process, shared by every connection in it.
+    """
+
+    def __init__(self, broadcaster: Broadcaster, interval: float) -> None:
+        self._broadcaster = broadcaster
+        self._interval = interval
+        # channel -> {user id: latest state}; a channel with changes has one flush waiting.
+        self._pending: dict[str, dict[int, str]] = {}
+        self._flushes: dict[str, asyncio.Task[None]] = {}
+
+    def note(self, channel: str, user_id: int, state: str) -> None:
+        changes = self._pending.setdefault(channel, {})
+        changes[user_id] = state
+        if channel not in self._flushes:
+            self._flushes[channel] = asyncio.get_running_loop().create_task(
+                self._flush_after_interval(channel), name="presence-flush"
+            )
+
+    async def _flush_after_interval(self, channel: str) -> None:
+        await asyncio.sleep(self._interval)
+        # Taken before publishing: a change noted while this frame is on its way starts the
+        # next interval instead of being lost.
+        del self._flushes[channel]
+        changes = self._pending.pop(channel, {})
+        try:
+            await self._broadcaster.publish(channel, presence_frame(changes), keep=False)
+        except (RedisError, OSError) as error:
+            # Presence is ephemeral: the next welcome (a snapshot) puts any client right.
+            log.warning("rooms.presence_unannounced", channel=channel, error=repr(error))
+
+    async def close(self) -> None:
+        flushes = list(self._flushes.values())
+        for flush in flushes:
+            flush.cancel()
+        await asyncio.gather(*flushes, return_exceptions=True)
+
+
+def presence_frame(changes: dict[int, str]) -> dict[str, Any]:
+    return {
+        "type": "presence",
+        "online": sorted(user for user, state in changes.items() if state == ONLINE),
+        "offline": sorted(user for user, state in changes.items() if state == OFFLINE),
+    }

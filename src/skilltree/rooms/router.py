@@ -30,7 +30,7 @@ from skilltree.rooms.gateway import (
     entry_message,
     room_channel,
 )
-from skilltree.rooms.presence import Presence
+from skilltree.rooms.presence import Presence, PresenceAnnouncer
 from skilltree.rooms.schemas import (
     EntryListOut,
     EntryOut,
@@ -174,6 +174,7 @@ async def connect(
     """Open a room with a ticket; `last_seq` replays what came after it (docs/realtime.md)."""
     resources: Resources = websocket.app.state.resources
     presence: Presence = websocket.app.state.room_presence
+    announcer: PresenceAnnouncer = websocket.app.state.room_announcer
     # Refused before the handshake completes: the client sees HTTP 403.
     if resources.broadcaster.draining is not None:
         # Shutting down: the client should connect to another instance, not to this one.
@@ -188,4 +189,4 @@ async def connect(
         await websocket.close(POLICY_VIOLATION, "invalid, used or expired ticket")
         return
     await websocket.accept()
-    await Connection(websocket, admission, resources, presence).run(last_seq)
+    await Connection(websocket, admission, resources, presence, announcer).run(last_seq)

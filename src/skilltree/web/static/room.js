@@ -117,8 +117,9 @@
       case "reset":
         location.reload();  // too far behind to replay: the page has the newest messages
         break;
-      case "presence":
-        setPresence(frame.user_id, frame.state === "online");
+      case "presence":  // batched: everyone who came or went in the last interval
+        for (const userId of frame.online) setPresence(userId, true);
+        for (const userId of frame.offline) setPresence(userId, false);
         break;
       case "typing":
         if (frame.user_id !== me) { typists.set(frame.user_id, Date.now() + 4000); showTyping(); }
