@@ -115,7 +115,14 @@ CASES = [
         lambda t: {"name": t, "scopes": ["progress:read"]},
         None,
     ),
+    # A GraphQL mutation: each undo takes back another change (the event id tells them apart).
+    Case("/graphql", "/graphql", lambda t: _undo_document(t), "progress:write"),
 ]
+
+
+def _undo_document(tag: str) -> dict[str, Any]:
+    name = tag.replace("-", "_")
+    return {"query": f'mutation Undo_{name} {{ undo(roadmap: "web") {{ undoneEventId topic }} }}'}
 
 
 async def _api_key(person: Browser, scope: str) -> dict[str, str]:

@@ -66,6 +66,56 @@ def _speaking_tus(scope_check: Any) -> Any:
 Reader = Annotated[Principal, _speaking_tus(_Reader)]
 Writer = Annotated[Principal, _speaking_tus(_Writer)]
 UploadId = Annotated[str, Path(max_length=64)]
+
+
+def _header(name: str, schema: dict[str, Any], description: str, required: bool = True) -> Any:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+# The protocol's headers, read by hand (a wrong version is tus's 412, not a validation 422) and
+# so stated here for the API description: clients and fuzzers see what the server requires.
+TUS_RESUMABLE = _header(
+    "Tus-Resumable",
+    {"type": "string", "enum": [TUS_VERSION]},
+    "The tus version spoken (412 otherwise).",
+)
+UPLOAD_LENGTH = _header(
+    "Upload-Length", {"type": "integer", "minimum": 0}, "The whole file's size in bytes."
+)
+UPLOAD_METADATA = _header(
+    "Upload-Metadata",
+    {"type": "string", "maxLength": MAX_METADATA_BYTES},
+    "Comma-separated `key base64(value)` pairs: `roadmap` and `topic` name the note (required), "
+    "`filename` the file.",
+)
+UPLOAD_OFFSET = _header(
+    "Upload-Offset", {"type": "integer", "minimum": 0}, "Where these bytes start (HEAD's offset)."
+)
+UPLOAD_CHECKSUM = _header(
+    "Upload-Checksum",
+    {"type": "string"},
+    "`<algorithm> base64(digest)` of this request's bytes (tus checksum extension).",
+    required=False,
+)
+CHUNK_BODY = {
+    "required": True,
+    "content": {CHUNK_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+def _tus(*headers: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"parameters": [TUS_RESUMABLE, *headers]}
+    if body is not None:
+        extra["requestBody"] = body
+    return extra
+
+
 # tus's own status for a checksum that does not match (HTTPStatus does not know it).
 CHECKSUM_MISMATCH: dict[int | str, dict[str, Any]] = {
     460: {"description": "Checksum Mismatch (tus checksum extension)"}
@@ -89,6 +139,7 @@ async def describe_uploads(resources: AppResources) -> Response:
     UPLOADS,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(400, 401, 403, 404, 412, 413, 415, 507),
+    openapi_extra=_tus(UPLOAD_LENGTH, UPLOAD_METADATA),
 )
 async def create_upload(
     request: Request, current: Writer, session: DbSession, resources: AppResources
@@ -125,6 +176,7 @@ async def create_upload(
     UPLOADS + "/{upload_id}",
     status_code=status.HTTP_200_OK,
     responses=problem_responses(401, 403, 404, 410, 412),
+    openapi_extra=_tus(),
 )
 async def upload_offset(
     upload_id: UploadId, current: Reader, session: DbSession, resources: AppResources
@@ -139,6 +191,7 @@ async def upload_offset(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 507)
     | CHECKSUM_MISMATCH,
+    openapi_extra=_tus(UPLOAD_OFFSET, UPLOAD_CHECKSUM, body=CHUNK_BODY),
 )
 async def append_to_upload(
     request: Request,
@@ -178,6 +231,7 @@ async def append_to_upload(
     UPLOADS + "/{upload_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404, 412),
+    openapi_extra=_tus(),
 )
 async def terminate_upload(
     upload_id: UploadId, current: Writer, session: DbSession, storage: Storage
