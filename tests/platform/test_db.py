@@ -160,7 +160,12 @@ async def test_every_unit_of_work_meets_the_hooks_until_one_is_removed(database:
 @pytest.mark.parametrize("pre_ping", [True, False])
 async def test_pre_ping_replaces_a_connection_the_server_dropped(pre_ping: bool) -> None:
     async with temporary_postgres_database() as url:
-        engine = create_engine(DatabaseSettings(url=url, pool_size=1, pool_pre_ping=pre_ping))
+        # Every checkout pinged (an idle threshold of 0): whether the driver has yet read the
+        # server's goodbye is then no race; the threshold itself is tested below.
+        settings = DatabaseSettings(
+            url=url, pool_size=1, pool_pre_ping=pre_ping, pool_ping_idle_seconds=0
+        )
+        engine = create_engine(settings)
         try:
             async with engine.connect() as connection:
                 backend = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
