@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, Table, bindparam, false, func, select, text, update
+from sqlalchemy import Integer, Table, bindparam, false, func, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from skilltree.platform import migrations, tabledata
@@ -106,6 +106,7 @@ async def _prepare_target(target: AsyncEngine, replace: bool) -> None:
             f"the target database is at revision {revision}, which this version does not know"
         )
     if revision is not None and replace:
+        await _empty(target)
         await migrations.downgrade(target, "base")
     await migrations.upgrade(target)
     if not replace:
@@ -117,6 +118,17 @@ async def _prepare_target(target: AsyncEngine, replace: bool) -> None:
                 + (", ..." if len(occupied) > 5 else "")
                 + "); pass --replace to overwrite it"
             )
+
+
+async def _empty(engine: AsyncEngine) -> None:
+    """Every row deleted, children before parents, before the schema is taken down: on SQLite a
+    table is rebuilt to be altered, and dropping the old one with rows in it would cascade
+    into the search index's full-text table, which SQLite refuses mid-statement."""
+    async with engine.begin() as connection:
+        present = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+        for table in reversed(tabledata.tables()):
+            if table.name in present:
+                await connection.execute(table.delete())
 
 
 async def _tables_with_rows(engine: AsyncEngine) -> list[str]:
