@@ -26,3 +26,8 @@ def map_headers(context: Any, headers: dict[str, str] | None) -> dict[str, str] 
             # At most 255 characters, like the keys the schema allows.
             headers[name] = f"{headers[name][:240]}-{next(_numbers)}"
     return headers
+
+
+# A tus PATCH carries raw bytes as `application/offset+octet-stream` (docs/files.md): the
+# fuzzer sends them the way it sends any `application/octet-stream` body.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")

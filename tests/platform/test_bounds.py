@@ -26,7 +26,7 @@ def unbounded_integers(document: dict[str, Any]) -> Iterator[str]:
             if name not in seen:
                 yield from walk(schemas[name], f"{where} {name}", seen | {name})
             return
-        if schema.get("type") == "integer" and "maximum" not in schema:
+        if schema.get("type") == "integer" and "maximum" not in schema and "enum" not in schema:
             yield where
         for name, value in schema.get("properties", {}).items():
             yield from walk(value, f"{where}.{name}", seen)

@@ -85,8 +85,12 @@ TUS_RESUMABLE = _header(
     {"type": "string", "enum": [TUS_VERSION]},
     "The tus version spoken (412 otherwise).",
 )
+# No file is larger than what a signed 64-bit integer counts (the column that stores it).
+MAX_BYTES = 2**63 - 1
 UPLOAD_LENGTH = _header(
-    "Upload-Length", {"type": "integer", "minimum": 0}, "The whole file's size in bytes."
+    "Upload-Length",
+    {"type": "integer", "minimum": 0, "maximum": MAX_BYTES},
+    "The whole file's size in bytes.",
 )
 UPLOAD_METADATA = _header(
     "Upload-Metadata",
@@ -95,7 +99,9 @@ UPLOAD_METADATA = _header(
     "`filename` the file.",
 )
 UPLOAD_OFFSET = _header(
-    "Upload-Offset", {"type": "integer", "minimum": 0}, "Where these bytes start (HEAD's offset)."
+    "Upload-Offset",
+    {"type": "integer", "minimum": 0, "maximum": MAX_BYTES},
+    "Where these bytes start (HEAD's offset).",
 )
 UPLOAD_CHECKSUM = _header(
     "Upload-Checksum",
