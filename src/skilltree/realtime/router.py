@@ -3,7 +3,7 @@ API's: the same dependencies admit the caller, and the stream re-checks them whi
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 
@@ -22,7 +22,21 @@ from skilltree.realtime.live import org_channel
 
 router = APIRouter(prefix=API_PREFIX, tags=["live"])
 
-STREAM_ERRORS = problem_responses(401, 403, 404)
+# Each event of a stream, as the event-stream format frames it (OpenAPI 3.2's `itemSchema`):
+# `data` is JSON text whose shape depends on `event` (docs/realtime.md lists them).
+STREAM_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0, "maximum": 3_600_000},
+    },
+}
+STREAM_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {"itemSchema": STREAM_EVENT}}},
+    **problem_responses(401, 403, 404),
+}
 LastEventId = Annotated[str | None, Header(alias="last-event-id", max_length=64)]
 ProgressReader = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))]
 
