@@ -31,6 +31,7 @@ from skilltree.files.tus_router import TUS_PATH_PREFIX
 from skilltree.files.tus_router import router as tus_router
 from skilltree.flags.provider import FeatureFlags, RuleSets
 from skilltree.flags.router import router as flags_router
+from skilltree.graphql.context import graphql_context
 from skilltree.graphql.router import graphql_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
@@ -193,6 +194,7 @@ def create_app(
         required=signed_in,
         optional=maybe_principal,
         no_api_keys=owner_sign_in,
+        storage=(graphql_context,),
     )
     instrument_app(app, settings.tracing)
     app.include_router(health.router)

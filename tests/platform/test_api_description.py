@@ -99,6 +99,21 @@ def test_each_operation_lists_the_problems_it_can_answer(document: dict[str, Any
     assert _problem_statuses(paths["/livez"]["get"]) == set()
 
 
+def test_operations_that_need_storage_list_503_with_retry_after(document: dict[str, Any]) -> None:
+    """What an outage or load shedding answers (tests/platform/test_outages.py calls every
+    operation with the database down and checks each 503 it meets is listed)."""
+    paths = document["paths"]
+    unavailable = paths["/v1/roadmaps"]["get"]["responses"]["503"]
+
+    assert list(unavailable["content"]) == ["application/problem+json"]
+    assert unavailable["headers"]["Retry-After"]["required"] is True
+    assert "503" in paths["/v1/auth/login"]["post"]["responses"]  # sign-in's limit fails closed
+    assert "503" in paths["/graphql"]["post"]["responses"]
+    # Liveness touches nothing external; readiness describes its own 503 (no Retry-After).
+    assert "503" not in paths["/livez"]["get"]["responses"]
+    assert "headers" not in paths["/readyz"]["get"]["responses"]["503"]
+
+
 def test_every_signed_in_operation_documents_401_and_403(document: dict[str, Any]) -> None:
     missing = [
         f"{method.upper()} {path}"

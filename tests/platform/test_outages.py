@@ -7,6 +7,7 @@ tests/accounts/test_throttle_outage.py."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,7 @@ from skilltree.app import create_app
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.middleware import UnhandledErrorMiddleware
+from tests.support.accounts import bearer_headers, register_and_verify, sign_in
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 
@@ -133,3 +135,48 @@ async def test_a_sql_syntax_error_stays_a_500(engine: AsyncEngine) -> None:
 
     assert response.status_code == 500
     assert "retry-after" not in response.headers
+
+
+# --- the API description tells the truth about it -----------------------------------------------
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_every_operation_that_answers_503_in_a_database_outage_lists_it(
+    settings: Settings,
+) -> None:
+    """Every operation is called, signed in, with the database down: each one that answers 503
+    says so in the document, as problem+json with Retry-After."""
+    async with through_a_proxy(settings) as (proxied, proxy), serving(proxied) as client:
+        document = (await client.get("/openapi.json")).json()
+        await register_and_verify(client, proxied.mail.outbox_dir)
+        person = await sign_in(client)
+        headers = await bearer_headers(person)
+
+        await proxy.stop()
+        answered: dict[str, httpx.Response] = {}
+        for path, operations in document["paths"].items():
+            for method in operations:
+                answered[f"{method} {path}"] = await client.request(
+                    method.upper(), _concrete(path), json={}, headers=headers, timeout=10
+                )
+
+    wrong = []
+    for name, response in answered.items():
+        method, path = name.split(" ", 1)
+        documented = document["paths"][path][method]["responses"].get("503")
+        if response.status_code != 503:
+            continue
+        if documented is None:
+            wrong.append(f"{name}: 503 not listed")
+        elif response.headers["content-type"] not in documented.get("content", {}):
+            wrong.append(f"{name}: {response.headers['content-type']} not listed")
+        elif any(header not in response.headers for header in documented.get("headers", {})):
+            wrong.append(f"{name}: a listed header is missing")
+    unavailable = [name for name, response in answered.items() if response.status_code == 503]
+    assert len(unavailable) > 100  # the outage was met: nearly every operation needs the database
+    assert wrong == []

@@ -11,12 +11,16 @@ FastAPI describes each operation from its own parameters; two things it cannot s
 - the other problems an operation can answer, from what it takes: credentials (401, 403), a
   path parameter (404), a body (400 unparsable, 413 too large, 422), Idempotency-Key (400, 409
   in flight, 422 reused), If-Match (412 stale, 428 missing: the header is then required), and
-  the rate limit on every /v1 route (429). Statuses a route declares itself keep its wording.
+  the rate limit on every /v1 route (429). Statuses a route declares itself keep its wording;
+- when the service it needs is down: every operation that reaches the database or Redis (a unit
+  of work, a credential to look up, an Idempotency-Key to claim, sign-in's rate limit, which
+  fails closed) can answer 503 problem+json with Retry-After, for an outage (outages.py) or for
+  load shedding when every database connection is busy and the line is full (fair_pool.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from http import HTTPStatus
 from typing import Any
 
@@ -28,6 +32,7 @@ from skilltree.platform.http.conditional import if_match_header, upsert_headers
 from skilltree.platform.http.idempotency import idempotency_key_header
 from skilltree.platform.http.problems import PROBLEM_MEDIA_TYPE, Problem
 from skilltree.platform.http.versioning import API_PREFIX
+from skilltree.platform.state import get_session
 
 BEARER = "bearerAccessToken"
 API_KEY = "personalApiKey"
@@ -65,10 +70,13 @@ def describe(
     required: Callable[..., Any],
     optional: Callable[..., Any],
     no_api_keys: Callable[..., Any],
+    storage: Collection[Callable[..., Any]] = (),
 ) -> None:
     """Make `app.openapi()` add the security schemes, each operation's security, and 422s as
     problem+json. The functions name the dependencies that mean "signed in", "signed in if
-    credentials were sent" and "signed in, but not with an API key"."""
+    credentials were sent" and "signed in, but not with an API key"; `storage` names others
+    that reach the database or Redis without the request's unit of work (GraphQL's context)."""
+    storage_calls = {get_session, *storage}
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -91,6 +99,8 @@ def describe(
                 operation["security"] = []
             statuses = _problem_statuses(path, method, operation, calls)
             _add_problems(operation, statuses)
+            if _reaches_storage(path, method, operation, calls, storage_calls):
+                operation["responses"].setdefault("503", _unavailable())
             if if_match_header in calls:
                 _require_header(operation, "if-match")
         _validation_errors_as_problems(document)
@@ -145,6 +155,38 @@ def _problem_statuses(
     if path.startswith(API_PREFIX + "/"):
         statuses.add(429)
     return statuses
+
+
+def _reaches_storage(
+    path: str,
+    method: str,
+    operation: dict[str, Any],
+    calls: set[Callable[..., Any]],
+    storage_calls: set[Callable[..., Any]],
+) -> bool:
+    """Whether the operation needs the database or Redis, and so can meet one that is down."""
+    return bool(
+        calls & storage_calls
+        or operation.get("security")  # credentials are looked up (sessions, keys, revocations)
+        or idempotency_key_header in calls  # the key is claimed in the store
+        or (method in UNSAFE_METHODS and path.startswith(f"{API_PREFIX}/auth/"))  # fails closed
+    )
+
+
+def _unavailable() -> dict[str, Any]:
+    return {
+        "description": "Service Unavailable: the database or Redis cannot be reached, or every "
+        "database connection is busy and the line of waiting requests is full (load shedding). "
+        "Retry after the seconds in Retry-After.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def _add_problems(operation: dict[str, Any], statuses: set[int]) -> None:
