@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.accounts.context import Account, SignedIn
-from skilltree.accounts.principal_cache import PrincipalCache
+from skilltree.accounts.principal_cache import PrincipalCache, principal_cache_for
+from skilltree.app import create_app
 from skilltree.platform.broadcast import LocalBroadcaster
 from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import RedisSettings, Settings
+from skilltree.platform.db import Database
 from skilltree.platform.models import utc_now
-from tests.support.accounts import Browser, bearer_headers
+from tests.support.accounts import Browser, bearer_headers, register_and_verify, sign_in
 from tests.support.progress import People
 from tests.support.queries import count_statements
+from tests.support.redis import REDIS_URL, isolated_prefix
 
 
 def signed_in(user_id: int) -> SignedIn:
@@ -167,3 +174,43 @@ async def test_a_kept_api_key_still_records_its_last_use_to_the_minute(
     listed = (await ada.client.get("/v1/me/api-keys")).json()["items"]
     recorded = datetime.fromisoformat(listed[0]["last_used_at"])
     assert recorded == first_use + timedelta(minutes=minutes)
+
+
+async def _wipe(prefix: str) -> None:
+    """What FLUSHDB, or a restart of a Redis that keeps nothing on disk, does to this test's
+    keys (the shared test server's other tenants keep theirs)."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+        assert keys  # the session's record was there
+        await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+async def test_a_session_wiped_from_redis_is_refused_at_the_next_request(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    async with isolated_prefix() as prefix:
+        on_redis = settings.model_copy(
+            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
+        )
+        app = create_app(on_redis, database=database, clock=clock)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                await register_and_verify(client, outbox)
+                await sign_in(client)
+                kept = principal_cache_for(app.state.resources.broadcaster, on_redis.auth)
+                assert (await client.get("/v1/me")).status_code == 200
+                hits = kept.hits
+                assert (await client.get("/v1/me")).status_code == 200
+                assert kept.hits == hits + 1  # answered from memory
+
+                await _wipe(prefix)
+                after_wipe = await client.get("/v1/me")
+
+    assert after_wipe.status_code == 401
+    assert after_wipe.json()["type"] == "/problems/not-authenticated"

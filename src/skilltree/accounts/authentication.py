@@ -117,6 +117,10 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
     found = ctx.principals.find(cache_key)
     # A kept session that looks ended may have been slid by another instance: ask the store.
     if found is not None and (kept := found.signed_in.browser_session) and kept.is_live(now):
+        # The store is the authority: a record it lost (Redis wiped) ends the session here too.
+        if not await ctx.sessions.still_stored(db, token_hash):
+            ctx.principals.drop(cache_key)
+            raise NotAuthenticated("Your session has ended; sign in again.")
         slid = await slide(db, ctx, kept)
         if slid is kept:
             return found.signed_in

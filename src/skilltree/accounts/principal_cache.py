@@ -20,6 +20,9 @@ there were no cache, and after a reconnection nothing kept before it is trusted.
 expire (SKILLTREE_AUTH_PRINCIPAL_CACHE_SECONDS), which bounds what a message lost while the
 connection looked healthy could leave stale. See docs/decisions/0044-principal-cache.md.
 
+A browser session in Redis can also vanish without any announcement (FLUSHDB, eviction): a kept
+session is checked against its store on every hit (accounts/authentication.py, decision 0058).
+
 A lookup that began before an invalidation does not store its (possibly older) answer: every
 invalidation bumps a generation, and `keep` refuses an answer found under an older one.
 
