@@ -477,14 +477,23 @@ async def make_variants(
         for name in [*variant_names(AVATAR), THUMBNAIL]:
             await storage.delete(variant_key(original_key, name))
         return 0
-    original = b"".join([chunk async for chunk in storage.read(row.key)])
     names = variant_names(row.kind)
     edges = [THUMBNAIL_EDGE if name == THUMBNAIL else int(name) for name in names]
-    rendered = await anyio.to_thread.run_sync(
-        functools.partial(
-            images.render, original, edges, square=row.kind == AVATAR, max_pixels=max_pixels
+    # The original goes from storage to a temporary file one chunk at a time, and Pillow reads
+    # from that file only what it decodes: a large original is never a bytes in memory.
+    async with anyio.TemporaryFile("w+b") as spool:
+        async for chunk in storage.read(row.key):
+            await spool.write(chunk)
+        await spool.seek(0)
+        rendered = await anyio.to_thread.run_sync(
+            functools.partial(
+                images.render,
+                spool.wrapped,
+                edges,
+                square=row.kind == AVATAR,
+                max_pixels=max_pixels,
+            )
         )
-    )
     for name, copy in zip(names, rendered, strict=True):
         await _store_variant(session, storage, row, name, copy, now)
     return len(names)
