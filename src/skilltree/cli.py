@@ -61,6 +61,8 @@ app.command("backup")(data_commands.backup)
 app.command("restore")(data_commands.restore)
 search_app = _typer("Maintain the search index.")
 app.add_typer(search_app, name="search")
+files_app = _typer("Maintain stored files.")
+app.add_typer(files_app, name="files")
 app.add_typer(flag_commands.flags_app, name="flags")
 
 
@@ -778,3 +780,31 @@ def search_reindex() -> None:
 
     total = run_with_database(settings, work)
     typer.echo(f"indexed {total} documents")
+
+
+@files_app.command("backfill-variants")
+def files_backfill_variants() -> None:
+    """Queue the thumbnail/avatar-sizes task for every stored image missing them (images
+    uploaded before the task existed, or whose variants were lost); safe to run again."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from skilltree.files import service as files
+    from skilltree.platform.clock import SystemClock
+
+    settings = settings_or_exit()
+
+    async def work(database: Database) -> files.Backfill:
+        columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        async with database.unit_of_work() as session:
+            with Progress(*columns, transient=False) as bar:
+                task = bar.add_task("checking", total=await files.images_missing_variants(session))
+
+                def advance(count: int) -> None:
+                    bar.update(task, advance=count)
+
+                return await files.backfill_variants(session, SystemClock().now(), advance)
+
+    done = run_with_database(settings, work)
+    typer.echo(
+        f"queued {done.queued} image(s) for their variants ({done.already_queued} already queued)"
+    )

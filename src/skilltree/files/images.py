@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image, ImageOps
 
@@ -32,16 +33,20 @@ class Rendered:
     content_type: str = OUTPUT_TYPE
 
 
-def render(original: bytes, edges: list[int], *, square: bool, max_pixels: int) -> list[Rendered]:
+def render(
+    original: IO[bytes], edges: list[int], *, square: bool, max_pixels: int
+) -> list[Rendered]:
     """One copy per edge, each at most that many pixels on its longer side (`square` crops to
-    the centre first). The original is decoded once, however many copies are made."""
+    the centre first). The original is read from its file as Pillow decodes it (the header
+    first, the pixels only once the header passed the cap), and decoded once, however many
+    copies are made."""
     upright = _decode_upright(original, max(edges), max_pixels)
     return [_encode(_resized(upright, edge, square=square)) for edge in edges]
 
 
-def _decode_upright(original: bytes, largest_edge: int, max_pixels: int) -> Image.Image:
+def _decode_upright(original: IO[bytes], largest_edge: int, max_pixels: int) -> Image.Image:
     try:
-        with Image.open(io.BytesIO(original)) as image:
+        with Image.open(original) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise UnreadableImage(f"{width}x{height} is more than {max_pixels} pixels")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.files.models import ImageVariant, ResumableUpload, StoredFile
+from skilltree.platform.queue.models import OutboxMessage
 
 
 async def used_bytes(session: AsyncSession, user_id: int) -> int:
@@ -151,3 +153,42 @@ async def variant(session: AsyncSession, file_id: int, name: str) -> ImageVarian
 async def variant_by_key(session: AsyncSession, key: str) -> ImageVariant | None:
     query = select(ImageVariant).where(ImageVariant.key == key)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+def _missing_variants(types: Sequence[str], wanted: dict[str, int]) -> list[Any]:
+    """Images with fewer variants than their kind gets (none made yet, or some lost)."""
+    made = (
+        select(func.count(ImageVariant.id))
+        .where(ImageVariant.file_id == StoredFile.id)
+        .scalar_subquery()
+    )
+    expected = case(*[(StoredFile.kind == kind, count) for kind, count in wanted.items()], else_=0)
+    return [StoredFile.content_type.in_(list(types)), made < expected]
+
+
+async def count_missing_variants(
+    session: AsyncSession, types: Sequence[str], wanted: dict[str, int]
+) -> int:
+    query = select(func.count(StoredFile.id)).where(*_missing_variants(types, wanted))
+    return int((await session.execute(query)).scalar_one())
+
+
+async def missing_variants_after(
+    session: AsyncSession, types: Sequence[str], wanted: dict[str, int], after_id: int, limit: int
+) -> Sequence[StoredFile]:
+    """The next images (by id) missing some of their variants, across every user."""
+    query = (
+        select(StoredFile)
+        .where(StoredFile.id > after_id, *_missing_variants(types, wanted))
+        .order_by(StoredFile.id)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def queued_message_ids(session: AsyncSession, message_ids: Sequence[str]) -> set[str]:
+    """Which of these outbox message ids exist (queued, or published and not yet cleaned up)."""
+    if not message_ids:
+        return set()
+    query = select(OutboxMessage.message_id).where(OutboxMessage.message_id.in_(list(message_ids)))
+    return set((await session.execute(query)).scalars().all())

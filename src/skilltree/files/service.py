@@ -477,14 +477,23 @@ async def make_variants(
         for name in [*variant_names(AVATAR), THUMBNAIL]:
             await storage.delete(variant_key(original_key, name))
         return 0
-    original = b"".join([chunk async for chunk in storage.read(row.key)])
     names = variant_names(row.kind)
     edges = [THUMBNAIL_EDGE if name == THUMBNAIL else int(name) for name in names]
-    rendered = await anyio.to_thread.run_sync(
-        functools.partial(
-            images.render, original, edges, square=row.kind == AVATAR, max_pixels=max_pixels
+    # The original goes from storage to a temporary file one chunk at a time, and Pillow reads
+    # from that file only what it decodes: a large original is never a bytes in memory.
+    async with anyio.TemporaryFile("w+b") as spool:
+        async for chunk in storage.read(row.key):
+            await spool.write(chunk)
+        await spool.seek(0)
+        rendered = await anyio.to_thread.run_sync(
+            functools.partial(
+                images.render,
+                spool.wrapped,
+                edges,
+                square=row.kind == AVATAR,
+                max_pixels=max_pixels,
+            )
         )
-    )
     for name, copy in zip(names, rendered, strict=True):
         await _store_variant(session, storage, row, name, copy, now)
     return len(names)
@@ -513,3 +522,54 @@ async def _store_variant(
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+# --- Backfill: variants for images stored before (or without) them ----------------------------
+
+BACKFILL_BATCH = 500
+_VARIANTS_WANTED = {AVATAR: len(AVATAR_SIZES), ATTACHMENT: 1}
+
+
+def backfill_message_id(file_id: int) -> str:
+    """The outbox id of a file's backfill task: the same on every run, so a second run sees
+    the first one's and queues nothing twice."""
+    return f"{VARIANTS_TASK}:backfill:{file_id}"
+
+
+async def images_missing_variants(session: AsyncSession) -> int:
+    """How many stored images lack some of their variants (for a progress bar)."""
+    return await repository.count_missing_variants(session, sorted(IMAGE_TYPES), _VARIANTS_WANTED)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    queued: int  # tasks queued by this run
+    already_queued: int  # missing variants, but a previous run queued their task already
+
+
+async def backfill_variants(
+    session: AsyncSession, now: datetime, advance: Callable[[int], None]
+) -> Backfill:
+    """Queue the variants task for every image (avatar or attachment) missing some of its
+    variants, in the caller's transaction; `advance` is told how many images were looked at.
+    A file whose backfill task is still in the outbox (or was published and its row not yet
+    cleaned up) is not queued again; a task that failed for good is the dead letters' to
+    replay (`skilltree dlq replay`)."""
+    queued = already = 0
+    after_id = 0
+    types = sorted(IMAGE_TYPES)
+    while batch := await repository.missing_variants_after(
+        session, types, _VARIANTS_WANTED, after_id, BACKFILL_BATCH
+    ):
+        ids = {row.id: backfill_message_id(row.id) for row in batch}
+        seen = await repository.queued_message_ids(session, list(ids.values()))
+        for row in batch:
+            if ids[row.id] in seen:
+                already += 1
+                continue
+            payload = {"file_id": row.id, "key": row.key}
+            outbox.enqueue(session, VARIANTS_TASK, payload, now=now, message_id=ids[row.id])
+            queued += 1
+        after_id = batch[-1].id
+        advance(len(batch))
+    return Backfill(queued, already)
