@@ -107,12 +107,14 @@ def create_app(
         instrument_engine(db.engine, settings.tracing)
         app_clock = clock or SystemClock()
         queue = build_queue(settings.queue, db, app_clock)
-        cache = Cache.from_settings(settings.cache, settings.redis)
-        # What a unit of work marks stale is invalidated once it commits (requests and tasks).
-        db.on_every_unit_of_work(cache.bind)
         # Live fan-out (streams, rooms); committed events become feed lines and live pushes.
         broadcaster = build_broadcaster(settings.realtime, settings.redis)
         await broadcaster.start()
+        cache = Cache.from_settings(settings.cache, settings.redis, broadcaster)
+        # What a unit of work marks stale is invalidated once it commits (requests and tasks),
+        # and every instance hears of it: local hits then need no Redis round trip.
+        db.on_every_unit_of_work(cache.bind)
+        await cache.listen(broadcaster)
         # Callers kept between requests, forgotten when any instance announces a sign-out.
         principals = principal_cache_for(broadcaster, settings.auth)
         db.on_every_unit_of_work(principals.bind)

@@ -4,15 +4,18 @@ hits, namespace invalidation, stampede protection, personal results, and Redis o
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+import cashews
 import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from skilltree.platform.broadcast import LocalBroadcaster, RedisBroadcaster
 from skilltree.platform.cache import Cache, Computed, Key, LocalCopies
 from skilltree.platform.config import CacheSettings, RedisSettings
 from tests.support.redis import REDIS_URL, isolated_prefix
@@ -265,3 +268,126 @@ async def test_redis_stopping_mid_way_falls_back_to_the_source_then_recovers() -
     assert cache.stats.errors >= 1
     assert [entry["event"] for entry in down] == ["cache unavailable; reading from the database"]
     assert [entry["event"] for entry in up] == ["cache available again"]
+
+
+@asynccontextmanager
+async def listening_instances(
+    broadcast_url: str = REDIS_URL, cache_url: str = REDIS_URL
+) -> AsyncIterator[tuple[Cache, Cache, RedisBroadcaster]]:
+    """Two instances whose caches hear every invalidation (the app's lifespan wiring); the
+    second one's broadcast connection goes through `broadcast_url`."""
+    async with isolated_prefix() as prefix:
+        first_fanout = RedisBroadcaster(REDIS_URL, f"{prefix}rt:")
+        second_fanout = RedisBroadcaster(broadcast_url, f"{prefix}rt:")
+        await first_fanout.start()
+        await second_fanout.start()
+        first = Cache.from_settings(
+            CacheSettings(), RedisSettings(url=REDIS_URL, key_prefix=prefix), first_fanout
+        )
+        second = Cache.from_settings(
+            CacheSettings(), RedisSettings(url=cache_url, key_prefix=prefix), second_fanout
+        )
+        await first.listen(first_fanout)
+        await second.listen(second_fanout)
+        await asyncio.sleep(0.05)  # the listeners subscribe
+        try:
+            yield first, second, second_fanout
+        finally:
+            for cache in (first, second):
+                await cache.close()
+            for fanout in (first_fanout, second_fanout):
+                await fanout.close()
+
+
+@pytest.mark.redis
+async def test_a_local_hit_needs_no_redis_while_invalidations_are_pushed() -> None:
+    target = urlsplit(REDIS_URL)
+    async with tcp_proxy(target.hostname or "", target.port or 6379) as proxy:
+        cache_url = f"redis://127.0.0.1:{proxy.port}{target.path}"
+        async with listening_instances(cache_url=cache_url) as (_, second, _fanout):
+            source = Source(b"v1")
+            await second.fetch(TREE, source, TTL)
+            await second.fetch(TREE, source, TTL)
+            await proxy.stop()  # the cache's own connection to Redis is gone
+            during = await second.fetch(TREE, source, TTL)
+            copy = second.local_entry(TREE)
+
+    assert during == b"v1"
+    assert copy is not None
+    assert copy.value == b"v1"
+    assert (source.calls, second.stats.errors) == (1, 0)
+
+
+@pytest.mark.redis
+async def test_another_instance_sees_an_invalidation_within_100_ms() -> None:
+    async with listening_instances() as (first, second, _fanout):
+        source = Source(b"v1")
+        await second.fetch(TREE, source, TTL)
+        assert second.local_entry(TREE) is not None  # served without Redis from now on
+        source.value = b"v2"
+        started = time.monotonic()
+        await first.invalidate(["roadmap:web"])
+        while (value := await second.fetch(TREE, source, TTL)) != b"v2":
+            assert time.monotonic() - started < 0.1, "not seen within 100 ms"
+            await asyncio.sleep(0.002)
+        seen_after = time.monotonic() - started
+
+    assert value == b"v2"
+    assert seen_after < 0.1
+    assert second.heard == 1
+
+
+@pytest.mark.redis
+async def test_local_copies_are_not_trusted_while_the_subscription_is_lost() -> None:
+    target = urlsplit(REDIS_URL)
+    async with tcp_proxy(target.hostname or "", target.port or 6379) as proxy:
+        broadcast_url = f"redis://127.0.0.1:{proxy.port}{target.path}"
+        async with listening_instances(broadcast_url=broadcast_url) as (first, second, fanout):
+            source = Source(b"v1")
+            await second.fetch(TREE, source, TTL)
+            assert second.local_entry(TREE) is not None
+            await proxy.stop()  # the announcement of the next write cannot reach `second`
+            await until(lambda: not fanout.connected)
+            source.value = b"v2"
+            await first.invalidate(["roadmap:web"])
+            unheard = second.local_entry(TREE)
+            during = await second.fetch(TREE, source, TTL)  # asks Redis for the tokens
+
+            await proxy.start()
+            await until(lambda: fanout.connected)
+            after_reconnecting = second.local_entry(TREE)  # nothing from before is trusted
+
+    assert unheard is None
+    assert during == b"v2"
+    assert after_reconnecting is None
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait (bounded) until `condition` holds."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def test_remembered_tokens_are_trusted_for_a_bounded_time() -> None:
+    fanout = LocalBroadcaster()
+    now = [0.0]
+    cache = Cache(
+        cashews.Cache(),
+        prefix="p:",
+        lock_seconds=1,
+        local=LocalCopies(1000),
+        token_trust_seconds=30,
+        timer=lambda: now[0],
+    )
+    cache._listened, cache._listening = fanout, True
+    cache._remember(TREE.namespaces, [b"t1"], generation=0)
+
+    fresh = cache._trusted_stored_key(TREE)
+    now[0] = 31.0
+    expired = cache._trusted_stored_key(TREE)
+
+    assert fresh == "p:roadmap:web:tree@t1"
+    assert expired is None

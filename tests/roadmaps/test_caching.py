@@ -3,6 +3,7 @@ reader sees invalidates it. Run with the cache in process memory and in a real R
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -205,6 +206,13 @@ async def test_when_redis_stops_public_trees_are_served_from_the_database(
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as reader:
                 cached = await reader.get(TREE)
                 await proxy.stop()
+                # Once the instance knows it hears no invalidations, it trusts no local copy
+                # without asking Redis (decision 0055), and finds Redis gone.
+                broadcaster = application.state.resources.broadcaster
+                for _ in range(200):
+                    if not broadcaster.connected:
+                        break
+                    await asyncio.sleep(0.01)
                 during = await reader.get(TREE)
 
     assert cached.status_code == during.status_code == 200

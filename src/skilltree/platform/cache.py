@@ -12,9 +12,18 @@ stores its result under the old token, where no one looks: the write always wins
 
 Local copies. With Redis, each process also keeps the values it read or wrote lately in its own
 memory, under the same versioned key (`LocalCopies`). A key names the namespace tokens its value
-was computed from, so a copy can never be staler than Redis: a hit still reads the tokens from
-Redis (one small MGET, which sees every other instance's invalidations at once) but not the
-value, which for a roadmap tree is 160 kB.
+was computed from, so a copy can never be staler than the tokens it is looked up by.
+
+Pushed invalidation. Every invalidation is also announced on the broadcast channel
+"cache.namespaces" (platform/broadcast.py, the fan-out the principal cache uses), after the new
+tokens are stored. A process that listens (`listen`, started by the app's lifespan) keeps the
+tokens it read and forgets a namespace's as the announcement arrives, so a local hit needs no
+Redis round trip at all. Pub/sub is at-most-once, so the remembered tokens are trusted only while
+the broadcaster says every message reaches this process (`connected`), only from its current
+connection (`epoch`), and for at most `CacheSettings.token_trust_seconds`, after which one MGET
+reads them again: a lost announcement leaves an entry stale for no longer than that. Without
+listening (commands, tests of one cache) every read checks the tokens in Redis, as before.
+Decision 0055.
 
 Stampede protection. When many requests miss the same key together, one recomputes it while the
 others wait, then read what it stored: waiting in this process on an asyncio event, and across
@@ -36,7 +45,8 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import cashews
 from cachetools import TLRUCache
@@ -44,6 +54,7 @@ from cashews.exceptions import CacheError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skilltree.platform.broadcast import Broadcaster, RedisBroadcaster
 from skilltree.platform.config import CacheSettings, RedisSettings
 from skilltree.platform.db import after_commit
 from skilltree.platform.observability import metrics
@@ -60,6 +71,8 @@ NAMESPACE_TTL_SECONDS = 30 * 24 * 3600
 # How often a request waiting on another instance's recompute looks whether it finished.
 LOCK_POLL_SECONDS = 0.02
 STALE_NAMESPACES = "skilltree.stale_namespaces"
+# The broadcast channel on which every invalidation is announced to every instance.
+CHANNEL = "cache.namespaces"
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,16 @@ class CacheStats:
 Compute = Callable[[], Awaitable[Computed]]
 
 
+@dataclass(eq=False)
+class LocalCopy:
+    """A value kept in this process, with what readers derived from it once (the parsed
+    representation, its compressed variants): they live and die with the copy."""
+
+    value: bytes
+    ttl_seconds: int
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
 class LocalCopies:
     """Values by versioned key in this process's memory: least recently used first out beyond
     `max_bytes`, and none kept longer than its TTL from when it was copied. (The TTL bounds how
@@ -103,21 +126,36 @@ class LocalCopies:
 
     def __init__(self, max_bytes: int, timer: Callable[[], float] = time.monotonic) -> None:
         self._max_bytes = max_bytes
-        # Each entry is (value, TTL seconds); its expiry is set when it is stored.
-        self._entries: TLRUCache[str, tuple[bytes, int]] = TLRUCache(
+        # Each entry's expiry is set when it is stored, from its own TTL.
+        self._entries: TLRUCache[str, LocalCopy] = TLRUCache(
             maxsize=max_bytes,
-            ttu=lambda _key, entry, now: now + entry[1],
+            ttu=lambda _key, entry, now: now + entry.ttl_seconds,
             timer=timer,
-            getsizeof=lambda entry: len(entry[0]),
+            getsizeof=lambda entry: len(entry.value),
         )
 
     def get(self, stored: str) -> bytes | None:
         entry = self._entries.get(stored)
-        return entry[0] if entry is not None else None
+        return entry.value if entry is not None else None
+
+    def entry(self, stored: str) -> LocalCopy | None:
+        return self._entries.get(stored)
 
     def put(self, stored: str, value: bytes, ttl_seconds: int) -> None:
-        if len(value) <= self._max_bytes:  # larger than the whole budget: not kept
-            self._entries[stored] = (value, ttl_seconds)
+        if len(value) > self._max_bytes:  # larger than the whole budget: not kept
+            return
+        kept = self._entries.get(stored)
+        if kept is None or kept.value != value:
+            self._entries[stored] = LocalCopy(value, ttl_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """A namespace's token as read from Redis, with what trusting it later depends on."""
+
+    value: bytes
+    epoch: int  # the broadcaster's connection it was read under
+    read_at: float
 
 
 def stale_on_commit(session: AsyncSession, *namespaces: str) -> None:
@@ -134,9 +172,25 @@ class Cache:
         lock_seconds: float,
         enabled: bool = True,
         local: LocalCopies | None = None,
+        publisher: Broadcaster | None = None,
+        owns_publisher: bool = False,
+        token_trust_seconds: float = 0.0,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend = backend
         self._local = local
+        # Where invalidations are announced (None: one process, nothing to tell).
+        self._publisher = publisher
+        self._owns_publisher = owns_publisher
+        self._token_trust_seconds = token_trust_seconds
+        self._timer = timer
+        # Namespace tokens read from Redis, trusted while announcements reach this process.
+        self._tokens: dict[str, _Token] = {}
+        self._generation = 0
+        self._listened: Broadcaster | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        self.heard = 0  # invalidations announced by any instance and received here
         self._prefix = prefix
         self._lock_seconds = lock_seconds
         self.enabled = enabled
@@ -146,9 +200,12 @@ class Cache:
         self._recomputing: dict[str, asyncio.Event] = {}
 
     @classmethod
-    def from_settings(cls, cache: CacheSettings, redis: RedisSettings) -> Cache:
+    def from_settings(
+        cls, cache: CacheSettings, redis: RedisSettings, broadcaster: Broadcaster | None = None
+    ) -> Cache:
         """Redis when SKILLTREE_REDIS_URL is set, process memory otherwise; nothing connects
-        until first use."""
+        until first use. Invalidations are announced through `broadcaster`, or with Redis and
+        none given, through a publisher of the cache's own (commands, workers)."""
         backend = cashews.Cache(name="skilltree")
         if redis.url is None:
             backend.setup("mem://", size=cache.memory_max_entries, check_interval=60)
@@ -170,12 +227,19 @@ class Cache:
             )
         # In-process storage has nothing to save a copy from.
         local = LocalCopies(cache.local_max_bytes) if redis.url and cache.local_max_bytes else None
+        publisher, owned = broadcaster, False
+        if publisher is None and redis.url is not None:
+            # Publishing only (it never subscribes): every process that invalidates announces.
+            publisher, owned = RedisBroadcaster(redis.url, f"{redis.key_prefix}rt:"), True
         return cls(
             backend,
             prefix=f"{redis.key_prefix}cache:",
             lock_seconds=cache.lock_seconds,
             enabled=cache.enabled,
             local=local,
+            publisher=publisher,
+            owns_publisher=owned,
+            token_trust_seconds=cache.token_trust_seconds,
         )
 
     async def fetch(self, key: Key, compute: Compute, ttl_seconds: int) -> bytes:
@@ -201,9 +265,25 @@ class Cache:
         metrics.CACHE_LOOKUPS.labels("miss").inc()
         return await self._recompute_once(stored, compute, ttl_seconds)
 
+    def local_entry(self, key: Key) -> LocalCopy | None:
+        """The local copy of `key`'s current value when it can be trusted without asking Redis
+        (tokens known and announcements flowing), counted as a hit; else None."""
+        if not self.enabled or self._local is None:
+            return None
+        stored = self._trusted_stored_key(key)
+        if stored is None:
+            return None
+        copy = self._local.entry(stored)
+        if copy is not None:
+            self.stats.local_hits += 1
+            self._hit()
+        return copy
+
     async def invalidate(self, namespaces: Iterable[str]) -> None:
-        """Make every entry computed from these namespaces unreachable."""
-        tokens = {self._namespace_key(name): _new_token() for name in sorted(set(namespaces))}
+        """Make every entry computed from these namespaces unreachable, here and, once the
+        announcement arrives, in every other instance's memory."""
+        names = sorted(set(namespaces))
+        tokens = {self._namespace_key(name): _new_token() for name in names}
         if not tokens or not self.enabled:
             return
         try:
@@ -211,6 +291,73 @@ class Cache:
         except BACKEND_ERRORS as error:
             # Entries of these namespaces live on until their TTL: the reason TTLs stay bounded.
             self._failed("invalidate", error)
+            self._forget(names)
+            return
+        # After the new tokens are stored: a reader that reads the tokens again gets them.
+        self._forget(names)
+        if self._publisher is not None:
+            try:
+                await self._publisher.publish(CHANNEL, {"namespaces": names}, keep=False)
+            except (RedisError, OSError) as error:
+                # Listeners trust what they remember for token_trust_seconds at most.
+                log.warning("cache invalidation not announced", error=repr(error))
+
+    async def listen(self, broadcaster: Broadcaster) -> None:
+        """Hear every instance's invalidations, so local hits need no Redis round trip."""
+        if self._listener is None and self._local is not None and self._token_trust_seconds > 0:
+            self._listened = broadcaster
+            self._listener = asyncio.create_task(self._listen(broadcaster), name="cache-changes")
+
+    async def _listen(self, broadcaster: Broadcaster) -> None:
+        while True:
+            async with broadcaster.subscribe([CHANNEL]) as subscription:
+                self._listening = True
+                while subscription.ended is None and not subscription.overflowed:
+                    delivery = await subscription.next(wait_seconds=60.0)
+                    if delivery is not None:
+                        self.heard += 1
+                        names = delivery.message.get("namespaces", [])
+                        self._forget([name for name in names if isinstance(name, str)])
+                self._listening = False
+                if subscription.ended is not None:
+                    return  # the server is shutting down
+            self._forget_all()  # overflowed: something may have been missed
+
+    def _trusting(self) -> bool:
+        broadcaster = self._listened
+        return self._listening and broadcaster is not None and broadcaster.connected
+
+    def _trusted_stored_key(self, key: Key) -> str | None:
+        """The versioned key from remembered tokens alone, when every one of them is trusted."""
+        if not self._trusting() or self._listened is None:
+            return None
+        epoch, now = self._listened.epoch, self._timer()
+        values = []
+        for name in key.namespaces:
+            token = self._tokens.get(name)
+            if token is None or token.epoch != epoch:
+                return None
+            if now - token.read_at > self._token_trust_seconds:
+                return None
+            values.append(token.value)
+        return f"{self._prefix}{key.name}@{b'.'.join(values).decode()}"
+
+    def _remember(self, namespaces: tuple[str, ...], tokens: list[bytes], generation: int) -> None:
+        # Tokens read before an invalidation was heard may be the old ones: not remembered.
+        if generation != self._generation or not self._trusting() or self._listened is None:
+            return
+        epoch, now = self._listened.epoch, self._timer()
+        for name, value in zip(namespaces, tokens, strict=True):
+            self._tokens[name] = _Token(value, epoch, now)
+
+    def _forget(self, namespaces: Iterable[str]) -> None:
+        self._generation += 1
+        for name in namespaces:
+            self._tokens.pop(name, None)
+
+    def _forget_all(self) -> None:
+        self._generation += 1
+        self._tokens.clear()
 
     def bind(self, session: AsyncSession) -> None:
         """Invalidate what this unit of work marks stale (`stale_on_commit`) once it commits."""
@@ -221,6 +368,14 @@ class Cache:
         after_commit(session, invalidate_marked)
 
     async def close(self) -> None:
+        self._listening = False
+        if self._listener is not None:
+            self._listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._owns_publisher and self._publisher is not None:
+            await self._publisher.close()
         # cashews 7.6 closes its Redis client with redis-py's deprecated close(): same effect.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -228,6 +383,10 @@ class Cache:
 
     async def _stored_key(self, key: Key) -> str | None:
         """The key with each namespace's current token; None when the cache cannot be read."""
+        trusted = self._trusted_stored_key(key)
+        if trusted is not None:
+            return trusted
+        generation = self._generation
         names = [self._namespace_key(name) for name in key.namespaces]
         try:
             tokens = list(await self._backend.get_many(*names))
@@ -244,6 +403,7 @@ class Cache:
         if len(present) != len(tokens):
             return None  # evicted between the two reads: no version to trust
         self._succeeded()
+        self._remember(key.namespaces, present, generation)
         versions = b".".join(present).decode()
         return f"{self._prefix}{key.name}@{versions}"
 

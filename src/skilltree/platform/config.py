@@ -355,6 +355,11 @@ class RateLimitSettings(_Group):
     auth: str = "10/minute"  # sign-in, sign-up, resets: per client IP
     write: str = "120/minute"  # other changes: per credential, or IP when anonymous
     read: str = "1200/minute"  # reads: per credential, or IP when anonymous
+    # With Redis, an instance takes up to this many requests of a caller's quota in one round
+    # trip and spends them locally for at most `lease_seconds`; never more than 1 % of the
+    # quota, so small quotas stay exact (1 disables leases; decision 0055).
+    lease_max: int = Field(default=32, ge=1, le=1000)
+    lease_seconds: float = Field(default=1.0, gt=0, le=10)
 
     @field_validator("auth", "write", "read")
     @classmethod
@@ -405,6 +410,10 @@ class CacheSettings(_Group):
     # With Redis: values this process read or wrote lately are also kept in its memory, up to
     # this many bytes, so a hit reads only the small namespace tokens from Redis (0: off).
     local_max_bytes: int = Field(default=16 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
+    # With Redis: namespace tokens this process read are trusted without asking Redis again
+    # while every instance's invalidations reach it by pub/sub, for at most this long (which
+    # bounds what a lost announcement can leave stale). 0: every read asks Redis (decision 0055).
+    token_trust_seconds: float = Field(default=30.0, ge=0, le=3600)
 
 
 class MetricsSettings(_Group):
