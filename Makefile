@@ -71,9 +71,11 @@ audit: install
 	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r $(VENV)/audit-requirements.txt
 
 # Needs PostgreSQL, Redis and wrk (installed here when missing and running as root).
+# make bench DATABASE=sqlite: the embedded default; BENCH_ARGS passes more (--two-workers, --crowd).
+DATABASE ?= postgresql
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --database $(DATABASE) $(BENCH_ARGS)
 
 # The Python code of the gRPC definitions (proto/ -> src/skilltree/rpc/v1/), checked in;
 # tests/rpc/test_generated.py fails when it is older than the definitions.

@@ -1,16 +1,27 @@
-"""`make bench`: skilltree in its production shape, measured against two baselines in one run.
+"""`make bench`: skilltree in its production shape, measured against baselines in one run.
 
 On loopback only. The script
-1. creates a throwaway PostgreSQL database, migrates it, loads the built-in roadmap, creates a
-   user and gives them some progress (so there are review cards);
-2. starts three servers the same way (one worker, uvloop; under uvicorn with httptools, under
+1. stages the data: a throwaway PostgreSQL database and Redis key prefix (or, with
+   `--database sqlite`, a throwaway SQLite file and no Redis: the embedded default), migrated,
+   with the built-in roadmap and a benchmark account with some progress (so there are review
+   cards);
+2. captures each endpoint from skilltree itself (bench/capture.py): the database statements and
+   Redis calls one request makes, with their parameters, and its response;
+3. starts the servers the same way (one worker, uvloop; under uvicorn with httptools, under
    granian in ASGI mode, or each in turn with `--server both`): the bare ASGI baseline, the
-   minimal FastAPI baseline, and skilltree on PostgreSQL + Redis with its access log on
-   (written to /dev/null) and its rate limiter on with quotas too large to trip;
-3. drives each endpoint with wrk at 64 connections and prints one table per server: req/s, p50,
-   p99, non-2xx/3xx responses, and the ratio to each baseline; then each server's RSS (for
-   skilltree after the reads and writes, right after the sign-ins, and once those are done). With
-   `--server both` a last table sets the two servers side by side.
+   minimal FastAPI baseline, the same-work ceiling (bench/ceiling.py: the captured calls made
+   with asyncpg/aiosqlite and redis-py directly, the same response), and skilltree with its
+   access log on (written to /dev/null) and its rate limiter on with quotas too large to trip;
+4. drives each endpoint with wrk, skilltree's and then its ceiling's, and prints per server
+   - req/s, p50, p99, failed requests and the ratios to the baselines;
+   - the same work: req/s against the ceiling's, statements and Redis calls per request, and
+     the CPU per request of the worker, of the ceiling's worker and of PostgreSQL's backends;
+   - the worker's RSS (after the reads and writes, right after the sign-ins, once those are
+     done);
+5. with `--two-workers`, measures the read endpoints again with skilltree on two workers and
+   prints the ratio to one worker with the cores the workers and PostgreSQL used.
+
+`--crowd` runs bench/crowd.py instead: the read endpoints and the write at 1,024 connections.
 
 Figures are only comparable within one run: the baselines are measured beside skilltree so the
 ratios cancel out what the machine was doing. See docs/performance.md.
@@ -20,23 +31,73 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import os
+import resource
 import shutil
 import sys
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
+import httpx
+
+from bench import ceiling
+from bench.capture import CAPTURE_DIR, Record
+from bench.endpoints import LOGIN, Endpoint, page_endpoints, skilltree_endpoints
 from bench.servers import SERVER_KINDS, Server, ServerKind, serve, wait_until_idle
+from bench.stage import REDIS_URL as BENCH_REDIS_URL
 from bench.stage import (
-    EMAIL,
-    PASSWORD,
     SKILLTREE_APP,
     Session,
+    asyncpg_dsn,
     prepare,
     redis_prefix,
-    sign_in,
+    sign_in_with,
     skilltree_env,
+    sqlite_path,
     throwaway_database,
+    throwaway_sqlite,
 )
+from bench.usage import postgres_usage
 from bench.wrk import Load, Result, wrk
+
+CAPTURE_APP = "bench.capture:create_app"
+
+
+@dataclass
+class Stage:
+    """What every server of the run shares: the data, skilltree's settings, the captures."""
+
+    database_url: str
+    env: dict[str, str]
+    session: Session
+    endpoints: list[Endpoint]
+    spec_path: Path
+    # Statements and Redis calls per request, by endpoint name (the mean over a write's variants)
+    counts: dict[str, tuple[float, float]]
+
+    @property
+    def on_postgresql(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    def ceiling_env(self) -> dict[str, str]:
+        from skilltree.platform.config import DatabaseSettings
+
+        defaults = DatabaseSettings()
+        pool = defaults.pool_size + defaults.max_overflow if self.on_postgresql else 5
+        database = (
+            asyncpg_dsn(self.database_url) if self.on_postgresql else sqlite_path(self.database_url)
+        )
+        return {
+            ceiling.SPEC: str(self.spec_path),
+            ceiling.DATABASE: database,
+            ceiling.REDIS: BENCH_REDIS_URL if "SKILLTREE_REDIS_URL" in self.env else "",
+            ceiling.POOL: str(pool),
+        }
 
 
 @dataclass
@@ -44,6 +105,9 @@ class Run:
     kind: ServerKind
     results: list[Result]
     rss_mb: dict[str, float]
+    ceilings: dict[str, Result] = field(default_factory=dict)  # endpoint name -> its ceiling
+    counts: dict[str, tuple[float, float]] = field(default_factory=dict)  # as Stage.counts
+    two_workers: list[tuple[Result, Result]] = field(default_factory=list)
 
 
 def main() -> None:
@@ -52,94 +116,165 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--server", choices=[*SERVER_KINDS, "both"], default="uvicorn")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(
+        "--two-workers",
+        action="store_true",
+        help="also measure the read endpoints with skilltree on two workers",
+    )
+    parser.add_argument(
+        "--crowd",
+        action="store_true",
+        help="instead: the read endpoints and the write at --crowd-connections (bench/crowd.py)",
+    )
+    parser.add_argument("--crowd-connections", type=int, default=1024)
     parser.add_argument(
         "--timeout", type=int, default=30, help="seconds before wrk gives a request up"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (make bench does it when root)")
+    raise_open_files_limit()
     # A timeout well beyond any answer: a slow answer is then measured in p99 rather than
     # counted as a failure and left out of the latencies.
     load = Load(args.duration, args.connections, args.threads, args.timeout)
     kinds: tuple[ServerKind, ...] = SERVER_KINDS if args.server == "both" else (args.server,)
+    print(f"load average at the start: {load_average()}", flush=True)
 
-    with throwaway_database() as database_url, redis_prefix() as prefix:
-        env = skilltree_env(database_url, prefix)
-        prepare(env)
-        runs = [measure_under(kind, env, load) for kind in kinds]
+    with staged(args.database, args.server if args.server != "both" else "uvicorn") as stage:
+        if args.crowd:
+            from bench.crowd import crowd_run
+
+            crowd_run(stage, kinds[0], args.duration, args.crowd_connections)
+            print(f"\nload average at the end: {load_average()}")
+            return
+        runs = [measure_under(kind, stage, load, two_workers=args.two_workers) for kind in kinds]
     for run in runs:
-        print(f"\n## {run.kind}\n")
+        print(f"\n## {run.kind}, {args.database}\n")
         print_table(run.results)
+        print(f"\n### the same work ({run.kind})\n")
+        print_same_work(run)
         print()
         for name, rss in run.rss_mb.items():
             print(f"RSS of the worker, {name} ({run.kind}): {rss:.0f} MiB")
+        if run.two_workers:
+            print(f"\n### two workers against one ({run.kind})\n")
+            print_two_workers(run.two_workers)
     if len(runs) == 2:
         print(f"\n## {runs[1].kind} against {runs[0].kind}\n")
         print_comparison(runs[0], runs[1])
+    print(f"\nload average at the end: {load_average()}")
 
 
-def measure_under(kind: ServerKind, env: dict[str, str], load: Load) -> Run:
-    """Start the baselines and skilltree under one server and measure every endpoint."""
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def raise_open_files_limit() -> None:
+    """As many open files as the system allows, for this process and the servers it starts
+    (at 1,024 connections the client and the server each hold more than 1,024 sockets)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@contextmanager
+def staged(database: str, kind: ServerKind) -> Iterator[Stage]:
+    """The data, the benchmark account signed in, and every endpoint captured."""
+    with (
+        throwaway_sqlite() if database == "sqlite" else throwaway_database() as database_url,
+        redis_prefix() as prefix,
+        tempfile.TemporaryDirectory(prefix="skilltree-bench-capture-") as directory,
+    ):
+        env = skilltree_env(database_url, prefix if database == "postgresql" else None)
+        prepare(env)
+        captures = Path(directory)
+        with serve("skilltree (capture)", kind, CAPTURE_APP, env | {CAPTURE_DIR: directory},
+                   factory=True) as app:  # fmt: skip
+            session, endpoints, captured = asyncio.run(sign_in_and_capture(app.base, captures))
+        spec_path = captures / "spec.pickle"
+        ceiling.write_spec(ceiling.build_spec(captured), spec_path)
+        counts = {}
+        for endpoint in endpoints:
+            records = captured[endpoint.key][-1]
+            counts[endpoint.name] = (
+                sum(r.statements for r in records) / len(records),
+                sum(r.redis_calls for r in records) / len(records),
+            )
+        yield Stage(database_url, env, session, endpoints, spec_path, counts)
+
+
+async def sign_in_and_capture(
+    base: str, directory: Path
+) -> tuple[Session, list[Endpoint], dict[str, list[list[Record]]]]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        session = await sign_in_with(client)
+        endpoints = [*skilltree_endpoints(session), *page_endpoints(session)]
+        return session, endpoints, await ceiling.capture(client, endpoints, directory)
+
+
+def measure_under(kind: ServerKind, stage: Stage, load: Load, *, two_workers: bool) -> Run:
+    """Start the baselines, the ceiling and skilltree under one server; measure every endpoint."""
     with (
         serve("bare", kind, "bench.baselines:bare", {}) as bare,
         serve("fastapi", kind, "bench.baselines:fastapi", {}) as minimal,
-        serve("skilltree", kind, SKILLTREE_APP, env, factory=True) as app,
+        serve("ceiling", kind, "bench.ceiling:app", stage.ceiling_env()) as top,
+        serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True) as app,
     ):
-        session = asyncio.run(sign_in(app.base))
-        results, memory = measure(bare, minimal, app, session, load)
-        return Run(kind, results, {s.name: s.rss_mb() for s in (bare, minimal)} | memory)
+        run = measure(bare, minimal, top, app, stage, load)
+    if two_workers:
+        with serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True, workers=2) as app:
+            reads = [e for e in stage.endpoints if e.read and e.key != "livez"]
+            one = {r.name: r for r in run.results}
+            for endpoint in reads:
+                two = metered(app, stage, partial(drive, app, endpoint, load))
+                run.two_workers.append((one[endpoint.name], two))
+    return run
 
 
 # --- the endpoints -----------------------------------------------------------------------------
 
 
+def drive(server: Server, endpoint: Endpoint, load: Load, *, path: str | None = None) -> Result:
+    url = f"{server.base}{path or endpoint.path}"
+    return wrk(endpoint.name, url, load, endpoint.headers, endpoint.wrk_script())
+
+
+def metered(server: Server, stage: Stage, run: Callable[[], Result]) -> Result:
+    """The result of `run`, with the CPU time the server's workers (`worker`) and PostgreSQL's
+    backends of the run's database (`postgresql`) used meanwhile."""
+    database = stage.database_url.rsplit("/", 1)[1] if stage.on_postgresql else None
+    postgresql = postgres_usage(database) if database else None
+    before = server.cpu_seconds()
+    result = run()
+    result.cpu["worker"] = server.cpu_seconds() - before
+    if postgresql is not None:
+        result.cpu["postgresql"] = postgresql.used()
+    return result
+
+
 def measure(
-    bare: Server, minimal: Server, app: Server, s: Session, load: Load
-) -> tuple[list[Result], dict[str, float]]:
-    """Every endpoint's result, and skilltree's memory after the reads and writes and after the
-    sign-ins (each argon2id hash holds 64 MiB while it runs)."""
-    bearer = {"Authorization": f"Bearer {s.bearer}"}
+    bare: Server, minimal: Server, top: Server, app: Server, stage: Stage, load: Load
+) -> Run:
+    """Every endpoint's result and its ceiling's, and skilltree's memory after the reads and
+    writes and after the sign-ins (each argon2id hash holds 64 MiB while it runs)."""
     baselines = [
-        wrk("baseline: bare ASGI", f"{bare.base}/", load),
-        wrk("baseline: minimal FastAPI", f"{minimal.base}/", load),
+        metered(bare, stage, lambda: wrk("baseline: bare ASGI", f"{bare.base}/", load)),
+        metered(minimal, stage, lambda: wrk("baseline: minimal FastAPI", f"{minimal.base}/", load)),
     ]
-    tree = f"{app.base}/v1/roadmaps/backend/tree"
-    progress = f"{app.base}/v1/me/progress/backend"
-    results = [
-        wrk("GET /livez", f"{app.base}/livez", load),
-        wrk("GET tree (backend)", tree, load),
-        wrk("GET tree, If-None-Match (304)", tree, load, {"If-None-Match": s.etag}),
-        # What browsers get: the cached tree, brotli-compressed for this response.
-        wrk("GET tree, Accept-Encoding: br", tree, load, {"Accept-Encoding": "br"}),
-        wrk("GET /v1/me/progress/backend (cookie)", progress, load, {"Cookie": s.cookie}),
-        wrk("GET /v1/me/progress/backend (bearer)", progress, load, bearer),
-        wrk(
-            "PUT /v1/me/progress/backend/{topic}",
-            f"{progress}/{s.topic}",
-            load,
-            bearer | {"Content-Type": "application/json"},
-            TOGGLE_STATUS,
-        ),
-        wrk("GET /v1/me/reviews/due", f"{app.base}/v1/me/reviews/due", load, bearer),
-    ]
-    memory = {"skilltree, after the reads and writes": app.rss_mb()}
-    # The web app: the roadmap page a learner opens (Jinja2 loads with the first page), then
-    # a topic page (Pygments loads with the first source shown). The memory after them, less
-    # the figure above, is what the web app costs a worker.
-    page = {"Cookie": s.cookie, "Accept": "text/html", "Accept-Encoding": "br"}
-    results.append(
-        wrk("GET /roadmaps/backend (page, cookie)", f"{app.base}/roadmaps/backend", load, page)
-    )
-    topic_page = f"{app.base}/roadmaps/backend/topics/centralized-error-handling"
-    results.append(wrk("GET /roadmaps/backend/topics/{topic} (page)", topic_page, load, page))
+    results: list[Result] = []
+    ceilings: dict[str, Result] = {}
+    memory: dict[str, float] = {}
+    for endpoint in stage.endpoints:
+        if endpoint.key.startswith("page-") and not memory:
+            memory["skilltree, after the reads and writes"] = app.rss_mb()
+        results.append(metered(app, stage, partial(drive, app, endpoint, load)))
+        ceilings[endpoint.name] = metered(
+            top, stage, partial(drive, top, endpoint, load, path=f"/{endpoint.key}")
+        )
+    # The web app: Jinja2 loads with the first page, Pygments with the first source shown. The
+    # memory after them, less the figure above, is what the web app costs a worker.
     memory["skilltree, after the web pages"] = app.rss_mb()
-    login = wrk(
-        "POST /v1/auth/login (argon2-bound)",
-        f"{app.base}/v1/auth/login",
-        load,
-        {"Content-Type": "application/json"},
-        LOGIN,
-    )
+    login = metered(app, stage, lambda: drive(app, LOGIN, load))
     memory["skilltree, right after the sign-ins"] = app.rss_mb()
     # Sign-ins wrk stopped waiting for are still being hashed: memory once they are done.
     wait_until_idle(app.worker_pid())
@@ -149,35 +284,86 @@ def measure(
             "bare": result.rps / baselines[0].rps,
             "fastapi": result.rps / baselines[1].rps,
         }
-    return [*baselines, *results, login], memory
+        if result.name in ceilings:
+            result.ratios["ceiling"] = result.rps / ceilings[result.name].rps
+    rss = {s.name: s.rss_mb() for s in (bare, minimal, top)} | memory
+    return Run(app.kind, [*baselines, *results, login], rss, ceilings, stage.counts)
 
 
-# wrk scripts: a write that alternates between two statuses (so each request changes something),
-# and a sign-in with the benchmark account.
-TOGGLE_STATUS = """
-local statuses = {"done", "in_progress"}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("PUT", nil, nil, '{"status":"' .. statuses[n % 2 + 1] .. '"}')
-end
-"""
-LOGIN = f"""
-wrk.method = "POST"
-wrk.body = '{{"email": "{EMAIL}", "password": "{PASSWORD}"}}'
-"""
+ROW = "{:<42} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}"
 
 
-ROW = "{:<42} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}"
+def _ratio(result: Result, name: str) -> str:
+    return f"{result.ratios[name]:.3f}" if name in result.ratios else "-"
 
 
 def print_table(results: list[Result]) -> None:
-    print(ROW.format("endpoint", "req/s", "p50 ms", "p99 ms", "failed", "x bare", "x fastapi"))
+    print(ROW.format("endpoint", "req/s", "p50 ms", "p99 ms", "failed", "x bare", "x fastapi",
+                     "x ceiling"))  # fmt: skip
     for r in results:
-        bare = f"{r.ratios['bare']:.3f}" if r.ratios else "-"
-        minimal = f"{r.ratios['fastapi']:.3f}" if r.ratios else "-"
-        figures = (f"{r.rps:.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.bad, bare, minimal)
-        print(ROW.format(r.name, *figures))
+        figures = (f"{r.rps:.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.bad)
+        ratios = (_ratio(r, "bare"), _ratio(r, "fastapi"), _ratio(r, "ceiling"))
+        print(ROW.format(r.name, *figures, *ratios))
+
+
+SAME_WORK_ROW = "{:<42} {:>9} {:>9} {:>9} {:>5} {:>5} {:>8} {:>8} {:>8} {:>6}"
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
+def print_same_work(run: Run) -> None:
+    """Each endpoint against its ceiling: what skilltree's own layers cost."""
+    print(SAME_WORK_ROW.format("endpoint", "req/s", "ceil r/s", "x ceiling", "sql", "redis",
+                               "cpu ms", "ceil ms", "pg ms", "failed"))  # fmt: skip
+    for r in run.results:
+        top = run.ceilings.get(r.name)
+        if top is None:
+            continue
+        counts = tuple(f"{n:g}" for n in run.counts.get(r.name, ()))
+        print(
+            SAME_WORK_ROW.format(
+                r.name,
+                f"{r.rps:.0f}",
+                f"{top.rps:.0f}",
+                _ratio(r, "ceiling"),
+                *counts,
+                _ms(r.cpu_ms_per_request("worker")),
+                _ms(top.cpu_ms_per_request("worker")),
+                _ms(r.cpu_ms_per_request("postgresql")),
+                top.bad,
+            )
+        )
+    print(
+        "\nsql, redis: statements and Redis calls per request (the captured request; a write"
+        " alternates, the figure is the mean). cpu ms: the worker's CPU per request; ceil ms:"
+        " the ceiling's; pg ms: PostgreSQL's backends' during skilltree's run. failed: the"
+        " ceiling's failed requests."
+    )
+
+
+TWO_ROW = "{:<42} {:>9} {:>9} {:>7} {:>12} {:>12} {:>8}"
+
+
+def print_two_workers(pairs: list[tuple[Result, Result]]) -> None:
+    """req/s on two workers over one, and the cores each side used (of os.cpu_count())."""
+    cores = os.cpu_count() or 1
+    print(TWO_ROW.format("endpoint", "1 worker", "2 workers", "2 / 1", "worker cores",
+                         "pg cores", "failed"))  # fmt: skip
+    for one, two in pairs:
+        used = f"{one.cpu['worker'] / one.seconds:.2f} / {two.cpu['worker'] / two.seconds:.2f}"
+        pg = (
+            f"{one.cpu['postgresql'] / one.seconds:.2f} / {two.cpu['postgresql'] / two.seconds:.2f}"
+            if "postgresql" in two.cpu
+            else "-"
+        )
+        print(TWO_ROW.format(one.name, f"{one.rps:.0f}", f"{two.rps:.0f}",
+                             f"{two.rps / one.rps:.2f}", used, pg, two.bad))  # fmt: skip
+    print(
+        f"\nworker cores, pg cores: CPU seconds per second of the run, one worker / two workers"
+        f" (the machine has {cores}); pg: PostgreSQL's backends of the run's database."
+    )
 
 
 COMPARISON_ROW = "{:<42} {:>10} {:>10} {:>9} {:>11} {:>11}"
@@ -191,10 +377,8 @@ def print_comparison(first: Run, second: Run) -> None:
     print(COMPARISON_ROW.format("endpoint", f"{a} r/s", f"{b} r/s", f"{b}/{a}",
                                 f"{a} x fapi", f"{b} x fapi"))  # fmt: skip
     for x, y in zip(first.results, second.results, strict=True):
-        x_fastapi = f"{x.ratios['fastapi']:.3f}" if x.ratios else "-"
-        y_fastapi = f"{y.ratios['fastapi']:.3f}" if y.ratios else "-"
-        figures = (f"{x.rps:.0f}", f"{y.rps:.0f}", f"{y.rps / x.rps:.2f}", x_fastapi, y_fastapi)
-        print(COMPARISON_ROW.format(x.name, *figures))
+        figures = (f"{x.rps:.0f}", f"{y.rps:.0f}", f"{y.rps / x.rps:.2f}")
+        print(COMPARISON_ROW.format(x.name, *figures, _ratio(x, "fastapi"), _ratio(y, "fastapi")))
 
 
 if __name__ == "__main__":

@@ -34,15 +34,19 @@ STOP_GRACE_SECONDS = 30
 STARTUP_SECONDS = 120
 
 
-def server_command(kind: ServerKind, app: str, port: int, *, factory: bool) -> list[str]:
+def server_command(
+    kind: ServerKind, app: str, port: int, *, factory: bool, workers: int = 1
+) -> list[str]:
     """The command line that serves `app` ("module:attribute") on 127.0.0.1:`port`."""
     address = ["--host", "127.0.0.1", "--port", str(port)]
     if kind == "uvicorn":
         command = [str(BIN / "uvicorn"), app, *address, "--loop", "uvloop", "--http", "httptools"]
         command += ["--no-access-log", "--log-level", "warning"]
+        if workers > 1:
+            command += ["--workers", str(workers)]
     else:
         command = [str(BIN / "granian"), app, *address, "--interface", "asgi", "--loop", "uvloop"]
-        command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+        command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     if factory:
         command.append("--factory")
     return command
@@ -62,11 +66,18 @@ class Server:
     def worker_pid(self) -> int:
         """The process that runs the app. uvicorn with one worker is that process; granian
         always runs its workers as children of a supervising process."""
-        children = _children(self.process.pid)
-        return children[0] if children else self.process.pid
+        return self.worker_pids()[0]
+
+    def worker_pids(self) -> list[int]:
+        """Every process that runs the app (uvicorn with `--workers 2` runs two children)."""
+        return _children(self.process.pid) or [self.process.pid]
 
     def rss_mb(self) -> float:
         return rss_mb(self.worker_pid())
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the app's workers have used so far."""
+        return sum(cpu_seconds(pid) for pid in self.worker_pids())
 
 
 def rss_mb(pid: int) -> float:
@@ -110,14 +121,20 @@ def _children(pid: int) -> list[int]:
 
 @contextmanager
 def serve(
-    name: str, kind: ServerKind, app: str, env: dict[str, str], *, factory: bool = False
+    name: str,
+    kind: ServerKind,
+    app: str,
+    env: dict[str, str],
+    *,
+    factory: bool = False,
+    workers: int = 1,
 ) -> Iterator[Server]:
     """Run the app until the block ends, then stop it the way an orchestrator would (SIGTERM)."""
     port = free_port()
     # A file rather than a pipe: a pipe nobody reads would block the server once full.
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
-            server_command(kind, app, port, factory=factory),
+            server_command(kind, app, port, factory=factory, workers=workers),
             cwd=ROOT,
             env=os.environ | env,
             stdout=subprocess.DEVNULL,  # skilltree's JSON access log: written, then discarded
@@ -127,6 +144,12 @@ def serve(
         server = Server(name, kind, port, process)
         try:
             _wait_until_up(server, errors)
+            if workers > 1:  # the first worker answers; wait for the others to be ready too
+                deadline = time.monotonic() + STARTUP_SECONDS
+                while len(server.worker_pids()) < workers and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                for pid in server.worker_pids():
+                    wait_until_idle(pid)
             yield server
         finally:
             _stop(server)

@@ -55,6 +55,18 @@ def throwaway_database() -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextmanager
+def throwaway_sqlite() -> Iterator[str]:
+    """A new SQLite file for the run (the embedded default); yields its SQLAlchemy URL."""
+    with tempfile.TemporaryDirectory(prefix="skilltree-bench-") as directory:
+        yield f"sqlite+aiosqlite:///{directory}/skilltree.db"
+
+
+def sqlite_path(database_url: str) -> str:
+    """The file of a sqlite+aiosqlite:/// URL."""
+    return database_url.removeprefix("sqlite+aiosqlite:///")
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """The SQLAlchemy URL skilltree reads, as the DSN asyncpg connects with."""
     return database_url.replace("postgresql+asyncpg://", "postgresql://")
@@ -74,14 +86,19 @@ def redis_prefix() -> Iterator[str]:
         client.close()
 
 
-def skilltree_env(database_url: str, prefix: str) -> dict[str, str]:
-    """Production settings on PostgreSQL and Redis, with rate limits too large to trip."""
+def skilltree_env(database_url: str, prefix: str | None) -> dict[str, str]:
+    """Production settings on the database (and on Redis under `prefix`; without one, none, as
+    the embedded default runs), with rate limits too large to trip."""
+    redis = (
+        {}
+        if prefix is None
+        else {"SKILLTREE_REDIS_URL": REDIS_URL, "SKILLTREE_REDIS_KEY_PREFIX": prefix}
+    )
     return {
         "SKILLTREE_ENV": "production",
         "SKILLTREE_SECRET_KEY": secrets.token_urlsafe(32),
         "SKILLTREE_DATABASE_URL": database_url,
-        "SKILLTREE_REDIS_URL": REDIS_URL,
-        "SKILLTREE_REDIS_KEY_PREFIX": prefix,
+        **redis,
         "SKILLTREE_AUTH_COOKIE_SECURE": "false",  # plain http on loopback
         "SKILLTREE_RATE_LIMIT_AUTH": HUGE_QUOTA,
         "SKILLTREE_RATE_LIMIT_WRITE": HUGE_QUOTA,
@@ -123,25 +140,30 @@ async def sign_in(base: str, finished_topics: int = 50) -> Session:
     """Sign the benchmark account in both ways and finish some topics of the built-in roadmap
     (so its review queue has cards)."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        credentials = {"email": EMAIL, "password": PASSWORD}
-        login = await client.post("/v1/auth/login", json=credentials)
-        login.raise_for_status()
-        tokens = (await client.post("/v1/auth/token", json=credentials)).json()
-        bearer = {"authorization": f"Bearer {tokens['access_token']}"}
-        tree = await client.get("/v1/roadmaps/backend/tree")
-        leaves = list(leaf_slugs(tree.json()["topics"]))
-        for slug in leaves[:finished_topics]:
-            done = await client.put(
-                f"/v1/me/progress/backend/{slug}", json={"status": "done"}, headers=bearer
-            )
-            done.raise_for_status()
-        return Session(
-            cookie=f"skilltree_session={login.cookies['skilltree_session']}",
-            csrf=login.json()["csrf_token"],
-            bearer=tokens["access_token"],
-            etag=tree.headers["etag"],
-            topic=leaves[-1],
+        return await sign_in_with(client, finished_topics)
+
+
+async def sign_in_with(client: httpx.AsyncClient, finished_topics: int = 50) -> Session:
+    """`sign_in` through the given client."""
+    credentials = {"email": EMAIL, "password": PASSWORD}
+    login = await client.post("/v1/auth/login", json=credentials)
+    login.raise_for_status()
+    tokens = (await client.post("/v1/auth/token", json=credentials)).json()
+    bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+    tree = await client.get("/v1/roadmaps/backend/tree")
+    leaves = list(leaf_slugs(tree.json()["topics"]))
+    for slug in leaves[:finished_topics]:
+        done = await client.put(
+            f"/v1/me/progress/backend/{slug}", json={"status": "done"}, headers=bearer
         )
+        done.raise_for_status()
+    return Session(
+        cookie=f"skilltree_session={login.cookies['skilltree_session']}",
+        csrf=login.json()["csrf_token"],
+        bearer=tokens["access_token"],
+        etag=tree.headers["etag"],
+        topic=leaves[-1],
+    )
 
 
 def leaf_slugs(topics: list[dict[str, object]]) -> Iterator[str]:

@@ -25,7 +25,17 @@ class Result:
     p50_ms: float
     p99_ms: float
     bad: int  # responses that were not 2xx or 3xx, and requests that got no response
+    requests: int = 0  # responses received in the run
+    seconds: float = 0.0  # how long the run took, as wrk reports it
     ratios: dict[str, float] = field(default_factory=dict)
+    # CPU seconds used during the run, by name: the app's workers, PostgreSQL's backends
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def cpu_ms_per_request(self, name: str) -> float:
+        """CPU time `name` used per response, in milliseconds (NaN when not measured)."""
+        if name not in self.cpu or not self.requests:
+            return float("nan")
+        return self.cpu[name] / self.requests * 1000
 
 
 def wrk(
@@ -58,6 +68,8 @@ def parse_wrk(name: str, output: str) -> Result:
         p99_ms=latency_ms(_find(r"\s99%\s+([\d.]+\w+)", output)),
         bad=int(_find(r"Non-2xx or 3xx responses: (\d+)", output, default="0"))
         + sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output)),
+        requests=int(_find(r"(\d+) requests in", output)),
+        seconds=latency_ms(_find(r"requests in ([\d.]+\w+),", output)) / 1000,
     )
 
 

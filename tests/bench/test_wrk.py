@@ -28,6 +28,8 @@ def test_the_figures_are_read_with_their_units() -> None:
     assert result.rps == 15615.86
     assert result.p50_ms == 3.91
     assert result.p99_ms == 0.812
+    assert result.requests == 156312
+    assert result.seconds == 10.01
 
 
 def test_failed_requests_count_errors_and_bad_statuses() -> None:

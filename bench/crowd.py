@@ -1,0 +1,193 @@
+"""`python -m bench.run --crowd`: the read endpoints and the write at 1,024 connections.
+
+wrk reports neither which statuses came back nor when, so this mode drives the server with its
+own client: one asyncio task per connection (keep-alive HTTP/1.1 over a raw socket, as wrk),
+each sending its next request when the last was answered, for the given seconds; requests still
+in flight then are waited for (up to `TIMEOUT_SECONDS`). Per endpoint it reports
+
+- stalls: whole seconds of the run in which no response at all completed;
+- 5xx other than 503: errors the overload should never cause;
+- 503 with Retry-After (load shed at once, platform/fair_pool.py) and 503 without it;
+- p50 and p99 latency of the admitted requests (every answer other than a 503);
+- errors: requests that got no answer within `TIMEOUT_SECONDS`, or whose connection failed.
+
+One skilltree worker, the same staging as `make bench`. The open-files limit is raised first
+(bench/run.py): the client and the server each hold more than 1,024 sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from bench.endpoints import Endpoint
+from bench.servers import ServerKind, serve, wait_until_idle
+from bench.stage import SKILLTREE_APP
+
+if TYPE_CHECKING:
+    from bench.run import Stage
+
+TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class CrowdResult:
+    name: str
+    seconds: int
+    completed_per_second: list[int]
+    statuses: Counter[int] = field(default_factory=Counter)
+    shed_with_retry_after: int = 0
+    admitted_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def stalls(self) -> int:
+        return sum(1 for count in self.completed_per_second[: self.seconds] if count == 0)
+
+    @property
+    def other_5xx(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500 and status != 503)
+
+    @property
+    def shed_without_retry_after(self) -> int:
+        return self.statuses[503] - self.shed_with_retry_after
+
+    def admitted_percentile(self, fraction: float) -> float:
+        if not self.admitted_ms:
+            return float("nan")
+        ordered = sorted(self.admitted_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def request_bytes(endpoint: Endpoint, host: str, body: str | None) -> bytes:
+    lines = [f"{endpoint.method} {endpoint.path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{key}: {value}" for key, value in endpoint.headers.items()]
+    payload = (body or "").encode()
+    if body is not None:
+        lines.append(f"Content-Length: {len(payload)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    """The status and headers of one response; its body is read and dropped."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("the server closed the connection")
+    status = int(status_line.split()[1])
+    headers = {}
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        key, _, value = line.decode("latin-1").partition(":")
+        headers[key.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        while size := int((await reader.readline()).strip(), 16):
+            await reader.readexactly(size + 2)
+        await reader.readline()
+    return status, headers
+
+
+async def drive_crowd(base: str, endpoint: Endpoint, connections: int, seconds: int) -> CrowdResult:
+    address = urlsplit(base)
+    host, port = address.hostname or "127.0.0.1", address.port or 80
+    bodies: tuple[str | None, ...] = endpoint.bodies or (None,)
+    requests = [request_bytes(endpoint, f"{host}:{port}", body) for body in bodies]
+    result = CrowdResult(endpoint.name, seconds, [0] * (seconds + int(TIMEOUT_SECONDS) + 2))
+    start = time.monotonic()
+    deadline = start + seconds
+
+    def completed(status: int, headers: dict[str, str], began: float) -> None:
+        now = time.monotonic()
+        result.completed_per_second[
+            min(int(now - start), len(result.completed_per_second) - 1)
+        ] += 1
+        result.statuses[status] += 1
+        if status == 503:
+            result.shed_with_retry_after += "retry-after" in headers
+        else:
+            result.admitted_ms.append((now - began) * 1000)
+
+    async def connection(number: int) -> None:
+        sent = number
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while time.monotonic() < deadline:
+            try:
+                if streams is None:
+                    streams = await asyncio.wait_for(
+                        asyncio.open_connection(host, port), TIMEOUT_SECONDS
+                    )
+                reader, writer = streams
+                began = time.monotonic()
+                writer.write(requests[sent % len(requests)])
+                sent += 1
+                status, headers = await asyncio.wait_for(read_response(reader), TIMEOUT_SECONDS)
+                completed(status, headers, began)
+                if headers.get("connection", "").lower() == "close":
+                    writer.close()
+                    streams = None
+            except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
+                result.errors += 1
+                if streams is not None:
+                    streams[1].close()
+                streams = None
+        if streams is not None:
+            streams[1].close()
+
+    await asyncio.gather(*(connection(n) for n in range(connections)))
+    return result
+
+
+CROWD_ROW = "{:<42} {:>8} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7}"
+
+
+def print_crowd(results: list[CrowdResult]) -> None:
+    print(CROWD_ROW.format("endpoint", "answered", "req/s", "stalls", "5xx!=503", "503+RA",
+                           "503-RA", "p50 adm", "p99 adm", "errors"))  # fmt: skip
+    for r in results:
+        print(
+            CROWD_ROW.format(
+                r.name,
+                r.answered,
+                f"{r.answered / r.seconds:.0f}",
+                r.stalls,
+                r.other_5xx,
+                r.shed_with_retry_after,
+                r.shed_without_retry_after,
+                f"{r.admitted_percentile(0.50):.0f}",
+                f"{r.admitted_percentile(0.99):.0f}",
+                r.errors,
+            )
+        )
+    print(
+        "\nstalls: seconds with no response; 503+RA / 503-RA: shed with / without Retry-After;"
+        " p50/p99 adm: latency in ms of the admitted requests (every answer but a 503); errors:"
+        f" no answer within {TIMEOUT_SECONDS:.0f} s, or a failed connection."
+    )
+
+
+def crowd_run(stage: Stage, kind: ServerKind, seconds: int, connections: int) -> None:
+    from skilltree.platform.config import DatabaseSettings
+
+    settings = DatabaseSettings()
+    print(
+        f"skilltree's pool: {settings.pool_size} connections + {settings.max_overflow} overflow;"
+        f" at most {settings.pool_max_waiting} requests wait for one, for at most"
+        f" {settings.pool_timeout_seconds:g} s; more are shed (503, Retry-After)",
+        flush=True,
+    )
+    endpoints = [e for e in stage.endpoints if e.read or e.key == "write"]
+    results = []
+    with serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True) as app:
+        for endpoint in endpoints:
+            results.append(asyncio.run(drive_crowd(app.base, endpoint, connections, seconds)))
+            wait_until_idle(app.worker_pid())
+    print(f"\n## {connections} connections, {seconds} s per endpoint, one worker ({kind})\n")
+    print_crowd(results)
