@@ -110,9 +110,17 @@ def _children(pid: int) -> list[int]:
 
 @contextmanager
 def serve(
-    name: str, kind: ServerKind, app: str, env: dict[str, str], *, factory: bool = False
+    name: str,
+    kind: ServerKind,
+    app: str,
+    env: dict[str, str],
+    *,
+    factory: bool = False,
+    log_file: IO[bytes] | None = None,
 ) -> Iterator[Server]:
-    """Run the app until the block ends, then stop it the way an orchestrator would (SIGTERM)."""
+    """Run the app until the block ends, then stop it the way an orchestrator would (SIGTERM).
+    With `log_file`, the server's stdout (skilltree's JSON log) and stderr (uvicorn's own
+    errors, tracebacks) are kept there for the caller to read; else the log is discarded."""
     port = free_port()
     # A file rather than a pipe: a pipe nobody reads would block the server once full.
     with tempfile.TemporaryFile() as errors:
@@ -120,13 +128,13 @@ def serve(
             server_command(kind, app, port, factory=factory),
             cwd=ROOT,
             env=os.environ | env,
-            stdout=subprocess.DEVNULL,  # skilltree's JSON access log: written, then discarded
-            stderr=errors,
+            stdout=log_file if log_file is not None else subprocess.DEVNULL,
+            stderr=log_file if log_file is not None else errors,
             start_new_session=True,  # its own process group: see _stop
         )
         server = Server(name, kind, port, process)
         try:
-            _wait_until_up(server, errors)
+            _wait_until_up(server, log_file if log_file is not None else errors)
             yield server
         finally:
             _stop(server)
