@@ -265,14 +265,36 @@ async def idle(count: int, seconds: float) -> None:
         )
 
 
-async def fanout(members: int, messages: int, seconds: float) -> None:
+def log_summary(path: Path) -> list[str]:
+    """The warnings and errors a server logged, counted by event (its JSON log, one object a
+    line; anything else — a traceback on stderr — counted by its first words)."""
+    counts: dict[str, int] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            key = "stderr: " + line.strip()[:100]
+        else:
+            if not isinstance(record, dict) or record.get("level") not in ("warning", "error"):
+                continue
+            key = f"{record.get('level')}: {record.get('event')}"
+            if "error" in record:
+                key += f" ({str(record['error'])[:100]})"
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{n:6} x {key}" for key, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+async def fanout(members: int, messages: int, seconds: float, logs: Path) -> None:
     print(f"file descriptor limit: {raise_file_limit()}")
     prefix = f"skilltree-bench:{uuid.uuid4().hex[:8]}:"
     redis_env = {"SKILLTREE_REDIS_URL": REDIS_URL, "SKILLTREE_REDIS_KEY_PREFIX": prefix}
+    log_paths = [logs / "first.log", logs / "second.log"]
     with (
         installation(redis_env) as env,
-        serve("first", "uvicorn", SKILLTREE_APP, env, factory=True) as first,
-        serve("second", "uvicorn", SKILLTREE_APP, env, factory=True) as second,
+        log_paths[0].open("wb") as first_log,
+        log_paths[1].open("wb") as second_log,
+        serve("first", "uvicorn", SKILLTREE_APP, env, factory=True, log_file=first_log) as first,
+        serve("second", "uvicorn", SKILLTREE_APP, env, factory=True, log_file=second_log) as second,
     ):
         client, _org = await sign_in(first)
         tickets = mint_tickets(env, members + 1)
@@ -287,23 +309,26 @@ async def fanout(members: int, messages: int, seconds: float) -> None:
         )
         print(f"  {len(sockets)} members connected, half to each instance")
         latencies: list[float] = []
+        received = [0] * len(sockets)
         warmed: set[int] = set()
         all_warm, done = asyncio.Event(), asyncio.Event()
         expected = len(sockets) * messages
 
         async def listen(index: int, socket: ClientConnection) -> None:
-            async for raw in socket:
-                if '"type":"message"' not in str(raw):
-                    continue  # presence, typing: not what is measured
-                body = json.loads(raw)["body"]
-                if body == "warm-up":
-                    warmed.add(index)
-                    if len(warmed) == len(sockets):
-                        all_warm.set()
-                elif body.startswith("t="):
-                    latencies.append(time.time() - float(body[2:]))
-                    if len(latencies) >= expected:
-                        done.set()
+            with contextlib.suppress(ConnectionClosed):
+                async for raw in socket:
+                    if '"type":"message"' not in str(raw):
+                        continue  # presence, typing: not what is measured
+                    body = json.loads(raw)["body"]
+                    if body == "warm-up":
+                        warmed.add(index)
+                        if len(warmed) == len(sockets):
+                            all_warm.set()
+                    elif body.startswith("t="):
+                        latencies.append(time.time() - float(body[2:]))
+                        received[index] += 1
+                        if len(latencies) >= expected:
+                            done.set()
 
         async def heartbeat() -> None:
             # As every client does (docs/realtime.md): without it, presence expires after
@@ -331,11 +356,32 @@ async def fanout(members: int, messages: int, seconds: float) -> None:
             await asyncio.wait_for(done.wait(), timeout=seconds)
         except TimeoutError:
             print(f"  only {len(latencies)} of {expected} deliveries within {seconds} s")
+        # Every member that missed something, by how its socket ended: a close the server
+        # sent (its code and reason), a connection that dropped, or one still open.
+        endings: dict[str, list[int]] = {}
+        for index, socket in enumerate(sockets):
+            if received[index] == messages:
+                continue
+            if socket.close_code is None:
+                ending = "still open"
+            else:
+                ending = f"closed {socket.close_code} {socket.close_reason!r}"
+            endings.setdefault(ending, []).append(received[index])
+        for ending, counts in sorted(endings.items()):
+            print(
+                f"  {len(counts)} members missed messages, socket {ending}: "
+                f"received {min(counts)}-{max(counts)} of {messages}"
+            )
         for task in [*listeners, beating]:
             task.cancel()
         for socket in [*sockets, sender]:
             socket.transport.abort()
         await client.aclose()
+    for path in log_paths:
+        summary = log_summary(path)
+        print(f"  {path.name}: {len(summary)} kinds of warning/error")
+        for line in summary[:15]:
+            print(f"    {line}")
     if latencies:
         ordered = sorted(latencies)
 
@@ -367,12 +413,19 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000)
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120.0, help="bound on each phase")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "skilltree-bench-realtime",
+        help="where fanout keeps each server's log (read after the run)",
+    )
     args = parser.parse_args()
     print(f"start: {load_average()}")
     if args.mode == "idle":
         asyncio.run(idle(args.connections, args.seconds))
     else:
-        asyncio.run(fanout(args.members, args.messages, args.seconds))
+        args.logs.mkdir(parents=True, exist_ok=True)
+        asyncio.run(fanout(args.members, args.messages, args.seconds, args.logs))
     print(f"end: {load_average()}")
 
 

@@ -128,8 +128,11 @@ def serve(
     *,
     factory: bool = False,
     workers: int = 1,
+    log_file: IO[bytes] | None = None,
 ) -> Iterator[Server]:
-    """Run the app until the block ends, then stop it the way an orchestrator would (SIGTERM)."""
+    """Run the app until the block ends, then stop it the way an orchestrator would (SIGTERM).
+    With `log_file`, the server's stdout (skilltree's JSON log) and stderr (uvicorn's own
+    errors, tracebacks) are kept there for the caller to read; else the log is discarded."""
     port = free_port()
     # A file rather than a pipe: a pipe nobody reads would block the server once full.
     with tempfile.TemporaryFile() as errors:
@@ -137,13 +140,13 @@ def serve(
             server_command(kind, app, port, factory=factory, workers=workers),
             cwd=ROOT,
             env=os.environ | env,
-            stdout=subprocess.DEVNULL,  # skilltree's JSON access log: written, then discarded
-            stderr=errors,
+            stdout=log_file if log_file is not None else subprocess.DEVNULL,
+            stderr=log_file if log_file is not None else errors,
             start_new_session=True,  # its own process group: see _stop
         )
         server = Server(name, kind, port, process)
         try:
-            _wait_until_up(server, errors)
+            _wait_until_up(server, log_file if log_file is not None else errors)
             if workers > 1:  # the first worker answers; wait for the others to be ready too
                 deadline = time.monotonic() + STARTUP_SECONDS
                 while len(server.worker_pids()) < workers and time.monotonic() < deadline:

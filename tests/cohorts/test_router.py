@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from skilltree.cohorts.tasks import assignment_reminders
+from skilltree.platform.broadcast import user_channel
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
@@ -216,7 +217,7 @@ async def test_the_reminder_job_reminds_members_who_have_not_finished_once(
     resources, _queue = make_resources(settings, database, clock)
     job = Job(resources, "tick", 1, 5)
 
-    async with resources.broadcaster.subscribe([f"user:{lee_id}"]) as lee_stream:
+    async with resources.broadcaster.subscribe([user_channel(lee_id)]) as lee_stream:
         await assignment_reminders(job, {"tick": clock.now().isoformat()})
         await assignment_reminders(job, {"tick": clock.now().isoformat()})
         notice = await lee_stream.next(wait_seconds=1)

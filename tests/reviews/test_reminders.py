@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from skilltree.notifications.tasks import review_reminders
+from skilltree.platform.broadcast import user_channel
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import Settings
 from skilltree.platform.db import Database
@@ -48,7 +49,7 @@ async def test_reviews_due_reach_the_learners_own_stream_even_without_the_email(
         "/v1/me/notifications", json={"review_reminders": False}, headers=ada.write_headers
     )
     resources, _queue = make_resources(settings, database, clock)
-    channel = f"user:{await user_id(ada)}"
+    channel = user_channel(await user_id(ada))
 
     async with resources.broadcaster.subscribe([channel]) as stream:
         await review_reminders(Job(resources, "tick", 1, 5), {"tick": clock.now().isoformat()})

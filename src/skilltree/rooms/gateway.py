@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -41,6 +42,7 @@ log = structlog.get_logger(__name__)
 
 # Close codes (RFC 6455 section 7.4; 4000-4999 are the application's own).
 GOING_AWAY = 1001
+INTERNAL_ERROR = 1011
 POLICY_VIOLATION = 1008
 SERVICE_RESTART = 1012
 SLOW_CONSUMER = 4008
@@ -49,6 +51,8 @@ SIGNED_OUT = 4401
 RATE_LIMITED = 4029
 # How long a close may wait for a client that does not read before the socket is dropped.
 CLOSE_PATIENCE_SECONDS = 10.0
+# How long publishing to the room may take before the fan-out counts as unreachable.
+ANNOUNCE_PATIENCE_SECONDS = 5.0
 # The frames that are entries of the room's log, numbered and replayable.
 LOGGED = frozenset({"message", "deletion"})
 
@@ -122,6 +126,7 @@ class Connection:
         )
         self.refusals = 0
         self.last_typing = 0.0
+        self._unannounced = False  # the fan-out failed and that was logged
         self._closing: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
 
@@ -135,13 +140,14 @@ class Connection:
             try:
                 await self._enter(subscription, last_seq)
                 loops = [
-                    asyncio.create_task(self._receive()),
-                    asyncio.create_task(self._pump(subscription)),
-                    asyncio.create_task(self._upkeep()),
-                    asyncio.create_task(self._done.wait()),
+                    asyncio.create_task(self._receive(), name="room-receive"),
+                    asyncio.create_task(self._pump(subscription), name="room-pump"),
+                    asyncio.create_task(self._upkeep(), name="room-upkeep"),
+                    asyncio.create_task(self._done.wait(), name="room-closed"),
                 ]
                 try:
-                    await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+                    finished, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+                    self._report_failures(finished)
                 finally:
                     for loop in loops:
                         loop.cancel()
@@ -195,6 +201,22 @@ class Connection:
         with contextlib.suppress(Exception):
             if await self.presence.leave(self.room.id, self.admission.user_id, self.id):
                 self.announcer.note(self.channel, self.admission.user_id, OFFLINE)
+
+    def _report_failures(self, finished: set[asyncio.Task[Any]]) -> None:
+        """A loop that raised ends the connection: logged, and the client told so (1011 and a
+        reason) rather than left with a dropped connection and no word of why."""
+        for loop in finished:
+            error = None if loop.cancelled() else loop.exception()
+            if error is None:
+                continue
+            log.error(
+                "room.loop_failed",
+                loop=loop.get_name(),
+                room=self.room.id,
+                user=self.admission.user_id,
+                error=repr(error),
+            )
+            self._begin_close(INTERNAL_ERROR, "internal error; reconnect")
 
     def _overflowed(self) -> None:
         log.warning("room.slow_consumer", room=self.room.id, user=self.admission.user_id)
@@ -274,8 +296,32 @@ class Connection:
         """A fan-out message as the broadcaster encoded it, once for every socket."""
         await self.websocket.send_text(delivery.text)
 
-    async def _announce(self, message: dict[str, Any]) -> None:
-        await self.resources.broadcaster.publish(self.channel, message, keep=False)
+    async def _announce(self, message: dict[str, Any]) -> bool:
+        """Publish to the room on every instance; False when the fan-out is unreachable (Redis
+        down): the entry is saved all the same, and members receive it when the fan-out is
+        back, before the next entry (see `_deliver`) or on reconnecting."""
+        try:
+            async with asyncio.timeout(ANNOUNCE_PATIENCE_SECONDS):
+                await self.resources.broadcaster.publish(self.channel, message, keep=False)
+        except (RedisError, OSError, TimeoutError) as error:
+            if not self._unannounced:
+                self._unannounced = True
+                log.warning("room.fanout_unavailable", room=self.room.id, error=repr(error))
+            return False
+        self._unannounced = False
+        return True
+
+    async def _announce_entry(self, message: dict[str, Any]) -> None:
+        if not await self._announce(message):
+            await self._send(
+                {
+                    "type": "error",
+                    "code": "not-delivered-live",
+                    "seq": message.get("seq"),
+                    "detail": "Saved, but the room cannot be told now; the others will see "
+                    "it once the connection is back.",
+                }
+            )
 
     async def _deliver(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -352,7 +398,7 @@ class Connection:
         client_id = frame.get("client_id")
         if isinstance(client_id, str) and len(client_id) <= 64:
             message["client_id"] = client_id  # lets the sender match its own message
-        await self._announce(message)
+        await self._announce_entry(message)
 
     async def _on_typing(self, _frame: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -386,4 +432,4 @@ class Connection:
             deletion = await service.delete_message(
                 db, self.room, self.admission.user_id, seq, self.resources.clock.now()
             )
-        await self._announce(entry_message(deletion, self.names))
+        await self._announce_entry(entry_message(deletion, self.names))

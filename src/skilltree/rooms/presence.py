@@ -92,10 +92,31 @@ class LocalPresence(Presence):
         )
 
 
+# Redis round trips for presence that one process makes at once. Every member's client beats
+# every ten seconds, and a room that filled up together beats together: unbounded, a few
+# hundred heartbeats ask the shared pool (100 connections, which fails rather than waits when
+# they are all taken) for more connections than it has, and sign-ins and sessions fail with
+# them. Bounded, heartbeats queue here for a few milliseconds each.
+REDIS_CONCURRENCY = 16
+# What a presence call may wait for its turn and its answer before it is given up.
+REDIS_PATIENCE_SECONDS = 5.0
+# Redis unreachable, refusing, timing out or out of connections.
+REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+
+
 class RedisPresence(Presence):
+    """Presence in Redis, which never fails a socket: presence is a courtesy, chat is not.
+
+    While Redis is unreachable every call answers as if nothing changed (no one arrives or
+    leaves, nobody is listed present) and the room goes on without presence; the outage is
+    logged once, and its end once, and the next heartbeat of each member puts them back.
+    """
+
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._turns = asyncio.Semaphore(REDIS_CONCURRENCY)
+        self._down = False
 
     def _key(self, room_id: int) -> str:
         return f"{self._prefix}presence:{room_id}"
@@ -104,7 +125,27 @@ class RedisPresence(Presence):
         members = await self._redis.zrangebyscore(key, f"({now_ms}", "+inf")
         return {_user_of(str(m)) for m in members}
 
+    def _failed(self, error: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            log.warning("rooms.presence_unavailable", error=repr(error))
+
+    def _succeeded(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("rooms.presence_recovered")
+
     async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
+        try:
+            async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
+                arrived = await self._enter(room_id, user_id, connection, ttl)
+        except REDIS_FAILURES as error:
+            self._failed(error)
+            return False
+        self._succeeded()
+        return arrived
+
+    async def _enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
         key = self._key(room_id)
         member, now_ms = _member(user_id, connection), int(time.time() * 1000)
         # A heartbeat renews a live entry: one ZSCORE, not a read of everyone in the room
@@ -113,27 +154,52 @@ class RedisPresence(Presence):
         was_present = (own is not None and own > now_ms) or user_id in await self._users(
             key, now_ms
         )
-        await self._redis.zadd(key, {member: now_ms + int(ttl * 1000)})
-        await self._redis.pexpire(key, int(ttl * 1000) * 10)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {member: now_ms + int(ttl * 1000)})
+            pipe.pexpire(key, int(ttl * 1000) * 10)
+            await pipe.execute()
         return not was_present
 
     async def leave(self, room_id: int, user_id: int, connection: str) -> bool:
         key = self._key(room_id)
-        removed = await self._redis.zrem(key, _member(user_id, connection))
-        return bool(removed) and user_id not in await self._users(key, int(time.time() * 1000))
+        try:
+            async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
+                removed = await self._redis.zrem(key, _member(user_id, connection))
+                gone = bool(removed) and user_id not in await self._users(
+                    key, int(time.time() * 1000)
+                )
+        except REDIS_FAILURES as error:
+            self._failed(error)
+            return False  # the entry expires by itself; a sweep announces the leave
+        self._succeeded()
+        return gone
 
     async def sweep(self, room_id: int) -> list[int]:
         key = self._key(room_id)
         now_ms = int(time.time() * 1000)
-        expired = await self._redis.zrangebyscore(key, "-inf", now_ms)
-        gone = set()
-        for member in expired:
-            if await self._redis.zrem(key, str(member)):
-                gone.add(_user_of(str(member)))
-        return sorted(gone - await self._users(key, now_ms))
+        try:
+            async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
+                expired = await self._redis.zrangebyscore(key, "-inf", now_ms)
+                gone = set()
+                for member in expired:
+                    if await self._redis.zrem(key, str(member)):
+                        gone.add(_user_of(str(member)))
+                remaining = await self._users(key, now_ms)
+        except REDIS_FAILURES as error:
+            self._failed(error)
+            return []
+        self._succeeded()
+        return sorted(gone - remaining)
 
     async def present(self, room_id: int) -> list[int]:
-        return sorted(await self._users(self._key(room_id), int(time.time() * 1000)))
+        try:
+            async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
+                users = await self._users(self._key(room_id), int(time.time() * 1000))
+        except REDIS_FAILURES as error:
+            self._failed(error)
+            return []
+        self._succeeded()
+        return sorted(users)
 
 
 class PresenceAnnouncer:
