@@ -287,7 +287,7 @@ def create_app(
     if settings.rate_limit.enabled:
         limiter = RateLimiter(
             settings.rate_limit,
-            create_counters(settings.redis, redis),
+            create_counters(settings.redis, redis, settings.rate_limit),
             session_cookie=settings.auth.session_cookie,
         )
         app.add_middleware(RateLimitMiddleware, limiter=limiter)

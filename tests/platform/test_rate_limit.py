@@ -247,6 +247,48 @@ async def test_on_redis_the_window_slides_on(settings: Settings, database: Datab
     assert later.headers["ratelimit"] == '"read";r=2;t=1'
 
 
+@pytest.mark.redis
+async def test_with_leases_each_response_still_says_exactly_what_is_left(
+    settings: Settings, database: Database
+) -> None:
+    # 5 requests per round trip, and a lease that outlives a slow test machine.
+    leased = RateLimitSettings(read="1000/minute", lease_max=5, lease_seconds=10)
+    async with (
+        counting_in_redis(settings, rate_limit=leased) as shared,
+        serving(shared, database) as client,
+    ):
+        responses = [await client.get("/v1/nothing-here") for _ in range(7)]
+
+    left = [r.headers["ratelimit"].split(";")[1] for r in responses]
+    assert left == [f"r={n}" for n in range(999, 992, -1)]
+    assert {r.headers["ratelimit-policy"] for r in responses} == {'"read";q=1000;w=60'}
+
+
+@pytest.mark.redis
+async def test_with_leases_two_instances_admit_no_more_than_the_quota_then_429(
+    settings: Settings, database: Database
+) -> None:
+    leased = RateLimitSettings(read="400/minute", lease_max=4)  # 4 requests per round trip
+    async with (
+        counting_in_redis(settings, rate_limit=leased) as shared,
+        serving(shared, database) as first,
+        serving(shared, database) as second,
+    ):
+        responses = []
+        for _ in range(210):  # the same caller, alternately on each instance
+            responses.append(await first.get("/v1/nothing-here"))
+            responses.append(await second.get("/v1/nothing-here"))
+
+    admitted = [r for r in responses if r.status_code != 429]
+    refused = [r for r in responses if r.status_code == 429]
+    # Never more than the quota; fewer by at most one lease's unspent part per instance.
+    assert 400 - 2 * (4 - 1) <= len(admitted) <= 400
+    assert refused
+    assert 1 <= int(refused[0].headers["retry-after"]) <= 60
+    assert refused[0].headers["ratelimit"].startswith('"read";r=0;')
+    assert refused[0].headers["content-type"] == "application/problem+json"
+
+
 async def test_without_redis_reads_pass_and_sign_in_is_refused(
     settings: Settings, database: Database
 ) -> None:

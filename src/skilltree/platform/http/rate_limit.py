@@ -16,6 +16,16 @@ otherwise (the `limits` library's storage and strategy). In Redis one script cou
 returns both windows, which the `RateLimit` header needs: one round trip per request where
 `limits`' own API takes two (docs/decisions/0008-hot-path-round-trips.md).
 
+Leases (decision 0055). A Redis round trip per request is most of what the limiter costs, so
+with a large quota an instance takes several requests of a caller's quota at once (up to
+`SKILLTREE_RATE_LIMIT_LEASE_MAX`, never more than 1 % of the quota) and spends them in memory
+for at most `SKILLTREE_RATE_LIMIT_LEASE_SECONDS`. Every request admitted was counted in Redis
+before it was admitted, so the instances together never admit more than the quota counts; what
+leasing changes is *when* a request is counted: up to a lease's lifetime early, so in any
+window the limit holds to within one lease (LEASE_MAX − 1 requests) per instance and caller.
+Unspent requests of an expired lease stay counted: a caller spread over instances may be
+refused up to that many requests early, never late. Quotas under 200 are counted one by one.
+
 When the store fails (Redis down), reads and writes are let through — the limiter protects the
 service, and refusing all traffic would be the outage it exists to prevent — while sign-in is
 refused with 503: an attacker must not get unlimited password guesses by knocking Redis over.
@@ -28,9 +38,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
+from cachetools import TTLCache
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -74,6 +87,8 @@ class Window:
     previous_expires_in: float
     current_count: int
     current_expires_in: float
+    # Requests of the quota this hit took (more than one for a lease; 0 when refused).
+    taken: int = 1
 
     def remaining(self, limit: RateLimitItem) -> int:
         """What is left: the previous window's count weighs as much of it as has yet to pass."""
@@ -126,6 +141,7 @@ class InProcessCounters:
 HIT_SCRIPT = """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2]) * 1000
+local wanted = tonumber(ARGV[3]) or 1
 
 local current_ttl = redis.call('pttl', KEYS[2])
 if current_ttl > 0 and current_ttl < window then
@@ -138,17 +154,19 @@ local previous_ttl = math.max(redis.call('pttl', KEYS[1]), 0)
 local current = tonumber(redis.call('get', KEYS[2])) or 0
 current_ttl = math.max(redis.call('pttl', KEYS[2]), 0)
 
-local allowed = math.floor(previous * previous_ttl / window) + current + 1 <= limit
-if allowed then
+local taken = math.min(wanted, limit - math.floor(previous * previous_ttl / window) - current)
+if taken > 0 then
     if redis.call('exists', KEYS[2]) == 1 then
-        redis.call('incr', KEYS[2])
+        redis.call('incrby', KEYS[2], taken)
     else
-        redis.call('set', KEYS[2], 1, 'PX', window * 2)
+        redis.call('set', KEYS[2], taken, 'PX', window * 2)
         current_ttl = window * 2
     end
-    current = current + 1
+    current = current + taken
+else
+    taken = 0
 end
-return {allowed and 1 or 0, previous, previous_ttl, current, current_ttl}
+return {taken, previous, previous_ttl, current, current_ttl}
 """
 
 
@@ -159,13 +177,79 @@ class RedisCounters:
         self._hit = redis.register_script(HIT_SCRIPT)
         self._prefix = f"{key_prefix}ratelimit:"
 
-    async def hit(self, limit: RateLimitItem, *identifiers: str) -> Window:
+    async def hit(self, limit: RateLimitItem, *identifiers: str, count: int = 1) -> Window:
+        """Take `count` requests of the quota, or as many as are left (none: refused)."""
         key = self._prefix + limit.key_for(*identifiers)
-        allowed, previous, previous_ms, current, current_ms = await self._hit(
+        taken, previous, previous_ms, current, current_ms = await self._hit(
             keys=[f"{key}:previous", f"{key}:current"],
-            args=[limit.amount, limit.get_expiry()],
+            args=[limit.amount, limit.get_expiry(), count],
         )
-        return Window(bool(allowed), previous, previous_ms / 1000, current, current_ms / 1000)
+        return Window(
+            taken > 0, previous, previous_ms / 1000, current, current_ms / 1000, taken=taken
+        )
+
+
+@dataclass
+class Lease:
+    """Requests of one caller's quota taken from Redis and not yet spent."""
+
+    left: int
+    window: Window  # as Redis reported it when the lease was taken
+    taken_at: float
+
+    def spend(self, now: float) -> Window:
+        """One request from the lease, and the window as the caller sees it: what is leased
+        but unspent is not used (so `remaining` counts it), and the expiries ran on."""
+        self.left -= 1
+        elapsed = now - self.taken_at
+        return replace(
+            self.window,
+            current_count=self.window.current_count - self.left,
+            previous_expires_in=max(0.0, self.window.previous_expires_in - elapsed),
+            current_expires_in=max(0.0, self.window.current_expires_in - elapsed),
+            taken=1,
+        )
+
+
+class LeasedCounters:
+    """Redis counters taken a lease at a time: one round trip for many requests of a caller
+    with a large quota (see the module's docstring for the bound this keeps)."""
+
+    def __init__(
+        self,
+        counters: RedisCounters,
+        *,
+        lease_max: int,
+        lease_seconds: float,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._counters = counters
+        self._lease_max = lease_max
+        self._timer = timer
+        self._leases: TTLCache[str, Lease] = TTLCache(
+            maxsize=100_000, ttl=lease_seconds, timer=timer
+        )
+
+    def lease_size(self, limit: RateLimitItem) -> int:
+        return max(1, min(self._lease_max, limit.amount // 100))
+
+    async def hit(self, limit: RateLimitItem, *identifiers: str) -> Window:
+        size = self.lease_size(limit)
+        if size == 1:
+            return await self._counters.hit(limit, *identifiers)
+        key = limit.key_for(*identifiers)
+        lease = self._leases.get(key)
+        if lease is not None and lease.left > 0:
+            return lease.spend(self._timer())
+        window = await self._counters.hit(limit, *identifiers, count=size)
+        if window.taken <= 1:
+            return window  # refused, or the quota's last request
+        # Another request of this caller may have taken a lease meanwhile: both are spent.
+        kept = self._leases.get(key)
+        extra = kept.left if kept is not None else 0
+        lease = Lease(window.taken + extra, window, self._timer())
+        self._leases[key] = lease
+        return lease.spend(lease.taken_at)
 
 
 @dataclass(frozen=True)
@@ -242,11 +326,17 @@ class RateLimiter:
         )
 
 
-def create_counters(settings: RedisSettings, redis: Redis | None) -> Counters:
-    """In-process counters, or counters in Redis over the app's own connection pool."""
+def create_counters(
+    settings: RedisSettings, redis: Redis | None, limits: RateLimitSettings | None = None
+) -> Counters:
+    """In-process counters, or counters in Redis over the app's own connection pool (taken a
+    lease at a time for large quotas when `limits` allows leases)."""
     if settings.url is None or redis is None:
         return InProcessCounters()
-    return RedisCounters(redis, settings.key_prefix)
+    counters = RedisCounters(redis, settings.key_prefix)
+    if limits is None or limits.lease_max <= 1:
+        return counters
+    return LeasedCounters(counters, lease_max=limits.lease_max, lease_seconds=limits.lease_seconds)
 
 
 class RateLimitMiddleware(HttpMiddleware):
