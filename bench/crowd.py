@@ -18,6 +18,7 @@ One skilltree worker, the same staging as `make bench`. The open-files limit is 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class CrowdResult:
     shed_with_retry_after: int = 0
     admitted_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    problems: Counter[str] = field(default_factory=Counter)  # 5xx answers by problem type
 
     @property
     def answered(self) -> int:
@@ -67,6 +69,14 @@ class CrowdResult:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def problem_type(body: bytes) -> str:
+    """The `type` of an RFC 9457 problem body ("?" for any other body)."""
+    try:
+        return str(json.loads(body).get("type", "?"))
+    except (ValueError, AttributeError):
+        return "?"
+
+
 def request_bytes(endpoint: Endpoint, host: str, body: str | None) -> bytes:
     lines = [f"{endpoint.method} {endpoint.path} HTTP/1.1", f"Host: {host}"]
     lines += [f"{key}: {value}" for key, value in endpoint.headers.items()]
@@ -76,8 +86,8 @@ def request_bytes(endpoint: Endpoint, host: str, body: str | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    """The status and headers of one response; its body is read and dropped."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body of one response (a chunked body is read and dropped)."""
     status_line = await reader.readline()
     if not status_line:
         raise ConnectionError("the server closed the connection")
@@ -86,13 +96,14 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
     while (line := await reader.readline()) not in (b"\r\n", b""):
         key, _, value = line.decode("latin-1").partition(":")
         headers[key.strip().lower()] = value.strip()
+    body = b""
     if "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
+        body = await reader.readexactly(int(headers["content-length"]))
     elif headers.get("transfer-encoding") == "chunked":
         while size := int((await reader.readline()).strip(), 16):
             await reader.readexactly(size + 2)
         await reader.readline()
-    return status, headers
+    return status, headers, body
 
 
 async def drive_crowd(base: str, endpoint: Endpoint, connections: int, seconds: int) -> CrowdResult:
@@ -104,12 +115,14 @@ async def drive_crowd(base: str, endpoint: Endpoint, connections: int, seconds: 
     start = time.monotonic()
     deadline = start + seconds
 
-    def completed(status: int, headers: dict[str, str], began: float) -> None:
+    def completed(status: int, headers: dict[str, str], body: bytes, began: float) -> None:
         now = time.monotonic()
         result.completed_per_second[
             min(int(now - start), len(result.completed_per_second) - 1)
         ] += 1
         result.statuses[status] += 1
+        if status >= 500:
+            result.problems[problem_type(body)] += 1
         if status == 503:
             result.shed_with_retry_after += "retry-after" in headers
         else:
@@ -128,8 +141,10 @@ async def drive_crowd(base: str, endpoint: Endpoint, connections: int, seconds: 
                 began = time.monotonic()
                 writer.write(requests[sent % len(requests)])
                 sent += 1
-                status, headers = await asyncio.wait_for(read_response(reader), TIMEOUT_SECONDS)
-                completed(status, headers, began)
+                status, headers, body = await asyncio.wait_for(
+                    read_response(reader), TIMEOUT_SECONDS
+                )
+                completed(status, headers, body, began)
                 if headers.get("connection", "").lower() == "close":
                     writer.close()
                     streams = None
@@ -166,6 +181,10 @@ def print_crowd(results: list[CrowdResult]) -> None:
                 r.errors,
             )
         )
+    for r in results:
+        if r.problems:
+            kinds = ", ".join(f"{kind} × {n}" for kind, n in r.problems.most_common())
+            print(f"{r.name}: 5xx by problem type: {kinds}")
     print(
         "\nstalls: seconds with no response; 503+RA / 503-RA: shed with / without Retry-After;"
         " p50/p99 adm: latency in ms of the admitted requests (every answer but a 503); errors:"
