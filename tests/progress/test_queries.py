@@ -115,26 +115,53 @@ async def test_writing_a_note_costs_the_same_statements_whatever_the_roadmap_siz
 
 
 @pytest.mark.parametrize("slug", ["small", "large"])
-async def test_setting_a_status_loads_only_the_topic_it_changes(
-    learner: Browser, slug: str
+async def test_setting_a_status_reads_only_the_ids_of_its_roadmap_and_topic(
+    learner: Browser, engine: AsyncEngine, slug: str
 ) -> None:
-    loaded: list[str] = []
+    loaded: list[object] = []
 
-    def record(topic: Topic, _context: Any) -> None:
-        loaded.append(topic.slug)
+    def record(row: object, _context: Any) -> None:
+        loaded.append(row)
 
-    event.listen(Topic, "load", record)
+    for model in (Roadmap, Topic):
+        event.listen(model, "load", record)
     try:
-        response = await learner.client.put(
-            f"/v1/me/progress/{slug}/s0-t0",
-            json={"status": "in_progress"},
-            headers=learner.write_headers,
-        )
+        with count_statements(engine) as log:
+            response = await learner.client.put(
+                f"/v1/me/progress/{slug}/s0-t0",
+                json={"status": "in_progress"},
+                headers=learner.write_headers,
+            )
     finally:
-        event.remove(Topic, "load", record)
+        for model in (Roadmap, Topic):
+            event.remove(model, "load", record)
 
     assert response.status_code == 200, response.text
-    assert loaded == ["s0-t0"]
+    assert response.json()["status"] == "in_progress"
+    assert loaded == []
+    reads = [s for s in log.statements if "FROM roadmaps" in s or "FROM topics" in s]
+    # Which roadmap and topic, in one statement; what the topic says is never read.
+    lookups = [s for s in reads if "topics.slug =" in s]
+    assert len(lookups) == 1, reads
+    for column in ("resources", "implemented_in", "tags", "seeds", "aliases", "why", "summary"):
+        assert not any(f"topics.{column}" in statement for statement in reads)
+    assert not any("roadmaps.description" in statement for statement in reads)
+
+
+async def test_finishing_a_topic_outside_any_organisation_rolls_up_no_progress(
+    learner: Browser, engine: AsyncEngine
+) -> None:
+    # Finishing a topic makes feed lines and completes assignments in the learner's
+    # organisations: with none, the roadmap's outline is not read to roll its progress up.
+    with count_statements(engine) as log:
+        response = await learner.client.put(
+            "/v1/me/progress/large/s1-t1", json={"status": "done"}, headers=learner.write_headers
+        )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "done"
+    outline_reads = [s for s in log.statements if "topics.summary" in s]
+    assert outline_reads == []
 
 
 async def test_a_cached_progress_read_by_bearer_token_runs_two_statements(

@@ -408,6 +408,11 @@ async def _project_progress(db: AsyncSession, event: Event, now: datetime) -> li
     user_id, to = int(event.data["user_id"]), event.data.get("to")
     if to not in FINISHED:
         return []
+    # Most learners belong to no organisation: then there is no feed and no assignment, and
+    # the roadmap's progress (an outline of every topic, rolled up) is not worth computing.
+    org_ids = await orgs.org_ids_of(db, user_id)
+    if not org_ids:
+        return []
     roadmap_list = await roadmaps.roadmaps_by_ids(db, [int(event.data["roadmap_id"])])
     if not roadmap_list:
         return []
@@ -416,7 +421,7 @@ async def _project_progress(db: AsyncSession, event: Event, now: datetime) -> li
     state = await progress.progress_on(db, user_id, tree)
     topic_id = int(event.data["topic_id"])
     lines: list[ActivityView] = []
-    for org_id in await orgs.org_ids_of(db, user_id):
+    for org_id in org_ids:
         await _complete_assignments(db, org_id, user_id, roadmap, state, event, now)
         if not _org_may_see(roadmap, org_id):
             continue

@@ -39,7 +39,8 @@ Direction = Literal["next", "prev"]
 KeyValue = datetime | int | str
 T = TypeVar("T")
 C = TypeVar("C")
-Q = TypeVar("Q", bound=Select[Any])
+# Any select: of one entity, or of several columns read as tuples.
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 # A mapped attribute (Event.occurred_at) or any column expression.
 Column = ColumnElement[C] | QueryableAttribute[C]
 

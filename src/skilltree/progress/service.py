@@ -144,7 +144,7 @@ async def set_status(
     confidence: int | None,
 ) -> rollup.Mark:
     """Record a status. Sending the current status and confidence again records nothing."""
-    topic = await roadmaps.find_topic(session, slug, topic_slug, learner.viewer)
+    topic = await roadmaps.locate_topic(session, slug, topic_slug, learner.viewer)
     await repository.lock_learner(session, learner.user_id)
     current = await repository.mark(session, learner.user_id, topic.id)
     if current is not None and (current.status, current.confidence) == (status, confidence):
@@ -313,7 +313,7 @@ async def projection(session: AsyncSession, user_id: int) -> dict[int, tuple[str
 async def _record(
     session: AsyncSession,
     learner: Learner,
-    topic: roadmaps.TopicRef,
+    topic: roadmaps.TopicRef | roadmaps.TopicPlace,
     current: TopicProgress | None,
     status: str | None,
     confidence: int | None,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
 from skilltree.platform.pagination import Keyset, Position, page_query
 from skilltree.reviews.models import ReviewCard, ReviewLogEntry
@@ -44,23 +44,24 @@ async def retire_cards(session: AsyncSession, user_id: int, topic_id: int, now: 
     )
 
 
+class ListedCard(NamedTuple):
+    """A card as the due list shows it: its id, its topic and when it came due."""
+
+    id: int
+    topic_id: int
+    due: datetime
+
+
 async def due_page(
     session: AsyncSession, user_id: int, now: datetime, position: Position | None, limit: int
-) -> Sequence[ReviewCard]:
-    # Only what the list shows: the scheduler's state (a JSON document per card) is read to
-    # rate a card, never to list one; reading it anyway raises instead of querying.
-    shown = load_only(ReviewCard.id, ReviewCard.topic_id, ReviewCard.due, raiseload=True)
-    query = (
-        select(ReviewCard)
-        .where(
-            ReviewCard.user_id == user_id, ReviewCard.retired_at.is_(None), ReviewCard.due <= now
-        )
-        .options(shown)
+) -> list[ListedCard]:
+    # Only what the list shows, as tuples: the scheduler's state (a JSON document per card)
+    # is read to rate a card, never to list one, and no ORM object is built per row.
+    query = select(ReviewCard.id, ReviewCard.topic_id, ReviewCard.due).where(
+        ReviewCard.user_id == user_id, ReviewCard.retired_at.is_(None), ReviewCard.due <= now
     )
-    cards: Sequence[ReviewCard] = (
-        (await session.execute(page_query(query, DUE_ORDER, position, limit))).scalars().all()
-    )
-    return cards
+    rows = (await session.execute(page_query(query, DUE_ORDER, position, limit))).all()
+    return [ListedCard(card_id, topic_id, due) for card_id, topic_id, due in rows]
 
 
 async def log_of(session: AsyncSession, card_id: int) -> Sequence[ReviewLogEntry]:

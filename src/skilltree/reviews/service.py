@@ -45,7 +45,7 @@ class ReviewRating(StrEnum):
 
 @dataclass(frozen=True)
 class DueCard:
-    card: ReviewCard
+    card: repository.ListedCard
     topic: roadmaps.TopicLabel | None
 
 

@@ -149,6 +149,14 @@ class TopicView:
     children: tuple[TopicRef, ...]
 
 
+class TopicPlace(NamedTuple):
+    """What a write about one topic needs of it: which topic, in which roadmap."""
+
+    id: int
+    roadmap_id: int
+    slug: str
+
+
 class TreeTopic(NamedTuple):
     """One topic as the tree's JSON shows it, straight from its columns: a tuple, so a tree of
     10,000 topics costs no object per topic beyond the row itself (decision 0043)."""

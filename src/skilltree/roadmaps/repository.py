@@ -97,6 +97,20 @@ async def find_topic(session: AsyncSession, roadmap_id: int, slug: str) -> Topic
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def topic_place(
+    session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer
+) -> tuple[int, int | None] | None:
+    """(roadmap id, topic id) in one statement: None when the viewer may not see the roadmap
+    (or it does not exist), a topic id of None when the roadmap has no such topic."""
+    query = (
+        select(Roadmap.id, Topic.id)
+        .outerjoin(Topic, (Topic.roadmap_id == Roadmap.id) & (Topic.slug == topic_slug))
+        .where(Roadmap.slug == slug, visible_to(viewer))
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def load_outline(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]:
     """All topics as `load_topics` returns them, with only the columns an outline shows: where
     each sits, its slug, title, summary, concept and estimate. The five JSON lists and the rest

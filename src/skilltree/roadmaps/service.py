@@ -49,6 +49,7 @@ from skilltree.roadmaps.read_models import (
     RoadmapTree,
     TopicDetail,
     TopicNode,
+    TopicPlace,
     TopicRef,
     TopicView,
     TreeRows,
@@ -64,6 +65,7 @@ __all__ = [
     "RoadmapTree",
     "TopicDetail",
     "TopicNode",
+    "TopicPlace",
     "TopicRef",
     "TopicView",
     "TreeRows",
@@ -186,6 +188,20 @@ async def find_topic(
     if topic is None:
         raise TopicNotFound(slug, topic_slug)
     return TopicDetail.of(topic)
+
+
+async def locate_topic(
+    session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer
+) -> TopicPlace:
+    """Which topic a write is about, in one statement and without reading what the topic says
+    (a progress write needs its id alone): RoadmapNotFound or TopicNotFound as `find_topic`."""
+    found = await repository.topic_place(session, slug, topic_slug, viewer)
+    if found is None:
+        raise RoadmapNotFound(slug)
+    roadmap_id, topic_id = found
+    if topic_id is None:
+        raise TopicNotFound(slug, topic_slug)
+    return TopicPlace(topic_id, roadmap_id, topic_slug)
 
 
 async def get_topic_in_tree(

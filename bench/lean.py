@@ -1,0 +1,108 @@
+"""`python -m bench.lean`: the progress write and the due list against the minimal FastAPI route.
+
+    .venv/bin/python -m bench.lean                       # 5 s each, 32 connections, 3 rounds
+    .venv/bin/python -m bench.lean --profile /tmp/prof   # and a py-spy profile of each endpoint
+
+Each round measures the baseline, then `PUT /v1/me/progress/backend/{topic}` (alternating
+statuses, so every request changes something) and `GET /v1/me/reviews/due?limit=20`, back to
+back. The table gives req/s, the ratio to the baseline of the same round, and the worker's CPU
+per request (user + system time over the requests answered), which a loaded machine bends far
+less than req/s. Same staging as `make bench` (bench/stage.py): production shape, PostgreSQL,
+Redis, the benchmark account with 50 finished topics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.run import TOGGLE_STATUS
+from bench.servers import BIN, Server, cpu_seconds, serve, wait_until_idle
+from bench.stage import (
+    SKILLTREE_APP,
+    prepare,
+    redis_prefix,
+    sign_in,
+    skilltree_env,
+    throwaway_database,
+)
+from bench.wrk import Load, Result, wrk
+
+
+def measured(
+    name: str,
+    server: Server,
+    url: str,
+    load: Load,
+    headers: dict[str, str],
+    script: str = "",
+    profile: Path | None = None,
+) -> tuple[Result, float]:
+    """The wrk figures, and the worker's CPU milliseconds per answered request."""
+    pid = server.worker_pid()
+    # Requests wrk stopped waiting for are still being served: they would count against the
+    # next endpoint's CPU time.
+    wait_until_idle(pid)
+    spy = None
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        output = profile / f"{name.replace(' ', '_').replace('/', '_')}.txt"
+        spy_command = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--rate", "250"]
+        spy_command += ["--duration", str(max(load.seconds - 1, 1)), "--format", "raw"]
+        spy = subprocess.Popen([*spy_command, "-o", str(output)], stdout=subprocess.DEVNULL)
+    before = cpu_seconds(pid)
+    result = wrk(name, url, load, headers, script)
+    used = cpu_seconds(pid) - before
+    if spy is not None:
+        spy.wait()
+    return result, 1000 * used / max(result.rps * load.seconds, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=Path, help="write py-spy profiles (raw) here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `apt-get install wrk`")
+    load = Load(args.duration, args.connections, 2, 30)
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with throwaway_database() as database_url, redis_prefix() as prefix:
+        env = skilltree_env(database_url, prefix)
+        prepare(env)
+        with (
+            serve("fastapi", "uvicorn", "bench.baselines:fastapi", {}) as minimal,
+            serve("skilltree", "uvicorn", SKILLTREE_APP, env, factory=True) as app,
+        ):
+            session = asyncio.run(sign_in(app.base))
+            bearer = {"Authorization": f"Bearer {session.bearer}"}
+            write_url = f"{app.base}/v1/me/progress/backend/{session.topic}"
+            due_url = f"{app.base}/v1/me/reviews/due?limit=20"
+            print("round | endpoint | req/s | × minimal FastAPI | worker ms CPU per request")
+            for number in range(1, args.rounds + 1):
+                base, base_cpu = measured("minimal", minimal, f"{minimal.base}/", load, {})
+                print(f"{number} | minimal FastAPI | {base.rps:.0f} | 1 | {base_cpu:.3f}")
+                profile = args.profile if number == 1 else None
+                write_headers = bearer | {"Content-Type": "application/json"}
+                for name, url, headers, script in (
+                    ("PUT progress", write_url, write_headers, TOGGLE_STATUS),
+                    ("GET due list", due_url, bearer, ""),
+                ):
+                    result, cpu = measured(name, app, url, load, headers, script, profile)
+                    print(
+                        f"{number} | {name} | {result.rps:.0f} | {result.rps / base.rps:.3f}"
+                        f" | {cpu:.3f} (failed: {result.bad})",
+                        flush=True,
+                    )
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
