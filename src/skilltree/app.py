@@ -25,6 +25,7 @@ from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
 from skilltree.erasure.router import router as erasure_router
+from skilltree.files import service as files_service
 from skilltree.files.router import AVATAR_PATH, UPLOAD_PATH_SUFFIX
 from skilltree.files.router import router as files_router
 from skilltree.files.tus_router import TUS_PATH_PREFIX
@@ -69,6 +70,7 @@ from skilltree.platform.redis import create_redis
 from skilltree.platform.shutdown import on_termination
 from skilltree.platform.state import Resources
 from skilltree.platform.transactional_mail import transactional_mailer
+from skilltree.profiles.avatar_link import link_avatars
 from skilltree.profiles.router import router as profiles_router
 from skilltree.progress import service as progress_service
 from skilltree.progress.router import router as progress_router
@@ -97,6 +99,8 @@ def create_app(
     bound to a rolled-back transaction, a frozen clock); the rest are created from settings."""
     # Roadmap imports and forks write the caller's progress through this link (no cycle).
     link_progress(progress_service.apply_marks_for, progress_service.carry_over_for)
+    # The profile links its avatar through this one (files depends on profiles already).
+    link_avatars(files_service.avatar_version)
     # Created here (it connects only when first used) so the rate limiter shares its pool.
     redis = create_redis(settings.redis)
 

@@ -298,3 +298,58 @@ def _now(app: FastAPI) -> datetime:
 def _rgb(image: Image.Image, x: int, y: int) -> tuple[int, int, int]:
     red, green, blue = image.convert("RGB").getpixel((x, y))  # type: ignore[misc]
     return int(red), int(green), int(blue)
+
+
+async def test_the_profile_links_its_avatar_once_the_sizes_are_made(
+    ada: Browser, app: FastAPI, people: People
+) -> None:
+    await with_handle(ada, public=True)
+    await put_avatar(ada, png(100, 100))
+    assert (await ada.client.get("/v1/me/profile")).json()["avatar"] is None  # not made yet
+
+    await make_image_variants(app)
+
+    avatar = (await ada.client.get("/v1/me/profile")).json()["avatar"]
+    assert set(avatar["sizes"]) == {"64", "128", "256"}
+    assert avatar["url"] == avatar["sizes"]["128"]
+    stranger = await people("Grace")
+    for size, url in avatar["sizes"].items():
+        served = await stranger.client.get(url)  # a public profile's avatar: anyone, cacheable
+        assert served.status_code == 200, served.text
+        assert served.headers["cache-control"] == "public, max-age=3600"
+        assert opened(served.content).size == (int(size), int(size))
+
+
+async def test_a_new_avatar_gets_new_links(ada: Browser, app: FastAPI) -> None:
+    await with_handle(ada, public=True)
+    await put_avatar(ada, png(100, 100))
+    await make_image_variants(app)
+    before = (await ada.client.get("/v1/me/profile")).json()["avatar"]["url"]
+
+    await put_avatar(ada, png(120, 80))
+    await make_image_variants(app)
+
+    after = (await ada.client.get("/v1/me/profile")).json()["avatar"]["url"]
+    assert after != before  # a cache holding the old one never answers for the new one
+    assert after.startswith("/v1/users/ada/avatar?size=128&v=")
+
+
+async def test_without_a_handle_the_profile_links_no_avatar(ada: Browser, app: FastAPI) -> None:
+    await put_avatar(ada, png(100, 100))
+    await make_image_variants(app)
+
+    assert (await ada.client.get("/v1/me/profile")).json()["avatar"] is None
+
+
+async def test_the_account_page_shows_the_avatar(ada: Browser, app: FastAPI) -> None:
+    await with_handle(ada, public=True)
+    await put_avatar(ada, png(100, 100))
+    await make_image_variants(app)
+    avatar = (await ada.client.get("/v1/me/profile")).json()["avatar"]
+
+    page = await ada.client.get("/account")
+
+    assert page.status_code == 200
+    html = page.text.replace("&amp;", "&")
+    assert f'<img class="avatar" src="{avatar["url"]}"' in html
+    assert f'<a href="{avatar["sizes"]["256"]}">' in html

@@ -28,6 +28,7 @@ async def test_a_new_profile_has_the_defaults(people: People) -> None:
         "is_public": False,
         "share_progress_by_concept": True,
         "updated_at": None,
+        "avatar": None,
     }
 
 

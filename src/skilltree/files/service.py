@@ -45,6 +45,7 @@ from skilltree.platform.db import after_commit
 from skilltree.platform.events import Event
 from skilltree.platform.queue import outbox
 from skilltree.profiles import service as profiles
+from skilltree.profiles.avatar_link import ReadyAvatar
 from skilltree.progress import service as progress
 from skilltree.roadmaps import service as roadmaps
 
@@ -446,6 +447,18 @@ async def avatar_image(
     if found is None:
         raise AvatarNotFound()
     return AvatarImage(found.key, found.content_type, found.size, found.sha256, profile.is_public)
+
+
+async def avatar_version(session: AsyncSession, user_id: int) -> ReadyAvatar | None:
+    """A short version of the user's avatar once all its sizes are made (None before, and
+    without an avatar): the profile puts it in the avatar's links (profiles.avatar_link)."""
+    rows = await repository.files_of_kind(session, user_id, AVATAR)
+    if not rows:
+        return None
+    made = await repository.variants_of(session, [rows[-1].id])
+    if len(made) < len(AVATAR_SIZES):
+        return None
+    return ReadyAvatar(rows[-1].sha256[:16], AVATAR_SIZES)
 
 
 # --- Variants (the background task's work) ----------------------------------------------------

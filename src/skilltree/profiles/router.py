@@ -13,7 +13,7 @@ from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.profiles import service
-from skilltree.profiles.schemas import ProfileOut, ProfilePatch
+from skilltree.profiles.schemas import AvatarOut, ProfileOut, ProfilePatch
 
 router = APIRouter(prefix=API_PREFIX, tags=["profiles"])
 
@@ -26,7 +26,7 @@ async def get_profile(current: ProfileReader, db: DbSession, response: Response)
     """Your profile; the defaults until you change something."""
     response.headers["Cache-Control"] = "private, no-store"
     view = await service.get_profile(db, current.user_id)
-    return _out(view, await service.display_name(db, current.user_id))
+    return await _out(db, view)
 
 
 @router.patch(
@@ -42,15 +42,21 @@ async def update_profile(
             raise UnprocessableContent(f"{name!r} cannot be null.", field=name)
     changes = service.ProfileChanges(fields=sent, **body.model_dump(include=set(sent)))
     view = await service.update_profile(db, current.user_id, changes, resources.clock.now())
-    return _out(view, await service.display_name(db, current.user_id))
+    return await _out(db, view)
 
 
-def _out(view: service.ProfileView, display_name: str) -> ProfileOut:
+async def _out(db: DbSession, view: service.ProfileView) -> ProfileOut:
+    avatar = await service.avatar_links(db, view)
     return ProfileOut(
-        display_name=display_name,
+        display_name=await service.display_name(db, view.user_id),
         handle=view.handle,
         time_zone=view.time_zone,
         is_public=view.is_public,
         share_progress_by_concept=view.share_progress_by_concept,
         updated_at=view.updated_at,
+        avatar=None
+        if avatar is None
+        else AvatarOut(
+            url=avatar.default, sizes={str(size): url for size, url in avatar.sizes.items()}
+        ),
     )

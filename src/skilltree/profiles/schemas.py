@@ -50,6 +50,11 @@ DisplayName = Annotated[
 ]
 
 
+class AvatarOut(BaseModel):
+    url: str = Field(description="The avatar, 128 pixels a side (WebP)")
+    sizes: dict[str, str] = Field(description="The avatar's link for each size, in pixels a side")
+
+
 class ProfileOut(BaseModel):
     display_name: str = Field(description="The name other people see")
     handle: str | None = Field(description="Public name used in badge URLs")
@@ -59,6 +64,13 @@ class ProfileOut(BaseModel):
         description="Progress on a concept shows in every roadmap that contains it"
     )
     updated_at: datetime | None
+    avatar: AvatarOut | None = Field(
+        default=None,
+        description=(
+            "Links to the avatar once its sizes are made (null without an avatar or a "
+            "handle). Cacheable by anyone while the profile is public; a new avatar has new links"
+        ),
+    )
 
 
 class ProfilePatch(BaseModel):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skilltree.accounts import directory
 from skilltree.platform.cache import stale_on_commit
 from skilltree.profiles import repository
+from skilltree.profiles.avatar_link import LINK as AVATARS
 from skilltree.profiles.errors import HandleTaken, ProfileNotFound
 from skilltree.profiles.models import Profile
 
@@ -111,6 +112,29 @@ async def visible_profile(session: AsyncSession, handle: str, viewer_id: int | N
     if profile is None or not (profile.is_public or profile.user_id == viewer_id):
         raise ProfileNotFound(handle)
     return _view(profile.user_id, profile)
+
+
+@dataclass(frozen=True)
+class AvatarLinks:
+    """Where a profile's avatar is served, one link per size. The links carry the avatar's
+    version, so a new avatar has new links and a cached old one is never shown in its place."""
+
+    default: str
+    sizes: dict[int, str]
+
+
+async def avatar_links(session: AsyncSession, view: ProfileView) -> AvatarLinks | None:
+    """The avatar's links, once its sizes are made; None without an avatar or a handle (the
+    avatar is served by handle)."""
+    if view.handle is None or AVATARS.version is None:
+        return None
+    ready = await AVATARS.version(session, view.user_id)
+    if ready is None:
+        return None
+    base = f"/v1/users/{view.handle}/avatar"
+    sizes = {size: f"{base}?size={size}&v={ready.version}" for size in ready.sizes}
+    # The middle size by default: the route's own default, sharp enough for a profile header.
+    return AvatarLinks(default=sizes[sorted(ready.sizes)[len(ready.sizes) // 2]], sizes=sizes)
 
 
 async def _check_handle_free(session: AsyncSession, handle: str | None, user_id: int) -> None:

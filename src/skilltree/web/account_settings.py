@@ -46,10 +46,12 @@ async def account_settings(
     """What the account page shows besides two-factor authentication."""
     sessions = await accounts.list_sessions(db, ctx, current.user.id)
     this = current.browser_session.id if current.browser_session else None
+    profile = await profiles.get_profile(db, current.user.id)
     return {
         "sessions": [{"record": s, "current": s.id == this} for s in sessions],
         "keys": await api_keys.list_keys(db, current.user.id),
-        "profile": await profiles.get_profile(db, current.user.id),
+        "profile": profile,
+        "avatar": await profiles.avatar_links(db, profile),
         "scopes": {
             value: label
             for value, label in SCOPE_LABELS.items()
