@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.run import TOGGLE_STATUS
+from bench.endpoints import Endpoint, status
 from bench.servers import BIN, Server, cpu_seconds, serve, wait_until_idle
 from bench.stage import (
     SKILLTREE_APP,
@@ -91,8 +91,15 @@ def main() -> None:
                 print(f"{number} | minimal FastAPI | {base.rps:.0f} | 1 | {base_cpu:.3f}")
                 profile = args.profile if number == 1 else None
                 write_headers = bearer | {"Content-Type": "application/json"}
+                toggle = Endpoint(
+                    "write",
+                    "PUT progress",
+                    write_url,
+                    method="PUT",
+                    bodies=(status("done"), status("in_progress")),
+                ).wrk_script()
                 for name, url, headers, script in (
-                    ("PUT progress", write_url, write_headers, TOGGLE_STATUS),
+                    ("PUT progress", write_url, write_headers, toggle),
                     ("GET due list", due_url, bearer, ""),
                 ):
                     result, cpu = measured(name, app, url, load, headers, script, profile)
