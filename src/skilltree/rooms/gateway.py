@@ -138,7 +138,10 @@ class Connection:
             [self.channel], self.settings.send_queue, on_overflow=self._overflowed
         ) as subscription:
             try:
-                await self._enter(subscription, last_seq)
+                try:
+                    await self._enter(subscription, last_seq)
+                except WebSocketDisconnect:
+                    return  # gone before the welcome and replay were written
                 loops = [
                     asyncio.create_task(self._receive(), name="room-receive"),
                     asyncio.create_task(self._pump(subscription), name="room-pump"),
@@ -207,8 +210,8 @@ class Connection:
         reason) rather than left with a dropped connection and no word of why."""
         for loop in finished:
             error = None if loop.cancelled() else loop.exception()
-            if error is None:
-                continue
+            if error is None or isinstance(error, WebSocketDisconnect):
+                continue  # ended normally, or the client went away while being written to
             log.error(
                 "room.loop_failed",
                 loop=loop.get_name(),
