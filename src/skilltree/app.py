@@ -6,6 +6,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -45,6 +46,7 @@ from skilltree.platform.db import Database
 from skilltree.platform.http import api_description
 from skilltree.platform.http.api_docs import install_api_docs
 from skilltree.platform.http.compression import CompressionMiddleware
+from skilltree.platform.http.fast_path import FastPathMiddleware
 from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
@@ -80,6 +82,7 @@ from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
 from skilltree.roadmaps.progress_link import link_progress
+from skilltree.roadmaps.router import CACHED_READS
 from skilltree.roadmaps.router import router as roadmaps_router
 from skilltree.rooms.presence import LocalPresence, Presence, PresenceAnnouncer, RedisPresence
 from skilltree.rooms.router import router as rooms_router
@@ -244,12 +247,11 @@ def create_app(
     app.add_middleware(UnhandledErrorMiddleware)
     # Browsers on the allow-listed origins may call the API with credentials; every other
     # origin gets no CORS headers, so the browser keeps responses from its scripts.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.auth.allowed_origins,
-        allow_credentials=True,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[
+    cors: dict[str, Any] = {
+        "allow_origins": settings.auth.allowed_origins,
+        "allow_credentials": True,
+        "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+        "allow_headers": [
             "authorization",
             "content-type",
             "x-csrf-token",
@@ -258,7 +260,7 @@ def create_app(
             "if-none-match",
             "idempotency-key",
         ],
-        expose_headers=[
+        "expose_headers": [
             "x-request-id",
             "location",
             "retry-after",
@@ -270,8 +272,9 @@ def create_app(
             "ratelimit",
             "ratelimit-policy",
         ],
-        max_age=600,
-    )
+        "max_age": 600,
+    }
+    app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.http.max_body_bytes,
@@ -288,6 +291,7 @@ def create_app(
         )
     if settings.log.access_log:
         app.add_middleware(AccessLogMiddleware)
+    limiter: RateLimiter | None = None
     if settings.rate_limit.enabled:
         limiter = RateLimiter(
             settings.rate_limit,
@@ -298,6 +302,23 @@ def create_app(
     # Outside the body limit, the rate limiter and CORS: their refusals get the headers too.
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Cached public reads answered from local copies, doing what the stack above would do
+    # (decision 0055). Not with a replica (its entries are kept apart) nor with tracing (a
+    # span per request is the point there).
+    if (
+        settings.http.fast_path
+        and not settings.database.replica_url
+        and not settings.tracing.enabled
+    ):
+        app.add_middleware(
+            FastPathMiddleware,
+            reads=CACHED_READS,
+            cors=cors,
+            limiter=limiter,
+            access_log=settings.log.access_log,
+            minimum_size=settings.http.compression_min_bytes,
+            session_cookie=settings.auth.session_cookie,
+        )
     # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)

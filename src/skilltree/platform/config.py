@@ -200,6 +200,9 @@ class HttpSettings(_Group):
     compression_min_bytes: int = Field(default=1024, ge=0)
     # Compressed bodies remembered per process, so bytes sent again are not compressed again.
     compression_memo_bytes: int = Field(default=16 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
+    # Cached public reads (a roadmap's tree, a topic) answered at the front of the middleware
+    # stack from the cache's local copies (platform/http/fast_path.py, decision 0055).
+    fast_path: bool = True
     # How long a stored response answers retries that carry the same Idempotency-Key.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
     # After SIGTERM: seconds of answering /readyz with 503 while still serving, so balancers

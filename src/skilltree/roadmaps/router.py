@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
 from skilltree.platform.http import conditional
 from skilltree.platform.http.bodies import read_body, read_upload
 from skilltree.platform.http.deprecation import Deprecation
+from skilltree.platform.http.fast_path import CachedRead
 from skilltree.platform.http.filtering import parse_list_query
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
@@ -181,6 +183,31 @@ async def get_roadmap(
     )
 
 
+def tree_key(slug: str) -> Key:
+    return Key(f"roadmap:{slug}:tree", (service.cache_namespace(slug),))
+
+
+def topic_key(slug: str, topic_slug: str) -> Key:
+    return Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
+
+
+_SLUG = SLUG_PATTERN.removeprefix("^").removesuffix("$")
+# The reads whose public answers the fast path may send from the cache's local copies
+# (platform/http/fast_path.py): the same keys as the routes below.
+CACHED_READS = (
+    CachedRead(
+        f"{API_PREFIX}/roadmaps/{{slug}}/tree",
+        re.compile(f"{API_PREFIX}/roadmaps/(?P<slug>{_SLUG})/tree"),
+        lambda match: tree_key(match["slug"]),
+    ),
+    CachedRead(
+        f"{API_PREFIX}/roadmaps/{{slug}}/topics/{{topic_slug}}",
+        re.compile(f"{API_PREFIX}/roadmaps/(?P<slug>{_SLUG})/topics/(?P<topic>{_SLUG})"),
+        lambda match: topic_key(match["slug"], match["topic"]),
+    ),
+)
+
+
 @router.get(
     "/roadmaps/{slug}/tree", response_model=RoadmapTreeOut, responses=problem_responses(404)
 )
@@ -198,8 +225,7 @@ async def get_tree(
         tree = await service.tree_rows(session, slug, viewer)
         return public_representation(tree_json(tree), tree.roadmap, resources)
 
-    key = Key(f"roadmap:{slug}:tree", (service.cache_namespace(slug),))
-    cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
+    cached = await cache.fetch(tree_key(slug), render, resources.settings.cache.roadmap_ttl_seconds)
     return conditional.Representation.from_bytes(cached).respond(request)
 
 
@@ -243,8 +269,9 @@ async def get_topic(
         out = topic_out(view, route_handlers(request))
         return public_representation(out, view.roadmap, resources)
 
-    key = Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
-    cached = await cache.fetch(key, render, resources.settings.cache.roadmap_ttl_seconds)
+    cached = await cache.fetch(
+        topic_key(slug, topic_slug), render, resources.settings.cache.roadmap_ttl_seconds
+    )
     return conditional.Representation.from_bytes(cached).respond(request)
 
 

@@ -97,17 +97,29 @@ def _with_coding(etag: str, coding: str) -> str:
     return etag[:-1] + f'-{coding}"' if etag.endswith('"') else etag
 
 
+def strip_codings(validators: str) -> tuple[str, str | None]:
+    """An If-Match / If-None-Match value without our coding suffixes, and the coding seen."""
+    match = CODING_SUFFIX.search(validators)
+    if match is None:
+        return validators, None
+    return CODING_SUFFIX.sub('"', validators), match.group(1)
+
+
+def with_coding(etag: str, coding: str) -> str:
+    """The ETag of a representation in `coding` ("abc" becomes "abc-br")."""
+    return _with_coding(etag, coding)
+
+
 def _strip_validator_codings(scope: Scope) -> str | None:
     """Remove our coding suffixes from If-Match / If-None-Match; return the coding seen."""
     seen: str | None = None
     headers: list[tuple[bytes, bytes]] = []
     for name, value in scope["headers"]:
         if name in VALIDATOR_HEADERS:
-            text = value.decode("latin-1")
-            match = CODING_SUFFIX.search(text)
-            if match:
-                seen = match.group(1)
-                value = CODING_SUFFIX.sub('"', text).encode("latin-1")
+            stripped, coding = strip_codings(value.decode("latin-1"))
+            if coding is not None:
+                seen = coding
+                value = stripped.encode("latin-1")
         headers.append((name, value))
     scope["headers"] = headers
     return seen

@@ -73,6 +73,22 @@ class RequestIdMiddleware(HttpMiddleware):
             client_var.reset(client_token)
 
 
+def request_id_of(scope: Scope) -> str:
+    """The request's id: a safe incoming X-Request-ID, or a new one."""
+    return _incoming_request_id(scope) or uuid.uuid4().hex
+
+
+def client_info(scope: Scope) -> ClientInfo:
+    """The client as logs and audit records name it."""
+    return _client_info(scope)
+
+
+def log_request(scope: Scope, route: str, status: int, sent_bytes: int, seconds: float) -> None:
+    """The access log's line and the RED metrics for a request answered outside the stack."""
+    AccessLogMiddleware._log(scope, route, status, sent_bytes, seconds)
+    AccessLogMiddleware._count(scope, route, status, seconds)
+
+
 def _client_info(scope: Scope) -> ClientInfo:
     user_agent = next((v for k, v in scope["headers"] if k == b"user-agent"), b"")
     return ClientInfo(

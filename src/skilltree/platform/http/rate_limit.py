@@ -58,6 +58,8 @@ from skilltree.platform.observability.logging import get_logger
 from skilltree.platform.observability.metrics import RATE_LIMIT_DECISIONS
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where a decision already made for a request waits in its scope's state.
+DECIDED = "skilltree.rate_limit_decision"
 log = get_logger("skilltree.rate_limit")
 
 
@@ -315,6 +317,18 @@ class RateLimiter:
                 return bytes(value.split(self._cookie_prefix, 1)[1].split(b";", 1)[0])
         return None
 
+    async def decide(self, policy: Policy, scope: Scope) -> Decision:
+        """Count the request under `policy`, logged and counted in the metrics; raises
+        StoreUnavailable (logged and counted as unchecked) when the store did not answer."""
+        try:
+            decision = await self.check(policy, self.caller_key(scope, policy))
+        except StoreUnavailable as error:
+            log.warning("rate limit store unavailable", policy=policy.name, error=str(error))
+            RATE_LIMIT_DECISIONS.labels(policy.name, "unchecked").inc()
+            raise
+        RATE_LIMIT_DECISIONS.labels(policy.name, "allowed" if decision.allowed else "limited").inc()
+        return decision
+
     async def check(self, policy: Policy, key: str) -> Decision:
         try:
             window = await self._counters.hit(policy.limit, policy.name, key)
@@ -324,6 +338,11 @@ class RateLimiter:
         return Decision(
             policy, window.allowed, window.remaining(limit), window.reset_seconds(limit)
         )
+
+
+def mark_decided(scope: Scope, decision: Decision) -> None:
+    """Hand a decision already made for this request to the limiter's middleware."""
+    scope.setdefault("state", {})[DECIDED] = decision
 
 
 def create_counters(
@@ -349,17 +368,19 @@ class RateLimitMiddleware(HttpMiddleware):
         if policy is None:
             await self.app(scope, receive, send)
             return
-        try:
-            decision = await self.limiter.check(policy, self.limiter.caller_key(scope, policy))
-        except StoreUnavailable as error:
-            log.warning("rate limit store unavailable", policy=policy.name, error=str(error))
-            RATE_LIMIT_DECISIONS.labels(policy.name, "unchecked").inc()
-            if policy.fail_open:
-                await self.app(scope, receive, send)
+        # The fast path (fast_path.py) may have counted this request already: not twice.
+        decided: Decision | None = scope.get("state", {}).pop(DECIDED, None)
+        if decided is not None:
+            decision = decided
+        else:
+            try:
+                decision = await self.limiter.decide(policy, scope)
+            except StoreUnavailable:
+                if policy.fail_open:
+                    await self.app(scope, receive, send)
+                    return
+                await _refuse_unavailable(scope, receive, send)
                 return
-            await _refuse_unavailable(scope, receive, send)
-            return
-        RATE_LIMIT_DECISIONS.labels(policy.name, "allowed" if decision.allowed else "limited").inc()
         if not decision.allowed:
             await _refuse_over_limit(decision, scope, receive, send)
             return

@@ -38,20 +38,22 @@ DEFAULT_CACHE_CONTROL = "private, no-store"
 HSTS = "max-age=63072000; includeSubDomains"
 
 
+def add_security_headers(headers: MutableHeaders, scope: Scope) -> None:
+    """The headers every response carries, where the response did not set them itself."""
+    policy = DOCS_POLICY if scope["path"].startswith(DOCS_PATHS) else API_POLICY
+    for name, value in COMMON_HEADERS.items():
+        headers.setdefault(name, value)
+    headers.setdefault("content-security-policy", policy)
+    headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
+    if scope.get("scheme") == "https":
+        headers.setdefault("strict-transport-security", HSTS)
+
+
 class SecurityHeadersMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        policy = DOCS_POLICY if scope["path"].startswith(DOCS_PATHS) else API_POLICY
-        https = scope.get("scheme") == "https"
-
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in COMMON_HEADERS.items():
-                    headers.setdefault(name, value)
-                headers.setdefault("content-security-policy", policy)
-                headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
-                if https:
-                    headers.setdefault("strict-transport-security", HSTS)
+                add_security_headers(MutableHeaders(scope=message), scope)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

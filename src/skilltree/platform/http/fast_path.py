@@ -1,0 +1,249 @@
+"""Cached public reads answered at the front of the middleware stack (decision 0055).
+
+A public roadmap's tree or topic, once in this process's local copies and trusted without Redis
+(platform/cache.py, "Pushed invalidation"), is the same bytes for every anonymous reader. The
+ordinary path still walks ten middleware layers, FastAPI's routing and its dependencies (a
+database session, the viewer, the settings, the cache) to send them. This middleware, placed
+just inside the proxy-headers middleware, answers such a request itself, doing what the stack
+would do for it and reusing the stack's own parts so the two cannot drift:
+
+    request id         `RequestIdMiddleware`'s rules (a safe incoming id, or a new one)
+    rate limit         the same limiter and budget; over the limit, the request goes down the
+                       stack with its decision (`rate_limit.mark_decided`), which answers 429
+    conditional        If-None-Match with our coding suffixes removed, weak comparison, GET only
+    Accept-Encoding    `compression.choose_coding`, the same minimum size; the variants are
+                       compressed once per local copy, not per response
+    CORS               the app's own `CORSMiddleware` instance adds its headers and Vary
+    security headers   `security_headers.add_security_headers`
+    access log         the same line and metrics, under the route's template
+
+The response's own headers come from the same `Representation.respond` the route calls. What
+it does not answer goes down the stack untouched: any other method (HEAD is a 405 there), a
+query string, credentials (a bad token must be a 401), a request body, or no trusted local
+copy. tests/roadmaps/test_fast_path.py compares both paths' headers and bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skilltree.platform.cache import Cache, Key, LocalCopy
+from skilltree.platform.http import conditional
+from skilltree.platform.http.compression import (
+    choose_coding,
+    compress,
+    is_compressible,
+    strip_codings,
+    with_coding,
+)
+from skilltree.platform.http.middleware import (
+    REQUEST_ID_HEADER,
+    HttpMiddleware,
+    client_info,
+    log_request,
+    request_id_of,
+)
+from skilltree.platform.http.rate_limit import (
+    Decision,
+    RateLimiter,
+    StoreUnavailable,
+    mark_decided,
+)
+from skilltree.platform.http.security_headers import add_security_headers
+from skilltree.platform.observability.context import client_var, request_id_var
+
+# What a local copy remembers of its preparation for this path.
+PREPARED = "fast_path"
+# Request headers that send a request down the stack: a body, or anything about the caller.
+STACK_HEADERS = frozenset({b"authorization", b"content-length", b"transfer-encoding"})
+
+
+@dataclass(frozen=True)
+class CachedRead:
+    """A route whose public answers the cache keeps: its template (as the access log names
+    it), a pattern of its paths, and the cache key of a matched path."""
+
+    route: str
+    pattern: re.Pattern[str]
+    key: Callable[[re.Match[str]], Key]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ready response: status, headers as the route and the compression middleware would
+    have set them, and the body."""
+
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Prepared:
+    etag: str
+    identity: Variant
+    coded: dict[str, Variant]  # by coding; empty when the body is too small to compress
+    not_modified: dict[str | None, Variant]  # by the coding of the validator the client sent
+
+
+def prepare(value: bytes, minimum_size: int) -> Prepared:
+    """Every response a cached representation can give, computed once."""
+    representation = conditional.Representation.from_bytes(value)
+    validators = {"etag": representation.etag, "cache-control": representation.cache_control}
+    identity = Response(
+        representation.body, 200, headers=validators, media_type=representation.media_type
+    )
+    headers = MutableHeaders(raw=list(identity.raw_headers))
+    compressible = is_compressible(headers.get("content-type", ""))
+    if compressible:
+        headers.add_vary_header("Accept-Encoding")
+    body = representation.body
+    coded: dict[str, Variant] = {}
+    if compressible and len(body) >= minimum_size:
+        for coding in ("br", "gzip"):
+            compressed = compress(body, coding)
+            variant = MutableHeaders(raw=list(headers.raw))
+            variant["content-encoding"] = coding
+            variant["content-length"] = str(len(compressed))
+            variant["etag"] = with_coding(representation.etag, coding)
+            coded[coding] = Variant(200, tuple(variant.raw), compressed)
+    not_modified: dict[str | None, Variant] = {}
+    for seen in (None, "br", "gzip"):
+        etag = representation.etag if seen is None else with_coding(representation.etag, seen)
+        response = Response(status_code=304, headers=validators | {"etag": etag})
+        not_modified[seen] = Variant(304, tuple(response.raw_headers), b"")
+    return Prepared(
+        representation.etag, Variant(200, tuple(headers.raw), body), coded, not_modified
+    )
+
+
+class FastPathMiddleware(HttpMiddleware):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        reads: tuple[CachedRead, ...],
+        cors: dict[str, Any],
+        limiter: RateLimiter | None,
+        access_log: bool,
+        minimum_size: int,
+        session_cookie: str,
+    ) -> None:
+        super().__init__(app)
+        self.reads = reads
+        # The same class and options as the stack's: its headers, added the same way.
+        self.cors = CORSMiddleware(app, **cors)
+        self.limiter = limiter
+        self.access_log = access_log
+        self.minimum_size = minimum_size
+        self.session_cookie = f"{session_cookie}=".encode()
+        self.answered = 0  # requests this path answered itself
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._local_hit(scope)
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        read, copy = found
+        started = time.perf_counter()
+        request_id = request_id_of(scope)
+        request_token = request_id_var.set(request_id)
+        client_token = client_var.set(client_info(scope))
+        try:
+            decision: Decision | None = None
+            if self.limiter is not None:
+                policy = self.limiter.policy_for(scope)
+                if policy is not None:
+                    try:
+                        decision = await self.limiter.decide(policy, scope)
+                    except StoreUnavailable:
+                        decision = None  # reads are let through, as in the stack
+                    if decision is not None and not decision.allowed:
+                        # The stack answers the 429 (with every header), counting nothing again.
+                        mark_decided(scope, decision)
+                        await self.app(scope, receive, send)
+                        return
+            prepared: Prepared | None = copy.derived.get(PREPARED)
+            if prepared is None:
+                prepared = copy.derived[PREPARED] = prepare(copy.value, self.minimum_size)
+            variant = self._variant(scope, prepared)
+            start: Message = {
+                "type": "http.response.start",
+                "status": variant.status,
+                "headers": list(variant.headers),
+            }
+            start = await self._with_cors(start, scope)
+            headers = MutableHeaders(scope=start)
+            if decision is not None:
+                headers.update(decision.headers())
+            add_security_headers(headers, scope)
+            headers[REQUEST_ID_HEADER] = request_id
+            self.answered += 1
+            await send(start)
+            await send({"type": "http.response.body", "body": variant.body, "more_body": False})
+            if self.access_log:
+                seconds = time.perf_counter() - started
+                log_request(scope, read.route, variant.status, len(variant.body), seconds)
+        finally:
+            request_id_var.reset(request_token)
+            client_var.reset(client_token)
+
+    def _local_hit(self, scope: Scope) -> tuple[CachedRead, LocalCopy] | None:
+        """The read and its trusted local copy, when this request is one the path answers."""
+        if scope["method"] != "GET" or scope.get("query_string"):
+            return None
+        for read in self.reads:
+            match = read.pattern.fullmatch(scope["path"])
+            if match is not None:
+                break
+        else:
+            return None
+        for name, value in scope["headers"]:
+            if name in STACK_HEADERS or (name == b"cookie" and self.session_cookie in value):
+                return None
+        cache = _cache_of(scope)
+        if cache is None:
+            return None
+        copy = cache.local_entry(read.key(match))
+        return None if copy is None else (read, copy)
+
+    @staticmethod
+    def _variant(scope: Scope, prepared: Prepared) -> Variant:
+        if_none_match = accept_encoding = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
+        if if_none_match:
+            validators, coding = strip_codings(if_none_match)
+            if conditional.none_match(validators, prepared.etag):
+                return prepared.not_modified[coding]
+        coding = choose_coding(accept_encoding)
+        return prepared.coded.get(coding, prepared.identity) if coding else prepared.identity
+
+    async def _with_cors(self, start: Message, scope: Scope) -> Message:
+        sent: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            sent.append(message)
+
+        await self.cors.send(start, keep, Headers(scope=scope))
+        return sent[0]
+
+
+def _cache_of(scope: Scope) -> Cache | None:
+    """The app's cache, once its lifespan has created it."""
+    app = scope.get("app")
+    resources = getattr(getattr(app, "state", None), "resources", None)
+    cache = getattr(resources, "cache", None)
+    return cache if isinstance(cache, Cache) else None

@@ -1,0 +1,214 @@
+"""The fast path (platform/http/fast_path.py) answers cached public reads with exactly what the
+full middleware stack answers: each request is sent to an app with the fast path and to one
+without it, over one database and one Redis, and the two responses and access-log lines must
+be the same but for the request id."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+from structlog.testing import capture_logs
+
+from skilltree.app import create_app
+from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import (
+    HttpSettings,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+)
+from skilltree.platform.db import Database
+from skilltree.platform.http.fast_path import FastPathMiddleware
+from skilltree.roadmaps import service
+from skilltree.roadmaps.importing import parse_roadmap
+from skilltree.roadmaps.policies import OPERATOR
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.parametrize("shared_state", ["redis"], indirect=True),
+]
+
+# Large enough to be compressed (over SKILLTREE_HTTP_COMPRESSION_MIN_BYTES).
+ROADMAP: dict[str, Any] = {
+    "slug": "wide",
+    "title": "Wide",
+    "topics": [
+        {
+            "slug": f"topic-{n}",
+            "title": f"Topic {n}",
+            "summary": "A summary long enough to make the tree worth compressing. " * 2,
+            "children": [{"slug": f"child-{n}", "title": f"Child {n}"}],
+        }
+        for n in range(20)
+    ],
+}
+TREE = "/v1/roadmaps/wide/tree"
+TOPIC = "/v1/roadmaps/wide/topics/topic-3"
+
+
+@pytest.fixture
+def settings(settings: Settings, shared_state: RedisSettings) -> Settings:
+    return settings.model_copy(
+        update={
+            "redis": shared_state,
+            # The production shape: the limiter on, with a quota no test reaches.
+            "rate_limit": RateLimitSettings(read="100000/minute"),
+        }
+    )
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@asynccontextmanager
+async def both_paths(
+    settings: Settings, database: Database, clock: FrozenClock
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, FastAPI]]:
+    """A client of an app with the fast path, and one of an app without it."""
+    fast_app = create_app(settings, database=database, clock=clock)
+    without = settings.model_copy(update={"http": HttpSettings(fast_path=False)})
+    ordinary_app = create_app(without, database=database, clock=clock)
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(
+            session, parse_roadmap(orjson.dumps(ROADMAP), "json"), viewer=OPERATOR
+        )
+    async with serving(fast_app) as fast, serving(ordinary_app) as ordinary:
+        yield fast, ordinary, fast_app
+
+
+def fast_path_of(app: FastAPI) -> FastPathMiddleware:
+    layer: Any = app.middleware_stack
+    while not isinstance(layer, FastPathMiddleware):
+        layer = layer.app
+    return layer
+
+
+def comparable(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """Status, body and headers (sorted), with what differs by request left out: the id, and
+    the RateLimit header's count and reset (both apps spend one quota)."""
+    headers = []
+    for name, value in response.headers.multi_items():
+        if name == "x-request-id":
+            assert re.fullmatch(r"[0-9a-f]{32}|given-id", value)
+            continue
+        if name == "ratelimit":
+            value = re.sub(r"r=\d+;t=\d+", "r=N;t=N", value)
+        headers.append((name, value))
+    # A problem names the request's id in its body too.
+    body = re.sub(rb'"request_id":"[^"]*"', b'"request_id":"-"', response.content)
+    return response.status_code, body, sorted(headers)
+
+
+def access_lines(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in entry.items() if k != "duration_ms"}
+        for entry in logs
+        if entry.get("event") == "request"
+    ]
+
+
+async def requests_to_compare(client: httpx.AsyncClient) -> list[httpx.Response]:
+    # httpx asks for gzip and brotli unless told otherwise: the identity's ETag.
+    etag = (await client.get(TREE, headers={"accept-encoding": "identity"})).headers["etag"]
+    br_etag = etag[:-1] + '-br"'
+    cases: list[tuple[str, str, dict[str, str]]] = [
+        ("GET", TREE, {}),
+        ("GET", TREE, {"accept-encoding": "br"}),
+        ("GET", TREE, {"accept-encoding": "gzip, deflate"}),
+        ("GET", TREE, {"accept-encoding": "br;q=0.5, gzip"}),
+        ("GET", TREE, {"accept-encoding": "identity, br;q=0"}),
+        ("GET", TREE, {"if-none-match": etag}),
+        ("GET", TREE, {"if-none-match": f'W/{etag}, "other"'}),
+        ("GET", TREE, {"if-none-match": br_etag, "accept-encoding": "br"}),
+        ("GET", TREE, {"if-none-match": '"stale"', "accept-encoding": "gzip"}),
+        ("GET", TREE, {"origin": "http://test"}),
+        ("GET", TREE, {"origin": "https://elsewhere.example"}),
+        ("GET", TREE, {"x-request-id": "given-id"}),
+        ("GET", TREE, {"cookie": "theme=dark"}),
+        ("GET", TREE + "?page=2", {}),
+        ("HEAD", TREE, {}),
+        ("GET", TREE, {"authorization": "Bearer not-a-token"}),
+        ("GET", TOPIC, {}),
+        ("GET", TOPIC, {"accept-encoding": "br"}),
+        ("GET", "/v1/roadmaps/nothing-here/tree", {}),
+    ]
+    return [await client.request(method, path, headers=h) for method, path, h in cases]
+
+
+async def test_the_fast_path_answers_as_the_full_stack_does(
+    settings: Settings, database: Database, clock: FrozenClock
+) -> None:
+    async with both_paths(settings, database, clock) as (fast, ordinary, fast_app):
+        for client in (fast, ordinary):  # each instance's local copies filled
+            await client.get(TREE)
+            await client.get(TOPIC)
+        answered_before = fast_path_of(fast_app).answered
+        with capture_logs() as fast_logs:
+            by_fast_path = await requests_to_compare(fast)
+        answered = fast_path_of(fast_app).answered - answered_before
+        with capture_logs() as ordinary_logs:
+            by_stack = await requests_to_compare(ordinary)
+
+    assert [comparable(r) for r in by_fast_path] == [comparable(r) for r in by_stack]
+    assert access_lines(fast_logs) == access_lines(ordinary_logs)
+    statuses = [r.status_code for r in by_fast_path]
+    assert statuses == [200] * 5 + [304, 304, 304] + [200] * 6 + [405, 401, 200, 200, 404]
+    # The plain reads, the 304s and the cross-origin ones, not HEAD, queries or credentials.
+    assert answered == 1 + 15
+    assert by_fast_path[1].headers["content-encoding"] == "br"
+    assert by_fast_path[7].headers["etag"].endswith('-br"')
+
+
+async def test_over_the_limit_the_fast_path_answers_429_like_the_stack(
+    settings: Settings, database: Database, clock: FrozenClock
+) -> None:
+    tight = settings.model_copy(update={"rate_limit": RateLimitSettings(read="3/minute")})
+    async with both_paths(tight, database, clock) as (fast, _ordinary, fast_app):
+        responses = [await fast.get(TREE) for _ in range(4)]
+        answered = fast_path_of(fast_app).answered
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert answered == 2  # the first filled the local copy through the stack
+    refused = responses[3]
+    assert refused.headers["retry-after"]
+    assert refused.headers["ratelimit"].startswith('"read";r=0;')
+    assert refused.headers["x-content-type-options"] == "nosniff"
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_write_on_one_instance_is_seen_by_the_fast_path_of_another_within_100_ms(
+    settings: Settings, database: Database, clock: FrozenClock
+) -> None:
+    async with both_paths(settings, database, clock) as (fast, other, fast_app):
+        before = await fast.get(TREE)
+        await fast.get(TREE)
+        answered = fast_path_of(fast_app).answered
+        # A write through the other instance: its commit invalidates and announces.
+        other_app = other._transport.app  # type: ignore[attr-defined]
+        other_db: Database = other_app.state.resources.database
+        changed = {**ROADMAP, "title": "Wider"}
+        async with other_db.unit_of_work() as session:
+            await service.import_roadmap(
+                session, parse_roadmap(orjson.dumps(changed), "json"), viewer=OPERATOR
+            )
+        started = time.monotonic()
+        while (after := await fast.get(TREE)).headers["etag"] == before.headers["etag"]:
+            assert time.monotonic() - started < 0.1, "the change was not seen within 100 ms"
+            await asyncio.sleep(0.002)
+
+    assert answered >= 1
+    assert orjson.loads(after.content)["roadmap"]["title"] == "Wider"
