@@ -70,10 +70,16 @@ async def capture_round(
     bodies: tuple[str | None, ...] = endpoint.bodies or (None,)
     records = []
     for variant, body in enumerate(bodies):
+        # Only the endpoint's own headers, as wrk sends them: no cookie the client kept from
+        # signing in (the public tree would be read as the account's).
+        client.cookies.clear()
         headers = endpoint.headers | {CAPTURE_HEADER.decode(): f"{name}.{variant}"}
-        response = await client.request(
-            endpoint.method, endpoint.path, headers=headers, content=body
-        )
+        request = client.build_request(endpoint.method, endpoint.path, headers=headers,
+                                       content=body)  # fmt: skip
+        for default in ("accept-encoding", "accept"):  # httpx's own, which wrk does not send
+            if default not in {key.lower() for key in endpoint.headers}:
+                del request.headers[default]
+        response = await client.send(request)
         if response.status_code >= 400:
             raise RuntimeError(f"{endpoint.name}: {response.status_code} {response.text[:300]}")
         records.append(read_record(directory, f"{name}.{variant}"))

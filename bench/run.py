@@ -131,6 +131,11 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=int, default=30, help="seconds before wrk gives a request up"
     )
+    parser.add_argument(
+        "--captures",
+        type=Path,
+        help="write each endpoint's captured calls (statements, Redis commands) to this file",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (make bench does it when root)")
@@ -141,7 +146,8 @@ def main() -> None:
     kinds: tuple[ServerKind, ...] = SERVER_KINDS if args.server == "both" else (args.server,)
     print(f"load average at the start: {load_average()}", flush=True)
 
-    with staged(args.database, args.server if args.server != "both" else "uvicorn") as stage:
+    kind: ServerKind = kinds[0]
+    with staged(args.database, kind, args.captures) as stage:
         if args.crowd:
             from bench.crowd import crowd_run
 
@@ -178,7 +184,7 @@ def raise_open_files_limit() -> None:
 
 
 @contextmanager
-def staged(database: str, kind: ServerKind) -> Iterator[Stage]:
+def staged(database: str, kind: ServerKind, listing: Path | None = None) -> Iterator[Stage]:
     """The data, the benchmark account signed in, and every endpoint captured."""
     with (
         throwaway_sqlite() if database == "sqlite" else throwaway_database() as database_url,
@@ -191,6 +197,8 @@ def staged(database: str, kind: ServerKind) -> Iterator[Stage]:
         with serve("skilltree (capture)", kind, CAPTURE_APP, env | {CAPTURE_DIR: directory},
                    factory=True) as app:  # fmt: skip
             session, endpoints, captured = asyncio.run(sign_in_and_capture(app.base, captures))
+        if listing is not None:
+            listing.write_text(describe_captures(endpoints, captured))
         spec_path = captures / "spec.pickle"
         ceiling.write_spec(ceiling.build_spec(captured), spec_path)
         counts = {}
@@ -201,6 +209,20 @@ def staged(database: str, kind: ServerKind) -> Iterator[Stage]:
                 sum(r.redis_calls for r in records) / len(records),
             )
         yield Stage(database_url, env, session, endpoints, spec_path, counts)
+
+
+def describe_captures(endpoints: list[Endpoint], captured: dict[str, list[list[Record]]]) -> str:
+    """Each endpoint's calls, as the last captured round made them, one a line."""
+    lines = []
+    for endpoint in endpoints:
+        for variant, record in enumerate(captured[endpoint.key][-1]):
+            lines.append(f"## {endpoint.name} (request {variant + 1}): {record.status}, "
+                         f"{len(record.body)} bytes")  # fmt: skip
+            for index, call in enumerate(record.calls):
+                after = " (after the response began)" if index >= record.split else ""
+                lines.append(f"{call.describe()}{after}")
+            lines.append("")
+    return "\n".join(lines)
 
 
 async def sign_in_and_capture(
@@ -283,11 +305,11 @@ def measure(
     memory["skilltree, after the sign-ins, once idle"] = app.rss_mb()
     for result in [*results, login]:
         result.ratios = {
-            "bare": result.rps / baselines[0].rps,
-            "fastapi": result.rps / baselines[1].rps,
+            "bare": quotient(result.rps, baselines[0].rps),
+            "fastapi": quotient(result.rps, baselines[1].rps),
         }
         if result.name in ceilings:
-            result.ratios["ceiling"] = result.rps / ceilings[result.name].rps
+            result.ratios["ceiling"] = quotient(result.rps, ceilings[result.name].rps)
     rss = {s.name: s.rss_mb() for s in (bare, minimal, top)} | memory
     return Run(app.kind, [*baselines, *results, login], rss, ceilings, stage.counts)
 
@@ -295,8 +317,14 @@ def measure(
 ROW = "{:<42} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}"
 
 
+def quotient(a: float, b: float) -> float:
+    """a / b, NaN when b is 0 (a run too short or too slow for a single response)."""
+    return a / b if b else float("nan")
+
+
 def _ratio(result: Result, name: str) -> str:
-    return f"{result.ratios[name]:.3f}" if name in result.ratios else "-"
+    value = result.ratios.get(name, float("nan"))
+    return "-" if math.isnan(value) else f"{value:.3f}"
 
 
 def print_table(results: list[Result]) -> None:
@@ -361,7 +389,7 @@ def print_two_workers(pairs: list[tuple[Result, Result]]) -> None:
             else "-"
         )
         print(TWO_ROW.format(one.name, f"{one.rps:.0f}", f"{two.rps:.0f}",
-                             f"{two.rps / one.rps:.2f}", used, pg, two.bad))  # fmt: skip
+                             f"{quotient(two.rps, one.rps):.2f}", used, pg, two.bad))  # fmt: skip
     print(
         f"\nworker cores, pg cores: CPU seconds per second of the run, one worker / two workers"
         f" (the machine has {cores}); pg: PostgreSQL's backends of the run's database."
@@ -379,7 +407,7 @@ def print_comparison(first: Run, second: Run) -> None:
     print(COMPARISON_ROW.format("endpoint", f"{a} r/s", f"{b} r/s", f"{b}/{a}",
                                 f"{a} x fapi", f"{b} x fapi"))  # fmt: skip
     for x, y in zip(first.results, second.results, strict=True):
-        figures = (f"{x.rps:.0f}", f"{y.rps:.0f}", f"{y.rps / x.rps:.2f}")
+        figures = (f"{x.rps:.0f}", f"{y.rps:.0f}", f"{quotient(y.rps, x.rps):.2f}")
         print(COMPARISON_ROW.format(x.name, *figures, _ratio(x, "fastapi"), _ratio(y, "fastapi")))
 
 

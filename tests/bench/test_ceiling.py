@@ -26,7 +26,9 @@ from bench.stage import (
     redis_prefix,
     sign_in_with,
     skilltree_env,
+    sqlite_path,
     throwaway_database,
+    throwaway_sqlite,
 )
 from skilltree.app import create_app
 from skilltree.platform.config import load_settings
@@ -66,14 +68,19 @@ def test_one_more_statement_is_a_difference() -> None:
     assert differences[0] == "skilltree made 4 calls, the ceiling 3:"
 
 
-# --- against skilltree on PostgreSQL and Redis ---------------------------------------------------
+# --- against skilltree, on PostgreSQL and Redis and on SQLite ------------------------------------
 
 
-@pytest.fixture(scope="module")
-def staged() -> Iterator[dict[str, str]]:
-    """A database staged as `make bench` stages it, and skilltree's settings for it."""
-    with throwaway_database() as database_url, redis_prefix() as prefix:
-        env = skilltree_env(database_url, prefix)
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+def staged(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """A database staged as `make bench` stages it (PostgreSQL and Redis, or the embedded
+    default: SQLite alone), and skilltree's settings for it."""
+    sqlite = request.param == "sqlite"
+    with (
+        throwaway_sqlite() if sqlite else throwaway_database() as database_url,
+        redis_prefix() as prefix,
+    ):
+        env = skilltree_env(database_url, None if sqlite else prefix)
         prepare(env)
         yield env
 
@@ -83,6 +90,7 @@ async def skilltree(
     staged: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     """skilltree in production shape, in this process, recording the requests that ask."""
+    monkeypatch.delenv("SKILLTREE_REDIS_URL", raising=False)  # none on SQLite
     for key, value in staged.items():
         monkeypatch.setenv(key, value)
     application = create_app(load_settings())
@@ -110,7 +118,11 @@ async def test_the_ceiling_makes_the_calls_skilltree_makes(
     session = await sign_in_with(skilltree, finished_topics=5)
     endpoints: list[Endpoint] = [*skilltree_endpoints(session), *page_endpoints(session)]
     spec = ceiling.build_spec(await ceiling.capture(skilltree, endpoints, tmp_path))
-    top = ceiling.Ceiling(spec, asyncpg_dsn(staged["SKILLTREE_DATABASE_URL"]), REDIS_URL, pool=2)
+    url = staged["SKILLTREE_DATABASE_URL"]
+    if url.startswith("sqlite"):
+        top = ceiling.Ceiling(spec, sqlite_path(url), None, pool=2)
+    else:
+        top = ceiling.Ceiling(spec, asyncpg_dsn(url), REDIS_URL, pool=2)
     await top.start()
     try:
         for endpoint in endpoints:
