@@ -60,8 +60,9 @@ def tree_json(tree: service.TreeRows) -> bytes:
 
 
 def _nested(topics: Sequence[service.TreeTopic]) -> list[dict[str, Any]]:
-    """Topics in tree order as nested dicts (TopicNodeOut's fields), in two passes: every
-    node first, then each appended to its parent's children, which keeps sibling order."""
+    """Topics grouped by parent, siblings by position, as nested dicts (TopicNodeOut's
+    fields), in two passes: every node first, then each appended to its parent's children (or
+    to the sections), which keeps sibling order whichever group comes first."""
     nodes: dict[int, dict[str, Any]] = {}
     for topic in topics:
         hours = topic.estimate_hours

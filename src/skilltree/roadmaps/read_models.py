@@ -175,7 +175,8 @@ class TreeTopic(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class TreeRows:
-    """A roadmap and its topics in tree order (sections first, siblings by position)."""
+    """A roadmap and its topics grouped by parent, siblings by position (the groups in any
+    order: the sections may come last)."""
 
     roadmap: RoadmapRef
     topics: Sequence[TreeTopic]
