@@ -274,11 +274,21 @@ class RedisBroadcaster(Broadcaster):
         *,
         history_size: int = 100,
         history_ttl_seconds: int = 86_400,
+        timeout_seconds: float = 2.0,
     ) -> None:
         super().__init__(history_size)
-        # Its own client: the pub/sub connection blocks in reads, which the shared client's
-        # short socket timeout would break.
-        self._redis: Redis = Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        # Its own client, so the pub/sub connection is never one the requests wait for. Every
+        # operation is bounded by SKILLTREE_REDIS_TIMEOUT_SECONDS (a publish to a Redis that
+        # hangs fails and is logged by its caller; connecting and closing a connection give up
+        # in time), except the reader's wait for the next message, which redis-py lets block.
+        self._timeout = timeout_seconds
+        self._redis: Redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+        )
         self._prefix = prefix
         self._ttl_ms = history_ttl_seconds * 1000
         self._script = self._redis.register_script(_PUBLISH_KEPT)
@@ -304,12 +314,19 @@ class RedisBroadcaster(Broadcaster):
                 log.warning("broadcast.not_ready", timeout_seconds=READY_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
+        """Stop reading and let go of the connections, in bounded time whatever Redis is doing
+        (restarting, gone, accepting and never answering): a shutdown must not wait on it."""
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            done, _ = await asyncio.wait({self._reader}, timeout=self._timeout)
+            if not done:
+                log.warning("broadcast.reader_not_stopped", timeout_seconds=self._timeout)
             self._reader = None
-        await self._redis.aclose()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.aclose()
+        except (TimeoutError, RedisError, OSError) as error:
+            log.warning("broadcast.close_failed", error=repr(error))
 
     async def publish(self, channel: str, message: dict[str, Any], *, keep: bool = True) -> str:
         payload = orjson.dumps(message).decode()
@@ -369,12 +386,18 @@ class RedisBroadcaster(Broadcaster):
                 await asyncio.sleep(1.0)
             finally:
                 self.connected = False
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    async with asyncio.timeout(self._timeout):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def build_broadcaster(realtime: RealtimeSettings, redis: RedisSettings) -> Broadcaster:
     """Through Redis when SKILLTREE_REDIS_URL is set (several instances), else in-process."""
     if redis.url is None:
         return LocalBroadcaster(history_size=realtime.history_size)
-    return RedisBroadcaster(redis.url, f"{redis.key_prefix}rt:", history_size=realtime.history_size)
+    return RedisBroadcaster(
+        redis.url,
+        f"{redis.key_prefix}rt:",
+        history_size=realtime.history_size,
+        timeout_seconds=redis.timeout_seconds,
+    )
