@@ -208,6 +208,90 @@ class Broadcaster:
             subscription.offer(delivery)
 
 
+class ChannelListener:
+    """A component's standing subscription to one channel, for state kept between messages
+    (a cache that an announcement invalidates): the one place that resubscribes.
+
+    Each delivery goes to `on_message`. Whenever messages may have been missed, `on_gap` is
+    called so the state is dropped rather than trusted: the subscription overflowed, the handler
+    raised (logged), or the broadcaster reconnected (a new `epoch`: pub/sub lost what was
+    published meanwhile). After an overflow or a failure it subscribes again after a pause that
+    doubles up to MAX_PAUSE_SECONDS (a handler failing on every message must not spin), and is
+    not `listening` until then. It stops when the broadcaster drains (the server is stopping).
+    """
+
+    FIRST_PAUSE_SECONDS = 0.05
+    MAX_PAUSE_SECONDS = 5.0
+    # How often an idle listener looks at the broadcaster's epoch.
+    WAKE_SECONDS = 5.0
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        channel: str,
+        *,
+        on_message: Callable[[Delivery], None],
+        on_gap: Callable[[], None],
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self._broadcaster = broadcaster
+        self._channel = channel
+        self._on_message = on_message
+        self._on_gap = on_gap
+        self._capacity = capacity
+        self._task: asyncio.Task[None] | None = None
+        self._heard = 0
+        # Subscribed now: every message published from here on reaches `on_message`.
+        self.listening = False
+
+    @property
+    def stopped(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"listen:{self._channel}")
+
+    async def close(self, timeout_seconds: float = 5.0) -> None:
+        self.listening = False
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=timeout_seconds)
+            self._task = None
+
+    async def _run(self) -> None:
+        pause = self.FIRST_PAUSE_SECONDS
+        while True:
+            heard_before = self._heard
+            try:
+                if await self._listen():
+                    return  # the broadcaster drained: the server is stopping
+            except Exception as error:  # a handler's bug must not leave the state unheard
+                log.warning("broadcast.listener_failed", channel=self._channel, error=repr(error))
+            finally:
+                self.listening = False
+            self._on_gap()
+            if self._heard > heard_before + 1:
+                pause = self.FIRST_PAUSE_SECONDS  # it had been working: a new problem
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.MAX_PAUSE_SECONDS)
+
+    async def _listen(self) -> bool:
+        """Listen until the subscription ends (True) or overflows (False)."""
+        async with self._broadcaster.subscribe([self._channel], self._capacity) as subscription:
+            self.listening = subscription.ended is None
+            epoch = self._broadcaster.epoch
+            while subscription.ended is None and not subscription.overflowed:
+                delivery = await subscription.next(wait_seconds=self.WAKE_SECONDS)
+                if self._broadcaster.epoch != epoch:
+                    epoch = self._broadcaster.epoch
+                    self._on_gap()
+                if delivery is not None:
+                    self._on_message(delivery)
+                    self._heard += 1
+            return subscription.ended is not None
+
+
 class LocalBroadcaster(Broadcaster):
     """In-process fan-out with a bounded history per channel (the embedded default)."""
 
