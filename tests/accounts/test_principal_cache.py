@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.accounts.context import Account, SignedIn
-from skilltree.accounts.principal_cache import PrincipalCache, principal_cache_for
+from skilltree.accounts.principal_cache import CHANNEL, PrincipalCache, principal_cache_for
 from skilltree.app import create_app
 from skilltree.platform.broadcast import LocalBroadcaster
 from skilltree.platform.clock import FrozenClock
@@ -214,3 +214,23 @@ async def test_a_session_wiped_from_redis_is_refused_at_the_next_request(
 
     assert after_wipe.status_code == 401
     assert after_wipe.json()["type"] == "/problems/not-authenticated"
+
+
+async def test_a_malformed_announcement_does_not_stop_the_cache_hearing_later_ones() -> None:
+    broadcaster = LocalBroadcaster()
+    cache = await listening_cache(broadcaster)
+
+    await broadcaster.publish(CHANNEL, {"users": 5}, keep=False)  # not a list
+    for _ in range(200):  # its listener subscribes again after a short pause
+        await asyncio.sleep(0.01)
+        cache.keep("token:a", signed_in(1), generation=cache.generation())
+        if cache.find("token:a") is not None:
+            break
+    await broadcaster.publish(CHANNEL, {"users": [1]}, keep=False)
+    for _ in range(100):
+        if cache.find("token:a") is None:
+            break
+        await asyncio.sleep(0.01)
+
+    assert cache.find("token:a") is None
+    await cache.close()

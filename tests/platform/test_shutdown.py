@@ -4,6 +4,7 @@ that was in flight is lost. Real `skilltree` processes on loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import time
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from bench.crash_tasks import CREATE_APPLIED
 from skilltree.platform import events, migrations
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import Database
+from tests.support.accounts import bearer_headers, register_and_verify, sign_in
 from tests.support.databases import temporary_postgres_database
 from tests.support.processes import (
     SKILLTREE,
@@ -29,6 +31,10 @@ from tests.support.processes import (
     serve_command,
     wait_until_ready,
 )
+from tests.support.redis import REDIS_URL, isolated_prefix
+from tests.support.tcp_proxy import tcp_proxy
+
+REDIS_PORT = make_url(REDIS_URL).port or 6379
 
 DRAIN_SECONDS = 1.5
 SLOW_BODY_SECONDS = 3.0  # longer than the drain: these are in flight when the server stops
@@ -204,3 +210,64 @@ async def _until(measure: Callable[[], Awaitable[int]], *, at_least: int, second
         # Another process's progress: nothing to wait on across processes but polling.
         await asyncio.sleep(0.1)
     raise AssertionError(f"fewer than {at_least} after {seconds} s")
+
+
+# --- whatever Redis does --------------------------------------------------------------------------
+
+# How long past the drain window a stop may take: Redis's timeout (1 s here) and the lifespan
+# closing what it opened, never a wait on a Redis that does not answer.
+STOP_MARGIN_SECONDS = 2.0
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("redis_state", ["restarted", "hung"])
+async def test_sigterm_stops_the_server_within_the_drain_window_whatever_redis_does(
+    tmp_path: Path, redis_state: str
+) -> None:
+    """Restarted: every connection to Redis dropped (the broadcast reader fails and reconnects).
+    Hung: Redis accepts and never answers, while a sign-out waits to announce itself on it."""
+    async with isolated_prefix() as prefix, tcp_proxy("127.0.0.1", REDIS_PORT) as proxy:
+        env = base_env(
+            f"sqlite+aiosqlite:///{tmp_path / 'skilltree.db'}",
+            SKILLTREE_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
+            SKILLTREE_REDIS_KEY_PREFIX=prefix,
+            SKILLTREE_REDIS_TIMEOUT_SECONDS="1",
+            SKILLTREE_RATE_LIMIT_ENABLED="false",  # sign-out is to reach the broadcast
+            SKILLTREE_HTTP_DRAIN_SECONDS=str(DRAIN_SECONDS),
+            SKILLTREE_MAIL_OUTBOX_DIR=str(tmp_path / "mail"),
+            SKILLTREE_LOG_LEVEL="INFO",
+        )
+        run_cli(env, "migrate", "upgrade")
+        port = free_port()
+        log = tmp_path / "serve.log"
+        with running(serve_command(port), env, log) as server:
+            base = f"http://127.0.0.1:{port}"
+            await asyncio.to_thread(wait_until_ready, base, server)
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+                await register_and_verify(client, tmp_path / "mail")
+                bearer = await bearer_headers(await sign_in(client))
+                in_flight = None
+                if redis_state == "restarted":
+                    await proxy.stop()
+                    await asyncio.sleep(1.5)  # the reader fails, and fails to reconnect
+                    await proxy.start()
+                    await asyncio.sleep(1.5)
+                else:
+                    client.cookies.clear()  # the sign-out by token: its family is in the database
+                    proxy.freeze()
+                    in_flight = asyncio.create_task(client.post("/v1/auth/logout", headers=bearer))
+                    await asyncio.sleep(0.2)
+                signalled_at = time.monotonic()
+                server.send_signal(signal.SIGTERM)
+                exit_code = await asyncio.to_thread(server.wait, 60)
+                stopped_within = time.monotonic() - signalled_at
+                if in_flight is not None:
+                    with contextlib.suppress(httpx.HTTPError):
+                        await in_flight
+                proxy.thaw()
+
+    lines = log.read_text()
+    assert exit_code == -signal.SIGTERM, lines[-3000:]
+    assert stopped_within < DRAIN_SECONDS + STOP_MARGIN_SECONDS, lines[-3000:]
+    if redis_state == "restarted":
+        assert "broadcast.reader_failed" in lines

@@ -2,6 +2,8 @@
 
 Stopping it closes the listening socket and every open connection, as a crashed Redis or a
 broken network would: clients see their connection drop, then their reconnects refused.
+Freezing it is a server that hangs instead: connections stay open (new ones are accepted) and
+nothing more is passed either way, until `thaw`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ class TcpProxy:
         self._target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     async def start(self) -> None:
@@ -32,22 +36,32 @@ class TcpProxy:
             writer.close()
         self._writers.clear()
 
+    def freeze(self) -> None:
+        """Hang: keep every connection open and pass nothing more."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self._writers.add(client_w)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flowing.wait()  # a frozen server accepts, and never answers
         try:
             server_r, server_w = await asyncio.open_connection(*self._target)
         except OSError:
             client_w.close()
             return
-        self._writers.update((client_w, server_w))
-        await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
+        self._writers.add(server_w)
+        await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
 
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, asyncio.CancelledError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        writer.close()
 
 
 @asynccontextmanager

@@ -16,7 +16,8 @@ answer, keyed by a digest of the credential, and forgets it when it is told to:
 Pub/sub is at-most-once, so the cache answers only while the broadcaster says every message
 reaches this process (`Broadcaster.connected`), and only entries kept since its current
 connection (`epoch`): while Redis is unreachable every request looks its caller up, as if
-there were no cache, and after a reconnection nothing kept before it is trusted. Entries also
+there were no cache, and after a reconnection nothing kept before it is trusted (the listener,
+platform/broadcast.py's ChannelListener, also forgets every caller at any gap). Entries also
 expire (SKILLTREE_AUTH_PRINCIPAL_CACHE_SECONDS), which bounds what a message lost while the
 connection looked healthy could leave stale. See docs/decisions/0044-principal-cache.md.
 
@@ -32,8 +33,6 @@ per request), so an organisation's changes are immediate without any message.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import time
 import weakref
@@ -49,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from skilltree.accounts.models import User
-from skilltree.platform.broadcast import Broadcaster
+from skilltree.platform.broadcast import Broadcaster, ChannelListener, Delivery
 from skilltree.platform.config import AuthSettings
 from skilltree.platform.db import after_commit
 from skilltree.platform.observability.logging import get_logger
@@ -98,8 +97,11 @@ class PrincipalCache:
             maxsize=max_entries, ttl=max(ttl_seconds, 0.001), timer=timer
         )
         self._generation = 0
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = False
+        # Hears the announcements; a gap (an overflow, a reconnection) forgets every caller.
+        self._listener = ChannelListener(
+            broadcaster, CHANNEL, on_message=self._heard_of, on_gap=self.forget_everything
+        )
+        self._started = False
         self.hits = 0
         self.heard = 0  # invalidations received from the channel
 
@@ -107,7 +109,12 @@ class PrincipalCache:
 
     def usable(self) -> bool:
         """Whether an answer kept now would hear of its revocation."""
-        return self._enabled and self._listening and self._broadcaster.connected
+        return (
+            self._enabled
+            and self._started
+            and self._listener.listening
+            and self._broadcaster.connected
+        )
 
     def find(self, key: str) -> Remembered | None:
         if not self.usable():
@@ -179,31 +186,18 @@ class PrincipalCache:
     # -- listening -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._listener is None and self._enabled:
-            self._listener = asyncio.create_task(self._listen(), name="principal-changes")
+        if self._enabled and not self._started:
+            self._started = True
+            self._listener.start()
 
     async def close(self) -> None:
-        self._listening = False
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        self._started = False
+        await self._listener.close()
 
-    async def _listen(self) -> None:
-        while True:
-            async with self._broadcaster.subscribe([CHANNEL]) as subscription:
-                self._listening = True
-                while subscription.ended is None and not subscription.overflowed:
-                    delivery = await subscription.next(wait_seconds=60.0)
-                    if delivery is not None:
-                        self.heard += 1
-                        users = delivery.message.get("users", [])
-                        self.forget_users({u for u in users if isinstance(u, int)})
-                self._listening = False
-                if subscription.ended is not None:
-                    return  # the server is shutting down
-            self.forget_everything()  # overflowed: something may have been missed
+    def _heard_of(self, delivery: Delivery) -> None:
+        self.heard += 1
+        users = delivery.message.get("users", [])
+        self.forget_users({u for u in users if isinstance(u, int)})
 
 
 def forget_on_commit(session: AsyncSession, user_id: int) -> None:

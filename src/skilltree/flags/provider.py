@@ -24,7 +24,6 @@ Each decision is logged (`flag.evaluated`, debug level) and counted in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +41,7 @@ from redis.exceptions import RedisError
 
 from skilltree.flags import service
 from skilltree.flags.service import FlagRules
-from skilltree.platform.broadcast import Broadcaster
+from skilltree.platform.broadcast import Broadcaster, ChannelListener, Delivery
 from skilltree.platform.cache import Cache, Computed, Key
 from skilltree.platform.db import Database
 from skilltree.platform.observability import metrics
@@ -79,9 +78,12 @@ class RuleSets:
         # (possibly older) result.
         self._generation = 0
         self._loading: asyncio.Lock | None = None
-        self._listener: asyncio.Task[None] | None = None
         # Announcements carry their origin: an instance has already forgotten its own change.
         self._origin = uuid.uuid4().hex
+        # A gap (an overflow, a reconnection) may have lost an announcement: reload.
+        self._listener = ChannelListener(
+            broadcaster, CHANNEL, on_message=self._heard_of, on_gap=self.invalidate
+        )
         self.loads = 0
         self.heard = 0  # other instances' announcements received
 
@@ -121,27 +123,15 @@ class RuleSets:
             log.warning("flags.announce_failed", error=repr(error))
 
     async def start(self) -> None:
-        if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(), name="flag-changes")
+        self._listener.start()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await self._listener.close()
 
-    async def _listen(self) -> None:
-        while True:
-            async with self._broadcaster.subscribe([CHANNEL]) as subscription:
-                while subscription.ended is None and not subscription.overflowed:
-                    delivery = await subscription.next(wait_seconds=60.0)
-                    if delivery is not None and delivery.message.get("origin") != self._origin:
-                        self.heard += 1
-                        self.invalidate()
-                if subscription.ended is not None:
-                    return  # the server is shutting down
-            self.invalidate()  # overflowed: something may have been missed
+    def _heard_of(self, delivery: Delivery) -> None:
+        if delivery.message.get("origin") != self._origin:
+            self.heard += 1
+            self.invalidate()
 
     async def _load(self) -> Mapping[str, FlagRules]:
         self.loads += 1

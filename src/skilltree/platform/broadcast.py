@@ -208,6 +208,90 @@ class Broadcaster:
             subscription.offer(delivery)
 
 
+class ChannelListener:
+    """A component's standing subscription to one channel, for state kept between messages
+    (a cache that an announcement invalidates): the one place that resubscribes.
+
+    Each delivery goes to `on_message`. Whenever messages may have been missed, `on_gap` is
+    called so the state is dropped rather than trusted: the subscription overflowed, the handler
+    raised (logged), or the broadcaster reconnected (a new `epoch`: pub/sub lost what was
+    published meanwhile). After an overflow or a failure it subscribes again after a pause that
+    doubles up to MAX_PAUSE_SECONDS (a handler failing on every message must not spin), and is
+    not `listening` until then. It stops when the broadcaster drains (the server is stopping).
+    """
+
+    FIRST_PAUSE_SECONDS = 0.05
+    MAX_PAUSE_SECONDS = 5.0
+    # How often an idle listener looks at the broadcaster's epoch.
+    WAKE_SECONDS = 5.0
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        channel: str,
+        *,
+        on_message: Callable[[Delivery], None],
+        on_gap: Callable[[], None],
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self._broadcaster = broadcaster
+        self._channel = channel
+        self._on_message = on_message
+        self._on_gap = on_gap
+        self._capacity = capacity
+        self._task: asyncio.Task[None] | None = None
+        self._heard = 0
+        # Subscribed now: every message published from here on reaches `on_message`.
+        self.listening = False
+
+    @property
+    def stopped(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"listen:{self._channel}")
+
+    async def close(self, timeout_seconds: float = 5.0) -> None:
+        self.listening = False
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=timeout_seconds)
+            self._task = None
+
+    async def _run(self) -> None:
+        pause = self.FIRST_PAUSE_SECONDS
+        while True:
+            heard_before = self._heard
+            try:
+                if await self._listen():
+                    return  # the broadcaster drained: the server is stopping
+            except Exception as error:  # a handler's bug must not leave the state unheard
+                log.warning("broadcast.listener_failed", channel=self._channel, error=repr(error))
+            finally:
+                self.listening = False
+            self._on_gap()
+            if self._heard > heard_before + 1:
+                pause = self.FIRST_PAUSE_SECONDS  # it had been working: a new problem
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.MAX_PAUSE_SECONDS)
+
+    async def _listen(self) -> bool:
+        """Listen until the subscription ends (True) or overflows (False)."""
+        async with self._broadcaster.subscribe([self._channel], self._capacity) as subscription:
+            self.listening = subscription.ended is None
+            epoch = self._broadcaster.epoch
+            while subscription.ended is None and not subscription.overflowed:
+                delivery = await subscription.next(wait_seconds=self.WAKE_SECONDS)
+                if self._broadcaster.epoch != epoch:
+                    epoch = self._broadcaster.epoch
+                    self._on_gap()
+                if delivery is not None:
+                    self._on_message(delivery)
+                    self._heard += 1
+            return subscription.ended is not None
+
+
 class LocalBroadcaster(Broadcaster):
     """In-process fan-out with a bounded history per channel (the embedded default)."""
 
@@ -274,11 +358,21 @@ class RedisBroadcaster(Broadcaster):
         *,
         history_size: int = 100,
         history_ttl_seconds: int = 86_400,
+        timeout_seconds: float = 2.0,
     ) -> None:
         super().__init__(history_size)
-        # Its own client: the pub/sub connection blocks in reads, which the shared client's
-        # short socket timeout would break.
-        self._redis: Redis = Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        # Its own client, so the pub/sub connection is never one the requests wait for. Every
+        # operation is bounded by SKILLTREE_REDIS_TIMEOUT_SECONDS (a publish to a Redis that
+        # hangs fails and is logged by its caller; connecting and closing a connection give up
+        # in time), except the reader's wait for the next message, which redis-py lets block.
+        self._timeout = timeout_seconds
+        self._redis: Redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            health_check_interval=30,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+        )
         self._prefix = prefix
         self._ttl_ms = history_ttl_seconds * 1000
         self._script = self._redis.register_script(_PUBLISH_KEPT)
@@ -304,12 +398,19 @@ class RedisBroadcaster(Broadcaster):
                 log.warning("broadcast.not_ready", timeout_seconds=READY_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
+        """Stop reading and let go of the connections, in bounded time whatever Redis is doing
+        (restarting, gone, accepting and never answering): a shutdown must not wait on it."""
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            done, _ = await asyncio.wait({self._reader}, timeout=self._timeout)
+            if not done:
+                log.warning("broadcast.reader_not_stopped", timeout_seconds=self._timeout)
             self._reader = None
-        await self._redis.aclose()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.aclose()
+        except (TimeoutError, RedisError, OSError) as error:
+            log.warning("broadcast.close_failed", error=repr(error))
 
     async def publish(self, channel: str, message: dict[str, Any], *, keep: bool = True) -> str:
         payload = orjson.dumps(message).decode()
@@ -369,12 +470,18 @@ class RedisBroadcaster(Broadcaster):
                 await asyncio.sleep(1.0)
             finally:
                 self.connected = False
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    async with asyncio.timeout(self._timeout):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def build_broadcaster(realtime: RealtimeSettings, redis: RedisSettings) -> Broadcaster:
     """Through Redis when SKILLTREE_REDIS_URL is set (several instances), else in-process."""
     if redis.url is None:
         return LocalBroadcaster(history_size=realtime.history_size)
-    return RedisBroadcaster(redis.url, f"{redis.key_prefix}rt:", history_size=realtime.history_size)
+    return RedisBroadcaster(
+        redis.url,
+        f"{redis.key_prefix}rt:",
+        history_size=realtime.history_size,
+        timeout_seconds=redis.timeout_seconds,
+    )
