@@ -63,11 +63,17 @@ async def test_a_wrong_password_is_refused_and_changes_nothing(
     assert (await ada.client.get("/v1/me")).status_code == 200
 
 
-async def test_deletion_needs_the_password_in_the_body(ada: Browser) -> None:
+async def test_a_session_older_than_five_minutes_needs_the_password(
+    ada: Browser, clock: FrozenClock
+) -> None:
+    clock.advance(minutes=5, seconds=1)
+
     response = await ada.client.request("DELETE", "/v1/me", json={}, headers=ada.write_headers)
 
-    assert response.status_code == 422
+    assert response.status_code == 401
+    assert response.json()["type"].endswith("/recent-sign-in-required")
     assert (await ada.client.get("/v1/me")).status_code == 200
+    assert (await delete_me(ada)).status_code == 204  # the password still does, at any age
 
 
 async def test_a_cookie_session_needs_the_csrf_token(ada: Browser) -> None:
@@ -128,6 +134,18 @@ async def test_an_access_token_may_delete_the_account(
 
     assert deleted.status_code == 204, deleted.text
     assert (await ada.client.get("/v1/me")).status_code == 401
+
+
+async def test_an_access_token_needs_the_password_however_new(
+    ada: Browser, second_client: httpx.AsyncClient
+) -> None:
+    bearer = await bearer_headers(ada)
+
+    refused = await second_client.request("DELETE", "/v1/me", json={}, headers=bearer)
+
+    assert refused.status_code == 401
+    assert refused.json()["type"].endswith("/recent-sign-in-required")
+    assert (await ada.client.get("/v1/me")).status_code == 200
 
 
 async def test_an_api_key_may_not_delete_the_account(

@@ -6,12 +6,19 @@ the flow in `skilltree.erasure`, which calls these two steps first and last.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.accounts import mfa, repository
 from skilltree.accounts.authentication import user_row
 from skilltree.accounts.context import AccountsContext, SignedIn
-from skilltree.accounts.errors import InvalidCredentials, LastAdministrator, SecondFactorRequired
+from skilltree.accounts.errors import (
+    InvalidCredentials,
+    LastAdministrator,
+    RecentSignInRequired,
+    SecondFactorRequired,
+)
 from skilltree.accounts.models import User
 from skilltree.accounts.passwords import verify_password
 from skilltree.accounts.sign_out import end_every_sign_in
@@ -26,13 +33,18 @@ async def confirm_deletion(
     ctx: AccountsContext,
     signed_in: SignedIn,
     *,
-    password: str,
+    password: str | None,
     code: str | None,
 ) -> None:
-    """Re-authenticate before an irreversible change: the current password and, with MFA on, a
-    current code. A stolen session (or a browser left signed in) cannot delete the account."""
+    """Re-authenticate before an irreversible change: the current password, or (without one) a
+    browser session opened in the last few minutes, and with MFA on a current code. A stolen
+    session or a browser left signed in cannot delete the account; an account that signs in
+    only through an OpenID provider, and so knows no password, signs in again (decision 0059)."""
     user = await user_row(db, signed_in.user.id)
-    if not await verify_password(user.password_hash, password):
+    if password is None:
+        if not signed_in_recently(signed_in, ctx.clock.now()):
+            raise RecentSignInRequired(int(RECENT_SIGN_IN.total_seconds() // 60))
+    elif not await verify_password(user.password_hash, password):
         await audit.record(
             db, EventKind.LOGIN_FAILED, user_id=user.id, at=ctx.clock.now(), during="deletion"
         )
@@ -41,6 +53,17 @@ async def confirm_deletion(
         raise SecondFactorRequired()
     if user.is_admin and await repository.count_admins(db) <= 1:
         raise LastAdministrator()
+
+
+# How recent a sign-in stands in for the password when deleting the account.
+RECENT_SIGN_IN = timedelta(minutes=5)
+
+
+def signed_in_recently(signed_in: SignedIn, now: datetime) -> bool:
+    """A browser session opened within RECENT_SIGN_IN (its start never moves, however long it
+    is used). Tokens and API keys do not count: their sign-in time is not the person's."""
+    session = signed_in.browser_session
+    return session is not None and now - session.created_at <= RECENT_SIGN_IN
 
 
 async def _second_factor(

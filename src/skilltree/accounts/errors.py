@@ -226,3 +226,18 @@ class ScopeBeyondRights(DomainError):
     status = 403
     type_slug = "scope-beyond-rights"
     title = "Scope beyond your rights"
+
+
+class RecentSignInRequired(DomainError):
+    """Deleting the account without the password needs a sign-in of the last few minutes
+    (decision 0059): how an account that signs in only through a provider re-authenticates."""
+
+    status = 401
+    type_slug = "recent-sign-in-required"
+    title = "Send the password, or sign in again first"
+
+    def __init__(self, minutes: int) -> None:
+        super().__init__(
+            "Send your current password, or sign in again (a password or a provider's sign-in)"
+            f" and retry within {minutes} minutes."
+        )

@@ -8,7 +8,13 @@ from skilltree.accounts.schemas import Password, SixDigits
 
 
 class DeleteAccountIn(BaseModel):
-    password: Password = Field(description="The current password")
+    password: Password | None = Field(
+        default=None,
+        description=(
+            "The current password. Leave it out only right after signing in (a browser session"
+            " at most 5 minutes old): how an account that signs in through a provider confirms"
+        ),
+    )
     code: SixDigits | None = Field(
         default=None, description="A current authenticator code; required when MFA is on"
     )

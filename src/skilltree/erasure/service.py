@@ -28,7 +28,7 @@ async def delete_account(
     storage: ObjectStorage,
     signed_in: SignedIn,
     *,
-    password: str,
+    password: str | None,
     code: str | None,
 ) -> None:
     await accounts.confirm_deletion(db, ctx, signed_in, password=password, code=code)

@@ -60,9 +60,10 @@ BM25_WEIGHTS = (10.0, 1.0)
 SNIPPET_WORDS = 24
 _MARKS = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
 TITLE_HEADLINE = f"{_MARKS}, HighlightAll=true"
-BODY_HEADLINE = (
-    f'{_MARKS}, MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
-)
+# One excerpt around the best cover of the query, as FTS5's snippet() gives on SQLite. Two
+# fragments (MaxFragments=2) cost a prefix search's page a quarter of its time in ts_headline's
+# fragment search (docs/performance.md, third profile).
+BODY_HEADLINE = f"{_MARKS}, MaxWords={SNIPPET_WORDS}, MinWords=8"
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,15 @@ class PostgresIndex:
     ) -> Select[Any] | None:
         """The matching documents with their score; `ranked=False` leaves the (costly) score
         out, for counting."""
+        parts = self._hit_parts(query, scope, fuzzy, ranked=ranked)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else union_all(*parts).subquery().select()
+
+    def _hit_parts(
+        self, query: ParsedQuery, scope: Scope, fuzzy: bool, *, ranked: bool = True
+    ) -> list[Select[Any]]:
+        """One statement per part of the corpus (roadmap topics, the caller's own documents)."""
         vector = _sql("search_documents.search_vector")
         tsquery = self._tsquery(query)
         rank = cast(func.ts_rank_cd(vector, tsquery), Float)
@@ -286,7 +296,7 @@ class PostgresIndex:
                 score,
             ]
         strict = vector.op("@@")(tsquery)
-        parts = [
+        return [
             # Typos are forgiven in roadmap topics' titles: notes have none, and a learner's
             # own documents are found through their (user, tsvector) index.
             select(*columns).where(
@@ -296,9 +306,6 @@ class PostgresIndex:
             else self._own_prefix_hits(part, scope, tsquery, ranked=ranked)
             for part in _parts(scope)
         ]
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else union_all(*parts).subquery().select()
 
     def _own_prefix_hits(
         self, part: _Part, scope: Scope, tsquery: ColumnElement[Any], *, ranked: bool
@@ -345,23 +352,34 @@ class PostgresIndex:
         fuzzy: bool,
     ) -> HitPage:
         """One statement: every match ranked and counted per kind, the page cut from it, and
-        only the page's rows highlighted (ts_headline is the costly part)."""
-        hits = self._hits(query, scope, fuzzy)
-        if hits is None:
+        only the page's rows highlighted (ts_headline is the costly part).
+
+        Built with as few nested subqueries as the SQL needs: each one makes SQLAlchemy copy
+        every column again, and building the statement cost the client more CPU than the
+        database spent running it (docs/performance.md, third profile)."""
+        parts = self._hit_parts(query, scope, fuzzy)
+        if not parts:
             return HitPage([], {})
-        matched = hits.subquery()
+        matched = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("matched")
+        score, row_id = matched.c.score, matched.c.id
         per_kind = [
             func.count().filter(matched.c.kind == kind).over().label(f"n_{kind}")
             for kind in ("topic", "note", "resource")
         ]
-        counted = select(matched, *per_kind).subquery()
-        page = (
-            select(counted)
-            .where(*_beyond(counted.c.score, counted.c.id, after))
-            .order_by(counted.c.score.desc(), counted.c.id)
-            .limit(limit)
-            .subquery()
-        )
+        if after is None:
+            # The first page: the counts and the page come from the same level.
+            page = (
+                select(matched, *per_kind).order_by(score.desc(), row_id).limit(limit)
+            ).subquery("page")
+        else:
+            # A later page: counted over every match first, then cut after the cursor.
+            counted = select(matched, *per_kind).subquery("counted")
+            page = (
+                select(counted)
+                .where(*_beyond(counted.c.score, counted.c.id, after))
+                .order_by(counted.c.score.desc(), counted.c.id)
+                .limit(limit)
+            ).subquery("page")
         config = _sql(f"'{TS_CONFIG}'::regconfig")
         tsquery = self._tsquery(query)
         statement = (

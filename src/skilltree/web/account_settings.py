@@ -186,10 +186,10 @@ async def delete_account(
     """What `DELETE /v1/me` does, from the account page's form."""
     code = form.get("code").strip().replace(" ", "") or None
     try:
-        if not form.get("password"):
-            raise UnprocessableContent("Enter your password to delete your account.")
+        # No password: accepted only right after a sign-in (an account that signs in through
+        # a provider has none to type); otherwise the problem says to send it.
         await erasure.delete_account(
-            db, ctx, storage, form.current, password=form.get("password"), code=code
+            db, ctx, storage, form.current, password=form.get("password") or None, code=code
         )
     except DomainError as error:
         # A wrong password is the form's mistake, not a missing sign-in: 422, never a 401.
