@@ -5,6 +5,7 @@ the comparison says so."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 
@@ -157,3 +160,20 @@ async def test_the_ceiling_makes_the_calls_skilltree_makes(
         assert ceiling.differences(theirs, ours) != []
     finally:
         await top.stop()
+
+
+def test_the_rate_limiters_lease_is_left_out_of_a_capture_and_other_scripts_are_not() -> None:
+    """Whether a request takes a lease depends on the requests before it: recorded, it would
+    make two captures of one endpoint differ. (The call is recorded before it is sent, so a
+    server that is not there is enough.)"""
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+
+    async def evalsha_each(keys: tuple[str, ...]) -> list[Call]:
+        with recording() as calls:
+            for key in keys:
+                with pytest.raises(RedisConnectionError):
+                    await nowhere.execute_command("EVALSHA", "0" * 40, 1, key, 1)
+        return calls
+
+    calls = asyncio.run(evalsha_each(("st:ratelimit:write:1", "st:other:1")))
+    assert [call.args[2] for call in calls] == ["st:other:1"]
