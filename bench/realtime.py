@@ -37,6 +37,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.servers import BIN, Server, serve, wait_until_idle
+from skilltree.platform.config import HttpSettings
 
 SKILLTREE_APP = "skilltree.app:create_app_from_environment"
 BARE_APP = "bench.realtime:bare_app"
@@ -218,44 +219,53 @@ async def measure_idle(
     return {"held": len(held), "before": before, "after": after, "per_kib": per}
 
 
-async def idle(count: int, seconds: float) -> None:
+async def idle(count: int, seconds: float, deflate: bool, kinds: list[str]) -> None:
     print(f"file descriptor limit: {raise_file_limit()}")
+    print(f"servers accept permessage-deflate (clients offer it, as browsers do): {deflate}")
     results: dict[str, dict[str, float]] = {}
     # A fresh worker for each kind: memory freed by closed connections stays in the process
     # and would be reused by the next kind, hiding what it costs.
     with installation() as env:
-        with serve("bare", "uvicorn", BARE_APP, env) as bare:
-            ws_url = bare.base.replace("http://", "ws://") + "/"
-            results["bare ws"] = await measure_idle(
-                bare,
-                count,
-                seconds,
-                "ws",
-                lambda _i: connect(ws_url, max_queue=1, ping_interval=None),
-            )
-        with serve("bare", "uvicorn", BARE_APP, env) as bare:
-            results["bare sse"] = await measure_idle(
-                bare, count, seconds, "sse", lambda _i: open_stream(bare.port, "/sse", None)
-            )
-        with serve("skilltree", "uvicorn", SKILLTREE_APP, env, factory=True) as server:
+        if "ws" in kinds:
+            with serve("bare", "uvicorn", BARE_APP, env, ws_deflate=deflate) as bare:
+                ws_url = bare.base.replace("http://", "ws://") + "/"
+                results["bare ws"] = await measure_idle(
+                    bare,
+                    count,
+                    seconds,
+                    "ws",
+                    lambda _i: connect(ws_url, max_queue=1, ping_interval=None),
+                )
+        if "sse" in kinds:
+            with serve("bare", "uvicorn", BARE_APP, env, ws_deflate=deflate) as bare:
+                results["bare sse"] = await measure_idle(
+                    bare, count, seconds, "sse", lambda _i: open_stream(bare.port, "/sse", None)
+                )
+        with serve(
+            "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
+        ) as server:
             client, org = await sign_in(server)
-            tickets = mint_tickets(env, count)
-            base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
-            results["skilltree ws"] = await measure_idle(
-                server,
-                count,
-                seconds,
-                "ws",
-                lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
-            )
             token = client.headers["authorization"].removeprefix("Bearer ")
             await client.aclose()
-        with serve("skilltree", "uvicorn", SKILLTREE_APP, env, factory=True) as server:
-            path = f"/v1/orgs/{org}/feed/stream"
-            results["skilltree sse"] = await measure_idle(
-                server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token)
-            )
-    for kind in ("ws", "sse"):
+            if "ws" in kinds:
+                tickets = mint_tickets(env, count)
+                base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
+                results["skilltree ws"] = await measure_idle(
+                    server,
+                    count,
+                    seconds,
+                    "ws",
+                    lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
+                )
+        if "sse" in kinds:
+            with serve(
+                "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
+            ) as server:
+                path = f"/v1/orgs/{org}/feed/stream"
+                results["skilltree sse"] = await measure_idle(
+                    server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token)
+                )
+    for kind in kinds:
         ours, baseline = results[f"skilltree {kind}"], results[f"bare {kind}"]
         ratio = ours["per_kib"] / baseline["per_kib"] if baseline["per_kib"] > 0 else float("nan")
         print(
@@ -284,8 +294,9 @@ def log_summary(path: Path) -> list[str]:
     return [f"{n:6} x {key}" for key, n in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
-async def fanout(members: int, messages: int, seconds: float, logs: Path) -> None:
+async def fanout(members: int, messages: int, seconds: float, logs: Path, deflate: bool) -> None:
     print(f"file descriptor limit: {raise_file_limit()}")
+    print(f"servers accept permessage-deflate (clients offer it, as browsers do): {deflate}")
     prefix = f"skilltree-bench:{uuid.uuid4().hex[:8]}:"
     redis_env = {"SKILLTREE_REDIS_URL": REDIS_URL, "SKILLTREE_REDIS_KEY_PREFIX": prefix}
     log_paths = [logs / "first.log", logs / "second.log"]
@@ -293,8 +304,24 @@ async def fanout(members: int, messages: int, seconds: float, logs: Path) -> Non
         installation(redis_env) as env,
         log_paths[0].open("wb") as first_log,
         log_paths[1].open("wb") as second_log,
-        serve("first", "uvicorn", SKILLTREE_APP, env, factory=True, log_file=first_log) as first,
-        serve("second", "uvicorn", SKILLTREE_APP, env, factory=True, log_file=second_log) as second,
+        serve(
+            "first",
+            "uvicorn",
+            SKILLTREE_APP,
+            env,
+            factory=True,
+            log_file=first_log,
+            ws_deflate=deflate,
+        ) as first,
+        serve(
+            "second",
+            "uvicorn",
+            SKILLTREE_APP,
+            env,
+            factory=True,
+            log_file=second_log,
+            ws_deflate=deflate,
+        ) as second,
     ):
         client, _org = await sign_in(first)
         tickets = mint_tickets(env, members + 1)
@@ -305,7 +332,11 @@ async def fanout(members: int, messages: int, seconds: float, logs: Path) -> Non
         sockets: list[ClientConnection] = await bounded(
             members,
             seconds,
-            lambda i: connect(bases[i % 2] + tickets[i], max_queue=None, ping_interval=None),
+            lambda i: connect(
+                bases[i % 2] + tickets[i],
+                max_queue=None,
+                ping_interval=None,
+            ),
         )
         print(f"  {len(sockets)} members connected, half to each instance")
         latencies: list[float] = []
@@ -414,6 +445,18 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120.0, help="bound on each phase")
     parser.add_argument(
+        "--deflate",
+        choices=["on", "off"],
+        default=None,
+        help="whether the servers accept permessage-deflate (default: as `skilltree serve`)",
+    )
+    parser.add_argument(
+        "--kinds",
+        choices=["ws", "sse", "both"],
+        default="both",
+        help="idle: which connections to hold (each in a fresh worker)",
+    )
+    parser.add_argument(
         "--logs",
         type=Path,
         default=Path(tempfile.gettempdir()) / "skilltree-bench-realtime",
@@ -421,11 +464,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"start: {load_average()}")
+    deflate = (
+        HttpSettings().ws_per_message_deflate if args.deflate is None else args.deflate == "on"
+    )
     if args.mode == "idle":
-        asyncio.run(idle(args.connections, args.seconds))
+        kinds = ["ws", "sse"] if args.kinds == "both" else [args.kinds]
+        asyncio.run(idle(args.connections, args.seconds, deflate, kinds))
     else:
         args.logs.mkdir(parents=True, exist_ok=True)
-        asyncio.run(fanout(args.members, args.messages, args.seconds, args.logs))
+        asyncio.run(fanout(args.members, args.messages, args.seconds, args.logs, deflate))
     print(f"end: {load_average()}")
 
 

@@ -35,13 +35,21 @@ STARTUP_SECONDS = 120
 
 
 def server_command(
-    kind: ServerKind, app: str, port: int, *, factory: bool, workers: int = 1
+    kind: ServerKind,
+    app: str,
+    port: int,
+    *,
+    factory: bool,
+    workers: int = 1,
+    ws_deflate: bool = True,
 ) -> list[str]:
-    """The command line that serves `app` ("module:attribute") on 127.0.0.1:`port`."""
+    """The command line that serves `app` ("module:attribute") on 127.0.0.1:`port`.
+    `ws_deflate=False` turns permessage-deflate off, as `skilltree serve` does by default."""
     address = ["--host", "127.0.0.1", "--port", str(port)]
     if kind == "uvicorn":
         command = [str(BIN / "uvicorn"), app, *address, "--loop", "uvloop", "--http", "httptools"]
         command += ["--no-access-log", "--log-level", "warning"]
+        command += ["--ws-per-message-deflate", str(ws_deflate).lower()]
         if workers > 1:
             command += ["--workers", str(workers)]
     else:
@@ -129,6 +137,7 @@ def serve(
     factory: bool = False,
     workers: int = 1,
     log_file: IO[bytes] | None = None,
+    ws_deflate: bool = True,
 ) -> Iterator[Server]:
     """Run the app until the block ends, then stop it the way an orchestrator would (SIGTERM).
     With `log_file`, the server's stdout (skilltree's JSON log) and stderr (uvicorn's own
@@ -137,7 +146,9 @@ def serve(
     # A file rather than a pipe: a pipe nobody reads would block the server once full.
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
-            server_command(kind, app, port, factory=factory, workers=workers),
+            server_command(
+                kind, app, port, factory=factory, workers=workers, ws_deflate=ws_deflate
+            ),
             cwd=ROOT,
             env=os.environ | env,
             stdout=log_file if log_file is not None else subprocess.DEVNULL,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skilltree.platform.broadcast import LocalBroadcaster
-from skilltree.rooms.presence import OFFLINE, ONLINE, PresenceAnnouncer
+from skilltree.rooms.presence import OFFLINE, ONLINE, LocalPresence, PresenceAnnouncer
 
 INTERVAL = 0.05
 
@@ -68,3 +68,21 @@ async def test_a_change_after_a_frame_went_out_starts_the_next_interval() -> Non
     assert second is not None
     assert (first.message["online"], second.message["offline"]) == ([1], [1])
     await announcer.close()
+
+
+async def test_of_a_rooms_connections_one_sweeps_per_interval() -> None:
+    """A room of n sockets used to sweep its n entries once per socket: n² every interval."""
+    presence = LocalPresence()
+    for connection in range(1000):
+        await presence.enter(1, connection, f"c{connection}", ttl=0.01)
+    await asyncio.sleep(0.02)
+
+    claims = [presence.sweep_due(1, every=INTERVAL) for _ in range(1000)]
+    gone = await presence.sweep(1)
+    other_room = presence.sweep_due(2, every=INTERVAL)
+    await asyncio.sleep(INTERVAL)
+
+    assert claims.count(True) == 1
+    assert gone == list(range(1000))
+    assert other_room
+    assert presence.sweep_due(1, every=INTERVAL)

@@ -186,6 +186,19 @@ async def test_a_foreign_origin_is_refused_and_an_allowed_one_admitted(
     await admitted.close()
 
 
+async def test_frames_go_uncompressed_even_to_a_client_that_offers_deflate(
+    server: LiveServer, people: dict[str, Browser], org: str
+) -> None:
+    """Decision 0054: permessage-deflate would compress every frame once per socket."""
+    socket = await open_room(server, people["lee"], org, compression="deflate")
+    welcome = await receive(socket)
+
+    assert socket.response is not None
+    assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
+    assert welcome["type"] == "welcome"
+    await socket.close()
+
+
 async def test_outsiders_get_no_ticket(server: LiveServer, org: str) -> None:
     eve = await person(server, "Eve")
     response = await eve.client.post(

@@ -210,6 +210,9 @@ class HttpSettings(_Group):
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
     # Then: the longest wait for requests in flight before they are cut off.
     graceful_shutdown_seconds: int = Field(default=20, ge=1, le=3600)
+    # permessage-deflate on WebSockets (rooms, GraphQL subscriptions): off, decision 0054 —
+    # it compresses every frame once per socket and keeps a compressor per socket.
+    ws_per_message_deflate: bool = False
 
 
 class LogSettings(_Group):

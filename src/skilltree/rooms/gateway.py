@@ -264,13 +264,19 @@ class Connection:
                 await self._deliver(delivery)
 
     async def _upkeep(self) -> None:
-        interval = min(
-            self.settings.presence_ttl_seconds / 2, self.settings.credential_check_seconds
-        )
+        sweep_every = self.settings.presence_ttl_seconds / 2
+        check_every = self.settings.credential_check_seconds
+        next_check = time.monotonic() + check_every
         while True:
-            await asyncio.sleep(interval)
-            for user_id in await self.presence.sweep(self.room.id):
-                self.announcer.note(self.channel, user_id, OFFLINE)
+            await asyncio.sleep(min(sweep_every, check_every))
+            # One sweep per room and process per interval, not one per socket: a room of n
+            # sockets sweeping n entries each is n² work every interval.
+            if self.presence.sweep_due(self.room.id, sweep_every / 2):
+                for user_id in await self.presence.sweep(self.room.id):
+                    self.announcer.note(self.channel, user_id, OFFLINE)
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + check_every
             async with self.resources.database.unit_of_work() as db:
                 signed_in = await self._still_signed_in(db)
                 role = await service.role_in(db, self.room, self.admission.user_id)

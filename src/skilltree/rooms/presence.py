@@ -28,6 +28,23 @@ OFFLINE = "offline"
 
 
 class Presence:
+    # Rooms whose last sweep time is remembered; beyond this the memory starts over.
+    SWEPT_ROOMS = 10_000
+
+    def __init__(self) -> None:
+        self._swept: dict[int, float] = {}
+
+    def sweep_due(self, room_id: int, every: float) -> bool:
+        """Whether this process should sweep the room now (not swept in the last `every`
+        seconds); True claims the sweep, so of a room's connections one sweeps."""
+        now = time.monotonic()
+        if now - self._swept.get(room_id, -every) < every:
+            return False
+        if len(self._swept) >= self.SWEPT_ROOMS:
+            self._swept.clear()
+        self._swept[room_id] = now
+        return True
+
     async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
         """Add or renew the entry; True when the user was not present before."""
         raise NotImplementedError
@@ -54,6 +71,7 @@ def _user_of(member: str) -> int:
 
 class LocalPresence(Presence):
     def __init__(self) -> None:
+        super().__init__()
         self._rooms: dict[int, dict[str, float]] = {}
 
     async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
@@ -113,6 +131,7 @@ class RedisPresence(Presence):
     """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
+        super().__init__()
         self._redis = redis
         self._prefix = prefix
         self._turns = asyncio.Semaphore(REDIS_CONCURRENCY)
