@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -85,6 +85,9 @@ class Variant:
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
+    # For a request without Origin, by whether it came over https: the headers once CORS and
+    # the security headers have been through them (the same for every such request).
+    finished: dict[bool, tuple[tuple[bytes, bytes], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,18 +178,23 @@ class FastPathMiddleware(HttpMiddleware):
             prepared: Prepared | None = copy.derived.get(PREPARED)
             if prepared is None:
                 prepared = copy.derived[PREPARED] = prepare(copy.value, self.minimum_size)
-            variant = self._variant(scope, prepared)
-            start: Message = {
-                "type": "http.response.start",
-                "status": variant.status,
-                "headers": list(variant.headers),
-            }
-            start = await self._with_cors(start, scope)
-            headers = MutableHeaders(scope=start)
+            variant, origin = self._variant(scope, prepared)
+            if origin:
+                start = await self._finish(variant, scope, Headers(scope=scope))
+            else:
+                https = scope.get("scheme") == "https"
+                finished = variant.finished.get(https)
+                if finished is None:
+                    finished_start = await self._finish(variant, scope, Headers())
+                    finished = variant.finished[https] = tuple(finished_start["headers"])
+                start = {"type": "http.response.start", "status": variant.status}
+                start["headers"] = list(finished)
+            # Names the finished headers never carry: appended as the stack would add them.
+            raw: list[tuple[bytes, bytes]] = start["headers"]
             if decision is not None:
-                headers.update(decision.headers())
-            add_security_headers(headers, scope)
-            headers[REQUEST_ID_HEADER] = request_id
+                for name, value in decision.headers().items():
+                    raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+            raw.append((REQUEST_ID_HEADER.encode("latin-1"), request_id.encode("latin-1")))
             self.answered += 1
             await send(start)
             await send({"type": "http.response.body", "body": variant.body, "more_body": False})
@@ -217,27 +225,41 @@ class FastPathMiddleware(HttpMiddleware):
         return None if copy is None else (read, copy)
 
     @staticmethod
-    def _variant(scope: Scope, prepared: Prepared) -> Variant:
+    def _variant(scope: Scope, prepared: Prepared) -> tuple[Variant, bool]:
+        """The response for this request's validators and codings, and whether it has an
+        Origin (whose CORS headers depend on it)."""
         if_none_match = accept_encoding = None
+        origin = False
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
             elif name == b"accept-encoding":
                 accept_encoding = value.decode("latin-1")
+            elif name == b"origin":
+                origin = True
         if if_none_match:
             validators, coding = strip_codings(if_none_match)
             if conditional.none_match(validators, prepared.etag):
-                return prepared.not_modified[coding]
+                return prepared.not_modified[coding], origin
         coding = choose_coding(accept_encoding)
-        return prepared.coded.get(coding, prepared.identity) if coding else prepared.identity
+        chosen = prepared.coded.get(coding, prepared.identity) if coding else prepared.identity
+        return chosen, origin
 
-    async def _with_cors(self, start: Message, scope: Scope) -> Message:
+    async def _finish(self, variant: Variant, scope: Scope, request_headers: Headers) -> Message:
+        """The response start once CORS (the stack's own class) and the security headers have
+        been through it, as they would in the stack."""
         sent: list[Message] = []
 
         async def keep(message: Message) -> None:
             sent.append(message)
 
-        await self.cors.send(start, keep, Headers(scope=scope))
+        start: Message = {
+            "type": "http.response.start",
+            "status": variant.status,
+            "headers": list(variant.headers),
+        }
+        await self.cors.send(start, keep, request_headers)
+        add_security_headers(MutableHeaders(scope=sent[0]), scope)
         return sent[0]
 
 
