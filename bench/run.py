@@ -62,7 +62,7 @@ from bench.stage import (
     throwaway_database,
     throwaway_sqlite,
 )
-from bench.usage import postgres_usage
+from bench.usage import machine_busy_seconds, postgres_usage
 from bench.wrk import Load, Result, wrk
 
 CAPTURE_APP = "bench.capture:create_app"
@@ -266,9 +266,10 @@ def metered(server: Server, stage: Stage, run: Callable[[], Result]) -> Result:
     backends of the run's database (`postgresql`) used meanwhile."""
     database = stage.database_url.rsplit("/", 1)[1] if stage.on_postgresql else None
     postgresql = postgres_usage(database) if database else None
-    before = server.cpu_seconds()
+    before, machine = server.cpu_seconds(), machine_busy_seconds()
     result = run()
     result.cpu["worker"] = server.cpu_seconds() - before
+    result.cpu["machine"] = machine_busy_seconds() - machine
     if postgresql is not None:
         result.cpu["postgresql"] = postgresql.used()
     return result
@@ -373,26 +374,30 @@ def print_same_work(run: Run) -> None:
     )
 
 
-TWO_ROW = "{:<42} {:>9} {:>9} {:>7} {:>12} {:>12} {:>8}"
+TWO_ROW = "{:<42} {:>9} {:>9} {:>7} {:>12} {:>12} {:>12} {:>7}"
 
 
 def print_two_workers(pairs: list[tuple[Result, Result]]) -> None:
     """req/s on two workers over one, and the cores each side used (of os.cpu_count())."""
     cores = os.cpu_count() or 1
     print(TWO_ROW.format("endpoint", "1 worker", "2 workers", "2 / 1", "worker cores",
-                         "pg cores", "failed"))  # fmt: skip
+                         "pg cores", "busy cores", "failed"))  # fmt: skip
+
+    def cores_used(name: str) -> str:
+        if name not in one.cpu or name not in two.cpu:
+            return "-"
+        return f"{one.cpu[name] / one.seconds:.2f} / {two.cpu[name] / two.seconds:.2f}"
+
     for one, two in pairs:
-        used = f"{one.cpu['worker'] / one.seconds:.2f} / {two.cpu['worker'] / two.seconds:.2f}"
-        pg = (
-            f"{one.cpu['postgresql'] / one.seconds:.2f} / {two.cpu['postgresql'] / two.seconds:.2f}"
-            if "postgresql" in two.cpu
-            else "-"
-        )
         print(TWO_ROW.format(one.name, f"{one.rps:.0f}", f"{two.rps:.0f}",
-                             f"{quotient(two.rps, one.rps):.2f}", used, pg, two.bad))  # fmt: skip
+                             f"{quotient(two.rps, one.rps):.2f}", cores_used("worker"),
+                             cores_used("postgresql"), cores_used("machine"), two.bad))  # fmt: skip
     print(
-        f"\nworker cores, pg cores: CPU seconds per second of the run, one worker / two workers"
-        f" (the machine has {cores}); pg: PostgreSQL's backends of the run's database."
+        "\nworker, pg, busy cores: CPU seconds per second of the run, one worker / two workers,"
+        " of skilltree's workers, of PostgreSQL's backends of the run's database, and of"
+        f" everything on the machine ({cores} cores): when the machine is busy and the workers"
+        " get little of it, other work is the limit; when PostgreSQL takes what the workers"
+        " leave, PostgreSQL is."
     )
 
 

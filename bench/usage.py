@@ -8,6 +8,7 @@ Other databases on the same server (other people's tests) are left out.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import asyncpg
@@ -29,6 +30,14 @@ def postgres_cpu() -> dict[int, float]:
             continue
         used[int(entry.name)] = cpu_seconds(int(entry.name))
     return used
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of the machine have spent on anything but idling, since boot
+    (/proc/stat: user, nice, system, irq, softirq, steal)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def backend_pids(database: str) -> list[int]:
