@@ -38,9 +38,7 @@ from skilltree.graphql.router import graphql_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
-from skilltree.platform.broadcast import build_broadcaster
-from skilltree.platform.cache import Cache
-from skilltree.platform.clock import Clock, SystemClock
+from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.http import api_description
@@ -65,18 +63,14 @@ from skilltree.platform.observability.router import router as metrics_router
 from skilltree.platform.observability.tracing import (
     configure_tracing,
     instrument_app,
-    instrument_engine,
 )
-from skilltree.platform.queue.client import build_queue
 from skilltree.platform.redis import create_redis
 from skilltree.platform.shutdown import on_termination
 from skilltree.platform.state import Resources
-from skilltree.platform.transactional_mail import transactional_mailer
 from skilltree.profiles.avatar_link import link_avatars
 from skilltree.profiles.router import router as profiles_router
 from skilltree.progress import service as progress_service
 from skilltree.progress.router import router as progress_router
-from skilltree.realtime.live import LiveProjector
 from skilltree.realtime.router import router as realtime_router
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
@@ -90,6 +84,7 @@ from skilltree.search.in_process import InProcessIndexer
 from skilltree.search.router import router as search_router
 from skilltree.web.install import install_web
 from skilltree.webhooks.router import router as webhooks_router
+from skilltree.wiring import open_resources
 
 
 def create_app(
@@ -109,82 +104,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = database is None
-        db = database or Database.from_settings(settings.database)
-        instrument_engine(db.engine, settings.tracing)
-        app_clock = clock or SystemClock()
-        queue = build_queue(settings.queue, db, app_clock)
-        # Live fan-out (streams, rooms); committed events become feed lines and live pushes.
-        broadcaster = build_broadcaster(settings.realtime, settings.redis)
-        await broadcaster.start()
-        cache = Cache.from_settings(settings.cache, settings.redis, broadcaster)
-        # What a unit of work marks stale is invalidated once it commits (requests and tasks),
-        # and every instance hears of it: local hits then need no Redis round trip.
-        db.on_every_unit_of_work(cache.bind)
-        await cache.listen(broadcaster)
-        # Callers kept between requests, forgotten when any instance announces a sign-out.
-        principals = principal_cache_for(broadcaster, settings.auth)
-        db.on_every_unit_of_work(principals.bind)
-        await principals.start()
-        projector = LiveProjector(db, broadcaster, app_clock)
-        db.on_every_unit_of_work(projector.bind)
-        presence: Presence = LocalPresence()
-        if redis is not None:
-            presence = RedisPresence(redis, f"{settings.redis.key_prefix}rt:")
-        app.state.room_presence = presence
-        announcer = PresenceAnnouncer(broadcaster, settings.realtime.presence_batch_seconds)
-        app.state.room_announcer = announcer
-        # Feature flags: rules kept in memory, dropped when any instance announces a change.
-        flags = FeatureFlags(RuleSets(db, cache, broadcaster))
-        await flags.rule_sets.start()
-        app.state.feature_flags = flags
-        app.state.resources = Resources(
-            settings=settings,
-            database=db,
-            clock=app_clock,
-            mailer=transactional_mailer(settings.mail, db, app_clock, queue),
-            queue=queue,
-            redis=redis,
-            cache=cache,
-            broadcaster=broadcaster,
-        )
-        # The embedded default runs no worker: the index follows writes in this process.
-        indexer = InProcessIndexer(app.state.resources)
-        indexes_in_process = settings.search.indexes_in_process(settings.database)
-        if indexes_in_process:
-            db.on_every_unit_of_work(indexer.bind)
-        loop = asyncio.get_running_loop()
-        draining: set[asyncio.Task[None]] = set()
-
-        def drain_live_connections() -> None:
-            def start() -> None:
-                task = loop.create_task(broadcaster.drain("server shutting down"))
-                draining.add(task)
-                task.add_done_callback(draining.discard)
-
-            loop.call_soon_threadsafe(start)
-
-        try:
-            with on_termination(drain_live_connections):
+        # The resources every server shares (skilltree grpc opens the same), closed last.
+        async with open_resources(
+            settings, redis=redis, database=database, clock=clock
+        ) as resources:
+            app.state.resources = resources
+            async with _http_resources(app, settings, resources):
                 yield
-        finally:
-            await flags.rule_sets.close()
-            flags.close()
-            await principals.close()
-            db.remove_unit_of_work_hook(principals.bind)
-            db.remove_unit_of_work_hook(projector.bind)
-            if indexes_in_process:
-                db.remove_unit_of_work_hook(indexer.bind)
-            await broadcaster.drain("server shutting down", grace_seconds=1.0)
-            await announcer.close()
-            await broadcaster.close()
-            db.remove_unit_of_work_hook(cache.bind)
-            await queue.close()
-            await cache.close()
-            if redis is not None:
-                await redis.aclose()
-            if owned:
-                await db.dispose()
 
     app = FastAPI(
         title="skilltree",
@@ -323,6 +249,57 @@ def create_app(
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     return app
+
+
+@asynccontextmanager
+async def _http_resources(
+    app: FastAPI, settings: Settings, resources: Resources
+) -> AsyncIterator[None]:
+    """What only the HTTP server keeps: remembered callers, feature flags, room presence, the
+    in-process search index, and draining live connections on SIGTERM."""
+    db, broadcaster, redis = resources.database, resources.broadcaster, resources.redis
+    # Callers kept between requests, forgotten when any instance announces a sign-out.
+    principals = principal_cache_for(broadcaster, settings.auth)
+    db.on_every_unit_of_work(principals.bind)
+    await principals.start()
+    presence: Presence = LocalPresence()
+    if redis is not None:
+        presence = RedisPresence(redis, f"{settings.redis.key_prefix}rt:")
+    app.state.room_presence = presence
+    announcer = PresenceAnnouncer(broadcaster, settings.realtime.presence_batch_seconds)
+    app.state.room_announcer = announcer
+    # Feature flags: rules kept in memory, dropped when any instance announces a change.
+    flags = FeatureFlags(RuleSets(db, resources.cache, broadcaster))
+    await flags.rule_sets.start()
+    app.state.feature_flags = flags
+    # The embedded default runs no worker: the index follows writes in this process.
+    indexer = InProcessIndexer(resources)
+    indexes_in_process = settings.search.indexes_in_process(settings.database)
+    if indexes_in_process:
+        db.on_every_unit_of_work(indexer.bind)
+    loop = asyncio.get_running_loop()
+    draining: set[asyncio.Task[None]] = set()
+
+    def drain_live_connections() -> None:
+        def start() -> None:
+            task = loop.create_task(broadcaster.drain("server shutting down"))
+            draining.add(task)
+            task.add_done_callback(draining.discard)
+
+        loop.call_soon_threadsafe(start)
+
+    try:
+        with on_termination(drain_live_connections):
+            yield
+    finally:
+        await flags.rule_sets.close()
+        flags.close()
+        await principals.close()
+        db.remove_unit_of_work_hook(principals.bind)
+        if indexes_in_process:
+            db.remove_unit_of_work_hook(indexer.bind)
+        await broadcaster.drain("server shutting down", grace_seconds=1.0)
+        await announcer.close()
 
 
 def create_app_from_environment() -> FastAPI:

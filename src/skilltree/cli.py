@@ -197,52 +197,14 @@ def grpc_serve(
     settings = settings_or_exit()
 
     async def runner() -> None:
-        async with _live_resources(settings) as resources:
+        from skilltree.platform.redis import create_redis
+        from skilltree.wiring import open_resources
+
+        # What the HTTP lifespan gives requests: the same function builds both.
+        async with open_resources(settings, redis=create_redis(settings.redis)) as resources:
             await serve_grpc(resources, host or settings.grpc.host, port or settings.grpc.port)
 
     asyncio.run(runner())
-
-
-@asynccontextmanager
-async def _live_resources(settings: Settings) -> AsyncIterator[Resources]:
-    """What the HTTP lifespan gives requests, for a server of another protocol: the database,
-    cache, queue, mailer and the live fan-out its committed changes are published on."""
-    from skilltree.platform.broadcast import build_broadcaster
-    from skilltree.platform.clock import SystemClock
-    from skilltree.platform.queue.client import build_queue
-    from skilltree.platform.redis import create_redis
-    from skilltree.platform.state import Resources
-    from skilltree.platform.transactional_mail import transactional_mailer
-    from skilltree.progress import service as progress_service
-    from skilltree.realtime.live import LiveProjector
-    from skilltree.roadmaps.progress_link import link_progress
-
-    link_progress(progress_service.apply_marks_for, progress_service.carry_over_for)
-    clock = SystemClock()
-    redis = create_redis(settings.redis)
-    async with database_and_cache(settings) as (database, cache):
-        queue = build_queue(settings.queue, database, clock)
-        broadcaster = build_broadcaster(settings.realtime, settings.redis)
-        await broadcaster.start()
-        projector = LiveProjector(database, broadcaster, clock)
-        database.on_every_unit_of_work(projector.bind)
-        try:
-            yield Resources(
-                settings=settings,
-                database=database,
-                clock=clock,
-                mailer=transactional_mailer(settings.mail, database, clock, queue),
-                queue=queue,
-                cache=cache,
-                redis=redis,
-                broadcaster=broadcaster,
-            )
-        finally:
-            database.remove_unit_of_work_hook(projector.bind)
-            await broadcaster.close()
-            await queue.close()
-            if redis is not None:
-                await redis.aclose()
 
 
 @migrate_app.command("upgrade")
