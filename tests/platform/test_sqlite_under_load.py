@@ -3,13 +3,15 @@
 Writers queue for SQLite's one write lock; they never fail. Each phase sends a bounded number of
 requests over 2, 4, 8 and 16 connections at once and expects no answer of 5xx: several learners
 writing, one learner on every connection, API keys (whose every use is recorded) reading and
-writing, and Idempotency-Key creates with their replays.
+writing, Idempotency-Key creates with their replays, and browser sessions whose sliding expiry
+falls due while others write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -34,6 +36,7 @@ TOPICS = ["etags", "cache-control", "status-codes", "indexes"]
 class Server:
     url: str
     outbox: Path
+    database: Path
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "SKILLTREE_RATE_LIMIT_ENABLED": "false",
         "SKILLTREE_LOG_ACCESS_LOG": "false",
         "SKILLTREE_METRICS_ENABLED": "false",
+        # Every request finds its session in the database, so a session made old there slides.
+        "SKILLTREE_AUTH_PRINCIPAL_CACHE_SECONDS": "0",
     }
     log = home / "server.log"
     command = [str(Path(sys.executable).parent / "skilltree")]
@@ -66,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, process, seconds=120, log=log)
-        yield Server(url, home / "outbox")
+        yield Server(url, home / "outbox", home / "skilltree.db")
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -173,9 +178,32 @@ async def create_and_replay(client: httpx.AsyncClient, learner: Learner, n: int)
     return max(first.status_code, retry.status_code)
 
 
+async def read_or_write_as_sessions_slide(
+    client: httpx.AsyncClient, learner: Learner, n: int
+) -> int:
+    """Half the connections read a note with the session cookie, half write progress: every
+    reader's session is due to slide (see `_age_sessions`), so each read has a write to make."""
+    if n // 100 % 2:
+        return await progress_write(client, learner, n)
+    path = f"/v1/me/progress/{learner.roadmap}/{TOPICS[n % len(TOPICS)]}/note"
+    return (await client.get(path, headers=learner.session_headers())).status_code
+
+
+def _age_sessions(server: Server) -> None:
+    """Make every browser session last seen five minutes ago, as after a pause in reading: the
+    next request of each slides its idle expiry (at most once a minute)."""
+    with sqlite3.connect(server.database, timeout=30) as connection:
+        connection.execute(
+            "UPDATE browser_sessions SET last_seen_at = datetime(last_seen_at, '-5 minutes')"
+        )
+
+
 async def _run(
     server: Server, learners: list[Learner], connections: int, step: Step, *, one_learner: bool
 ) -> Counter[int]:
+    if step is read_or_write_as_sessions_slide:
+        _age_sessions(server)
+
     async def connection(index: int) -> list[int]:
         learner = learners[0 if one_learner else index % len(learners)]
         # One TCP connection per client: each is a browser tab or a sync client of its own.
@@ -198,6 +226,7 @@ PHASES: dict[str, tuple[Step, bool]] = {
     "API keys read": (api_key_read, True),
     "API keys write": (api_key_write, False),
     "Idempotency-Key creates and replays": (create_and_replay, False),
+    "cookie reads while sessions slide": (read_or_write_as_sessions_slide, True),
 }
 
 

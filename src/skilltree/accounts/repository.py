@@ -85,11 +85,14 @@ async def get_browser_session(session: AsyncSession, token_hash: str) -> Browser
 async def touch_browser_session(
     session: AsyncSession, session_id: int, *, last_seen_at: datetime, idle_expires_at: datetime
 ) -> None:
-    await session.execute(
-        update(BrowserSession)
-        .where(BrowserSession.id == session_id)
-        .values(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at)
-    )
+    """Change the row in the unit of work rather than now: the slide happens on reads, and on
+    SQLite a read transaction that writes cannot wait for the write lock ("database is
+    locked"); changes left for the commit are written in a transaction that queues for it
+    (platform/db.py)."""
+    row = await session.get(BrowserSession, session_id)
+    if row is not None:
+        row.last_seen_at = last_seen_at
+        row.idle_expires_at = idle_expires_at
 
 
 async def list_browser_sessions(
