@@ -182,6 +182,9 @@ def print_crowd(results: list[CrowdResult]) -> None:
             )
         )
     for r in results:
+        failed = {status: n for status, n in r.statuses.items() if status >= 400}
+        if failed:
+            print(f"{r.name}: answers by status: {dict(sorted(r.statuses.items()))}")
         if r.problems:
             kinds = ", ".join(f"{kind} × {n}" for kind, n in r.problems.most_common())
             print(f"{r.name}: 5xx by problem type: {kinds}")

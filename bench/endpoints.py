@@ -81,10 +81,9 @@ def page_endpoints(s: Session) -> list[Endpoint]:
     at 64 connections only)."""
     page = {"Cookie": s.cookie, "Accept": "text/html", "Accept-Encoding": "br"}
     topic = "/roadmaps/backend/topics/centralized-error-handling"
+    roadmap = "GET /roadmaps/backend (page, cookie)"
     return [
-        Endpoint(
-            "page-roadmap", "GET /roadmaps/backend (page)", "/roadmaps/backend", page, read=False
-        ),
+        Endpoint("page-roadmap", roadmap, "/roadmaps/backend", page, read=False),
         Endpoint(
             "page-topic", "GET /roadmaps/backend/topics/{topic} (page)", topic, page, read=False
         ),
