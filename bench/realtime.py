@@ -137,9 +137,11 @@ async def sign_in(server: Server) -> tuple[httpx.AsyncClient, str]:
     return client, org
 
 
-def mint_tickets(env: dict[str, str], count: int) -> list[str]:
+def mint_tickets(env: dict[str, str], count: int, room_size: int | None = None) -> list[str]:
     """Tickets written straight into the database: the benchmark measures holding sockets,
-    not issuing tickets (one authenticated POST each, measured by `make bench`'s writes)."""
+    not issuing tickets (one authenticated POST each, measured by `make bench`'s writes).
+    With `room_size`, the sockets are spread over rooms of that many members (rooms copied
+    from the first ticket's, in the same organisation); else all are in that one room."""
     path = env["SKILLTREE_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
     database = sqlite3.connect(path)
     with database:
@@ -148,14 +150,29 @@ def mint_tickets(env: dict[str, str], count: int) -> list[str]:
         user_id, room_id, credential = database.execute(
             "SELECT user_id, room_id, credential FROM room_tickets LIMIT 1"
         ).fetchone()
+        rooms = [room_id]
+        if room_size is not None:
+            for number in range(1, -(-count // room_size)):
+                cursor = database.execute(
+                    "INSERT INTO rooms (org_id, key, title, created_by, created_at, last_seq)"
+                    " SELECT org_id, ?, ?, created_by, created_at, 0 FROM rooms WHERE id = ?",
+                    (f"bench-{number}", f"Bench {number}", room_id),
+                )
+                rooms.append(cursor.lastrowid)
         expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         secrets_ = [secrets.token_urlsafe(32) for _ in range(count)]
         database.executemany(
             "INSERT INTO room_tickets (ticket_hash, user_id, room_id, expires_at, credential)"
             " VALUES (?, ?, ?, ?, ?)",
             [
-                (hashlib.sha256(s.encode()).hexdigest(), user_id, room_id, expires, credential)
-                for s in secrets_
+                (
+                    hashlib.sha256(s.encode()).hexdigest(),
+                    user_id,
+                    rooms[index // room_size] if room_size else room_id,
+                    expires,
+                    credential,
+                )
+                for index, s in enumerate(secrets_)
             ],
         )
     database.close()
@@ -219,8 +236,11 @@ async def measure_idle(
     return {"held": len(held), "before": before, "after": after, "per_kib": per}
 
 
-async def idle(count: int, seconds: float, deflate: bool, kinds: list[str]) -> None:
+async def idle(
+    count: int, seconds: float, deflate: bool, kinds: list[str], room_size: int | None
+) -> None:
     print(f"file descriptor limit: {raise_file_limit()}")
+    print(f"room sockets: {'all in one room' if room_size is None else f'{room_size} a room'}")
     print(f"servers accept permessage-deflate (clients offer it, as browsers do): {deflate}")
     results: dict[str, dict[str, float]] = {}
     # A fresh worker for each kind: memory freed by closed connections stays in the process
@@ -248,7 +268,7 @@ async def idle(count: int, seconds: float, deflate: bool, kinds: list[str]) -> N
             token = client.headers["authorization"].removeprefix("Bearer ")
             await client.aclose()
             if "ws" in kinds:
-                tickets = mint_tickets(env, count)
+                tickets = mint_tickets(env, count, room_size)
                 base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
                 results["skilltree ws"] = await measure_idle(
                     server,
@@ -457,6 +477,12 @@ def main() -> None:
         help="idle: which connections to hold (each in a fresh worker)",
     )
     parser.add_argument(
+        "--room-size",
+        type=int,
+        default=None,
+        help="idle: spread the room sockets over rooms of this many (default: one room)",
+    )
+    parser.add_argument(
         "--logs",
         type=Path,
         default=Path(tempfile.gettempdir()) / "skilltree-bench-realtime",
@@ -469,7 +495,7 @@ def main() -> None:
     )
     if args.mode == "idle":
         kinds = ["ws", "sse"] if args.kinds == "both" else [args.kinds]
-        asyncio.run(idle(args.connections, args.seconds, deflate, kinds))
+        asyncio.run(idle(args.connections, args.seconds, deflate, kinds, args.room_size))
     else:
         args.logs.mkdir(parents=True, exist_ok=True)
         asyncio.run(fanout(args.members, args.messages, args.seconds, args.logs, deflate))
