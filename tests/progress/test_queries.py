@@ -148,6 +148,25 @@ async def test_setting_a_status_reads_only_the_ids_of_its_roadmap_and_topic(
     assert not any("roadmaps.description" in statement for statement in reads)
 
 
+async def test_a_status_change_runs_a_fixed_handful_of_statements(
+    learner: Browser, engine: AsyncEngine
+) -> None:
+    # The caller's roles; the roadmap's and topic's ids; the learner's lock (none on SQLite,
+    # which has one writer); the projection row; the event; the projection; the outbox row;
+    # after the commit, the topic's label for the learner's live progress channel.
+    expected = 7 if engine.dialect.name == "sqlite" else 8
+
+    with count_statements(engine) as log:
+        response = await learner.client.put(
+            "/v1/me/progress/large/s3-t3",
+            json={"status": "in_progress"},
+            headers=learner.write_headers,
+        )
+
+    assert response.status_code == 200, response.text
+    assert log.count == expected, "\n".join(log.statements)
+
+
 async def test_finishing_a_topic_outside_any_organisation_rolls_up_no_progress(
     learner: Browser, engine: AsyncEngine
 ) -> None:

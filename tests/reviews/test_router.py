@@ -213,5 +213,7 @@ async def test_the_due_list_reads_only_the_columns_it_shows(
     card_reads = [s for s in log.statements if "FROM review_cards" in s]
     assert len(listed["items"]) == 2
     assert card_reads
+    # The page of cards, then their topics' labels: two statements for any page.
+    assert log.count == 2, log.statements
     # The scheduler's state (a JSON document per card) is read only to rate a card.
     assert not any("fsrs_card" in statement for statement in card_reads)

@@ -149,12 +149,12 @@ async def set_status(
     current = await repository.mark(session, learner.user_id, topic.id)
     if current is not None and (current.status, current.confidence) == (status, confidence):
         return _mark_of(current)
-    await _record(session, learner, topic, current, status, confidence)
+    event = await _record(session, learner, topic, current, status, confidence)
     if status == "done":
         count_on_commit(session, metrics.TOPICS_COMPLETED)
-    mark = await repository.mark(session, learner.user_id, topic.id)
-    assert mark is not None
-    return _mark_of(mark)
+    # What the projection now holds, as written: reading the row back would cost a statement
+    # for a topic marked for the first time.
+    return rollup.Mark(topic.id, status, confidence, event.occurred_at)
 
 
 def _mark_of(row: TopicProgress) -> rollup.Mark:
