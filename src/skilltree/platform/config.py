@@ -389,6 +389,9 @@ class RedisSettings(_Group):
     key_prefix: str = Field(default="skilltree:", min_length=1, max_length=64)
     # A Redis that does not answer in time fails the request instead of hanging it.
     timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # Connections of the shared client per process. When all are busy a request waits for one
+    # (up to timeout_seconds), as for a database connection, rather than failing at once.
+    max_connections: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("url")
     @classmethod

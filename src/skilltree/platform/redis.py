@@ -7,7 +7,7 @@ request quickly rather than hold its worker.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from skilltree.platform.config import RedisSettings
 
@@ -15,10 +15,15 @@ from skilltree.platform.config import RedisSettings
 def create_redis(settings: RedisSettings) -> Redis | None:
     if settings.url is None:
         return None
-    return Redis.from_url(
+    # Blocking: a burst larger than the pool (a room's heartbeats arriving together) queues for
+    # a connection up to the timeout; redis-py's default pool raises MaxConnectionsError.
+    pool = BlockingConnectionPool.from_url(
         settings.url,
+        max_connections=settings.max_connections,
+        timeout=settings.timeout_seconds,
         socket_timeout=settings.timeout_seconds,
         socket_connect_timeout=settings.timeout_seconds,
         health_check_interval=30,
         decode_responses=True,
     )
+    return Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
