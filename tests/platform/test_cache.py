@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from skilltree.platform.broadcast import LocalBroadcaster, RedisBroadcaster
-from skilltree.platform.cache import Cache, Computed, Key, LocalCopies
+from skilltree.platform.cache import CHANNEL, Cache, Computed, Key, LocalCopies
 from skilltree.platform.config import CacheSettings, RedisSettings
 from tests.support.redis import REDIS_URL, isolated_prefix
 from tests.support.tcp_proxy import tcp_proxy
@@ -371,7 +371,7 @@ async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def test_remembered_tokens_are_trusted_for_a_bounded_time() -> None:
+async def test_remembered_tokens_are_trusted_for_a_bounded_time() -> None:
     fanout = LocalBroadcaster()
     now = [0.0]
     cache = Cache(
@@ -382,12 +382,39 @@ def test_remembered_tokens_are_trusted_for_a_bounded_time() -> None:
         token_trust_seconds=30,
         timer=lambda: now[0],
     )
-    cache._listened, cache._listening = fanout, True
-    cache._remember(TREE.namespaces, [b"t1"], generation=0)
-
-    fresh = cache._trusted_stored_key(TREE)
-    now[0] = 31.0
-    expired = cache._trusted_stored_key(TREE)
+    await cache.listen(fanout)
+    try:
+        await until(cache.listening)
+        cache._remember(TREE.namespaces, [b"t1"], generation=0)
+        fresh = cache._trusted_stored_key(TREE)
+        now[0] = 31.0
+        expired = cache._trusted_stored_key(TREE)
+    finally:
+        await cache.close()
 
     assert fresh == "p:roadmap:web:tree@t1"
     assert expired is None
+
+
+async def test_a_malformed_announcement_does_not_leave_the_cache_deaf() -> None:
+    """An announcement the listener cannot read must not end its listening while it goes on
+    trusting what it remembers: the next invalidation has to be heard."""
+    fanout = LocalBroadcaster()
+    cache = Cache(
+        cashews.Cache(),
+        prefix="p:",
+        lock_seconds=1,
+        local=LocalCopies(1000),
+        token_trust_seconds=30,
+    )
+    await cache.listen(fanout)
+    try:
+        await until(cache.listening)
+        await fanout.publish(CHANNEL, {"namespaces": 5}, keep=False)
+        await until(cache.listening)  # again, after the failed message
+        cache._remember(TREE.namespaces, [b"t1"], generation=cache._generation)
+        assert cache._trusted_stored_key(TREE) is not None
+        await fanout.publish(CHANNEL, {"namespaces": ["roadmap:web"]}, keep=False)
+        await until(lambda: cache._trusted_stored_key(TREE) is None)
+    finally:
+        await cache.close()

@@ -54,7 +54,7 @@ from cashews.exceptions import CacheError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skilltree.platform.broadcast import Broadcaster, RedisBroadcaster
+from skilltree.platform.broadcast import Broadcaster, ChannelListener, Delivery, RedisBroadcaster
 from skilltree.platform.config import CacheSettings, RedisSettings
 from skilltree.platform.db import after_commit
 from skilltree.platform.observability import metrics
@@ -188,8 +188,7 @@ class Cache:
         self._tokens: dict[str, _Token] = {}
         self._generation = 0
         self._listened: Broadcaster | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = False
+        self._listener: ChannelListener | None = None
         self.heard = 0  # invalidations announced by any instance and received here
         self._prefix = prefix
         self._lock_seconds = lock_seconds
@@ -306,26 +305,27 @@ class Cache:
         """Hear every instance's invalidations, so local hits need no Redis round trip."""
         if self._listener is None and self._local is not None and self._token_trust_seconds > 0:
             self._listened = broadcaster
-            self._listener = asyncio.create_task(self._listen(broadcaster), name="cache-changes")
+            # Whenever announcements may have been missed (overflow, a reconnection, a message
+            # it could not read), every remembered token is forgotten.
+            self._listener = ChannelListener(
+                broadcaster, CHANNEL, on_message=self._heard, on_gap=self._forget_all
+            )
+            self._listener.start()
 
-    async def _listen(self, broadcaster: Broadcaster) -> None:
-        while True:
-            async with broadcaster.subscribe([CHANNEL]) as subscription:
-                self._listening = True
-                while subscription.ended is None and not subscription.overflowed:
-                    delivery = await subscription.next(wait_seconds=60.0)
-                    if delivery is not None:
-                        self.heard += 1
-                        names = delivery.message.get("namespaces", [])
-                        self._forget([name for name in names if isinstance(name, str)])
-                self._listening = False
-                if subscription.ended is not None:
-                    return  # the server is shutting down
-            self._forget_all()  # overflowed: something may have been missed
+    def listening(self) -> bool:
+        """Whether announcements reach this process now (and remembered tokens are trusted)."""
+        return self._listener is not None and self._listener.listening
+
+    def _heard(self, delivery: Delivery) -> None:
+        names = delivery.message.get("namespaces", [])
+        if not isinstance(names, list):
+            raise ValueError(f"an invalidation names no namespaces: {delivery.message!r}")
+        self.heard += 1
+        self._forget([name for name in names if isinstance(name, str)])
 
     def _trusting(self) -> bool:
         broadcaster = self._listened
-        return self._listening and broadcaster is not None and broadcaster.connected
+        return self.listening() and broadcaster is not None and broadcaster.connected
 
     def _trusted_stored_key(self, key: Key) -> str | None:
         """The versioned key from remembered tokens alone, when every one of them is trusted."""
@@ -368,11 +368,8 @@ class Cache:
         after_commit(session, invalidate_marked)
 
     async def close(self) -> None:
-        self._listening = False
         if self._listener is not None:
-            self._listener.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._listener
+            await self._listener.close()
             self._listener = None
         if self._owns_publisher and self._publisher is not None:
             await self._publisher.close()
