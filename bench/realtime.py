@@ -217,8 +217,15 @@ async def open_stream(port: int, path: str, token: str | None) -> asyncio.Stream
 
 
 async def measure_idle(
-    server: Server, count: int, seconds: float, kind: str, target: Callable[[int], Awaitable[Any]]
+    server: Server,
+    count: int,
+    seconds: float,
+    kind: str,
+    target: Callable[[int], Awaitable[Any]],
+    keep: list[Any] | None = None,
 ) -> dict[str, float]:
+    """Open and hold `count` connections, then report the worker's memory per connection;
+    with `keep`, the connections stay open (added to it) instead of being closed."""
     wait_until_idle(server.worker_pid(), quiet_seconds=0.5)
     before = server.rss_mb()
     started = time.monotonic()
@@ -226,8 +233,11 @@ async def measure_idle(
     took = time.monotonic() - started
     await asyncio.sleep(2)
     after = server.rss_mb()
-    for item in held:
-        item.transport.abort()
+    if keep is not None:
+        keep.extend(held)
+    else:
+        for item in held:
+            item.transport.abort()
     per = (after - before) * 1024 / max(len(held), 1)
     print(
         f"  {server.name:9} {kind:3}: {len(held):6} held in {took:5.1f} s; "
@@ -277,6 +287,8 @@ async def idle(
                     "ws",
                     lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
                 )
+        if "together" in kinds:
+            await hold_together(env, count, seconds, deflate, room_size)
         if "sse" in kinds:
             with serve(
                 "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
@@ -286,6 +298,8 @@ async def idle(
                     server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token)
                 )
     for kind in kinds:
+        if kind == "together":
+            continue
         ours, baseline = results[f"skilltree {kind}"], results[f"bare {kind}"]
         ratio = ours["per_kib"] / baseline["per_kib"] if baseline["per_kib"] > 0 else float("nan")
         print(
@@ -293,6 +307,42 @@ async def idle(
             f"worker {ours['after']:.0f} MiB); "
             f"bare ASGI {baseline['per_kib']:.1f} KiB each; ratio {ratio:.1f}x"
         )
+
+
+async def hold_together(
+    env: dict[str, str], count: int, seconds: float, deflate: bool, room_size: int | None
+) -> None:
+    """`count` room sockets and then `count` feed streams held at once by one worker: the
+    process's whole memory with both kinds open, not each kind's alone."""
+    with serve(
+        "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
+    ) as server:
+        client, org = await sign_in(server)
+        token = client.headers["authorization"].removeprefix("Bearer ")
+        await client.aclose()
+        tickets = mint_tickets(env, count, room_size)
+        base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
+        start = server.rss_mb()
+        held: list[Any] = []
+        sockets = await measure_idle(
+            server,
+            count,
+            seconds,
+            "ws",
+            lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
+            keep=held,
+        )
+        path = f"/v1/orgs/{org}/feed/stream"
+        streams = await measure_idle(
+            server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token), held
+        )
+        print(
+            f"together: one worker holds {sockets['held']:.0f} room sockets and "
+            f"{streams['held']:.0f} feed streams at once; worker {start:.0f} -> "
+            f"{streams['after']:.0f} MiB"
+        )
+        for item in held:
+            item.transport.abort()
 
 
 def log_summary(path: Path) -> list[str]:
@@ -472,9 +522,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--kinds",
-        choices=["ws", "sse", "both"],
+        choices=["ws", "sse", "both", "together"],
         default="both",
-        help="idle: which connections to hold (each in a fresh worker)",
+        help="idle: which connections to hold (each in a fresh worker; together: both kinds "
+        "held at once by one worker, which needs 2 × --connections file descriptors on each side)",
     )
     parser.add_argument(
         "--room-size",
