@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -22,10 +23,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from skilltree.app import create_app
-from skilltree.platform.config import Settings
-from skilltree.platform.db import Database
+from skilltree.platform.config import DatabaseSettings, Settings
+from skilltree.platform.db import Database, create_engine
 from skilltree.platform.http.middleware import UnhandledErrorMiddleware
+from skilltree.platform.migrations import upgrade
 from tests.support.accounts import bearer_headers, register_and_verify, sign_in
+from tests.support.databases import temporary_postgres_database
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 
@@ -150,20 +153,16 @@ async def test_every_operation_that_answers_503_in_a_database_outage_lists_it(
     settings: Settings,
 ) -> None:
     """Every operation is called, signed in, with the database down: each one that answers 503
-    says so in the document, as problem+json with Retry-After."""
-    async with through_a_proxy(settings) as (proxied, proxy), serving(proxied) as client:
-        document = (await client.get("/openapi.json")).json()
-        await register_and_verify(client, proxied.mail.outbox_dir)
-        person = await sign_in(client)
-        headers = await bearer_headers(person)
-
-        await proxy.stop()
-        answered: dict[str, httpx.Response] = {}
-        for path, operations in document["paths"].items():
-            for method in operations:
-                answered[f"{method} {path}"] = await client.request(
-                    method.upper(), _concrete(path), json={}, headers=headers, timeout=10
-                )
+    says so in the document, as problem+json with Retry-After. On a database of its own: the
+    account it registers is committed, and would be there for the next test that registers."""
+    async with temporary_postgres_database() as url:
+        engine = create_engine(DatabaseSettings(url=url))
+        await upgrade(engine)
+        await engine.dispose()
+        own = settings.model_copy(
+            update={"database": settings.database.model_copy(update={"url": url})}
+        )
+        answered, document = await _call_everything_while_the_database_is_down(own)
 
     wrong = []
     for name, response in answered.items():
@@ -180,3 +179,23 @@ async def test_every_operation_that_answers_503_in_a_database_outage_lists_it(
     unavailable = [name for name, response in answered.items() if response.status_code == 503]
     assert len(unavailable) > 100  # the outage was met: nearly every operation needs the database
     assert wrong == []
+
+
+async def _call_everything_while_the_database_is_down(
+    settings: Settings,
+) -> tuple[dict[str, httpx.Response], dict[str, Any]]:
+    """Sign in, cut the database, then call every operation of the document once."""
+    async with through_a_proxy(settings) as (proxied, proxy), serving(proxied) as client:
+        document: dict[str, Any] = (await client.get("/openapi.json")).json()
+        await register_and_verify(client, proxied.mail.outbox_dir)
+        person = await sign_in(client)
+        headers = await bearer_headers(person)
+
+        await proxy.stop()
+        answered: dict[str, httpx.Response] = {}
+        for path, operations in document["paths"].items():
+            for method in operations:
+                answered[f"{method} {path}"] = await client.request(
+                    method.upper(), _concrete(path), json={}, headers=headers, timeout=10
+                )
+    return answered, document
