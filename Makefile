@@ -44,10 +44,12 @@ typecheck: install
 # One pytest worker per core, plus one (pytest-xdist): many tests wait on a server process,
 # a browser or a database, so one more worker keeps the cores busy. Every worker builds its
 # own throwaway PostgreSQL database and Redis key prefixes, so workers never share state.
+# Work stealing: a worker that runs out of tests takes some of another's, so the run does not
+# end waiting on one worker's queue of slow server tests.
 PYTEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
 pytest: install test-programs
 	$(BIN)/python -m compileall -q -j 0 src tests  # the project's own bytecode, as above
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # Programs the deployment and operations tests start (Debian packages), installed when missing;
 # the browser tests (tests/web) drive Debian's Chromium (Playwright's download is never used).
