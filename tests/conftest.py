@@ -206,3 +206,17 @@ async def people(app: FastAPI, outbox: Path) -> AsyncIterator[Callable[[str], Aw
             return await sign_in(client, email=email)
 
         yield person
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of its own for the `skilltree` command, on a migrated SQLite file there."""
+    from typer.testing import CliRunner
+
+    from skilltree.cli import app as cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SKILLTREE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "WARNING")
+    assert CliRunner().invoke(cli, ["migrate", "upgrade"]).exit_code == 0
+    return tmp_path

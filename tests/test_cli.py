@@ -22,15 +22,6 @@ from tests.support.redis import REDIS_URL, isolated_prefix
 runner = CliRunner()
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SKILLTREE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
-    monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "WARNING")
-    assert runner.invoke(app, ["migrate", "upgrade"]).exit_code == 0
-    return tmp_path
-
-
 def test_migrate_current_reports_the_head_revision(workdir: Path) -> None:
     result = runner.invoke(app, ["migrate", "current"])
 

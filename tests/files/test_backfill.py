@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
@@ -74,15 +73,6 @@ async def test_a_backfilled_image_gets_its_thumbnail(ada: Browser, app: FastAPI)
 
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SKILLTREE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
-    monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "WARNING")
-    assert runner.invoke(cli, ["migrate", "upgrade"]).exit_code == 0
-    return tmp_path
 
 
 def test_the_command_queues_each_image_once_with_a_progress_bar(workdir: Path) -> None:

@@ -12,15 +12,6 @@ from skilltree.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SKILLTREE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
-    monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "WARNING")
-    assert runner.invoke(app, ["migrate", "upgrade"]).exit_code == 0
-    return tmp_path
-
-
 def flags(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, ["flags", *args])
     return result.exit_code, result.output

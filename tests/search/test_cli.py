@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from skilltree.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SKILLTREE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
-    monkeypatch.setenv("SKILLTREE_LOG_LEVEL", "WARNING")
-    assert runner.invoke(app, ["migrate", "upgrade"]).exit_code == 0
-    return tmp_path
 
 
 def test_reindex_indexes_every_topic_of_the_builtin_roadmap(workdir: Path) -> None:
