@@ -15,9 +15,11 @@ import argparse
 import asyncio
 import os
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
-from bench.servers import Server, cpu_seconds, serve
+from bench.servers import BIN, Server, cpu_seconds, serve, wait_until_idle
 from bench.stage import (
     SKILLTREE_APP,
     prepare,
@@ -30,13 +32,31 @@ from bench.wrk import Load, Result, wrk
 
 
 def measured(
-    name: str, server: Server, url: str, load: Load, headers: dict[str, str]
+    name: str,
+    server: Server,
+    url: str,
+    load: Load,
+    headers: dict[str, str],
+    script: str = "",
+    profile: Path | None = None,
 ) -> tuple[Result, float]:
     """The wrk figures, and the worker's CPU milliseconds per answered request."""
     pid = server.worker_pid()
+    # Requests wrk stopped waiting for are still being served: they would count against the
+    # next endpoint's CPU time.
+    wait_until_idle(pid)
+    spy = None
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        output = profile / f"{name.replace(' ', '_').replace('/', '_')}.txt"
+        spy_command = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--rate", "250"]
+        spy_command += ["--duration", str(max(load.seconds - 1, 1)), "--format", "raw"]
+        spy = subprocess.Popen([*spy_command, "-o", str(output)], stdout=subprocess.DEVNULL)
     before = cpu_seconds(pid)
-    result = wrk(name, url, load, headers)
+    result = wrk(name, url, load, headers, script)
     used = cpu_seconds(pid) - before
+    if spy is not None:
+        spy.wait()
     return result, 1000 * used / max(result.rps * load.seconds, 1)
 
 
