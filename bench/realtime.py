@@ -271,31 +271,25 @@ async def idle(
                 results["bare sse"] = await measure_idle(
                     bare, count, seconds, "sse", lambda _i: open_stream(bare.port, "/sse", None)
                 )
-        with serve(
-            "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
-        ) as server:
-            client, org = await sign_in(server)
-            token = client.headers["authorization"].removeprefix("Bearer ")
-            await client.aclose()
-            if "ws" in kinds:
-                tickets = mint_tickets(env, count, room_size)
-                base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
-                results["skilltree ws"] = await measure_idle(
-                    server,
-                    count,
-                    seconds,
-                    "ws",
-                    lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
-                )
+        if "ws" in kinds or "sse" in kinds:
+            with serve(
+                "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
+            ) as server:
+                org, token = await signed_in_member(server)
+                if "ws" in kinds:
+                    sockets = room_sockets(server, env, count, room_size)
+                    results["skilltree ws"] = await measure_idle(
+                        server, count, seconds, "ws", sockets
+                    )
         if "together" in kinds:
             await hold_together(env, count, seconds, deflate, room_size)
         if "sse" in kinds:
             with serve(
                 "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
             ) as server:
-                path = f"/v1/orgs/{org}/feed/stream"
+                streams = feed_streams(server, org, token)
                 results["skilltree sse"] = await measure_idle(
-                    server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token)
+                    server, count, seconds, "sse", streams
                 )
     for kind in kinds:
         if kind == "together":
@@ -309,6 +303,31 @@ async def idle(
         )
 
 
+Opener = Callable[[int], Awaitable[Any]]  # opens the i-th connection
+
+
+async def signed_in_member(server: Server) -> tuple[str, str]:
+    """The benchmark member's organisation and bearer token (the installation's, so valid on
+    every server of it)."""
+    client, org = await sign_in(server)
+    token = client.headers["authorization"].removeprefix("Bearer ")
+    await client.aclose()
+    return org, token
+
+
+def room_sockets(server: Server, env: dict[str, str], count: int, room_size: int | None) -> Opener:
+    """Opens the i-th of `count` idle room sockets, each with a ticket of its own."""
+    tickets = mint_tickets(env, count, room_size)
+    base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
+    return lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None)
+
+
+def feed_streams(server: Server, org: str, token: str) -> Opener:
+    """Opens an idle event stream of the organisation's feed."""
+    path = f"/v1/orgs/{org}/feed/stream"
+    return lambda _i: open_stream(server.port, path, token)
+
+
 async def hold_together(
     env: dict[str, str], count: int, seconds: float, deflate: bool, room_size: int | None
 ) -> None:
@@ -317,25 +336,13 @@ async def hold_together(
     with serve(
         "skilltree", "uvicorn", SKILLTREE_APP, env, factory=True, ws_deflate=deflate
     ) as server:
-        client, org = await sign_in(server)
-        token = client.headers["authorization"].removeprefix("Bearer ")
-        await client.aclose()
-        tickets = mint_tickets(env, count, room_size)
-        base = server.base.replace("http://", "ws://") + "/v1/rooms/connect?ticket="
+        org, token = await signed_in_member(server)
+        open_socket = room_sockets(server, env, count, room_size)
         start = server.rss_mb()
         held: list[Any] = []
-        sockets = await measure_idle(
-            server,
-            count,
-            seconds,
-            "ws",
-            lambda i: connect(base + tickets[i], max_queue=1, ping_interval=None),
-            keep=held,
-        )
-        path = f"/v1/orgs/{org}/feed/stream"
-        streams = await measure_idle(
-            server, count, seconds, "sse", lambda _i: open_stream(server.port, path, token), held
-        )
+        sockets = await measure_idle(server, count, seconds, "ws", open_socket, keep=held)
+        open_feed = feed_streams(server, org, token)
+        streams = await measure_idle(server, count, seconds, "sse", open_feed, keep=held)
         print(
             f"together: one worker holds {sockets['held']:.0f} room sockets and "
             f"{streams['held']:.0f} feed streams at once; worker {start:.0f} -> "
