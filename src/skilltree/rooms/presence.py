@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from redis.asyncio import Redis
@@ -112,14 +113,16 @@ class LocalPresence(Presence):
 
 # Redis round trips for presence that one process makes at once. Every member's client beats
 # every ten seconds, and a room that filled up together beats together: unbounded, a few
-# hundred heartbeats ask the shared pool (100 connections, which fails rather than waits when
-# they are all taken) for more connections than it has, and sign-ins and sessions fail with
-# them. Bounded, heartbeats queue here for a few milliseconds each.
+# hundred heartbeats would take every connection of the shared pool, and sign-ins, sessions
+# and rate limits would wait behind them. Bounded, heartbeats queue here for a few
+# milliseconds each and leave the rest of the pool to the rest of the app.
 REDIS_CONCURRENCY = 16
 # What a presence call may wait for its turn and its answer before it is given up.
 REDIS_PATIENCE_SECONDS = 5.0
 # Redis unreachable, refusing, timing out or out of connections.
 REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+
+T = TypeVar("T")
 
 
 class RedisPresence(Presence):
@@ -154,15 +157,20 @@ class RedisPresence(Presence):
             self._down = False
             log.info("rooms.presence_recovered")
 
-    async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
+    async def _guarded(self, call: Callable[[], Awaitable[T]], if_down: T) -> T:
+        """`call` in its turn and within its patience; while Redis fails, `if_down` (the
+        outage logged once)."""
         try:
             async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
-                arrived = await self._enter(room_id, user_id, connection, ttl)
+                result = await call()
         except REDIS_FAILURES as error:
             self._failed(error)
-            return False
+            return if_down
         self._succeeded()
-        return arrived
+        return result
+
+    async def enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
+        return await self._guarded(lambda: self._enter(room_id, user_id, connection, ttl), False)
 
     async def _enter(self, room_id: int, user_id: int, connection: str, ttl: float) -> bool:
         key = self._key(room_id)
@@ -180,45 +188,32 @@ class RedisPresence(Presence):
         return not was_present
 
     async def leave(self, room_id: int, user_id: int, connection: str) -> bool:
+        # While Redis is down the entry expires by itself, and a sweep announces the leave.
+        return await self._guarded(lambda: self._leave(room_id, user_id, connection), False)
+
+    async def _leave(self, room_id: int, user_id: int, connection: str) -> bool:
         key = self._key(room_id)
-        try:
-            async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
-                removed = await self._redis.zrem(key, _member(user_id, connection))
-                gone = bool(removed) and user_id not in await self._users(
-                    key, int(time.time() * 1000)
-                )
-        except REDIS_FAILURES as error:
-            self._failed(error)
-            return False  # the entry expires by itself; a sweep announces the leave
-        self._succeeded()
-        return gone
+        removed = await self._redis.zrem(key, _member(user_id, connection))
+        return bool(removed) and user_id not in await self._users(key, int(time.time() * 1000))
 
     async def sweep(self, room_id: int) -> list[int]:
+        return await self._guarded(lambda: self._sweep(room_id), [])
+
+    async def _sweep(self, room_id: int) -> list[int]:
         key = self._key(room_id)
         now_ms = int(time.time() * 1000)
-        try:
-            async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
-                expired = await self._redis.zrangebyscore(key, "-inf", now_ms)
-                gone = set()
-                for member in expired:
-                    if await self._redis.zrem(key, str(member)):
-                        gone.add(_user_of(str(member)))
-                remaining = await self._users(key, now_ms)
-        except REDIS_FAILURES as error:
-            self._failed(error)
-            return []
-        self._succeeded()
-        return sorted(gone - remaining)
+        expired = await self._redis.zrangebyscore(key, "-inf", now_ms)
+        gone = set()
+        for member in expired:
+            if await self._redis.zrem(key, str(member)):
+                gone.add(_user_of(str(member)))
+        return sorted(gone - await self._users(key, now_ms))
 
     async def present(self, room_id: int) -> list[int]:
-        try:
-            async with asyncio.timeout(REDIS_PATIENCE_SECONDS), self._turns:
-                users = await self._users(self._key(room_id), int(time.time() * 1000))
-        except REDIS_FAILURES as error:
-            self._failed(error)
-            return []
-        self._succeeded()
-        return sorted(users)
+        return await self._guarded(lambda: self._present(room_id), [])
+
+    async def _present(self, room_id: int) -> list[int]:
+        return sorted(await self._users(self._key(room_id), int(time.time() * 1000)))
 
 
 class PresenceAnnouncer:
