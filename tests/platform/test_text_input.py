@@ -87,6 +87,20 @@ async def test_a_note_with_a_lone_surrogate_is_refused(people: People) -> None:
     assert fields_of(response) == ["body.markdown"]
 
 
+async def test_a_nul_in_the_body_of_a_delete_is_refused_and_deletes_nothing(
+    people: People,
+) -> None:
+    """DELETE /v1/me takes a body (the password): it is checked like any other."""
+    ada = await people("Ada")
+
+    response = await ada.client.request(
+        "DELETE", "/v1/me", content='{"password": "a\\u0000b"}', headers=JSON | ada.write_headers
+    )
+
+    assert fields_of(response) == ["body.password"]
+    assert (await ada.client.get("/v1/me")).status_code == 200
+
+
 async def test_an_escaped_backslash_before_u0000_is_ordinary_text(people: People) -> None:
     ada = await people("Ada")
     await import_roadmap(ada, WEB)

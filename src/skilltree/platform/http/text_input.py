@@ -33,7 +33,8 @@ NUL = "\x00"
 # an escaped backslash followed by "u0000" (text that is fine): the parsed body decides.
 SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# DELETE too: deleting the account takes a body (the password).
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def is_storable(text: str) -> bool:
