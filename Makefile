@@ -55,15 +55,23 @@ pytest: install test-programs
 # the browser tests (tests/web) drive Debian's Chromium (Playwright's download is never used).
 APT_INSTALL := apt-get install -y -qq -o DPkg::Lock::Timeout=600
 test-programs:
-	command -v nginx >/dev/null || (apt-get update -qq && $(APT_INSTALL) nginx)
-	command -v promtool >/dev/null || (apt-get update -qq && $(APT_INSTALL) prometheus)
-	command -v pg_dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) postgresql-client)
-	command -v mariadb-dump >/dev/null || (apt-get update -qq && $(APT_INSTALL) mariadb-client)
-	command -v chromium >/dev/null || (apt-get update -qq && $(APT_INSTALL) chromium)
-	test -x /usr/sbin/pgbouncer || (apt-get update -qq && $(APT_INSTALL) pgbouncer)
-	ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || (apt-get update -qq && $(APT_INSTALL) postgresql)
+	@missing=""; \
+	command -v nginx >/dev/null || missing="$$missing nginx"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
+	command -v mariadb-dump >/dev/null || missing="$$missing mariadb-client"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	test -x /usr/sbin/pgbouncer || missing="$$missing pgbouncer"; \
+	ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && $(APT_INSTALL)$$missing; \
+	fi
 
-test: lint typecheck audit pytest
+# The checks run side by side: the linters and the type checker use the minutes the test
+# programs take to install on a fresh machine, and the test run's waits once it starts.
+test:
+	$(MAKE) -j 4 lint typecheck audit pytest
 
 # Known vulnerabilities in every locked dependency (PyPI's advisory data, through pip-audit).
 # pip-audit asks PyPI for each locked release (/pypi/<name>/<version>/json); where that service

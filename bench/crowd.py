@@ -9,7 +9,12 @@ in flight then are waited for (up to `TIMEOUT_SECONDS`). Per endpoint it reports
 - 5xx other than 503: errors the overload should never cause;
 - 503 with Retry-After (load shed at once, platform/fair_pool.py) and 503 without it;
 - p50 and p99 latency of the admitted requests (every answer other than a 503);
-- errors: requests that got no answer within `TIMEOUT_SECONDS`, or whose connection failed.
+- errors: requests that got no answer within `TIMEOUT_SECONDS`, or whose connection failed;
+- the worker's CPU per answer, admitted or shed (load bends it less than latency).
+
+By default a client asks again the moment it is answered, 503 or not: the worst case, a crowd
+that ignores Retry-After. With `--crowd-honour-retry-after` a connection that got a 503 with
+Retry-After waits that long first, as the answer asks.
 
 One skilltree worker, the same staging as `make bench`. The open-files limit is raised first
 (bench/run.py): the client and the server each hold more than 1,024 sockets.
@@ -45,6 +50,12 @@ class CrowdResult:
     admitted_ms: list[float] = field(default_factory=list)
     errors: int = 0
     problems: Counter[str] = field(default_factory=Counter)  # 5xx answers by problem type
+    worker_cpu_seconds: float = float("nan")  # the worker's CPU over the run
+
+    @property
+    def cpu_ms_per_answer(self) -> float:
+        """The worker's CPU per answer (admitted or shed), which load bends less than time."""
+        return self.worker_cpu_seconds * 1000 / self.answered if self.answered else float("nan")
 
     @property
     def answered(self) -> int:
@@ -52,7 +63,13 @@ class CrowdResult:
 
     @property
     def stalls(self) -> int:
-        return sum(1 for count in self.completed_per_second[: self.seconds] if count == 0)
+        return len(self.stalled_seconds)
+
+    @property
+    def stalled_seconds(self) -> list[int]:
+        """Which seconds of the run had no answer (0 is the first)."""
+        per_second = self.completed_per_second[: self.seconds]
+        return [second for second, count in enumerate(per_second) if count == 0]
 
     @property
     def other_5xx(self) -> int:
@@ -75,6 +92,15 @@ def problem_type(body: bytes) -> str:
         return str(json.loads(body).get("type", "?"))
     except (ValueError, AttributeError):
         return "?"
+
+
+def retry_after_seconds(value: str, deadline: float) -> float:
+    """How long a client that honours Retry-After (in seconds) waits, within the run."""
+    try:
+        wait = float(value)
+    except ValueError:
+        wait = 1.0  # an HTTP date: skilltree sends none
+    return max(0.0, min(wait, deadline - time.monotonic()))
 
 
 def request_bytes(endpoint: Endpoint, host: str, body: str | None) -> bytes:
@@ -106,7 +132,14 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
     return status, headers, body
 
 
-async def drive_crowd(base: str, endpoint: Endpoint, connections: int, seconds: int) -> CrowdResult:
+async def drive_crowd(
+    base: str,
+    endpoint: Endpoint,
+    connections: int,
+    seconds: int,
+    *,
+    honour_retry_after: bool = False,
+) -> CrowdResult:
     address = urlsplit(base)
     host, port = address.hostname or "127.0.0.1", address.port or 80
     bodies: tuple[str | None, ...] = endpoint.bodies or (None,)
@@ -148,6 +181,8 @@ async def drive_crowd(base: str, endpoint: Endpoint, connections: int, seconds: 
                 if headers.get("connection", "").lower() == "close":
                     writer.close()
                     streams = None
+                if honour_retry_after and status == 503 and "retry-after" in headers:
+                    await asyncio.sleep(retry_after_seconds(headers["retry-after"], deadline))
             except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
                 result.errors += 1
                 if streams is not None:
@@ -160,12 +195,12 @@ async def drive_crowd(base: str, endpoint: Endpoint, connections: int, seconds: 
     return result
 
 
-CROWD_ROW = "{:<42} {:>8} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7}"
+CROWD_ROW = "{:<42} {:>8} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>8}"
 
 
 def print_crowd(results: list[CrowdResult]) -> None:
     print(CROWD_ROW.format("endpoint", "answered", "req/s", "stalls", "5xx!=503", "503+RA",
-                           "503-RA", "p50 adm", "p99 adm", "errors"))  # fmt: skip
+                           "503-RA", "p50 adm", "p99 adm", "errors", "cpu/ans"))  # fmt: skip
     for r in results:
         print(
             CROWD_ROW.format(
@@ -179,9 +214,12 @@ def print_crowd(results: list[CrowdResult]) -> None:
                 f"{r.admitted_percentile(0.50):.0f}",
                 f"{r.admitted_percentile(0.99):.0f}",
                 r.errors,
+                f"{r.cpu_ms_per_answer:.2f}",
             )
         )
     for r in results:
+        if r.stalls:
+            print(f"{r.name}: seconds without an answer: {r.stalled_seconds}")
         failed = {status: n for status, n in r.statuses.items() if status >= 400}
         if failed:
             print(f"{r.name}: answers by status: {dict(sorted(r.statuses.items()))}")
@@ -191,25 +229,53 @@ def print_crowd(results: list[CrowdResult]) -> None:
     print(
         "\nstalls: seconds with no response; 503+RA / 503-RA: shed with / without Retry-After;"
         " p50/p99 adm: latency in ms of the admitted requests (every answer but a 503); errors:"
-        f" no answer within {TIMEOUT_SECONDS:.0f} s, or a failed connection."
+        f" no answer within {TIMEOUT_SECONDS:.0f} s, or a failed connection; cpu/ans: the"
+        " worker's CPU in ms per answer, admitted or shed."
     )
 
 
-def crowd_run(stage: Stage, kind: ServerKind, seconds: int, connections: int) -> None:
-    from skilltree.platform.config import DatabaseSettings
+def crowd_run(
+    stage: Stage,
+    kind: ServerKind,
+    seconds: int,
+    connections: int,
+    *,
+    honour_retry_after: bool = False,
+    only: str = "",
+) -> None:
+    from skilltree.platform.config import DatabaseSettings, HttpSettings
 
     settings = DatabaseSettings()
+    http = HttpSettings()
+    print(
+        f"skilltree's admission control: {http.max_in_flight} requests in flight (0: no bound),"
+        f" at most {http.max_waiting} more wait for a slot, for at most"
+        f" {http.max_wait_seconds:g} s; more are shed (503, Retry-After)",
+        flush=True,
+    )
     print(
         f"skilltree's pool: {settings.pool_size} connections + {settings.max_overflow} overflow;"
         f" at most {settings.pool_max_waiting} requests wait for one, for at most"
         f" {settings.pool_timeout_seconds:g} s; more are shed (503, Retry-After)",
         flush=True,
     )
-    endpoints = [e for e in stage.endpoints if e.read or e.key == "write"]
+    endpoints = [e for e in stage.endpoints if (e.read or e.key == "write") and only in e.name]
     results = []
     with serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True) as app:
         for endpoint in endpoints:
-            results.append(asyncio.run(drive_crowd(app.base, endpoint, connections, seconds)))
+            run = drive_crowd(
+                app.base, endpoint, connections, seconds, honour_retry_after=honour_retry_after
+            )
+            before = app.cpu_seconds()
+            result = asyncio.run(run)
+            result.worker_cpu_seconds = app.cpu_seconds() - before
+            results.append(result)
             wait_until_idle(app.worker_pid())
+    clients = (
+        "wait as long as Retry-After says after a 503"
+        if honour_retry_after
+        else "ask again at once after a 503 (Retry-After ignored)"
+    )
     print(f"\n## {connections} connections, {seconds} s per endpoint, one worker ({kind})\n")
+    print(f"The clients {clients}.\n")
     print_crowd(results)

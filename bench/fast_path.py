@@ -1,29 +1,46 @@
-"""The cached public tree against the minimal FastAPI route and its same-work ceiling, in one run.
+"""The cached public tree and /livez against the minimal FastAPI route and their same-work ceilings.
 
     .venv/bin/python -m bench.fast_path                 # 5 s per endpoint, 64 connections, 2 rounds
+    .venv/bin/python -m bench.fast_path --profile prof  # and a py-spy profile of each tree run
+    .venv/bin/python -m bench.fast_path --in-process    # the app called directly, no server
 
 The same-work ceiling is a minimal FastAPI app whose one route sends the very bytes skilltree
 sends for `GET /v1/roadmaps/backend/tree` (160 kB of JSON, fetched from skilltree first) with
 the same content type: what sending them costs this machine with no middleware, no limiter, no
 access log. Each round measures the minimal route, the ceiling and skilltree's tree, its 304
-and its brotli variant back to back; the table gives req/s, the worker's CPU per request
+and its brotli variant back to back, then the bare ASGI app (bench/baselines.py: the bytes
+/livez sends, no framework), which is /livez's ceiling, and skilltree's /livez; the table gives
+req/s, the worker's CPU per request
 (user + system time over the requests answered, which a loaded machine bends less than req/s)
 and the ratios. Same staging as `make bench` (bench/stage.py): production shape, PostgreSQL,
 Redis, access log on, the limiter on with quotas too large to trip.
+
+`--in-process` measures skilltree's own share alone: the app, built and started in this process,
+is called directly with ASGI messages (no server, no sockets, no HTTP parsing), 5,000 requests
+a round for each of the tree, its 304, its brotli variant, /livez and the bare ASGI app, and
+the process's CPU time per request is reported (best and median of the rounds). The access log
+goes to `--log-to` (default /dev/null; `-` keeps stdout, to measure writing to a pipe, and
+prints the results to stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 from fastapi import FastAPI, Response
+from starlette.types import ASGIApp, Message
 
+from bench.baselines import bare
 from bench.me import measured
 from bench.servers import serve
 from bench.stage import SKILLTREE_APP, prepare, redis_prefix, skilltree_env, throwaway_database
@@ -31,6 +48,7 @@ from bench.wrk import Load
 
 BODY_FILE = "SKILLTREE_BENCH_BODY_FILE"
 TREE = "/v1/roadmaps/backend/tree"
+LIVEZ = "/livez"
 
 
 def ceiling() -> FastAPI:
@@ -50,7 +68,18 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per endpoint")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="a directory for py-spy profiles of skilltree's worker (raw format, one per endpoint)",
+    )
+    parser.add_argument("--in-process", action="store_true", help="the app called directly")
+    parser.add_argument("--requests", type=int, default=5000, help="per round, --in-process")
+    parser.add_argument("--log-to", default=os.devnull, help="the access log, --in-process")
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args.rounds, args.requests, args.log_to)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk`")
     load = Load(args.duration, args.connections, 2, 30)
@@ -73,6 +102,7 @@ def main() -> None:
                     "ceiling", "uvicorn", "bench.fast_path:ceiling", {BODY_FILE: body_file.name},
                     factory=True,
                 ) as same_work,
+                serve("bare", "uvicorn", "bench.baselines:bare", {}) as bare,
             ):  # fmt: skip
                 print(f"tree: {len(tree.content)} bytes")
                 print("round | endpoint | req/s | ms CPU | × minimal FastAPI | × ceiling")
@@ -80,24 +110,114 @@ def main() -> None:
                     base, base_cpu = measured("minimal", minimal, minimal.base + "/", load, {})
                     top, top_cpu = measured("ceiling", same_work, same_work.base + "/", load, {})
                     rows = [
-                        ("minimal FastAPI", base, base_cpu),
-                        ("same-work ceiling", top, top_cpu),
+                        ("minimal FastAPI", base, base_cpu, top),
+                        ("same-work ceiling", top, top_cpu, top),
                     ]
                     for name, headers in (
                         ("tree", {}),
                         ("tree, 304", {"If-None-Match": etag}),
                         ("tree, br", {"Accept-Encoding": "br"}),
                     ):
-                        result, cpu = measured(name, app, app.base + TREE, load, headers)
-                        rows.append((name, result, cpu))
-                    for name, result, cpu in rows:
+                        result, cpu = measured(
+                            name, app, app.base + TREE, load, headers, profile=args.profile
+                        )
+                        rows.append((name, result, cpu, top))
+                    probe_top, probe_cpu = measured("bare", bare, bare.base + "/", load, {})
+                    rows.append(("bare ASGI (/livez's ceiling)", probe_top, probe_cpu, probe_top))
+                    live, live_cpu = measured(
+                        "livez", app, app.base + LIVEZ, load, {}, profile=args.profile
+                    )
+                    rows.append(("livez", live, live_cpu, probe_top))
+                    for name, result, cpu, ceiling_result in rows:
                         print(
                             f"{number} | {name} | {result.rps:.0f} | {cpu:.3f} | "
-                            f"{result.rps / base.rps:.3f} | {result.rps / top.rps:.3f}"
+                            f"{result.rps / base.rps:.3f} | {result.rps / ceiling_result.rps:.3f}"
                             f" (failed: {result.bad})",
                             flush=True,
                         )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def in_process(rounds: int, requests: int, log_to: str) -> None:
+    with throwaway_database() as database_url, redis_prefix() as prefix:
+        env = skilltree_env(database_url, prefix)
+        prepare(env, builtin_roadmap=True)
+        os.environ.update(env)
+        results = sys.stdout if log_to != "-" else sys.stderr
+        with Path(os.devnull if log_to == "-" else log_to).open("w") as log:
+            if log_to != "-":
+                sys.stdout = log
+            try:
+                timings = asyncio.run(_called(rounds, requests))
+            finally:
+                sys.stdout = sys.__stdout__
+    print("endpoint | µs CPU per request, best | median", file=results)
+    for name, values in timings.items():
+        best, median = min(values), statistics.median(values)
+        print(f"{name} | {best:.1f} | {median:.1f}", file=results)
+    # The ratio `make bench` reports (ceiling over skilltree), here of CPU per request.
+    ceiling_cpu = statistics.median(timings["bare ASGI (/livez's ceiling)"])
+    livez_cpu = statistics.median(timings["livez"])
+    print(f"livez × its ceiling (median CPU): {ceiling_cpu / livez_cpu:.3f}", file=results)
+
+
+async def _called(rounds: int, requests: int) -> dict[str, list[float]]:
+    from skilltree.app import create_app_from_environment
+
+    app = create_app_from_environment()
+    async with app.router.lifespan_context(app):
+        # The first request fills the cache; then the local copy is trusted (pushed invalidation).
+        await _drive(app, 2, [])
+        await asyncio.sleep(0.2)
+        first = await _drive(app, 1, [(b"accept-encoding", b"identity")])
+        cases: dict[str, tuple[ASGIApp, str, list[tuple[bytes, bytes]]]] = {
+            "tree": (app, TREE, []),
+            "tree, 304": (app, TREE, [(b"if-none-match", dict(first)[b"etag"])]),
+            "tree, br": (app, TREE, [(b"accept-encoding", b"br")]),
+            "livez": (app, LIVEZ, []),
+            "bare ASGI (/livez's ceiling)": (cast(ASGIApp, bare), "/", []),
+        }
+        timings: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(rounds):
+            for name, (called, path, headers) in cases.items():
+                await _drive(called, 200, headers, path)  # warm
+                started = time.process_time()
+                await _drive(called, requests, headers, path)
+                timings[name].append(1e6 * (time.process_time() - started) / requests)
+        return timings
+
+
+async def _drive(
+    app: ASGIApp, count: int, headers: list[tuple[bytes, bytes]], path: str = TREE
+) -> list[tuple[bytes, bytes]]:
+    """Send `count` requests for `path`; the last response's headers."""
+    received: list[tuple[bytes, bytes]] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            received[:] = message["headers"]
+
+    request_headers = [(b"host", b"127.0.0.1"), (b"user-agent", b"bench"), *headers]
+    for _ in range(count):
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": list(request_headers),
+            "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 8000),
+        }
+        await app(scope, receive, send)
+    return received
 
 
 if __name__ == "__main__":

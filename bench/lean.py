@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from bench.endpoints import Endpoint, status
-from bench.me import measured
+from bench.me import rounds_against_minimal
 from bench.servers import serve
 from bench.stage import (
     SKILLTREE_APP,
@@ -56,29 +56,21 @@ def main() -> None:
             bearer = {"Authorization": f"Bearer {session.bearer}"}
             write_url = f"{app.base}/v1/me/progress/backend/{session.topic}"
             due_url = f"{app.base}/v1/me/reviews/due?limit=20"
-            print("round | endpoint | req/s | × minimal FastAPI | worker ms CPU per request")
-            for number in range(1, args.rounds + 1):
-                base, base_cpu = measured("minimal", minimal, f"{minimal.base}/", load, {})
-                print(f"{number} | minimal FastAPI | {base.rps:.0f} | 1 | {base_cpu:.3f}")
-                profile = args.profile if number == 1 else None
-                write_headers = bearer | {"Content-Type": "application/json"}
-                toggle = Endpoint(
-                    "write",
-                    "PUT progress",
-                    write_url,
-                    method="PUT",
-                    bodies=(status("done"), status("in_progress")),
-                ).wrk_script()
-                for name, url, headers, script in (
-                    ("PUT progress", write_url, write_headers, toggle),
-                    ("GET due list", due_url, bearer, ""),
-                ):
-                    result, cpu = measured(name, app, url, load, headers, script, profile)
-                    print(
-                        f"{number} | {name} | {result.rps:.0f} | {result.rps / base.rps:.3f}"
-                        f" | {cpu:.3f} (failed: {result.bad})",
-                        flush=True,
-                    )
+            write_headers = bearer | {"Content-Type": "application/json"}
+            toggle = Endpoint(
+                "write",
+                "PUT progress",
+                write_url,
+                method="PUT",
+                bodies=(status("done"), status("in_progress")),
+            ).wrk_script()
+            requests = [
+                ("PUT progress", write_url, write_headers, toggle),
+                ("GET due list", due_url, bearer, ""),
+            ]
+            rounds_against_minimal(
+                minimal, app, load, requests, rounds=args.rounds, profile=args.profile
+            )
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

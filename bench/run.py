@@ -129,7 +129,25 @@ def main() -> None:
     )
     parser.add_argument("--crowd-connections", type=int, default=1024)
     parser.add_argument(
+        "--crowd-only",
+        default="",
+        metavar="TEXT",
+        help="with --crowd: only the endpoints whose name contains TEXT (e.g. 'tree')",
+    )
+    parser.add_argument(
+        "--crowd-honour-retry-after",
+        action="store_true",
+        help="with --crowd: after a 503, each client waits as long as its Retry-After says",
+    )
+    parser.add_argument(
         "--timeout", type=int, default=30, help="seconds before wrk gives a request up"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="KEY",
+        help="measure only these endpoints (by key: write, due, me, ...; repeat for more),"
+        " against the baselines and their ceilings, without the sign-ins",
     )
     parser.add_argument(
         "--captures",
@@ -151,10 +169,22 @@ def main() -> None:
         if args.crowd:
             from bench.crowd import crowd_run
 
-            crowd_run(stage, kinds[0], args.duration, args.crowd_connections)
+            crowd_run(
+                stage,
+                kinds[0],
+                args.duration,
+                args.crowd_connections,
+                honour_retry_after=args.crowd_honour_retry_after,
+                only=args.crowd_only,
+            )
             print(f"\nload average at the end: {load_average()}")
             return
-        runs = [measure_under(kind, stage, load, two_workers=args.two_workers) for kind in kinds]
+        if args.only:
+            stage = replace(stage, endpoints=[e for e in stage.endpoints if e.key in args.only])
+        runs = [
+            measure_under(kind, stage, load, two_workers=args.two_workers, sign_ins=not args.only)
+            for kind in kinds
+        ]
     for run in runs:
         print(f"\n## {run.kind}, {args.database}\n")
         print_table(run.results)
@@ -234,7 +264,9 @@ async def sign_in_and_capture(
         return session, endpoints, await ceiling.capture(client, endpoints, directory)
 
 
-def measure_under(kind: ServerKind, stage: Stage, load: Load, *, two_workers: bool) -> Run:
+def measure_under(
+    kind: ServerKind, stage: Stage, load: Load, *, two_workers: bool, sign_ins: bool = True
+) -> Run:
     """Start the baselines, the ceiling and skilltree under one server; measure every endpoint."""
     with (
         serve("bare", kind, "bench.baselines:bare", {}) as bare,
@@ -242,7 +274,7 @@ def measure_under(kind: ServerKind, stage: Stage, load: Load, *, two_workers: bo
         serve("ceiling", kind, "bench.ceiling:app", stage.ceiling_env()) as top,
         serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True) as app,
     ):
-        run = measure(bare, minimal, top, app, stage, load)
+        run = measure(bare, minimal, top, app, stage, load, sign_ins=sign_ins)
     if two_workers:
         with serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True, workers=2) as app:
             reads = [e for e in stage.endpoints if e.read and e.key != "livez"]
@@ -276,7 +308,14 @@ def metered(server: Server, stage: Stage, run: Callable[[], Result]) -> Result:
 
 
 def measure(
-    bare: Server, minimal: Server, top: Server, app: Server, stage: Stage, load: Load
+    bare: Server,
+    minimal: Server,
+    top: Server,
+    app: Server,
+    stage: Stage,
+    load: Load,
+    *,
+    sign_ins: bool = True,
 ) -> Run:
     """Every endpoint's result and its ceiling's, and skilltree's memory after the reads and
     writes and after the sign-ins (each argon2id hash holds 64 MiB while it runs)."""
@@ -299,12 +338,9 @@ def measure(
     # The web app: Jinja2 loads with the first page, Pygments with the first source shown. The
     # memory after them, less the figure above, is what the web app costs a worker.
     memory["skilltree, after the web pages"] = app.rss_mb()
-    login = metered(app, stage, lambda: drive(app, LOGIN, load))
-    memory["skilltree, right after the sign-ins"] = app.rss_mb()
-    # Sign-ins wrk stopped waiting for are still being hashed: memory once they are done.
-    wait_until_idle(app.worker_pid())
-    memory["skilltree, after the sign-ins, once idle"] = app.rss_mb()
-    for result in [*results, login]:
+    if sign_ins:
+        results.append(measure_sign_ins(app, stage, load, memory))
+    for result in results:
         result.ratios = {
             "bare": quotient(result.rps, baselines[0].rps),
             "fastapi": quotient(result.rps, baselines[1].rps),
@@ -312,7 +348,17 @@ def measure(
         if result.name in ceilings:
             result.ratios["ceiling"] = quotient(result.rps, ceilings[result.name].rps)
     rss = {s.name: s.rss_mb() for s in (bare, minimal, top)} | memory
-    return Run(app.kind, [*baselines, *results, login], rss, ceilings, stage.counts)
+    return Run(app.kind, [*baselines, *results], rss, ceilings, stage.counts)
+
+
+def measure_sign_ins(app: Server, stage: Stage, load: Load, memory: dict[str, float]) -> Result:
+    """The sign-ins (argon2id-bound), and the worker's memory right after and once idle."""
+    login = metered(app, stage, lambda: drive(app, LOGIN, load))
+    memory["skilltree, right after the sign-ins"] = app.rss_mb()
+    # Sign-ins wrk stopped waiting for are still being hashed: memory once they are done.
+    wait_until_idle(app.worker_pid())
+    memory["skilltree, after the sign-ins, once idle"] = app.rss_mb()
+    return login
 
 
 ROW = "{:<42} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}"

@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,16 +106,24 @@ def skilltree_env(database_url: str, prefix: str | None) -> dict[str, str]:
     }
 
 
-def prepare(env: dict[str, str], *, builtin_roadmap: bool = True) -> None:
-    """Schema, the built-in roadmap and the benchmark account, with skilltree's own CLI."""
+def prepare(
+    env: dict[str, str],
+    *,
+    builtin_roadmap: bool = True,
+    cli: Callable[..., None] | None = None,
+) -> None:
+    """Schema, the built-in roadmap and the benchmark account, with skilltree's own CLI:
+    `cli(env, *args)` runs one command (default: the `skilltree` program; the tests run the
+    commands in their own process, which has skilltree imported already)."""
+    run = cli or skilltree_cli
     with tempfile.NamedTemporaryFile("w", delete=False) as password_file:
         password_file.write(PASSWORD)
     try:
-        skilltree_cli(env, "migrate", "upgrade")
+        run(env, "migrate", "upgrade")
         if builtin_roadmap:
-            skilltree_cli(env, "roadmap", "load-builtin")
-        skilltree_cli(env, "user", "create", EMAIL, "--name", "Bench",
-                      "--password-file", password_file.name)  # fmt: skip
+            run(env, "roadmap", "load-builtin")
+        run(env, "user", "create", EMAIL, "--name", "Bench",
+            "--password-file", password_file.name)  # fmt: skip
     finally:
         Path(password_file.name).unlink()
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
+from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
@@ -33,8 +32,6 @@ from skilltree.files.tus_router import TUS_PATH_PREFIX
 from skilltree.files.tus_router import router as tus_router
 from skilltree.flags.provider import FeatureFlags, RuleSets
 from skilltree.flags.router import router as flags_router
-from skilltree.graphql.context import graphql_context
-from skilltree.graphql.router import graphql_router
 from skilltree.notifications.router import router as notifications_router
 from skilltree.orgs.router import router as orgs_router
 from skilltree.platform import health
@@ -42,6 +39,7 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.http import api_description
+from skilltree.platform.http.admission import AdmissionMiddleware
 from skilltree.platform.http.api_docs import install_api_docs
 from skilltree.platform.http.compression import CompressionMiddleware
 from skilltree.platform.http.fast_path import FastPathMiddleware
@@ -49,12 +47,15 @@ from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
+    CorsMiddleware,
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
+from skilltree.platform.http.probes import LivenessMiddleware
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.http.rate_limit import RateLimiter, RateLimitMiddleware, create_counters
 from skilltree.platform.http.read_your_writes import ReadYourWritesMiddleware
+from skilltree.platform.http.route_index import install_route_index
 from skilltree.platform.http.security_headers import SecurityHeadersMiddleware
 from skilltree.platform.http.text_input import TextInputMiddleware
 from skilltree.platform.http.versioning import API_PREFIX
@@ -101,6 +102,7 @@ def create_app(
     link_avatars(files_service.avatar_version)
     # Created here (it connects only when first used) so the rate limiter shares its pool.
     redis = create_redis(settings.redis)
+    graphql, graphql_storage = _graphql(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,6 +122,11 @@ def create_app(
         # Served by install_api_docs, with assets from the installation instead of a CDN.
         docs_url=None,
         redoc_url=None,
+        # Traces come from skilltree's own instrumentation (platform/observability/tracing.py)
+        # and metrics from its own registry; FastAPI's built-in telemetry would add a second set
+        # of spans when tracing is on, and asks OpenTelemetry for its providers on every request
+        # (environment reads) even when it is off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     install_api_docs(app)
@@ -129,7 +136,7 @@ def create_app(
         required=signed_in,
         optional=maybe_principal,
         no_api_keys=owner_sign_in,
-        storage=(graphql_context,),
+        storage=graphql_storage,
     )
     instrument_app(app, settings.tracing)
     app.include_router(health.router)
@@ -153,10 +160,13 @@ def create_app(
     app.include_router(cohorts_router)
     app.include_router(realtime_router)
     app.include_router(rooms_router)
-    if settings.graphql.enabled:
-        app.include_router(graphql_router(settings))
+    if graphql is not None:
+        app.include_router(graphql)
     app.include_router(flags_router)
     app.include_router(erasure_router)
+    # A request tries the routes filed under its method and path, not every router in turn
+    # (decision 0074); FastAPI's router answers everything but a plain match.
+    install_route_index(app)
 
     # Added last runs first: the request id exists before the access log and any error, and the
     # access log sees the 500 that UnhandledErrorMiddleware makes of a bug.
@@ -200,7 +210,7 @@ def create_app(
         ],
         "max_age": 600,
     }
-    app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(CorsMiddleware, **cors)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.http.max_body_bytes,
@@ -225,6 +235,21 @@ def create_app(
             session_cookie=settings.auth.session_cookie,
         )
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Admission control (decision 0060): outside the rate limiter, the access log and all
+    # below, so a request refused for overload costs no Redis round trip and no work (it counts
+    # itself in the request metrics); inside the security headers and the request id, so the
+    # refusal carries them. Behind the fast path: cached public reads are answered there from
+    # memory at a fraction of a routed request's cost, and are neither counted nor refused.
+    if settings.http.max_in_flight:
+        app.add_middleware(
+            AdmissionMiddleware,
+            settings=settings.http,
+            # The live streams are the only routes that answer a stream (a test holds the
+            # app's routes to that).
+            stream_routes=realtime_router.routes,
+            cors=cors,
+            access_log=settings.log.access_log,
+        )
     # Outside the body limit, the rate limiter and CORS: their refusals get the headers too.
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -245,10 +270,30 @@ def create_app(
             minimum_size=settings.http.compression_min_bytes,
             session_cookie=settings.auth.session_cookie,
         )
+    # Liveness probes answered before any of the above, whatever the configuration: none of it
+    # acts on them (not throttled, refused, compressed nor logged at info).
+    app.add_middleware(
+        LivenessMiddleware,
+        access_log=settings.log.access_log,
+        minimum_size=settings.http.compression_min_bytes,
+    )
     # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     return app
+
+
+def _graphql(settings: Settings) -> tuple[APIRouter | None, tuple[Callable[..., Any], ...]]:
+    """The /graphql routes and the dependency that says they reach storage, when GraphQL is on.
+
+    The routes are light twins of strawberry's: strawberry, graphql-core and the schema (about
+    10 MiB) load on the first request to /graphql, in a worker that is asked one
+    (graphql/lazy.py, docs/performance.md)."""
+    if not settings.graphql.enabled:
+        return None, ()
+    from skilltree.graphql.lazy import lazy_graphql_router, reaches_storage
+
+    return lazy_graphql_router(settings), (reaches_storage,)
 
 
 @asynccontextmanager

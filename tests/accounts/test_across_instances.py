@@ -365,3 +365,168 @@ async def test_with_its_subscription_lost_b_looks_every_caller_up(
 
     assert (await ada.client.post("/v1/auth/logout", headers=bearer)).status_code == 204
     assert (await me_on_b()).status_code == 401
+
+
+# Organisation roles are kept with the caller (accounts/principal_cache.py): a request that
+# needs them (a progress write, a roadmap edit) reads no membership once B knows the caller.
+# A join, a removal, a change of role or a deleted organisation on A reaches B by the same push.
+
+TEAM_ROADMAP = {
+    "slug": "team-web",
+    "title": "Team web",
+    "topics": [{"slug": "http", "title": "HTTP"}, {"slug": "indexes", "title": "Indexes"}],
+}
+
+
+async def share_with(owner: Browser, org: str, document: dict[str, object]) -> None:
+    shared = await owner.client.post(
+        "/v1/roadmaps/import",
+        json=document,
+        params={"visibility": "organisation", "org": org},
+        headers=owner.write_headers,
+    )
+    assert shared.status_code == 201, shared.text
+
+
+async def roles_kept_by_b(other: FastAPI, ask: Callable[[], Awaitable[httpx.Response]]) -> None:
+    """Ask B twice: the second time the caller's roles come from its memory."""
+    assert (await ask()).status_code in (200, 201, 404)
+    hits = cache_of(other).role_hits
+    assert (await ask()).status_code in (200, 201, 404)
+    assert cache_of(other).role_hits > hits, "B did not keep the caller's roles"
+
+
+async def test_a_member_removed_on_a_cannot_record_progress_on_b_at_once(
+    cohort: tuple[Browser, Browser],
+    other: FastAPI,
+    on_b: Callable[[Browser], httpx.AsyncClient],
+) -> None:
+    ada, bob = cohort
+    await share_with(ada, "cohort-7", TEAM_ROADMAP)
+    bearer = await bearer_headers(bob)
+    b = on_b(bob)
+    b.cookies.clear()
+    statuses = iter(["done", "in_progress"] * 1000)
+
+    async def mark_on_b() -> httpx.Response:
+        return await b.put(
+            "/v1/me/progress/team-web/http", json={"status": next(statuses)}, headers=bearer
+        )
+
+    assert (await mark_on_b()).status_code == 200
+    await roles_kept_by_b(other, mark_on_b)
+    removed = await ada.client.delete(
+        f"/v1/orgs/cohort-7/members/{await user_id(bob)}", headers=ada.write_headers
+    )
+    assert removed.status_code == 204, removed.text
+
+    assert await refused_within(mark_on_b, 404) < AT_ONCE_SECONDS
+
+
+async def test_a_member_who_leaves_on_a_cannot_record_progress_on_b_at_once(
+    cohort: tuple[Browser, Browser],
+    other: FastAPI,
+    on_b: Callable[[Browser], httpx.AsyncClient],
+) -> None:
+    ada, bob = cohort
+    await share_with(ada, "cohort-7", TEAM_ROADMAP)
+    b = on_b(bob)
+
+    async def mark_on_b() -> httpx.Response:
+        return await b.put(
+            "/v1/me/progress/team-web/indexes",
+            json={"status": "in_progress"},
+            headers=bob.write_headers,
+        )
+
+    await roles_kept_by_b(other, mark_on_b)
+    left = await bob.client.delete(
+        f"/v1/orgs/cohort-7/members/{await user_id(bob)}", headers=bob.write_headers
+    )
+    assert left.status_code == 204, left.text
+
+    assert await refused_within(mark_on_b, 404) < AT_ONCE_SECONDS
+
+
+async def test_a_mentor_demoted_on_a_cannot_edit_the_organisations_roadmap_on_b_at_once(
+    cohort: tuple[Browser, Browser],
+    other: FastAPI,
+    on_b: Callable[[Browser], httpx.AsyncClient],
+) -> None:
+    ada, bob = cohort
+    await share_with(ada, "cohort-7", TEAM_ROADMAP)
+    b = on_b(bob)
+    topics = iter(range(1000))
+
+    async def add_topic_on_b() -> httpx.Response:
+        number = next(topics)
+        return await b.post(
+            "/v1/roadmaps/team-web/topics",
+            json={"title": f"Topic {number}", "slug": f"topic-{number}"},
+            headers=bob.write_headers,
+        )
+
+    assert (await add_topic_on_b()).status_code == 201
+    await roles_kept_by_b(other, add_topic_on_b)
+    demoted = await ada.client.put(
+        f"/v1/orgs/cohort-7/members/{await user_id(bob)}/role",
+        json={"role": "learner"},
+        headers=ada.write_headers,
+    )
+    assert demoted.status_code == 204, demoted.text
+
+    assert await refused_within(add_topic_on_b, 403) < AT_ONCE_SECONDS
+
+
+async def test_someone_who_joins_on_a_sees_the_organisations_roadmap_on_b_at_once(
+    cohort: tuple[Browser, Browser],
+    people: People,
+    outbox: Path,
+    other: FastAPI,
+    on_b: Callable[[Browser], httpx.AsyncClient],
+) -> None:
+    ada, _bob = cohort
+    await share_with(ada, "cohort-7", TEAM_ROADMAP)
+    carol = await people("Carol")
+    b = on_b(carol)
+
+    async def mark_on_b() -> httpx.Response:
+        return await b.put(
+            "/v1/me/progress/team-web/http", json={"status": "done"}, headers=carol.write_headers
+        )
+
+    assert (await mark_on_b()).status_code == 404  # not a member yet
+    await roles_kept_by_b(other, mark_on_b)
+    await join(ada, carol, outbox, "learner", "carol@example.org")
+
+    assert await refused_within(mark_on_b, 200) < AT_ONCE_SECONDS
+
+
+async def test_the_members_of_an_organisation_deleted_on_a_see_nothing_of_a_later_one_on_b(
+    cohort: tuple[Browser, Browser],
+    people: People,
+    other: FastAPI,
+    on_b: Callable[[Browser], httpx.AsyncClient],
+) -> None:
+    """An organisation's id may be given again to the next one created (SQLite reuses the
+    highest row id): the roles B kept for the deleted one must not open the new one."""
+    ada, bob = cohort
+    await share_with(ada, "cohort-7", TEAM_ROADMAP)
+    b = on_b(bob)
+
+    async def mark_on_b(roadmap: str) -> httpx.Response:
+        return await b.put(
+            f"/v1/me/progress/{roadmap}/http", json={"status": "done"}, headers=bob.write_headers
+        )
+
+    await roles_kept_by_b(other, lambda: mark_on_b("team-web"))
+    deleted = await ada.client.delete("/v1/orgs/cohort-7", headers=ada.write_headers)
+    assert deleted.status_code == 204, deleted.text
+    dave = await people("Dave")
+    created = await dave.client.post(
+        "/v1/orgs", json={"slug": "cohort-9", "name": "Cohort 9"}, headers=dave.write_headers
+    )
+    assert created.status_code == 201, created.text
+    await share_with(dave, "cohort-9", {**TEAM_ROADMAP, "slug": "dave-web"})
+
+    assert await refused_within(lambda: mark_on_b("dave-web"), 404) < AT_ONCE_SECONDS

@@ -14,7 +14,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.accounts.context import Account, SignedIn
-from skilltree.accounts.principal_cache import CHANNEL, PrincipalCache, principal_cache_for
+from skilltree.accounts.principal_cache import (
+    CHANNEL,
+    EVERYONE,
+    PrincipalCache,
+    principal_cache_for,
+)
 from skilltree.app import create_app
 from skilltree.platform.broadcast import LocalBroadcaster
 from skilltree.platform.clock import FrozenClock
@@ -22,7 +27,7 @@ from skilltree.platform.config import RedisSettings, Settings
 from skilltree.platform.db import Database
 from skilltree.platform.models import utc_now
 from tests.support.accounts import Browser, bearer_headers, register_and_verify, sign_in
-from tests.support.progress import People
+from tests.support.progress import WEB, People, import_roadmap
 from tests.support.queries import count_statements
 from tests.support.redis import REDIS_URL, isolated_prefix
 
@@ -234,3 +239,96 @@ async def test_a_malformed_announcement_does_not_stop_the_cache_hearing_later_on
 
     assert cache.find("token:a") is None
     await cache.close()
+
+
+async def test_a_callers_roles_are_answered_from_memory_until_forgotten() -> None:
+    cache = await listening_cache(LocalBroadcaster())
+    cache.keep("token:a", signed_in(1), generation=cache.generation())
+    cache.keep_roles(1, {7: "mentor"}, generation=cache.generation())
+    assert cache.find_roles(1) == {7: "mentor"}
+
+    await cache.announce(set(), roles_of={1})  # a change of role: the sign-in stays
+
+    assert cache.find_roles(1) is None
+    assert cache.find("token:a") is not None
+    cache.keep_roles(1, {7: "learner"}, generation=cache.generation())
+    await cache.announce({1})  # a sign-out forgets the roles too
+    assert cache.find_roles(1) is None
+    await cache.close()
+
+
+async def test_roles_looked_up_before_an_invalidation_are_not_kept() -> None:
+    cache = await listening_cache(LocalBroadcaster())
+    generation = cache.generation()  # a unit of work opens ...
+    await cache.announce(set(), roles_of={2})  # ... another user's role changes meanwhile ...
+    cache.keep_roles(1, {7: "mentor"}, generation=generation)  # ... the roles arrive
+
+    assert cache.find_roles(1) is None
+    await cache.close()
+
+
+async def test_every_callers_roles_are_forgotten_when_any_organisation_goes() -> None:
+    cache = await listening_cache(LocalBroadcaster())
+    cache.keep_roles(1, {7: "mentor"}, generation=cache.generation())
+
+    await cache.announce(set(), roles_of={EVERYONE})
+
+    assert cache.find_roles(1) is None
+    await cache.close()
+
+
+async def test_roles_are_kept_only_while_changes_can_be_heard() -> None:
+    broadcaster = LocalBroadcaster()
+    cache = await listening_cache(broadcaster)
+    cache.keep_roles(1, {7: "mentor"}, generation=cache.generation())
+
+    broadcaster.epoch += 1  # reconnected: messages may have been missed meanwhile
+    assert cache.find_roles(1) is None
+    broadcaster.connected = False
+    cache.keep_roles(1, {7: "mentor"}, generation=cache.generation())
+    broadcaster.connected = True
+    assert cache.find_roles(1) is None
+    await cache.close()
+
+
+async def test_a_progress_write_by_a_known_caller_reads_no_membership(
+    people: People, engine: AsyncEngine
+) -> None:
+    """Before: every write read the caller's organisation roles first."""
+    ada: Browser = await people("Ada")
+    await import_roadmap(ada, WEB, visibility="public")
+    bearer = await bearer_headers(ada)
+    first = await ada.client.put(
+        "/v1/me/progress/web/http", json={"status": "done"}, headers=bearer
+    )
+    assert first.status_code == 200, first.text
+
+    with count_statements(engine) as log:
+        response = await ada.client.put(
+            "/v1/me/progress/web/http", json={"status": "in_progress"}, headers=bearer
+        )
+
+    assert response.status_code == 200, response.text
+    assert not [s for s in log.statements if "memberships" in s], log.statements
+
+
+async def test_finishing_a_topic_reads_no_membership_after_the_commit_either(
+    people: People, engine: AsyncEngine
+) -> None:
+    """The live feed of a finished topic asks for the learner's organisations once the write
+    has committed: a known caller's are kept too."""
+    ada: Browser = await people("Ada")
+    await import_roadmap(ada, WEB, visibility="public")
+    bearer = await bearer_headers(ada)
+    first = await ada.client.put(
+        "/v1/me/progress/web/http", json={"status": "in_progress"}, headers=bearer
+    )
+    assert first.status_code == 200, first.text
+
+    with count_statements(engine) as log:
+        response = await ada.client.put(
+            "/v1/me/progress/web/http", json={"status": "done"}, headers=bearer
+        )
+
+    assert response.status_code == 200, response.text
+    assert not [s for s in log.statements if "memberships" in s], log.statements

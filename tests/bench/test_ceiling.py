@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
+from typer.testing import CliRunner
 
 from bench import ceiling
 from bench.capture import Call, CaptureMiddleware, Record, recording
@@ -34,6 +35,7 @@ from bench.stage import (
     throwaway_sqlite,
 )
 from skilltree.app import create_app
+from skilltree.cli import app as cli
 from skilltree.platform.config import load_settings
 
 
@@ -84,8 +86,15 @@ def staged(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         redis_prefix() as prefix,
     ):
         env = skilltree_env(database_url, None if sqlite else prefix)
-        prepare(env)
+        prepare(env, cli=in_process)
         yield env
+
+
+def in_process(env: dict[str, str], *args: str) -> None:
+    """One `skilltree` command run in this process: the same command as the program, without
+    starting an interpreter and importing skilltree again for each of the three."""
+    done = CliRunner().invoke(cli, list(args), env=env)
+    assert done.exit_code == 0, f"skilltree {' '.join(args)}: {done.output}"
 
 
 @pytest.fixture
@@ -141,7 +150,9 @@ async def test_the_ceiling_makes_the_calls_skilltree_makes(
                 # The same size (a page carries a nonce of its own, compressed with the rest)
                 assert len(sent[1]["body"]) == pytest.approx(len(theirs.body), rel=0.02)
         statements = sum(len(v.calls) for v in spec.endpoints["due"])
-        assert statements >= 3  # BEGIN, the statements, COMMIT: not an empty comparison
+        # The page with its topics' labels (no BEGIN or COMMIT on PostgreSQL, decision 0064;
+        # both on SQLite): not an empty comparison.
+        assert statements >= 1
 
         # skilltree begins to run one more statement in every unit of work: the ceiling, built
         # before, is no longer in step, and the comparison shows it.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
-from bench.crowd import CrowdResult, problem_type, read_response
+from bench.crowd import CrowdResult, problem_type, read_response, retry_after_seconds
 
 
 def stream(data: bytes) -> asyncio.StreamReader:
@@ -37,6 +38,7 @@ def test_stalls_are_seconds_of_the_run_without_a_response() -> None:
     result = CrowdResult("tree", seconds=5, completed_per_second=[0, 12, 0, 0, 9, 40, 3])
 
     assert result.stalls == 3  # the seconds after the run (requests still in flight) do not count
+    assert result.stalled_seconds == [0, 2, 3]
 
 
 def test_only_503_is_load_shedding_and_admitted_latency_leaves_it_out() -> None:
@@ -47,3 +49,11 @@ def test_only_503_is_load_shedding_and_admitted_latency_leaves_it_out() -> None:
     assert result.shed_without_retry_after == 1
     assert result.admitted_percentile(0.99) == 100.0
     assert problem_type(b"not json") == "?"
+
+
+def test_a_client_that_honours_retry_after_waits_so_long_but_not_past_the_run() -> None:
+    far, near = time.monotonic() + 60, time.monotonic() + 0.5
+
+    assert retry_after_seconds("1", far) == 1.0
+    assert retry_after_seconds("30", near) <= 0.5
+    assert retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT", far) == 1.0

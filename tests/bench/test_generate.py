@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import generate
 from bench.stage import asyncpg_dsn
-from skilltree.platform import migrations
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
 from skilltree.progress import service as progress
 from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.policies import ANONYMOUS, Viewer
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import migrated_postgres_database
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -45,9 +44,8 @@ class Generated:
 
 @pytest.fixture(scope="module")
 async def generated() -> AsyncIterator[Generated]:
-    async with temporary_postgres_database() as url:
+    async with migrated_postgres_database() as url:
         engine = create_async_engine(url)
-        await migrations.upgrade(engine)
         connection = await asyncpg.connect(asyncpg_dsn(url))
         try:
             yield Generated(connection, Database(engine))

@@ -25,6 +25,7 @@ from tests.support.nginx import write_config
 from tests.support.processes import (
     base_env,
     free_port,
+    migrate,
     require_program,
     run_cli,
     serve_command,
@@ -88,7 +89,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             SKILLTREE_RATE_LIMIT_AUTH=f"{AUTH_QUOTA}/minute",
             SKILLTREE_MAIL_OUTBOX_DIR=str(directory / "mail"),
         )
-        run_cli(env, "migrate", "upgrade")
+        migrate(env["SKILLTREE_DATABASE_URL"])
         password_file = directory / "password"
         password_file.write_text(PASSWORD)
         run_cli(env, "user", "create", EMAIL, "--name", "Balanced", "--password-file",

@@ -11,9 +11,11 @@ import brotli
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from skilltree.platform.http import compression
 from skilltree.platform.http.compression import (
@@ -232,3 +234,61 @@ def test_the_memo_keeps_only_what_fits_its_budget(compressor: CountingCompressor
     assert CompressionMemo(max_bytes=0).compress(bodies[0], "gzip") == gzip.compress(
         bodies[0], compresslevel=compression.GZIP_LEVEL, mtime=0
     )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-type", b"application/json")],
+        [(b"content-type", b"application/json"), (b"vary", b"Cookie")],
+        [
+            (b"vary", b"Cookie"),
+            (b"content-type", b"application/json"),
+            (b"etag", b'"a"'),
+            (b"vary", b"Origin"),
+            (b"content-length", b"3000"),
+            (b"etag", b'"b"'),
+        ],
+        [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"3000")],
+        [(b"content-type", b"image/png"), (b"vary", b"Cookie"), (b"etag", b'"a"')],
+    ],
+)
+@pytest.mark.parametrize("accept_encoding", ["gzip", "identity"])
+async def test_response_headers_are_changed_as_starlettes_mutable_headers_change_them(
+    headers: list[tuple[bytes, bytes]], accept_encoding: str
+) -> None:
+    """The middleware edits the raw header list; the result is the one `MutableHeaders` gives."""
+    body = b"x" * 3000
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": body})
+
+    sent: list[Message] = []
+
+    async def keep(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"accept-encoding", accept_encoding.encode())],
+    }
+    await CompressionMiddleware(app, minimum_size=1024)(scope, _nothing, keep)
+
+    expected = MutableHeaders(raw=list(headers))
+    content_type = expected.get("content-type", "")
+    if compression.is_compressible(content_type):
+        expected.add_vary_header("Accept-Encoding")
+        if accept_encoding == "gzip":
+            expected["content-encoding"] = "gzip"
+            expected["content-length"] = str(len(sent[1]["body"]))
+            if "etag" in expected:
+                expected["etag"] = compression.with_coding(expected["etag"], "gzip")
+    assert sent[0]["headers"] == expected.raw
+    assert (sent[1]["body"] == body) == (expected.get("content-encoding") is None)
+
+
+async def _nothing() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}

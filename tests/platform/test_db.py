@@ -355,3 +355,97 @@ async def test_requests_on_a_hot_connection_send_no_ping(
     # Only the route's own statements, the same for every request (the ping sent three
     # round trips of its own, which no statement log shows).
     assert per_request == [per_request[0]] * 5
+
+
+async def statements_share_a_transaction(session: AsyncSession) -> bool:
+    """Whether this statement and the next run in one transaction: a setting made local to
+    the transaction by the first is still there for the second only if they share it."""
+    await session.execute(select(func.set_config("skilltree.probe", "set", True)))
+    query = select(func.current_setting("skilltree.probe", True))
+    return (await session.execute(query)).scalar_one() == "set"
+
+
+@pytest.fixture
+async def postgres_database() -> AsyncIterator[Database]:
+    """A Database of its own on a fresh PostgreSQL database, with a `notes` table."""
+    async with temporary_postgres_database() as url:
+        database = Database.from_settings(DatabaseSettings(url=url, pool_size=1))
+        try:
+            async with database.unit_of_work() as session:
+                await session.execute(text("CREATE TABLE notes (body text)"))
+            yield database
+        finally:
+            await database.dispose()
+
+
+NOTES = table("notes", column("body"))
+
+
+async def count_notes(database: Database) -> int:
+    async with database.unit_of_work(writes=False) as session:
+        return int((await session.execute(select(func.count()).select_from(NOTES))).scalar_one())
+
+
+@pytest.mark.postgres
+async def test_a_reading_unit_of_work_on_postgresql_reads_outside_a_transaction(
+    postgres_database: Database,
+) -> None:
+    """Its reads need no BEGIN and COMMIT: at READ COMMITTED each sees what it would see in one."""
+    async with postgres_database.unit_of_work(writes=False) as session:
+        assert not await statements_share_a_transaction(session)
+    async with postgres_database.unit_of_work() as session:
+        assert await statements_share_a_transaction(session)
+    # The connection went back to the pool transactional: the writer above got a transaction.
+
+
+@pytest.mark.postgres
+async def test_a_reading_unit_of_work_that_writes_does_so_in_a_transaction(
+    postgres_database: Database,
+) -> None:
+    async with postgres_database.unit_of_work(writes=False) as session:
+        await session.execute(select(literal(1)))
+        await session.execute(insert(NOTES).values(body="kept"))
+        assert await statements_share_a_transaction(session)
+    assert await count_notes(postgres_database) == 1
+
+    async def write_then_fail() -> None:
+        async with postgres_database.unit_of_work(writes=False) as session:
+            await session.execute(select(literal(1)))
+            await session.execute(insert(NOTES).values(body="rolled back"))
+            raise Conflict("after the write")
+
+    with pytest.raises(Conflict):
+        await write_then_fail()
+    assert await count_notes(postgres_database) == 1
+
+
+@pytest.mark.postgres
+async def test_a_reading_unit_of_work_flushes_its_changes_in_one_transaction() -> None:
+    async with temporary_postgres_database() as url:
+        database = Database.from_settings(DatabaseSettings(url=url, pool_size=1))
+        try:
+            await migrations.upgrade(database.engine)
+
+            async def add(*slugs: str) -> None:
+                async with database.unit_of_work(writes=False) as session:
+                    await session.execute(select(literal(1)))
+                    session.add_all([roadmap(slug) for slug in slugs])
+
+            with pytest.raises(DBAPIError):
+                await add("first", "first")  # the second breaks the slug's uniqueness
+            assert await count_roadmaps(database) == 0
+            await add("first", "second")
+            assert await count_roadmaps(database) == 2
+        finally:
+            await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_row_lock_in_a_reading_unit_of_work_is_held_until_it_ends(
+    postgres_database: Database,
+) -> None:
+    async with postgres_database.unit_of_work() as session:
+        await session.execute(insert(NOTES).values(body="locked"))
+    async with postgres_database.unit_of_work(writes=False) as session:
+        await session.execute(select(NOTES.c.body).with_for_update())
+        assert await statements_share_a_transaction(session)

@@ -5,7 +5,8 @@ once, and a response stored before the kill replays. A real `skilltree serve` on
 The request is held mid-route by a table lock the test takes on `roadmaps`: the claim is
 committed (its own short transaction), the route's INSERT waits on the lock, and the server is
 killed while it waits. Nothing inside the server is faked, and the clock is the real one, so the
-retry waits out the real 30-second lease.
+retry waits out a real lease: a short one (SKILLTREE_HTTP_IDEMPOTENCY_LEASE_SECONDS), which is
+renewed and lapses exactly as the 30-second default does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -23,13 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import Database
-from skilltree.platform.http.idempotency import LEASE
 from tests.support.accounts import PASSWORD, register_and_verify
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import migrated_postgres_database
 from tests.support.processes import (
     base_env,
     free_port,
-    run_cli,
     running,
     serve_command,
     wait_until_ready,
@@ -37,17 +37,26 @@ from tests.support.processes import (
 
 HELD = {"slug": "held-by-a-lock", "title": "Held"}
 FINISHED = {"slug": "finished-before-the-kill", "title": "Finished"}
+# Short, so the retry does not wait out the default 30 s. A restart on a quiet machine is
+# quicker, so retries meet the live lease and are answered 409 first; under load the restart
+# may outlast it, and the timing assertion below still shows nothing ran before it lapsed.
+LEASE_SECONDS = 6.0
 # The lease, plus time for the restarted server to start and for Retry-After pauses.
-RETRY_SECONDS = LEASE.total_seconds() + 60
+RETRY_SECONDS = LEASE_SECONDS + 60
+# Clock resolution between PostgreSQL's now() and this process's monotonic clock.
+CLOCK_SLACK_SECONDS = 0.5
 
 
 @pytest.mark.postgres
 async def test_a_server_killed_holding_a_lease_answers_the_retry_once_the_lease_lapses(
     tmp_path: Path,
 ) -> None:
-    async with temporary_postgres_database() as url:
-        env = base_env(url, SKILLTREE_MAIL_OUTBOX_DIR=str(tmp_path / "mail"))
-        run_cli(env, "migrate", "upgrade")
+    async with migrated_postgres_database() as url:
+        env = base_env(
+            url,
+            SKILLTREE_MAIL_OUTBOX_DIR=str(tmp_path / "mail"),
+            SKILLTREE_HTTP_IDEMPOTENCY_LEASE_SECONDS=str(LEASE_SECONDS),
+        )
         database = Database.from_settings(DatabaseSettings(url=url))
         try:
             await _kill_mid_request_and_retry(env, database, tmp_path)
@@ -67,21 +76,25 @@ async def _kill_mid_request_and_retry(env: dict[str, str], database: Database, t
             async with _roadmaps_locked(database):
                 held = asyncio.create_task(_create(client, bearer, "held-key", HELD))
                 await _until_the_route_waits_on_the_lock(database)
-                claimed = await _claim_of(database, "held-key")
                 first.kill()
                 await asyncio.to_thread(first.wait, 10)
                 with pytest.raises(httpx.TransportError):
                     await held  # never acknowledged: the client must retry
+                # The process is gone: nothing renews the claim any more.
+                claimed = await _claim_of(database, "held-key")
+                lease_ends = time.monotonic() + claimed.seconds_left
 
-    # The claim outlived its process, as a lease: due within 30 s, not in 24 h.
-    assert claimed["status_code"] is None
-    assert claimed["seconds_left"] <= LEASE.total_seconds()
+    # The claim outlived its process, as a lease: due within the lease, not in 24 h.
+    assert claimed.status_code is None
+    assert 0 < claimed.seconds_left <= LEASE_SECONDS
 
     with running(serve_command(port), env, tmp / "second.log") as second:
         await asyncio.to_thread(wait_until_ready, base, second, 90, tmp / "second.log")
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             replayed = await _create(client, bearer, "finished-key", FINISHED)
-            statuses, ran = await _retry_until_answered(client, bearer, "held-key", HELD)
+            statuses, ran, ran_sent_at = await _retry_until_answered(
+                client, bearer, "held-key", HELD
+            )
             again = await _create(client, bearer, "held-key", HELD)
 
     assert replayed.status_code == 201
@@ -90,6 +103,8 @@ async def _kill_mid_request_and_retry(env: dict[str, str], database: Database, t
     # While the dead request's lease runs: 409 with Retry-After; then the request runs.
     assert set(statuses) <= {409}
     assert ran.status_code == 201, ran.text
+    # Not before the dead request's lease lapsed.
+    assert ran_sent_at >= lease_ends - CLOCK_SLACK_SECONDS
     assert "idempotency-replayed" not in ran.headers
     assert again.headers["idempotency-replayed"] == "true"
     assert await _roadmaps_with_slug(database, HELD["slug"]) == 1
@@ -114,14 +129,16 @@ async def _create(
 
 async def _retry_until_answered(
     client: httpx.AsyncClient, bearer: dict[str, str], key: str, body: dict[str, str]
-) -> tuple[list[int], httpx.Response]:
-    """Retry as a well-behaved client does: after each 409, wait what Retry-After says."""
+) -> tuple[list[int], httpx.Response, float]:
+    """Retry as a well-behaved client does: after each 409, wait what Retry-After says.
+    Also when the answered retry was sent."""
     statuses: list[int] = []
     deadline = time.monotonic() + RETRY_SECONDS
     while time.monotonic() < deadline:
+        sent_at = time.monotonic()
         response = await _create(client, bearer, key, body)
         if response.status_code != 409:
-            return statuses, response
+            return statuses, response, sent_at
         assert response.json()["type"].endswith("/idempotency-key-in-flight"), response.text
         statuses.append(response.status_code)
         await asyncio.sleep(float(response.headers["retry-after"]))
@@ -154,7 +171,12 @@ async def _until_the_route_waits_on_the_lock(database: Database) -> None:
     raise AssertionError("the request never reached the INSERT into roadmaps")
 
 
-async def _claim_of(database: Database, key: str) -> dict[str, object]:
+class _Claim(NamedTuple):
+    status_code: int | None
+    seconds_left: float
+
+
+async def _claim_of(database: Database, key: str) -> _Claim:
     async with database.engine.connect() as connection:
         row = (
             await connection.execute(
@@ -165,7 +187,7 @@ async def _claim_of(database: Database, key: str) -> dict[str, object]:
                 {"key": key},
             )
         ).one()
-    return {"status_code": row.status_code, "seconds_left": float(row.seconds_left)}
+    return _Claim(row.status_code, float(row.seconds_left))
 
 
 async def _roadmaps_with_slug(database: Database, slug: str) -> int:

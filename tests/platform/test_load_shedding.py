@@ -13,12 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import create_engine
 from skilltree.platform.errors import ServiceOverloaded
 from skilltree.platform.observability.metrics import DB_POOL_SHED
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import migrated_postgres_database
 from tests.support.installation import served, settings_for
 
 pytestmark = pytest.mark.postgres
@@ -26,10 +25,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def migrated_url() -> AsyncIterator[str]:
-    async with temporary_postgres_database() as url:
-        engine = create_engine(DatabaseSettings(url=url))
-        await migrations.upgrade(engine)
-        await engine.dispose()
+    async with migrated_postgres_database() as url:
         yield url
 
 

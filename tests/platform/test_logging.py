@@ -49,6 +49,20 @@ def test_standard_library_loggers_are_rendered_as_json_too(
     assert line["level"] == "warning"
 
 
+def test_configuring_replaces_levels_uvicorn_set_on_its_loggers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # What uvicorn.Config(log_level="critical") leaves behind, as a server started in the
+    # same process does.
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    logging.getLogger("uvicorn").disabled = True
+
+    configure_logging(LogSettings(level="INFO", format="json"))
+    logging.getLogger("uvicorn.error").warning("worker %s stopped", 4)
+
+    assert last_json_line(capsys.readouterr().out)["event"] == "worker 4 stopped"
+
+
 def test_exceptions_are_logged_with_their_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging(LogSettings(level="INFO", format="json"))
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from starlette.middleware.cors import CORSMiddleware
 
 from skilltree.platform.config import LogSettings
 from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
     BodySizeLimitMiddleware,
+    CorsMiddleware,
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
+    new_request_id,
 )
 from skilltree.platform.http.problems import install_problem_handlers
 from skilltree.platform.observability.context import current_request_id
@@ -66,6 +71,22 @@ async def test_a_request_id_is_made_and_returned(client: httpx.AsyncClient) -> N
     assert response.json() == {"request_id": request_id}
 
 
+def test_a_new_request_id_is_a_random_uuid4_in_hex() -> None:
+    ids = [new_request_id() for _ in range(2000)]
+
+    assert len(set(ids)) == len(ids)
+    for request_id in ids:
+        parsed = uuid.UUID(hex=request_id)
+        assert parsed.hex == request_id
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    # Every other bit varies, as uuid4's do.
+    varying = 0
+    for request_id in ids:
+        varying |= int(request_id, 16) ^ int(ids[0], 16)
+    assert varying == ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+
+
 async def test_a_safe_incoming_request_id_is_kept(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/things/1", headers={"x-request-id": "edge-7f3a.42"})
 
@@ -87,6 +108,7 @@ async def test_each_request_writes_one_access_log_line_with_the_route_template(
 ) -> None:
     response = await client.get("/v1/things/42", headers={"x-request-id": "req-1"})
 
+    await asyncio.sleep(0)  # the access log writes a loop turn's lines at the next
     lines = [line for line in log_lines(capsys.readouterr().out) if line["event"] == "request"]
     assert len(lines) == 1
     line = lines[0]
@@ -105,6 +127,7 @@ async def test_probes_are_logged_at_debug_level_only(
 ) -> None:
     await client.get("/livez")
 
+    await asyncio.sleep(0)  # the access log writes a loop turn's lines at the next
     assert [line for line in log_lines(capsys.readouterr().out) if line["event"] == "request"] == []
 
 
@@ -130,3 +153,39 @@ async def test_a_body_within_the_limit_passes(client: httpx.AsyncClient) -> None
     response = await client.post("/upload", content=b"x" * LIMIT)
 
     assert response.json() == {"size": LIMIT}
+
+
+def _cors_app(middleware: type[CORSMiddleware], vary: list[str]) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/thing")
+    async def thing() -> Response:
+        response = Response(b"{}", media_type="application/json")
+        for value in vary:
+            response.headers.append("vary", value)
+        return response
+
+    app.add_middleware(
+        middleware,
+        allow_origins=["https://app.example"],
+        allow_credentials=True,
+        allow_methods=["GET"],
+        expose_headers=["x-request-id"],
+    )
+    return app
+
+
+@pytest.mark.parametrize("vary", [[], ["Accept-Encoding"], ["Accept-Encoding", "Cookie"]])
+@pytest.mark.parametrize("origin", [None, "https://app.example", "https://elsewhere.example"])
+async def test_cors_answers_exactly_as_starlettes_cors_middleware(
+    vary: list[str], origin: str | None
+) -> None:
+    headers = {} if origin is None else {"origin": origin}
+    answers = []
+    for middleware in (CORSMiddleware, CorsMiddleware):
+        transport = httpx.ASGITransport(app=_cors_app(middleware, vary))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get("/thing", headers=headers)
+        answers.append((response.status_code, response.headers.raw, response.content))
+
+    assert answers[0] == answers[1]

@@ -23,12 +23,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from skilltree.app import create_app
-from skilltree.platform.config import DatabaseSettings, Settings
-from skilltree.platform.db import Database, create_engine
+from skilltree.platform.config import Settings
+from skilltree.platform.db import Database
 from skilltree.platform.http.middleware import UnhandledErrorMiddleware
-from skilltree.platform.migrations import upgrade
 from tests.support.accounts import bearer_headers, register_and_verify, sign_in
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import migrated_postgres_database
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 
@@ -155,10 +154,7 @@ async def test_every_operation_that_answers_503_in_a_database_outage_lists_it(
     """Every operation is called, signed in, with the database down: each one that answers 503
     says so in the document, as problem+json with Retry-After. On a database of its own: the
     account it registers is committed, and would be there for the next test that registers."""
-    async with temporary_postgres_database() as url:
-        engine = create_engine(DatabaseSettings(url=url))
-        await upgrade(engine)
-        await engine.dispose()
+    async with migrated_postgres_database() as url:
         own = settings.model_copy(
             update={"database": settings.database.model_copy(update={"url": url})}
         )

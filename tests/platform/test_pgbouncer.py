@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from skilltree.platform import migrations
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import create_engine
 from tests.support.accounts import register_and_verify, sign_in
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import migrated_postgres_database
 from tests.support.installation import served, settings_for
 from tests.support.processes import free_port, require_program
 from tests.support.progress import WEB, import_roadmap, mark
@@ -77,10 +76,7 @@ def _listening(port: int) -> bool:
 @pytest.fixture
 async def through_pgbouncer(pgbouncer: int, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database, migrated directly, and its URL through PgBouncer."""
-    async with temporary_postgres_database() as url:
-        engine = create_engine(DatabaseSettings(url=url))
-        await migrations.upgrade(engine)
-        await engine.dispose()
+    async with migrated_postgres_database() as url:
         yield make_url(url).set(port=pgbouncer).render_as_string(hide_password=False)
 
 

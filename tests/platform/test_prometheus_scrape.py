@@ -15,8 +15,8 @@ from tests.support.processes import (
     ROOT,
     base_env,
     free_port,
+    migrate,
     require_program,
-    run_cli,
     running,
     serve_command,
     wait_until_ready,
@@ -55,7 +55,7 @@ async def _query(prometheus: httpx.AsyncClient, expression: str, seconds: float)
 async def test_prometheus_scrapes_skilltree_and_answers_a_query(tmp_path: Path) -> None:
     prometheus_program = require_program("prometheus", "prometheus")
     env = base_env(f"sqlite+aiosqlite:///{tmp_path / 'scraped.db'}")
-    run_cli(env, "migrate", "upgrade")
+    migrate(env["SKILLTREE_DATABASE_URL"])
     port, prometheus_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     prometheus_command = [

@@ -7,16 +7,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import limits.aio.storage.memory
 import limits.aio.strategies
 import pytest
 from fastapi import FastAPI
+from limits import RateLimitItem, parse
 
 from skilltree.app import create_app
 from skilltree.platform.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
 from skilltree.platform.db import Database
+from skilltree.platform.http.rate_limit import LeasedCounters, RedisCounters, Window
 from tests.support.metrics import sample
 from tests.support.redis import REDIS_URL, isolated_prefix
 
@@ -325,3 +328,70 @@ async def test_without_redis_reads_pass_and_sign_in_is_refused(
 def test_a_malformed_policy_is_a_settings_error() -> None:
     with pytest.raises(ValueError, match="10/minute"):
         RateLimitSettings(read="lots")
+
+
+class CountingStore:
+    """A counter store like Redis's script (takes what is asked, or what the quota has left),
+    that answers after the event loop has turned a few times and counts its round trips."""
+
+    def __init__(self, quota: int) -> None:
+        self.left = quota
+        self.trips: list[int] = []  # what each trip asked for
+
+    async def hit(self, limit: RateLimitItem, *identifiers: str, count: int = 1) -> Window:
+        self.trips.append(count)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        taken = min(count, self.left)
+        self.left -= taken
+        used = limit.amount - self.left
+        return Window(taken > 0, 0, 0.0, used, 60.0, taken=taken)
+
+
+async def test_a_burst_of_one_callers_requests_waits_for_one_refill_of_its_lease() -> None:
+    limit = parse("10000/minute")  # leases of 32
+    store = CountingStore(quota=10_000)
+    counters = LeasedCounters(cast(RedisCounters, store), lease_max=32, lease_seconds=10)
+
+    windows = await asyncio.gather(*(counters.hit(limit, "read", "caller") for _ in range(500)))
+
+    assert all(window.allowed for window in windows)
+    # Each request counted once, in Redis, before it was admitted: every remaining count differs.
+    assert len({window.remaining(limit) for window in windows}) == 500
+    assert len(store.trips) <= 2  # not one per request that found the lease spent
+    assert 10_000 - store.left - 500 <= 31  # unspent: at most one lease
+
+
+async def test_a_burst_beyond_the_quota_admits_exactly_what_is_left() -> None:
+    limit = parse("10000/minute")
+    store = CountingStore(quota=100)  # most of the quota already used elsewhere
+    counters = LeasedCounters(cast(RedisCounters, store), lease_max=32, lease_seconds=10)
+
+    windows = await asyncio.gather(*(counters.hit(limit, "read", "caller") for _ in range(300)))
+
+    assert sum(window.allowed for window in windows) == 100
+    assert all(window.remaining(limit) >= 0 for window in windows)
+
+
+class FailingStore(CountingStore):
+    """A counter store that fails every round trip, after a few turns of the event loop."""
+
+    async def hit(self, limit: RateLimitItem, *identifiers: str, count: int = 1) -> Window:
+        self.trips.append(count)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        raise ConnectionError("the store did not answer")
+
+
+async def test_a_failed_refill_fails_every_request_waiting_for_it_at_once() -> None:
+    limit = parse("10000/minute")
+    store = FailingStore(quota=10_000)
+    counters = LeasedCounters(cast(RedisCounters, store), lease_max=32, lease_seconds=10)
+
+    first = [asyncio.ensure_future(counters.hit(limit, "read", "caller")) for _ in range(10)]
+    await asyncio.sleep(0)  # the trip is away; these come while it is
+    later = [asyncio.ensure_future(counters.hit(limit, "read", "caller")) for _ in range(10)]
+    outcomes = await asyncio.gather(*first, *later, return_exceptions=True)
+
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    assert len(store.trips) == 1  # none waited for a second trip that would fail as well

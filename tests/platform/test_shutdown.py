@@ -17,16 +17,16 @@ import pytest
 from sqlalchemy import make_url, text
 
 from bench.crash_tasks import CREATE_APPLIED
-from skilltree.platform import events, migrations
+from skilltree.platform import events
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.db import Database
 from tests.support.accounts import bearer_headers, register_and_verify, sign_in
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import migrated_postgres_database
 from tests.support.processes import (
     SKILLTREE,
     base_env,
     free_port,
-    run_cli,
+    migrate,
     running,
     serve_command,
     wait_until_ready,
@@ -50,7 +50,7 @@ async def _slow_body(email: str) -> AsyncIterator[bytes]:
 async def test_sigterm_to_a_loaded_server_fails_no_request_and_drains_readiness_first(
     tmp_path: Path,
 ) -> None:
-    async with temporary_postgres_database() as url:
+    async with migrated_postgres_database() as url:
         await _sigterm_to_a_loaded_server(url, tmp_path)
 
 
@@ -60,7 +60,6 @@ async def _sigterm_to_a_loaded_server(url: str, tmp_path: Path) -> None:
         SKILLTREE_HTTP_DRAIN_SECONDS=str(DRAIN_SECONDS),
         SKILLTREE_MAIL_OUTBOX_DIR=str(tmp_path / "mail"),
     )
-    run_cli(env, "migrate", "upgrade")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(serve_command(port), env, tmp_path / "serve.log") as server:
@@ -124,14 +123,13 @@ async def _sigterm_to_a_loaded_server(url: str, tmp_path: Path) -> None:
 async def test_sigterm_to_a_loaded_worker_finishes_its_tasks_and_loses_none(
     tmp_path: Path,
 ) -> None:
-    async with temporary_postgres_database() as url:
+    async with migrated_postgres_database() as url:
         await _sigterm_to_a_loaded_worker(url, tmp_path)
 
 
 async def _sigterm_to_a_loaded_worker(url: str, tmp_path: Path) -> None:
     count = 16
     database = Database.from_settings(DatabaseSettings(url=url))
-    await migrations.upgrade(database.engine)
     async with database.engine.begin() as connection:
         await connection.execute(text(CREATE_APPLIED))
     async with database.unit_of_work() as session:
@@ -176,7 +174,7 @@ async def _sigterm_to_a_loaded_worker(url: str, tmp_path: Path) -> None:
 
 async def test_sigterm_stops_the_scheduler_between_ticks(tmp_path: Path) -> None:
     env = base_env(f"sqlite+aiosqlite:///{tmp_path / 'scheduler.db'}", SKILLTREE_LOG_LEVEL="INFO")
-    run_cli(env, "migrate", "upgrade")
+    migrate(env["SKILLTREE_DATABASE_URL"])
     log = tmp_path / "scheduler.log"
     with running([str(SKILLTREE), "scheduler"], env, log) as scheduler:
         await _until(lambda: _claimed_ticks(log), at_least=1, seconds=90)
@@ -237,7 +235,7 @@ async def test_sigterm_stops_the_server_within_the_drain_window_whatever_redis_d
             SKILLTREE_MAIL_OUTBOX_DIR=str(tmp_path / "mail"),
             SKILLTREE_LOG_LEVEL="INFO",
         )
-        run_cli(env, "migrate", "upgrade")
+        migrate(env["SKILLTREE_DATABASE_URL"])
         port = free_port()
         log = tmp_path / "serve.log"
         with running(serve_command(port), env, log) as server:

@@ -13,7 +13,6 @@ import asyncio
 import os
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import httpx
 import pytest
 
 from tests.support.accounts import PASSWORD, last_token
-from tests.support.processes import free_port, serve_command, wait_until_ready
+from tests.support.processes import free_port, migrate, serve_command, wait_until_ready
 from tests.support.progress import WEB
 
 CONNECTIONS = [2, 4, 8, 16]
@@ -59,8 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "SKILLTREE_AUTH_PRINCIPAL_CACHE_SECONDS": "0",
     }
     log = home / "server.log"
-    command = [str(Path(sys.executable).parent / "skilltree")]
-    subprocess.run([*command, "migrate", "upgrade"], env=env, check=True, capture_output=True)
+    migrate(env["SKILLTREE_DATABASE_URL"])
     log_file = log.open("wb")
     process = subprocess.Popen(
         serve_command(port, "--workers", "1"),

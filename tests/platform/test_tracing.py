@@ -38,7 +38,7 @@ from tests.support.http_sink import Sink, running_sink
 from tests.support.processes import (
     base_env,
     free_port,
-    run_cli,
+    migrate,
     running,
     serve_command,
     wait_until_ready,
@@ -137,6 +137,7 @@ async def test_log_lines_written_inside_a_request_carry_its_trace_and_span_ids(
     await traced_app.get("/v1/roadmaps")
 
     server = _server_span(list(spans.get_finished_spans()), "GET /v1/roadmaps")
+    await asyncio.sleep(0)  # the access log writes a loop turn's lines at the next
     lines = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
     ]
@@ -194,7 +195,7 @@ async def test_spans_are_exported_over_otlp_http_to_a_collector(tmp_path: Path) 
             SKILLTREE_TRACING_SERVICE_NAME="skilltree-under-test",
             OTEL_BSP_SCHEDULE_DELAY="100",
         )
-        run_cli(env, "migrate", "upgrade")
+        migrate(env["SKILLTREE_DATABASE_URL"])
         port = free_port()
         with running(serve_command(port), env, tmp_path / "serve.log") as server:
             await asyncio.to_thread(wait_until_ready, f"http://127.0.0.1:{port}", server)

@@ -47,9 +47,12 @@ async def test_a_status_change_is_an_event_in_the_same_transaction(
         e for e in await queued(database, DELIVER_TASK) if e["type"] == "topic.status_changed"
     ]
 
-    assert [(e["data"]["topic"], e["data"]["from"], e["data"]["to"]) for e in changes] == [
-        ("etags", None, "in_progress"),
-        ("etags", "in_progress", "done"),
+    assert [
+        (e["data"]["roadmap"], e["data"]["topic"], e["data"]["from"], e["data"]["to"])
+        for e in changes
+    ] == [
+        ("web", "etags", None, "in_progress"),
+        ("web", "etags", "in_progress", "done"),
     ]
 
 

@@ -1,14 +1,12 @@
 """Every "in this codebase" reference of the built-in roadmap resolves.
 
 A module reference must import (and its :symbol exist), an endpoint must be in the OpenAPI
-document, and a test reference must be a node id that pytest collects.
+document, and a test reference must be a node id that pytest collects (tests/support/collection.py).
 """
 
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from skilltree.platform.config import Settings
 from skilltree.platform.http.api_docs import DOCS_URL, REDOC_URL
 from skilltree.roadmaps.builtin import load_references
 from skilltree.roadmaps.document import ReferenceDoc
+from tests.support.collection import collected_node_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCES = load_references()
@@ -81,19 +80,9 @@ def test_endpoint_reference_is_in_the_openapi_document(
 
 
 @pytest.fixture(scope="module")
-def collected_test_ids() -> set[str]:
-    # Only files that exist: pytest collects nothing at all when one path is missing, and a
-    # reference to a deleted file should fail alone, not take every other reference with it.
+def collected_test_ids(request: pytest.FixtureRequest) -> set[str]:
     named = {ref.target.split("::")[0] for _, ref in by_kind("test")}
-    files = sorted(name for name in named if (ROOT / name).is_file())
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *files],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return {line.strip() for line in result.stdout.splitlines() if "::" in line}
+    return collected_node_ids(request.session, named)
 
 
 @pytest.mark.parametrize(("slug", "ref"), by_kind("test"), ids=lambda v: getattr(v, "target", v))

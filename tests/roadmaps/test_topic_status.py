@@ -124,7 +124,7 @@ def test_ci_runs_the_same_make_target_as_a_developer() -> None:
     assert "set -euo pipefail" in script
     assert "export CI=true" in script
     assert script.rstrip().endswith("exec make test")
-    assert "\ntest: lint typecheck audit pytest" in makefile
+    assert "\ntest:\n\t$(MAKE) -j 4 lint typecheck audit pytest\n" in makefile
 
 
 def test_every_leaf_has_an_estimate_in_hours() -> None:

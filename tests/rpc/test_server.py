@@ -24,7 +24,7 @@ from skilltree.rpc import calls
 from skilltree.rpc.server import GrpcServer
 from skilltree.rpc.v1 import roadmaps_pb2
 from skilltree.rpc.v1.roadmaps_pb2_grpc import RoadmapsStub
-from tests.support.processes import ROOT, SKILLTREE, base_env, free_port, run_cli
+from tests.support.processes import ROOT, SKILLTREE, base_env, free_port, migrate
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -140,7 +140,7 @@ async def test_a_deadline_long_enough_is_met(channel: grpc.aio.Channel) -> None:
 
 def test_the_grpc_command_serves_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     env = base_env(f"sqlite+aiosqlite:///{tmp_path / 'grpc.db'}")
-    run_cli(env, "migrate", "upgrade")
+    migrate(env["SKILLTREE_DATABASE_URL"])
     port = free_port()
     log = tmp_path / "grpc.log"
     with log.open("ab") as output:

@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from tests.support.accounts import PASSWORD, Browser, last_token
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import migrated_postgres_database
+from tests.support.processes import migrate
 
 SKILLTREE = Path(sys.executable).parent / "skilltree"
 ALLOWED_ORIGIN = "http://allowed.test"
@@ -50,6 +51,10 @@ def base_environment(workdir: Path, **realtime: object) -> dict[str, str]:
         "SKILLTREE_AUTH_ALLOWED_ORIGINS": f'["{ALLOWED_ORIGIN}"]',
         "SKILLTREE_RATE_LIMIT_ENABLED": "false",
         "SKILLTREE_LOG_LEVEL": "WARNING",
+        # No drain window after SIGTERM: no balancer sends these servers traffic, and every
+        # stop would otherwise spend it (5 s by default) answering nobody.
+        # tests/platform/test_shutdown.py tests the window itself.
+        "SKILLTREE_HTTP_DRAIN_SECONDS": "0",
     }
     env |= {f"SKILLTREE_REALTIME_{name.upper()}": str(value) for name, value in realtime.items()}
     return env
@@ -67,12 +72,8 @@ async def live_database(backend: str, env: dict[str, str]) -> AsyncIterator[dict
     if backend == "sqlite":
         yield env
         return
-    async with temporary_postgres_database() as url:
+    async with migrated_postgres_database() as url:
         yield env | {"SKILLTREE_DATABASE_URL": url}
-
-
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run([str(SKILLTREE), "migrate", "upgrade"], env=env, check=True, capture_output=True)
 
 
 @dataclass
@@ -95,7 +96,8 @@ class LiveServer:
         return time.monotonic() - started
 
 
-def start_server(env: dict[str, str], workdir: Path) -> LiveServer:
+def launch_server(env: dict[str, str], workdir: Path) -> LiveServer:
+    """`skilltree serve` started on a free port, not yet waited for (see `wait_until_live`)."""
     port = free_port()
     log = workdir / f"server-{port}.log"
     with log.open("wb") as output:
@@ -105,31 +107,38 @@ def start_server(env: dict[str, str], workdir: Path) -> LiveServer:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    return LiveServer(
+        f"http://127.0.0.1:{port}", process, Path(env["SKILLTREE_MAIL_OUTBOX_DIR"]), log
+    )
+
+
+def wait_until_live(server: LiveServer) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log.read_text()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{server.log.read_text()}")
         try:
-            if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
-                return LiveServer(url, process, Path(env["SKILLTREE_MAIL_OUTBOX_DIR"]), log)
+            if httpx.get(f"{server.url}/livez", timeout=1).status_code == 200:
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    process.kill()
-    process.wait(timeout=10)
-    raise RuntimeError(f"the server did not start in time:\n{log.read_text()}")
+    raise RuntimeError(f"the server did not start in time:\n{server.log.read_text()}")
 
 
 @contextmanager
 def running_servers(
     env: dict[str, str], workdir: Path, count: int = 1
 ) -> Iterator[list[LiveServer]]:
-    migrate(env)
+    """`count` servers on one migrated database, started side by side (each start is mostly
+    importing skilltree), stopped afterwards."""
+    migrate(env["SKILLTREE_DATABASE_URL"])
     servers: list[LiveServer] = []
     try:
         for _ in range(count):
-            servers.append(start_server(env, workdir))
+            servers.append(launch_server(env, workdir))
+        for server in servers:
+            wait_until_live(server)
         yield servers
     finally:
         for server in servers:

@@ -3,6 +3,7 @@ process shows: signals, sockets, several instances."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -11,12 +12,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from skilltree.platform import migrations
+from skilltree.platform.config import DatabaseSettings
+from skilltree.platform.db import create_engine
 from tests.support.databases import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +48,23 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
         "SKILLTREE_RATE_LIMIT_READ": HUGE_QUOTA,
         **extra,
     }
+
+
+def migrate(database_url: str) -> None:
+    """The schema `skilltree migrate upgrade` makes (the same function), made from this
+    process, which has skilltree imported already, instead of a new one that imports it again.
+    In a thread of its own: a caller's event loop may be running (it waits)."""
+    settings = DatabaseSettings(url=database_url)
+
+    async def upgrade() -> None:
+        engine = create_engine(settings)
+        try:
+            await migrations.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(lambda: asyncio.run(upgrade())).result()
 
 
 def run_cli(env: dict[str, str], *args: str) -> None:

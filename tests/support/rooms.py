@@ -29,13 +29,17 @@ async def open_room(
     room: str = "lobby",
     last_seq: int | None = None,
     origin: str | None = None,
-    max_queue: int | None = 16,
+    max_queue: int | None = None,
     receive_buffer: int | None = None,
     compression: str | None = "deflate",
     ping_interval: float | None = 20,
 ) -> ClientConnection:
-    """`receive_buffer` fixes the kernel's receive buffer (no autotuning): a client that stops
-    reading then stops the server's writes after a few kilobytes, not after megabytes."""
+    """`max_queue` bounds the frames the client holds unread before it stops reading the
+    socket. Unbounded by default: a test socket that was sent more than it read (a sender
+    hears its own messages) could otherwise not read the server's close frame, and closing it
+    would wait out the close timeout (10 s). `receive_buffer` fixes the kernel's receive buffer
+    (no autotuning): a client that stops reading then stops the server's writes after a few
+    kilobytes, not after megabytes."""
     url = await ticket_url(server, member, org, room)
     if last_seq is not None:
         url += f"&last_seq={last_seq}"

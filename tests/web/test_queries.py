@@ -19,7 +19,7 @@ HTML = {"accept": "text/html"}
 def tree_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every call that reads a whole roadmap's topics (the full tree or its outline)."""
     calls: list[str] = []
-    for name in ("load_topics", "load_outline"):
+    for name in ("load_topics", "load_topics_of", "load_outline"):
         original = getattr(repository, name)
 
         def counted(*args: Any, _name: str = name, _original: Any = original) -> Awaitable[Any]:
@@ -47,7 +47,7 @@ async def test_a_signed_in_topic_page_loads_the_roadmap_tree_once(
     page = await ada.client.get("/roadmaps/web/topics/etags", headers=HTML)
     assert page.status_code == 200
     assert "weak vs strong" in page.text
-    assert calls == ["load_topics"]
+    assert calls == ["load_topics_of"]
 
 
 async def test_an_anonymous_topic_page_loads_the_roadmap_tree_once(
@@ -60,7 +60,7 @@ async def test_an_anonymous_topic_page_loads_the_roadmap_tree_once(
     calls = tree_loads(monkeypatch)
     page = await client.get("/roadmaps/web/topics/etags", headers=HTML)
     assert page.status_code == 200
-    assert calls == ["load_topics"]
+    assert calls == ["load_topics_of"]
 
 
 async def test_a_topic_page_runs_as_many_statements_for_a_large_roadmap_as_a_small_one(

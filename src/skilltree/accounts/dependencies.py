@@ -41,7 +41,7 @@ from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore,
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.identity import Principal, Scope
-from skilltree.platform.state import AppResources, DbSession, Resources, resources_of
+from skilltree.platform.state import DbSession, Resources, resources_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
@@ -53,8 +53,11 @@ def _token_keys(current: SecretStr, previous: tuple[SecretStr, ...]) -> TokenKey
     return TokenKeys(current, list(previous))
 
 
-async def accounts_context(resources: AppResources) -> AccountsContext:
-    return accounts_context_of(resources)
+# From the request rather than from the AppResources dependency: FastAPI resolves a
+# dependency's whole subtree again for each parameter naming it, and this one is under
+# every signed-in route.
+async def accounts_context(request: Request) -> AccountsContext:
+    return accounts_context_of(resources_of(request))
 
 
 # The context of each app's resources, built once: it depends on nothing else, and building
@@ -207,10 +210,12 @@ async def account_owner(current: OwnerSignIn) -> Principal:
 AccountOwner = Annotated[Principal, Depends(account_owner)]
 
 
-def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+def require_scope(scope: Scope) -> Callable[[SignedIn], Awaitable[Principal]]:
     """A dependency admitting signed-in callers whose credential allows `scope`."""
 
-    async def check(current: CurrentPrincipal) -> Principal:
+    # The sign-in itself rather than CurrentPrincipal: one dependency fewer on every read.
+    async def check(signed: CurrentSignIn) -> Principal:
+        current = signed.principal
         if not current.has_scope(scope):
             raise InsufficientScope(f"This API key lacks the {scope.value!r} scope.", scope=scope)
         return current

@@ -16,8 +16,9 @@ ID token's claim rules), joserfc verifies the signature and httpx makes the two 
 module only wires them together. What an identity may do to
 accounts (link, create) is the service's decision: `service.sign_in_with_provider`.
 
-authlib is imported by the functions that use it, so that it loads with the first sign-in
-through a provider: a worker whose deployment configures none never carries it.
+authlib, joserfc and httpx are imported by the functions that use them, so that they load with
+the first sign-in through a provider: a worker whose deployment configures none never carries
+them (tests/test_memory.py, tests/test_lazy_imports.py).
 """
 
 from __future__ import annotations
@@ -29,11 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 from cryptography.fernet import InvalidToken
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from skilltree.accounts.errors import (
     OidcLoginFailed,
@@ -44,7 +41,9 @@ from skilltree.platform.config import OidcProvider
 from skilltree.platform.crypto import SecretBox
 
 if TYPE_CHECKING:
-    from joserfc.jwk import KeySetSerialization
+    import httpx
+    from joserfc import jwt
+    from joserfc.jwk import KeySet, KeySetSerialization
 
 FLOW_COOKIE = "skilltree_oidc"
 FLOW_SECONDS = 10 * 60
@@ -182,6 +181,7 @@ class OidcClient:
         now: datetime,
     ) -> dict[str, Any]:
         from authlib.oidc.core import CodeIDToken
+        from joserfc.errors import JoseError
 
         try:
             token = self._decode(id_token, cached.keys)
@@ -213,9 +213,15 @@ class OidcClient:
 
     @staticmethod
     def _decode(id_token: str, keys: KeySet) -> jwt.Token:
+        from joserfc import jwt
+
         return jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
 
     async def _discover(self, provider: OidcProvider, *, refresh: bool = False) -> _Cached:
+        import httpx
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         cached = self._cache.get(provider.name)
         if cached and not refresh and time.monotonic() - cached.fetched_at < METADATA_TTL_SECONDS:
             return cached
@@ -239,6 +245,8 @@ async def _redeem(
 ) -> dict[str, Any]:
     """The token request (RFC 6749 §4.1.3 with RFC 7636's verifier), authenticated with the
     client secret as the provider prefers: HTTP Basic, else in the form."""
+    import httpx
+
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -269,6 +277,8 @@ async def _redeem(
 
 
 async def _get_json(http: httpx.AsyncClient, provider: OidcProvider, url: str) -> dict[str, Any]:
+    import httpx
+
     try:
         response = await http.get(url)
         response.raise_for_status()

@@ -27,8 +27,14 @@ session is checked against its store on every hit (accounts/authentication.py, d
 A lookup that began before an invalidation does not store its (possibly older) answer: every
 invalidation bumps a generation, and `keep` refuses an answer found under an older one.
 
-Organisation roles are not part of the cached caller (routes that need them build a `Viewer`
-per request), so an organisation's changes are immediate without any message.
+The caller's organisation roles are kept beside the caller, by user, the same way (decision
+0067): organisations mark the users whose memberships a unit of work changes with
+`forget_roles_on_commit` (a mapper event marks every changed membership row, a statement that
+changes memberships or organisations in bulk marks everyone), and the commit's announcement
+carries them under "roles"; a sign-in's announcement forgets the user's roles too. Roles are
+looked up within the request's unit of work, so `bind` records the generation as the unit of
+work opens, before its first statement: roles read by a transaction that began before an
+invalidation are never kept.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from __future__ import annotations
 import hashlib
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
@@ -61,6 +68,10 @@ log = get_logger("skilltree.accounts")
 CHANNEL = "principals"
 # The users a unit of work changed the sign-ins of, in its session's info.
 _CHANGED = "skilltree.principals_changed"
+# The users a unit of work changed the organisation roles of.
+_ROLES_CHANGED = "skilltree.roles_changed"
+# The cache bound to a unit of work, and its generation when the unit of work opened.
+_BOUND = "skilltree.principal_cache"
 EVERYONE = 0  # no user has id 0: "forget every caller"
 _USER_MAPPER = inspect(User)
 
@@ -72,6 +83,15 @@ class Remembered:
     signed_in: SignedIn
     expires_at: datetime | None  # the credential's own end (token, key); sessions carry theirs
     last_used_at: datetime | None  # an API key's recorded last use
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRoles:
+    """A user's organisation roles (organisation id -> role), as the epoch they were kept in
+    knew them."""
+
+    roles: Mapping[int, str]
     epoch: int
 
 
@@ -96,6 +116,10 @@ class PrincipalCache:
         self._entries: TTLCache[str, Remembered] = TTLCache(
             maxsize=max_entries, ttl=max(ttl_seconds, 0.001), timer=timer
         )
+        # Organisation roles by user id: what a Viewer needs beside the caller.
+        self._roles: TTLCache[int, KeptRoles] = TTLCache(
+            maxsize=max_entries, ttl=max(ttl_seconds, 0.001), timer=timer
+        )
         self._generation = 0
         # Hears the announcements; a gap (an overflow, a reconnection) forgets every caller.
         self._listener = ChannelListener(
@@ -103,6 +127,7 @@ class PrincipalCache:
         )
         self._started = False
         self.hits = 0
+        self.role_hits = 0
         self.heard = 0  # invalidations received from the channel
 
     # -- reading and storing ---------------------------------------------------------------
@@ -147,6 +172,22 @@ class PrincipalCache:
     def drop(self, key: str) -> None:
         self._entries.pop(key, None)
 
+    def find_roles(self, user_id: int) -> Mapping[int, str] | None:
+        if not self.usable():
+            return None
+        found = self._roles.get(user_id)
+        if found is None or found.epoch != self._broadcaster.epoch:
+            return None
+        self.role_hits += 1
+        return found.roles
+
+    def keep_roles(self, user_id: int, roles: Mapping[int, str], *, generation: int) -> None:
+        """Keep roles looked up by a unit of work that opened at `generation`; refused when
+        any invalidation came since (the lookup may have read what it changed)."""
+        if not self.usable() or generation != self._generation:
+            return
+        self._roles[user_id] = KeptRoles(MappingProxyType(dict(roles)), self._broadcaster.epoch)
+
     # -- forgetting ------------------------------------------------------------------------
 
     def forget_users(self, user_ids: set[int]) -> None:
@@ -158,28 +199,54 @@ class PrincipalCache:
         # entries take well under a millisecond.
         for key in [k for k, v in list(self._entries.items()) if v.signed_in.user.id in user_ids]:
             self._entries.pop(key, None)
+        self._forget_kept_roles(user_ids)
+
+    def forget_roles(self, user_ids: set[int]) -> None:
+        """Forget these users' organisation roles (everyone's, for EVERYONE); their sign-ins
+        stay."""
+        self._generation += 1
+        if EVERYONE in user_ids:
+            self._roles.clear()
+        else:
+            self._forget_kept_roles(user_ids)
+
+    def _forget_kept_roles(self, user_ids: Iterable[int]) -> None:
+        for user_id in user_ids:
+            self._roles.pop(user_id, None)
 
     def forget_everything(self) -> None:
         self._generation += 1
         self._entries.clear()
+        self._roles.clear()
 
-    async def announce(self, user_ids: set[int]) -> None:
-        """After a committed change: forget here at once, and tell every other instance."""
-        self.forget_users(user_ids)
+    async def announce(self, user_ids: set[int], *, roles_of: set[int] | None = None) -> None:
+        """After a committed change: forget here at once, and tell every other instance. The
+        sign-ins (and roles) of `user_ids`, the organisation roles alone of `roles_of`."""
+        roles_of = roles_of or set()
+        if user_ids:
+            self.forget_users(user_ids)
+        if roles_of:
+            self.forget_roles(roles_of)
+        message: dict[str, list[int]] = {"users": sorted(user_ids)}
+        if roles_of:
+            message["roles"] = sorted(roles_of)
         try:
-            await self._broadcaster.publish(CHANNEL, {"users": sorted(user_ids)}, keep=False)
+            await self._broadcaster.publish(CHANNEL, message, keep=False)
         except (RedisError, OSError) as error:
             # The others' entries expire within the cache's TTL; with Redis down they are
             # not used at all (`usable`).
             log.warning("principals.announce_failed", error=repr(error))
 
     def bind(self, session: AsyncSession) -> None:
-        """Announce, once the unit of work commits, the users it marked."""
+        """Announce, once the unit of work commits, the users it marked; and let the unit of
+        work use the kept roles (`bound_to`), with the generation as it opens."""
+        session.info[_BOUND] = (self, self._generation)
 
         async def announce_marked() -> None:
             marked: set[int] = session.info.pop(_CHANGED, set())
-            if marked:
-                await self.announce(marked)
+            roles_marked: set[int] = session.info.pop(_ROLES_CHANGED, set())
+            if marked or roles_marked:
+                await self.announce(marked, roles_of=roles_marked)
 
         after_commit(session, announce_marked)
 
@@ -198,11 +265,32 @@ class PrincipalCache:
         self.heard += 1
         users = delivery.message.get("users", [])
         self.forget_users({u for u in users if isinstance(u, int)})
+        roles = delivery.message.get("roles", [])
+        if roles:
+            self.forget_roles({u for u in roles if isinstance(u, int)})
 
 
 def forget_on_commit(session: AsyncSession, user_id: int) -> None:
     """Mark `user_id`'s sign-ins as changed: every instance forgets them once this commits."""
     session.info.setdefault(_CHANGED, set()).add(user_id)
+
+
+def forget_roles_on_commit(session: AsyncSession | Session, user_id: int) -> None:
+    """Mark `user_id`'s organisation roles as changed (EVERYONE: every user's): every instance
+    forgets them once this commits."""
+    session.info.setdefault(_ROLES_CHANGED, set()).add(user_id)
+
+
+def changes_roles(session: AsyncSession) -> bool:
+    """Whether this unit of work has changed anyone's organisation roles (so far as flushed)."""
+    return bool(session.info.get(_ROLES_CHANGED))
+
+
+def bound_to(session: AsyncSession) -> tuple[PrincipalCache, int] | None:
+    """The cache bound to this unit of work and its generation when the unit of work opened,
+    or None (a process that keeps no callers: a worker, a command)."""
+    bound: tuple[PrincipalCache, int] | None = session.info.get(_BOUND)
+    return bound
 
 
 @event.listens_for(User, "after_update")

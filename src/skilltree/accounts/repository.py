@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import case, delete, func, or_, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -209,6 +208,8 @@ async def count_failure(
     if is_mysql(dialect):
         # No RETURNING on MySQL: the upsert, then a read of the row this transaction now holds
         # locked. `failures` is assigned before `last_failure_at`, so `fresh` sees the old time.
+        from sqlalchemy.dialects.mysql import insert as mysql_insert  # only on MariaDB/MySQL
+
         await session.execute(
             mysql_insert(LoginThrottle)
             .values(key=key, failures=1, last_failure_at=now, locked_until=None)

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -34,6 +33,8 @@ async def record_activity(session: AsyncSession, values: dict[str, Any]) -> Acti
     if is_mysql(session.get_bind().dialect.name):
         # No RETURNING on MariaDB/MySQL: INSERT IGNORE skips the duplicate, and the row count
         # and the last insert id say whether a row was added.
+        from sqlalchemy.dialects.mysql import insert as mysql_insert  # only on MariaDB/MySQL
+
         ignored = mysql_insert(Activity).values(**values).prefix_with("IGNORE")
         result = cast(CursorResult[Any], await session.execute(ignored))
         key = result.inserted_primary_key
@@ -107,6 +108,8 @@ async def complete_once(
     values = {"assignment_id": assignment_id, "user_id": user_id, "completed_at": at}
     dialect = session.get_bind().dialect.name
     if is_mysql(dialect):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert  # only on MariaDB/MySQL
+
         statement: Any = mysql_insert(AssignmentCompletion).values(**values).prefix_with("IGNORE")
     else:
         insert = sqlite_insert if dialect == "sqlite" else postgresql_insert

@@ -6,15 +6,19 @@ its size honestly in the header, then costs gigabytes when decoded). The output 
 new WebP built from the pixels alone: EXIF (camera, GPS position), ICC profiles and comments of
 the upload do not travel into it, and the EXIF orientation is applied first so a portrait
 photo stays upright once the tag that said so is gone.
+
+Pillow is imported by the functions that decode and encode, so it loads in the worker that
+makes the first variant, not in every web worker that imports the files service.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from PIL import Image, ImageOps
+if TYPE_CHECKING:
+    from PIL import Image
 
 OUTPUT_TYPE = "image/webp"
 # Same pixels and settings give the same bytes: making a variant twice stores the same object.
@@ -45,6 +49,8 @@ def render(
 
 
 def _decode_upright(original: IO[bytes], largest_edge: int, max_pixels: int) -> Image.Image:
+    from PIL import Image, ImageOps
+
     try:
         with Image.open(original) as image:
             width, height = image.size
@@ -60,6 +66,8 @@ def _decode_upright(original: IO[bytes], largest_edge: int, max_pixels: int) -> 
 
 
 def _resized(image: Image.Image, edge: int, *, square: bool) -> Image.Image:
+    from PIL import Image, ImageOps
+
     if square:
         return ImageOps.fit(image, (edge, edge), Image.Resampling.LANCZOS)
     smaller = image.copy()
@@ -68,6 +76,8 @@ def _resized(image: Image.Image, edge: int, *, square: bool) -> Image.Image:
 
 
 def _encode(pixels: Image.Image) -> Rendered:
+    from PIL import Image
+
     # A fresh image from the pixels alone: no `info` (EXIF, ICC, XMP, comments) is carried over.
     clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
     out = io.BytesIO()

@@ -9,9 +9,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import filetype  # type: ignore[import-untyped]
-from PIL import Image
-
 HEAD_BYTES = 8 * 1024  # enough for every magic number filetype knows, and a text check
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 TEXT = "text/plain"
@@ -23,6 +20,9 @@ class Sniffed:
 
 
 def sniff(head: bytes) -> Sniffed:
+    # filetype's tables load with the first upload, not in every worker (decision 0062).
+    import filetype  # type: ignore[import-untyped]
+
     kind = filetype.guess(head)
     if kind is not None:
         return Sniffed(str(kind.mime))
@@ -48,6 +48,9 @@ def image_pixels(head: bytes) -> int | None:
     Pillow reads dimensions lazily from the header, which is what a decompression bomb lies
     about: a 40 KB PNG can claim 50,000 x 50,000 pixels.
     """
+    # Pillow loads with the first image uploaded, not in every web worker.
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(head)) as image:
             width, height = image.size

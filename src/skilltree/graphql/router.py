@@ -14,16 +14,19 @@ adds to strawberry's:
   dashboard of error rates) see a failure as one;
 - persisted queries (`persisted.py`), the WebSocket's sign-in and closing codes (`sockets.py`),
   and the GraphiQL IDE from the package's own assets (`ide.py`).
+
+The app does not include this router: it registers `lazy.py`'s light twins of its routes, which
+build it on the first request to /graphql and hand every request to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Any
 
 # What strawberry raises for a request it refuses before running (its own dependency).
 from cross_web import HTTPException
-from fastapi import Path, Request
+from fastapi import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
@@ -35,46 +38,23 @@ from skilltree.accounts.dependencies import accounts_context_of, signed_in
 from skilltree.graphql import ide, sockets
 from skilltree.graphql.context import GraphQLContext, graphql_context
 from skilltree.graphql.extensions import graphql_error_of, transport_problem, with_problem
+from skilltree.graphql.lazy import GRAPHQL_PATH, ide_enabled, post_responses
 from skilltree.graphql.persisted import PersistedQueries
 from skilltree.graphql.schema import build_schema
 from skilltree.platform.config import Settings
 from skilltree.platform.errors import DomainError
 from skilltree.platform.http.idempotency import IDEMPOTENT
-from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.state import resources_of
-
-GRAPHQL_PATH = "/graphql"
-# A failed document answers GraphQL's JSON; the middleware around every route answers problems.
-FAILED_DOCUMENT = (
-    "A mutation document that failed, or a request refused before any document ran: the GraphQL "
-    "response (`data` null, each error's REST problem in `extensions.problem`) with the first "
-    "error's status. Idempotency-Key refusals are problems (application/problem+json)."
-)
-DOCUMENT_STATUSES = (400, 401, 403, 404, 409, 412, 422, 428)
-MIDDLEWARE_STATUSES = (400, 409, 413, 422, 429)
-
-
-def _post_responses() -> dict[int | str, dict[str, Any]]:
-    responses = problem_responses(*MIDDLEWARE_STATUSES)
-    for status in DOCUMENT_STATUSES:
-        problem = responses.get(status, {}).get("content", {})
-        responses[status] = {
-            "description": FAILED_DOCUMENT,
-            "content": {"application/json": {}, **problem},
-        }
-    return responses
-
-
-def ide_enabled(settings: Settings) -> bool:
-    configured = settings.graphql.ide
-    return settings.app.env != "production" if configured is None else configured
 
 
 class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
     graphql_transport_ws_handler_class = sockets.TransportWSHandler
 
-    def __init__(self, settings: Settings) -> None:
-        self.persisted = PersistedQueries.from_settings(settings.graphql)
+    def __init__(self, settings: Settings, persisted: PersistedQueries | None = None) -> None:
+        # Read when the app starts (lazy.py), so that a broken registry stops the start.
+        if persisted is None:
+            persisted = PersistedQueries.from_settings(settings.graphql)
+        self.persisted = persisted
         with_ide = ide_enabled(settings)
         super().__init__(
             build_schema(settings),
@@ -86,22 +66,12 @@ class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
             allowed_origins=settings.auth.allowed_origins,
             max_subscriptions_per_connection=settings.graphql.socket_operations,
         )
-        if with_ide:
-            self.add_api_route(
-                f"{GRAPHQL_PATH}/ide/{{name}}",
-                ide_asset,
-                methods=["GET"],
-                summary="A file of the GraphQL IDE",
-                responses={404: {"description": "No such file (or not of this release)."}},
-                response_class=Response,
-                include_in_schema=False,  # a file of a page, like the web app's assets
-            )
 
     def post(self, path: str, *args: Any, **kwargs: Any) -> Any:
         """strawberry's POST route, declaring Idempotency-Key (which the middleware then
         guards) and the problems it may answer."""
         kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), IDEMPOTENT]
-        kwargs["responses"] = {**_post_responses(), **(kwargs.get("responses") or {})}
+        kwargs["responses"] = {**post_responses(), **(kwargs.get("responses") or {})}
         return super().post(path, *args, **kwargs)
 
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
@@ -160,11 +130,6 @@ class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
         return result
 
 
-async def ide_asset(name: Annotated[str, Path(max_length=100)]) -> Response:
-    """A script or stylesheet of the IDE, by its hashed name: kept for a year."""
-    return ide.asset_response(name)
-
-
 async def _csrf_token_of(request: Request) -> str | None:
     resources = resources_of(request)
     if resources.settings.auth.session_cookie not in request.cookies:
@@ -184,5 +149,7 @@ def _refusal(status: int, reason: str) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-def graphql_router(settings: Settings) -> GraphQLEndpoint:
-    return GraphQLEndpoint(settings)
+def graphql_router(
+    settings: Settings, persisted: PersistedQueries | None = None
+) -> GraphQLEndpoint:
+    return GraphQLEndpoint(settings, persisted)

@@ -60,10 +60,9 @@ async def delete_org(session: AsyncSession, org_id: int) -> None:
     await session.execute(delete(Organisation).where(Organisation.id == org_id))
 
 
-async def delete_membership(session: AsyncSession, org_id: int, user_id: int) -> None:
-    await session.execute(
-        delete(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
-    )
+async def delete_membership(session: AsyncSession, row: Membership) -> None:
+    await session.delete(row)
+    await session.flush()
 
 
 def add(session: AsyncSession, row: Organisation | Membership | Invitation) -> None:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import event, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from skilltree.accounts import directory
+from skilltree.accounts.principal_cache import (
+    EVERYONE,
+    bound_to,
+    changes_roles,
+    forget_roles_on_commit,
+)
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.identity import ANONYMOUS, Principal, Viewer
@@ -127,7 +135,57 @@ async def viewer_of(db: AsyncSession, caller: Principal | None) -> Viewer:
     visitors see what is public."""
     if caller is None:
         return ANONYMOUS
-    return Viewer(user_id=caller.user_id, org_roles=await repository.roles_of(db, caller.user_id))
+    return Viewer(user_id=caller.user_id, org_roles=await _caller_roles(db, caller.user_id))
+
+
+async def _caller_roles(db: AsyncSession, user_id: int) -> Mapping[int, str]:
+    """The caller's roles, kept beside the caller between requests where the process keeps
+    callers (accounts/principal_cache.py): every change of a membership is announced on
+    commit, so a removal or a demotion on any instance holds from its next request."""
+    bound = bound_to(db)
+    if bound is None or _changes_memberships(db):
+        return await repository.roles_of(db, user_id)  # this unit of work's own view
+    cache, opened_at = bound
+    kept = cache.find_roles(user_id)
+    if kept is not None:
+        return kept
+    roles = await repository.roles_of(db, user_id)
+    cache.keep_roles(user_id, roles, generation=opened_at)
+    return roles
+
+
+def _changes_memberships(db: AsyncSession) -> bool:
+    """Whether this unit of work changes memberships or organisations: it reads its own."""
+    if changes_roles(db):
+        return True
+    pending = (*db.new, *db.dirty, *db.deleted)
+    return any(isinstance(row, Membership | Organisation) for row in pending)
+
+
+# Every change of a membership row, whichever flow makes it (join, leave, removal, change of
+# role, transfer), marks its user: once the unit of work commits, every instance forgets the
+# roles it kept for them. A statement changing memberships or organisations in bulk (deleting
+# an organisation) names no rows: it marks everyone.
+_MEMBERSHIP_MAPPER = inspect(Membership)
+_ORGANISATION_MAPPER = inspect(Organisation)
+
+
+@event.listens_for(Membership, "after_insert")
+@event.listens_for(Membership, "after_update")
+@event.listens_for(Membership, "after_delete")
+def _membership_changed(_mapper: object, _connection: object, membership: Membership) -> None:
+    session = Session.object_session(membership)
+    if session is not None:
+        forget_roles_on_commit(session, membership.user_id)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _memberships_changed_in_bulk(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete) and state.bind_mapper in (
+        _MEMBERSHIP_MAPPER,
+        _ORGANISATION_MAPPER,
+    ):
+        forget_roles_on_commit(state.session, EVERYONE)
 
 
 async def audit_log(db: AsyncSession, member: Member) -> Sequence[audit.AuditEvent]:
@@ -226,7 +284,10 @@ async def member_infos_by_slug(db: AsyncSession, slug: str) -> list[MemberInfo]:
 
 
 async def org_ids_of(db: AsyncSession, user_id: int) -> list[int]:
-    return sorted(await repository.roles_of(db, user_id))
+    """The user's organisations; kept with the caller like `viewer_of`'s roles, so that the
+    live feed of a finished topic (realtime/live.py, after the write's commit) reads nothing
+    for a learner the process knows."""
+    return sorted(await _caller_roles(db, user_id))
 
 
 async def org_slug(db: AsyncSession, org_id: int) -> str | None:
@@ -269,7 +330,8 @@ async def remove(db: AsyncSession, member: Member, user_id: int) -> None:
     target = await _member(db, member, user_id)
     if await _is_last_owner(db, target):
         raise LastOwner()
-    await repository.delete_membership(db, member.org.id, user_id)
+    # Through the row, not a DELETE statement: the mapper event marks this user alone.
+    await repository.delete_membership(db, target)
 
 
 async def transfer_ownership(db: AsyncSession, clock: Clock, member: Member, user_id: int) -> None:

@@ -194,6 +194,7 @@ class Cache:
         self._lock_seconds = lock_seconds
         self.enabled = enabled
         self.stats = CacheStats()
+        self._hits_counted = metrics.CACHE_LOOKUPS.labels("hit")  # once: labels() costs µs
         self._available = True
         # Keys this process is recomputing now: the requests missing them too wait here.
         self._recomputing: dict[str, asyncio.Event] = {}
@@ -499,7 +500,7 @@ class Cache:
 
     def _hit(self) -> None:
         self.stats.hits += 1
-        metrics.CACHE_LOOKUPS.labels("hit").inc()
+        self._hits_counted.inc()
 
     def _waited(self) -> None:
         self.stats.waits += 1

@@ -203,8 +203,18 @@ class HttpSettings(_Group):
     # Cached public reads (a roadmap's tree, a topic) answered at the front of the middleware
     # stack from the cache's local copies (platform/http/fast_path.py, decision 0055).
     fast_path: bool = True
+    # Admission control (platform/http/admission.py, decision 0060): requests this worker runs at
+    # once; beyond them, up to `max_waiting` wait in line, each at most `max_wait_seconds`, and
+    # any other is answered 503 with Retry-After at once. Probes, /metrics and live streams are
+    # never counted. 0 in flight: no bound.
+    max_in_flight: int = Field(default=64, ge=0, le=100_000)
+    max_waiting: int = Field(default=1024, ge=0, le=100_000)
+    max_wait_seconds: float = Field(default=0.5, ge=0, le=60)
     # How long a stored response answers retries that carry the same Idempotency-Key.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # How long an Idempotency-Key claim holds while its request runs, renewed every third of it
+    # (decision 0015): a retry after a request that died waits at most this long.
+    idempotency_lease_seconds: float = Field(default=30.0, ge=0.3, le=3600)
     # After SIGTERM: seconds of answering /readyz with 503 while still serving, so balancers
     # stop sending before the server stops listening (platform/http/serving.py).
     drain_seconds: float = Field(default=5.0, ge=0, le=300)

@@ -13,6 +13,13 @@ for other processes (a worker, a command). Units of work that only read (GET and
 begin as before and run side by side (WAL); if one turns out to have something to write at the
 end (a session's sliding expiry), it queues for the lock like any writer and writes in a
 transaction of its own. PostgreSQL and MariaDB need none of this: their row locks wait.
+
+On PostgreSQL a unit of work that only reads sends no `BEGIN` and no `COMMIT` (decision 0064):
+at READ COMMITTED, the isolation skilltree runs at, each statement of a transaction sees what
+was committed when it began, so a read outside a transaction sees exactly what it would see
+inside one, and the two round trips bought nothing. The unit of work begins a transaction at
+its first write (an INSERT, UPDATE or DELETE, a `SELECT … FOR UPDATE`, a textual statement, a
+flush), and commits it as before.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -134,6 +141,7 @@ def _create_postgresql_engine(settings: DatabaseSettings, **connect_args: Any) -
         connect_args=_postgresql_connect_args(settings) | connect_args,
     )
     check_connections_on_checkout(engine, settings)
+    reset_reads_without_transaction(engine)
     return engine
 
 
@@ -235,6 +243,71 @@ class UnitOfWorkSession(Session):
     """The ORM session of every unit of work (its events are scoped to this class)."""
 
 
+# Set on the session of a reading unit of work whose reads need no transaction (PostgreSQL).
+_READS_WITHOUT_TRANSACTION = "skilltree.reads_without_transaction"
+# Set on such a session once it has begun to write: from then on it runs in a transaction.
+_WRITING = "skilltree.writing"
+
+
+def reads_need_no_transaction(dialect_name: str) -> bool:
+    """Whether a reading unit of work on this backend runs its reads without `BEGIN`/`COMMIT`.
+
+    PostgreSQL at READ COMMITTED. Not SQLite, whose read transaction is one snapshot for all
+    its statements (and costs no round trip), nor MariaDB, whose driver switches autocommit
+    with a statement of its own (a round trip, which is what this saves)."""
+    return dialect_name == "postgresql"
+
+
+def reset_reads_without_transaction(engine: AsyncEngine) -> None:
+    """Every connection goes back to the pool transactional, whatever its last unit of work
+    did: the next one to check it out may write."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _transactional_again(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
+            dbapi_connection.autocommit = False
+
+
+@event.listens_for(UnitOfWorkSession, "after_begin")
+def _reads_outside_a_transaction(session: Session, _transaction: Any, connection: Any) -> None:
+    """The session took a connection: a reading unit of work's statements run without `BEGIN`
+    until it writes (the driver begins a transaction lazily, before the first statement)."""
+    if session.info.get(_READS_WITHOUT_TRANSACTION) and not session.info.get(_WRITING):
+        _driver_connection_of(connection).autocommit = True
+
+
+def _begin_writing(session: Session) -> None:
+    """From the next statement on, the reading unit of work runs in a transaction."""
+    if not session.info.get(_READS_WITHOUT_TRANSACTION) or session.info.get(_WRITING):
+        return
+    session.info[_WRITING] = True
+    transaction = session.get_transaction()
+    if transaction is None:
+        return  # no connection yet: `_reads_outside_a_transaction` will leave it transactional
+    for connection in transaction.connections:
+        _driver_connection_of(connection).autocommit = False
+
+
+def _driver_connection_of(connection: Any) -> Any:
+    """The driver's adapted connection behind a SQLAlchemy connection (its `autocommit` flag
+    is the driver's own: setting it sends nothing, and decides whether a statement begins a
+    transaction)."""
+    return connection.connection.dbapi_connection
+
+
+@event.listens_for(UnitOfWorkSession, "do_orm_execute")
+def _writes_begin_a_transaction(state: ORMExecuteState) -> None:
+    # Only a plain SELECT reads and nothing more; anything else (DML, a row lock, a textual
+    # statement, whose effect cannot be told) may write or lock, so it gets a transaction.
+    if not state.is_select or getattr(state.statement, "_for_update_arg", None) is not None:
+        _begin_writing(state.session)
+
+
+@event.listens_for(UnitOfWorkSession, "before_flush")
+def _flushes_begin_a_transaction(session: Session, _context: Any, _instances: Any) -> None:
+    _begin_writing(session)
+
+
 # Set on a session once a statement of its current transaction reached the server.
 _STATEMENT_SENT = "skilltree.statement_sent"
 
@@ -324,6 +397,23 @@ def _has_changes(session: AsyncSession | Session) -> bool:
     return bool(session.new or session.dirty or session.deleted)
 
 
+def keeps_changes(error: BaseException | None) -> bool:
+    """Whether a unit of work that ended with `error` keeps its changes: on success, and on
+    a domain error that keeps them (a failed sign-in's audit row)."""
+    return error is None or (isinstance(error, DomainError) and error.keeps_changes)
+
+
+def _nothing_to_commit(session: AsyncSession) -> bool:
+    """No statement began a transaction and no change waits to be flushed: committing would
+    only cost the ORM's bookkeeping (a request answered from caches runs no statement), and
+    closing the session ends it the same way."""
+    if _has_changes(session):
+        return False
+    if not session.in_transaction():
+        return True
+    return bool(session.info.get(_READS_WITHOUT_TRANSACTION)) and not session.info.get(_WRITING)
+
+
 class NestedWriter(RuntimeError):
     """A unit of work that writes opened another that writes: on SQLite it would wait for itself."""
 
@@ -356,6 +446,7 @@ class Database:
         sessionmaker: async_sessionmaker[AsyncSession] | None = None,
         *,
         replica: Replica | None = None,
+        through_pgbouncer: bool = False,
     ) -> None:
         self.engine = engine
         # Reading units of work that ask for it read here while it keeps up (platform/replica.py).
@@ -390,11 +481,23 @@ class Database:
         # all share one connection, whose transaction is rolled back at the end.
         self._late_writes = self._writers is not None and sessionmaker is None
         self._unit_of_work_hooks: list[UnitOfWorkHook] = []
+        # Not in tests whose sessions share one connection: its transaction is the test's. Not
+        # through PgBouncer in transaction mode: asyncpg prepares a statement, then runs it, and
+        # outside a transaction the two may reach different server connections.
+        self._reads_without_transaction = (
+            reads_need_no_transaction(engine.dialect.name)
+            and sessionmaker is None
+            and not through_pgbouncer
+        )
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
         engine = create_engine(settings)
-        return cls(engine, replica=create_replica(settings, engine))
+        return cls(
+            engine,
+            replica=create_replica(settings, engine),
+            through_pgbouncer=settings.pgbouncer,
+        )
 
     @property
     def dialect(self) -> str:
@@ -430,52 +533,87 @@ class Database:
         queued = writes and self._writers is not None
         # A domain error that keeps its changes (a failed sign-in's audit row) commits them;
         # it is raised once the commit's callbacks have run, as after any commit.
-        kept_failure: DomainError | None = None
+        error: BaseException | None = None
         if queued:
             await self._acquire_writer()
         try:
             maker = self._writer_sessionmaker if queued else self.sessionmaker
             async with self._open(maker, from_replica=from_replica and not writes) as session:
-                for hook in self._unit_of_work_hooks:
-                    hook(session)
+                self._start(session, writes=writes)
                 try:
                     yield session
-                    if _REHEARSING.get():
-                        await session.rollback()
-                        session.info.pop(AFTER_COMMIT, None)
-                        return
-                    if not queued and self._late_writes and _has_changes(session):
-                        await self._write_late(session)
-                    else:
-                        await session.commit()
-                except DomainError as error:
-                    if _REHEARSING.get() or not error.keeps_changes:
-                        await session.rollback()
-                        raise
-                    if not queued and self._late_writes and _has_changes(session):
-                        await self._write_late(session)
-                    else:
-                        await session.commit()
-                    kept_failure = error
-                except BaseException:
-                    await session.rollback()
-                    raise
-                callbacks = session.info.pop(AFTER_COMMIT, [])
+                except BaseException as raised:
+                    error = raised
+                callbacks = await self._end(session, error, queued=queued)
         finally:
             if queued:
                 self._release_writer()
         for callback in callbacks:
             await callback()
-        if kept_failure is not None:
-            raise kept_failure
+        if error is not None:
+            raise error
+
+    def opens_at_first_use(self, *, writes: bool, from_replica: bool) -> bool:
+        """Whether `deferred_unit_of_work` can serve these arguments: not a SQLite writer,
+        which waits for the write lock before it begins, nor a read that may go to the
+        replica, which asks whether the replica keeps up before it begins."""
+        queued = writes and self._writers is not None
+        return not queued and not (from_replica and not writes and self.replica is not None)
+
+    def deferred_unit_of_work(
+        self, *, writes: bool, when_opened: Callable[[DeferredSession], None]
+    ) -> AsyncSession:
+        """A unit of work that costs nothing until the session is first used (decision 0072).
+
+        The session returned is not yet a session: its first use (a statement, `add`, `info`,
+        anything the ORM session behind it does) opens it as `unit_of_work` opens one (the
+        same hooks, the same reads without a transaction) and calls `when_opened` with it;
+        whoever called this then ends it with `DeferredSession.end`. One never used is never
+        opened, and there is nothing to end. Only where `opens_at_first_use` says so."""
+        return DeferredSession(self, writes=writes, when_opened=when_opened)
+
+    def _start(self, session: AsyncSession, *, writes: bool) -> None:
+        """What every unit of work does as it opens, before its first statement."""
+        if not writes and self._reads_without_transaction:
+            session.info[_READS_WITHOUT_TRANSACTION] = True
+        for hook in self._unit_of_work_hooks:
+            hook(session)
+
+    async def _end(
+        self, session: AsyncSession, error: BaseException | None, *, queued: bool
+    ) -> list[Callable[[], Awaitable[None]]]:
+        """Commit the unit of work `error` ended (None: it succeeded), or roll it back; the
+        after-commit callbacks to run once the session is closed (none after a rollback)."""
+        try:
+            if _REHEARSING.get() or not keeps_changes(error):
+                await session.rollback()
+                session.info.pop(AFTER_COMMIT, None)
+                return []
+            if not queued and self._late_writes and _has_changes(session):
+                await self._write_late(session)
+            elif error is not None or not _nothing_to_commit(session):
+                await session.commit()
+        except BaseException:
+            if error is None:  # the commit failed; an error's own rollback raises as it is
+                await session.rollback()
+            raise
+        callbacks: list[Callable[[], Awaitable[None]]] = session.info.pop(AFTER_COMMIT, [])
+        return callbacks
+
+    def _open(
+        self, maker: async_sessionmaker[AsyncSession], *, from_replica: bool
+    ) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session of `maker`, or one reading the replica when asked for and usable."""
+        if from_replica and self.replica is not None:
+            return self._open_on_replica(maker)
+        return maker()  # the session is its own context: one layer less on every request
 
     @asynccontextmanager
-    async def _open(
-        self, maker: async_sessionmaker[AsyncSession], *, from_replica: bool
+    async def _open_on_replica(
+        self, maker: async_sessionmaker[AsyncSession]
     ) -> AsyncIterator[AsyncSession]:
-        """A session of `maker`, or one reading the replica when asked for and usable."""
         replica, replica_sessions = self.replica, self._replica_sessionmaker
-        if from_replica and replica and replica_sessions and await replica.usable():
+        if replica and replica_sessions and await replica.usable():
             async with replica_sessions() as session:
                 with reading_replica(replica.read_your_writes_seconds):
                     yield session
@@ -507,3 +645,53 @@ class Database:
         await self.engine.dispose()
         if self.replica is not None:
             await self.replica.dispose()
+
+
+class DeferredSession(AsyncSession):
+    """An `AsyncSession` opened at its first use (`Database.deferred_unit_of_work`).
+
+    Opening a session and closing it unused was a quarter of the CPU of a request that runs
+    no statement (`GET /v1/me`, answered from the principal cache): building the ORM session,
+    the unit-of-work hooks, closing it in a task and a greenlet. Until something reaches for
+    the ORM session behind it, this object holds only what it needs to open it; every
+    `AsyncSession` method, and `info`, reaches for it, so the first of them opens it.
+    """
+
+    def __init__(
+        self, database: Database, *, writes: bool, when_opened: Callable[[DeferredSession], None]
+    ) -> None:
+        # AsyncSession.__init__ runs at the first use (`_open_now`), not here.
+        self._database = database
+        self._writes = writes
+        self._when_opened: Callable[[DeferredSession], None] | None = when_opened
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute not set yet: before the first use, `sync_session` and
+        # the others AsyncSession.__init__ sets.
+        if self.__dict__.get("_when_opened") is None:
+            raise AttributeError(name)
+        self._open_now()
+        return getattr(self, name)
+
+    @property
+    def opened(self) -> bool:
+        return self._when_opened is None
+
+    def _open_now(self) -> None:
+        when_opened, self._when_opened = self._when_opened, None
+        assert when_opened is not None
+        AsyncSession.__init__(self, **self._database.sessionmaker.kw)
+        self._database._start(self, writes=self._writes)
+        when_opened(self)
+
+    async def end(self, error: BaseException | None) -> None:
+        """End the opened session's unit of work as `Database.unit_of_work` ends one whose
+        block raised `error` (None: it succeeded): commit or roll back, close, then run the
+        after-commit callbacks. Raises only what committing, rolling back or a callback
+        raised: the caller lets `error` go on its way."""
+        try:
+            callbacks = await self._database._end(self, error, queued=False)
+        finally:
+            await self.__aexit__(None, None, None)  # closes the session
+        for callback in callbacks:
+            await callback()

@@ -60,8 +60,9 @@ class UnprocessableContent(DomainError):
 
 
 class ServiceOverloaded(DomainError):
-    """More requests want the database than the pool serves and its waiting line holds: this one
-    is turned away at once, with a hint when to retry, instead of queueing without bound."""
+    """More requests than the worker runs promptly (admission control) or than the database pool
+    serves and its waiting line holds: this one is turned away, with a hint when to retry,
+    instead of queueing without bound."""
 
     status = 503
     type_slug = "overloaded"

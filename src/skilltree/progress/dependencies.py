@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from skilltree.accounts.dependencies import require_scope
 from skilltree.identity import Principal, Scope
 from skilltree.orgs import service as orgs
 from skilltree.platform.observability.context import current_request_id
-from skilltree.platform.state import AppResources, DbSession
+from skilltree.platform.state import DbSession, Resources, resources_of
 from skilltree.progress import service
 
 
-async def _learner(
-    current: Principal, session: DbSession, resources: AppResources
-) -> service.Learner:
+async def _learner(current: Principal, session: DbSession, resources: Resources) -> service.Learner:
     viewer = await orgs.viewer_of(session, current)
     return service.Learner(
         user_id=current.user_id,
@@ -26,20 +24,22 @@ async def _learner(
     )
 
 
+# The app's resources are read from the request rather than asked for as a dependency: each
+# dependency is resolved again for every route that names it, and these run on every read.
 async def progress_reader(
     current: Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))],
     session: DbSession,
-    resources: AppResources,
+    request: Request,
 ) -> service.Learner:
-    return await _learner(current, session, resources)
+    return await _learner(current, session, resources_of(request))
 
 
 async def progress_writer(
     current: Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))],
     session: DbSession,
-    resources: AppResources,
+    request: Request,
 ) -> service.Learner:
-    return await _learner(current, session, resources)
+    return await _learner(current, session, resources_of(request))
 
 
 Reader = Annotated[service.Learner, Depends(progress_reader)]

@@ -13,7 +13,6 @@ from skilltree.platform.models import utc_now
 from skilltree.progress import repository
 from skilltree.progress.errors import NoteTooLarge, ResourceNotFound, TooManyResources
 from skilltree.progress.models import PersonalResource, TopicNote
-from skilltree.progress.rendering import render_note
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.policies import Viewer
 
@@ -113,6 +112,9 @@ async def save_note(
             await repository.delete_note(session, user_id, topic_id)
             _emit_note_changed(session, user_id, topic_id, now)
         return SavedNote(NoteView("", "", None), created=False)
+    # markdown-it loads with the first note saved, not in every worker (decision 0062).
+    from skilltree.progress.rendering import render_note
+
     html = render_note(markdown)
     created = note is None
     if note is None:

@@ -8,7 +8,6 @@ an allow-list of tags, attributes and URL schemes. Scripts, event-handler attrib
 
 from __future__ import annotations
 
-import nh3
 from markdown_it import MarkdownIt
 
 _markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
@@ -16,5 +15,8 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
 def render_note(markdown: str) -> str:
+    # nh3 (a 1.7 MiB extension) loads with the first note, not in every worker.
+    import nh3
+
     html = _markdown.render(markdown)
     return nh3.clean(html, url_schemes=set(URL_SCHEMES), link_rel="noopener noreferrer nofollow")

@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, delete, func, select, text
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform.db import is_mysql
@@ -19,6 +31,37 @@ PROGRESS_LOCK_SPACE = 4_711
 
 HISTORY_ORDER = Keyset(ProgressEvent.occurred_at, ProgressEvent.id, descending=True)
 
+# The write path's statements, on the tables' own columns and built once: executed as Core
+# statements, they skip the ORM's per-statement work (identity map, unit-of-work flush, building
+# the expression again on every call), which was most of a status change's CPU beyond the
+# round trips themselves.
+_EVENTS_TABLE = cast(Table, ProgressEvent.__table__)
+_MARKS_TABLE = cast(Table, TopicProgress.__table__)
+_MARKS = _MARKS_TABLE.c
+_CURRENT_MARK = select(_MARKS.status, _MARKS.confidence, _MARKS.updated_at).where(
+    _MARKS.user_id == bindparam("user_id"), _MARKS.topic_id == bindparam("topic_id")
+)
+_APPEND_EVENT = insert(_EVENTS_TABLE)
+_INSERT_MARK = insert(_MARKS_TABLE)
+# The columns to set come from the parameters' names; the key's parameters have names of
+# their own (a bound parameter may not share a name with a column the statement sets).
+_UPDATE_MARK = update(_MARKS_TABLE).where(
+    _MARKS.user_id == bindparam("mark_user_id"), _MARKS.topic_id == bindparam("mark_topic_id")
+)
+
+
+_LOCK_LEARNER = select(
+    func.pg_advisory_xact_lock(PROGRESS_LOCK_SPACE, bindparam("user_id", type_=Integer))
+)
+
+
+class CurrentMark(NamedTuple):
+    """A learner's own mark on a topic as the projection holds it: what a write starts from."""
+
+    status: str
+    confidence: int | None
+    updated_at: datetime
+
 
 async def lock_learner(session: AsyncSession, user_id: int) -> None:
     """Serialise one learner's progress writes until the transaction ends.
@@ -29,7 +72,7 @@ async def lock_learner(session: AsyncSession, user_id: int) -> None:
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(PROGRESS_LOCK_SPACE, user_id)))
+        await session.execute(_LOCK_LEARNER, {"user_id": user_id})
     elif is_mysql(dialect):
         # MySQL's named locks (GET_LOCK) belong to the connection, not the transaction, and a
         # pooled connection would keep one after a failed request. The learner's own account
@@ -37,6 +80,87 @@ async def lock_learner(session: AsyncSession, user_id: int) -> None:
         await session.execute(
             text("SELECT id FROM users WHERE id = :user_id FOR UPDATE"), {"user_id": user_id}
         )
+
+
+# A status change on PostgreSQL, in one round trip under the learner's lock: read the mark,
+# append the event that starts from it (none when the status and confidence are those already
+# held) and bring the projection row in line with it. The lock is taken by the statement
+# before: in READ COMMITTED a statement sees what was committed when it began, so the read must
+# begin once the lock is held (decision 0063).
+_CHANGE_MARK = text(
+    """
+WITH given AS (
+    SELECT CAST(:user_id AS INTEGER) AS user_id, CAST(:topic_id AS INTEGER) AS topic_id,
+           CAST(:status AS VARCHAR) AS status, CAST(:confidence AS INTEGER) AS confidence,
+           CAST(:occurred_at AS TIMESTAMP WITH TIME ZONE) AS occurred_at
+), held AS (
+    SELECT mark.status, mark.confidence, mark.updated_at
+    FROM topic_progress AS mark, given
+    WHERE mark.user_id = given.user_id AND mark.topic_id = given.topic_id
+), appended AS (
+    INSERT INTO progress_events (user_id, topic_id, roadmap_id, from_status, from_confidence,
+                                 to_status, confidence, occurred_at, request_id)
+    SELECT given.user_id, given.topic_id, CAST(:roadmap_id AS INTEGER),
+           (SELECT status FROM held), (SELECT confidence FROM held), given.status,
+           given.confidence, given.occurred_at, CAST(:request_id AS VARCHAR)
+    FROM given
+    WHERE NOT EXISTS (
+        SELECT 1 FROM held
+        WHERE held.status = given.status AND held.confidence IS NOT DISTINCT FROM given.confidence
+    )
+    RETURNING id
+), projected AS (
+    INSERT INTO topic_progress (user_id, topic_id, status, confidence, updated_at, last_event_id)
+    SELECT given.user_id, given.topic_id, given.status, given.confidence, given.occurred_at,
+           appended.id
+    FROM given, appended
+    ON CONFLICT (user_id, topic_id) DO UPDATE SET
+        status = EXCLUDED.status, confidence = EXCLUDED.confidence,
+        updated_at = EXCLUDED.updated_at, last_event_id = EXCLUDED.last_event_id
+)
+SELECT (SELECT id FROM appended), held.status, held.confidence, held.updated_at
+FROM given LEFT JOIN held ON true
+"""
+)
+
+
+class Change(NamedTuple):
+    """What `change_mark` did: the new event's id (None when nothing changed) and the mark the
+    change started from (None for the topic's first)."""
+
+    event_id: int | None
+    before: CurrentMark | None
+
+
+def changes_in_one_statement(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def change_mark(
+    session: AsyncSession,
+    user_id: int,
+    topic_id: int,
+    roadmap_id: int,
+    *,
+    status: str,
+    confidence: int | None,
+    occurred_at: datetime,
+    request_id: str | None,
+) -> Change:
+    """`current_mark`, `append_event` and the projection's insert or update in one statement
+    (PostgreSQL; `changes_in_one_statement`). The learner's lock must be held."""
+    parameters = {
+        "user_id": user_id,
+        "topic_id": topic_id,
+        "roadmap_id": roadmap_id,
+        "status": status,
+        "confidence": confidence,
+        "occurred_at": occurred_at,
+        "request_id": request_id,
+    }
+    row = (await session.execute(_CHANGE_MARK, parameters)).one()
+    before = None if row[1] is None else CurrentMark(row[1], row[2], row[3])
+    return Change(row[0], before)
 
 
 async def marks(
@@ -50,8 +174,57 @@ async def marks(
     return (await session.execute(query)).scalars().all()
 
 
-async def mark(session: AsyncSession, user_id: int, topic_id: int) -> TopicProgress | None:
-    return await session.get(TopicProgress, (user_id, topic_id))
+async def current_mark(session: AsyncSession, user_id: int, topic_id: int) -> CurrentMark | None:
+    row = (await session.execute(_CURRENT_MARK, {"user_id": user_id, "topic_id": topic_id})).first()
+    return None if row is None else CurrentMark(row[0], row[1], row[2])
+
+
+async def current_marks(
+    session: AsyncSession, user_id: int, topic_ids: Sequence[int]
+) -> dict[int, CurrentMark]:
+    """`current_mark` of several topics, by topic id (an import compares each entry with it)."""
+    if not topic_ids:
+        return {}
+    query = select(_MARKS.topic_id, _MARKS.status, _MARKS.confidence, _MARKS.updated_at).where(
+        _MARKS.user_id == user_id, _MARKS.topic_id.in_(list(topic_ids))
+    )
+    return {row[0]: CurrentMark(row[1], row[2], row[3]) for row in await session.execute(query)}
+
+
+async def append_event(session: AsyncSession, values: dict[str, Any]) -> int:
+    """Insert a progress event; returns its id (PostgreSQL answers it in the same round trip)."""
+    result = cast(CursorResult[Any], await session.execute(_APPEND_EVENT, values))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+async def insert_mark(session: AsyncSession, values: dict[str, Any]) -> None:
+    """The first mark of a topic: a new projection row (the learner's lock is held)."""
+    await session.execute(_INSERT_MARK, values)
+
+
+async def update_mark(
+    session: AsyncSession,
+    user_id: int,
+    topic_id: int,
+    *,
+    status: str,
+    confidence: int | None,
+    updated_at: datetime,
+    last_event_id: int,
+) -> None:
+    await session.execute(
+        _UPDATE_MARK,
+        {
+            "mark_user_id": user_id,
+            "mark_topic_id": topic_id,
+            "status": status,
+            "confidence": confidence,
+            "updated_at": updated_at,
+            "last_event_id": last_event_id,
+        },
+    )
 
 
 async def last_undoable(

@@ -22,7 +22,7 @@ from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam,
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.pagination import DEFAULT_PAGE_SIZE, decode_position
-from skilltree.platform.state import AppCache, AppResources, DbSession
+from skilltree.platform.state import AppCache, AppResources, DbSession, resources_of
 from skilltree.profiles import service as profiles
 from skilltree.progress import badges, exporting, notes, service
 from skilltree.progress.dependencies import Reader, Writer
@@ -67,15 +67,13 @@ NOTE_WRITE_ERRORS = problem_responses(401, 403, 404, 412, 413, 422, 428)
 
 @router.get("/me/progress/{roadmap}", response_model=RoadmapProgressOut, responses=READ_ERRORS)
 async def get_progress(
-    roadmap: RoadmapPath,
-    learner: Reader,
-    session: DbSession,
-    request: Request,
-    resources: AppResources,
-    cache: AppCache,
+    roadmap: RoadmapPath, learner: Reader, session: DbSession, request: Request
 ) -> Response:
     """Every topic's status, nested like the roadmap, parents rolled up from their children.
     Send the ETag back in If-None-Match: 304 while nothing changed."""
+    # The app's resources and cache straight from the request: two dependencies fewer to
+    # resolve on the most frequent personal read.
+    resources = resources_of(request)
 
     async def render() -> Computed:
         progress = await service.roadmap_progress(session, learner, roadmap)
@@ -87,7 +85,7 @@ async def get_progress(
         return _personal(body)
 
     return await _cached_progress(
-        request, session, learner, roadmap, "topics", render, resources, cache
+        request, session, learner, roadmap, "topics", render, resources, resources.cache
     )
 
 

@@ -146,15 +146,37 @@ async def set_status(
     """Record a status. Sending the current status and confidence again records nothing."""
     topic = await roadmaps.locate_topic(session, slug, topic_slug, learner.viewer)
     await repository.lock_learner(session, learner.user_id)
-    current = await repository.mark(session, learner.user_id, topic.id)
-    if current is not None and (current.status, current.confidence) == (status, confidence):
-        return _mark_of(current)
-    event = await _record(session, learner, topic, current, status, confidence)
+    now = learner.clock.now()
+    if repository.changes_in_one_statement(session):
+        change = await repository.change_mark(
+            session,
+            learner.user_id,
+            topic.id,
+            topic.roadmap_id,
+            status=status,
+            confidence=confidence,
+            occurred_at=now,
+            request_id=learner.request_id,
+        )
+        if change.event_id is None:
+            assert change.before is not None  # nothing is appended only when a mark is held
+            return _held(topic.id, change.before)
+        before = change.before.status if change.before is not None else None
+        await _follow_change(session, learner, slug, topic, before, status, change.event_id, now)
+    else:
+        current = await repository.current_mark(session, learner.user_id, topic.id)
+        if current is not None and (current.status, current.confidence) == (status, confidence):
+            return _held(topic.id, current)
+        await _record(session, learner, slug, topic, current, status, confidence, now=now)
     if status == "done":
         count_on_commit(session, metrics.TOPICS_COMPLETED)
     # What the projection now holds, as written: reading the row back would cost a statement
     # for a topic marked for the first time.
-    return rollup.Mark(topic.id, status, confidence, event.occurred_at)
+    return rollup.Mark(topic.id, status, confidence, now)
+
+
+def _held(topic_id: int, mark: repository.CurrentMark) -> rollup.Mark:
+    return rollup.Mark(topic_id, mark.status, mark.confidence, mark.updated_at)
 
 
 def _mark_of(row: TopicProgress) -> rollup.Mark:
@@ -171,11 +193,18 @@ async def undo_last(
     if last is None:
         raise NothingToUndo(slug)
     topic = _topics_by_id(tree)[last.topic_id]
-    current = await repository.mark(session, learner.user_id, topic.id)
+    current = await repository.current_mark(session, learner.user_id, topic.id)
     undo = await _record(
-        session, learner, topic, current, last.from_status, last.from_confidence, undoes=last
+        session,
+        learner,
+        tree.roadmap.slug,
+        topic,
+        current,
+        last.from_status,
+        last.from_confidence,
+        undoes=last,
     )
-    return Event.of(undo), topic
+    return undo, topic
 
 
 async def history(
@@ -221,10 +250,9 @@ async def import_marks(
     tree = await roadmaps.get_tree(session, slug, learner.viewer)
     targets = _import_targets(tree, marks)
     await repository.lock_learner(session, learner.user_id)
-    current = {
-        row.topic_id: row
-        for row in await repository.marks(session, learner.user_id, [t.id for t, _ in targets])
-    }
+    current = await repository.current_marks(
+        session, learner.user_id, [topic.id for topic, _ in targets]
+    )
     changed = 0
     for topic, entry in targets:
         existing = current.get(topic.id)
@@ -233,7 +261,9 @@ async def import_marks(
             entry.confidence,
         ):
             continue
-        await _record(session, learner, topic, existing, entry.status, entry.confidence)
+        await _record(
+            session, learner, tree.roadmap.slug, topic, existing, entry.status, entry.confidence
+        )
         changed += 1
     return ImportResult(changed=changed, unchanged=len(targets) - changed)
 
@@ -313,67 +343,103 @@ async def projection(session: AsyncSession, user_id: int) -> dict[int, tuple[str
 async def _record(
     session: AsyncSession,
     learner: Learner,
+    roadmap_slug: str,
     topic: roadmaps.TopicRef | roadmaps.TopicPlace,
-    current: TopicProgress | None,
+    current: repository.CurrentMark | None,
     status: str | None,
     confidence: int | None,
     *,
     undoes: ProgressEvent | None = None,
-) -> ProgressEvent:
+    now: datetime | None = None,
+) -> Event:
     """Append the event and bring the projection (and review cards) in line with it."""
-    now = learner.clock.now()
+    now = now or learner.clock.now()
     before = current.status if current is not None else None
-    event = ProgressEvent(
-        user_id=learner.user_id,
+    stored_confidence = confidence if status is not None else None
+    undoes_id = undoes.id if undoes is not None else None
+    row = {
+        "user_id": learner.user_id,
+        "topic_id": topic.id,
+        "roadmap_id": topic.roadmap_id,
+        "from_status": before,
+        "from_confidence": current.confidence if current is not None else None,
+        "to_status": status,
+        "confidence": stored_confidence,
+        "occurred_at": now,
+        "request_id": learner.request_id,
+        "undoes_event_id": undoes_id,
+    }
+    event = Event(
+        id=await repository.append_event(session, row),
         topic_id=topic.id,
-        roadmap_id=topic.roadmap_id,
         from_status=before,
-        from_confidence=current.confidence if current is not None else None,
         to_status=status,
-        confidence=confidence if status is not None else None,
+        confidence=stored_confidence,
         occurred_at=now,
         request_id=learner.request_id,
-        undoes_event_id=undoes.id if undoes is not None else None,
+        undoes_event_id=undoes_id,
     )
-    repository.add(session, event)
-    await repository.flush(session)
-    # Concept sharing carries a mark to other roadmaps' summaries: all of them are stale.
-    stale_on_commit(session, cache_namespace(learner.user_id))
     if status is None:
         await repository.delete_mark(session, learner.user_id, topic.id)
     elif current is None:
-        repository.add(
+        await repository.insert_mark(
             session,
-            TopicProgress(
-                user_id=learner.user_id,
-                topic_id=topic.id,
-                status=status,
-                confidence=confidence,
-                updated_at=now,
-                last_event_id=event.id,
-            ),
+            {
+                "user_id": learner.user_id,
+                "topic_id": topic.id,
+                "status": status,
+                "confidence": confidence,
+                "updated_at": now,
+                "last_event_id": event.id,
+            },
         )
     else:
-        current.status, current.confidence = status, confidence
-        current.updated_at, current.last_event_id = now, event.id
-    await repository.flush(session)
+        await repository.update_mark(
+            session,
+            learner.user_id,
+            topic.id,
+            status=status,
+            confidence=confidence,
+            updated_at=now,
+            last_event_id=event.id,
+        )
+    await _follow_change(session, learner, roadmap_slug, topic, before, status, event.id, now)
+    return event
+
+
+async def _follow_change(
+    session: AsyncSession,
+    learner: Learner,
+    roadmap_slug: str,
+    topic: roadmaps.TopicRef | roadmaps.TopicPlace,
+    before: str | None,
+    status: str | None,
+    event_id: int,
+    now: datetime,
+) -> None:
+    """What follows from a recorded change: stale caches, review cards, the domain event."""
+    # Concept sharing carries a mark to other roadmaps' summaries: all of them are stale.
+    stale_on_commit(session, cache_namespace(learner.user_id))
     await reviews.on_status_change(session, learner.user_id, topic.id, before, status, now)
-    # Through the outbox, in this transaction: an event exactly when the change commits.
-    events.emit(
+    # Through the outbox, in this transaction: an event exactly when the change commits. The
+    # roadmap's and the topic's slugs are the ones the change was found by, so what shows the
+    # change live (realtime/live.py) need not look them up again. Written at once by a Core
+    # statement: the unit of work then has nothing left to flush at commit.
+    await events.emit_now(
         session,
         TOPIC_STATUS_CHANGED,
         at=now,
         data={
             "user_id": learner.user_id,
             "roadmap_id": topic.roadmap_id,
+            "roadmap": roadmap_slug,
             "topic_id": topic.id,
             "topic": topic.slug,
             "from": before,
             "to": status,
-            "progress_event_id": event.id,
+            "progress_event_id": event_id,
         },
     )
-    return event
 
 
 async def _progress_of(

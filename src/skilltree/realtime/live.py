@@ -93,14 +93,18 @@ async def _progress_change(
     """A status change, for its learner's progress channel: the slugs a client knows."""
     if event.type != TOPIC_STATUS_CHANGED:
         return None
-    labels = await roadmaps.topic_labels(session, [int(event.data["topic_id"])])
-    label = labels.get(int(event.data["topic_id"]))
-    if label is None:
-        return None  # the topic was removed in the meantime: nothing left to show
+    roadmap, topic = event.data.get("roadmap"), event.data.get("topic")
+    if roadmap is None or topic is None:
+        # An event written before it carried both slugs: look them up.
+        labels = await roadmaps.topic_labels(session, [int(event.data["topic_id"])])
+        label = labels.get(int(event.data["topic_id"]))
+        if label is None:
+            return None  # the topic was removed in the meantime: nothing left to show
+        roadmap, topic = label.roadmap_slug, label.slug
     message = {
         **event.data,  # the ids (topic, roadmap, progress event) the GraphQL subscription reads
-        "roadmap": label.roadmap_slug,
-        "topic": label.slug,
+        "roadmap": roadmap,
+        "topic": topic,
         "from": event.data.get("from"),
         "to": event.data.get("to"),
         "occurred_at": event.occurred_at.isoformat(),

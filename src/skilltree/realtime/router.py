@@ -34,7 +34,17 @@ STREAM_EVENT: dict[str, Any] = {
     },
 }
 STREAM_ERRORS: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {"itemSchema": STREAM_EVENT}}},
+    # `schema` describes the whole stream, which OpenAPI 3.2 treats as the array of its events
+    # (sequential media types); left alone it would be the string FastAPI states for any
+    # response class that is not JSON, and a stream that ended with events would contradict it.
+    200: {
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "array", "items": STREAM_EVENT},
+                "itemSchema": STREAM_EVENT,
+            }
+        }
+    },
     **problem_responses(401, 403, 404),
 }
 LastEventId = Annotated[str | None, Header(alias="last-event-id", max_length=64)]

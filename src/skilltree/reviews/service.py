@@ -59,8 +59,7 @@ async def on_status_change(
 ) -> None:
     """Keep cards in step with progress: done makes a card, back to todo retires it."""
     if after == "done" and before != "done":
-        if not await repository.has_active_card(session, user_id, topic_id):
-            await _create_card(session, user_id, topic_id, now)
+        await _start_card(session, user_id, topic_id, now)
     elif after in RETIRING_STATUSES and before not in RETIRING_STATUSES:
         await repository.retire_cards(session, user_id, topic_id, now)
 
@@ -68,11 +67,17 @@ async def on_status_change(
 async def due_cards(
     session: AsyncSession, user_id: int, now: datetime, position: Position | None, limit: int
 ) -> Page[DueCard]:
-    cards = await repository.due_page(session, user_id, now, position, limit)
-    page = make_page(cards, position, limit, lambda card: (card.due, card.id))
-    labels = await roadmaps.topic_labels(session, [card.topic_id for card in page.items])
-    return Page(
-        [DueCard(card, labels.get(card.topic_id)) for card in page.items], page.next, page.prev
+    rows = await repository.due_page(session, user_id, now, position, limit)
+    page = make_page(rows, position, limit, lambda row: (row.card.due, row.card.id))
+    return Page([_due_card(row) for row in page.items], page.next, page.prev)
+
+
+def _due_card(row: repository.DueRow) -> DueCard:
+    card = row.card
+    if row.roadmap_slug is None or row.topic_slug is None or row.title is None:
+        return DueCard(card, None)
+    return DueCard(
+        card, roadmaps.TopicLabel(card.topic_id, row.roadmap_slug, row.topic_slug, row.title)
     )
 
 
@@ -102,10 +107,12 @@ async def review(
     return row
 
 
-async def _create_card(session: AsyncSession, user_id: int, topic_id: int, now: datetime) -> None:
-    # Insert first for the id, then give fsrs that id: one source of card ids, no sleeping.
-    row = ReviewCard(user_id=user_id, topic_id=topic_id, due=now, fsrs_card={}, created_at=now)
-    repository.add(session, row)
-    await repository.flush(session)
-    row.fsrs_card = dict(Card(card_id=row.id, due=now).to_dict())
-    await repository.flush(session)
+async def _start_card(session: AsyncSession, user_id: int, topic_id: int, now: datetime) -> None:
+    """A card for the topic, unless the learner has an active one."""
+    # Inserted first for the id, then fsrs is given that id: one source of card ids, no
+    # sleeping.
+    card_id = await repository.start_card(session, user_id, topic_id, now)
+    if card_id is not None:
+        await repository.set_fsrs_card(
+            session, card_id, dict(Card(card_id=card_id, due=now).to_dict())
+        )

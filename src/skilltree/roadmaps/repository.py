@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import ScalarSelect, Select, Text, cast, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
@@ -29,9 +40,11 @@ async def get_roadmap(
 
 
 async def is_visible(session: AsyncSession, slug: str, viewer: Viewer) -> bool:
-    """Whether the roadmap exists and the viewer may see it, without loading it."""
-    query = select(Roadmap.id).where(Roadmap.slug == slug, visible_to(viewer))
-    return (await session.execute(query)).scalar_one_or_none() is not None
+    """Whether the roadmap exists and the viewer may see it, without loading it: its
+    visibility columns read by a statement built once (the same for every caller), and the
+    viewer's rule applied to them with `Viewer.can_see`, as `topic_place` does."""
+    row = (await session.execute(_VISIBILITY, {"slug": slug})).first()
+    return row is not None and viewer.can_see(_Shared(row[0], row[1], row[2], row[3]))
 
 
 async def roadmap_ids_of_topics(session: AsyncSession, topic_ids: set[int]) -> dict[int, int]:
@@ -124,18 +137,56 @@ async def find_topic(session: AsyncSession, roadmap_id: int, slug: str) -> Topic
     return (await session.execute(query)).scalar_one_or_none()
 
 
+# Which roadmap and topic a progress write is about, built once with its parameters bound at
+# execution: a Core statement on the tables' columns, so a write neither builds the expression
+# nor its cache key again, nor goes through the ORM's loading. The viewer's rule is applied to
+# the roadmap's visibility columns in Python (`Viewer.can_see`, the rule `visible_to` puts in
+# SQL), which keeps the statement the same for every caller.
+_ROADMAPS = Roadmap.__table__.c
+_TOPICS = Topic.__table__.c
+_TOPIC_PLACE = (
+    select(
+        _ROADMAPS.id,
+        _ROADMAPS.visibility,
+        _ROADMAPS.owner_id,
+        _ROADMAPS.org_id,
+        _ROADMAPS.source,
+        _TOPICS.id.label("topic_id"),
+    )
+    .select_from(
+        Roadmap.__table__.outerjoin(
+            Topic.__table__,
+            (_TOPICS.roadmap_id == _ROADMAPS.id) & (_TOPICS.slug == bindparam("topic_slug")),
+        )
+    )
+    .where(_ROADMAPS.slug == bindparam("slug"))
+)
+
+
+_VISIBILITY = select(
+    _ROADMAPS.visibility, _ROADMAPS.owner_id, _ROADMAPS.org_id, _ROADMAPS.source
+).where(_ROADMAPS.slug == bindparam("slug"))
+
+
+class _Shared(NamedTuple):
+    """A roadmap's visibility columns, as `Viewer.can_see` reads them."""
+
+    visibility: str
+    owner_id: int | None
+    org_id: int | None
+    source: str
+
+
 async def topic_place(
     session: AsyncSession, slug: str, topic_slug: str, viewer: Viewer
 ) -> tuple[int, int | None] | None:
     """(roadmap id, topic id) in one statement: None when the viewer may not see the roadmap
     (or it does not exist), a topic id of None when the roadmap has no such topic."""
-    query = (
-        select(Roadmap.id, Topic.id)
-        .outerjoin(Topic, (Topic.roadmap_id == Roadmap.id) & (Topic.slug == topic_slug))
-        .where(Roadmap.slug == slug, visible_to(viewer))
-    )
-    row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
+    result = await session.execute(_TOPIC_PLACE, {"slug": slug, "topic_slug": topic_slug})
+    row = result.first()
+    if row is None or not viewer.can_see(_Shared(row[1], row[2], row[3], row[4])):
+        return None
+    return (row[0], row[5])
 
 
 async def load_outline(session: AsyncSession, roadmap_id: int) -> Sequence[Topic]:
@@ -202,18 +253,38 @@ async def titles_by_roadmap(
     return [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]
 
 
+# Built once: it names topics for the due list, search results and every live progress
+# event, and putting it together for each call cost more CPU than running it.
+_TOPIC_LABELS = (
+    select(Topic.id, Roadmap.slug, Topic.slug, Topic.title)
+    .join(Roadmap, Roadmap.id == Topic.roadmap_id)
+    .where(Topic.id.in_(bindparam("topic_ids", expanding=True)))
+)
+
+
+def with_topic_labels(
+    query: Select[*tuple[Any, ...]], topic_id: ColumnElement[int]
+) -> Select[*tuple[Any, ...]]:
+    """`query` with three columns more, the label of the topic `topic_id` names (roadmap slug,
+    topic slug, title), NULL where no topic has that id. Core columns and plain outer joins:
+    the statement stays a Core one when `query` is, and every backend looks each topic up by
+    its primary key (a subquery on the right of a LEFT JOIN is one SQLite cannot flatten)."""
+    topics, roadmaps = Topic.__table__, Roadmap.__table__
+    return (
+        query.add_columns(roadmaps.c.slug, topics.c.slug, topics.c.title)
+        .outerjoin(topics, topics.c.id == topic_id)
+        .outerjoin(roadmaps, roadmaps.c.id == topics.c.roadmap_id)
+    )
+
+
 async def topic_labels(
     session: AsyncSession, topic_ids: Sequence[int]
 ) -> Sequence[tuple[int, str, str, str]]:
     """(topic id, roadmap slug, topic slug, topic title) for each id, in one query."""
     if not topic_ids:
         return []
-    query = (
-        select(Topic.id, Roadmap.slug, Topic.slug, Topic.title)
-        .join(Roadmap, Roadmap.id == Topic.roadmap_id)
-        .where(Topic.id.in_(list(topic_ids)))
-    )
-    return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(query)).all()]
+    rows = (await session.execute(_TOPIC_LABELS, {"topic_ids": list(topic_ids)})).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
 async def list_page(

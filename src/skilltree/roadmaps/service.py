@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import anyio.to_thread
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -254,6 +254,16 @@ async def titles_by_roadmap(
 async def topic_labels(session: AsyncSession, topic_ids: Sequence[int]) -> dict[int, TopicLabel]:
     rows = await repository.topic_labels(session, sorted(set(topic_ids)))
     return {row[0]: TopicLabel(*row) for row in rows}
+
+
+def with_topic_labels(
+    query: Select[*tuple[Any, ...]], topic_id: ColumnElement[int]
+) -> Select[*tuple[Any, ...]]:
+    """Another domain's query with the label of each row's topic (roadmap slug, topic slug,
+    title; NULL for a topic that does not exist) added as its last three columns, joined by
+    the database: a list of another domain's rows named by their topics in one statement
+    instead of two (`TopicLabel` describes the columns)."""
+    return repository.with_topic_labels(query, topic_id)
 
 
 async def export_document(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapDoc:

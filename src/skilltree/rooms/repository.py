@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +33,8 @@ async def ensure_room(session: AsyncSession, values: dict[str, object]) -> Room:
     ignores the unique-key conflict, so two requests making the same room at once both get it
     instead of one failing on the constraint."""
     if is_mysql(session.get_bind().dialect.name):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert  # only on MariaDB/MySQL
+
         statement: Any = mysql_insert(Room).values(**values).prefix_with("IGNORE")
     else:
         insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
@@ -107,6 +108,8 @@ async def mark_read(
 ) -> None:
     """Move the user's read position forward (never back: receipts arrive out of order)."""
     if is_mysql(session.get_bind().dialect.name):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert  # only on MariaDB/MySQL
+
         upsert = mysql_insert(RoomRead).values(
             room_id=room_id, user_id=user_id, last_read_seq=seq, updated_at=now
         )

@@ -34,8 +34,6 @@ from sqlalchemy import (
     table,
     union_all,
 )
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.mysql import match as mysql_match
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -537,6 +535,8 @@ class MysqlIndex:
         owners = _owners(scope)
         if not owners:
             return None
+        from sqlalchemy.dialects.mysql import match as mysql_match  # only on MariaDB/MySQL
+
         table = SearchDocument.__table__.c
         relevance = mysql_match(
             table.title, table.body, against=boolean_mode_expression(query)
@@ -643,6 +643,8 @@ async def upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> No
 
 
 async def _mysql_upsert(session: AsyncSession, documents: Sequence[DocumentText]) -> None:
+    from sqlalchemy.dialects.mysql import insert as mysql_insert  # only on MariaDB/MySQL
+
     statement = mysql_insert(SearchDocument).values(_rows(documents))
     changed = {name: statement.inserted[name] for name in _REWRITTEN}
     await session.execute(statement.on_duplicate_key_update(**changed))

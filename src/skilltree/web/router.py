@@ -7,7 +7,7 @@ script posts the same form with `Accept: application/json` and gets the new stat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -26,14 +26,13 @@ from skilltree.platform.http.filtering import parse_list_query
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.progress import notes
 from skilltree.progress import service as progress
-from skilltree.progress.rendering import render_note
 from skilltree.progress.rollup import STATUSES, Status
 from skilltree.progress.schemas import NoteOut, ResourceIn
 from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.errors import RoadmapNotFound
 from skilltree.roadmaps.listing import ROADMAP_LIST
-from skilltree.web import code
+from skilltree.web import code, outlines
 from skilltree.web.errors import PageRoute
 from skilltree.web.heatmap import heatmap
 from skilltree.web.session import (
@@ -52,6 +51,7 @@ from skilltree.web.views import (
     rows_from_progress,
     rows_from_tree,
     states_json,
+    statuses_and_bars,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -144,12 +144,16 @@ async def roadmap_page(
     roadmap: roadmaps.RoadmapRef
     can_edit = False
     if current is None:
-        tree = await roadmaps.get_tree(db, slug, ANONYMOUS)
-        roadmap, rows, bar = tree.roadmap, rows_from_tree(tree.sections), None
+        roadmap = await roadmaps.require_roadmap(db, slug, ANONYMOUS)
+        _, skeleton = await outlines.outline_markup(request.app, db, roadmap, forms=False)
+        tree, bar = skeleton.fill([None] * skeleton.nodes, [None] * skeleton.nodes, None), None
     else:
         learner = await learner_of(db, current, resources)
-        state = await progress.roadmap_progress(db, learner, slug)
-        roadmap, rows, bar = state.roadmap, rows_from_progress(state.sections), Bar.of(state.tally)
+        found = await roadmaps.require_roadmap(db, slug, learner.viewer)
+        outline, skeleton = await outlines.outline_markup(request.app, db, found, forms=True)
+        state = await progress.progress_on(db, current.user.id, outline)
+        roadmap, bar = state.roadmap, Bar.of(state.tally)
+        tree = skeleton.fill(*statuses_and_bars(state.sections), csrf_token(current))
         can_edit = roadmaps.may_edit(learner.viewer, roadmap)
     return page(
         request,
@@ -157,12 +161,12 @@ async def roadmap_page(
         _base(
             current,
             roadmap=roadmap,
-            rows=rows,
             bar=bar,
             left=left and current is not None,
             can_edit=can_edit,
             imported=request.query_params.get("imported") == "1",
         ),
+        spliced=("tree", tree),
     )
 
 
@@ -252,8 +256,10 @@ async def _topic(
     status_code: int = 200,
 ) -> Response:
     viewer = await viewer_of(db, current)
-    # One load of the roadmap's topics serves the topic, its progress and its history.
-    view, tree = await roadmaps.get_topic_in_tree(db, slug, topic_slug, viewer)
+    # One tree (kept per roadmap version) serves the topic, its progress and its history.
+    roadmap = await roadmaps.require_roadmap(db, slug, viewer)
+    tree, topics = await outlines.details(request.app, db, roadmap)
+    view = roadmaps.topic_view_of(roadmap, topics, topic_slug)
     context = _base(
         current,
         view=view,
@@ -266,8 +272,12 @@ async def _topic(
         learner = progress.Learner(
             user_id=current.user.id, viewer=viewer, clock=resources.clock, request_id=None
         )
-        state = await progress.progress_on(db, current.user.id, tree)
-        row = next(r for r in _walk(rows_from_progress(state.sections)) if r.slug == topic_slug)
+        # The topic's subtree alone: its marks and roll-up are the same as in the whole tree
+        # (a topic's state depends on its subtree only), without reading every topic's mark.
+        node = _node_of(tree.sections, topic_slug)
+        subtree = roadmaps.RoadmapTree(roadmap, (node,), sum(1 for _ in _nodes([node])))
+        state = await progress.progress_on(db, current.user.id, subtree)
+        (row,) = rows_from_progress(state.sections)
         note = await notes.note_on(db, current.user.id, view.topic.id)
         links = await notes.resources_on(db, current.user.id, view.topic.id)
         history = await progress.history_in(db, learner, tree, None, HISTORY_SHOWN)
@@ -279,6 +289,22 @@ async def _topic(
             "history": [e for e in history.page.items if e.topic_id == view.topic.id],
         }
     return page(request, "topic.html", context, status_code=status_code)
+
+
+def _node_of(
+    nodes: Sequence[roadmaps.TopicNode[Any]], slug: str
+) -> roadmaps.TopicNode[roadmaps.TopicDetail]:
+    """The node of the topic `slug` (the caller knows it is in the tree)."""
+    for node in _nodes(nodes):
+        if node.topic.slug == slug:
+            return node
+    raise LookupError(slug)
+
+
+def _nodes(nodes: Sequence[roadmaps.TopicNode[Any]]) -> Iterator[roadmaps.TopicNode[Any]]:
+    for node in nodes:
+        yield node
+        yield from _nodes(node.children)
 
 
 def _walk(rows: list[Row]) -> list[Row]:
@@ -304,6 +330,9 @@ async def save_note(
 ) -> Response:
     markdown = form.get("markdown").replace("\r\n", "\n")
     if form.get("intent") == "preview":
+        # markdown-it loads with the first note previewed, not in every worker (decision 0062).
+        from skilltree.progress.rendering import render_note
+
         html = render_note(markdown)
         if _wants_json(request):
             return JSONResponse({"html": html}, headers={"cache-control": "no-store"})

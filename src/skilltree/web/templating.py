@@ -7,10 +7,12 @@ style, no eval), forms post only here, and nothing may frame the page.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -28,6 +30,10 @@ PAGE_POLICY = (
 REFERRER_POLICY = "same-origin"
 # Pages show personal data and carry the CSRF token: never stored by any cache.
 NO_STORE = "no-store"
+# Where `page` splices bytes into a rendered page. A comment can come only from a template's
+# own text, never from an escaped value (which has no "<"); the random part keeps it from
+# matching any template's text.
+_SPLICE = f"<!--{secrets.token_hex(16)}-->"
 
 
 @cache
@@ -53,8 +59,21 @@ def page(
     *,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
+    spliced: tuple[str, bytes] | None = None,
 ) -> HTMLResponse:
-    body = environment().get_template(template).render(request=request, **context)
+    """The template rendered as an HTML response. With `spliced` (a variable's name and its
+    markup as UTF-8), the template shows that variable as if it held the markup, and the
+    bytes go into the body without being decoded and encoded again (the roadmap's tree)."""
+    if spliced is None:
+        body: str | bytes = environment().get_template(template).render(request=request, **context)
+    else:
+        name, markup = spliced
+        context = {**context, name: Markup(_SPLICE)}  # noqa: S704  (a constant comment)
+        rendered = environment().get_template(template).render(request=request, **context)
+        before, found, after = rendered.partition(_SPLICE)
+        if not found or _SPLICE in after:
+            raise ValueError(f"{template} must show {name} exactly once")
+        body = b"".join((before.encode(), markup, after.encode()))
     response = HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
     response.headers["content-security-policy"] = PAGE_POLICY
     response.headers["referrer-policy"] = REFERRER_POLICY

@@ -71,6 +71,24 @@ def rows_from_progress(states: Sequence[NodeState]) -> list[Row]:
     ]
 
 
+def statuses_and_bars(states: Sequence[NodeState]) -> tuple[list[str], list[Bar | None]]:
+    """Each node's status and, for a parent, its bar, in tree order (a node, then its subtree):
+    what a kept tree skeleton (web/tree_html.py) is filled with, as `rows_from_progress` would
+    give them, without a row per topic."""
+    statuses: list[str] = []
+    bars: list[Bar | None] = []
+
+    def visit(level: Sequence[NodeState]) -> None:
+        for state in level:
+            statuses.append(state.status)
+            bars.append(Bar.of(state.tally) if state.children else None)
+            if state.children:
+                visit(state.children)
+
+    visit(states)
+    return statuses, bars
+
+
 def rows_from_tree(nodes: Sequence[TopicNode[TopicRef]]) -> list[Row]:
     return [
         Row(

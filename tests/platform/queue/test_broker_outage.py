@@ -92,7 +92,12 @@ async def test_a_worker_resumes_by_itself_after_its_broker_connection_drops(
             resumed_after = time.monotonic() - back_at
     await publisher.close()
 
-    assert seen == [1, 2], f"no task ran in the {resumed_after:.0f} s after the outage"
+    assert second_ran.is_set(), f"no task ran in the {resumed_after:.0f} s after the outage"
+    # The first task's acknowledgement may still be on its way when the connection is cut:
+    # RabbitMQ then hands that task out again once the worker is back, as running a task is
+    # at-least-once (docs/background-work.md). The second, published after the outage, ran once.
+    assert seen.count(2) == 1, seen
+    assert set(seen) == {1, 2}, seen
 
 
 async def _true(value: bool) -> bool:

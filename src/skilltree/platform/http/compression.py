@@ -22,13 +22,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import brotli
 from cachetools import LRUCache
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from skilltree.platform.http.middleware import HttpMiddleware
+from skilltree.platform.http.middleware import HttpMiddleware, first_raw_header
 
 # Preferred first when a client accepts both equally: brotli is smaller for JSON.
 CODINGS = ("br", "gzip")
@@ -37,7 +38,10 @@ COMPRESSIBLE_TYPES = frozenset(
 )
 VALIDATOR_HEADERS = (b"if-none-match", b"if-match")
 CODING_SUFFIX = re.compile(r'-(br|gzip)"')
+# Distinct Accept-Encoding values (and response content types) whose answer is remembered.
+REMEMBERED = 64
 GZIP_LEVEL = 6
+T = TypeVar("T")
 BROTLI_QUALITY = 5  # of 11: most of the gain, a fraction of the CPU of the top levels
 
 
@@ -76,6 +80,37 @@ def choose_coding(header: str | None) -> str | None:
     return best if best is not None and best_quality >= identity else None
 
 
+class Remembered(Generic[T]):
+    """`answer` by header value, remembered: clients send a handful of Accept-Encoding values
+    and the app's responses a handful of content types, and parsing one costs more than the
+    rest of the request's compression work."""
+
+    def __init__(self, answer: Callable[[str], T]) -> None:
+        self._answer = answer
+        self._answers: dict[bytes, T] = {}
+
+    def __call__(self, value: bytes) -> T:
+        try:
+            return self._answers[value]
+        except KeyError:
+            pass
+        answer = self._answer(value.decode("latin-1"))
+        if len(self._answers) >= REMEMBERED:
+            self._answers.clear()  # whatever clients send, the memo stays small
+        self._answers[value] = answer
+        return answer
+
+
+class RememberedCodings:
+    """`choose_coding` by Accept-Encoding value, remembered."""
+
+    def __init__(self) -> None:
+        self._codings = Remembered(choose_coding)
+
+    def choose(self, accept_encoding: bytes | None) -> str | None:
+        return None if accept_encoding is None else self._codings(accept_encoding)
+
+
 def compress(body: bytes, coding: str) -> bytes:
     if coding == "br":
         compressed: bytes = brotli.compress(body, quality=BROTLI_QUALITY)
@@ -111,7 +146,10 @@ def with_coding(etag: str, coding: str) -> str:
 
 
 def _strip_validator_codings(scope: Scope) -> str | None:
-    """Remove our coding suffixes from If-Match / If-None-Match; return the coding seen."""
+    """Remove our coding suffixes from If-Match / If-None-Match; return the coding seen. The
+    request's headers are copied only when it sends one of those (most requests do not)."""
+    if not any(name in VALIDATOR_HEADERS for name, _ in scope["headers"]):
+        return None
     seen: str | None = None
     headers: list[tuple[bytes, bytes]] = []
     for name, value in scope["headers"]:
@@ -151,9 +189,12 @@ class CompressionMiddleware(HttpMiddleware):
         super().__init__(app)
         self.minimum_size = minimum_size
         self.memo = CompressionMemo(memo_bytes)
+        self.codings = RememberedCodings()
+        # Content types come from the app's own responses: a handful, remembered.
+        self._is_compressible = Remembered(is_compressible)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        coding = choose_coding(Headers(scope=scope).get("accept-encoding"))
+        coding = self.codings.choose(first_raw_header(scope["headers"], b"accept-encoding"))
         validator_coding = _strip_validator_codings(scope)
         start: Message | None = None
         passing_through = False
@@ -167,18 +208,22 @@ class CompressionMiddleware(HttpMiddleware):
                 start = message
                 return
             assert start is not None, "a body before the response start"
-            headers = MutableHeaders(scope=start)
-            if start["status"] == 304 and validator_coding and "etag" in headers:
-                headers["etag"] = _with_coding(headers["etag"], validator_coding)
-            compressible = is_compressible(headers.get("content-type", ""))
+            # The response's raw headers, changed as `MutableHeaders` would change them.
+            headers = start["headers"] = list(start["headers"])
+            raw_etag = first_raw_header(headers, b"etag")
+            etag = None if raw_etag is None else raw_etag.decode("latin-1")
+            if start["status"] == 304 and validator_coding and etag is not None:
+                etag = _with_coding(etag, validator_coding)
+                _set(headers, b"etag", etag)
+            compressible = self._is_compressible(first_raw_header(headers, b"content-type") or b"")
             if compressible:
-                headers.add_vary_header("Accept-Encoding")
+                _add_vary(headers, b"Accept-Encoding")
             body = message.get("body", b"")
             if (
                 message.get("more_body", False)  # streaming: never buffered
                 or coding is None
                 or not compressible
-                or "content-encoding" in headers
+                or first_raw_header(headers, b"content-encoding") is not None
                 or len(body) < self.minimum_size
             ):
                 passing_through = True
@@ -186,12 +231,31 @@ class CompressionMiddleware(HttpMiddleware):
                 await send(message)
                 return
             compressed = self.memo.compress(body, coding)
-            headers["content-encoding"] = coding
-            headers["content-length"] = str(len(compressed))
-            if "etag" in headers:
-                headers["etag"] = _with_coding(headers["etag"], coding)
+            _set(headers, b"content-encoding", coding)
+            _set(headers, b"content-length", str(len(compressed)))
+            if etag is not None:
+                _set(headers, b"etag", _with_coding(etag, coding))
             passing_through = True
             await send(start)
             await send({"type": "http.response.body", "body": compressed, "more_body": False})
 
         await self.app(scope, receive, send_compressed)
+
+
+def _set(headers: list[tuple[bytes, bytes]], name: bytes, value: str) -> None:
+    """Set `name` as `MutableHeaders.__setitem__` does: the first one replaced in place, any
+    other removed, appended when there is none."""
+    at = [index for index, (key, _) in enumerate(headers) if key == name]
+    item = (name, value.encode("latin-1"))
+    if not at:
+        headers.append(item)
+        return
+    headers[at[0]] = item
+    for index in reversed(at[1:]):
+        del headers[index]
+
+
+def _add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> None:
+    """`MutableHeaders.add_vary_header`: every `vary` value and `token` joined into the first."""
+    values = [value for key, value in headers if key == b"vary"]
+    _set(headers, b"vary", b", ".join([*values, token]).decode("latin-1"))

@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
@@ -39,18 +39,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from skilltree.platform.cache import Cache, Key, LocalCopy
 from skilltree.platform.http import conditional
 from skilltree.platform.http.compression import (
-    choose_coding,
+    RememberedCodings,
     compress,
     is_compressible,
     strip_codings,
     with_coding,
 )
 from skilltree.platform.http.middleware import (
-    REQUEST_ID_HEADER,
+    REQUEST_ID_NAME,
     HttpMiddleware,
-    client_info,
     log_request,
-    request_id_of,
+    request_id_from,
 )
 from skilltree.platform.http.rate_limit import (
     Decision,
@@ -59,7 +58,7 @@ from skilltree.platform.http.rate_limit import (
     mark_decided,
 )
 from skilltree.platform.http.security_headers import add_security_headers
-from skilltree.platform.observability.context import client_var, request_id_var
+from skilltree.platform.observability.context import request_id_var
 
 # What a local copy remembers of its preparation for this path.
 PREPARED = "fast_path"
@@ -96,16 +95,28 @@ class Prepared:
     identity: Variant
     coded: dict[str, Variant]  # by coding; empty when the body is too small to compress
     not_modified: dict[str | None, Variant]  # by the coding of the validator the client sent
+    # By an If-None-Match that is exactly one of the ETags sent (what a revalidating client
+    # usually sends): the 304 without parsing the header.
+    exact_not_modified: dict[bytes, Variant]
+
+
+class Asked(NamedTuple):
+    """What the request's headers ask of the answer (raw values; None when absent)."""
+
+    if_none_match: bytes | None
+    accept_encoding: bytes | None
+    origin: bool
+    request_id: bytes | None
 
 
 def prepare(value: bytes, minimum_size: int) -> Prepared:
     """Every response a cached representation can give, computed once."""
     representation = conditional.Representation.from_bytes(value)
     validators = {"etag": representation.etag, "cache-control": representation.cache_control}
-    identity = Response(
+    response = Response(
         representation.body, 200, headers=validators, media_type=representation.media_type
     )
-    headers = MutableHeaders(raw=list(identity.raw_headers))
+    headers = MutableHeaders(raw=list(response.raw_headers))
     compressible = is_compressible(headers.get("content-type", ""))
     if compressible:
         headers.add_vary_header("Accept-Encoding")
@@ -120,13 +131,14 @@ def prepare(value: bytes, minimum_size: int) -> Prepared:
             variant["etag"] = with_coding(representation.etag, coding)
             coded[coding] = Variant(200, tuple(variant.raw), compressed)
     not_modified: dict[str | None, Variant] = {}
+    exact_not_modified: dict[bytes, Variant] = {}
     for seen in (None, "br", "gzip"):
         etag = representation.etag if seen is None else with_coding(representation.etag, seen)
         response = Response(status_code=304, headers=validators | {"etag": etag})
         not_modified[seen] = Variant(304, tuple(response.raw_headers), b"")
-    return Prepared(
-        representation.etag, Variant(200, tuple(headers.raw), body), coded, not_modified
-    )
+        exact_not_modified[etag.encode("latin-1")] = not_modified[seen]
+    identity = Variant(200, tuple(headers.raw), body)
+    return Prepared(representation.etag, identity, coded, not_modified, exact_not_modified)
 
 
 class FastPathMiddleware(HttpMiddleware):
@@ -150,17 +162,17 @@ class FastPathMiddleware(HttpMiddleware):
         self.minimum_size = minimum_size
         self.session_cookie = f"{session_cookie}=".encode()
         self.answered = 0  # requests this path answered itself
+        self._codings = RememberedCodings()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._local_hit(scope)
         if found is None:
             await self.app(scope, receive, send)
             return
-        read, copy = found
+        read, copy, asked = found
         started = time.perf_counter()
-        request_id = request_id_of(scope)
+        request_id = request_id_from(asked.request_id)
         request_token = request_id_var.set(request_id)
-        client_token = client_var.set(client_info(scope))
         try:
             decision: Decision | None = None
             if self.limiter is not None:
@@ -178,23 +190,22 @@ class FastPathMiddleware(HttpMiddleware):
             prepared: Prepared | None = copy.derived.get(PREPARED)
             if prepared is None:
                 prepared = copy.derived[PREPARED] = prepare(copy.value, self.minimum_size)
-            variant, origin = self._variant(scope, prepared)
-            if origin:
+            variant = self._variant(asked, prepared)
+            if asked.origin:
                 start = await self._finish(variant, scope, Headers(scope=scope))
+                raw: list[tuple[bytes, bytes]] = start["headers"]
             else:
                 https = scope.get("scheme") == "https"
                 finished = variant.finished.get(https)
                 if finished is None:
                     finished_start = await self._finish(variant, scope, Headers())
                     finished = variant.finished[https] = tuple(finished_start["headers"])
-                start = {"type": "http.response.start", "status": variant.status}
-                start["headers"] = list(finished)
+                raw = list(finished)
+                start = {"type": "http.response.start", "status": variant.status, "headers": raw}
             # Names the finished headers never carry: appended as the stack would add them.
-            raw: list[tuple[bytes, bytes]] = start["headers"]
             if decision is not None:
-                for name, value in decision.headers().items():
-                    raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-            raw.append((REQUEST_ID_HEADER.encode("latin-1"), request_id.encode("latin-1")))
+                raw.extend(decision.raw_headers())
+            raw.append((REQUEST_ID_NAME, request_id.encode("latin-1")))
             self.answered += 1
             await send(start)
             await send({"type": "http.response.body", "body": variant.body, "more_body": False})
@@ -203,10 +214,10 @@ class FastPathMiddleware(HttpMiddleware):
                 log_request(scope, read.route, variant.status, len(variant.body), seconds)
         finally:
             request_id_var.reset(request_token)
-            client_var.reset(client_token)
 
-    def _local_hit(self, scope: Scope) -> tuple[CachedRead, LocalCopy] | None:
-        """The read and its trusted local copy, when this request is one the path answers."""
+    def _local_hit(self, scope: Scope) -> tuple[CachedRead, LocalCopy, Asked] | None:
+        """The read, its trusted local copy and what the request asks, when this request is
+        one the path answers."""
         if scope["method"] != "GET" or scope.get("query_string"):
             return None
         for read in self.reads:
@@ -215,35 +226,45 @@ class FastPathMiddleware(HttpMiddleware):
                 break
         else:
             return None
-        for name, value in scope["headers"]:
-            if name in STACK_HEADERS or (name == b"cookie" and self.session_cookie in value):
-                return None
+        asked = self._asked(scope)
+        if asked is None:
+            return None
         cache = _cache_of(scope)
         if cache is None:
             return None
         copy = cache.local_entry(read.key(match))
-        return None if copy is None else (read, copy)
+        return None if copy is None else (read, copy, asked)
 
-    @staticmethod
-    def _variant(scope: Scope, prepared: Prepared) -> tuple[Variant, bool]:
-        """The response for this request's validators and codings, and whether it has an
-        Origin (whose CORS headers depend on it)."""
-        if_none_match = accept_encoding = None
+    def _asked(self, scope: Scope) -> Asked | None:
+        """The request headers the answer depends on, in one pass; None when one of them
+        sends the request down the stack."""
+        if_none_match = accept_encoding = request_id = None
         origin = False
         for name, value in scope["headers"]:
+            if name in STACK_HEADERS or (name == b"cookie" and self.session_cookie in value):
+                return None
             if name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
+                if_none_match = value
             elif name == b"accept-encoding":
-                accept_encoding = value.decode("latin-1")
+                accept_encoding = value
             elif name == b"origin":
                 origin = True
-        if if_none_match:
-            validators, coding = strip_codings(if_none_match)
+            elif name == b"x-request-id" and request_id is None:
+                request_id = value
+        return Asked(if_none_match, accept_encoding, origin, request_id)
+
+    def _variant(self, asked: Asked, prepared: Prepared) -> Variant:
+        """The response for this request's validators and codings."""
+        if asked.if_none_match:
+            # The client's own copy's ETag, as we sent it: no parsing needed.
+            exact = prepared.exact_not_modified.get(asked.if_none_match)
+            if exact is not None:
+                return exact
+            validators, coding = strip_codings(asked.if_none_match.decode("latin-1"))
             if conditional.none_match(validators, prepared.etag):
-                return prepared.not_modified[coding], origin
-        coding = choose_coding(accept_encoding)
-        chosen = prepared.coded.get(coding, prepared.identity) if coding else prepared.identity
-        return chosen, origin
+                return prepared.not_modified[coding]
+        coding = self._codings.choose(asked.accept_encoding)
+        return prepared.coded.get(coding, prepared.identity) if coding else prepared.identity
 
     async def _finish(self, variant: Variant, scope: Scope, request_headers: Headers) -> Message:
         """The response start once CORS (the stack's own class) and the security headers have

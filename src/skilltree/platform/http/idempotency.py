@@ -54,12 +54,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from skilltree.platform.clock import Clock
 from skilltree.platform.db import KEEP_CHANGES, Database, rehearsal, shared_with_request
 from skilltree.platform.errors import Conflict, DomainError, UnprocessableContent
-from skilltree.platform.http.middleware import HttpMiddleware
+from skilltree.platform.http.middleware import HttpMiddleware, first_raw_header
 from skilltree.platform.http.problems import domain_error_response
 from skilltree.platform.idempotency_records import MAX_KEY_LENGTH, IdempotencyRecord
 from skilltree.platform.state import Resources, resources_of
 
 HEADER = "idempotency-key"
+HEADER_NAME = HEADER.encode("latin-1")
 # Printable ASCII (space to tilde), as the OpenAPI document states it.
 KEY_PATTERN = r"^[\x20-\x7E]+$"
 REPLAYED_HEADER = "idempotency-replayed"
@@ -67,7 +68,8 @@ REPLAYED_HEADER = "idempotency-replayed"
 NOT_REPLAYED = frozenset({"set-cookie", "content-length", "date", "x-request-id"})
 
 # How long a claim holds while its request runs, renewed every third of it: a retry after a
-# request that died (a killed process) waits at most this long, then runs again.
+# request that died (a killed process) waits at most this long, then runs again. The default of
+# `SKILLTREE_HTTP_IDEMPOTENCY_LEASE_SECONDS`.
 LEASE = timedelta(seconds=30)
 
 # Statuses of a rehearsal that are answered instead of the stored response: the caller may no
@@ -196,6 +198,10 @@ async def purge_expired_keys(database: Database, clock: Clock) -> int:
         return await delete_expired_keys(session, clock.now())
 
 
+def _lease(resources: Resources) -> timedelta:
+    return timedelta(seconds=resources.settings.http.idempotency_lease_seconds)
+
+
 class IdempotencyMiddleware(HttpMiddleware):
     """Claim, run, store (2xx) or release; replay on retries — for the routes that opted in.
 
@@ -210,13 +216,16 @@ class IdempotencyMiddleware(HttpMiddleware):
         self._guarded: list[re.Pattern[str]] | None = None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        key = request.headers.get(HEADER)
+        # Only a guarded POST with a key is kept: the others pass without a Request built.
+        raw_key = (
+            first_raw_header(scope["headers"], HEADER_NAME) if scope["method"] == "POST" else None
+        )
+        key = None if raw_key is None else raw_key.decode("latin-1")
         if key is None or not self._is_guarded(scope):
             await self.app(scope, receive, send)
             return
         try:
-            await self._guard(request, key, scope, receive, send)
+            await self._guard(Request(scope, receive), key, scope, receive, send)
         except DomainError as error:  # raised before the route ran: no handler will render it
             await domain_error_response(error, scope["path"])(scope, receive, send)
 
@@ -276,8 +285,9 @@ class IdempotencyMiddleware(HttpMiddleware):
 
     async def _renew(self, resources: Resources, caller: str, key: str) -> None:
         """Extend the claim's lease while its request runs; never a finished key's TTL."""
+        lease = _lease(resources)
         while True:
-            await asyncio.sleep(LEASE.total_seconds() / 3)
+            await asyncio.sleep(lease.total_seconds() / 3)
             async with resources.database.unit_of_work() as session:
                 await session.execute(
                     update(IdempotencyRecord)
@@ -286,7 +296,7 @@ class IdempotencyMiddleware(HttpMiddleware):
                         IdempotencyRecord.key == key,
                         IdempotencyRecord.status_code.is_(None),
                     )
-                    .values(expires_at=resources.clock.now() + LEASE)
+                    .values(expires_at=resources.clock.now() + lease)
                 )
 
     async def _replay(
@@ -317,7 +327,12 @@ class IdempotencyMiddleware(HttpMiddleware):
                 body,
             )
             earlier = await claim(
-                session, caller=caller, key=key, fingerprint=request_fingerprint, now=now, ttl=LEASE
+                session,
+                caller=caller,
+                key=key,
+                fingerprint=request_fingerprint,
+                now=now,
+                ttl=_lease(resources),
             )
         if earlier is None:
             return caller

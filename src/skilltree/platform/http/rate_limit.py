@@ -25,6 +25,8 @@ leasing changes is *when* a request is counted: up to a lease's lifetime early, 
 window the limit holds to within one lease (LEASE_MAX − 1 requests) per instance and caller.
 Unspent requests of an expired lease stay counted: a caller spread over instances may be
 refused up to that many requests early, never late. Quotas under 200 are counted one by one.
+While a caller's lease is refilled, its other requests wait for that one round trip (or the
+next, which takes what they all need at once) instead of each making its own.
 
 When the store fails (Redis down), reads and writes are let through — the limiter protects the
 service, and refusing all traffic would be the outage it exists to prevent — while sign-in is
@@ -36,17 +38,19 @@ Responses under a policy carry the IETF `RateLimit-Policy` and `RateLimit` heade
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
-from cachetools import TTLCache
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +62,9 @@ from skilltree.platform.observability.logging import get_logger
 from skilltree.platform.observability.metrics import RATE_LIMIT_DECISIONS
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DECISION_HEADER_NAMES = frozenset({b"ratelimit", b"ratelimit-policy"})
+# Callers with a lease kept at once per instance.
+LEASES_KEPT = 100_000
 # Where a decision already made for a request waits in its scope's state.
 DECIDED = "skilltree.rate_limit_decision"
 log = get_logger("skilltree.rate_limit")
@@ -70,19 +77,27 @@ class Policy:
     # What to do when the counter store cannot be reached: let the request through or not.
     fail_open: bool
 
-    @property
+    # Computed once: every response under the policy carries them.
+    @functools.cached_property
     def window_seconds(self) -> int:
         return int(self.limit.get_expiry())
 
-    @property
+    @functools.cached_property
     def header(self) -> str:
         return f'"{self.name}";q={self.limit.amount};w={self.window_seconds}'
 
+    @functools.cached_property
+    def raw_header(self) -> tuple[bytes, bytes]:
+        return (b"ratelimit-policy", self.header.encode("latin-1"))
 
-@dataclass(frozen=True)
-class Window:
+    @functools.cached_property
+    def quoted_name(self) -> bytes:
+        return f'"{self.name}"'.encode("latin-1")
+
+
+class Window(NamedTuple):
     """A caller's counters right after a hit: the previous and the current fixed window, each
-    with the seconds until it expires."""
+    with the seconds until it expires. (A named tuple: one is built per request.)"""
 
     allowed: bool
     previous_count: int
@@ -101,13 +116,12 @@ class Window:
         """Seconds until at least one more request is allowed: the next previous-window hit to
         weigh out, or the current window's end (never less than 1, as `Retry-After` counts)."""
         window = limit.get_expiry()
-        waits = [math.inf]
+        wait = math.inf  # no list of candidates: this runs for every request
         if self.previous_count:
-            waits.append(_next_step(self.previous_expires_in, window / self.previous_count))
+            wait = _next_step(self.previous_expires_in, window / self.previous_count)
         if self.current_count:
-            waits.append(_next_step(self.current_expires_in, window))
-        wait = min(waits)
-        return 1 if math.isinf(wait) else max(1, math.ceil(wait))
+            wait = min(wait, _next_step(self.current_expires_in, window))
+        return 1 if wait == math.inf else max(1, math.ceil(wait))
 
 
 def _next_step(expires_in: float, step: float) -> float:
@@ -191,26 +205,47 @@ class RedisCounters:
         )
 
 
-@dataclass
 class Lease:
-    """Requests of one caller's quota taken from Redis and not yet spent."""
+    """Requests of one caller's quota taken from Redis and not yet spent, until `expires_at`."""
 
-    left: int
-    window: Window  # as Redis reported it when the lease was taken
-    taken_at: float
+    __slots__ = ("expires_at", "left", "taken_at", "window")
+
+    def __init__(self, left: int, window: Window, taken_at: float, expires_at: float) -> None:
+        self.left = left
+        self.window = window  # as Redis reported it when the lease was taken
+        self.taken_at = taken_at
+        self.expires_at = expires_at
 
     def spend(self, now: float) -> Window:
         """One request from the lease, and the window as the caller sees it: what is leased
         but unspent is not used (so `remaining` counts it), and the expiries ran on."""
         self.left -= 1
         elapsed = now - self.taken_at
-        return replace(
-            self.window,
-            current_count=self.window.current_count - self.left,
-            previous_expires_in=max(0.0, self.window.previous_expires_in - elapsed),
-            current_expires_in=max(0.0, self.window.current_expires_in - elapsed),
-            taken=1,
+        window = self.window
+        return Window(
+            window.allowed,
+            window.previous_count,
+            max(0.0, window.previous_expires_in - elapsed),
+            window.current_count - self.left,
+            max(0.0, window.current_expires_in - elapsed),
+            1,
         )
+
+
+LeaseKey = tuple[RateLimitItem, tuple[str, ...]]
+
+
+class Line:
+    """The requests of one caller waiting for quota while its lease is refilled, and the task
+    making the round trips. Without it, every request that found the lease spent made a round
+    trip of its own: at a thousand connections, hundreds at once, queueing for Redis
+    connections for up to the pool's timeout (seconds) and failing as the store unavailable."""
+
+    __slots__ = ("trips", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[asyncio.Future[Window]] = []
+        self.trips: asyncio.Task[None] | None = None
 
 
 class LeasedCounters:
@@ -227,10 +262,13 @@ class LeasedCounters:
     ) -> None:
         self._counters = counters
         self._lease_max = lease_max
+        self._lease_seconds = lease_seconds
         self._timer = timer
-        self._leases: TTLCache[str, Lease] = TTLCache(
-            maxsize=100_000, ttl=lease_seconds, timer=timer
-        )
+        # A plain dict read with one clock reading per request (a TTL cache reads the clock on
+        # every access); expired leases are dropped when it fills up.
+        self._leases: dict[LeaseKey, Lease] = {}
+        # Callers whose lease is spent, with the requests waiting for its refill.
+        self._lines: dict[LeaseKey, Line] = {}
 
     def lease_size(self, limit: RateLimitItem) -> int:
         return max(1, min(self._lease_max, limit.amount // 100))
@@ -239,23 +277,105 @@ class LeasedCounters:
         size = self.lease_size(limit)
         if size == 1:
             return await self._counters.hit(limit, *identifiers)
-        key = limit.key_for(*identifiers)
+        key = (limit, identifiers)
+        spent = self._spend(key)
+        if spent is not None:
+            return spent
+        # The lease is spent: wait for the caller's next round trip, one at a time per caller.
+        answer: asyncio.Future[Window] = asyncio.get_running_loop().create_future()
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = Line()
+            line.waiting.append(answer)
+            line.trips = asyncio.create_task(self._refill(key, line, limit, identifiers, size))
+        else:
+            line.waiting.append(answer)
+        return await answer
+
+    def _spend(self, key: LeaseKey) -> Window | None:
+        """A request from the caller's lease, when it has one left that has not expired."""
         lease = self._leases.get(key)
         if lease is not None and lease.left > 0:
-            return lease.spend(self._timer())
-        window = await self._counters.hit(limit, *identifiers, count=size)
-        if window.taken <= 1:
-            return window  # refused, or the quota's last request
-        # Another request of this caller may have taken a lease meanwhile: both are spent.
+            now = self._timer()
+            if now < lease.expires_at:
+                return lease.spend(now)
+        return None
+
+    async def _refill(
+        self, key: LeaseKey, line: Line, limit: RateLimitItem, identifiers: tuple[str, ...],
+        size: int,
+    ) -> None:  # fmt: skip
+        """Round trips for the requests in the caller's line until none is left waiting. A
+        trip takes what the requests waiting when it leaves need, and a lease on top (as one
+        request's trip would: up to `size`, unspent at most `size` − 1); those that arrive
+        while it is away are served from what it brings back, or by the next trip."""
+        waiting: list[asyncio.Future[Window]] = []
+        try:
+            while line.waiting:
+                waiting, line.waiting = line.waiting, []
+                waiting = [answer for answer in waiting if not self._answer_from_lease(answer, key)]
+                if not waiting:
+                    continue
+                try:
+                    window = await self._counters.hit(
+                        limit, *identifiers, count=len(waiting) + size - 1
+                    )
+                except Exception as error:  # each waiting request raises it, as its own would
+                    # Those that came while the trip was away too: another trip would most
+                    # likely fail as well, and make them wait twice the store's timeout.
+                    waiting += line.waiting
+                    line.waiting = []
+                    for answer in waiting:
+                        if not answer.done():
+                            answer.set_exception(error)
+                    continue
+                self._hand_out(key, window, waiting)
+        finally:
+            del self._lines[key]
+            for answer in (*waiting, *line.waiting):  # only if the trips were cancelled
+                answer.cancel()
+
+    def _answer_from_lease(self, answer: asyncio.Future[Window], key: LeaseKey) -> bool:
+        """Whether the request is settled without a trip: gone (cancelled) or served."""
+        if answer.done():
+            return True
+        spent = self._spend(key)
+        if spent is None:
+            return False
+        answer.set_result(spent)
+        return True
+
+    def _hand_out(
+        self, key: LeaseKey, window: Window, waiting: list[asyncio.Future[Window]]
+    ) -> None:
+        """What a trip took, to the requests it was taken for in the order they came, and the
+        rest kept as the caller's lease. Requests beyond what the quota had left are refused
+        with the window as Redis reported it, as their own trips would have been."""
+        if window.taken <= 1 and len(waiting) == 1:
+            if not waiting[0].done():
+                waiting[0].set_result(window)  # refused, or the quota's last request
+            return
+        now = self._timer()
+        # An unexpired lease left from before (spent by now, or there would be no trip).
         kept = self._leases.get(key)
-        extra = kept.left if kept is not None else 0
-        lease = Lease(window.taken + extra, window, self._timer())
+        extra = kept.left if kept is not None and now < kept.expires_at else 0
+        lease = Lease(window.taken + extra, window, now, now + self._lease_seconds)
+        if key not in self._leases and len(self._leases) >= LEASES_KEPT:
+            self._drop_expired(now)
         self._leases[key] = lease
-        return lease.spend(lease.taken_at)
+        refused = window._replace(allowed=False, taken=0)
+        for answer in waiting:
+            if answer.done():
+                continue  # cancelled while waiting: its request stays in the lease
+            answer.set_result(lease.spend(now) if lease.left > 0 else refused)
+
+    def _drop_expired(self, now: float) -> None:
+        self._leases = {k: v for k, v in self._leases.items() if now < v.expires_at}
+        if len(self._leases) >= LEASES_KEPT:
+            self._leases.clear()  # unspent requests stay counted: refused early, never late
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     policy: Policy
     allowed: bool
     remaining: int
@@ -266,6 +386,12 @@ class Decision:
             "RateLimit-Policy": self.policy.header,
             "RateLimit": f'"{self.policy.name}";r={self.remaining};t={self.reset_seconds}',
         }
+
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+        """`headers()` as a response's raw headers, from the policy's precomputed parts."""
+        policy = self.policy
+        value = b"%s;r=%d;t=%d" % (policy.quoted_name, self.remaining, self.reset_seconds)
+        return policy.raw_header, (b"ratelimit", value)
 
 
 class StoreUnavailable(Exception):
@@ -284,6 +410,8 @@ class RateLimiter:
     ) -> None:
         self._counters = counters
         self._cookie_prefix = f"{session_cookie}=".encode()
+        # Decisions' labelled counters by (policy, outcome): `labels()` costs microseconds.
+        self._decisions: dict[tuple[str, str], Counter] = {}
         self.policies = {
             "auth": Policy("auth", parse(settings.auth), fail_open=False),
             "write": Policy("write", parse(settings.write), fail_open=True),
@@ -326,7 +454,11 @@ class RateLimiter:
             log.warning("rate limit store unavailable", policy=policy.name, error=str(error))
             RATE_LIMIT_DECISIONS.labels(policy.name, "unchecked").inc()
             raise
-        RATE_LIMIT_DECISIONS.labels(policy.name, "allowed" if decision.allowed else "limited").inc()
+        outcome = (policy.name, "allowed" if decision.allowed else "limited")
+        counted = self._decisions.get(outcome)
+        if counted is None:
+            counted = self._decisions[outcome] = RATE_LIMIT_DECISIONS.labels(*outcome)
+        counted.inc()
         return decision
 
     async def check(self, policy: Policy, key: str) -> Decision:
@@ -387,10 +519,21 @@ class RateLimitMiddleware(HttpMiddleware):
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(decision.headers())
+                _add_decision_headers(message, decision)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _add_decision_headers(start: Message, decision: Decision) -> None:
+    """Set the decision's headers on a response start. A route never sets them itself, so
+    they are appended as raw bytes (precomputed per policy) rather than through a
+    `MutableHeaders`; should one be there, `MutableHeaders` replaces it as it always did."""
+    raw = start["headers"] = list(start.get("headers", ()))
+    if any(name in DECISION_HEADER_NAMES for name, _ in raw):
+        MutableHeaders(raw=raw).update(decision.headers())
+        return
+    raw.extend(decision.raw_headers())
 
 
 async def _refuse_over_limit(

@@ -38,22 +38,45 @@ DEFAULT_CACHE_CONTROL = "private, no-store"
 HSTS = "max-age=63072000; includeSubDomains"
 
 
+RawHeader = tuple[bytes, bytes]
+
+
+def _raw(name: str, value: str) -> RawHeader:
+    return (name.encode("latin-1"), value.encode("latin-1"))
+
+
+# The headers as raw pairs, in the order they are added, encoded once rather than per response.
+_COMMON_RAW = tuple(_raw(name, value) for name, value in COMMON_HEADERS.items())
+_API_POLICY_RAW = _raw("content-security-policy", API_POLICY)
+_DOCS_POLICY_RAW = _raw("content-security-policy", DOCS_POLICY)
+_CACHE_CONTROL_RAW = _raw("cache-control", DEFAULT_CACHE_CONTROL)
+_HSTS_RAW = _raw("strict-transport-security", HSTS)
+
+
 def add_security_headers(headers: MutableHeaders, scope: Scope) -> None:
     """The headers every response carries, where the response did not set them itself."""
-    policy = DOCS_POLICY if scope["path"].startswith(DOCS_PATHS) else API_POLICY
-    for name, value in COMMON_HEADERS.items():
-        headers.setdefault(name, value)
-    headers.setdefault("content-security-policy", policy)
-    headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
-    if scope.get("scheme") == "https":
-        headers.setdefault("strict-transport-security", HSTS)
+    add_raw_security_headers(headers.raw, scope)
+
+
+def add_raw_security_headers(raw: list[RawHeader], scope: Scope) -> None:
+    """`add_security_headers` on a response's raw header list: each header the response does
+    not name itself is appended, in the same order and by the same exact-name comparison as
+    `MutableHeaders.setdefault`, with one scan of the response's headers instead of one each."""
+    named = {name for name, _ in raw}
+    policy = _DOCS_POLICY_RAW if scope["path"].startswith(DOCS_PATHS) else _API_POLICY_RAW
+    for header in (*_COMMON_RAW, policy, _CACHE_CONTROL_RAW):
+        if header[0] not in named:
+            raw.append(header)
+    if scope.get("scheme") == "https" and _HSTS_RAW[0] not in named:
+        raw.append(_HSTS_RAW)
 
 
 class SecurityHeadersMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                add_security_headers(MutableHeaders(scope=message), scope)
+                raw = message["headers"] = list(message.get("headers", ()))
+                add_raw_security_headers(raw, scope)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -53,6 +53,20 @@ DB_POOL_SHED = Counter(
     "Requests answered 503 at once because every database connection was busy and the line "
     "waiting for one was full (load shedding, SKILLTREE_DATABASE_POOL_MAX_WAITING).",
 )
+HTTP_SHED = Counter(
+    "skilltree_http_shed_total",
+    "Requests answered 503 with Retry-After by admission control without being run: line_full "
+    "(every slot busy and the line full), waited (no slot within SKILLTREE_HTTP_MAX_WAIT_SECONDS).",
+    ["reason"],
+)
+# Kept up to date by admission control itself as requests come and go (not set at scrape time).
+HTTP_IN_FLIGHT = Gauge(
+    "skilltree_http_requests_in_flight",
+    "HTTP requests of this instance under admission control by state: admitted (running) and "
+    "waiting (in line for a slot). Probes, /metrics and live streams are not counted.",
+    ["state"],
+    multiprocess_mode="livesum",
+)
 RATE_LIMIT_DECISIONS = Counter(
     "skilltree_rate_limit_decisions_total",
     "Requests under a rate-limit policy by outcome: allowed, limited (429), or unchecked (the "

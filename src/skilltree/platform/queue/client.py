@@ -1,25 +1,37 @@
-"""The queue as the rest of skilltree sees it: publish a task by name, with a JSON payload."""
+"""The queue as the rest of skilltree sees it: publish a task by name, with a JSON payload.
+
+taskiq and the broker's client (aio-pika for RabbitMQ) load when the queue is first started or
+published to, not when it is built: a web worker builds a queue in every lifespan but publishes
+only when it hands work on itself (e-mail over SMTP), and a worker that never does should not
+carry the libraries (docs/performance.md, "What a worker loads").
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from taskiq import AsyncBroker, TaskiqMessage
-from taskiq_aio_pika import Exchange, Queue
+from collections.abc import Callable
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
 
 from skilltree.platform.clock import Clock
 from skilltree.platform.config import QueueSettings
 from skilltree.platform.db import Database
-from skilltree.platform.queue.database_broker import DatabaseBroker
-from skilltree.platform.queue.rabbitmq_broker import RabbitMQBroker
+
+if TYPE_CHECKING:
+    from taskiq import AsyncBroker
 
 
 class TaskQueue:
-    """Owns the broker connection of one process; created by a lifespan, closed at its end."""
+    """Owns the broker connection of one process; created by a lifespan, closed at its end.
 
-    def __init__(self, broker: AsyncBroker) -> None:
-        self.broker = broker
+    The broker is built from `make_broker` the first time it is needed."""
+
+    def __init__(self, make_broker: Callable[[], AsyncBroker]) -> None:
+        self._make_broker = make_broker
         self._started = False
+
+    @cached_property
+    def broker(self) -> AsyncBroker:
+        return self._make_broker()
 
     async def start(self) -> None:
         if not self._started:
@@ -36,6 +48,8 @@ class TaskQueue:
     ) -> None:
         """Hand one message to the broker; returns once the broker has it (RabbitMQ publisher
         confirms, or the database commit)."""
+        from taskiq import TaskiqMessage  # with the first message, like the broker
+
         await self.start()
         message = TaskiqMessage(
             task_id=task_id, task_name=task_name, labels=labels, args=args, kwargs={}
@@ -44,7 +58,12 @@ class TaskQueue:
 
 
 def build_broker(settings: QueueSettings, database: Database, clock: Clock) -> AsyncBroker:
+    # Each broker's module imports taskiq and its client library: only the configured one loads.
     if settings.broker == "rabbitmq":
+        from taskiq_aio_pika import Exchange, Queue
+
+        from skilltree.platform.queue.rabbitmq_broker import RabbitMQBroker
+
         return RabbitMQBroker(
             url=settings.rabbitmq_url.get_secret_value(),
             # Prefetch no more than the worker runs at once: a message waiting in one worker's
@@ -56,6 +75,8 @@ def build_broker(settings: QueueSettings, database: Database, clock: Clock) -> A
             task_queues=[Queue(name=settings.name)],
             dead_letter_queue=Queue(name=f"{settings.name}.rejected"),
         )
+    from skilltree.platform.queue.database_broker import DatabaseBroker
+
     return DatabaseBroker(
         database,
         clock,
@@ -66,4 +87,5 @@ def build_broker(settings: QueueSettings, database: Database, clock: Clock) -> A
 
 
 def build_queue(settings: QueueSettings, database: Database, clock: Clock) -> TaskQueue:
-    return TaskQueue(build_broker(settings, database, clock))
+    """The queue of one process; its broker is built when first used (see the module's note)."""
+    return TaskQueue(partial(build_broker, settings, database, clock))

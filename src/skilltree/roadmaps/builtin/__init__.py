@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import TypeAdapter
 
 from skilltree.roadmaps.document import ReferenceDoc, ResourceDoc, TopicDoc, iter_topics
@@ -34,22 +33,8 @@ _References = TypeAdapter(dict[str, list[ReferenceDoc]])
 _Resources = TypeAdapter(dict[str, list[ResourceDoc]])
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice in one mapping (plain YAML keeps the last
-    one silently, which would drop a topic's first list of references)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise ValueError(f"{key_node.start_mark}: {key!r} twice; merge the two entries")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_references(path: Path = REFERENCES_FILE) -> dict[str, list[ReferenceDoc]]:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506
+    data = _read_yaml(path)
     return _References.validate_python(data)
 
 
@@ -78,8 +63,15 @@ def load_builtin() -> ParsedRoadmap:
 
 def load_resources(path: Path | None = None) -> dict[str, list[ResourceDoc]]:
     path = path or RESOURCES_FILE
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506
+    data = _read_yaml(path)
     return _Resources.validate_python(data)
+
+
+def _read_yaml(path: Path) -> Any:
+    # PyYAML loads with the first of these files read, not in every worker (decision 0062).
+    from skilltree.roadmaps.builtin import strict_yaml
+
+    return strict_yaml.load(path.read_text(encoding="utf-8"))
 
 
 def seed_files() -> list[Path]:

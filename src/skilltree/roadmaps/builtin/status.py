@@ -13,8 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from skilltree.roadmaps.document import TopicDoc, iter_topics
 
 STATUS_FILE = Path(__file__).parent / "topic_status.yaml"
@@ -49,6 +47,9 @@ class SectionCoverage:
 
 
 def load_status_file(path: Path = STATUS_FILE) -> StatusFile:
+    # PyYAML loads with the first status asked for, not in every worker (decision 0062).
+    import yaml
+
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     theory = {str(slug): str(reason) for slug, reason in (data.get("theory") or {}).items()}
     planned = frozenset(str(slug) for slug in data.get("planned") or [])

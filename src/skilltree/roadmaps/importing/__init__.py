@@ -6,6 +6,9 @@
     parsed.skipped    # prose lines that were deliberately not made topics
 
 Bad input raises RoadmapImportError (422, naming the line) or RoadmapTooLarge (413).
+
+The parsers (markdown-it with its plugins, PyYAML) load with the first upload to parse, not in
+every worker that only needs this package's limits and errors (decision 0062).
 """
 
 from __future__ import annotations
@@ -14,10 +17,8 @@ from skilltree.platform.errors import UnsupportedMediaType
 from skilltree.roadmaps.document import iter_topics
 from skilltree.roadmaps.importing.encoding import decode
 from skilltree.roadmaps.importing.errors import RoadmapImportError, RoadmapTooLarge
-from skilltree.roadmaps.importing.markdown import parse_markdown
 from skilltree.roadmaps.importing.model import ImportFormat, ImportLimits, ParsedRoadmap, SourceItem
 from skilltree.roadmaps.importing.slugs import assign_slugs
-from skilltree.roadmaps.importing.structured import parse_json, parse_yaml
 from skilltree.roadmaps.importing.text import normalize_key, slugify
 
 __all__ = [
@@ -86,6 +87,8 @@ def parse_roadmap(
         )
     decoded = decode(data)
     if fmt == "markdown":
+        from skilltree.roadmaps.importing.markdown import parse_markdown
+
         result = parse_markdown(decoded.text, limits, source_name)
         parsed = ParsedRoadmap(
             document=result.document,
@@ -94,6 +97,8 @@ def parse_roadmap(
             warnings=result.warnings,
         )
     else:
+        from skilltree.roadmaps.importing.structured import parse_json, parse_yaml
+
         document = parse_json(decoded.text) if fmt == "json" else parse_yaml(decoded.text)
         _check_structured_limits(document.topics, limits)
         items = [SourceItem(line=0, title=t.title) for t, _ in iter_topics(document.topics)]
