@@ -134,7 +134,9 @@ async def test_two_factor_enrolment_then_sign_out_and_sign_in_with_the_code(
     await sign_in(page, email)
     await page.get_by_role("link", name="Tom").click()
     await page.get_by_role("button", name="Set up two-factor authentication").click()
-    assert await page.locator(".qr svg").is_visible()
+    # The click returns once the next page starts loading, not once it is drawn:
+    # wait for the code to be shown rather than ask whether it already is.
+    await page.locator(".qr svg").wait_for(state="visible")
     await screenshots(page, "two-factor", shots)
     totp = pyotp.TOTP(await text(page, "[data-totp-secret]"))
     now = time.time()
