@@ -15,10 +15,12 @@ on the machine than req/s under wrk. PostgreSQL's and Redis's own CPU are not co
 
 `--against REF` runs a second skilltree beside the first, from another version of the code (a
 git ref of this repository, exported with `git archive`, or a directory holding a `skilltree`
-package), on the same database and Redis prefix, and alternates their rounds: `this, other,
-this, other, ...`, so both see the same load on a shared machine. The report then gives both
-and their ratio. `--uvloop` runs the apps on uvloop, as the server does; the default asyncio
-loop spends more of its own CPU on each socket write, which makes every round trip dearer.
+package), on the same database and Redis prefix, and alternates their rounds (`this, other,
+other, this, ...`), so both see the same load on a shared machine. The report then gives both
+and their ratios: of the bests, of the medians, and the median of each round's pair (the
+steadiest when the load moves). `--uvloop` runs the apps on uvloop, as the server does; the
+default asyncio loop spends more of its own CPU on each socket write, which makes every round
+trip dearer.
 """
 
 from __future__ import annotations
@@ -79,18 +81,21 @@ def _alternate(
     env: dict[str, str], sources: dict[str, Path], args: argparse.Namespace
 ) -> dict[str, list[float]]:
     """Every version's rounds in turn, then the minimal route's, round after round."""
-    children = {name: _start_child(env, src, args) for name, src in sources.items()}
-    timings: dict[str, list[float]] = {name: [] for name in children}
+    children: dict[str, subprocess.Popen[str]] = {}
+    timings: dict[str, list[float]] = {name: [] for name in sources}
     timings["minimal FastAPI"] = []
     try:
+        for name, src in sources.items():
+            children[name] = _start_child(env, src, args)
+        order = list(children)
         for _ in range(args.rounds):
-            for name, child in children.items():
-                timings[name].append(_ask(child, "round"))
+            for name in order:
+                timings[name].append(_ask(children[name], "round"))
+            order.reverse()  # A B, B A, A B, ...: neither always goes first
             timings["minimal FastAPI"].append(_baseline_round(args.requests, args.uvloop))
     finally:
         for child in children.values():
-            _ask(child, "quit", answer=False)
-            child.wait(timeout=60)
+            _stop(child)
     return timings
 
 
@@ -104,9 +109,12 @@ def _report(timings: dict[str, list[float]], versions: list[str]) -> None:
         print(f"{name} × minimal FastAPI (median CPU per request): {ratio:.4f}")
     if len(versions) == 2:
         this, other = (timings[name] for name in versions)
+        # Each round's pair ran back to back, under much the same load from elsewhere.
+        paired = statistics.median(a / b for a, b in zip(this, other, strict=True))
         print(
             f"{versions[0]} / {versions[1]}: best {min(this) / min(other):.3f},"
-            f" median {statistics.median(this) / statistics.median(other):.3f}"
+            f" median {statistics.median(this) / statistics.median(other):.3f},"
+            f" median of the rounds' ratios {paired:.3f}"
         )
 
 
@@ -128,9 +136,7 @@ def _code_of(against: str | None) -> Iterator[Path | None]:
         yield Path(directory) / "src"
 
 
-def _start_child(
-    env: dict[str, str], src: Path, args: argparse.Namespace
-) -> subprocess.Popen[str]:
+def _start_child(env: dict[str, str], src: Path, args: argparse.Namespace) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "bench.write_in_process", "--child"]
     command += ["--requests", str(args.requests)] + (["--uvloop"] if args.uvloop else [])
     # The version's package first; `bench` from this checkout.
@@ -143,12 +149,26 @@ def _start_child(
         text=True,
         cwd=ROOT,
     )
-    _ask(child, "ready")
+    try:
+        _ask(child, "ready")
+    except RuntimeError:
+        _stop(child)
+        raise
     return child
 
 
+def _stop(child: subprocess.Popen[str]) -> None:
+    try:
+        _ask(child, "quit", answer=False)
+        child.wait(timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        child.kill()
+        child.wait()
+
+
 def _ask(child: subprocess.Popen[str], command: str, *, answer: bool = True) -> float:
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     child.stdin.write(command + "\n")
     child.stdin.flush()
     if not answer:
