@@ -13,11 +13,14 @@ from urllib.parse import urlsplit
 import cashews
 import pytest
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from skilltree.platform.broadcast import LocalBroadcaster, RedisBroadcaster
-from skilltree.platform.cache import CHANNEL, Cache, Computed, Key, LocalCopies
+from skilltree.platform.cache import CHANNEL, Cache, Computed, Key, LocalCopies, stale_on_commit
 from skilltree.platform.config import CacheSettings, RedisSettings
+from skilltree.platform.db import Database
 from tests.support.redis import REDIS_URL, isolated_prefix
 from tests.support.tcp_proxy import tcp_proxy
 
@@ -418,3 +421,65 @@ async def test_a_malformed_announcement_does_not_leave_the_cache_deaf() -> None:
         await until(lambda: cache._trusted_stored_key(TREE) is None)
     finally:
         await cache.close()
+
+
+@pytest.mark.redis
+async def test_an_instance_hearing_an_invalidation_reads_the_new_token_at_once() -> None:
+    """The new token is stored before the announcement goes out (one script, one round trip):
+    whoever hears it and reads the token from Redis gets the new one."""
+    async with isolated_prefix() as prefix:
+        redis_settings = RedisSettings(url=REDIS_URL, key_prefix=prefix)
+        fanout, listener = (RedisBroadcaster(REDIS_URL, f"{prefix}rt:") for _ in range(2))
+        for broadcaster in (fanout, listener):
+            await broadcaster.start()
+        cache = Cache.from_settings(CacheSettings(), redis_settings, fanout)
+        tokens = Redis.from_url(REDIS_URL)
+        token_key = f"{prefix}cache:ns:roadmap:web"
+        try:
+            await cache.fetch(TREE, Source(), TTL)  # the namespace has a token now
+            before = await tokens.get(token_key)
+            async with listener.subscribe([CHANNEL]) as subscription:
+                await cache.invalidate(["roadmap:web"])
+                heard = await subscription.next(wait_seconds=1)
+                after = await tokens.get(token_key)
+            ttl = await tokens.ttl(token_key)
+            # Read back by the cache as its own token: the entry is stored, then hit.
+            source = Source(b"v2")
+            values = [await cache.fetch(TREE, source, TTL) for _ in range(2)]
+            stats = cache.stats
+        finally:
+            await tokens.aclose()
+            await cache.close()
+            for broadcaster in (fanout, listener):
+                await broadcaster.close()
+
+    assert heard is not None
+    assert heard.message == {"namespaces": ["roadmap:web"]}
+    assert before is not None
+    assert after not in (None, before)
+    assert ttl > 29 * 24 * 3600  # a token outlives every entry that uses it
+    assert values == [b"v2", b"v2"]
+    assert (source.calls, stats.hits, stats.errors) == (1, 1, 0)
+
+
+async def test_a_unit_of_work_that_marks_nothing_stale_invalidates_nothing(
+    database: Database,
+) -> None:
+    cache = Cache(cashews.Cache(), prefix="p:", lock_seconds=1)
+    invalidated: list[set[str]] = []
+
+    async def record(namespaces: set[str]) -> None:
+        invalidated.append(set(namespaces))
+
+    cache.invalidate = record  # type: ignore[method-assign]
+    database.on_every_unit_of_work(cache.bind)
+    try:
+        async with database.unit_of_work() as session:
+            await session.execute(text("SELECT 1"))
+        async with database.unit_of_work() as session:
+            await session.execute(text("SELECT 1"))
+            stale_on_commit(session, "roadmap:web")
+    finally:
+        database.remove_unit_of_work_hook(cache.bind)
+
+    assert invalidated == [{"roadmap:web"}]

@@ -3,7 +3,7 @@ every change, and the learner's week in the weekly digest e-mail."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -15,8 +15,9 @@ from skilltree.platform.db import Database
 from skilltree.platform.events import DELIVER_TASK
 from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.tasks import Job
+from skilltree.progress.models import ProgressEvent
 from skilltree.wiring import wire_background
-from tests.support.accounts import Browser
+from tests.support.accounts import Browser, user_id
 from tests.support.background import make_resources
 from tests.support.progress import mark
 
@@ -63,6 +64,43 @@ async def test_a_refused_change_emits_nothing(ada: Browser, database: Database) 
     assert [
         e for e in await queued(database, DELIVER_TASK) if e["type"] == "topic.status_changed"
     ] == []
+
+
+async def test_each_event_names_the_change_it_records_and_a_repeat_emits_none(
+    ada: Browser, database: Database
+) -> None:
+    await mark(ada, "etags", "in_progress")
+    await mark(ada, "etags", "in_progress")  # the same again: nothing is recorded
+    await mark(ada, "etags", "done")
+    ada_id = await user_id(ada)
+
+    async with database.unit_of_work() as session:
+        rows = await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.task_name == DELIVER_TASK)
+            .order_by(OutboxMessage.id)
+        )
+        messages = [row for row in rows if row.args[0]["type"] == "topic.status_changed"]
+        recorded = (
+            await session.execute(
+                select(ProgressEvent.id, ProgressEvent.from_status, ProgressEvent.to_status)
+                .where(ProgressEvent.user_id == ada_id)
+                .order_by(ProgressEvent.id)
+            )
+        ).all()
+
+    events = [message.args[0] for message in messages]
+    assert [
+        (e["data"]["progress_event_id"], e["data"]["from"], e["data"]["to"]) for e in events
+    ] == [tuple(row) for row in recorded]
+    for message, event in zip(messages, events, strict=True):
+        # One message per event, due at once, under the event's own id.
+        assert message.message_id == event["id"]
+        assert message.labels["attempt"] == 1
+        assert message.available_at == message.created_at
+        assert datetime.fromisoformat(event["occurred_at"]) == message.created_at
+        assert event["org_id"] is None
+        assert event["data"]["user_id"] == ada_id
 
 
 async def test_the_weekly_digest_lists_what_was_finished_that_week(

@@ -344,6 +344,18 @@ return id
 """
 
 
+# Store values, then announce on a channel (never kept), in one step: whoever hears the
+# announcement and reads the values gets the new ones. KEYS: the values' keys, then the live
+# channel; ARGV: the TTL in seconds, the message, then one value per key.
+_SET_THEN_ANNOUNCE = """
+for i = 1, #KEYS - 1 do
+  redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ARGV[1])
+end
+redis.call('PUBLISH', KEYS[#KEYS], '\\n' .. ARGV[2])
+return #KEYS - 1
+"""
+
+
 # How long start-up waits for the subscription before serving without it.
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -373,9 +385,11 @@ class RedisBroadcaster(Broadcaster):
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
         )
+        self.url = url
         self._prefix = prefix
         self._ttl_ms = history_ttl_seconds * 1000
         self._script = self._redis.register_script(_PUBLISH_KEPT)
+        self._set_then_announce = self._redis.register_script(_SET_THEN_ANNOUNCE)
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.connected = False  # until the pattern subscription holds
@@ -422,6 +436,17 @@ class RedisBroadcaster(Broadcaster):
             keys=keys, args=[payload, self.history_size, self._ttl_ms]
         )
         return message_id
+
+    async def set_then_announce(
+        self, values: dict[str, bytes], expire_seconds: int, channel: str, message: dict[str, Any]
+    ) -> None:
+        """SET each value (with a TTL) on this Redis, then `publish(channel, message,
+        keep=False)`, in one round trip: the cache stores a namespace's new token and tells
+        every instance to forget the old one (platform/cache.py)."""
+        keys = [*values, self._live(channel)]
+        args: list[bytes | str | int] = [expire_seconds, orjson.dumps(message).decode()]
+        args += values.values()
+        await self._set_then_announce(keys=keys, args=args)
 
     async def history(self, channel: str, after: str, limit: int) -> list[Delivery] | None:
         position = id_order(after)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
+import orjson
 from sqlalchemy import (
     CursorResult,
     Integer,
@@ -84,9 +85,11 @@ async def lock_learner(session: AsyncSession, user_id: int) -> None:
 
 # A status change on PostgreSQL, in one round trip under the learner's lock: read the mark,
 # append the event that starts from it (none when the status and confidence are those already
-# held) and bring the projection row in line with it. The lock is taken by the statement
-# before: in READ COMMITTED a statement sees what was committed when it began, so the read must
-# begin once the lock is held (decision 0063).
+# held), bring the projection row in line with it, and write the domain event's outbox row
+# (platform/events.py `outbox_row`) with the mark it started from and the new event's id filled
+# in, only when an event was appended. The lock is taken by the statement before: in READ
+# COMMITTED a statement sees what was committed when it began, so the read must begin once the
+# lock is held (decisions 0063, 0073).
 _CHANGE_MARK = text(
     """
 WITH given AS (
@@ -117,6 +120,18 @@ WITH given AS (
     ON CONFLICT (user_id, topic_id) DO UPDATE SET
         status = EXCLUDED.status, confidence = EXCLUDED.confidence,
         updated_at = EXCLUDED.updated_at, last_event_id = EXCLUDED.last_event_id
+), queued AS (
+    INSERT INTO outbox_messages (message_id, task_name, args, labels, created_at, available_at)
+    SELECT CAST(:message_id AS VARCHAR), CAST(:task_name AS VARCHAR),
+           jsonb_set(
+               CAST(:args AS JSONB), '{0,data}',
+               (CAST(:args AS JSONB) -> 0 -> 'data')
+               || jsonb_build_object('from', (SELECT status FROM held), 'progress_event_id',
+                                     appended.id)
+           ),
+           CAST(:labels AS JSONB), CAST(:created_at AS TIMESTAMP WITH TIME ZONE),
+           CAST(:available_at AS TIMESTAMP WITH TIME ZONE)
+    FROM appended
 )
 SELECT (SELECT id FROM appended), held.status, held.confidence, held.updated_at
 FROM given LEFT JOIN held ON true
@@ -146,9 +161,12 @@ async def change_mark(
     confidence: int | None,
     occurred_at: datetime,
     request_id: str | None,
+    message: dict[str, Any],
 ) -> Change:
-    """`current_mark`, `append_event` and the projection's insert or update in one statement
-    (PostgreSQL; `changes_in_one_statement`). The learner's lock must be held."""
+    """`current_mark`, `append_event`, the projection's insert or update and the outbox row
+    `message` (written only with an event; its event's `from` and `progress_event_id` are
+    filled in) in one statement (PostgreSQL; `changes_in_one_statement`). The learner's lock
+    must be held."""
     parameters = {
         "user_id": user_id,
         "topic_id": topic_id,
@@ -157,6 +175,9 @@ async def change_mark(
         "confidence": confidence,
         "occurred_at": occurred_at,
         "request_id": request_id,
+        **message,
+        "args": orjson.dumps(message["args"]).decode(),
+        "labels": orjson.dumps(message["labels"]).decode(),
     }
     row = (await session.execute(_CHANGE_MARK, parameters)).one()
     before = None if row[1] is None else CurrentMark(row[1], row[2], row[3])

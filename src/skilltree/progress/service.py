@@ -8,6 +8,7 @@ projection). Everything is keyed to topic ids, so a roadmap's renames and moves 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -148,6 +149,11 @@ async def set_status(
     await repository.lock_learner(session, learner.user_id)
     now = learner.clock.now()
     if repository.changes_in_one_statement(session):
+        # The domain event's outbox row is written by the same statement: its `from` and
+        # `progress_event_id` are known only there, and are filled in there.
+        event = events.new_event(
+            TOPIC_STATUS_CHANGED, at=now, data=_change_data(learner, slug, topic, None, status, 0)
+        )
         change = await repository.change_mark(
             session,
             learner.user_id,
@@ -157,12 +163,17 @@ async def set_status(
             confidence=confidence,
             occurred_at=now,
             request_id=learner.request_id,
+            message=events.outbox_row(event),
         )
         if change.event_id is None:
             assert change.before is not None  # nothing is appended only when a mark is held
             return _held(topic.id, change.before)
         before = change.before.status if change.before is not None else None
-        await _follow_change(session, learner, slug, topic, before, status, change.event_id, now)
+        data = _change_data(learner, slug, topic, before, status, change.event_id)
+        written = dataclasses.replace(event, data=data)
+        await _follow_change(
+            session, learner, slug, topic, before, status, change.event_id, now, written=written
+        )
     else:
         current = await repository.current_mark(session, learner.user_id, topic.id)
         if current is not None and (current.status, current.confidence) == (status, confidence):
@@ -416,8 +427,11 @@ async def _follow_change(
     status: str | None,
     event_id: int,
     now: datetime,
+    *,
+    written: events.Event | None = None,
 ) -> None:
-    """What follows from a recorded change: stale caches, review cards, the domain event."""
+    """What follows from a recorded change: stale caches, review cards, the domain event
+    (`written`: the one whose outbox row the change's own statement wrote)."""
     # Concept sharing carries a mark to other roadmaps' summaries: all of them are stale.
     stale_on_commit(session, cache_namespace(learner.user_id))
     await reviews.on_status_change(session, learner.user_id, topic.id, before, status, now)
@@ -425,21 +439,32 @@ async def _follow_change(
     # roadmap's and the topic's slugs are the ones the change was found by, so what shows the
     # change live (realtime/live.py) need not look them up again. Written at once by a Core
     # statement: the unit of work then has nothing left to flush at commit.
-    await events.emit_now(
-        session,
-        TOPIC_STATUS_CHANGED,
-        at=now,
-        data={
-            "user_id": learner.user_id,
-            "roadmap_id": topic.roadmap_id,
-            "roadmap": roadmap_slug,
-            "topic_id": topic.id,
-            "topic": topic.slug,
-            "from": before,
-            "to": status,
-            "progress_event_id": event_id,
-        },
-    )
+    if written is not None:
+        events.record_emitted(session, written)
+        return
+    data = _change_data(learner, roadmap_slug, topic, before, status, event_id)
+    await events.emit_now(session, TOPIC_STATUS_CHANGED, at=now, data=data)
+
+
+def _change_data(
+    learner: Learner,
+    roadmap_slug: str,
+    topic: roadmaps.TopicRef | roadmaps.TopicPlace,
+    before: str | None,
+    status: str | None,
+    event_id: int,
+) -> dict[str, object]:
+    """What a `topic.status_changed` event says."""
+    return {
+        "user_id": learner.user_id,
+        "roadmap_id": topic.roadmap_id,
+        "roadmap": roadmap_slug,
+        "topic_id": topic.id,
+        "topic": topic.slug,
+        "from": before,
+        "to": status,
+        "progress_event_id": event_id,
+    }
 
 
 async def _progress_of(

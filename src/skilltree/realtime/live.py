@@ -25,7 +25,7 @@ from skilltree.cohorts import service as cohorts
 from skilltree.platform import events
 from skilltree.platform.broadcast import Broadcaster, user_channel
 from skilltree.platform.clock import Clock
-from skilltree.platform.db import Database, after_commit
+from skilltree.platform.db import Database, DeferredSession, after_commit
 from skilltree.platform.events import Event
 from skilltree.progress.service import TOPIC_STATUS_CHANGED
 from skilltree.roadmaps import service as roadmaps
@@ -75,16 +75,47 @@ class LiveProjector:
                 log.exception("live.projection_failed", event_id=event.id, event_type=event.type)
 
     async def _project_one(self, event: Event, now: datetime) -> None:
-        async with self.database.unit_of_work() as session:
-            lines = await cohorts.project(session, event, now)
-            notices = await cohorts.personal_notices(session, event)
-            change = await _progress_change(session, event)
+        lines, notices, change = await self._read_projection(event, now)
         if change is not None:
             await self.broadcaster.publish(*change)
         for line in lines:
             await self.broadcaster.publish(org_channel(line.org_id), feed_message(line))
         for user_id, notice in notices:
             await self.broadcaster.publish(user_channel(user_id), notice)
+
+    async def _read_projection(self, event: Event, now: datetime) -> Projection:
+        """What the event makes: feed lines, personal notices, the learner's change. Most
+        events need no statement (a status change outside any organisation): their unit of
+        work opens only if something reaches for it (decision 0072), not for every commit."""
+        if not self.database.opens_at_first_use(writes=True, from_replica=False):
+            async with self.database.unit_of_work() as session:
+                return await _projection(session, event, now)
+        session = self.database.deferred_unit_of_work(writes=True, when_opened=_opened)
+        error: BaseException | None = None
+        try:
+            return await _projection(session, event, now)
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            if isinstance(session, DeferredSession) and session.opened:
+                await session.end(error)
+
+
+Projection = tuple[
+    list[cohorts.ActivityView], list[tuple[int, dict[str, Any]]], tuple[str, dict[str, Any]] | None
+]
+
+
+def _opened(_session: DeferredSession) -> None:
+    """Nothing to register: `_read_projection` ends what was opened."""
+
+
+async def _projection(session: AsyncSession, event: Event, now: datetime) -> Projection:
+    lines = await cohorts.project(session, event, now)
+    notices = await cohorts.personal_notices(session, event)
+    change = await _progress_change(session, event)
+    return lines, notices, change
 
 
 async def _progress_change(

@@ -83,17 +83,23 @@ async def insert_now(
     """`enqueue` (due at once, first attempt) as one prebuilt Core statement sent now, in the
     session's transaction, instead of an ORM row flushed at commit: for hot write paths, where
     the unit of work's flush of the row cost more than the statement itself."""
-    message_id = message_id or uuid.uuid4().hex
-    row = {
-        "message_id": message_id,
+    row = message_row(task_name, payload, now=now, message_id=message_id)
+    await session.execute(_INSERT_MESSAGE, row)
+    return str(row["message_id"])
+
+
+def message_row(
+    task_name: str, payload: dict[str, Any], *, now: datetime, message_id: str | None = None
+) -> dict[str, Any]:
+    """The outbox row `insert_now` writes, for a statement that writes it itself."""
+    return {
+        "message_id": message_id or uuid.uuid4().hex,
         "task_name": task_name,
         "args": [payload],
         "labels": {"attempt": 1, **current_trace_labels()},
         "created_at": now,
         "available_at": now,
     }
-    await session.execute(_INSERT_MESSAGE, row)
-    return message_id
 
 
 # What becomes of a claimed row: the relay publishes it to the broker; an early hand-over of
