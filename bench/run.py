@@ -485,7 +485,7 @@ def print_same_work(run: Run) -> None:
 
 
 TWO_ROW = "{:<42} {:>9} {:>9} {:>7} {:>7}"
-CORES_ROW = "{:<42} {:>11} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>9}"
+CORES_ROW = "{:<42} {:>11} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7}"
 # Where the cores went, in the order the table shows them (bench/usage.py).
 CORE_COLUMNS = ("supervisor", "postgresql", "postgresql ended", "postgresql other", "redis",
                 "wrk", "bench", "other", "machine")  # fmt: skip
@@ -501,7 +501,7 @@ def print_two_workers(pairs: list[tuple[Result, Result]]) -> None:
     print(f"\nwhere the cores went (CPU seconds per second of the run, of {cores})\n")
     print(CORES_ROW.format("endpoint, workers", "workers", "superv", "pg db", "pg end",
                            "pg oth", "redis", "wrk", "bench", "other", "busy",
-                           "pg conn/k"))  # fmt: skip
+                           "pg conn/k", "cpu ms"))  # fmt: skip
     for one, two in pairs:
         for label, result in (("1", one), ("2", two)):
             print(CORES_ROW.format(f"{one.name[:37]}, {label}", *core_figures(result)))
@@ -512,9 +512,10 @@ def print_two_workers(pairs: list[tuple[Result, Result]]) -> None:
         " rest of PostgreSQL (other databases, its own processes); wrk: the load generator;"
         " bench: this script; other: the rest of the machine's busy time (another user's"
         " work, the kernel); busy: all of it. pg conn/k: connections the run's database"
-        " began per 1,000 responses. When the machine is busy and the workers get little of"
-        " it, other work is the limit; when PostgreSQL takes what the workers leave,"
-        " PostgreSQL is."
+        " began per 1,000 responses. cpu ms: the workers' CPU per response, which the share"
+        " of the machine they got does not change. When the machine is busy and the workers"
+        " get little of it, other work is the limit; when PostgreSQL takes what the workers"
+        " leave, PostgreSQL is."
     )
 
 
@@ -529,9 +530,13 @@ def print_two_worker_rounds(
     for label, table in (("", rounds), ("ceiling: ", ceilings)):
         for index, (first, _) in enumerate(table[0]):
             ratios = [quotient(pairs[index][1].rps, pairs[index][0].rps) for pairs in table]
-            median = statistics.median(ratios)
-            print(row.format(f"{label}{first.name}"[:42], *(f"{r:.2f}" for r in ratios),
-                             f"{median:.2f}"))  # fmt: skip
+            # A side with failed requests measured something else (401s, 503s): marked.
+            marks = ["!" if pairs[index][0].bad or pairs[index][1].bad else "" for pairs in table]
+            clean = [r for r, mark in zip(ratios, marks, strict=True) if not mark]
+            median = f"{statistics.median(clean):.2f}" if clean else "-"
+            figures = (f"{r:.2f}{mark}" for r, mark in zip(ratios, marks, strict=True))
+            print(row.format(f"{label}{first.name}"[:42], *figures, median))
+    print("\n!: a side of that round had failed requests; the median leaves those rounds out.")
 
 
 def core_figures(result: Result) -> list[str]:
@@ -539,11 +544,11 @@ def core_figures(result: Result) -> list[str]:
     seconds = result.seconds or float("nan")
     workers = sorted(k for k in result.cpu if k.startswith("worker "))
     if not workers:
-        return ["-"] * 11
+        return ["-"] * 12
     shares = "+".join(f"{result.cpu[k] / seconds:.2f}" for k in workers)
     figures = [f"{result.cpu.get(name, float('nan')) / seconds:.2f}" for name in CORE_COLUMNS]
     per_thousand = quotient(result.cpu.get("pg sessions", float("nan")), result.requests / 1000)
-    return [shares, *figures, f"{per_thousand:.1f}"]
+    return [shares, *figures, f"{per_thousand:.1f}", _ms(result.cpu_ms_per_request("worker"))]
 
 
 COMPARISON_ROW = "{:<42} {:>10} {:>10} {:>9} {:>11} {:>11}"
