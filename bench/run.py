@@ -18,8 +18,11 @@ On loopback only. The script
      the CPU per request of the worker, of the ceiling's worker and of PostgreSQL's backends;
    - the worker's RSS (after the reads and writes, right after the sign-ins, once those are
      done);
-5. with `--two-workers`, measures the read endpoints again with skilltree on two workers and
-   prints the ratio to one worker with the cores the workers and PostgreSQL used.
+5. with `--two-workers`, measures the read endpoints again with skilltree on two workers, and
+   the same-work ceiling on one process and on two, and prints the ratios to one with where
+   the cores went (each worker, PostgreSQL, Redis, wrk, the rest of the machine:
+   bench/usage.py); `--two-worker-rounds N` repeats this N times, each later round against a
+   fresh one-worker skilltree measured right before, and prints every round's ratios.
 
 `--crowd` runs bench/crowd.py instead: the read endpoints and the write at 1,024 connections.
 
@@ -35,6 +38,7 @@ import math
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -62,7 +66,7 @@ from bench.stage import (
     throwaway_database,
     throwaway_sqlite,
 )
-from bench.usage import machine_busy_seconds, postgres_usage
+from bench.usage import CoreMeter
 from bench.wrk import Load, Result, wrk
 
 CAPTURE_APP = "bench.capture:create_app"
@@ -107,7 +111,10 @@ class Run:
     rss_mb: dict[str, float]
     ceilings: dict[str, Result] = field(default_factory=dict)  # endpoint name -> its ceiling
     counts: dict[str, tuple[float, float]] = field(default_factory=dict)  # as Stage.counts
-    two_workers: list[tuple[Result, Result]] = field(default_factory=list)
+    # Per round of --two-workers: each read endpoint on one worker and then on two.
+    two_workers: list[list[tuple[Result, Result]]] = field(default_factory=list)
+    # The same for the same-work ceiling on one process and on two (what this machine allows).
+    ceiling_two_workers: list[list[tuple[Result, Result]]] = field(default_factory=list)
 
 
 def main() -> None:
@@ -121,6 +128,14 @@ def main() -> None:
         "--two-workers",
         action="store_true",
         help="also measure the read endpoints with skilltree on two workers",
+    )
+    parser.add_argument(
+        "--two-worker-rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --two-workers: N rounds; each after the first measures the read endpoints"
+        " on a fresh one-worker skilltree and then on two workers, back to back",
     )
     parser.add_argument(
         "--crowd",
@@ -182,7 +197,13 @@ def main() -> None:
         if args.only:
             stage = replace(stage, endpoints=[e for e in stage.endpoints if e.key in args.only])
         runs = [
-            measure_under(kind, stage, load, two_workers=args.two_workers, sign_ins=not args.only)
+            measure_under(
+                kind,
+                stage,
+                load,
+                two_worker_rounds=args.two_worker_rounds if args.two_workers else 0,
+                sign_ins=not args.only,
+            )
             for kind in kinds
         ]
     for run in runs:
@@ -193,9 +214,15 @@ def main() -> None:
         print()
         for name, rss in run.rss_mb.items():
             print(f"RSS of the worker, {name} ({run.kind}): {rss:.0f} MiB")
+        rounds = zip(run.two_workers, run.ceiling_two_workers, strict=True)
+        for number, (pairs, tops) in enumerate(rounds, start=1):
+            print(f"\n### two workers against one ({run.kind}), round {number}\n")
+            print_two_workers(pairs)
+            print(f"\n### the same-work ceiling, two processes against one, round {number}\n")
+            print_two_workers(tops)
         if run.two_workers:
-            print(f"\n### two workers against one ({run.kind})\n")
-            print_two_workers(run.two_workers)
+            print(f"\n### two workers against one ({run.kind}), every round\n")
+            print_two_worker_rounds(run.two_workers, run.ceiling_two_workers)
     if len(runs) == 2:
         print(f"\n## {runs[1].kind} against {runs[0].kind}\n")
         print_comparison(runs[0], runs[1])
@@ -265,9 +292,17 @@ async def sign_in_and_capture(
 
 
 def measure_under(
-    kind: ServerKind, stage: Stage, load: Load, *, two_workers: bool, sign_ins: bool = True
+    kind: ServerKind,
+    stage: Stage,
+    load: Load,
+    *,
+    two_worker_rounds: int = 0,
+    sign_ins: bool = True,
 ) -> Run:
-    """Start the baselines, the ceiling and skilltree under one server; measure every endpoint."""
+    """Start the baselines, the ceiling and skilltree under one server; measure every endpoint.
+    Then, for each of `two_worker_rounds`, the read endpoints on two workers against one: the
+    first round against the one-worker figures just measured, each later one against a fresh
+    one-worker skilltree measured right before (a busy machine then moves both alike)."""
     with (
         serve("bare", kind, "bench.baselines:bare", {}) as bare,
         serve("fastapi", kind, "bench.baselines:fastapi", {}) as minimal,
@@ -275,14 +310,41 @@ def measure_under(
         serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True) as app,
     ):
         run = measure(bare, minimal, top, app, stage, load, sign_ins=sign_ins)
-    if two_workers:
-        with serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True, workers=2) as app:
-            reads = [e for e in stage.endpoints if e.read and e.key != "livez"]
+    reads = [e for e in stage.endpoints if e.read and e.key != "livez"]
+    for number in range(two_worker_rounds):
+        if number == 0:
             one = {r.name: r for r in run.results}
-            for endpoint in reads:
-                two = metered(app, stage, partial(drive, app, endpoint, load))
-                run.two_workers.append((one[endpoint.name], two))
+        else:
+            one = measure_reads(kind, stage, load, reads, workers=1)
+        two = measure_reads(kind, stage, load, reads, workers=2)
+        run.two_workers.append([(one[e.name], two[e.name]) for e in reads])
+        tops = [measure_reads(kind, stage, load, reads, workers=n, ceiling=True) for n in (1, 2)]
+        run.ceiling_two_workers.append([(tops[0][e.name], tops[1][e.name]) for e in reads])
     return run
+
+
+def measure_reads(
+    kind: ServerKind,
+    stage: Stage,
+    load: Load,
+    reads: list[Endpoint],
+    *,
+    workers: int,
+    ceiling: bool = False,
+) -> dict[str, Result]:
+    """The read endpoints on a skilltree (or its same-work ceiling) of `workers` workers, by
+    endpoint name."""
+    if ceiling:
+        server = serve("ceiling", kind, "bench.ceiling:app", stage.ceiling_env(), workers=workers)
+    else:
+        server = serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True, workers=workers)
+    with server as app:
+        return {
+            e.name: metered(
+                app, stage, partial(drive, app, e, load, path=f"/{e.key}" if ceiling else None)
+            )
+            for e in reads
+        }
 
 
 # --- the endpoints -----------------------------------------------------------------------------
@@ -294,16 +356,18 @@ def drive(server: Server, endpoint: Endpoint, load: Load, *, path: str | None = 
 
 
 def metered(server: Server, stage: Stage, run: Callable[[], Result]) -> Result:
-    """The result of `run`, with the CPU time the server's workers (`worker`) and PostgreSQL's
-    backends of the run's database (`postgresql`) used meanwhile."""
+    """The result of `run`, with the CPU seconds each process used meanwhile
+    (bench/usage.py): `worker` (and `worker 1`, `worker 2`… of several), `postgresql` (the
+    backends of the run's database), `wrk`, `redis`, `machine`, `other`, … A worker that is
+    not the same process at the end (its supervisor replaced it) is reported."""
     database = stage.database_url.rsplit("/", 1)[1] if stage.on_postgresql else None
-    postgresql = postgres_usage(database) if database else None
-    before, machine = server.cpu_seconds(), machine_busy_seconds()
+    workers = server.worker_pids()
+    meter = CoreMeter(database, workers=workers, supervisors=server.supervisor_pids())
     result = run()
-    result.cpu["worker"] = server.cpu_seconds() - before
-    result.cpu["machine"] = machine_busy_seconds() - machine
-    if postgresql is not None:
-        result.cpu["postgresql"] = postgresql.used()
+    result.cpu.update(meter.used())
+    if server.worker_pids() != workers:
+        print(f"warning: {server.name}'s workers changed during {result.name!r}: "
+              f"{workers} -> {server.worker_pids()}", file=sys.stderr)  # fmt: skip
     return result
 
 
@@ -420,31 +484,71 @@ def print_same_work(run: Run) -> None:
     )
 
 
-TWO_ROW = "{:<42} {:>9} {:>9} {:>7} {:>12} {:>12} {:>12} {:>7}"
+TWO_ROW = "{:<42} {:>9} {:>9} {:>7} {:>7}"
+CORES_ROW = "{:<42} {:>11} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7}"
+# Where the cores went, in the order the table shows them (bench/usage.py).
+CORE_COLUMNS = ("supervisor", "postgresql", "postgresql ended", "postgresql other", "redis",
+                "wrk", "bench", "other", "machine")  # fmt: skip
 
 
 def print_two_workers(pairs: list[tuple[Result, Result]]) -> None:
-    """req/s on two workers over one, and the cores each side used (of os.cpu_count())."""
+    """req/s on two workers over one, then where the cores went in each run."""
     cores = os.cpu_count() or 1
-    print(TWO_ROW.format("endpoint", "1 worker", "2 workers", "2 / 1", "worker cores",
-                         "pg cores", "busy cores", "failed"))  # fmt: skip
-
-    def cores_used(name: str) -> str:
-        if name not in one.cpu or name not in two.cpu:
-            return "-"
-        return f"{one.cpu[name] / one.seconds:.2f} / {two.cpu[name] / two.seconds:.2f}"
-
+    print(TWO_ROW.format("endpoint", "1 worker", "2 workers", "2 / 1", "failed"))
     for one, two in pairs:
         print(TWO_ROW.format(one.name, f"{one.rps:.0f}", f"{two.rps:.0f}",
-                             f"{quotient(two.rps, one.rps):.2f}", cores_used("worker"),
-                             cores_used("postgresql"), cores_used("machine"), two.bad))  # fmt: skip
+                             f"{quotient(two.rps, one.rps):.2f}", two.bad))  # fmt: skip
+    print(f"\nwhere the cores went (CPU seconds per second of the run, of {cores})\n")
+    print(CORES_ROW.format("endpoint, workers", "workers", "superv", "pg db", "pg end",
+                           "pg oth", "redis", "wrk", "bench", "other", "busy",
+                           "pg conn/k", "cpu ms"))  # fmt: skip
+    for one, two in pairs:
+        for label, result in (("1", one), ("2", two)):
+            print(CORES_ROW.format(f"{one.name[:37]}, {label}", *core_figures(result)))
     print(
-        "\nworker, pg, busy cores: CPU seconds per second of the run, one worker / two workers,"
-        " of skilltree's workers, of PostgreSQL's backends of the run's database, and of"
-        f" everything on the machine ({cores} cores): when the machine is busy and the workers"
+        "\nworkers: each worker's share (+ between workers); superv: uvicorn's parent of two"
+        " workers; pg db: PostgreSQL's backends of the run's database; pg end: backends that"
+        " ended during the run (of any database; a pool closing connections); pg oth: the"
+        " rest of PostgreSQL (other databases, its own processes); wrk: the load generator;"
+        " bench: this script; other: the rest of the machine's busy time (another user's"
+        " work, the kernel); busy: all of it. pg conn/k: connections the run's database"
+        " began per 1,000 responses. cpu ms: the workers' CPU per response, which the share"
+        " of the machine they got does not change. When the machine is busy and the workers"
         " get little of it, other work is the limit; when PostgreSQL takes what the workers"
         " leave, PostgreSQL is."
     )
+
+
+def print_two_worker_rounds(
+    rounds: list[list[tuple[Result, Result]]], ceilings: list[list[tuple[Result, Result]]]
+) -> None:
+    """Two workers over one, endpoint by endpoint, in each round and their median; and the
+    same for the same-work ceiling on two processes over one (what this machine allows)."""
+    header = [f"round {n}" for n in range(1, len(rounds) + 1)]
+    row = "{:<42}" + " {:>8}" * (len(rounds) + 1)
+    print(row.format("2 / 1", *header, "median"))
+    for label, table in (("", rounds), ("ceiling: ", ceilings)):
+        for index, (first, _) in enumerate(table[0]):
+            ratios = [quotient(pairs[index][1].rps, pairs[index][0].rps) for pairs in table]
+            # A side with failed requests measured something else (401s, 503s): marked.
+            marks = ["!" if pairs[index][0].bad or pairs[index][1].bad else "" for pairs in table]
+            clean = [r for r, mark in zip(ratios, marks, strict=True) if not mark]
+            median = f"{statistics.median(clean):.2f}" if clean else "-"
+            figures = (f"{r:.2f}{mark}" for r, mark in zip(ratios, marks, strict=True))
+            print(row.format(f"{label}{first.name}"[:42], *figures, median))
+    print("\n!: a side of that round had failed requests; the median leaves those rounds out.")
+
+
+def core_figures(result: Result) -> list[str]:
+    """A `CORES_ROW`'s figures for one run, from its `cpu` (bench/usage.py's keys)."""
+    seconds = result.seconds or float("nan")
+    workers = sorted(k for k in result.cpu if k.startswith("worker "))
+    if not workers:
+        return ["-"] * 12
+    shares = "+".join(f"{result.cpu[k] / seconds:.2f}" for k in workers)
+    figures = [f"{result.cpu.get(name, float('nan')) / seconds:.2f}" for name in CORE_COLUMNS]
+    per_thousand = quotient(result.cpu.get("pg sessions", float("nan")), result.requests / 1000)
+    return [shares, *figures, f"{per_thousand:.1f}", _ms(result.cpu_ms_per_request("worker"))]
 
 
 COMPARISON_ROW = "{:<42} {:>10} {:>10} {:>9} {:>11} {:>11}"

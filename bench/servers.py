@@ -78,7 +78,16 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """Every process that runs the app (uvicorn with `--workers 2` runs two children)."""
-        return _children(self.process.pid) or [self.process.pid]
+        children = _children(self.process.pid)
+        return app_processes({pid: _command_line(pid) for pid in children}) or [self.process.pid]
+
+    def supervisor_pids(self) -> list[int]:
+        """The processes of the server that run no app: the supervisor of several workers and
+        its helpers (multiprocessing's resource tracker). None for one uvicorn worker."""
+        workers = self.worker_pids()
+        if workers == [self.process.pid]:
+            return []
+        return [self.process.pid, *(p for p in _children(self.process.pid) if p not in workers)]
 
     def rss_mb(self) -> float:
         return rss_mb(self.worker_pid())
@@ -117,6 +126,28 @@ def wait_until_idle(pid: int, *, quiet_seconds: float = 1.0, timeout_seconds: fl
         time.sleep(quiet_seconds)
         if not cpu_seconds(pid) - before > 0.05 * quiet_seconds:  # NaN (exited) ends it too
             return
+
+
+# A child of uvicorn's supervisor that is not a worker: multiprocessing's "spawn" starts it
+# before the first worker, so it is the first child (and was taken for the worker: its RSS and
+# CPU reported as the worker's, the second worker's left out).
+NOT_A_WORKER = ("multiprocessing.resource_tracker",)
+
+
+def app_processes(children: dict[int, str]) -> list[int]:
+    """Of a server's child processes (pid -> command line), those that run the app, by pid."""
+    return sorted(
+        pid
+        for pid, command in children.items()
+        if not any(marker in command for marker in NOT_A_WORKER)
+    )
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
 
 
 def _children(pid: int) -> list[int]:

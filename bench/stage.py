@@ -103,6 +103,10 @@ def skilltree_env(database_url: str, prefix: str | None) -> dict[str, str]:
         "SKILLTREE_RATE_LIMIT_AUTH": HUGE_QUOTA,
         "SKILLTREE_RATE_LIMIT_WRITE": HUGE_QUOTA,
         "SKILLTREE_RATE_LIMIT_READ": HUGE_QUOTA,
+        # The longest an access token may live: the benchmark signs in once, and a run with
+        # several rounds of two workers outlasts the default ten minutes (the bearer reads
+        # then measured 401s).
+        "SKILLTREE_AUTH_ACCESS_TOKEN_MINUTES": "60",
     }
 
 

@@ -107,3 +107,89 @@ async def test_a_cancelled_waiter_loses_no_connection(
         async with one_connection.connect() as connection:
             assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
     assert one_connection.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+# --- overflow connections kept while the load lasts ---------------------------------------------
+
+
+async def backend_pids_of_a_burst(engine: AsyncEngine, size: int) -> set[int]:
+    """Check out `size` connections at once, note their PostgreSQL backends, give them back."""
+    connections = [await engine.connect() for _ in range(size)]
+    pids = {(await c.execute(text("SELECT pg_backend_pid()"))).scalar_one() for c in connections}
+    for connection in connections:
+        await connection.close()
+    return pids
+
+
+async def test_a_burst_above_the_pool_size_reuses_the_overflow_connections_of_the_last_one() -> (
+    None
+):
+    # Two workers sharing the load each hover around their pool size: every overflow connection
+    # was closed the moment it came back and opened again (a PostgreSQL backend, the driver's
+    # setup) for the next burst, several times a second.
+    async with temporary_postgres_database() as url:
+        settings = DatabaseSettings(url=url, pool_size=1, max_overflow=2)
+        engine = create_engine(settings)
+        try:
+            first = await backend_pids_of_a_burst(engine, 3)
+            second = await backend_pids_of_a_burst(engine, 3)
+
+            assert second == first
+            assert engine.pool.checkedin() == 3  # type: ignore[attr-defined]
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        finally:
+            await engine.dispose()
+
+
+async def test_overflow_connections_idle_longer_than_the_limit_are_closed() -> None:
+    async with temporary_postgres_database() as url:
+        settings = DatabaseSettings(
+            url=url, pool_size=1, max_overflow=2, pool_overflow_idle_seconds=0.2
+        )
+        engine = create_engine(settings)
+        try:
+            first = await backend_pids_of_a_burst(engine, 3)
+            await asyncio.sleep(0.3)
+            # The next checkout retires the spares that idled too long; one connection stays.
+            async with engine.connect() as connection:
+                pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+
+            assert pid in first
+            assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+            assert engine.pool.overflow() == 0  # type: ignore[attr-defined]
+            # Within the limit again: a new burst opens what it needs and keeps it.
+            assert len(await backend_pids_of_a_burst(engine, 3) & first) == 1
+            assert engine.pool.checkedin() == 3  # type: ignore[attr-defined]
+        finally:
+            await engine.dispose()
+
+
+async def test_with_no_idle_allowance_an_overflow_connection_is_closed_as_it_comes_back() -> None:
+    async with temporary_postgres_database() as url:
+        settings = DatabaseSettings(
+            url=url, pool_size=1, max_overflow=2, pool_overflow_idle_seconds=0
+        )
+        engine = create_engine(settings)
+        try:
+            first = await backend_pids_of_a_burst(engine, 3)
+            second = await backend_pids_of_a_burst(engine, 3)
+
+            assert len(first & second) == 1  # only the pool's own connection is reused
+            assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+        finally:
+            await engine.dispose()
+
+
+async def test_disposing_the_pool_closes_the_kept_overflow_connections() -> None:
+    async with temporary_postgres_database() as url:
+        engine = create_engine(DatabaseSettings(url=url, pool_size=1, max_overflow=2))
+        pids = await backend_pids_of_a_burst(engine, 3)
+        await engine.dispose()
+
+        async with engine.connect() as connection:  # a new pool, opened by the dispose
+            rows = await connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": list(pids)},
+            )
+            assert rows.scalars().all() == []
+        await engine.dispose()

@@ -113,6 +113,11 @@ class DatabaseSettings(_Group):
     # Requests that may wait for a connection once all are busy; the next one is answered 503
     # with Retry-After at once (load shedding, platform/fair_pool.py). 0: never wait.
     pool_max_waiting: int = Field(default=64, ge=0, le=100_000)
+    # An overflow connection (beyond pool_size) that comes back while pool_size connections are
+    # idle is kept for the next request, and closed once it has been idle this long; 0 closes
+    # it at once (SQLAlchemy's own rule). Load that hovers around pool_size would otherwise open
+    # and close connections several times a second (platform/fair_pool.py, decision 0075).
+    pool_overflow_idle_seconds: float = Field(default=30.0, ge=0, le=86_400)
     # Connections older than this are replaced, so a proxy or firewall never drops one in use.
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
     # Check connections as they leave the pool, so one killed by a failover or an idle timeout

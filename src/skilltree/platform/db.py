@@ -132,7 +132,9 @@ def _create_postgresql_engine(settings: DatabaseSettings, **connect_args: Any) -
         settings.url,
         echo=settings.echo,
         # First come, first served when every connection is busy (platform/fair_pool.py).
-        poolclass=FairQueuePool.with_line_of(settings.pool_max_waiting),
+        poolclass=FairQueuePool.with_line_of(
+            settings.pool_max_waiting, spare_idle_seconds=settings.pool_overflow_idle_seconds
+        ),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
@@ -349,7 +351,9 @@ def _create_mysql_engine(settings: DatabaseSettings) -> AsyncEngine:
     engine = _create_async_engine(
         settings.url,
         echo=settings.echo,
-        poolclass=FairQueuePool.with_line_of(settings.pool_max_waiting),
+        poolclass=FairQueuePool.with_line_of(
+            settings.pool_max_waiting, spare_idle_seconds=settings.pool_overflow_idle_seconds
+        ),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
