@@ -181,6 +181,7 @@ def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, work
         # The app reads X-Forwarded-For itself, from SKILLTREE_HTTP_TRUSTED_PROXIES only.
         proxy_headers=False,
         timeout_graceful_shutdown=settings.http.graceful_shutdown_seconds,
+        timeout_keep_alive=settings.http.keep_alive_seconds,
         ws_per_message_deflate=settings.http.ws_per_message_deflate,
     )
     serve_draining(config, settings.http.drain_seconds)

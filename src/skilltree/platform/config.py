@@ -225,6 +225,11 @@ class HttpSettings(_Group):
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
     # Then: the longest wait for requests in flight before they are cut off.
     graceful_shutdown_seconds: int = Field(default=20, ge=1, le=3600)
+    # How long an idle keep-alive connection stays open. Longer than the proxy in front keeps
+    # its idle connections to the instances (nginx's upstream keepalive_timeout, 60 s in
+    # deploy/nginx/skilltree.conf): if the instance closed first, a request the proxy sent as
+    # it closed would be reset, and the proxy would count a healthy instance as failed.
+    keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     # permessage-deflate on WebSockets (rooms, GraphQL subscriptions): off, decision 0054 —
     # it compresses every frame once per socket and keeps a compressor per socket.
     ws_per_message_deflate: bool = False
