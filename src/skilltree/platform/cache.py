@@ -220,18 +220,18 @@ class Cache:
         until first use. Invalidations are announced through `broadcaster`, or with Redis and
         none given, through a publisher of the cache's own (commands, workers)."""
         backend = cashews.Cache(name="skilltree")
+        # Values are bytes this cache wrote: never unpickle them. cashews also calls repr() on
+        # every value it reads, to catch broken pickles; there are none without pickling, and
+        # repr of a 160 kB tree costs about half a millisecond, in memory as from Redis.
+        only_bytes: dict[str, Any] = {"pickle_type": "null", "check_repr": False}
         if redis.url is None:
-            backend.setup("mem://", size=cache.memory_max_entries, check_interval=60)
+            backend.setup("mem://", size=cache.memory_max_entries, check_interval=60, **only_bytes)
         else:
             backend.setup(
                 redis.url,
                 # Raise on failure (instead of cashews' own logging) so it is counted here.
                 suppress=False,
-                # Values are bytes we wrote: never unpickle what is read from the network.
-                pickle_type="null",
-                # cashews calls repr() on every value it reads, to catch broken pickles; there
-                # are none without pickling, and repr of a 160 kB tree costs about a millisecond.
-                check_repr=False,
+                **only_bytes,
                 socket_timeout=redis.timeout_seconds,
                 socket_connect_timeout=redis.timeout_seconds,
                 wait_for_connection_timeout=redis.timeout_seconds,
