@@ -48,6 +48,7 @@ from bench.stage import (
     skilltree_env,
     throwaway_database,
 )
+from bench.usage import load_average
 from skilltree.rpc.v1 import progress_pb2, roadmaps_pb2
 from skilltree.rpc.v1.progress_pb2_grpc import ProgressStub
 from skilltree.rpc.v1.roadmaps_pb2_grpc import RoadmapsStub
@@ -176,7 +177,7 @@ async def run(
 
 def print_table(results: list[Figures]) -> None:
     baseline = results[0]
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average: {load_average()}")
     header = f"{'case':<22}{'req/s':>9}{'× base':>8}{'p50 ms':>9}{'p99 ms':>9}"
     print(header + f"{'wire B':>9}{'decoded B':>11}")
     for row in results:

@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 import skilltree.models  # noqa: E402, F401
 from bench.crash_tasks import CREATE_APPLIED  # noqa: E402
+from bench.usage import load_average  # noqa: E402
 from skilltree.platform import events  # noqa: E402
 from skilltree.platform.config import DatabaseSettings  # noqa: E402
 from skilltree.platform.db import Database  # noqa: E402
@@ -828,7 +829,7 @@ def scenario_database(kind: str, workdir: Path) -> Iterator[str]:
 
 
 async def run(options: argparse.Namespace) -> int:
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(f"load average: {load_average()}", flush=True)
     results: dict[str, bool] = {}
     scenarios: list[tuple[str, bool, Callable[[Path], Awaitable[bool]]]] = [
         ("kill-api", options.kill_api, lambda w: with_database(w, options, kill_api)),
@@ -848,7 +849,7 @@ async def run(options: argparse.Namespace) -> int:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 print(f"{name}: logs kept in {workdir}")
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average: {load_average()}")
     for name, passed in results.items():
         print(f"{name}: {'as expected' if passed else 'NOT AS EXPECTED'}")
     return 0 if all(results.values()) else 1

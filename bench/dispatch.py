@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.in_process import call
+from bench.usage import load_average
 
 TARGETS = (
     ("GET", "/v1/me"),
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=5000)
     args = parser.parse_args()
-    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the start: {load_average()}")
     print("request | µs CPU per request, best | median")
     with Path(os.devnull).open("w") as log:
         sys.stdout = log  # the access log
@@ -54,7 +55,7 @@ def main() -> None:
             sys.stdout = sys.__stdout__
     for name, values in {**routing, **middleware}.items():
         print(f"{name} | {min(values):.1f} | {statistics.median(values):.1f}")
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 async def _routing(rounds: int, requests: int) -> dict[str, list[float]]:

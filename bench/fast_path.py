@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,8 @@ from bench.baselines import bare
 from bench.me import measured
 from bench.servers import serve
 from bench.stage import SKILLTREE_APP, prepare, redis_prefix, skilltree_env, throwaway_database
-from bench.wrk import Load
+from bench.usage import load_average
+from bench.wrk import Load, require_wrk
 
 BODY_FILE = "SKILLTREE_BENCH_BODY_FILE"
 TREE = "/v1/roadmaps/backend/tree"
@@ -80,8 +80,7 @@ def main() -> None:
     if args.in_process:
         in_process(args.rounds, args.requests, args.log_to)
         return
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk`")
+    require_wrk()
     load = Load(args.duration, args.connections, 2, 30)
     with (
         throwaway_database() as database_url,
@@ -135,7 +134,7 @@ def main() -> None:
                             f" (failed: {result.bad})",
                             flush=True,
                         )
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average: {load_average()}")
 
 
 def in_process(rounds: int, requests: int, log_to: str) -> None:

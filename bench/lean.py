@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import sys
 from pathlib import Path
 
 from bench.endpoints import Endpoint, status
@@ -31,7 +28,8 @@ from bench.stage import (
     skilltree_env,
     throwaway_database,
 )
-from bench.wrk import Load
+from bench.usage import load_average
+from bench.wrk import Load, require_wrk
 
 
 def main() -> None:
@@ -41,10 +39,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="write py-spy profiles (raw) here")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk`")
+    require_wrk()
     load = Load(args.duration, args.connections, 2, 30)
-    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the start: {load_average()}")
     with throwaway_database() as database_url, redis_prefix() as prefix:
         env = skilltree_env(database_url, prefix)
         prepare(env)
@@ -71,7 +68,7 @@ def main() -> None:
             rounds_against_minimal(
                 minimal, app, load, requests, rounds=args.rounds, profile=args.profile
             )
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,8 @@ from bench.stage import (
     skilltree_env,
     throwaway_database,
 )
-from bench.wrk import Load, Result, wrk
+from bench.usage import load_average
+from bench.wrk import Load, Result, require_wrk, wrk
 
 
 def measured(
@@ -146,10 +146,9 @@ def main() -> None:
     if args.in_process:
         in_process(args.reads, args.rounds, args.requests, args.only)
         return
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk`")
+    require_wrk()
     load = Load(args.duration, args.connections, 2, 30)
-    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the start: {load_average()}")
     with throwaway_database() as database_url, redis_prefix() as prefix:
         env = skilltree_env(database_url, prefix)
         prepare(env)
@@ -177,12 +176,12 @@ def main() -> None:
         f" built (a fresh process); the worker {signed_in_rss:.1f} MiB after signing in,"
         f" {served_rss:.1f} MiB after the rounds"
     )
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 def in_process(reads: bool, rounds: int, requests: int, only: str = "") -> None:
     """Each endpoint called `requests` times a round in this process; CPU µs per request."""
-    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the start: {load_average()}")
     with throwaway_database() as database_url, redis_prefix() as prefix:
         env = skilltree_env(database_url, prefix)
         prepare(env)
@@ -196,7 +195,7 @@ def in_process(reads: bool, rounds: int, requests: int, only: str = "") -> None:
     print("endpoint | µs CPU per request, best | median")
     for name, values in timings.items():
         print(f"{name} | {min(values):.1f} | {statistics.median(values):.1f}")
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 async def _called(reads: bool, rounds: int, requests: int, only: str) -> dict[str, list[float]]:

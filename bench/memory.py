@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import sys
 
 from bench.endpoints import page_endpoints, skilltree_endpoints
 from bench.servers import Server, serve, wait_until_idle
@@ -32,7 +29,8 @@ from bench.stage import (
     skilltree_env,
     throwaway_database,
 )
-from bench.wrk import Load, wrk
+from bench.usage import load_average
+from bench.wrk import Load, require_wrk, wrk
 
 POINTS = ("started", "after the reads and writes", "after the web pages")
 
@@ -77,10 +75,9 @@ def main() -> None:
         help="also measure a worker with this added to its environment",
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk`")
+    require_wrk()
     load = Load(args.duration, args.connections, 2, 30)
-    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the start: {load_average()}")
     with throwaway_database() as database_url, redis_prefix() as prefix:
         env = skilltree_env(database_url, prefix)
         prepare(env)
@@ -95,7 +92,7 @@ def main() -> None:
                 figures = worker_rss(shape, session, load)
                 cells = " | ".join(f"{figure:.1f}" for figure in figures)
                 print(f"{number} | {name} | {cells}", flush=True)
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +42,8 @@ from bench.stage import (
     skilltree_env,
     throwaway_database,
 )
-from bench.wrk import Load
+from bench.usage import load_average
+from bench.wrk import Load, require_wrk
 
 
 def main() -> None:
@@ -56,8 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="write py-spy profiles (raw) here")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk`")
+    require_wrk()
     load = Load(args.duration, args.connections, 2, 30)
     print(f"load average at the start: {load_average()}")
     with (
@@ -139,10 +136,6 @@ def one_round(
             f" | 1 | {top_cpu:.3f} (failed: {top_result.bad}) | -",
             flush=True,
         )
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

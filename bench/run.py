@@ -37,7 +37,6 @@ import asyncio
 import math
 import os
 import resource
-import shutil
 import statistics
 import sys
 import tempfile
@@ -66,8 +65,8 @@ from bench.stage import (
     throwaway_database,
     throwaway_sqlite,
 )
-from bench.usage import CoreMeter
-from bench.wrk import Load, Result, wrk
+from bench.usage import CoreMeter, load_average
+from bench.wrk import Load, Result, require_wrk, wrk
 
 CAPTURE_APP = "bench.capture:create_app"
 
@@ -170,8 +169,7 @@ def main() -> None:
         help="write each endpoint's captured calls (statements, Redis commands) to this file",
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk` (make bench does it when root)")
+    require_wrk()
     raise_open_files_limit()
     # A timeout well beyond any answer: a slow answer is then measured in p99 rather than
     # counted as a failure and left out of the latencies.
@@ -227,10 +225,6 @@ def main() -> None:
         print(f"\n## {runs[1].kind} against {runs[0].kind}\n")
         print_comparison(runs[0], runs[1])
     print(f"\nload average at the end: {load_average()}")
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def raise_open_files_limit() -> None:

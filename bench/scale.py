@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from bench.stage import (
     skilltree_env,
     throwaway_database,
 )
-from bench.wrk import Load, Result, wrk
+from bench.wrk import Load, Result, require_wrk, wrk
 
 TREE_SIZES = (100, 1_000, 10_000)
 PROGRESS_SIZES = (1_000, 1_000_000)
@@ -68,8 +67,7 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs per point; the one with the median p50 counts"
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk`")
+    require_wrk()
     # Few connections and a long timeout: the question is time per request at each size, and
     # building a 10,000-topic tree takes seconds; wrk must wait for it rather than give up.
     load = Load(args.seconds, args.connections, threads=2, timeout_seconds=120)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from bench.stage import (
     skilltree_env,
     throwaway_database,
 )
-from bench.wrk import Load, parse_wrk, wrk_command
+from bench.wrk import Load, parse_wrk, require_wrk, wrk_command
 
 WARM_UP_SECONDS = 60
 
@@ -59,8 +57,7 @@ def main() -> None:
     parser.add_argument("--sample-seconds", type=float, default=5)
     parser.add_argument("--server", choices=SERVER_KINDS, default="uvicorn")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: `apt-get install wrk`")
+    require_wrk()
     load = Load(round(args.minutes * 60), args.connections, threads=2, timeout_seconds=30)
 
     with throwaway_database() as database_url, redis_prefix() as prefix:

@@ -184,3 +184,8 @@ class CoreMeter:
             workers=self.workers,
             supervisors=self.supervisors,
         )
+
+
+def load_average() -> str:
+    """The machine's 1-, 5- and 15-minute load averages, as every benchmark prints them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())

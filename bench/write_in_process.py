@@ -43,6 +43,7 @@ from starlette.types import ASGIApp
 from bench.baselines import fastapi as minimal_fastapi
 from bench.in_process import call
 from bench.stage import prepare, redis_prefix, sign_in_with, skilltree_env, throwaway_database
+from bench.usage import load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = "result "  # how a child's answer to "round" starts (other lines are ignored)
@@ -61,7 +62,7 @@ def main() -> None:
     if args.child:
         _child(args.requests, args.uvloop)
         return
-    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the start: {load_average()}")
     with (
         _code_of(args.against) as other_src,
         throwaway_database() as database_url,
@@ -74,7 +75,7 @@ def main() -> None:
             sources[f"write ({args.against})"] = other_src
         timings = _alternate(env, sources, args)
     _report(timings, list(sources))
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at the end: {load_average()}")
 
 
 def _alternate(

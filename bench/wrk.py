@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 
@@ -89,3 +91,9 @@ def latency_ms(value: str) -> float:
         raise ValueError(f"not a wrk latency: {value!r}")
     number, unit = match.groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def require_wrk() -> None:
+    """Exit saying how to install wrk when it is missing: every load benchmark drives it."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `apt-get install wrk` (make bench does it when root)")
