@@ -65,6 +65,13 @@ class Event:
         )
 
 
+def new_event(
+    event_type: str, *, at: datetime, data: dict[str, Any], org_id: int | None = None
+) -> Event:
+    """An event with a fresh id, not yet recorded anywhere (`emit`, `emit_now`, `outbox_row`)."""
+    return Event(id=uuid.uuid4().hex, type=event_type, occurred_at=at, org_id=org_id, data=data)
+
+
 def emit(
     session: AsyncSession,
     event_type: str,
@@ -74,9 +81,9 @@ def emit(
     org_id: int | None = None,
 ) -> Event:
     """Record an event in the session's transaction; it is delivered only if that commits."""
-    event = Event(id=uuid.uuid4().hex, type=event_type, occurred_at=at, org_id=org_id, data=data)
+    event = new_event(event_type, at=at, data=data, org_id=org_id)
     outbox.enqueue(session, DELIVER_TASK, event.to_payload(), now=at, message_id=event.id)
-    session.info.setdefault(EMITTED, []).append(event)
+    record_emitted(session, event)
     return event
 
 
@@ -90,9 +97,9 @@ async def emit_now(
 ) -> Event:
     """`emit`, with the outbox row written at once by a Core statement rather than flushed by
     the unit of work at commit: the same row in the same transaction, less of the ORM's work."""
-    event = Event(id=uuid.uuid4().hex, type=event_type, occurred_at=at, org_id=org_id, data=data)
+    event = new_event(event_type, at=at, data=data, org_id=org_id)
     await outbox.insert_now(session, DELIVER_TASK, event.to_payload(), now=at, message_id=event.id)
-    session.info.setdefault(EMITTED, []).append(event)
+    record_emitted(session, event)
     return event
 
 
@@ -104,15 +111,10 @@ def outbox_row(event: Event) -> dict[str, Any]:
 
 
 def record_emitted(session: AsyncSession, event: Event) -> None:
-    """An event whose outbox row a statement of this session wrote (`outbox_row`): what reacts
-    to committed events in-process (realtime/live.py) sees it as it sees `emit`'s."""
+    """Count `event` among this session's, once its outbox row is written or queued (`emit`,
+    `emit_now`, or a statement writing `outbox_row`): what reacts to committed events
+    in-process (realtime/live.py) sees it."""
     session.info.setdefault(EMITTED, []).append(event)
-
-
-def new_event(
-    event_type: str, *, at: datetime, data: dict[str, Any], org_id: int | None = None
-) -> Event:
-    return Event(id=uuid.uuid4().hex, type=event_type, occurred_at=at, org_id=org_id, data=data)
 
 
 def emitted_by(session: AsyncSession) -> list[Event]:
