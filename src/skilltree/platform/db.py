@@ -557,6 +557,27 @@ class Database:
         if error is not None:
             raise error
 
+    @asynccontextmanager
+    async def unit_of_work_at_first_use(self) -> AsyncIterator[AsyncSession]:
+        """`unit_of_work` for a block that often runs no statement: its session opens only
+        when the block first uses it, and one never used is neither opened nor ended
+        (decision 0072). Where that cannot be deferred (a SQLite writer waits for the write
+        lock before it begins), a plain `unit_of_work`."""
+        if not self.opens_at_first_use(writes=True, from_replica=False):
+            async with self.unit_of_work() as session:
+                yield session
+            return
+        deferred = DeferredSession(self, writes=True, when_opened=_nothing_to_register)
+        error: BaseException | None = None
+        try:
+            yield deferred
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            if deferred.opened:
+                await deferred.end(error)
+
     def opens_at_first_use(self, *, writes: bool, from_replica: bool) -> bool:
         """Whether `deferred_unit_of_work` can serve these arguments: not a SQLite writer,
         which waits for the write lock before it begins, nor a read that may go to the
@@ -649,6 +670,10 @@ class Database:
         await self.engine.dispose()
         if self.replica is not None:
             await self.replica.dispose()
+
+
+def _nothing_to_register(_session: DeferredSession) -> None:
+    """`unit_of_work_at_first_use` ends what it opened itself."""
 
 
 class DeferredSession(AsyncSession):

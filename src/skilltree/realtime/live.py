@@ -25,7 +25,7 @@ from skilltree.cohorts import service as cohorts
 from skilltree.platform import events
 from skilltree.platform.broadcast import Broadcaster, user_channel
 from skilltree.platform.clock import Clock
-from skilltree.platform.db import Database, DeferredSession, after_commit
+from skilltree.platform.db import Database, after_commit
 from skilltree.platform.events import Event
 from skilltree.progress.service import TOPIC_STATUS_CHANGED
 from skilltree.roadmaps import service as roadmaps
@@ -86,36 +86,17 @@ class LiveProjector:
     async def _read_projection(self, event: Event, now: datetime) -> Projection:
         """What the event makes: feed lines, personal notices, the learner's change. Most
         events need no statement (a status change outside any organisation): their unit of
-        work opens only if something reaches for it (decision 0072), not for every commit."""
-        if not self.database.opens_at_first_use(writes=True, from_replica=False):
-            async with self.database.unit_of_work() as session:
-                return await _projection(session, event, now)
-        session = self.database.deferred_unit_of_work(writes=True, when_opened=_opened)
-        error: BaseException | None = None
-        try:
-            return await _projection(session, event, now)
-        except BaseException as raised:
-            error = raised
-            raise
-        finally:
-            if isinstance(session, DeferredSession) and session.opened:
-                await session.end(error)
+        work opens only if something reaches for it, not for every commit."""
+        async with self.database.unit_of_work_at_first_use() as session:
+            lines = await cohorts.project(session, event, now)
+            notices = await cohorts.personal_notices(session, event)
+            change = await _progress_change(session, event)
+        return lines, notices, change
 
 
 Projection = tuple[
     list[cohorts.ActivityView], list[tuple[int, dict[str, Any]]], tuple[str, dict[str, Any]] | None
 ]
-
-
-def _opened(_session: DeferredSession) -> None:
-    """Nothing to register: `_read_projection` ends what was opened."""
-
-
-async def _projection(session: AsyncSession, event: Event, now: datetime) -> Projection:
-    lines = await cohorts.project(session, event, now)
-    notices = await cohorts.personal_notices(session, event)
-    change = await _progress_change(session, event)
-    return lines, notices, change
 
 
 async def _progress_change(
