@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from skilltree.platform.config import HttpSettings
@@ -86,10 +87,25 @@ def test_a_served_instance_answers_on_a_connection_idle_for_longer_than_uvicorns
 
 
 def _ask_for_livez(connection: socket.socket) -> bytes:
-    """GET /livez on a kept-alive connection; the response's head (b"" if the server closed)."""
+    """GET /livez on a kept-alive connection; the whole response (b"" if the server closed).
+
+    The body is read to its Content-Length, so that nothing of this response is left
+    in the socket to be mistaken for the start of the next one.
+    """
     connection.sendall(b"GET /livez HTTP/1.1\r\nHost: skilltree\r\n\r\n")
-    received = b""
-    while b"\r\n\r\n" not in received:
+    received = _receive_until(connection, lambda data: b"\r\n\r\n" in data, b"")
+    if not received:
+        return received
+    head, _, _ = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head)[1])  # type: ignore[index]
+    whole = len(head) + len(b"\r\n\r\n") + length
+    return _receive_until(connection, lambda data: len(data) >= whole, received)
+
+
+def _receive_until(
+    connection: socket.socket, done: Callable[[bytes], bool], received: bytes
+) -> bytes:
+    while not done(received):
         chunk = connection.recv(4096)
         if not chunk:
             break
