@@ -43,6 +43,7 @@ from skilltree.platform.http.admission import AdmissionMiddleware
 from skilltree.platform.http.api_docs import install_api_docs
 from skilltree.platform.http.compression import CompressionMiddleware
 from skilltree.platform.http.fast_path import FastPathMiddleware
+from skilltree.platform.http.front_door import FrontDoorApp
 from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
     AccessLogMiddleware,
@@ -114,7 +115,7 @@ def create_app(
             async with _http_resources(app, settings, resources):
                 yield
 
-    app = FastAPI(
+    app = FrontDoorApp(
         title="skilltree",
         version=__version__,
         summary="Learning roadmaps for backend engineers, implemented by the service itself.",
@@ -261,7 +262,7 @@ def create_app(
         and not settings.database.replica_url
         and not settings.tracing.enabled
     ):
-        app.add_middleware(
+        app.add_front_middleware(
             FastPathMiddleware,
             reads=CACHED_READS,
             cors=cors,
@@ -272,14 +273,14 @@ def create_app(
         )
     # Liveness probes answered before any of the above, whatever the configuration: none of it
     # acts on them (not throttled, refused, compressed nor logged at info).
-    app.add_middleware(
+    app.add_front_middleware(
         LivenessMiddleware,
         access_log=settings.log.access_log,
         minimum_size=settings.http.compression_min_bytes,
     )
     # Outermost: the client address everything else sees (logs, audit, throttles, limits) is
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
+    app.add_front_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     return app
 
 

@@ -18,6 +18,7 @@ from skilltree.app import create_app
 from skilltree.platform.config import HttpSettings, LogSettings, RateLimitSettings, Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.admission import AdmissionMiddleware
+from skilltree.platform.http.front_door import FrontDoorApp
 from skilltree.platform.http.probes import LivenessMiddleware
 from skilltree.platform.observability.logging import configure_logging
 
@@ -35,15 +36,20 @@ async def serving(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[
 
 def routed(app: FastAPI) -> FastAPI:
     """The app with the probe left to its route (the stack is built at the first request)."""
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not LivenessMiddleware]
+    assert isinstance(app, FrontDoorApp)
+    app.front_middleware = [m for m in app.front_middleware if m.cls is not LivenessMiddleware]
     return app
 
 
 def layer_of(app: FastAPI, kind: type[Layer]) -> Layer:
-    layer: Any = app.middleware_stack
-    while not isinstance(layer, kind):
-        layer = layer.app
-    return layer
+    """The app's layer of this kind: in front of the application, or in its own stack."""
+    assert isinstance(app, FrontDoorApp)
+    for layer in (app.front_stack, app.middleware_stack):
+        while layer is not None and not isinstance(layer, kind):
+            layer = getattr(layer, "app", None)
+        if layer is not None:
+            return layer
+    raise AssertionError(f"the application has no {kind.__name__}")
 
 
 def answer(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:

@@ -28,6 +28,7 @@ from skilltree.platform.config import (
 )
 from skilltree.platform.db import Database
 from skilltree.platform.http.fast_path import FastPathMiddleware
+from skilltree.platform.http.front_door import FrontDoorApp
 from skilltree.platform.observability.logging import configure_logging
 from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import parse_roadmap
@@ -92,7 +93,8 @@ async def both_paths(
 
 
 def fast_path_of(app: FastAPI) -> FastPathMiddleware:
-    layer: Any = app.middleware_stack
+    assert isinstance(app, FrontDoorApp)
+    layer: Any = app.front_stack
     while not isinstance(layer, FastPathMiddleware):
         layer = layer.app
     return layer
