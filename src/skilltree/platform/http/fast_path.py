@@ -4,8 +4,9 @@ A public roadmap's tree or topic, once in this process's local copies and truste
 (platform/cache.py, "Pushed invalidation"), is the same bytes for every anonymous reader. The
 ordinary path still walks ten middleware layers, FastAPI's routing and its dependencies (a
 database session, the viewer, the settings, the cache) to send them. This middleware, placed
-just inside the proxy-headers middleware, answers such a request itself, doing what the stack
-would do for it and reusing the stack's own parts so the two cannot drift:
+just inside the proxy-headers middleware, in front of the application (front_door.py), answers
+such a request itself, doing what the stack would do for it and reusing the stack's own parts
+so the two cannot drift:
 
     request id         `RequestIdMiddleware`'s rules (a safe incoming id, or a new one)
     rate limit         the same limiter and budget; over the limit, the request goes down the
