@@ -2,9 +2,9 @@
 
 Two storages, one set of rules. With `SKILLTREE_REDIS_URL` set, the values and the namespace
 tokens live in Redis through the `cashews` library, shared by every instance. Without it (the
-embedded default) they live in this process alone: the values in a `LocalCopies` (least
-recently used out first, bounded in entries and in bytes), the tokens in `ProcessTokens`.
-This module adds the rules skilltree relies on:
+embedded default) they live in this process alone (`InProcess`): the values in a `LocalCopies`
+(least recently used out first, bounded in entries and in bytes), the tokens beside them. This
+module adds the rules skilltree relies on:
 
 Invalidation by namespace. Every entry names the namespaces it was computed from ("roadmap:backend",
 "learner:42"), and its key carries each namespace's current token. A write marks its namespaces
@@ -32,12 +32,13 @@ Decision 0055.
 In process memory. Without Redis the tokens are this process's own and no other process reads
 or changes them: they are authoritative, so every read is built from them with no trust to
 earn — no pub/sub, epochs or trust timeout — and `local_entry` (the fast path's lookup) answers
-whenever the value is kept. `invalidate` replaces the tokens synchronously, before the writer's
-request answers, so the very next read in this process sees the write; there is nothing to
-announce, as nothing outside this process can hear it. The price is the embedded default's
-known limit: a write made by another process (a command-line import, a second web worker) reaches
-that process's cache only, so the others serve the entry until its TTL (docs/performance.md,
-"Invalidation"; decision 0076).
+whenever the value is kept. `invalidate` drops the tokens synchronously (the next read makes new
+ones, never one a namespace had before), before the writer's request answers, so the very next
+read in this process sees the write; there is nothing to announce, as nothing outside this
+process can hear it. What that leaves: a write made by another process (a command-line import)
+reaches that process's own cache only, so the server serves the entry until its TTL; and so a
+server without Redis runs one worker (`skilltree serve` refuses more). See docs/performance.md,
+"Invalidation", and decision 0076.
 
 Stampede protection. When many requests miss the same key together, one recomputes it while the
 others wait, then read what it stored: waiting in this process on an asyncio event, and across
@@ -177,9 +178,6 @@ class LocalCopies:
             if self._max_entries is not None:
                 while len(self._entries) > self._max_entries:
                     self._entries.popitem()  # the least recently used
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class InProcess:
