@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.fast_path                 # 5 s per endpoint, 64 connections, 2 rounds
     .venv/bin/python -m bench.fast_path --profile prof  # and a py-spy profile of each tree run
     .venv/bin/python -m bench.fast_path --in-process    # the app called directly, no server
+    .venv/bin/python -m bench.fast_path --in-process --database sqlite  # the embedded default
 
 The same-work ceiling is a minimal FastAPI app whose one route sends the very bytes skilltree
 sends for `GET /v1/roadmaps/backend/tree` (160 kB of JSON, fetched from skilltree first) with
@@ -13,7 +14,8 @@ and its brotli variant back to back, then the bare ASGI app (bench/baselines.py:
 req/s, the worker's CPU per request
 (user + system time over the requests answered, which a loaded machine bends less than req/s)
 and the ratios. Same staging as `make bench` (bench/stage.py): production shape, PostgreSQL,
-Redis, access log on, the limiter on with quotas too large to trip.
+Redis, access log on, the limiter on with quotas too large to trip; with `--database sqlite`, a
+throwaway SQLite file and no Redis (the embedded default: the cache and the limiter in memory).
 
 `--in-process` measures skilltree's own share alone: the app, built and started in this process,
 is called directly with ASGI messages (no server, no sockets, no HTTP parsing), 5,000 requests
@@ -32,6 +34,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -42,7 +46,14 @@ from starlette.types import ASGIApp, Message
 from bench.baselines import bare
 from bench.me import measured
 from bench.servers import serve
-from bench.stage import SKILLTREE_APP, prepare, redis_prefix, skilltree_env, throwaway_database
+from bench.stage import (
+    SKILLTREE_APP,
+    prepare,
+    redis_prefix,
+    skilltree_env,
+    throwaway_database,
+    throwaway_sqlite,
+)
 from bench.usage import load_average
 from bench.wrk import Load, require_wrk
 
@@ -76,18 +87,22 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="the app called directly")
     parser.add_argument("--requests", type=int, default=5000, help="per round, --in-process")
     parser.add_argument("--log-to", default=os.devnull, help="the access log, --in-process")
+    parser.add_argument(
+        "--database",
+        choices=["postgresql", "sqlite"],
+        default="postgresql",
+        help="sqlite: a throwaway SQLite file and no Redis (the embedded default)",
+    )
     args = parser.parse_args()
     if args.in_process:
-        in_process(args.rounds, args.requests, args.log_to)
+        in_process(args.rounds, args.requests, args.log_to, args.database)
         return
     require_wrk()
     load = Load(args.duration, args.connections, 2, 30)
     with (
-        throwaway_database() as database_url,
-        redis_prefix() as prefix,
+        staged(args.database) as env,
         tempfile.NamedTemporaryFile(suffix=".json") as body_file,
     ):
-        env = skilltree_env(database_url, prefix)
         prepare(env, builtin_roadmap=True)
         with serve("skilltree", "uvicorn", SKILLTREE_APP, env, factory=True) as app:
             tree = httpx.get(app.base + TREE, headers={"accept-encoding": "identity"}, timeout=30)
@@ -137,9 +152,20 @@ def main() -> None:
     print(f"load average: {load_average()}")
 
 
-def in_process(rounds: int, requests: int, log_to: str) -> None:
+@contextmanager
+def staged(database: str) -> Iterator[dict[str, str]]:
+    """The environment of a skilltree on a throwaway database, without its data yet: PostgreSQL
+    and Redis under a fresh prefix, or (`sqlite`) a SQLite file and no Redis."""
+    if database == "sqlite":
+        with throwaway_sqlite() as database_url:
+            yield skilltree_env(database_url, None)
+        return
     with throwaway_database() as database_url, redis_prefix() as prefix:
-        env = skilltree_env(database_url, prefix)
+        yield skilltree_env(database_url, prefix)
+
+
+def in_process(rounds: int, requests: int, log_to: str, database: str = "postgresql") -> None:
+    with staged(database) as env:
         prepare(env, builtin_roadmap=True)
         os.environ.update(env)
         results = sys.stdout if log_to != "-" else sys.stderr
@@ -147,9 +173,11 @@ def in_process(rounds: int, requests: int, log_to: str) -> None:
             if log_to != "-":
                 sys.stdout = log
             try:
-                timings = asyncio.run(_called(rounds, requests))
+                timings, answered = asyncio.run(_called(rounds, requests))
             finally:
                 sys.stdout = sys.__stdout__
+    # Whether the tree's requests were answered in front of the stack (decision 0055) or by it.
+    print(f"tree requests answered by the fast path: {answered}", file=results)
     print("endpoint | µs CPU per request, best | median", file=results)
     for name, values in timings.items():
         best, median = min(values), statistics.median(values)
@@ -160,7 +188,8 @@ def in_process(rounds: int, requests: int, log_to: str) -> None:
     print(f"livez × its ceiling (median CPU): {ceiling_cpu / livez_cpu:.3f}", file=results)
 
 
-async def _called(rounds: int, requests: int) -> dict[str, list[float]]:
+async def _called(rounds: int, requests: int) -> tuple[dict[str, list[float]], int]:
+    """CPU per request by endpoint, and how many requests the fast path answered."""
     from skilltree.app import create_app_from_environment
 
     app = create_app_from_environment()
@@ -183,7 +212,17 @@ async def _called(rounds: int, requests: int) -> dict[str, list[float]]:
                 started = time.process_time()
                 await _drive(called, requests, headers, path)
                 timings[name].append(1e6 * (time.process_time() - started) / requests)
-        return timings
+        return timings, _answered_by_fast_path(app)
+
+
+def _answered_by_fast_path(app: FastAPI) -> int:
+    """The fast path's count of requests it answered (0 when the app has none)."""
+    from skilltree.platform.http.fast_path import FastPathMiddleware
+
+    layer: object = app.middleware_stack
+    while layer is not None and not isinstance(layer, FastPathMiddleware):
+        layer = getattr(layer, "app", None)
+    return layer.answered if isinstance(layer, FastPathMiddleware) else 0
 
 
 async def _drive(

@@ -271,3 +271,38 @@ def test_the_command_and_the_shared_wiring_start_without_the_framework_or_the_ta
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert done.stdout.split() == ["[]", "False"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment"),
+    [(["--workers", "2"], {}), ([], {"SKILLTREE_HTTP_WORKERS": "2"})],
+)
+def test_serve_refuses_several_workers_without_redis(
+    arguments: list[str],
+    environment: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without Redis each worker process keeps its own cache, limits and live fan-out: a write
+    answered by one worker would leave the others serving what it changed until the entry's
+    TTL (an hour for a public roadmap). Several workers need a shared Redis."""
+    started: list[int] = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SKILLTREE_REDIS_URL", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(
+        "skilltree.cli._run_uvicorn", lambda settings, **options: started.append(options["workers"])
+    )
+
+    refused = runner.invoke(app, ["serve", *arguments])
+    monkeypatch.setenv("SKILLTREE_REDIS_URL", REDIS_URL)
+    with_redis = runner.invoke(app, ["serve", *arguments])
+    monkeypatch.delenv("SKILLTREE_REDIS_URL")
+    monkeypatch.delenv("SKILLTREE_HTTP_WORKERS", raising=False)
+    one_worker = runner.invoke(app, ["serve"])
+
+    assert refused.exit_code == 2
+    assert "SKILLTREE_REDIS_URL" in refused.output
+    assert (with_redis.exit_code, one_worker.exit_code) == (0, 0)
+    assert started == [2, 1]  # the refused one never started

@@ -153,6 +153,14 @@ def serve(
 
     settings = settings_or_exit()
     worker_count = workers or settings.http.workers
+    if worker_count > 1 and settings.redis.url is None:
+        # Each worker would keep its own cache (platform/cache.py), rate limits and live
+        # fan-out: a write answered by one would be served stale by the others (decision 0076).
+        fail(
+            f"{worker_count} workers need SKILLTREE_REDIS_URL: without Redis each worker keeps "
+            "its own cache, rate limits and live updates, so a change made through one would "
+            "not be seen through the others. Set SKILLTREE_REDIS_URL, or run one worker."
+        )
     # Several worker processes share a metrics directory, so /metrics counts them all.
     metrics_directory = prepare_worker_processes(worker_count)
     try:

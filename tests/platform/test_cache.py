@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import cashews
@@ -77,8 +78,9 @@ async def test_a_hit_hands_back_the_stored_bytes_without_inspecting_them(
     cache: Cache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # cashews calls repr() on every value it reads, to catch broken pickles. The cache stores
-    # only bytes it wrote and never pickles: repr() of a 160 kB tree was 97 % of a hit on the
-    # embedded default's memory backend (0.42 ms). Watch cashews' own name for it.
+    # only bytes it wrote and never pickles: repr() of a 160 kB tree was 97 % of a hit when the
+    # embedded default kept its values in cashews' memory backend (0.42 ms); it keeps them
+    # itself now (`InProcess`), but Redis reads still go through cashews. Watch its own name.
     tree = b"[" + b"0," * 80_000 + b"0]"
     source = Source(tree)
     assert await cache.fetch(TREE, source, TTL) == tree
@@ -505,3 +507,102 @@ async def test_a_unit_of_work_that_marks_nothing_stale_invalidates_nothing(
         database.remove_unit_of_work_hook(cache.bind)
 
     assert invalidated == [{"roadmap:web"}]
+
+
+def in_process_cache(**settings: Any) -> Cache:
+    """The embedded default's cache: no SKILLTREE_REDIS_URL."""
+    return Cache.from_settings(CacheSettings(**settings), RedisSettings())
+
+
+async def test_in_process_a_hit_is_trusted_without_asking_anything_until_an_invalidation() -> None:
+    """Without Redis the namespace tokens are this process's own: every hit is a trusted local
+    one (what the fast path answers from), and an invalidation is seen by the very next read."""
+    cache = in_process_cache()
+    source = Source(b"v1")
+    try:
+        assert cache.local_entry(TREE) is None  # nothing stored yet
+        await cache.fetch(TREE, source, TTL)
+        copy = cache.local_entry(TREE)
+        again = cache.local_entry(TREE)
+        source.value = b"v2"
+        await cache.invalidate(["roadmap:web"])
+        after_invalidating = cache.local_entry(TREE)
+        value = await cache.fetch(TREE, source, TTL)
+        renewed = cache.local_entry(TREE)
+    finally:
+        await cache.close()
+
+    assert copy is not None
+    assert copy.value == b"v1"
+    assert again is copy  # the same copy: what was derived from it is kept with it
+    assert after_invalidating is None
+    assert value == b"v2"
+    assert renewed is not None
+    assert renewed.value == b"v2"
+    assert renewed is not copy
+    assert source.calls == 2
+    assert (cache.stats.hits, cache.stats.local_hits) == (3, 3)  # the three copies found
+
+
+async def test_in_process_a_reader_that_computed_before_a_write_does_not_store_over_it() -> None:
+    """The write always wins in memory too: a recompute that started before an invalidation
+    stores under the namespace's old token, which no later read is built from."""
+    cache = in_process_cache()
+    slow = Source(b"old", delay=0.1)
+    try:
+        reading = asyncio.create_task(cache.fetch(TREE, slow, TTL))
+        await asyncio.sleep(0.02)  # the reader has its key and is computing
+        await cache.invalidate(["roadmap:web"])
+        assert await reading == b"old"
+        fresh = Source(b"new")
+        value = await cache.fetch(TREE, fresh, TTL)
+        copy = cache.local_entry(TREE)
+    finally:
+        await cache.close()
+
+    assert value == b"new"
+    assert copy is not None
+    assert copy.value == b"new"
+
+
+async def test_in_process_entries_are_bounded_by_count_and_by_bytes() -> None:
+    by_count = in_process_cache(memory_max_entries=10)
+    by_bytes = in_process_cache(local_max_bytes=1000)
+    keys = [Key(f"roadmap:r{n}:tree", (f"roadmap:r{n}",)) for n in range(11)]
+    try:
+        small = Source(b"x" * 10)
+        for key in keys:
+            await by_count.fetch(key, small, TTL)
+        count_kept = [by_count.local_entry(key) is not None for key in keys]
+        large = Source(b"y" * 400)
+        for key in keys[:3]:
+            await by_bytes.fetch(key, large, TTL)
+        await by_bytes.fetch(keys[3], Source(b"z" * 1001), TTL)
+        bytes_kept = [by_bytes.local_entry(key) is not None for key in keys[:4]]
+    finally:
+        await by_count.close()
+        await by_bytes.close()
+
+    assert count_kept == [False] + [True] * 10  # the least recently used went first
+    # Three of 400 bytes do not fit in 1,000: the oldest went; one over the budget is not kept.
+    assert bytes_kept == [False, True, True, False]
+
+
+async def test_in_process_an_invalidation_announces_nothing() -> None:
+    """No other process can hear an in-process cache's announcement, and nothing in this one
+    needs it: the tokens it changed are the ones every read is built from."""
+    fanout = LocalBroadcaster()
+    await fanout.start()
+    cache = Cache.from_settings(CacheSettings(), RedisSettings(), fanout)
+    await cache.listen(fanout)
+    try:
+        async with fanout.subscribe([CHANNEL]) as subscription:
+            await cache.invalidate(["roadmap:web"])
+            heard = await subscription.next(wait_seconds=0.05)
+        listening = cache.listening()
+    finally:
+        await cache.close()
+        await fanout.close()
+
+    assert heard is None
+    assert not listening

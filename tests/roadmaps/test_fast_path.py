@@ -1,7 +1,8 @@
 """The fast path (platform/http/fast_path.py) answers cached public reads with exactly what the
 full middleware stack answers: each request is sent to an app with the fast path and to one
-without it, over one database and one Redis, and the two responses and access-log lines must
-be the same but for the request id."""
+without it, over one database and one Redis (or, on the embedded default, without Redis: each
+app's cache in its own memory), and the two responses and access-log lines must be the same but
+for the request id."""
 
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import parse_roadmap
 from skilltree.roadmaps.policies import OPERATOR
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.parametrize("shared_state", ["redis"], indirect=True),
-]
+# With Redis (pushed invalidation) and without (the embedded default: the cache in memory).
+BOTH_BACKENDS = pytest.mark.parametrize(
+    "shared_state", ["database", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
+)
 
 # Large enough to be compressed (over SKILLTREE_HTTP_COMPRESSION_MIN_BYTES).
 ROADMAP: dict[str, Any] = {
@@ -156,6 +157,7 @@ async def requests_to_compare(client: httpx.AsyncClient) -> list[httpx.Response]
     return [await client.request(method, path, headers=h) for method, path, h in cases]
 
 
+@BOTH_BACKENDS
 async def test_the_fast_path_answers_as_the_full_stack_does(
     settings: Settings, database: Database, clock: FrozenClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -186,6 +188,7 @@ async def test_the_fast_path_answers_as_the_full_stack_does(
     assert by_fast_path[7].headers["etag"].endswith('-br"')
 
 
+@BOTH_BACKENDS
 async def test_over_the_limit_the_fast_path_answers_429_like_the_stack(
     settings: Settings, database: Database, clock: FrozenClock
 ) -> None:
@@ -203,6 +206,8 @@ async def test_over_the_limit_the_fast_path_answers_429_like_the_stack(
     assert refused.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.redis
+@pytest.mark.parametrize("shared_state", ["redis"], indirect=True)
 async def test_a_write_on_one_instance_is_seen_by_the_fast_path_of_another_within_100_ms(
     settings: Settings, database: Database, clock: FrozenClock
 ) -> None:
@@ -225,3 +230,53 @@ async def test_a_write_on_one_instance_is_seen_by_the_fast_path_of_another_withi
 
     assert answered >= 1
     assert orjson.loads(after.content)["roadmap"]["title"] == "Wider"
+
+
+async def import_as_operator(database: Database, document: dict[str, Any]) -> None:
+    """A roadmap import committed by an operator: its commit invalidates "roadmap:<slug>"."""
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(
+            session, parse_roadmap(orjson.dumps(document), "json"), viewer=OPERATOR
+        )
+
+
+@pytest.mark.parametrize("shared_state", ["database"], indirect=True)
+async def test_on_the_embedded_default_a_write_is_seen_by_the_very_next_read(
+    settings: Settings, database: Database, clock: FrozenClock
+) -> None:
+    """Without Redis the cache is this process's own: the fast path answers from it, and a
+    write's invalidation is seen by the next request at once, in each of its variants."""
+    await import_as_operator(database, ROADMAP)
+    app = create_app(settings, database=database, clock=clock)
+    async with serving(app) as client:
+        identity = {"accept-encoding": "identity"}
+        await client.get(TREE, headers=identity)  # through the stack: fills the cache
+        fast_path = fast_path_of(app)
+        answered_before = fast_path.answered
+        before = await client.get(TREE, headers=identity)
+        before_br = await client.get(TREE, headers={"accept-encoding": "br"})
+        before_gzip = await client.get(TREE, headers={"accept-encoding": "gzip"})
+        unchanged = await client.get(TREE, headers={"if-none-match": before.headers["etag"]})
+        answered_while_unchanged = fast_path.answered - answered_before
+        await import_as_operator(app.state.resources.database, {**ROADMAP, "title": "Wider"})
+        stale_etag = await client.get(
+            TREE, headers={"if-none-match": before.headers["etag"], **identity}
+        )
+        after = await client.get(TREE, headers=identity)
+        after_br = await client.get(TREE, headers={"accept-encoding": "br"})
+        after_gzip = await client.get(TREE, headers={"accept-encoding": "gzip"})
+        answered_after = fast_path.answered - answered_before
+
+    assert answered_while_unchanged == 4
+    assert unchanged.status_code == 304
+    assert before_br.headers["content-encoding"] == "br"
+    assert before_gzip.headers["content-encoding"] == "gzip"
+    assert before_br.content == before_gzip.content == before.content  # decoded by httpx
+    # The first read after the write went through the stack (a miss) and saw the change;
+    # the three after it were answered by the fast path from the new entry.
+    assert stale_etag.status_code == 200
+    assert orjson.loads(stale_etag.content)["roadmap"]["title"] == "Wider"
+    assert after.headers["etag"] == stale_etag.headers["etag"] != before.headers["etag"]
+    assert after_br.headers["etag"] == after.headers["etag"][:-1] + '-br"'
+    assert after_br.content == after_gzip.content == after.content == stale_etag.content
+    assert answered_after == 4 + 3

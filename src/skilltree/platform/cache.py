@@ -1,18 +1,22 @@
 """The cache: ready-to-send bytes by key, in Redis in production and in process memory otherwise.
 
-The storage is the `cashews` library (its Redis backend when `SKILLTREE_REDIS_URL` is set, its
-in-memory LRU otherwise); this module adds the three rules skilltree relies on:
+Two storages, one set of rules. With `SKILLTREE_REDIS_URL` set, the values and the namespace
+tokens live in Redis through the `cashews` library, shared by every instance. Without it (the
+embedded default) they live in this process alone (`InProcess`): the values in a `LocalCopies`
+(least recently used out first, bounded in entries and in bytes), the tokens beside them. This
+module adds the rules skilltree relies on:
 
 Invalidation by namespace. Every entry names the namespaces it was computed from ("roadmap:backend",
 "learner:42"), and its key carries each namespace's current token. A write marks its namespaces
-stale (`stale_on_commit`); once the unit of work commits, each gets a new random token, so every
+stale (`stale_on_commit`); once the unit of work commits, each gets a new token, so every
 entry computed from it is unreachable at once — one SET per namespace, however many entries, no
 key scans — and expires on its own TTL. A reader that computed from data older than the write
 stores its result under the old token, where no one looks: the write always wins.
 
 Local copies. With Redis, each process also keeps the values it read or wrote lately in its own
 memory, under the same versioned key (`LocalCopies`). A key names the namespace tokens its value
-was computed from, so a copy can never be staler than the tokens it is looked up by.
+was computed from, so a copy can never be staler than the tokens it is looked up by. Without
+Redis the `LocalCopies` are the cache itself: each value is kept once.
 
 Pushed invalidation. Every invalidation is also announced on the broadcast channel
 "cache.namespaces" (platform/broadcast.py, the fan-out the principal cache uses), after the new
@@ -24,6 +28,17 @@ connection (`epoch`), and for at most `CacheSettings.token_trust_seconds`, after
 reads them again: a lost announcement leaves an entry stale for no longer than that. Without
 listening (commands, tests of one cache) every read checks the tokens in Redis, as before.
 Decision 0055.
+
+In process memory. Without Redis the tokens are this process's own and no other process reads
+or changes them: they are authoritative, so every read is built from them with no trust to
+earn — no pub/sub, epochs or trust timeout — and `local_entry` (the fast path's lookup) answers
+whenever the value is kept. `invalidate` drops the tokens synchronously (the next read makes new
+ones, never one a namespace had before), before the writer's request answers, so the very next
+read in this process sees the write; there is nothing to announce, as nothing outside this
+process can hear it. What that leaves: a write made by another process (a command-line import)
+reaches that process's own cache only, so the server serves the entry until its TTL; and so a
+server without Redis runs one worker (`skilltree serve` refuses more). See docs/performance.md,
+"Invalidation", and decision 0076.
 
 Stampede protection. When many requests miss the same key together, one recomputes it while the
 others wait, then read what it stored: waiting in this process on an asyncio event, and across
@@ -39,6 +54,7 @@ after failures logs that the cache is back. See docs/performance.md, "Caching".
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import secrets
 import time
@@ -49,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cashews
-from cachetools import TLRUCache
+from cachetools import LRUCache, TLRUCache
 from cashews.exceptions import CacheError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,12 +141,19 @@ class LocalCopy:
 
 class LocalCopies:
     """Values by versioned key in this process's memory: least recently used first out beyond
-    `max_bytes`, and none kept longer than its TTL from when it was copied. (The TTL bounds how
-    long an entry whose invalidation was lost to a Redis outage is served: with local copies,
-    at most twice the TTL.)"""
+    `max_bytes` (and beyond `max_entries`, when given), and none kept longer than its TTL from
+    when it was copied. (The TTL bounds how long an entry whose invalidation was lost to a Redis
+    outage is served: with local copies, at most twice the TTL.)"""
 
-    def __init__(self, max_bytes: int, timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        timer: Callable[[], float] = time.monotonic,
+        *,
+        max_entries: int | None = None,
+    ) -> None:
         self._max_bytes = max_bytes
+        self._max_entries = max_entries
         # Each entry's expiry is set when it is stored, from its own TTL.
         self._entries: TLRUCache[str, LocalCopy] = TLRUCache(
             maxsize=max_bytes,
@@ -152,6 +175,43 @@ class LocalCopies:
         kept = self._entries.get(stored)
         if kept is None or kept.value != value:
             self._entries[stored] = LocalCopy(value, ttl_seconds)
+            if self._max_entries is not None:
+                while len(self._entries) > self._max_entries:
+                    self._entries.popitem()  # the least recently used
+
+
+class InProcess:
+    """The embedded default's storage (no Redis): values and namespace tokens in this process,
+    which is the only one that reads or changes them, so its tokens are authoritative.
+
+    A token is a number from a counter of this process: a namespace never gets one it had
+    before, so an entry stored under an old token is never reached again. A namespace's token
+    is dropped when it is invalidated (the next read makes a new one), or when more than
+    `max_namespaces` are known (least recently used first): either way the entries computed
+    under it become unreachable, which is always safe."""
+
+    def __init__(self, values: LocalCopies, max_namespaces: int) -> None:
+        self.values = values
+        self._tokens: LRUCache[str, str] = LRUCache(maxsize=max_namespaces)
+        self._counter = itertools.count(1)
+
+    def versions(self, namespaces: tuple[str, ...], *, create: bool) -> str | None:
+        """The namespaces' current tokens, joined as a key carries them; None when one has
+        none and `create` is false (then no entry can be stored under it)."""
+        tokens = self._tokens
+        values = []
+        for name in namespaces:
+            token = tokens.get(name)
+            if token is None:
+                if not create:
+                    return None
+                token = tokens[name] = str(next(self._counter))
+            values.append(token)
+        return ".".join(values)
+
+    def renew(self, namespaces: Iterable[str]) -> None:
+        for name in namespaces:
+            self._tokens.pop(name, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +231,7 @@ def stale_on_commit(session: AsyncSession, *namespaces: str) -> None:
 class Cache:
     def __init__(
         self,
-        backend: cashews.Cache,
+        backend: cashews.Cache | InProcess,
         *,
         prefix: str,
         lock_seconds: float,
@@ -183,8 +243,9 @@ class Cache:
         token_trust_seconds: float = 0.0,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Redis through cashews, or this process alone (whose values are its local copies).
         self._backend = backend
-        self._local = local
+        self._local = backend.values if isinstance(backend, InProcess) else local
         # Where invalidations are announced (None: one process, nothing to tell).
         self._publisher = publisher
         self._owns_publisher = owns_publisher
@@ -217,7 +278,7 @@ class Cache:
         cls, cache: CacheSettings, redis: RedisSettings, broadcaster: Broadcaster | None = None
     ) -> Cache:
         """Redis when SKILLTREE_REDIS_URL is set, process memory otherwise; nothing connects
-        until first use. Invalidations are announced through `broadcaster`, or with Redis and
+        until first use. With Redis, invalidations are announced through `broadcaster`, or with
         none given, through a publisher of the cache's own (commands, workers)."""
         backend = cashews.Cache(name="skilltree")
         # Values are bytes this cache wrote: never unpickle them. cashews also calls repr() on
@@ -225,23 +286,29 @@ class Cache:
         # repr of a 160 kB tree costs about half a millisecond, in memory as from Redis.
         only_bytes: dict[str, Any] = {"pickle_type": "null", "check_repr": False}
         if redis.url is None:
-            backend.setup("mem://", size=cache.memory_max_entries, check_interval=60, **only_bytes)
-        else:
-            backend.setup(
-                redis.url,
-                # Raise on failure (instead of cashews' own logging) so it is counted here.
-                suppress=False,
-                **only_bytes,
-                socket_timeout=redis.timeout_seconds,
-                socket_connect_timeout=redis.timeout_seconds,
-                wait_for_connection_timeout=redis.timeout_seconds,
-                max_connections=64,
-                client_name="skilltree-cache",
+            # The values are the local copies, kept once; no lock, publisher or listener: no
+            # other process shares this cache.
+            values = LocalCopies(cache.local_max_bytes, max_entries=cache.memory_max_entries)
+            return cls(
+                InProcess(values, max_namespaces=cache.memory_max_entries),
+                prefix=f"{redis.key_prefix}cache:",
+                lock_seconds=cache.lock_seconds,
+                enabled=cache.enabled,
             )
-        # In-process storage has nothing to save a copy from.
-        local = LocalCopies(cache.local_max_bytes) if redis.url and cache.local_max_bytes else None
+        backend.setup(
+            redis.url,
+            # Raise on failure (instead of cashews' own logging) so it is counted here.
+            suppress=False,
+            **only_bytes,
+            socket_timeout=redis.timeout_seconds,
+            socket_connect_timeout=redis.timeout_seconds,
+            wait_for_connection_timeout=redis.timeout_seconds,
+            max_connections=64,
+            client_name="skilltree-cache",
+        )
+        local = LocalCopies(cache.local_max_bytes) if cache.local_max_bytes else None
         publisher, owned = broadcaster, False
-        if publisher is None and redis.url is not None:
+        if publisher is None:
             # Publishing only (it never subscribes): every process that invalidates announces.
             publisher = RedisBroadcaster(
                 redis.url, f"{redis.key_prefix}rt:", timeout_seconds=redis.timeout_seconds
@@ -289,7 +356,8 @@ class Cache:
 
     def local_entry(self, key: Key) -> LocalCopy | None:
         """The local copy of `key`'s current value when it can be trusted without asking Redis
-        (tokens known and announcements flowing), counted as a hit; else None."""
+        (in process memory, always; with Redis, while its tokens are known and announcements
+        flow), counted as a hit; else None."""
         if not self.enabled or self._local is None:
             return None
         stored = self._trusted_stored_key(key)
@@ -305,14 +373,18 @@ class Cache:
         """Make every entry computed from these namespaces unreachable, here and, once the
         announcement arrives, in every other instance's memory."""
         names = sorted(set(namespaces))
-        tokens = {self._namespace_key(name): _new_token() for name in names}
-        if not tokens or not self.enabled:
+        if not names or not self.enabled:
             return
+        backend = self._backend
+        if isinstance(backend, InProcess):
+            backend.renew(names)  # at once: the next read in this process sees the write
+            return
+        tokens = {self._namespace_key(name): _new_token() for name in names}
         if self._tokens_through is not None:
             await self._store_and_announce(self._tokens_through, names, tokens)
             return
         try:
-            await self._backend.set_many(tokens, expire=NAMESPACE_TTL_SECONDS)
+            await backend.set_many(tokens, expire=NAMESPACE_TTL_SECONDS)
         except BACKEND_ERRORS as error:
             # Entries of these namespaces live on until their TTL: the reason TTLs stay bounded.
             self._failed("invalidate", error)
@@ -349,7 +421,12 @@ class Cache:
 
     async def listen(self, broadcaster: Broadcaster) -> None:
         """Hear every instance's invalidations, so local hits need no Redis round trip."""
-        if self._listener is None and self._local is not None and self._token_trust_seconds > 0:
+        if (
+            self._listener is None
+            and not isinstance(self._backend, InProcess)  # nothing to hear: see the docstring
+            and self._local is not None
+            and self._token_trust_seconds > 0
+        ):
             self._listened = broadcaster
             # Whenever announcements may have been missed (overflow, a reconnection, a message
             # it could not read), every remembered token is forgotten.
@@ -374,7 +451,11 @@ class Cache:
         return self.listening() and broadcaster is not None and broadcaster.connected
 
     def _trusted_stored_key(self, key: Key) -> str | None:
-        """The versioned key from remembered tokens alone, when every one of them is trusted."""
+        """The versioned key from remembered tokens alone, when every one of them is trusted
+        (in process memory: from the process's own tokens, when each namespace has one)."""
+        if isinstance(self._backend, InProcess):
+            versions = self._backend.versions(key.namespaces, create=False)
+            return None if versions is None else f"{self._prefix}{key.name}@{versions}"
         if not self._trusting() or self._listened is None:
             return None
         epoch, now = self._listened.epoch, self._timer()
@@ -422,6 +503,8 @@ class Cache:
             self._listener = None
         if self._owns_publisher and self._publisher is not None:
             await self._publisher.close()
+        if isinstance(self._backend, InProcess):
+            return
         # cashews 7.6 closes its Redis client with redis-py's deprecated close(): same effect.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -429,19 +512,22 @@ class Cache:
 
     async def _stored_key(self, key: Key) -> str | None:
         """The key with each namespace's current token; None when the cache cannot be read."""
+        backend = self._backend
+        if isinstance(backend, InProcess):
+            return f"{self._prefix}{key.name}@{backend.versions(key.namespaces, create=True)}"
         trusted = self._trusted_stored_key(key)
         if trusted is not None:
             return trusted
         generation = self._generation
         names = [self._namespace_key(name) for name in key.namespaces]
         try:
-            tokens = list(await self._backend.get_many(*names))
+            tokens = list(await backend.get_many(*names))
             missing = [name for name, token in zip(names, tokens, strict=True) if token is None]
             if missing:
                 # Set-if-absent, then re-read: concurrent first readers agree on one token.
                 for name in missing:
-                    await self._backend.set(name, _new_token(), NAMESPACE_TTL_SECONDS, exist=False)
-                tokens = list(await self._backend.get_many(*names))
+                    await backend.set(name, _new_token(), NAMESPACE_TTL_SECONDS, exist=False)
+                tokens = list(await backend.get_many(*names))
         except BACKEND_ERRORS as error:
             self._failed("read", error)
             return None
@@ -457,8 +543,11 @@ class Cache:
         if self._local is not None and (copy := self._local.get(stored)) is not None:
             self.stats.local_hits += 1
             return copy
+        backend = self._backend
+        if isinstance(backend, InProcess):
+            return None  # the local copies are the whole cache
         try:
-            value = await self._backend.get(stored)
+            value = await backend.get(stored)
         except BACKEND_ERRORS as error:
             self._failed("read", error)
             return None
@@ -506,33 +595,46 @@ class Cache:
         computed = await compute()
         self.stats.recomputes += 1
         metrics.CACHE_RECOMPUTES.inc()
-        if computed.shareable:
-            try:
-                await self._backend.set(stored, computed.value, expire=ttl_seconds)
-            except BACKEND_ERRORS as error:
-                self._failed("write", error)
-            else:
-                self._keep_locally(stored, computed.value, ttl_seconds)
+        backend = self._backend
+        if not computed.shareable:
+            return computed.value
+        if isinstance(backend, InProcess):
+            backend.values.put(stored, computed.value, ttl_seconds)
+            return computed.value
+        try:
+            await backend.set(stored, computed.value, expire=ttl_seconds)
+        except BACKEND_ERRORS as error:
+            self._failed("write", error)
+        else:
+            self._keep_locally(stored, computed.value, ttl_seconds)
         return computed.value
 
     async def _lock(self, stored: str) -> str | bool:
-        """The lock's token when taken; False when another holds it; True when the backend
-        failed (recompute without a lock: the database is the fallback anyway)."""
+        """The lock's token when taken; False when another holds it; True when no lock is
+        needed (in process memory: the requests that could race wait on `_recomputing`) or the
+        backend failed (recompute without a lock: the database is the fallback anyway)."""
+        backend = self._backend
+        if isinstance(backend, InProcess):
+            return True
         token = secrets.token_hex(8)
         try:
-            taken = await self._backend.set_lock(self._lock_key(stored), token, self._lock_seconds)
+            taken = await backend.set_lock(self._lock_key(stored), token, self._lock_seconds)
         except BACKEND_ERRORS as error:
             self._failed("lock", error)
             return True
         return token if taken else False
 
     async def _unlock(self, stored: str, token: str) -> None:
+        if isinstance(self._backend, InProcess):  # never locked (`_lock`)
+            return
         try:
             await self._backend.unlock(self._lock_key(stored), token)
         except BACKEND_ERRORS as error:
             self._failed("unlock", error)  # it expires after lock_seconds anyway
 
     async def _wait_unlocked(self, stored: str) -> None:
+        if isinstance(self._backend, InProcess):  # never locked (`_lock`)
+            return
         try:
             await self._backend.is_locked(
                 self._lock_key(stored), wait=self._lock_seconds, step=LOCK_POLL_SECONDS

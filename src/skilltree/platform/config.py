@@ -432,12 +432,14 @@ class CacheSettings(_Group):
     # A learner's progress and summary: invalidated on every change of theirs.
     progress_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
     badge_ttl_seconds: int = Field(default=300, ge=1, le=24 * 3600)
-    # In-process cache (no SKILLTREE_REDIS_URL): the least recently used entries go beyond this.
+    # In-process cache (no SKILLTREE_REDIS_URL): the least recently used entries go beyond this
+    # (and namespace tokens beyond as many); local_max_bytes bounds their bytes.
     memory_max_entries: int = Field(default=10_000, ge=10, le=10_000_000)
     # The longest a recompute may hold its key's lock; requests waiting for it wait no longer.
     lock_seconds: float = Field(default=5.0, gt=0, le=60)
     # With Redis: values this process read or wrote lately are also kept in its memory, up to
     # this many bytes, so a hit reads only the small namespace tokens from Redis (0: off).
+    # Without Redis: the in-process cache's values themselves, kept once (0: none cached).
     local_max_bytes: int = Field(default=16 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
     # With Redis: namespace tokens this process read are trusted without asking Redis again
     # while every instance's invalidations reach it by pub/sub, for at most this long (which

@@ -1,7 +1,8 @@
-"""Cached public reads answered at the front of the middleware stack (decision 0055).
+"""Cached public reads answered at the front of the middleware stack (decisions 0055, 0076).
 
-A public roadmap's tree or topic, once in this process's local copies and trusted without Redis
-(platform/cache.py, "Pushed invalidation"), is the same bytes for every anonymous reader. The
+A public roadmap's tree or topic, once in this process's local copies and trusted without a
+round trip (platform/cache.py: with Redis, "Pushed invalidation"; without it, "In process
+memory", where the cache is this process's own), is the same bytes for every anonymous reader. The
 ordinary path still walks ten middleware layers, FastAPI's routing and its dependencies (a
 database session, the viewer, the settings, the cache) to send them. This middleware, placed
 just inside the proxy-headers middleware, in front of the application (front_door.py), answers
