@@ -169,6 +169,9 @@ def main() -> None:
         help="write each endpoint's captured calls (statements, Redis commands) to this file",
     )
     args = parser.parse_args()
+    if args.two_workers and args.database == "sqlite":
+        # What `skilltree serve` refuses: without Redis each worker keeps its own cache.
+        parser.error("--two-workers needs Redis: the embedded default serves on one worker")
     require_wrk()
     raise_open_files_limit()
     # A timeout well beyond any answer: a slow answer is then measured in p99 rather than
