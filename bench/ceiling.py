@@ -6,7 +6,8 @@ calls in order with their parameters and the response. `build_spec` turns the ca
 `Spec`; the ceiling app (`app`, served like the baselines) answers `/{endpoint}` by making the
 same calls with the same parameters — asyncpg or aiosqlite directly, redis-py for Redis — and
 sending the same status, headers and body. No ORM, no framework, no middleware: what skilltree
-does beyond that is the cost of its own layers.
+does beyond that is the cost of its own layers. `framework` makes the same calls from one
+FastAPI route: between the two lies what the framework alone costs that work.
 
 An endpoint whose requests differ (a write that alternates between two statuses) has one variant
 per request body; the ceiling cycles through them as wrk does. A parameter that differs between
@@ -27,12 +28,15 @@ import pickle
 import re
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request, Response
+from starlette.background import BackgroundTask
 
 from bench.capture import CAPTURE_HEADER, Call, Record, read_record
 from bench.endpoints import Endpoint
@@ -302,27 +306,55 @@ class Ceiling:
         await cursor.fetchall()
         await cursor.close()
 
-    @contextlib.asynccontextmanager
-    async def _unit(self, variant: Variant) -> Any:
+    async def begin(self, key: str) -> Work:
+        """One request up to its response: the next variant's unit (on SQLite, the write lock
+        when it writes) and the calls before the response. `Work.finish` makes the rest."""
+        variant = self.next_variant(key)
+        unit = contextlib.AsyncExitStack()
         if self.sqlite and variant.writes_sqlite:
-            async with self._write_lock:
-                yield
-        else:
-            yield
+            await unit.enter_async_context(self._write_lock)
+        work = Work(self, variant, unit)
+        try:
+            await self.run(variant, 0, variant.split, work.held)
+        except BaseException:
+            await work.end()
+            raise
+        return work
 
     async def serve(self, key: str, send: Any) -> None:
         """One request: the calls before the response, the response, the calls after it."""
-        variant = self.next_variant(key)
-        held: list[Any] = []
+        work = await self.begin(key)
+        variant = work.variant
         try:
-            async with self._unit(variant):
-                await self.run(variant, 0, variant.split, held)
-                await send({"type": "http.response.start", "status": variant.status,
-                            "headers": variant.headers})  # fmt: skip
-                await send({"type": "http.response.body", "body": variant.body})
-                await self.run(variant, variant.split, len(variant.calls), held)
+            await send({"type": "http.response.start", "status": variant.status,
+                        "headers": variant.headers})  # fmt: skip
+            await send({"type": "http.response.body", "body": variant.body})
+        except BaseException:
+            await work.end()
+            raise
+        await work.finish()
+
+
+@dataclass
+class Work:
+    """A request the ceiling has begun: its connection, once it needs one, and its unit."""
+
+    ceiling: Ceiling
+    variant: Variant
+    unit: contextlib.AsyncExitStack
+    held: list[Any] = field(default_factory=list)
+
+    async def finish(self) -> None:
+        """The calls after the response (work after the commit), then the request's end."""
+        try:
+            await self.ceiling.run(self.variant, self.variant.split, len(self.variant.calls),
+                                   self.held)  # fmt: skip
         finally:
-            self.release(held)
+            await self.end()
+
+    async def end(self) -> None:
+        self.ceiling.release(self.held)
+        await self.unit.aclose()
 
 
 # --- the ASGI app ------------------------------------------------------------------------------
@@ -372,6 +404,52 @@ class CeilingApp:
 
 
 app = CeilingApp()
+
+
+# --- the same work inside FastAPI --------------------------------------------------------------
+
+
+def framework(top: Ceiling | None = None) -> FastAPI:
+    """The ceiling's work done by one FastAPI route (served with --factory): `/{endpoint}` makes
+    the same calls and answers with the same status, headers and body, the calls after the
+    response made as a background task (what FastAPI runs after sending). No middleware, no
+    dependency but the path parameter and the request: what the framework alone allows for that
+    work, between the ceiling (none) and skilltree (its layers). `top` is the ceiling to use
+    (tests); without it, the lifespan starts one from the environment, as `app` does."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        started = top
+        if started is None:
+            started = Ceiling(read_spec(Path(os.environ[SPEC])), os.environ[DATABASE],
+                              os.environ.get(REDIS) or None, int(os.environ[POOL]))  # fmt: skip
+            await started.start()
+        application.state.ceiling = started
+        try:
+            yield
+        finally:
+            if top is None:
+                await started.stop()
+
+    application = FastAPI(lifespan=lifespan, openapi_url=None)
+
+    @application.get("/")
+    async def up() -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    @application.api_route("/{key}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def same_work(key: str, request: Request) -> Response:
+        ceiling: Ceiling = request.app.state.ceiling
+        if key not in ceiling.spec.endpoints:
+            return Response(b"{}", status_code=404)
+        await request.body()  # a write's body: read, as skilltree does
+        work = await ceiling.begin(key)
+        response = Response(work.variant.body, status_code=work.variant.status,
+                            background=BackgroundTask(work.finish))  # fmt: skip
+        response.raw_headers = list(work.variant.headers)
+        return response
+
+    return application
 
 
 # --- keeping in step ---------------------------------------------------------------------------

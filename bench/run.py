@@ -10,12 +10,16 @@ On loopback only. The script
 3. starts the servers the same way (one worker, uvloop; under uvicorn with httptools, under
    granian in ASGI mode, or each in turn with `--server both`): the bare ASGI baseline, the
    minimal FastAPI baseline, the same-work ceiling (bench/ceiling.py: the captured calls made
-   with asyncpg/aiosqlite and redis-py directly, the same response), and skilltree with its
-   access log on (written to /dev/null) and its rate limiter on with quotas too large to trip;
-4. drives each endpoint with wrk, skilltree's and then its ceiling's, and prints per server
+   with asyncpg/aiosqlite and redis-py directly, the same response), the same work from one
+   FastAPI route (`ceiling.framework`), and skilltree with its access log on (written to
+   /dev/null) and its rate limiter on with quotas too large to trip;
+4. drives each endpoint with wrk, skilltree's, then its ceiling's and its FastAPI same-work
+   route's, and prints per server
    - req/s, p50, p99, failed requests and the ratios to the baselines;
    - the same work: req/s against the ceiling's, statements and Redis calls per request, and
      the CPU per request of the worker, of the ceiling's worker and of PostgreSQL's backends;
+   - what the framework alone allows: the FastAPI same-work route against the ceiling, and
+     skilltree against that route;
    - the worker's RSS (after the reads and writes, right after the sign-ins, once those are
      done);
 5. with `--two-workers`, measures the read endpoints again with skilltree on two workers, and
@@ -109,6 +113,8 @@ class Run:
     results: list[Result]
     rss_mb: dict[str, float]
     ceilings: dict[str, Result] = field(default_factory=dict)  # endpoint name -> its ceiling
+    # Endpoint name -> the same work from one FastAPI route (what the framework alone allows).
+    frameworks: dict[str, Result] = field(default_factory=dict)
     counts: dict[str, tuple[float, float]] = field(default_factory=dict)  # as Stage.counts
     # Per round of --two-workers: each read endpoint on one worker and then on two.
     two_workers: list[list[tuple[Result, Result]]] = field(default_factory=list)
@@ -212,6 +218,8 @@ def main() -> None:
         print_table(run.results)
         print(f"\n### the same work ({run.kind})\n")
         print_same_work(run)
+        print(f"\n### what the framework alone allows ({run.kind})\n")
+        print_framework(run)
         print()
         for name, rss in run.rss_mb.items():
             print(f"RSS of the worker, {name} ({run.kind}): {rss:.0f} MiB")
@@ -304,9 +312,12 @@ def measure_under(
         serve("bare", kind, "bench.baselines:bare", {}) as bare,
         serve("fastapi", kind, "bench.baselines:fastapi", {}) as minimal,
         serve("ceiling", kind, "bench.ceiling:app", stage.ceiling_env()) as top,
+        serve(
+            "framework", kind, "bench.ceiling:framework", stage.ceiling_env(), factory=True
+        ) as framework,
         serve("skilltree", kind, SKILLTREE_APP, stage.env, factory=True) as app,
     ):
-        run = measure(bare, minimal, top, app, stage, load, sign_ins=sign_ins)
+        run = measure(bare, minimal, top, framework, app, stage, load, sign_ins=sign_ins)
     reads = [e for e in stage.endpoints if e.read and e.key != "livez"]
     for number in range(two_worker_rounds):
         if number == 0:
@@ -372,6 +383,7 @@ def measure(
     bare: Server,
     minimal: Server,
     top: Server,
+    framework: Server,
     app: Server,
     stage: Stage,
     load: Load,
@@ -386,6 +398,7 @@ def measure(
     ]
     results: list[Result] = []
     ceilings: dict[str, Result] = {}
+    frameworks: dict[str, Result] = {}
     memory: dict[str, float] = {}
     for endpoint in stage.endpoints:
         if endpoint.key.startswith("page-") and not memory:
@@ -395,6 +408,11 @@ def measure(
         ceiling_load = replace(load, seconds=max(1, load.seconds // 2))
         ceilings[endpoint.name] = metered(
             top, stage, partial(drive, top, endpoint, ceiling_load, path=f"/{endpoint.key}")
+        )
+        frameworks[endpoint.name] = metered(
+            framework,
+            stage,
+            partial(drive, framework, endpoint, ceiling_load, path=f"/{endpoint.key}"),
         )
     # The web app: Jinja2 loads with the first page, Pygments with the first source shown. The
     # memory after them, less the figure above, is what the web app costs a worker.
@@ -409,7 +427,7 @@ def measure(
         if result.name in ceilings:
             result.ratios["ceiling"] = quotient(result.rps, ceilings[result.name].rps)
     rss = {s.name: s.rss_mb() for s in (bare, minimal, top)} | memory
-    return Run(app.kind, [*baselines, *results], rss, ceilings, stage.counts)
+    return Run(app.kind, [*baselines, *results], rss, ceilings, frameworks, stage.counts)
 
 
 def measure_sign_ins(app: Server, stage: Stage, load: Load, memory: dict[str, float]) -> Result:
@@ -478,6 +496,39 @@ def print_same_work(run: Run) -> None:
         " alternates, the figure is the mean). cpu ms: the worker's CPU per request; ceil ms:"
         " the ceiling's; pg ms: PostgreSQL's backends' during skilltree's run. failed: the"
         " ceiling's failed requests."
+    )
+
+
+FRAMEWORK_ROW = "{:<42} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}"
+
+
+def print_framework(run: Run) -> None:
+    """Each endpoint's same work from one FastAPI route, against the ceiling and skilltree:
+    how much of the ceiling the framework alone leaves, and what skilltree's own layers cost
+    beyond it."""
+    print(FRAMEWORK_ROW.format("endpoint", "req/s", "fw r/s", "ceil r/s", "fw x ceil",
+                               "x fw", "fw ms", "failed"))  # fmt: skip
+    for r in run.results:
+        top, framework = run.ceilings.get(r.name), run.frameworks.get(r.name)
+        if top is None or framework is None:
+            continue
+        print(
+            FRAMEWORK_ROW.format(
+                r.name,
+                f"{r.rps:.0f}",
+                f"{framework.rps:.0f}",
+                f"{top.rps:.0f}",
+                _ms(quotient(framework.rps, top.rps)),
+                _ms(quotient(r.rps, framework.rps)),
+                _ms(framework.cpu_ms_per_request("worker")),
+                framework.bad,
+            )
+        )
+    print(
+        "\nfw: the endpoint's captured calls and response from one FastAPI route (no middleware,"
+        " no ORM). fw x ceil: the most any FastAPI route doing that work reached here, as a"
+        " fraction of the ceiling; x fw: skilltree against it. fw ms: that route's CPU per"
+        " request. failed: its failed requests."
     )
 
 

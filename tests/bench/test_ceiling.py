@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,29 @@ async def replayed(top: ceiling.Ceiling, key: str) -> tuple[Record, list[dict[st
     return Record(list(calls)), sent
 
 
+@asynccontextmanager
+async def framework_client(top: ceiling.Ceiling) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the ceiling's work in a FastAPI route (`ceiling.framework`), on `top`."""
+    application = ceiling.framework(top)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            yield client
+
+
+async def replayed_in_framework(
+    client: httpx.AsyncClient, endpoint: Endpoint
+) -> tuple[Record, httpx.Response, bytes]:
+    """The calls the FastAPI route makes for one request, its response, and its body as sent
+    (a brotli page still compressed)."""
+    body = endpoint.bodies[0] if endpoint.bodies else None
+    request = client.build_request(endpoint.method, f"/{endpoint.key}", content=body)
+    with recording() as calls:
+        response = await client.send(request, stream=True)
+        sent = b"".join([chunk async for chunk in response.aiter_raw()])
+    return Record(list(calls)), response, sent
+
+
 async def test_the_ceiling_makes_the_calls_skilltree_makes(
     skilltree: httpx.AsyncClient, staged: dict[str, str], tmp_path: Path
 ) -> None:
@@ -149,6 +173,16 @@ async def test_the_ceiling_makes_the_calls_skilltree_makes(
                 assert sent[0]["status"] == theirs.status
                 # The same size (a page carries a nonce of its own, compressed with the rest)
                 assert len(sent[1]["body"]) == pytest.approx(len(theirs.body), rel=0.02)
+            # The same work from a FastAPI route: the same calls, status, headers and body.
+            async with framework_client(top) as framework:
+                variants = top.spec.endpoints[endpoint.key]
+                for variant, (theirs, expected) in enumerate(zip(fresh, variants, strict=True)):
+                    ours, response, sent_body = await replayed_in_framework(framework, endpoint)
+
+                    assert ceiling.differences(theirs, ours) == [], (endpoint.name, variant)
+                    assert response.status_code == theirs.status
+                    assert sent_body == expected.body
+                    assert list(response.headers.raw) == expected.headers
         statements = sum(len(v.calls) for v in spec.endpoints["due"])
         # The page with its topics' labels (no BEGIN or COMMIT on PostgreSQL, decision 0064;
         # both on SQLite): not an empty comparison.
