@@ -55,3 +55,29 @@ async def test_a_member_removed_from_the_organisation_loses_its_roadmap_at_once(
     assert removed.status_code == 204
     for view in (PROGRESS, f"{PROGRESS}/summary"):
         assert (await bob.client.get(view, headers=headers)).status_code == 404
+
+
+async def test_a_roadmap_made_under_the_slug_of_a_deleted_organisations_roadmap_starts_afresh(
+    people: People, outbox: Path
+) -> None:
+    # Deleting the organisation deletes its roadmaps (and the progress on them) in the
+    # database alone; a new roadmap may then take the slug, and what was cached under it
+    # must not be served for the new one.
+    ada, bob = await people("Ada"), await people("Bob")
+    await organisation_with_a_roadmap(ada, bob, outbox)
+    await mark(bob, "indexes", "done")
+    assert (await bob.client.get(PROGRESS)).json()["summary"]["counts"]["done"] == 1  # cached
+
+    deleted = await ada.client.delete("/v1/orgs/team", headers=ada.write_headers)
+    created = await ada.client.post(
+        "/v1/roadmaps",
+        json={"slug": "web", "title": "Web, again", "visibility": "public"},
+        headers=ada.write_headers,
+    )
+    progress = await bob.client.get(PROGRESS)
+
+    assert deleted.status_code == 204, deleted.text
+    assert created.status_code == 201, created.text
+    assert progress.status_code == 200, progress.text
+    assert progress.json()["summary"]["counts"]["done"] == 0
+    assert progress.json()["topics"] == []

@@ -156,6 +156,9 @@ async def _new_roadmap(
     roadmap.org_id = access.org_id
     roadmap.forked_from_id = forked_from.id if forked_from else None
     await repository.flush(session)
+    # A slug can be taken again once its roadmap went with its owner or organisation: what
+    # was cached under it is stale.
+    stale_on_commit(session, cache_namespace(roadmap.slug))
     emit_changed(session, roadmap, now)
     return RoadmapListing(
         RoadmapRef.of(roadmap), await repository.count_topics(session, roadmap.id)
