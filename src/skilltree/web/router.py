@@ -43,6 +43,7 @@ from skilltree.web.session import (
     viewer_of,
 )
 from skilltree.web.templating import page
+from skilltree.web.tree_states import tree_states
 from skilltree.web.views import (
     STATUS_LABELS,
     Bar,
@@ -51,7 +52,6 @@ from skilltree.web.views import (
     rows_from_progress,
     rows_from_tree,
     states_json,
-    statuses_and_bars,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -151,9 +151,11 @@ async def roadmap_page(
         learner = await learner_of(db, current, resources)
         found = await roadmaps.require_roadmap(db, slug, learner.viewer)
         outline, skeleton = await outlines.outline_markup(request.app, db, found, forms=True)
-        state = await progress.progress_on(db, current.user.id, outline)
-        roadmap, bar = state.roadmap, Bar.of(state.tally)
-        tree = skeleton.fill(*statuses_and_bars(state.sections), csrf_token(current))
+        # Kept in the cache between views, made stale by the learner's and the roadmap's
+        # changes (web/tree_states.py).
+        states = await tree_states(db, resources, current.user.id, outline)
+        roadmap, bar = outline.roadmap, states.bar
+        tree = skeleton.fill(states.statuses, states.bars, csrf_token(current))
         can_edit = roadmaps.may_edit(learner.viewer, roadmap)
     return page(
         request,
