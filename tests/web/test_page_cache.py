@@ -163,6 +163,53 @@ async def test_every_change_shows_on_the_very_next_view(
     assert whole_bar(page) == bar
 
 
+def topic_status(page: str) -> str:
+    found = re.search(r'<header class="topic-head" id="t-[a-z-]+" data-slug="[a-z-]+" '
+                      r'data-status="([a-z_]*)"', page)  # fmt: skip
+    assert found is not None
+    return found.group(1)
+
+
+async def topic_view(learner: Browser, topic: str) -> str:
+    page = await learner.client.get(f"/roadmaps/web/topics/{topic}", headers=HTML)
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+async def test_a_second_view_of_a_topic_page_reads_neither_the_marks_nor_the_profile(
+    ada: Browser, engine: AsyncEngine
+) -> None:
+    await mark(ada, "etags", "done")
+    with count_statements(engine) as first:
+        first_page = await topic_view(ada, "caching")
+    with count_statements(engine) as second:
+        second_page = await topic_view(ada, "caching")
+
+    assert second_page == first_page
+    assert topic_status(second_page) == "in_progress"
+    read = " ".join(second.statements)
+    assert "FROM topic_progress" not in read
+    assert "profiles" not in read
+    assert second.count < first.count
+
+
+@pytest.mark.parametrize(("write", "expected", "bar"), WRITES.values(), ids=WRITES.keys())
+async def test_every_change_shows_on_the_very_next_view_of_a_topic_page(
+    ada: Browser,
+    write: Callable[[Browser], Awaitable[None]],
+    expected: dict[str, str],
+    bar: tuple[int, int],
+) -> None:
+    for topic in expected:
+        if topic != "replication":  # added by the write
+            await topic_view(ada, topic)
+
+    await write(ada)
+
+    shown = {topic: topic_status(await topic_view(ada, topic)) for topic in expected}
+    assert shown == expected
+
+
 async def test_a_learner_is_never_served_another_learners_cached_states(
     ada: Browser, people: People
 ) -> None:

@@ -43,7 +43,7 @@ from skilltree.web.session import (
     viewer_of,
 )
 from skilltree.web.templating import page
-from skilltree.web.tree_states import tree_states
+from skilltree.web.tree_states import topic_status, tree_states
 from skilltree.web.views import (
     STATUS_LABELS,
     Bar,
@@ -278,8 +278,9 @@ async def _topic(
         # (a topic's state depends on its subtree only), without reading every topic's mark.
         node = _node_of(tree.sections, topic_slug)
         subtree = roadmaps.RoadmapTree(roadmap, (node,), sum(1 for _ in _nodes([node])))
-        state = await progress.progress_on(db, current.user.id, subtree)
-        (row,) = rows_from_progress(state.sections)
+        status = await topic_status(db, resources, current.user.id, subtree)
+        (row,) = rows_from_tree((node,))
+        row.status = status
         note = await notes.note_on(db, current.user.id, view.topic.id)
         links = await notes.resources_on(db, current.user.id, view.topic.id)
         history = await progress.history_in(db, learner, tree, None, HISTORY_SHOWN)

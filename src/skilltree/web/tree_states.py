@@ -68,10 +68,13 @@ def _bar_fields(bar: Bar) -> list[Any]:
     return [bar.percent, bar.done, bar.counted, bar.remaining_hours]
 
 
-def cache_key(user_id: int, roadmap: roadmaps.RoadmapRef) -> Key:
+def cache_key(user_id: int, roadmap: roadmaps.RoadmapRef, topic: str | None = None) -> Key:
+    """The key of the learner's states on the roadmap's tree, or with `topic`, of the status of
+    that topic alone (what its page shows)."""
     version = f"{roadmap.id}:{roadmap.version}:{roadmap.updated_at.isoformat()}"
+    view = "page-tree" if topic is None else f"page-topic:{topic}"
     return Key(
-        f"learner:{user_id}:{roadmap.slug}:page-tree:{version}",
+        f"learner:{user_id}:{roadmap.slug}:{view}:{version}",
         progress.cache_namespaces(user_id, roadmap.slug),
     )
 
@@ -93,3 +96,23 @@ async def tree_states(
     key = cache_key(user_id, outline.roadmap)
     ttl = resources.settings.cache.progress_ttl_seconds
     return TreeStates.from_bytes(await resources.cache.fetch(key, compute, ttl))
+
+
+async def topic_status(
+    session: AsyncSession,
+    resources: Resources,
+    user_id: int,
+    subtree: roadmaps.RoadmapTree[Any],
+) -> str:
+    """The learner's status on the one topic of `subtree` (the topic and its subtree, which
+    its status depends on alone), from the cache or rolled up now: what a topic page shows."""
+    (node,) = subtree.sections
+
+    async def compute() -> Computed:
+        (state,) = (await progress.progress_on(session, user_id, subtree)).sections
+        return Computed(json.dumps(state.status).encode())
+
+    key = cache_key(user_id, subtree.roadmap, node.topic.slug)
+    ttl = resources.settings.cache.progress_ttl_seconds
+    status: str = json.loads(await resources.cache.fetch(key, compute, ttl))
+    return status
