@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.platform.config import RedisSettings, Settings
+from skilltree.web.router import _docs_link
 from skilltree.web.tree_states import TreeStates
 from skilltree.web.views import Bar
 from tests.support.accounts import Browser
@@ -249,3 +254,28 @@ def test_states_read_back_as_they_were_written() -> None:
 
     assert again == states
     assert [type(bar.percent) for bar in again.bars if bar] == [float, float]
+
+
+def test_a_docs_link_is_the_first_matching_routes_as_the_routes_are_walked(app: FastAPI) -> None:
+    def walked(method: str, path: str) -> str | None:
+        # What each topic page computed by walking the routes before the links were kept.
+        for route in iter_route_contexts(app.routes):
+            if route.path == path and method in (route.methods or ()):
+                original = route.original_route
+                if not isinstance(original, APIRoute):
+                    return None
+                tags = route.tags or ["default"]
+                return f"/docs#/{quote(str(tags[0]))}/{original.unique_id}"
+        return None
+
+    request = SimpleNamespace(app=app)
+    endpoints = [
+        f"{method} {route.path}"
+        for route in iter_route_contexts(app.routes)
+        for method in route.methods or ()
+    ]
+    endpoints += ["GET /v1/no-such-route", "PATCH /v1/roadmaps/{slug}"]
+    assert len(endpoints) > 50
+    for endpoint in endpoints:
+        method, _, path = endpoint.partition(" ")
+        assert _docs_link(request, endpoint) == walked(method, path), endpoint  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -420,11 +421,28 @@ def _references(request: Request, references: Sequence[dict[str, Any]]) -> list[
 def _docs_link(request: Request, endpoint: str) -> str | None:
     """Swagger UI's deep link to an operation: /docs#/{tag}/{operation id}."""
     method, _, path = endpoint.partition(" ")
-    for route in iter_route_contexts(request.app.routes):
-        if route.path == path and method in (route.methods or ()):
+    return _docs_links(request.app).get((method, path))
+
+
+# Each app's links by (method, path), made with the first topic page that shows one: the
+# routes do not change once the app is built, and walking them took a tenth of the page.
+_links_by_app: WeakKeyDictionary[object, dict[tuple[str, str], str | None]] = WeakKeyDictionary()
+
+
+def _docs_links(app: Any) -> dict[tuple[str, str], str | None]:
+    links = _links_by_app.get(app)
+    if links is None:
+        links = {}
+        for route in iter_route_contexts(app.routes):
             original = route.original_route
-            if not isinstance(original, APIRoute):
-                return None
-            tags = route.tags or ["default"]
-            return f"/docs#/{quote(str(tags[0]))}/{original.unique_id}"
-    return None
+            link: str | None = None
+            if isinstance(original, APIRoute):
+                tags = route.tags or ["default"]
+                link = f"/docs#/{quote(str(tags[0]))}/{original.unique_id}"
+            for method in route.methods or ():
+                if route.path is None:
+                    continue
+                # The first route that matches answers, as the router would route it.
+                links.setdefault((method, route.path), link)
+        _links_by_app[app] = links
+    return links
