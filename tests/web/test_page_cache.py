@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from urllib.parse import quote
 
+import brotli
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.platform.config import RedisSettings, Settings
+from skilltree.platform.http.compression import BROTLI_QUALITY, HTML_BROTLI_QUALITY
 from skilltree.web.router import _docs_link
 from skilltree.web.tree_states import TreeStates
 from skilltree.web.views import Bar
@@ -279,3 +281,15 @@ def test_a_docs_link_is_the_first_matching_routes_as_the_routes_are_walked(app: 
     for endpoint in endpoints:
         method, _, path = endpoint.partition(" ")
         assert _docs_link(request, endpoint) == walked(method, path), endpoint  # type: ignore[arg-type]
+
+
+async def test_a_page_is_compressed_at_the_quality_chosen_for_pages(ada: Browser) -> None:
+    plain = await ada.client.get(PAGE, headers={**HTML, "accept-encoding": "identity"})
+    request = ada.client.build_request("GET", PAGE, headers={**HTML, "accept-encoding": "br"})
+    response = await ada.client.send(request, stream=True)
+    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+
+    assert response.headers["content-encoding"] == "br"
+    assert brotli.decompress(raw) == plain.content
+    assert raw == brotli.compress(plain.content, quality=HTML_BROTLI_QUALITY)
+    assert HTML_BROTLI_QUALITY < BROTLI_QUALITY
