@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import ValidationError
@@ -420,29 +421,32 @@ def _references(request: Request, references: Sequence[dict[str, Any]]) -> list[
 
 def _docs_link(request: Request, endpoint: str) -> str | None:
     """Swagger UI's deep link to an operation: /docs#/{tag}/{operation id}."""
-    method, _, path = endpoint.partition(" ")
-    return _docs_links(request.app).get((method, path))
-
-
-# Each app's links by (method, path), made with the first topic page that shows one: the
-# routes do not change once the app is built, and walking them took a tenth of the page.
-_links_by_app: WeakKeyDictionary[object, dict[tuple[str, str], str | None]] = WeakKeyDictionary()
-
-
-def _docs_links(app: Any) -> dict[tuple[str, str], str | None]:
+    app = request.app
     links = _links_by_app.get(app)
     if links is None:
-        links = {}
-        for route in iter_route_contexts(app.routes):
+        links = _links_by_app[app] = LRUCache(maxsize=DOCS_LINKS_KEPT)
+    try:
+        return links[endpoint]
+    except KeyError:
+        pass
+    link = links[endpoint] = _walked_docs_link(app, endpoint)
+    return link
+
+
+# Each app's links by endpoint, found with the first topic page that shows one: the routes do
+# not change once the app is built, and walking them took a tenth of a topic page. Bounded,
+# as a roadmap may name any endpoint.
+DOCS_LINKS_KEPT = 1024
+_links_by_app: WeakKeyDictionary[object, LRUCache[str, str | None]] = WeakKeyDictionary()
+
+
+def _walked_docs_link(app: Any, endpoint: str) -> str | None:
+    method, _, path = endpoint.partition(" ")
+    for route in iter_route_contexts(app.routes):
+        if route.path == path and method in (route.methods or ()):
             original = route.original_route
-            link: str | None = None
-            if isinstance(original, APIRoute):
-                tags = route.tags or ["default"]
-                link = f"/docs#/{quote(str(tags[0]))}/{original.unique_id}"
-            for method in route.methods or ():
-                if route.path is None:
-                    continue
-                # The first route that matches answers, as the router would route it.
-                links.setdefault((method, route.path), link)
-        _links_by_app[app] = links
-    return links
+            if not isinstance(original, APIRoute):
+                return None
+            tags = route.tags or ["default"]
+            return f"/docs#/{quote(str(tags[0]))}/{original.unique_id}"
+    return None
