@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skilltree.platform.config import RedisSettings, Settings
 from skilltree.platform.http.compression import BROTLI_QUALITY, HTML_BROTLI_QUALITY
+from skilltree.progress.service import Event
 from skilltree.web import router
-from skilltree.web.tree_states import TreeStates
+from skilltree.web.tree_states import TopicProgress, TreeStates
 from skilltree.web.views import Bar
 from tests.support.accounts import Browser
 from tests.support.progress import API, WEB, People, import_roadmap, mark
@@ -198,6 +200,7 @@ async def test_a_second_view_of_a_topic_page_reads_neither_the_marks_nor_the_pro
     read = " ".join(second.statements)
     assert "FROM topic_progress" not in read
     assert "profiles" not in read
+    assert "progress_events" not in read
     assert second.count < first.count
 
 
@@ -216,6 +219,51 @@ async def test_every_change_shows_on_the_very_next_view_of_a_topic_page(
 
     shown = {topic: topic_status(await topic_view(ada, topic)) for topic in expected}
     assert shown == expected
+
+
+def history_of(page: str) -> list[str]:
+    """The topic page's history, newest first, as its lines read."""
+    found = re.search(r'<ol class="history">(.*?)</ol>', page)
+    if found is None:
+        return []
+    lines = re.findall(r"<li><time [^>]*>[^<]*</time> (.*?)</li>", found.group(1))
+    return [re.sub(r"<[^>]+>", "", line) for line in lines]
+
+
+async def test_a_topic_pages_history_shows_each_change_on_the_very_next_view(ada: Browser) -> None:
+    assert history_of(await topic_view(ada, "indexes")) == []
+    await mark(ada, "indexes", "in_progress")
+    assert history_of(await topic_view(ada, "indexes")) == ["No status → In progress"]
+    await mark(ada, "status-codes", "done")  # another topic: not in this page's history
+    await mark(ada, "indexes", "done")
+    assert history_of(await topic_view(ada, "indexes")) == [
+        "In progress → Done",
+        "No status → In progress",
+    ]
+
+    await ada.client.post("/v1/me/progress/web/undo", headers=ada.write_headers)
+
+    assert history_of(await topic_view(ada, "indexes")) == [
+        "Done → In progress undo",
+        "In progress → Done",
+        "No status → In progress",
+    ]
+    assert history_of(await topic_view(ada, "status-codes")) == ["No status → Done"]
+
+
+def test_a_topics_progress_reads_back_as_it_was_written() -> None:
+    at = datetime(2026, 12, 7, 5, 40, 1, 123456, tzinfo=UTC)
+    history = [
+        Event(2, 7, "in_progress", None, None, at, "req-2", 1),
+        Event(1, 7, None, "in_progress", 3, at.replace(tzinfo=None), None, None),
+    ]
+    mine = TopicProgress("in_progress", history)
+
+    again = TopicProgress.from_bytes(mine.to_bytes())
+
+    assert again == TopicProgress("in_progress", again.history)
+    assert list(again.history) == history
+    assert [event.occurred_at.tzinfo for event in again.history] == [UTC, None]
 
 
 async def test_a_learner_is_never_served_another_learners_cached_states(

@@ -45,7 +45,7 @@ from skilltree.web.session import (
     viewer_of,
 )
 from skilltree.web.templating import page
-from skilltree.web.tree_states import topic_status, tree_states
+from skilltree.web.tree_states import topic_progress, tree_states
 from skilltree.web.views import (
     STATUS_LABELS,
     Bar,
@@ -60,7 +60,6 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 BUILTIN = "backend"
 DASHBOARD_ROADMAPS = 50
-HISTORY_SHOWN = 100
 DUE_SHOWN = 5
 STALE_NOTE = (
     "This note was changed in another tab or device since you opened it. Your text is in the "
@@ -276,22 +275,20 @@ async def _topic(
         learner = progress.Learner(
             user_id=current.user.id, viewer=viewer, clock=resources.clock, request_id=None
         )
-        # The topic's subtree alone: its marks and roll-up are the same as in the whole tree
-        # (a topic's state depends on its subtree only), without reading every topic's mark.
+        # From the cache between views, made stale by the learner's changes and the
+        # roadmap's (web/tree_states.py).
         node = _node_of(tree.sections, topic_slug)
-        subtree = roadmaps.RoadmapTree(roadmap, (node,), sum(1 for _ in _nodes([node])))
-        status = await topic_status(db, resources, current.user.id, subtree)
+        mine = await topic_progress(db, resources, learner, tree, node)
         (row,) = rows_from_tree((node,))
-        row.status = status
+        row.status = mine.status
         note = await notes.note_on(db, current.user.id, view.topic.id)
         links = await notes.resources_on(db, current.user.id, view.topic.id)
-        history = await progress.history_in(db, learner, tree, None, HISTORY_SHOWN)
         context |= {
             "row": row,
             "note": note,
             "note_etag": etag_of(_note_out(note)),
             "links": links,
-            "history": [e for e in history.page.items if e.topic_id == view.topic.id],
+            "history": mine.history,
         }
     return page(request, "topic.html", context, status_code=status_code)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from skilltree.platform.cache import Computed, Key
@@ -69,8 +70,8 @@ def _bar_fields(bar: Bar) -> list[Any]:
 
 
 def cache_key(user_id: int, roadmap: roadmaps.RoadmapRef, topic: str | None = None) -> Key:
-    """The key of the learner's states on the roadmap's tree, or with `topic`, of the status of
-    that topic alone (what its page shows)."""
+    """The key of the learner's states on the roadmap's tree, or with `topic`, of what that
+    topic's page shows of them (`TopicProgress`)."""
     version = f"{roadmap.id}:{roadmap.version}:{roadmap.updated_at.isoformat()}"
     view = "page-tree" if topic is None else f"page-topic:{topic}"
     return Key(
@@ -98,21 +99,76 @@ async def tree_states(
     return TreeStates.from_bytes(await resources.cache.fetch(key, compute, ttl))
 
 
-async def topic_status(
+@dataclass(frozen=True, slots=True)
+class TopicProgress:
+    """What a topic page shows of its learner: their status on the topic and their changes of
+    it (newest first, among the last `HISTORY_SHOWN` on the roadmap, as the page always did)."""
+
+    status: str
+    history: Sequence[progress.Event]
+
+    def to_bytes(self) -> bytes:
+        events = [
+            [
+                e.id,
+                e.topic_id,
+                e.from_status,
+                e.to_status,
+                e.confidence,
+                e.occurred_at.isoformat(),
+                e.request_id,
+                e.undoes_event_id,
+            ]
+            for e in self.history
+        ]
+        return json.dumps({"status": self.status, "history": events}).encode()
+
+    @classmethod
+    def from_bytes(cls, value: bytes) -> TopicProgress:
+        data = json.loads(value)
+        history = [
+            progress.Event(
+                id_,
+                topic,
+                before,
+                after,
+                confidence,
+                datetime.fromisoformat(at),
+                request_id,
+                undoes,
+            )
+            for id_, topic, before, after, confidence, at, request_id, undoes in data["history"]
+        ]
+        return cls(data["status"], history)
+
+
+# The changes a topic page looks for its topic's among (the learner's newest on the roadmap).
+HISTORY_SHOWN = 100
+
+
+async def topic_progress(
     session: AsyncSession,
     resources: Resources,
-    user_id: int,
-    subtree: roadmaps.RoadmapTree[Any],
-) -> str:
-    """The learner's status on the one topic of `subtree` (the topic and its subtree, which
-    its status depends on alone), from the cache or rolled up now: what a topic page shows."""
-    (node,) = subtree.sections
+    learner: progress.Learner,
+    tree: roadmaps.RoadmapTree[Any],
+    node: roadmaps.TopicNode[Any],
+) -> TopicProgress:
+    """The learner's status on the topic of `node` and its history, from the cache or read now.
+    The status is rolled up over the topic's subtree alone, which it depends on alone (the
+    same as in the whole tree), without reading every topic's mark."""
+    topic = node.topic
 
     async def compute() -> Computed:
-        (state,) = (await progress.progress_on(session, user_id, subtree)).sections
-        return Computed(json.dumps(state.status).encode())
+        subtree = roadmaps.RoadmapTree(tree.roadmap, (node,), _count(node))
+        (state,) = (await progress.progress_on(session, learner.user_id, subtree)).sections
+        history = await progress.history_in(session, learner, tree, None, HISTORY_SHOWN)
+        mine = [event for event in history.page.items if event.topic_id == topic.id]
+        return Computed(TopicProgress(state.status, mine).to_bytes())
 
-    key = cache_key(user_id, subtree.roadmap, node.topic.slug)
+    key = cache_key(learner.user_id, tree.roadmap, topic.slug)
     ttl = resources.settings.cache.progress_ttl_seconds
-    status: str = json.loads(await resources.cache.fetch(key, compute, ttl))
-    return status
+    return TopicProgress.from_bytes(await resources.cache.fetch(key, compute, ttl))
+
+
+def _count(node: roadmaps.TopicNode[Any]) -> int:
+    return 1 + sum(_count(child) for child in node.children)
