@@ -147,7 +147,7 @@ async def roadmap_page(
     if current is None:
         roadmap = await roadmaps.require_roadmap(db, slug, ANONYMOUS)
         _, skeleton = await outlines.outline_markup(request.app, db, roadmap, forms=False)
-        tree, bar = skeleton.fill([None] * skeleton.nodes, [None] * skeleton.nodes, None), None
+        tree, bar = skeleton.blank(), None
     else:
         learner = await learner_of(db, current, resources)
         found = await roadmaps.require_roadmap(db, slug, learner.viewer)
