@@ -4,6 +4,7 @@ same-work ceilings, in one run.
     .venv/bin/python -m bench.pages                    # 10 s, 16 connections, 3 rounds
     .venv/bin/python -m bench.pages --profile /tmp/prof   # py-spy profiles (raw), round 1
     .venv/bin/python -m bench.pages --in-process          # the app called directly, no server
+    .venv/bin/python -m bench.pages --in-process --fresh  # and the compression memo off
 
 `GET /roadmaps/backend` (the built-in roadmap's page, the learner's status on each of its
 topics) and `GET /roadmaps/backend/topics/centralized-error-handling`, each with the benchmark
@@ -21,10 +22,14 @@ worker's CPU per request (bench/me.py `measured`), which a loaded machine bends 
 built and started in this process, is called directly with ASGI messages (no server, no
 sockets, no HTTP parsing), `--requests` a round for each page, and the process's CPU time per
 request is reported (best and median of the rounds). Each page is measured as `make bench`
-sends it (`br`) and without compression (`identity`), which shows the compression's share;
-`--fresh` makes each request's body differ from the last (a different learner's page, a page
-after a change), so the compression memo, which the same body sent again hits, is missed as it
-is in use.
+sends it (`br`) and without compression (`identity`), which shows the compression's share.
+The same learner's unchanged page sent again hits the compression memo, which a page another
+learner is sent, or the same learner's after a change, misses: `--fresh` turns the memo off
+(`SKILLTREE_HTTP_COMPRESSION_MEMO_BYTES=0`) so that every page is compressed as those are.
+`--only TEXT` keeps the cases whose name contains TEXT, e.g. to profile one of them:
+
+    py-spy record -f raw -o /tmp/roadmap.txt -- .venv/bin/python -m bench.pages --in-process \
+        --rounds 1 --requests 1000 --only "backend (page, cookie) | br"
 """
 
 from __future__ import annotations
