@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from skilltree.platform.http import compression
 from skilltree.platform.http.compression import (
+    BROTLI_QUALITY,
     CompressionMemo,
     CompressionMiddleware,
     choose_coding,
@@ -170,9 +171,9 @@ class CountingCompressor:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, body: bytes, coding: str) -> bytes:
+    def __call__(self, body: bytes, coding: str, quality: int = BROTLI_QUALITY) -> bytes:
         self.calls += 1
-        return compression_compress(body, coding)
+        return compression_compress(body, coding, quality)
 
 
 @pytest.fixture

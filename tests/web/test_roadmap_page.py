@@ -16,7 +16,14 @@ from skilltree.roadmaps.service import TopicNode, TopicRef
 from skilltree.web.outlines import read_node
 from skilltree.web.templating import environment, page
 from skilltree.web.tree_html import compile_tree, tree_html
-from skilltree.web.views import STATUS_LABELS, Bar, Row, rows_from_progress, statuses_and_bars
+from skilltree.web.views import (
+    STATUS_LABELS,
+    Bar,
+    Row,
+    rows_from_progress,
+    rows_from_tree,
+    statuses_and_bars,
+)
 from tests.support.accounts import Browser
 from tests.support.progress import API, WEB, import_roadmap, mark
 from tests.web.test_queries import tree_loads
@@ -287,3 +294,14 @@ async def test_each_topic_page_shows_the_status_the_roadmap_page_rolls_up_for_it
         shown[slug] = topic_status(page.text)
     assert shown == {slug: status_on(tree, slug) for slug in slugs}
     assert (shown["etags"], shown["databases"], shown["indexes"]) == ("done", "done", "todo")
+
+
+def test_a_visitors_tree_is_filled_once_and_is_the_tree_written_from_rows_without_states() -> None:
+    nodes = outline_nodes()
+    skeleton = compile_tree("my-map", nodes, STATUS_LABELS, read_node, forms=False)
+    expected = tree_html("my-map", rows_from_tree(nodes), STATUS_LABELS, None)
+
+    first = skeleton.blank()
+
+    assert first.decode() == expected
+    assert skeleton.blank() is first

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import ValidationError
@@ -43,6 +45,7 @@ from skilltree.web.session import (
     viewer_of,
 )
 from skilltree.web.templating import page
+from skilltree.web.tree_states import topic_progress, tree_states
 from skilltree.web.views import (
     STATUS_LABELS,
     Bar,
@@ -51,14 +54,12 @@ from skilltree.web.views import (
     rows_from_progress,
     rows_from_tree,
     states_json,
-    statuses_and_bars,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 BUILTIN = "backend"
 DASHBOARD_ROADMAPS = 50
-HISTORY_SHOWN = 100
 DUE_SHOWN = 5
 STALE_NOTE = (
     "This note was changed in another tab or device since you opened it. Your text is in the "
@@ -146,14 +147,16 @@ async def roadmap_page(
     if current is None:
         roadmap = await roadmaps.require_roadmap(db, slug, ANONYMOUS)
         _, skeleton = await outlines.outline_markup(request.app, db, roadmap, forms=False)
-        tree, bar = skeleton.fill([None] * skeleton.nodes, [None] * skeleton.nodes, None), None
+        tree, bar = skeleton.blank(), None
     else:
         learner = await learner_of(db, current, resources)
         found = await roadmaps.require_roadmap(db, slug, learner.viewer)
         outline, skeleton = await outlines.outline_markup(request.app, db, found, forms=True)
-        state = await progress.progress_on(db, current.user.id, outline)
-        roadmap, bar = state.roadmap, Bar.of(state.tally)
-        tree = skeleton.fill(*statuses_and_bars(state.sections), csrf_token(current))
+        # Kept in the cache between views, made stale by the learner's and the roadmap's
+        # changes (web/tree_states.py).
+        states = await tree_states(db, resources, current.user.id, outline)
+        roadmap, bar = outline.roadmap, states.bar
+        tree = skeleton.fill(states.statuses, states.bars, csrf_token(current))
         can_edit = roadmaps.may_edit(learner.viewer, roadmap)
     return page(
         request,
@@ -272,21 +275,20 @@ async def _topic(
         learner = progress.Learner(
             user_id=current.user.id, viewer=viewer, clock=resources.clock, request_id=None
         )
-        # The topic's subtree alone: its marks and roll-up are the same as in the whole tree
-        # (a topic's state depends on its subtree only), without reading every topic's mark.
+        # From the cache between views, made stale by the learner's changes and the
+        # roadmap's (web/tree_states.py).
         node = _node_of(tree.sections, topic_slug)
-        subtree = roadmaps.RoadmapTree(roadmap, (node,), sum(1 for _ in _nodes([node])))
-        state = await progress.progress_on(db, current.user.id, subtree)
-        (row,) = rows_from_progress(state.sections)
+        mine = await topic_progress(db, resources, learner, tree, node)
+        (row,) = rows_from_tree((node,))
+        row.status = mine.status
         note = await notes.note_on(db, current.user.id, view.topic.id)
         links = await notes.resources_on(db, current.user.id, view.topic.id)
-        history = await progress.history_in(db, learner, tree, None, HISTORY_SHOWN)
         context |= {
             "row": row,
             "note": note,
             "note_etag": etag_of(_note_out(note)),
             "links": links,
-            "history": [e for e in history.page.items if e.topic_id == view.topic.id],
+            "history": mine.history,
         }
     return page(request, "topic.html", context, status_code=status_code)
 
@@ -416,8 +418,28 @@ def _references(request: Request, references: Sequence[dict[str, Any]]) -> list[
 
 def _docs_link(request: Request, endpoint: str) -> str | None:
     """Swagger UI's deep link to an operation: /docs#/{tag}/{operation id}."""
+    app = request.app
+    links = _links_by_app.get(app)
+    if links is None:
+        links = _links_by_app[app] = LRUCache(maxsize=DOCS_LINKS_KEPT)
+    try:
+        return links[endpoint]
+    except KeyError:
+        pass
+    link = links[endpoint] = _walked_docs_link(app, endpoint)
+    return link
+
+
+# Each app's links by endpoint, found with the first topic page that shows one: the routes do
+# not change once the app is built, and walking them took a tenth of a topic page. Bounded,
+# as a roadmap may name any endpoint.
+DOCS_LINKS_KEPT = 1024
+_links_by_app: WeakKeyDictionary[object, LRUCache[str, str | None]] = WeakKeyDictionary()
+
+
+def _walked_docs_link(app: Any, endpoint: str) -> str | None:
     method, _, path = endpoint.partition(" ")
-    for route in iter_route_contexts(request.app.routes):
+    for route in iter_route_contexts(app.routes):
         if route.path == path and method in (route.methods or ()):
             original = route.original_route
             if not isinstance(original, APIRoute):

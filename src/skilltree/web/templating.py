@@ -46,6 +46,9 @@ def environment() -> Environment:
         autoescape=select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates are the package's files, which do not change under a running process:
+        # without this, every page asks the file system whether its templates changed.
+        auto_reload=False,
     )
     env.globals["asset"] = manifest().url
     env.filters["percent"] = lambda value: f"{value:.0f}"

@@ -74,6 +74,14 @@ class TreeSkeleton:
     # the same for every topic.
     buttons: dict[str | None, bytes] = field(default_factory=dict)
     status_values: dict[str | None, bytes] = field(default_factory=dict)
+    # The tree as a visitor sees it (no status, no bar, no token), filled with the first.
+    _blank: bytes | None = None
+
+    def blank(self) -> bytes:
+        """The tree with no learner's states: the same for every visitor of this version."""
+        if self._blank is None:
+            self._blank = self.fill([None] * self.nodes, [None] * self.nodes, None)
+        return self._blank
 
     def fill(
         self, statuses: Sequence[str | None], bars: Sequence[Bar | None], csrf: str | None

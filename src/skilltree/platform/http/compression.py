@@ -43,6 +43,10 @@ REMEMBERED = 64
 GZIP_LEVEL = 6
 T = TypeVar("T")
 BROTLI_QUALITY = 5  # of 11: most of the gain, a fraction of the CPU of the top levels
+# Pages (text/html) are each a learner's own, so nearly every one is compressed afresh, and
+# the roadmap page is 400 kB: quality 4 makes it 10 % larger than 5 for 57 % of the CPU
+# (docs/decisions/0077-a-learners-page-states-in-the-cache.md).
+HTML_BROTLI_QUALITY = 4
 
 
 def parse_accept_encoding(header: str) -> dict[str, float]:
@@ -111,12 +115,19 @@ class RememberedCodings:
         return None if accept_encoding is None else self._codings(accept_encoding)
 
 
-def compress(body: bytes, coding: str) -> bytes:
+def compress(body: bytes, coding: str, quality: int = BROTLI_QUALITY) -> bytes:
+    """`body` in `coding`; `quality` is brotli's (gzip has one level)."""
     if coding == "br":
-        compressed: bytes = brotli.compress(body, quality=BROTLI_QUALITY)
+        compressed: bytes = brotli.compress(body, quality=quality)
         return compressed
     # mtime=0: the same body always compresses to the same bytes (stable ETags, cacheable).
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def brotli_quality(content_type: str) -> int:
+    """The brotli quality for a response of this content type."""
+    media_type = content_type.split(";")[0].strip().lower()
+    return HTML_BROTLI_QUALITY if media_type == "text/html" else BROTLI_QUALITY
 
 
 def is_compressible(content_type: str) -> bool:
@@ -171,13 +182,13 @@ class CompressionMemo:
             LRUCache(maxsize=max_bytes, getsizeof=len) if max_bytes > 0 else None
         )
 
-    def compress(self, body: bytes, coding: str) -> bytes:
+    def compress(self, body: bytes, coding: str, quality: int = BROTLI_QUALITY) -> bytes:
         if self._entries is None:
-            return compress(body, coding)
-        key = (coding, hashlib.blake2b(body, digest_size=16).digest())
+            return compress(body, coding, quality)
+        key = (f"{coding}:{quality}", hashlib.blake2b(body, digest_size=16).digest())
         compressed = self._entries.get(key)
         if compressed is None:
-            compressed = compress(body, coding)
+            compressed = compress(body, coding, quality)
             # An entry larger than the whole budget is not kept (cachetools refuses it).
             if len(compressed) <= self._entries.maxsize:
                 self._entries[key] = compressed
@@ -192,6 +203,7 @@ class CompressionMiddleware(HttpMiddleware):
         self.codings = RememberedCodings()
         # Content types come from the app's own responses: a handful, remembered.
         self._is_compressible = Remembered(is_compressible)
+        self._brotli_quality = Remembered(brotli_quality)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         coding = self.codings.choose(first_raw_header(scope["headers"], b"accept-encoding"))
@@ -215,7 +227,8 @@ class CompressionMiddleware(HttpMiddleware):
             if start["status"] == 304 and validator_coding and etag is not None:
                 etag = _with_coding(etag, validator_coding)
                 _set(headers, b"etag", etag)
-            compressible = self._is_compressible(first_raw_header(headers, b"content-type") or b"")
+            content_type = first_raw_header(headers, b"content-type") or b""
+            compressible = self._is_compressible(content_type)
             if compressible:
                 _add_vary(headers, b"Accept-Encoding")
             body = message.get("body", b"")
@@ -230,7 +243,7 @@ class CompressionMiddleware(HttpMiddleware):
                 await send(start)
                 await send(message)
                 return
-            compressed = self.memo.compress(body, coding)
+            compressed = self.memo.compress(body, coding, self._brotli_quality(content_type))
             _set(headers, b"content-encoding", coding)
             _set(headers, b"content-length", str(len(compressed)))
             if etag is not None:
