@@ -191,8 +191,7 @@ async def _cached_progress(
 ) -> Response:
     """A learner's own progress view, from the cache under their user id: no one else's key."""
     # Checked on every read, cached or not: access to an organisation's roadmap can end.
-    settings = resources.settings.cache
-    await service.check_access(session, learner, roadmap, cache, settings.roadmap_ttl_seconds)
+    await service.check_access(session, learner, roadmap)
     key = Key(
         f"learner:{learner.user_id}:{roadmap}:{view}",
         service.cache_namespaces(learner.user_id, roadmap),

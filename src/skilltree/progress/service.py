@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import ANONYMOUS
 from skilltree.platform import events
-from skilltree.platform.cache import Cache, stale_on_commit
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.observability import metrics
 from skilltree.platform.observability.business import count_on_commit
 from skilltree.platform.pagination import Page, Position, make_page
@@ -125,16 +125,9 @@ def cache_namespace(user_id: int) -> str:
     return f"learner:{user_id}"
 
 
-async def check_access(
-    session: AsyncSession,
-    learner: Learner,
-    slug: str,
-    cache: Cache | None = None,
-    ttl_seconds: int = 0,
-) -> None:
-    """RoadmapNotFound unless the learner may see the roadmap now (membership can end); with a
-    cache, a public roadmap is known as one without a statement (`roadmaps.require_visible`)."""
-    await roadmaps.require_visible(session, slug, learner.viewer, cache, ttl_seconds)
+async def check_access(session: AsyncSession, learner: Learner, slug: str) -> None:
+    """RoadmapNotFound unless the learner may see the roadmap now (membership can end)."""
+    await roadmaps.require_visible(session, slug, learner.viewer)
 
 
 async def roadmap_progress(session: AsyncSession, learner: Learner, slug: str) -> RoadmapProgress:

@@ -47,12 +47,6 @@ async def is_visible(session: AsyncSession, slug: str, viewer: Viewer) -> bool:
     return row is not None and viewer.can_see(_Shared(row[0], row[1], row[2], row[3]))
 
 
-async def visibility_of(session: AsyncSession, slug: str) -> str | None:
-    """The roadmap's visibility ("public", "organisation", "private"); None if there is none."""
-    row = (await session.execute(_VISIBILITY, {"slug": slug})).first()
-    return None if row is None else str(row[0])
-
-
 async def roadmap_ids_of_topics(session: AsyncSession, topic_ids: set[int]) -> dict[int, int]:
     query = select(Topic.id, Topic.roadmap_id).where(Topic.id.in_(sorted(topic_ids)))
     rows = (await session.execute(query)).all()

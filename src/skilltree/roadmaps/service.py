@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import Principal
 from skilltree.orgs import service as orgs
-from skilltree.platform.cache import Cache, Computed, Key, stale_on_commit
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.filtering import ListQuery
@@ -419,42 +419,11 @@ def _set_access(
         roadmap.org_id = org_id if visibility == Visibility.ORGANISATION else None
 
 
-async def require_visible(
-    session: AsyncSession,
-    slug: str,
-    viewer: Viewer,
-    cache: Cache | None = None,
-    ttl_seconds: int = 0,
-) -> None:
+async def require_visible(session: AsyncSession, slug: str, viewer: Viewer) -> None:
     """RoadmapNotFound unless the viewer may see the roadmap: `require_roadmap` for a caller
-    that needs the answer, not the roadmap (a read served from the cache).
-
-    With a cache, a public roadmap is known to be public without a statement: everyone may
-    see it, and it stops being public only through an edit or an import, which marks its
-    namespace stale. Any other roadmap is checked against the database on every call, since
-    who may see it also changes with the viewer's memberships."""
-    if cache is not None and await _is_public(session, slug, cache, ttl_seconds):
-        return
+    that needs the answer, not the roadmap (a read served from the cache)."""
     if not await repository.is_visible(session, slug, viewer):
         raise RoadmapNotFound(slug)
-
-
-# What the cache keeps for a public roadmap under `visibility_key`.
-PUBLIC = Visibility.PUBLIC.value.encode()
-
-
-def visibility_key(slug: str) -> Key:
-    return Key(f"roadmap:{slug}:visibility", (cache_namespace(slug),))
-
-
-async def _is_public(session: AsyncSession, slug: str, cache: Cache, ttl_seconds: int) -> bool:
-    async def visibility() -> Computed:
-        found = await repository.visibility_of(session, slug)
-        # A roadmap that does not exist is not remembered as such: nothing marks its slug
-        # stale when one is created under it.
-        return Computed((found or "").encode(), shareable=found is not None)
-
-    return await cache.fetch(visibility_key(slug), visibility, ttl_seconds) == PUBLIC
 
 
 async def require_roadmap(session: AsyncSession, slug: str, viewer: Viewer) -> RoadmapRef:

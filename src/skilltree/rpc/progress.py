@@ -74,16 +74,13 @@ class Progress(ProgressServicer):
 
             # As GET …/summary: access checked on every read, then the learner's own entry
             # (under their user id), made stale by the same writes.
-            resources = caller.resources
-            settings = resources.settings.cache
-            await service.check_access(
-                caller.session, learner, roadmap, resources.cache, settings.roadmap_ttl_seconds
-            )
+            await service.check_access(caller.session, learner, roadmap)
             key = Key(
                 f"learner:{learner.user_id}:{roadmap}:summary:protobuf",
                 service.cache_namespaces(learner.user_id, roadmap),
             )
-            cached = await resources.cache.fetch(key, render, settings.progress_ttl_seconds)
+            ttl = caller.resources.settings.cache.progress_ttl_seconds
+            cached = await caller.resources.cache.fetch(key, render, ttl)
             return pb.ProgressSummary.FromString(cached)
 
         return await run(context, self.resources, work, writes=False, limiter=self.limiter)
