@@ -16,6 +16,7 @@ from skilltree.platform.transactional_mail import TransactionalMailer, transacti
 from skilltree.wiring import wire_background
 from tests.support.background import (
     MovableClock,
+    ProcessKilled,
     eventually,
     make_resources,
     nothing_left_to_run,
@@ -79,10 +80,10 @@ async def test_mail_whose_process_died_after_the_commit_is_sent_by_the_relay_exa
     clock = MovableClock()
 
     async def killed(row: OutboxMessage) -> None:
-        raise SystemExit("killed")  # the process dies while handing the mail on
+        raise ProcessKilled  # the process dies while handing the mail on
 
     mailer = TransactionalMailer(bg_database, clock, hand_over=killed)
-    with pytest.raises(SystemExit):
+    with pytest.raises(ProcessKilled):
         async with bg_database.unit_of_work() as session:
             mailer.enqueue(session, MESSAGE)
 

@@ -163,3 +163,12 @@ async def only_dead_letter(database: Database) -> DeadLetter:
     """The one dead letter a test expects (fails if there are none or several)."""
     async with database.unit_of_work() as session:
         return (await session.scalars(select(DeadLetter))).one()
+
+
+class ProcessKilled(BaseException):
+    """A process dying mid-operation (as kill -9 would), raised where the death happens.
+
+    Like SystemExit, it is a BaseException, so no `except Exception` in the code under test
+    treats it as an error it could recover from. Unlike SystemExit, asyncio and the test
+    runner's worker processes do not take it as a request to end the process itself, which a
+    SystemExit raised inside the test's event loop may be."""

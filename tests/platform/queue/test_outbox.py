@@ -18,7 +18,7 @@ from skilltree.platform.queue.models import OutboxMessage
 from skilltree.platform.queue.outbox import Relay
 from skilltree.platform.queue.tasks import Job
 from tests.platform.queue.brokers import counting_worker, everything_published, messages_held
-from tests.support.background import eventually, make_resources
+from tests.support.background import ProcessKilled, eventually, make_resources
 
 APPLIED: list[str] = []
 
@@ -81,7 +81,7 @@ class DyingRelay(Relay):
     """Publishes its batch, then dies before recording that it did (as kill -9 would)."""
 
     async def _mark_published(self, ids: list[int]) -> None:
-        raise SystemExit("killed")
+        raise ProcessKilled
 
 
 async def test_a_relay_killed_mid_batch_loses_nothing_and_nothing_is_applied_twice(
@@ -94,7 +94,7 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_nothing_is_applied_twi
     _resources, queue = make_resources(bg_settings, bg_database)
     dying = DyingRelay(bg_database, queue, _resources.clock, batch_size=8, poll_interval_seconds=1)
 
-    with pytest.raises(SystemExit):
+    with pytest.raises(ProcessKilled):
         await dying.relay_batch()
     await queue.close()
     queued = await messages_held(bg_settings, bg_database)
