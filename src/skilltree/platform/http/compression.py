@@ -124,14 +124,18 @@ def compress(body: bytes, coding: str, quality: int = BROTLI_QUALITY) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+def media_type_of(content_type: str) -> str:
+    """A Content-Type's media type, without parameters, in lower case."""
+    return content_type.split(";")[0].strip().lower()
+
+
 def brotli_quality(content_type: str) -> int:
     """The brotli quality for a response of this content type."""
-    media_type = content_type.split(";")[0].strip().lower()
-    return HTML_BROTLI_QUALITY if media_type == "text/html" else BROTLI_QUALITY
+    return HTML_BROTLI_QUALITY if media_type_of(content_type) == "text/html" else BROTLI_QUALITY
 
 
 def is_compressible(content_type: str) -> bool:
-    media_type = content_type.split(";")[0].strip().lower()
+    media_type = media_type_of(content_type)
     return (
         media_type.startswith("text/")
         or media_type in COMPRESSIBLE_TYPES

@@ -42,6 +42,7 @@ from skilltree.platform.cache import Cache, Key, LocalCopy
 from skilltree.platform.http import conditional
 from skilltree.platform.http.compression import (
     RememberedCodings,
+    brotli_quality,
     compress,
     is_compressible,
     strip_codings,
@@ -126,7 +127,8 @@ def prepare(value: bytes, minimum_size: int) -> Prepared:
     coded: dict[str, Variant] = {}
     if compressible and len(body) >= minimum_size:
         for coding in ("br", "gzip"):
-            compressed = compress(body, coding)
+            # The quality the compression middleware gives this content type.
+            compressed = compress(body, coding, brotli_quality(headers.get("content-type", "")))
             variant = MutableHeaders(raw=list(headers.raw))
             variant["content-encoding"] = coding
             variant["content-length"] = str(len(compressed))
