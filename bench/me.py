@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -186,12 +187,8 @@ def in_process(reads: bool, rounds: int, requests: int, only: str = "") -> None:
         env = skilltree_env(database_url, prefix)
         prepare(env)
         os.environ.update(env)
-        with Path(os.devnull).open("w") as log:
-            sys.stdout = log  # the access log
-            try:
-                timings = asyncio.run(_called(reads, rounds, requests, only))
-            finally:
-                sys.stdout = sys.__stdout__
+        with Path(os.devnull).open("w") as log, contextlib.redirect_stdout(log):  # the access log
+            timings = asyncio.run(_called(reads, rounds, requests, only))
     print("endpoint | µs CPU per request, best | median")
     for name, values in timings.items():
         print(f"{name} | {min(values):.1f} | {statistics.median(values):.1f}")

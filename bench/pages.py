@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -177,12 +177,8 @@ def in_process(rounds: int, requests: int, *, fresh: bool, only: str = "") -> No
             env = env | {"SKILLTREE_HTTP_COMPRESSION_MEMO_BYTES": "0"}
         prepare(env)
         os.environ.update(env)
-        with Path(os.devnull).open("w") as log:
-            sys.stdout = log  # the access log
-            try:
-                timings, sizes = asyncio.run(_called(rounds, requests, only))
-            finally:
-                sys.stdout = sys.__stdout__
+        with Path(os.devnull).open("w") as log, contextlib.redirect_stdout(log):  # the access log
+            timings, sizes = asyncio.run(_called(rounds, requests, only))
     print("page | coding | bytes sent | µs CPU per request, best | median")
     for name, values in timings.items():
         print(f"{name} | {sizes[name]} | {min(values):.1f} | {statistics.median(values):.1f}")
