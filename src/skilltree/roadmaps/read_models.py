@@ -9,7 +9,7 @@ public function of the domain's services returns a table row).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -195,3 +195,16 @@ def nest(topics: Sequence[Nested]) -> tuple[TopicNode[Nested], ...]:
         return tuple(TopicNode(topic, below(topic.id)) for topic in children.get(parent_id, ()))
 
     return below(None)
+
+
+def walk(nodes: Iterable[TopicNode[Nested]]) -> Iterator[TopicNode[Nested]]:
+    """Every node of `nodes` and of their subtrees, depth first in document order (each node
+    before its children, as the roadmap lists its topics)."""
+    for node in nodes:
+        yield node
+        yield from walk(node.children)
+
+
+def count_nodes(nodes: Iterable[TopicNode[TopicRef]]) -> int:
+    """How many topics `nodes` and their subtrees hold."""
+    return sum(1 for _ in walk(nodes))

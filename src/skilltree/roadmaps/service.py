@@ -54,7 +54,9 @@ from skilltree.roadmaps.read_models import (
     TopicView,
     TreeRows,
     TreeTopic,
+    count_nodes,
     nest,
+    walk,
 )
 from skilltree.roadmaps.storing import ROADMAP_CHANGED, apply_document, emit_changed, roadmap_row
 
@@ -70,6 +72,8 @@ __all__ = [
     "TopicView",
     "TreeRows",
     "TreeTopic",
+    "count_nodes",
+    "walk",
 ]
 
 RoadmapSource = Literal["builtin", "import", "custom", "fork"]

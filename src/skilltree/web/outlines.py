@@ -18,7 +18,6 @@ share ids and versions. Bounded by the topics held, least recently used out firs
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from weakref import WeakKeyDictionary
@@ -114,11 +113,5 @@ async def _load(session: AsyncSession, roadmap: roadmaps.RoadmapRef, kind: Kind)
         tree: roadmaps.RoadmapTree[Any] = await roadmaps.outline_of(session, roadmap)
     else:
         sections = (await roadmaps.trees_of(session, [roadmap]))[roadmap.id]
-        tree = roadmaps.RoadmapTree(roadmap, sections, sum(1 for _ in _walk(sections)))
-    return Trees(tree, tuple(_walk(tree.sections)))
-
-
-def _walk(nodes: Sequence[roadmaps.TopicNode[Any]]) -> Iterator[Any]:
-    for node in nodes:
-        yield node.topic
-        yield from _walk(node.children)
+        tree = roadmaps.RoadmapTree(roadmap, sections, roadmaps.count_nodes(sections))
+    return Trees(tree, tuple(node.topic for node in roadmaps.walk(tree.sections)))

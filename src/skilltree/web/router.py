@@ -7,7 +7,7 @@ script posts the same form with `Accept: application/json` and gets the new stat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
@@ -297,16 +297,10 @@ def _node_of(
     nodes: Sequence[roadmaps.TopicNode[Any]], slug: str
 ) -> roadmaps.TopicNode[roadmaps.TopicDetail]:
     """The node of the topic `slug` (the caller knows it is in the tree)."""
-    for node in _nodes(nodes):
+    for node in roadmaps.walk(nodes):
         if node.topic.slug == slug:
             return node
     raise LookupError(slug)
-
-
-def _nodes(nodes: Sequence[roadmaps.TopicNode[Any]]) -> Iterator[roadmaps.TopicNode[Any]]:
-    for node in nodes:
-        yield node
-        yield from _nodes(node.children)
 
 
 def _walk(rows: list[Row]) -> list[Row]:

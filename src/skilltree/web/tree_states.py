@@ -159,7 +159,7 @@ async def topic_progress(
     topic = node.topic
 
     async def compute() -> Computed:
-        subtree = roadmaps.RoadmapTree(tree.roadmap, (node,), _count(node))
+        subtree = roadmaps.RoadmapTree(tree.roadmap, (node,), roadmaps.count_nodes((node,)))
         (state,) = (await progress.progress_on(session, learner.user_id, subtree)).sections
         history = await progress.history_in(session, learner, tree, None, HISTORY_SHOWN)
         mine = [event for event in history.page.items if event.topic_id == topic.id]
@@ -168,7 +168,3 @@ async def topic_progress(
     key = cache_key(learner.user_id, tree.roadmap, topic.slug)
     ttl = resources.settings.cache.progress_ttl_seconds
     return TopicProgress.from_bytes(await resources.cache.fetch(key, compute, ttl))
-
-
-def _count(node: roadmaps.TopicNode[Any]) -> int:
-    return 1 + sum(_count(child) for child in node.children)
