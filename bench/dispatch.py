@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import statistics
-import sys
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -46,13 +46,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average at the start: {load_average()}")
     print("request | µs CPU per request, best | median")
-    with Path(os.devnull).open("w") as log:
-        sys.stdout = log  # the access log
-        try:
-            middleware = asyncio.run(_middleware(args.rounds, args.requests))
-            routing = asyncio.run(_routing(args.rounds, args.requests))
-        finally:
-            sys.stdout = sys.__stdout__
+    with Path(os.devnull).open("w") as log, contextlib.redirect_stdout(log):  # the access log
+        middleware = asyncio.run(_middleware(args.rounds, args.requests))
+        routing = asyncio.run(_routing(args.rounds, args.requests))
     for name, values in {**routing, **middleware}.items():
         print(f"{name} | {min(values):.1f} | {statistics.median(values):.1f}")
     print(f"load average at the end: {load_average()}")

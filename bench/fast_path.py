@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -169,13 +170,11 @@ def in_process(rounds: int, requests: int, log_to: str, database: str = "postgre
         prepare(env, builtin_roadmap=True)
         os.environ.update(env)
         results = sys.stdout if log_to != "-" else sys.stderr
-        with Path(os.devnull if log_to == "-" else log_to).open("w") as log:
+        with contextlib.ExitStack() as access_log:
             if log_to != "-":
-                sys.stdout = log
-            try:
-                timings, answered = asyncio.run(_called(rounds, requests))
-            finally:
-                sys.stdout = sys.__stdout__
+                log = access_log.enter_context(Path(log_to).open("w"))
+                access_log.enter_context(contextlib.redirect_stdout(log))
+            timings, answered = asyncio.run(_called(rounds, requests))
     # Whether the tree's requests were answered in front of the stack (decision 0055) or by it.
     print(f"tree requests answered by the fast path: {answered}", file=results)
     print("endpoint | µs CPU per request, best | median", file=results)

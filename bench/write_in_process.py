@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -183,8 +184,7 @@ def _ask(child: subprocess.Popen[str], command: str, *, answer: bool = True) -> 
 def _child(requests: int, uvloop: bool) -> None:
     """One version of skilltree, answering "round" with its CPU µs per write."""
     results = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    with Path(os.devnull).open("w") as log:
-        sys.stdout = log  # the access log
+    with Path(os.devnull).open("w") as log, contextlib.redirect_stdout(log):  # the access log
         _run(_serve_rounds(requests, results), uvloop)
 
 
