@@ -211,14 +211,15 @@ async def _called(rounds: int, requests: int) -> tuple[dict[str, list[float]], i
                 started = time.process_time()
                 await _drive(called, requests, headers, path)
                 timings[name].append(1e6 * (time.process_time() - started) / requests)
-        return timings, _answered_by_fast_path(app)
+        return timings, answered_by_fast_path(app)
 
 
-def _answered_by_fast_path(app: FastAPI) -> int:
+def answered_by_fast_path(app: FastAPI) -> int:
     """The fast path's count of requests it answered (0 when the app has none)."""
     from skilltree.platform.http.fast_path import FastPathMiddleware
 
-    layer: object = app.middleware_stack
+    # In front of the application (decision 0078), not in its middleware stack.
+    layer: object = getattr(app, "front_stack", None)
     while layer is not None and not isinstance(layer, FastPathMiddleware):
         layer = getattr(layer, "app", None)
     return layer.answered if isinstance(layer, FastPathMiddleware) else 0

@@ -1,13 +1,20 @@
-"""The same-work ceiling of bench/fast_path.py sends exactly the bytes it was given."""
+"""bench/fast_path.py: the same-work ceiling sends exactly the bytes it was given, and the count
+of tree requests the fast path answered is the fast path's own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
 
-from bench.fast_path import BODY_FILE, ceiling
+from bench.fast_path import BODY_FILE, answered_by_fast_path, ceiling
+from skilltree.platform.db import Database
+from skilltree.roadmaps import service
+from skilltree.roadmaps.importing import parse_roadmap
+from skilltree.roadmaps.policies import OPERATOR
 
 
 async def test_the_ceiling_sends_the_given_bytes_as_json(
@@ -24,3 +31,19 @@ async def test_the_ceiling_sends_the_given_bytes_as_json(
     assert response.status_code == 200
     assert response.content == body
     assert response.headers["content-type"] == "application/json"
+
+
+async def test_the_tree_requests_the_fast_path_answered_are_counted(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
+    roadmap = {"slug": "small", "title": "Small", "topics": [{"slug": "a", "title": "A"}]}
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(
+            session, parse_roadmap(orjson.dumps(roadmap), "json"), viewer=OPERATOR
+        )
+
+    responses = [await client.get("/v1/roadmaps/small/tree") for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    # The first request fills the cache; the fast path answers the next two from it.
+    assert answered_by_fast_path(app) == 2
