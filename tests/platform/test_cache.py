@@ -22,6 +22,7 @@ from structlog.testing import capture_logs
 
 from skilltree.platform.broadcast import LocalBroadcaster, RedisBroadcaster
 from skilltree.platform.cache import CHANNEL, Cache, Computed, Key, LocalCopies, stale_on_commit
+from skilltree.platform.cache_storage import RememberedTokens
 from skilltree.platform.config import CacheSettings, RedisSettings
 from skilltree.platform.db import Database
 from tests.support.redis import REDIS_URL, isolated_prefix
@@ -401,25 +402,18 @@ async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
 async def test_remembered_tokens_are_trusted_for_a_bounded_time() -> None:
     fanout = LocalBroadcaster()
     now = [0.0]
-    cache = Cache(
-        cashews.Cache(),
-        prefix="p:",
-        lock_seconds=1,
-        local=LocalCopies(1000),
-        token_trust_seconds=30,
-        timer=lambda: now[0],
-    )
-    await cache.listen(fanout)
+    tokens = RememberedTokens(trust_seconds=30, timer=lambda: now[0])
+    await tokens.listen(fanout)
     try:
-        await until(cache.listening)
-        cache._remember(TREE.namespaces, [b"t1"], generation=0)
-        fresh = cache._trusted_stored_key(TREE)
+        await until(tokens.listening)
+        tokens.remember(TREE.namespaces, [b"t1"], tokens.generation)
+        fresh = tokens.versions(TREE.namespaces)
         now[0] = 31.0
-        expired = cache._trusted_stored_key(TREE)
+        expired = tokens.versions(TREE.namespaces)
     finally:
-        await cache.close()
+        await tokens.close()
 
-    assert fresh == "p:roadmap:web:tree@t1"
+    assert fresh == "t1"
     assert expired is None
 
 
@@ -427,24 +421,18 @@ async def test_a_malformed_announcement_does_not_leave_the_cache_deaf() -> None:
     """An announcement the listener cannot read must not end its listening while it goes on
     trusting what it remembers: the next invalidation has to be heard."""
     fanout = LocalBroadcaster()
-    cache = Cache(
-        cashews.Cache(),
-        prefix="p:",
-        lock_seconds=1,
-        local=LocalCopies(1000),
-        token_trust_seconds=30,
-    )
-    await cache.listen(fanout)
+    tokens = RememberedTokens(trust_seconds=30)
+    await tokens.listen(fanout)
     try:
-        await until(cache.listening)
+        await until(tokens.listening)
         await fanout.publish(CHANNEL, {"namespaces": 5}, keep=False)
-        await until(cache.listening)  # again, after the failed message
-        cache._remember(TREE.namespaces, [b"t1"], generation=cache._generation)
-        assert cache._trusted_stored_key(TREE) is not None
+        await until(tokens.listening)  # again, after the failed message
+        tokens.remember(TREE.namespaces, [b"t1"], tokens.generation)
+        assert tokens.versions(TREE.namespaces) is not None
         await fanout.publish(CHANNEL, {"namespaces": ["roadmap:web"]}, keep=False)
-        await until(lambda: cache._trusted_stored_key(TREE) is None)
+        await until(lambda: tokens.versions(TREE.namespaces) is None)
     finally:
-        await cache.close()
+        await tokens.close()
 
 
 @pytest.mark.redis
@@ -489,7 +477,7 @@ async def test_an_instance_hearing_an_invalidation_reads_the_new_token_at_once()
 async def test_a_unit_of_work_that_marks_nothing_stale_invalidates_nothing(
     database: Database,
 ) -> None:
-    cache = Cache(cashews.Cache(), prefix="p:", lock_seconds=1)
+    cache = in_process_cache()
     invalidated: list[set[str]] = []
 
     async def record(namespaces: set[str]) -> None:
