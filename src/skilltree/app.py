@@ -21,6 +21,7 @@ from skilltree.accounts.dependencies import (
     signed_in,
 )
 from skilltree.accounts.principal_cache import principal_cache_for
+from skilltree.accounts.router import PERSONAL_READS as ACCOUNT_READS
 from skilltree.accounts.router import router as accounts_router
 from skilltree.background.router import router as background_router
 from skilltree.cohorts.router import router as cohorts_router
@@ -72,6 +73,7 @@ from skilltree.platform.state import Resources
 from skilltree.profiles.avatar_link import link_avatars
 from skilltree.profiles.router import router as profiles_router
 from skilltree.progress import service as progress_service
+from skilltree.progress.router import PERSONAL_READS as PROGRESS_READS
 from skilltree.progress.router import router as progress_router
 from skilltree.realtime.router import router as realtime_router
 from skilltree.reviews.router import router as reviews_router
@@ -255,8 +257,9 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Cached public reads answered from local copies, doing what the stack above would do
-    # (decision 0055). Not with a replica (its entries are kept apart) nor with tracing (a
-    # span per request is the point there).
+    # (decision 0055), and a bearer caller's own ready reads (decision 0080). Not with a
+    # replica (its entries are kept apart) nor with tracing (a span per request is the point
+    # there).
     if (
         settings.http.fast_path
         and not settings.database.replica_url
@@ -265,6 +268,7 @@ def create_app(
         app.add_front_middleware(
             FastPathMiddleware,
             reads=CACHED_READS,
+            personal=(*ACCOUNT_READS, *PROGRESS_READS),
             cors=cors,
             limiter=limiter,
             access_log=settings.log.access_log,

@@ -58,14 +58,23 @@ async def open_token_family(
     return await token_pair(db, ctx, user.id, family.id)
 
 
-async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_token: str) -> SignedIn:
-    """The user behind a bearer access token, provided its family has not been revoked."""
-    cache_key = credential_key("token", access_token)
-    found = ctx.principals.find(cache_key)
+def kept_token(ctx: AccountsContext, access_token: str) -> SignedIn | None:
+    """The sign-in behind an access token as this process keeps it, when it may be used as it
+    is (accounts/principal_cache.py); None when it must be looked up (`authenticate_token`)."""
+    found = ctx.principals.find(credential_key("token", access_token))
     # Expired is decided by the request's clock; near the end the full check (with its
     # allowance for clock skew) decides.
     if found is not None and found.expires_at is not None and ctx.clock.now() < found.expires_at:
         return found.signed_in
+    return None
+
+
+async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_token: str) -> SignedIn:
+    """The user behind a bearer access token, provided its family has not been revoked."""
+    kept = kept_token(ctx, access_token)
+    if kept is not None:
+        return kept
+    cache_key = credential_key("token", access_token)
     generation = ctx.principals.generation()
     claims = verify_access_token(
         ctx.token_keys,
@@ -83,11 +92,11 @@ async def authenticate_token(db: AsyncSession, ctx: AccountsContext, access_toke
     return signed_in
 
 
-async def authenticate_api_key(db: AsyncSession, ctx: AccountsContext, credential: str) -> SignedIn:
-    """The owner of a personal API key, limited to the key's scopes."""
-    cache_key = credential_key("key", credential)
+def kept_api_key(ctx: AccountsContext, credential: str) -> SignedIn | None:
+    """The sign-in behind a personal API key as this process keeps it, when it may be used as
+    it is; None when it must be looked up (`authenticate_api_key`)."""
+    found = ctx.principals.find(credential_key("key", credential))
     now = ctx.clock.now()
-    found = ctx.principals.find(cache_key)
     if (
         found is not None
         and (found.expires_at is None or now < found.expires_at)
@@ -96,6 +105,15 @@ async def authenticate_api_key(db: AsyncSession, ctx: AccountsContext, credentia
         and now - found.last_used_at < api_keys.LAST_USE_RESOLUTION
     ):
         return found.signed_in
+    return None
+
+
+async def authenticate_api_key(db: AsyncSession, ctx: AccountsContext, credential: str) -> SignedIn:
+    """The owner of a personal API key, limited to the key's scopes."""
+    kept = kept_api_key(ctx, credential)
+    if kept is not None:
+        return kept
+    cache_key = credential_key("key", credential)
     generation = ctx.principals.generation()
     user, key = await api_keys.authenticate_key(db, ctx.clock, credential)
     signed_in = SignedIn(Account.of(user), api_key=KeyGrant(key.id, frozenset(key.scopes)))

@@ -36,6 +36,8 @@ from skilltree.accounts.service import (
     authenticate,
     authenticate_api_key,
     authenticate_token,
+    kept_api_key,
+    kept_token,
 )
 from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
@@ -119,13 +121,35 @@ async def bearer_sign_in(
 ) -> SignedIn | None:
     """The sign-in behind an `Authorization: Bearer <API key or access token>` value, or None
     when the value is no bearer credential. Also how gRPC calls are authenticated (rpc/)."""
-    scheme, _, credentials = authorization.partition(" ")
-    credentials = credentials.strip()
-    if scheme.lower() != "bearer" or not credentials:
+    credentials = _bearer_credentials(authorization)
+    if credentials is None:
         return None
     if api_keys.looks_like_api_key(credentials):
         return await authenticate_api_key(db, ctx, credentials)
     return await authenticate_token(db, ctx, credentials)
+
+
+def kept_bearer_sign_in(resources: Resources, authorization: str) -> SignedIn | None:
+    """What `bearer_sign_in` would answer, when this process keeps it and may use it as it is
+    (accounts/principal_cache.py): no statement, no round trip. None for anything else (not
+    kept, expired, not a bearer credential): the caller must then take the full path, which
+    looks the credential up or refuses it. For answers given in front of the application
+    (platform/http/fast_path.py, decision 0080)."""
+    credentials = _bearer_credentials(authorization)
+    if credentials is None:
+        return None
+    ctx = accounts_context_of(resources)
+    if api_keys.looks_like_api_key(credentials):
+        return kept_api_key(ctx, credentials)
+    return kept_token(ctx, credentials)
+
+
+def _bearer_credentials(authorization: str) -> str | None:
+    scheme, _, credentials = authorization.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    return credentials
 
 
 def check_csrf(

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from skilltree.accounts import api_keys, mfa, service
-from skilltree.accounts.dependencies import Accounts, CurrentSignIn, OwnerSignIn
+from skilltree.accounts.dependencies import (
+    Accounts,
+    CurrentSignIn,
+    OwnerSignIn,
+    kept_bearer_sign_in,
+)
 from skilltree.accounts.errors import MfaChallengeMismatch, OidcLoginFailed
 from skilltree.accounts.oidc import FLOW_COOKIE, FLOW_SECONDS, OidcClient, PendingLogin
 from skilltree.accounts.schemas import (
@@ -42,7 +49,9 @@ from skilltree.accounts.schemas import (
 from skilltree.accounts.service import Account, AccountsContext, SignedIn
 from skilltree.audit import service as audit
 from skilltree.audit.schemas import SecurityEventListOut, SecurityEventOut
+from skilltree.platform.http import conditional
 from skilltree.platform.http.bounds import RowId
+from skilltree.platform.http.fast_path import PersonalRead
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
@@ -182,8 +191,28 @@ async def confirm_password_reset(body: ResetPasswordIn, db: DbSession, ctx: Acco
 
 
 @router.get("/me", response_model=UserOut, responses=SIGNED_IN_ERRORS)
-async def me(current: CurrentSignIn) -> UserOut:
-    return _user_out(current.account)
+async def me(current: CurrentSignIn, request: Request) -> Response:
+    """Who you are. Send the ETag back in If-None-Match: 304 while nothing changed."""
+    return conditional.Representation.from_bytes(_me_bytes(current.account)).respond(request)
+
+
+@lru_cache(maxsize=1024)
+def _me_bytes(account: Account) -> bytes:
+    """The representation of an account as `/v1/me` sends it, made once per account as it
+    stands (an `Account` is an immutable value: a changed account is another key)."""
+    out = _user_out(account)
+    return conditional.Representation.of(out, cache_control=conditional.PRIVATE).to_bytes()
+
+
+def _kept_me(resources: Resources, _match: re.Match[str], authorization: str) -> bytes | None:
+    """`/v1/me` in front of the application (decision 0080): a bearer caller as this process
+    keeps them needs nothing else."""
+    signed_in = kept_bearer_sign_in(resources, authorization)
+    return None if signed_in is None else _me_bytes(signed_in.account)
+
+
+# The caller's own reads the fast path may answer (platform/http/fast_path.py).
+PERSONAL_READS = (PersonalRead(f"{API_PREFIX}/me", re.compile(f"{API_PREFIX}/me"), _kept_me),)
 
 
 @router.post(

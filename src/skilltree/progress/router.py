@@ -7,22 +7,25 @@ no-store` so shared caches never keep it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
-from skilltree.platform.cache import Computed, Key
+from skilltree.accounts.dependencies import kept_bearer_sign_in
+from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope
+from skilltree.platform.cache import Computed, Key, LocalCopy
 from skilltree.platform.http import conditional
 from skilltree.platform.http.conditional import CreateOrReplace
+from skilltree.platform.http.fast_path import FindPersonal, PersonalRead
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam, page_links
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.pagination import DEFAULT_PAGE_SIZE, decode_position
-from skilltree.platform.state import AppCache, AppResources, DbSession, resources_of
+from skilltree.platform.state import AppCache, AppResources, DbSession, Resources, resources_of
 from skilltree.profiles import service as profiles
 from skilltree.progress import badges, exporting, notes, service
 from skilltree.progress.dependencies import Reader, Writer
@@ -48,6 +51,7 @@ from skilltree.progress.schemas import (
     TopicStateOut,
     UndoOut,
 )
+from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.service import TopicRef
 
 router = APIRouter(prefix=API_PREFIX, tags=["progress"])
@@ -192,12 +196,52 @@ async def _cached_progress(
     """A learner's own progress view, from the cache under their user id: no one else's key."""
     # Checked on every read, cached or not: access to an organisation's roadmap can end.
     await service.check_access(session, learner, roadmap)
-    key = Key(
-        f"learner:{learner.user_id}:{roadmap}:{view}",
-        service.cache_namespaces(learner.user_id, roadmap),
-    )
+    key = progress_key(learner.user_id, roadmap, view)
     cached = await cache.fetch(key, render, resources.settings.cache.progress_ttl_seconds)
     return conditional.Representation.from_bytes(cached).respond(request)
+
+
+def progress_key(user_id: int, roadmap: str, view: str) -> Key:
+    """Where a learner's view of their progress on a roadmap is cached: under their user id,
+    no one else's key."""
+    return Key(f"learner:{user_id}:{roadmap}:{view}", service.cache_namespaces(user_id, roadmap))
+
+
+def _kept_view(view: str) -> FindPersonal:
+    """How the fast path finds a learner's cached view (decision 0080): the caller as kept,
+    allowed to read progress, and the view's local copy, with no statement. `check_access`
+    runs no statement either, for a public roadmap only: one is visible to every learner, and
+    its public tree held here, trusted as the anonymous fast path trusts it, shows it is
+    public now (any change of its visibility marks the tree stale). Anything else (another
+    roadmap, a caller not kept) goes down the stack, which checks access with a statement."""
+
+    def find(resources: Resources, match: re.Match[str], authorization: str) -> LocalCopy | None:
+        signed_in = kept_bearer_sign_in(resources, authorization)
+        if signed_in is None or not signed_in.principal.has_scope(Scope.PROGRESS_READ):
+            return None
+        roadmap = match["roadmap"]
+        cache = resources.cache
+        if cache.local_entry(roadmaps.tree_key(roadmap)) is None:
+            return None
+        return cache.local_entry(progress_key(signed_in.account.id, roadmap, view))
+
+    return find
+
+
+_SLUG = SLUG_PATTERN.removeprefix("^").removesuffix("$")
+# The learner's cached views the fast path may answer (platform/http/fast_path.py).
+PERSONAL_READS = (
+    PersonalRead(
+        f"{API_PREFIX}/me/progress/{{roadmap}}",
+        re.compile(f"{API_PREFIX}/me/progress/(?P<roadmap>{_SLUG})"),
+        _kept_view("topics"),
+    ),
+    PersonalRead(
+        f"{API_PREFIX}/me/progress/{{roadmap}}/summary",
+        re.compile(f"{API_PREFIX}/me/progress/(?P<roadmap>{_SLUG})/summary"),
+        _kept_view("summary"),
+    ),
+)
 
 
 def _personal(body: RoadmapProgressOut | SummaryOut) -> Computed:

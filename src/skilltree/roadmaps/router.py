@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.broadcast import user_channel
-from skilltree.platform.cache import Computed, Key
+from skilltree.platform.cache import Computed
 from skilltree.platform.db import after_commit
 from skilltree.platform.errors import PayloadTooLarge, UnprocessableContent
 from skilltree.platform.http import conditional
@@ -183,14 +183,6 @@ async def get_roadmap(
     )
 
 
-def tree_key(slug: str) -> Key:
-    return Key(f"roadmap:{slug}:tree", (service.cache_namespace(slug),))
-
-
-def topic_key(slug: str, topic_slug: str) -> Key:
-    return Key(f"roadmap:{slug}:topic:{topic_slug}", (service.cache_namespace(slug),))
-
-
 _SLUG = SLUG_PATTERN.removeprefix("^").removesuffix("$")
 # The reads whose public answers the fast path may send from the cache's local copies
 # (platform/http/fast_path.py): the same keys as the routes below.
@@ -198,12 +190,12 @@ CACHED_READS = (
     CachedRead(
         f"{API_PREFIX}/roadmaps/{{slug}}/tree",
         re.compile(f"{API_PREFIX}/roadmaps/(?P<slug>{_SLUG})/tree"),
-        lambda match: tree_key(match["slug"]),
+        lambda match: service.tree_key(match["slug"]),
     ),
     CachedRead(
         f"{API_PREFIX}/roadmaps/{{slug}}/topics/{{topic_slug}}",
         re.compile(f"{API_PREFIX}/roadmaps/(?P<slug>{_SLUG})/topics/(?P<topic>{_SLUG})"),
-        lambda match: topic_key(match["slug"], match["topic"]),
+        lambda match: service.topic_key(match["slug"], match["topic"]),
     ),
 )
 
@@ -225,7 +217,9 @@ async def get_tree(
         tree = await service.tree_rows(session, slug, viewer)
         return public_representation(tree_json(tree), tree.roadmap, resources)
 
-    cached = await cache.fetch(tree_key(slug), render, resources.settings.cache.roadmap_ttl_seconds)
+    cached = await cache.fetch(
+        service.tree_key(slug), render, resources.settings.cache.roadmap_ttl_seconds
+    )
     return conditional.Representation.from_bytes(cached).respond(request)
 
 
@@ -270,7 +264,7 @@ async def get_topic(
         return public_representation(out, view.roadmap, resources)
 
     cached = await cache.fetch(
-        topic_key(slug, topic_slug), render, resources.settings.cache.roadmap_ttl_seconds
+        service.topic_key(slug, topic_slug), render, resources.settings.cache.roadmap_ttl_seconds
     )
     return conditional.Representation.from_bytes(cached).respond(request)
 

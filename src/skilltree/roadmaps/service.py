@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.identity import Principal
 from skilltree.orgs import service as orgs
-from skilltree.platform.cache import stale_on_commit
+from skilltree.platform.cache import Key, stale_on_commit
 from skilltree.platform.clock import Clock, SystemClock
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.filtering import ListQuery
@@ -73,6 +73,8 @@ __all__ = [
     "TreeRows",
     "TreeTopic",
     "count_nodes",
+    "topic_key",
+    "tree_key",
     "walk",
 ]
 
@@ -87,6 +89,16 @@ def cache_namespace(slug: str) -> str:
     """Named by every cached representation computed from this roadmap (its tree, its topics,
     progress on it); every change of the roadmap marks it stale."""
     return f"roadmap:{slug}"
+
+
+def tree_key(slug: str) -> Key:
+    """Where the roadmap's tree is cached, for every reader, while the roadmap is public."""
+    return Key(f"roadmap:{slug}:tree", (cache_namespace(slug),))
+
+
+def topic_key(slug: str, topic_slug: str) -> Key:
+    """Where one of its topics is cached, for every reader, while the roadmap is public."""
+    return Key(f"roadmap:{slug}:topic:{topic_slug}", (cache_namespace(slug),))
 
 
 @dataclass(frozen=True)

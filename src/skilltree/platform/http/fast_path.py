@@ -23,6 +23,16 @@ The response's own headers come from the same `Representation.respond` the route
 it does not answer goes down the stack untouched: any other method (HEAD is a 405 there), a
 query string, credentials (a bad token must be a 401), a request body, or no trusted local
 copy. tests/roadmaps/test_fast_path.py compares both paths' headers and bodies.
+
+Personal reads (decision 0080). A signed-in caller's own ready answers (their progress on a
+roadmap, who they are) are answered the same way when everything they depend on is in this
+process and trusted: the caller, as the principal cache keeps their bearer credential (the
+same rules the application applies to a kept credential: `kept_bearer_sign_in`), and the
+answer's local copy. Each `PersonalRead`'s `find` says what its route needs; anything it does
+not find sends the request down the stack, which looks the caller up, refuses them, or
+computes the answer. Browser sessions always go down the stack: a kept session is checked
+against its store and slid on use (accounts/authentication.py). tests/progress/
+test_personal_reads.py compares both paths.
 """
 
 from __future__ import annotations
@@ -33,12 +43,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from cachetools import LRUCache
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from skilltree.platform.cache import Cache, Key, LocalCopy
+from skilltree.platform.cache import Key, LocalCopy
 from skilltree.platform.http import conditional
 from skilltree.platform.http.compression import (
     RememberedCodings,
@@ -62,11 +73,13 @@ from skilltree.platform.http.rate_limit import (
 )
 from skilltree.platform.http.security_headers import add_security_headers
 from skilltree.platform.observability.context import request_id_var
+from skilltree.platform.state import Resources
 
 # What a local copy remembers of its preparation for this path.
 PREPARED = "fast_path"
-# Request headers that send a request down the stack: a body, or anything about the caller.
-STACK_HEADERS = frozenset({b"authorization", b"content-length", b"transfer-encoding"})
+# Request headers that send a request down the stack: a body. (Credentials are looked at by
+# the kind of read: `_asked`.)
+BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,26 @@ class CachedRead:
     route: str
     pattern: re.Pattern[str]
     key: Callable[[re.Match[str]], Key]
+
+
+# What a personal read's `find` is given: the app's resources, the matched path, and the
+# request's Authorization value. It answers with the cache's local copy, or with the bytes of a
+# representation made from what the process keeps (the caller's account): the path then keeps
+# what it derives from those bytes, as it does for a local copy.
+FindPersonal = Callable[[Resources, re.Match[str], str], LocalCopy | bytes | None]
+# How many such representations the path keeps prepared.
+MADE_COPIES = 1024
+
+
+@dataclass(frozen=True)
+class PersonalRead:
+    """A route whose answer to a signed-in caller may be ready in this process: its template,
+    a pattern of its paths, and `find`, which gives that caller's ready representation from
+    what the process keeps, with no statement and no round trip, or None (down the stack)."""
+
+    route: str
+    pattern: re.Pattern[str]
+    find: FindPersonal
 
 
 @dataclass(frozen=True)
@@ -110,6 +143,7 @@ class Asked(NamedTuple):
     accept_encoding: bytes | None
     origin: bool
     request_id: bytes | None
+    authorization: bytes | None
 
 
 def prepare(value: bytes, minimum_size: int) -> Prepared:
@@ -151,6 +185,7 @@ class FastPathMiddleware(HttpMiddleware):
         app: ASGIApp,
         *,
         reads: tuple[CachedRead, ...],
+        personal: tuple[PersonalRead, ...] = (),
         cors: dict[str, Any],
         limiter: RateLimiter | None,
         access_log: bool,
@@ -159,6 +194,7 @@ class FastPathMiddleware(HttpMiddleware):
     ) -> None:
         super().__init__(app)
         self.reads = reads
+        self.personal = personal
         # The same class and options as the stack's: its headers, added the same way.
         self.cors = CORSMiddleware(app, **cors)
         self.limiter = limiter
@@ -167,13 +203,15 @@ class FastPathMiddleware(HttpMiddleware):
         self.session_cookie = f"{session_cookie}=".encode()
         self.answered = 0  # requests this path answered itself
         self._codings = RememberedCodings()
+        # Personal representations made from kept values, by their bytes (`FindPersonal`).
+        self._made: LRUCache[bytes, LocalCopy] = LRUCache(maxsize=MADE_COPIES)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._local_hit(scope)
         if found is None:
             await self.app(scope, receive, send)
             return
-        read, copy, asked = found
+        route, copy, asked = found
         started = time.perf_counter()
         request_id = request_id_from(asked.request_id)
         request_token = request_id_var.set(request_id)
@@ -215,37 +253,67 @@ class FastPathMiddleware(HttpMiddleware):
             await send({"type": "http.response.body", "body": variant.body, "more_body": False})
             if self.access_log:
                 seconds = time.perf_counter() - started
-                log_request(scope, read.route, variant.status, len(variant.body), seconds)
+                log_request(scope, route, variant.status, len(variant.body), seconds)
         finally:
             request_id_var.reset(request_token)
 
-    def _local_hit(self, scope: Scope) -> tuple[CachedRead, LocalCopy, Asked] | None:
-        """The read, its trusted local copy and what the request asks, when this request is
-        one the path answers."""
+    def _local_hit(self, scope: Scope) -> tuple[str, LocalCopy, Asked] | None:
+        """The route's template, the trusted local copy to answer with and what the request
+        asks, when this request is one the path answers."""
         if scope["method"] != "GET" or scope.get("query_string"):
             return None
+        path = scope["path"]
         for read in self.reads:
-            match = read.pattern.fullmatch(scope["path"])
+            match = read.pattern.fullmatch(path)
             if match is not None:
-                break
-        else:
-            return None
+                return self._public_hit(scope, read, match)
+        for personal in self.personal:
+            match = personal.pattern.fullmatch(path)
+            if match is not None:
+                return self._personal_hit(scope, personal, match)
+        return None
+
+    def _public_hit(
+        self, scope: Scope, read: CachedRead, match: re.Match[str]
+    ) -> tuple[str, LocalCopy, Asked] | None:
         asked = self._asked(scope)
-        if asked is None:
+        # Credentials go down the stack: a bad token must be a 401, not the public answer.
+        if asked is None or asked.authorization is not None:
             return None
-        cache = _cache_of(scope)
-        if cache is None:
+        resources = _resources_of(scope)
+        if resources is None:
             return None
-        copy = cache.local_entry(read.key(match))
-        return None if copy is None else (read, copy, asked)
+        copy = resources.cache.local_entry(read.key(match))
+        return None if copy is None else (read.route, copy, asked)
+
+    def _personal_hit(
+        self, scope: Scope, read: PersonalRead, match: re.Match[str]
+    ) -> tuple[str, LocalCopy, Asked] | None:
+        asked = self._asked(scope)
+        if asked is None or asked.authorization is None:  # no caller: the stack's 401
+            return None
+        resources = _resources_of(scope)
+        if resources is None:
+            return None
+        found = read.find(resources, match, asked.authorization.decode("latin-1"))
+        if found is None:
+            return None
+        return read.route, self._copy_of(found) if isinstance(found, bytes) else found, asked
+
+    def _copy_of(self, value: bytes) -> LocalCopy:
+        """A representation made from kept values, as a copy the path prepares once."""
+        copy = self._made.get(value)
+        if copy is None:
+            copy = self._made[value] = LocalCopy(value, ttl_seconds=0)
+        return copy
 
     def _asked(self, scope: Scope) -> Asked | None:
         """The request headers the answer depends on, in one pass; None when one of them
-        sends the request down the stack."""
-        if_none_match = accept_encoding = request_id = None
+        sends the request down the stack (a body, a browser session)."""
+        if_none_match = accept_encoding = request_id = authorization = None
         origin = False
         for name, value in scope["headers"]:
-            if name in STACK_HEADERS or (name == b"cookie" and self.session_cookie in value):
+            if name in BODY_HEADERS or (name == b"cookie" and self.session_cookie in value):
                 return None
             if name == b"if-none-match":
                 if_none_match = value
@@ -255,7 +323,11 @@ class FastPathMiddleware(HttpMiddleware):
                 origin = True
             elif name == b"x-request-id" and request_id is None:
                 request_id = value
-        return Asked(if_none_match, accept_encoding, origin, request_id)
+            elif name == b"authorization":
+                if authorization is not None:
+                    return None  # two credentials: the stack decides what that means
+                authorization = value
+        return Asked(if_none_match, accept_encoding, origin, request_id, authorization)
 
     def _variant(self, asked: Asked, prepared: Prepared) -> Variant:
         """The response for this request's validators and codings."""
@@ -288,9 +360,8 @@ class FastPathMiddleware(HttpMiddleware):
         return sent[0]
 
 
-def _cache_of(scope: Scope) -> Cache | None:
-    """The app's cache, once its lifespan has created it."""
+def _resources_of(scope: Scope) -> Resources | None:
+    """The app's resources, once its lifespan has created them."""
     app = scope.get("app")
     resources = getattr(getattr(app, "state", None), "resources", None)
-    cache = getattr(resources, "cache", None)
-    return cache if isinstance(cache, Cache) else None
+    return resources if isinstance(resources, Resources) else None

@@ -1,0 +1,328 @@
+"""A bearer caller's own ready reads (`/v1/me`, their progress on a public roadmap) are answered
+in front of the application (decision 0080) exactly as the full stack answers them, and only
+while every rule the stack applies still holds: each request is sent to an app with the fast
+path and to one without it, over one database and one Redis (or none), and the responses and
+access-log lines must be the same but for the request id; then revocation, a change of
+progress and the roadmap going private must show on the very next request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from skilltree.app import create_app
+from skilltree.platform.clock import FrozenClock
+from skilltree.platform.config import (
+    HttpSettings,
+    LogSettings,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+)
+from skilltree.platform.db import Database
+from skilltree.platform.observability.logging import configure_logging
+from tests.support.accounts import (
+    Browser,
+    bearer_headers,
+    register_and_verify,
+    sign_in,
+    user_id,
+)
+from tests.support.fast_path import access_lines, comparable, fast_path_of, serving
+from tests.support.orgs import create_org, invite_and_join
+from tests.support.progress import WEB, import_roadmap, mark
+
+BOTH_BACKENDS = pytest.mark.parametrize(
+    "shared_state", ["database", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
+)
+ME = "/v1/me"
+PROGRESS = "/v1/me/progress/web"
+SUMMARY = "/v1/me/progress/web/summary"
+PRIVATE_PROGRESS = "/v1/me/progress/notes"
+PRIVATE = {"slug": "notes", "title": "Notes", "topics": [{"slug": "one", "title": "One"}]}
+
+
+@pytest.fixture
+def settings(settings: Settings, shared_state: RedisSettings) -> Settings:
+    return settings.model_copy(
+        update={
+            "redis": shared_state,
+            # The production shape: the limiter on, with a quota no test reaches.
+            "rate_limit": RateLimitSettings(read="100000/minute"),
+        }
+    )
+
+
+@dataclass
+class Learner:
+    browser: Browser  # signed in with a session cookie
+    token: dict[str, str]  # Authorization with an access token
+    reader_key: dict[str, str]  # an API key allowed to read progress
+    writer_key: dict[str, str]  # an API key allowed to write progress only
+    writer_key_id: int
+
+
+async def api_key(browser: Browser, scopes: list[str]) -> tuple[dict[str, str], int]:
+    response = await browser.client.post(
+        "/v1/me/api-keys",
+        json={"name": "+".join(scopes), "scopes": scopes},
+        headers=browser.write_headers,
+    )
+    assert response.status_code == 201, response.text
+    return {"authorization": f"Bearer {response.json()['key']}"}, response.json()["id"]
+
+
+async def learner_of(client: httpx.AsyncClient, outbox: Path) -> Learner:
+    await register_and_verify(client, outbox)
+    browser = await sign_in(client)
+    await import_roadmap(browser, WEB, visibility="public")
+    await import_roadmap(browser, PRIVATE)
+    assert (await mark(browser, "indexes", "done")).status_code == 200
+    reader, _ = await api_key(browser, ["progress:read"])
+    writer, writer_id = await api_key(browser, ["progress:write"])
+    return Learner(browser, await bearer_headers(browser), reader, writer, writer_id)
+
+
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of its own (its own cookie jar) of an app whose lifespan has started."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@asynccontextmanager
+async def two_apps(
+    settings: Settings, database: Database, clock: FrozenClock
+) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
+    """An app with the fast path and one without it, over the same database and Redis."""
+    fast_app = create_app(settings, database=database, clock=clock)
+    without = settings.model_copy(update={"http": HttpSettings(fast_path=False)})
+    ordinary_app = create_app(without, database=database, clock=clock)
+    async with (
+        fast_app.router.lifespan_context(fast_app),
+        ordinary_app.router.lifespan_context(ordinary_app),
+    ):
+        yield fast_app, ordinary_app
+
+
+def credentials(learner: Learner) -> list[dict[str, str]]:
+    return [learner.token, learner.reader_key, learner.writer_key]
+
+
+async def warm(client: httpx.AsyncClient, learner: Learner) -> None:
+    """What the fast path answers from: the public tree and the learner's views in the cache,
+    and each credential kept by the principal cache (each request through the stack)."""
+    assert (await client.get("/v1/roadmaps/web/tree")).status_code == 200
+    for headers in credentials(learner):
+        for path in (ME, PROGRESS, SUMMARY):
+            await client.get(path, headers=headers)
+
+
+async def requests_to_compare(
+    client: httpx.AsyncClient, learner: Learner, cookie_name: str
+) -> list[httpx.Response]:
+    token = learner.token
+    identity = (
+        await client.get(PROGRESS, headers={**token, "accept-encoding": "identity"})
+    ).headers
+    me_etag = (await client.get(ME, headers=token)).headers["etag"]
+    cases: list[tuple[str, str, dict[str, str]]] = [
+        # Answered in front of the application: 12 requests.
+        ("GET", PROGRESS, token),
+        ("GET", PROGRESS, {**token, "accept-encoding": "br"}),
+        ("GET", PROGRESS, {**token, "accept-encoding": "gzip"}),
+        ("GET", PROGRESS, {**token, "accept-encoding": "identity"}),
+        ("GET", PROGRESS, {**token, "if-none-match": identity["etag"]}),
+        ("GET", PROGRESS, {**token, "if-none-match": identity["etag"][:-1] + '-br"'}),
+        ("GET", PROGRESS, {**token, "origin": "http://test"}),
+        ("GET", SUMMARY, token),
+        ("GET", ME, token),
+        ("GET", ME, {**token, "if-none-match": me_etag}),
+        ("GET", PROGRESS, learner.reader_key),
+        ("GET", ME, learner.writer_key),  # who you are needs no scope
+        # Down the stack.
+        ("GET", PROGRESS, learner.writer_key),  # 403: no progress:read
+        ("GET", PROGRESS, {"authorization": "Bearer not-a-token"}),  # 401
+        ("GET", PROGRESS, {"authorization": "Basic YTpi"}),  # 401
+        ("GET", PROGRESS, {}),  # 401
+        ("GET", PRIVATE_PROGRESS, token),  # a private roadmap: access checked by a statement
+        ("GET", "/v1/me/progress/nothing-here", token),  # 404
+        ("GET", PROGRESS + "?view=all", token),
+        ("HEAD", PROGRESS, token),
+        ("GET", PROGRESS, {**token, "cookie": f"{cookie_name}=not-a-session"}),
+    ]
+    return [await client.request(method, path, headers=h) for method, path, h in cases]
+
+
+@BOTH_BACKENDS
+async def test_a_learners_own_reads_are_answered_in_front_as_the_full_stack_answers_them(
+    settings: Settings,
+    database: Database,
+    clock: FrozenClock,
+    outbox: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(LogSettings(level="INFO", format="json"))
+    async with (
+        two_apps(settings, database, clock) as (fast_app, ordinary_app),
+        client_of(fast_app) as browser,
+        client_of(fast_app) as fast,
+        client_of(ordinary_app) as ordinary,
+    ):
+        learner = await learner_of(browser, outbox)
+        for client in (fast, ordinary):
+            await warm(client, learner)
+        answered_before = fast_path_of(fast_app).answered
+        await asyncio.sleep(0)  # the access log writes a loop turn's lines at the next
+        capsys.readouterr()
+        by_fast_path = await requests_to_compare(fast, learner, settings.auth.session_cookie)
+        await asyncio.sleep(0)
+        fast_log = capsys.readouterr().out
+        answered = fast_path_of(fast_app).answered - answered_before
+        by_stack = await requests_to_compare(ordinary, learner, settings.auth.session_cookie)
+        await asyncio.sleep(0)
+        ordinary_log = capsys.readouterr().out
+
+    assert [comparable(r) for r in by_fast_path] == [comparable(r) for r in by_stack]
+    assert access_lines(fast_log) == access_lines(ordinary_log)
+    statuses = [r.status_code for r in by_fast_path]
+    assert statuses == [200] * 4 + [304, 304] + [200] * 3 + [304] + [200] * 2 + [
+        403,
+        401,
+        401,
+        401,
+        200,
+        404,
+        200,
+        405,
+        200,
+    ]
+    # The two requests that found the ETags, then the twelve above.
+    assert answered == 2 + 12
+    assert by_fast_path[1].headers["content-encoding"] == "br"
+    assert by_fast_path[0].headers["cache-control"] == "private, no-store"
+
+
+@BOTH_BACKENDS
+async def test_what_the_stack_would_refuse_or_change_shows_on_the_very_next_request(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    app = create_app(settings, database=database, clock=clock)
+    async with (
+        serving(app) as browser,
+        client_of(app) as api,
+        client_of(app) as other,
+    ):
+        ada = await learner_of(browser, outbox)
+        await register_and_verify(other, outbox, email="bob@example.org", name="Bob")
+        bob = await bearer_headers(await sign_in(other, email="bob@example.org"))
+        await warm(api, ada)
+        assert (await api.get(PROGRESS, headers=bob)).status_code == 200
+        assert (await api.get(PROGRESS, headers=bob)).status_code == 200
+        fast_path = fast_path_of(app)
+        answered = fast_path.answered
+
+        # A change of Ada's progress (through the browser) shows at once.
+        assert (await api.get(SUMMARY, headers=ada.token)).status_code == 200  # in front
+        assert (await mark(ada.browser, "indexes", "todo")).status_code == 200
+        summary = await api.get(SUMMARY, headers=ada.token)
+
+        # Bob's progress read was answered in front too; Ada makes her roadmap private.
+        tree = await browser.get("/v1/roadmaps/web")
+        private = await browser.patch(
+            "/v1/roadmaps/web",
+            json={"visibility": "private"},
+            headers={"if-match": tree.headers["etag"], **ada.browser.write_headers},
+        )
+        assert private.status_code == 200, private.text
+        hidden = await api.get(PROGRESS, headers=bob)
+
+        # Revoked credentials are refused at once.
+        deleted = await browser.delete(
+            f"/v1/me/api-keys/{ada.writer_key_id}", headers=ada.browser.write_headers
+        )
+        assert deleted.status_code == 204, deleted.text
+        writer_me = await api.get(ME, headers=ada.writer_key)
+        signed_out = await browser.post("/v1/auth/logout-all", headers=ada.browser.write_headers)
+        assert signed_out.status_code == 204, signed_out.text
+        token_me = await api.get(ME, headers=ada.token)
+        answered_since = fast_path.answered - answered
+
+    assert hidden.status_code == 404
+    assert summary.json()["summary"]["counts"]["done"] == 0
+    assert writer_me.status_code == 401
+    assert token_me.status_code == 401
+    # Only the summary read before the change: every request after one went down the stack.
+    assert answered_since == 1
+
+
+@BOTH_BACKENDS
+async def test_a_member_removed_from_an_organisation_no_longer_reads_progress_on_its_roadmap(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    """Access to an organisation's roadmap ends with the membership, which marks neither the
+    roadmap nor the learner's progress stale: such reads are never answered in front."""
+    app = create_app(settings, database=database, clock=clock)
+    async with (
+        serving(app) as owner_client,
+        client_of(app) as member_client,
+        client_of(app) as api,
+    ):
+        await register_and_verify(owner_client, outbox)
+        ada = await sign_in(owner_client)
+        await create_org(ada)
+        await register_and_verify(member_client, outbox, email="bob@example.org", name="Bob")
+        bob = await sign_in(member_client, email="bob@example.org")
+        await invite_and_join(ada, bob, outbox, "learner", "bob@example.org")
+        shared = await owner_client.post(
+            "/v1/roadmaps/import",
+            json=WEB,
+            params={"visibility": "organisation", "org": "cohort-7"},
+            headers=ada.write_headers,
+        )
+        assert shared.status_code == 201, shared.text
+        token = await bearer_headers(bob)
+        member = [await api.get(PROGRESS, headers=token) for _ in range(2)]
+        removed = await owner_client.delete(
+            f"/v1/orgs/cohort-7/members/{await user_id(bob)}", headers=ada.write_headers
+        )
+        assert removed.status_code == 204, removed.text
+        after = await api.get(PROGRESS, headers=token)
+        answered = fast_path_of(app).answered
+
+    assert [r.status_code for r in member] == [200, 200]
+    assert after.status_code == 404
+    assert answered == 0
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("shared_state", ["redis"], indirect=True)
+async def test_a_token_revoked_on_one_instance_is_refused_by_anothers_fast_path_within_100_ms(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    first = create_app(settings, database=database, clock=clock)
+    second = create_app(settings, database=database, clock=clock)  # both with the fast path
+    async with serving(first) as browser, serving(second) as api:
+        ada = await learner_of(browser, outbox)
+        await api.get(ME, headers=ada.token)
+        kept = await api.get(ME, headers=ada.token)
+        answered = fast_path_of(second).answered
+        signed_out = await browser.post("/v1/auth/logout-all", headers=ada.browser.write_headers)
+        assert signed_out.status_code == 204, signed_out.text
+        started = time.monotonic()
+        while (after := await api.get(ME, headers=ada.token)).status_code == 200:
+            assert time.monotonic() - started < 0.1, "still answered after 100 ms"
+            await asyncio.sleep(0.002)
+
+    assert kept.status_code == 200
+    assert answered >= 1
+    assert after.status_code == 401

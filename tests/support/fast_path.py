@@ -1,0 +1,61 @@
+"""Comparing the fast path (platform/http/fast_path.py) with the full stack: an app served to a
+client, the path's own layer, and responses and access-log lines with what differs by request
+left out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import FastAPI
+
+from skilltree.platform.http.fast_path import FastPathMiddleware
+from skilltree.platform.http.front_door import FrontDoorApp
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def fast_path_of(app: FastAPI) -> FastPathMiddleware:
+    assert isinstance(app, FrontDoorApp)
+    layer: Any = app.front_stack
+    while not isinstance(layer, FastPathMiddleware):
+        layer = layer.app
+    return layer
+
+
+def comparable(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """Status, body and headers (sorted), with what differs by request left out: the id, and
+    the RateLimit header's count and reset (both apps spend one quota)."""
+    headers = []
+    for name, value in response.headers.multi_items():
+        if name == "x-request-id":
+            assert re.fullmatch(r"[0-9a-f]{32}|given-id", value)
+            continue
+        if name == "ratelimit":
+            value = re.sub(r"r=\d+;t=\d+", "r=N;t=N", value)
+        headers.append((name, value))
+    # A problem names the request's id in its body too.
+    body = re.sub(rb'"request_id":"[^"]*"', b'"request_id":"-"', response.content)
+    return response.status_code, body, sorted(headers)
+
+
+def access_lines(out: str) -> list[list[tuple[str, Any]]]:
+    """The access-log lines written to stdout, as (field, value) in their order, with what
+    differs by request left out: the duration, the id, the time."""
+    varying = {"duration_ms", "request_id", "timestamp"}
+    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [
+        [(k, v) for k, v in entry.items() if k not in varying]
+        for entry in lines
+        if entry.get("logger") == "skilltree.access"
+    ]
