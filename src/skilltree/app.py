@@ -257,7 +257,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Cached public reads answered from local copies, doing what the stack above would do
-    # (decision 0055), and a bearer caller's own ready reads (decision 0080). Not with a
+    # (decision 0055), and a signed-in caller's own ready reads (decision 0080). Not with a
     # replica (its entries are kept apart) nor with tracing (a span per request is the point
     # there).
     if (

@@ -127,40 +127,51 @@ async def warm(client: httpx.AsyncClient, learner: Learner) -> None:
             await client.get(path, headers=headers)
 
 
-async def requests_to_compare(
-    client: httpx.AsyncClient, learner: Learner, cookie_name: str
-) -> list[httpx.Response]:
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int
+    in_front: bool  # answered before the application
+
+
+def cases_for(learner: Learner, etag: str, me_etag: str, cookie_name: str) -> list[Case]:
     token = learner.token
-    identity = (
-        await client.get(PROGRESS, headers={**token, "accept-encoding": "identity"})
-    ).headers
-    me_etag = (await client.get(ME, headers=token)).headers["etag"]
-    cases: list[tuple[str, str, dict[str, str]]] = [
-        # Answered in front of the application: 12 requests.
-        ("GET", PROGRESS, token),
-        ("GET", PROGRESS, {**token, "accept-encoding": "br"}),
-        ("GET", PROGRESS, {**token, "accept-encoding": "gzip"}),
-        ("GET", PROGRESS, {**token, "accept-encoding": "identity"}),
-        ("GET", PROGRESS, {**token, "if-none-match": identity["etag"]}),
-        ("GET", PROGRESS, {**token, "if-none-match": identity["etag"][:-1] + '-br"'}),
-        ("GET", PROGRESS, {**token, "origin": "http://test"}),
-        ("GET", SUMMARY, token),
-        ("GET", ME, token),
-        ("GET", ME, {**token, "if-none-match": me_etag}),
-        ("GET", PROGRESS, learner.reader_key),
-        ("GET", ME, learner.writer_key),  # who you are needs no scope
-        # Down the stack.
-        ("GET", PROGRESS, learner.writer_key),  # 403: no progress:read
-        ("GET", PROGRESS, {"authorization": "Bearer not-a-token"}),  # 401
-        ("GET", PROGRESS, {"authorization": "Basic YTpi"}),  # 401
-        ("GET", PROGRESS, {}),  # 401
-        ("GET", PRIVATE_PROGRESS, token),  # a private roadmap: access checked by a statement
-        ("GET", "/v1/me/progress/nothing-here", token),  # 404
-        ("GET", PROGRESS + "?view=all", token),
-        ("HEAD", PROGRESS, token),
-        ("GET", PROGRESS, {**token, "cookie": f"{cookie_name}=not-a-session"}),
+    session = learner.browser.client.cookies[cookie_name]
+    return [
+        Case("GET", PROGRESS, token, 200, True),
+        Case("GET", PROGRESS, {**token, "accept-encoding": "br"}, 200, True),
+        Case("GET", PROGRESS, {**token, "accept-encoding": "gzip"}, 200, True),
+        Case("GET", PROGRESS, {**token, "accept-encoding": "identity"}, 200, True),
+        Case("GET", PROGRESS, {**token, "if-none-match": etag}, 304, True),
+        Case("GET", PROGRESS, {**token, "if-none-match": etag[:-1] + '-br"'}, 304, True),
+        Case("GET", PROGRESS, {**token, "origin": "http://test"}, 200, True),
+        Case("GET", SUMMARY, token, 200, True),
+        Case("GET", ME, token, 200, True),
+        Case("GET", ME, {**token, "if-none-match": me_etag}, 304, True),
+        Case("GET", PROGRESS, learner.reader_key, 200, True),
+        Case("GET", ME, learner.writer_key, 200, True),  # who you are needs no scope
+        # A bearer credential is used whatever cookie comes with it, as the application does.
+        Case("GET", PROGRESS, {**token, "cookie": f"{cookie_name}=not-a-session"}, 200, True),
+        Case("GET", PROGRESS, {"cookie": f"{cookie_name}={session}"}, 200, True),
+        Case("GET", ME, {"cookie": f"theme=dark; {cookie_name}={session}"}, 200, True),
+        Case("GET", PROGRESS, learner.writer_key, 403, False),  # no progress:read
+        Case("GET", PROGRESS, {"authorization": "Bearer not-a-token"}, 401, False),
+        Case("GET", PROGRESS, {"authorization": "Basic YTpi"}, 401, False),
+        Case("GET", PROGRESS, {"cookie": f"{cookie_name}=not-a-session"}, 401, False),
+        Case("GET", PROGRESS, {"cookie": "theme=dark"}, 401, False),
+        Case("GET", PROGRESS, {}, 401, False),
+        # A private roadmap: access is checked with a statement.
+        Case("GET", PRIVATE_PROGRESS, token, 200, False),
+        Case("GET", "/v1/me/progress/nothing-here", token, 404, False),
+        Case("GET", PROGRESS + "?view=all", token, 200, False),
+        Case("HEAD", PROGRESS, token, 405, False),
     ]
-    return [await client.request(method, path, headers=h) for method, path, h in cases]
+
+
+async def requests_to_compare(client: httpx.AsyncClient, cases: list[Case]) -> list[httpx.Response]:
+    return [await client.request(c.method, c.path, headers=c.headers) for c in cases]
 
 
 @BOTH_BACKENDS
@@ -181,33 +192,27 @@ async def test_a_learners_own_reads_are_answered_in_front_as_the_full_stack_answ
         learner = await learner_of(browser, outbox)
         for client in (fast, ordinary):
             await warm(client, learner)
+        token = learner.token
+        etag = (await fast.get(PROGRESS, headers={**token, "accept-encoding": "identity"})).headers[
+            "etag"
+        ]
+        me_etag = (await fast.get(ME, headers=token)).headers["etag"]
+        cases = cases_for(learner, etag, me_etag, settings.auth.session_cookie)
         answered_before = fast_path_of(fast_app).answered
         await asyncio.sleep(0)  # the access log writes a loop turn's lines at the next
         capsys.readouterr()
-        by_fast_path = await requests_to_compare(fast, learner, settings.auth.session_cookie)
+        by_fast_path = await requests_to_compare(fast, cases)
         await asyncio.sleep(0)
         fast_log = capsys.readouterr().out
         answered = fast_path_of(fast_app).answered - answered_before
-        by_stack = await requests_to_compare(ordinary, learner, settings.auth.session_cookie)
+        by_stack = await requests_to_compare(ordinary, cases)
         await asyncio.sleep(0)
         ordinary_log = capsys.readouterr().out
 
     assert [comparable(r) for r in by_fast_path] == [comparable(r) for r in by_stack]
     assert access_lines(fast_log) == access_lines(ordinary_log)
-    statuses = [r.status_code for r in by_fast_path]
-    assert statuses == [200] * 4 + [304, 304] + [200] * 3 + [304] + [200] * 2 + [
-        403,
-        401,
-        401,
-        401,
-        200,
-        404,
-        200,
-        405,
-        200,
-    ]
-    # The two requests that found the ETags, then the twelve above.
-    assert answered == 2 + 12
+    assert [r.status_code for r in by_fast_path] == [case.status for case in cases]
+    assert answered == sum(case.in_front for case in cases)
     assert by_fast_path[1].headers["content-encoding"] == "br"
     assert by_fast_path[0].headers["cache-control"] == "private, no-store"
 
@@ -266,6 +271,36 @@ async def test_what_the_stack_would_refuse_or_change_shows_on_the_very_next_requ
 
 
 @BOTH_BACKENDS
+async def test_a_browser_session_is_answered_in_front_only_while_it_needs_no_write(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    """A kept session is used as it is until its idle expiry is due to slide (a write, once a
+    minute of use): that request goes down the stack, the next one is answered in front again;
+    a session signed out is refused at once."""
+    name = settings.auth.session_cookie
+    app = create_app(settings, database=database, clock=clock)
+    async with serving(app) as browser, client_of(app) as api:
+        ada = await learner_of(browser, outbox)
+        session = {"cookie": f"{name}={browser.cookies[name]}"}
+        await api.get("/v1/roadmaps/web/tree")
+        await api.get(PROGRESS, headers=session)
+        fast_path = fast_path_of(app)
+        answered_before = fast_path.answered
+        in_front = await api.get(PROGRESS, headers=session)
+        clock.advance(minutes=2)
+        sliding = await api.get(PROGRESS, headers=session)
+        slid = await api.get(PROGRESS, headers=session)
+        answered = fast_path.answered - answered_before
+        signed_out = await browser.post("/v1/auth/logout", headers=ada.browser.write_headers)
+        assert signed_out.status_code == 204, signed_out.text
+        ended = await api.get(PROGRESS, headers=session)
+
+    assert [in_front.status_code, sliding.status_code, slid.status_code] == [200, 200, 200]
+    assert answered == 2  # before and after the slide, not the slide itself
+    assert ended.status_code == 401
+
+
+@BOTH_BACKENDS
 async def test_a_member_removed_from_an_organisation_no_longer_reads_progress_on_its_roadmap(
     settings: Settings, database: Database, clock: FrozenClock, outbox: Path
 ) -> None:
@@ -290,14 +325,15 @@ async def test_a_member_removed_from_an_organisation_no_longer_reads_progress_on
             headers=ada.write_headers,
         )
         assert shared.status_code == 201, shared.text
-        token = await bearer_headers(bob)
+        token, bob_id = await bearer_headers(bob), await user_id(bob)
+        answered_before = fast_path_of(app).answered
         member = [await api.get(PROGRESS, headers=token) for _ in range(2)]
         removed = await owner_client.delete(
-            f"/v1/orgs/cohort-7/members/{await user_id(bob)}", headers=ada.write_headers
+            f"/v1/orgs/cohort-7/members/{bob_id}", headers=ada.write_headers
         )
         assert removed.status_code == 204, removed.text
         after = await api.get(PROGRESS, headers=token)
-        answered = fast_path_of(app).answered
+        answered = fast_path_of(app).answered - answered_before
 
     assert [r.status_code for r in member] == [200, 200]
     assert after.status_code == 404

@@ -127,16 +127,35 @@ async def authenticate_api_key(db: AsyncSession, ctx: AccountsContext, credentia
     return signed_in
 
 
+async def kept_session(ctx: AccountsContext, secret: str) -> SignedIn | None:
+    """The sign-in behind a session cookie as this process keeps it, when it may be used as it
+    is: live by the request's clock, still in its store, and not due to slide its idle expiry
+    (which writes); None when the full path must decide (`authenticate`)."""
+    token_hash = digest(secret)
+    found = ctx.principals.find(f"session:{token_hash}")
+    now = ctx.clock.now()
+    if found is None or (kept := found.signed_in.browser_session) is None or not kept.is_live(now):
+        return None
+    if now - kept.last_seen_at >= SLIDE_INTERVAL:
+        return None
+    if not await ctx.sessions.still_stored(token_hash):
+        return None
+    return found.signed_in
+
+
 async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:
     """The signed-in user behind a session cookie, sliding the idle expiry."""
+    kept_sign_in = await kept_session(ctx, secret)
+    if kept_sign_in is not None:
+        return kept_sign_in
     token_hash = digest(secret)
     cache_key = f"session:{token_hash}"  # already a digest of the secret
     now = ctx.clock.now()
     found = ctx.principals.find(cache_key)
-    # A kept session that looks ended may have been slid by another instance: ask the store.
+    # Kept and live, but due to slide its idle expiry, or lost by its store.
     if found is not None and (kept := found.signed_in.browser_session) and kept.is_live(now):
         # The store is the authority: a record it lost (Redis wiped) ends the session here too.
-        if not await ctx.sessions.still_stored(db, token_hash):
+        if not await ctx.sessions.still_stored(token_hash):
             ctx.principals.drop(cache_key)
             raise NotAuthenticated("Your session has ended; sign in again.")
         slid = await slide(db, ctx, kept)
@@ -145,6 +164,7 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
         signed_in = replace(found.signed_in, browser_session=slid)
         ctx.principals.keep(cache_key, signed_in, generation=ctx.principals.generation())
         return signed_in
+    # Not kept, or kept looking ended (another instance may have slid it): ask the store.
     generation = ctx.principals.generation()
     browser_session = await ctx.sessions.find(db, token_hash)
     if browser_session is None or not browser_session.is_live(now):

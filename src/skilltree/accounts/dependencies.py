@@ -37,12 +37,14 @@ from skilltree.accounts.service import (
     authenticate_api_key,
     authenticate_token,
     kept_api_key,
+    kept_session,
     kept_token,
 )
 from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.identity import Principal, Scope
+from skilltree.platform.http.fast_path import Credentials
 from skilltree.platform.state import DbSession, Resources, resources_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -129,19 +131,25 @@ async def bearer_sign_in(
     return await authenticate_token(db, ctx, credentials)
 
 
-def kept_bearer_sign_in(resources: Resources, authorization: str) -> SignedIn | None:
-    """What `bearer_sign_in` would answer, when this process keeps it and may use it as it is
-    (accounts/principal_cache.py): no statement, no round trip. None for anything else (not
-    kept, expired, not a bearer credential): the caller must then take the full path, which
-    looks the credential up or refuses it. For answers given in front of the application
-    (platform/http/fast_path.py, decision 0080)."""
-    credentials = _bearer_credentials(authorization)
-    if credentials is None:
-        return None
+async def kept_sign_in(resources: Resources, credentials: Credentials) -> SignedIn | None:
+    """What `signed_in` would answer for a safe request (no CSRF check), when this process
+    keeps the caller and may use them as they are (accounts/principal_cache.py): no statement,
+    and for a browser session one round trip to its store. None for anything else (not kept,
+    expired, due to slide, not a bearer credential): the full path then looks the caller up
+    or refuses them. For answers given in front of the application (platform/http/
+    fast_path.py, decision 0080)."""
     ctx = accounts_context_of(resources)
-    if api_keys.looks_like_api_key(credentials):
-        return kept_api_key(ctx, credentials)
-    return kept_token(ctx, credentials)
+    if credentials.authorization is not None:
+        # As `signed_in`: a bearer credential is used whatever cookie comes with it.
+        bearer = _bearer_credentials(credentials.authorization)
+        if bearer is None:
+            return None
+        if api_keys.looks_like_api_key(bearer):
+            return kept_api_key(ctx, bearer)
+        return kept_token(ctx, bearer)
+    if credentials.session is not None:
+        return await kept_session(ctx, credentials.session)
+    return None
 
 
 def _bearer_credentials(authorization: str) -> str | None:

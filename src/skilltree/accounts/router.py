@@ -14,7 +14,7 @@ from skilltree.accounts.dependencies import (
     Accounts,
     CurrentSignIn,
     OwnerSignIn,
-    kept_bearer_sign_in,
+    kept_sign_in,
 )
 from skilltree.accounts.errors import MfaChallengeMismatch, OidcLoginFailed
 from skilltree.accounts.oidc import FLOW_COOKIE, FLOW_SECONDS, OidcClient, PendingLogin
@@ -51,7 +51,7 @@ from skilltree.audit import service as audit
 from skilltree.audit.schemas import SecurityEventListOut, SecurityEventOut
 from skilltree.platform.http import conditional
 from skilltree.platform.http.bounds import RowId
-from skilltree.platform.http.fast_path import PersonalRead
+from skilltree.platform.http.fast_path import Credentials, PersonalRead
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX
@@ -204,10 +204,12 @@ def _me_bytes(account: Account) -> bytes:
     return conditional.Representation.of(out, cache_control=conditional.PRIVATE).to_bytes()
 
 
-def _kept_me(resources: Resources, _match: re.Match[str], authorization: str) -> bytes | None:
-    """`/v1/me` in front of the application (decision 0080): a bearer caller as this process
-    keeps them needs nothing else."""
-    signed_in = kept_bearer_sign_in(resources, authorization)
+async def _kept_me(
+    resources: Resources, _match: re.Match[str], credentials: Credentials
+) -> bytes | None:
+    """`/v1/me` in front of the application (decision 0080): the caller as this process keeps
+    them needs nothing else."""
+    signed_in = await kept_sign_in(resources, credentials)
     return None if signed_in is None else _me_bytes(signed_in.account)
 
 

@@ -56,8 +56,9 @@ class SessionStore(Protocol):
 
     async def find(self, db: AsyncSession, token_hash: str) -> SessionRecord | None: ...
 
-    async def still_stored(self, db: AsyncSession, token_hash: str) -> bool:
-        """Whether a session found earlier (and kept in the principal cache) is still stored."""
+    async def still_stored(self, token_hash: str) -> bool:
+        """Whether a session found earlier (and kept in the principal cache) is still stored:
+        no database session needed, so that a read answered before the application can ask."""
 
     async def save_activity(self, db: AsyncSession, record: SessionRecord) -> None:
         """Persist a slid `last_seen_at` / `idle_expires_at`."""
@@ -85,7 +86,7 @@ class DatabaseSessionStore:
         row = await repository.get_browser_session(db, token_hash)
         return None if row is None else _record(row)
 
-    async def still_stored(self, db: AsyncSession, token_hash: str) -> bool:
+    async def still_stored(self, token_hash: str) -> bool:
         # No statement: rows leave this table only through flows that announce it to every
         # principal cache (sign-out, ending sessions), or once expired, which a kept session
         # checks against the request's clock itself.
@@ -156,7 +157,7 @@ class RedisSessionStore:
         fields = await self._redis.hgetall(self._key("session", token_hash))
         return _from_hash(fields) if fields else None
 
-    async def still_stored(self, db: AsyncSession, token_hash: str) -> bool:
+    async def still_stored(self, token_hash: str) -> bool:
         # Redis can lose a record without anyone signing out: FLUSHDB, a restart of a server
         # that keeps nothing on disk, eviction under memory pressure. Nothing announces that,
         # so a kept session asks (one round trip; the user's row still comes from memory).

@@ -13,12 +13,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from skilltree.accounts.dependencies import kept_bearer_sign_in
+from skilltree.accounts.dependencies import kept_sign_in
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope
 from skilltree.platform.cache import Computed, Key, LocalCopy
 from skilltree.platform.http import conditional
 from skilltree.platform.http.conditional import CreateOrReplace
-from skilltree.platform.http.fast_path import FindPersonal, PersonalRead
+from skilltree.platform.http.fast_path import Credentials, FindPersonal, PersonalRead
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam, page_links
@@ -215,8 +215,10 @@ def _kept_view(view: str) -> FindPersonal:
     public now (any change of its visibility marks the tree stale). Anything else (another
     roadmap, a caller not kept) goes down the stack, which checks access with a statement."""
 
-    def find(resources: Resources, match: re.Match[str], authorization: str) -> LocalCopy | None:
-        signed_in = kept_bearer_sign_in(resources, authorization)
+    async def find(
+        resources: Resources, match: re.Match[str], credentials: Credentials
+    ) -> LocalCopy | None:
+        signed_in = await kept_sign_in(resources, credentials)
         if signed_in is None or not signed_in.principal.has_scope(Scope.PROGRESS_READ):
             return None
         roadmap = match["roadmap"]

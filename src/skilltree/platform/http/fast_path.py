@@ -26,26 +26,26 @@ copy. tests/roadmaps/test_fast_path.py compares both paths' headers and bodies.
 
 Personal reads (decision 0080). A signed-in caller's own ready answers (their progress on a
 roadmap, who they are) are answered the same way when everything they depend on is in this
-process and trusted: the caller, as the principal cache keeps their bearer credential (the
-same rules the application applies to a kept credential: `kept_bearer_sign_in`), and the
-answer's local copy. Each `PersonalRead`'s `find` says what its route needs; anything it does
-not find sends the request down the stack, which looks the caller up, refuses them, or
-computes the answer. Browser sessions always go down the stack: a kept session is checked
-against its store and slid on use (accounts/authentication.py). tests/progress/
-test_personal_reads.py compares both paths.
+process and trusted: the caller, as the principal cache keeps their credential (by the rules
+the application itself applies to a kept one: `accounts.dependencies.kept_sign_in`; a kept
+browser session still asks its store, one round trip), and the answer's local copy. Each
+`PersonalRead`'s `find` says what its route needs; anything it does not find sends the request
+down the stack, which looks the caller up, refuses them, or computes the answer.
+tests/progress/test_personal_reads.py compares both paths.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from cachetools import LRUCache
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,11 +92,21 @@ class CachedRead:
     key: Callable[[re.Match[str]], Key]
 
 
+class Credentials(NamedTuple):
+    """What a request presents to say who sends it: its Authorization value, else the value of
+    its session cookie (the application looks at them in that order)."""
+
+    authorization: str | None
+    session: str | None
+
+
 # What a personal read's `find` is given: the app's resources, the matched path, and the
-# request's Authorization value. It answers with the cache's local copy, or with the bytes of a
+# request's credentials. It answers with the cache's local copy, or with the bytes of a
 # representation made from what the process keeps (the caller's account): the path then keeps
 # what it derives from those bytes, as it does for a local copy.
-FindPersonal = Callable[[Resources, re.Match[str], str], LocalCopy | bytes | None]
+FindPersonal = Callable[
+    [Resources, re.Match[str], Credentials], Awaitable[LocalCopy | bytes | None]
+]
 # How many such representations the path keeps prepared.
 MADE_COPIES = 1024
 
@@ -144,6 +154,8 @@ class Asked(NamedTuple):
     origin: bool
     request_id: bytes | None
     authorization: bytes | None
+    cookie: bytes | None  # the first Cookie header, as the application reads it
+    session_cookie: bool  # whether a Cookie header names the session cookie
 
 
 def prepare(value: bytes, minimum_size: int) -> Prepared:
@@ -200,6 +212,7 @@ class FastPathMiddleware(HttpMiddleware):
         self.limiter = limiter
         self.access_log = access_log
         self.minimum_size = minimum_size
+        self.session_cookie_name = session_cookie
         self.session_cookie = f"{session_cookie}=".encode()
         self.answered = 0  # requests this path answered itself
         self._codings = RememberedCodings()
@@ -207,7 +220,7 @@ class FastPathMiddleware(HttpMiddleware):
         self._made: LRUCache[bytes, LocalCopy] = LRUCache(maxsize=MADE_COPIES)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self._local_hit(scope)
+        found = await self._local_hit(scope)
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -257,7 +270,7 @@ class FastPathMiddleware(HttpMiddleware):
         finally:
             request_id_var.reset(request_token)
 
-    def _local_hit(self, scope: Scope) -> tuple[str, LocalCopy, Asked] | None:
+    async def _local_hit(self, scope: Scope) -> tuple[str, LocalCopy, Asked] | None:
         """The route's template, the trusted local copy to answer with and what the request
         asks, when this request is one the path answers."""
         if scope["method"] != "GET" or scope.get("query_string"):
@@ -270,7 +283,7 @@ class FastPathMiddleware(HttpMiddleware):
         for personal in self.personal:
             match = personal.pattern.fullmatch(path)
             if match is not None:
-                return self._personal_hit(scope, personal, match)
+                return await self._personal_hit(scope, personal, match)
         return None
 
     def _public_hit(
@@ -278,7 +291,7 @@ class FastPathMiddleware(HttpMiddleware):
     ) -> tuple[str, LocalCopy, Asked] | None:
         asked = self._asked(scope)
         # Credentials go down the stack: a bad token must be a 401, not the public answer.
-        if asked is None or asked.authorization is not None:
+        if asked is None or asked.authorization is not None or asked.session_cookie:
             return None
         resources = _resources_of(scope)
         if resources is None:
@@ -286,16 +299,19 @@ class FastPathMiddleware(HttpMiddleware):
         copy = resources.cache.local_entry(read.key(match))
         return None if copy is None else (read.route, copy, asked)
 
-    def _personal_hit(
+    async def _personal_hit(
         self, scope: Scope, read: PersonalRead, match: re.Match[str]
     ) -> tuple[str, LocalCopy, Asked] | None:
         asked = self._asked(scope)
-        if asked is None or asked.authorization is None:  # no caller: the stack's 401
+        if asked is None:
+            return None
+        credentials = self._credentials(asked)
+        if credentials is None:  # no caller: the stack's 401
             return None
         resources = _resources_of(scope)
         if resources is None:
             return None
-        found = read.find(resources, match, asked.authorization.decode("latin-1"))
+        found = await read.find(resources, match, credentials)
         if found is None:
             return None
         return read.route, self._copy_of(found) if isinstance(found, bytes) else found, asked
@@ -307,13 +323,21 @@ class FastPathMiddleware(HttpMiddleware):
             copy = self._made[value] = LocalCopy(value, ttl_seconds=0)
         return copy
 
+    def _credentials(self, asked: Asked) -> Credentials | None:
+        if asked.authorization is not None:
+            return Credentials(asked.authorization.decode("latin-1"), None)
+        if asked.cookie is None or not asked.session_cookie:
+            return None
+        session = cookie_parser(asked.cookie.decode("latin-1")).get(self.session_cookie_name)
+        return Credentials(None, session) if session else None
+
     def _asked(self, scope: Scope) -> Asked | None:
         """The request headers the answer depends on, in one pass; None when one of them
-        sends the request down the stack (a body, a browser session)."""
-        if_none_match = accept_encoding = request_id = authorization = None
-        origin = False
+        sends the request down the stack (a body)."""
+        if_none_match = accept_encoding = request_id = authorization = cookie = None
+        origin = session_cookie = False
         for name, value in scope["headers"]:
-            if name in BODY_HEADERS or (name == b"cookie" and self.session_cookie in value):
+            if name in BODY_HEADERS:
                 return None
             if name == b"if-none-match":
                 if_none_match = value
@@ -327,7 +351,19 @@ class FastPathMiddleware(HttpMiddleware):
                 if authorization is not None:
                     return None  # two credentials: the stack decides what that means
                 authorization = value
-        return Asked(if_none_match, accept_encoding, origin, request_id, authorization)
+            elif name == b"cookie":
+                if cookie is None:
+                    cookie = value
+                session_cookie = session_cookie or self.session_cookie in value
+        return Asked(
+            if_none_match,
+            accept_encoding,
+            origin,
+            request_id,
+            authorization,
+            cookie,
+            session_cookie,
+        )
 
     def _variant(self, asked: Asked, prepared: Prepared) -> Variant:
         """The response for this request's validators and codings."""
