@@ -101,6 +101,7 @@ async def test_over_the_limit_is_a_429_problem_with_retry_after(
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"] == "/problems/rate-limited"
+    assert refused.json()["instance"] == "/v1/roadmaps"  # as every other problem names it
     assert int(refused.headers["retry-after"]) > 0
     assert refused.headers["ratelimit"].startswith('"read";r=0;')
 

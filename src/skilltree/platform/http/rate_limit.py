@@ -522,11 +522,11 @@ class RateLimitMiddleware(HttpMiddleware):
                 if policy.fail_open:
                     await self.app(scope, receive, send)
                     return
-                scope[REFUSAL] = _unavailable()
+                scope[REFUSAL] = _unavailable(scope["path"])
                 await self.refuse(scope, receive, send)
                 return
         if not decision.allowed:
-            scope[REFUSAL] = _over_limit(decision)
+            scope[REFUSAL] = _over_limit(decision, scope["path"])
             await self.refuse(scope, receive, send)
             return
 
@@ -554,11 +554,12 @@ async def _send_refusal(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def _over_limit(decision: Decision) -> Response:
+def _over_limit(decision: Decision, path: str) -> Response:
     return problem_response(
         429,
         title="Too many requests",
         type_="/problems/rate-limited",
+        instance=path,
         detail=(
             f"Over the {decision.policy.name!r} limit of {decision.policy.limit.amount} requests "
             f"per {decision.policy.window_seconds} s; try again in {decision.reset_seconds} s."
@@ -567,11 +568,12 @@ def _over_limit(decision: Decision) -> Response:
     )
 
 
-def _unavailable() -> Response:
+def _unavailable(path: str) -> Response:
     return problem_response(
         503,
         title="Sign-in temporarily unavailable",
         type_="/problems/rate-limiter-unavailable",
+        instance=path,
         detail="Sign-in attempts cannot be counted right now, so none are accepted; retry soon.",
         headers={"Retry-After": "5"},
     )
