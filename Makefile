@@ -24,14 +24,20 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 install: $(VENV)/.synced
 
+# The port `run` serves on: SKILLTREE_HTTP_PORT, as for `skilltree serve`. The links in the
+# e-mails it writes lead there too, unless SKILLTREE_MAIL_PUBLIC_URL says otherwise.
+RUN_PORT = $(or $(SKILLTREE_HTTP_PORT),8000)
+
 # No worker runs beside this server to follow changes into the search index: `run` builds the
 # index at every start (docs/search.md).
 run: install
 	$(BIN)/skilltree migrate upgrade
 	$(BIN)/skilltree roadmap load-builtin
 	$(BIN)/skilltree search reindex
-	@echo "skilltree is starting: open http://127.0.0.1:8000/ in your browser (Ctrl+C stops it)"
-	SKILLTREE_AUTH_COOKIE_SECURE=false $(BIN)/skilltree serve  # plain http on localhost
+	@echo "skilltree is starting: open http://127.0.0.1:$(RUN_PORT)/ in your browser (Ctrl+C stops it)"
+	SKILLTREE_AUTH_COOKIE_SECURE=false \
+	SKILLTREE_MAIL_PUBLIC_URL="$${SKILLTREE_MAIL_PUBLIC_URL:-http://127.0.0.1:$(RUN_PORT)}" \
+	$(BIN)/skilltree serve  # plain http on localhost
 
 lint: install
 	$(BIN)/ruff check src tests bench

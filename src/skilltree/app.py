@@ -237,7 +237,7 @@ def create_app(
             create_counters(settings.redis, redis, settings.rate_limit),
             session_cookie=settings.auth.session_cookie,
         )
-        app.add_middleware(RateLimitMiddleware, limiter=limiter)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, cors=cors)
     # Admission control (decision 0060): outside the rate limiter, the access log and all
     # below, so a request refused for overload costs no Redis round trip and no work (it counts
     # itself in the request metrics); inside the security headers and the request id, so the

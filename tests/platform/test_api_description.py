@@ -189,3 +189,16 @@ def test_filter_values_the_server_accepts_are_enumerated(document: dict[str, Any
     # Anything else (an empty value included) is a 400 invalid-query.
     assert parameters["source"]["enum"] == ["builtin", "import", "custom", "fork"]
     assert parameters["visibility"]["enum"] == ["public", "organisation", "private"]
+
+
+def test_a_time_filter_is_described_as_the_date_time_the_server_takes(
+    document: dict[str, Any],
+) -> None:
+    parameters = {
+        parameter["name"]: parameter["schema"]
+        for parameter in document["paths"]["/v1/roadmaps"]["get"]["parameters"]
+    }
+
+    # A plain string would promise that any text (an empty one included) is accepted; the
+    # server answers anything but an RFC 3339 date-time with a 400 invalid-query.
+    assert parameters["updated_at[gte]"] == {"type": "string", "format": "date-time"}

@@ -20,12 +20,16 @@ from skilltree.app import create_app
 from skilltree.platform.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http.rate_limit import LeasedCounters, RedisCounters, Window
+from skilltree.roadmaps import service
+from skilltree.roadmaps.importing import parse_roadmap
+from skilltree.roadmaps.policies import OPERATOR
 from tests.support.metrics import sample
 from tests.support.redis import REDIS_URL, isolated_prefix
 
 ANY_LOGIN = {"email": "someone@example.org", "password": "not the password"}
 DECISIONS = "skilltree_rate_limit_decisions_total"
 SMALL = RateLimitSettings(auth="3/minute", write="4/minute", read="5/minute")
+ALLOWED_ORIGIN = "https://app.example.org"
 
 
 class LimitsClock:
@@ -54,6 +58,7 @@ def settings(settings: Settings) -> Settings:
         update={
             "rate_limit": SMALL,
             "http": HttpSettings(trusted_proxies=["10.0.0.1"]),
+            "auth": settings.auth.model_copy(update={"allowed_origins": [ALLOWED_ORIGIN]}),
         }
     )
 
@@ -96,8 +101,56 @@ async def test_over_the_limit_is_a_429_problem_with_retry_after(
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"] == "/problems/rate-limited"
+    assert refused.json()["instance"] == "/v1/roadmaps"  # as every other problem names it
     assert int(refused.headers["retry-after"]) > 0
     assert refused.headers["ratelimit"].startswith('"read";r=0;')
+
+
+async def test_a_browser_on_an_allowed_origin_may_read_the_429(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    browser = {"origin": ALLOWED_ORIGIN}
+    for _ in range(5):
+        await client.get("/v1/roadmaps", headers=browser)
+
+    refused = await client.get("/v1/roadmaps", headers=browser)
+
+    assert refused.status_code == 429
+    # Without these the browser hides the answer from the script: a network error, with
+    # no Retry-After to wait for (which CORS exposes for this very answer).
+    assert refused.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "retry-after" in refused.headers["access-control-expose-headers"]
+    assert "Origin" in refused.headers["vary"]
+
+
+async def test_a_cached_public_tree_over_the_limit_is_a_429_the_browser_may_read(
+    client: httpx.AsyncClient, database: Database, limits_clock: LimitsClock
+) -> None:
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(
+            session, parse_roadmap(b"# Tiny\n\n- [ ] One\n", "markdown"), viewer=OPERATOR
+        )
+    browser = {"origin": ALLOWED_ORIGIN}
+    # The first read fills the cache; the rest are answered from it, in front of the stack.
+    for _ in range(5):
+        assert (await client.get("/v1/roadmaps/tiny/tree", headers=browser)).status_code == 200
+
+    refused = await client.get("/v1/roadmaps/tiny/tree", headers=browser)
+
+    assert refused.status_code == 429
+    assert refused.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+
+
+async def test_another_origin_gets_no_cors_headers_on_the_429(
+    client: httpx.AsyncClient, limits_clock: LimitsClock
+) -> None:
+    for _ in range(5):
+        await client.get("/v1/roadmaps")
+
+    refused = await client.get("/v1/roadmaps", headers={"origin": "https://elsewhere.test"})
+
+    assert refused.status_code == 429
+    assert "access-control-allow-origin" not in refused.headers
 
 
 async def test_every_decision_is_counted_in_the_metrics(
@@ -315,7 +368,9 @@ async def test_without_redis_reads_pass_and_sign_in_is_refused(
     async with serving(down, database) as client:
         read = await client.get("/v1/roadmaps")
         sign_in = await client.post(
-            "/v1/auth/login", json={"email": "a@example.org", "password": "x"}
+            "/v1/auth/login",
+            json={"email": "a@example.org", "password": "x"},
+            headers={"origin": ALLOWED_ORIGIN},
         )
 
     assert read.status_code == 200
@@ -323,6 +378,7 @@ async def test_without_redis_reads_pass_and_sign_in_is_refused(
     assert sign_in.status_code == 503
     assert sign_in.json()["type"] == "/problems/rate-limiter-unavailable"
     assert sign_in.headers["retry-after"] == "5"
+    assert sign_in.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
 
 
 def test_a_malformed_policy_is_a_settings_error() -> None:

@@ -6,8 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from tests.support.accounts import Browser
+from tests.support.api_document import request_body_validator
 
 People = Callable[[str], Awaitable[Browser]]
 
@@ -82,13 +84,22 @@ async def test_bad_settings_are_a_422_problem_and_change_nothing(
     assert (await ada.client.get("/v1/me/profile")).json()["updated_at"] is None
 
 
-async def test_a_null_setting_other_than_the_handle_is_a_422_problem(people: People) -> None:
+@pytest.mark.parametrize(
+    "field", ["display_name", "time_zone", "is_public", "share_progress_by_concept"]
+)
+async def test_a_null_setting_other_than_the_handle_is_a_422_problem(
+    app: FastAPI, people: People, field: str
+) -> None:
     ada = await people("Ada")
+    documented = request_body_validator(app, "/v1/me/profile", "patch")
 
-    response = await patch(ada, {"time_zone": None})
+    response = await patch(ada, {field: None})
 
     assert response.status_code == 422
-    assert response.json()["field"] == "time_zone"
+    assert response.json()["field"] == field
+    # The description says so too: it does not promise a null the server refuses.
+    assert not documented.is_valid({field: None})
+    assert documented.is_valid({"handle": None})
 
 
 async def test_a_null_handle_clears_it(people: People) -> None:

@@ -7,12 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.db import Database
 from skilltree.roadmaps.models import Topic
 from tests.support.accounts import Browser
+from tests.support.api_document import request_body_validator
 
 MARKDOWN = {"content-type": "text/markdown"}
 People = Callable[[str], Awaitable[Browser]]
@@ -333,14 +335,26 @@ async def test_unknown_fields_in_an_edit_are_a_422(ada: Browser) -> None:
 
 
 @pytest.mark.parametrize("field", ["title", "slug", "summary", "why", "tags"])
-async def test_nulling_a_required_topic_field_is_a_422_not_a_500(ada: Browser, field: str) -> None:
+async def test_nulling_a_required_topic_field_is_a_422_not_a_500(
+    app: FastAPI, ada: Browser, field: str
+) -> None:
     await create(ada)
     await add(ada, "HTTP")
+    documented = request_body_validator(app, "/v1/roadmaps/{slug}/topics/{topic_slug}", "patch")
 
     response = await patch_topic(ada, "http", {field: None})
 
     assert response.status_code == 422
     assert (await ada.client.get("/v1/roadmaps/plan/topics/http")).json()["title"] == "HTTP"
+    # The description says so too: it does not promise a null the server refuses.
+    assert not documented.is_valid({field: None})
+
+
+@pytest.mark.parametrize("field", ["parent", "level"])
+async def test_the_description_lets_parent_and_level_be_null(app: FastAPI, field: str) -> None:
+    documented = request_body_validator(app, "/v1/roadmaps/{slug}/topics/{topic_slug}", "patch")
+
+    assert documented.is_valid({field: None})  # to the top level; no level
 
 
 async def test_the_owner_shares_a_roadmap_by_patching_its_visibility(

@@ -90,6 +90,28 @@ async def test_filters_by_time_range(people: People, client: httpx.AsyncClient) 
 
 
 @pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2000-01-01T00:00:00Z",
+        # RFC 3339 §5.6: "T" and "Z" may be lower case; what the description promises.
+        "2000-01-01t00:00:00z",
+        "2000-01-01T05:30:00.123456789+05:30",
+    ],
+)
+async def test_a_time_filter_takes_any_rfc_3339_date_time(
+    people: People, client: httpx.AsyncClient, timestamp: str
+) -> None:
+    ada = await people("Ada")
+    await ada.client.post(
+        "/v1/roadmaps",
+        json={"slug": "old", "title": "Old", "visibility": "public"},
+        headers=ada.write_headers,
+    )
+
+    assert await slugs(client, **{"updated_at[gte]": timestamp}) == ["old"]
+
+
+@pytest.mark.parametrize(
     ("params", "parameter"),
     [
         ({"colour": "red"}, "colour"),
@@ -98,6 +120,7 @@ async def test_filters_by_time_range(people: People, client: httpx.AsyncClient) 
         ({"visibility": "secret"}, "visibility"),
         ({"updated_at[gte]": "yesterday"}, "updated_at[gte]"),
         ({"updated_at[gte]": "2026-01-01T00:00:00"}, "updated_at[gte]"),
+        ({"updated_at[gte]": ""}, "updated_at[gte]"),
         ({"sort": "owner_id"}, "sort"),
         ({"sort": "-title,,slug"}, "sort"),
     ],

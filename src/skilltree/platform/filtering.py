@@ -157,8 +157,9 @@ def order_by_clauses(query: ListQuery, spec: ListSpec) -> list[ColumnElement[Any
 
 
 def parse_timestamp(value: str) -> datetime:
-    """An ISO 8601 timestamp with a time zone ('Z' or an offset); naive ones are ambiguous."""
-    parsed = datetime.fromisoformat(value)
+    """An ISO 8601 timestamp with a time zone ('Z' or an offset); naive ones are ambiguous.
+    RFC 3339 (§5.6) lets "T" and "Z" be lower case, which `fromisoformat` refuses."""
+    parsed = datetime.fromisoformat(value.upper())
     if parsed.tzinfo is None:
         raise ValueError("a timestamp needs a time zone, e.g. 2026-01-01T00:00:00Z")
     return parsed

@@ -10,6 +10,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from skilltree.platform.http.api_description import not_null
+
 # Lower-case letters, digits and inner hyphens: safe in a URL path as it is.
 HANDLE_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 Handle = Annotated[str, StringConstraints(pattern=HANDLE_PATTERN, max_length=40)]
@@ -76,8 +78,9 @@ class ProfileOut(BaseModel):
 class ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: DisplayName | None = None
+    # None is "not sent"; only the handle may be sent as null (it clears it).
+    display_name: DisplayName | None = Field(default=None, json_schema_extra=not_null)
     handle: Handle | None = None
-    time_zone: TimeZoneName | None = None
-    is_public: bool | None = None
-    share_progress_by_concept: bool | None = None
+    time_zone: TimeZoneName | None = Field(default=None, json_schema_extra=not_null)
+    is_public: bool | None = Field(default=None, json_schema_extra=not_null)
+    share_progress_by_concept: bool | None = Field(default=None, json_schema_extra=not_null)

@@ -92,8 +92,8 @@ LIST_PARAMETERS: dict[str, Any] = {
             ("title[contains]", "Case-insensitive substring of the title", {"type": "string"}),
             (
                 "updated_at[gte]",
-                "ISO 8601 with a time zone; also gt, lt, lte, eq",
-                {"type": "string"},
+                "An RFC 3339 date-time (with its offset); also gt, lt, lte, eq",
+                {"type": "string", "format": "date-time"},
             ),
         )
     ]

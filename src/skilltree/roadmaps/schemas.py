@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from skilltree.identity import Slug, Visibility
+from skilltree.platform.http.api_description import not_null
 from skilltree.roadmaps.document import (
     Level,
     ReferenceKind,
@@ -252,14 +253,15 @@ class TopicIn(_In):
 class TopicPatchIn(_In):
     """Only the fields sent change; "parent": null moves the topic to the top level."""
 
-    title: Title | None = None
-    slug: Slug | None = None
+    # None is "not sent" for the fields that cannot be null (checked below).
+    title: Title | None = Field(default=None, json_schema_extra=not_null)
+    slug: Slug | None = Field(default=None, json_schema_extra=not_null)
     parent: Slug | None = None
     position: int | None = Field(default=None, ge=0, le=100_000)
-    summary: Text | None = None
-    why: Text | None = None
+    summary: Text | None = Field(default=None, json_schema_extra=not_null)
+    why: Text | None = Field(default=None, json_schema_extra=not_null)
     level: Level | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=30)
+    tags: list[Tag] | None = Field(default=None, max_length=30, json_schema_extra=not_null)
 
     @model_validator(mode="after")
     def _required_fields_are_not_null(self) -> TopicPatchIn:

@@ -39,6 +39,19 @@ API_KEY = "personalApiKey"
 SESSION = "sessionCookie"
 
 
+def not_null(schema: dict[str, Any]) -> None:
+    """A field's `json_schema_extra` for an optional field that refuses null when sent (null
+    is how the model marks "not sent"): its description leaves the null out."""
+    choices = schema.pop("anyOf", None)
+    if choices is None:
+        return
+    kept = [choice for choice in choices if choice != {"type": "null"}]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
+
+
 def security_schemes(session_cookie: str) -> dict[str, Any]:
     return {
         BEARER: {

@@ -45,7 +45,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
@@ -53,10 +53,11 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.config import RateLimitSettings, RedisSettings
-from skilltree.platform.http.middleware import PROBE_PATHS, HttpMiddleware
+from skilltree.platform.http.middleware import PROBE_PATHS, CorsMiddleware, HttpMiddleware
 from skilltree.platform.http.problems import problem_response
 from skilltree.platform.observability.logging import get_logger
 from skilltree.platform.observability.metrics import RATE_LIMIT_DECISIONS
@@ -67,6 +68,8 @@ DECISION_HEADER_NAMES = frozenset({b"ratelimit", b"ratelimit-policy"})
 LEASES_KEPT = 100_000
 # Where a decision already made for a request waits in its scope's state.
 DECIDED = "skilltree.rate_limit_decision"
+# The refusal a request gets, handed to the layer that sends it (with CORS when configured).
+REFUSAL = "skilltree.rate_limit_refusal"
 log = get_logger("skilltree.rate_limit")
 
 
@@ -491,9 +494,17 @@ def create_counters(
 
 
 class RateLimitMiddleware(HttpMiddleware):
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(
+        self, app: ASGIApp, limiter: RateLimiter, cors: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(app)
         self.limiter = limiter
+        # The refusals sit outside the stack's CORS layer: a browser script on an allowed
+        # origin may read a 429 and its Retry-After (which CORS exposes for it) as it reads
+        # any other answer, through the same class and options as the stack's CORS.
+        self.refuse: ASGIApp = (
+            _send_refusal if cors is None else CorsMiddleware(_send_refusal, **cors)
+        )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = self.limiter.policy_for(scope)
@@ -511,10 +522,12 @@ class RateLimitMiddleware(HttpMiddleware):
                 if policy.fail_open:
                     await self.app(scope, receive, send)
                     return
-                await _refuse_unavailable(scope, receive, send)
+                scope[REFUSAL] = _unavailable(scope["path"])
+                await self.refuse(scope, receive, send)
                 return
         if not decision.allowed:
-            await _refuse_over_limit(decision, scope, receive, send)
+            scope[REFUSAL] = _over_limit(decision, scope["path"])
+            await self.refuse(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -536,28 +549,31 @@ def _add_decision_headers(start: Message, decision: Decision) -> None:
     raw.extend(decision.raw_headers())
 
 
-async def _refuse_over_limit(
-    decision: Decision, scope: Scope, receive: Receive, send: Send
-) -> None:
-    response = problem_response(
+async def _send_refusal(scope: Scope, receive: Receive, send: Send) -> None:
+    response: Response = scope.pop(REFUSAL)
+    await response(scope, receive, send)
+
+
+def _over_limit(decision: Decision, path: str) -> Response:
+    return problem_response(
         429,
         title="Too many requests",
         type_="/problems/rate-limited",
+        instance=path,
         detail=(
             f"Over the {decision.policy.name!r} limit of {decision.policy.limit.amount} requests "
             f"per {decision.policy.window_seconds} s; try again in {decision.reset_seconds} s."
         ),
         headers=decision.headers() | {"Retry-After": str(decision.reset_seconds)},
     )
-    await response(scope, receive, send)
 
 
-async def _refuse_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
-    response = problem_response(
+def _unavailable(path: str) -> Response:
+    return problem_response(
         503,
         title="Sign-in temporarily unavailable",
         type_="/problems/rate-limiter-unavailable",
+        instance=path,
         detail="Sign-in attempts cannot be counted right now, so none are accepted; retry soon.",
         headers={"Retry-After": "5"},
     )
-    await response(scope, receive, send)
