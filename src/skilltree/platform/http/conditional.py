@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from skilltree.platform.errors import DomainError
+from skilltree.platform.http.compression import is_compressible
 
 # Personal or access-controlled data: neither browsers nor proxies keep a copy (RFC 9111 §5.2.2.5).
 PRIVATE = "private, no-store"
@@ -124,9 +125,17 @@ class Representation:
         validators = {"etag": self.etag, "cache-control": self.cache_control, **(headers or {})}
         if_none_match = request.headers.get("if-none-match")
         if request.method == "GET" and if_none_match and none_match(if_none_match, self.etag):
-            # A 304 carries the same ETag and Cache-Control a 200 would have (RFC 9110 §15.4.5).
-            return Response(status_code=304, headers=validators)
+            return Response(status_code=304, headers=self.not_modified_headers(validators))
         return Response(self.body, status_code, headers=validators, media_type=self.media_type)
+
+    def not_modified_headers(self, validators: dict[str, str]) -> dict[str, str]:
+        """What a 304 carries of the headers its 200 would have (RFC 9110 §15.4.5): the
+        validators, and the Vary the compression middleware gives a body of this type (it
+        sees no type on a 304), so that a cache freshening its copy keeps codings apart. CORS
+        adds its own to both."""
+        if is_compressible(self.media_type):
+            return {**validators, "vary": "Accept-Encoding"}
+        return validators
 
 
 def respond(

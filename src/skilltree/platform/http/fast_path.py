@@ -154,8 +154,7 @@ class Asked(NamedTuple):
     origin: bool
     request_id: bytes | None
     authorization: bytes | None
-    cookie: bytes | None  # the first Cookie header, as the application reads it
-    session_cookie: bool  # whether a Cookie header names the session cookie
+    cookie: bytes | None  # the first Cookie header: the only one the application reads
 
 
 def prepare(value: bytes, minimum_size: int) -> Prepared:
@@ -184,7 +183,8 @@ def prepare(value: bytes, minimum_size: int) -> Prepared:
     exact_not_modified: dict[bytes, Variant] = {}
     for seen in (None, "br", "gzip"):
         etag = representation.etag if seen is None else with_coding(representation.etag, seen)
-        response = Response(status_code=304, headers=validators | {"etag": etag})
+        not_modified_headers = representation.not_modified_headers(validators | {"etag": etag})
+        response = Response(status_code=304, headers=not_modified_headers)
         not_modified[seen] = Variant(304, tuple(response.raw_headers), b"")
         exact_not_modified[etag.encode("latin-1")] = not_modified[seen]
     identity = Variant(200, tuple(headers.raw), body)
@@ -212,8 +212,7 @@ class FastPathMiddleware(HttpMiddleware):
         self.limiter = limiter
         self.access_log = access_log
         self.minimum_size = minimum_size
-        self.session_cookie_name = session_cookie
-        self.session_cookie = f"{session_cookie}=".encode()
+        self.session_cookie = session_cookie
         self.answered = 0  # requests this path answered itself
         self._codings = RememberedCodings()
         # Personal representations made from kept values, by their bytes (`FindPersonal`).
@@ -291,7 +290,7 @@ class FastPathMiddleware(HttpMiddleware):
     ) -> tuple[str, LocalCopy, Asked] | None:
         asked = self._asked(scope)
         # Credentials go down the stack: a bad token must be a 401, not the public answer.
-        if asked is None or asked.authorization is not None or asked.session_cookie:
+        if asked is None or asked.authorization is not None or self._session(asked) is not None:
             return None
         resources = _resources_of(scope)
         if resources is None:
@@ -326,16 +325,21 @@ class FastPathMiddleware(HttpMiddleware):
     def _credentials(self, asked: Asked) -> Credentials | None:
         if asked.authorization is not None:
             return Credentials(asked.authorization.decode("latin-1"), None)
-        if asked.cookie is None or not asked.session_cookie:
+        session = self._session(asked)
+        return Credentials(None, session) if session else None  # an empty one: the stack's 401
+
+    def _session(self, asked: Asked) -> str | None:
+        """The session cookie's value as the application reads it (Starlette's parser, the
+        first Cookie header), "" when sent empty; None when not sent."""
+        if asked.cookie is None:
             return None
-        session = cookie_parser(asked.cookie.decode("latin-1")).get(self.session_cookie_name)
-        return Credentials(None, session) if session else None
+        return cookie_parser(asked.cookie.decode("latin-1")).get(self.session_cookie)
 
     def _asked(self, scope: Scope) -> Asked | None:
         """The request headers the answer depends on, in one pass; None when one of them
         sends the request down the stack (a body)."""
         if_none_match = accept_encoding = request_id = authorization = cookie = None
-        origin = session_cookie = False
+        origin = False
         for name, value in scope["headers"]:
             if name in BODY_HEADERS:
                 return None
@@ -351,19 +355,9 @@ class FastPathMiddleware(HttpMiddleware):
                 if authorization is not None:
                     return None  # two credentials: the stack decides what that means
                 authorization = value
-            elif name == b"cookie":
-                if cookie is None:
-                    cookie = value
-                session_cookie = session_cookie or self.session_cookie in value
-        return Asked(
-            if_none_match,
-            accept_encoding,
-            origin,
-            request_id,
-            authorization,
-            cookie,
-            session_cookie,
-        )
+            elif name == b"cookie" and cookie is None:
+                cookie = value
+        return Asked(if_none_match, accept_encoding, origin, request_id, authorization, cookie)
 
     def _variant(self, asked: Asked, prepared: Prepared) -> Variant:
         """The response for this request's validators and codings."""
