@@ -9,9 +9,9 @@ import pytest
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("OPTIONS", "/v1/roadmaps", "GET, POST"),
-        ("PUT", "/v1/roadmaps", "GET, POST"),
-        ("DELETE", "/v1/me/progress/web/summary", "GET, PUT"),
+        ("OPTIONS", "/v1/roadmaps", "GET, HEAD, POST"),
+        ("PUT", "/v1/roadmaps", "GET, HEAD, POST"),
+        ("DELETE", "/v1/me/progress/web/summary", "GET, HEAD, PUT"),
     ],
 )
 async def test_a_405_allows_every_method_of_the_path(

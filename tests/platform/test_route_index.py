@@ -246,7 +246,6 @@ REQUESTS = [
     ("GET", "/v1/items/7/"),
     ("GET", "/v1/items"),
     ("GET", "/v1/me"),
-    ("HEAD", "/v1/me"),
     ("DELETE", "/v1/me"),
     ("PATCH", "/v1/me"),
     ("GET", "/v1/me/"),
@@ -278,6 +277,22 @@ async def test_a_request_is_answered_as_without_the_index(method: str, path: str
         answers.append((response.status_code, headers, response.content, seen))
     assert answers[0] == answers[1]
     assert answers[0][0] != 500
+
+
+async def test_a_head_no_route_names_is_answered_as_its_get_without_the_body() -> None:
+    """Where FastAPI alone answers 405 (its routes answer only the methods they name), the
+    index answers HEAD as the GET (RFC 9110 §9.1): the route sees a GET."""
+    answers = []
+    for method, with_index in (("GET", False), ("HEAD", True)):
+        seen: list[dict[str, Any]] = []
+        transport = httpx.ASGITransport(build_app(with_index, seen))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.request(method, "/v1/me")
+        answers.append((response.status_code, sorted(response.headers.items()), seen))
+        if method == "HEAD":
+            assert response.content == b""
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 200
 
 
 async def test_websockets_and_openapi_are_as_without_the_index() -> None:
@@ -326,4 +341,4 @@ async def test_skilltrees_404_and_405_are_fastapis(client: httpx.AsyncClient) ->
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert wrong_method.status_code == 405
-    assert wrong_method.headers["allow"] == "GET, POST"
+    assert wrong_method.headers["allow"] == "GET, HEAD, POST"

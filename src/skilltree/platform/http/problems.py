@@ -148,6 +148,8 @@ def allowed_methods(request: Request) -> list[str]:
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             methods |= set(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")  # answered as the GET without its body (platform/http/route_index.py)
     return sorted(methods)
 
 

@@ -37,7 +37,7 @@ from fastapi.telemetry._api import _route_selected
 from starlette import routing
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The key of the routes a segment no route names may match (request segments are strings).
 _ANY = None
@@ -102,9 +102,28 @@ class RouteIndex:
             return
         found = self.find(scope)
         if found is None:
+            if scope["method"] == "HEAD" and await self._head_as_get(scope, receive, send):
+                return
             await self.fallback(scope, receive, send)
             return
         await _hand_on(self.router, found, scope, receive, send)
+
+    async def _head_as_get(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """A HEAD no route answers, answered as its GET without the body: a server must
+        support HEAD wherever it supports GET (RFC 9110 §9.1), and FastAPI's routes answer
+        only the methods they name. The route sees a GET; the layers outside see the HEAD
+        and an empty body (so nothing is compressed for it). False when no GET route matches
+        either (FastAPI's router then answers its 404 or 405)."""
+        as_get = {**scope, "method": "GET"}
+        found = self.find(as_get)
+        if found is None:
+            return False
+        try:
+            await _hand_on(self.router, found, as_get, receive, _without_body(send))
+        finally:
+            # What the access log and the metrics name the request by.
+            scope["route"] = as_get.get("route")
+        return True
 
     def find(self, scope: Scope) -> Found | None:
         """The route FastAPI's router would pick with a full match; None when it would not
@@ -330,3 +349,19 @@ async def _hand_on(
         await leaf.route.handle(scope, receive, send)
         return
     await route.handle(scope, receive, send)
+
+
+def _without_body(send: Send) -> Send:
+    """`send` for a HEAD answered as a GET: the response's start as it is, then an empty body
+    in place of the GET's (however many parts the GET sends)."""
+    ended = False
+
+    async def send_head(message: Message) -> None:
+        nonlocal ended
+        if message["type"] != "http.response.body":
+            await send(message)
+        elif not ended:
+            ended = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return send_head
