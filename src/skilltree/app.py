@@ -40,7 +40,7 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.config import Settings, load_settings
 from skilltree.platform.db import Database
 from skilltree.platform.http import api_description
-from skilltree.platform.http.admission import AdmissionMiddleware
+from skilltree.platform.http.admission import AdmissionMiddleware, Slots
 from skilltree.platform.http.api_docs import install_api_docs
 from skilltree.platform.http.compression import CompressionMiddleware
 from skilltree.platform.http.fast_path import FastPathMiddleware
@@ -242,10 +242,14 @@ def create_app(
     # below, so a request refused for overload costs no Redis round trip and no work (it counts
     # itself in the request metrics); inside the security headers and the request id, so the
     # refusal carries them. Behind the fast path: cached public reads are answered there from
-    # memory at a fraction of a routed request's cost, and are neither counted nor refused.
+    # memory at a fraction of a routed request's cost, and are neither counted nor refused;
+    # a personal read that asks a session store takes one of the same slots there.
+    slots: Slots | None = None
     if settings.http.max_in_flight:
+        slots = Slots.of(settings.http)
         app.add_middleware(
             AdmissionMiddleware,
+            slots=slots,
             settings=settings.http,
             # The live streams are the only routes that answer a stream (a test holds the
             # app's routes to that).
@@ -269,6 +273,7 @@ def create_app(
             FastPathMiddleware,
             reads=CACHED_READS,
             personal=(*ACCOUNT_READS, *PROGRESS_READS),
+            slots=slots,
             cors=cors,
             limiter=limiter,
             access_log=settings.log.access_log,

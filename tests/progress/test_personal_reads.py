@@ -17,7 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore
 from skilltree.app import create_app
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import (
@@ -298,6 +300,66 @@ async def test_a_browser_session_is_answered_in_front_only_while_it_needs_no_wri
     assert [in_front.status_code, sliding.status_code, slid.status_code] == [200, 200, 200]
     assert answered == 2  # before and after the slide, not the slide itself
     assert ended.status_code == 401
+
+
+@BOTH_BACKENDS
+async def test_a_session_store_out_of_reach_is_the_stacks_outage_not_a_500(
+    settings: Settings,
+    database: Database,
+    clock: FrozenClock,
+    outbox: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = settings.auth.session_cookie
+    app = create_app(settings, database=database, clock=clock)
+    async with serving(app) as browser, client_of(app) as api:
+        await learner_of(browser, outbox)
+        session = {"cookie": f"{name}={browser.cookies[name]}"}
+        await api.get("/v1/roadmaps/web/tree")
+        assert (await api.get(PROGRESS, headers=session)).status_code == 200
+
+        async def unreachable(_store: object, _token_hash: str) -> bool:
+            raise RedisConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+        for store in (RedisSessionStore, DatabaseSessionStore):
+            monkeypatch.setattr(store, "still_stored", unreachable)
+        answer = await api.get(PROGRESS, headers=session)
+
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"]
+
+
+@BOTH_BACKENDS
+async def test_a_session_read_in_front_takes_an_admission_slot_and_a_token_read_does_not(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    """A session is checked against its store, a round trip: bounded like the application's
+    requests. A token kept in memory costs no round trip and is not."""
+    name = settings.auth.session_cookie
+    one_at_a_time = settings.http.model_copy(update={"max_in_flight": 1, "max_waiting": 0})
+    app = create_app(
+        settings.model_copy(update={"http": one_at_a_time}), database=database, clock=clock
+    )
+    async with serving(app) as browser, client_of(app) as api:
+        learner = await learner_of(browser, outbox)
+        session = {"cookie": f"{name}={browser.cookies[name]}"}
+        await warm(api, learner)
+        await api.get(PROGRESS, headers=session)
+        slots = fast_path_of(app).slots
+        assert slots is not None
+        assert slots.try_take()  # the one slot, as a request in flight would hold it
+        try:
+            by_session = await api.get(PROGRESS, headers=session)
+            by_token = await api.get(PROGRESS, headers=learner.token)
+        finally:
+            slots.release()
+        after = await api.get(PROGRESS, headers=session)
+
+    assert by_session.status_code == 503
+    assert by_session.json()["type"] == "/problems/overloaded"
+    assert by_token.status_code == 200
+    assert after.status_code == 200
 
 
 @BOTH_BACKENDS

@@ -94,6 +94,14 @@ class Slots:
         self.held = 0
         self._waiters: deque[Waiter] = deque()  # oldest first
 
+    @classmethod
+    def of(cls, settings: HttpSettings) -> Slots:
+        return cls(
+            settings.max_in_flight,
+            max_waiting=settings.max_waiting,
+            patience=settings.max_wait_seconds,
+        )
+
     def waiting(self) -> int:
         """Requests in line for a slot right now."""
         return len(self._waiters)
@@ -197,16 +205,15 @@ class AdmissionMiddleware(HttpMiddleware):
         app: ASGIApp,
         *,
         settings: HttpSettings,
+        slots: Slots | None = None,
         stream_routes: Sequence[BaseRoute] = (),
         cors: dict[str, Any] | None = None,
         access_log: bool = True,
     ) -> None:
         super().__init__(app)
-        self.slots = Slots(
-            settings.max_in_flight,
-            max_waiting=settings.max_waiting,
-            patience=settings.max_wait_seconds,
-        )
+        # Shared with the fast path when given: its personal reads that make a round trip
+        # take them too (platform/http/fast_path.py).
+        self.slots = slots if slots is not None else Slots.of(settings)
         self.streams = stream_paths(stream_routes)
         # A browser script on an allowed origin may read the 503 and its Retry-After, as it
         # reads any other answer (the same class and options as the stack's CORS).

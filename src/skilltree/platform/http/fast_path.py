@@ -51,6 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.cache import Key, LocalCopy
 from skilltree.platform.http import conditional
+from skilltree.platform.http.admission import Slots
 from skilltree.platform.http.compression import (
     RememberedCodings,
     brotli_quality,
@@ -65,6 +66,7 @@ from skilltree.platform.http.middleware import (
     log_request,
     request_id_from,
 )
+from skilltree.platform.http.outages import is_outage
 from skilltree.platform.http.rate_limit import (
     Decision,
     RateLimiter,
@@ -198,6 +200,7 @@ class FastPathMiddleware(HttpMiddleware):
         *,
         reads: tuple[CachedRead, ...],
         personal: tuple[PersonalRead, ...] = (),
+        slots: Slots | None = None,
         cors: dict[str, Any],
         limiter: RateLimiter | None,
         access_log: bool,
@@ -207,6 +210,7 @@ class FastPathMiddleware(HttpMiddleware):
         super().__init__(app)
         self.reads = reads
         self.personal = personal
+        self.slots = slots
         # The same class and options as the stack's: its headers, added the same way.
         self.cors = CORSMiddleware(app, **cors)
         self.limiter = limiter
@@ -310,10 +314,35 @@ class FastPathMiddleware(HttpMiddleware):
         resources = _resources_of(scope)
         if resources is None:
             return None
-        found = await read.find(resources, match, credentials)
+        found = await self._find(read, resources, match, credentials)
         if found is None:
             return None
         return read.route, self._copy_of(found) if isinstance(found, bytes) else found, asked
+
+    async def _find(
+        self,
+        read: PersonalRead,
+        resources: Resources,
+        match: re.Match[str],
+        credentials: Credentials,
+    ) -> LocalCopy | bytes | None:
+        """`read.find`, within the application's bounds: a browser session is checked against
+        its store (a round trip), so it takes one of admission control's slots as any request
+        of the application does, and goes down the stack to wait in line (or be refused) when
+        none is free; a store that cannot be reached sends the request down the stack too,
+        which answers that as it answers any outage (503, decision 0051)."""
+        slots = self.slots if credentials.session is not None else None
+        if slots is not None and not slots.try_take():
+            return None
+        try:
+            return await read.find(resources, match, credentials)
+        except Exception as error:
+            if is_outage(error):
+                return None
+            raise
+        finally:
+            if slots is not None:
+                slots.release()
 
     def _copy_of(self, value: bytes) -> LocalCopy:
         """A representation made from kept values, as a copy the path prepares once."""
