@@ -21,7 +21,8 @@ from skilltree.app import create_app
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import RedisSettings, Settings
 from skilltree.platform.db import Database
-from tests.support.accounts import PASSWORD, Browser, bearer_headers, last_token, user_id
+from tests.support.accounts import PASSWORD, Browser, bearer_headers, user_id
+from tests.support.orgs import invite_and_join
 from tests.support.redis import REDIS_URL, isolated_prefix
 
 pytestmark = pytest.mark.redis
@@ -270,19 +271,6 @@ async def test_an_administrator_demoted_by_the_operator_is_refused_by_b_at_once(
     assert await refused_within(users_on_b, 403) < AT_ONCE_SECONDS
 
 
-async def join(owner: Browser, guest: Browser, outbox: Path, role: str, email: str) -> None:
-    invited = await owner.client.post(
-        "/v1/orgs/cohort-7/invitations",
-        json={"email": email, "role": role},
-        headers=owner.write_headers,
-    )
-    assert invited.status_code == 201, invited.text
-    joined = await guest.client.post(
-        "/v1/invitations/accept", json={"token": last_token(outbox)}, headers=guest.write_headers
-    )
-    assert joined.status_code == 200, joined.text
-
-
 @pytest.fixture
 async def cohort(people: People, outbox: Path) -> tuple[Browser, Browser]:
     """Ada owns cohort-7; Bob is one of its mentors."""
@@ -291,7 +279,7 @@ async def cohort(people: People, outbox: Path) -> tuple[Browser, Browser]:
         "/v1/orgs", json={"slug": "cohort-7", "name": "Cohort 7"}, headers=ada.write_headers
     )
     assert created.status_code == 201, created.text
-    await join(ada, bob, outbox, "mentor", "bob@example.org")
+    await invite_and_join(ada, bob, outbox, "mentor", "bob@example.org")
     return ada, bob
 
 
@@ -497,7 +485,7 @@ async def test_someone_who_joins_on_a_sees_the_organisations_roadmap_on_b_at_onc
 
     assert (await mark_on_b()).status_code == 404  # not a member yet
     await roles_kept_by_b(other, mark_on_b)
-    await join(ada, carol, outbox, "learner", "carol@example.org")
+    await invite_and_join(ada, carol, outbox, "learner", "carol@example.org")
 
     assert await refused_within(mark_on_b, 200) < AT_ONCE_SECONDS
 

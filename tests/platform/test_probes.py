@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
-import orjson
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
@@ -21,6 +20,7 @@ from skilltree.platform.http.admission import AdmissionMiddleware
 from skilltree.platform.http.front_door import FrontDoorApp
 from skilltree.platform.http.probes import LivenessMiddleware
 from skilltree.platform.observability.logging import configure_logging
+from tests.support.fast_path import access_lines
 
 LIVEZ = "/livez"
 Layer = TypeVar("Layer")
@@ -60,16 +60,6 @@ def answer(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]
         if not (name == "x-request-id" and value != "given-id")
     ]
     return response.status_code, response.content, headers
-
-
-def access_lines(out: str) -> list[list[tuple[str, Any]]]:
-    varying = {"duration_ms", "request_id", "timestamp"}
-    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return [
-        [(k, v) for k, v in entry.items() if k not in varying]
-        for entry in lines
-        if entry.get("logger") == "skilltree.access"
-    ]
 
 
 def probes_counted() -> float:

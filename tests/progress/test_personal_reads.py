@@ -25,7 +25,6 @@ from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import (
     HttpSettings,
     LogSettings,
-    RateLimitSettings,
     RedisSettings,
     Settings,
 )
@@ -38,7 +37,13 @@ from tests.support.accounts import (
     sign_in,
     user_id,
 )
-from tests.support.fast_path import access_lines, comparable, fast_path_of, serving
+from tests.support.fast_path import (
+    access_lines,
+    comparable,
+    fast_path_of,
+    production_shape,
+    serving,
+)
 from tests.support.orgs import create_org, invite_and_join
 from tests.support.progress import WEB, import_roadmap, mark
 
@@ -54,13 +59,7 @@ PRIVATE = {"slug": "notes", "title": "Notes", "topics": [{"slug": "one", "title"
 
 @pytest.fixture
 def settings(settings: Settings, shared_state: RedisSettings) -> Settings:
-    return settings.model_copy(
-        update={
-            "redis": shared_state,
-            # The production shape: the limiter on, with a quota no test reaches.
-            "rate_limit": RateLimitSettings(read="100000/minute"),
-        }
-    )
+    return production_shape(settings, shared_state)
 
 
 @dataclass

@@ -31,7 +31,13 @@ from skilltree.platform.observability.logging import configure_logging
 from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import parse_roadmap
 from skilltree.roadmaps.policies import OPERATOR
-from tests.support.fast_path import access_lines, comparable, fast_path_of, serving
+from tests.support.fast_path import (
+    access_lines,
+    comparable,
+    fast_path_of,
+    production_shape,
+    serving,
+)
 
 # With Redis (pushed invalidation) and without (the embedded default: the cache in memory).
 BOTH_BACKENDS = pytest.mark.parametrize(
@@ -58,13 +64,7 @@ TOPIC = "/v1/roadmaps/wide/topics/topic-3"
 
 @pytest.fixture
 def settings(settings: Settings, shared_state: RedisSettings) -> Settings:
-    return settings.model_copy(
-        update={
-            "redis": shared_state,
-            # The production shape: the limiter on, with a quota no test reaches.
-            "rate_limit": RateLimitSettings(read="100000/minute"),
-        }
-    )
+    return production_shape(settings, shared_state)
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ import httpx
 import orjson
 from fastapi import FastAPI
 
+from skilltree.platform.config import RateLimitSettings, RedisSettings, Settings
 from skilltree.platform.http.fast_path import FastPathMiddleware
 from skilltree.platform.http.front_door import FrontDoorApp
 
@@ -59,3 +60,11 @@ def access_lines(out: str) -> list[list[tuple[str, Any]]]:
         for entry in lines
         if entry.get("logger") == "skilltree.access"
     ]
+
+
+def production_shape(settings: Settings, shared_state: RedisSettings) -> Settings:
+    """The settings over Redis or not, with the limiter on as in production and a quota no
+    test reaches."""
+    return settings.model_copy(
+        update={"redis": shared_state, "rate_limit": RateLimitSettings(read="100000/minute")}
+    )
