@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import skilltree.models  # noqa: F401  (registers every table, so cross-domain foreign keys resolve)
@@ -16,6 +17,7 @@ from skilltree import __version__
 from skilltree.accounts.admin_router import router as admin_router
 from skilltree.accounts.dependencies import (
     idempotency_caller,
+    knows_caller,
     maybe_principal,
     owner_sign_in,
     signed_in,
@@ -43,7 +45,7 @@ from skilltree.platform.http import api_description
 from skilltree.platform.http.admission import AdmissionMiddleware, Slots
 from skilltree.platform.http.api_docs import install_api_docs
 from skilltree.platform.http.compression import CompressionMiddleware
-from skilltree.platform.http.fast_path import FastPathMiddleware
+from skilltree.platform.http.fast_path import FastPathMiddleware, credentials_in, resources_in
 from skilltree.platform.http.front_door import FrontDoorApp
 from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
@@ -237,7 +239,12 @@ def create_app(
             create_counters(settings.redis, redis, settings.rate_limit),
             session_cookie=settings.auth.session_cookie,
         )
-        app.add_middleware(RateLimitMiddleware, limiter=limiter, cors=cors)
+        app.add_middleware(
+            RateLimitMiddleware,
+            limiter=limiter,
+            cors=cors,
+            known=_knows_caller(settings.auth.session_cookie),
+        )
     # Admission control (decision 0060): outside the rate limiter, the access log and all
     # below, so a request refused for overload costs no Redis round trip and no work (it counts
     # itself in the request metrics); inside the security headers and the request id, so the
@@ -291,6 +298,20 @@ def create_app(
     # the one behind a trusted proxy, and only a trusted proxy may say what it is.
     app.add_front_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     return app
+
+
+def _knows_caller(session_cookie: str) -> Callable[[Scope], bool]:
+    """Whether this process keeps the caller behind a request's credentials, by memory alone:
+    the rate limiter lets them through an address refusing unknown ones (decision 0081)."""
+
+    def known(scope: Scope) -> bool:
+        resources = resources_in(scope)
+        credentials = credentials_in(scope, session_cookie)
+        if resources is None or credentials is None:
+            return False
+        return knows_caller(resources, credentials)
+
+    return known
 
 
 def _graphql(settings: Settings) -> tuple[APIRouter | None, tuple[Callable[..., Any], ...]]:

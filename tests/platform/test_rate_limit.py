@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
@@ -23,6 +24,7 @@ from skilltree.platform.http.rate_limit import LeasedCounters, RedisCounters, Wi
 from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import parse_roadmap
 from skilltree.roadmaps.policies import OPERATOR
+from tests.support.accounts import register_and_verify, sign_in
 from tests.support.metrics import sample
 from tests.support.redis import REDIS_URL, isolated_prefix
 
@@ -451,3 +453,49 @@ async def test_a_failed_refill_fails_every_request_waiting_for_it_at_once() -> N
 
     assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
     assert len(store.trips) == 1  # none waited for a second trip that would fail as well
+
+
+@pytest.mark.parametrize("counted_in", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_an_address_whose_credentials_are_refused_too_often_is_refused_unknown_ones(
+    settings: Settings,
+    database: Database,
+    outbox: Path,
+    limits_clock: LimitsClock,
+    counted_in: str,
+) -> None:
+    """Each invented credential would start a quota of its own, and cost a lookup: refused
+    ones count against the address, and beyond its quota the address's credentials this
+    process does not know are refused before anything looks them up. Its known callers, its
+    anonymous requests and other addresses go on (decision 0081)."""
+    few = settings.model_copy(
+        update={"rate_limit": SMALL.model_copy(update={"refused": "3/minute"})}
+    )
+    async with counting_in_redis(few) as in_redis:
+        app = create_app(in_redis if counted_in == "redis" else few, database=database)
+        async with app.router.lifespan_context(app):
+            here = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+            elsewhere = httpx.ASGITransport(app=app, client=("127.0.0.2", 5000))
+            async with (
+                httpx.AsyncClient(transport=here, base_url="http://test") as browser,
+                httpx.AsyncClient(transport=here, base_url="http://test") as guesser,
+                httpx.AsyncClient(transport=elsewhere, base_url="http://test") as other,
+            ):
+                await register_and_verify(browser, outbox)
+                await sign_in(browser)
+                assert (await browser.get("/v1/me")).status_code == 200  # kept from now on
+                guesses = [
+                    await guesser.get("/v1/me", headers={"authorization": f"Bearer guess-{n}"})
+                    for n in range(5)
+                ]
+                known = await browser.get("/v1/me")
+                anonymous = await guesser.get("/v1/roadmaps")
+                from_elsewhere = await other.get(
+                    "/v1/me", headers={"authorization": "Bearer guess"}
+                )
+
+    assert [g.status_code for g in guesses] == [401, 401, 401, 401, 429]
+    assert guesses[4].json()["type"] == "/problems/credentials-refused"
+    assert int(guesses[4].headers["retry-after"]) > 0
+    assert known.status_code == 200
+    assert anonymous.status_code == 200
+    assert from_elsewhere.status_code == 401

@@ -44,6 +44,7 @@ from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore,
 from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStore, ThrottleStore
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.identity import Principal, Scope
+from skilltree.platform.crypto import digest
 from skilltree.platform.http.fast_path import Credentials
 from skilltree.platform.state import DbSession, Resources, resources_of
 
@@ -141,15 +142,31 @@ async def kept_sign_in(resources: Resources, credentials: Credentials) -> Signed
     ctx = accounts_context_of(resources)
     if credentials.authorization is not None:
         # As `signed_in`: a bearer credential is used whatever cookie comes with it.
-        bearer = _bearer_credentials(credentials.authorization)
-        if bearer is None:
-            return None
-        if api_keys.looks_like_api_key(bearer):
-            return kept_api_key(ctx, bearer)
-        return kept_token(ctx, bearer)
+        return _kept_bearer(ctx, credentials.authorization)
     if credentials.session is not None:
         return await kept_session(ctx, credentials.session)
     return None
+
+
+def knows_caller(resources: Resources, credentials: Credentials) -> bool:
+    """Whether this process keeps the caller behind these credentials, by memory alone (a
+    session's store is not asked): who may go on presenting credentials from an address whose
+    refused ones used up its quota (platform/http/rate_limit.py, decision 0081)."""
+    ctx = accounts_context_of(resources)
+    if credentials.authorization is not None:
+        return _kept_bearer(ctx, credentials.authorization) is not None
+    if credentials.session:
+        return ctx.principals.find(f"session:{digest(credentials.session)}") is not None
+    return False
+
+
+def _kept_bearer(ctx: AccountsContext, authorization: str) -> SignedIn | None:
+    bearer = _bearer_credentials(authorization)
+    if bearer is None:
+        return None
+    if api_keys.looks_like_api_key(bearer):
+        return kept_api_key(ctx, bearer)
+    return kept_token(ctx, bearer)
 
 
 def _bearer_credentials(authorization: str) -> str | None:

@@ -381,13 +381,16 @@ class RateLimitSettings(_Group):
     auth: str = "10/minute"  # sign-in, sign-up, resets: per client IP
     write: str = "120/minute"  # other changes: per credential, or IP when anonymous
     read: str = "1200/minute"  # reads: per credential, or IP when anonymous
+    # Credentials refused (401), per client IP: beyond it, that address's credentials this
+    # process does not know are refused before they are looked up (decision 0081).
+    refused: str = "60/minute"
     # With Redis, an instance takes up to this many requests of a caller's quota in one round
     # trip and spends them locally for at most `lease_seconds`; never more than 1 % of the
     # quota, so small quotas stay exact (1 disables leases; decision 0055).
     lease_max: int = Field(default=32, ge=1, le=1000)
     lease_seconds: float = Field(default=1.0, gt=0, le=10)
 
-    @field_validator("auth", "write", "read")
+    @field_validator("auth", "write", "read", "refused")
     @classmethod
     def _parsable(cls, value: str) -> str:
         from limits import parse  # here: see model_config

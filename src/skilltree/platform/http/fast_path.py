@@ -296,7 +296,7 @@ class FastPathMiddleware(HttpMiddleware):
         # Credentials go down the stack: a bad token must be a 401, not the public answer.
         if asked is None or asked.authorization is not None or self._session(asked) is not None:
             return None
-        resources = _resources_of(scope)
+        resources = resources_in(scope)
         if resources is None:
             return None
         copy = resources.cache.local_entry(read.key(match))
@@ -311,7 +311,7 @@ class FastPathMiddleware(HttpMiddleware):
         credentials = self._credentials(asked)
         if credentials is None:  # no caller: the stack's 401
             return None
-        resources = _resources_of(scope)
+        resources = resources_in(scope)
         if resources is None:
             return None
         found = await self._find(read, resources, match, credentials)
@@ -352,17 +352,10 @@ class FastPathMiddleware(HttpMiddleware):
         return copy
 
     def _credentials(self, asked: Asked) -> Credentials | None:
-        if asked.authorization is not None:
-            return Credentials(asked.authorization.decode("latin-1"), None)
-        session = self._session(asked)
-        return Credentials(None, session) if session else None  # an empty one: the stack's 401
+        return credentials_from(asked.authorization, asked.cookie, self.session_cookie)
 
     def _session(self, asked: Asked) -> str | None:
-        """The session cookie's value as the application reads it (Starlette's parser, the
-        first Cookie header), "" when sent empty; None when not sent."""
-        if asked.cookie is None:
-            return None
-        return cookie_parser(asked.cookie.decode("latin-1")).get(self.session_cookie)
+        return session_from(asked.cookie, self.session_cookie)
 
     def _asked(self, scope: Scope) -> Asked | None:
         """The request headers the answer depends on, in one pass; None when one of them
@@ -419,7 +412,36 @@ class FastPathMiddleware(HttpMiddleware):
         return sent[0]
 
 
-def _resources_of(scope: Scope) -> Resources | None:
+def credentials_in(scope: Scope, session_cookie: str) -> Credentials | None:
+    """The credentials a request presents, read as the application reads them: the first
+    Authorization header, else the session cookie of the first Cookie header."""
+    authorization = cookie = None
+    for name, value in scope["headers"]:
+        if name == b"authorization" and authorization is None:
+            authorization = value
+        elif name == b"cookie" and cookie is None:
+            cookie = value
+    return credentials_from(authorization, cookie, session_cookie)
+
+
+def credentials_from(
+    authorization: bytes | None, cookie: bytes | None, session_cookie: str
+) -> Credentials | None:
+    if authorization is not None:
+        return Credentials(authorization.decode("latin-1"), None)
+    session = session_from(cookie, session_cookie)
+    return Credentials(None, session) if session else None  # an empty one: the stack's 401
+
+
+def session_from(cookie: bytes | None, session_cookie: str) -> str | None:
+    """The session cookie's value as the application reads it (Starlette's parser, the first
+    Cookie header), "" when sent empty; None when not sent."""
+    if cookie is None:
+        return None
+    return cookie_parser(cookie.decode("latin-1")).get(session_cookie)
+
+
+def resources_in(scope: Scope) -> Resources | None:
     """The app's resources, once its lifespan has created them."""
     app = scope.get("app")
     resources = getattr(getattr(app, "state", None), "resources", None)

@@ -34,6 +34,15 @@ refused with 503: an attacker must not get unlimited password guesses by knockin
 
 Responses under a policy carry the IETF `RateLimit-Policy` and `RateLimit` headers
 (draft-ietf-httpapi-ratelimit-headers); over the limit is a 429 problem with `Retry-After`.
+
+Refused credentials (decision 0081). Counting per credential lets a client that invents a new
+credential for each request start a new quota each time, and each such request costs a lookup
+(a statement, a Redis read). So a credential refused with 401 is also counted against its
+client IP under the "refused" policy (`SKILLTREE_RATE_LIMIT_REFUSED`); once an address has used
+that up, its requests carrying a credential this process does not know (`known`: the principal
+cache) are answered 429 before anything looks them up, until the window moves on. Callers this
+process knows, and anonymous requests, go on as before, so the people behind one address
+(a campus, an office) lose nothing to one of them guessing.
 """
 
 from __future__ import annotations
@@ -419,7 +428,11 @@ class RateLimiter:
             "auth": Policy("auth", parse(settings.auth), fail_open=False),
             "write": Policy("write", parse(settings.write), fail_open=True),
             "read": Policy("read", parse(settings.read), fail_open=True),
+            "refused": Policy("refused", parse(settings.refused), fail_open=True),
         }
+        # Addresses whose refused credentials used up their quota, and until when (this
+        # process's monotonic clock); bounded like the leases.
+        self._refusing: dict[str, float] = {}
 
     def policy_for(self, scope: Scope) -> Policy | None:
         path: str = scope["path"]
@@ -432,13 +445,43 @@ class RateLimiter:
 
     def caller_key(self, scope: Scope, policy: Policy) -> str:
         """Per client IP for sign-in; per credential (hashed) otherwise, IP when anonymous."""
-        ip = scope["client"][0] if scope.get("client") else "unknown"
+        ip = _address(scope)
         if policy.name == "auth":
             return f"ip:{ip}"
         credential = self._credential(scope)
         if credential is None:
             return f"ip:{ip}"
         return "cred:" + hashlib.sha256(credential).hexdigest()[:32]
+
+    def carries_credential(self, scope: Scope) -> bool:
+        return self._credential(scope) is not None
+
+    def refusing_for(self, scope: Scope) -> int | None:
+        """Seconds before this request's address may present credentials unknown here again;
+        None when it may now."""
+        address = _address(scope)
+        until = self._refusing.get(address)
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._refusing[address]
+            return None
+        return math.ceil(left)
+
+    async def count_refused(self, scope: Scope) -> None:
+        """Count a credential this request presented and was refused for against its address;
+        over the quota, remember the address until the window lets it go on."""
+        try:
+            decision = await self.check(self.policies["refused"], f"ip:{_address(scope)}")
+        except StoreUnavailable:
+            return  # uncounted, as reads are let through when the store fails
+        if decision.allowed:
+            return
+        if len(self._refusing) >= LEASES_KEPT:
+            now = time.monotonic()
+            self._refusing = {key: at for key, at in self._refusing.items() if at > now}
+        self._refusing[_address(scope)] = time.monotonic() + decision.reset_seconds
 
     def _credential(self, scope: Scope) -> bytes | None:
         for name, value in scope["headers"]:
@@ -493,12 +536,24 @@ def create_counters(
     return LeasedCounters(counters, lease_max=limits.lease_max, lease_seconds=limits.lease_seconds)
 
 
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
 class RateLimitMiddleware(HttpMiddleware):
     def __init__(
-        self, app: ASGIApp, limiter: RateLimiter, cors: dict[str, Any] | None = None
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        cors: dict[str, Any] | None = None,
+        known: Callable[[Scope], bool] | None = None,
     ) -> None:
         super().__init__(app)
         self.limiter = limiter
+        # Whether this process knows the caller behind the request's credential, with no I/O
+        # (refused credentials: see the module's docstring); None knows nobody.
+        self.known = known
         # The refusals sit outside the stack's CORS layer: a browser script on an allowed
         # origin may read a 429 and its Retry-After (which CORS exposes for it) as it reads
         # any other answer, through the same class and options as the stack's CORS.
@@ -510,6 +565,11 @@ class RateLimitMiddleware(HttpMiddleware):
         policy = self.limiter.policy_for(scope)
         if policy is None:
             await self.app(scope, receive, send)
+            return
+        credential = policy.name != "auth" and self.limiter.carries_credential(scope)
+        if credential and (wait := self._refusing(scope)) is not None:
+            scope[REFUSAL] = _refused_credentials(wait, scope["path"])
+            await self.refuse(scope, receive, send)
             return
         # The fast path (fast_path.py) may have counted this request already: not twice.
         decided: Decision | None = scope.get("state", {}).pop(DECIDED, None)
@@ -529,13 +589,26 @@ class RateLimitMiddleware(HttpMiddleware):
             scope[REFUSAL] = _over_limit(decision, scope["path"])
             await self.refuse(scope, receive, send)
             return
+        status = 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 _add_decision_headers(message, decision)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        if credential and status == 401:
+            await self.limiter.count_refused(scope)
+
+    def _refusing(self, scope: Scope) -> int | None:
+        """Seconds to wait when this request's address may not present a credential unknown
+        here now; None when it may go on."""
+        wait = self.limiter.refusing_for(scope)
+        if wait is None or (self.known is not None and self.known(scope)):
+            return None
+        return wait
 
 
 def _add_decision_headers(start: Message, decision: Decision) -> None:
@@ -565,6 +638,20 @@ def _over_limit(decision: Decision, path: str) -> Response:
             f"per {decision.policy.window_seconds} s; try again in {decision.reset_seconds} s."
         ),
         headers=decision.headers() | {"Retry-After": str(decision.reset_seconds)},
+    )
+
+
+def _refused_credentials(wait: int, path: str) -> Response:
+    return problem_response(
+        429,
+        title="Too many refused credentials",
+        type_="/problems/credentials-refused",
+        instance=path,
+        detail=(
+            "Too many requests from this address carried credentials that were refused; "
+            f"sign in again, or try again in {wait} s."
+        ),
+        headers={"Retry-After": str(wait)},
     )
 
 
