@@ -648,8 +648,8 @@ def _refused_credentials(wait: int, path: str) -> Response:
         type_="/problems/credentials-refused",
         instance=path,
         detail=(
-            "Too many requests from this address carried credentials that were refused; "
-            f"sign in again, or try again in {wait} s."
+            "Too many requests from this address carried credentials that were refused: "
+            f"those this server does not know are refused for {wait} s more."
         ),
         headers={"Retry-After": str(wait)},
     )
