@@ -468,7 +468,7 @@ async def test_an_address_whose_credentials_are_refused_too_often_is_refused_unk
     process does not know are refused before anything looks them up. Its known callers, its
     anonymous requests and other addresses go on (decision 0081)."""
     few = settings.model_copy(
-        update={"rate_limit": SMALL.model_copy(update={"refused": "3/minute"})}
+        update={"rate_limit": SMALL.model_copy(update={"refused": "3/minute", "auth": "9/minute"})}
     )
     async with counting_in_redis(few) as in_redis:
         app = create_app(in_redis if counted_in == "redis" else few, database=database)
@@ -492,6 +492,10 @@ async def test_an_address_whose_credentials_are_refused_too_often_is_refused_unk
                 from_elsewhere = await other.get(
                     "/v1/me", headers={"authorization": "Bearer guess"}
                 )
+                # Someone signing in there now: their session is known from its first use.
+                async with httpx.AsyncClient(transport=here, base_url="http://test") as late:
+                    await sign_in(late)
+                    signed_in_now = await late.get("/v1/me")
 
     assert [g.status_code for g in guesses] == [401, 401, 401, 401, 429]
     assert guesses[4].json()["type"] == "/problems/credentials-refused"
@@ -499,3 +503,4 @@ async def test_an_address_whose_credentials_are_refused_too_often_is_refused_unk
     assert known.status_code == 200
     assert anonymous.status_code == 200
     assert from_elsewhere.status_code == 401
+    assert signed_in_now.status_code == 200

@@ -30,6 +30,7 @@ from skilltree.accounts.tokens import issue_access_token, verify_access_token
 from skilltree.audit import service as audit
 from skilltree.audit.service import EventKind
 from skilltree.platform.crypto import digest
+from skilltree.platform.db import after_commit
 
 
 async def user_row(db: AsyncSession, user_id: int) -> User:
@@ -283,4 +284,17 @@ async def open_session(
         user_agent=user_agent[:300],
         ip=ip[:64],
     )
-    return SignedIn(user, await ctx.sessions.open(db, record), secret)
+    stored = await ctx.sessions.open(db, record)
+
+    async def keep_once_committed() -> None:
+        # Known from its first use, as `authenticate` would keep it then: no lookup on that
+        # request, and a session opened at an address refusing credentials it does not know
+        # (platform/http/rate_limit.py) is not refused. Read after the commit's own
+        # announcements, the generation lets it in.
+        kept = SignedIn(user, stored)
+        ctx.principals.keep(
+            f"session:{stored.token_hash}", kept, generation=ctx.principals.generation()
+        )
+
+    after_commit(db, keep_once_committed)
+    return SignedIn(user, stored, secret)
