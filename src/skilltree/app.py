@@ -45,7 +45,8 @@ from skilltree.platform.http import api_description
 from skilltree.platform.http.admission import AdmissionMiddleware, Slots
 from skilltree.platform.http.api_docs import install_api_docs
 from skilltree.platform.http.compression import CompressionMiddleware
-from skilltree.platform.http.fast_path import FastPathMiddleware, credentials_in, resources_in
+from skilltree.platform.http.credentials import Credentials
+from skilltree.platform.http.fast_path import FastPathMiddleware, resources_in
 from skilltree.platform.http.front_door import FrontDoorApp
 from skilltree.platform.http.idempotency import IdempotencyMiddleware
 from skilltree.platform.http.middleware import (
@@ -243,7 +244,7 @@ def create_app(
             RateLimitMiddleware,
             limiter=limiter,
             cors=cors,
-            known=_knows_caller(settings.auth.session_cookie),
+            known=_knows_caller,
         )
     # Admission control (decision 0060): outside the rate limiter, the access log and all
     # below, so a request refused for overload costs no Redis round trip and no work (it counts
@@ -300,18 +301,11 @@ def create_app(
     return app
 
 
-def _knows_caller(session_cookie: str) -> Callable[[Scope], bool]:
+def _knows_caller(scope: Scope, credentials: Credentials) -> bool:
     """Whether this process keeps the caller behind a request's credentials, by memory alone:
     the rate limiter lets them through an address refusing unknown ones (decision 0081)."""
-
-    def known(scope: Scope) -> bool:
-        resources = resources_in(scope)
-        credentials = credentials_in(scope, session_cookie)
-        if resources is None or credentials is None:
-            return False
-        return knows_caller(resources, credentials)
-
-    return known
+    resources = resources_in(scope)
+    return resources is not None and knows_caller(resources, credentials)
 
 
 def _graphql(settings: Settings) -> tuple[APIRouter | None, tuple[Callable[..., Any], ...]]:

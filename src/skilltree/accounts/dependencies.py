@@ -45,7 +45,7 @@ from skilltree.accounts.throttle import DatabaseThrottleStore, RedisThrottleStor
 from skilltree.accounts.tokens import TokenKeys
 from skilltree.identity import Principal, Scope
 from skilltree.platform.crypto import digest
-from skilltree.platform.http.fast_path import Credentials
+from skilltree.platform.http.credentials import Credentials
 from skilltree.platform.state import DbSession, Resources, resources_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

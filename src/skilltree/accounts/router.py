@@ -51,7 +51,8 @@ from skilltree.audit import service as audit
 from skilltree.audit.schemas import SecurityEventListOut, SecurityEventOut
 from skilltree.platform.http import conditional
 from skilltree.platform.http.bounds import RowId
-from skilltree.platform.http.fast_path import Credentials, PersonalRead
+from skilltree.platform.http.credentials import Credentials
+from skilltree.platform.http.fast_path import PersonalRead
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.problems import problem_responses
 from skilltree.platform.http.versioning import API_PREFIX

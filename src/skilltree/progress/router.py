@@ -18,7 +18,8 @@ from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope
 from skilltree.platform.cache import Computed, Key, LocalCopy
 from skilltree.platform.http import conditional
 from skilltree.platform.http.conditional import CreateOrReplace
-from skilltree.platform.http.fast_path import Credentials, FindPersonal, PersonalRead
+from skilltree.platform.http.credentials import Credentials
+from skilltree.platform.http.fast_path import FindPersonal, PersonalRead
 from skilltree.platform.http.idempotency import IDEMPOTENT
 from skilltree.platform.http.negotiation import negotiate
 from skilltree.platform.http.pagination import CursorParam, Cursors, LimitParam, page_links

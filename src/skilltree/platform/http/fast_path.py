@@ -45,7 +45,6 @@ from typing import Any, NamedTuple
 from cachetools import LRUCache
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,6 +59,7 @@ from skilltree.platform.http.compression import (
     strip_codings,
     with_coding,
 )
+from skilltree.platform.http.credentials import Credentials, credentials_from, session_from
 from skilltree.platform.http.middleware import (
     REQUEST_ID_NAME,
     HttpMiddleware,
@@ -92,14 +92,6 @@ class CachedRead:
     route: str
     pattern: re.Pattern[str]
     key: Callable[[re.Match[str]], Key]
-
-
-class Credentials(NamedTuple):
-    """What a request presents to say who sends it: its Authorization value, else the value of
-    its session cookie (the application looks at them in that order)."""
-
-    authorization: str | None
-    session: str | None
 
 
 # What a personal read's `find` is given: the app's resources, the matched path, and the
@@ -410,35 +402,6 @@ class FastPathMiddleware(HttpMiddleware):
         await self.cors.send(start, keep, request_headers)
         add_security_headers(MutableHeaders(scope=sent[0]), scope)
         return sent[0]
-
-
-def credentials_in(scope: Scope, session_cookie: str) -> Credentials | None:
-    """The credentials a request presents, read as the application reads them: the first
-    Authorization header, else the session cookie of the first Cookie header."""
-    authorization = cookie = None
-    for name, value in scope["headers"]:
-        if name == b"authorization" and authorization is None:
-            authorization = value
-        elif name == b"cookie" and cookie is None:
-            cookie = value
-    return credentials_from(authorization, cookie, session_cookie)
-
-
-def credentials_from(
-    authorization: bytes | None, cookie: bytes | None, session_cookie: str
-) -> Credentials | None:
-    if authorization is not None:
-        return Credentials(authorization.decode("latin-1"), None)
-    session = session_from(cookie, session_cookie)
-    return Credentials(None, session) if session else None  # an empty one: the stack's 401
-
-
-def session_from(cookie: bytes | None, session_cookie: str) -> str | None:
-    """The session cookie's value as the application reads it (Starlette's parser, the first
-    Cookie header), "" when sent empty; None when not sent."""
-    if cookie is None:
-        return None
-    return cookie_parser(cookie.decode("latin-1")).get(session_cookie)
 
 
 def resources_in(scope: Scope) -> Resources | None:

@@ -66,6 +66,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.config import RateLimitSettings, RedisSettings
+from skilltree.platform.http.credentials import Credentials, credentials_in
 from skilltree.platform.http.middleware import PROBE_PATHS, CorsMiddleware, HttpMiddleware
 from skilltree.platform.http.problems import problem_response
 from skilltree.platform.observability.logging import get_logger
@@ -421,7 +422,7 @@ class RateLimiter:
         session_cookie: str,
     ) -> None:
         self._counters = counters
-        self._cookie_prefix = f"{session_cookie}=".encode()
+        self._session_cookie = session_cookie
         # Decisions' labelled counters by (policy, outcome): `labels()` costs microseconds.
         self._decisions: dict[tuple[str, str], Counter] = {}
         self.policies = {
@@ -448,13 +449,11 @@ class RateLimiter:
         ip = _address(scope)
         if policy.name == "auth":
             return f"ip:{ip}"
-        credential = self._credential(scope)
-        if credential is None:
+        credentials = self.credentials(scope)
+        if credentials is None:
             return f"ip:{ip}"
-        return "cred:" + hashlib.sha256(credential).hexdigest()[:32]
-
-    def carries_credential(self, scope: Scope) -> bool:
-        return self._credential(scope) is not None
+        credential = credentials.authorization or credentials.session or ""
+        return "cred:" + hashlib.sha256(credential.encode("latin-1")).hexdigest()[:32]
 
     def refusing_for(self, scope: Scope) -> int | None:
         """Seconds before this request's address may present credentials unknown here again;
@@ -483,13 +482,9 @@ class RateLimiter:
             self._refusing = {key: at for key, at in self._refusing.items() if at > now}
         self._refusing[_address(scope)] = time.monotonic() + decision.reset_seconds
 
-    def _credential(self, scope: Scope) -> bytes | None:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                return bytes(value)
-            if name == b"cookie" and self._cookie_prefix in value:
-                return bytes(value.split(self._cookie_prefix, 1)[1].split(b";", 1)[0])
-        return None
+    def credentials(self, scope: Scope) -> Credentials | None:
+        """The request's credentials, as the application reads them."""
+        return credentials_in(scope, self._session_cookie)
 
     async def decide(self, policy: Policy, scope: Scope) -> Decision:
         """Count the request under `policy`, logged and counted in the metrics; raises
@@ -547,7 +542,7 @@ class RateLimitMiddleware(HttpMiddleware):
         app: ASGIApp,
         limiter: RateLimiter,
         cors: dict[str, Any] | None = None,
-        known: Callable[[Scope], bool] | None = None,
+        known: Callable[[Scope, Credentials], bool] | None = None,
     ) -> None:
         super().__init__(app)
         self.limiter = limiter
@@ -566,8 +561,8 @@ class RateLimitMiddleware(HttpMiddleware):
         if policy is None:
             await self.app(scope, receive, send)
             return
-        credential = policy.name != "auth" and self.limiter.carries_credential(scope)
-        if credential and (wait := self._refusing(scope)) is not None:
+        credentials = None if policy.name == "auth" else self.limiter.credentials(scope)
+        if credentials is not None and (wait := self._refusing(scope, credentials)) is not None:
             scope[REFUSAL] = _refused_credentials(wait, scope["path"])
             await self.refuse(scope, receive, send)
             return
@@ -599,14 +594,14 @@ class RateLimitMiddleware(HttpMiddleware):
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-        if credential and status == 401:
+        if credentials is not None and status == 401:
             await self.limiter.count_refused(scope)
 
-    def _refusing(self, scope: Scope) -> int | None:
+    def _refusing(self, scope: Scope, credentials: Credentials) -> int | None:
         """Seconds to wait when this request's address may not present a credential unknown
         here now; None when it may go on."""
         wait = self.limiter.refusing_for(scope)
-        if wait is None or (self.known is not None and self.known(scope)):
+        if wait is None or (self.known is not None and self.known(scope, credentials)):
             return None
         return wait
 
