@@ -24,7 +24,7 @@ from skilltree.accounts.models import (
     TokenFamily,
     User,
 )
-from skilltree.accounts.principal_cache import credential_key
+from skilltree.accounts.principal_cache import credential_key, session_key
 from skilltree.accounts.sessions import SessionRecord
 from skilltree.accounts.tokens import issue_access_token, verify_access_token
 from skilltree.audit import service as audit
@@ -133,7 +133,7 @@ async def kept_session(ctx: AccountsContext, secret: str) -> SignedIn | None:
     is: live by the request's clock, still in its store, and not due to slide its idle expiry
     (which writes); None when the full path must decide (`authenticate`)."""
     token_hash = digest(secret)
-    found = ctx.principals.find(f"session:{token_hash}")
+    found = ctx.principals.find(session_key(token_hash))
     now = ctx.clock.now()
     if found is None or (kept := found.signed_in.browser_session) is None or not kept.is_live(now):
         return None
@@ -150,7 +150,7 @@ async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> S
     if kept_sign_in is not None:
         return kept_sign_in
     token_hash = digest(secret)
-    cache_key = f"session:{token_hash}"  # already a digest of the secret
+    cache_key = session_key(token_hash)
     now = ctx.clock.now()
     found = ctx.principals.find(cache_key)
     # Kept and live, but due to slide its idle expiry, or lost by its store.
@@ -293,7 +293,7 @@ async def open_session(
         # announcements, the generation lets it in.
         kept = SignedIn(user, stored)
         ctx.principals.keep(
-            f"session:{stored.token_hash}", kept, generation=ctx.principals.generation()
+            session_key(stored.token_hash), kept, generation=ctx.principals.generation()
         )
 
     after_commit(db, keep_once_committed)

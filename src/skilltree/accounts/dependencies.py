@@ -29,7 +29,7 @@ from skilltree.accounts.errors import (
     NotAuthenticated,
     NotPlatformAdmin,
 )
-from skilltree.accounts.principal_cache import principal_cache_for
+from skilltree.accounts.principal_cache import principal_cache_for, session_key
 from skilltree.accounts.service import (
     AccountsContext,
     SignedIn,
@@ -156,7 +156,7 @@ def knows_caller(resources: Resources, credentials: Credentials) -> bool:
     if credentials.authorization is not None:
         return _kept_bearer(ctx, credentials.authorization) is not None
     if credentials.session:
-        return ctx.principals.find(f"session:{digest(credentials.session)}") is not None
+        return ctx.principals.find(session_key(digest(credentials.session))) is not None
     return False
 
 

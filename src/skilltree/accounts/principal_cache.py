@@ -100,6 +100,11 @@ def credential_key(kind: str, secret: str) -> str:
     return f"{kind}:{hashlib.blake2b(secret.encode(), digest_size=16).hexdigest()}"
 
 
+def session_key(token_hash: str) -> str:
+    """The cache key of a browser session: the digest of its secret, as its store keys it."""
+    return f"session:{token_hash}"
+
+
 class PrincipalCache:
     """Callers by credential, bounded and short-lived, forgotten on every announced change."""
 
