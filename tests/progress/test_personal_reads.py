@@ -38,6 +38,7 @@ from tests.support.accounts import (
     user_id,
 )
 from tests.support.fast_path import (
+    BOTH_BACKENDS,
     access_lines,
     comparable,
     fast_path_of,
@@ -47,9 +48,6 @@ from tests.support.fast_path import (
 from tests.support.orgs import create_org, invite_and_join
 from tests.support.progress import WEB, import_roadmap, mark
 
-BOTH_BACKENDS = pytest.mark.parametrize(
-    "shared_state", ["database", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
-)
 ME = "/v1/me"
 PROGRESS = "/v1/me/progress/web"
 SUMMARY = "/v1/me/progress/web/summary"

@@ -32,16 +32,12 @@ from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import parse_roadmap
 from skilltree.roadmaps.policies import OPERATOR
 from tests.support.fast_path import (
+    BOTH_BACKENDS,
     access_lines,
     comparable,
     fast_path_of,
     production_shape,
     serving,
-)
-
-# With Redis (pushed invalidation) and without (the embedded default: the cache in memory).
-BOTH_BACKENDS = pytest.mark.parametrize(
-    "shared_state", ["database", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
 )
 
 # Large enough to be compressed (over SKILLTREE_HTTP_COMPRESSION_MIN_BYTES).

@@ -11,11 +11,17 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from fastapi import FastAPI
 
 from skilltree.platform.config import RateLimitSettings, RedisSettings, Settings
 from skilltree.platform.http.fast_path import FastPathMiddleware
 from skilltree.platform.http.front_door import FrontDoorApp
+
+# With Redis (pushed invalidation) and without (the embedded default: the cache in memory).
+BOTH_BACKENDS = pytest.mark.parametrize(
+    "shared_state", ["database", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
+)
 
 
 @asynccontextmanager
