@@ -93,6 +93,9 @@ def test_each_operation_lists_the_problems_it_can_answer(document: dict[str, Any
     )
     # A creating route that takes Idempotency-Key: malformed (400), in flight (409), reused (422).
     assert {400, 401, 403, 409, 413, 422, 429} <= _problem_statuses(paths["/v1/roadmaps"]["post"])
+    # A JSON body sent as another media type is a 415.
+    assert 415 in _problem_statuses(paths["/v1/roadmaps"]["post"])
+    assert 415 in _problem_statuses(paths["/v1/roadmaps/{slug}"]["patch"])
     # Public and signed in if credentials were sent: a bad token is still a 401.
     assert {401, 422, 429} <= _problem_statuses(paths["/v1/roadmaps"]["get"])
     # Health probes are not rate limited and take no credentials.

@@ -82,6 +82,69 @@ async def test_validation_error_lists_the_path_of_each_bad_field(client: httpx.A
     }
 
 
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None]
+)
+async def test_a_json_body_sent_as_another_media_type_is_a_415_problem(
+    client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    # The body is valid JSON; what is wrong is what the request says it is (RFC 9110 §15.5.16).
+    headers = {} if content_type is None else {"content-type": content_type}
+    request = client.build_request(
+        "POST", "/items", content=b'{"title": "x", "tags": []}', headers=headers
+    )
+    assert content_type is not None or "content-type" not in request.headers
+
+    response = await client.send(request)
+
+    assert response.status_code == 415
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["type"] == "/problems/unsupported-media-type"
+    assert problem["instance"] == "/items"
+    assert "application/json" in problem["detail"]
+
+
+async def test_a_json_media_type_with_parameters_or_a_suffix_is_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        response = await client.post(
+            "/items", content=b'{"title": "x", "tags": []}', headers={"content-type": content_type}
+        )
+        assert response.status_code == 200, content_type
+
+
+async def test_an_empty_body_is_missing_whatever_its_media_type(client: httpx.AsyncClient) -> None:
+    response = await client.post("/items", content=b"", headers={"content-type": "text/plain"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["type"] == "missing"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"title": "\xff\xfe", "tags": []}',  # not UTF-8 (RFC 8259 §8.1)
+        b"\xff\xfe\x00",
+        b"\xc3\x28",
+        b"[" * 100_000,  # nested deeper than the parser goes
+    ],
+)
+async def test_a_body_that_is_not_json_text_is_invalid_json_like_any_other(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    response = await client.post(
+        "/items", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["type"] == "/problems/validation-error"
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [("body", "json_invalid")]
+
+
 async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
     response = await client.get("/nowhere")
 

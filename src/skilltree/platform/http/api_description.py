@@ -9,7 +9,8 @@ FastAPI describes each operation from its own parameters; two things it cannot s
 - what a 422 looks like: every validation error is rendered as problem+json (problems.py), not
   as FastAPI's `HTTPValidationError`;
 - the other problems an operation can answer, from what it takes: credentials (401, 403), a
-  path parameter (404), a body (400 unparsable, 413 too large, 422), Idempotency-Key (400, 409
+  path parameter (404), a body (400 unparsable, 413 too large, 415 a JSON body sent as another
+  media type, 422), Idempotency-Key (400, 409
   in flight, 422 reused), If-Match (412 stale, 428 missing: the header is then required), and
   the rate limit on every /v1 route (429). Statuses a route declares itself keep its wording;
 - when the service it needs is down: every operation that reaches the database or Redis (a unit
@@ -30,7 +31,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from skilltree.platform.http.conditional import if_match_header, upsert_headers
 from skilltree.platform.http.idempotency import idempotency_key_header
-from skilltree.platform.http.problems import PROBLEM_MEDIA_TYPE, Problem
+from skilltree.platform.http.problems import PROBLEM_MEDIA_TYPE, Problem, is_json_media_type
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.state import get_session
 
@@ -159,6 +160,8 @@ def _problem_statuses(
         statuses.add(404)
     if "requestBody" in operation:
         statuses |= {400, 413, 422}
+        if any(map(is_json_media_type, operation["requestBody"].get("content", {}))):
+            statuses.add(415)  # the body sent as another media type (problems.py)
     if operation.get("parameters"):
         statuses.add(422)
     if idempotency_key_header in calls:
