@@ -66,4 +66,26 @@ async def test_cors_refuses_an_origin_not_on_the_list(client: httpx.AsyncClient)
     simple = await client.get("/v1/roadmaps", headers={"origin": "https://evil.example"})
 
     assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in preflight.headers
     assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_a_refused_preflight_is_a_problem_that_names_what_was_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.options(
+        "/v1/auth/logout",
+        headers={
+            "origin": "https://evil.example",
+            "access-control-request-method": "TRACE",
+            "access-control-request-headers": "x-not-allowed",
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/problems/cors-preflight-refused"
+    assert problem["instance"] == "/v1/auth/logout"
+    assert problem["refused"] == ["origin", "method", "headers"]
+    assert problem["request_id"] == response.headers["x-request-id"]

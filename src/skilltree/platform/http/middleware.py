@@ -13,12 +13,18 @@ from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skilltree.platform.errors import DependencyUnavailable, DomainError, PayloadTooLarge
 from skilltree.platform.http.outages import is_outage
-from skilltree.platform.http.problems import domain_error_response, problem_response
+from skilltree.platform.http.problems import (
+    PROBLEM_TYPE_PREFIX,
+    domain_error_response,
+    problem_response,
+)
 from skilltree.platform.observability.context import ClientInfo, client_var, request_id_var
 from skilltree.platform.observability.logging import get_logger, log_access
 from skilltree.platform.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -376,6 +382,10 @@ class CorsMiddleware(CORSMiddleware):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+            headers = Headers(scope=scope)
+            if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+                await self._preflight(headers, scope["path"])(scope, receive, send)
+                return
             await super().__call__(scope, receive, send)
             return
 
@@ -385,6 +395,29 @@ class CorsMiddleware(CORSMiddleware):
             await send(message)
 
         await self.app(scope, receive, send_varying)
+
+    def _preflight(self, request_headers: Headers, path: str) -> Response:
+        """Starlette's answer to a preflight, with its refusal as a problem: what was refused
+        (origin, method, headers, private-network) in `refused`, instead of plain text. A
+        browser reads only the status; a person debugging a refused call reads the body."""
+        response = self.preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", ")
+        kept = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-type", "content-length")
+        }
+        return problem_response(
+            400,
+            title="CORS preflight refused",
+            type_=PROBLEM_TYPE_PREFIX + "cors-preflight-refused",
+            detail="This cross-origin request is not allowed: " + ", ".join(refused) + ".",
+            instance=path,
+            headers=kept,
+            refused=refused,
+        )
 
 
 def _vary_on_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
