@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -273,10 +273,80 @@ async def test_a_request_is_answered_as_without_the_index(method: str, path: str
         transport = httpx.ASGITransport(build_app(with_index, seen))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.request(method, path)
-        headers = sorted(response.headers.items())
+        headers = sorted(_relative_location(response.headers.items()))
         answers.append((response.status_code, headers, response.content, seen))
     assert answers[0] == answers[1]
     assert answers[0][0] != 500
+
+
+def _relative_location(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers with the redirect's Location relative: the index sends it so
+    (`test_a_trailing_slash_redirect_points_to_a_path_not_to_the_host_sent`), FastAPI with the
+    request's scheme and Host in front."""
+    return [
+        (name, value.removeprefix("http://test") if name == "location" else value)
+        for name, value in headers
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1/roadmaps/", "/v1/roadmaps"),
+        ("/v1/roadmaps/?sort=title&limit=2", "/v1/roadmaps?sort=title&limit=2"),
+        ("/v1/roadmaps/back%65nd/", "/v1/roadmaps/back%65nd"),  # as the client encoded it
+        ("/v1/me/reviews/due/", "/v1/me/reviews/due"),
+    ],
+)
+async def test_a_trailing_slash_redirect_points_to_a_path_not_to_the_host_sent(
+    client: httpx.AsyncClient, path: str, location: str
+) -> None:
+    response = await client.get(path, headers={"host": "evil.example"})
+
+    assert response.status_code == 307
+    assert response.headers["location"] == location
+    followed = await client.get(location)
+    assert followed.status_code != 307
+    if followed.status_code == 404:  # the route's own answer: a roadmap this test never made
+        assert followed.json()["type"] == "/problems/roadmap-not-found"
+
+
+async def test_a_path_whose_other_slash_form_names_another_host_is_not_redirected() -> None:
+    app = FastAPI()
+
+    @app.get("/{page}")
+    async def any_page(page: str) -> dict[str, str]:
+        return {"page": page}
+
+    install_route_index(app)
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        plain = await client.get("/about/")
+        encoded = await client.get("/%5Cevil.example/")
+    # A backslash as sent on the wire (httpx would have encoded it).
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    raw = b"/" + BACKSLASH + b"evil.example/"
+    scope = {"type": "http", "method": "GET", "path": raw.decode(), "raw_path": raw,
+             "query_string": b"", "root_path": "", "headers": [(b"host", b"test")],
+             "scheme": "http", "server": ("test", 80)}  # fmt: skip
+    await app(scope, receive, send)
+    backslash = dict(sent[0]["headers"])
+
+    assert plain.headers["location"] == "/about"
+    assert encoded.headers["location"] == "/%5Cevil.example"  # a path on this host
+    # A browser reads a Location starting with a slash and a backslash as another host's
+    # address: FastAPI's own answer (absolute, on the Host sent) instead.
+    assert backslash[b"location"] == b"http://test/%5Cevil.example"
+
+
+BACKSLASH = bytes([0x5C])
 
 
 async def test_a_head_no_route_names_is_answered_as_its_get_without_the_body() -> None:

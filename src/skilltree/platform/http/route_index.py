@@ -9,9 +9,10 @@ flattens the routes FastAPI would try, in FastAPI's order, and files each under 
 answers and the literal first two segments of its path. A request tries only the routes filed
 under its method and segments, in the same order, with FastAPI's own match of each; the first full
 match is handled exactly as FastAPI's router hands it on (the same scope keys, the same
-`handle`). Anything else - no full match (404, 405, a redirect to the other slash form), a
-websocket, lifespan, or an app whose routes it does not model - goes to FastAPI's router, so every
-answer but a plain match is FastAPI's own. A branch's per-inclusion twins of its routes, which
+`handle`). A path that matches only in its other slash form is redirected there as FastAPI
+would, but with a relative Location (`_other_slash_form`). Anything else - no full match (404,
+405), a websocket, lifespan, or an app whose routes it does not model - goes to FastAPI's
+router, so every other answer is FastAPI's own. A branch's per-inclusion twins of its routes, which
 FastAPI builds the first time the branch is tried, are asked for only when a request may match.
 """
 
@@ -45,6 +46,7 @@ _ANY = None
 _routes_version = attrgetter("_routes_version")
 # Methods no route names: only routes that answer any method (mounts) can match them.
 _OTHER_METHOD = "\x00"
+BACKSLASH = b"\\"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +106,42 @@ class RouteIndex:
         if found is None:
             if scope["method"] == "HEAD" and await self._head_as_get(scope, receive, send):
                 return
+            if await self._other_slash_form(scope, send):
+                return
             await self.fallback(scope, receive, send)
             return
         await _hand_on(self.router, found, scope, receive, send)
+
+    async def _other_slash_form(self, scope: Scope, send: Send) -> bool:
+        """A path that a route matches once its trailing slash is removed (or added),
+        redirected there (307, as FastAPI's router does) with a relative Location: FastAPI's
+        is absolute, built from the request's Host header, so whatever Host was sent came
+        back. The path stays as the client encoded it. False when the other form matches
+        nothing, or would start with a slash and a slash or backslash (which a browser reads
+        as another host's address): FastAPI's router answers those."""
+        if not self.router.redirect_slashes:
+            return False
+        path: str = scope["path"]
+        if path == "/":
+            return False
+        raw: bytes = scope.get("raw_path") or path.encode()
+        if path.endswith("/"):
+            other_path, other_raw = path[:-1], raw[:-1]
+        else:
+            other_path, other_raw = path + "/", raw + b"/"
+        if self.find({**scope, "path": other_path}) is None:
+            return False
+        # A server given a root path puts it in `path` but not always in `raw_path`.
+        root = scope.get("root_path", "").encode()
+        location = other_raw if other_raw.startswith(root) else root + other_raw
+        if location[:2] in (b"//", b"/" + BACKSLASH):
+            return False
+        if scope.get("query_string"):
+            location += b"?" + scope["query_string"]
+        await send({"type": "http.response.start", "status": 307,
+                    "headers": [(b"location", location), (b"content-length", b"0")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": b""})
+        return True
 
     async def _head_as_get(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """A HEAD no route answers, answered as its GET without the body: a server must
