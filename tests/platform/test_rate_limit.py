@@ -24,7 +24,7 @@ from skilltree.platform.http.rate_limit import LeasedCounters, RedisCounters, Wi
 from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import parse_roadmap
 from skilltree.roadmaps.policies import OPERATOR
-from tests.support.accounts import register_and_verify, sign_in
+from tests.support.accounts import PASSWORD, register_and_verify, sign_in
 from tests.support.metrics import sample
 from tests.support.redis import REDIS_URL, isolated_prefix
 
@@ -492,10 +492,19 @@ async def test_an_address_whose_credentials_are_refused_too_often_is_refused_unk
                 from_elsewhere = await other.get(
                     "/v1/me", headers={"authorization": "Bearer guess"}
                 )
-                # Someone signing in there now: their session is known from its first use.
+                # Someone signing in there now: their session, or the access token an API
+                # client is issued, is known from the moment it is made.
                 async with httpx.AsyncClient(transport=here, base_url="http://test") as late:
                     await sign_in(late)
                     signed_in_now = await late.get("/v1/me")
+                    issued = await late.post(
+                        "/v1/auth/token", json={"email": "ada@example.org", "password": PASSWORD}
+                    )
+                    late.cookies.clear()
+                    token = issued.json()["access_token"]
+                    by_token_now = await late.get(
+                        "/v1/me", headers={"authorization": f"Bearer {token}"}
+                    )
 
     assert [g.status_code for g in guesses] == [401, 401, 401, 401, 429]
     assert guesses[4].json()["type"] == "/problems/credentials-refused"
@@ -504,3 +513,4 @@ async def test_an_address_whose_credentials_are_refused_too_often_is_refused_unk
     assert anonymous.status_code == 200
     assert from_elsewhere.status_code == 401
     assert signed_in_now.status_code == 200
+    assert by_token_now.status_code == 200

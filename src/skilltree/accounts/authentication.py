@@ -56,7 +56,38 @@ async def open_token_family(
     await audit.record(
         db, EventKind.TOKENS_ISSUED, user_id=user.id, at=family.created_at, family=family.id
     )
-    return await token_pair(db, ctx, user.id, family.id)
+    pair = await token_pair(db, ctx, user.id, family.id)
+    _keep_once_committed(
+        db, ctx, pair.access_token, SignedIn(Account.of(user), token_family=family.id)
+    )
+    return pair
+
+
+def _keep_once_committed(
+    db: AsyncSession, ctx: AccountsContext, access_token: str, signed_in: SignedIn
+) -> None:
+    """Keep a new access token's sign-in as its first use would (`authenticate_token`), once
+    the family is committed: no lookup on that use, and a token issued at an address refusing
+    credentials it does not know (platform/http/rate_limit.py) is not refused. Its expiry is
+    read from the token, as that use would read it."""
+    claims = verify_access_token(
+        ctx.token_keys,
+        access_token,
+        now=ctx.clock.now(),
+        issuer=ctx.auth.token_issuer,
+        audience=ctx.auth.token_audience,
+    )
+
+    async def keep() -> None:
+        # Read after the commit's own announcements, the generation lets it in.
+        ctx.principals.keep(
+            credential_key("token", access_token),
+            signed_in,
+            generation=ctx.principals.generation(),
+            expires_at=claims.expires_at,
+        )
+
+    after_commit(db, keep)
 
 
 def kept_token(ctx: AccountsContext, access_token: str) -> SignedIn | None:
