@@ -100,3 +100,29 @@ async def test_openapi_document_and_docs_are_served(client: httpx.AsyncClient) -
     assert "/v1/roadmaps/{slug}/tree" in spec.json()["paths"]
     assert docs.status_code == 200
     assert "text/html" in docs.headers["content-type"]
+
+
+async def test_the_app_starts_and_stops_through_the_asgi_lifespan_a_server_sends(
+    settings: Settings, database: Database
+) -> None:
+    """As uvicorn starts it: the lifespan messages through the app's own `__call__` (every
+    layer in front of the application sees them). A layer that fails on a lifespan scope
+    makes a server carry on without the app's resources, and every request a 500."""
+    app = create_app(settings, database=database)
+    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            assert isinstance(app.state.resources, Resources)
+        sent.append(message)
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+
+    assert [message["type"] for message in sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]

@@ -381,7 +381,10 @@ class CorsMiddleware(CORSMiddleware):
     of through a `Headers` of the request and a `MutableHeaders` of the response."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if any(name == b"origin" for name, _ in scope["headers"]):
             headers = Headers(scope=scope)
             if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
                 await self._preflight(headers, scope["path"])(scope, receive, send)
