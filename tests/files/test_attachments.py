@@ -143,6 +143,10 @@ async def test_a_link_works_only_for_its_owner_unaltered_and_unexpired(
     assert (await ada.client.get(url[:-2] + "xx")).status_code == 403
     assert (await ada.client.get(expired)).status_code == 403
     assert (await ada.client.get(url)).status_code == 200
+    # A signature that is not even ASCII is wrong like any other, not a 500.
+    foreign = url.split("&signature=")[0] + "&signature=P%F2%B8%C3%B4-%C3%92"
+    assert "&signature=" in url
+    assert (await ada.client.get(foreign)).status_code == 403
 
 
 async def test_deleting_an_attachment_removes_its_bytes(ada: Browser, storage_dir: Path) -> None:

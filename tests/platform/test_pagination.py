@@ -35,6 +35,8 @@ def test_a_cursor_round_trips_its_position() -> None:
         lambda c: "",
         lambda c: "....",
         lambda c: "🙂." + c.split(".")[1],
+        lambda c: c.split(".")[0] + ".é",  # a signature beyond ASCII
+        lambda c: "é.é",
     ],
 )
 def test_a_tampered_cursor_is_refused(tamper: Callable[[str], str]) -> None:

@@ -186,6 +186,15 @@ async def test_a_cursor_from_someone_else_is_a_400_problem(
     assert response.json()["type"] == "/problems/invalid-cursor"
 
 
+async def test_a_cursor_beyond_ascii_is_an_invalid_cursor_not_an_error(ada: Browser) -> None:
+    await use_api_key(ada)
+
+    response = await ada.client.get("/v1/me/reviews/due", params={"cursor": "abc.é"})
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/invalid-cursor"
+
+
 async def test_every_review_is_kept_in_the_log(
     ada: Browser, clock: FrozenClock, session: AsyncSession
 ) -> None:

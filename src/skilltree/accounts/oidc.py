@@ -154,7 +154,9 @@ class OidcClient:
         state: str,
         now: datetime,
     ) -> ProviderIdentity:
-        if pending.provider != provider.name or not secrets.compare_digest(state, pending.state):
+        # As bytes: compare_digest refuses a str beyond ASCII, which the query may carry.
+        same_state = secrets.compare_digest(state.encode(), pending.state.encode())
+        if pending.provider != provider.name or not same_state:
             raise OidcLoginFailed("The sign-in response does not match this browser's request.")
         cached = await self._discover(provider)
         tokens = await _redeem(provider, cached, redirect_uri, code, pending.code_verifier)

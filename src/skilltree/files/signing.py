@@ -37,4 +37,7 @@ def verify(
 ) -> bool:
     if expires < now:
         return False
-    return hmac.compare_digest(signature, sign(secret, key, expires, user_id))
+    # As bytes: `compare_digest` refuses a str with characters beyond ASCII, which a link's
+    # query can carry (a forged or mangled signature is wrong, not an error).
+    expected = sign(secret, key, expires, user_id).encode()
+    return hmac.compare_digest(signature.encode(), expected)

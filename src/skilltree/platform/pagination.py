@@ -85,7 +85,9 @@ class CursorCodec:
     def decode(self, scope: str, cursor: str) -> Position:
         payload, _, signature = cursor.partition(".")
         # compare_digest: how much of a forged signature matched must not show in the timing.
-        if not payload or not hmac.compare_digest(signature, self._sign(scope, payload)):
+        # As bytes: it refuses a str beyond ASCII, which a client's cursor may be.
+        expected = self._sign(scope, payload).encode()
+        if not payload or not hmac.compare_digest(signature.encode(), expected):
             raise InvalidCursor()
         try:
             data = orjson.loads(_b64decode(payload))
