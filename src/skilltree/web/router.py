@@ -7,6 +7,7 @@ script posts the same form with `Accept: application/json` and gets the new stat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from skilltree.cohorts import service as cohorts
 from skilltree.identity import ANONYMOUS, MAX_SLUG_LENGTH, SLUG_PATTERN
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.conditional import Precondition, PreconditionFailed, etag_of
+from skilltree.platform.http.fast_path import PersonalRead
 from skilltree.platform.http.filtering import parse_list_query
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.progress import notes
@@ -34,7 +36,7 @@ from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.errors import RoadmapNotFound
 from skilltree.roadmaps.listing import ROADMAP_LIST
-from skilltree.web import code, outlines
+from skilltree.web import code, outlines, ready_pages
 from skilltree.web.errors import PageRoute
 from skilltree.web.heatmap import heatmap
 from skilltree.web.session import (
@@ -142,22 +144,59 @@ async def roadmap_page(
     resources: AppResources,
     left: Annotated[bool, Query()] = False,
 ) -> Response:
-    roadmap: roadmaps.RoadmapRef
-    can_edit = False
     if current is None:
         roadmap = await roadmaps.require_roadmap(db, slug, ANONYMOUS)
         _, skeleton = await outlines.outline_markup(request.app, db, roadmap, forms=False)
-        tree, bar = skeleton.blank(), None
-    else:
-        learner = await learner_of(db, current, resources)
-        found = await roadmaps.require_roadmap(db, slug, learner.viewer)
-        outline, skeleton = await outlines.outline_markup(request.app, db, found, forms=True)
-        # Kept in the cache between views, made stale by the learner's and the roadmap's
-        # changes (web/tree_states.py).
-        states = await tree_states(db, resources, current.user.id, outline)
-        roadmap, bar = outline.roadmap, states.bar
-        tree = skeleton.fill(states.statuses, states.bars, csrf_token(current))
-        can_edit = roadmaps.may_edit(learner.viewer, roadmap)
+        return _roadmap_page(request, None, roadmap, None, skeleton.blank(), False, left)
+    learner = await learner_of(db, current, resources)
+    found = await roadmaps.require_roadmap(db, slug, learner.viewer)
+    key = ready_pages.page_key(slug, current)
+    if key is None or request.url.query or not ready_pages.keepable(found):
+        return await _learner_roadmap_page(request, db, resources, current, learner, found, left)
+
+    async def render() -> tuple[bytes, bool]:
+        # Read again once the cache has read its namespace tokens: a change committed since
+        # `found` was read is on this page, or leaves it under a stale token (decision 0083).
+        roadmap = await roadmaps.require_roadmap(db, slug, learner.viewer)
+        rendered = await _learner_roadmap_page(
+            request, db, resources, current, learner, roadmap, left=False
+        )
+        return bytes(rendered.body), ready_pages.keepable(roadmap)
+
+    # Kept rendered between views, and answered in front of the application while nothing it
+    # shows changed (web/ready_pages.py, `PERSONAL_READS`).
+    return ready_pages.respond(request, await ready_pages.fetch(resources, key, render))
+
+
+async def _learner_roadmap_page(
+    request: Request,
+    db: DbSession,
+    resources: AppResources,
+    current: SignedIn,
+    learner: progress.Learner,
+    found: roadmaps.RoadmapRef,
+    left: bool,
+) -> Response:
+    """A learner's page of a roadmap they may see: their status on every topic, forms to
+    change them."""
+    outline, skeleton = await outlines.outline_markup(request.app, db, found, forms=True)
+    # Kept in the cache between views, made stale by the learner's and the roadmap's changes
+    # (web/tree_states.py).
+    states = await tree_states(db, resources, current.user.id, outline)
+    tree = skeleton.fill(states.statuses, states.bars, csrf_token(current))
+    can_edit = roadmaps.may_edit(learner.viewer, outline.roadmap)
+    return _roadmap_page(request, current, outline.roadmap, states.bar, tree, can_edit, left)
+
+
+def _roadmap_page(
+    request: Request,
+    current: SignedIn | None,
+    roadmap: roadmaps.RoadmapRef,
+    bar: Bar | None,
+    tree: bytes,
+    can_edit: bool,
+    left: bool,
+) -> Response:
     return page(
         request,
         "roadmap.html",
@@ -171,6 +210,17 @@ async def roadmap_page(
         ),
         spliced=("tree", tree),
     )
+
+
+_SLUG = SLUG_PATTERN.removeprefix("^").removesuffix("$")
+# A session's ready roadmap page, answered in front of the application (web/ready_pages.py).
+PERSONAL_READS = (
+    PersonalRead(
+        "/roadmaps/{slug}",
+        re.compile(f"/roadmaps/(?P<slug>{_SLUG})"),
+        ready_pages.find_roadmap_page,
+    ),
+)
 
 
 @router.post("/roadmaps/{slug}/topics/{topic}/status")
