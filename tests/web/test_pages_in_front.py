@@ -442,3 +442,22 @@ async def test_an_edit_committed_while_a_page_is_being_found_shows_on_the_next_v
         after = await viewer.ready()
 
     assert title(after) == "The Web"
+
+
+def test_kept_pages_stay_within_their_bytes_once_prepared() -> None:
+    """A page the fast path prepared holds its body twice and its codings: counted, so the
+    least recently used page goes to make room."""
+    kept = ready_pages.KeptPages(max_bytes=25_000)
+    first, second = (
+        ready_pages.representation_of(f"<p>{n}</p>".encode() + bytes(range(256)) * 39)
+        for n in (1, 2)
+    )
+    kept.keep(first)
+    kept.keep(second)
+    assert kept.representation(first.etag) == first
+    assert kept.representation(second.etag) == second
+
+    assert kept.prepared(first.etag, minimum_size=1024) is not None
+
+    assert kept.representation(first.etag) == first
+    assert kept.representation(second.etag) is None

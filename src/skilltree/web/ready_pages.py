@@ -59,8 +59,9 @@ from skilltree.progress import service as progress
 from skilltree.roadmaps import service as roadmaps
 from skilltree.web.templating import NO_STORE, PAGE_HEADERS
 
-# The bytes of kept pages per cache (their compressed variants add about a tenth): the built-in
-# roadmap's page is about 400 kB, so some eighty learners' pages.
+# The bytes kept pages may hold per cache, once prepared: a page's representation, its body
+# again in the response and its codings. The built-in roadmap's page is about 400 kB, so some
+# forty learners' pages (least recently used out first).
 MAX_BYTES = 32 * 1024 * 1024
 HTML = "text/html"
 # A page's Vary as sent: the compression middleware completes a 200's; a 304, which has no
@@ -94,13 +95,11 @@ class KeptPages:
     cache says which one is current."""
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
-        self._copies: LRUCache[str, LocalCopy] = LRUCache(
-            maxsize=max_bytes, getsizeof=lambda copy: len(copy.value)
-        )
+        self._copies: LRUCache[str, LocalCopy] = LRUCache(maxsize=max_bytes, getsizeof=_size)
 
     def keep(self, page: conditional.Representation) -> None:
         if page.etag not in self._copies:
-            self._copies[page.etag] = LocalCopy(page.to_bytes(), ttl_seconds=0)
+            self._put(page.etag, LocalCopy(page.to_bytes(), ttl_seconds=0))
 
     def representation(self, etag: str) -> conditional.Representation | None:
         copy = self._copies.get(etag)
@@ -111,7 +110,24 @@ class KeptPages:
         copy = self._copies.get(etag)
         if copy is not None and front.PREPARED not in copy.derived:
             copy.derived[front.PREPARED] = prepared(copy.value, minimum_size)
+            self._put(etag, copy)  # counted again, with what it now holds
         return copy
+
+    def _put(self, etag: str, copy: LocalCopy) -> None:
+        if _size(copy) <= self._copies.maxsize:
+            self._copies[etag] = copy
+        else:  # larger than the whole budget
+            self._copies.pop(etag, None)
+
+
+def _size(copy: LocalCopy) -> int:
+    """The bytes a kept page holds: its representation, and once prepared, the body of each
+    response."""
+    ready: front.Prepared | None = copy.derived.get(front.PREPARED)
+    if ready is None:
+        return len(copy.value)
+    codings = sum(len(variant.body) for variant in ready.coded.values())
+    return len(copy.value) + len(ready.identity.body) + codings
 
 
 _by_cache: WeakKeyDictionary[Cache, KeptPages] = WeakKeyDictionary()
