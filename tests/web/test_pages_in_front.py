@@ -43,6 +43,7 @@ from tests.support.orgs import create_org, invite_and_join
 from tests.support.progress import WEB, import_roadmap, mark
 
 PAGE = "/roadmaps/web"
+TOPIC = "/roadmaps/web/topics/indexes"
 PRIVATE_PAGE = "/roadmaps/notes"
 PRIVATE = {"slug": "notes", "title": "Notes", "topics": [{"slug": "one", "title": "One"}]}
 HTML = {"accept": "text/html"}
@@ -91,9 +92,10 @@ def cookie(settings: Settings, browser: Browser) -> dict[str, str]:
 
 
 def cases_for(
-    session: dict[str, str], token: dict[str, str], etag: str, name: str
+    session: dict[str, str], token: dict[str, str], etags: tuple[str, str], name: str
 ) -> list[tuple[str, str, dict[str, str], int, bool]]:
     """(method, path, headers, status, answered in front)."""
+    etag, topic_etag = etags
     return [
         ("GET", PAGE, session, 200, True),
         ("GET", PAGE, {**session, **HTML}, 200, True),
@@ -114,6 +116,14 @@ def cases_for(
         ("GET", PRIVATE_PAGE, session, 200, False),  # kept for no one: access needs a statement
         ("GET", "/roadmaps/nothing-here", session, 404, False),  # problem+json
         ("HEAD", PAGE, session, 200, False),
+        ("GET", TOPIC, session, 200, True),
+        ("GET", TOPIC, {**session, "accept-encoding": "br"}, 200, True),
+        ("GET", TOPIC, {**session, "if-none-match": topic_etag}, 304, True),
+        ("GET", TOPIC, {**session, **token}, 200, False),
+        ("GET", TOPIC, HTML, 200, False),
+        ("GET", TOPIC + "?view=all", session, 200, False),
+        ("GET", "/roadmaps/notes/topics/one", session, 200, False),
+        ("GET", "/roadmaps/web/topics/nothing-here", session, 404, False),
     ]
 
 
@@ -136,11 +146,11 @@ async def test_a_learners_roadmap_page_is_answered_in_front_as_the_full_stack_an
         session = cookie(settings, browser)
         token = await bearer_headers(browser)
         for client in (fast, ordinary):
-            for path in (PAGE, PRIVATE_PAGE):  # what each app keeps
+            for path in (PAGE, PRIVATE_PAGE, TOPIC):  # what each app keeps
                 assert (await client.get(path, headers=session)).status_code == 200
         identity = {**session, "accept-encoding": "identity"}
-        etag = (await fast.get(PAGE, headers=identity)).headers["etag"]
-        cases = cases_for(session, token, etag, settings.auth.session_cookie)
+        etags = [(await fast.get(path, headers=identity)).headers["etag"] for path in (PAGE, TOPIC)]
+        cases = cases_for(session, token, (etags[0], etags[1]), settings.auth.session_cookie)
         answered_before = fast_path_of(fast_app).answered
         await asyncio.sleep(0)  # the access log writes a loop turn's lines at the next
         capsys.readouterr()
@@ -461,3 +471,93 @@ def test_kept_pages_stay_within_their_bytes_once_prepared() -> None:
 
     assert kept.representation(first.etag) == first
     assert kept.representation(second.etag) is None
+
+
+def note_of(page: str) -> str | None:
+    found = re.search(r"<div class=\"note-html\" data-note-saved>(.*?)</div>", page, re.S)
+    return None if found is None else found.group(1).strip()
+
+
+def links_of(page: str) -> list[str]:
+    return re.findall(r'rel="noopener noreferrer nofollow">([^<]*)</a>', page)
+
+
+def topic_status(page: str) -> str:
+    found = re.search(r'<header class="topic-head" [^>]* data-status="([a-z_]*)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+@BOTH_BACKENDS
+async def test_every_change_a_topic_page_shows_shows_on_the_very_next_request(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path
+) -> None:
+    app = create_app(settings, database=database, clock=clock)
+    async with serving(app) as client, client_of(app) as pages:
+        ada = await learner_of(client, outbox)
+        viewer = Viewer(app, pages, cookie(settings, ada))
+        form = {"origin": "http://test"}
+
+        # A note saved through the page's form.
+        assert note_of(await viewer.ready(TOPIC)) is None
+        saved = await client.post(
+            f"{TOPIC}/note",
+            data={"markdown": "Covering **indexes**", "csrf_token": ada.csrf_token},
+            headers=form,
+        )
+        assert saved.status_code == 303, saved.text
+        by_note, _ = await viewer.view(TOPIC)
+
+        # A link kept through the page's form, then deleted through the API.
+        await viewer.ready(TOPIC)
+        added = await client.post(
+            f"{TOPIC}/resources",
+            data={
+                "title": "Use the index",
+                "url": "https://use-the-index.example/",
+                "csrf_token": ada.csrf_token,
+            },
+            headers=form,
+        )
+        assert added.status_code == 303, added.text
+        by_link, _ = await viewer.view(TOPIC)
+        await viewer.ready(TOPIC)
+        kept = await client.get("/v1/me/progress/web/indexes/resources")
+        deleted = await client.delete(
+            f"/v1/me/progress/web/indexes/resources/{kept.json()['items'][0]['id']}",
+            headers=ada.write_headers,
+        )
+        assert deleted.status_code == 204, deleted.text
+        by_deletion, _ = await viewer.view(TOPIC)
+
+        # A status set through the API, with its line in the history.
+        await viewer.ready(TOPIC)
+        assert (await mark(ada, "indexes", "in_progress")).status_code == 200
+        by_status, _ = await viewer.view(TOPIC)
+
+        # An edit of the topic.
+        await viewer.ready(TOPIC)
+        etag = (await client.get("/v1/roadmaps/web/topics/indexes")).headers["etag"]
+        edited = await client.patch(
+            "/v1/roadmaps/web/topics/indexes",
+            json={"title": "B-tree indexes"},
+            headers={"if-match": etag, **ada.write_headers},
+        )
+        assert edited.status_code == 200, edited.text
+        by_edit, _ = await viewer.view(TOPIC)
+
+        # The account's name.
+        await viewer.ready(TOPIC)
+        renamed = await client.patch(
+            "/v1/me/profile", json={"display_name": "Ada L."}, headers=ada.write_headers
+        )
+        assert renamed.status_code == 200, renamed.text
+        by_name, _ = await viewer.view(TOPIC)
+
+    assert note_of(by_note.text) == "<p>Covering <strong>indexes</strong></p>"
+    assert links_of(by_link.text) == ["Use the index"]
+    assert links_of(by_deletion.text) == []
+    assert topic_status(by_status.text) == "in_progress"
+    assert "Done → In progress" in by_status.text
+    assert title(by_edit.text) == "B-tree indexes"
+    assert who(by_name.text) == "Ada L."

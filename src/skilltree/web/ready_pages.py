@@ -55,6 +55,7 @@ from skilltree.platform.http import conditional
 from skilltree.platform.http import fast_path as front
 from skilltree.platform.http.credentials import Credentials
 from skilltree.platform.state import Resources
+from skilltree.progress import notes
 from skilltree.progress import service as progress
 from skilltree.roadmaps import service as roadmaps
 from skilltree.web.templating import NO_STORE, PAGE_HEADERS
@@ -82,12 +83,24 @@ def page_key(slug: str, current: SignedIn) -> Key | None:
     """Where the marker of a session's page of the roadmap is kept: by everything the page
     shows of the caller (the session, the account's name) and the namespaces of everything else
     it shows. None for a caller without a browser session (pages are for sessions)."""
+    return _key(slug, current, "ready-page", ())
+
+
+def topic_page_key(slug: str, topic: str, current: SignedIn) -> Key | None:
+    """`page_key` of a topic's page, which also shows the learner's note and links on it."""
+    return _key(slug, current, f"ready-topic:{topic}", (notes.cache_namespace(current.user.id),))
+
+
+def _key(slug: str, current: SignedIn, view: str, namespaces: tuple[str, ...]) -> Key | None:
     session = current.browser_session
     if session is None:
         return None
     shown = digest(f"{session.token_hash}\n{current.user.display_name}")
     user_id = current.user.id
-    return Key(f"learner:{user_id}:{slug}:page:{shown}", progress.cache_namespaces(user_id, slug))
+    return Key(
+        f"learner:{user_id}:{slug}:{view}:{shown}",
+        (*progress.cache_namespaces(user_id, slug), *namespaces),
+    )
 
 
 class KeptPages:
@@ -215,16 +228,33 @@ def prepared(value: bytes, minimum_size: int) -> front.Prepared:
 async def find_roadmap_page(
     resources: Resources, match: re.Match[str], credentials: Credentials
 ) -> LocalCopy | None:
-    """How the fast path finds a session's ready roadmap page (`FindPersonal`): the session as
-    kept (live, in its store, not due to slide), its page's marker as a trusted local copy,
-    and the page itself in this process. None (down the stack) for anything else, a bearer
-    credential included: pages know callers by their session cookie alone."""
+    """How the fast path finds a session's ready roadmap page (`FindPersonal`)."""
+    current = await _kept_session(resources, credentials)
+    key = None if current is None else page_key(match["slug"], current)
+    return _ready(resources, key)
+
+
+async def find_topic_page(
+    resources: Resources, match: re.Match[str], credentials: Credentials
+) -> LocalCopy | None:
+    """How the fast path finds a session's ready topic page (`FindPersonal`)."""
+    current = await _kept_session(resources, credentials)
+    key = None if current is None else topic_page_key(match["slug"], match["topic"], current)
+    return _ready(resources, key)
+
+
+async def _kept_session(resources: Resources, credentials: Credentials) -> SignedIn | None:
+    """The caller as the principal cache keeps their session, by `kept_sign_in`'s rules (live,
+    in its store, not due to slide); None for anything else, a bearer credential included:
+    pages know callers by their session cookie alone."""
     if credentials.session is None:
         return None
-    current = await kept_sign_in(resources, credentials)
-    if current is None:
-        return None
-    key = page_key(match["slug"], current)
+    return await kept_sign_in(resources, credentials)
+
+
+def _ready(resources: Resources, key: Key | None) -> LocalCopy | None:
+    """The page whose marker is a trusted local copy under `key`, prepared, if this process
+    holds it; None sends the request down the stack."""
     marker = None if key is None else resources.cache.local_entry(key)
     if marker is None:
         return None

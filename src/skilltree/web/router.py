@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from skilltree.accounts.service import SignedIn
 from skilltree.cohorts import service as cohorts
-from skilltree.identity import ANONYMOUS, MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.identity import ANONYMOUS, MAX_SLUG_LENGTH, SLUG_PATTERN, Viewer
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.conditional import Precondition, PreconditionFailed, etag_of
 from skilltree.platform.http.fast_path import PersonalRead
@@ -213,12 +213,18 @@ def _roadmap_page(
 
 
 _SLUG = SLUG_PATTERN.removeprefix("^").removesuffix("$")
-# A session's ready roadmap page, answered in front of the application (web/ready_pages.py).
+# A session's ready roadmap and topic pages, answered in front of the application
+# (web/ready_pages.py).
 PERSONAL_READS = (
     PersonalRead(
         "/roadmaps/{slug}",
         re.compile(f"/roadmaps/(?P<slug>{_SLUG})"),
         ready_pages.find_roadmap_page,
+    ),
+    PersonalRead(
+        "/roadmaps/{slug}/topics/{topic}",
+        re.compile(f"/roadmaps/(?P<slug>{_SLUG})/topics/(?P<topic>{_SLUG})"),
+        ready_pages.find_topic_page,
     ),
 )
 
@@ -292,7 +298,23 @@ async def topic_page(
     current: Visitor,
     resources: AppResources,
 ) -> Response:
-    return await _topic(request, slug, topic, db, current, resources)
+    if current is None or request.url.query:
+        return await _topic(request, slug, topic, db, current, resources)
+    viewer = await viewer_of(db, current)
+    found = await roadmaps.require_roadmap(db, slug, viewer)
+    key = ready_pages.topic_page_key(slug, topic, current)
+    if key is None or not ready_pages.keepable(found):
+        return await _topic_of(request, db, current, resources, viewer, found, topic)
+
+    async def render() -> tuple[bytes, bool]:
+        # Read again once the cache has read its namespace tokens (as `roadmap_page`).
+        roadmap = await roadmaps.require_roadmap(db, slug, viewer)
+        rendered = await _topic_of(request, db, current, resources, viewer, roadmap, topic)
+        return bytes(rendered.body), ready_pages.keepable(roadmap)
+
+    # Kept rendered between views, and answered in front of the application while nothing it
+    # shows changed (web/ready_pages.py, `PERSONAL_READS`).
+    return ready_pages.respond(request, await ready_pages.fetch(resources, key, render))
 
 
 async def _topic(
@@ -309,8 +331,38 @@ async def _topic(
     status_code: int = 200,
 ) -> Response:
     viewer = await viewer_of(db, current)
-    # One tree (kept per roadmap version) serves the topic, its progress and its history.
     roadmap = await roadmaps.require_roadmap(db, slug, viewer)
+    return await _topic_of(
+        request,
+        db,
+        current,
+        resources,
+        viewer,
+        roadmap,
+        topic_slug,
+        draft=draft,
+        preview=preview,
+        note_error=note_error,
+        status_code=status_code,
+    )
+
+
+async def _topic_of(
+    request: Request,
+    db: DbSession,
+    current: SignedIn | None,
+    resources: AppResources,
+    viewer: Viewer,
+    roadmap: roadmaps.RoadmapRef,
+    topic_slug: str,
+    *,
+    draft: str | None = None,
+    preview: str | None = None,
+    note_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The page of a topic of a roadmap the viewer may see."""
+    # One tree (kept per roadmap version) serves the topic, its progress and its history.
     tree, topics = await outlines.details(request.app, db, roadmap)
     view = roadmaps.topic_view_of(roadmap, topics, topic_slug)
     context = _base(
