@@ -1,38 +1,44 @@
-"""A signed-in learner's roadmap page, kept rendered so that the next view is sent as it is,
-from in front of the application when nothing it shows has changed (decision 0083).
+"""A signed-in learner's roadmap and topic pages, kept rendered so that the next view is sent as
+it is, from in front of the application when nothing it shows has changed (decision 0083).
 
-A roadmap page costs about 2.8 ms of CPU to render (most of it filling and joining the tree's
-markup, web/tree_html.py) and one statement, though between two views of one learner it rarely
-changes. What it shows, and what makes each part stale:
+A roadmap page costs about 3 ms of CPU to render (most of it filling and joining the tree's
+markup, web/tree_html.py) and one statement, a topic page about 2.5 ms and three, though
+between two views of one learner they rarely change. What they show, and what makes each part
+stale:
 
-    the session's CSRF token   in every form; fixed for the session's life. The page is kept
-                               per session: keyed by the session's digest (as the principal
-                               cache keys it), never by the token itself
+    the session's CSRF token   in every form; fixed for the session's life. A page is kept per
+                               session: keyed by the session's digest (as the principal cache
+                               keys it), never by the token itself
     the account's name         in the header; the key names a digest of it, so a renamed
                                account is another key (a rename also marks the profile stale)
     the learner's states       the namespaces `progress.cache_namespaces` names, as
                                web/tree_states.py: every status change (any roadmap, by
-                               concept), the profile, the roadmap, the concepts
-    the roadmap                its title, description, outline, owner and visibility: its
+                               concept), the profile, the roadmap, the concepts; a topic's
+                               history is of the same status changes
+    a topic's note and links   (topic page) `notes.cache_namespace`: every write of either
+    the roadmap                its title, description, topics, owner and visibility: its
                                namespace, marked stale by every change of the roadmap
     who may edit it            its owner (the roadmap's namespace) or an organisation's editors:
                                a membership changes without marking anything stale, so a
                                roadmap of an organisation is never kept
+    a topic's references       the installation's own source files and routes (as
+                               web/code.py keeps their excerpts per process)
     `?left`, `?imported`       a query string: never kept (and the fast path never answers one)
 
 So a page is kept only for a session (not a bearer credential: pages read the cookie alone) on
 a public roadmap of no organisation, and only while the namespaces it was computed from are
-current: the cache keeps a small marker, the page's ETag, under the key `page_key` names
-(`Cache.fetch` reads the namespace tokens before the page is rendered, so a change committed
-meanwhile leaves the marker under a stale token); the page's bytes, hundreds of kB for the
+current: the cache keeps a small marker, the page's ETag, under the key `page_key` or
+`topic_page_key` names (`Cache.fetch` reads the namespace tokens before the page is rendered,
+so a change committed meanwhile leaves the marker under a stale token; the route reads the
+roadmap again inside the rendering for that reason); the page's bytes, hundreds of kB for the
 built-in roadmap, stay in this process (`KeptPages`, by ETag: the same bytes are always the
 same page), and never in Redis. A marker whose page this process does not hold (another
 instance rendered it, or it was let go) has the page rendered again.
 
-The fast path (platform/http/fast_path.py, decision 0080) answers `GET /roadmaps/{slug}` with
-the kept page when the session is kept (`kept_sign_in`: live, in its store, not due to slide)
-and the marker is a trusted local copy; anything else goes down the stack, which renders or
-finds the page by the same rules.
+The fast path (platform/http/fast_path.py, decision 0080) answers `GET /roadmaps/{slug}` and
+`GET /roadmaps/{slug}/topics/{topic}` with the kept page when the session is kept
+(`kept_sign_in`: live, in its store, not due to slide) and the marker is a trusted local copy;
+anything else goes down the stack, which renders or finds the page by the same rules.
 """
 
 from __future__ import annotations
@@ -167,7 +173,7 @@ async def fetch(resources: Resources, key: Key, render: Render) -> conditional.R
         nonlocal rendered
         body, may_keep = await render()
         rendered = representation_of(body)
-        if may_keep:
+        if may_keep and resources.cache.enabled:  # else no marker will ever name it
             kept.keep(rendered)
         return Computed(rendered.etag.encode(), shareable=may_keep)
 
