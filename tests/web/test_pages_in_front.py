@@ -1,8 +1,8 @@
-"""A signed-in learner's roadmap page is answered in front of the application (decision 0083)
-exactly as the full stack answers it, and only while nothing it shows has changed: each request
-is sent to an app with the fast path and to one without it, over one database and one Redis (or
-none), and the responses and access-log lines must be the same but for the request id; then
-every change the page shows must show on the very next request."""
+"""A signed-in learner's roadmap and topic pages are answered in front of the application
+(decision 0083) exactly as the full stack answers them, and only while nothing they show has
+changed: each request is sent to an app with the fast path and to one without it, over one
+database and one Redis (or none), and the responses and access-log lines must be the same but
+for the request id; then every change a page shows must show on the very next request."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def cases_for(
 
 
 @BOTH_BACKENDS
-async def test_a_learners_roadmap_page_is_answered_in_front_as_the_full_stack_answers_it(
+async def test_a_learners_pages_are_answered_in_front_as_the_full_stack_answers_them(
     settings: Settings,
     database: Database,
     clock: FrozenClock,
@@ -176,6 +176,10 @@ async def test_a_learners_roadmap_page_is_answered_in_front_as_the_full_stack_an
     assert by_fast_path[5].headers["vary"] == "Cookie, Accept-Encoding, Origin"  # the 304's too
     assert browser.csrf_token in page.text
     assert 'class="who">Ada<' in page.text
+    topic = by_fast_path[18]
+    assert topic.headers["content-security-policy"] == page.headers["content-security-policy"]
+    assert "<h1>Indexes</h1>" in topic.text
+    assert by_fast_path[19].headers["content-encoding"] == "br"
 
 
 def statuses(page: str) -> dict[str, str]:
