@@ -90,6 +90,7 @@ from skilltree.rooms.router import router as rooms_router
 from skilltree.search.in_process import InProcessIndexer
 from skilltree.search.router import router as search_router
 from skilltree.web.install import install_web
+from skilltree.web.router import PERSONAL_READS as PAGE_READS
 from skilltree.webhooks.router import router as webhooks_router
 from skilltree.wiring import open_resources
 
@@ -280,7 +281,7 @@ def create_app(
         app.add_front_middleware(
             FastPathMiddleware,
             reads=CACHED_READS,
-            personal=(*ACCOUNT_READS, *PROGRESS_READS),
+            personal=(*ACCOUNT_READS, *PROGRESS_READS, *PAGE_READS),
             slots=slots,
             cors=cors,
             limiter=limiter,

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skilltree.platform import events
+from skilltree.platform.cache import stale_on_commit
 from skilltree.platform.models import utc_now
 from skilltree.progress import repository
 from skilltree.progress.errors import NoteTooLarge, ResourceNotFound, TooManyResources
@@ -178,6 +179,12 @@ async def _topic_id(session: AsyncSession, viewer: Viewer, slug: str, topic_slug
     return view.topic.id
 
 
+def cache_namespace(user_id: int) -> str:
+    """Named by cached data that shows the learner's notes or links (a topic page kept
+    rendered, web/ready_pages.py); every write of either marks it stale."""
+    return f"notes:{user_id}"
+
+
 def _view(note: TopicNote | None) -> NoteView:
     if note is None:
         return NoteView("", "", None)
@@ -185,12 +192,14 @@ def _view(note: TopicNote | None) -> NoteView:
 
 
 def _emit_note_changed(session: AsyncSession, user_id: int, topic_id: int, at: datetime) -> None:
+    stale_on_commit(session, cache_namespace(user_id))
     events.emit(session, NOTE_CHANGED, at=at, data={"user_id": user_id, "topic_id": topic_id})
 
 
 def _emit_resource_changed(
     session: AsyncSession, resource_id: int, user_id: int, topic_id: int, at: datetime
 ) -> None:
+    stale_on_commit(session, cache_namespace(user_id))
     events.emit(
         session,
         RESOURCE_CHANGED,

@@ -7,6 +7,7 @@ script posts the same form with `Accept: application/json` and gets the new stat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -21,9 +22,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from skilltree.accounts.service import SignedIn
 from skilltree.cohorts import service as cohorts
-from skilltree.identity import ANONYMOUS, MAX_SLUG_LENGTH, SLUG_PATTERN
+from skilltree.identity import ANONYMOUS, MAX_SLUG_LENGTH, SLUG_PATTERN, Viewer
 from skilltree.platform.errors import UnprocessableContent
 from skilltree.platform.http.conditional import Precondition, PreconditionFailed, etag_of
+from skilltree.platform.http.fast_path import PersonalRead
 from skilltree.platform.http.filtering import parse_list_query
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.progress import notes
@@ -34,7 +36,7 @@ from skilltree.reviews import service as reviews
 from skilltree.roadmaps import service as roadmaps
 from skilltree.roadmaps.errors import RoadmapNotFound
 from skilltree.roadmaps.listing import ROADMAP_LIST
-from skilltree.web import code, outlines
+from skilltree.web import code, outlines, ready_pages
 from skilltree.web.errors import PageRoute
 from skilltree.web.heatmap import heatmap
 from skilltree.web.session import (
@@ -142,22 +144,59 @@ async def roadmap_page(
     resources: AppResources,
     left: Annotated[bool, Query()] = False,
 ) -> Response:
-    roadmap: roadmaps.RoadmapRef
-    can_edit = False
     if current is None:
         roadmap = await roadmaps.require_roadmap(db, slug, ANONYMOUS)
         _, skeleton = await outlines.outline_markup(request.app, db, roadmap, forms=False)
-        tree, bar = skeleton.blank(), None
-    else:
-        learner = await learner_of(db, current, resources)
-        found = await roadmaps.require_roadmap(db, slug, learner.viewer)
-        outline, skeleton = await outlines.outline_markup(request.app, db, found, forms=True)
-        # Kept in the cache between views, made stale by the learner's and the roadmap's
-        # changes (web/tree_states.py).
-        states = await tree_states(db, resources, current.user.id, outline)
-        roadmap, bar = outline.roadmap, states.bar
-        tree = skeleton.fill(states.statuses, states.bars, csrf_token(current))
-        can_edit = roadmaps.may_edit(learner.viewer, roadmap)
+        return _roadmap_page(request, None, roadmap, None, skeleton.blank(), False, left)
+    learner = await learner_of(db, current, resources)
+    found = await roadmaps.require_roadmap(db, slug, learner.viewer)
+    key = ready_pages.page_key(slug, current)
+    if key is None or request.url.query or not ready_pages.keepable(found):
+        return await _learner_roadmap_page(request, db, resources, current, learner, found, left)
+
+    async def render() -> tuple[bytes, bool]:
+        # Read again once the cache has read its namespace tokens: a change committed since
+        # `found` was read is on this page, or leaves it under a stale token (decision 0083).
+        roadmap = await roadmaps.require_roadmap(db, slug, learner.viewer)
+        rendered = await _learner_roadmap_page(
+            request, db, resources, current, learner, roadmap, left=False
+        )
+        return bytes(rendered.body), ready_pages.keepable(roadmap)
+
+    # Kept rendered between views, and answered in front of the application while nothing it
+    # shows changed (web/ready_pages.py, `PERSONAL_READS`).
+    return ready_pages.respond(request, await ready_pages.fetch(resources, key, render))
+
+
+async def _learner_roadmap_page(
+    request: Request,
+    db: DbSession,
+    resources: AppResources,
+    current: SignedIn,
+    learner: progress.Learner,
+    found: roadmaps.RoadmapRef,
+    left: bool,
+) -> Response:
+    """A learner's page of a roadmap they may see: their status on every topic, forms to
+    change them."""
+    outline, skeleton = await outlines.outline_markup(request.app, db, found, forms=True)
+    # Kept in the cache between views, made stale by the learner's and the roadmap's changes
+    # (web/tree_states.py).
+    states = await tree_states(db, resources, current.user.id, outline)
+    tree = skeleton.fill(states.statuses, states.bars, csrf_token(current))
+    can_edit = roadmaps.may_edit(learner.viewer, outline.roadmap)
+    return _roadmap_page(request, current, outline.roadmap, states.bar, tree, can_edit, left)
+
+
+def _roadmap_page(
+    request: Request,
+    current: SignedIn | None,
+    roadmap: roadmaps.RoadmapRef,
+    bar: Bar | None,
+    tree: bytes,
+    can_edit: bool,
+    left: bool,
+) -> Response:
     return page(
         request,
         "roadmap.html",
@@ -171,6 +210,23 @@ async def roadmap_page(
         ),
         spliced=("tree", tree),
     )
+
+
+_SLUG = SLUG_PATTERN.removeprefix("^").removesuffix("$")
+# A session's ready roadmap and topic pages, answered in front of the application
+# (web/ready_pages.py).
+PERSONAL_READS = (
+    PersonalRead(
+        "/roadmaps/{slug}",
+        re.compile(f"/roadmaps/(?P<slug>{_SLUG})"),
+        ready_pages.find_roadmap_page,
+    ),
+    PersonalRead(
+        "/roadmaps/{slug}/topics/{topic}",
+        re.compile(f"/roadmaps/(?P<slug>{_SLUG})/topics/(?P<topic>{_SLUG})"),
+        ready_pages.find_topic_page,
+    ),
+)
 
 
 @router.post("/roadmaps/{slug}/topics/{topic}/status")
@@ -242,7 +298,23 @@ async def topic_page(
     current: Visitor,
     resources: AppResources,
 ) -> Response:
-    return await _topic(request, slug, topic, db, current, resources)
+    if current is None or request.url.query:
+        return await _topic(request, slug, topic, db, current, resources)
+    viewer = await viewer_of(db, current)
+    found = await roadmaps.require_roadmap(db, slug, viewer)
+    key = ready_pages.topic_page_key(slug, topic, current)
+    if key is None or not ready_pages.keepable(found):
+        return await _topic_of(request, db, current, resources, viewer, found, topic)
+
+    async def render() -> tuple[bytes, bool]:
+        # Read again once the cache has read its namespace tokens (as `roadmap_page`).
+        roadmap = await roadmaps.require_roadmap(db, slug, viewer)
+        rendered = await _topic_of(request, db, current, resources, viewer, roadmap, topic)
+        return bytes(rendered.body), ready_pages.keepable(roadmap)
+
+    # Kept rendered between views, and answered in front of the application while nothing it
+    # shows changed (web/ready_pages.py, `PERSONAL_READS`).
+    return ready_pages.respond(request, await ready_pages.fetch(resources, key, render))
 
 
 async def _topic(
@@ -259,8 +331,38 @@ async def _topic(
     status_code: int = 200,
 ) -> Response:
     viewer = await viewer_of(db, current)
-    # One tree (kept per roadmap version) serves the topic, its progress and its history.
     roadmap = await roadmaps.require_roadmap(db, slug, viewer)
+    return await _topic_of(
+        request,
+        db,
+        current,
+        resources,
+        viewer,
+        roadmap,
+        topic_slug,
+        draft=draft,
+        preview=preview,
+        note_error=note_error,
+        status_code=status_code,
+    )
+
+
+async def _topic_of(
+    request: Request,
+    db: DbSession,
+    current: SignedIn | None,
+    resources: AppResources,
+    viewer: Viewer,
+    roadmap: roadmaps.RoadmapRef,
+    topic_slug: str,
+    *,
+    draft: str | None = None,
+    preview: str | None = None,
+    note_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The page of a topic of a roadmap the viewer may see."""
+    # One tree (kept per roadmap version) serves the topic, its progress and its history.
     tree, topics = await outlines.details(request.app, db, roadmap)
     view = roadmaps.topic_view_of(roadmap, topics, topic_slug)
     context = _base(

@@ -30,6 +30,14 @@ PAGE_POLICY = (
 REFERRER_POLICY = "same-origin"
 # Pages show personal data and carry the CSRF token: never stored by any cache.
 NO_STORE = "no-store"
+# What every page's response says besides its body and Cache-Control (a page read answered in
+# front of the application sends the same: web/ready_pages.py).
+PAGE_HEADERS = {
+    "content-security-policy": PAGE_POLICY,
+    "referrer-policy": REFERRER_POLICY,
+    # The same address shows each visitor their own page.
+    "vary": "Cookie",
+}
 # Where `page` splices bytes into a rendered page. A comment can come only from a template's
 # own text, never from an escaped value (which has no "<"); the random part keeps it from
 # matching any template's text.
@@ -78,8 +86,7 @@ def page(
             raise ValueError(f"{template} must show {name} exactly once")
         body = b"".join((before.encode(), markup, after.encode()))
     response = HTMLResponse(body, status_code=status_code, headers=dict(headers or {}))
-    response.headers["content-security-policy"] = PAGE_POLICY
-    response.headers["referrer-policy"] = REFERRER_POLICY
+    for name, value in PAGE_HEADERS.items():
+        response.headers[name] = value
     response.headers.setdefault("cache-control", NO_STORE)
-    response.headers["vary"] = "Cookie"
     return response
