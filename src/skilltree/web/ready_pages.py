@@ -48,9 +48,8 @@ from collections.abc import Awaitable, Callable
 from weakref import WeakKeyDictionary
 
 from cachetools import LRUCache
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from skilltree.accounts.dependencies import kept_sign_in
 from skilltree.accounts.service import SignedIn
@@ -71,9 +70,6 @@ from skilltree.web.templating import NO_STORE, PAGE_HEADERS
 # 880 kB, so some thirty-five learners' pages (least recently used out first).
 MAX_BYTES = 32 * 1024 * 1024
 HTML = "text/html"
-# A page's Vary as sent: the compression middleware completes a 200's; a 304, which has no
-# content type for it to go by, says it itself.
-SENT_VARY = f"{PAGE_HEADERS['vary']}, Accept-Encoding"
 
 # A page as rendered: its HTML body and whether it may be kept (`keepable`).
 Render = Callable[[], Awaitable[tuple[bytes, bool]]]
@@ -128,7 +124,7 @@ class KeptPages:
         """The page as the fast path answers it, its responses prepared once per page."""
         copy = self._copies.get(etag)
         if copy is not None and front.PREPARED not in copy.derived:
-            copy.derived[front.PREPARED] = prepared(copy.value, minimum_size)
+            copy.derived[front.PREPARED] = front.prepare(copy.value, minimum_size)
             self._put(etag, copy)  # counted again, with what it now holds
         return copy
 
@@ -161,7 +157,10 @@ def kept_pages(cache: Cache) -> KeptPages:
 
 
 def representation_of(body: bytes) -> conditional.Representation:
-    return conditional.Representation(body, conditional.entity_tag(body), NO_STORE, HTML)
+    """A rendered page as kept: with the headers every page carries, which both paths send."""
+    return conditional.Representation(
+        body, conditional.entity_tag(body), NO_STORE, HTML, tuple(PAGE_HEADERS.items())
+    )
 
 
 async def fetch(resources: Resources, key: Key, render: Render) -> conditional.Representation:
@@ -194,41 +193,8 @@ async def fetch(resources: Resources, key: Key, render: Render) -> conditional.R
 
 
 def respond(request: Request, page: conditional.Representation) -> Response:
-    """The page with the headers every page has, and its ETag: 304 on a matching If-None-Match,
-    as the fast path answers it."""
-    headers = {"etag": page.etag, "cache-control": page.cache_control, **PAGE_HEADERS}
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and conditional.none_match(if_none_match, page.etag):
-        return Response(status_code=304, headers={**headers, "vary": SENT_VARY})
-    return HTMLResponse(page.body, headers=headers)
-
-
-def prepared(value: bytes, minimum_size: int) -> front.Prepared:
-    """What the fast path prepares from a representation (its codings and 304s), with the
-    headers `respond` gives a page: what the stack sends, once the compression middleware has
-    been through it."""
-    plain = front.prepare(value, minimum_size)
-    variants: dict[int, front.Variant] = {}
-
-    def paged(variant: front.Variant) -> front.Variant:
-        found = variants.get(id(variant))
-        if found is None:
-            headers = MutableHeaders(raw=list(variant.headers))
-            for name, header in PAGE_HEADERS.items():
-                headers[name] = header
-            headers["vary"] = SENT_VARY
-            found = variants[id(variant)] = front.Variant(
-                variant.status, tuple(headers.raw), variant.body
-            )
-        return found
-
-    return front.Prepared(
-        plain.etag,
-        paged(plain.identity),
-        {coding: paged(variant) for coding, variant in plain.coded.items()},
-        {seen: paged(variant) for seen, variant in plain.not_modified.items()},
-        {etag: paged(variant) for etag, variant in plain.exact_not_modified.items()},
-    )
+    """The page with its ETag: 304 on a matching If-None-Match, as the fast path answers it."""
+    return page.respond(request)
 
 
 async def find_roadmap_page(

@@ -95,12 +95,15 @@ def strong_match(header: str, etag: str) -> bool:
 @dataclass(frozen=True)
 class Representation:
     """A response body with its ETag and Cache-Control, computed once: what the cache stores,
-    so a hit answers (or 304s) without reading the database or serialising anything."""
+    so a hit answers (or 304s) without reading the database or serialising anything.
+    `headers` are any others every response of it carries (a page's policy headers and its
+    `Vary: Cookie`), on the 200 and the 304 alike."""
 
     body: bytes
     etag: str
     cache_control: str
     media_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, model: BaseModel, *, cache_control: str) -> Representation:
@@ -109,20 +112,28 @@ class Representation:
 
     def to_bytes(self) -> bytes:
         """One line of headers, then the body as it is sent."""
-        head = json.dumps([self.etag, self.cache_control, self.media_type])
-        return head.encode() + b"\n" + self.body
+        head: list[object] = [self.etag, self.cache_control, self.media_type]
+        if self.headers:
+            head.append(dict(self.headers))
+        return json.dumps(head).encode() + b"\n" + self.body
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Representation:
         head, body = data.split(b"\n", 1)
-        etag, cache_control, media_type = json.loads(head)
-        return cls(body, etag, cache_control, media_type)
+        etag, cache_control, media_type, *headers = json.loads(head)
+        others = tuple(headers[0].items()) if headers else ()
+        return cls(body, etag, cache_control, media_type, others)
+
+    def validators(self) -> dict[str, str]:
+        """What every response of it carries besides its body: ETag, Cache-Control and
+        `headers`."""
+        return {"etag": self.etag, "cache-control": self.cache_control, **dict(self.headers)}
 
     def respond(
         self, request: Request, *, status_code: int = 200, headers: dict[str, str] | None = None
     ) -> Response:
         """The body with its ETag, or 304 with no body when the client's copy is current."""
-        validators = {"etag": self.etag, "cache-control": self.cache_control, **(headers or {})}
+        validators = {**self.validators(), **(headers or {})}
         if_none_match = request.headers.get("if-none-match")
         if request.method == "GET" and if_none_match and none_match(if_none_match, self.etag):
             return Response(status_code=304, headers=self.not_modified_headers(validators))
@@ -131,11 +142,12 @@ class Representation:
     def not_modified_headers(self, validators: dict[str, str]) -> dict[str, str]:
         """What a 304 carries of the headers its 200 would have (RFC 9110 §15.4.5): the
         validators, and the Vary the compression middleware gives a body of this type (it
-        sees no type on a 304), so that a cache freshening its copy keeps codings apart. CORS
-        adds its own to both."""
-        if is_compressible(self.media_type):
-            return {**validators, "vary": "Accept-Encoding"}
-        return validators
+        sees no type on a 304), after any the representation has, so that a cache freshening
+        its copy keeps codings apart. CORS adds its own to both."""
+        if not is_compressible(self.media_type):
+            return validators
+        vary = validators.get("vary")
+        return {**validators, "vary": f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"}
 
 
 def respond(

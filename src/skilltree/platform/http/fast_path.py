@@ -154,7 +154,7 @@ class Asked(NamedTuple):
 def prepare(value: bytes, minimum_size: int) -> Prepared:
     """Every response a cached representation can give, computed once."""
     representation = conditional.Representation.from_bytes(value)
-    validators = {"etag": representation.etag, "cache-control": representation.cache_control}
+    validators = representation.validators()
     response = Response(
         representation.body, 200, headers=validators, media_type=representation.media_type
     )
