@@ -100,7 +100,7 @@ class KeptPage:
     clock) from which and until which it is the page the route would make: made at `made`, it
     holds every active card due then; a card joins it, or gives it a `next`, only when one not
     due then comes due, at `until` at the earliest. Its links name the request's URL, so they
-    are made per request (`body`)."""
+    are made per request (`representation`)."""
 
     made: int
     until: int
@@ -284,11 +284,12 @@ async def _first_page(
         kept = KeptPage.from_bytes(value)
         if kept.valid_at(now):
             return kept
-        if attempt == 0:
-            # A card came due since it was made (or the clock is before it was made): the
-            # queue's namespace goes stale, and the next fetch makes the page again.
-            await cache.invalidate([service.queue_namespace(user_id)])
-    await make()
+        if micros(now) < kept.made or attempt == 1:
+            break  # made after this request's now, by a request begun later: not ours to drop
+        # A card came due since it was made: the queue's namespace goes stale, and the next
+        # fetch makes the page again.
+        await cache.invalidate([service.queue_namespace(user_id)])
+    await make()  # for this request alone
     return made[-1]
 
 
