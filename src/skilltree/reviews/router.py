@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
@@ -51,7 +51,7 @@ Writer = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))]
 PRIVATE = conditional.PRIVATE
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What a kept page remembers of the representations made from it, by the request's URL (its
-# `self` link): the fast path's, once it passes the URL (decision 0082), at most this many.
+# `self` link), at most this many.
 MADE_FOR_URLS = 8
 
 
@@ -94,34 +94,58 @@ def due_scope(user_id: int) -> str:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The response to a request of one URL: the representation, the `Link` header, and the
+    same as the fast path's local copy (made when it first asks)."""
+
+    representation: conditional.Representation
+    headers: dict[str, str]
+    copies: list[LocalCopy] = field(default_factory=list)
+
+    def local_copy(self, ttl_seconds: int) -> LocalCopy:
+        if not self.copies:
+            self.copies.append(LocalCopy(self.representation.to_bytes(), ttl_seconds))
+        return self.copies[0]
+
+
+@dataclass(frozen=True)
 class KeptPage:
     """The due list's first page as the cache keeps it: its cards as JSON, the cursor of the
     page after it, and the instants (microseconds since the epoch, by the application's
     clock) from which and until which it is the page the route would make: made at `made`, it
     holds every active card due then; a card joins it, or gives it a `next`, only when one not
     due then comes due, at `until` at the earliest. Its links name the request's URL, so they
-    are made per request (`representation`)."""
+    are made per request (`answer`)."""
 
     made: int
     until: int
     next_cursor: str | None
     items: bytes
+    # By URL, the answers made from it (at most MADE_FOR_URLS).
+    answers: dict[str, Answer] = field(default_factory=dict, compare=False, repr=False)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps([self.made, self.until, self.next_cursor]) + b"\n" + self.items
 
     @classmethod
-    def from_bytes(cls, value: bytes) -> KeptPage:
-        head, items = value.split(b"\n", 1)
-        made, until, next_cursor = orjson.loads(head)
-        return cls(made, until, next_cursor, items)
+    def read(cls, value: bytes) -> KeptPage:
+        """The page kept as `value`, read once while the cache hands out those bytes."""
+        page = _READ_PAGES.get(value)
+        if page is None:
+            head, items = value.split(b"\n", 1)
+            made, until, next_cursor = orjson.loads(head)
+            page = _READ_PAGES[value] = cls(made, until, next_cursor, items)
+        return page
 
     def valid_at(self, now: datetime) -> bool:
         return self.made <= micros(now) < self.until
 
-    def representation(self, url: str) -> tuple[conditional.Representation, dict[str, str]]:
+    def answer(self, url: str) -> Answer:
         """The response to a request of `url` (the `self` link): the bytes `due_list_json`
         writes for the page, with their ETag, and the Link header `page_links` sets."""
+        answer = self.answers.get(url)
+        if answer is not None:
+            return answer
         next_url = None
         headers: dict[str, str] = {}
         if self.next_cursor is not None:
@@ -130,11 +154,19 @@ class KeptPage:
         links = orjson.dumps({"self": url, "next": next_url, "prev": None})
         body = b'{"items":' + self.items + b',"links":' + links + b"}"
         representation = conditional.Representation(body, conditional.entity_tag(body), PRIVATE)
-        return representation, headers
+        if len(self.answers) >= MADE_FOR_URLS:
+            self.answers.clear()
+        answer = self.answers[url] = Answer(representation, headers)
+        return answer
 
     def respond(self, request: Request) -> Response:
-        representation, headers = self.representation(str(request.url))
-        return representation.respond(request, headers=headers)
+        answer = self.answer(str(request.url))
+        return answer.representation.respond(request, headers=answer.headers)
+
+
+# Kept pages by the bytes the cache keeps them as: the cache hands the same bytes object back
+# while the entry lives (Python keeps its hash), so a page is read, and its answers made, once.
+_READ_PAGES: LRUCache[bytes, KeptPage] = LRUCache(maxsize=512)
 
 
 def micros(instant: datetime) -> int:
@@ -157,7 +189,8 @@ def card_roadmaps_key(user_id: int) -> Key:
     )
 
 
-def first_page_key(user_id: int, roadmap_slugs: list[str]) -> Key:
+@lru_cache(maxsize=4096)
+def first_page_key(user_id: int, roadmap_slugs: tuple[str, ...]) -> Key:
     """Where a learner's first page of the due list is cached: stale when their queue changes
     (a rating, a card started or retired), their account goes (its id may be handed out
     again), or one of the roadmaps their cards are on changes (a topic renamed or removed)."""
@@ -172,12 +205,6 @@ def first_page_key(user_id: int, roadmap_slugs: list[str]) -> Key:
 def tenure_key(slug: str) -> Key:
     """Where how a roadmap is held is cached, for every learner: stale with any change of it."""
     return Key(f"reviews:roadmap:{slug}:tenure", (roadmaps.cache_namespace(slug),))
-
-
-# What the fast path's lookups keep derived from the local copies they read.
-ROADMAPS_READ = "reviews.roadmaps"
-PAGE_READ = "reviews.page"
-MADE_READ = "reviews.made"
 
 
 async def kept_due_list(
@@ -198,25 +225,13 @@ async def kept_due_list(
     found = cache.local_entry(card_roadmaps_key(user_id))
     if found is None:
         return None
-    key: Key | None = found.derived.get(ROADMAPS_READ)
-    if key is None:
-        key = found.derived[ROADMAPS_READ] = first_page_key(user_id, orjson.loads(found.value))
-    copy = cache.local_entry(key)
+    copy = cache.local_entry(first_page_key(user_id, read_slugs(found.value)))
     if copy is None:
         return None
-    kept: KeptPage | None = copy.derived.get(PAGE_READ)
-    if kept is None:
-        kept = copy.derived[PAGE_READ] = KeptPage.from_bytes(copy.value)
+    kept = KeptPage.read(copy.value)
     if kept.next_cursor is not None or not kept.valid_at(resources.clock.now()):
         return None
-    made: dict[str, LocalCopy] = copy.derived.setdefault(MADE_READ, {})
-    answer = made.get(url)
-    if answer is None:
-        if len(made) >= MADE_FOR_URLS:
-            made.clear()
-        representation, _ = kept.representation(url)
-        answer = made[url] = LocalCopy(representation.to_bytes(), copy.ttl_seconds)
-    return answer
+    return kept.answer(url).local_copy(copy.ttl_seconds)
 
 
 async def _kept_due_list_of(
@@ -281,7 +296,7 @@ async def _first_page(
         value = await cache.fetch(key, make, ttl)
         if made:  # made by this request, for now
             return made[-1]
-        kept = KeptPage.from_bytes(value)
+        kept = KeptPage.read(value)
         if kept.valid_at(now):
             return kept
         if micros(now) < kept.made or attempt == 1:
@@ -293,12 +308,19 @@ async def _first_page(
     return made[-1]
 
 
-async def _card_roadmaps(cache: Cache, session: DbSession, user_id: int, ttl: int) -> list[str]:
+async def _card_roadmaps(
+    cache: Cache, session: DbSession, user_id: int, ttl: int
+) -> tuple[str, ...]:
     async def find() -> Computed:
         return Computed(orjson.dumps(await service.card_roadmaps(session, user_id)))
 
-    slugs: list[str] = orjson.loads(await cache.fetch(card_roadmaps_key(user_id), find, ttl))
-    return slugs
+    return read_slugs(await cache.fetch(card_roadmaps_key(user_id), find, ttl))
+
+
+@lru_cache(maxsize=1024)
+def read_slugs(value: bytes) -> tuple[str, ...]:
+    """The roadmaps' slugs kept as `value` (`card_roadmaps_key`), read once per value."""
+    return tuple(orjson.loads(value))
 
 
 async def _make_first_page(
