@@ -79,6 +79,7 @@ from skilltree.progress import service as progress_service
 from skilltree.progress.router import PERSONAL_READS as PROGRESS_READS
 from skilltree.progress.router import router as progress_router
 from skilltree.realtime.router import router as realtime_router
+from skilltree.reviews.router import PERSONAL_READS as REVIEW_READS
 from skilltree.reviews.router import router as reviews_router
 from skilltree.roadmaps.editing_router import router as roadmap_editing_router
 from skilltree.roadmaps.importing.errors import RoadmapTooLarge
@@ -270,7 +271,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Cached public reads answered from local copies, doing what the stack above would do
-    # (decision 0055), and a signed-in caller's own ready reads (decision 0080). Not with a
+    # (decision 0055), and a signed-in caller's own ready reads (decisions 0080, 0082). Not with a
     # replica (its entries are kept apart) nor with tracing (a span per request is the point
     # there).
     if (
@@ -281,7 +282,7 @@ def create_app(
         app.add_front_middleware(
             FastPathMiddleware,
             reads=CACHED_READS,
-            personal=(*ACCOUNT_READS, *PROGRESS_READS, *PAGE_READS),
+            personal=(*ACCOUNT_READS, *PROGRESS_READS, *REVIEW_READS, *PAGE_READS),
             slots=slots,
             cors=cors,
             limiter=limiter,

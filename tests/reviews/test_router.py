@@ -224,8 +224,10 @@ async def test_the_due_list_reads_only_the_columns_it_shows(
     card_reads = [s for s in log.statements if "FROM review_cards" in s]
     assert len(listed["items"]) == 2
     assert card_reads
-    # The page of cards with their topics' labels: one statement for any page.
-    assert log.count == 1, log.statements
+    # The first page, made to be kept (decision 0082): the roadmaps the learner's cards are
+    # on, the page of cards with their topics' labels, how their roadmap is held, and when the
+    # next card comes due.
+    assert log.count == 4, log.statements
     # The scheduler's state (a JSON document per card) is read only to rate a card.
     assert not any("fsrs_card" in statement for statement in card_reads)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
+from starlette.types import Scope as StarletteScope
 
 from skilltree.accounts import api_keys, mfa, service
 from skilltree.accounts.dependencies import (
@@ -206,7 +207,7 @@ def _me_bytes(account: Account) -> bytes:
 
 
 async def _kept_me(
-    resources: Resources, _match: re.Match[str], credentials: Credentials
+    resources: Resources, _match: re.Match[str], credentials: Credentials, _scope: StarletteScope
 ) -> bytes | None:
     """`/v1/me` in front of the application (decision 0080): the caller as this process keeps
     them needs nothing else."""

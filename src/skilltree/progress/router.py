@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
+from starlette.types import Scope as StarletteScope
 
 from skilltree.accounts.dependencies import kept_sign_in
 from skilltree.identity import MAX_SLUG_LENGTH, SLUG_PATTERN, Scope
@@ -217,7 +218,7 @@ def _kept_view(view: str) -> FindPersonal:
     roadmap, a caller not kept) goes down the stack, which checks access with a statement."""
 
     async def find(
-        resources: Resources, match: re.Match[str], credentials: Credentials
+        resources: Resources, match: re.Match[str], credentials: Credentials, _scope: StarletteScope
     ) -> LocalCopy | None:
         signed_in = await kept_sign_in(resources, credentials)
         if signed_in is None or not signed_in.principal.has_scope(Scope.PROGRESS_READ):

@@ -158,6 +158,41 @@ async def due_page(
     ]
 
 
+# When the learner's next card not due yet comes due: the first instant the first page made
+# now would differ from one made then (decision 0082). The due index's range, read at its start.
+_NEXT_DUE = select(func.min(_CARDS.c.due)).where(
+    _CARDS.c.user_id == bindparam("user_id"),
+    _CARDS.c.retired_at.is_(None),
+    _CARDS.c.due > bindparam("now"),
+)
+
+
+async def next_due(session: AsyncSession, user_id: int, now: datetime) -> datetime | None:
+    """The earliest `due` among the learner's active cards not due at `now`; None if none."""
+    found: datetime | None = (
+        await session.execute(_NEXT_DUE, {"user_id": user_id, "now": now})
+    ).scalar()
+    return found
+
+
+# The roadmaps of the learner's active cards, due or not: every roadmap whose change could
+# rename a card of the due list. The labels come last, the roadmap's slug first among them
+# (`with_topic_labels`).
+_LABELLED_CARDS = roadmaps.with_topic_labels(
+    select(_CARDS.c.topic_id).where(
+        _CARDS.c.user_id == bindparam("user_id"), _CARDS.c.retired_at.is_(None)
+    ),
+    _CARDS.c.topic_id,
+).subquery()
+_CARD_ROADMAPS = select(list(_LABELLED_CARDS.c)[-3]).distinct()
+
+
+async def card_roadmaps(session: AsyncSession, user_id: int) -> list[str]:
+    """The slugs of the roadmaps the learner's active cards are on, sorted."""
+    rows = (await session.execute(_CARD_ROADMAPS, {"user_id": user_id})).all()
+    return sorted(slug for (slug,) in rows if slug is not None)
+
+
 async def log_of(session: AsyncSession, card_id: int) -> Sequence[ReviewLogEntry]:
     query = (
         select(ReviewLogEntry).where(ReviewLogEntry.card_id == card_id).order_by(ReviewLogEntry.id)

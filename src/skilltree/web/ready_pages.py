@@ -50,6 +50,7 @@ from weakref import WeakKeyDictionary
 from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope as StarletteScope
 
 from skilltree.accounts.dependencies import kept_sign_in
 from skilltree.accounts.service import SignedIn
@@ -198,7 +199,7 @@ def respond(request: Request, page: conditional.Representation) -> Response:
 
 
 async def find_roadmap_page(
-    resources: Resources, match: re.Match[str], credentials: Credentials
+    resources: Resources, match: re.Match[str], credentials: Credentials, _scope: StarletteScope
 ) -> LocalCopy | None:
     """How the fast path finds a session's ready roadmap page (`FindPersonal`)."""
     current = await _kept_session(resources, credentials)
@@ -207,7 +208,7 @@ async def find_roadmap_page(
 
 
 async def find_topic_page(
-    resources: Resources, match: re.Match[str], credentials: Credentials
+    resources: Resources, match: re.Match[str], credentials: Credentials, _scope: StarletteScope
 ) -> LocalCopy | None:
     """How the fast path finds a session's ready topic page (`FindPersonal`)."""
     current = await _kept_session(resources, credentials)

@@ -94,12 +94,13 @@ class CachedRead:
     key: Callable[[re.Match[str]], Key]
 
 
-# What a personal read's `find` is given: the app's resources, the matched path, and the
-# request's credentials. It answers with the cache's local copy, or with the bytes of a
+# What a personal read's `find` is given: the app's resources, the matched path, the request's
+# credentials, and the request itself (what a representation may name of it: the due list's
+# links name its URL). It answers with the cache's local copy, or with the bytes of a
 # representation made from what the process keeps (the caller's account): the path then keeps
 # what it derives from those bytes, as it does for a local copy.
 FindPersonal = Callable[
-    [Resources, re.Match[str], Credentials], Awaitable[LocalCopy | bytes | None]
+    [Resources, re.Match[str], Credentials, Scope], Awaitable[LocalCopy | bytes | None]
 ]
 # How many such representations the path keeps prepared.
 MADE_COPIES = 1024
@@ -306,7 +307,7 @@ class FastPathMiddleware(HttpMiddleware):
         resources = resources_in(scope)
         if resources is None:
             return None
-        found = await self._find(read, resources, match, credentials)
+        found = await self._find(read, resources, match, credentials, scope)
         if found is None:
             return None
         return read.route, self._copy_of(found) if isinstance(found, bytes) else found, asked
@@ -317,6 +318,7 @@ class FastPathMiddleware(HttpMiddleware):
         resources: Resources,
         match: re.Match[str],
         credentials: Credentials,
+        scope: Scope,
     ) -> LocalCopy | bytes | None:
         """`read.find`, within the application's bounds: a browser session is checked against
         its store (a round trip), so it takes one of admission control's slots as any request
@@ -327,7 +329,7 @@ class FastPathMiddleware(HttpMiddleware):
         if slots is not None and not slots.try_take():
             return None
         try:
-            return await read.find(resources, match, credentials)
+            return await read.find(resources, match, credentials, scope)
         except Exception as error:
             if is_outage(error):
                 return None
