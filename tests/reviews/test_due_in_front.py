@@ -427,6 +427,7 @@ async def test_a_card_coming_due_behind_a_full_page_gives_it_a_next_link_at_once
         clock.advance(microseconds=1)
         at_its_time = await pair.next_answer(token)
         once_more = await pair.next_answer(token)
+        and_again = await pair.next_answer(token)
         kept = await pair.kept.get(DUE, headers=token)
 
     assert full.response.json()["links"]["next"] is not None
@@ -438,8 +439,11 @@ async def test_a_card_coming_due_behind_a_full_page_gives_it_a_next_link_at_once
     assert at_its_time.topics == twenty.topics
     assert 'rel="next"' in at_its_time.response.headers["link"]
     assert at_its_time.response.json()["links"]["next"] is not None
-    # Kept, but not answered in front: the fast path sends no Link header.
-    assert not once_more.in_front
+    # Kept again, and answered in front with its Link header as the route sends it.
+    assert and_again.in_front
+    assert once_more.response.headers["link"] == at_its_time.response.headers["link"]
+    assert and_again.response.headers["link"] == at_its_time.response.headers["link"]
+    assert and_again.response.json() == at_its_time.response.json()
     assert kept.status_code == 200
 
 

@@ -95,11 +95,10 @@ def due_scope(user_id: int) -> str:
 
 @dataclass(frozen=True)
 class Answer:
-    """The response to a request of one URL: the representation, the `Link` header, and the
-    same as the fast path's local copy (made when it first asks)."""
+    """The response to a request of one URL: the representation (with its `Link` header), and
+    the same as the fast path's local copy (made when it first asks)."""
 
     representation: conditional.Representation
-    headers: dict[str, str]
     copies: list[LocalCopy] = field(default_factory=list)
 
     def local_copy(self, ttl_seconds: int) -> LocalCopy:
@@ -147,21 +146,22 @@ class KeptPage:
         if answer is not None:
             return answer
         next_url = None
-        headers: dict[str, str] = {}
+        headers: tuple[tuple[str, str], ...] = ()
         if self.next_cursor is not None:
             next_url = _with_cursor(url, self.next_cursor)
-            headers["link"] = f'<{next_url}>; rel="next"'
+            headers = (("link", f'<{next_url}>; rel="next"'),)
         links = orjson.dumps({"self": url, "next": next_url, "prev": None})
         body = b'{"items":' + self.items + b',"links":' + links + b"}"
-        representation = conditional.Representation(body, conditional.entity_tag(body), PRIVATE)
+        representation = conditional.Representation(
+            body, conditional.entity_tag(body), PRIVATE, headers=headers
+        )
         if len(self.answers) >= MADE_FOR_URLS:
             self.answers.clear()
-        answer = self.answers[url] = Answer(representation, headers)
+        answer = self.answers[url] = Answer(representation)
         return answer
 
     def respond(self, request: Request) -> Response:
-        answer = self.answer(str(request.url))
-        return answer.representation.respond(request, headers=answer.headers)
+        return self.answer(str(request.url)).representation.respond(request)
 
 
 # Kept pages by the bytes the cache keeps them as: the cache hands the same bytes object back
@@ -214,9 +214,8 @@ async def kept_due_list(
     keeps, with no statement and no round trip (but a kept browser session's store's), or None
     (the route answers): the caller as the application keeps them (`kept_sign_in`), allowed
     to read progress; the roadmaps of their cards and the page as trusted local copies; the
-    page valid now by the application's clock, and without a `next` (its Link header is not
-    among what the fast path sends). `url` is the request's, which the page's `self` link
-    names (decision 0082)."""
+    page valid now by the application's clock. `url` is the request's, which the page's `self`
+    and `next` links name (decision 0082)."""
     signed_in = await kept_sign_in(resources, credentials)
     if signed_in is None or not signed_in.principal.has_scope(Scope.PROGRESS_READ):
         return None
@@ -229,7 +228,7 @@ async def kept_due_list(
     if copy is None:
         return None
     kept = KeptPage.read(copy.value)
-    if kept.next_cursor is not None or not kept.valid_at(resources.clock.now()):
+    if not kept.valid_at(resources.clock.now()):
         return None
     return kept.answer(url).local_copy(copy.ttl_seconds)
 
