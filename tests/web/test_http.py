@@ -59,3 +59,25 @@ async def test_the_sign_in_page_has_no_provider_buttons_when_none_is_configured(
 ) -> None:
     page = await client.get("/sign-in", headers=HTML)
     assert "/v1/auth/oidc/" not in page.text
+
+
+async def test_a_page_asked_with_a_dead_session_cookie_clears_it(
+    client: httpx.AsyncClient, people: Callable[[str], Awaitable[Browser]]
+) -> None:
+    """A browser whose session ended (signed out elsewhere, expired, revoked) would send the
+    dead cookie with every request for as long as it keeps it; the page it is shown as a
+    visitor tells it to drop the cookie. A live session's cookie is left alone, and a visitor
+    without one is sent no cookie."""
+    learner = await people("Ada")
+    dead = {"cookie": "skilltree_session=ended-long-ago", **HTML}
+
+    for path in ("/", "/roadmaps/nowhere", "/sign-in"):
+        cleared = await client.get(path, headers=dead)
+        assert 'skilltree_session=""' in cleared.headers.get("set-cookie", ""), path
+        assert "Max-Age=0" in cleared.headers["set-cookie"], path
+    live = await learner.client.get("/", headers=HTML)
+    visitor = await client.get("/", headers=HTML)
+
+    assert live.status_code == 200
+    assert "set-cookie" not in live.headers
+    assert "set-cookie" not in visitor.headers

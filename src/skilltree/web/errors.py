@@ -23,7 +23,7 @@ from skilltree.platform.errors import DomainError
 from skilltree.platform.http.middleware import error_log
 from skilltree.platform.http.versioning import API_PREFIX
 from skilltree.platform.observability.context import current_request_id
-from skilltree.web.session import SignInRequired, sign_in_url
+from skilltree.web.session import SignInRequired, forget_dead_session, sign_in_url
 from skilltree.web.templating import page
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -59,6 +59,9 @@ def error_page(request: Request, status: int, title: str, detail: str | None) ->
 
 def _wrap(problem_handler: Handler) -> Handler:
     async def handle(request: Request, error: Exception) -> Response:
+        return forget_dead_session(request, await _answer(request, error))
+
+    async def _answer(request: Request, error: Exception) -> Response:
         if isinstance(error, SignInRequired) and wants_html(request):
             return RedirectResponse(sign_in_url(error.next_path), status_code=303)
         if not wants_html(request):
@@ -91,7 +94,7 @@ class PageRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(request)
+                return forget_dead_session(request, await handler(request))
             except (DomainError, StarletteHTTPException, RequestValidationError):
                 raise
             except Exception:

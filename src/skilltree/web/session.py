@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
+from starlette.responses import Response
 
 from skilltree.accounts.dependencies import Accounts, check_csrf, check_origin
 from skilltree.accounts.errors import NotAuthenticated
@@ -57,12 +58,26 @@ def safe_next(value: str | None) -> str:
 
 async def visitor(request: Request, db: DbSession, ctx: Accounts) -> SignedIn | None:
     secret = request.cookies.get(ctx.auth.session_cookie)
-    if not secret:
+    if secret is None:
         return None
     try:
-        return await authenticate(db, ctx, secret)
+        if secret:
+            return await authenticate(db, ctx, secret)
     except NotAuthenticated:
-        return None
+        pass
+    # A session that ended (signed out elsewhere, expired, revoked): the page shown to the
+    # visitor tells the browser to drop the cookie (`forget_dead_session`), which it would
+    # otherwise send with every request for as long as it keeps it.
+    request.state.dead_session_cookie = ctx.auth.session_cookie
+    return None
+
+
+def forget_dead_session(request: Request, response: Response) -> Response:
+    """The response, clearing the session cookie if `visitor` found it dead."""
+    name = getattr(request.state, "dead_session_cookie", None)
+    if name is not None and "set-cookie" not in response.headers:
+        response.delete_cookie(name, path="/")
+    return response
 
 
 Visitor = Annotated[SignedIn | None, Depends(visitor)]
