@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore
 from skilltree.app import create_app
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import (
-    HttpSettings,
     LogSettings,
     RedisSettings,
     Settings,
@@ -32,6 +28,7 @@ from skilltree.platform.db import Database
 from skilltree.platform.observability.logging import configure_logging
 from tests.support.accounts import (
     Browser,
+    api_key,
     bearer_headers,
     register_and_verify,
     sign_in,
@@ -40,10 +37,12 @@ from tests.support.accounts import (
 from tests.support.fast_path import (
     BOTH_BACKENDS,
     access_lines,
+    client_of,
     comparable,
     fast_path_of,
     production_shape,
     serving,
+    two_apps,
 )
 from tests.support.orgs import create_org, invite_and_join
 from tests.support.progress import WEB, import_roadmap, mark
@@ -69,16 +68,6 @@ class Learner:
     writer_key_id: int
 
 
-async def api_key(browser: Browser, scopes: list[str]) -> tuple[dict[str, str], int]:
-    response = await browser.client.post(
-        "/v1/me/api-keys",
-        json={"name": "+".join(scopes), "scopes": scopes},
-        headers=browser.write_headers,
-    )
-    assert response.status_code == 201, response.text
-    return {"authorization": f"Bearer {response.json()['key']}"}, response.json()["id"]
-
-
 async def learner_of(client: httpx.AsyncClient, outbox: Path) -> Learner:
     await register_and_verify(client, outbox)
     browser = await sign_in(client)
@@ -88,29 +77,6 @@ async def learner_of(client: httpx.AsyncClient, outbox: Path) -> Learner:
     reader, _ = await api_key(browser, ["progress:read"])
     writer, writer_id = await api_key(browser, ["progress:write"])
     return Learner(browser, await bearer_headers(browser), reader, writer, writer_id)
-
-
-@asynccontextmanager
-async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of its own (its own cookie jar) of an app whose lifespan has started."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-
-
-@asynccontextmanager
-async def two_apps(
-    settings: Settings, database: Database, clock: FrozenClock
-) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
-    """An app with the fast path and one without it, over the same database and Redis."""
-    fast_app = create_app(settings, database=database, clock=clock)
-    without = settings.model_copy(update={"http": HttpSettings(fast_path=False)})
-    ordinary_app = create_app(without, database=database, clock=clock)
-    async with (
-        fast_app.router.lifespan_context(fast_app),
-        ordinary_app.router.lifespan_context(ordinary_app),
-    ):
-        yield fast_app, ordinary_app
 
 
 def credentials(learner: Learner) -> list[dict[str, str]]:

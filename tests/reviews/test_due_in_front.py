@@ -34,6 +34,7 @@ from skilltree.platform.state import Resources
 from skilltree.reviews.router import kept_due_list
 from tests.support.accounts import (
     Browser,
+    api_key,
     bearer_headers,
     register_and_verify,
     sign_in,
@@ -41,6 +42,7 @@ from tests.support.accounts import (
 from tests.support.fast_path import (
     BOTH_BACKENDS,
     access_lines,
+    client_of,
     comparable,
     fast_path_of,
     production_shape,
@@ -139,29 +141,11 @@ async def apps(settings: Settings, database: Database, clock: FrozenClock) -> As
         yield Apps(kept_app, kept, plain, clients)
 
 
-@asynccontextmanager
-async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of its own (its own cookie jar) of an app whose lifespan has started."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-
-
 async def learner(apps: Apps, outbox: Path, email: str = "ada@example.org") -> Browser:
     """A signed-in learner of the kept app (its own client), the web roadmap public."""
     client = await apps.clients.enter_async_context(client_of(apps.kept_app))
     await register_and_verify(client, outbox, email=email, name=email.split("@")[0])
     return await sign_in(client, email=email)
-
-
-async def api_key(browser: Browser, scopes: list[str]) -> tuple[dict[str, str], int]:
-    response = await browser.client.post(
-        "/v1/me/api-keys",
-        json={"name": "+".join(scopes), "scopes": scopes},
-        headers=browser.write_headers,
-    )
-    assert response.status_code == 201, response.text
-    return {"authorization": f"Bearer {response.json()['key']}"}, response.json()["id"]
 
 
 async def rate(browser: Browser, card_id: int, rating: str) -> datetime:

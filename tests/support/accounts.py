@@ -74,3 +74,15 @@ async def bearer_headers(person: Browser) -> dict[str, str]:
     )
     assert response.status_code == 200, response.text
     return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def api_key(browser: Browser, scopes: list[str]) -> tuple[dict[str, str], int]:
+    """A personal API key of the signed-in person with these scopes: its Authorization header
+    and its id."""
+    response = await browser.client.post(
+        "/v1/me/api-keys",
+        json={"name": "+".join(scopes), "scopes": scopes},
+        headers=browser.write_headers,
+    )
+    assert response.status_code == 201, response.text
+    return {"authorization": f"Bearer {response.json()['key']}"}, response.json()["id"]

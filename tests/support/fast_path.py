@@ -14,7 +14,10 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from skilltree.platform.config import RateLimitSettings, RedisSettings, Settings
+from skilltree.app import create_app
+from skilltree.platform.clock import Clock
+from skilltree.platform.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
+from skilltree.platform.db import Database
 from skilltree.platform.http.fast_path import FastPathMiddleware
 from skilltree.platform.http.front_door import FrontDoorApp
 
@@ -26,10 +29,31 @@ BOTH_BACKENDS = pytest.mark.parametrize(
 
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with app.router.lifespan_context(app), client_of(app) as client:
+        yield client
+
+
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of its own (its own cookie jar) of an app whose lifespan has started."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@asynccontextmanager
+async def two_apps(
+    settings: Settings, database: Database, clock: Clock
+) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
+    """An app with the fast path and one without it, over the same database and Redis."""
+    fast_app = create_app(settings, database=database, clock=clock)
+    without = settings.model_copy(update={"http": HttpSettings(fast_path=False)})
+    ordinary_app = create_app(without, database=database, clock=clock)
+    async with (
+        fast_app.router.lifespan_context(fast_app),
+        ordinary_app.router.lifespan_context(ordinary_app),
+    ):
+        yield fast_app, ordinary_app
 
 
 def fast_path_of(app: FastAPI) -> FastPathMiddleware:

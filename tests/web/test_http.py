@@ -75,6 +75,7 @@ async def test_a_page_asked_with_a_dead_session_cookie_clears_it(
         cleared = await client.get(path, headers=dead)
         assert 'skilltree_session=""' in cleared.headers.get("set-cookie", ""), path
         assert "Max-Age=0" in cleared.headers["set-cookie"], path
+        assert "expires=Thu, 01 Jan 1970 00:00:00 GMT" in cleared.headers["set-cookie"], path
     live = await learner.client.get("/", headers=HTML)
     visitor = await client.get("/", headers=HTML)
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +21,7 @@ from skilltree.accounts.context import Account, SignedIn
 from skilltree.accounts.sessions import SessionRecord
 from skilltree.app import create_app
 from skilltree.platform.clock import FrozenClock
-from skilltree.platform.config import HttpSettings, LogSettings, RedisSettings, Settings
+from skilltree.platform.config import LogSettings, RedisSettings, Settings
 from skilltree.platform.db import Database
 from skilltree.platform.http import conditional
 from skilltree.platform.observability.logging import configure_logging
@@ -34,10 +32,12 @@ from tests.support.accounts import Browser, bearer_headers, register_and_verify,
 from tests.support.fast_path import (
     BOTH_BACKENDS,
     access_lines,
+    client_of,
     comparable,
     fast_path_of,
     production_shape,
     serving,
+    two_apps,
 )
 from tests.support.orgs import create_org, invite_and_join
 from tests.support.progress import WEB, import_roadmap, mark
@@ -52,29 +52,6 @@ HTML = {"accept": "text/html"}
 @pytest.fixture
 def settings(settings: Settings, shared_state: RedisSettings) -> Settings:
     return production_shape(settings, shared_state)
-
-
-@asynccontextmanager
-async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of its own (its own cookie jar) of an app whose lifespan has started."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-
-
-@asynccontextmanager
-async def two_apps(
-    settings: Settings, database: Database, clock: FrozenClock
-) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
-    """An app with the fast path and one without it, over the same database and Redis."""
-    fast_app = create_app(settings, database=database, clock=clock)
-    without = settings.model_copy(update={"http": HttpSettings(fast_path=False)})
-    ordinary_app = create_app(without, database=database, clock=clock)
-    async with (
-        fast_app.router.lifespan_context(fast_app),
-        ordinary_app.router.lifespan_context(ordinary_app),
-    ):
-        yield fast_app, ordinary_app
 
 
 async def learner_of(client: httpx.AsyncClient, outbox: Path) -> Browser:

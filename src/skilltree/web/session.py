@@ -10,6 +10,7 @@ used before a session exists are held to the same-origin checks alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -26,6 +27,9 @@ from skilltree.platform.errors import DomainError
 from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.progress import service as progress
+
+# When a cleared cookie expired: the same header whenever it is sent.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CSRF_FIELD = "csrf_token"
 
@@ -76,7 +80,9 @@ def forget_dead_session(request: Request, response: Response) -> Response:
     """The response, clearing the session cookie if `visitor` found it dead."""
     name = getattr(request.state, "dead_session_cookie", None)
     if name is not None and "set-cookie" not in response.headers:
-        response.delete_cookie(name, path="/")
+        # Expired at the epoch rather than now (Starlette's `delete_cookie`): the same header
+        # whenever it is sent.
+        response.set_cookie(name, "", max_age=0, expires=EPOCH, path="/")
     return response
 
 
