@@ -41,6 +41,18 @@ async def test_the_page_links_hashed_assets_under_a_strict_policy(
     assert all(re.search(r"\.[0-9a-f]{12}\.(js|css)$", link) for link in links)
 
 
+async def test_the_document_says_a_get_answers_the_page_or_a_result(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/graphql", headers=HTML)
+    result = await client.get("/graphql", params={"query": "{ __typename }"})
+    document = (await client.get("/openapi.json")).json()
+
+    answered = document["paths"]["/graphql"]["get"]["responses"]["200"]["content"]
+    assert page.headers["content-type"].split(";")[0] in answered
+    assert result.headers["content-type"].split(";")[0] in answered
+
+
 async def test_assets_are_kept_for_a_year_and_unknown_names_are_not_found(
     client: httpx.AsyncClient,
 ) -> None:

@@ -44,9 +44,14 @@ FAILED_DOCUMENT = (
 )
 DOCUMENT_STATUSES = (400, 401, 403, 404, 409, 412, 422, 428)
 MIDDLEWARE_STATUSES = (400, 409, 413, 422, 429)
-# What strawberry's GET route documents (strawberry/fastapi/router.py).
+# What the GET route documents (router.py: strawberry's 404, and its 200 as it is: strawberry
+# describes the IDE alone and lists JSON).
 GET_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The GraphiQL integrated development environment."},
+    200: {
+        "description": "The result of the query in the URL, or for a browser asking for a page "
+        "(Accept: text/html), the GraphiQL IDE where it is enabled.",
+        "content": {"application/json": {}, "text/html": {}},
+    },
     404: {"description": "Not found if GraphiQL or query via GET are not enabled."},
 }
 # The names strawberry gives its routes (those of its endpoint functions).

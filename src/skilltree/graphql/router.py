@@ -38,7 +38,7 @@ from skilltree.accounts.dependencies import accounts_context_of, signed_in
 from skilltree.graphql import ide, sockets
 from skilltree.graphql.context import GraphQLContext, graphql_context
 from skilltree.graphql.extensions import graphql_error_of, transport_problem, with_problem
-from skilltree.graphql.lazy import GRAPHQL_PATH, ide_enabled, post_responses
+from skilltree.graphql.lazy import GET_RESPONSES, GRAPHQL_PATH, ide_enabled, post_responses
 from skilltree.graphql.persisted import PersistedQueries
 from skilltree.graphql.schema import build_schema
 from skilltree.platform.config import Settings
@@ -66,6 +66,12 @@ class GraphQLEndpoint(GraphQLRouter[GraphQLContext, None]):
             allowed_origins=settings.auth.allowed_origins,
             max_subscriptions_per_connection=settings.graphql.socket_operations,
         )
+
+    def get(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        """strawberry's GET route, its 200 documented as what it is: a query's result as JSON,
+        or for a browser, the IDE's page (where the IDE is on). strawberry lists JSON alone."""
+        kwargs["responses"] = {**(kwargs.get("responses") or {}), **GET_RESPONSES}
+        return super().get(path, *args, **kwargs)
 
     def post(self, path: str, *args: Any, **kwargs: Any) -> Any:
         """strawberry's POST route, declaring Idempotency-Key (which the middleware then
