@@ -152,6 +152,16 @@ class Asked(NamedTuple):
     cookie: bytes | None  # the first Cookie header: the only one the application reads
 
 
+class Hit(NamedTuple):
+    """A request this path answers: its route's template, the trusted local copy to answer
+    with, what the request asks, and its credentials (None for a public read, which has none)."""
+
+    route: str
+    copy: LocalCopy
+    asked: Asked
+    credentials: Credentials | None
+
+
 def prepare(value: bytes, minimum_size: int) -> Prepared:
     """Every response a cached representation can give, computed once."""
     representation = conditional.Representation.from_bytes(value)
@@ -220,7 +230,7 @@ class FastPathMiddleware(HttpMiddleware):
         if found is None:
             await self.app(scope, receive, send)
             return
-        route, copy, asked = found
+        route, copy, asked, credentials = found
         started = time.perf_counter()
         request_id = request_id_from(asked.request_id)
         request_token = request_id_var.set(request_id)
@@ -230,7 +240,7 @@ class FastPathMiddleware(HttpMiddleware):
                 policy = self.limiter.policy_for(scope)
                 if policy is not None:
                     try:
-                        decision = await self.limiter.decide(policy, scope)
+                        decision = await self.limiter.decide(policy, scope, credentials)
                     except StoreUnavailable:
                         decision = None  # reads are let through, as in the stack
                     if decision is not None and not decision.allowed:
@@ -266,9 +276,8 @@ class FastPathMiddleware(HttpMiddleware):
         finally:
             request_id_var.reset(request_token)
 
-    async def _local_hit(self, scope: Scope) -> tuple[str, LocalCopy, Asked] | None:
-        """The route's template, the trusted local copy to answer with and what the request
-        asks, when this request is one the path answers."""
+    async def _local_hit(self, scope: Scope) -> Hit | None:
+        """What the path answers this request with, when it is one the path answers."""
         if scope["method"] != "GET" or scope.get("query_string"):
             return None
         path = scope["path"]
@@ -282,9 +291,7 @@ class FastPathMiddleware(HttpMiddleware):
                 return await self._personal_hit(scope, personal, match)
         return None
 
-    def _public_hit(
-        self, scope: Scope, read: CachedRead, match: re.Match[str]
-    ) -> tuple[str, LocalCopy, Asked] | None:
+    def _public_hit(self, scope: Scope, read: CachedRead, match: re.Match[str]) -> Hit | None:
         asked = self._asked(scope)
         # Credentials go down the stack: a bad token must be a 401, not the public answer.
         if asked is None or asked.authorization is not None or self._session(asked) is not None:
@@ -293,11 +300,11 @@ class FastPathMiddleware(HttpMiddleware):
         if resources is None:
             return None
         copy = resources.cache.local_entry(read.key(match))
-        return None if copy is None else (read.route, copy, asked)
+        return None if copy is None else Hit(read.route, copy, asked, None)
 
     async def _personal_hit(
         self, scope: Scope, read: PersonalRead, match: re.Match[str]
-    ) -> tuple[str, LocalCopy, Asked] | None:
+    ) -> Hit | None:
         asked = self._asked(scope)
         if asked is None:
             return None
@@ -310,7 +317,8 @@ class FastPathMiddleware(HttpMiddleware):
         found = await self._find(read, resources, match, credentials, scope)
         if found is None:
             return None
-        return read.route, self._copy_of(found) if isinstance(found, bytes) else found, asked
+        copy = self._copy_of(found) if isinstance(found, bytes) else found
+        return Hit(read.route, copy, asked, credentials)
 
     async def _find(
         self,

@@ -444,14 +444,11 @@ class RateLimiter:
             return self.policies["auth" if path.startswith("/v1/auth/") else "write"]
         return self.policies["read"]
 
-    def caller_key(self, scope: Scope, policy: Policy) -> str:
-        """Per client IP for sign-in; per credential (hashed) otherwise, IP when anonymous."""
-        ip = _address(scope)
-        if policy.name == "auth":
-            return f"ip:{ip}"
-        credentials = self.credentials(scope)
-        if credentials is None:
-            return f"ip:{ip}"
+    def caller_key(self, scope: Scope, policy: Policy, credentials: Credentials | None) -> str:
+        """Per client IP for sign-in; per credential (hashed) otherwise, IP when anonymous.
+        `credentials` are the request's, read once by the layer asking (`credentials`)."""
+        if policy.name == "auth" or credentials is None:
+            return f"ip:{_address(scope)}"
         credential = credentials.authorization or credentials.session or ""
         return "cred:" + hashlib.sha256(credential.encode("latin-1")).hexdigest()[:32]
 
@@ -486,11 +483,13 @@ class RateLimiter:
         """The request's credentials, as the application reads them."""
         return credentials_in(scope, self._session_cookie)
 
-    async def decide(self, policy: Policy, scope: Scope) -> Decision:
+    async def decide(
+        self, policy: Policy, scope: Scope, credentials: Credentials | None
+    ) -> Decision:
         """Count the request under `policy`, logged and counted in the metrics; raises
         StoreUnavailable (logged and counted as unchecked) when the store did not answer."""
         try:
-            decision = await self.check(policy, self.caller_key(scope, policy))
+            decision = await self.check(policy, self.caller_key(scope, policy, credentials))
         except StoreUnavailable as error:
             log.warning("rate limit store unavailable", policy=policy.name, error=str(error))
             RATE_LIMIT_DECISIONS.labels(policy.name, "unchecked").inc()
@@ -572,7 +571,7 @@ class RateLimitMiddleware(HttpMiddleware):
             decision = decided
         else:
             try:
-                decision = await self.limiter.decide(policy, scope)
+                decision = await self.limiter.decide(policy, scope, credentials)
             except StoreUnavailable:
                 if policy.fail_open:
                     await self.app(scope, receive, send)
