@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -29,6 +29,7 @@ from starlette.types import Scope as StarletteScope
 from skilltree.accounts.dependencies import kept_sign_in, require_scope
 from skilltree.identity import Principal, Scope
 from skilltree.platform.cache import Cache, Computed, Key, LocalCopy
+from skilltree.platform.clock import EPOCH
 from skilltree.platform.http import conditional
 from skilltree.platform.http.credentials import Credentials
 from skilltree.platform.http.fast_path import PersonalRead
@@ -49,7 +50,6 @@ Reader = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_READ))]
 Writer = Annotated[Principal, Depends(require_scope(Scope.PROGRESS_WRITE))]
 
 PRIVATE = conditional.PRIVATE
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What a kept page remembers of the representations made from it, by the request's URL (its
 # `self` link), at most this many.
 MADE_FOR_URLS = 8
@@ -93,18 +93,18 @@ def due_scope(user_id: int) -> str:
     return f"reviews-due:{user_id}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
     """The response to a request of one URL: the representation (with its `Link` header), and
     the same as the fast path's local copy (made when it first asks)."""
 
     representation: conditional.Representation
-    copies: list[LocalCopy] = field(default_factory=list)
+    copy: LocalCopy | None = None
 
     def local_copy(self, ttl_seconds: int) -> LocalCopy:
-        if not self.copies:
-            self.copies.append(LocalCopy(self.representation.to_bytes(), ttl_seconds))
-        return self.copies[0]
+        if self.copy is None:
+            self.copy = LocalCopy(self.representation.to_bytes(), ttl_seconds)
+        return self.copy
 
 
 @dataclass(frozen=True)

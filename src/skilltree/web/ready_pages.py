@@ -48,8 +48,6 @@ from collections.abc import Awaitable, Callable
 from weakref import WeakKeyDictionary
 
 from cachetools import LRUCache
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Scope as StarletteScope
 
 from skilltree.accounts.dependencies import kept_sign_in
@@ -191,11 +189,6 @@ async def fetch(resources: Resources, key: Key, render: Render) -> conditional.R
     if may_keep and page.etag == etag:
         kept.keep(page)
     return page
-
-
-def respond(request: Request, page: conditional.Representation) -> Response:
-    """The page with its ETag: 304 on a matching If-None-Match, as the fast path answers it."""
-    return page.respond(request)
 
 
 async def find_roadmap_page(

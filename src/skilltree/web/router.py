@@ -165,7 +165,7 @@ async def roadmap_page(
 
     # Kept rendered between views, and answered in front of the application while nothing it
     # shows changed (web/ready_pages.py, `PERSONAL_READS`).
-    return ready_pages.respond(request, await ready_pages.fetch(resources, key, render))
+    return (await ready_pages.fetch(resources, key, render)).respond(request)
 
 
 async def _learner_roadmap_page(
@@ -314,7 +314,7 @@ async def topic_page(
 
     # Kept rendered between views, and answered in front of the application while nothing it
     # shows changed (web/ready_pages.py, `PERSONAL_READS`).
-    return ready_pages.respond(request, await ready_pages.fetch(resources, key, render))
+    return (await ready_pages.fetch(resources, key, render)).respond(request)
 
 
 async def _topic(

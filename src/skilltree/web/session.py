@@ -10,7 +10,6 @@ used before a session exists are held to the same-origin checks alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -23,13 +22,11 @@ from skilltree.accounts.errors import NotAuthenticated
 from skilltree.accounts.service import SignedIn, authenticate
 from skilltree.identity import Viewer
 from skilltree.orgs import service as orgs
+from skilltree.platform.clock import EPOCH
 from skilltree.platform.errors import DomainError
 from skilltree.platform.observability.context import current_request_id
 from skilltree.platform.state import AppResources, DbSession
 from skilltree.progress import service as progress
-
-# When a cleared cookie expired: the same header whenever it is sent.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CSRF_FIELD = "csrf_token"
 
