@@ -122,13 +122,21 @@ class Window(NamedTuple):
 
     def remaining(self, limit: RateLimitItem) -> int:
         """What is left: the previous window's count weighs as much of it as has yet to pass."""
-        weighted = self.previous_count * self.previous_expires_in / limit.get_expiry()
-        return max(0, limit.amount - math.floor(weighted + self.current_count))
+        return self.remaining_of(limit.amount, limit.get_expiry())
 
     def reset_seconds(self, limit: RateLimitItem) -> int:
-        """Seconds until at least one more request is allowed: the next previous-window hit to
-        weigh out, or the current window's end (never less than 1, as `Retry-After` counts)."""
-        window = limit.get_expiry()
+        """Seconds until at least one more request is allowed (never less than 1, as
+        `Retry-After` counts)."""
+        return self.reset_seconds_of(limit.get_expiry())
+
+    # The two above with the limit's amount and window (seconds) read once per policy: they
+    # run for every request.
+    def remaining_of(self, amount: int, window: float) -> int:
+        weighted = self.previous_count * self.previous_expires_in / window
+        return max(0, amount - math.floor(weighted + self.current_count))
+
+    def reset_seconds_of(self, window: float) -> int:
+        """The next previous-window hit to weigh out, or the current window's end."""
         wait = math.inf  # no list of candidates: this runs for every request
         if self.previous_count:
             wait = _next_step(self.previous_expires_in, window / self.previous_count)
@@ -221,9 +229,13 @@ class RedisCounters:
 class Lease:
     """Requests of one caller's quota taken from Redis and not yet spent, until `expires_at`."""
 
-    __slots__ = ("expires_at", "left", "taken_at", "window")
+    __slots__ = ("expires_at", "left", "limit", "taken_at", "window")
 
-    def __init__(self, left: int, window: Window, taken_at: float, expires_at: float) -> None:
+    def __init__(
+        self, limit: RateLimitItem, left: int, window: Window, taken_at: float, expires_at: float
+    ) -> None:
+        # Held so that the limit's id, which keys the lease, is not another limit's meanwhile.
+        self.limit = limit
         self.left = left
         self.window = window  # as Redis reported it when the lease was taken
         self.taken_at = taken_at
@@ -245,7 +257,9 @@ class Lease:
         )
 
 
-LeaseKey = tuple[RateLimitItem, tuple[str, ...]]
+# A caller's lease by the limit's id (a limit's own hash is computed in Python, per request)
+# and the caller's identifiers.
+LeaseKey = tuple[int, tuple[str, ...]]
 
 
 class Line:
@@ -286,11 +300,16 @@ class LeasedCounters:
     def lease_size(self, limit: RateLimitItem) -> int:
         return max(1, min(self._lease_max, limit.amount // 100))
 
+    def spend(self, limit: RateLimitItem, *identifiers: str) -> Window | None:
+        """A request from the caller's lease, with no round trip and nothing awaited, when one
+        is left; else None (`hit` then counts it)."""
+        return self._spend((id(limit), identifiers))
+
     async def hit(self, limit: RateLimitItem, *identifiers: str) -> Window:
         size = self.lease_size(limit)
         if size == 1:
             return await self._counters.hit(limit, *identifiers)
-        key = (limit, identifiers)
+        key = (id(limit), identifiers)
         spent = self._spend(key)
         if spent is not None:
             return spent
@@ -342,7 +361,7 @@ class LeasedCounters:
                         if not answer.done():
                             answer.set_exception(error)
                     continue
-                self._hand_out(key, window, waiting)
+                self._hand_out(key, limit, window, waiting)
         finally:
             del self._lines[key]
             for answer in (*waiting, *line.waiting):  # only if the trips were cancelled
@@ -359,7 +378,11 @@ class LeasedCounters:
         return True
 
     def _hand_out(
-        self, key: LeaseKey, window: Window, waiting: list[asyncio.Future[Window]]
+        self,
+        key: LeaseKey,
+        limit: RateLimitItem,
+        window: Window,
+        waiting: list[asyncio.Future[Window]],
     ) -> None:
         """What a trip took, to the requests it was taken for in the order they came, and the
         rest kept as the caller's lease. Requests beyond what the quota had left are refused
@@ -372,7 +395,7 @@ class LeasedCounters:
         # An unexpired lease left from before (spent by now, or there would be no trip).
         kept = self._leases.get(key)
         extra = kept.left if kept is not None and now < kept.expires_at else 0
-        lease = Lease(window.taken + extra, window, now, now + self._lease_seconds)
+        lease = Lease(limit, window.taken + extra, window, now, now + self._lease_seconds)
         if key not in self._leases and len(self._leases) >= LEASES_KEPT:
             self._drop_expired(now)
         self._leases[key] = lease
@@ -423,8 +446,11 @@ class RateLimiter:
     ) -> None:
         self._counters = counters
         self._session_cookie = session_cookie
-        # Decisions' labelled counters by (policy, outcome): `labels()` costs microseconds.
-        self._decisions: dict[tuple[str, str], Counter] = {}
+        # Decisions' labelled counters by policy, (limited, allowed): `labels()` costs
+        # microseconds.
+        self._decisions: dict[str, tuple[Counter, Counter]] = {}
+        # A request from a caller's lease, decided without a round trip (leased counters only).
+        self._spend = counters.spend if isinstance(counters, LeasedCounters) else None
         self.policies = {
             "auth": Policy("auth", parse(settings.auth), fail_open=False),
             "write": Policy("write", parse(settings.write), fail_open=True),
@@ -488,17 +514,24 @@ class RateLimiter:
     ) -> Decision:
         """Count the request under `policy`, logged and counted in the metrics; raises
         StoreUnavailable (logged and counted as unchecked) when the store did not answer."""
+        key = self.caller_key(scope, policy, credentials)
+        # Most requests of a busy caller are spent from its lease: decided with nothing awaited.
+        leased = self._spend(policy.limit, policy.name, key) if self._spend else None
         try:
-            decision = await self.check(policy, self.caller_key(scope, policy, credentials))
+            decision = (
+                _decision(policy, leased) if leased is not None else await self.check(policy, key)
+            )
         except StoreUnavailable as error:
             log.warning("rate limit store unavailable", policy=policy.name, error=str(error))
             RATE_LIMIT_DECISIONS.labels(policy.name, "unchecked").inc()
             raise
-        outcome = (policy.name, "allowed" if decision.allowed else "limited")
-        counted = self._decisions.get(outcome)
+        counted = self._decisions.get(policy.name)
         if counted is None:
-            counted = self._decisions[outcome] = RATE_LIMIT_DECISIONS.labels(*outcome)
-        counted.inc()
+            counted = self._decisions[policy.name] = (
+                RATE_LIMIT_DECISIONS.labels(policy.name, "limited"),
+                RATE_LIMIT_DECISIONS.labels(policy.name, "allowed"),
+            )
+        counted[decision.allowed].inc()
         return decision
 
     async def check(self, policy: Policy, key: str) -> Decision:
@@ -506,10 +539,18 @@ class RateLimiter:
             window = await self._counters.hit(policy.limit, policy.name, key)
         except Exception as error:  # each store raises its client's own errors
             raise StoreUnavailable(type(error).__name__) from error
-        limit = policy.limit
-        return Decision(
-            policy, window.allowed, window.remaining(limit), window.reset_seconds(limit)
-        )
+        return _decision(policy, window)
+
+
+def _decision(policy: Policy, window: Window) -> Decision:
+    limit = policy.limit
+    seconds = policy.window_seconds
+    return Decision(
+        policy,
+        window.allowed,
+        window.remaining_of(limit.amount, seconds),
+        window.reset_seconds_of(seconds),
+    )
 
 
 def mark_decided(scope: Scope, decision: Decision) -> None:
