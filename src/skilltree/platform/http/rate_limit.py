@@ -120,23 +120,16 @@ class Window(NamedTuple):
     # Requests of the quota this hit took (more than one for a lease; 0 when refused).
     taken: int = 1
 
-    def remaining(self, limit: RateLimitItem) -> int:
+    # The limit's amount and window (seconds) are passed as the policy keeps them: this runs for
+    # every request, and a `RateLimitItem` computes its window in Python each time it is asked.
+    def remaining(self, amount: int, window: float) -> int:
         """What is left: the previous window's count weighs as much of it as has yet to pass."""
-        return self.remaining_of(limit.amount, limit.get_expiry())
-
-    def reset_seconds(self, limit: RateLimitItem) -> int:
-        """Seconds until at least one more request is allowed (never less than 1, as
-        `Retry-After` counts)."""
-        return self.reset_seconds_of(limit.get_expiry())
-
-    # The two above with the limit's amount and window (seconds) read once per policy: they
-    # run for every request.
-    def remaining_of(self, amount: int, window: float) -> int:
         weighted = self.previous_count * self.previous_expires_in / window
         return max(0, amount - math.floor(weighted + self.current_count))
 
-    def reset_seconds_of(self, window: float) -> int:
-        """The next previous-window hit to weigh out, or the current window's end."""
+    def reset_seconds(self, window: float) -> int:
+        """Seconds until at least one more request is allowed: the next previous-window hit to
+        weigh out, or the current window's end (never less than 1, as `Retry-After` counts)."""
         wait = math.inf  # no list of candidates: this runs for every request
         if self.previous_count:
             wait = _next_step(self.previous_expires_in, window / self.previous_count)
@@ -548,8 +541,8 @@ def _decision(policy: Policy, window: Window) -> Decision:
     return Decision(
         policy,
         window.allowed,
-        window.remaining_of(limit.amount, seconds),
-        window.reset_seconds_of(seconds),
+        window.remaining(limit.amount, seconds),
+        window.reset_seconds(seconds),
     )
 
 
