@@ -21,11 +21,11 @@ import statistics
 import time
 
 import uvloop
-from redis.asyncio import Redis
 
 from bench.stage import REDIS_URL, redis_prefix
 from skilltree.platform.config import RateLimitSettings, RedisSettings
 from skilltree.platform.http.rate_limit import RateLimiter, create_counters
+from skilltree.platform.redis import create_redis
 
 QUOTA = "1000000000/minute"  # never refuses: every decision is an allowed one
 # An anonymous read from one address: the key needs no hashing, so what is measured is the
@@ -36,10 +36,13 @@ SCOPE = {"type": "http", "method": "GET", "path": "/v1/roadmaps", "headers": [],
 
 async def per_decision(lease_max: int, requests: int, rounds: int, prefix: str) -> list[float]:
     """CPU microseconds per decision, one figure a round."""
-    redis = Redis.from_url(REDIS_URL)
+    # The client as the application builds it: its pool, timeouts and decoding cost every trip.
+    redis_settings = RedisSettings(url=REDIS_URL, key_prefix=prefix)
+    redis = create_redis(redis_settings)
+    assert redis is not None
     try:
         settings = RateLimitSettings(read=QUOTA, lease_max=lease_max)
-        counters = create_counters(RedisSettings(url=REDIS_URL, key_prefix=prefix), redis, settings)
+        counters = create_counters(redis_settings, redis, settings)
         limiter = RateLimiter(settings, counters, session_cookie="skilltree_session")
         policy = limiter.policy_for(SCOPE)
         assert policy is not None
