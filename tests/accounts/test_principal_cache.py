@@ -20,6 +20,7 @@ from skilltree.accounts.principal_cache import (
     PrincipalCache,
     principal_cache_for,
 )
+from skilltree.accounts.sessions import RedisSessionStore
 from skilltree.app import create_app
 from skilltree.platform.broadcast import LocalBroadcaster
 from skilltree.platform.clock import FrozenClock
@@ -219,6 +220,43 @@ async def test_a_session_wiped_from_redis_is_refused_at_the_next_request(
 
     assert after_wipe.status_code == 401
     assert after_wipe.json()["type"] == "/problems/not-authenticated"
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+async def test_a_kept_session_its_store_lost_is_refused_after_one_question_to_the_store(
+    settings: Settings,
+    database: Database,
+    clock: FrozenClock,
+    outbox: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The application's own path (a route the fast path does not answer) asks the store once
+    whether a kept session is still there, and refuses it when it is not."""
+    async with isolated_prefix() as prefix:
+        on_redis = settings.model_copy(
+            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
+        )
+        app = create_app(on_redis, database=database, clock=clock)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                await register_and_verify(client, outbox)
+                await sign_in(client)
+                assert (await client.get("/v1/me/sessions")).status_code == 200
+                await _wipe(prefix)
+                asked: list[str] = []
+                still_stored = RedisSessionStore.still_stored
+
+                async def counted(store: RedisSessionStore, token_hash: str) -> bool:
+                    asked.append(token_hash)
+                    return await still_stored(store, token_hash)
+
+                monkeypatch.setattr(RedisSessionStore, "still_stored", counted)
+                after_wipe = await client.get("/v1/me/sessions")
+
+    assert after_wipe.status_code == 401
+    assert len(asked) == 1
 
 
 async def test_a_malformed_announcement_does_not_stop_the_cache_hearing_later_ones() -> None:

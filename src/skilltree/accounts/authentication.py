@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,41 +159,47 @@ async def authenticate_api_key(db: AsyncSession, ctx: AccountsContext, credentia
     return signed_in
 
 
+def _kept_live_session(
+    ctx: AccountsContext, token_hash: str, now: datetime
+) -> tuple[SignedIn, SessionRecord] | None:
+    """The sign-in behind a session as this process keeps it, and its session, when it is live
+    by `now`; None when the process keeps none (or one that looks ended)."""
+    found = ctx.principals.find(session_key(token_hash))
+    if found is None or (kept := found.signed_in.browser_session) is None or not kept.is_live(now):
+        return None
+    return found.signed_in, kept
+
+
 async def kept_session(ctx: AccountsContext, secret: str) -> SignedIn | None:
     """The sign-in behind a session cookie as this process keeps it, when it may be used as it
     is: live by the request's clock, still in its store, and not due to slide its idle expiry
     (which writes); None when the full path must decide (`authenticate`)."""
     token_hash = digest(secret)
-    found = ctx.principals.find(session_key(token_hash))
     now = ctx.clock.now()
-    if found is None or (kept := found.signed_in.browser_session) is None or not kept.is_live(now):
-        return None
-    if now - kept.last_seen_at >= SLIDE_INTERVAL:
+    kept = _kept_live_session(ctx, token_hash, now)
+    if kept is None or now - kept[1].last_seen_at >= SLIDE_INTERVAL:
         return None
     if not await ctx.sessions.still_stored(token_hash):
         return None
-    return found.signed_in
+    return kept[0]
 
 
 async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:
     """The signed-in user behind a session cookie, sliding the idle expiry."""
-    kept_sign_in = await kept_session(ctx, secret)
-    if kept_sign_in is not None:
-        return kept_sign_in
     token_hash = digest(secret)
     cache_key = session_key(token_hash)
     now = ctx.clock.now()
-    found = ctx.principals.find(cache_key)
-    # Kept and live, but due to slide its idle expiry, or lost by its store.
-    if found is not None and (kept := found.signed_in.browser_session) and kept.is_live(now):
+    kept = _kept_live_session(ctx, token_hash, now)
+    if kept is not None:
+        signed_in, record = kept
         # The store is the authority: a record it lost (Redis wiped) ends the session here too.
         if not await ctx.sessions.still_stored(token_hash):
             ctx.principals.drop(cache_key)
             raise NotAuthenticated("Your session has ended; sign in again.")
-        slid = await slide(db, ctx, kept)
-        if slid is kept:
-            return found.signed_in
-        signed_in = replace(found.signed_in, browser_session=slid)
+        slid = await slide(db, ctx, record)  # when due: at most once a minute
+        if slid is record:
+            return signed_in
+        signed_in = replace(signed_in, browser_session=slid)
         ctx.principals.keep(cache_key, signed_in, generation=ctx.principals.generation())
         return signed_in
     # Not kept, or kept looking ended (another instance may have slid it): ask the store.
