@@ -349,19 +349,13 @@ async def _http_resources(
     indexes_in_process = settings.search.indexes_in_process(settings.database)
     if indexes_in_process:
         db.on_every_unit_of_work(indexer.bind)
-    loop = asyncio.get_running_loop()
-    draining: set[asyncio.Task[None]] = set()
 
-    def drain_live_connections() -> None:
-        def start() -> None:
-            task = loop.create_task(broadcaster.drain("server shutting down"))
-            draining.add(task)
-            task.add_done_callback(draining.discard)
-
-        loop.call_soon_threadsafe(start)
+    async def drain_live_connections() -> None:
+        # Bounded: the server is told to stop once this is done (platform/shutdown.py).
+        await broadcaster.drain("server shutting down", grace_seconds=1.0)
 
     try:
-        with on_termination(drain_live_connections):
+        with on_termination(drain_live_connections, asyncio.get_running_loop()):
             yield
     finally:
         await flags.rule_sets.close()

@@ -266,6 +266,50 @@ async def test_a_browser_session_is_answered_in_front_only_while_it_needs_no_wri
 
 
 @BOTH_BACKENDS
+async def test_a_session_read_the_fast_path_sends_down_the_stack_asks_its_store_once(
+    settings: Settings,
+    database: Database,
+    clock: FrozenClock,
+    outbox: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a change of progress the learner's progress is not ready in front: the fast path
+    has found the kept session (asking its store whether it is still there) and sends the
+    request down the stack, which uses that answer instead of asking the store again."""
+    name = settings.auth.session_cookie
+    app = create_app(settings, database=database, clock=clock)
+    async with serving(app) as browser, client_of(app) as api:
+        ada = await learner_of(browser, outbox)
+        session = {"cookie": f"{name}={browser.cookies[name]}"}
+        await api.get("/v1/roadmaps/web/tree")
+        assert (await api.get(PROGRESS, headers=session)).status_code == 200
+        assert (await mark(ada.browser, "etags", "done")).status_code == 200
+        fast_path = fast_path_of(app)
+        answered_before = fast_path.answered
+        asked: list[str] = []
+
+        def counting(store: type[RedisSessionStore | DatabaseSessionStore]) -> object:
+            still_stored = store.still_stored
+
+            async def counted(self: object, token_hash: str) -> bool:
+                asked.append(token_hash)
+                return await still_stored(self, token_hash)  # type: ignore[arg-type]
+
+            return counted
+
+        for store in (RedisSessionStore, DatabaseSessionStore):
+            monkeypatch.setattr(store, "still_stored", counting(store))
+        after_change = await api.get(PROGRESS, headers=session)
+        answered = fast_path.answered - answered_before
+        again = await api.get(PROGRESS, headers=session)
+
+    assert after_change.status_code == 200
+    assert answered == 0  # computed by the stack
+    assert after_change.json()["topics"] == again.json()["topics"]
+    assert len(asked) == 2  # once for each request
+
+
+@BOTH_BACKENDS
 async def test_a_session_store_out_of_reach_is_the_stacks_outage_not_a_500(
     settings: Settings,
     database: Database,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, MutableMapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,6 +161,10 @@ async def authenticate_api_key(db: AsyncSession, ctx: AccountsContext, credentia
     return signed_in
 
 
+# Where a request's state notes the session `kept_session` found usable: its digest and sign-in.
+CONFIRMED_SESSION = "skilltree.confirmed_session"
+
+
 def _kept_live_session(
     ctx: AccountsContext, token_hash: str, now: datetime
 ) -> tuple[SignedIn, SessionRecord] | None:
@@ -170,10 +176,13 @@ def _kept_live_session(
     return found.signed_in, kept
 
 
-async def kept_session(ctx: AccountsContext, secret: str) -> SignedIn | None:
+async def kept_session(
+    ctx: AccountsContext, secret: str, state: MutableMapping[str, Any] | None = None
+) -> SignedIn | None:
     """The sign-in behind a session cookie as this process keeps it, when it may be used as it
     is: live by the request's clock, still in its store, and not due to slide its idle expiry
-    (which writes); None when the full path must decide (`authenticate`)."""
+    (which writes); None when the full path must decide (`authenticate`). Found, it is noted
+    in the request's `state`, for `authenticate` to use should the request go on."""
     token_hash = digest(secret)
     now = ctx.clock.now()
     kept = _kept_live_session(ctx, token_hash, now)
@@ -181,12 +190,25 @@ async def kept_session(ctx: AccountsContext, secret: str) -> SignedIn | None:
         return None
     if not await ctx.sessions.still_stored(token_hash):
         return None
+    if state is not None:
+        state[CONFIRMED_SESSION] = (token_hash, kept[0])
     return kept[0]
 
 
-async def authenticate(db: AsyncSession, ctx: AccountsContext, secret: str) -> SignedIn:
-    """The signed-in user behind a session cookie, sliding the idle expiry."""
+async def authenticate(
+    db: AsyncSession,
+    ctx: AccountsContext,
+    secret: str,
+    state: Mapping[str, Any] | None = None,
+) -> SignedIn:
+    """The signed-in user behind a session cookie, sliding the idle expiry. `state` is the
+    request's: a session `kept_session` found usable earlier in the same request (the fast
+    path looked first, then sent the request on) is used without asking its store again."""
     token_hash = digest(secret)
+    confirmed = None if state is None else state.get(CONFIRMED_SESSION)
+    if confirmed is not None and confirmed[0] == token_hash:
+        signed_in: SignedIn = confirmed[1]
+        return signed_in
     cache_key = session_key(token_hash)
     now = ctx.clock.now()
     kept = _kept_live_session(ctx, token_hash, now)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hmac
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import SecretStr
@@ -113,7 +113,7 @@ async def signed_in(request: Request, db: DbSession, ctx: Accounts) -> SignedIn:
     secret = request.cookies.get(ctx.auth.session_cookie)
     if not secret:
         raise NotAuthenticated()
-    current = await authenticate(db, ctx, secret)
+    current = await authenticate(db, ctx, secret, request.scope.get("state"))
     if request.method not in SAFE_METHODS:
         check_csrf(request, current, ctx)
     return current
@@ -132,19 +132,23 @@ async def bearer_sign_in(
     return await authenticate_token(db, ctx, credentials)
 
 
-async def kept_sign_in(resources: Resources, credentials: Credentials) -> SignedIn | None:
+async def kept_sign_in(
+    resources: Resources, credentials: Credentials, state: MutableMapping[str, Any] | None
+) -> SignedIn | None:
     """What `signed_in` would answer for a safe request (no CSRF check), when this process
     keeps the caller and may use them as they are (accounts/principal_cache.py): no statement,
     and for a browser session one round trip to its store. None for anything else (not kept,
     expired, due to slide, not a bearer credential): the full path then looks the caller up
     or refuses them. For answers given in front of the application (platform/http/
-    fast_path.py, decision 0080)."""
+    fast_path.py, decision 0080). `state` is the request's (its ASGI scope's): a session found
+    usable is noted there, so that the application, should the request go on to it, does not
+    ask the session's store again."""
     ctx = accounts_context_of(resources)
     if credentials.authorization is not None:
         # As `signed_in`: a bearer credential is used whatever cookie comes with it.
         return _kept_bearer(ctx, credentials.authorization)
     if credentials.session is not None:
-        return await kept_session(ctx, credentials.session)
+        return await kept_session(ctx, credentials.session, state)
     return None
 
 

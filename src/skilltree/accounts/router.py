@@ -207,11 +207,11 @@ def _me_bytes(account: Account) -> bytes:
 
 
 async def _kept_me(
-    resources: Resources, _match: re.Match[str], credentials: Credentials, _scope: StarletteScope
+    resources: Resources, _match: re.Match[str], credentials: Credentials, scope: StarletteScope
 ) -> bytes | None:
     """`/v1/me` in front of the application (decision 0080): the caller as this process keeps
     them needs nothing else."""
-    signed_in = await kept_sign_in(resources, credentials)
+    signed_in = await kept_sign_in(resources, credentials, scope.setdefault("state", {}))
     return None if signed_in is None else _me_bytes(signed_in.account)
 
 

@@ -218,9 +218,9 @@ def _kept_view(view: str) -> FindPersonal:
     roadmap, a caller not kept) goes down the stack, which checks access with a statement."""
 
     async def find(
-        resources: Resources, match: re.Match[str], credentials: Credentials, _scope: StarletteScope
+        resources: Resources, match: re.Match[str], credentials: Credentials, scope: StarletteScope
     ) -> LocalCopy | None:
-        signed_in = await kept_sign_in(resources, credentials)
+        signed_in = await kept_sign_in(resources, credentials, scope.setdefault("state", {}))
         if signed_in is None or not signed_in.principal.has_scope(Scope.PROGRESS_READ):
             return None
         roadmap = match["roadmap"]

@@ -192,30 +192,32 @@ async def fetch(resources: Resources, key: Key, render: Render) -> conditional.R
 
 
 async def find_roadmap_page(
-    resources: Resources, match: re.Match[str], credentials: Credentials, _scope: StarletteScope
+    resources: Resources, match: re.Match[str], credentials: Credentials, scope: StarletteScope
 ) -> LocalCopy | None:
     """How the fast path finds a session's ready roadmap page (`FindPersonal`)."""
-    current = await _kept_session(resources, credentials)
+    current = await _kept_session(resources, credentials, scope)
     key = None if current is None else page_key(match["slug"], current)
     return _ready(resources, key)
 
 
 async def find_topic_page(
-    resources: Resources, match: re.Match[str], credentials: Credentials, _scope: StarletteScope
+    resources: Resources, match: re.Match[str], credentials: Credentials, scope: StarletteScope
 ) -> LocalCopy | None:
     """How the fast path finds a session's ready topic page (`FindPersonal`)."""
-    current = await _kept_session(resources, credentials)
+    current = await _kept_session(resources, credentials, scope)
     key = None if current is None else topic_page_key(match["slug"], match["topic"], current)
     return _ready(resources, key)
 
 
-async def _kept_session(resources: Resources, credentials: Credentials) -> SignedIn | None:
+async def _kept_session(
+    resources: Resources, credentials: Credentials, scope: StarletteScope
+) -> SignedIn | None:
     """The caller as the principal cache keeps their session, by `kept_sign_in`'s rules (live,
     in its store, not due to slide); None for anything else, a bearer credential included:
     pages know callers by their session cookie alone."""
     if credentials.session is None:
         return None
-    return await kept_sign_in(resources, credentials)
+    return await kept_sign_in(resources, credentials, scope.setdefault("state", {}))
 
 
 def _ready(resources: Resources, key: Key | None) -> LocalCopy | None:

@@ -63,7 +63,7 @@ async def visitor(request: Request, db: DbSession, ctx: Accounts) -> SignedIn | 
         return None
     try:
         if secret:
-            return await authenticate(db, ctx, secret)
+            return await authenticate(db, ctx, secret, request.scope.get("state"))
     except NotAuthenticated:
         pass
     # A session that ended (signed out elsewhere, expired, revoked): the page shown to the
