@@ -5,11 +5,14 @@ Revocation across instances: tests/accounts/test_across_instances.py."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,14 +23,19 @@ from skilltree.accounts.principal_cache import (
     PrincipalCache,
     principal_cache_for,
 )
-from skilltree.accounts.sessions import RedisSessionStore
 from skilltree.app import create_app
 from skilltree.platform.broadcast import LocalBroadcaster
 from skilltree.platform.clock import FrozenClock
 from skilltree.platform.config import RedisSettings, Settings
 from skilltree.platform.db import Database
 from skilltree.platform.models import utc_now
-from tests.support.accounts import Browser, bearer_headers, register_and_verify, sign_in
+from tests.support.accounts import (
+    Browser,
+    bearer_headers,
+    register_and_verify,
+    sign_in,
+    store_questions,
+)
 from tests.support.progress import WEB, People, import_roadmap
 from tests.support.queries import count_statements
 from tests.support.redis import REDIS_URL, isolated_prefix
@@ -194,29 +202,40 @@ async def _wipe(prefix: str) -> None:
         await client.aclose()
 
 
+@asynccontextmanager
+async def signed_in_on_redis(
+    settings: Settings, database: Database, clock: FrozenClock, outbox: Path, prefix: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app keeping its sessions in Redis under `prefix`, and a client signed in to it."""
+    on_redis = settings.model_copy(
+        update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
+    )
+    app = create_app(on_redis, database=database, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            await register_and_verify(client, outbox)
+            await sign_in(client)
+            yield app, client
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 async def test_a_session_wiped_from_redis_is_refused_at_the_next_request(
     settings: Settings, database: Database, clock: FrozenClock, outbox: Path
 ) -> None:
-    async with isolated_prefix() as prefix:
-        on_redis = settings.model_copy(
-            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
-        )
-        app = create_app(on_redis, database=database, clock=clock)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                await register_and_verify(client, outbox)
-                await sign_in(client)
-                kept = principal_cache_for(app.state.resources.broadcaster, on_redis.auth)
-                assert (await client.get("/v1/me")).status_code == 200
-                hits = kept.hits
-                assert (await client.get("/v1/me")).status_code == 200
-                assert kept.hits == hits + 1  # answered from memory
+    async with (
+        isolated_prefix() as prefix,
+        signed_in_on_redis(settings, database, clock, outbox, prefix) as (app, client),
+    ):
+        kept = principal_cache_for(app.state.resources.broadcaster, settings.auth)
+        assert (await client.get("/v1/me")).status_code == 200
+        hits = kept.hits
+        assert (await client.get("/v1/me")).status_code == 200
+        assert kept.hits == hits + 1  # answered from memory
 
-                await _wipe(prefix)
-                after_wipe = await client.get("/v1/me")
+        await _wipe(prefix)
+        after_wipe = await client.get("/v1/me")
 
     assert after_wipe.status_code == 401
     assert after_wipe.json()["type"] == "/problems/not-authenticated"
@@ -233,27 +252,14 @@ async def test_a_kept_session_its_store_lost_is_refused_after_one_question_to_th
 ) -> None:
     """The application's own path (a route the fast path does not answer) asks the store once
     whether a kept session is still there, and refuses it when it is not."""
-    async with isolated_prefix() as prefix:
-        on_redis = settings.model_copy(
-            update={"redis": RedisSettings(url=REDIS_URL, key_prefix=prefix)}
-        )
-        app = create_app(on_redis, database=database, clock=clock)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                await register_and_verify(client, outbox)
-                await sign_in(client)
-                assert (await client.get("/v1/me/sessions")).status_code == 200
-                await _wipe(prefix)
-                asked: list[str] = []
-                still_stored = RedisSessionStore.still_stored
-
-                async def counted(store: RedisSessionStore, token_hash: str) -> bool:
-                    asked.append(token_hash)
-                    return await still_stored(store, token_hash)
-
-                monkeypatch.setattr(RedisSessionStore, "still_stored", counted)
-                after_wipe = await client.get("/v1/me/sessions")
+    async with (
+        isolated_prefix() as prefix,
+        signed_in_on_redis(settings, database, clock, outbox, prefix) as (_app, client),
+    ):
+        assert (await client.get("/v1/me/sessions")).status_code == 200
+        await _wipe(prefix)
+        asked = store_questions(monkeypatch)
+        after_wipe = await client.get("/v1/me/sessions")
 
     assert after_wipe.status_code == 401
     assert len(asked) == 1

@@ -32,6 +32,7 @@ from tests.support.accounts import (
     bearer_headers,
     register_and_verify,
     sign_in,
+    store_questions,
     user_id,
 )
 from tests.support.fast_path import (
@@ -286,19 +287,7 @@ async def test_a_session_read_the_fast_path_sends_down_the_stack_asks_its_store_
         assert (await mark(ada.browser, "etags", "done")).status_code == 200
         fast_path = fast_path_of(app)
         answered_before = fast_path.answered
-        asked: list[str] = []
-
-        def counting(store: type[RedisSessionStore | DatabaseSessionStore]) -> object:
-            still_stored = store.still_stored
-
-            async def counted(self: object, token_hash: str) -> bool:
-                asked.append(token_hash)
-                return await still_stored(self, token_hash)  # type: ignore[arg-type]
-
-            return counted
-
-        for store in (RedisSessionStore, DatabaseSessionStore):
-            monkeypatch.setattr(store, "still_stored", counting(store))
+        asked = store_questions(monkeypatch)
         after_change = await api.get(PROGRESS, headers=session)
         answered = fast_path.answered - answered_before
         again = await api.get(PROGRESS, headers=session)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
+from skilltree.accounts.sessions import DatabaseSessionStore, RedisSessionStore
 from skilltree.platform.mail import read_outbox
 
 PASSWORD = "correct horse battery staple"
@@ -86,3 +90,22 @@ async def api_key(browser: Browser, scopes: list[str]) -> tuple[dict[str, str], 
     )
     assert response.status_code == 201, response.text
     return {"authorization": f"Bearer {response.json()['key']}"}, response.json()["id"]
+
+
+def store_questions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the digest of every session a session store (Redis or the database) is
+    asked whether it still holds, in order: what a request's authentication costs the store."""
+    asked: list[str] = []
+    for store in (RedisSessionStore, DatabaseSessionStore):
+        monkeypatch.setattr(store, "still_stored", _counting(store.still_stored, asked))
+    return asked
+
+
+def _counting(
+    still_stored: Callable[[Any, str], Awaitable[bool]], asked: list[str]
+) -> Callable[[Any, str], Awaitable[bool]]:
+    async def counted(store: Any, token_hash: str) -> bool:
+        asked.append(token_hash)
+        return await still_stored(store, token_hash)
+
+    return counted
