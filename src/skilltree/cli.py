@@ -173,6 +173,7 @@ def serve(
 def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
+    from skilltree.platform.http.serving import HTTP_PROTOCOL
     from skilltree.platform.http.serving import serve as serve_draining
 
     config = uvicorn.Config(
@@ -182,7 +183,7 @@ def _run_uvicorn(settings: Settings, *, host: str | None, port: int | None, work
         port=port or settings.http.port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=HTTP_PROTOCOL,  # httptools, a response's head and body in one write
         # skilltree writes its own JSON access log with request ids; uvicorn's would duplicate it.
         access_log=False,
         log_config=None,

@@ -7,22 +7,89 @@ by `drain_seconds`, during which `/readyz` says 503 (platform/draining.py) and e
 is served as usual. Then uvicorn's graceful shutdown runs: it stops accepting, finishes the
 requests in flight (up to `timeout_graceful_shutdown`), and runs the lifespan shutdown. SIGINT
 (Ctrl-C in a terminal) and a second SIGTERM stop at once.
+
+A response's head and body leave in one write (`HeadWithBodyProtocol`). uvicorn writes the
+status line and headers the moment the app starts its response, and the body with the next
+message, two system calls a few microseconds apart. A process killed between them (SIGKILL, the
+kernel's OOM killer) leaves a balancer holding a head without a body: it has begun answering
+its client, so it can no longer retry the request on another instance, and the client gets a
+truncated response where it would have got an answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from socket import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import multiprocess
 
 from skilltree.platform.draining import begin_draining, is_draining
 from skilltree.platform.observability.logging import get_logger
 
 log = get_logger("skilltree.serve")
+# What `skilltree serve` gives uvicorn as its HTTP protocol (`--http`).
+HTTP_PROTOCOL = "skilltree.platform.http.serving:HeadWithBodyProtocol"
+
+
+class HeldWrite:
+    """A connection's transport whose writes wait for the next write, or for the end of the
+    event loop's turn, whichever comes first: a response's head goes out with its body, in one
+    system call (`writelines`, which the loop sends as one vectored write), and a head whose
+    body is not ready in the same turn (a stream) goes out alone at the turn's end. Everything
+    else is the transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self._send_held)
+            return
+        self._held = None
+        self._transport.writelines((held, data))
+
+    def writelines(self, data: Any) -> None:
+        self._send_held()
+        self._transport.writelines(data)
+
+    def write_eof(self) -> None:
+        self._send_held()
+        self._transport.write_eof()
+
+    def _send_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._send_held()  # what was written is sent before the connection ends
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class HeadWithBodyProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol over a `HeldWrite` transport: a response's head and body in
+    one write (see the module's docstring). A WebSocket upgrade hands the same transport on."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        held = HeldWrite(transport, asyncio.get_running_loop())
+        super().connection_made(held)  # type: ignore[arg-type]
 
 
 class DrainingServer(uvicorn.Server):
