@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import httpx
 
-from skilltree.platform.http.serving import HeldWrite
+from skilltree.platform.http.serving import JOINED_BYTES, HeldWrite
 from tests.support.processes import (
     base_env,
     free_port,
@@ -51,8 +51,8 @@ class Recorded:
     def is_closing(self) -> bool:
         return self.closing
 
-    def get_extra_info(self, name: str) -> Any:
-        return ("127.0.0.1", 8000) if name == "sockname" else None
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 8000) if name == "sockname" else default
 
 
 def held_over(recorded: Recorded) -> HeldWrite:
@@ -67,7 +67,18 @@ async def test_a_head_and_its_body_leave_in_one_write() -> None:
     transport.write(b"{}")
     await asyncio.sleep(0)
 
-    assert recorded.calls == [("writelines", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")]
+    assert recorded.calls == [("write", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")]
+
+
+async def test_a_large_body_follows_its_head_uncopied() -> None:
+    recorded = Recorded()
+    transport = held_over(recorded)
+    body = b"x" * (JOINED_BYTES + 1)
+
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(body)
+
+    assert recorded.calls == [("write", b"HTTP/1.1 200 OK\r\n\r\n"), ("write", body)]
 
 
 async def test_a_head_whose_body_is_not_ready_leaves_at_the_end_of_the_loops_turn() -> None:
