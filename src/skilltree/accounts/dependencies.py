@@ -133,21 +133,22 @@ async def bearer_sign_in(
 
 
 async def kept_sign_in(
-    resources: Resources, credentials: Credentials, state: MutableMapping[str, Any] | None
+    resources: Resources, credentials: Credentials, scope: MutableMapping[str, Any] | None
 ) -> SignedIn | None:
     """What `signed_in` would answer for a safe request (no CSRF check), when this process
     keeps the caller and may use them as they are (accounts/principal_cache.py): no statement,
     and for a browser session one round trip to its store. None for anything else (not kept,
     expired, due to slide, not a bearer credential): the full path then looks the caller up
     or refuses them. For answers given in front of the application (platform/http/
-    fast_path.py, decision 0080). `state` is the request's (its ASGI scope's): a session found
-    usable is noted there, so that the application, should the request go on to it, does not
+    fast_path.py, decision 0080). `scope` is the request's ASGI scope: a session found usable
+    is noted in its state, so that the application, should the request go on to it, does not
     ask the session's store again."""
     ctx = accounts_context_of(resources)
     if credentials.authorization is not None:
         # As `signed_in`: a bearer credential is used whatever cookie comes with it.
         return _kept_bearer(ctx, credentials.authorization)
     if credentials.session is not None:
+        state = None if scope is None else scope.setdefault("state", {})
         return await kept_session(ctx, credentials.session, state)
     return None
 

@@ -211,7 +211,7 @@ async def _kept_me(
 ) -> bytes | None:
     """`/v1/me` in front of the application (decision 0080): the caller as this process keeps
     them needs nothing else."""
-    signed_in = await kept_sign_in(resources, credentials, scope.setdefault("state", {}))
+    signed_in = await kept_sign_in(resources, credentials, scope)
     return None if signed_in is None else _me_bytes(signed_in.account)
 
 

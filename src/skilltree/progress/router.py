@@ -220,7 +220,7 @@ def _kept_view(view: str) -> FindPersonal:
     async def find(
         resources: Resources, match: re.Match[str], credentials: Credentials, scope: StarletteScope
     ) -> LocalCopy | None:
-        signed_in = await kept_sign_in(resources, credentials, scope.setdefault("state", {}))
+        signed_in = await kept_sign_in(resources, credentials, scope)
         if signed_in is None or not signed_in.principal.has_scope(Scope.PROGRESS_READ):
             return None
         roadmap = match["roadmap"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -212,15 +211,15 @@ async def kept_due_list(
     resources: Resources,
     credentials: Credentials,
     url: str,
-    state: MutableMapping[str, Any] | None = None,
+    scope: StarletteScope | None = None,
 ) -> LocalCopy | None:
     """The due list's first page for a request of `url` (no query), from what this process
     keeps, with no statement and no round trip (but a kept browser session's store's), or None
     (the route answers): the caller as the application keeps them (`kept_sign_in`), allowed
     to read progress; the roadmaps of their cards and the page as trusted local copies; the
     page valid now by the application's clock. `url` is the request's, which the page's `self`
-    and `next` links name (decision 0082). `state` is the request's, as `kept_sign_in` takes it."""
-    signed_in = await kept_sign_in(resources, credentials, state)
+    and `next` links name (decision 0082). `scope` is the request's, as `kept_sign_in` takes it."""
+    signed_in = await kept_sign_in(resources, credentials, scope)
     if signed_in is None or not signed_in.principal.has_scope(Scope.PROGRESS_READ):
         return None
     user_id = signed_in.account.id
@@ -242,8 +241,7 @@ async def _kept_due_list_of(
 ) -> LocalCopy | None:
     """`kept_due_list` for the fast path, the request's URL from its scope as `request.url`
     makes it: the page's `self` link names it (its scheme and Host)."""
-    state = scope.setdefault("state", {})
-    return await kept_due_list(resources, credentials, _request_url(scope), state)
+    return await kept_due_list(resources, credentials, _request_url(scope), scope)
 
 
 # The caller's own reads the fast path may answer (platform/http/fast_path.py).

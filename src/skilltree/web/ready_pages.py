@@ -217,7 +217,7 @@ async def _kept_session(
     pages know callers by their session cookie alone."""
     if credentials.session is None:
         return None
-    return await kept_sign_in(resources, credentials, scope.setdefault("state", {}))
+    return await kept_sign_in(resources, credentials, scope)
 
 
 def _ready(resources: Resources, key: Key | None) -> LocalCopy | None:
