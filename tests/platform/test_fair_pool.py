@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import exc, text
@@ -17,14 +18,32 @@ from tests.support.databases import temporary_postgres_database
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-async def one_connection() -> AsyncIterator[AsyncEngine]:
+@asynccontextmanager
+async def single_connection_engine(timeout_seconds: float) -> AsyncIterator[AsyncEngine]:
     """An engine whose pool has a single connection, so every other request must wait."""
     async with temporary_postgres_database() as url:
-        settings = DatabaseSettings(url=url, pool_size=1, max_overflow=0, pool_timeout_seconds=2)
+        settings = DatabaseSettings(
+            url=url, pool_size=1, max_overflow=0, pool_timeout_seconds=timeout_seconds
+        )
         engine = create_engine(settings)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture
+async def one_connection() -> AsyncIterator[AsyncEngine]:
+    # Waiters here are served, not timed out: a generous timeout, so a test machine busy with
+    # the rest of the suite cannot turn a slow hand-over into a timeout.
+    async with single_connection_engine(timeout_seconds=30) as engine:
         yield engine
-        await engine.dispose()
+
+
+@pytest.fixture
+async def impatient_pool() -> AsyncIterator[AsyncEngine]:
+    async with single_connection_engine(timeout_seconds=2) as engine:
+        yield engine
 
 
 async def checkout(engine: AsyncEngine) -> AsyncConnection:
@@ -66,22 +85,22 @@ async def test_waiting_requests_are_served_in_order_and_a_newcomer_waits_behind_
 
 
 async def test_a_waiter_that_times_out_leaves_the_line_and_the_next_one_is_served(
-    one_connection: AsyncEngine,
+    impatient_pool: AsyncEngine,
 ) -> None:
-    holder = await one_connection.connect()
-    impatient = asyncio.create_task(checkout(one_connection))
-    await until_waiting(one_connection, 1)
+    holder = await impatient_pool.connect()
+    impatient = asyncio.create_task(checkout(impatient_pool))
+    await until_waiting(impatient_pool, 1)
     with pytest.raises(exc.TimeoutError):
         await impatient  # pool_timeout_seconds=2
 
-    patient = asyncio.create_task(checkout(one_connection))
-    await until_waiting(one_connection, 1)
+    patient = asyncio.create_task(checkout(impatient_pool))
+    await until_waiting(impatient_pool, 1)
     await holder.close()
-    connection = await asyncio.wait_for(patient, 1)
+    connection = await patient  # a lost connection would time it out: pool_timeout_seconds=2
 
     assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
     await connection.close()
-    assert one_connection.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert impatient_pool.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("handed_over_first", [False, True])
@@ -103,7 +122,7 @@ async def test_a_cancelled_waiter_loses_no_connection(
     with pytest.raises(asyncio.CancelledError):
         await gone
 
-    async with asyncio.timeout(1):  # the only connection is free again
+    async with asyncio.timeout(10):  # the only connection is free again, not lost
         async with one_connection.connect() as connection:
             assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
     assert one_connection.pool.checkedout() == 0  # type: ignore[attr-defined]
