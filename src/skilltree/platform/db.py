@@ -10,9 +10,11 @@ since, SQLite answers "database is locked" at once, whatever the busy timeout. S
 unit of work that writes takes the lock up front: it waits its turn in this process (first come,
 first served) and then begins with `BEGIN IMMEDIATE`, which does wait, up to the busy timeout,
 for other processes (a worker, a command). Units of work that only read (GET and HEAD requests)
-begin as before and run side by side (WAL); if one turns out to have something to write at the
-end (a session's sliding expiry), it queues for the lock like any writer and writes in a
-transaction of its own. PostgreSQL and MariaDB need none of this: their row locks wait.
+begin as before and run side by side (WAL); if one turns out to write (a statement that may
+write, a flush, or changes left at its end, such as a session's sliding expiry), it first
+queues for the lock like any writer, then writes in a transaction of its own. A reader never
+writes in its read transaction: that would take SQLite's lock outside the line of writers.
+PostgreSQL and MariaDB need none of this: their row locks wait.
 
 On PostgreSQL a unit of work that only reads sends no `BEGIN` and no `COMMIT` (decision 0064):
 at READ COMMITTED, the isolation skilltree runs at, each statement of a transaction sees what
@@ -34,12 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.util import await_
 
 from skilltree.platform.config import DatabaseSettings
 from skilltree.platform.errors import DomainError
@@ -297,17 +300,51 @@ def _driver_connection_of(connection: Any) -> Any:
     return connection.connection.dbapi_connection
 
 
+# Set on the session of a reading unit of work on SQLite: the database whose write lock it
+# takes, in turn, before it writes.
+_WRITES_IN_TURN = "skilltree.writes_in_turn"
+# Set once such a session holds that lock; the unit of work's end lets it go.
+_HOLDS_WRITE_LOCK = "skilltree.holds_write_lock"
+
+
+def _write_in_turn(session: Session) -> None:
+    """A reading unit of work on SQLite is about to write: wait for the write lock in this
+    process's line of writers, then end the read transaction and begin one that holds the
+    lock. Written in the read transaction instead, the statement would take SQLite's lock
+    outside the line: a writer whose turn came next would wait for that lock, while the reader,
+    at its end, waited in the line behind that writer to write its last changes, each waiting
+    for the other until SQLite's busy timeout failed the writer."""
+    database: Database | None = session.info.get(_WRITES_IN_TURN)
+    if database is None or session.info.get(_HOLDS_WRITE_LOCK):
+        return
+    await_(database._acquire_writer())
+    session.info[_HOLDS_WRITE_LOCK] = True  # from here on, the unit of work's end releases it
+    connection = session.connection()
+    connection.exec_driver_sql("COMMIT")  # the read transaction: nothing written
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @event.listens_for(UnitOfWorkSession, "do_orm_execute")
 def _writes_begin_a_transaction(state: ORMExecuteState) -> None:
     # Only a plain SELECT reads and nothing more; anything else (DML, a row lock, a textual
     # statement, whose effect cannot be told) may write or lock, so it gets a transaction.
-    if not state.is_select or getattr(state.statement, "_for_update_arg", None) is not None:
-        _begin_writing(state.session)
+    if state.is_select and getattr(state.statement, "_for_update_arg", None) is None:
+        return
+    _begin_writing(state.session)
+    # On SQLite a textual SELECT only reads: it has no row locks, and its functions write
+    # nothing.
+    if not (isinstance(state.statement, TextClause) and _reads_only(state.statement.text)):
+        _write_in_turn(state.session)
 
 
 @event.listens_for(UnitOfWorkSession, "before_flush")
 def _flushes_begin_a_transaction(session: Session, _context: Any, _instances: Any) -> None:
     _begin_writing(session)
+    _write_in_turn(session)
+
+
+def _reads_only(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "SELECT"
 
 
 # Set on a session once a statement of its current transaction reached the server.
@@ -601,6 +638,8 @@ class Database:
         """What every unit of work does as it opens, before its first statement."""
         if not writes and self._reads_without_transaction:
             session.info[_READS_WITHOUT_TRANSACTION] = True
+        if not writes and self._late_writes:
+            session.info[_WRITES_IN_TURN] = self
         for hook in self._unit_of_work_hooks:
             hook(session)
 
@@ -622,6 +661,9 @@ class Database:
             if error is None:  # the commit failed; an error's own rollback raises as it is
                 await session.rollback()
             raise
+        finally:
+            if session.info.pop(_HOLDS_WRITE_LOCK, False):  # a reader that wrote (SQLite)
+                self._release_writer()
         callbacks: list[Callable[[], Awaitable[None]]] = session.info.pop(AFTER_COMMIT, [])
         return callbacks
 
@@ -656,15 +698,10 @@ class Database:
 
     async def _write_late(self, session: AsyncSession) -> None:
         """A SQLite unit of work begun as a reader has changes: end its read transaction, take
-        the write lock in turn, and write them in a transaction of their own."""
-        await self._acquire_writer()
-        try:
-            connection = await session.connection()
-            await connection.exec_driver_sql("COMMIT")  # the read transaction: nothing written
-            await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            await session.commit()
-        finally:
-            self._release_writer()
+        the write lock in turn, and write them in a transaction of their own (unless it took
+        the lock already, at a write statement). `_end` releases the lock."""
+        await session.run_sync(_write_in_turn)
+        await session.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
