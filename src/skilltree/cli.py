@@ -99,7 +99,8 @@ async def database_and_cache(settings: Settings) -> AsyncIterator[tuple[Database
     from skilltree.platform.observability.tracing import instrument_engine
 
     database = Database.from_settings(settings.database)
-    instrument_engine(database.engine, settings.tracing)
+    for engine in database.engines:
+        instrument_engine(engine, settings.tracing)
     cache = Cache.from_settings(settings.cache, settings.redis)
     database.on_every_unit_of_work(cache.bind)
     try:

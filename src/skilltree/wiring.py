@@ -53,7 +53,8 @@ async def open_resources(
     link_progress(progress_service.apply_marks_for, progress_service.carry_over_for)
     owned = database is None
     db = database or Database.from_settings(settings.database)
-    instrument_engine(db.engine, settings.tracing)
+    for engine in db.engines:
+        instrument_engine(engine, settings.tracing)
     clock = clock or SystemClock()
     queue = build_queue(settings.queue, db, clock)
     # Live fan-out (streams, rooms); committed events become feed lines and live pushes.

@@ -136,3 +136,24 @@ async def test_a_reader_whose_write_fails_leaves_the_line_for_the_next_writer(
 
     async with asyncio.timeout(5):
         await increment(database)
+
+
+async def test_readers_waiting_to_write_never_hold_up_the_writer_whose_turn_it_is(
+    database: Database,
+) -> None:
+    # Readers that write wait for their turn holding the connection of their read. Had the
+    # writer whose turn it was needed one of those connections too, a burst of such readers
+    # taking every connection of the pool would have stopped every request until the pool's
+    # timeout (a GET making rooms beside POSTs making organisations did).
+    async def reader_that_writes() -> None:
+        async with database.unit_of_work(writes=False) as reader:
+            await reader.execute(text("SELECT n FROM counter"))
+            await reader.execute(text("UPDATE counter SET n = n + 1"))
+
+    async with asyncio.timeout(20):
+        await asyncio.gather(
+            *(reader_that_writes() for _ in range(40)), *(increment(database) for _ in range(40))
+        )
+
+    async with database.unit_of_work(writes=False) as session:
+        assert (await session.execute(text("SELECT n FROM counter"))).scalar_one() == 80

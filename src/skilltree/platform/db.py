@@ -172,12 +172,12 @@ def _postgresql_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
     }
 
 
-def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:
+def _create_sqlite_engine(settings: DatabaseSettings, **pool: Any) -> AsyncEngine:
     database = make_url(settings.url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = _create_async_engine(
-        settings.url, echo=settings.echo, json_deserializer=JSON_DESERIALIZER
+        settings.url, echo=settings.echo, json_deserializer=JSON_DESERIALIZER, **pool
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -197,6 +197,21 @@ def _create_sqlite_engine(settings: DatabaseSettings) -> AsyncEngine:
         connection.exec_driver_sql(connection.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
 
     return engine
+
+
+def _sqlite_writers_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine SQLite's writers use, one at a time (they take turns in the process): one
+    connection to the same file, set up as every other, and kept for them alone. A writer whose
+    turn came never waits for a connection, so readers that wait for their own turn to write,
+    holding the connections of their reads, cannot hold it up however many they are. An
+    in-memory database is one connection's own: there, the engine itself."""
+    url = engine.url
+    if url.database in (None, "", ":memory:"):
+        return engine
+    settings = DatabaseSettings(url=url.render_as_string(hide_password=False), echo=engine.echo)
+    # One connection is all a writer at a time needs; two spare should a writer's session not
+    # have given its own back (a close cut short).
+    return _create_sqlite_engine(settings, pool_size=1, max_overflow=2)
 
 
 def check_connections_on_checkout(engine: AsyncEngine, settings: DatabaseSettings) -> None:
@@ -508,10 +523,14 @@ class Database:
         )
         self._writers: _WriterQueue | None = None
         self._writer_sessionmaker = self.sessionmaker
+        self._writers_engine: AsyncEngine | None = None
         if engine.dialect.name == "sqlite":
             self._writers = _WriterQueue()
             if sessionmaker is None:
-                immediate = engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+                self._writers_engine = _sqlite_writers_engine(engine)
+                immediate = self._writers_engine.execution_options(
+                    **{BEGIN_OPTION: "BEGIN IMMEDIATE"}
+                )
                 self._writer_sessionmaker = async_sessionmaker(
                     immediate,
                     sync_session_class=UnitOfWorkSession,
@@ -543,6 +562,13 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine the units of work connect through (tracing instruments each): the
+        engine, and on SQLite the writers' own (`_sqlite_writers_engine`)."""
+        writers = self._writers_engine
+        return (self.engine,) if writers in (None, self.engine) else (self.engine, writers)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
@@ -705,6 +731,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._writers_engine is not None and self._writers_engine is not self.engine:
+            await self._writers_engine.dispose()
         if self.replica is not None:
             await self.replica.dispose()
 
