@@ -199,16 +199,14 @@ def _create_sqlite_engine(settings: DatabaseSettings, **pool: Any) -> AsyncEngin
     return engine
 
 
-def _sqlite_writers_engine(engine: AsyncEngine) -> AsyncEngine:
-    """The engine SQLite's writers use, one at a time (they take turns in the process): one
-    connection to the same file, set up as every other, and kept for them alone. A writer whose
-    turn came never waits for a connection, so readers that wait for their own turn to write,
-    holding the connections of their reads, cannot hold it up however many they are. An
-    in-memory database is one connection's own: there, the engine itself."""
-    url = engine.url
-    if url.database in (None, "", ":memory:"):
-        return engine
-    settings = DatabaseSettings(url=url.render_as_string(hide_password=False), echo=engine.echo)
+def create_writers_engine(settings: DatabaseSettings) -> AsyncEngine | None:
+    """On SQLite, the engine its writers use, one at a time (they take turns in the process):
+    one connection to the same file, set up as every other, and kept for them alone. A writer
+    whose turn came never waits for a connection, so readers that wait for their own turn to
+    write, holding the connections of their reads, cannot hold it up however many they are.
+    None elsewhere, and for an in-memory database, which is one connection's own."""
+    if not settings.is_sqlite or make_url(settings.url).database in (None, "", ":memory:"):
+        return None
     # One connection is all a writer at a time needs; two spare should a writer's session not
     # have given its own back (a close cut short).
     return _create_sqlite_engine(settings, pool_size=1, max_overflow=2)
@@ -503,6 +501,7 @@ class Database:
         *,
         replica: Replica | None = None,
         through_pgbouncer: bool = False,
+        writers_engine: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
         # Reading units of work that ask for it read here while it keeps up (platform/replica.py).
@@ -523,12 +522,12 @@ class Database:
         )
         self._writers: _WriterQueue | None = None
         self._writer_sessionmaker = self.sessionmaker
-        self._writers_engine: AsyncEngine | None = None
+        # SQLite's writers' own connection (`create_writers_engine`), disposed with this.
+        self._writers_engine = writers_engine
         if engine.dialect.name == "sqlite":
             self._writers = _WriterQueue()
             if sessionmaker is None:
-                self._writers_engine = _sqlite_writers_engine(engine)
-                immediate = self._writers_engine.execution_options(
+                immediate = (writers_engine or engine).execution_options(
                     **{BEGIN_OPTION: "BEGIN IMMEDIATE"}
                 )
                 self._writer_sessionmaker = async_sessionmaker(
@@ -557,6 +556,7 @@ class Database:
             engine,
             replica=create_replica(settings, engine),
             through_pgbouncer=settings.pgbouncer,
+            writers_engine=create_writers_engine(settings),
         )
 
     @property
@@ -566,9 +566,9 @@ class Database:
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
         """Every engine the units of work connect through (tracing instruments each): the
-        engine, and on SQLite the writers' own (`_sqlite_writers_engine`)."""
+        engine, and on SQLite the writers' own (`create_writers_engine`)."""
         writers = self._writers_engine
-        return (self.engine,) if writers in (None, self.engine) else (self.engine, writers)
+        return (self.engine,) if writers is None else (self.engine, writers)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
@@ -731,7 +731,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._writers_engine is not None and self._writers_engine is not self.engine:
+        if self._writers_engine is not None:
             await self._writers_engine.dispose()
         if self.replica is not None:
             await self.replica.dispose()
