@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.fast_path --profile prof  # and a py-spy profile of each tree run
     .venv/bin/python -m bench.fast_path --in-process    # the app called directly, no server
     .venv/bin/python -m bench.fast_path --in-process --database sqlite  # the embedded default
+    .venv/bin/python -m bench.fast_path --in-process --parts  # and the 304's parts
 
 The same-work ceiling is a minimal FastAPI app whose one route sends the very bytes skilltree
 sends for `GET /v1/roadmaps/backend/tree` (160 kB of JSON, fetched from skilltree first) with
@@ -22,7 +23,10 @@ is called directly with ASGI messages (no server, no sockets, no HTTP parsing), 
 a round for each of the tree, its 304, its brotli variant, /livez and the bare ASGI app, and
 the process's CPU time per request is reported (best and median of the rounds). The access log
 goes to `--log-to` (default /dev/null; `-` keeps stdout, to measure writing to a pipe, and
-prints the results to stderr).
+prints the results to stderr). With `--parts` it then measures the 304 again with the fast
+path's rate limiter, its access log (the line and the RED metrics), or both switched off, the
+four alternated in each round: what those two parts of the production shape cost a request
+whose own work is a lookup and a send.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import httpx
 from fastapi import FastAPI, Response
@@ -57,6 +61,9 @@ from bench.stage import (
 )
 from bench.usage import load_average
 from bench.wrk import Load, require_wrk
+
+if TYPE_CHECKING:
+    from skilltree.platform.http.fast_path import FastPathMiddleware
 
 BODY_FILE = "SKILLTREE_BENCH_BODY_FILE"
 TREE = "/v1/roadmaps/backend/tree"
@@ -89,6 +96,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000, help="per round, --in-process")
     parser.add_argument("--log-to", default=os.devnull, help="the access log, --in-process")
     parser.add_argument(
+        "--parts", action="store_true", help="--in-process: the 304 without limiter or log too"
+    )
+    parser.add_argument(
         "--database",
         choices=["postgresql", "sqlite"],
         default="postgresql",
@@ -96,7 +106,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.in_process:
-        in_process(args.rounds, args.requests, args.log_to, args.database)
+        in_process(args.rounds, args.requests, args.log_to, args.database, parts=args.parts)
         return
     require_wrk()
     load = Load(args.duration, args.connections, 2, 30)
@@ -165,7 +175,9 @@ def staged(database: str) -> Iterator[dict[str, str]]:
         yield skilltree_env(database_url, prefix)
 
 
-def in_process(rounds: int, requests: int, log_to: str, database: str = "postgresql") -> None:
+def in_process(
+    rounds: int, requests: int, log_to: str, database: str = "postgresql", *, parts: bool = False
+) -> None:
     with staged(database) as env:
         prepare(env, builtin_roadmap=True)
         os.environ.update(env)
@@ -174,7 +186,7 @@ def in_process(rounds: int, requests: int, log_to: str, database: str = "postgre
             if log_to != "-":
                 log = access_log.enter_context(Path(log_to).open("w"))
                 access_log.enter_context(contextlib.redirect_stdout(log))
-            timings, answered = asyncio.run(_called(rounds, requests))
+            timings, answered = asyncio.run(_called(rounds, requests, parts=parts))
     # Whether the tree's requests were answered in front of the stack (decision 0055) or by it.
     print(f"tree requests answered by the fast path: {answered}", file=results)
     print("endpoint | µs CPU per request, best | median", file=results)
@@ -187,8 +199,11 @@ def in_process(rounds: int, requests: int, log_to: str, database: str = "postgre
     print(f"livez × its ceiling (median CPU): {ceiling_cpu / livez_cpu:.3f}", file=results)
 
 
-async def _called(rounds: int, requests: int) -> tuple[dict[str, list[float]], int]:
-    """CPU per request by endpoint, and how many requests the fast path answered."""
+async def _called(
+    rounds: int, requests: int, *, parts: bool = False
+) -> tuple[dict[str, list[float]], int]:
+    """CPU per request by endpoint (and with `parts`, of the 304 without the limiter, the
+    access log or both), and how many requests the fast path answered."""
     from skilltree.app import create_app_from_environment
 
     app = create_app_from_environment()
@@ -211,18 +226,55 @@ async def _called(rounds: int, requests: int) -> tuple[dict[str, list[float]], i
                 started = time.process_time()
                 await _drive(called, requests, headers, path)
                 timings[name].append(1e6 * (time.process_time() - started) / requests)
+        if parts:
+            timings |= await parts_of_a_304(app, cases["tree, 304"][2], rounds, requests)
         return timings, answered_by_fast_path(app)
+
+
+async def parts_of_a_304(
+    app: FastAPI,
+    headers: list[tuple[bytes, bytes]],
+    rounds: int,
+    requests: int,
+    path: str = TREE,
+) -> dict[str, list[float]]:
+    """CPU per 304 with the fast path's limiter and access log on, and off in turn."""
+    layer = fast_path_of(app)
+    assert layer is not None, "the app has no fast path"
+    limiter, access_log = layer.limiter, layer.access_log
+    variants = {
+        "tree, 304, as served": (limiter, True),
+        "tree, 304, no access log": (limiter, False),
+        "tree, 304, no limiter": (None, True),
+        "tree, 304, neither": (None, False),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(rounds):
+            for name, (layer.limiter, layer.access_log) in variants.items():
+                await _drive(app, 200, headers, path)  # warm
+                started = time.process_time()
+                await _drive(app, requests, headers, path)
+                timings[name].append(1e6 * (time.process_time() - started) / requests)
+    finally:
+        layer.limiter, layer.access_log = limiter, access_log
+    return timings
 
 
 def answered_by_fast_path(app: FastAPI) -> int:
     """The fast path's count of requests it answered (0 when the app has none)."""
+    layer = fast_path_of(app)
+    return 0 if layer is None else layer.answered
+
+
+def fast_path_of(app: FastAPI) -> FastPathMiddleware | None:
+    """The app's fast path: in front of the application (decision 0078), not in its stack."""
     from skilltree.platform.http.fast_path import FastPathMiddleware
 
-    # In front of the application (decision 0078), not in its middleware stack.
     layer: object = getattr(app, "front_stack", None)
     while layer is not None and not isinstance(layer, FastPathMiddleware):
         layer = getattr(layer, "app", None)
-    return layer.answered if isinstance(layer, FastPathMiddleware) else 0
+    return layer if isinstance(layer, FastPathMiddleware) else None
 
 
 async def _drive(

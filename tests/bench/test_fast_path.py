@@ -10,7 +10,13 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from bench.fast_path import BODY_FILE, answered_by_fast_path, ceiling
+from bench.fast_path import (
+    BODY_FILE,
+    answered_by_fast_path,
+    ceiling,
+    fast_path_of,
+    parts_of_a_304,
+)
 from skilltree.platform.db import Database
 from skilltree.roadmaps import service
 from skilltree.roadmaps.importing import parse_roadmap
@@ -47,3 +53,31 @@ async def test_the_tree_requests_the_fast_path_answered_are_counted(
     assert [r.status_code for r in responses] == [200, 200, 200]
     # The first request fills the cache; the fast path answers the next two from it.
     assert answered_by_fast_path(app) == 2
+
+
+async def test_the_parts_of_a_304_are_switched_off_in_turn_and_back_on(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
+    roadmap = {"slug": "small", "title": "Small", "topics": [{"slug": "a", "title": "A"}]}
+    async with database.unit_of_work() as session:
+        await service.import_roadmap(
+            session, parse_roadmap(orjson.dumps(roadmap), "json"), viewer=OPERATOR
+        )
+    first = await client.get("/v1/roadmaps/small/tree")
+    await client.get("/v1/roadmaps/small/tree")  # now from the fast path's copy
+    layer = fast_path_of(app)
+    assert layer is not None
+    limiter, access_log, answered = layer.limiter, layer.access_log, layer.answered
+
+    validator = [(b"if-none-match", first.headers["etag"].encode())]
+    timings = await parts_of_a_304(app, validator, 1, 5, "/v1/roadmaps/small/tree")
+
+    assert list(timings) == [
+        "tree, 304, as served",
+        "tree, 304, no access log",
+        "tree, 304, no limiter",
+        "tree, 304, neither",
+    ]
+    assert all(len(values) == 1 and values[0] > 0 for values in timings.values())
+    assert layer.answered == answered + 4 * (200 + 5)  # every one answered in front
+    assert (layer.limiter, layer.access_log) == (limiter, access_log)
