@@ -157,3 +157,34 @@ async def test_readers_waiting_to_write_never_hold_up_the_writer_whose_turn_it_i
 
     async with database.unit_of_work(writes=False) as session:
         assert (await session.execute(text("SELECT n FROM counter"))).scalar_one() == 80
+
+
+# A statement that keeps SQLite busy for a while (a count over a million generated rows).
+SLOW_STATEMENT = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) "
+    "SELECT count(*) FROM c"
+)
+
+
+async def test_a_writer_cancelled_during_a_statement_leaves_the_lock_to_the_next(
+    database: Database,
+) -> None:
+    # A study room's loops are cancelled when its socket closes, maybe in the middle of a
+    # statement. The cancelled unit of work's connection kept its transaction, and with it
+    # SQLite's lock, until the garbage collector got round to the cancelled task: the next
+    # writer waited out the busy timeout and failed.
+    async def cancelled_writer() -> None:
+        async with database.unit_of_work() as session:
+            await session.execute(text("UPDATE counter SET n = 100"))
+            await session.execute(text(SLOW_STATEMENT))
+
+    writer = asyncio.create_task(cancelled_writer())
+    await asyncio.sleep(0.05)
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+
+    async with asyncio.timeout(10):
+        await increment(database)
+    async with database.unit_of_work(writes=False) as session:
+        assert (await session.execute(text("SELECT n FROM counter"))).scalar_one() == 1

@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import TextClause, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -195,6 +195,18 @@ def _create_sqlite_engine(settings: DatabaseSettings, **pool: Any) -> AsyncEngin
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
         connection.exec_driver_sql(connection.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _a_cancelled_statement_keeps_its_connection(context: ExceptionContext) -> None:
+        """A statement whose task is cancelled runs on to its end in the driver's thread, and
+        the connection is as good as before: its cursor is closed and its transaction rolled
+        back behind the statement, as after any failed one. Taken for lost (what SQLAlchemy
+        assumes of a cancellation, which may leave a server's protocol half-way), it was
+        closed with the statement unfinalized; Python's sqlite3 then kept it open, with its
+        transaction and SQLite's write lock, until the garbage collector freed the cancelled
+        task's traceback, and the next writer failed after the busy timeout."""
+        if isinstance(context.original_exception, asyncio.CancelledError):
+            context.is_disconnect = False
 
     return engine
 
