@@ -47,7 +47,8 @@ async def _measure_backlog(database: Database, now: datetime) -> None:
         QueuedTask.leased_until.is_(None), QueuedTask.leased_until < now
     )
     due = OutboxMessage.published_at.is_(None) & (OutboxMessage.available_at <= now)
-    async with database.unit_of_work() as session:
+    # Reads only: on SQLite it does not queue for the write lock behind the writers.
+    async with database.unit_of_work(writes=False) as session:
         depth = await session.scalar(select(func.count()).select_from(QueuedTask))
         oldest_task = await session.scalar(
             select(func.min(QueuedTask.available_at)).where(runnable)
