@@ -39,16 +39,21 @@ async def test_the_ceiling_sends_the_given_bytes_as_json(
     assert response.headers["content-type"] == "application/json"
 
 
-async def test_the_tree_requests_the_fast_path_answered_are_counted(
-    app: FastAPI, client: httpx.AsyncClient, database: Database
-) -> None:
+@pytest.fixture
+async def small_roadmap(database: Database) -> str:
+    """The tree path of a one-topic roadmap."""
     roadmap = {"slug": "small", "title": "Small", "topics": [{"slug": "a", "title": "A"}]}
     async with database.unit_of_work() as session:
         await service.import_roadmap(
             session, parse_roadmap(orjson.dumps(roadmap), "json"), viewer=OPERATOR
         )
+    return "/v1/roadmaps/small/tree"
 
-    responses = [await client.get("/v1/roadmaps/small/tree") for _ in range(3)]
+
+async def test_the_tree_requests_the_fast_path_answered_are_counted(
+    app: FastAPI, client: httpx.AsyncClient, small_roadmap: str
+) -> None:
+    responses = [await client.get(small_roadmap) for _ in range(3)]
 
     assert [r.status_code for r in responses] == [200, 200, 200]
     # The first request fills the cache; the fast path answers the next two from it.
@@ -56,21 +61,16 @@ async def test_the_tree_requests_the_fast_path_answered_are_counted(
 
 
 async def test_the_parts_of_a_304_are_switched_off_in_turn_and_back_on(
-    app: FastAPI, client: httpx.AsyncClient, database: Database
+    app: FastAPI, client: httpx.AsyncClient, small_roadmap: str
 ) -> None:
-    roadmap = {"slug": "small", "title": "Small", "topics": [{"slug": "a", "title": "A"}]}
-    async with database.unit_of_work() as session:
-        await service.import_roadmap(
-            session, parse_roadmap(orjson.dumps(roadmap), "json"), viewer=OPERATOR
-        )
-    first = await client.get("/v1/roadmaps/small/tree")
-    await client.get("/v1/roadmaps/small/tree")  # now from the fast path's copy
+    first = await client.get(small_roadmap)
+    await client.get(small_roadmap)  # now from the fast path's copy
     layer = fast_path_of(app)
     assert layer is not None
     limiter, access_log, answered = layer.limiter, layer.access_log, layer.answered
 
     validator = [(b"if-none-match", first.headers["etag"].encode())]
-    timings = await parts_of_a_304(app, validator, 1, 5, "/v1/roadmaps/small/tree")
+    timings = await parts_of_a_304(app, validator, 1, 5, small_roadmap)
 
     assert list(timings) == [
         "tree, 304, as served",
