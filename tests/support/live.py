@@ -126,6 +126,26 @@ def wait_until_live(server: LiveServer) -> None:
     raise RuntimeError(f"the server did not start in time:\n{server.log.read_text()}")
 
 
+# Tries at starting a server before its port counts as never free.
+PORT_TRIES = 3
+
+
+def live_on_a_free_port(server: LiveServer, env: dict[str, str], workdir: Path) -> LiveServer:
+    """`server` once live; or, when its port was taken between `free_port` choosing it and the
+    server binding it (another process's connection may take it meanwhile), a new one on
+    another port."""
+    for _ in range(PORT_TRIES - 1):
+        try:
+            wait_until_live(server)
+            return server
+        except RuntimeError:
+            if "address already in use" not in server.log.read_text():
+                raise
+        server = launch_server(env, workdir)
+    wait_until_live(server)
+    return server
+
+
 @contextmanager
 def running_servers(
     env: dict[str, str], workdir: Path, count: int = 1
@@ -137,8 +157,8 @@ def running_servers(
     try:
         for _ in range(count):
             servers.append(launch_server(env, workdir))
-        for server in servers:
-            wait_until_live(server)
+        for index in range(count):
+            servers[index] = live_on_a_free_port(servers[index], env, workdir)
         yield servers
     finally:
         for server in servers:
