@@ -96,11 +96,10 @@ async def database_and_cache(settings: Settings) -> AsyncIterator[tuple[Database
     import skilltree.models  # noqa: F401  (every table, so cross-domain foreign keys resolve)
     from skilltree.platform.cache import Cache
     from skilltree.platform.db import Database
-    from skilltree.platform.observability.tracing import instrument_engine
+    from skilltree.platform.observability.tracing import instrument_database
 
     database = Database.from_settings(settings.database)
-    for engine in database.engines:
-        instrument_engine(engine, settings.tracing)
+    instrument_database(database, settings.tracing)
     cache = Cache.from_settings(settings.cache, settings.redis)
     database.on_every_unit_of_work(cache.bind)
     try:

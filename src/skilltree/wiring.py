@@ -41,7 +41,7 @@ async def open_resources(
     from skilltree.platform.cache import Cache
     from skilltree.platform.clock import SystemClock
     from skilltree.platform.db import Database
-    from skilltree.platform.observability.tracing import instrument_engine
+    from skilltree.platform.observability.tracing import instrument_database
     from skilltree.platform.queue.client import build_queue
     from skilltree.platform.state import Resources
     from skilltree.platform.transactional_mail import transactional_mailer
@@ -53,8 +53,7 @@ async def open_resources(
     link_progress(progress_service.apply_marks_for, progress_service.carry_over_for)
     owned = database is None
     db = database or Database.from_settings(settings.database)
-    for engine in db.engines:
-        instrument_engine(engine, settings.tracing)
+    instrument_database(db, settings.tracing)
     clock = clock or SystemClock()
     queue = build_queue(settings.queue, db, clock)
     # Live fan-out (streams, rooms); committed events become feed lines and live pushes.

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from skilltree.platform.db import Database
+
 # Probes and scrapes are not traced: they would outnumber every real request.
 UNTRACED_URLS = "livez,readyz,startupz,metrics"
 TRACE_LABELS = ("traceparent", "tracestate")
@@ -111,6 +113,12 @@ def instrument_app(app: FastAPI, settings: TracingSettings) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_URLS)
+
+
+def instrument_database(database: Database, settings: TracingSettings) -> None:
+    """`instrument_engine` for each engine the database's units of work connect through."""
+    for engine in database.engines:
+        instrument_engine(engine, settings)
 
 
 def instrument_engine(engine: AsyncEngine, settings: TracingSettings) -> None:
