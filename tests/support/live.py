@@ -130,20 +130,20 @@ def wait_until_live(server: LiveServer) -> None:
 PORT_TRIES = 3
 
 
-def live_on_a_free_port(server: LiveServer, env: dict[str, str], workdir: Path) -> LiveServer:
-    """`server` once live; or, when its port was taken between `free_port` choosing it and the
-    server binding it (another process's connection may take it meanwhile), a new one on
-    another port."""
-    for _ in range(PORT_TRIES - 1):
+def bring_up(servers: list[LiveServer], index: int, env: dict[str, str], workdir: Path) -> None:
+    """Wait until `servers[index]` is live; when its port was taken between `free_port`
+    choosing it and the server binding it (another process's connection may take it
+    meanwhile), put a new one on another port in its place, so that whoever stops the list
+    stops every server started."""
+    for attempt in range(1, PORT_TRIES + 1):
         try:
-            wait_until_live(server)
-            return server
+            wait_until_live(servers[index])
+            return
         except RuntimeError:
-            if "address already in use" not in server.log.read_text():
+            taken = "address already in use" in servers[index].log.read_text()
+            if not taken or attempt == PORT_TRIES:
                 raise
-        server = launch_server(env, workdir)
-    wait_until_live(server)
-    return server
+        servers[index] = launch_server(env, workdir)
 
 
 @contextmanager
@@ -158,7 +158,7 @@ def running_servers(
         for _ in range(count):
             servers.append(launch_server(env, workdir))
         for index in range(count):
-            servers[index] = live_on_a_free_port(servers[index], env, workdir)
+            bring_up(servers, index, env, workdir)
         yield servers
     finally:
         for server in servers:
