@@ -7,6 +7,11 @@ when the task has run: acknowledgement after success. A worker killed mid-task n
 its row, so the row reappears when the lease runs out and another worker runs the task again.
 The UPDATE that takes the lease also counts the delivery, so a task that kills every worker
 that runs it is noticed (deliveries.py) instead of being handed out forever.
+
+A worker that stops cancels the claim it has in flight, and a cancelled UPDATE may still have
+been committed: its lease would then hide the message, run by nobody, until it ran out. So a
+claim runs to its end whatever happens to the read that asked for it, and a lease the worker
+will not use is handed back at once, its delivery uncounted.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
+import structlog
 from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, update
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage
 
@@ -25,6 +31,8 @@ from skilltree.platform.clock import Clock
 from skilltree.platform.db import Database, is_mysql
 from skilltree.platform.queue.deliveries import label_delivery
 from skilltree.platform.queue.models import QueuedTask
+
+log = structlog.get_logger(__name__)
 
 
 class Claim(NamedTuple):
@@ -72,7 +80,7 @@ class DatabaseBroker(AsyncBroker):
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         while True:
-            claimed = await self.claim()
+            claimed = await self._claim_to_the_end()
             if claimed is None:
                 await asyncio.sleep(self.poll_interval)
                 continue
@@ -112,6 +120,41 @@ class DatabaseBroker(AsyncBroker):
         async with self.database.unit_of_work() as session:
             row = (await session.execute(statement)).first()
         return None if row is None else Claim(row.id, token, row.message, row.deliveries)
+
+    async def _claim_to_the_end(self) -> Claim | None:
+        """`claim()`, carried on when the read that asked for it is cancelled (the worker is
+        stopping): the lease it took, if any, is then handed back before the cancellation goes
+        on, since nobody will run its message."""
+        claiming = asyncio.ensure_future(self.claim())
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            try:
+                claimed = await claiming
+                if claimed is not None:
+                    await self._hand_back(claimed)
+            except Exception as error:  # the stop goes on; the lease, if any, runs out
+                log.warning(
+                    "queue.claim_not_handed_back",
+                    queue=self.queue,
+                    error=f"{type(error).__name__}: {error}",
+                )
+            raise
+
+    async def _hand_back(self, claim: Claim) -> None:
+        """Release a lease whose message never reached a worker: ready again at once, and the
+        delivery the lease counted taken back (no attempt was made)."""
+        async with self.database.unit_of_work() as session:
+            await session.execute(
+                update(QueuedTask)
+                .where(QueuedTask.id == claim.row_id, QueuedTask.lease_token == claim.lease_token)
+                .values(
+                    leased_until=None,
+                    lease_token=None,
+                    deliveries=QueuedTask.deliveries - 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
 
     async def _claim_in_two_steps(
         self, oldest: Select[Any], token: str, now: datetime
