@@ -79,6 +79,36 @@ def test_task_boxes_set_the_status(marker: str, status: str) -> None:
     assert (topic.title, topic.status) == ("Caching", status)
 
 
+@pytest.mark.parametrize(
+    ("marker", "status"),
+    [
+        ("[Done]", "done"),
+        ("[DONE]", "done"),
+        ("[completed]", "done"),
+        ("[running]", "in_progress"),
+        ("[In progress]", "in_progress"),
+        ("[WIP]", "in_progress"),
+        ("[skipped]", "skipped"),
+        ("[todo]", "todo"),
+    ],
+)
+def test_a_status_word_in_brackets_sets_the_status(marker: str, status: str) -> None:
+    parsed = parse(f"# R\n\n## S\n\n- {marker} Caching\n")
+
+    topic = parsed.document.topics[0].children[0]
+    assert (topic.title, topic.status, topic.checkbox) == ("Caching", status, True)
+
+
+@pytest.mark.parametrize(
+    "item", ["[OK_OK] Docker", "[1] Joins", "[RFC 9110] Semantics", "[x86] Asm"]
+)
+def test_other_words_in_brackets_stay_in_the_title(item: str) -> None:
+    parsed = parse(f"# R\n\n## S\n\n- {item}\n")
+
+    topic = parsed.document.topics[0].children[0]
+    assert (topic.title, topic.status) == (item, None)
+
+
 def test_bold_and_italic_markers_are_removed_from_titles() -> None:
     parsed = parse("# R\n\n## S\n\n- **Repository** _Pattern_\n")
 

@@ -3,7 +3,8 @@
 The rules (docs/importing.md has the full list with examples):
 - the first H1 — or, without one, a first heading whose content is only sub-headings — is the
   roadmap title; other headings are sections, nested by level;
-- list items are topics, nested lists their children; `[ ]`, `[x]`, `[/]`, `[-]` set a status;
+- list items are topics, nested lists their children; `[ ]`, `[x]`, `[/]`, `[-]` set a status,
+  and so does a status word in brackets (`[Done]`, `[running]`, `[skipped]`);
 - a paragraph that is only bold text ending in ":" labels the list that follows (a group);
 - a one-line numbered item followed by plain paragraphs starts a "plain-line" section whose
   lines are its topics (the format of notes pasted from a document);
@@ -17,6 +18,7 @@ The rules (docs/importing.md has the full list with examples):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
@@ -38,7 +40,7 @@ from skilltree.roadmaps.importing.linklists import (
     paragraph_link_kind,
 )
 from skilltree.roadmaps.importing.model import ImportLimits, SourceItem
-from skilltree.roadmaps.importing.tables import TableWithoutTitles, read_table
+from skilltree.roadmaps.importing.tables import STATUS_VALUES, TableWithoutTitles, read_table
 from skilltree.roadmaps.importing.text import (
     collapse_spaces,
     normalize_key,
@@ -50,6 +52,15 @@ from skilltree.roadmaps.importing.text import (
 # Emoji that open a remark addressed to the reader rather than a topic.
 CALLOUT_EMOJI = frozenset("👉👇🔥💥❌💡💪✨")
 TEXT_MARKERS: dict[str, TopicStatus] = {"[/]": "in_progress", "[-]": "skipped", "[ ]": "todo"}
+# "- [Done] TypeScript": the status words a table's status column knows, written in brackets
+# where a box would be. Words only (`[x]`, `[n/a]` or `[1]` are not), so "[RFC 9110] Semantics"
+# or "[x86] Assembly" keep their brackets.
+BRACKETED_WORDS: dict[str, TopicStatus] = {
+    word: status
+    for word, status in STATUS_VALUES.items()
+    if len(word) > 2 and word.replace(" ", "").replace("-", "").isalpha()
+}
+_BRACKETED = re.compile(r"\[([^\[\]]{3,20})\](?:\s|$)")
 RESOURCE_TYPES: frozenset[str] = frozenset(
     {"link", "spec", "docs", "article", "book", "video", "course", "tool"}
 )
@@ -449,10 +460,21 @@ def _status(
     stripped = text.lstrip()
     for marker, status in TEXT_MARKERS.items():
         if stripped.startswith(marker + " ") or stripped == marker:
-            rest = stripped[len(marker) :]
-            shift = len(text) - len(rest.lstrip())
-            return status, rest.lstrip(), [(a - shift, b - shift) for a, b in spans]
+            return status, *_after_marker(text, stripped[len(marker) :], spans)
+    bracketed = _BRACKETED.match(stripped)
+    if bracketed is not None:
+        status = BRACKETED_WORDS.get(collapse_spaces(bracketed.group(1)).lower())
+        if status is not None:
+            return status, *_after_marker(text, stripped[bracketed.end() :], spans)
     return None, text, spans
+
+
+def _after_marker(
+    text: str, rest: str, spans: list[tuple[int, int]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The item's text after its status marker (`rest`), with its link spans moved to match."""
+    shift = len(text) - len(rest.lstrip())
+    return rest.lstrip(), [(a - shift, b - shift) for a, b in spans]
 
 
 # A bold marker at the end of an item's title rates it ("Status codes **Core**"): a tag.

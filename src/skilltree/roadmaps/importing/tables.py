@@ -59,6 +59,7 @@ STATUS_VALUES: dict[str, TopicStatus] = {
             "doing",
             "wip",
             "ongoing",
+            "running",
             "started",
             "learning",
             "reading",
