@@ -109,6 +109,52 @@ def test_other_words_in_brackets_stay_in_the_title(item: str) -> None:
     assert (topic.title, topic.status) == (item, None)
 
 
+def test_an_item_struck_through_is_done_and_loses_its_tildes() -> None:
+    parsed = parse("# R\n\n## S\n\n- ~~HTTP basics~~\n- [ ] ~~Kafka~~ (dropped)\n- ~~old~~ new\n")
+
+    topics = parsed.document.topics[0].children
+    assert [(t.title, t.status) for t in topics] == [
+        ("HTTP basics", "done"),
+        ("Kafka (dropped)", "todo"),  # the box says what it is
+        ("old new", None),  # only part of it struck: an edit, not a status
+    ]
+
+
+@pytest.mark.parametrize(
+    ("emoji", "status"),
+    [("✅", "done"), ("✔️", "done"), ("☑️", "done"), ("🚧", "in_progress"), ("⏳", "in_progress")],
+)
+def test_a_status_emoji_opening_an_item_sets_its_status(emoji: str, status: str) -> None:
+    parsed = parse(f"# R\n\n## S\n\n- {emoji} REST design\n- Status codes\n")
+
+    first, second = parsed.document.topics[0].children
+    assert (first.title, first.status, first.checkbox) == ("REST design", status, True)
+    assert (second.title, second.status) == ("Status codes", None)
+
+
+def test_a_cross_is_a_topic_not_done_in_a_list_ticked_with_emoji_and_advice_elsewhere() -> None:
+    ticked = parse("# R\n\n## S\n\n- ✅ TCP\n- ❌ UDP\n")
+    advice = parse("# R\n\n## S\n\n- Hashing\n- ❌ Never store passwords in plain text\n")
+
+    assert [(t.title, t.status) for t in ticked.document.topics[0].children] == [
+        ("TCP", "done"),
+        ("UDP", "todo"),
+    ]
+    assert titles(advice.document.topics[0].children) == ["Hashing"]
+    assert [text for _, text in advice.skipped] == ["❌ Never store passwords in plain text"]
+
+
+def test_the_same_emoji_opening_every_item_of_a_list_is_decoration() -> None:
+    parsed = parse("# R\n\n## S\n\n- ✅ REST design\n- ✅ Status codes\n- ✅ Caching\n")
+
+    topics = parsed.document.topics[0].children
+    assert [(t.title, t.status) for t in topics] == [
+        ("REST design", None),
+        ("Status codes", None),
+        ("Caching", None),
+    ]
+
+
 def test_bold_and_italic_markers_are_removed_from_titles() -> None:
     parsed = parse("# R\n\n## S\n\n- **Repository** _Pattern_\n")
 

@@ -4,7 +4,8 @@ The rules (docs/importing.md has the full list with examples):
 - the first H1 — or, without one, a first heading whose content is only sub-headings — is the
   roadmap title; other headings are sections, nested by level;
 - list items are topics, nested lists their children; `[ ]`, `[x]`, `[/]`, `[-]` set a status,
-  and so does a status word in brackets (`[Done]`, `[running]`, `[skipped]`);
+  and so do a status word in brackets (`[Done]`, `[running]`), an item struck through whole
+  (done) and an opening status emoji (✅, 🚧) that not every item of the list opens with;
 - a paragraph that is only bold text ending in ":" labels the list that follows (a group);
 - a one-line numbered item followed by plain paragraphs starts a "plain-line" section whose
   lines are its topics (the format of notes pasted from a document);
@@ -60,6 +61,15 @@ BRACKETED_WORDS: dict[str, TopicStatus] = {
     for word, status in STATUS_VALUES.items()
     if len(word) > 2 and word.replace(" ", "").replace("-", "").isalpha()
 }
+# An emoji opening an item that says where it stands ("✅ REST design"), unless every item of
+# its list opens with it: then it is the list's bullet style.
+STATUS_EMOJI: dict[str, TopicStatus] = {
+    **dict.fromkeys("✅✔☑", "done"),
+    **dict.fromkeys("🚧⏳🔄", "in_progress"),
+}
+# ❌ opens advice ("❌ Don't store passwords": CALLOUT_EMOJI), except in a list whose other items
+# are ticked with a done emoji: there it is the cross of one not done.
+NOT_DONE_EMOJI = "❌"
 _BRACKETED = re.compile(r"\[([^\[\]]{3,20})\](?:\s|$)")
 RESOURCE_TYPES: frozenset[str] = frozenset(
     {"link", "spec", "docs", "article", "book", "video", "course", "tool"}
@@ -68,7 +78,7 @@ RESOURCE_TYPES: frozenset[str] = frozenset(
 MAX_TITLE_LENGTH = 300
 ELLIPSIS = "…"
 
-_parser = MarkdownIt("commonmark").enable("table").use(tasklists_plugin)
+_parser = MarkdownIt("commonmark").enable(["table", "strikethrough"]).use(tasklists_plugin)
 
 
 @dataclass
@@ -279,11 +289,13 @@ class _Walker:
             return
         resources, text, spans = _resources_and_text(inline) if inline is not None else ([], "", [])
         status, text, spans = _status(inline, text, spans)
+        shown = _status_shown(item, inline) if status is None else None
+        status = status or shown
         has_children = any(c.type in ("bullet_list", "ordered_list") for c in item.children[1:])
         if is_legend(text):
             self.skipped.append((line, f"legend: {collapse_spaces(text)}"))
             return
-        if starts_with_decoration(text) in CALLOUT_EMOJI or (
+        if (shown is None and starts_with_decoration(text) in CALLOUT_EMOJI) or (
             status is None and is_prose_instruction(text, bool(spans), has_children)
         ):
             self.skipped.append((line, text))
@@ -463,10 +475,31 @@ def _status(
             return status, *_after_marker(text, stripped[len(marker) :], spans)
     bracketed = _BRACKETED.match(stripped)
     if bracketed is not None:
-        status = BRACKETED_WORDS.get(collapse_spaces(bracketed.group(1)).lower())
-        if status is not None:
-            return status, *_after_marker(text, stripped[bracketed.end() :], spans)
+        worded = BRACKETED_WORDS.get(collapse_spaces(bracketed.group(1)).lower())
+        if worded is not None:
+            return worded, *_after_marker(text, stripped[bracketed.end() :], spans)
     return None, text, spans
+
+
+def _status_shown(item: SyntaxTreeNode, inline: SyntaxTreeNode | None) -> TopicStatus | None:
+    """The status of an item without a box: done when struck through whole ("~~HTTP~~"), or
+    what its opening status emoji says."""
+    if inline is None:
+        return None
+    written = [c for c in inline.children if not (c.type == "text" and not c.content.strip())]
+    if len(written) == 1 and written[0].type == "s":
+        return "done"
+    emoji = starts_with_decoration(_plain_text(inline))
+    if emoji is None:
+        return None
+    siblings = item.parent.children if item.parent is not None else [item]
+    openings = [starts_with_decoration(_item_text(sibling)) for sibling in siblings]
+    if len(siblings) > 1 and all(opening == emoji for opening in openings):
+        return None  # the list's bullet style
+    if emoji == NOT_DONE_EMOJI:
+        ticked = any(STATUS_EMOJI.get(opening or "") == "done" for opening in openings)
+        return "todo" if ticked else None
+    return STATUS_EMOJI.get(emoji)
 
 
 def _after_marker(
