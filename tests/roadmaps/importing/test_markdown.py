@@ -155,6 +155,41 @@ def test_the_same_emoji_opening_every_item_of_a_list_is_decoration() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("keyword", "status"),
+    [
+        ("DONE", "done"),
+        ("TODO", "todo"),
+        ("LATER", "todo"),
+        ("DOING", "in_progress"),
+        ("NOW", "in_progress"),
+        ("CANCELED", "skipped"),
+        ("CANCELLED", "skipped"),
+    ],
+)
+def test_an_outliners_task_keyword_sets_the_status(keyword: str, status: str) -> None:
+    parsed = parse(f"# R\n\n## S\n\n- {keyword} Learn HTTP\n")
+
+    topic = parsed.document.topics[0].children[0]
+    assert (topic.title, topic.status, topic.checkbox) == ("Learn HTTP", status, True)
+
+
+def test_a_keyword_not_in_capitals_is_part_of_the_title() -> None:
+    parsed = parse("# R\n\n## S\n\n- Done right: idempotent retries\n- Now and later\n")
+
+    topics = parsed.document.topics[0].children
+    assert [(t.title, t.status) for t in topics] == [
+        ("Done right: idempotent retries", None),
+        ("Now and later", None),
+    ]
+
+
+def test_a_line_break_tag_in_an_item_separates_its_words() -> None:
+    parsed = parse("# R\n\n## S\n\n- NoSQL<br>document stores\n- SQL <!-- in March -->\n")
+
+    assert titles(parsed.document.topics[0].children) == ["NoSQL document stores", "SQL"]
+
+
 def test_bold_and_italic_markers_are_removed_from_titles() -> None:
     parsed = parse("# R\n\n## S\n\n- **Repository** _Pattern_\n")
 

@@ -4,7 +4,8 @@ The rules (docs/importing.md has the full list with examples):
 - the first H1 — or, without one, a first heading whose content is only sub-headings — is the
   roadmap title; other headings are sections, nested by level;
 - list items are topics, nested lists their children; `[ ]`, `[x]`, `[/]`, `[-]` set a status,
-  and so do a status word in brackets (`[Done]`, `[running]`), an item struck through whole
+  and so do a status word in brackets (`[Done]`, `[running]`), an outliner's keyword (`DONE`,
+  `TODO`, `DOING`), an item struck through whole
   (done) and an opening status emoji (✅, 🚧) that not every item of the list opens with;
 - a paragraph that is only bold text ending in ":" labels the list that follows (a group);
 - a one-line numbered item followed by plain paragraphs starts a "plain-line" section whose
@@ -61,6 +62,14 @@ BRACKETED_WORDS: dict[str, TopicStatus] = {
     for word, status in STATUS_VALUES.items()
     if len(word) > 2 and word.replace(" ", "").replace("-", "").isalpha()
 }
+# An outliner's task keyword opening an item ("- DONE Learn HTTP", Logseq and org-mode): in
+# capitals only, so that "Done right: retries" keeps its first word.
+TASK_KEYWORDS: dict[str, TopicStatus] = {
+    **dict.fromkeys(("DONE",), "done"),
+    **dict.fromkeys(("TODO", "LATER", "WAITING"), "todo"),
+    **dict.fromkeys(("DOING", "NOW"), "in_progress"),
+    **dict.fromkeys(("CANCELED", "CANCELLED"), "skipped"),
+}
 # An emoji opening an item that says where it stands ("✅ REST design"), unless every item of
 # its list opens with it: then it is the list's bullet style.
 STATUS_EMOJI: dict[str, TopicStatus] = {
@@ -70,6 +79,7 @@ STATUS_EMOJI: dict[str, TopicStatus] = {
 # ❌ opens advice ("❌ Don't store passwords": CALLOUT_EMOJI), except in a list whose other items
 # are ticked with a done emoji: there it is the cross of one not done.
 NOT_DONE_EMOJI = "❌"
+_LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _BRACKETED = re.compile(r"\[([^\[\]]{3,20})\](?:\s|$)")
 RESOURCE_TYPES: frozenset[str] = frozenset(
     {"link", "spec", "docs", "article", "book", "video", "course", "tool"}
@@ -473,6 +483,9 @@ def _status(
     for marker, status in TEXT_MARKERS.items():
         if stripped.startswith(marker + " ") or stripped == marker:
             return status, *_after_marker(text, stripped[len(marker) :], spans)
+    keyword, _, rest = stripped.partition(" ")
+    if keyword in TASK_KEYWORDS and rest.strip():
+        return TASK_KEYWORDS[keyword], *_after_marker(text, rest, spans)
     bracketed = _BRACKETED.match(stripped)
     if bracketed is not None:
         worded = BRACKETED_WORDS.get(collapse_spaces(bracketed.group(1)).lower())
@@ -604,7 +617,7 @@ def _resources_and_text(
             # Only http(s) links are kept; nothing is ever fetched.
             if href.startswith(("http://", "https://")) and label:
                 resources.append(ResourceDoc(title=label, url=href, type=kind))
-        elif child.type != "html_inline":
+        else:
             parts.append(_plain_text(child))
     return resources, "".join(parts), spans
 
@@ -629,6 +642,8 @@ def _plain_text(node: SyntaxTreeNode) -> str:
         return node.content
     if node.type in ("softbreak", "hardbreak"):
         return "\n"
+    if node.type == "html_inline" and _LINE_BREAK_TAG.fullmatch(node.content):
+        return "\n"  # "NoSQL<br>document stores": two words
     if node.type in ("html_inline", "image"):
         return ""  # a badge's alt text is not part of a title
     return "".join(_plain_text(child) for child in node.children)
