@@ -339,6 +339,20 @@ def test_more_topics_than_the_limit_are_refused_with_the_line() -> None:
     assert raised.value.line == 9
 
 
+def test_far_more_list_lines_than_topics_allowed_are_refused_before_parsing() -> None:
+    # Duplicates merge, so they are no topics; yet each costs the parser as much as one.
+    within = "# R\n\n## S\n\n" + "- same\n" * 20
+    beyond = "# R\n\n## S\n\n" + "- same\n" * 21
+
+    parsed = parse(within, ImportLimits(max_topics=5))
+    with pytest.raises(RoadmapImportError) as raised:
+        parse(beyond, ImportLimits(max_topics=5))
+
+    assert titles(parsed.document.topics[0].children) == ["same"]
+    assert raised.value.line == 25
+    assert "more than 20 list items or table rows" in raised.value.detail
+
+
 def test_a_document_without_topics_is_refused() -> None:
     with pytest.raises(RoadmapImportError, match="no topics found"):
         parse("# Title\n\nOnly prose here.\n")

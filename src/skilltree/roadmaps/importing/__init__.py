@@ -99,7 +99,8 @@ def parse_roadmap(
     else:
         from skilltree.roadmaps.importing.structured import parse_json, parse_yaml
 
-        document = parse_json(decoded.text) if fmt == "json" else parse_yaml(decoded.text)
+        parse = parse_json if fmt == "json" else parse_yaml
+        document = parse(decoded.text, limits)
         _check_structured_limits(document.topics, limits)
         items = [SourceItem(line=0, title=t.title) for t, _ in iter_topics(document.topics)]
         parsed = ParsedRoadmap(document=document, items=items)

@@ -41,7 +41,7 @@ from skilltree.roadmaps.importing.linklists import (
     link_list_kind,
     paragraph_link_kind,
 )
-from skilltree.roadmaps.importing.model import ImportLimits, SourceItem
+from skilltree.roadmaps.importing.model import ImportLimits, SourceItem, check_item_lines
 from skilltree.roadmaps.importing.tables import STATUS_VALUES, TableWithoutTitles, read_table
 from skilltree.roadmaps.importing.text import (
     collapse_spaces,
@@ -107,6 +107,18 @@ class Draft:
     plain_lines: bool = False  # a section whose paragraphs are its items
     tags: list[str] = field(default_factory=list)
     checkbox: bool | None = None  # items: written as a task ("- [ ]") or a plain bullet
+    # The children by what makes two of them one (`_merge_key`): a duplicate is found in one
+    # lookup, not by comparing it with every sibling (quadratic in a long list).
+    merge_index: dict[tuple[str, str, tuple[str, ...]], Draft] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListOpenings:
+    """How the items of one list open: the emoji every one of them opens with (its bullet
+    style), if any, and whether any is ticked with a done emoji."""
+
+    shared: str | None
+    ticked: bool
 
 
 @dataclass
@@ -118,6 +130,7 @@ class MarkdownResult:
 
 
 def parse_markdown(text: str, limits: ImportLimits, source_name: str | None) -> MarkdownResult:
+    check_item_lines(text, limits, "markdown")
     return _Walker(limits).walk(text, source_name)
 
 
@@ -134,6 +147,8 @@ class _Walker:
         self.pending_group: Draft | None = None
         self.seen_section = False
         self.topic_count = 0
+        # By list (its node's id; the tree outlives the walk): `ListOpenings`.
+        self.openings: dict[int, ListOpenings] = {}
 
     def walk(self, text: str, source_name: str | None) -> MarkdownResult:
         blocks = SyntaxTreeNode(_parser.parse(text)).children
@@ -299,7 +314,7 @@ class _Walker:
             return
         resources, text, spans = _resources_and_text(inline) if inline is not None else ([], "", [])
         status, text, spans = _status(inline, text, spans)
-        shown = _status_shown(item, inline) if status is None else None
+        shown = self._status_shown(item, inline) if status is None else None
         status = status or shown
         has_children = any(c.type in ("bullet_list", "ordered_list") for c in item.children[1:])
         if is_legend(text):
@@ -331,6 +346,39 @@ class _Walker:
                 for nested in child.children:
                     self._list_item(nested, draft)
 
+    def _status_shown(
+        self, item: SyntaxTreeNode, inline: SyntaxTreeNode | None
+    ) -> TopicStatus | None:
+        """The status of an item without a box: done when struck through whole ("~~HTTP~~"),
+        or what its opening status emoji says."""
+        if inline is None:
+            return None
+        written = [c for c in inline.children if not (c.type == "text" and not c.content.strip())]
+        if len(written) == 1 and written[0].type == "s":
+            return "done"
+        emoji = starts_with_decoration(_plain_text(inline))
+        if emoji is None:
+            return None
+        openings = self._openings_of(item)
+        if emoji == openings.shared:
+            return None  # the list's bullet style
+        if emoji == NOT_DONE_EMOJI:
+            return "todo" if openings.ticked else None
+        return STATUS_EMOJI.get(emoji)
+
+    def _openings_of(self, item: SyntaxTreeNode) -> ListOpenings:
+        """How the items of `item`'s list open, read once per list."""
+        parent = item.parent
+        found = self.openings.get(id(parent))
+        if found is None:
+            siblings = parent.children if parent is not None else [item]
+            emoji = {starts_with_decoration(_item_text(sibling)) for sibling in siblings}
+            found = self.openings[id(parent)] = ListOpenings(
+                shared=next(iter(emoji)) if len(siblings) > 1 and len(emoji) == 1 else None,
+                ticked=any(STATUS_EMOJI.get(opening or "") == "done" for opening in emoji),
+            )
+        return found
+
     # --- tree building ------------------------------------------------------------------
 
     def _container(self) -> Draft:
@@ -342,13 +390,13 @@ class _Walker:
         Sections and groups merge by title; items only when they are the same item (same
         title and same links): "Lecture 10" and "Lecture 11" linked apart are two topics.
         """
-        key = _merge_key(draft)
-        for sibling in container.children:
-            if sibling.kind == draft.kind and _merge_key(sibling) == key:
-                self.warnings.append(
-                    f"line {draft.line}: duplicate {draft.title!r} merged into line {sibling.line}"
-                )
-                return sibling
+        key = (draft.kind, *_merge_key(draft))
+        sibling = container.merge_index.get(key)
+        if sibling is not None:
+            self.warnings.append(
+                f"line {draft.line}: duplicate {draft.title!r} merged into line {sibling.line}"
+            )
+            return sibling
         draft.depth = container.depth + 1
         if draft.depth > self.limits.max_depth:
             raise RoadmapImportError(
@@ -361,6 +409,7 @@ class _Walker:
                 f"line {draft.line}: more than {self.limits.max_topics} topics", line=draft.line
             )
         container.children.append(draft)
+        container.merge_index[key] = draft
         return draft
 
 
@@ -492,27 +541,6 @@ def _status(
         if worded is not None:
             return worded, *_after_marker(text, stripped[bracketed.end() :], spans)
     return None, text, spans
-
-
-def _status_shown(item: SyntaxTreeNode, inline: SyntaxTreeNode | None) -> TopicStatus | None:
-    """The status of an item without a box: done when struck through whole ("~~HTTP~~"), or
-    what its opening status emoji says."""
-    if inline is None:
-        return None
-    written = [c for c in inline.children if not (c.type == "text" and not c.content.strip())]
-    if len(written) == 1 and written[0].type == "s":
-        return "done"
-    emoji = starts_with_decoration(_plain_text(inline))
-    if emoji is None:
-        return None
-    siblings = item.parent.children if item.parent is not None else [item]
-    openings = [starts_with_decoration(_item_text(sibling)) for sibling in siblings]
-    if len(siblings) > 1 and all(opening == emoji for opening in openings):
-        return None  # the list's bullet style
-    if emoji == NOT_DONE_EMOJI:
-        ticked = any(STATUS_EMOJI.get(opening or "") == "done" for opening in openings)
-        return "todo" if ticked else None
-    return STATUS_EMOJI.get(emoji)
 
 
 def _after_marker(
