@@ -50,6 +50,7 @@ def yaml_checklist(items: int) -> bytes:
 
 
 def alias_bomb(levels: int = 9) -> bytes:
+    """A YAML document of about 2 kB whose aliases stand for 9 ** levels topics."""
     lines = ["title: R", "l0: &l0 [" + ", ".join(f"{{title: t{k}}}" for k in range(9)) + "]"]
     for n in range(1, levels):
         topics = ", ".join(f"{{title: t{k}, children: *l{n - 1}}}" for k in range(9))

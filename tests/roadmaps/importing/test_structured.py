@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from bench.import_parse import alias_bomb
 from skilltree.platform.errors import UnsupportedMediaType
 from skilltree.roadmaps.importing import (
     ImportLimits,
@@ -90,18 +91,8 @@ def test_structured_documents_respect_the_depth_cap() -> None:
         parse_roadmap(orjson.dumps(doc), "json", ImportLimits(max_depth=2))
 
 
-def _alias_bomb(levels: int) -> bytes:
-    """A YAML document of about a kilobyte whose aliases stand for 9 ** levels topics."""
-    lines = ["title: R", "l0: &l0 [" + ", ".join(f"{{title: t{k}}}" for k in range(9)) + "]"]
-    for n in range(1, levels):
-        topics = ", ".join(f"{{title: t{k}, children: *l{n - 1}}}" for k in range(9))
-        lines.append(f"l{n}: &l{n} [{topics}]")
-    lines.append(f"topics: *l{levels - 1}")
-    return "\n".join(lines).encode()
-
-
 def test_a_yaml_document_whose_aliases_stand_for_too_many_values_is_refused() -> None:
-    bomb = _alias_bomb(9)  # 387 million topics in 2 kB: refused before anything walks them
+    bomb = alias_bomb(9)  # 387 million topics in 2 kB: refused before anything walks them
 
     with pytest.raises(RoadmapImportError) as refused:
         parse_roadmap(bomb, "yaml", ImportLimits(max_topics=100))
