@@ -53,6 +53,31 @@ async def test_the_document_says_a_get_answers_the_page_or_a_result(
     assert result.headers["content-type"].split(";")[0] in answered
 
 
+async def test_the_document_describes_what_a_query_sends_and_such_a_query_is_answered(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    get = document["paths"]["/graphql"]["get"]
+    post = document["paths"]["/graphql"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    parameters = {parameter["name"] for parameter in get["parameters"]}
+
+    sent_in_the_url = await client.get(
+        "/graphql", params={"query": "query Q { __typename }", "operationName": "Q"}
+    )
+    sent_as_json = await client.post(
+        "/graphql",
+        json={
+            "query": "query Q($s: Boolean!) { __typename @skip(if: $s) }",
+            "variables": {"s": False},
+        },
+    )
+
+    assert {"query", "variables", "operationName", "extensions"} <= parameters & set(body)
+    assert post["requestBody"]["required"] is True
+    assert sent_in_the_url.json() == sent_as_json.json() == {"data": {"__typename": "Query"}}
+
+
 async def test_assets_are_kept_for_a_year_and_unknown_names_are_not_found(
     client: httpx.AsyncClient,
 ) -> None:

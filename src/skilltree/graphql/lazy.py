@@ -54,6 +54,64 @@ GET_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     404: {"description": "Not found if GraphiQL or query via GET are not enabled."},
 }
+# What the routes take, for the API description: strawberry reads the request itself, so
+# FastAPI would describe neither the query parameters nor the body (GraphQL over HTTP).
+_QUERY_FIELDS: dict[str, dict[str, Any]] = {
+    "query": {"type": "string", "description": "The GraphQL document."},
+    "variables": {"description": "Values of the document's variables, by name."},
+    "operationName": {"type": "string", "description": "Which operation of the document to run."},
+    "extensions": {
+        "description": 'A persisted query instead of `query`: `{"persistedQuery": {"version": 1, '
+        '"sha256Hash": "…"}}` (docs/api-styles.md).'
+    },
+}
+GET_DESCRIPTION = {
+    "summary": "Run a GraphQL query",
+    "description": "A query (not a mutation) in the URL, as GraphQL over HTTP has it: cacheable "
+    "like any GET. `variables` and `extensions` are JSON in the query string. A browser asking "
+    "for a page gets the GraphiQL IDE where it is enabled.",
+    "openapi_extra": {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": field["description"],
+                "schema": {"type": "string"},
+            }
+            for name, field in _QUERY_FIELDS.items()
+        ]
+    },
+}
+POST_DESCRIPTION = {
+    "summary": "Run a GraphQL query or mutation",
+    "description": "The document and its variables as JSON, as GraphQL over HTTP has it. A "
+    "mutation that fails answers with its first error's status and `data` null (nothing "
+    "changed); errors carry the REST problem in `extensions.problem`.",
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            **_QUERY_FIELDS,
+                            "variables": {
+                                "type": ["object", "null"],
+                                "description": _QUERY_FIELDS["variables"]["description"],
+                            },
+                            "extensions": {
+                                "type": ["object", "null"],
+                                "description": _QUERY_FIELDS["extensions"]["description"],
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    },
+}
 # The names strawberry gives its routes (those of its endpoint functions).
 GET_ROUTE, POST_ROUTE, SOCKET_ROUTE = "handle_http_get", "handle_http_post", "websocket_endpoint"
 
@@ -177,6 +235,7 @@ def lazy_graphql_router(settings: Settings) -> APIRouter:
             methods=["GET"],
             tags=["graphql"],
             responses=GET_RESPONSES,
+            **GET_DESCRIPTION,
         )
     )
     router.routes.append(
@@ -188,6 +247,7 @@ def lazy_graphql_router(settings: Settings) -> APIRouter:
             tags=["graphql"],
             dependencies=[IDEMPOTENT],
             responses=post_responses(),
+            **POST_DESCRIPTION,
         )
     )
     router.routes.append(WebSocketRoute(GRAPHQL_PATH, _SocketDelegate(graphql), name=SOCKET_ROUTE))
