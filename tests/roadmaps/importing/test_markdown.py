@@ -168,10 +168,20 @@ def test_the_same_emoji_opening_every_item_of_a_list_is_decoration() -> None:
     ],
 )
 def test_an_outliners_task_keyword_sets_the_status(keyword: str, status: str) -> None:
-    parsed = parse(f"# R\n\n## S\n\n- {keyword} Learn HTTP\n")
+    parsed = parse(f"# R\n\n## S\n\n- {keyword} Learn HTTP\n- DONE Read RFC 9110\n")
 
     topic = parsed.document.topics[0].children[0]
     assert (topic.title, topic.status, topic.checkbox) == ("Learn HTTP", status, True)
+
+
+def test_a_keyword_opening_only_one_item_of_its_list_is_part_of_the_title() -> None:
+    parsed = parse("# R\n\n## Ideas\n\n- TODO app in React\n- A URL shortener\n")
+
+    topics = parsed.document.topics[0].children
+    assert [(t.title, t.status) for t in topics] == [
+        ("TODO app in React", None),
+        ("A URL shortener", None),
+    ]
 
 
 def test_a_keyword_not_in_capitals_is_part_of_the_title() -> None:

@@ -4,9 +4,9 @@ The rules (docs/importing.md has the full list with examples):
 - the first H1 — or, without one, a first heading whose content is only sub-headings — is the
   roadmap title; other headings are sections, nested by level;
 - list items are topics, nested lists their children; `[ ]`, `[x]`, `[/]`, `[-]` set a status,
-  and so do a status word in brackets (`[Done]`, `[running]`), an outliner's keyword (`DONE`,
-  `TODO`, `DOING`), an item struck through whole
-  (done) and an opening status emoji (✅, 🚧) that not every item of the list opens with;
+  and so do a status word in brackets (`[Done]`, `[running]`), an outliner's keywords (`DONE`,
+  `TODO`, `DOING`) in a list that uses them, an item struck through whole (done) and an
+  opening status emoji (✅, 🚧) that not every item of the list opens with;
 - a paragraph that is only bold text ending in ":" labels the list that follows (a group);
 - a one-line numbered item followed by plain paragraphs starts a "plain-line" section whose
   lines are its topics (the format of notes pasted from a document);
@@ -63,7 +63,8 @@ BRACKETED_WORDS: dict[str, TopicStatus] = {
     if len(word) > 2 and word.replace(" ", "").replace("-", "").isalpha()
 }
 # An outliner's task keyword opening an item ("- DONE Learn HTTP", Logseq and org-mode): in
-# capitals only, so that "Done right: retries" keeps its first word.
+# capitals only, so that "Done right: retries" keeps its first word, and only in a list where
+# more than one item opens with one, so that "- TODO app in React" among ideas stays whole.
 TASK_KEYWORDS: dict[str, TopicStatus] = {
     **dict.fromkeys(("DONE",), "done"),
     **dict.fromkeys(("TODO", "LATER", "WAITING"), "todo"),
@@ -119,6 +120,7 @@ class ListOpenings:
 
     shared: str | None
     ticked: bool
+    keywords: int  # items opening with an outliner's task keyword
 
 
 @dataclass
@@ -314,6 +316,8 @@ class _Walker:
             return
         resources, text, spans = _resources_and_text(inline) if inline is not None else ([], "", [])
         status, text, spans = _status(inline, text, spans)
+        if status is None and self._openings_of(item).keywords > 1:
+            status, text, spans = _keyword_status(text, spans)
         shown = self._status_shown(item, inline) if status is None else None
         status = status or shown
         has_children = any(c.type in ("bullet_list", "ordered_list") for c in item.children[1:])
@@ -372,10 +376,12 @@ class _Walker:
         found = self.openings.get(id(parent))
         if found is None:
             siblings = parent.children if parent is not None else [item]
-            emoji = {starts_with_decoration(_item_text(sibling)) for sibling in siblings}
+            texts = [_item_text(sibling) for sibling in siblings]
+            emoji = {starts_with_decoration(text) for text in texts}
             found = self.openings[id(parent)] = ListOpenings(
                 shared=next(iter(emoji)) if len(siblings) > 1 and len(emoji) == 1 else None,
                 ticked=any(STATUS_EMOJI.get(opening or "") == "done" for opening in emoji),
+                keywords=sum(1 for text in texts if _keyword_status(text, [])[0] is not None),
             )
         return found
 
@@ -532,14 +538,23 @@ def _status(
     for marker, status in TEXT_MARKERS.items():
         if stripped.startswith(marker + " ") or stripped == marker:
             return status, *_after_marker(text, stripped[len(marker) :], spans)
-    keyword, _, rest = stripped.partition(" ")
-    if keyword in TASK_KEYWORDS and rest.strip():
-        return TASK_KEYWORDS[keyword], *_after_marker(text, rest, spans)
     bracketed = _BRACKETED.match(stripped)
     if bracketed is not None:
         worded = BRACKETED_WORDS.get(collapse_spaces(bracketed.group(1)).lower())
         if worded is not None:
             return worded, *_after_marker(text, stripped[bracketed.end() :], spans)
+    return None, text, spans
+
+
+def _keyword_status(
+    text: str, spans: list[tuple[int, int]]
+) -> tuple[TopicStatus | None, str, list[tuple[int, int]]]:
+    """An outliner's task keyword opening the item's text ("DONE Learn HTTP"), and the text
+    without it."""
+    stripped = text.lstrip()
+    keyword, _, rest = stripped.partition(" ")
+    if keyword in TASK_KEYWORDS and rest.strip():
+        return TASK_KEYWORDS[keyword], *_after_marker(text, rest, spans)
     return None, text, spans
 
 
