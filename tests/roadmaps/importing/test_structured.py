@@ -101,6 +101,16 @@ def test_a_yaml_document_whose_aliases_stand_for_too_many_values_is_refused() ->
     assert "more than 5000 values" in refused.value.detail
 
 
+def test_far_more_yaml_list_entries_than_topics_allowed_are_refused_before_parsing() -> None:
+    entries = b"title: R\ntopics:\n" + b"  - title: same\n" * 41
+
+    with pytest.raises(RoadmapImportError) as refused:
+        parse_roadmap(entries, "yaml", ImportLimits(max_topics=5))
+
+    assert refused.value.line == 43
+    assert "more than 40 list entries" in refused.value.detail
+
+
 def test_an_alias_that_repeats_a_little_is_expanded() -> None:
     shared = b"""title: Plan
 topics:

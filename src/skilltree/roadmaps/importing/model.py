@@ -45,6 +45,7 @@ _ITEM_LINE = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)]|\|)", re.MULTILINE)
 # megabyte of one-character items (two hundred thousand lines, tens of seconds of parsing)
 # is refused.
 ITEM_LINES_PER_TOPIC = {"markdown": 4, "yaml": 8}
+ITEM_LINES_NAMED = {"markdown": "list items or table rows", "yaml": "list entries"}
 
 
 def check_item_lines(text: str, limits: ImportLimits, fmt: Literal["markdown", "yaml"]) -> None:
@@ -54,7 +55,7 @@ def check_item_lines(text: str, limits: ImportLimits, fmt: Literal["markdown", "
         if count > most:
             line = text.count("\n", 0, found.start()) + 1
             raise RoadmapImportError(
-                f"line {line}: more than {most} list items or table rows (a roadmap holds at "
+                f"line {line}: more than {most} {ITEM_LINES_NAMED[fmt]} (a roadmap holds at "
                 f"most {limits.max_topics} topics)",
                 line=line,
             )
