@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -111,7 +112,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        stack.callback(_stop, balancer)
+        stack.callback(_stop_balancer, balancer, port)
         wait_until_ready(state.base, balancer)
         yield state
 
@@ -120,6 +121,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def _stop_balancer(process: subprocess.Popen[bytes], port: int) -> None:
+    """Stop nginx through its master, which stops its workers first (SIGTERM: a fast shutdown);
+    killed, the master would leave them running, listening on `port`. Then check none is."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return  # refused: nothing listens there any more
+    raise AssertionError(f"an nginx process still listens on port {port} after its master stopped")
 
 
 def _stop_all(cluster: Cluster) -> None:
