@@ -316,8 +316,8 @@ class _Walker:
             return
         resources, text, spans = _resources_and_text(inline) if inline is not None else ([], "", [])
         status, text, spans = _status(inline, text, spans)
-        if status is None and self._openings_of(item).keywords > 1:
-            status, text, spans = _keyword_status(text, spans)
+        if status is None:
+            status, text, spans = self._keyword_status(item, text, spans)
         shown = self._status_shown(item, inline) if status is None else None
         status = status or shown
         has_children = any(c.type in ("bullet_list", "ordered_list") for c in item.children[1:])
@@ -349,6 +349,16 @@ class _Walker:
             if child.type in ("bullet_list", "ordered_list"):
                 for nested in child.children:
                     self._list_item(nested, draft)
+
+    def _keyword_status(
+        self, item: SyntaxTreeNode, text: str, spans: list[tuple[int, int]]
+    ) -> tuple[TopicStatus | None, str, list[tuple[int, int]]]:
+        """`_keyword_status`, where the item's list uses the keywords (more than one of its
+        items opens with one); the list is read only for an item that opens with one."""
+        keyworded = _keyword_status(text, spans)
+        if keyworded[0] is None or self._openings_of(item).keywords < 2:
+            return None, text, spans
+        return keyworded
 
     def _status_shown(
         self, item: SyntaxTreeNode, inline: SyntaxTreeNode | None
