@@ -40,11 +40,11 @@ def parse_json(text: str, limits: ImportLimits | None = None) -> RoadmapDoc:
 
 def parse_yaml(text: str, limits: ImportLimits | None = None) -> RoadmapDoc:
     limits = limits or ImportLimits()
-    # The pure-Python loader, slower than libyaml's: libyaml's C composer crashes the process
-    # on a document nested a hundred thousand levels deep, where this one raises RecursionError.
     check_item_lines(text, limits, "yaml")
     try:
-        # safe_load builds plain data only: no arbitrary Python objects from tags.
+        # safe_load builds plain data only: no arbitrary Python objects from tags. It is the
+        # pure-Python loader, slower than libyaml's: libyaml's C composer crashes the process on
+        # a document nested a hundred thousand levels deep, where this one raises RecursionError.
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
