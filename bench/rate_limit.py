@@ -29,6 +29,7 @@ import time
 from urllib.parse import urlsplit
 
 import uvloop
+from limits import parse
 
 from bench.stage import REDIS_URL, redis_prefix
 from skilltree.platform.config import RateLimitSettings, RedisSettings
@@ -79,11 +80,7 @@ async def per_round_trip(requests: int, rounds: int, prefix: str) -> dict[str, l
     redis = create_redis(redis_settings)
     assert redis is not None
     counters = RedisCounters(redis, prefix)
-    limit = (
-        RateLimiter(RateLimitSettings(read=QUOTA), counters, session_cookie="skilltree_session")
-        .policies["read"]
-        .limit
-    )
+    limit = parse(QUOTA)  # the read policy's limit, as the application parses it
     await counters.hit(limit, "read", "ip:bench")  # loads the script
     sha = await redis.script_load(HIT_SCRIPT)
     address = urlsplit(REDIS_URL)
