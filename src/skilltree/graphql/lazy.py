@@ -56,14 +56,17 @@ GET_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 # What the routes take, for the API description: strawberry reads the request itself, so
 # FastAPI would describe neither the query parameters nor the body (GraphQL over HTTP).
-_QUERY_FIELDS: dict[str, dict[str, Any]] = {
-    "query": {"type": "string", "description": "The GraphQL document."},
-    "variables": {"description": "Values of the document's variables, by name."},
-    "operationName": {"type": "string", "description": "Which operation of the document to run."},
-    "extensions": {
-        "description": 'A persisted query instead of `query`: `{"persistedQuery": {"version": 1, '
-        '"sha256Hash": "…"}}` (docs/api-styles.md).'
-    },
+# Each field: its description, and its JSON Schema in a POST body (in a GET's query string,
+# every one is a string: `variables` and `extensions` as JSON).
+_QUERY_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "query": ("The GraphQL document.", {"type": "string"}),
+    "variables": ("Values of the document's variables, by name.", {"type": ["object", "null"]}),
+    "operationName": ("Which operation of the document to run.", {"type": "string"}),
+    "extensions": (
+        'A persisted query instead of `query`: `{"persistedQuery": {"version": 1, '
+        '"sha256Hash": "…"}}` (docs/api-styles.md).',
+        {"type": ["object", "null"]},
+    ),
 }
 GET_DESCRIPTION = {
     "summary": "Run a GraphQL query",
@@ -76,10 +79,10 @@ GET_DESCRIPTION = {
                 "name": name,
                 "in": "query",
                 "required": False,
-                "description": field["description"],
+                "description": description,
                 "schema": {"type": "string"},
             }
-            for name, field in _QUERY_FIELDS.items()
+            for name, (description, _) in _QUERY_FIELDS.items()
         ]
     },
 }
@@ -96,15 +99,8 @@ POST_DESCRIPTION = {
                     "schema": {
                         "type": "object",
                         "properties": {
-                            **_QUERY_FIELDS,
-                            "variables": {
-                                "type": ["object", "null"],
-                                "description": _QUERY_FIELDS["variables"]["description"],
-                            },
-                            "extensions": {
-                                "type": ["object", "null"],
-                                "description": _QUERY_FIELDS["extensions"]["description"],
-                            },
+                            name: {**schema, "description": description}
+                            for name, (description, schema) in _QUERY_FIELDS.items()
                         },
                     }
                 }
